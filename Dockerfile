@@ -1,0 +1,10 @@
+# The cs-pulse worker image: `docker compose up` builds it from this repository.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml constraints.txt README.md ./
+COPY streams ./streams
+COPY schemas ./schemas
+RUN pip install --no-cache-dir --constraint constraints.txt .
+EXPOSE 9108
+ENTRYPOINT ["pulse"]
+CMD ["worker"]

@@ -1,0 +1,38 @@
+# cs-pulse: the two set-up commands of the README, and their parts.
+#   make run   - install, start a local Kafka, create topics, run a worker and a demo feed
+#   make test  - install, start a local Kafka, run the whole suite, stop what it started
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KAFKA_PORT ?= 9092
+TEST_KAFKA_PORT ?= 19092
+PARTITIONS ?= 4
+
+.PHONY: install run test kafka-up kafka-down clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cs-pulse needs Python 3.11 or newer: run make with PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test]'
+	@touch $@
+
+run: install
+	KAFKA_PORT=$(KAFKA_PORT) PARTITIONS=$(PARTITIONS) BIN=$(BIN) bash scripts/run-demo.sh
+
+test: install
+	bash ops/install-prometheus.sh
+	$(BIN)/pulse dev kafka up --port $(TEST_KAFKA_PORT)
+	PULSE_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest; status=$$?; \
+	$(BIN)/pulse dev kafka down --port $(TEST_KAFKA_PORT); exit $$status
+
+kafka-up: install
+	$(BIN)/pulse dev kafka up --port $(KAFKA_PORT)
+
+kafka-down:
+	$(BIN)/pulse dev kafka down --port $(KAFKA_PORT)
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis

@@ -1,0 +1,83 @@
+"""`pulse dev`: a local Apache Kafka broker and the project's topics, for the demo and tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from streams.errors import PulseError
+from streams.localkafka import DEFAULT_HOME, LocalKafka
+from streams.topics import DEFAULT_PARTITIONS, ensure_topics_sync
+
+_port = click.option("--port", default=9092, show_default=True, envvar="PULSE_KAFKA_PORT",
+                     help="Broker port on 127.0.0.1 (the controller uses port+1).")
+_home = click.option("--home", type=click.Path(path_type=Path), default=DEFAULT_HOME, show_default=True,
+                     envvar="PULSE_KAFKA_HOME", help="Cache folder for the jars, data and logs (git-ignored).")
+_partitions = click.option("--partitions", default=DEFAULT_PARTITIONS, show_default=True,
+                           envvar="PULSE_PARTITIONS", help="Partition count of every project topic.")
+
+
+def _run(action) -> None:
+    try:
+        action()
+    except PulseError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group()
+def dev() -> None:
+    """Developer helpers: a local Apache Kafka broker and the project's topics."""
+
+
+@dev.group()
+def kafka() -> None:
+    """Fetch (once, with Maven), start, stop and inspect a single-node KRaft broker on loopback."""
+
+
+@kafka.command()
+@_port
+@_home
+@_partitions
+def up(port: int, home: Path, partitions: int) -> None:
+    """Start the broker (or reuse a running one) and wait until it answers."""
+    _run(lambda: LocalKafka(home, port, partitions).up(echo=click.echo))
+
+
+@kafka.command()
+@_port
+@_home
+def down(port: int, home: Path) -> None:
+    """Stop the broker cleanly."""
+    _run(lambda: LocalKafka(home, port).down(echo=click.echo))
+
+
+@kafka.command()
+@_port
+@_home
+def status(port: int, home: Path) -> None:
+    """Say whether the broker runs and answers."""
+    click.echo(LocalKafka(home, port).status())
+
+
+@kafka.command()
+@_port
+@_home
+@click.option("--lines", default=40, show_default=True)
+def logs(port: int, home: Path, lines: int) -> None:
+    """Print the tail of the broker log."""
+    click.echo(LocalKafka(home, port).log_tail(lines))
+
+
+@dev.command()
+@click.option("--bootstrap", default="127.0.0.1:9092", show_default=True, envvar="PULSE_BOOTSTRAP",
+              help="Kafka bootstrap servers.")
+@_partitions
+def topics(bootstrap: str, partitions: int) -> None:
+    """Create the project's topics (idempotent), all with one partition count."""
+
+    def create() -> None:
+        for name, state in ensure_topics_sync(bootstrap, partitions).items():
+            click.echo(f"{name}: {state} ({partitions} partitions)")
+
+    _run(create)

@@ -1,0 +1,65 @@
+"""The project's Kafka topics, created idempotently with one partition count.
+
+Every source topic and every Faust changelog topic must share one partition count (Faust
+raises PartitionsMismatch otherwise), so the count is a single setting used everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from streams.errors import PulseError
+from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+
+PROJECT_TOPICS: tuple[str, ...] = (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)
+DEFAULT_PARTITIONS = 4
+
+
+async def ensure_topics(
+    bootstrap: str,
+    partitions: int = DEFAULT_PARTITIONS,
+    names: tuple[str, ...] = PROJECT_TOPICS,
+    replication: int = 1,
+    **client_options,
+) -> dict[str, str]:
+    """Create the missing topics; return {topic: "created" | "exists"}.
+
+    An existing topic with another partition count is an error naming the fix, since
+    Faust's changelogs would not line up with it.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
+    try:
+        await admin.start()
+    except Exception as error:
+        raise PulseError(f"cannot reach Kafka at {bootstrap} ({error}): start it with `pulse dev kafka up` or pass --bootstrap.") from error
+    try:
+        existing = await _partition_counts(admin, names)
+        missing = [name for name in names if name not in existing]
+        if missing:
+            await admin.create_topics(
+                [NewTopic(name, num_partitions=partitions, replication_factor=replication) for name in missing]
+            )
+        for name, count in existing.items():
+            if count != partitions:
+                raise PulseError(
+                    f"topic {name} has {count} partitions, not {partitions}: use --partitions {count} "
+                    f"everywhere or recreate the topic."
+                )
+        return {name: ("exists" if name in existing else "created") for name in names}
+    finally:
+        await admin.close()
+
+
+async def _partition_counts(admin, names: tuple[str, ...]) -> dict[str, int]:
+    listed = set(await admin.list_topics())
+    wanted = [name for name in names if name in listed]
+    if not wanted:
+        return {}
+    described = await admin.describe_topics(wanted)
+    return {topic["topic"]: len(topic["partitions"]) for topic in described}
+
+
+def ensure_topics_sync(bootstrap: str, partitions: int = DEFAULT_PARTITIONS, **kwargs) -> dict[str, str]:
+    return asyncio.run(ensure_topics(bootstrap, partitions, **kwargs))

@@ -1,0 +1,108 @@
+"""Helpers for tests against the real broker: unique topics, producing, worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from streams.topics import ensure_topics
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 4) -> None:
+    asyncio.run(ensure_topics(bootstrap, partitions, names=tuple(names)))
+
+
+def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:
+    """Send (topic, key, value) messages with acks=all; return how many were sent."""
+
+    async def run() -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        await producer.start()
+        sent = 0
+        try:
+            for topic, key, value in messages:
+                await producer.send(topic, value=value, key=key)
+                sent += 1
+            await producer.flush()
+        finally:
+            await producer.stop()
+        return sent
+
+    return asyncio.run(run())
+
+
+class WorkerProcess:
+    """A worker started as a child process, with its output in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, *args], cwd=REPO, env={**os.environ, **env},
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 45.0) -> int:
+        if self.alive():
+            os.killpg(self.process.pid, sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            code = self.process.wait(10)
+        self._log.close()
+        return code
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return 0, b""
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, worker: WorkerProcess | None = None,
+               what: str = "condition") -> None:
+    """Poll `condition` until true; fail with the worker's log tail on timeout or death."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if worker is not None and not worker.alive():
+            raise AssertionError(f"worker exited while waiting for {what}:\n{worker.log_tail()}")
+        time.sleep(0.5)
+    tail = f"\n{worker.log_tail()}" if worker is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{tail}")
