@@ -4,7 +4,8 @@ WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY streams ./streams
 COPY schemas ./schemas
-RUN pip install --no-cache-dir --constraint constraints.txt .
+# Editable, so the validator compiles schemas/ in place: the one copy of the contract.
+RUN pip install --no-cache-dir --constraint constraints.txt --editable .
 EXPOSE 9108
 ENTRYPOINT ["pulse"]
 CMD ["worker"]

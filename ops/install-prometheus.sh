@@ -1,13 +1,13 @@
 #!/bin/sh
 # Install the Prometheus tools the ops tests need, from Debian's packages:
 #   prometheus              -> prometheus, promtool
-#   prometheus-alertmanager -> alertmanager, amtool
+#   prometheus-alertmanager -> prometheus-alertmanager, amtool
 # Idempotent: when every binary is already on PATH it prints nothing and exits 0.
 # Needs root (or sudo) and apt-get; run it before the test suite (CI does).
 set -eu
 
 missing=""
-for binary in prometheus promtool amtool; do
+for binary in prometheus promtool prometheus-alertmanager amtool; do
     command -v "$binary" >/dev/null 2>&1 || missing="$missing $binary"
 done
 [ -z "$missing" ] && exit 0
@@ -32,7 +32,7 @@ export DEBIAN_FRONTEND=noninteractive
 $as_root apt-get update -qq
 $as_root apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 
-for binary in prometheus promtool amtool; do
+for binary in prometheus promtool prometheus-alertmanager amtool; do
     if ! command -v "$binary" >/dev/null 2>&1; then
         echo "install-prometheus: $binary is still missing after apt-get install; check the apt output above." >&2
         exit 1

@@ -8,7 +8,7 @@ import click
 
 from streams.errors import PulseError
 from streams.localkafka import DEFAULT_HOME, LocalKafka
-from streams.topics import DEFAULT_PARTITIONS, ensure_topics_sync
+from streams.topics import DEFAULT_PARTITIONS, PROJECT_TOPICS, ensure_topics_sync
 
 _port = click.option("--port", default=9092, show_default=True, envvar="PULSE_KAFKA_PORT",
                      help="Broker port on 127.0.0.1 (the controller uses port+1).")
@@ -73,11 +73,13 @@ def logs(port: int, home: Path, lines: int) -> None:
 @click.option("--bootstrap", default="127.0.0.1:9092", show_default=True, envvar="PULSE_BOOTSTRAP",
               help="Kafka bootstrap servers.")
 @_partitions
-def topics(bootstrap: str, partitions: int) -> None:
+@click.option("--prefix", default="", envvar="PULSE_TOPIC_PREFIX", help="Prefix of every topic name (see pulse worker --topic-prefix).")
+def topics(bootstrap: str, partitions: int, prefix: str) -> None:
     """Create the project's topics (idempotent), all with one partition count."""
 
     def create() -> None:
-        for name, state in ensure_topics_sync(bootstrap, partitions).items():
+        names = tuple(prefix + name for name in PROJECT_TOPICS)
+        for name, state in ensure_topics_sync(bootstrap, partitions, names=names).items():
             click.echo(f"{name}: {state} ({partitions} partitions)")
 
     _run(create)

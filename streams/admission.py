@@ -1,0 +1,228 @@
+"""Admission: the stateful policies a decoded event passes before it reaches the engine.
+
+Definition (contract v1; docs/events.md, "Policies"). Pure Python, no Kafka. Time is
+int epoch milliseconds UTC. Checks run in this order; the first that applies decides:
+
+1. `future_timestamp`: occurred_at > clock() + future_tolerance_ms. The clock is the
+   worker's wall clock or replay's --as-of; without a clock nothing is in the future.
+2. DUPLICATE: an event with the same event_id was already ACCEPTED for the same
+   account_id and is still remembered. Dedup scope is the account, because messages are
+   keyed (partitioned) by account_id. Dropped and counted, never applied twice.
+3. `too_late`: the account's stream time S is the latest occurred_at ACCEPTED so far for
+   that account_id. An activity event (model.ACTIVITY_TYPES) with S - occurred_at >
+   activity_horizon_ms (35 days), or a survey response (model.SURVEY_TYPES) with
+   S - occurred_at > survey_horizon_ms (95 days), is too late; exactly at the horizon is
+   accepted. Billing and ticket events (model.LONG_LIVED_TYPES) are never too late.
+4. ACCEPTED: S becomes max(S, occurred_at) and the event_id is remembered.
+
+A rejected or duplicate event changes nothing: it does not move S and is not
+remembered. How long an accepted id is remembered:
+- activity and survey types: until S passes occurred_at + the type's late horizon. From
+  then on a re-delivery is too_late, so "remembered" and "not too late" coincide and a
+  late copy is always reported as too_late, never as a duplicate.
+- billing and ticket types (never too late): until S passes S' + dedup_long_lived_ms
+  (400 days), S' being the stream time right after the acceptance, max(S, occurred_at).
+  Counting from S' rather than occurred_at keeps an old event that is accepted today
+  (a backfilled invoice) remembered for 400 days too.
+Memory per account is bounded by the events accepted within the longest horizon of
+stream time; forgetting costs O(log n) per accepted event (a heap ordered by expiry).
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeAlias
+
+import orjson
+
+from streams.errors import ConfigError
+from streams.events import Rejection
+from streams.model import ACTIVITY_TYPES, EVENT_TYPES, SURVEY_TYPES, Event
+
+DAY_MS = 86_400_000
+
+
+class Outcome(enum.Enum):
+    """An admitted event's fate when it is not rejected."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+
+
+ACCEPTED = Outcome.ACCEPTED
+DUPLICATE = Outcome.DUPLICATE
+Verdict: TypeAlias = Outcome | Rejection
+
+
+# --------------------------------------------------------------------------- configuration
+
+# [policy] key -> (PolicyConfig field, milliseconds per unit of the key; 0 = a plain count)
+POLICY_KEYS: dict[str, tuple[str, int]] = {
+    "max_bytes": ("max_bytes", 0),
+    "future_tolerance_seconds": ("future_tolerance_ms", 1000),
+    "activity_horizon_days": ("activity_horizon_ms", DAY_MS),
+    "survey_horizon_days": ("survey_horizon_ms", DAY_MS),
+    "dedup_long_lived_days": ("dedup_long_lived_ms", DAY_MS),
+}
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The policies' limits; every duration in milliseconds."""
+
+    max_bytes: int = 65536
+    future_tolerance_ms: int = 5 * 60_000
+    activity_horizon_ms: int = 35 * DAY_MS
+    survey_horizon_ms: int = 95 * DAY_MS
+    dedup_long_lived_ms: int = 400 * DAY_MS
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "future_tolerance_ms", "activity_horizon_ms", "survey_horizon_ms", "dedup_long_lived_ms"):
+            value = getattr(self, name)
+            if type(value) is not int or value < (1 if name == "max_bytes" else 0):
+                least = "a positive" if name == "max_bytes" else "a non-negative"
+                raise ConfigError(f"Policy {name} must be {least} integer, not {value!r}.")
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> PolicyConfig:
+        """From the TOML [policy] table: max_bytes (bytes), future_tolerance_seconds,
+        activity_horizon_days, survey_horizon_days, dedup_long_lived_days (numbers >= 0;
+        fractions allowed, rounded to the millisecond). Absent keys keep their defaults."""
+        values: dict[str, int] = {}
+        for key, value in table.items():
+            if key not in POLICY_KEYS:
+                raise ConfigError(f"Unknown key {key!r} in [policy]: use one of {', '.join(POLICY_KEYS)}.")
+            field_name, unit = POLICY_KEYS[key]
+            if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"[policy] {key} must be a number >= 0, not {value!r}.")
+            if unit == 0:
+                if type(value) is not int or value < 1:
+                    raise ConfigError(f"[policy] {key} must be a whole number of bytes >= 1, not {value!r}.")
+                values[field_name] = value
+            else:
+                values[field_name] = round(value * unit)
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------- per-account state
+
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class AccountAdmission:
+    """What admission keeps for one account: its stream time and the ids it remembers."""
+
+    stream_time: int | None = None
+    forget_after: dict[str, int] = field(default_factory=dict)  # event_id -> forgotten once S passes it
+    _expiry: list[tuple[int, str]] = field(default_factory=list, repr=False)  # min-heap of (forget_after, event_id)
+
+    def __len__(self) -> int:
+        return len(self.forget_after)
+
+    def remembers(self, event_id: str) -> bool:
+        return event_id in self.forget_after
+
+    def accept(self, event_id: str, occurred_at: int, keep_ms: int, *, from_stream_time: bool) -> None:
+        """Record an accepted event: advance stream time, remember the id for keep_ms past
+        its occurred_at (or past the new stream time), forget the ids that expired."""
+        stream_time = occurred_at if self.stream_time is None or occurred_at > self.stream_time else self.stream_time
+        self.stream_time = stream_time
+        until = (stream_time if from_stream_time else occurred_at) + keep_ms
+        self.forget_after[event_id] = until
+        heapq.heappush(self._expiry, (until, event_id))
+        expiry, forget_after = self._expiry, self.forget_after
+        while expiry and expiry[0][0] < stream_time:
+            until, expired = heapq.heappop(expiry)
+            if forget_after.get(expired) == until:
+                del forget_after[expired]
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON: {"v": 1, "t": stream time, "ids": {event_id: forget_after}}."""
+        return orjson.dumps({"v": _FORMAT_VERSION, "t": self.stream_time, "ids": self.forget_after})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AccountAdmission:
+        state = orjson.loads(data)
+        if not isinstance(state, dict) or state.get("v") != _FORMAT_VERSION:
+            raise ValueError(f"not an admission state of format version {_FORMAT_VERSION}")
+        forget_after: dict[str, int] = state["ids"]
+        expiry = [(until, event_id) for event_id, until in forget_after.items()]
+        heapq.heapify(expiry)
+        return cls(state["t"], forget_after, expiry)
+
+
+class AdmissionState(Protocol):
+    """Where admission keeps AccountAdmission per account_id: a dict in tests and replay,
+    a changelogged table in the worker (which may store `to_bytes()`)."""
+
+    def get(self, account_id: str) -> AccountAdmission | None: ...
+
+    def put(self, account_id: str, account: AccountAdmission) -> None: ...
+
+
+class DictAdmissionState:
+    """AdmissionState in a dict, for replay and tests."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, AccountAdmission] = {}
+
+    def get(self, account_id: str) -> AccountAdmission | None:
+        return self.accounts.get(account_id)
+
+    def put(self, account_id: str, account: AccountAdmission) -> None:
+        self.accounts[account_id] = account
+
+
+# --------------------------------------------------------------------------- the policies
+
+
+class Admission:
+    """Applies the future, duplicate and late policies to decoded events, in that order."""
+
+    def __init__(self, config: PolicyConfig, state: AdmissionState | None = None, clock: Callable[[], int] | None = None) -> None:
+        self.config = config
+        self.state: AdmissionState = state if state is not None else DictAdmissionState()
+        self.clock = clock
+        # type -> how far behind stream time it may be (None: never too late) / how long its id is kept
+        self.late_horizon_ms: dict[str, int | None] = {}
+        self.keep_ms: dict[str, int] = {}
+        for event_type in EVENT_TYPES:
+            if event_type in ACTIVITY_TYPES:
+                horizon: int | None = config.activity_horizon_ms
+            elif event_type in SURVEY_TYPES:
+                horizon = config.survey_horizon_ms
+            else:
+                horizon = None
+            self.late_horizon_ms[event_type] = horizon
+            self.keep_ms[event_type] = config.dedup_long_lived_ms if horizon is None else horizon
+
+    def admit(self, event: Event) -> Verdict:
+        """ACCEPTED (state updated), DUPLICATE, or a Rejection (future_timestamp, too_late)."""
+        occurred_at = event.occurred_at
+        if self.clock is not None:
+            now = self.clock()
+            if occurred_at > now + self.config.future_tolerance_ms:
+                return Rejection(
+                    "future_timestamp",
+                    f"occurred_at is {occurred_at - now} ms ahead of the clock, more than the tolerance of {self.config.future_tolerance_ms} ms.",
+                )
+        account = self.state.get(event.account_id)
+        if account is None:
+            account = AccountAdmission()
+        elif account.remembers(event.event_id):
+            return DUPLICATE
+        horizon = self.late_horizon_ms[event.type]
+        stream_time = account.stream_time
+        if horizon is not None and stream_time is not None and stream_time - occurred_at > horizon:
+            return Rejection(
+                "too_late",
+                f"occurred_at is {stream_time - occurred_at} ms behind the account's stream time, more than the {event.type} horizon of {horizon} ms.",
+            )
+        account.accept(event.event_id, occurred_at, self.keep_ms[event.type], from_stream_time=horizon is None)
+        self.state.put(event.account_id, account)
+        return ACCEPTED

@@ -1,0 +1,193 @@
+"""The Faust shell of `pulse worker`: topics, the state table, the ingest agent, /metrics.
+
+The agent is thin. For each batch (`take_events`) it hands every message to the same
+per-event path `pulse replay` uses (decode, validate, deduplicate, late policy, engine),
+then writes each touched account's row once, as compact bytes, to one changelogged table
+(RocksDB store by default). Rejects go to `pulse.dead-letter`. A message whose key is not
+its account_id, or which sits in another partition than its account's, is forwarded to an
+internal re-key topic keyed by account_id and processed from there, so each account's
+state lives in exactly one partition whatever the producer did.
+
+Durability: table rows, dead letters, re-keyed messages and consumer offsets are written in
+one Kafka transaction per source partition (processing_guarantee=exactly_once), so a crash
+loses nothing and counts nothing twice. After an unclean stop the local RocksDB files are
+discarded and rebuilt from the changelog, since they may hold writes of an aborted
+transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.registry import CollectorRegistry
+
+from streams.faust_hooks import partition_context, send_in_partition_transaction
+from streams.settings import WorkerSettings
+from streams.telemetry import PipelineTelemetry
+from streams.worker_state import WorkerBook
+
+log = logging.getLogger("cs-pulse.worker")
+CLEAN_MARKER = ".clean-shutdown"
+
+
+def rekey_topic_name(app_id: str) -> str:
+    return f"{app_id}-rekeyed"
+
+
+def prepare_data_dir(settings: WorkerSettings) -> None:
+    """Discard local table files left by an unclean stop; they are rebuilt from the changelog."""
+    data_dir = Path(settings.data_dir)
+    marker = data_dir / CLEAN_MARKER
+    leftovers = [path for path in data_dir.iterdir() if path.name != CLEAN_MARKER] if data_dir.exists() else []
+    if leftovers and not marker.exists():
+        log.warning("the previous stop was not clean: discarding the local store in %s; "
+                    "it is rebuilt from the changelog", data_dir)
+        for path in leftovers:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker.unlink(missing_ok=True)
+
+
+def mark_clean_shutdown(settings: WorkerSettings) -> None:
+    (Path(settings.data_dir) / CLEAN_MARKER).write_text("ok\n")
+
+
+class PulseWorker:
+    """Builds the Faust app and holds the per-process state around it."""
+
+    def __init__(self, settings: WorkerSettings, book: WorkerBook, clock: Callable[[], int]) -> None:
+        self.settings = settings
+        self.book = book
+        self.clock = clock
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.telemetry = PipelineTelemetry(self.registry)
+        self.rekey_topic = rekey_topic_name(settings.app_id)
+        self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
+        self.app = self._build_app()
+        self.registry.register(_Collector(self))
+
+    def _build_app(self) -> faust.App:
+        s = self.settings
+        app = faust.App(
+            s.app_id,
+            broker=f"kafka://{s.bootstrap}",
+            broker_credentials=s.broker_credentials(),
+            store="rocksdb://" if s.store == "rocksdb" else "memory://",
+            datadir=str(s.data_dir),
+            topic_partitions=s.partitions,
+            topic_replication_factor=1,
+            processing_guarantee=s.processing_guarantee,
+            consumer_auto_offset_reset="earliest",
+            web_bind=s.metrics_bind,
+            web_port=s.metrics_port,
+            web_host=s.metrics_bind,
+            web_in_thread=False,
+            table_cleanup_interval=3600.0,
+            broker_commit_every=10_000,
+            broker_commit_interval=1.0,
+            stream_buffer_maxsize=8192,
+            producer_linger_ms=5,
+            # a crashed worker's partitions move after 10 s, not Kafka's default 45 s
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
+            table_key_serializer="raw",
+            table_value_serializer="raw",
+        )
+        self.source = app.topic(
+            *s.source_topics, self.rekey_topic,
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        )
+        self.table = app.Table(
+            "accounts", partitions=s.partitions, use_partitioner=True,
+            key_type=bytes, value_type=bytes,
+        )
+        self.book.attach(self.table)
+        app.agent(self.source, name="ingest", concurrency=1)(self._ingest)
+        app.page("/metrics")(self._metrics_page)
+        app.page("/healthz")(self._health_page)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        return app
+
+    # ---- the agent ----------------------------------------------------------------------
+
+    async def _ingest(self, stream) -> None:
+        async for events in stream.take_events(self.settings.batch_size, within=0.05):
+            await self._process_batch(events)
+
+    def owned_partitions(self) -> set[int]:
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic}
+
+    async def _process_batch(self, events) -> None:
+        self.book.sync(self.owned_partitions())
+        last_event_of_partition: dict[int, object] = {}
+        for event in events:
+            message = event.message
+            last_event_of_partition[message.partition] = event
+            for send in self.book.process(message, is_rekeyed=message.topic == self.rekey_topic):
+                await send_in_partition_transaction(
+                    self.app, message.topic, message.partition, send.topic, send.key, send.value,
+                    send.partition, send.headers,
+                )
+        for partition, event in last_event_of_partition.items():
+            with partition_context(event):
+                self.book.flush_partition(partition)
+        self.telemetry.observe_batch(
+            ((e.message.topic, _timestamp_ms(e.message)) for e in events), int(time.time() * 1000)
+        )
+
+    async def _on_revoked(self, app, revoked, **kwargs) -> None:
+        self.book.forget_cache()
+
+    # ---- /metrics -------------------------------------------------------------------------
+
+    # Faust calls a bound method view with the request only.
+    async def _metrics_page(self, request):
+        from prometheus_client.exposition import generate_latest
+
+        return self.app.web.bytes(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    async def _health_page(self, request):
+        recovering = self.recovering()
+        return self.app.web.bytes(b"recovering\n" if recovering else b"ok\n", status=503 if recovering else 200)
+
+    def recovering(self) -> bool:
+        recovery = self.app.tables.recovery
+        return bool(recovery.in_recovery) or not recovery.completed.is_set()
+
+    def consumer_lag(self) -> dict[tuple[str, int], int]:
+        consumer = self.app.consumer
+        lag = {}
+        for tp in consumer.assignment():
+            if tp.topic not in self.source_topic_names:
+                continue
+            highwater = consumer.highwater(tp)
+            committed = consumer._committed_offset.get(tp)  # noqa: SLF001 - see faust_hooks
+            if highwater is not None:
+                lag[(tp.topic, tp.partition)] = max(0, highwater - (committed or 0))
+        return lag
+
+
+class _Collector:
+    """Renders the engine snapshot of the owned partitions plus pipeline metrics at scrape time."""
+
+    def __init__(self, worker: PulseWorker) -> None:
+        self.worker = worker
+
+    def collect(self):
+        worker = self.worker
+        recovering = worker.recovering()
+        owned = worker.owned_partitions()
+        if not recovering:
+            worker.book.sync(owned)
+        yield from worker.book.families(worker.clock())
+        yield from worker.telemetry.families(worker.consumer_lag(), recovering, len(owned))
+
+
+def _timestamp_ms(message) -> int:
+    return int(message.timestamp * 1000) if message.timestamp else int(time.time() * 1000)

@@ -1,0 +1,81 @@
+"""The cs-pulse configuration file: one TOML file, one table per part.
+
+    [policy]   admission limits (streams.admission.PolicyConfig): sizes, future tolerance,
+               late horizons, dedup memory
+    [engine]   the non-revenue metric knobs (streams.engine.config.EngineConfig)
+    [revenue]  reporting currency, rate table and the MRR vendor knobs
+               (streams.engine.revenue.RevenueConfig)
+
+Every section is optional; an absent one keeps its defaults. The engine's "exact within
+the late horizon" guarantee follows the policy: its history lags are the policy's
+horizons. Any mistake raises ConfigError with one sentence naming the fix.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streams.admission import PolicyConfig
+from streams.engine.config import EngineConfig
+from streams.engine.revenue import RevenueConfig
+from streams.engine.timeline import DAY_MS
+from streams.errors import ConfigError
+
+SECTIONS = ("policy", "engine", "revenue")
+DEFAULT_TICKET_RETENTION_MS = EngineConfig().ticket_retention_ms
+
+
+@dataclass(frozen=True)
+class PulseConfig:
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    revenue: RevenueConfig = field(default_factory=RevenueConfig)
+
+    @classmethod
+    def from_mapping(cls, document: Mapping[str, Any]) -> PulseConfig:
+        unknown = sorted(key for key in document if key not in SECTIONS)
+        if unknown:
+            raise ConfigError(
+                f"Unknown section [{unknown[0]}] in the configuration: use only {', '.join(f'[{s}]' for s in SECTIONS)}."
+            )
+        for section in SECTIONS:
+            if section in document and not isinstance(document[section], Mapping):
+                raise ConfigError(f"[{section}] must be a table of settings (a [{section}] header), not a value.")
+        policy = PolicyConfig.from_mapping(document.get("policy", {}))
+        engine_table = document.get("engine", {})
+        lags: dict[str, Any] = {
+            "activity_lag_ms": policy.activity_horizon_ms,
+            "survey_lag_ms": policy.survey_horizon_ms,
+        }
+        if "ticket_retention_days" not in engine_table:
+            lags["ticket_retention_ms"] = max(DEFAULT_TICKET_RETENTION_MS, policy.activity_horizon_ms + 7 * DAY_MS)
+        engine = EngineConfig.from_mapping(engine_table, **lags)
+        revenue = RevenueConfig.from_mapping(document.get("revenue", {}))
+        return cls(policy=policy, engine=engine, revenue=revenue)
+
+
+def load_config(path: str | Path | None) -> PulseConfig:
+    """Read and check the TOML file at `path`; None gives the defaults."""
+    if path is None:
+        return PulseConfig.from_mapping({})
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist: pass the path of a TOML file.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"Config path {path} is a directory: pass the path of a TOML file.") from None
+    except PermissionError:
+        raise ConfigError(f"Config file {path} is not readable: check its permissions.") from None
+    except OSError as error:
+        raise ConfigError(f"Config file {path} cannot be read ({error.strerror}): pass a readable TOML file.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {path} is not UTF-8 text: save it as UTF-8 TOML.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"Config file {path} is not valid TOML ({error}): fix the syntax there.") from None
+    return PulseConfig.from_mapping(document)

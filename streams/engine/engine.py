@@ -1,0 +1,171 @@
+"""Engine: typed events in, "the metrics as of T" out.
+
+The engine keeps one `AccountState` per account_id behind `AccountStore`, the narrow
+mapping interface a dict implements (replay, tests) and a Faust table can implement (the
+worker). `apply` is the only write; `snapshot(as_of)` reads every account and returns the
+samples of every metric family, additive figures summed over accounts and ratios computed
+once from those sums (an empty denominator gives 0).
+
+Evaluation time: a snapshot at T uses only events with occurred_at <= T, so T may lie in
+the past. It is exact for any T no further behind an account's stream time (its latest
+event) than the late policy's horizon (35 days for activity, 95 for surveys); state older
+than that ages out (`prune`, and automatically for the users an event touches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
+from streams.engine.account import AccountState
+from streams.engine.config import EngineConfig
+from streams.engine.revenue import REVENUE_METRICS, RevenueConfig, revenue_samples
+from streams.engine.samples import Sample
+from streams.engine.timeline import SECOND_MS
+from streams.model import Event
+
+
+EVALUATION_HELP = "The evaluation time T of this snapshot, in seconds since the epoch (UTC)."
+
+METRIC_HELP: dict[str, str] = {
+    "pulse_evaluation_timestamp_seconds": EVALUATION_HELP,
+    **activity.HELP,
+    **adoption.HELP,
+    **sessions.HELP,
+    **support.HELP,
+    **surveys.HELP,
+    **lifecycle.HELP,
+    **REVENUE_METRICS,
+}
+"""Metric name -> its one-line definition, the HELP text of the exposition."""
+
+
+class AccountStore(Protocol):
+    """account_id -> AccountState; the subset of a mapping the engine uses."""
+
+    def get(self, account_id: str, /) -> AccountState | None: ...
+    def __setitem__(self, account_id: str, state: AccountState, /) -> None: ...
+    def __delitem__(self, account_id: str, /) -> None: ...
+    def keys(self) -> Iterable[str]: ...
+    def values(self) -> Iterable[AccountState]: ...
+
+
+@dataclass(slots=True)
+class Totals:
+    """The running sums of one snapshot."""
+
+    activity: activity.ActivityTotals = field(default_factory=activity.ActivityTotals)
+    adoption: adoption.AdoptionTotals = field(default_factory=adoption.AdoptionTotals)
+    sessions: sessions.SessionTotals = field(default_factory=sessions.SessionTotals)
+    support: support.SupportTotals = field(default_factory=support.SupportTotals)
+    surveys: surveys.SurveyTotals = field(default_factory=surveys.SurveyTotals)
+    lifecycle: lifecycle.LifecycleTotals = field(default_factory=lifecycle.LifecycleTotals)
+
+
+class Engine:
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        revenue_config: RevenueConfig | None = None,
+        store: AccountStore | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self.revenue_config = revenue_config or RevenueConfig()
+        self.store: AccountStore = {} if store is None else store
+
+    def apply(self, event: Event) -> None:
+        """Apply one admitted (decoded, de-duplicated, not too late) event."""
+        store = self.store
+        account_id = event.account_id
+        state = store.get(account_id)
+        if state is None:
+            state = AccountState()
+        state.apply(event, self.config)
+        store[account_id] = state  # write back: a table row is a value, not a reference
+
+    def apply_batch(self, events: Iterable[Event]) -> None:
+        """Apply admitted events in order, writing each touched account to the store once
+        (one changelog write per account per batch instead of one per event)."""
+        store = self.store
+        config = self.config
+        touched: dict[str, AccountState] = {}
+        for event in events:
+            account_id = event.account_id
+            state = touched.get(account_id)
+            if state is None:
+                state = store.get(account_id)
+                if state is None:
+                    state = AccountState()
+                touched[account_id] = state
+            state.apply(event, config)
+        for account_id, state in touched.items():
+            store[account_id] = state
+
+    def accounts(self) -> Iterator[AccountState]:
+        return iter(self.store.values())
+
+    def prune(self) -> None:
+        """Age out old state in every account (relative to each account's stream time)."""
+        for account_id in list(self.store.keys()):
+            state = self.store.get(account_id)
+            if state is None:
+                continue
+            state.prune(self.config)
+            if state.is_empty():
+                del self.store[account_id]
+            else:
+                self.store[account_id] = state
+
+    def snapshot(self, as_of: int) -> list[Sample]:
+        """Every metric as of `as_of` (epoch ms), from the events at or before it."""
+        config = self.config
+        gap = config.session_gap_ms
+        totals = Totals()
+        listed = frozenset(config.features) if config.features else None
+        for state in self.store.values():
+            _tally_account(state, as_of, gap, totals, listed)
+        labelled = adoption.labelled_features(totals.adoption, config)
+        if listed is not None:
+            other_users, emit_other = totals.adoption.other_users, True
+        elif len(totals.adoption.users_by_feature) > len(labelled):
+            kept = frozenset(labelled)
+            other_users = sum(
+                adoption.tally_other(user, as_of, kept)
+                for state in self.store.values()
+                for user in state.users.values()
+            )
+            emit_other = True
+        else:
+            other_users, emit_other = 0, False
+        out = [Sample("pulse_evaluation_timestamp_seconds", (), as_of / SECOND_MS)]
+        out += activity.samples(totals.activity)
+        out += adoption.samples(totals.adoption, labelled, other_users, emit_other, totals.activity.active[2])
+        out += sessions.samples(totals.sessions)
+        out += support.samples(totals.support)
+        out += surveys.samples(totals.surveys)
+        out += lifecycle.samples(totals.lifecycle)
+        revenue_parts = (state.revenue for state in self.store.values() if state.revenue is not None)
+        out += revenue_samples(revenue_parts, as_of, self.revenue_config)
+        return out
+
+
+def _tally_account(
+    state: AccountState, as_of: int, gap: int, totals: Totals, listed: frozenset[str] | None
+) -> None:
+    activity_totals = totals.activity
+    adoption_totals = totals.adoption
+    session_totals = totals.sessions
+    for user in state.users.values():
+        activity.tally(user, as_of, activity_totals)
+        if user.trail:
+            sessions.tally(user, as_of, gap, session_totals)
+        if user.features:
+            adoption.tally(user, as_of, adoption_totals, listed)
+    if state.tickets:
+        support.tally(state.tickets, as_of, totals.support)
+    if state.responses:
+        surveys.tally(state.responses, as_of, totals.surveys)
+    if state.milestones:
+        lifecycle.tally(state.milestones, as_of, totals.lifecycle)

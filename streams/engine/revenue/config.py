@@ -1,0 +1,166 @@
+"""RevenueConfig: the reporting currency, the rate table and the vendor-disputed knobs.
+
+The `[revenue]` TOML table. Every knob settles one case on which billing-analytics vendors
+disagree; the defaults are the definitions of docs/metrics-revenue.md:
+
+- `churn_recognition`: when a cancellation drops MRR to 0. `"effective_at"` (default):
+  at the cancellation's effective time, e.g. the end of the paid period, as ProfitWell /
+  Paddle, Stripe (cancel at period end) and ChartMogul's "end of service period" option do.
+  `"occurred_at"`: the moment the customer cancels, as ChartMogul's "when the customer
+  schedules the cancellation" option and committed-MRR (CMRR) reporting do.
+- `discount_scope`: `"recurring"` (default): the event's recurring `discount_percent`
+  reduces MRR, as ChartMogul, ProfitWell and Stripe ("forever" coupons) do.
+  `"ignore"`: MRR at list price, as Stripe does for coupons that are not "forever".
+- `reactivation_window_days`: unset (default): an account that pays again after any
+  earlier paid period is a reactivation, as ChartMogul and ProfitWell count it. A number N:
+  only within N days of its churn, later it is "new" again, as Maxio / Chargify (N = 90).
+- `same_window_new_and_churn`: `"count"` (default): an account that is new and churns in
+  the same 30-day window is reported in both movements, as Baremetrics and Maxio do.
+  `"ignore"`: that paid spell is left out of the window's movements, as ProfitWell does.
+- `plan_labels`: bounds the `plan` label. Empty (default): every plan name is its own label
+  value (a product's plan catalog is small). Otherwise the listed plans keep their name and
+  every other plan is reported as `plan="other"`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from streams.engine.currency import USD_RATES, is_currency_code, parse_rate, rebase
+from streams.errors import ConfigError
+
+CHURN_RECOGNITION = ("effective_at", "occurred_at")
+DISCOUNT_SCOPES = ("recurring", "ignore")
+SAME_WINDOW_NEW_AND_CHURN = ("count", "ignore")
+OTHER_PLAN = "other"
+UNLIMITED = "unlimited"
+
+
+@dataclass(frozen=True)
+class RevenueConfig:
+    reporting_currency: str = "USD"
+    rates: Mapping[str, Decimal] = field(default_factory=lambda: USD_RATES, hash=False)
+    """Units of the reporting currency per 1 unit of each currency. A table in another base
+    (rate != 1 for the reporting currency) is rebased; the stored table always has 1 there."""
+    churn_recognition: str = "effective_at"
+    discount_scope: str = "recurring"
+    reactivation_window_days: int | None = None
+    same_window_new_and_churn: str = "count"
+    plan_labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not is_currency_code(self.reporting_currency):
+            raise ConfigError(
+                "[revenue] reporting_currency must be an ISO 4217 code of three upper-case letters, e.g. \"USD\"."
+            )
+        bad = sorted(str(code) for code in self.rates if not is_currency_code(code))
+        if bad:
+            raise ConfigError(f"[revenue.rates] key {bad[0]!r} is not a currency code: use three upper-case letters.")
+        if any(not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0 for rate in self.rates.values()):
+            raise ConfigError("[revenue.rates] values must be positive numbers, e.g. EUR = \"1.08\".")
+        if self.reporting_currency not in self.rates:
+            raise ConfigError(
+                f"[revenue.rates] has no rate for the reporting currency {self.reporting_currency}: add one."
+            )
+        object.__setattr__(self, "rates", MappingProxyType(rebase(self.rates, self.reporting_currency)))
+        _check_choice("churn_recognition", self.churn_recognition, CHURN_RECOGNITION)
+        _check_choice("discount_scope", self.discount_scope, DISCOUNT_SCOPES)
+        _check_choice("same_window_new_and_churn", self.same_window_new_and_churn, SAME_WINDOW_NEW_AND_CHURN)
+        window = self.reactivation_window_days
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
+            raise ConfigError(
+                f'[revenue] reactivation_window_days must be a positive whole number of days or "{UNLIMITED}".'
+            )
+        labels = self.plan_labels
+        if not isinstance(labels, tuple) or not all(isinstance(plan, str) and plan for plan in labels):
+            raise ConfigError('[revenue] plan_labels must be a list of plan names, e.g. ["starter", "growth"].')
+        if len(set(labels)) != len(labels) or OTHER_PLAN in labels:
+            raise ConfigError(f'[revenue] plan_labels must be distinct plan names other than "{OTHER_PLAN}".')
+
+    @property
+    def currencies(self) -> frozenset[str]:
+        """The currencies the decoder accepts; any other is rejected as `unknown_currency`."""
+        return frozenset(self.rates)
+
+    def plan_label(self, plan: str) -> str:
+        """The `plan` label value a subscription's plan is reported under."""
+        if not self.plan_labels or plan in self.plan_labels:
+            return plan
+        return OTHER_PLAN
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> RevenueConfig:
+        """Build from the `[revenue]` TOML table; any mistake raises ConfigError naming the fix.
+
+        `rates` entries are in units of the reporting currency and override the default
+        table (rebased to the reporting currency); the reporting currency's own rate is 1.
+        """
+        if not isinstance(mapping, Mapping):
+            raise ConfigError("[revenue] must be a table of settings.")
+        known = (
+            "reporting_currency",
+            "rates",
+            "churn_recognition",
+            "discount_scope",
+            "reactivation_window_days",
+            "same_window_new_and_churn",
+            "plan_labels",
+        )
+        unknown = sorted(str(key) for key in mapping if key not in known)
+        if unknown:
+            raise ConfigError(f"Unknown key [revenue] {unknown[0]}: remove it (known keys: {', '.join(known)}).")
+        fields: dict[str, Any] = {
+            key: mapping[key]
+            for key in ("reporting_currency", "churn_recognition", "discount_scope", "same_window_new_and_churn")
+            if key in mapping
+        }
+        reporting = fields.get("reporting_currency", "USD")
+        if not is_currency_code(reporting):
+            raise ConfigError(
+                "[revenue] reporting_currency must be an ISO 4217 code of three upper-case letters, e.g. \"USD\"."
+            )
+        fields["rates"] = _merged_rates(mapping.get("rates", {}), reporting)
+        if "reactivation_window_days" in mapping:
+            window = mapping["reactivation_window_days"]
+            fields["reactivation_window_days"] = None if window == UNLIMITED else window
+        if "plan_labels" in mapping:
+            labels = mapping["plan_labels"]
+            if not isinstance(labels, list | tuple):
+                raise ConfigError('[revenue] plan_labels must be a list of plan names, e.g. ["starter", "growth"].')
+            fields["plan_labels"] = tuple(labels)
+        return cls(**fields)
+
+
+def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        options = " or ".join(f'"{choice}"' for choice in choices)
+        raise ConfigError(f"[revenue] {key} must be {options}.")
+
+
+def _merged_rates(overrides: object, reporting: str) -> dict[str, Decimal]:
+    """The default table in units of `reporting`, with the configured rates on top."""
+    if not isinstance(overrides, Mapping):
+        raise ConfigError('[revenue.rates] must be a table of currency = rate, e.g. EUR = "1.08".')
+    if reporting in USD_RATES:
+        rates = rebase(USD_RATES, reporting)
+    elif reporting in overrides:
+        rates = {}  # a currency the default table does not know: only the configured rates
+    else:
+        raise ConfigError(
+            f"The default rate table has no {reporting}: set [revenue.rates] with {reporting} = 1 "
+            "and the rates of the currencies you bill in."
+        )
+    for code, value in overrides.items():
+        if not is_currency_code(code):
+            raise ConfigError(f"[revenue.rates] key {code!r} is not a currency code: use three upper-case letters.")
+        try:
+            rates[code] = parse_rate(value)
+        except ValueError:
+            raise ConfigError(f'[revenue.rates] {code} must be a positive number, e.g. {code} = "1.08".') from None
+    if rates[reporting] != 1:
+        raise ConfigError(f"[revenue.rates] {reporting} is the reporting currency, so its rate must be 1.")
+    return rates

@@ -1,0 +1,171 @@
+"""revenue_samples: the revenue family's figures at T, summed over accounts.
+
+Definitions (all money in the reporting currency; windows are (T - W, T]):
+- `pulse_mrr{plan}`: account MRR at T, split by the plan of each paying subscription
+  (the sum over plans is the total). `pulse_paying_accounts{plan}`: accounts with MRR > 0,
+  each under the plan of its largest subscription (ties: the lexicographically smallest
+  plan), so the sum over plans is the global count. Every plan seen in the state has a
+  series (0 when nothing on it pays).
+- `pulse_mrr_movement{kind, window="30d"}`: sum of the movements' amounts;
+  `pulse_mrr_movement_accounts{kind, window="30d"}`: accounts with at least one movement of
+  that kind. Net new MRR = new + expansion + reactivation - contraction - churn
+  = MRR(T) - MRR(T - 30d).
+- Retention over W = 30d, cohort = accounts with MRR > 0 at T - W:
+  `pulse_retention_base_mrr` = their MRR at T - W, `pulse_retention_current_mrr` = their
+  MRR at T, `pulse_retention_capped_mrr` = sum of min(MRR at T, MRR at T - W),
+  `pulse_retention_base_accounts` = their number, `pulse_retention_churned_accounts` = those
+  with MRR 0 at T. NRR = current / base, GRR = capped / base, customer churn ratio =
+  churned / base accounts (0 when the cohort is empty).
+- `pulse_arpa` = MRR / paying accounts (0 with none), in the reporting currency; a ratio of
+  the two exact sums, not rounded (it is derived, like NRR).
+- `pulse_mrr_quick_ratio{window="30d"}` = (new + expansion + reactivation) /
+  (contraction + churn), 0 when nothing was lost.
+- `pulse_trialing_accounts`: accounts with MRR 0 at T and at least one subscription in
+  trial (in force, not canceled, trial_ends_at > T).
+- `pulse_past_due_accounts`: accounts with MRR > 0 whose latest payment at or before T
+  failed.
+- `pulse_payments_failed{window="7d"}`, `pulse_payments_succeeded{window="7d"}`: payment
+  events in the window; `..._amount` the sum of their amounts, each converted and rounded
+  half-up to a cent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from decimal import Decimal
+
+from streams.engine.revenue.account import FAILED, SUCCEEDED, AccountRevenue
+from streams.engine.revenue.config import OTHER_PLAN, RevenueConfig
+from streams.engine.revenue.money import amount_cents, monthly_cents
+from streams.engine.revenue.movements import CHURN, CONTRACTION, GAINS, KINDS, in_window
+from streams.engine.revenue.steps import state_at
+from streams.engine.samples import Labels, Sample, ratio_sample
+from streams.engine.timeline import DAY_MS
+
+MOVEMENT_WINDOW_MS = 30 * DAY_MS
+RETENTION_WINDOW_MS = 30 * DAY_MS
+PAYMENT_WINDOW_MS = 7 * DAY_MS
+_W30: Labels = (("window", "30d"),)
+_W7: Labels = (("window", "7d"),)
+
+REVENUE_METRICS: dict[str, str] = {
+    "pulse_mrr": "Monthly recurring revenue at T in the reporting currency, by plan of each subscription.",
+    "pulse_paying_accounts": "Accounts with MRR > 0 at T, by plan of their largest subscription.",
+    "pulse_mrr_movement": "Sum of MRR movements of each kind in the window, in the reporting currency.",
+    "pulse_mrr_movement_accounts": "Accounts with at least one MRR movement of each kind in the window.",
+    "pulse_net_revenue_retention_ratio": "MRR at T of the accounts paying at T - W over their MRR at T - W.",
+    "pulse_gross_revenue_retention_ratio": "As NRR, with each account's MRR at T capped at its MRR at T - W.",
+    "pulse_customer_churn_ratio": "Share of the accounts paying at T - W that pay nothing at T.",
+    "pulse_retention_base_mrr": "MRR at T - W of the accounts paying at T - W (NRR and GRR denominator).",
+    "pulse_retention_current_mrr": "MRR at T of the accounts paying at T - W (NRR numerator).",
+    "pulse_retention_capped_mrr": (
+        "Sum of min(MRR at T, MRR at T - W) over the accounts paying at T - W (GRR numerator)."
+    ),
+    "pulse_retention_base_accounts": "Accounts paying at T - W (customer churn denominator).",
+    "pulse_retention_churned_accounts": "Accounts paying at T - W with MRR 0 at T (customer churn numerator).",
+    "pulse_arpa": "Average MRR per paying account at T, in the reporting currency.",
+    "pulse_mrr_quick_ratio": "(new + expansion + reactivation) / (contraction + churn) MRR in the window.",
+    "pulse_trialing_accounts": "Accounts with MRR 0 at T and a subscription in trial.",
+    "pulse_past_due_accounts": "Paying accounts whose latest payment at or before T failed.",
+    "pulse_payments_failed": "Failed payments in the window.",
+    "pulse_payments_succeeded": "Succeeded payments in the window.",
+    "pulse_payments_failed_amount": "Amount of the failed payments in the window, in the reporting currency.",
+    "pulse_payments_succeeded_amount": "Amount of the succeeded payments in the window, in the reporting currency.",
+}
+"""Every metric name the revenue family emits, with a one-line help text."""
+
+
+def _money(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
+
+
+def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: RevenueConfig) -> list[Sample]:
+    """The revenue family's samples at `as_of` (see the module docstring)."""
+    plans: set[str] = set(config.plan_labels) | ({OTHER_PLAN} if config.plan_labels else set())
+    mrr_by_plan: defaultdict[str, int] = defaultdict(int)
+    paying_by_plan: defaultdict[str, int] = defaultdict(int)
+    movement_cents = dict.fromkeys(KINDS, 0)
+    movement_accounts = dict.fromkeys(KINDS, 0)
+    base_mrr = current_mrr = capped_mrr = base_accounts = churned_accounts = 0
+    trialing = past_due = 0
+    payment_count = [0, 0]  # by FAILED / SUCCEEDED
+    payment_cents = [0, 0]
+    drop_spells = config.same_window_new_and_churn == "ignore"
+    retention_start = as_of - RETENTION_WINDOW_MS
+
+    for account in accounts:
+        evaluation = account.evaluation(as_of, config)
+        mrr = evaluation.steps.at(as_of)
+        plans.update(evaluation.plan_labels)
+        states = [state_at(timeline, as_of) for timeline in evaluation.timelines]
+        if mrr > 0:
+            largest: tuple[int, str] | None = None
+            for state in states:
+                if state is not None and state[1]:
+                    cents = monthly_cents(state[0], config)
+                    mrr_by_plan[config.plan_label(state[0].plan)] += cents
+                    if cents > 0 and (largest is None or (-cents, state[0].plan) < largest):
+                        largest = (-cents, state[0].plan)
+            assert largest is not None  # mrr > 0 needs a subscription with cents > 0
+            paying_by_plan[config.plan_label(largest[1])] += 1
+            if account.last_payment_failed(as_of):
+                past_due += 1
+        elif any(state is not None and not state[1] for state in states):
+            trialing += 1
+
+        base = evaluation.steps.at(retention_start)
+        if base > 0:
+            base_accounts += 1
+            base_mrr += base
+            current_mrr += mrr
+            capped_mrr += min(mrr, base)
+            churned_accounts += mrr == 0
+
+        kinds_seen: set[str] = set()
+        for movement in in_window(evaluation.movements, as_of - MOVEMENT_WINDOW_MS, as_of, drop_spells):
+            movement_cents[movement.kind] += movement.cents
+            kinds_seen.add(movement.kind)
+        for kind in kinds_seen:
+            movement_accounts[kind] += 1
+
+        for _occurred_at, outcome, amount, currency in account.payments_in(as_of - PAYMENT_WINDOW_MS, as_of):
+            payment_count[outcome] += 1
+            payment_cents[outcome] += amount_cents(amount, currency, config)
+
+    total_mrr = sum(mrr_by_plan.values())
+    paying = sum(paying_by_plan.values())
+    samples: list[Sample] = []
+    for plan in sorted(plans | set(mrr_by_plan)):
+        samples.append(Sample("pulse_mrr", (("plan", plan),), _money(mrr_by_plan[plan])))
+    for plan in sorted(plans | set(paying_by_plan)):
+        samples.append(Sample("pulse_paying_accounts", (("plan", plan),), paying_by_plan[plan]))
+    for kind in KINDS:
+        labels: Labels = (("kind", kind), *_W30)
+        samples.append(Sample("pulse_mrr_movement", labels, _money(movement_cents[kind])))
+        samples.append(Sample("pulse_mrr_movement_accounts", labels, movement_accounts[kind]))
+    samples += [
+        ratio_sample("pulse_net_revenue_retention_ratio", _W30, current_mrr, base_mrr),
+        ratio_sample("pulse_gross_revenue_retention_ratio", _W30, capped_mrr, base_mrr),
+        ratio_sample("pulse_customer_churn_ratio", _W30, churned_accounts, base_accounts),
+        Sample("pulse_retention_base_mrr", _W30, _money(base_mrr)),
+        Sample("pulse_retention_current_mrr", _W30, _money(current_mrr)),
+        Sample("pulse_retention_capped_mrr", _W30, _money(capped_mrr)),
+        Sample("pulse_retention_base_accounts", _W30, base_accounts),
+        Sample("pulse_retention_churned_accounts", _W30, churned_accounts),
+        ratio_sample("pulse_arpa", (), total_mrr, 100 * paying),
+        ratio_sample(
+            "pulse_mrr_quick_ratio",
+            _W30,
+            sum(movement_cents[kind] for kind in GAINS),
+            movement_cents[CONTRACTION] + movement_cents[CHURN],
+        ),
+        Sample("pulse_trialing_accounts", (), trialing),
+        Sample("pulse_past_due_accounts", (), past_due),
+        Sample("pulse_payments_failed", _W7, payment_count[FAILED]),
+        Sample("pulse_payments_succeeded", _W7, payment_count[SUCCEEDED]),
+        Sample("pulse_payments_failed_amount", _W7, _money(payment_cents[FAILED])),
+        Sample("pulse_payments_succeeded_amount", _W7, _money(payment_cents[SUCCEEDED])),
+    ]
+    return samples
+

@@ -1,0 +1,181 @@
+"""Support tickets: backlog, volume, first response and resolution times.
+
+Definitions (T = evaluation time; windows (T - W, T]; a ticket is identified by
+(account_id, ticket_id); only events at or before T count):
+- A ticket is *known* at T once a `ticket_opened` event at or before T exists; its
+  opening time is the earliest such event and its priority that event's priority
+  (`none` when absent). Replies, resolutions and reopenings of a ticket whose opening is
+  not known are held and counted once the opening arrives.
+- Open at T: a known ticket whose latest state change at or before T is `ticket_opened`
+  or `ticket_reopened` (not `ticket_resolved`). At equal times the order is opened,
+  resolved, reopened. `pulse_tickets_open{priority}` (additive over priority).
+- `pulse_tickets_opened{window="1d"|"7d"}`: known tickets opened in the window.
+- `pulse_tickets_resolved{window="7d"}`, `pulse_tickets_reopened{window="7d"}`: the
+  `ticket_resolved` / `ticket_reopened` events of known tickets in the window (a ticket
+  resolved twice counts twice; their ratio is the reopen rate).
+- First response time: first `ticket_replied` with author `agent` minus the opening
+  (customer replies never count). Counted in the window containing that first agent
+  reply: `pulse_ticket_first_responses{window="7d"}` and the sum of the times,
+  `pulse_ticket_first_response_time_seconds{window="7d"}`.
+- Resolution time: first `ticket_resolved` minus the opening, counted in the window of
+  that first resolution: `pulse_ticket_resolutions{window="7d"}` and
+  `pulse_ticket_resolution_time_seconds{window="7d"}`.
+A reply or resolution stamped before the opening (clock skew) counts with time 0.
+
+State per ticket: opening time and priority, first agent reply, first resolution, and the
+sorted state changes `time * 4 + rank` since the late horizon minus 7 days (plus the one
+change before that which still gives the state). A ticket that is not open and has had
+no event for `ticket_retention_days` is forgotten.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.engine.config import EngineConfig
+from streams.engine.samples import Sample
+from streams.engine.timeline import DAY_MS, NO_TIME, SECOND_MS, insert_sorted
+
+OPENED, RESOLVED, REOPENED = 0, 1, 2
+RANK_OF_TYPE = {"ticket_opened": OPENED, "ticket_resolved": RESOLVED, "ticket_reopened": REOPENED}
+PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent", "none")
+OPENED_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY_MS), ("7d", 7 * DAY_MS))
+WINDOW_NAME = "7d"
+WINDOW_MS = 7 * DAY_MS
+HELP: dict[str, str] = {
+    "pulse_tickets_open": "Tickets whose latest state at T is opened or reopened, by priority at opening.",
+    "pulse_tickets_opened": "Tickets opened (first ticket_opened) in the window (T - W, T].",
+    "pulse_tickets_resolved": "ticket_resolved events of known tickets in the window.",
+    "pulse_tickets_reopened": "ticket_reopened events of known tickets in the window.",
+    "pulse_ticket_first_responses": "Tickets whose first agent reply is in the window.",
+    "pulse_ticket_first_response_time_seconds": "Sum of first agent reply - opening over the tickets first answered in the window.",
+    "pulse_ticket_resolutions": "Tickets whose first resolution is in the window.",
+    "pulse_ticket_resolution_time_seconds": "Sum of first resolution - opening over the tickets first resolved in the window.",
+}
+
+
+class Ticket:
+    __slots__ = ("changes", "first_agent_reply", "first_resolved", "opened_at", "priority")
+
+    def __init__(self) -> None:
+        self.opened_at = NO_TIME
+        self.priority = "none"
+        self.first_agent_reply = NO_TIME
+        self.first_resolved = NO_TIME
+        self.changes: array[int] = array("q")
+
+    def to_obj(self) -> list[Any]:
+        return [self.opened_at, self.priority, self.first_agent_reply, self.first_resolved, self.changes.tolist()]
+
+    @classmethod
+    def from_obj(cls, obj: list[Any]) -> Ticket:
+        ticket = cls()
+        ticket.opened_at, ticket.priority, ticket.first_agent_reply, ticket.first_resolved, changes = obj
+        ticket.changes.fromlist(changes)
+        return ticket
+
+    def last_time(self) -> int:
+        return max(self.changes[-1] >> 2 if self.changes else NO_TIME, self.first_agent_reply, self.first_resolved)
+
+
+def _earliest(current: int, time: int) -> int:
+    return time if current == NO_TIME or time < current else current
+
+
+def record_change(ticket: Ticket, event_type: str, time: int, priority: str | None = None) -> None:
+    rank = RANK_OF_TYPE[event_type]
+    insert_sorted(ticket.changes, time * 4 + rank)
+    if rank == OPENED:
+        label = priority if priority in PRIORITIES else "none"
+        if ticket.opened_at == NO_TIME or time < ticket.opened_at:
+            ticket.opened_at, ticket.priority = time, label
+        elif time == ticket.opened_at:
+            ticket.priority = min(ticket.priority, label)  # deterministic for simultaneous openings
+    elif rank == RESOLVED:
+        ticket.first_resolved = _earliest(ticket.first_resolved, time)
+
+
+def record_reply(ticket: Ticket, time: int, author: str) -> None:
+    if author == "agent":
+        ticket.first_agent_reply = _earliest(ticket.first_agent_reply, time)
+
+
+def prune(tickets: dict[str, Ticket], stream_time: int, config: EngineConfig) -> None:
+    """Trim each ticket's change history and forget long-quiet tickets that are not open."""
+    cutoff = stream_time - config.activity_lag_ms - WINDOW_MS
+    forget_before = stream_time - config.ticket_retention_ms
+    forgotten = []
+    for ticket_id, ticket in tickets.items():
+        changes = ticket.changes
+        if len(changes) > 1 and changes[1] >> 2 <= cutoff:
+            # keep the last change at or before the cutoff: it still gives the state
+            del changes[: bisect_right(changes, cutoff * 4 + 3) - 1]
+        is_open = ticket.opened_at != NO_TIME and changes and changes[-1] & 3 != RESOLVED
+        if not is_open and ticket.last_time() <= forget_before:
+            forgotten.append(ticket_id)
+    for ticket_id in forgotten:
+        del tickets[ticket_id]
+
+
+@dataclass(slots=True)
+class SupportTotals:
+    open_by_priority: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PRIORITIES, 0))
+    opened: list[int] = field(default_factory=lambda: [0] * len(OPENED_WINDOWS))
+    resolved: int = 0
+    reopened: int = 0
+    first_responses: int = 0
+    first_response_ms: int = 0
+    resolutions: int = 0
+    resolution_ms: int = 0
+
+
+def tally(tickets: dict[str, Ticket], as_of: int, totals: SupportTotals) -> None:
+    low = as_of - WINDOW_MS
+    for ticket in tickets.values():
+        opened_at = ticket.opened_at
+        if opened_at == NO_TIME or opened_at > as_of:
+            continue  # not known at T
+        changes = ticket.changes
+        end = bisect_right(changes, as_of * 4 + 3)
+        if changes[end - 1] & 3 != RESOLVED:
+            totals.open_by_priority[ticket.priority] += 1
+        for index, (_, width) in enumerate(OPENED_WINDOWS):
+            if opened_at > as_of - width:
+                totals.opened[index] += 1
+        if end and changes[-1] >> 2 > low:
+            for position in range(bisect_right(changes, low * 4 + 3), end):
+                rank = changes[position] & 3
+                if rank == RESOLVED:
+                    totals.resolved += 1
+                elif rank == REOPENED:
+                    totals.reopened += 1
+        reply = ticket.first_agent_reply
+        if reply != NO_TIME and low < reply <= as_of:
+            totals.first_responses += 1
+            totals.first_response_ms += max(0, reply - opened_at)
+        resolved = ticket.first_resolved
+        if resolved != NO_TIME and low < resolved <= as_of:
+            totals.resolutions += 1
+            totals.resolution_ms += max(0, resolved - opened_at)
+
+
+def samples(totals: SupportTotals) -> list[Sample]:
+    week = (("window", WINDOW_NAME),)
+    out = [Sample("pulse_tickets_open", (("priority", p),), n) for p, n in totals.open_by_priority.items()]
+    out += [
+        Sample("pulse_tickets_opened", (("window", name),), count)
+        for (name, _), count in zip(OPENED_WINDOWS, totals.opened, strict=True)
+    ]
+    out += [
+        Sample("pulse_tickets_resolved", week, totals.resolved),
+        Sample("pulse_tickets_reopened", week, totals.reopened),
+        Sample("pulse_ticket_first_responses", week, totals.first_responses),
+        Sample("pulse_ticket_first_response_time_seconds", week, totals.first_response_ms / SECOND_MS),
+        Sample("pulse_ticket_resolutions", week, totals.resolutions),
+        Sample("pulse_ticket_resolution_time_seconds", week, totals.resolution_ms / SECOND_MS),
+    ]
+    return out
+

@@ -1,0 +1,82 @@
+"""Time constants and the compact sorted-array helpers every engine family uses.
+
+Time is an integer of epoch milliseconds (UTC) everywhere in the engine. A window of
+width W evaluated at T is the half-open interval (T - W, T]: an event exactly at T - W is
+out, one exactly at T is in.
+
+Presence sets. Several questions have the form "is there at least one event in
+(T - W, T]?" (active users, feature users). They only need a *thinned* sorted set of event
+times: a time t_i whose neighbours satisfy t_{i+1} - t_{i-1} < W can be dropped without
+changing the answer for any T and any window >= W (if t_i is in the window then so is
+t_{i-1} or t_{i+1}). Thinning survives later insertions, so the set stays exact for
+out-of-order input while holding at most about two times per W.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right, insort
+
+SECOND_MS = 1_000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+NO_TIME = -(1 << 62)
+"""Marks an absent time (far before any representable event time)."""
+
+
+def new_times() -> array:
+    """An empty sorted array of int64 values."""
+    return array("q")
+
+
+def insert_sorted(values: array, value: int) -> None:
+    """Insert keeping order; appending in time order (the common case) is O(1)."""
+    if not values or values[-1] <= value:
+        values.append(value)
+    else:
+        insort(values, value)
+
+
+def count_in(values: array, low_exclusive: int, high_inclusive: int) -> int:
+    """How many values lie in (low_exclusive, high_inclusive]."""
+    return bisect_right(values, high_inclusive) - bisect_right(values, low_exclusive)
+
+
+def drop_through(values: array, cutoff: int) -> None:
+    """Remove every value <= cutoff."""
+    if values and values[0] <= cutoff:
+        del values[: bisect_right(values, cutoff)]
+
+
+def any_in(presence: array, low_exclusive: int, high_inclusive: int) -> bool:
+    """Is some time of the presence set in (low_exclusive, high_inclusive]?"""
+    if presence and presence[-1] <= high_inclusive:  # evaluating at or after the latest time
+        return presence[-1] > low_exclusive
+    index = bisect_right(presence, high_inclusive)
+    return index > 0 and presence[index - 1] > low_exclusive
+
+
+def add_presence(presence: array, time: int, min_window: int) -> None:
+    """Add `time` to a presence set kept exact for every window >= `min_window`."""
+    if not presence or presence[-1] < time:  # in-order input: append, maybe drop the old last
+        presence.append(time)
+        if len(presence) >= 3 and time - presence[-3] < min_window:
+            del presence[-2]
+        return
+    index = bisect_left(presence, time)
+    if index < len(presence) and presence[index] == time:
+        return
+    if index == len(presence):
+        presence.append(time)
+    else:
+        presence.insert(index, time)
+    # Drop redundant neighbours of the insertion point (and what a drop exposes).
+    position = max(index - 1, 1)
+    last = index + 1
+    while position <= min(last, len(presence) - 2):
+        if presence[position + 1] - presence[position - 1] < min_window:
+            del presence[position]
+            position = max(position - 1, 1)
+        else:
+            position += 1

@@ -1,0 +1,50 @@
+"""The per-user record an account keeps: one compact object per (account_id, user_id).
+
+Each field belongs to one metric family, which alone reads and writes it:
+
+- `seen`     activity: presence set of login/feature_used times (exact for windows >= 1 day)
+- `logins`   activity: sorted login times (login counts)
+- `trail`    sessions: sorted login/feature_used/logout entries, `time * 2 + is_logout`
+- `trail_head` sessions: start of the session that `trail[0]` continues, or NO_TIME
+- `features` adoption: feature name -> presence set of its use times (exact for 30 days)
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any
+
+from streams.engine.timeline import NO_TIME
+
+
+class User:
+    __slots__ = ("features", "logins", "seen", "trail", "trail_head")
+
+    def __init__(self) -> None:
+        self.seen: array[int] = array("q")
+        self.logins: array[int] = array("q")
+        self.trail: array[int] = array("q")
+        self.trail_head = NO_TIME
+        self.features: dict[str, array[int]] = {}
+
+    def is_empty(self) -> bool:
+        return not (self.seen or self.logins or self.trail or self.features)
+
+    def to_obj(self) -> list[Any]:
+        return [
+            self.seen.tolist(),
+            self.logins.tolist(),
+            self.trail.tolist(),
+            self.trail_head,
+            {name: times.tolist() for name, times in self.features.items()},
+        ]
+
+    @classmethod
+    def from_obj(cls, obj: list[Any]) -> User:
+        user = cls()
+        seen, logins, trail, user.trail_head, features = obj
+        user.seen.fromlist(seen)
+        user.logins.fromlist(logins)
+        user.trail.fromlist(trail)
+        user.features = {name: array("q", times) for name, times in features.items()}
+        return user

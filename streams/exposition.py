@@ -1,0 +1,92 @@
+"""Engine snapshot + pipeline counters -> Prometheus metric families.
+
+`SnapshotCollector` is a prometheus_client custom collector: at scrape time it asks its
+provider for the current samples and counters and yields one family per metric name,
+every engine figure as a gauge and the pipeline counters as counters. `render_text` is
+the same thing as bytes of the text exposition format (what `pulse replay` prints), via
+`generate_latest` on a private registry, so replay and the worker's /metrics render
+identically. HELP is the metric's one-line definition (`streams.engine.engine.METRIC_HELP`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from streams.engine.engine import METRIC_HELP
+from streams.engine.samples import Sample
+from streams.model import EVENT_TYPES
+
+EVENTS_HELP = "Events admitted (decoded, validated, not duplicate, not too late or in the future), by type."
+REJECTED_HELP = "Events rejected and sent to the dead letters, by machine-readable reason."
+DUPLICATE_HELP = "Events dropped as duplicates of an already admitted (account_id, event_id)."
+
+
+@dataclass(slots=True)
+class PipelineCounters:
+    """Running totals of the per-event path, exported as the pulse_events_* counters."""
+
+    events_by_type: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_TYPES, 0))
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+
+    def count_event(self, event_type: str) -> None:
+        self.events_by_type[event_type] = self.events_by_type.get(event_type, 0) + 1
+
+    def count_rejection(self, reason: str) -> None:
+        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+
+    def count_duplicate(self) -> None:
+        self.duplicates += 1
+
+
+def metric_families(
+    samples: Iterable[Sample], counters: PipelineCounters | None, help_texts: Mapping[str, str] = METRIC_HELP
+) -> list[Metric]:
+    """One gauge family per sample name (in first-seen order), then the counters."""
+    families: dict[str, Metric] = {}
+    for sample in samples:
+        family = families.get(sample.name)
+        if family is None:
+            documentation = help_texts.get(sample.name, f"cs-pulse metric {sample.name}; see docs/metrics.md.")
+            family = families[sample.name] = Metric(sample.name, documentation, "gauge")
+        family.add_sample(sample.name, dict(sample.labels), float(sample.value))
+    out = list(families.values())
+    if counters is not None:
+        out.extend(_counter_families(counters))
+    return out
+
+
+def _counter_families(counters: PipelineCounters) -> Iterator[Metric]:
+    events = CounterMetricFamily("pulse_events", EVENTS_HELP, labels=["type"])
+    for event_type, count in sorted(counters.events_by_type.items()):
+        events.add_metric([event_type], count)
+    yield events
+    rejected = CounterMetricFamily("pulse_events_rejected", REJECTED_HELP, labels=["reason"])
+    for reason, count in sorted(counters.rejected_by_reason.items()):
+        rejected.add_metric([reason], count)
+    yield rejected
+    yield CounterMetricFamily("pulse_events_duplicate", DUPLICATE_HELP, value=counters.duplicates)
+
+
+class SnapshotCollector(Collector):
+    """Builds the families at scrape time from `provide()` -> (samples, counters)."""
+
+    def __init__(self, provide: Callable[[], tuple[Iterable[Sample], PipelineCounters | None]]) -> None:
+        self._provide = provide
+
+    def collect(self) -> Iterable[Metric]:
+        samples, counters = self._provide()
+        return metric_families(samples, counters)
+
+
+def render_text(samples: Iterable[Sample], counters: PipelineCounters | None = None) -> bytes:
+    """The Prometheus text exposition (format 0.0.4) of a snapshot and the counters."""
+    fixed = (list(samples), counters)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(lambda: fixed))
+    return generate_latest(registry)

@@ -1,0 +1,191 @@
+"""`pulse replay`: every metric from JSONL events, without Kafka, as Prometheus text.
+
+Each input line is one message in the Kafka message format. Lines run, in file order,
+through the worker's own per-message path (`streams.pipeline.Pipeline`: decode and
+validate, de-duplicate, late and future policies, engine) and the exposition of every
+metric as of the evaluation time is written out, with the worker's metric names.
+
+- The topic of a line is the one its type belongs on (a file has no topics), so
+  `wrong_topic` cannot happen; a rejected line's dead-letter record names the source as
+  topic "replay:<file>", partition 0 and offset = the line number (1-based).
+- `--as-of TIME` (RFC 3339 with an offset, or epoch milliseconds): the evaluation time;
+  the future policy is relative to it and admitted events after it are not applied.
+  Default: the latest occurred_at applied, with no event in the future.
+- Empty lines are skipped. Progress goes to stderr about every 2 seconds on long inputs,
+  and a summary line at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
+
+import click
+
+from streams.config import load_config
+from streams.deadletter import rfc3339_ms
+from streams.engine.timeline import NO_TIME
+from streams.errors import PulseError
+from streams.exposition import render_text
+from streams.pipeline import Pipeline, Status
+
+PROGRESS_EVERY_S = 2.0
+_CHECK_CLOCK_EVERY = 4096  # lines between looks at the clock
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+class ReplayError(PulseError):
+    """A bad input or output path or option; the message is one sentence."""
+
+
+def parse_time(text: str) -> int:
+    """Epoch milliseconds from RFC 3339 with a UTC offset, or from an integer of epoch ms."""
+    stripped = text.strip()
+    if stripped.lstrip("-").isdigit():
+        return int(stripped)
+    try:
+        moment = datetime.fromisoformat(stripped.upper().replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ReplayError(
+            f"--as-of {text!r} is not a time: give RFC 3339 with an offset (2026-03-01T00:00:00Z) or epoch milliseconds."
+        )
+    return (moment - _EPOCH) // _MILLISECOND
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    lines: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    after_as_of: int = 0
+    seconds: float = 0.0
+
+    def line(self, as_of: int, dead_letter: str | None) -> str:
+        rate = self.lines / self.seconds if self.seconds > 0 else 0.0
+        kept = f" (dead letters in {dead_letter})" if dead_letter and self.rejected else ""
+        later = f", {self.after_as_of} after --as-of not applied" if self.after_as_of else ""
+        return (
+            f"replay: {self.lines} lines, {self.applied} applied, {self.duplicates} duplicates, "
+            f"{self.rejected} rejected{kept}{later}; metrics as of {rfc3339_ms(as_of)}; "
+            f"{rate:,.0f} lines/s in {self.seconds:.1f} s"
+        )
+
+
+def _lines(stream: BinaryIO) -> Iterator[bytes]:
+    for line in stream:
+        yield line.rstrip(b"\r\n")
+
+
+def _open_input(path: str, stack: ExitStack) -> BinaryIO:
+    if path == "-":
+        return click.get_binary_stream("stdin")
+    try:
+        return stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
+    except FileNotFoundError:
+        raise ReplayError(f"Input file {path} does not exist: pass the path of a JSONL file, or - for stdin.") from None
+    except IsADirectoryError:
+        raise ReplayError(f"Input path {path} is a directory: pass the path of a JSONL file.") from None
+    except OSError as error:
+        raise ReplayError(f"Input file {path} cannot be read ({error.strerror}): check the path and permissions.") from None
+
+
+def _open_output(path: str, what: str, stack: ExitStack) -> BinaryIO:
+    if path == "-":
+        return click.get_binary_stream("stdout")
+    try:
+        return stack.enter_context(open(path, "wb"))  # noqa: SIM115 - closed by the stack
+    except OSError as error:
+        raise ReplayError(f"Cannot write the {what} file {path} ({error.strerror}): pass a writable path.") from None
+
+
+def run_replay(
+    files: tuple[str, ...],
+    as_of_text: str | None,
+    out: str,
+    dead_letter: str | None,
+    config_path: str | None,
+) -> ReplaySummary:
+    config = load_config(config_path)
+    as_of = parse_time(as_of_text) if as_of_text is not None else None
+    pipeline = Pipeline(
+        config,
+        clock=None if as_of is None else (lambda: as_of),
+        apply_until=as_of,
+        check_topic=False,
+    )
+    summary = ReplaySummary()
+    started = last_report = time.monotonic()
+    reported_lines = 0
+    with ExitStack() as stack:
+        inputs = [(path, _open_input(path, stack)) for path in (files or ("-",))]
+        dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
+        process = pipeline.process
+        for path, stream in inputs:
+            source = f"replay:{path}"
+            line_number = 0
+            for raw in _lines(stream):
+                line_number += 1
+                if not raw.strip():
+                    continue
+                summary.lines += 1
+                outcome = process(raw, source, 0, line_number)
+                status = outcome.status
+                if status is Status.APPLIED:
+                    summary.applied += 1
+                elif status is Status.DUPLICATE:
+                    summary.duplicates += 1
+                elif status is Status.REJECTED:
+                    summary.rejected += 1
+                    if dead_letters is not None and outcome.dead_letter is not None:
+                        dead_letters.write(outcome.dead_letter + b"\n")
+                else:
+                    summary.after_as_of += 1
+                if summary.lines % _CHECK_CLOCK_EVERY == 0:
+                    now = time.monotonic()
+                    if now - last_report >= PROGRESS_EVERY_S:
+                        rate = (summary.lines - reported_lines) / (now - last_report)
+                        click.echo(f"replay: {summary.lines:,} lines, {rate:,.0f} lines/s", err=True)
+                        last_report, reported_lines = now, summary.lines
+        evaluation_time = as_of if as_of is not None else pipeline.latest_applied
+        if evaluation_time == NO_TIME:
+            evaluation_time = 0
+        text = render_text(pipeline.engine.snapshot(evaluation_time), pipeline.counters)
+        output = _open_output(out, "output", stack)
+        output.write(text)
+        output.flush()
+    summary.seconds = time.monotonic() - started
+    click.echo(summary.line(evaluation_time, dead_letter), err=True)
+    return summary
+
+
+@click.command("replay")
+@click.argument("files", nargs=-1, metavar="[FILE ...|-]")
+@click.option("--as-of", "as_of", metavar="TIME",
+              help="Evaluation time: RFC 3339 with an offset, or epoch ms. Default: the latest applied occurred_at.")
+@click.option("--out", default="-", metavar="PATH", show_default=True,
+              help="Where to write the Prometheus text exposition (- = stdout).")
+@click.option("--dead-letter", "dead_letter", metavar="PATH",
+              help="Write a dead-letter record (JSONL) for every rejected line here.")
+@click.option("--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue].")
+def replay(files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None) -> None:
+    """Compute every metric from JSONL events (the Kafka message format, one per line).
+
+    Lines go through the worker's decode, validate, de-duplicate and late policies and
+    its metric engine, in file order; the metrics as of --as-of are written as Prometheus
+    text. Reads stdin when no FILE (or -) is given.
+    """
+    try:
+        run_replay(files, as_of, out, dead_letter, config_path)
+    except PulseError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+

@@ -1,0 +1,85 @@
+"""Start-up of `pulse worker`: check the broker and topics, prepare the store, run Faust,
+and record a clean stop. Every failure a user can fix ends in one sentence (PulseError)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from streams.errors import PulseError
+from streams.settings import WorkerSettings
+
+
+def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
+    from streams.app import PulseWorker, mark_clean_shutdown, prepare_data_dir, rekey_topic_name
+    from streams.config import load_config
+    from streams.worker_state import WorkerBook
+
+    config = load_config(settings.config_path)
+    asyncio.run(check_topics(settings, rekey_topic_name(settings.app_id)))
+    prepare_data_dir(settings)
+    frozen = settings.frozen_clock_ms
+    clock = (lambda: frozen) if frozen is not None else (lambda: int(time.time() * 1000))
+    book = WorkerBook(config, clock, partitions=settings.partitions, rekey_topic=rekey_topic_name(settings.app_id),
+                      dead_letter_topic=settings.dead_letter_topic, unprefixed=settings.unprefixed)
+    worker = PulseWorker(settings, book, clock)
+    logging.getLogger("cs-pulse").info("worker settings: %r", settings)
+
+    import faust
+
+    faust_worker = faust.Worker(worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
+    try:
+        faust_worker.execute_from_commandline()
+        code = 0
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    if code == 0:
+        mark_clean_shutdown(settings)
+    return code
+
+
+async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:
+    """Fail clearly when the broker is unreachable or a source topic is missing or mis-sized;
+    create the worker's internal re-key topic with the one partition count."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    options = {}
+    credentials = settings.security_protocol != "PLAINTEXT"
+    if credentials:
+        options = {
+            "security_protocol": settings.security_protocol,
+            "ssl_context": settings.ssl_context(),
+            "sasl_mechanism": settings.sasl_mechanism,
+            "sasl_plain_username": settings.sasl_username,
+            "sasl_plain_password": settings.sasl_password,
+        }
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=10_000, **options)
+    try:
+        await asyncio.wait_for(admin.start(), 15)
+    except Exception:
+        raise PulseError(
+            f"cannot reach Kafka at {settings.bootstrap}: start it (`pulse dev kafka up`) or pass --bootstrap HOST:PORT."
+        ) from None
+    try:
+        listed = set(await admin.list_topics())
+        wanted = (*settings.source_topics, settings.dead_letter_topic)
+        missing = [topic for topic in wanted if topic not in listed]
+        if missing:
+            raise PulseError(
+                f"topic {missing[0]} does not exist on {settings.bootstrap}: create the project's topics with "
+                f"`pulse dev topics --bootstrap {settings.bootstrap} --partitions {settings.partitions}"
+                f"{' --prefix ' + settings.topic_prefix if settings.topic_prefix else ''}`."
+            )
+        described = await admin.describe_topics(list(wanted))
+        for topic in described:
+            if len(topic["partitions"]) != settings.partitions:
+                raise PulseError(
+                    f"topic {topic['topic']} has {len(topic['partitions'])} partitions but the worker expects "
+                    f"{settings.partitions}: pass --partitions {len(topic['partitions'])}."
+                )
+        if rekey_topic not in listed:
+            await admin.create_topics([NewTopic(rekey_topic, num_partitions=settings.partitions, replication_factor=1)])
+    finally:
+        await admin.close()

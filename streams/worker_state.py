@@ -1,0 +1,261 @@
+"""The worker's state: one table row per account, one counters row per partition.
+
+A row holds everything one account needs: its admission state (stream time, remembered
+event ids) and its engine state, as compact bytes:
+
+    row = u32 length of admission bytes | admission bytes | engine bytes
+
+Rows are read from the table once into a per-partition cache, changed in memory by the
+shared per-event `Pipeline`, and written back once per batch for the accounts the batch
+touched. The `pulse_events_*` counters of each partition live in a row of their own,
+under a key chosen to hash to that partition, so they move with the partition on
+rebalance and recover with it after a crash.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from streams.admission import AccountAdmission
+from streams.config import PulseConfig
+from streams.engine.account import AccountState
+from streams.engine.engine import Engine
+from streams.exposition import PipelineCounters, metric_families
+from streams.events import Rejection
+from streams.pipeline import Pipeline, Status
+
+REKEY_HEADER = "pulse-source"
+_LENGTH = struct.Struct(">I")
+COUNTERS_PREFIX = b"\x00counters/"
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives a key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def counters_key(partition: int, partitions: int) -> bytes:
+    """A key that hashes to `partition`: where that partition's counters row lives."""
+    salt = 0
+    while True:
+        key = COUNTERS_PREFIX + f"{partition}/{salt}".encode()
+        if partition_of(key, partitions) == partition:
+            return key
+        salt += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A message the batch must produce inside its partition's transaction."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None
+    headers: list[tuple[str, bytes]] | None = None
+
+
+class PartitionState:
+    """The cached rows of one partition, seen by the engine and admission as two stores."""
+
+    def __init__(self) -> None:
+        self.engine_rows: dict[str, AccountState] = {}
+        self.admission_rows: dict[str, AccountAdmission] = {}
+        self.counters = PipelineCounters()
+        self.dirty: set[str] = set()
+        self.counters_dirty = False
+
+    def load_row(self, account_id: str, value: bytes) -> None:
+        (length,) = _LENGTH.unpack_from(value)
+        self.admission_rows[account_id] = AccountAdmission.from_bytes(value[4:4 + length])
+        self.engine_rows[account_id] = AccountState.from_bytes(value[4 + length:])
+
+    def row_bytes(self, account_id: str) -> bytes:
+        admission = self.admission_rows.get(account_id, AccountAdmission()).to_bytes()
+        engine = self.engine_rows.get(account_id, AccountState()).to_bytes()
+        return _LENGTH.pack(len(admission)) + admission + engine
+
+    def load_counters(self, value: bytes) -> None:
+        stored = orjson.loads(value)
+        self.counters = PipelineCounters(stored["events"], stored["rejected"], stored["duplicates"])
+
+    def counters_bytes(self) -> bytes:
+        c = self.counters
+        return orjson.dumps({"events": c.events_by_type, "rejected": c.rejected_by_reason, "duplicates": c.duplicates})
+
+
+class _EngineStore:
+    """AccountStore over a partition's cache; a write marks the account dirty."""
+
+    def __init__(self, state: PartitionState) -> None:
+        self._state = state
+
+    def get(self, account_id: str) -> AccountState | None:
+        return self._state.engine_rows.get(account_id)
+
+    def __setitem__(self, account_id: str, value: AccountState) -> None:
+        self._state.engine_rows[account_id] = value
+        self._state.dirty.add(account_id)
+
+    def __delitem__(self, account_id: str) -> None:
+        del self._state.engine_rows[account_id]
+        self._state.dirty.add(account_id)
+
+    def keys(self):
+        return self._state.engine_rows.keys()
+
+    def values(self):
+        return self._state.engine_rows.values()
+
+
+class _AdmissionStore:
+    def __init__(self, state: PartitionState) -> None:
+        self._state = state
+
+    def get(self, account_id: str) -> AccountAdmission | None:
+        return self._state.admission_rows.get(account_id)
+
+    def put(self, account_id: str, account: AccountAdmission) -> None:
+        self._state.admission_rows[account_id] = account
+        self._state.dirty.add(account_id)
+
+
+class WorkerBook:
+    """Per-partition pipelines over the table; the worker's only window onto its state."""
+
+    def __init__(self, config: PulseConfig, clock: Callable[[], int], *, partitions: int, rekey_topic: str,
+                 dead_letter_topic: str, unprefixed: Callable[[str], str]) -> None:
+        self.config = config
+        self.clock = clock
+        self.partitions = partitions
+        self.rekey_topic = rekey_topic
+        self.dead_letter_topic = dead_letter_topic
+        self.unprefixed = unprefixed
+        self.table = None
+        self._states: dict[int, PartitionState] = {}
+        self._pipelines: dict[int, Pipeline] = {}
+        self._counters_keys = {p: counters_key(p, partitions) for p in range(partitions)}
+
+    def attach(self, table) -> None:
+        self.table = table
+
+    # ---- loading and forgetting --------------------------------------------------------
+
+    def sync(self, owned: set[int]) -> None:
+        """Drop partitions no longer owned; load newly owned ones from the table."""
+        for partition in set(self._states) - owned:
+            del self._states[partition]
+            del self._pipelines[partition]
+        new = owned - set(self._states)
+        if not new:
+            return
+        for partition in new:
+            self._states[partition] = PartitionState()
+        for key, value in self.table.items():
+            partition = partition_of(key, self.partitions)
+            if partition not in new:
+                continue
+            state = self._states[partition]
+            if key.startswith(COUNTERS_PREFIX):
+                state.load_counters(value)
+            else:
+                state.load_row(key.decode(), value)
+        for partition in new:
+            state = self._states[partition]
+            pipeline = Pipeline(
+                self.config, clock=self.clock, admission_state=_AdmissionStore(state),
+                engine=Engine(self.config.engine, self.config.revenue, store=_EngineStore(state)),
+            )
+            pipeline.counters = state.counters
+            self._pipelines[partition] = pipeline
+
+    def forget_cache(self) -> None:
+        self._states.clear()
+        self._pipelines.clear()
+
+    # ---- processing ----------------------------------------------------------------------
+
+    def process(self, message, *, is_rekeyed: bool) -> list[Send]:
+        """Run one Kafka message through the pipeline of its partition; return what to send."""
+        partition = message.partition
+        pipeline = self._pipelines[partition]
+        state = self._states[partition]
+        topic, source_partition, offset = message.topic, partition, message.offset
+        if is_rekeyed:
+            topic, source_partition, offset = _source_of(message)
+        decoded = pipeline.decode(message.value, self.unprefixed(topic))
+        if isinstance(decoded, Rejection):
+            outcome = pipeline.reject(message.value, decoded, topic, source_partition, offset)
+            state.counters_dirty = True
+            return [Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition)]
+        key = decoded.account_id.encode()
+        if not is_rekeyed and (message.key != key or partition_of(key, self.partitions) != partition):
+            header = f"{topic}\x00{source_partition}\x00{offset}".encode()
+            return [Send(self.rekey_topic, key, message.value, None, [(REKEY_HEADER, header)])]
+        outcome = pipeline.admit_and_apply(decoded, message.value, topic, source_partition, offset)
+        state.counters_dirty = True
+        if outcome.status is Status.REJECTED:
+            return [Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition)]
+        return []
+
+    def flush_partition(self, partition: int) -> None:
+        """Write the rows the batch touched in `partition` (inside that partition's event context)."""
+        state = self._states.get(partition)
+        if state is None:
+            return
+        table = self.table
+        for account_id in state.dirty:
+            table[account_id.encode()] = state.row_bytes(account_id)
+        state.dirty.clear()
+        if state.counters_dirty:
+            table[self._counters_keys[partition]] = state.counters_bytes()
+            state.counters_dirty = False
+
+    # ---- scraping ---------------------------------------------------------------------------
+
+    def families(self, as_of: int):
+        """The business metrics of the owned partitions, as Prometheus families."""
+        engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
+        counters = PipelineCounters()
+        for state in self._states.values():
+            c = state.counters
+            for event_type, count in c.events_by_type.items():
+                counters.events_by_type[event_type] = counters.events_by_type.get(event_type, 0) + count
+            for reason, count in c.rejected_by_reason.items():
+                counters.rejected_by_reason[reason] = counters.rejected_by_reason.get(reason, 0) + count
+            counters.duplicates += c.duplicates
+        return metric_families(engine.snapshot(as_of), counters)
+
+
+class _MergedStore:
+    """Read-only AccountStore over every owned partition (for snapshots)."""
+
+    def __init__(self, states) -> None:
+        self._states = list(states)
+
+    def get(self, account_id: str) -> AccountState | None:
+        for state in self._states:
+            if account_id in state.engine_rows:
+                return state.engine_rows[account_id]
+        return None
+
+    def keys(self) -> Iterator[str]:
+        for state in self._states:
+            yield from state.engine_rows.keys()
+
+    def values(self) -> Iterator[AccountState]:
+        for state in self._states:
+            yield from state.engine_rows.values()
+
+
+def _source_of(message) -> tuple[str, int, int]:
+    for name, value in message.headers or ():
+        if name == REKEY_HEADER:
+            topic, partition, offset = value.decode().split("\x00")
+            return topic, int(partition), int(offset)
+    return message.topic, message.partition, message.offset

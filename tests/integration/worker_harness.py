@@ -1,0 +1,107 @@
+"""Running `pulse worker` and `pulse replay` side by side on one generated dataset."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.generate import GeneratorConfig, generate
+from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from tests.integration.helpers import REPO, WorkerProcess, create_topics, free_port, http_get, unique
+
+# Families that describe the process, not the data: they differ between a worker and a replay.
+PROCESS_FAMILIES = frozenset({
+    "pulse_events_processed", "pulse_consumer_lag", "pulse_event_to_state_latency_seconds",
+    "pulse_last_event_timestamp_seconds", "pulse_recovery_in_progress", "pulse_assigned_partitions",
+})
+
+
+@dataclass
+class Dataset:
+    path: Path
+    messages: list  # GeneratedMessage
+    as_of: str  # RFC 3339
+
+
+def make_dataset(tmp_path: Path, *, seed: int, accounts: int = 25, days: int = 40, **faults: float) -> Dataset:
+    config = GeneratorConfig(accounts=accounts, days=days, seed=seed, **faults)
+    messages = list(generate(config))
+    path = tmp_path / f"events-{seed}.jsonl"
+    path.write_bytes(b"".join(message.value + b"\n" for message in messages))
+    from datetime import datetime, timezone
+
+    as_of = datetime.fromtimestamp(config.end / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return Dataset(path, messages, as_of)
+
+
+def kafka_messages(dataset: Dataset, prefix: str, start: int = 0, stop: int | None = None):
+    for message in dataset.messages[start:stop]:
+        yield prefix + message.topic, message.key, message.value
+
+
+def replay(dataset: Dataset, tmp_path: Path) -> tuple[dict, Path]:
+    dead = tmp_path / "replay-dead-letters.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "replay", str(dataset.path), "--as-of", dataset.as_of,
+         "--dead-letter", str(dead)],
+        cwd=REPO, capture_output=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    return parse_exposition(result.stdout.decode()), dead
+
+
+def parse_exposition(text: str, skip: frozenset[str] = PROCESS_FAMILIES) -> dict[tuple[str, tuple], float]:
+    values = {}
+    for family in text_string_to_metric_families(text):
+        if family.name in skip:
+            continue
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def differences(worker: dict, expected: dict, limit: int = 20) -> list[str]:
+    lines = []
+    for key in sorted(set(worker) | set(expected), key=str):
+        if key[0] == "pulse_evaluation_timestamp_seconds":
+            continue
+        got, want = worker.get(key), expected.get(key)
+        if got is None or want is None or abs(got - want) > 1e-9 * max(1.0, abs(want)):
+            lines.append(f"{key[0]}{dict(key[1])}: worker={got} replay={want}")
+    return lines[:limit]
+
+
+class WorkerRun:
+    """One `pulse worker` process with its own port and store folder."""
+
+    def __init__(self, bootstrap: str, tmp_path: Path, *, app_id: str, prefix: str, as_of: str, name: str,
+                 extra: list[str] | None = None):
+        self.port = free_port()
+        self.data_dir = tmp_path / f"{name}-data"
+        args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--app-id", app_id,
+                "--topic-prefix", prefix, "--metrics-port", str(self.port), "--data-dir", str(self.data_dir),
+                "--frozen-clock", as_of, *(extra or [])]
+        self.args, self.log = args, tmp_path / f"{name}.log"
+        self.process = WorkerProcess(args, {}, self.log)
+
+    def restart(self) -> None:
+        self.process = WorkerProcess(self.args, {}, self.log)
+
+    def scrape(self) -> str | None:
+        status, body = http_get(f"http://127.0.0.1:{self.port}/metrics", timeout=20)
+        return body.decode() if status == 200 else None
+
+    def metrics(self) -> dict:
+        text = self.scrape()
+        return parse_exposition(text) if text else {}
+
+
+def fresh_topics(bootstrap: str, partitions: int = 4) -> str:
+    """A unique topic prefix with the project's topics created under it."""
+    prefix = unique("t") + "."
+    create_topics(bootstrap, [prefix + topic for topic in (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)], partitions)
+    return prefix

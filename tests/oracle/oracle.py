@@ -1,0 +1,181 @@
+"""The independent oracle: every business metric of a JSONL event file as of time T,
+computed by DuckDB SQL (the files in `sql/`) from the metric definitions alone.
+
+Used only by tests, to check the engine. It shares no code with the engine or the decoder:
+the edge (which lines are valid) is `edge.py` over the JSON Schema, admission and every
+metric are SQL. Each metric query returns rows `(name, labels, numerator, denominator,
+unit)` in exact integers; this module turns them into values:
+
+- `count` -> int;
+- `cents` -> Decimal in major units of the reporting currency (exact cents);
+- `ratio` -> Fraction numerator/denominator, 0 when the denominator is 0.
+
+Run order: the edge and events.sql (typed events) once per file; then, per evaluation
+time, admission.sql (verdicts, the clock, applied events) -> revenue.sql (MRR step
+functions) -> one query per metric family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+
+from tests.oracle.edge import rejection_reason
+
+MetricKey = tuple[str, tuple[tuple[str, str], ...]]
+MetricValue = int | Decimal | Fraction
+
+DAY_MS = 86_400_000
+
+SETUP_SCRIPTS = ("admission.sql", "revenue.sql")
+METRIC_QUERIES = (
+    "activity.sql",
+    "adoption.sql",
+    "sessions.sql",
+    "support.sql",
+    "satisfaction.sql",
+    "lifecycle.sql",
+    "revenue_metrics.sql",
+    "counters.sql",
+    "clock.sql",
+)
+
+# The scales revenue.sql multiplies by before going to integers (see its header).
+AMOUNT_DECIMALS = 4
+RATE_DECIMALS = 8
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The admission policy's defaults from the contract (docs/events.md)."""
+
+    future_tolerance_ms: int = 5 * 60_000
+    activity_horizon_ms: int = 35 * DAY_MS
+    survey_horizon_ms: int = 95 * DAY_MS
+
+
+def _sql(name: str) -> str:
+    return files("tests.oracle").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """JSONL: one message per line; a trailing newline does not start another line."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def _exact_scale(value: Decimal, decimals: int, what: str) -> None:
+    if value != value.quantize(Decimal(1).scaleb(-decimals)):
+        raise ValueError(f"the oracle computes {what} with at most {decimals} decimals, got {value}")
+
+
+def _load_lines(connection: duckdb.DuckDBPyConnection, data: bytes, rates: Mapping[str, Decimal]) -> None:
+    """The edge, once per file: valid lines go to `lines`, the others to `edge_rejections`."""
+    valid_numbers: list[int] = []
+    valid_texts: list[str] = []
+    rejected_numbers: list[int] = []
+    rejected_reasons: list[str] = []
+    for number, raw in enumerate(_split_lines(data), start=1):
+        reason = rejection_reason(raw, rates.keys())
+        if reason is None:
+            valid_numbers.append(number)
+            valid_texts.append(raw.decode("utf-8"))
+        else:
+            rejected_numbers.append(number)
+            rejected_reasons.append(reason)
+    connection.execute(
+        "CREATE TABLE lines AS SELECT unnest($1::BIGINT[]) AS line_no, unnest($2::VARCHAR[]) AS raw",
+        [valid_numbers, valid_texts],
+    )
+    connection.execute(
+        "CREATE TABLE edge_rejections AS "
+        "SELECT unnest($1::BIGINT[]) AS line_no, unnest($2::VARCHAR[]) AS reason",
+        [rejected_numbers, rejected_reasons],
+    )
+    for rate in rates.values():
+        _exact_scale(Decimal(rate), RATE_DECIMALS, "exchange rates")
+    connection.execute(
+        "CREATE TABLE rates AS SELECT unnest($1::VARCHAR[]) AS currency, "
+        "unnest($2::VARCHAR[])::DECIMAL(38, 12) AS rate",
+        [list(rates), [str(rate) for rate in rates.values()]],
+    )
+
+
+def _check_money_scales(connection: duckdb.DuckDBPyConnection) -> None:
+    for column in ("amount", "discount_percent"):
+        for (value,) in connection.execute(
+            f"SELECT DISTINCT {column} FROM events WHERE {column} IS NOT NULL"
+        ).fetchall():
+            _exact_scale(value, AMOUNT_DECIMALS, column)
+
+
+def _value(numerator: int, denominator: int, unit: str) -> MetricValue:
+    if unit == "count":
+        return int(numerator)
+    if unit == "cents":
+        return Decimal(int(numerator)).scaleb(-2)
+    return Fraction(int(numerator), int(denominator)) if denominator else Fraction(0)
+
+
+class Oracle:
+    """One JSONL file, read and checked at the edge once, evaluated at any T."""
+
+    def __init__(self, jsonl_path: str | Path, *, rates: Mapping[str, Decimal], policy: Policy = Policy()) -> None:
+        """`rates` is the reporting currency's static rate table (units of the reporting
+        currency per unit of each currency); its keys are the currencies the edge accepts."""
+        self._policy = policy
+        self._connection = duckdb.connect(":memory:")
+        _load_lines(self._connection, Path(jsonl_path).read_bytes(), rates)
+        self._connection.execute(_sql("events.sql"))
+        _check_money_scales(self._connection)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> Oracle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def metrics(self, as_of_ms: int | None) -> dict[MetricKey, MetricValue]:
+        """Every metric as of `as_of_ms` (None: the latest accepted occurred_at, with no
+        future check), keyed by (name, sorted label pairs)."""
+        connection = self._connection
+        connection.execute(
+            "CREATE OR REPLACE TABLE params AS SELECT $1::BIGINT AS as_of_ms, "
+            "$2::BIGINT AS future_tolerance_ms, $3::BIGINT AS activity_horizon_ms, "
+            "$4::BIGINT AS survey_horizon_ms",
+            [as_of_ms, self._policy.future_tolerance_ms, self._policy.activity_horizon_ms,
+             self._policy.survey_horizon_ms],
+        )
+        for script in SETUP_SCRIPTS:
+            connection.execute(_sql(script))
+        metrics: dict[MetricKey, MetricValue] = {}
+        for query in METRIC_QUERIES:
+            for name, labels, numerator, denominator, unit in connection.execute(_sql(query)).fetchall():
+                key = (name, tuple(sorted(labels.items())))
+                if key in metrics:
+                    raise AssertionError(f"{query} returned {key} twice")
+                metrics[key] = _value(numerator, denominator, unit)
+        return metrics
+
+
+def oracle_metrics(
+    jsonl_path: str | Path,
+    as_of_ms: int | None,
+    *,
+    rates: Mapping[str, Decimal],
+    policy: Policy = Policy(),
+) -> dict[MetricKey, MetricValue]:
+    """Every metric of the file as of `as_of_ms`; see `Oracle`."""
+    with Oracle(jsonl_path, rates=rates, policy=policy) as oracle:
+        return oracle.metrics(as_of_ms)

@@ -1,0 +1,78 @@
+-- Admission: which typed events the pipeline accepts, in line (arrival) order.
+--
+--   future_timestamp  occurred_at > as_of + tolerance (only when an as-of clock is given)
+--   duplicate         same (account_id, event_id) as an earlier ACCEPTED line
+--   too_late          activity types more than 35 days, survey_response more than 95 days
+--                     behind the account's stream time; billing and ticket types never
+--   accepted          everything else
+-- Checks run in that order. Stream time of an account before a line = the latest
+-- occurred_at accepted so far for that account.
+--
+-- Why a running max over every earlier non-future line equals the running max over the
+-- ACCEPTED lines (so no recursion is needed): an earlier too_late line is by definition
+-- behind the stream time, and an earlier duplicate carries the occurred_at of the accepted
+-- line it copies (assumption: duplicates are exact copies). Neither can raise the max.
+--
+-- A remembered event id is forgotten once the stream time is more than the type's late
+-- horizon past its occurred_at; a copy arriving after that is therefore too_late, not a
+-- duplicate. Billing and ticket ids are remembered for 400 days; the generated data span
+-- less than that, so they are treated as never forgotten.
+--
+-- Input: events, params(as_of_ms, future_tolerance_ms, activity_horizon_ms, survey_horizon_ms).
+-- Output: admission(line_no, verdict, ...events columns), clock(t), applied(events at <= t).
+CREATE OR REPLACE TABLE admission AS
+WITH timed AS (
+    SELECT e.*,
+           (p.as_of_ms IS NOT NULL AND e.occurred_at > p.as_of_ms + p.future_tolerance_ms) AS is_future,
+           CASE
+               WHEN e.type IN ('login', 'logout', 'feature_used', 'signup',
+                               'onboarding_step_completed', 'onboarding_completed')
+                   THEN p.activity_horizon_ms
+               WHEN e.type = 'survey_response' THEN p.survey_horizon_ms
+           END AS late_horizon_ms
+    FROM events e, params p
+),
+streamed AS (
+    SELECT *,
+           max(occurred_at) FILTER (WHERE NOT is_future) OVER (
+               PARTITION BY account_id ORDER BY line_no
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+           ) AS stream_time_before
+    FROM timed
+),
+judged AS (
+    SELECT *,
+           COALESCE(late_horizon_ms IS NOT NULL
+                    AND stream_time_before - occurred_at > late_horizon_ms, false) AS is_late
+    FROM streamed
+),
+first_accepted AS (
+    SELECT *,
+           min(line_no) FILTER (WHERE NOT is_future AND NOT is_late) OVER (
+               PARTITION BY account_id, event_id
+           ) AS accepted_line
+    FROM judged
+)
+SELECT *,
+       CASE
+           WHEN is_future THEN 'future_timestamp'
+           WHEN line_no > accepted_line AND NOT is_late THEN 'duplicate'
+           WHEN line_no = accepted_line THEN 'accepted'
+           ELSE 'too_late'
+       END AS verdict
+FROM first_accepted;
+
+-- The evaluation time T: the as-of when given, else the latest accepted occurred_at.
+CREATE OR REPLACE TABLE clock AS
+SELECT COALESCE(
+           (SELECT as_of_ms FROM params),
+           (SELECT max(occurred_at) FROM admission WHERE verdict = 'accepted'),
+           0
+       ) AS t;
+
+-- What the metrics see: accepted events with occurred_at <= T ("events after the as-of
+-- time are not applied").
+CREATE OR REPLACE TABLE applied AS
+SELECT a.* EXCLUDE (is_future, late_horizon_ms, stream_time_before, is_late, accepted_line, verdict)
+FROM admission a, clock c
+WHERE a.verdict = 'accepted' AND a.occurred_at <= c.t;

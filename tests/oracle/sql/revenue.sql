@@ -1,0 +1,114 @@
+-- Revenue: MRR, movements, retention.
+--
+-- MRR of a subscription at time t (cents of the reporting currency):
+--   terms = the latest subscription_started/changed with occurred_at <= t (equal times:
+--           started before changed, then event_id);
+--   0 if there are no terms, while terms.trial_ends_at > t, or when a cancel with
+--   effective_at <= t applies to those terms (the terms began at or before the cancel's
+--   effective time: a start/change strictly after it re-activates the subscription);
+--   else round_half_up(amount x quantity x (1 - discount/100) x rate x f / interval_count)
+--   with f = 1 (month), 1/3 (quarter), 1/12 (year), 52/12 (week), 365/12 (day).
+-- Account MRR = sum of its subscriptions' (rounded) MRR; a step function of time. Its step
+-- changes are the movements: new (0 -> >0, first time ever), reactivation (0 -> >0 after an
+-- earlier >0), expansion/contraction (up/down staying >0), churn (>0 -> 0); amounts > 0.
+-- Only events applied at T (occurred_at <= T) shape the function; movements count in
+-- (T - 30d, T]. Retention over 30d compares account MRR at T - 30d and at T. A
+-- subscription is in trial at t when it has terms, no cancel holds it and
+-- trial_ends_at > t.
+--
+-- Exact arithmetic: amounts and discounts are scaled by 10^4 and rates by 10^8 to HUGEINT
+-- (oracle.py checks that no value carries more decimals), and the half-up rounding of a
+-- non-negative N / D is (2N + D) // (2D).
+CREATE OR REPLACE TABLE subscription_terms AS
+SELECT a.account_id, a.subscription_id, a.occurred_at, a.event_id, a.plan,
+       CASE a.type WHEN 'subscription_started' THEN 0 ELSE 1 END AS type_rank,
+       a.trial_ends_at,
+       (  CAST(a.amount * 10000 AS HUGEINT)
+        * a.quantity
+        * CAST((100 - a.discount_percent) * 10000 AS HUGEINT)
+        * CAST(r.rate * 100000000 AS HUGEINT)
+        * CASE a.billing_interval WHEN 'week' THEN 52 WHEN 'day' THEN 365 ELSE 1 END
+       ) AS cents_numerator,
+       (  CAST(10000 AS HUGEINT) * 10000 * 100000000
+        * a.interval_count
+        * CASE a.billing_interval WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END
+       ) AS cents_denominator
+FROM applied a JOIN rates r ON r.currency = a.currency
+WHERE a.type IN ('subscription_started', 'subscription_changed');
+
+CREATE OR REPLACE TABLE subscription_cancels AS
+SELECT account_id, subscription_id, effective_at
+FROM applied
+WHERE type = 'subscription_canceled';
+
+-- Every instant at which an account's MRR can change, plus T - 30d and T.
+CREATE OR REPLACE TABLE revenue_points AS
+WITH accounts AS (
+    SELECT DISTINCT account_id FROM subscription_terms
+)
+SELECT DISTINCT candidates.account_id, candidates.t
+FROM (
+    SELECT account_id, occurred_at AS t FROM subscription_terms
+    UNION ALL SELECT account_id, trial_ends_at FROM subscription_terms WHERE trial_ends_at IS NOT NULL
+    UNION ALL SELECT account_id, effective_at FROM subscription_cancels
+    UNION ALL SELECT account_id, clock.t FROM accounts, clock
+    UNION ALL SELECT account_id, clock.t - 2592000000 FROM accounts, clock
+) AS candidates, clock
+WHERE candidates.t <= clock.t;
+
+CREATE OR REPLACE TABLE subscription_mrr AS
+WITH terms_at AS (
+    SELECT p.account_id, p.t, s.subscription_id,
+           arg_max(s, (s.occurred_at, s.type_rank, s.event_id)) AS terms
+    FROM revenue_points p
+    JOIN subscription_terms s ON s.account_id = p.account_id AND s.occurred_at <= p.t
+    GROUP BY p.account_id, p.t, s.subscription_id
+),
+held AS (
+    SELECT *,
+           EXISTS (
+               SELECT 1 FROM subscription_cancels c
+               WHERE c.account_id = terms_at.account_id
+                 AND c.subscription_id = terms_at.subscription_id
+                 AND c.effective_at <= terms_at.t
+                 AND c.effective_at >= terms.occurred_at
+           ) AS is_held
+    FROM terms_at
+)
+SELECT account_id, t, subscription_id,
+       (NOT is_held AND terms.trial_ends_at > t) AS in_trial,
+       CASE
+           WHEN is_held OR terms.trial_ends_at > t THEN 0
+           ELSE (2 * terms.cents_numerator + terms.cents_denominator) // (2 * terms.cents_denominator)
+       END AS cents
+FROM held;
+
+CREATE OR REPLACE TABLE account_mrr AS
+SELECT p.account_id, p.t,
+       COALESCE(sum(m.cents), 0)::HUGEINT AS cents,
+       COALESCE(bool_or(m.in_trial), false) AS has_trial
+FROM revenue_points p
+LEFT JOIN subscription_mrr m ON m.account_id = p.account_id AND m.t = p.t
+GROUP BY p.account_id, p.t;
+
+CREATE OR REPLACE TABLE mrr_movements AS
+WITH steps AS (
+    SELECT account_id, t, cents,
+           COALESCE(lag(cents) OVER by_time, 0) AS previous_cents,
+           COALESCE(bool_or(cents > 0) OVER (PARTITION BY account_id ORDER BY t
+                                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                    false) AS was_paying_before
+    FROM account_mrr
+    WINDOW by_time AS (PARTITION BY account_id ORDER BY t)
+)
+SELECT account_id, t,
+       CASE
+           WHEN previous_cents = 0 AND NOT was_paying_before THEN 'new'
+           WHEN previous_cents = 0 THEN 'reactivation'
+           WHEN cents = 0 THEN 'churn'
+           WHEN cents > previous_cents THEN 'expansion'
+           ELSE 'contraction'
+       END AS kind,
+       abs(cents - previous_cents) AS cents
+FROM steps
+WHERE cents <> previous_cents;

@@ -1,0 +1,98 @@
+-- Revenue metrics at T from account_mrr and mrr_movements (revenue.sql).
+--   pulse_mrr, pulse_paying_accounts (MRR > 0), pulse_arpa = MRR / paying accounts
+--   pulse_trialing_accounts: MRR 0 at T and a subscription in trial
+--   pulse_past_due_accounts: MRR > 0 and the latest payment event at or before T is
+--       payment_failed (at equal times a success sorts after a failure)
+--   pulse_mrr_movement{kind, window="30d"}: sum of movement amounts in (T - 30d, T]
+--   pulse_mrr_movement_accounts{kind, window="30d"}: accounts with such a movement
+--   pulse_mrr_quick_ratio{window="30d"}: (new + expansion + reactivation) / (contraction + churn)
+--   cohort C = accounts with MRR > 0 at T - 30d:
+--   pulse_net_revenue_retention_ratio   = sum over C of MRR(T) / sum over C of MRR(T - 30d)
+--   pulse_gross_revenue_retention_ratio = the same with MRR(T) capped at MRR(T - 30d)
+--   pulse_customer_churn_ratio          = |{a in C : MRR(T) = 0}| / |C|
+--   and their parts pulse_retention_{base,current,capped}_mrr, _{base,churned}_accounts
+--   pulse_payments_{failed,succeeded}{window="7d"}: payment events in (T - 7d, T], and
+--   pulse_payments_{failed,succeeded}_amount: their amounts converted and each rounded
+--       half-up to a cent
+WITH now_and_then AS (
+    SELECT m.account_id,
+           max(m.cents) FILTER (WHERE m.t = clock.t) AS current_cents,
+           bool_or(m.has_trial) FILTER (WHERE m.t = clock.t) AS has_trial,
+           COALESCE(max(m.cents) FILTER (WHERE m.t = clock.t - 2592000000), 0) AS base_cents
+    FROM account_mrr m, clock
+    GROUP BY m.account_id
+),
+latest_payment AS (
+    SELECT account_id,
+           arg_max(type, (occurred_at, CASE type WHEN 'payment_failed' THEN 0 ELSE 1 END)) AS type
+    FROM applied
+    WHERE type IN ('payment_failed', 'payment_succeeded')
+    GROUP BY account_id
+),
+totals AS (
+    SELECT COALESCE(sum(current_cents), 0) AS mrr_cents,
+           count(*) FILTER (WHERE current_cents > 0) AS paying,
+           count(*) FILTER (WHERE current_cents = 0 AND has_trial) AS trialing,
+           count(*) FILTER (WHERE current_cents > 0 AND p.type = 'payment_failed') AS past_due,
+           COALESCE(sum(base_cents), 0) AS base_cents,
+           COALESCE(sum(current_cents) FILTER (WHERE base_cents > 0), 0) AS retained_cents,
+           COALESCE(sum(least(current_cents, base_cents)) FILTER (WHERE base_cents > 0), 0) AS capped_cents,
+           count(*) FILTER (WHERE base_cents > 0) AS base_accounts,
+           count(*) FILTER (WHERE base_cents > 0 AND current_cents = 0) AS churned_accounts
+    FROM now_and_then n LEFT JOIN latest_payment p USING (account_id)
+),
+kinds(kind) AS (VALUES ('new'), ('expansion'), ('contraction'), ('churn'), ('reactivation')),
+movement_totals AS (
+    SELECT k.kind,
+           COALESCE(sum(m.cents), 0) AS cents,
+           count(DISTINCT m.account_id) AS accounts
+    FROM kinds k
+    LEFT JOIN (SELECT mm.* FROM mrr_movements mm, clock WHERE mm.t > clock.t - 2592000000) m
+        ON m.kind = k.kind
+    GROUP BY k.kind
+),
+payment_kinds(name, type) AS (
+    VALUES ('pulse_payments_failed', 'payment_failed'), ('pulse_payments_succeeded', 'payment_succeeded')
+),
+payments AS (
+    SELECT k.name,
+           count(a.type) AS payments,
+           COALESCE(sum((2 * CAST(a.amount * 10000 AS HUGEINT) * CAST(r.rate * 100000000 AS HUGEINT) * 100
+                         + CAST(10000 AS HUGEINT) * 100000000)
+                        // (2 * CAST(10000 AS HUGEINT) * 100000000)), 0) AS cents
+    FROM payment_kinds k
+    LEFT JOIN (SELECT ap.* FROM applied ap, clock WHERE ap.occurred_at > clock.t - 604800000) a
+        ON a.type = k.type
+    LEFT JOIN rates r ON r.currency = a.currency
+    GROUP BY k.name
+)
+SELECT 'pulse_mrr' AS name, MAP {}::MAP(VARCHAR, VARCHAR) AS labels,
+       mrr_cents::HUGEINT AS numerator, 1::HUGEINT AS denominator, 'cents' AS unit
+FROM totals
+UNION ALL SELECT 'pulse_paying_accounts', MAP {}, paying, 1, 'count' FROM totals
+UNION ALL SELECT 'pulse_arpa', MAP {}, mrr_cents, 100 * paying, 'ratio' FROM totals
+UNION ALL SELECT 'pulse_trialing_accounts', MAP {}, trialing, 1, 'count' FROM totals
+UNION ALL SELECT 'pulse_past_due_accounts', MAP {}, past_due, 1, 'count' FROM totals
+UNION ALL SELECT 'pulse_net_revenue_retention_ratio', MAP {'window': '30d'},
+                 retained_cents, base_cents, 'ratio' FROM totals
+UNION ALL SELECT 'pulse_gross_revenue_retention_ratio', MAP {'window': '30d'},
+                 capped_cents, base_cents, 'ratio' FROM totals
+UNION ALL SELECT 'pulse_customer_churn_ratio', MAP {'window': '30d'},
+                 churned_accounts, base_accounts, 'ratio' FROM totals
+UNION ALL SELECT 'pulse_retention_base_mrr', MAP {'window': '30d'}, base_cents, 1, 'cents' FROM totals
+UNION ALL SELECT 'pulse_retention_current_mrr', MAP {'window': '30d'}, retained_cents, 1, 'cents' FROM totals
+UNION ALL SELECT 'pulse_retention_capped_mrr', MAP {'window': '30d'}, capped_cents, 1, 'cents' FROM totals
+UNION ALL SELECT 'pulse_retention_base_accounts', MAP {'window': '30d'}, base_accounts, 1, 'count' FROM totals
+UNION ALL SELECT 'pulse_retention_churned_accounts', MAP {'window': '30d'}, churned_accounts, 1, 'count' FROM totals
+UNION ALL
+SELECT 'pulse_mrr_movement', MAP {'kind': kind, 'window': '30d'}, cents, 1, 'cents' FROM movement_totals
+UNION ALL
+SELECT 'pulse_mrr_movement_accounts', MAP {'kind': kind, 'window': '30d'}, accounts, 1, 'count' FROM movement_totals
+UNION ALL
+SELECT 'pulse_mrr_quick_ratio', MAP {'window': '30d'},
+       (SELECT sum(cents) FROM movement_totals WHERE kind IN ('new', 'expansion', 'reactivation')),
+       (SELECT sum(cents) FROM movement_totals WHERE kind IN ('contraction', 'churn')), 'ratio'
+UNION ALL
+SELECT name, MAP {'window': '7d'}, payments, 1, 'count' FROM payments
+UNION ALL
+SELECT name || '_amount', MAP {'window': '7d'}, cents, 1, 'cents' FROM payments;

@@ -1,0 +1,317 @@
+"""Admission policies: future, duplicate, late; per-account stream time; bounded memory;
+the state's bytes form; the [policy] configuration."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from streams.admission import (
+    ACCEPTED,
+    DAY_MS,
+    DUPLICATE,
+    AccountAdmission,
+    Admission,
+    POLICY_KEYS,
+    DictAdmissionState,
+    PolicyConfig,
+    Verdict,
+)
+from streams.errors import ConfigError
+from streams.events import Rejection
+from streams.model import ACTIVITY_TYPES, LONG_LIVED_TYPES, Event, Login, Payment, SurveyResponse, TicketResolved
+
+T0 = 1_772_356_500_000  # 2026-03-01T09:15:00Z
+CONFIG = PolicyConfig()
+_ids = iter(range(10**9))
+
+
+def login(at: int, *, account: str = "acme", event_id: str | None = None) -> Login:
+    return Login(event_id or f"login-{next(_ids)}", "login", at, account, "u-1")
+
+
+def survey(at: int, *, account: str = "acme", event_id: str | None = None) -> SurveyResponse:
+    return SurveyResponse(event_id or f"survey-{next(_ids)}", "survey_response", at, account, "u-1", survey="nps", score=9)
+
+
+def payment(at: int, *, account: str = "acme", event_id: str | None = None) -> Payment:
+    return Payment(event_id or f"pay-{next(_ids)}", "payment_succeeded", at, account, None, subscription_id="s", currency="USD")
+
+
+def ticket(at: int, *, account: str = "acme", event_id: str | None = None) -> TicketResolved:
+    return TicketResolved(event_id or f"tkt-{next(_ids)}", "ticket_resolved", at, account, None, ticket_id="T-1")
+
+
+def reason(verdict: Verdict) -> str:
+    assert isinstance(verdict, Rejection), verdict
+    return verdict.reason
+
+
+# --------------------------------------------------------------------------- future
+
+
+def test_future_exactly_at_tolerance_is_accepted_one_ms_more_is_rejected() -> None:
+    admission = Admission(CONFIG, clock=lambda: T0)
+    assert admission.admit(login(T0 + CONFIG.future_tolerance_ms)) is ACCEPTED
+    assert reason(admission.admit(login(T0 + CONFIG.future_tolerance_ms + 1))) == "future_timestamp"
+
+
+def test_without_a_clock_nothing_is_in_the_future() -> None:
+    assert Admission(CONFIG).admit(login(T0 + 1000 * 365 * DAY_MS)) is ACCEPTED
+
+
+def test_clock_is_read_per_event() -> None:
+    now = [T0]
+    admission = Admission(CONFIG, clock=lambda: now[0])
+    event = login(T0 + DAY_MS)
+    assert reason(admission.admit(event)) == "future_timestamp"
+    now[0] = T0 + DAY_MS
+    assert admission.admit(event) is ACCEPTED
+
+
+# --------------------------------------------------------------------------- late
+
+
+@pytest.mark.parametrize(("make", "horizon"), [(login, CONFIG.activity_horizon_ms), (survey, CONFIG.survey_horizon_ms)])
+def test_exactly_at_the_horizon_is_accepted_one_ms_beyond_is_too_late(make: Any, horizon: int) -> None:
+    admission = Admission(CONFIG)
+    assert admission.admit(make(T0)) is ACCEPTED
+    assert admission.admit(make(T0 - horizon)) is ACCEPTED
+    assert reason(admission.admit(make(T0 - horizon - 1))) == "too_late"
+
+
+def test_horizons_are_35_and_95_days_by_default() -> None:
+    assert (CONFIG.activity_horizon_ms, CONFIG.survey_horizon_ms) == (35 * DAY_MS, 95 * DAY_MS)
+
+
+@pytest.mark.parametrize("make", [payment, ticket])
+def test_billing_and_ticket_events_are_never_too_late(make: Any) -> None:
+    admission = Admission(CONFIG)
+    assert admission.admit(login(T0)) is ACCEPTED
+    assert admission.admit(make(T0 - 3650 * DAY_MS)) is ACCEPTED
+
+
+def test_every_type_has_a_late_rule() -> None:
+    admission = Admission(CONFIG)
+    for event_type, horizon in admission.late_horizon_ms.items():
+        assert (horizon is None) == (event_type in LONG_LIVED_TYPES)
+        if event_type in ACTIVITY_TYPES:
+            assert horizon == CONFIG.activity_horizon_ms
+
+
+def test_stream_time_is_per_account() -> None:
+    admission = Admission(CONFIG)
+    assert admission.admit(login(T0, account="a")) is ACCEPTED
+    assert admission.admit(login(T0 - 100 * DAY_MS, account="b")) is ACCEPTED
+    assert reason(admission.admit(login(T0 - 100 * DAY_MS, account="a"))) == "too_late"
+
+
+def test_out_of_order_within_the_horizon_is_accepted_and_does_not_move_stream_time_back() -> None:
+    state = DictAdmissionState()
+    admission = Admission(CONFIG, state)
+    for at in (T0, T0 - 10 * DAY_MS, T0 - 3 * DAY_MS, T0 - 35 * DAY_MS):
+        assert admission.admit(login(at)) is ACCEPTED
+    assert state.accounts["acme"].stream_time == T0
+
+
+def test_rejected_events_do_not_move_stream_time() -> None:
+    admission = Admission(CONFIG, clock=lambda: T0)
+    assert admission.admit(login(T0)) is ACCEPTED
+    assert reason(admission.admit(login(T0 + 400 * DAY_MS))) == "future_timestamp"
+    assert admission.admit(login(T0 - 30 * DAY_MS)) is ACCEPTED  # would be too_late had the future one counted
+    assert reason(admission.admit(login(T0 - 40 * DAY_MS))) == "too_late"
+    assert admission.admit(login(T0 - 35 * DAY_MS)) is ACCEPTED  # the too_late one did not count either
+
+
+# --------------------------------------------------------------------------- duplicates
+
+
+def test_duplicate_of_an_accepted_event() -> None:
+    admission = Admission(CONFIG)
+    event = login(T0, event_id="e-1")
+    assert admission.admit(event) is ACCEPTED
+    assert admission.admit(event) is DUPLICATE
+    assert admission.admit(replace(event, occurred_at=T0 + 1)) is DUPLICATE  # same id: the id decides
+
+
+def test_dedup_scope_is_the_account() -> None:
+    admission = Admission(CONFIG)
+    assert admission.admit(login(T0, account="a", event_id="e-1")) is ACCEPTED
+    assert admission.admit(login(T0, account="b", event_id="e-1")) is ACCEPTED
+
+
+def test_duplicate_after_a_rejection_is_not_a_duplicate() -> None:
+    now = [T0]
+    admission = Admission(CONFIG, clock=lambda: now[0])
+    early = login(T0 + DAY_MS, event_id="e-1")
+    assert reason(admission.admit(early)) == "future_timestamp"
+    now[0] += DAY_MS
+    assert admission.admit(early) is ACCEPTED
+    assert admission.admit(early) is DUPLICATE
+    late = login(T0 - 40 * DAY_MS, event_id="e-2")
+    assert reason(admission.admit(late)) == "too_late"
+    assert reason(admission.admit(late)) == "too_late"
+
+
+def test_duplicates_do_not_move_stream_time() -> None:
+    state = DictAdmissionState()
+    admission = Admission(CONFIG, state)
+    first = payment(T0, event_id="p-1")
+    assert admission.admit(first) is ACCEPTED
+    assert admission.admit(replace(first, occurred_at=T0 + 100 * DAY_MS)) is DUPLICATE
+    assert state.accounts["acme"].stream_time == T0
+
+
+def test_activity_id_is_forgotten_when_it_becomes_too_late() -> None:
+    state = DictAdmissionState()
+    admission = Admission(CONFIG, state)
+    event = login(T0, event_id="e-1")
+    assert admission.admit(event) is ACCEPTED
+    assert admission.admit(login(T0 + CONFIG.activity_horizon_ms)) is ACCEPTED
+    assert admission.admit(event) is DUPLICATE  # exactly at the horizon: still remembered
+    assert admission.admit(login(T0 + CONFIG.activity_horizon_ms + 1)) is ACCEPTED
+    assert not state.accounts["acme"].remembers("e-1")
+    assert reason(admission.admit(event)) == "too_late"  # never applied twice
+
+
+def test_long_lived_id_is_remembered_400_days_of_stream_time_after_acceptance() -> None:
+    state = DictAdmissionState()
+    admission = Admission(CONFIG, state)
+    assert admission.admit(login(T0)) is ACCEPTED
+    old_invoice = payment(T0 - 3 * 365 * DAY_MS, event_id="inv-1")  # backfilled: accepted now
+    assert admission.admit(old_invoice) is ACCEPTED
+    assert admission.admit(payment(T0 + CONFIG.dedup_long_lived_ms)) is ACCEPTED
+    assert admission.admit(old_invoice) is DUPLICATE
+    assert admission.admit(payment(T0 + CONFIG.dedup_long_lived_ms + 1)) is ACCEPTED
+    assert not state.accounts["acme"].remembers("inv-1")
+
+
+@pytest.mark.parametrize(("make", "keep"), [(login, 35 * DAY_MS), (survey, 95 * DAY_MS), (ticket, 400 * DAY_MS)])
+def test_memory_stays_bounded_over_a_long_stream(make: Any, keep: int) -> None:
+    """Three years of one event per hour, each delivered twice, up to 2 hours out of order:
+    the remembered ids never exceed the hourly slots of one keep period (both ends
+    included) plus the 2 that out-of-order arrival can add."""
+    state = DictAdmissionState()
+    admission = Admission(CONFIG, state)
+    rng = random.Random(7)
+    step = 3_600_000
+    max_lag = 2
+    bound = keep // step + 1 + max_lag
+    largest = 0
+    for hour in range(3 * 365 * 24):
+        at = T0 + hour * step - rng.randrange(0, max_lag + 1) * step
+        event = make(at)
+        assert admission.admit(event) is ACCEPTED
+        assert admission.admit(event) is DUPLICATE
+        account = state.accounts["acme"]
+        largest = max(largest, len(account), len(account._expiry))
+    assert bound - 10 <= largest <= bound
+
+
+# --------------------------------------------------------------------------- state bytes
+
+
+def _stream(seed: int, count: int) -> list[Event]:
+    rng = random.Random(seed)
+    makers = [login, survey, payment, ticket]
+    events: list[Event] = []
+    for i in range(count):
+        at = T0 + i * 6 * 3_600_000 - rng.randrange(0, 60) * DAY_MS
+        events.append(rng.choice(makers)(at, account=rng.choice("ab"), event_id=f"e-{rng.randrange(count)}"))
+    return events
+
+
+def test_state_round_trips_through_bytes() -> None:
+    state = DictAdmissionState()
+    admission = Admission(CONFIG, state)
+    for event in _stream(1, 2000):
+        admission.admit(event)
+    for account in state.accounts.values():
+        restored = AccountAdmission.from_bytes(account.to_bytes())
+        assert restored.stream_time == account.stream_time and restored.forget_after == account.forget_after
+        assert sorted(restored._expiry) == sorted((u, i) for i, u in account.forget_after.items())
+        assert len(account.to_bytes()) < 40 * max(len(account), 1) + 40
+
+
+class BytesState:
+    """An AdmissionState that keeps only bytes, as a changelogged table would."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, bytes] = {}
+
+    def get(self, account_id: str) -> AccountAdmission | None:
+        row = self.rows.get(account_id)
+        return None if row is None else AccountAdmission.from_bytes(row)
+
+    def put(self, account_id: str, account: AccountAdmission) -> None:
+        self.rows[account_id] = account.to_bytes()
+
+
+def test_a_bytes_backed_state_gives_the_same_verdicts() -> None:
+    events = _stream(2, 3000)
+    in_memory = Admission(CONFIG, DictAdmissionState(), clock=lambda: T0 + 400 * DAY_MS)
+    in_bytes = Admission(CONFIG, BytesState(), clock=lambda: T0 + 400 * DAY_MS)
+    verdicts = [(in_memory.admit(e), in_bytes.admit(e)) for e in events]
+    assert all(a == b for a, b in verdicts)
+    kinds = {v if not isinstance(v, Rejection) else v.reason for v, _ in verdicts}
+    assert kinds == {ACCEPTED, DUPLICATE, "too_late", "future_timestamp"}
+
+
+def test_from_bytes_refuses_other_formats() -> None:
+    with pytest.raises(ValueError):
+        AccountAdmission.from_bytes(b'{"v": 99, "t": 0, "ids": {}}')
+    with pytest.raises(ValueError):
+        AccountAdmission.from_bytes(b"[]")
+
+
+def test_empty_state_round_trips() -> None:
+    restored = AccountAdmission.from_bytes(AccountAdmission().to_bytes())
+    assert restored.stream_time is None and len(restored) == 0
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_from_mapping_units() -> None:
+    config = PolicyConfig.from_mapping(
+        {"max_bytes": 1024, "future_tolerance_seconds": 30, "activity_horizon_days": 7, "survey_horizon_days": 0.5, "dedup_long_lived_days": 800}
+    )
+    assert config == PolicyConfig(1024, 30_000, 7 * DAY_MS, DAY_MS // 2, 800 * DAY_MS)
+    assert PolicyConfig.from_mapping({}) == PolicyConfig()
+
+
+def test_unknown_key_names_the_key_and_the_valid_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        PolicyConfig.from_mapping({"activity_horizon": 7})
+    message = str(caught.value)
+    assert "'activity_horizon'" in message and "activity_horizon_days" in message and "max_bytes" in message
+
+
+@pytest.mark.parametrize(
+    "table",
+    [{"max_bytes": 0}, {"max_bytes": 1.5}, {"max_bytes": "64k"}, {"activity_horizon_days": -1}, {"survey_horizon_days": True},
+     {"future_tolerance_seconds": float("nan")}, {"dedup_long_lived_days": float("inf")}, {"activity_horizon_days": "35"}],
+)
+def test_bad_values_are_config_errors(table: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        PolicyConfig.from_mapping(table)
+    assert next(iter(table)) in str(caught.value)
+
+
+def test_direct_construction_is_checked() -> None:
+    with pytest.raises(ConfigError):
+        PolicyConfig(activity_horizon_ms=-1)
+
+
+def test_docs_list_every_policy_key_with_its_default() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "events.md").read_text("utf-8")
+    defaults = {"max_bytes": 65536, "future_tolerance_seconds": 300, "activity_horizon_days": 35, "survey_horizon_days": 95, "dedup_long_lived_days": 400}
+    assert set(defaults) == set(POLICY_KEYS)
+    assert PolicyConfig.from_mapping(defaults) == PolicyConfig()
+    for key, default in defaults.items():
+        assert re.search(rf"\| `{key}` \| [a-z]+ \| {default} \|", docs), key

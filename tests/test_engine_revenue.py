@@ -1,0 +1,603 @@
+"""The revenue family of the engine: MRR, movements, NRR/GRR, churn, ARPA, trials, payments.
+
+Pure and fast: events are built in memory, no I/O. Expected values come from the
+definitions (docs/metrics-revenue.md) and the worked examples of the domain catalogs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from streams.engine.currency import USD_RATES
+from streams.engine.revenue import REVENUE_METRICS, AccountRevenue, RevenueConfig, revenue_samples
+from streams.engine.timeline import DAY_MS, HOUR_MS
+from streams.errors import ConfigError
+from streams.model import Event, Login, Payment, SubscriptionCanceled, SubscriptionSet
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+DAY = DAY_MS
+USD = RevenueConfig()
+_ids = itertools.count()
+
+
+def _next_id() -> str:
+    return f"evt-{next(_ids):06d}"
+
+
+def started(sub: str, at: int, amount: str | int, *, kind: str = "subscription_started", event_id: str | None = None,
+            account: str = "acme", **terms: object) -> SubscriptionSet:
+    fields: dict[str, object] = {"plan": "pro", "currency": "USD", "interval": "month"}
+    fields.update(terms)
+    if "discount_percent" in fields:
+        fields["discount_percent"] = Decimal(str(fields["discount_percent"]))
+    return SubscriptionSet(event_id or _next_id(), kind, at, account, None, subscription_id=sub,
+                           amount=Decimal(str(amount)), **fields)  # type: ignore[arg-type]
+
+
+def changed(sub: str, at: int, amount: str | int, **terms: object) -> SubscriptionSet:
+    return started(sub, at, amount, kind="subscription_changed", **terms)
+
+
+def canceled(
+    sub: str, at: int, effective_at: int | None = None, *, event_id: str | None = None
+) -> SubscriptionCanceled:
+    return SubscriptionCanceled(event_id or _next_id(), "subscription_canceled", at, "acme", None, subscription_id=sub,
+                                effective_at=at if effective_at is None else effective_at)
+
+
+def payment(at: int, ok: bool, amount: str, currency: str = "USD") -> Payment:
+    return Payment(_next_id(), "payment_succeeded" if ok else "payment_failed", at, "acme", None,
+                   subscription_id="s1", amount=Decimal(amount), currency=currency)
+
+
+def account_of(events: Iterable[Event]) -> AccountRevenue:
+    account = AccountRevenue()
+    for event in events:
+        account.apply(event)
+    return account
+
+
+def figures(accounts: Sequence[AccountRevenue] | AccountRevenue, at: int, config: RevenueConfig = USD) -> dict:
+    """{(name, labels-without-window): value} of revenue_samples."""
+    if isinstance(accounts, AccountRevenue):
+        accounts = [accounts]
+    return {
+        (s.name, tuple(value for key, value in s.labels if key != "window")): s.value
+        for s in revenue_samples(accounts, at, config)
+    }
+
+
+def mrr(accounts: Sequence[AccountRevenue] | AccountRevenue, at: int, config: RevenueConfig = USD) -> Decimal:
+    found = figures(accounts, at, config)
+    return sum((value for (name, _), value in found.items() if name == "pulse_mrr"), Decimal(0))
+
+
+def movement(found: dict, kind: str) -> Decimal:
+    return found[("pulse_mrr_movement", (kind,))]
+
+
+def moved_accounts(found: dict, kind: str) -> int:
+    return found[("pulse_mrr_movement_accounts", (kind,))]
+
+
+# --- MRR of a subscription ------------------------------------------------------------------
+
+
+def test_seed_example_mrr_is_616_67() -> None:
+    """Seed 000, X1: 1000/year, 300/month, 200/quarter and 500 every 3 months."""
+    terms = [("1000", "year", 1), ("300", "month", 1), ("200", "quarter", 1), ("500", "month", 3)]
+    customers = [account_of([started(f"s{i}", T0, amount, interval=interval, interval_count=count)])
+                 for i, (amount, interval, count) in enumerate(terms)]
+    assert [a.mrr_cents_at(T0, USD) for a in customers] == [8333, 30000, 6667, 16667]
+    assert mrr(customers, T0) == Decimal("616.67")
+    one_account = account_of(started(f"s{i}", T0, amount, interval=interval, interval_count=count)
+                             for i, (amount, interval, count) in enumerate(terms))
+    assert mrr(one_account, T0) == Decimal("616.67")
+
+
+@pytest.mark.parametrize(
+    ("amount", "interval", "count", "monthly"),
+    [
+        ("10", "day", 1, "304.17"),  # 10 x 365 / 12 = 304.1666...
+        ("10", "day", 7, "43.45"),  # 10 x 365 / 84 = 43.452...
+        ("12", "week", 1, "52.00"),  # 12 x 52 / 12
+        ("30", "week", 2, "65.00"),  # 30 x 52 / 24
+        ("90", "month", 3, "30.00"),
+        ("600", "quarter", 2, "100.00"),
+        ("1200", "year", 2, "50.00"),
+        ("100", "year", 1, "8.33"),
+    ],
+)
+def test_normalisation_per_interval(amount: str, interval: str, count: int, monthly: str) -> None:
+    account = account_of([started("s1", T0, amount, interval=interval, interval_count=count)])
+    assert mrr(account, T0) == Decimal(monthly)
+
+
+def test_quantity_and_discount_round_half_up_at_the_cent() -> None:
+    # 49 x 3 seats x (1 - 12.5 %) = 128.625 -> 128.63 (half-up; half-even would give 128.62)
+    account = account_of([started("s1", T0, "49", quantity=3, discount_percent="12.5")])
+    assert mrr(account, T0) == Decimal("128.63")
+    assert mrr(account, T0, RevenueConfig(discount_scope="ignore")) == Decimal("147.00")
+
+
+def test_currency_conversion_and_rounding_half_up() -> None:
+    config = RevenueConfig.from_mapping({"rates": {"EUR": "1.5", "GBP": 1.25}})
+    # 0.03 EUR x 1.5 = 0.045 USD -> 0.05 (half-up), 10 GBP x 1.25 = 12.50
+    assert mrr(account_of([started("s1", T0, "0.03", currency="EUR")]), T0, config) == Decimal("0.05")
+    assert mrr(account_of([started("s1", T0, "10", currency="GBP")]), T0, config) == Decimal("12.50")
+    # The default table, and a reporting currency other than the table's base.
+    expected = (Decimal(100) * USD_RATES["EUR"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    assert mrr(account_of([started("s1", T0, "100", currency="EUR")]), T0) == expected
+    in_euro = RevenueConfig(reporting_currency="EUR")
+    assert in_euro.rates["EUR"] == 1
+    assert mrr(account_of([started("s1", T0, str(USD_RATES["EUR"] * 100), currency="USD")]), T0, in_euro) == Decimal(
+        "100.00"
+    )
+
+
+def test_default_rate_table_covers_the_common_currencies() -> None:
+    assert {"USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD"} <= USD.currencies
+    assert len(USD.currencies) >= 15
+    assert "XYZ" not in USD.currencies
+
+
+# --- trials, cancellations, reactivation ------------------------------------------------
+
+
+def test_trial_conversion() -> None:
+    trial_end = T0 + 14 * DAY
+    account = account_of([started("s1", T0, "100", trial_ends_at=trial_end)])
+    during = figures(account, trial_end - 1)
+    assert during[("pulse_trialing_accounts", ())] == 1
+    assert mrr(account, trial_end - 1) == 0
+    assert movement(during, "new") == 0
+    after = figures(account, trial_end)
+    assert mrr(account, trial_end) == Decimal("100.00")
+    assert after[("pulse_trialing_accounts", ())] == 0
+    assert movement(after, "new") == Decimal("100.00")  # the `new` movement is at the trial's end
+    assert moved_accounts(after, "new") == 1
+
+
+def test_cancel_during_trial_never_has_mrr_nor_churn() -> None:
+    account = account_of([started("s1", T0, "100", trial_ends_at=T0 + 14 * DAY), canceled("s1", T0 + 5 * DAY)])
+    assert figures(account, T0 + 3 * DAY)[("pulse_trialing_accounts", ())] == 1
+    for at in (T0 + 5 * DAY, T0 + 14 * DAY, T0 + 40 * DAY):
+        found = figures(account, at)
+        assert mrr(account, at) == 0
+        assert found[("pulse_trialing_accounts", ())] == 0
+        assert all(movement(found, kind) == 0 for kind in ("new", "churn"))
+
+
+def test_cancel_effective_at_period_end_in_the_future() -> None:
+    end = T0 + 59 * DAY
+    account = account_of([started("s1", T0, "100"), canceled("s1", T0 + 40 * DAY, effective_at=end)])
+    assert mrr(account, T0 + 45 * DAY) == Decimal("100.00")
+    assert movement(figures(account, T0 + 45 * DAY), "churn") == 0
+    assert mrr(account, end - 1) == Decimal("100.00")
+    assert mrr(account, end) == 0
+    assert movement(figures(account, end), "churn") == Decimal("100.00")
+    # churn_recognition = "occurred_at": MRR drops when the customer cancels.
+    at_cancel = RevenueConfig(churn_recognition="occurred_at")
+    assert mrr(account, T0 + 40 * DAY - 1, at_cancel) == Decimal("100.00")
+    assert mrr(account, T0 + 40 * DAY, at_cancel) == 0
+    assert movement(figures(account, T0 + 45 * DAY, at_cancel), "churn") == Decimal("100.00")
+
+
+def test_backdated_cancel_counts_only_once_it_has_occurred() -> None:
+    account = account_of([started("s1", T0, "100"), canceled("s1", T0 + 20 * DAY, effective_at=T0 + 10 * DAY)])
+    assert mrr(account, T0 + 15 * DAY) == Decimal("100.00")  # the cancel is not known yet
+    assert mrr(account, T0 + 20 * DAY) == 0
+    assert movement(figures(account, T0 + 20 * DAY), "churn") == Decimal("100.00")
+
+
+def test_new_terms_before_a_scheduled_cancel_takes_effect_do_not_withdraw_it() -> None:
+    cancel = canceled("s1", T0 + 10 * DAY, effective_at=T0 + 30 * DAY)
+    for renewed in (changed("s1", T0 + 20 * DAY, "150"), started("s1", T0 + 20 * DAY, "150")):
+        account = account_of([started("s1", T0, "100"), cancel, renewed])
+        assert mrr(account, T0 + 25 * DAY) == Decimal("150.00")
+        assert mrr(account, T0 + 30 * DAY) == 0
+        assert movement(figures(account, T0 + 30 * DAY), "churn") == Decimal("150.00")
+
+
+def test_reactivation_and_its_window_knob() -> None:
+    events = [started("s1", T0, "100"), canceled("s1", T0 + 35 * DAY), started("s1", T0 + 60 * DAY, "120")]
+    account = account_of(events)
+    assert mrr(account, T0 + 45 * DAY) == 0
+    found = figures(account, T0 + 60 * DAY)
+    assert movement(found, "reactivation") == Decimal("120.00")
+    assert movement(found, "new") == 0
+    assert movement(found, "churn") == Decimal("100.00")
+    # A later change after the cancel's effective time also re-activates it.
+    assert mrr(account_of([*events[:2], changed("s1", T0 + 50 * DAY, "80")]), T0 + 50 * DAY) == Decimal("80.00")
+    # Maxio-style window: within N days of the churn a reactivation, after it "new" again.
+    within = figures(account, T0 + 60 * DAY, RevenueConfig(reactivation_window_days=25))
+    assert movement(within, "reactivation") == Decimal("120.00")
+    beyond = figures(account, T0 + 60 * DAY, RevenueConfig(reactivation_window_days=24))
+    assert movement(beyond, "reactivation") == 0
+    assert movement(beyond, "new") == Decimal("120.00")
+
+
+def test_another_subscription_after_churn_is_a_reactivation_of_the_account() -> None:
+    account = account_of([started("s1", T0, "100"), canceled("s1", T0 + 10 * DAY), started("s2", T0 + 20 * DAY, "50")])
+    found = figures(account, T0 + 20 * DAY)
+    assert movement(found, "reactivation") == Decimal("50.00")
+    assert movement(found, "new") == Decimal("100.00")
+
+
+def test_same_day_upgrade_then_downgrade_gives_two_movements() -> None:
+    day = T0 + 40 * DAY
+    account = account_of([started("s1", T0, "100"), changed("s1", day + 9 * HOUR_MS, "250"),
+                          changed("s1", day + 15 * HOUR_MS, "100")])
+    found = figures(account, day + DAY)
+    assert movement(found, "expansion") == Decimal("150.00")
+    assert movement(found, "contraction") == Decimal("150.00")
+    assert moved_accounts(found, "expansion") == moved_accounts(found, "contraction") == 1
+
+
+def test_equal_timestamps_break_ties_by_kind_then_event_id() -> None:
+    at = T0 + 10 * DAY
+    base = started("s1", T0, "100")
+    # changed sorts after started at the same instant: its terms win.
+    assert mrr(account_of([base, started("s1", at, "70"), changed("s1", at, "90")]), at) == Decimal("90.00")
+    # two changes at the same instant: the larger event_id wins.
+    pair = [changed("s1", at, "80", event_id="b"), changed("s1", at, "60", event_id="a")]
+    assert mrr(account_of([base, *pair]), at) == Decimal("80.00")
+    # a cancel sorts after a change at the same instant: it is not re-activated by it.
+    assert mrr(account_of([base, canceled("s1", at), changed("s1", at, "90")]), at) == 0
+
+
+def test_same_window_new_and_churn_knob() -> None:
+    account = account_of([started("s1", T0 + 5 * DAY, "100"), changed("s1", T0 + 10 * DAY, "130"),
+                          canceled("s1", T0 + 20 * DAY)])
+    counted = figures(account, T0 + 25 * DAY)
+    assert (movement(counted, "new"), movement(counted, "expansion"), movement(counted, "churn")) == (
+        Decimal("100.00"), Decimal("30.00"), Decimal("130.00"))
+    ignored = figures(account, T0 + 25 * DAY, RevenueConfig(same_window_new_and_churn="ignore"))
+    assert all(movement(ignored, kind) == 0 for kind in ("new", "expansion", "churn"))
+    assert all(moved_accounts(ignored, kind) == 0 for kind in ("new", "expansion", "churn"))
+    # Once the new is out of the window, the churn alone is reported.
+    later = figures(account, T0 + 36 * DAY, RevenueConfig(same_window_new_and_churn="ignore"))
+    assert movement(later, "churn") == Decimal("130.00")
+
+
+# --- windows, retention, aggregates -------------------------------------------------------
+
+
+def test_window_boundary_movement_at_t_minus_30d_is_out_at_t_is_in() -> None:
+    start = T0 + 7 * DAY
+    account = account_of([started("s1", start, "100"), payment(start, True, "100")])
+    assert movement(figures(account, start), "new") == Decimal("100.00")
+    assert movement(figures(account, start + 30 * DAY - 1), "new") == Decimal("100.00")
+    assert movement(figures(account, start + 30 * DAY), "new") == 0
+    assert figures(account, start)[("pulse_payments_succeeded", ())] == 1
+    assert figures(account, start + 7 * DAY)[("pulse_payments_succeeded", ())] == 0
+
+
+def _retention_accounts(rows: Iterable[tuple[int, int]], at: int) -> list[AccountRevenue]:
+    """One account per (MRR at T - 30d, MRR at T) pair, changed 15 days before T."""
+    accounts = []
+    for index, (before, after) in enumerate(rows):
+        events: list[Event] = [started(f"s{index}", T0, before)]
+        if after == 0:
+            events.append(canceled(f"s{index}", at - 15 * DAY))
+        elif after != before:
+            events.append(changed(f"s{index}", at - 15 * DAY, after))
+        accounts.append(account_of(events))
+    return accounts
+
+
+def test_nrr_grr_vector_from_the_seed_catalog() -> None:
+    """seeds 001-004, T-NRR: start 100,000; expansion 15,000; contraction 5,000; churn 8,000."""
+    at = T0 + 60 * DAY
+    cohort = _retention_accounts([(50_000, 65_000), (30_000, 25_000), (8_000, 0), (12_000, 12_000)], at)
+    newcomer = account_of([started("n1", at - 10 * DAY, "999")])  # not in the cohort
+    found = figures([*cohort, newcomer], at)
+    assert found[("pulse_net_revenue_retention_ratio", ())] == pytest.approx(1.02)
+    assert found[("pulse_gross_revenue_retention_ratio", ())] == pytest.approx(0.87)
+    assert found[("pulse_retention_base_mrr", ())] == Decimal("100000.00")
+    assert found[("pulse_retention_current_mrr", ())] == Decimal("102000.00")
+    assert found[("pulse_retention_capped_mrr", ())] == Decimal("87000.00")
+    assert found[("pulse_customer_churn_ratio", ())] == pytest.approx(0.25)
+    assert (movement(found, "expansion"), movement(found, "contraction"), movement(found, "churn")) == (
+        Decimal("15000.00"), Decimal("5000.00"), Decimal("8000.00"))
+    assert movement(found, "new") == Decimal("999.00")
+    # quick ratio = (new + expansion + reactivation) / (contraction + churn)
+    assert found[("pulse_mrr_quick_ratio", ())] == pytest.approx((999 + 15_000) / 13_000)
+
+
+def test_nrr_vector_from_seed_000() -> None:
+    """Seed 000, X4: start 10,000; expansion 2,000; contraction 500; churn 1,000 -> 105 %."""
+    at = T0 + 60 * DAY
+    found = figures(_retention_accounts([(5_000, 7_000), (4_000, 3_500), (1_000, 0)], at), at)
+    assert found[("pulse_net_revenue_retention_ratio", ())] == pytest.approx(1.05)
+    assert found[("pulse_gross_revenue_retention_ratio", ())] == pytest.approx(0.85)
+
+
+def test_customer_churn_vector_cohort_exact() -> None:
+    """seeds 001-004, T-CRR-2: 200 customers at the start, 28 of them lost -> 14 %."""
+    at = T0 + 60 * DAY
+    rows = [(100, 0)] * 28 + [(100, 100)] * 172
+    late_joiner = account_of([started("n1", at - 20 * DAY, "100"), canceled("n1", at - 5 * DAY)])
+    found = figures([*_retention_accounts(rows, at), late_joiner], at)
+    assert found[("pulse_customer_churn_ratio", ())] == pytest.approx(0.14)
+    assert found[("pulse_retention_base_accounts", ())] == 200
+    assert found[("pulse_retention_churned_accounts", ())] == 28
+    assert moved_accounts(found, "churn") == 29
+
+
+def test_plan_split_sums_to_the_total_and_paying_accounts_follow_the_largest_subscription() -> None:
+    mixed = account_of([started("s1", T0, "100", plan="growth"), started("s2", T0, "300", plan="addon")])
+    tied = account_of([started("s3", T0, "50", plan="zeta"), started("s4", T0, "50", plan="alpha")])
+    found = figures([mixed, tied], T0)
+    assert found[("pulse_mrr", ("growth",))] == Decimal("100.00")
+    assert found[("pulse_mrr", ("addon",))] == Decimal("300.00")
+    assert mrr([mixed, tied], T0) == Decimal("500.00")
+    assert found[("pulse_paying_accounts", ("addon",))] == 1
+    assert found[("pulse_paying_accounts", ("alpha",))] == 1
+    assert found[("pulse_paying_accounts", ("growth",))] == found[("pulse_paying_accounts", ("zeta",))] == 0
+    assert found[("pulse_arpa", ())] == pytest.approx(250.0)
+    bounded = figures([mixed, tied], T0, RevenueConfig(plan_labels=("growth",)))
+    assert {labels for name, labels in bounded if name == "pulse_mrr"} == {("growth",), ("other",)}
+    assert bounded[("pulse_mrr", ("other",))] == Decimal("400.00")
+
+
+def test_arpa_is_mrr_over_paying_accounts_unrounded() -> None:
+    accounts = [account_of([started("s1", T0, "0.01")]), account_of([started("s2", T0, "0.02")]), AccountRevenue()]
+    assert figures(accounts, T0)[("pulse_arpa", ())] == pytest.approx(0.015)
+
+
+def test_payments_in_seven_days_and_past_due() -> None:
+    config = RevenueConfig.from_mapping({"rates": {"EUR": "1.5"}})
+    at = T0 + 40 * DAY
+    account = account_of([
+        started("s1", T0, "100"),
+        payment(at - 8 * DAY, True, "100"),  # out of the window
+        payment(at - 6 * DAY, True, "100"),
+        payment(at - 2 * DAY, False, "10", "EUR"),
+        payment(at - 1 * DAY, False, "0.03", "EUR"),
+    ])
+    found = figures(account, at, config)
+    assert found[("pulse_payments_succeeded", ())] == 1
+    assert found[("pulse_payments_failed", ())] == 2
+    assert found[("pulse_payments_succeeded_amount", ())] == Decimal("100.00")
+    assert found[("pulse_payments_failed_amount", ())] == Decimal("15.05")  # 15.00 + 0.045 -> 0.05
+    assert found[("pulse_past_due_accounts", ())] == 1
+    account.apply(payment(at - 1 * DAY, True, "100"))  # same millisecond: the success counts as latest
+    assert figures(account, at, config)[("pulse_past_due_accounts", ())] == 0
+
+
+def test_empty_engine_gives_zeros() -> None:
+    samples = revenue_samples([], T0, USD)
+    assert samples
+    assert all(sample.value == 0 for sample in samples)
+    assert {sample.name for sample in samples} <= set(REVENUE_METRICS)
+    assert mrr(AccountRevenue(), T0) == 0
+    assert all(s.value == 0 for s in revenue_samples([account_of([Login("x", "login", T0, "a", "u")])], T0, USD))
+
+
+def test_every_named_metric_is_emitted_with_data() -> None:
+    account = account_of([started("s1", T0, "100"), payment(T0, True, "100")])
+    assert {sample.name for sample in revenue_samples([account], T0, USD)} == set(REVENUE_METRICS)
+
+
+# --- order independence, knowledge at T, compaction, serialisation -------------------------
+
+
+def _random_history(rng: random.Random, account: str) -> list[Event]:
+    """A plausible billing history: subscriptions with trials, changes, cancels, restarts, payments."""
+    events: list[Event] = []
+    hour = HOUR_MS
+    for sub_index in range(rng.randint(1, 3)):
+        sub = f"{account}-s{sub_index}"
+        at = T0 + rng.randrange(0, 60 * 24) * hour
+        trial = at + 14 * DAY if rng.random() < 0.4 else None
+        plan = rng.choice(["starter", "growth", "enterprise"])
+
+        def terms() -> dict[str, object]:
+            return {"plan": plan, "interval": rng.choice(["month", "year", "week", "quarter", "day"]),
+                    "interval_count": rng.choice([1, 1, 3]), "quantity": rng.randint(1, 20),
+                    "discount_percent": rng.choice(["0", "0", "12.5", "20"]),
+                    "currency": rng.choice(["USD", "USD", "EUR", "GBP"])}
+
+        events.append(started(sub, at, rng.choice(["9", "29.99", "49", "120", "1000"]), account=account,
+                              trial_ends_at=trial, **terms()))
+        for _ in range(rng.randint(0, 4)):
+            at += rng.randrange(1, 40 * 24) * hour
+            roll = rng.random()
+            if roll < 0.5:
+                events.append(changed(sub, at, rng.choice(["19", "49", "99", "150"]), account=account, **terms()))
+            elif roll < 0.8:
+                effective = at + rng.choice([0, 0, 5 * DAY, 20 * DAY, -3 * DAY])
+                events.append(canceled(sub, at, effective))
+            else:
+                events.append(started(sub, at, rng.choice(["29", "59"]), account=account, **terms()))
+        for _ in range(rng.randint(0, 4)):
+            events.append(payment(T0 + rng.randrange(0, 150 * 24) * hour, rng.random() < 0.7,
+                                  rng.choice(["10", "99.5"]), rng.choice(["USD", "EUR"])))
+    return events
+
+
+def _histories(seed: int, accounts: int = 12) -> list[list[Event]]:
+    rng = random.Random(seed)
+    return [_random_history(rng, f"acct{index}") for index in range(accounts)]
+
+
+CONFIGS = [
+    USD,
+    RevenueConfig(churn_recognition="occurred_at", same_window_new_and_churn="ignore", reactivation_window_days=20),
+    RevenueConfig(reporting_currency="EUR", discount_scope="ignore"),
+]
+CHECK_TIMES = [T0 + days * DAY + 7 * HOUR_MS for days in (10, 31, 55, 80, 120, 170)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_arrival_order_does_not_matter(seed: int) -> None:
+    histories = _histories(seed)
+    reference = [account_of(events) for events in histories]
+    rng = random.Random(seed + 100)
+    for _ in range(3):
+        shuffled = [account_of(rng.sample(events, len(events))) for events in histories]
+        assert [a.to_bytes() for a in shuffled] == [a.to_bytes() for a in reference]
+        for config in CONFIGS:
+            for at in CHECK_TIMES:
+                assert revenue_samples(shuffled, at, config) == revenue_samples(reference, at, config)
+
+
+def test_changed_before_started_and_cancel_before_change_arrive_in_any_order() -> None:
+    events = [started("s1", T0, "100"), changed("s1", T0 + 10 * DAY, "200"),
+              canceled("s1", T0 + 20 * DAY, T0 + 30 * DAY), changed("s1", T0 + 40 * DAY, "50")]
+    expected = [figures(account_of(events), at) for at in CHECK_TIMES]
+    for order in itertools.permutations(events):
+        assert [figures(account_of(order), at) for at in CHECK_TIMES] == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_events_after_t_do_not_change_the_answer_at_t(seed: int) -> None:
+    histories = _histories(seed)
+    everything = [account_of(events) for events in histories]
+    for at in CHECK_TIMES:
+        known = [account_of(e for e in events if e.occurred_at <= at) for events in histories]
+        for config in CONFIGS:
+            assert revenue_samples(everything, at, config) == revenue_samples(known, at, config)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_net_new_mrr_equals_the_change_of_mrr_over_the_window(seed: int) -> None:
+    accounts = [account_of(events) for events in _histories(seed)]
+    signs = {"new": 1, "expansion": 1, "reactivation": 1, "contraction": -1, "churn": -1}
+    for config in CONFIGS:
+        for at in CHECK_TIMES:
+            found = figures(accounts, at, config)
+            net = sum(sign * movement(found, kind) for kind, sign in signs.items())
+            assert net == mrr(accounts, at, config) - mrr(accounts, at - 30 * DAY, config)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_prune_keeps_answers_exact_from_floor_plus_30_days(seed: int) -> None:
+    histories = _histories(seed)
+    full = [account_of(events) for events in histories]
+    before = T0 + 70 * DAY
+    pruned = [account_of(events) for events in histories]
+    for account in pruned:
+        account.prune(before)
+    assert sum(len(a.to_bytes()) for a in pruned) < sum(len(a.to_bytes()) for a in full)
+    restored = [AccountRevenue.from_bytes(a.to_bytes()) for a in pruned]
+    for at in (before + 30 * DAY, before + 30 * DAY + 5 * HOUR_MS, before + 90 * DAY):
+        for config in CONFIGS:
+            expected = revenue_samples(full, at, config)
+            assert revenue_samples(pruned, at, config) == expected
+            assert revenue_samples(restored, at, config) == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_billing_events_older_than_the_floor_still_apply_after_prune(seed: int) -> None:
+    histories = _histories(seed)
+    before = T0 + 70 * DAY
+    full = [account_of(events) for events in histories]
+    late_arrivals = []
+    rng = random.Random(seed)
+    for events in histories:
+        late = [e for e in events if e.occurred_at < before and rng.random() < 0.3]
+        account = account_of(e for e in events if e not in late)
+        account.prune(before)
+        for event in late:
+            account.apply(event)
+        late_arrivals.append(account)
+    for at in (before + 30 * DAY, before + 75 * DAY):
+        for config in CONFIGS:
+            got, expected = figures(late_arrivals, at, config), figures(full, at, config)
+            # The past before the floor only tells new from reactivation; the rest is exact.
+            gains = [("pulse_mrr_movement", ("new",)), ("pulse_mrr_movement", ("reactivation",))]
+            assert sum(got.pop(k) for k in gains) == sum(expected.pop(k) for k in gains)
+            for key in [("pulse_mrr_movement_accounts", ("new",)), ("pulse_mrr_movement_accounts", ("reactivation",)),
+                        ("pulse_mrr_quick_ratio", ())]:
+                got.pop(key), expected.pop(key)
+            assert got == expected
+
+
+def test_late_cancel_after_prune_is_ended_by_the_terms_kept_at_the_floor() -> None:
+    """Cancels older than the floor arrive after compaction: one whose gap later terms
+    ended before the floor changes nothing, one effective after those terms still applies."""
+    before = T0 + 70 * DAY
+    history = [started("s1", T0, "100"), changed("s1", T0 + 20 * DAY, "120"), changed("s1", T0 + 30 * DAY, "90")]
+    for late_cancel, expected in [
+        (canceled("s1", T0 + 15 * DAY, effective_at=T0 + 25 * DAY), Decimal("90.00")),
+        (canceled("s1", T0 + 15 * DAY, effective_at=T0 + 100 * DAY), Decimal(0)),
+    ]:
+        account = account_of(history)
+        account.prune(before)
+        account.apply(late_cancel)
+        assert mrr(account, T0 + 105 * DAY) == mrr(account_of([*history, late_cancel]), T0 + 105 * DAY) == expected
+
+
+def test_to_bytes_round_trip() -> None:
+    for events in _histories(7, accounts=5):
+        account = account_of(events)
+        restored = AccountRevenue.from_bytes(account.to_bytes())
+        assert restored == account
+        assert restored.to_bytes() == account.to_bytes()
+        for at in CHECK_TIMES:
+            assert revenue_samples([restored], at, USD) == revenue_samples([account], at, USD)
+    assert AccountRevenue.from_bytes(AccountRevenue().to_bytes()) == AccountRevenue()
+    for garbage in (b"", b"{}", b"[2,null,[],{},[]]", b"[1,null,[[0,null],[0,null]],{\"s\":[[[1]],[]]},[]]"):
+        with pytest.raises(ValueError):
+            AccountRevenue.from_bytes(garbage)
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def test_config_from_mapping_reads_every_knob() -> None:
+    config = RevenueConfig.from_mapping({
+        "reporting_currency": "EUR",
+        "rates": {"USD": "0.9", "XAU": 2500},
+        "churn_recognition": "occurred_at",
+        "discount_scope": "ignore",
+        "reactivation_window_days": 90,
+        "same_window_new_and_churn": "ignore",
+        "plan_labels": ["starter"],
+    })
+    assert config.rates["EUR"] == 1 and config.rates["USD"] == Decimal("0.9") and config.rates["XAU"] == 2500
+    assert {"EUR", "USD", "GBP", "XAU"} <= config.currencies
+    assert (config.churn_recognition, config.discount_scope, config.reactivation_window_days,
+            config.same_window_new_and_churn, config.plan_labels) == (
+        "occurred_at", "ignore", 90, "ignore", ("starter",))
+    assert RevenueConfig.from_mapping({"reactivation_window_days": "unlimited"}).reactivation_window_days is None
+    assert RevenueConfig.from_mapping({}) == RevenueConfig()
+
+
+@pytest.mark.parametrize(
+    ("mapping", "names"),
+    [
+        ({"reporting_curency": "USD"}, "reporting_curency"),
+        ({"reporting_currency": "usd"}, "reporting_currency"),
+        ({"reporting_currency": "XYZ"}, "XYZ"),
+        ({"rates": {"EUR": "-1"}}, "EUR"),
+        ({"rates": {"EUR": True}}, "EUR"),
+        ({"rates": {"euro": "1.1"}}, "euro"),
+        ({"rates": {"USD": "2"}}, "USD"),
+        ({"rates": ["EUR"]}, "rates"),
+        ({"churn_recognition": "cancel"}, "churn_recognition"),
+        ({"discount_scope": "none"}, "discount_scope"),
+        ({"reactivation_window_days": 0}, "reactivation_window_days"),
+        ({"same_window_new_and_churn": "net"}, "same_window_new_and_churn"),
+        ({"plan_labels": "starter"}, "plan_labels"),
+        ({"plan_labels": ["other"]}, "plan_labels"),
+    ],
+)
+def test_bad_config_names_the_fix(mapping: dict, names: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        RevenueConfig.from_mapping(mapping)
+    message = str(raised.value)
+    assert names in message
+    assert message.endswith(".") and "\n" not in message
+
+
+def test_subscription_with_unknown_interval_is_refused() -> None:
+    with pytest.raises(ValueError):
+        AccountRevenue().apply(started("s1", T0, "10", interval="fortnight"))

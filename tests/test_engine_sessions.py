@@ -1,0 +1,108 @@
+"""Sessions: gap, logout, closed vs open at T, window, arrival order, pruning."""
+
+from __future__ import annotations
+
+import itertools
+
+from streams.engine.config import EngineConfig
+from streams.engine.engine import Engine
+from tests.engine_events import DAY_MS, MINUTE_MS, T0, feature, login, logout, value
+
+GAP = 30 * MINUTE_MS
+T = T0 + 10 * DAY_MS
+
+
+def sessions_at(events, as_of: int = T, config: EngineConfig | None = None) -> tuple[float, float]:
+    engine = Engine(config)
+    for event in events:
+        engine.apply(event)
+    samples = engine.snapshot(as_of)
+    return value(samples, "pulse_sessions", window="7d"), value(samples, "pulse_session_time_seconds", window="7d")
+
+
+def test_gap_of_exactly_30_minutes_joins():
+    start = T - DAY_MS
+    assert sessions_at([login(start), feature(start + GAP)]) == (1, 1800)
+
+
+def test_gap_of_30_minutes_and_1_ms_splits():
+    start = T - DAY_MS
+    assert sessions_at([login(start), feature(start + GAP + 1)]) == (2, 0)
+
+
+def test_logout_ends_the_session_and_same_millisecond_activity_belongs_to_it():
+    start = T - DAY_MS
+    events = [login(start), feature(start + 10 * MINUTE_MS), logout(start + 10 * MINUTE_MS),
+              feature(start + 11 * MINUTE_MS)]
+    # session 1: 10 minutes ended by the logout; session 2: the lone feature use, 0 s.
+    assert sessions_at(events) == (2, 600)
+
+
+def test_lone_logout_is_a_session_of_duration_zero():
+    assert sessions_at([logout(T - DAY_MS)]) == (1, 0)
+
+
+def test_open_session_at_t_is_not_counted_until_the_gap_has_passed():
+    last = T - GAP  # exactly 30 minutes before T: still open
+    assert sessions_at([login(last - 5 * MINUTE_MS), feature(last)]) == (0, 0)
+    assert sessions_at([login(last - 5 * MINUTE_MS), feature(last - 1)]) == (1, 300 - 0.001)
+    assert sessions_at([login(T - MINUTE_MS), logout(T)]) == (1, 60)
+
+
+def test_later_events_do_not_keep_a_session_open_in_the_past():
+    events = [login(T - 2 * GAP), feature(T - GAP - 1), feature(T + 1)]
+    assert sessions_at(events, as_of=T) == (1, (GAP - 1) / 1000)
+
+
+def test_window_counts_sessions_by_their_end_with_their_full_duration():
+    week_start = T - 7 * DAY_MS
+    ended_on_edge = [login(week_start - GAP, user="x"), feature(week_start, user="x")]
+    ended_inside = [login(week_start - GAP + 1, user="y"), feature(week_start + 1, user="y")]
+    assert sessions_at(ended_on_edge) == (0, 0)
+    assert sessions_at(ended_inside) == (1, GAP / 1000)  # started before the window: full duration
+
+
+def test_late_event_merges_two_sessions():
+    start = T - DAY_MS
+    first, second, bridge = login(start), feature(start + 50 * MINUTE_MS), feature(start + 25 * MINUTE_MS)
+    assert sessions_at([first, second]) == (2, 0)
+    assert sessions_at([first, second, bridge]) == (1, 3000)
+
+
+def test_late_logout_splits_a_session():
+    start = T - DAY_MS
+    events = [login(start), feature(start + 20 * MINUTE_MS), feature(start + 40 * MINUTE_MS)]
+    assert sessions_at(events) == (1, 2400)
+    assert sessions_at([*events, logout(start + 20 * MINUTE_MS)]) == (2, 1200)
+
+
+def test_result_does_not_depend_on_arrival_order():
+    start = T - DAY_MS
+    events = [login(start), feature(start + 20 * MINUTE_MS), logout(start + 35 * MINUTE_MS),
+              login(start + 36 * MINUTE_MS), feature(start + 80 * MINUTE_MS), feature(start + 95 * MINUTE_MS)]
+    results = {sessions_at(list(order)) for order in itertools.permutations(events)}
+    assert results == {(3, 35 * 60 + 15 * 60)}
+
+
+def test_configured_gap_is_used():
+    start = T - DAY_MS
+    config = EngineConfig(session_gap_ms=10 * MINUTE_MS)
+    assert sessions_at([login(start), feature(start + 15 * MINUTE_MS)], config=config) == (2, 0)
+
+
+def test_pruning_keeps_the_start_of_a_long_session_still_in_view():
+    engine = Engine()
+    start = T0
+    long_session = [feature(start + i * 20 * MINUTE_MS) for i in range(10 * 24 * 3)]  # 10 days, 20-minute gaps
+    for event in long_session:
+        engine.apply(event)
+    last = long_session[-1].occurred_at
+    engine.apply(login(start + 50 * DAY_MS, user="other"))  # account stream time moves on
+    as_of = start + 15 * DAY_MS  # = stream time - 35 days, the oldest exact evaluation time
+    before = engine.snapshot(as_of)
+    engine.prune()
+    user = engine.store.get("a1").users["u1"]
+    assert user.trail[0] >> 1 > start  # the head of the session was dropped ...
+    after = engine.snapshot(as_of)
+    assert value(after, "pulse_session_time_seconds", window="7d") == (last - start) / 1000  # ... not its start
+    assert after == before

@@ -1,0 +1,363 @@
+"""End to end with the real binaries of Debian's packages, on loopback only.
+
+Prometheus: the project's config (scrape job, rule files) with a 1s scrape and evaluation
+interval, scraping a small HTTP server that plays a worker: it serves the exposition of
+`pulse replay` on a generated dataset, with its counters advancing at every scrape as a
+live worker's do, plus the worker's pipeline metrics (`streams.telemetry`) with plausible
+values. Asserts that every rule loads and evaluates without error, that every recording
+rule and every dashboard query returns data, and that every alert expression evaluates.
+
+Alertmanager: the project's config (receivers emptied, so nothing is ever sent) inhibits
+a business alert exactly while a pipeline alert fires.
+
+`ops/install-prometheus.sh` installs the binaries; without them these tests fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROMETHEUS_DIR = REPO / "ops" / "prometheus"
+ALERTMANAGER_CONFIG = REPO / "ops" / "alertmanager" / "alertmanager.yml"
+SOURCE_TOPICS = ("pulse.logins", "pulse.feature-use", "pulse.tickets", "pulse.billing", "pulse.surveys",
+                 "pulse.lifecycle")
+LATENCY_BUCKETS = ("0.01", "0.1", "1.0", "10.0", "+Inf")
+START_TIMEOUT_S = 60.0
+DATA_TIMEOUT_S = 90.0
+COMMAND_TIMEOUT_S = 300.0
+
+pytestmark = pytest.mark.prometheus
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def binary(*names: str) -> str:
+    for name in names:
+        if path := shutil.which(name):
+            return path
+    pytest.fail(f"{' or '.join(names)} is not installed: run `sh ops/install-prometheus.sh` "
+                "(Debian's prometheus and prometheus-alertmanager packages).")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def http_json(url: str, body: bytes | None = None) -> Any:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float, what: Callable[[], str]) -> Any:
+    """Poll `check` until it returns something truthy; fail with `what()` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout_s:.0f}s: {what()}")
+        time.sleep(0.5)
+
+
+def start(command: list[str], ready_url: str, log: Path) -> subprocess.Popen:
+    """Start a server process and wait until `ready_url` answers 200."""
+    log_file = log.open("wb")
+    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    log_file.close()
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"{Path(command[0]).name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(ready_url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    try:
+        wait_until(ready, START_TIMEOUT_S, lambda: f"{ready_url} never answered:\n{log.read_text()[-3000:]}")
+    except BaseException:
+        stop(process)
+        raise
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+def pulse(*args: str | Path) -> str:
+    command = [sys.executable, "-m", "streams.cli", *map(str, args)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
+                            check=False)
+    if result.returncode != 0:
+        pytest.fail(f"`pulse {' '.join(map(str, args))}` failed ({result.returncode}): {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def load_dashboard_builder():
+    spec = importlib.util.spec_from_file_location("build_dashboards", REPO / "grafana" / "build_dashboards.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- a worker played from `pulse replay` ----------------------------------------------
+
+
+class ReplayWorker:
+    """Serves `pulse replay` text as a worker's /metrics: every counter grows by a fixed
+    step at each scrape, and the worker's pipeline metrics are appended."""
+
+    COUNTER_STEP = 5
+
+    def __init__(self, replay_text: str) -> None:
+        self.replay_lines = replay_text.splitlines()
+        self.counters = set(re.findall(r"^# TYPE (\S+) counter$", replay_text, re.MULTILINE))
+        self.families = set(re.findall(r"^# TYPE (\S+) ", replay_text, re.MULTILINE))
+        self.scrapes = 0
+        self.lock = threading.Lock()
+
+    def exposition(self) -> str:
+        with self.lock:
+            self.scrapes += 1
+            scrape = self.scrapes
+        lines = [self._advance(line, scrape) for line in self.replay_lines]
+        lines += self._pipeline_metrics(scrape, time.time())
+        return "\n".join(lines) + "\n"
+
+    def _advance(self, line: str, scrape: int) -> str:
+        name = re.split(r"[{ ]", line, maxsplit=1)[0]
+        if line.startswith("#") or name not in self.counters:
+            return line
+        sample, value = line.rsplit(" ", 1)
+        return f"{sample} {float(value) + scrape * self.COUNTER_STEP}"
+
+    def _pipeline_metrics(self, scrape: int, now: float) -> list[str]:
+        families: dict[str, list[str]] = {
+            "pulse_events_processed_total counter": [
+                f'pulse_events_processed_total{{topic="{topic}"}} {1000 + scrape * 40}' for topic in SOURCE_TOPICS],
+            "pulse_consumer_lag gauge": [
+                f'pulse_consumer_lag{{topic="{topic}",partition="{partition}"}} {partition * 3 + scrape % 5}'
+                for topic in SOURCE_TOPICS for partition in range(2)],
+            "pulse_last_event_timestamp_seconds gauge": [
+                f'pulse_last_event_timestamp_seconds{{topic="{topic}"}} {now - 2:.3f}' for topic in SOURCE_TOPICS],
+            "pulse_recovery_in_progress gauge": ["pulse_recovery_in_progress 0"],
+            "pulse_evaluation_timestamp_seconds gauge": [f"pulse_evaluation_timestamp_seconds {now:.3f}"],
+            "pulse_event_to_state_latency_seconds histogram": [
+                *(f'pulse_event_to_state_latency_seconds_bucket{{le="{le}"}} {(index + 1) * 10 * scrape}'
+                  for index, le in enumerate(LATENCY_BUCKETS)),
+                f"pulse_event_to_state_latency_seconds_sum {scrape * 12.5}",
+                f"pulse_event_to_state_latency_seconds_count {len(LATENCY_BUCKETS) * 10 * scrape}",
+            ],
+        }
+        out = []
+        for header, samples in families.items():
+            name = header.split()[0]
+            if name in self.families:
+                continue  # replay already exports it (as of the dataset's end)
+            out += [f"# TYPE {header}", *samples]
+        return out
+
+
+@pytest.fixture(scope="module")
+def replay_text(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("dataset")
+    events = folder / "events.jsonl"
+    pulse("generate", "--accounts", "30", "--days", "40", "--seed", "7", "--out", events)
+    lines = events.read_text().splitlines()
+    assert lines, "pulse generate wrote no events"
+    # a line that is not JSON and a repeat of the last event: the reject and duplicate paths
+    events.write_text("\n".join([*lines, "{not json", lines[-1]]) + "\n")
+    return pulse("replay", events)
+
+
+@pytest.fixture(scope="module")
+def worker_url(replay_text: str) -> Iterator[str]:
+    worker = ReplayWorker(replay_text)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = worker.exposition().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(worker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real Prometheus running the project's config and rules."""
+    folder = tmp_path_factory.mktemp("prometheus")
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "pulse"]
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    config["rule_files"] = [str(PROMETHEUS_DIR / path) for path in config["rule_files"]]
+    config.pop("alerting")
+    config["scrape_configs"] = [{"job_name": job["job_name"], "metrics_path": job["metrics_path"],
+                                 "static_configs": [{"targets": [worker_url]}]}]
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    process = start([binary("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
+                     f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+                     "--log.level=warn"],
+                    f"http://127.0.0.1:{port}/-/ready", folder / "prometheus.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def query(base_url: str, promql: str) -> dict:
+    return http_json(f"{base_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+
+
+def rule_definitions() -> list[dict]:
+    rules = []
+    for path in sorted((PROMETHEUS_DIR / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            rules += [{"group": group["name"], **rule} for rule in group["rules"]]
+    return rules
+
+
+# --- Prometheus -----------------------------------------------------------------------
+
+
+def test_every_rule_loads_and_evaluates_cleanly(prometheus: str):
+    defined = rule_definitions()
+
+    def evaluated() -> list[dict] | None:
+        groups = http_json(f"{prometheus}/api/v1/rules")["data"]["groups"]
+        loaded = [rule for group in groups for rule in group["rules"]]
+        if len(loaded) != len(defined) or any(rule["lastEvaluation"].startswith("0001") for rule in loaded):
+            return None
+        return loaded
+
+    loaded = wait_until(evaluated, DATA_TIMEOUT_S, lambda: "not every rule loaded and evaluated")
+    assert sorted(rule["name"] for rule in loaded) == sorted(rule.get("record") or rule["alert"] for rule in defined)
+    unhealthy = {rule["name"]: rule.get("lastError") for rule in loaded if rule["health"] != "ok"}
+    assert not unhealthy
+
+
+def test_every_recording_rule_and_dashboard_query_returns_data(prometheus: str):
+    dashboards = load_dashboard_builder()
+    expressions = {f"rule {rule['record']}": rule["expr"] for rule in rule_definitions() if "record" in rule}
+    expressions |= {f"rule {rule['record']} (recorded)": rule["record"] for rule in rule_definitions()
+                    if "record" in rule}
+    expressions |= {f"dashboard {uid} / {title}": dashboards.expand_variables(expr)
+                    for uid, title, expr in dashboards.queries()}
+    expressions["plan variable values"] = 'count by (plan) (pulse:mrr:sum_by_plan{plan!=""})'
+
+    def still_empty() -> dict[str, str]:
+        return {name: expr for name, expr in expressions.items() if not query(prometheus, expr)["data"]["result"]}
+
+    pending = still_empty()
+    deadline = time.monotonic() + DATA_TIMEOUT_S
+    while pending and time.monotonic() < deadline:
+        time.sleep(1)
+        pending = still_empty()
+    assert not pending, "queries without data:\n" + "\n".join(f"{name}: {expr}" for name, expr in pending.items())
+
+
+def test_every_alert_expression_evaluates(prometheus: str):
+    for rule in rule_definitions():
+        if "alert" in rule:
+            answer = query(prometheus, rule["expr"])
+            assert answer["status"] == "success", f"{rule['alert']}: {answer}"
+
+
+# --- Alertmanager ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    """Base URL of a real Alertmanager with the project's routes and inhibitions and
+    receivers emptied (no integration, so nothing leaves the machine)."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    config.pop("global", None)
+    config["receivers"] = [{"name": receiver["name"]} for receiver in config["receivers"]]
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    process = start([binary("prometheus-alertmanager", "alertmanager"),
+                     f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'data'}",
+                     f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
+                    f"http://127.0.0.1:{port}/-/ready", tmp_path / "alertmanager.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def post_alert(base_url: str, labels: dict[str, str]) -> None:
+    now = datetime.now(UTC).isoformat()
+    http_json(f"{base_url}/api/v2/alerts", json.dumps([{"labels": labels, "startsAt": now}]).encode())
+
+
+def alert_states(base_url: str) -> dict[str, str]:
+    return {alert["labels"]["alertname"]: alert["status"]["state"] for alert in http_json(f"{base_url}/api/v2/alerts")}
+
+
+def test_alertmanager_inhibits_business_alerts_while_a_pipeline_alert_fires(alertmanager: str):
+    post_alert(alertmanager, {"alertname": "PulseCsatLow", "severity": "ticket", "category": "business"})
+    post_alert(alertmanager, {"alertname": "PulseTopicStale", "severity": "ticket", "category": "pipeline",
+                              "topic": "pulse.tickets"})
+    # the stale topic (a pipeline alert) holds the business alert; nothing holds the stale topic yet
+    wait_until(lambda: alert_states(alertmanager) == {"PulseCsatLow": "suppressed", "PulseTopicStale": "active"},
+               DATA_TIMEOUT_S, lambda: f"states {alert_states(alertmanager)}")
+
+    post_alert(alertmanager, {"alertname": "PulseWorkerDown", "severity": "page", "category": "pipeline",
+                              "instance": "w1:9108"})
+    # a dead worker explains the stale topic too; the worker alert itself stays active
+    wait_until(lambda: alert_states(alertmanager) == {"PulseCsatLow": "suppressed", "PulseTopicStale": "suppressed",
+                                                      "PulseWorkerDown": "active"},
+               DATA_TIMEOUT_S, lambda: f"states {alert_states(alertmanager)}")
+
+
+def test_alertmanager_leaves_business_alerts_alone_while_the_pipeline_is_fine(alertmanager: str):
+    post_alert(alertmanager, {"alertname": "PulseNpsLow", "severity": "ticket", "category": "business"})
+    wait_until(lambda: alert_states(alertmanager) == {"PulseNpsLow": "active"},
+               DATA_TIMEOUT_S, lambda: f"states {alert_states(alertmanager)}")
