@@ -28,7 +28,7 @@ trap cleanup EXIT INT TERM
 "$BIN/pulse" worker --bootstrap "$BOOTSTRAP" --partitions "$PARTITIONS" --metrics-port "$METRICS_PORT" \
     --data-dir "$RUN_DIR/worker-data" >"$RUN_DIR/worker.log" 2>&1 &
 pids+=($!)
-"$BIN/pulse" generate --bootstrap "$BOOTSTRAP" --accounts 200 --days 35 --end now --seed 1 --live --rate 50 \
+"$BIN/pulse" generate --bootstrap "$BOOTSTRAP" --accounts 100 --days 35 --end now --seed 1 --live \
     >"$RUN_DIR/feed.log" 2>&1 &
 pids+=($!)
 

@@ -8,12 +8,21 @@ int epoch milliseconds UTC. Checks run in this order; the first that applies dec
 2. DUPLICATE: an event with the same event_id was already ACCEPTED for the same
    account_id and is still remembered. Dedup scope is the account, because messages are
    keyed (partitioned) by account_id. Dropped and counted, never applied twice.
-3. `too_late`: the account's stream time S is the latest occurred_at ACCEPTED so far for
-   that account_id. An activity event (model.ACTIVITY_TYPES) with S - occurred_at >
+3. `too_late`: the stream time S of an account on a topic is the latest occurred_at
+   ACCEPTED so far for that account_id among the event types of that topic (the lane of
+   the event: pulse.logins, pulse.feature-use, pulse.lifecycle, pulse.surveys, ...). An activity event (model.ACTIVITY_TYPES) with S - occurred_at >
    activity_horizon_ms (35 days), or a survey response (model.SURVEY_TYPES) with
    S - occurred_at > survey_horizon_ms (95 days), is too late; exactly at the horizon is
    accepted. Billing and ticket events (model.LONG_LIVED_TYPES) are never too late.
 4. ACCEPTED: S becomes max(S, occurred_at) and the event_id is remembered.
+
+Why per topic and not per account: Kafka orders messages only within one partition of one
+topic, and a worker interleaves its topics however they arrive. An account-wide stream
+time would make "too late" depend on that interleaving (a burst of billing events read
+before a day of logins would push the logins out); per (account, topic) it depends only
+on the order the producer wrote each topic, which a worker and `pulse replay` of the same
+messages share. Dedup is per (account, topic) for the same reason; an event_id names one
+event, whose type fixes its topic.
 
 A rejected or duplicate event changes nothing: it does not move S and is not
 remembered. How long an accepted id is remembered:
@@ -41,7 +50,7 @@ import orjson
 
 from streams.errors import ConfigError
 from streams.events import Rejection
-from streams.model import ACTIVITY_TYPES, EVENT_TYPES, SURVEY_TYPES, Event
+from streams.model import ACTIVITY_TYPES, EVENT_TYPES, SURVEY_TYPES, TOPIC_OF_TYPE, Event
 
 DAY_MS = 86_400_000
 
@@ -110,12 +119,12 @@ class PolicyConfig:
 
 # --------------------------------------------------------------------------- per-account state
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 @dataclass
-class AccountAdmission:
-    """What admission keeps for one account: its stream time and the ids it remembers."""
+class LaneAdmission:
+    """What admission keeps for one account on one topic: its stream time and the ids it remembers."""
 
     stream_time: int | None = None
     forget_after: dict[str, int] = field(default_factory=dict)  # event_id -> forgotten once S passes it
@@ -141,19 +150,47 @@ class AccountAdmission:
             if forget_after.get(expired) == until:
                 del forget_after[expired]
 
+    def to_obj(self) -> dict[str, Any]:
+        return {"t": self.stream_time, "ids": self.forget_after}
+
+    @classmethod
+    def from_obj(cls, state: dict[str, Any]) -> LaneAdmission:
+        forget_after: dict[str, int] = state["ids"]
+        expiry = [(until, event_id) for event_id, until in forget_after.items()]
+        heapq.heapify(expiry)
+        return cls(state["t"], forget_after, expiry)
+
+
+class AccountAdmission:
+    """Admission state of one account: one lane per topic it has events on."""
+
+    __slots__ = ("lanes",)
+
+    def __init__(self, lanes: dict[str, LaneAdmission] | None = None) -> None:
+        self.lanes: dict[str, LaneAdmission] = lanes if lanes is not None else {}
+
+    def lane(self, topic: str) -> LaneAdmission:
+        lane = self.lanes.get(topic)
+        if lane is None:
+            lane = self.lanes[topic] = LaneAdmission()
+        return lane
+
+    def __len__(self) -> int:
+        return sum(len(lane) for lane in self.lanes.values())
+
+    def remembers(self, event_id: str) -> bool:
+        return any(lane.remembers(event_id) for lane in self.lanes.values())
+
     def to_bytes(self) -> bytes:
-        """Compact JSON: {"v": 1, "t": stream time, "ids": {event_id: forget_after}}."""
-        return orjson.dumps({"v": _FORMAT_VERSION, "t": self.stream_time, "ids": self.forget_after})
+        """Compact JSON: {"v": 2, "lanes": {topic: {"t": stream time, "ids": {event_id: forget_after}}}}."""
+        return orjson.dumps({"v": _FORMAT_VERSION, "lanes": {t: lane.to_obj() for t, lane in self.lanes.items()}})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AccountAdmission:
         state = orjson.loads(data)
         if not isinstance(state, dict) or state.get("v") != _FORMAT_VERSION:
             raise ValueError(f"not an admission state of format version {_FORMAT_VERSION}")
-        forget_after: dict[str, int] = state["ids"]
-        expiry = [(until, event_id) for event_id, until in forget_after.items()]
-        heapq.heapify(expiry)
-        return cls(state["t"], forget_after, expiry)
+        return cls({topic: LaneAdmission.from_obj(lane) for topic, lane in state["lanes"].items()})
 
 
 class AdmissionState(Protocol):
@@ -214,15 +251,16 @@ class Admission:
         account = self.state.get(event.account_id)
         if account is None:
             account = AccountAdmission()
-        elif account.remembers(event.event_id):
+        lane = account.lane(TOPIC_OF_TYPE[event.type])
+        if lane.remembers(event.event_id):
             return DUPLICATE
         horizon = self.late_horizon_ms[event.type]
-        stream_time = account.stream_time
+        stream_time = lane.stream_time
         if horizon is not None and stream_time is not None and stream_time - occurred_at > horizon:
             return Rejection(
                 "too_late",
-                f"occurred_at is {stream_time - occurred_at} ms behind the account's stream time, more than the {event.type} horizon of {horizon} ms.",
+                f"occurred_at is {stream_time - occurred_at} ms behind the account's stream time on its topic, more than the {event.type} horizon of {horizon} ms.",
             )
-        account.accept(event.event_id, occurred_at, self.keep_ms[event.type], from_stream_time=horizon is None)
+        lane.accept(event.event_id, occurred_at, self.keep_ms[event.type], from_stream_time=horizon is None)
         self.state.put(event.account_id, account)
         return ACCEPTED

@@ -8,54 +8,37 @@ its account_id, or which sits in another partition than its account's, is forwar
 internal re-key topic keyed by account_id and processed from there, so each account's
 state lives in exactly one partition whatever the producer did.
 
-Durability: table rows, dead letters, re-keyed messages and consumer offsets are written in
-one Kafka transaction per source partition (processing_guarantee=exactly_once), so a crash
-loses nothing and counts nothing twice. After an unclean stop the local RocksDB files are
-discarded and rebuilt from the changelog, since they may hold writes of an aborted
-transaction.
+Durability: changelog rows, dead letters, re-keyed messages and consumer offsets are
+written in one Kafka transaction per source partition (processing_guarantee=exactly_once),
+so a crash loses nothing and counts nothing twice. The worker never writes the local
+RocksDB store itself: Faust's recovery fills it from the changelog (committed records
+only), and the worker's in-memory rows are reloaded from it after every rebalance. A batch
+that a rebalance interrupts is abandoned and read again from the committed offsets.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import faust
+from aiokafka.errors import IllegalOperation, ProducerFenced
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.registry import CollectorRegistry
 
-from streams.faust_hooks import partition_context, send_in_partition_transaction
+from streams import faust_hooks
+from streams.faust_hooks import send_in_partition_transaction
 from streams.settings import WorkerSettings
 from streams.telemetry import PipelineTelemetry
 from streams.worker_state import WorkerBook
 
 log = logging.getLogger("cs-pulse.worker")
-CLEAN_MARKER = ".clean-shutdown"
 
 
 def rekey_topic_name(app_id: str) -> str:
     return f"{app_id}-rekeyed"
-
-
-def prepare_data_dir(settings: WorkerSettings) -> None:
-    """Discard local table files left by an unclean stop; they are rebuilt from the changelog."""
-    data_dir = Path(settings.data_dir)
-    marker = data_dir / CLEAN_MARKER
-    leftovers = [path for path in data_dir.iterdir() if path.name != CLEAN_MARKER] if data_dir.exists() else []
-    if leftovers and not marker.exists():
-        log.warning("the previous stop was not clean: discarding the local store in %s; "
-                    "it is rebuilt from the changelog", data_dir)
-        for path in leftovers:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    marker.unlink(missing_ok=True)
-
-
-def mark_clean_shutdown(settings: WorkerSettings) -> None:
-    (Path(settings.data_dir) / CLEAN_MARKER).write_text("ok\n")
 
 
 class PulseWorker:
@@ -68,11 +51,13 @@ class PulseWorker:
         self.registry = CollectorRegistry(auto_describe=False)
         self.telemetry = PipelineTelemetry(self.registry)
         self.rekey_topic = rekey_topic_name(settings.app_id)
+        self.generation = 0  # bumped at every rebalance; a batch that sees it change stops
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
         self.app = self._build_app()
         self.registry.register(_Collector(self))
 
     def _build_app(self) -> faust.App:
+        faust_hooks.install()
         s = self.settings
         app = faust.App(
             s.app_id,
@@ -108,6 +93,7 @@ class PulseWorker:
             key_type=bytes, value_type=bytes,
         )
         self.book.attach(self.table)
+        self.table.on_recover(self._on_recovered)
         app.agent(self.source, name="ingest", concurrency=1)(self._ingest)
         app.page("/metrics")(self._metrics_page)
         app.page("/healthz")(self._health_page)
@@ -117,31 +103,52 @@ class PulseWorker:
     # ---- the agent ----------------------------------------------------------------------
 
     async def _ingest(self, stream) -> None:
-        async for events in stream.take_events(self.settings.batch_size, within=0.05):
+        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_seconds):
             await self._process_batch(events)
 
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic}
 
     async def _process_batch(self, events) -> None:
+        generation = self.generation
         self.book.sync(self.owned_partitions())
-        last_event_of_partition: dict[int, object] = {}
+        partitions: set[int] = set()
         for event in events:
             message = event.message
-            last_event_of_partition[message.partition] = event
+            partitions.add(message.partition)
             for send in self.book.process(message, is_rekeyed=message.topic == self.rekey_topic):
-                await send_in_partition_transaction(
-                    self.app, message.topic, message.partition, send.topic, send.key, send.value,
-                    send.partition, send.headers,
-                )
-        for partition, event in last_event_of_partition.items():
-            with partition_context(event):
-                self.book.flush_partition(partition)
+                if not await self._send(message.partition, send, generation):
+                    return
+        for partition in partitions:
+            for send in self.book.flush_partition(partition):
+                if not await self._send(partition, send, generation):
+                    return
         self.telemetry.observe_batch(
             ((e.message.topic, _timestamp_ms(e.message)) for e in events), int(time.time() * 1000)
         )
 
+    async def _send(self, partition: int, send, generation: int) -> bool:
+        """Send inside the partition's transaction; False when a rebalance interrupted the
+        batch: its transaction is aborted, the cache dropped, and the uncommitted messages
+        are read again by whichever worker owns their partition now."""
+        if self.generation != generation:
+            return False
+        try:
+            await send_in_partition_transaction(
+                self.app, self.rekey_topic, partition, send.topic, send.key, send.value, send.partition, send.headers,
+            )
+        except (IllegalOperation, ProducerFenced, KeyError) as error:
+            log.warning("batch interrupted by a rebalance (%s); it will be read again", type(error).__name__)
+            self.book.forget_cache()
+            return False
+        return self.generation == generation
+
     async def _on_revoked(self, app, revoked, **kwargs) -> None:
+        self.generation += 1
+        self.book.forget_cache()
+
+    async def _on_recovered(self) -> None:
+        """After every recovery the table, not the cache, is the truth: reload lazily."""
         self.book.forget_cache()
 
     # ---- /metrics -------------------------------------------------------------------------

@@ -3,35 +3,35 @@
 Pinned to faust-streaming 0.15.x (see constraints.txt); the worker tests on the real broker
 (equivalence, crash, scale-out) cover each hook, so an upgrade that breaks one fails there.
 
-1. `partition_context`: Faust's RocksDB store files a key under the partition of the
-   *current event*, a context variable set per message. The worker writes each account's
-   row once per batch, after the batch; it sets the current event to the batch's last event
-   from the account's own partition, so the row lands in the right partition's database
-   (the changelog partition comes from the key, `use_partitioner=True`).
-2. `send_in_partition_transaction`: under exactly-once, Faust sends through one
+1. `send_in_partition_transaction`: under exactly-once, Faust sends through one
    transactional producer per assigned source partition and only for topics the app
    consumes. Dead letters and re-keyed messages go to other topics, so the worker sends
-   them with the transactional producer of the source partition they came from: they
-   commit or abort together with that partition's offsets and changelog writes.
+   them, and the state table's changelog rows, with the transactional producer of the
+   source partition they belong to: they commit or abort together with that partition's
+   offsets.
+2. `install`: under exactly-once, Faust's consumer answers "highwater of a changelog
+   partition" from aiokafka's cached last stable offset, which is None until the first
+   fetch from that partition. Table recovery right after a rebalance then reads the
+   highwater as -1 and either skips the changelog (stale state) or stops with
+   ConsistencyError (seen when a worker takes over a dead worker's partitions). The hook
+   asks the broker instead (ListOffsets at read_committed, which answers the last stable
+   offset).
 """
 
 from __future__ import annotations
 
-import contextlib
-import weakref
-from collections.abc import Iterator
 from typing import Any
 
-from faust.streams import _current_event
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 
-@contextlib.contextmanager
-def partition_context(event: Any) -> Iterator[None]:
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
+async def _highwaters_from_broker(self: Any, partitions: Any) -> Any:
+    return await self._ensure_consumer().end_offsets(list(partitions))
+
+
+def install() -> None:
+    """Apply hook 2 (idempotent)."""
+    AIOKafkaConsumerThread._highwaters = _highwaters_from_broker
 
 
 async def send_in_partition_transaction(

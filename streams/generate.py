@@ -10,7 +10,9 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -44,7 +46,7 @@ class _GenerateCommand(click.Command):
 
 
 @click.command(cls=_GenerateCommand, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--accounts", default=100, type=click.IntRange(min=1), help="Number of customer accounts (users per account follow a power law, about 8 on average).")
+@click.option("--accounts", default=100, type=click.IntRange(min=1), help="Number of customer accounts (users per account follow a power law, about 5 on average).")
 @click.option("--days", default=30, type=click.IntRange(1, 3660), help="Days of product activity before --end; billing history reaches back up to a year (or twice --days) further.")
 @click.option("--seed", default=1, type=int, help="Random seed: the same options and seed give byte-identical output.")
 @click.option("--end", "end_text", default=None, metavar="TIME|now", show_default=f"{DEFAULT_END_TEXT}; now with --live",
@@ -53,7 +55,8 @@ class _GenerateCommand(click.Command):
 @click.option("--bootstrap", default=None, metavar="HOST:PORT", help="Produce to this Kafka cluster instead of writing JSONL (topic per event type, key = account_id).")
 @click.option("--topic-prefix", default="", help="Prepended to every topic name when producing to Kafka, e.g. 'test.' -> test.pulse.logins.")
 @click.option("--rate", default=None, type=click.FloatRange(min=0, min_open=True), metavar="EVENTS/S",
-              show_default=f"unlimited; {LIVE_DEFAULT_RATE:g}/s for the --live feed", help="Messages per second.")
+              show_default=f"unlimited; {LIVE_DEFAULT_RATE:g}/s for the --live feed",
+              help="Messages per second for the whole run (backlog and live feed).")
 @click.option("--duplicates", default=0.0, type=click.FloatRange(0, 1), help="Exact re-sends of earlier valid messages, as a fraction of valid events.")
 @click.option("--late", default=0.0, type=click.FloatRange(0, 1), help="Activity events stamped 36-60 days behind their account (rejected as too late), as a fraction of valid events.")
 @click.option("--malformed", default=0.0, type=click.FloatRange(0, 1), help="Messages that must fail decoding (bad JSON, missing or mistyped fields, bad values; with --bootstrap also wrong topics), as a fraction of valid events.")
@@ -106,26 +109,32 @@ def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str
         sys.exit(130)
 
 
+def _phases(generator: Generator, rate: float | None, live: bool) -> Iterator[tuple[Iterator[GeneratedMessage], Pacer]]:
+    """The backlog as fast as --rate allows, then (with --live) the live feed, created only
+    once the backlog is done (it continues from the backlog's customers and ids)."""
+    yield generator.backlog(), Pacer(rate)
+    if live:
+        yield generator.live(_now_ms), Pacer(rate or LIVE_DEFAULT_RATE)
+
+
 def _to_jsonl(generator: Generator, out: str, rate: float | None, live: bool, summary: Summary,
               progress: Progress) -> None:
     if out == "-":
-        stream = click.get_binary_stream("stdout")
-        _write_all(generator, stream, rate, live, summary, progress)
+        _write_phases(generator, click.get_binary_stream("stdout"), rate, live, summary, progress)
         return
     try:
         stream = Path(out).open("wb", buffering=1 << 20)
     except OSError as error:
         raise PulseError(f"cannot write {out} ({error.strerror}): pass --out a writable path or '-'.") from None
     with stream:
-        _write_all(generator, stream, rate, live, summary, progress)
+        _write_phases(generator, stream, rate, live, summary, progress)
 
 
-def _write_all(generator, stream, rate, live, summary, progress) -> None:
+def _write_phases(generator: Generator, stream: BinaryIO, rate: float | None, live: bool, summary: Summary,
+                  progress: Progress) -> None:
     try:
-        write_jsonl(generator.backlog(), stream, summary, progress, Pacer(rate))
-        if live:
-            write_jsonl(generator.live(_now_ms), stream, summary, progress, Pacer(rate or LIVE_DEFAULT_RATE),
-                        flush_each=True)
+        for messages, pacer in _phases(generator, rate, live):
+            write_jsonl(messages, stream, summary, progress, pacer, flush_each=pacer.rate is not None and live)
     finally:
         try:
             stream.flush()
@@ -135,7 +144,4 @@ def _write_all(generator, stream, rate, live, summary, progress) -> None:
 
 async def _to_kafka(generator: Generator, bootstrap: str, topic_prefix: str, rate: float | None, live: bool,
                     summary: Summary, progress: Progress) -> None:
-    await produce(generator.backlog(), bootstrap, topic_prefix, summary, progress, Pacer(rate))
-    if live:
-        await produce(generator.live(_now_ms), bootstrap, topic_prefix, summary, progress,
-                      Pacer(rate or LIVE_DEFAULT_RATE))
+    await produce(_phases(generator, rate, live), bootstrap, topic_prefix, summary, progress)

@@ -31,7 +31,8 @@ class WorkerSettings:
     metrics_bind: str = "127.0.0.1"
     metrics_port: int = 9108
     processing_guarantee: str = "exactly_once"
-    batch_size: int = 500
+    batch_size: int = 10_000  # messages per state write, at most
+    batch_seconds: float = 0.25  # ... or whatever arrived within this time
     config_path: Path | None = None
     frozen_clock_ms: int | None = None  # tests and historical runs: evaluate at this instant
     security_protocol: str = "PLAINTEXT"

@@ -1,5 +1,5 @@
-"""Start-up of `pulse worker`: check the broker and topics, prepare the store, run Faust,
-and record a clean stop. Every failure a user can fix ends in one sentence (PulseError)."""
+"""Start-up of `pulse worker`: check the broker and topics, then run Faust until SIGTERM or
+Ctrl-C. Every failure a user can fix ends in one sentence (PulseError)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from streams.settings import WorkerSettings
 
 
 def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
-    from streams.app import PulseWorker, mark_clean_shutdown, prepare_data_dir, rekey_topic_name
+    from streams.app import PulseWorker, rekey_topic_name
     from streams.config import load_config
     from streams.worker_state import WorkerBook
 
     config = load_config(settings.config_path)
     asyncio.run(check_topics(settings, rekey_topic_name(settings.app_id)))
-    prepare_data_dir(settings)
     frozen = settings.frozen_clock_ms
     clock = (lambda: frozen) if frozen is not None else (lambda: int(time.time() * 1000))
     book = WorkerBook(config, clock, partitions=settings.partitions, rekey_topic=rekey_topic_name(settings.app_id),
@@ -31,12 +30,9 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
     faust_worker = faust.Worker(worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
     try:
         faust_worker.execute_from_commandline()
-        code = 0
     except SystemExit as stop:
-        code = int(stop.code or 0)
-    if code == 0:
-        mark_clean_shutdown(settings)
-    return code
+        return int(stop.code or 0)
+    return 0
 
 
 async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:

@@ -6,8 +6,9 @@ event ids) and its engine state, as compact bytes:
     row = u32 length of admission bytes | admission bytes | engine bytes
 
 Rows are read from the table once into a per-partition cache, changed in memory by the
-shared per-event `Pipeline`, and written back once per batch for the accounts the batch
-touched. The `pulse_events_*` counters of each partition live in a row of their own,
+shared per-event `Pipeline`, and sent to the table's changelog once per batch for the
+accounts the batch touched, in the partition's transaction. The cache is dropped at every
+rebalance and reloaded from the table after Faust has recovered it from the changelog. The `pulse_events_*` counters of each partition live in a row of their own,
 under a key chosen to hash to that partition, so they move with the partition on
 rebalance and recover with it after a crash.
 """
@@ -143,6 +144,7 @@ class WorkerBook:
 
     def attach(self, table) -> None:
         self.table = table
+        self.changelog_topic = table.changelog_topic.get_topic_name()
 
     # ---- loading and forgetting --------------------------------------------------------
 
@@ -203,18 +205,20 @@ class WorkerBook:
             return [Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition)]
         return []
 
-    def flush_partition(self, partition: int) -> None:
-        """Write the rows the batch touched in `partition` (inside that partition's event context)."""
+    def flush_partition(self, partition: int) -> list[Send]:
+        """The changelog messages of the rows the batch touched in `partition`, which the
+        caller sends in the partition's transaction. The local store is not written here:
+        Faust's recovery fills it from the changelog, committed records only, so it never
+        holds a write of an aborted batch."""
         state = self._states.get(partition)
         if state is None:
-            return
-        table = self.table
-        for account_id in state.dirty:
-            table[account_id.encode()] = state.row_bytes(account_id)
+            return []
+        rows = [(account_id.encode(), state.row_bytes(account_id)) for account_id in state.dirty]
         state.dirty.clear()
         if state.counters_dirty:
-            table[self._counters_keys[partition]] = state.counters_bytes()
+            rows.append((self._counters_keys[partition], state.counters_bytes()))
             state.counters_dirty = False
+        return [Send(self.changelog_topic, key, value, partition) for key, value in rows]
 
     # ---- scraping ---------------------------------------------------------------------------
 

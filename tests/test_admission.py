@@ -104,6 +104,17 @@ def test_every_type_has_a_late_rule() -> None:
             assert horizon == CONFIG.activity_horizon_ms
 
 
+def test_stream_time_is_per_topic_so_topic_interleaving_does_not_matter() -> None:
+    # A worker may read an account's billing topic far ahead of its logins topic; the
+    # logins are judged against the logins already seen, exactly as in file order.
+    admission = Admission(CONFIG)
+    assert admission.admit(payment(T0)) is ACCEPTED
+    assert admission.admit(login(T0 - 100 * DAY_MS)) is ACCEPTED
+    assert admission.admit(survey(T0 - 100 * DAY_MS)) is ACCEPTED
+    assert reason(admission.admit(login(T0 - 136 * DAY_MS))) == "too_late"
+    assert admission.admit(login(T0 - 135 * DAY_MS)) is ACCEPTED
+
+
 def test_stream_time_is_per_account() -> None:
     admission = Admission(CONFIG)
     assert admission.admit(login(T0, account="a")) is ACCEPTED
@@ -116,7 +127,7 @@ def test_out_of_order_within_the_horizon_is_accepted_and_does_not_move_stream_ti
     admission = Admission(CONFIG, state)
     for at in (T0, T0 - 10 * DAY_MS, T0 - 3 * DAY_MS, T0 - 35 * DAY_MS):
         assert admission.admit(login(at)) is ACCEPTED
-    assert state.accounts["acme"].stream_time == T0
+    assert state.accounts["acme"].lanes["pulse.logins"].stream_time == T0
 
 
 def test_rejected_events_do_not_move_stream_time() -> None:
@@ -164,7 +175,7 @@ def test_duplicates_do_not_move_stream_time() -> None:
     first = payment(T0, event_id="p-1")
     assert admission.admit(first) is ACCEPTED
     assert admission.admit(replace(first, occurred_at=T0 + 100 * DAY_MS)) is DUPLICATE
-    assert state.accounts["acme"].stream_time == T0
+    assert state.accounts["acme"].lanes["pulse.billing"].stream_time == T0
 
 
 def test_activity_id_is_forgotten_when_it_becomes_too_late() -> None:
@@ -182,7 +193,7 @@ def test_activity_id_is_forgotten_when_it_becomes_too_late() -> None:
 def test_long_lived_id_is_remembered_400_days_of_stream_time_after_acceptance() -> None:
     state = DictAdmissionState()
     admission = Admission(CONFIG, state)
-    assert admission.admit(login(T0)) is ACCEPTED
+    assert admission.admit(payment(T0, event_id="p-0")) is ACCEPTED  # the billing topic's stream time is T0
     old_invoice = payment(T0 - 3 * 365 * DAY_MS, event_id="inv-1")  # backfilled: accepted now
     assert admission.admit(old_invoice) is ACCEPTED
     assert admission.admit(payment(T0 + CONFIG.dedup_long_lived_ms)) is ACCEPTED
@@ -209,7 +220,7 @@ def test_memory_stays_bounded_over_a_long_stream(make: Any, keep: int) -> None:
         assert admission.admit(event) is ACCEPTED
         assert admission.admit(event) is DUPLICATE
         account = state.accounts["acme"]
-        largest = max(largest, len(account), len(account._expiry))
+        largest = max(largest, len(account), sum(len(lane._expiry) for lane in account.lanes.values()))
     assert bound - 10 <= largest <= bound
 
 
@@ -233,8 +244,11 @@ def test_state_round_trips_through_bytes() -> None:
         admission.admit(event)
     for account in state.accounts.values():
         restored = AccountAdmission.from_bytes(account.to_bytes())
-        assert restored.stream_time == account.stream_time and restored.forget_after == account.forget_after
-        assert sorted(restored._expiry) == sorted((u, i) for i, u in account.forget_after.items())
+        assert restored.lanes.keys() == account.lanes.keys()
+        for topic, lane in account.lanes.items():
+            again = restored.lanes[topic]
+            assert again.stream_time == lane.stream_time and again.forget_after == lane.forget_after
+            assert sorted(again._expiry) == sorted((u, i) for i, u in lane.forget_after.items())
         assert len(account.to_bytes()) < 40 * max(len(account), 1) + 40
 
 
@@ -271,7 +285,7 @@ def test_from_bytes_refuses_other_formats() -> None:
 
 def test_empty_state_round_trips() -> None:
     restored = AccountAdmission.from_bytes(AccountAdmission().to_bytes())
-    assert restored.stream_time is None and len(restored) == 0
+    assert restored.lanes == {} and len(restored) == 0
 
 
 # --------------------------------------------------------------------------- configuration

@@ -9,10 +9,14 @@ the latest applied occurred_at) and asserts that every metric the oracle
 computes agrees: counts exactly, money to the cent, ratios and seconds to 1e-9 relative.
 A failure lists every disagreement as `metric{labels}: engine=... oracle=...`.
 
+A second set of cases replays small adversarial datasets (see below) that put events on
+the same millisecond, on window edges and on session-gap boundaries on purpose.
+
 Shuffles (see docs/testing.md), both checked to leave the oracle's answer unchanged:
 - `within_day`: each account's valid lines are permuted among themselves within the UTC
-  day of their occurred_at (the generator writes days in order, so no line moves by more
-  than a day of stream time); duplicate, late and malformed lines keep their positions.
+  day of their occurred_at and between two of the account's other lines (the generator
+  writes days in order, so no line moves by more than a day of stream time); duplicate,
+  late and malformed lines keep their positions and the set of lines before them.
 - `global`: any permutation of all lines, for datasets whose activity spans less than the
   35-day activity horizon and that have no late events.
 """
@@ -99,10 +103,9 @@ def write_jsonl(path: Path, lines: list[bytes]) -> None:
     path.write_bytes(b"".join(line + b"\n" for line in lines))
 
 
-def _account_day(line: bytes) -> tuple[str, int]:
-    document = orjson.loads(line)
-    occurred_at = datetime.fromisoformat(document["occurred_at"].upper())
-    return str(document["account_id"]), int(occurred_at.timestamp() * 1000) // DAY
+def _utc_day(line: bytes) -> int:
+    occurred_at = datetime.fromisoformat(orjson.loads(line)["occurred_at"].upper())
+    return int(occurred_at.timestamp() * 1000) // DAY
 
 
 def shuffled(messages: list[GeneratedMessage], mode: str, seed: int) -> list[bytes]:
@@ -112,11 +115,17 @@ def shuffled(messages: list[GeneratedMessage], mode: str, seed: int) -> list[byt
     if mode == "global":
         rng.shuffle(lines)
         return lines
-    positions_by_day: dict[tuple[str, int], list[int]] = defaultdict(list)
+    # Runs of an account's valid lines within one day, cut at each of its other lines: a
+    # late or duplicate line then has exactly the same lines before it as in the original.
+    positions_by_run: dict[tuple[str, int, int], list[int]] = defaultdict(list)
+    cuts: dict[str, int] = defaultdict(int)
     for position, message in enumerate(messages):
-        if message.kind == "valid":
-            positions_by_day[_account_day(message.value)].append(position)
-    for positions in positions_by_day.values():
+        account = message.key.decode()
+        if message.kind != "valid":
+            cuts[account] += 1
+            continue
+        positions_by_run[(account, _utc_day(message.value), cuts[account])].append(position)
+    for positions in positions_by_run.values():
         moved = [lines[position] for position in positions]
         rng.shuffle(moved)
         for position, line in zip(positions, moved, strict=True):
@@ -174,9 +183,8 @@ GRID = 5 * 60_000
 SPAN_DAYS = 40
 
 
-def _adversarial_events(rng: random.Random) -> list[dict[str, object]]:
+def _adversarial_events(rng: random.Random, hot_slots: list[int]) -> list[dict[str, object]]:
     start = END - SPAN_DAYS * DAY
-    hot_slots = [rng.randrange(SPAN_DAYS * DAY // GRID) for _ in range(40)]
 
     def when() -> int:
         slot = rng.choice(hot_slots) + rng.choice((0, 0, 1, 6, 7)) if rng.random() < 0.6 \
@@ -184,8 +192,8 @@ def _adversarial_events(rng: random.Random) -> list[dict[str, object]]:
         return start + slot * GRID + rng.choice((0, 0, 0, 1))
 
     events: list[dict[str, object]] = []
-    for number in range(rng.randrange(250, 450)):
-        account = f"acct{rng.randrange(4)}"
+    for number in range(rng.randrange(300, 500)):
+        account = f"acct{rng.randrange(3)}"
         kind = rng.choices(
             ["session", "ticket", "billing", "survey", "lifecycle", "payment"], weights=[10, 5, 5, 2, 1, 1]
         )[0]
@@ -198,17 +206,19 @@ def _adversarial_events(rng: random.Random) -> list[dict[str, object]]:
         elif kind == "ticket":
             base |= {"type": rng.choice(["ticket_opened", "ticket_opened", "ticket_replied", "ticket_resolved",
                                          "ticket_reopened", "ticket_rated"]),
-                     "ticket_id": f"t{rng.randrange(5)}"}
+                     "ticket_id": f"t{rng.randrange(2)}"}
             if base["type"] == "ticket_replied":
                 base["author"] = rng.choice(["agent", "customer"])
             if base["type"] == "ticket_rated":
                 base["rating"] = rng.randrange(1, 6)
         elif kind == "billing":
             base |= {"type": rng.choice(["subscription_started", "subscription_changed", "subscription_canceled"]),
-                     "subscription_id": f"s{rng.randrange(3)}"}
+                     "subscription_id": f"s{rng.randrange(2)}"}
             if base["type"] == "subscription_canceled":
-                if rng.random() < 0.6:
-                    base["effective_at"] = base["occurred_at"] + rng.randrange(-3 * DAY, 10 * DAY, GRID)  # type: ignore[operator]
+                if rng.random() < 0.3:
+                    base["effective_at"] = when()  # earlier (backdated) or later (period end)
+                elif rng.random() < 0.5:
+                    base["effective_at"] = base["occurred_at"] + rng.randrange(0, 10 * DAY, GRID)  # type: ignore[operator]
             else:
                 base |= {"plan": rng.choice(["starter", "growth"]), "amount": rng.choice([0, 0.05, 9.99, 10, 120, 999.5]),
                          "currency": rng.choice(["USD", "EUR", "GBP"]),
@@ -234,16 +244,21 @@ def _adversarial_events(rng: random.Random) -> list[dict[str, object]]:
 
 
 def adversarial_lines(seed: int) -> tuple[list[bytes], tuple[int | None, ...]]:
+    """The lines, and evaluation times: 30 minutes and one day after a crowded instant
+    (so that session closing and window edges fall exactly on events), the latest event,
+    and the default."""
     rng = random.Random(seed)
-    events = _adversarial_events(rng)
+    hot_slots = [rng.randrange(SPAN_DAYS * DAY // GRID) for _ in range(25)]
+    events = _adversarial_events(rng, hot_slots)
     times = {"occurred_at", "effective_at", "trial_ends_at"}
     lines = [orjson.dumps({key: rfc3339(value) if key in times else value  # type: ignore[arg-type]
                            for key, value in event.items()}) for event in events]
     lines += rng.sample(lines, len(lines) // 20)  # re-sent copies
     rng.shuffle(lines)
     latest = max(int(event["occurred_at"]) for event in events)  # type: ignore[call-overload]
-    on_grid = END - rng.randrange(2, 20) * DAY + rng.randrange(DAY // GRID) * GRID
-    return lines, (on_grid, latest, None)
+    start = END - SPAN_DAYS * DAY
+    crowded = sorted(hot_slots)[len(hot_slots) // 2] * GRID + start
+    return lines, (crowded + 6 * GRID, crowded + DAY, latest, None)
 
 
 @pytest.mark.parametrize("seed", range(101, 113))

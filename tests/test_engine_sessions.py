@@ -106,3 +106,11 @@ def test_pruning_keeps_the_start_of_a_long_session_still_in_view():
     after = engine.snapshot(as_of)
     assert value(after, "pulse_session_time_seconds", window="7d") == (last - start) / 1000  # ... not its start
     assert after == before
+
+
+def test_activity_older_than_the_late_horizon_is_ignored_like_admission_does():
+    engine = Engine()
+    engine.apply(login(T0 + 40 * DAY_MS))
+    engine.apply(login(T0 + 5 * DAY_MS - 1, user="too_late"))  # 35 days + 1 ms behind
+    engine.apply(login(T0 + 5 * DAY_MS, user="just_in_time"))  # exactly at the horizon
+    assert set(engine.store.get("a1").users) == {"u1", "just_in_time"}

@@ -334,8 +334,9 @@ def test_cli_with_faults_counts_by_kind_and_by_type(tmp_path):
     for message in dataset:
         summary.add(message)
     by_kind, by_type = parse_summary(result.stderr)
-    assert by_kind == kinds(tuple(dataset)) and by_kind["malformed"] > 0
-    assert by_type == Counter(m.type for m in dataset if m.kind == "valid")
+    assert by_kind == kinds(tuple(dataset)) == summary.by_kind and by_kind["malformed"] > 0
+    assert by_type == Counter(m.type for m in dataset if m.kind == "valid") == summary.by_type
+    assert sum(summary.by_reason.values()) == by_kind["malformed"]
     assert "malformed by reason: " in result.stderr
 
 

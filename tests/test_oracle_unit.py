@@ -523,19 +523,35 @@ def test_duplicates_are_counted_once_and_never_applied_twice(tmp_path: Path) -> 
     assert value(result, "pulse_events_total", type="survey_response") == 2
 
 
-def test_lateness_is_measured_against_the_accounts_stream_time(tmp_path: Path) -> None:
+def test_lateness_is_measured_against_the_accounts_stream_time_on_the_topic(tmp_path: Path) -> None:
     result = metrics(tmp_path, [
         login(T, account="a"),
         login(T - 35 * DAY, user="exactly_35d", account="a"),  # accepted
-        login(T - 35 * DAY - 1, user="late", account="a"),  # too_late
+        logout(T - 35 * DAY - 1, user="late", account="a"),  # too_late: pulse.logins is at T
+        used(T - 35 * DAY - 1, account="a"),  # accepted: nothing on pulse.feature-use yet
         login(T - 35 * DAY - 1, user="other_account", account="b"),  # b has no stream time yet
+        survey(T, "ces", 5, account="a"),
         survey(T - 95 * DAY, "nps", 10, account="a"),  # accepted
         survey(T - 95 * DAY - 1, "nps", 10, account="a"),  # too_late
         ticket("ticket_opened", T - 300 * DAY),  # never late
     ], as_of=None)
     assert value(result, "pulse_events_rejected_total", reason="too_late") == 2
     assert value(result, "pulse_events_total", type="login") == 3
+    assert value(result, "pulse_events_total", type="feature_used") == 1
+    assert value(result, "pulse_events_total", type="survey_response") == 2
     assert value(result, "pulse_events_total", type="ticket_opened") == 1
+
+
+def test_duplicates_are_scoped_to_the_account_and_topic(tmp_path: Path) -> None:
+    result = metrics(tmp_path, [
+        event("login", T - HOUR, "a", event_id="same", user_id="u1"),
+        event("logout", T - HOUR, "a", event_id="same", user_id="u1"),  # same topic: duplicate
+        event("feature_used", T - HOUR, "a", event_id="same", user_id="u1", feature="x"),  # other topic
+        event("login", T - HOUR, "b", event_id="same", user_id="u1"),  # other account
+    ])
+    assert value(result, "pulse_events_duplicate_total") == 1
+    assert value(result, "pulse_events_total", type="login") == 2
+    assert value(result, "pulse_events_total", type="feature_used") == 1
 
 
 def test_a_copy_of_a_rejected_event_is_not_a_duplicate(tmp_path: Path) -> None:

@@ -93,7 +93,9 @@ class AccountState:
 
     def _apply_activity(self, event: Event, time: int, config: EngineConfig) -> None:
         user_id = event.user_id
-        if user_id is None:
+        if user_id is None or time < self.stream_time - config.activity_lag_ms:
+            # Older than the late horizon: admission rejects it as too_late before it gets
+            # here; the engine ignores it too, since pruning may have passed that time.
             return
         user = self.users.get(user_id)
         if user is None:

@@ -21,14 +21,20 @@ stop working once the cancellation takes effect (`Account.churned_at`).
 
 from __future__ import annotations
 
+import math
 import random
 
 from streams.generator import catalog
 from streams.generator.clock import DAY_MS, MINUTE_MS, SECOND_MS, add_period, period_months, rfc3339
 from streams.generator.timeline import Timeline
-from streams.generator.world import Account, Subscription, churn_probability, choose
+from streams.generator.world import Account, Subscription, choose
 
-PLAN_ORDER = ("starter", "growth", "enterprise")
+PLAN_ORDER = catalog.PLANS
+
+
+def chance_over(monthly: float, months: float) -> float:
+    """Chance of at least one event in `months` months at a monthly chance (capped at 0.95)."""
+    return 1 - math.pow(1 - min(0.95, max(0.0, monthly)), months)
 
 
 def money(cents: int) -> int | float:
@@ -189,9 +195,9 @@ class Billing:
         months = period_months(sub.interval, sub.interval_count)
         length = period_end - start
         draw = rng.random()
-        churn = churn_probability(catalog.MONTHLY_CHURN[sub.plan] / account.health, months)
-        expansion = churn_probability(catalog.MONTHLY_EXPANSION, months)
-        contraction = churn_probability(catalog.MONTHLY_CONTRACTION, months)
+        churn = chance_over(catalog.MONTHLY_CHURN[sub.plan] / account.health, months)
+        expansion = chance_over(catalog.MONTHLY_EXPANSION, months)
+        contraction = chance_over(catalog.MONTHLY_CONTRACTION, months)
         when = max(at + MINUTE_MS, start + int(length * (0.05 + 0.85 * rng.random())))
         if when >= period_end:  # the charge came too late in a short period to plan anything
             return

@@ -16,7 +16,7 @@ from typing import Final
 
 # --- plans and prices -------------------------------------------------------------------
 
-PLANS: Final = ("starter", "growth", "enterprise")
+PLANS: Final = ("starter", "growth", "enterprise")  # in upgrade order
 WEEKLY_PLAN: Final = "flex"  # pay-as-you-go seats, billed weekly (a few accounts)
 
 # Price per seat per month, in cents, by currency (psychological pricing per market).

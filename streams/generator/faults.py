@@ -5,9 +5,11 @@
   thousand), so it arrives seconds to hours after the original, far inside every dedup
   horizon (what a producer retry or an at-least-once replay does).
 - late: a copy of the current login/logout/feature_used with a new event_id, stamped 37 to
-  60 days before its account's latest event time, so a consumer applying the 35-day
-  activity lateness policy rejects it as too late. Late events wait for the next such
-  activity event, so in the billing-only history they are paid out once usage begins.
+  60 days before the latest time its account reached on that topic on an earlier day, so
+  a consumer applying the 35-day lateness policy (stream time per account and topic)
+  rejects it as too late wherever it lands within its day. Late events wait for the next
+  such activity event with an earlier day behind it, so in the billing-only history they
+  are paid out once usage begins.
 - malformed: a line that must fail decoding, for one of `MALFORMED_REASONS` (chosen
   uniformly): not JSON, invalid UTF-8, not an object, a missing required field, a wrong
   JSON type, an unknown event type, a bad timestamp, a negative amount, a score or rating
@@ -67,29 +69,33 @@ class FaultInjector:
         self.faults_out = 0
         self.recent: deque[tuple[int, GeneratedMessage]] = deque(maxlen=DUPLICATE_MEMORY)
         self.late_owed = 0
+        # (account_id, topic) -> (day, latest time before that day, latest time)
+        self.lanes: dict[tuple[str, str], tuple[int, int | None, int]] = {}
 
     def _fault_id(self) -> str:
         self.faults_out += 1
         return f"{self.id_prefix}{self.faults_out:x}"
 
-    def after(self, message: GeneratedMessage, event: dict, at: int) -> list[GeneratedMessage]:
+    def after(self, message: GeneratedMessage, event: dict, at: int) -> list[GeneratedMessage] | tuple[()]:
         """Faults to send right after the valid `message` (built from `event`, at `at`)."""
-        rng = self.rng
-        out: list[GeneratedMessage] = []
-        recent = self.recent
-        recent.append((at, message))
-        while recent[0][0] < at - DUPLICATE_HORIZON_MS:
-            recent.popleft()
-        if rng.random() < self.duplicate_fraction:
-            original = recent[rng.randrange(len(recent))][1]
-            out.append(original._replace(kind="duplicate"))
-        if rng.random() < self.late_fraction:
-            self.late_owed += 1
-        if self.late_owed and event["type"] in LATE_TYPES:
-            self.late_owed -= 1
-            out.append(self._late(message, event, at))
-        if rng.random() < self.malformed_fraction:
-            out.append(self._malformed(event, at))
+        random_ = self.rng.random
+        out: list[GeneratedMessage] | tuple[()] = ()
+        if self.duplicate_fraction:
+            recent = self.recent
+            recent.append((at, message))
+            while recent[0][0] < at - DUPLICATE_HORIZON_MS:
+                recent.popleft()
+            if random_() < self.duplicate_fraction:
+                original = recent[self.rng.randrange(len(recent))][1]
+                out = [original._replace(kind="duplicate")]
+        if self.late_fraction:
+            if random_() < self.late_fraction:
+                self.late_owed += 1
+            if self.late_owed and event["type"] in LATE_TYPES:
+                self.late_owed -= 1
+                out = [*out, self._late(message, event, at)]
+        if self.malformed_fraction and random_() < self.malformed_fraction:
+            out = [*out, self._malformed(event, at)]
         return out
 
     def _late(self, message: GeneratedMessage, event: dict, at: int) -> GeneratedMessage:

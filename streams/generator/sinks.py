@@ -76,13 +76,15 @@ def write_jsonl(messages: Iterable[GeneratedMessage], out: BinaryIO, summary: Su
     out.flush()
 
 
-async def produce(messages: Iterable[GeneratedMessage], bootstrap: str, topic_prefix: str, summary: Summary,
-                  progress: Progress, pacer: Pacer) -> None:
+async def produce(phases: Iterable[tuple[Iterable[GeneratedMessage], Pacer]], bootstrap: str, topic_prefix: str,
+                  summary: Summary, progress: Progress) -> None:
     """Send to Kafka: topic per event type (with `topic_prefix`), key = account_id.
 
-    An idempotent producer with acks=all, so a retry cannot duplicate a message (the
-    duplicates in the data are the deliberate ones). Stops cleanly (flushing what was
-    sent) when cancelled; a delivery error ends the run with one sentence.
+    `phases` are (messages, pacer) pairs sent one after the other through one producer (the
+    backlog, then maybe the live feed); they are taken lazily, so a later phase may depend
+    on an earlier one being done. An idempotent producer with acks=all, so a retry cannot
+    duplicate a message (the duplicates in the data are the deliberate ones). Stops cleanly
+    (flushing what was sent) when cancelled; a delivery error ends the run with one sentence.
     """
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
@@ -102,22 +104,25 @@ async def produce(messages: Iterable[GeneratedMessage], bootstrap: str, topic_pr
             failures.append(future.exception())  # type: ignore[arg-type]
 
     try:
-        pending = 0
-        for message in messages:
-            wait = pacer.delay()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            delivery = await producer.send(topic_prefix + message.topic, message.value, key=message.key)
-            delivery.add_done_callback(check)
-            summary.add(message)
-            pending += 1
-            if pending == _CHECK_EVERY or wait > 0:
-                pending = 0
-                await asyncio.sleep(0)  # let the sender run while we generate
-                progress.maybe_report()
-                if failures:
-                    break
-        await producer.flush()
+        for messages, pacer in phases:
+            pending = 0
+            for message in messages:
+                wait = pacer.delay()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                delivery = await producer.send(topic_prefix + message.topic, message.value, key=message.key)
+                delivery.add_done_callback(check)
+                summary.add(message)
+                pending += 1
+                if pending == _CHECK_EVERY or wait > 0:
+                    pending = 0
+                    await asyncio.sleep(0)  # let the sender run while we generate
+                    progress.maybe_report()
+                    if failures:
+                        break
+            await producer.flush()
+            if failures:
+                break
     finally:
         await producer.stop()
     if failures:

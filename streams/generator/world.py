@@ -12,10 +12,9 @@ Nothing here emits events; `simulation`, `billing` and `activity` do, reading th
 
 from __future__ import annotations
 
-import math
 import random
 from bisect import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate
 
 from streams.generator import catalog
@@ -62,7 +61,7 @@ class Account:
     sub: Subscription | None = None
     churned_at: int | None = None  # activity stops from here until a reactivation
     subscriptions_started: int = 0
-    onboarded: bool = field(default=False)
+    onboarded: bool = False  # onboarding_completed was emitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +166,3 @@ def _build_users(rng: random.Random, account_id: str, size: int, acquired_at: in
         )
     users.sort(key=lambda user: user.joined_at)
     return users
-
-
-def months_between(start: int, end: int) -> float:
-    return max(0.0, (end - start) / (30.4375 * DAY_MS))
-
-
-def churn_probability(monthly: float, months: float) -> float:
-    """Chance of at least one event over `months` months at a monthly chance (capped at 0.95)."""
-    return 1 - math.pow(1 - min(0.95, max(0.0, monthly)), months)

@@ -20,6 +20,9 @@ PROCESS_FAMILIES = frozenset({
 })
 
 
+STORE_ARGS = ["--store", __import__("os").environ.get("PULSE_TEST_STORE", "rocksdb")]
+
+
 @dataclass
 class Dataset:
     path: Path
@@ -60,6 +63,8 @@ def parse_exposition(text: str, skip: frozenset[str] = PROCESS_FAMILIES) -> dict
         if family.name in skip:
             continue
         for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
             values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return values
 
@@ -84,7 +89,7 @@ class WorkerRun:
         self.data_dir = tmp_path / f"{name}-data"
         args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--app-id", app_id,
                 "--topic-prefix", prefix, "--metrics-port", str(self.port), "--data-dir", str(self.data_dir),
-                "--frozen-clock", as_of, *(extra or [])]
+                "--frozen-clock", as_of, *STORE_ARGS, *(extra or [])]
         self.args, self.log = args, tmp_path / f"{name}.log"
         self.process = WorkerProcess(args, {}, self.log)
 

@@ -1,12 +1,14 @@
 -- Admission: which typed events the pipeline accepts, in line (arrival) order.
 --
 --   future_timestamp  occurred_at > as_of + tolerance (only when an as-of clock is given)
---   duplicate         same (account_id, event_id) as an earlier ACCEPTED line
+--   duplicate         same (account_id, topic, event_id) as an earlier ACCEPTED line
 --   too_late          activity types more than 35 days, survey_response more than 95 days
---                     behind the account's stream time; billing and ticket types never
+--                     behind the account's stream time on the topic; billing and ticket
+--                     types never
 --   accepted          everything else
--- Checks run in that order. Stream time of an account before a line = the latest
--- occurred_at accepted so far for that account.
+-- Checks run in that order. Stream time of an account on a topic before a line = the
+-- latest occurred_at accepted so far for that account among the types of that topic
+-- (docs/events.md, "Stream time"); the topic follows from the type.
 --
 -- Why a running max over every earlier non-future line equals the running max over the
 -- ACCEPTED lines (so no recursion is needed): an earlier too_late line is by definition
@@ -29,13 +31,21 @@ WITH timed AS (
                                'onboarding_step_completed', 'onboarding_completed')
                    THEN p.activity_horizon_ms
                WHEN e.type = 'survey_response' THEN p.survey_horizon_ms
-           END AS late_horizon_ms
+           END AS late_horizon_ms,
+           CASE
+               WHEN e.type IN ('login', 'logout') THEN 'logins'
+               WHEN e.type = 'feature_used' THEN 'feature-use'
+               WHEN e.type LIKE 'ticket_%' THEN 'tickets'
+               WHEN e.type LIKE 'subscription_%' OR e.type LIKE 'payment_%' THEN 'billing'
+               WHEN e.type = 'survey_response' THEN 'surveys'
+               ELSE 'lifecycle'
+           END AS topic
     FROM events e, params p
 ),
 streamed AS (
     SELECT *,
            max(occurred_at) FILTER (WHERE NOT is_future) OVER (
-               PARTITION BY account_id ORDER BY line_no
+               PARTITION BY account_id, topic ORDER BY line_no
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
            ) AS stream_time_before
     FROM timed
@@ -49,7 +59,7 @@ judged AS (
 first_accepted AS (
     SELECT *,
            min(line_no) FILTER (WHERE NOT is_future AND NOT is_late) OVER (
-               PARTITION BY account_id, event_id
+               PARTITION BY account_id, topic, event_id
            ) AS accepted_line
     FROM judged
 )
@@ -73,6 +83,6 @@ SELECT COALESCE(
 -- What the metrics see: accepted events with occurred_at <= T ("events after the as-of
 -- time are not applied").
 CREATE OR REPLACE TABLE applied AS
-SELECT a.* EXCLUDE (is_future, late_horizon_ms, stream_time_before, is_late, accepted_line, verdict)
+SELECT a.* EXCLUDE (is_future, late_horizon_ms, topic, stream_time_before, is_late, accepted_line, verdict)
 FROM admission a, clock c
 WHERE a.verdict = 'accepted' AND a.occurred_at <= c.t;

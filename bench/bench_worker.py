@@ -1,0 +1,293 @@
+"""Worker throughput on the real broker, side by side with its two ceilings, in one run.
+
+    .venv/bin/python bench/bench_worker.py [--events 1000000] [--bootstrap 127.0.0.1:19092]
+
+(a) physical limit: aiokafka `getmany` + orjson.loads over the six topics, no framework;
+(b) framework ceiling: a stock Faust agent that only decodes (bench/faust_decode_app.py);
+(c) `pulse worker` end to end until caught up, state durable (RocksDB + changelog,
+    exactly-once): every message decoded, validated, admitted, applied and written;
+(d) the ratios c/a and c/b; (e) the worker's peak RSS;
+(f) latency at a steady 5,000 events/s: produce -> state (the worker's own histogram) and
+    produce -> visible on /metrics (probe events, scraped every 20 ms).
+The same backlog (generated with `pulse generate`'s Python API, ~1M mixed events) feeds
+(a), (b) and (c). Starts the project's local broker when none answers. Prints a Markdown
+table; with --write, replaces the "Worker" section of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from streams.generate import GeneratorConfig, generate  # noqa: E402
+from streams.localkafka import LocalKafka  # noqa: E402
+from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
+from tests.integration.helpers import WorkerProcess, create_topics, free_port, http_get, unique  # noqa: E402
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def backlog(target: int) -> list:
+    accounts = max(10, target // 330)  # about 330 events per account over 40 days
+    messages = []
+    seed = 1
+    while len(messages) < target:
+        messages += list(generate(GeneratorConfig(accounts=accounts, days=40, seed=seed)))
+        seed += 1
+    return messages[:target]
+
+
+async def produce_all(bootstrap: str, prefix: str, messages) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024, acks=1)
+    await producer.start()
+    start = time.perf_counter()
+    try:
+        pending = []
+        for message in messages:
+            pending.append(await producer.send(prefix + message.topic, message.value, key=message.key))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - start
+
+
+async def physical_limit(bootstrap: str, topics: list[str], total: int) -> float:
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=unique("bench-raw"), max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    seen, start = 0, None
+    loads = orjson.loads
+    try:
+        while seen < total:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batch.values():
+                if start is None:
+                    start = time.perf_counter()
+                for record in records:
+                    loads(record.value)
+                seen += len(records)
+    finally:
+        await consumer.stop()
+    return total / (time.perf_counter() - start)
+
+
+def _progress_rate(read_count, total: int, process: WorkerProcess, what: str, timeout: float = 1800) -> float:
+    """Events/s from the first observed progress until `read_count()` reaches total."""
+    first = None
+    deadline = time.monotonic() + timeout
+    last_log = 0.0
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise SystemExit(f"{what} exited:\n{process.log_tail()}")
+        count = read_count()
+        now = time.perf_counter()
+        if count and first is None:
+            first = (now, count)
+        if count >= total:
+            return (count - first[1]) / (now - first[0]) if now > first[0] else float("nan")
+        if now - last_log > 10:
+            log(f"{what}: {count:,}/{total:,}")
+            last_log = now
+        time.sleep(0.25)
+    raise SystemExit(f"{what} did not catch up in {timeout:.0f} s")
+
+
+def _scrape(port: int) -> dict:
+    status, body = http_get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+    if status != 200:
+        return {}
+    return {family.name: family for family in text_string_to_metric_families(body.decode())}
+
+
+def _sum(families: dict, name: str, **labels) -> float:
+    family = families.get(name)
+    if family is None:
+        return 0.0
+    return sum(s.value for s in family.samples
+               if s.name in (name, name + "_total") and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def framework_ceiling(bootstrap: str, topics: list[str], total: int, tmp: Path) -> float:
+    port = free_port()
+    env = {"BENCH_BOOTSTRAP": bootstrap, "BENCH_APP_ID": unique("bench-faust"), "BENCH_TOPICS": ",".join(topics),
+           "BENCH_WEB_PORT": str(port)}
+    process = WorkerProcess(["bench/faust_decode_app.py", "worker", "-l", "warn"], env, tmp / "faust-decode.log")
+
+    def count() -> int:
+        status, body = http_get(f"http://127.0.0.1:{port}/count")
+        return orjson.loads(body)["count"] if status == 200 else 0
+
+    try:
+        return _progress_rate(count, total, process, "stock Faust")
+    finally:
+        process.stop()
+
+
+def worker_run(bootstrap: str, prefix: str, total: int, tmp: Path, uvloop: bool = True):
+    port = free_port()
+    args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--topic-prefix", prefix,
+            "--app-id", unique("bench-worker"), "--metrics-port", str(port), "--data-dir", str(tmp / "worker-data"),
+            "--log-level", "warning"]
+    process = WorkerProcess(args, {}, tmp / "worker.log")
+
+    def count() -> int:
+        return int(_sum(_scrape(port), "pulse_events_processed"))
+
+    rate = _progress_rate(count, total, process, "pulse worker")
+    return process, port, rate
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def steady_latency(bootstrap: str, prefix: str, port: int, rate: int, seconds: int, probes: int) -> dict:
+    """Feed `rate` events/s for `seconds`; meanwhile time `probes` survey responses from
+    produce to visible on /metrics."""
+    template = [m for m in backlog(min(rate * seconds, 200_000)) if m.type in ("login", "feature_used", "logout")]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
+    await producer.start()
+    visible: list[float] = []
+    stop = asyncio.Event()
+
+    async def feed() -> None:
+        start = time.perf_counter()
+        sent = 0
+        while not stop.is_set() and time.perf_counter() - start < seconds:
+            due = int((time.perf_counter() - start) * rate)
+            while sent < due:
+                m = template[sent % len(template)]
+                event = orjson.loads(m.value)
+                event["event_id"] = f"steady-{sent}"
+                event["occurred_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                await producer.send(prefix + m.topic, orjson.dumps(event), key=m.key)
+                sent += 1
+            await asyncio.sleep(0.005)
+
+    async def probe() -> None:
+        await asyncio.sleep(2)
+        for number in range(probes):
+            before = _sum(_scrape(port), "pulse_survey_responses", survey="ces")
+            event = {"event_id": f"probe-{number}-{time.time_ns()}", "type": "survey_response",
+                     "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "account_id": "bench-probe", "survey": "ces", "score": 5}
+            sent_at = time.perf_counter()
+            await producer.send_and_wait(prefix + "pulse.surveys", orjson.dumps(event), key=b"bench-probe")
+            while _sum(await asyncio.to_thread(_scrape, port), "pulse_survey_responses", survey="ces") <= before:
+                await asyncio.sleep(0.02)
+            visible.append(time.perf_counter() - sent_at)
+            await asyncio.sleep(0.3)
+
+    try:
+        await asyncio.gather(feed(), probe())
+    finally:
+        stop.set()
+        await producer.stop()
+    histogram = _scrape(port).get("pulse_event_to_state_latency_seconds")
+    return {"visible": visible, "state_p50": _quantile(histogram, 0.5), "state_p99": _quantile(histogram, 0.99)}
+
+
+def _quantile(family, q: float) -> float:
+    """Upper bound of the histogram bucket holding quantile q (what histogram_quantile approximates)."""
+    buckets = sorted((float(s.labels["le"]), s.value) for s in family.samples if s.name.endswith("_bucket"))
+    total = buckets[-1][1]
+    for bound, count in buckets:
+        if count >= q * total:
+            return bound
+    return float("inf")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--bootstrap", default=None, help="default: the project's local broker on port 19092")
+    parser.add_argument("--steady-seconds", type=int, default=30)
+    parser.add_argument("--write", action="store_true", help="write the figures into docs/performance.md")
+    args = parser.parse_args()
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        broker = LocalKafka(port=19092)
+        broker.up(echo=log)
+        bootstrap = broker.bootstrap
+    tmp = REPO / ".cache" / "bench" / unique("run")
+    tmp.mkdir(parents=True)
+
+    log(f"generating {args.events:,} events")
+    messages = backlog(args.events)
+    prefix = unique("bench") + "."
+    topics = [prefix + t for t in SOURCE_TOPICS]
+    create_topics(bootstrap, [*topics, prefix + DEAD_LETTER_TOPIC])
+    seconds = asyncio.run(produce_all(bootstrap, prefix, messages))
+    log(f"produced {len(messages):,} in {seconds:.1f} s")
+
+    a = asyncio.run(physical_limit(bootstrap, topics, len(messages)))
+    log(f"(a) aiokafka + orjson: {a:,.0f}/s")
+    b = framework_ceiling(bootstrap, topics, len(messages), tmp)
+    log(f"(b) stock Faust, decode only: {b:,.0f}/s")
+    process, port, c = worker_run(bootstrap, prefix, len(messages), tmp)
+    log(f"(c) pulse worker: {c:,.0f}/s")
+    try:
+        rss = peak_rss_mib(process.process.pid)
+        latency = asyncio.run(steady_latency(bootstrap, prefix, port, 5000, args.steady_seconds, probes=20))
+    finally:
+        process.stop()
+    visible = sorted(latency["visible"])
+    p50 = statistics.median(visible)
+    p99 = visible[min(len(visible) - 1, int(0.99 * len(visible)))]
+    table = "\n".join([
+        "| figure | value |",
+        "|---|---|",
+        f"| events in the backlog | {len(messages):,} (6 topics x 4 partitions) |",
+        f"| (a) physical limit: aiokafka getmany + orjson.loads | {a:,.0f} events/s |",
+        f"| (b) framework ceiling: stock Faust agent, decode only | {b:,.0f} events/s |",
+        f"| (c) pulse worker end to end, exactly-once, RocksDB + changelog | {c:,.0f} events/s |",
+        f"| (d) c/a, c/b | {c / a:.3f}, {c / b:.2f} |",
+        f"| (e) worker peak RSS | {rss:,.0f} MiB |",
+        f"| (f) at 5,000 events/s: produce -> state, p50 / p99 (histogram bucket bound) | {latency['state_p50']} s / {latency['state_p99']} s |",
+        f"| (f) at 5,000 events/s: produce -> visible on /metrics, p50 / p99 of {len(visible)} probes | {p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms |",
+    ])
+    command = f".venv/bin/python bench/bench_worker.py --events {args.events}"
+    print(table)
+    print(f"\nreproduce: {command}")
+    if args.write:
+        write_section(table, command)
+
+
+def write_section(table: str, command: str) -> None:
+    path = REPO / "docs" / "performance.md"
+    text = path.read_text() if path.exists() else "# Performance\n"
+    section = (f"## Worker\n\nMeasured {time.strftime('%Y-%m-%d')} on this project's machine kind (2 cores), "
+               f"one run, all figures side by side against the local Apache Kafka broker.\n\n{table}\n\n"
+               f"Reproduce: `{command}`\n")
+    start = text.find("## Worker")
+    if start == -1:
+        text = text.rstrip() + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)
+    main()

@@ -1,0 +1,43 @@
+"""Stock Faust agent that only decodes: the framework ceiling for bench_worker.py.
+
+Configured by environment (BENCH_BOOTSTRAP, BENCH_APP_ID, BENCH_TOPICS comma-separated,
+BENCH_WEB_PORT); GET /count answers {"count": messages decoded so far}.
+"""
+
+from __future__ import annotations
+
+import os
+
+import faust
+import orjson
+
+app = faust.App(
+    os.environ["BENCH_APP_ID"],
+    broker=f"kafka://{os.environ['BENCH_BOOTSTRAP']}",
+    store="memory://",
+    topic_partitions=4,
+    consumer_auto_offset_reset="earliest",
+    web_bind="127.0.0.1",
+    web_port=int(os.environ["BENCH_WEB_PORT"]),
+    web_host="127.0.0.1",
+)
+source = app.topic(*os.environ["BENCH_TOPICS"].split(","), key_type=bytes, value_type=bytes,
+                   key_serializer="raw", value_serializer="raw")
+decoded = 0
+
+
+@app.agent(source, concurrency=1)
+async def decode(stream):
+    global decoded
+    async for value in stream:
+        orjson.loads(value)
+        decoded += 1
+
+
+@app.page("/count")
+async def count(web, request):
+    return web.bytes(orjson.dumps({"count": decoded}), content_type="application/json")
+
+
+if __name__ == "__main__":
+    app.main()
