@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from streams.generate import GeneratorConfig, generate  # noqa: E402
+from streams.generator import GeneratorConfig, generate  # noqa: E402
 from streams.localkafka import LocalKafka  # noqa: E402
 from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
 from tests.integration.helpers import WorkerProcess, create_topics, free_port, http_get, unique  # noqa: E402
@@ -105,7 +105,7 @@ def _progress_rate(read_count, total: int, process: WorkerProcess, what: str, ti
         if now - last_log > 10:
             log(f"{what}: {count:,}/{total:,}")
             last_log = now
-        time.sleep(0.25)
+        time.sleep(2.0)  # a scrape renders every metric: poll gently, the same for both
     raise SystemExit(f"{what} did not catch up in {timeout:.0f} s")
 
 

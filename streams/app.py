@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import faust
 from aiokafka.errors import IllegalOperation, ProducerFenced
@@ -35,6 +34,9 @@ from streams.telemetry import PipelineTelemetry
 from streams.worker_state import WorkerBook
 
 log = logging.getLogger("cs-pulse.worker")
+# An account's row is one changelog message; a very large account's row can pass Kafka's
+# 1 MiB default, so the changelog topic and the producer allow 16 MiB.
+MAX_ROW_BYTES = 16 * 1024 * 1024
 
 
 def rekey_topic_name(app_id: str) -> str:
@@ -81,6 +83,7 @@ class PulseWorker:
             # a crashed worker's partitions move after 10 s, not Kafka's default 45 s
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
+            producer_max_request_size=MAX_ROW_BYTES,
             table_key_serializer="raw",
             table_value_serializer="raw",
         )
@@ -91,6 +94,7 @@ class PulseWorker:
         self.table = app.Table(
             "accounts", partitions=s.partitions, use_partitioner=True,
             key_type=bytes, value_type=bytes,
+            extra_topic_configs={"max.message.bytes": str(MAX_ROW_BYTES)},
         )
         self.book.attach(self.table)
         self.table.on_recover(self._on_recovered)
@@ -114,6 +118,8 @@ class PulseWorker:
         self.book.sync(self.owned_partitions())
         partitions: set[int] = set()
         for event in events:
+            if self.generation != generation:
+                return  # a rebalance dropped the cache mid-batch: see _send
             message = event.message
             partitions.add(message.partition)
             for send in self.book.process(message, is_rekeyed=message.topic == self.rekey_topic):

@@ -17,11 +17,9 @@ from typing import BinaryIO
 import click
 
 from streams.errors import PulseError
-from streams.generator import GeneratedMessage, Generator, GeneratorConfig, Summary, generate as generate_messages
+from streams.generator import GeneratedMessage, Generator, GeneratorConfig, Summary
 from streams.generator.clock import DEFAULT_END_TEXT, parse_end
 from streams.generator.sinks import Pacer, Progress, produce, write_jsonl
-
-__all__ = ["GeneratedMessage", "GeneratorConfig", "generate"]
 
 LIVE_DEFAULT_RATE = 20.0
 FUTURE_SLACK_MS = 5 * 60 * 1000  # consumers reject events more than 5 minutes ahead
@@ -35,17 +33,7 @@ def _echo(text: str) -> None:
     click.echo(text, err=True)
 
 
-class _GenerateCommand(click.Command):
-    """`pulse generate`; called with a GeneratorConfig it is the Python API instead
-    (`streams.generator.generate`), so `from streams.generate import generate` serves both."""
-
-    def __call__(self, *args, **kwargs):
-        if args and isinstance(args[0], GeneratorConfig):
-            return generate_messages(*args, **kwargs)
-        return super().__call__(*args, **kwargs)
-
-
-@click.command(cls=_GenerateCommand, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("--accounts", default=100, type=click.IntRange(min=1), help="Number of customer accounts (users per account follow a power law, about 5 on average).")
 @click.option("--days", default=30, type=click.IntRange(1, 3660), help="Days of product activity before --end; billing history reaches back up to a year (or twice --days) further.")
 @click.option("--seed", default=1, type=int, help="Random seed: the same options and seed give byte-identical output.")

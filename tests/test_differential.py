@@ -34,7 +34,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.generate import GeneratedMessage, GeneratorConfig, generate
+from streams.generator import GeneratedMessage, GeneratorConfig, generate
 from streams.replay import replay
 from tests.oracle import Oracle
 from tests.oracle.compare import compare, parse_exposition
