@@ -198,18 +198,24 @@ async def steady_latency(bootstrap: str, prefix: str, port: int, rate: int, seco
             visible.append(time.perf_counter() - sent_at)
             await asyncio.sleep(0.3)
 
+    before = _buckets(_scrape(port).get("pulse_event_to_state_latency_seconds"))
     try:
         await asyncio.gather(feed(), probe())
     finally:
         stop.set()
         await producer.stop()
-    histogram = _scrape(port).get("pulse_event_to_state_latency_seconds")
-    return {"visible": visible, "state_p50": _quantile(histogram, 0.5), "state_p99": _quantile(histogram, 0.99)}
+    after = _buckets(_scrape(port).get("pulse_event_to_state_latency_seconds"))
+    steady = [(bound, count - before.get(bound, 0)) for bound, count in sorted(after.items())]
+    return {"visible": visible, "state_p50": _quantile(steady, 0.5), "state_p99": _quantile(steady, 0.99)}
 
 
-def _quantile(family, q: float) -> float:
-    """Upper bound of the histogram bucket holding quantile q (what histogram_quantile approximates)."""
-    buckets = sorted((float(s.labels["le"]), s.value) for s in family.samples if s.name.endswith("_bucket"))
+def _buckets(family) -> dict[float, float]:
+    return {float(s.labels["le"]): s.value for s in family.samples if s.name.endswith("_bucket")} if family else {}
+
+
+def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """Upper bound of the histogram bucket holding quantile q (what histogram_quantile approximates)
+    of the observations counted in `buckets` (cumulative, as Prometheus exports them)."""
     total = buckets[-1][1]
     for bound, count in buckets:
         if count >= q * total:
