@@ -10,25 +10,29 @@ state lives in exactly one partition whatever the producer did.
 
 Durability: changelog rows, dead letters, re-keyed messages and consumer offsets are
 written in one Kafka transaction per source partition (processing_guarantee=exactly_once),
-so a crash loses nothing and counts nothing twice. The worker never writes the local
-RocksDB store itself: Faust's recovery fills it from the changelog (committed records
-only), and the worker's in-memory rows are reloaded from it after every rebalance. A batch
-that a rebalance interrupts is abandoned and read again from the committed offsets.
+so a crash loses nothing and counts nothing twice. The local RocksDB store gets a batch's
+rows after their changelog messages are sent; after an unclean stop it is discarded and
+rebuilt from the changelog (committed records only). The worker's in-memory rows are
+reloaded from the table after every rebalance. A batch that a rebalance interrupts is
+abandoned and read again from the committed offsets.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import faust
 from aiokafka.errors import IllegalOperation, ProducerFenced
+from faust.exceptions import ProducerSendError
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.registry import CollectorRegistry
 
 from streams import faust_hooks
-from streams.faust_hooks import send_in_partition_transaction
+from streams.faust_hooks import partition_context, send_in_partition_transaction
 from streams.settings import WorkerSettings
 from streams.telemetry import PipelineTelemetry
 from streams.worker_state import WorkerBook
@@ -37,10 +41,30 @@ log = logging.getLogger("cs-pulse.worker")
 # An account's row is one changelog message; a very large account's row can pass Kafka's
 # 1 MiB default, so the changelog topic and the producer allow 16 MiB.
 MAX_ROW_BYTES = 16 * 1024 * 1024
+CLEAN_MARKER = ".clean-shutdown"
 
 
 def rekey_topic_name(app_id: str) -> str:
     return f"{app_id}-rekeyed"
+
+
+def prepare_data_dir(settings: WorkerSettings) -> None:
+    """Discard the local store after an unclean stop: it may hold rows of a batch whose
+    transaction was aborted. Faust rebuilds it from the changelog (committed records only)."""
+    data_dir = Path(settings.data_dir)
+    marker = data_dir / CLEAN_MARKER
+    leftovers = [path for path in data_dir.iterdir() if path.name != CLEAN_MARKER] if data_dir.exists() else []
+    if leftovers and not marker.exists():
+        log.warning("the previous stop was not clean: discarding the local store in %s; "
+                    "it is rebuilt from the changelog", data_dir)
+        for path in leftovers:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker.unlink(missing_ok=True)
+
+
+def mark_clean_shutdown(settings: WorkerSettings) -> None:
+    (Path(settings.data_dir) / CLEAN_MARKER).write_text("ok\n")
 
 
 class PulseWorker:
@@ -116,19 +140,25 @@ class PulseWorker:
     async def _process_batch(self, events) -> None:
         generation = self.generation
         self.book.sync(self.owned_partitions())
-        partitions: set[int] = set()
+        last_event_of: dict[int, object] = {}
         for event in events:
             if self.generation != generation:
                 return  # a rebalance dropped the cache mid-batch: see _send
             message = event.message
-            partitions.add(message.partition)
+            last_event_of[message.partition] = event
             for send in self.book.process(message, is_rekeyed=message.topic == self.rekey_topic):
                 if not await self._send(message.partition, send, generation):
                     return
-        for partition in partitions:
-            for send in self.book.flush_partition(partition):
+        for partition, last_event in last_event_of.items():
+            rows = self.book.flush_partition(partition)
+            for send in rows:
                 if not await self._send(partition, send, generation):
                     return
+            # The local store gets the rows only once their changelog messages are in the
+            # partition's transaction; an unclean stop discards the store (prepare_data_dir).
+            with partition_context(last_event):
+                for send in rows:
+                    self.table.data[send.key] = send.value
         self.telemetry.observe_batch(
             ((e.message.topic, _timestamp_ms(e.message)) for e in events), int(time.time() * 1000)
         )
@@ -143,7 +173,7 @@ class PulseWorker:
             await send_in_partition_transaction(
                 self.app, self.rekey_topic, partition, send.topic, send.key, send.value, send.partition, send.headers,
             )
-        except (IllegalOperation, ProducerFenced, KeyError) as error:
+        except (IllegalOperation, ProducerFenced, ProducerSendError, KeyError) as error:
             log.warning("batch interrupted by a rebalance (%s); it will be read again", type(error).__name__)
             self.book.forget_cache()
             return False

@@ -16,13 +16,31 @@ Pinned to faust-streaming 0.15.x (see constraints.txt); the worker tests on the 
    ConsistencyError (seen when a worker takes over a dead worker's partitions). The hook
    asks the broker instead (ListOffsets at read_committed, which answers the last stable
    offset).
+3. `partition_context`: Faust's RocksDB store files a key under the partition of the
+   *current event*, a context variable set per message, and assumes at recovery that an
+   active partition's store holds everything its own worker wrote. The worker writes each
+   batch's rows to the store after their changelog messages are sent, with the current
+   event set to the batch's last event of that partition.
 """
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
+from faust.streams import _current_event
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+
+@contextlib.contextmanager
+def partition_context(event: Any) -> Iterator[None]:
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 async def _highwaters_from_broker(self: Any, partitions: Any) -> Any:

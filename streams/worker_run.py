@@ -12,12 +12,13 @@ from streams.settings import WorkerSettings
 
 
 def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
-    from streams.app import PulseWorker, rekey_topic_name
+    from streams.app import PulseWorker, mark_clean_shutdown, prepare_data_dir, rekey_topic_name
     from streams.config import load_config
     from streams.worker_state import WorkerBook
 
     config = load_config(settings.config_path)
     asyncio.run(check_topics(settings, rekey_topic_name(settings.app_id)))
+    prepare_data_dir(settings)
     frozen = settings.frozen_clock_ms
     clock = (lambda: frozen) if frozen is not None else (lambda: int(time.time() * 1000))
     book = WorkerBook(config, clock, partitions=settings.partitions, rekey_topic=rekey_topic_name(settings.app_id),
@@ -31,9 +32,12 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
     faust_worker = faust.Worker(worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
     try:
         faust_worker.execute_from_commandline()
+        code = 0
     except SystemExit as stop:
-        return int(stop.code or 0)
-    return 0
+        code = int(stop.code or 0)
+    if code == 0:
+        mark_clean_shutdown(settings)
+    return code
 
 
 def _use_uvloop() -> None:

@@ -212,9 +212,7 @@ class WorkerBook:
 
     def flush_partition(self, partition: int) -> list[Send]:
         """The changelog messages of the rows the batch touched in `partition`, which the
-        caller sends in the partition's transaction. The local store is not written here:
-        Faust's recovery fills it from the changelog, committed records only, so it never
-        holds a write of an aborted batch."""
+        caller sends in the partition's transaction and then writes to the local store."""
         state = self._states.get(partition)
         if state is None:
             return []
