@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ PROCESS_FAMILIES = frozenset({
 })
 
 
-STORE_ARGS = ["--store", __import__("os").environ.get("PULSE_TEST_STORE", "rocksdb")]
+# PULSE_TEST_STORE=memory runs the worker tests on Faust's in-memory store instead.
+STORE_ARGS = ["--store", os.environ.get("PULSE_TEST_STORE", "rocksdb")]
 
 
 @dataclass
