@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 
 from streams.errors import PulseError
@@ -17,6 +18,7 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
     from streams.worker_state import WorkerBook
 
     config = load_config(settings.config_path)
+    check_metrics_address(settings)
     asyncio.run(check_topics(settings, rekey_topic_name(settings.app_id)))
     prepare_data_dir(settings)
     frozen = settings.frozen_clock_ms
@@ -38,6 +40,19 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
     if code == 0:
         mark_clean_shutdown(settings)
     return code
+
+
+def check_metrics_address(settings: WorkerSettings) -> None:
+    """Fail in one sentence when /metrics cannot listen where it is asked to."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.metrics_bind, settings.metrics_port))
+        except OSError as error:
+            raise PulseError(
+                f"/metrics cannot listen on {settings.metrics_bind}:{settings.metrics_port} ({error.strerror}): "
+                f"pass a free --metrics-port or stop the program using it."
+            ) from None
 
 
 def _use_uvloop() -> None:

@@ -1,0 +1,50 @@
+"""`pulse worker` start-up errors a user can cause end in one sentence naming the fix."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from streams.errors import ConfigError
+from streams.settings import WorkerSettings
+from streams.worker_cli import worker
+
+
+def _run(*args: str):
+    return CliRunner().invoke(worker, list(args))
+
+
+def test_unreachable_broker_is_one_sentence(tmp_path):
+    result = _run("--bootstrap", "127.0.0.1:1", "--metrics-port", "0", "--data-dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: cannot reach Kafka at 127.0.0.1:1: start it (`pulse dev kafka up`) or pass --bootstrap HOST:PORT."
+    ]
+
+
+def test_metrics_port_in_use_is_one_sentence(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run("--bootstrap", "127.0.0.1:1", "--metrics-port", str(port), "--data-dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1
+    assert f"/metrics cannot listen on 127.0.0.1:{port}" in result.output and "--metrics-port" in result.output
+
+
+@pytest.mark.parametrize(("options", "fix"), [
+    ({"security_protocol": "SASL_SSL", "sasl_username": "cs"}, "PULSE_SASL_PASSWORD"),
+    ({"processing_guarantee": "twice"}, "exactly_once"),
+    ({"partitions": 0}, "--partitions"),
+])
+def test_bad_settings_name_the_fix(options, fix):
+    with pytest.raises(ConfigError, match=fix):
+        WorkerSettings(**options)
+
+
+def test_secrets_are_masked_in_the_logged_settings():
+    shown = repr(WorkerSettings(security_protocol="SASL_PLAINTEXT", sasl_username="cs", sasl_password="hunter2"))
+    assert "hunter2" not in shown and "sasl_password=***" in shown
