@@ -1,7 +1,9 @@
 """Stock Faust agent that only decodes: the framework ceiling for bench_worker.py.
 
 Configured by environment (BENCH_BOOTSTRAP, BENCH_APP_ID, BENCH_TOPICS comma-separated,
-BENCH_WEB_PORT); GET /count answers {"count": messages decoded so far}.
+BENCH_WEB_PORT); GET /count answers {"count": messages decoded so far}. With
+BENCH_FAST_DRAIN=1 the consumer drain loop runs streams.faust_fastpath (see
+bench/bench_fastpath.py), and /count also says how many messages took each path.
 """
 
 from __future__ import annotations
@@ -10,6 +12,12 @@ import os
 
 import faust
 import orjson
+
+FAST_DRAIN = os.environ.get("BENCH_FAST_DRAIN") == "1"
+if FAST_DRAIN:
+    from streams import faust_fastpath
+
+    faust_fastpath.install()
 
 app = faust.App(
     os.environ["BENCH_APP_ID"],
@@ -36,7 +44,10 @@ async def decode(stream):
 
 @app.page("/count")
 async def count(web, request):
-    return web.bytes(orjson.dumps({"count": decoded}), content_type="application/json")
+    body = {"count": decoded, "fast_drain": FAST_DRAIN}
+    if FAST_DRAIN:
+        body["drain"] = faust_fastpath.counts
+    return web.bytes(orjson.dumps(body), content_type="application/json")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,14 @@ state lives in exactly one partition whatever the producer did.
 
 Durability: changelog rows, dead letters, re-keyed messages and consumer offsets are
 written in one Kafka transaction per source partition (processing_guarantee=exactly_once),
-so a crash loses nothing and counts nothing twice. The local RocksDB store gets a batch's
-rows after their changelog messages are sent; after an unclean stop it is discarded and
-rebuilt from the changelog (committed records only). The worker's in-memory rows are
-reloaded from the table after every rebalance. A batch that a rebalance interrupts is
-abandoned and read again from the committed offsets.
+so a crash loses nothing and counts nothing twice. No commit falls inside a batch (the
+commit gate of streams/faust_hooks.py), so a committed transaction holds whole batches and
+their offsets. The local store gets a row only once its transaction has committed, and
+every rebalance starts fresh transactional producers, aborting whatever was not committed;
+the consumer then reads on from the committed offsets and the in-memory rows are reloaded
+from the recovered table. A worker that cannot write a batch to Kafka stops rather than
+acknowledge it; after an unclean stop the local store is discarded and rebuilt from the
+changelog.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import faust
-from aiokafka.errors import IllegalOperation, ProducerFenced
+from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
 from faust.exceptions import ProducerSendError
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.registry import CollectorRegistry
 
-from streams import faust_hooks
-from streams.faust_hooks import partition_context, send_in_partition_transaction
+from streams import faust_fastpath, faust_hooks
+from streams.delivery import DeliveryGuard, Verdict
+from streams.faust_hooks import send_in_partition_transaction
 from streams.settings import WorkerSettings
 from streams.telemetry import PipelineTelemetry
 from streams.worker_state import WorkerBook
@@ -77,13 +81,14 @@ class PulseWorker:
         self.registry = CollectorRegistry(auto_describe=False)
         self.telemetry = PipelineTelemetry(self.registry)
         self.rekey_topic = rekey_topic_name(settings.app_id)
-        self.generation = 0  # bumped at every rebalance; a batch that sees it change stops
+        self.delivery = DeliveryGuard()
+        self.hooks = faust_hooks.WorkerHooks(
+            self._on_committed, self.delivery.start, gapped_topics=frozenset({self.rekey_topic}))
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
         self.app = self._build_app()
         self.registry.register(_Collector(self))
 
     def _build_app(self) -> faust.App:
-        faust_hooks.install()
         s = self.settings
         app = faust.App(
             s.app_id,
@@ -126,61 +131,104 @@ class PulseWorker:
         app.page("/metrics")(self._metrics_page)
         app.page("/healthz")(self._health_page)
         app.on_partitions_revoked.connect(self._on_revoked)
+        faust_hooks.install(app, self.hooks)
+        faust_fastpath.install(skip_below_read_offset=False)
         return app
 
     # ---- the agent ----------------------------------------------------------------------
 
     async def _ingest(self, stream) -> None:
         async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_seconds):
-            await self._process_batch(events)
+            async with self.hooks.lock:  # no commit between a batch's first send and last ack
+                await self._process_batch(events)
 
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic}
 
     async def _process_batch(self, events) -> None:
-        generation = self.generation
+        """Send everything the batch produces in its partitions' transactions, then ack it.
+
+        Faust commits the acked offsets with those transactions at its next commit, which
+        the commit gate keeps out of this method. Events fetched before a rebalance are let
+        go unacknowledged (the consumer reads them again from the committed offsets), and so
+        are events handed over a second time (their first delivery is applied and acked)."""
+        consumer = self.app.consumer
+        generation = self.app.consumer_generation_id
         self.book.sync(self.owned_partitions())
-        last_event_of: dict[int, object] = {}
+        current, rewind = [], {}
         for event in events:
-            if self.generation != generation:
-                return  # a rebalance dropped the cache mid-batch: see _send
             message = event.message
-            last_event_of[message.partition] = event
-            for send in self.book.process(message, is_rekeyed=message.topic == self.rekey_topic):
-                if not await self._send(message.partition, send, generation):
-                    return
-        for partition, last_event in last_event_of.items():
-            rows = self.book.flush_partition(partition)
-            for send in rows:
-                if not await self._send(partition, send, generation):
-                    return
-            # The local store gets the rows only once their changelog messages are in the
-            # partition's transaction; an unclean stop discards the store (prepare_data_dir).
-            with partition_context(last_event):
-                for send in rows:
-                    self.table.data[send.key] = send.value
+            verdict = Verdict.UNKNOWN
+            if message.generation_id == generation:
+                verdict = self.delivery.judge(message.tp, message.offset,
+                                              jumps_allowed=message.topic == self.rekey_topic)
+            if verdict is Verdict.APPLY:
+                current.append(event)
+                continue
+            faust_hooks.forget_unacked(consumer, message)
+            if verdict is Verdict.GAP:
+                rewind[message.tp] = self.delivery.expected(message.tp)
+        if rewind:
+            await self._rewind(rewind)
+        if not current:
+            return
+        try:
+            touched: set[int] = set()
+            for event in current:
+                message = event.message
+                touched.add(message.partition)
+                for send in self.book.process(message, is_rekeyed=message.topic == self.rekey_topic):
+                    await self._send(message.partition, send)
+            for partition in touched:
+                for send in self.book.flush_partition(partition):
+                    await self._send(partition, send)
+        except (IllegalOperation, ProducerFenced, ProducerSendError, KafkaError) as error:
+            # The partition's transaction is lost (fenced by another worker, or the broker
+            # failed); acknowledging the batch now could commit offsets whose output never
+            # reached Kafka. Stop; the next start recovers from what was committed.
+            log.error("cannot write a batch to Kafka (%s: %s); stopping so that a restart recovers "
+                      "from the last committed state", type(error).__name__, error)
+            for event in current:
+                faust_hooks.forget_unacked(consumer, event.message)
+            self.book.forget_cache()
+            await self.app.crash(error)
+            return
+        for event in current:
+            event.ack()
         self.telemetry.observe_batch(
-            ((e.message.topic, _timestamp_ms(e.message)) for e in events), int(time.time() * 1000)
+            ((e.message.topic, _timestamp_ms(e.message)) for e in current), int(time.time() * 1000)
         )
 
-    async def _send(self, partition: int, send, generation: int) -> bool:
-        """Send inside the partition's transaction; False when a rebalance interrupted the
-        batch: its transaction is aborted, the cache dropped, and the uncommitted messages
-        are read again by whichever worker owns their partition now."""
-        if self.generation != generation:
-            return False
-        try:
-            await send_in_partition_transaction(
-                self.app, self.rekey_topic, partition, send.topic, send.key, send.value, send.partition, send.headers,
-            )
-        except (IllegalOperation, ProducerFenced, ProducerSendError, KeyError) as error:
-            log.warning("batch interrupted by a rebalance (%s); it will be read again", type(error).__name__)
-            self.book.forget_cache()
-            return False
-        return self.generation == generation
+    async def _rewind(self, expected: dict) -> None:
+        """Read partitions again from the offsets the worker expects; from the log start
+        instead where retention has already deleted those records."""
+        consumer = self.app.consumer
+        earliest = await consumer.earliest_offsets(*expected)
+        for tp, offset in expected.items():
+            start = max(offset, earliest.get(tp) or 0)
+            if start > offset:
+                log.error("records %d..%d of %s are no longer in Kafka (retention); they are not counted",
+                          offset, start - 1, tp)
+            else:
+                log.warning("records of %s from offset %d went missing on the way; reading them again", tp, offset)
+            self.delivery.restart(tp, start)
+            await faust_hooks.rewind(consumer, tp, start)
+
+    async def _send(self, partition: int, send) -> None:
+        await send_in_partition_transaction(
+            self.app, self.rekey_topic, partition, send.topic, send.key, send.value, send.partition, send.headers,
+        )
+
+    def _on_committed(self, partitions: set[int]) -> None:
+        """A commit covered these partitions: their pending rows are durable, so the local
+        store may have them (Faust's recovery takes an active partition's store as current)."""
+        for partition in partitions:
+            rows = self.book.take_committed(partition)
+            if rows:
+                faust_hooks.write_committed_rows(self.table, partition, rows)
 
     async def _on_revoked(self, app, revoked, **kwargs) -> None:
-        self.generation += 1
+        self.delivery.reset()
         self.book.forget_cache()
 
     async def _on_recovered(self) -> None:

@@ -1,55 +1,175 @@
 """The few places where the worker reaches into faust-streaming internals, kept together.
 
 Pinned to faust-streaming 0.15.x (see constraints.txt); the worker tests on the real broker
-(equivalence, crash, scale-out) cover each hook, so an upgrade that breaks one fails there.
+(equivalence, crash, scale-out, hostile input) cover each hook, so an upgrade that breaks
+one fails there.
 
 1. `send_in_partition_transaction`: under exactly-once, Faust sends through one
    transactional producer per assigned source partition and only for topics the app
-   consumes. Dead letters and re-keyed messages go to other topics, so the worker sends
-   them, and the state table's changelog rows, with the transactional producer of the
-   source partition they belong to: they commit or abort together with that partition's
-   offsets.
-2. `install`: under exactly-once, Faust's consumer answers "highwater of a changelog
+   consumes. Dead letters, re-keyed messages and the state table's changelog rows go to
+   other topics, so the worker sends them with the transactional producer of the source
+   partition they belong to: they commit or abort together with that partition's offsets.
+2. Changelog highwaters from the broker: Faust answers "highwater of a changelog
    partition" from aiokafka's cached last stable offset, which is None until the first
    fetch from that partition. Table recovery right after a rebalance then reads the
-   highwater as -1 and either skips the changelog (stale state) or stops with
-   ConsistencyError (seen when a worker takes over a dead worker's partitions). The hook
-   asks the broker instead (ListOffsets at read_committed, which answers the last stable
-   offset).
-3. `partition_context`: Faust's RocksDB store files a key under the partition of the
-   *current event*, a context variable set per message, and assumes at recovery that an
-   active partition's store holds everything its own worker wrote. The worker writes each
-   batch's rows to the store after their changelog messages are sent, with the current
-   event set to the batch's last event of that partition.
+   highwater as -1 and either skips the changelog or stops with ConsistencyError. The hook
+   asks the broker (ListOffsets at read_committed answers the last stable offset).
+3. Fresh transactional producers at every rebalance: Faust stops the producers of revoked
+   partitions only through a filter that, once the new assignment is in place, finds none
+   of them; the old producer stays, is fenced when another worker takes the partition,
+   and when the partition comes back its sends fail ("Not in the middle of a
+   transaction") and the worker stops. Kept partitions carried their open transaction over
+   the rebalance. The hook stops every transactional producer and starts one per assigned
+   partition, so a rebalance aborts whatever was not committed and nothing else.
+4. Commit gate (`WorkerHooks.lock`): Faust commits (a timer, every N acks, before a rebalance, at shutdown)
+   whenever it likes. A commit between two sends of one batch would make the first
+   changelog rows durable without the offsets of the events they contain; a crash then
+   would apply those events twice. The gate is a lock that every commit takes and that
+   the worker holds from a batch's first send to its last ack, and it reports the
+   partitions each successful commit covered, so the worker writes rows to its local
+   store only once they are committed.
+5. Exact seeks (`rewind` too) and no committed gaps on plain topics. Faust resumes fetching before it
+   seeks to the committed offsets after a rebalance, drops records it fetched for a paused
+   partition, and takes any jump in offsets for a gap it may commit over. aiokafka's
+   `seek_to_committed` leaves a partition without a committed offset (or at offset 0)
+   where the fetcher got to, so a worker that took over such a partition skipped records
+   (seen on the real broker: whole partitions, then single records, never applied). The
+   hook seeks every source partition to its committed offset or, with none, to where the
+   reset policy starts, and tells the worker those offsets, from which it accepts messages
+   strictly in order (streams/delivery.py); and Faust registers gaps only on topics written
+   in transactions (the re-key topic), where commit markers take offsets.
+6. `write_committed_rows` and `forget_unacked`: write rows straight into a partition's
+   local store (Faust's RocksDB store otherwise files a key under the partition of the
+   current event), and let go of a message without acknowledging it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from faust.streams import _current_event
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.consumer import Consumer, TransactionManager
+from faust.types import TP
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, ensure_aiokafka_TP
+
+_gates: weakref.WeakKeyDictionary[Any, WorkerHooks] = weakref.WeakKeyDictionary()
 
 
-@contextlib.contextmanager
-def partition_context(event: Any) -> Iterator[None]:
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
+class WorkerHooks:
+    """What the hooks need from one worker app.
+
+    `lock`: commits wait for the batch in flight (hook 4); `on_committed`: hears the
+    partitions each commit covered (hook 4); `on_seek`: hears the offset each partition was
+    sought to (hook 5); `gapped_topics`: topics whose offset jumps are normal (written in
+    transactions), the only ones for which Faust may commit over a jump (hook 5)."""
+
+    def __init__(self, on_committed: Callable[[set[int]], None], on_seek: Callable[[dict], None],
+                 gapped_topics: frozenset[str]) -> None:
+        self.lock = asyncio.Lock()
+        self.on_committed = on_committed
+        self.on_seek = on_seek
+        self.gapped_topics = gapped_topics
+
+
+# ---- hook 2 ---------------------------------------------------------------------------
 
 
 async def _highwaters_from_broker(self: Any, partitions: Any) -> Any:
     return await self._ensure_consumer().end_offsets(list(partitions))
 
 
-def install() -> None:
-    """Apply hook 2 (idempotent)."""
+# ---- hook 3 ---------------------------------------------------------------------------
+
+
+async def _restart_transactions(self: Any, assigned: Any, revoked: Any, newly_assigned: Any) -> None:
+    producer = self.producer
+    stale = list(producer._transaction_producers)  # noqa: SLF001
+    if stale:
+        await self._stop_transactions(stale)
+    fresh = sorted(self._tps_to_transactional_ids(assigned))
+    if fresh:
+        self.log.info("Starting %d transactional producers for %d assigned partitions", len(fresh), len(assigned))
+        await self._start_transactions(fresh)
+
+
+# ---- hook 4 ---------------------------------------------------------------------------
+
+_original_force_commit = Consumer.force_commit
+_original_commit_offsets = Consumer._commit_offsets  # noqa: SLF001
+
+
+async def _gated_force_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
+    gate = _gates.get(self.app)
+    if gate is None:
+        return await _original_force_commit(self, *args, **kwargs)
+    async with gate.lock:
+        return await _original_force_commit(self, *args, **kwargs)
+
+
+async def _reporting_commit_offsets(self: Any, offsets: Any, *args: Any, **kwargs: Any) -> bool:
+    assignment = self.assignment()
+    did_commit = await _original_commit_offsets(self, offsets, *args, **kwargs)
+    gate = _gates.get(self.app)
+    if did_commit and gate is not None:
+        gate.on_committed({tp.partition for tp in offsets if tp in assignment})
+    return did_commit
+
+
+# ---- hook 5 ---------------------------------------------------------------------------
+
+
+async def _seek_to_committed_or_reset(self: Any) -> Any:
+    return await self.call_thread(_seek_assigned, self._ensure_consumer(), self.app)
+
+
+async def _seek_assigned(consumer: Any, app: Any) -> dict:
+    """Seek every assigned source partition to its committed offset, or to where the reset
+    policy starts when there is none; report the offsets. All the asking is done before the
+    first seek, so no record fetched after one seek can be dropped while asking for another."""
+    changelogs = app.tables.changelog_topics
+    committed = {tp: await consumer.committed(tp) for tp in consumer.assignment()}
+    sources = [tp for tp in committed if tp.topic not in changelogs]
+    missing = [tp for tp in sources if committed[tp] is None]
+    if missing:
+        ends = (consumer.beginning_offsets if app.conf.consumer_auto_offset_reset == "earliest"
+                else consumer.end_offsets)
+        defaults = await ends(missing)
+    starts = {}
+    for tp in sources:
+        starts[tp] = committed[tp] if committed[tp] is not None else defaults[tp]
+        consumer.seek(tp, starts[tp])
+    for tp, offset in committed.items():
+        if tp.topic in changelogs and offset:
+            consumer.seek(tp, offset)  # aiokafka's own behaviour for the changelog
+    gate = _gates.get(app)
+    if gate is not None:
+        gate.on_seek({TP(tp.topic, tp.partition): offset for tp, offset in starts.items()})
+    return committed
+
+
+_original_add_gap = Consumer._add_gap  # noqa: SLF001
+
+
+async def _add_gap_where_normal(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+    gate = _gates.get(self.app)
+    if gate is None or tp.topic in gate.gapped_topics:
+        await _original_add_gap(self, tp, offset_from, offset_to)
+
+
+def install(app: Any, gate: WorkerHooks) -> None:
+    """Apply hooks 2-5 (the class patches once) and attach `gate` to `app`."""
     AIOKafkaConsumerThread._highwaters = _highwaters_from_broker
+    AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_reset
+    Consumer._add_gap = _add_gap_where_normal
+    TransactionManager.on_rebalance = _restart_transactions
+    Consumer.force_commit = _gated_force_commit
+    Consumer._commit_offsets = _reporting_commit_offsets
+    _gates[app] = gate
+
+
+# ---- hooks 1 and 6 --------------------------------------------------------------------
 
 
 async def send_in_partition_transaction(
@@ -64,3 +184,35 @@ async def send_in_partition_transaction(
         return await producer.send(topic, key, value, partition, None, headers, transactional_id=transactional_id)
     producer = await app.maybe_start_producer()
     return await producer.send(topic, key, value, partition, None, headers)
+
+
+def write_committed_rows(table: Any, partition: int, rows: Iterable[tuple[bytes, bytes]]) -> None:
+    """Write committed changelog rows of `partition` into the table's local store."""
+    store = table.data
+    if hasattr(store, "_db_for_partition"):  # RocksDB: one database per partition
+        db = store._db_for_partition(partition)  # noqa: SLF001
+        for key, value in rows:
+            store._key_index[key] = partition  # noqa: SLF001
+            db.put(key, value)
+    else:  # the memory store is one dict
+        for key, value in rows:
+            store[key] = value
+
+
+async def rewind(consumer: Any, tp: Any, offset: int) -> None:
+    """Seek one partition back, between two fetches: the consumer runs in its own thread,
+    and a seek from the outside while it fetches breaks aiokafka's fetcher."""
+    thread = consumer._thread  # noqa: SLF001
+    await thread.call_thread(_seek_now, thread._ensure_consumer(), ensure_aiokafka_TP(tp), offset)  # noqa: SLF001
+    consumer._read_offset[tp] = offset  # noqa: SLF001
+
+
+async def _seek_now(aiokafka_consumer: Any, tp: Any, offset: int) -> None:
+    aiokafka_consumer.seek(tp, offset)
+
+
+def forget_unacked(consumer: Any, message: Any) -> None:
+    """Let go of a message fetched before a rebalance without committing its offset: the
+    consumer reads it again from the committed offset."""
+    message.acked = True
+    consumer._unacked_messages.discard(message)  # noqa: SLF001

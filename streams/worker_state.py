@@ -10,10 +10,12 @@ matters because a row is one Kafka message, 1 MiB at most by default.)
 
 Rows are read from the table once into a per-partition cache, changed in memory by the
 shared per-event `Pipeline`, and sent to the table's changelog once per batch for the
-accounts the batch touched, in the partition's transaction. The cache is dropped at every
-rebalance and reloaded from the table after Faust has recovered it from the changelog. The `pulse_events_*` counters of each partition live in a row of their own,
-under a key chosen to hash to that partition, so they move with the partition on
-rebalance and recover with it after a crash.
+accounts the batch touched, in the partition's transaction. They stay pending until that
+transaction commits; only then are they written to the local store, so the store never
+holds a row Kafka might still abort. The cache is dropped at every rebalance and reloaded
+from the table after Faust has recovered it from the changelog. The `pulse_events_*`
+counters of each partition live in a row of their own, under a key chosen to hash to that
+partition, so they move with the partition on rebalance and recover with it after a crash.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class PartitionState:
         self.counters = PipelineCounters()
         self.dirty: set[str] = set()
         self.counters_dirty = False
+        self.pending: dict[bytes, bytes] = {}  # rows sent, not yet known to be committed
 
     def load_row(self, account_id: str, value: bytes) -> None:
         value = zlib.decompress(value)
@@ -212,7 +215,7 @@ class WorkerBook:
 
     def flush_partition(self, partition: int) -> list[Send]:
         """The changelog messages of the rows the batch touched in `partition`, which the
-        caller sends in the partition's transaction and then writes to the local store."""
+        caller sends in the partition's transaction; they stay pending until it commits."""
         state = self._states.get(partition)
         if state is None:
             return []
@@ -221,7 +224,17 @@ class WorkerBook:
         if state.counters_dirty:
             rows.append((self._counters_keys[partition], state.counters_bytes()))
             state.counters_dirty = False
+        state.pending.update(rows)
         return [Send(self.changelog_topic, key, value, partition) for key, value in rows]
+
+    def take_committed(self, partition: int) -> list[tuple[bytes, bytes]]:
+        """The rows of `partition` whose transaction has just committed."""
+        state = self._states.get(partition)
+        if state is None or not state.pending:
+            return []
+        rows = list(state.pending.items())
+        state.pending.clear()
+        return rows
 
     # ---- scraping ---------------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ class WorkerProcess:
         self.log_path = log_path
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, *args], cwd=REPO, env={**os.environ, **env},
+            [sys.executable, *args], cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
 

@@ -69,11 +69,6 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(kafka_bootstra
         run.process.stop()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect, issue 5 stays open: after one of two workers is killed mid-stream under "
-    "exactly_once, the survivor takes over its partitions but does not reach the replay's values "
-    "(earlier variants stopped on aiokafka IllegalOperation from Faust's restarted transactional "
-    "producers); see the issue note"))
 def test_two_workers_one_killed_survivor_takes_over(kafka_bootstrap, tmp_path):
     dataset = make_dataset(tmp_path, seed=23, duplicate_fraction=0.01)
     expected, _ = replay(dataset, tmp_path)

@@ -1,0 +1,221 @@
+"""A fast path for Faust's consumer drain loop: hand a message to the agents without
+creating four tasks for it when handing it over cannot block.
+
+Pinned to faust-streaming 0.15.x (`install()` refuses any other version, and a loop that
+no longer looks like the one copied here).
+
+What Faust does. `faust.transport.consumer.Consumer._drain_messages` is the loop that
+reads records from `getmany` and hands each one to `callback`, the conductor's
+`on_message` (faust/transport/conductor.py). That callback takes the conductor's
+`_tp_to_callback_lock`, waits for `app.flow_control` (suspended during a rebalance) and
+for the producer buffer to ebb, decodes the message, and puts the event into the queue of
+every channel subscribed to its partition; when a queue is full it awaits room. The loop
+runs every call as
+
+    await self.wait_first(callback(message), self.suspend_flow.wait())
+
+so that a flow suspension (a rebalance: `consumer.stop_flow()` and
+`app.flow_control.suspend()`, then `flow_control.clear()` empties the queues) interrupts
+a callback that blocks, and the message is dropped rather than delivered after the
+revocation.
+
+Why it is slow. `wait_first` wraps both awaitables, plus the service's `stopped` and
+`crashed` events, in four tasks and calls `asyncio.wait` for every message: a decode-only
+agent spends most of its CPU in that machinery, not in Faust or user code.
+
+What the fast path changes. Only that one step, and only when all of these hold just
+before the call: flow is not suspended (`suspend_flow` clear, `flow_control` active), the
+conductor's lock is free with no waiter, the producer buffer is not over its limit, the
+conductor indexes channels and a handler for the message's partition, and none of those
+channels' queues is full. Then every await in the callback completes without suspending,
+and the loop runs `await callback(message)` directly. Otherwise it runs Faust's own
+`wait_first` line. The rest of the loop (read offsets, gaps, commit_every, the yield to
+the event loop every 100 messages, the error handling) is the original, line for line;
+only, on the fast path the loop now yields at those points and in `getmany`, not at
+every message.
+
+Why it is safe under rebalances. Those conditions are the only places the callback can
+block on stock channels, and nothing else runs on the event loop between the check and
+the end of a callback that does not suspend: a rebalance cannot begin in between, so
+there is nothing for `suspend_flow` to interrupt. The fast path is one of the stock
+loop's own interleavings: the one where the callback's task, which runs to completion in
+its first step when nothing blocks it, is stepped before any other ready callback. A
+callback that would wait (a full queue, a suspended flow, the lock held while
+subscriptions change, a producer buffer to flush) goes through `wait_first` as before,
+so a suspension still interrupts it, and a message of a partition the conductor no
+longer indexes (a stale batch after a revoke) takes the stock path too. Backpressure is
+unchanged: a full queue still makes the loop wait for room. Caveat: a channel whose
+`decode` or `on_decode_error` override awaits something slow is awaited without the
+race; Faust's own channels do not await in either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, AsyncIterator, cast
+
+import faust
+from faust.transport.consumer import CONSUMER_FETCHING, Consumer
+from mode import Service, ServiceT
+
+SUPPORTED = "0.15."
+_MARK = "__pulse_fastpath__"
+_original: Callable[[Consumer, ServiceT], Awaitable[None]] | None = None
+_skip_below_read_offset = True
+#: Messages handed over directly / through `wait_first` since start (for benchmarks).
+counts = {"direct": 0, "waited": 0}
+
+
+def install(*, skip_below_read_offset: bool = True) -> None:
+    """Replace `Consumer._drain_messages` with the fast-path copy (idempotent).
+
+    With `skip_below_read_offset=False` the loop also hands over records below Faust's read
+    offset, which it otherwise drops: after a seek back, records fetched before the seek
+    move the read offset past the ones fetched again, and those would never arrive. Only
+    for an app that judges every offset itself (the worker: streams/delivery.py)."""
+    global _original, _skip_below_read_offset
+    _skip_below_read_offset = skip_below_read_offset
+    current = Consumer._drain_messages
+    if getattr(current, _MARK, False):
+        return
+    if not faust.__version__.startswith(SUPPORTED):
+        raise RuntimeError(f"faust_fastpath is pinned to faust-streaming {SUPPORTED}x, found {faust.__version__}")
+    names = current.__code__.co_names
+    if not {"wait_first", "suspend_flow", "getmany", "_add_gap"} <= set(names):
+        raise RuntimeError("Consumer._drain_messages is not the loop faust_fastpath was copied from")
+    _original = current
+    Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Put Faust's own `_drain_messages` back (for benchmarks and tests)."""
+    global _original
+    if _original is not None:
+        Consumer._drain_messages = _original  # type: ignore[method-assign]
+        _original = None
+
+
+def installed() -> bool:
+    return bool(getattr(Consumer._drain_messages, _MARK, False))
+
+
+def _delivery_cannot_block(consumer: Consumer) -> Callable[[Any], bool]:
+    """Build the check: would `conductor.on_message(message)` complete without suspending?"""
+    app = consumer.app
+    conductor = app.topics
+    flow_is_active = app.flow_control.is_active
+    suspended = consumer.suspend_flow.is_set
+    lock = conductor._tp_to_callback_lock  # type: ignore[attr-defined]
+    tp_index = conductor._tp_index  # type: ignore[attr-defined]
+    tp_to_callback = conductor._tp_to_callback  # type: ignore[attr-defined]
+    buffer = app.producer.buffer
+    client_only = app.client_only
+
+    def check(message: Any) -> bool:
+        if suspended() or not flow_is_active() or client_only:
+            return False
+        # asyncio.Lock.acquire suspends when the lock is held or has waiters
+        if lock.locked() or lock._waiters:  # type: ignore[attr-defined]
+            return False
+        if buffer.size > buffer.max_messages:  # ProducerBuffer.wait_until_ebb would flush
+            return False
+        tp = message.tp
+        channels = tp_index.get(tp)  # .get: tp_index is a defaultdict
+        if not channels or tp not in tp_to_callback:
+            return False
+        for channel in channels:
+            if channel.queue.full():
+                return False
+        return True
+
+    return check
+
+
+async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma: no cover
+    # Copied from faust-streaming 0.15.3 faust/transport/consumer.py; the only change is
+    # marked FAST PATH below.
+    callback = self.callback
+    getmany = self.getmany
+    consumer_should_stop = cast(Service, self)._stopped.is_set
+    fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+
+    get_read_offset = self._read_offset.__getitem__
+    set_read_offset = self._read_offset.__setitem__
+    flag_consumer_fetching = CONSUMER_FETCHING
+    set_flag = self.diag.set_flag
+    unset_flag = self.diag.unset_flag
+    commit_every = self._commit_every
+    acks_enabled_for = self.app.topics.acks_enabled_for
+    cannot_block = _delivery_cannot_block(self)  # FAST PATH
+    skip_below_read_offset = _skip_below_read_offset
+
+    yield_every = 100
+    num_since_yield = 0
+    sleep = asyncio.sleep
+
+    try:
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            set_flag(flag_consumer_fetching)
+            ait = cast(AsyncIterator, getmany(timeout=1.0))
+
+            # Sleeping because sometimes getmany is called in a loop
+            # never releasing to the event loop
+            await self.sleep(0)
+            if not self.should_stop:
+                async for tp, message in ait:
+                    num_since_yield += 1
+                    if num_since_yield > yield_every:
+                        await sleep(0)
+                        num_since_yield = 0
+
+                    offset = message.offset
+                    r_offset = get_read_offset(tp)
+                    if r_offset is None or offset >= r_offset or not skip_below_read_offset:
+                        gap = offset - (r_offset or 0)
+                        # We have a gap in income messages
+                        if gap > 1 and r_offset:
+                            acks_enabled = acks_enabled_for(message.topic)
+                            if acks_enabled:
+                                await self._add_gap(tp, r_offset + 1, offset)
+                        if commit_every is not None:
+                            if self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                        # FAST PATH: no tasks when the callback cannot block.
+                        if cannot_block(message):
+                            await callback(message)
+                            counts["direct"] += 1
+                        else:
+                            await self.wait_first(callback(message), self.suspend_flow.wait())
+                            counts["waited"] += 1
+                        set_read_offset(tp, offset)
+                    else:
+                        self.log.dev(
+                            "DROPPED MESSAGE ROFF %r: k=%r v=%r",
+                            offset,
+                            message.key,
+                            message.value,
+                        )
+                unset_flag(flag_consumer_fetching)
+
+    except self.consumer_stopped_errors:
+        if self.transport.app.should_stop:
+            # we're already stopping so ignore
+            self.log.info("Broker stopped consumer, shutting down...")
+            return
+        raise
+    except asyncio.CancelledError:
+        if self.transport.app.should_stop:
+            # we're already stopping so ignore
+            self.log.info("Consumer shutting down for user cancel.")
+            return
+        raise
+    except Exception as exc:
+        self.log.exception("Drain messages raised: %r", exc)
+        raise
+    finally:
+        unset_flag(flag_consumer_fetching)
+
+
+setattr(_drain_messages, _MARK, True)
