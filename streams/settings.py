@@ -32,7 +32,7 @@ class WorkerSettings:
     metrics_port: int = 9108
     processing_guarantee: str = "exactly_once"
     batch_size: int = 10_000  # messages per state write, at most
-    batch_seconds: float = 0.25  # ... or whatever arrived within this time
+    batch_seconds: float = 1.0  # ... or whatever arrived within this time (see docs/performance.md)
     config_path: Path | None = None
     frozen_clock_ms: int | None = None  # tests and historical runs: evaluate at this instant
     security_protocol: str = "PLAINTEXT"

@@ -42,8 +42,9 @@ def _parse_time(value: str | None) -> int | None:
               envvar="PULSE_PROCESSING_GUARANTEE", help="Kafka transactions (exactly_once) or at-least-once delivery.")
 @click.option("--batch-size", default=10_000, type=int, envvar="PULSE_BATCH_SIZE",
               help="Most messages per batch; each touched account's state is written once per batch.")
-@click.option("--batch-seconds", default=0.25, type=float, envvar="PULSE_BATCH_SECONDS",
-              help="Longest wait to fill a batch: bounds the added latency at low rates.")
+@click.option("--batch-seconds", default=1.0, type=float, envvar="PULSE_BATCH_SECONDS",
+              help="Longest wait to fill a batch: bounds the added latency at low rates. Longer batches write "
+                   "each touched account's state less often (docs/performance.md).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), envvar="PULSE_CONFIG",
               help="TOML file with [policy], [engine] and [revenue] settings (see docs/metrics.md).")
 @click.option("--frozen-clock", default=None, envvar="PULSE_FROZEN_CLOCK",
