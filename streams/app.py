@@ -149,27 +149,10 @@ class PulseWorker:
         """Send everything the batch produces in its partitions' transactions, then ack it.
 
         Faust commits the acked offsets with those transactions at its next commit, which
-        the commit gate keeps out of this method. Events fetched before a rebalance are let
-        go unacknowledged (the consumer reads them again from the committed offsets), and so
-        are events handed over a second time (their first delivery is applied and acked)."""
+        the commit gate keeps out of this method."""
         consumer = self.app.consumer
-        generation = self.app.consumer_generation_id
         self.book.sync(self.owned_partitions())
-        current, rewind = [], {}
-        for event in events:
-            message = event.message
-            verdict = Verdict.UNKNOWN
-            if message.generation_id == generation:
-                verdict = self.delivery.judge(message.tp, message.offset,
-                                              jumps_allowed=message.topic == self.rekey_topic)
-            if verdict is Verdict.APPLY:
-                current.append(event)
-                continue
-            faust_hooks.forget_unacked(consumer, message)
-            if verdict is Verdict.GAP:
-                rewind[message.tp] = self.delivery.expected(message.tp)
-        if rewind:
-            await self._rewind(rewind)
+        current = await self._in_order(events)
         if not current:
             return
         try:
@@ -198,6 +181,30 @@ class PulseWorker:
         self.telemetry.observe_batch(
             ((e.message.topic, _timestamp_ms(e.message)) for e in current), int(time.time() * 1000)
         )
+
+    async def _in_order(self, events) -> list:
+        """The events to apply now, each once and in offset order (streams/delivery.py).
+        The others are let go unacknowledged and handed over again: fetched before a
+        rebalance, handed over a second time, or arriving after records went missing (their
+        partition is read again from the expected offset)."""
+        consumer = self.app.consumer
+        generation = self.app.consumer_generation_id
+        current, rewind = [], {}
+        for event in events:
+            message = event.message
+            verdict = Verdict.UNKNOWN
+            if message.generation_id == generation:
+                verdict = self.delivery.judge(message.tp, message.offset,
+                                              jumps_allowed=message.topic == self.rekey_topic)
+            if verdict is Verdict.APPLY:
+                current.append(event)
+                continue
+            faust_hooks.forget_unacked(consumer, message)
+            if verdict is Verdict.GAP:
+                rewind[message.tp] = self.delivery.expected(message.tp)
+        if rewind:
+            await self._rewind(rewind)
+        return current
 
     async def _rewind(self, expected: dict) -> None:
         """Read partitions again from the offsets the worker expects; from the log start

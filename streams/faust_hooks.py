@@ -21,13 +21,13 @@ one fails there.
    transaction") and the worker stops. Kept partitions carried their open transaction over
    the rebalance. The hook stops every transactional producer and starts one per assigned
    partition, so a rebalance aborts whatever was not committed and nothing else.
-4. Commit gate (`WorkerHooks.lock`): Faust commits (a timer, every N acks, before a rebalance, at shutdown)
-   whenever it likes. A commit between two sends of one batch would make the first
-   changelog rows durable without the offsets of the events they contain; a crash then
-   would apply those events twice. The gate is a lock that every commit takes and that
-   the worker holds from a batch's first send to its last ack, and it reports the
-   partitions each successful commit covered, so the worker writes rows to its local
-   store only once they are committed.
+4. Commit gate (`WorkerHooks.lock`): Faust commits whenever it likes (a timer, every N
+   acks, before a rebalance, at shutdown). A commit between two sends of one batch would
+   make the first changelog rows durable without the offsets of the events they contain;
+   a crash then would apply those events twice. The gate is a lock that every commit
+   takes and that the worker holds from a batch's first send to its last ack; the hook
+   also reports the partitions each successful commit covered, so the worker writes rows
+   to its local store only once they are committed.
 5. Exact seeks (`rewind` too) and no committed gaps on plain topics. Faust resumes fetching before it
    seeks to the committed offsets after a rebalance, drops records it fetched for a paused
    partition, and takes any jump in offsets for a gap it may commit over. aiokafka's
@@ -54,7 +54,7 @@ from faust.transport.consumer import Consumer, TransactionManager
 from faust.types import TP
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, ensure_aiokafka_TP
 
-_gates: weakref.WeakKeyDictionary[Any, WorkerHooks] = weakref.WeakKeyDictionary()
+_hooks_of: weakref.WeakKeyDictionary[Any, WorkerHooks] = weakref.WeakKeyDictionary()
 
 
 class WorkerHooks:
@@ -101,19 +101,19 @@ _original_commit_offsets = Consumer._commit_offsets  # noqa: SLF001
 
 
 async def _gated_force_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
-    gate = _gates.get(self.app)
-    if gate is None:
+    hooks = _hooks_of.get(self.app)
+    if hooks is None:
         return await _original_force_commit(self, *args, **kwargs)
-    async with gate.lock:
+    async with hooks.lock:
         return await _original_force_commit(self, *args, **kwargs)
 
 
 async def _reporting_commit_offsets(self: Any, offsets: Any, *args: Any, **kwargs: Any) -> bool:
     assignment = self.assignment()
     did_commit = await _original_commit_offsets(self, offsets, *args, **kwargs)
-    gate = _gates.get(self.app)
-    if did_commit and gate is not None:
-        gate.on_committed({tp.partition for tp in offsets if tp in assignment})
+    hooks = _hooks_of.get(self.app)
+    if did_commit and hooks is not None:
+        hooks.on_committed({tp.partition for tp in offsets if tp in assignment})
     return did_commit
 
 
@@ -143,9 +143,9 @@ async def _seek_assigned(consumer: Any, app: Any) -> dict:
     for tp, offset in committed.items():
         if tp.topic in changelogs and offset:
             consumer.seek(tp, offset)  # aiokafka's own behaviour for the changelog
-    gate = _gates.get(app)
-    if gate is not None:
-        gate.on_seek({TP(tp.topic, tp.partition): offset for tp, offset in starts.items()})
+    hooks = _hooks_of.get(app)
+    if hooks is not None:
+        hooks.on_seek({TP(tp.topic, tp.partition): offset for tp, offset in starts.items()})
     return committed
 
 
@@ -153,20 +153,20 @@ _original_add_gap = Consumer._add_gap  # noqa: SLF001
 
 
 async def _add_gap_where_normal(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
-    gate = _gates.get(self.app)
-    if gate is None or tp.topic in gate.gapped_topics:
+    hooks = _hooks_of.get(self.app)
+    if hooks is None or tp.topic in hooks.gapped_topics:
         await _original_add_gap(self, tp, offset_from, offset_to)
 
 
-def install(app: Any, gate: WorkerHooks) -> None:
-    """Apply hooks 2-5 (the class patches once) and attach `gate` to `app`."""
+def install(app: Any, hooks: WorkerHooks) -> None:
+    """Apply hooks 2-5 (the class patches once) and attach `hooks` to `app`."""
     AIOKafkaConsumerThread._highwaters = _highwaters_from_broker
     AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_reset
     Consumer._add_gap = _add_gap_where_normal
     TransactionManager.on_rebalance = _restart_transactions
     Consumer.force_commit = _gated_force_commit
     Consumer._commit_offsets = _reporting_commit_offsets
-    _gates[app] = gate
+    _hooks_of[app] = hooks
 
 
 # ---- hooks 1 and 6 --------------------------------------------------------------------
