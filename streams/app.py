@@ -1,6 +1,6 @@
 """The Faust shell of `pulse worker`: topics, the state table, the ingest agent, /metrics.
 
-The agent is thin. For each batch (`take_events`) it hands every message to the same
+The agent is thin. For each batch (faust_fastpath.event_batches) it hands every message to the same
 per-event path `pulse replay` uses (decode, validate, deduplicate, late policy, engine),
 then writes each touched account's row once, as compact bytes, to one changelogged table
 (RocksDB store by default). Rejects go to `pulse.dead-letter`. A message whose key is not
@@ -138,7 +138,8 @@ class PulseWorker:
     # ---- the agent ----------------------------------------------------------------------
 
     async def _ingest(self, stream) -> None:
-        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_seconds):
+        batches = faust_fastpath.event_batches(stream, self.settings.batch_size, self.settings.batch_seconds)
+        async for events in batches:
             async with self.hooks.lock:  # no commit between a batch's first send and last ack
                 await self._process_batch(events)
 
@@ -185,15 +186,16 @@ class PulseWorker:
     async def _in_order(self, events) -> list:
         """The events to apply now, each once and in offset order (streams/delivery.py).
         The others are let go unacknowledged and handed over again: fetched before a
-        rebalance, handed over a second time, or arriving after records went missing (their
-        partition is read again from the expected offset)."""
+        rebalance or while one suspends the flow, handed over a second time, or arriving
+        after records went missing (their partition is read again from the expected offset)."""
         consumer = self.app.consumer
         generation = self.app.consumer_generation_id
+        flowing = self.app.flow_control.is_active()
         current, rewind = [], {}
         for event in events:
             message = event.message
             verdict = Verdict.UNKNOWN
-            if message.generation_id == generation:
+            if flowing and message.generation_id == generation:
                 verdict = self.delivery.judge(message.tp, message.offset,
                                               jumps_allowed=message.topic == self.rekey_topic)
             if verdict is Verdict.APPLY:

@@ -47,6 +47,17 @@ longer indexes (a stale batch after a revoke) takes the stock path too. Backpres
 unchanged: a full queue still makes the loop wait for room. Caveat: a channel whose
 `decode` or `on_decode_error` override awaits something slow is awaited without the
 race; Faust's own channels do not await in either.
+
+The agent's side: `event_batches(stream, ...)`. `Stream.take_events` runs every event
+through the stream's iterator (sensors, the current-event context variable, processors,
+an ack per event) and a buffering processor with two asyncio events. `event_batches`
+reads the agent's channel queue itself and takes every event waiting there at once. Per
+event it keeps only what the acknowledgement protocol needs: a message of an acking
+topic is tracked as unacknowledged by the consumer (so a rebalance waits for it, and
+`Event.ack` later releases it), exactly as the stream iterator does. It does not call the
+monitoring sensors (`on_stream_event_in/out`) nor skip events whose generation is stale
+or that arrive while flow is suspended: the caller judges every event and acknowledges
+what it applied (the worker: streams/delivery.py and `PulseWorker._in_order`).
 """
 
 from __future__ import annotations
@@ -86,6 +97,43 @@ def install(*, skip_below_read_offset: bool = True) -> None:
         raise RuntimeError("Consumer._drain_messages is not the loop faust_fastpath was copied from")
     _original = current
     Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+
+
+async def event_batches(stream: Any, max_events: int, within: float) -> AsyncIterator[list[Any]]:
+    """Yield lists of the events in the agent's channel queue: a list is yielded once it
+    holds `max_events`, or `within` seconds after its first event arrived. The caller
+    acknowledges each event (`event.ack()`) or lets it go (faust_hooks.forget_unacked)."""
+    if not faust.__version__.startswith(SUPPORTED):
+        raise RuntimeError(f"faust_fastpath is pinned to faust-streaming {SUPPORTED}x, found {faust.__version__}")
+    await stream.maybe_start()
+    queue = stream.channel.queue
+    consumer = stream.app.consumer
+    acking_topics = stream.app.topics.acking_topics
+    add_unacked = consumer.unacked.add
+    loop = asyncio.get_running_loop()
+
+    def take(event: Any, batch: list[Any]) -> None:
+        message = event.message
+        if not message.tracked and message.topic in acking_topics:
+            message.tracked = True
+            add_unacked(message)
+        batch.append(event)
+
+    while not stream.should_stop:
+        batch: list[Any] = []
+        take(await queue.get(), batch)
+        deadline = loop.time() + within
+        while len(batch) < max_events:
+            while len(batch) < max_events and not queue.empty():
+                take(queue.get_nowait(), batch)
+            remaining = deadline - loop.time()
+            if len(batch) >= max_events or remaining <= 0:
+                break
+            try:
+                take(await asyncio.wait_for(queue.get(), remaining), batch)
+            except asyncio.TimeoutError:
+                break
+        yield batch
 
 
 def uninstall() -> None:
