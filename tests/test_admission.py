@@ -21,6 +21,7 @@ from streams.admission import (
     DictAdmissionState,
     PolicyConfig,
     Verdict,
+    id_key,
 )
 from streams.errors import ConfigError
 from streams.events import Rejection
@@ -329,3 +330,21 @@ def test_docs_list_every_policy_key_with_its_default() -> None:
     assert PolicyConfig.from_mapping(defaults) == PolicyConfig()
     for key, default in defaults.items():
         assert re.search(rf"\| `{key}` \| [a-z]+ \| {default} \|", docs), key
+
+
+def test_from_bytes_refuses_truncated_state() -> None:
+    account = AccountAdmission()
+    account.lane("pulse.logins").accept(id_key("e-1"), T0, DAY_MS, from_stream_time=False)
+    data = account.to_bytes()
+    assert AccountAdmission.from_bytes(data).remembers("e-1")
+    for cut in (2, len(data) - 1):
+        with pytest.raises(ValueError):
+            AccountAdmission.from_bytes(data[:cut])
+
+
+def test_reads_the_json_state_of_format_2() -> None:
+    legacy = b'{"v": 2, "lanes": {"pulse.logins": {"t": 5, "ids": {"e-1": 9, "e-2": 7}}}}'
+    restored = AccountAdmission.from_bytes(legacy)
+    lane = restored.lanes["pulse.logins"]
+    assert lane.stream_time == 5 and restored.remembers("e-1") and restored.remembers("e-2")
+    assert lane.forget_after == {id_key("e-1"): 9, id_key("e-2"): 7}
