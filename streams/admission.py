@@ -154,6 +154,7 @@ class LaneAdmission:
     stream_time: int | None = None
     forget_after: dict[int, int] = field(default_factory=dict)  # id_key -> forgotten once S passes it
     _expiry: list[tuple[int, int]] = field(default_factory=list, repr=False)  # min-heap of (forget_after, id_key)
+    _encoded: bytes | None = field(default=None, repr=False, compare=False)  # body() while unchanged
 
     def __len__(self) -> int:
         return len(self.forget_after)
@@ -167,6 +168,7 @@ class LaneAdmission:
         expired."""
         stream_time = occurred_at if self.stream_time is None or occurred_at > self.stream_time else self.stream_time
         self.stream_time = stream_time
+        self._encoded = None
         until = (stream_time if from_stream_time else occurred_at) + keep_ms
         self.forget_after[key] = until
         heapq.heappush(self._expiry, (until, key))
@@ -175,6 +177,19 @@ class LaneAdmission:
             until, expired = heapq.heappop(expiry)
             if forget_after.get(expired) == until:
                 del forget_after[expired]
+
+    def body(self) -> bytes:
+        """The lane in AccountAdmission.to_bytes, after its topic: kept while the lane is
+        unchanged (an account's row is written after every batch that touches it, mostly
+        in one or two of its lanes)."""
+        if self._encoded is None:
+            keys, untils = array("Q", self.forget_after.keys()), array("q", self.forget_after.values())
+            if sys.byteorder == "big":
+                keys.byteswap()
+                untils.byteswap()
+            stream_time = _NO_STREAM_TIME if self.stream_time is None else self.stream_time
+            self._encoded = b"".join((_LANE_BODY.pack(stream_time, len(keys)), keys.tobytes(), untils.tobytes()))
+        return self._encoded
 
     @classmethod
     def restored(cls, stream_time: int | None, forget_after: dict[int, int]) -> LaneAdmission:
@@ -211,13 +226,7 @@ class AccountAdmission:
         parts = [bytes((_FORMAT_VERSION,))]
         for topic, lane in self.lanes.items():
             name = topic.encode()
-            keys, untils = array("Q", lane.forget_after.keys()), array("q", lane.forget_after.values())
-            if sys.byteorder == "big":
-                keys.byteswap()
-                untils.byteswap()
-            stream_time = _NO_STREAM_TIME if lane.stream_time is None else lane.stream_time
-            parts += (_LANE_HEAD.pack(len(name)), name, _LANE_BODY.pack(stream_time, len(keys)),
-                      keys.tobytes(), untils.tobytes())
+            parts += (_LANE_HEAD.pack(len(name)), name, lane.body())
         return b"".join(parts)
 
     @classmethod

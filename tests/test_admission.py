@@ -348,3 +348,16 @@ def test_reads_the_json_state_of_format_2() -> None:
     lane = restored.lanes["pulse.logins"]
     assert lane.stream_time == 5 and restored.remembers("e-1") and restored.remembers("e-2")
     assert lane.forget_after == {id_key("e-1"): 9, id_key("e-2"): 7}
+
+
+def test_kept_lane_encodings_never_go_stale() -> None:
+    state = DictAdmissionState()
+    admission = Admission(CONFIG, state)
+    for number, event in enumerate(_stream(4, 1500)):
+        admission.admit(event)
+        if number % 5 == 0:
+            for account in state.accounts.values():
+                kept = account.to_bytes()
+                for lane in account.lanes.values():
+                    lane._encoded = None
+                assert kept == account.to_bytes()

@@ -100,3 +100,30 @@ def test_batch_apply_writes_each_account_once_and_gives_the_same_snapshot():
     assert store.writes == len({event.account_id for event in events})
     end = events[-1].occurred_at
     assert batched.snapshot(end) == engine_with(events).snapshot(end)
+
+
+def _fresh_bytes(state: AccountState) -> bytes:
+    """to_bytes with every kept encoding thrown away first."""
+    for user in state.users.values():
+        user.encoded = None
+    return state.to_bytes()
+
+
+def test_kept_user_encodings_never_go_stale():
+    """Rows are encoded after every batch from the users' kept JSON: after each event, and
+    after pruning, the row must equal one encoded from scratch."""
+    events = synthetic_events(seed=3, days=45)
+    engine = Engine()
+    for number, event in enumerate(events):
+        engine.apply(event)
+        if number % 7 == 0:
+            for state in engine.store.values():
+                assert state.to_bytes() == _fresh_bytes(state)
+        if number % 500 == 0:
+            engine.prune()
+    for state in engine.store.values():
+        assert state.to_bytes() == _fresh_bytes(state)
+        state.to_bytes()
+        state.stream_time += 20 * DAY_MS  # as if the account had gone quiet: pruning ages users out
+        state.prune(engine.config)
+        assert state.to_bytes() == _fresh_bytes(state)

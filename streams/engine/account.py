@@ -100,6 +100,7 @@ class AccountState:
         user = self.users.get(user_id)
         if user is None:
             user = self.users[user_id] = User()
+        user.encoded = None
         event_type = event.type
         if event_type == "logout":
             sessions.record(user, time, True)
@@ -154,7 +155,7 @@ class AccountState:
             {
                 "v": FORMAT_VERSION,
                 "t": self.stream_time,
-                "u": {user_id: user.to_obj() for user_id, user in self.users.items()},
+                "u": {user_id: user.fragment() for user_id, user in self.users.items()},
                 "m": self.milestones.tolist(),
                 "s": self.responses.tolist(),
                 "k": {ticket_id: ticket.to_obj() for ticket_id, ticket in self.tickets.items()},
@@ -178,6 +179,7 @@ class AccountState:
 
 
 def _prune_user(user: User, stream_time: int, config: EngineConfig) -> None:
+    user.encoded = None
     activity.prune(user, stream_time, config)
     sessions.prune(user, stream_time, config)
     adoption.prune(user, stream_time, config)

@@ -14,11 +14,13 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
+import orjson
+
 from streams.engine.timeline import NO_TIME
 
 
 class User:
-    __slots__ = ("features", "logins", "seen", "trail", "trail_head")
+    __slots__ = ("encoded", "features", "logins", "seen", "trail", "trail_head")
 
     def __init__(self) -> None:
         self.seen: array[int] = array("q")
@@ -26,6 +28,17 @@ class User:
         self.trail: array[int] = array("q")
         self.trail_head = NO_TIME
         self.features: dict[str, array[int]] = {}
+        self.encoded: orjson.Fragment | None = None
+        """`to_obj` as JSON, kept while the user is unchanged; whoever changes the user
+        resets it (AccountState, the only writer)."""
+
+    def fragment(self) -> orjson.Fragment:
+        """The user's JSON for AccountState.to_bytes, encoded once per change: an account
+        row is written after every batch that touches the account, which mostly leaves
+        most of its users as they were."""
+        if self.encoded is None:
+            self.encoded = orjson.Fragment(orjson.dumps(self.to_obj()))
+        return self.encoded
 
     def is_empty(self) -> bool:
         return not (self.seen or self.logins or self.trail or self.features)
