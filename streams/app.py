@@ -22,6 +22,7 @@ changelog.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import time
@@ -82,6 +83,7 @@ class PulseWorker:
         self.telemetry = PipelineTelemetry(self.registry)
         self.rekey_topic = rekey_topic_name(settings.app_id)
         self.delivery = DeliveryGuard()
+        self.held: list = []  # events applied since the last checkpoint, not acknowledged yet
         self.hooks = faust_hooks.WorkerHooks(
             self._on_committed, self.delivery.start, gapped_topics=frozenset({self.rekey_topic}))
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
@@ -138,50 +140,64 @@ class PulseWorker:
     # ---- the agent ----------------------------------------------------------------------
 
     async def _ingest(self, stream) -> None:
-        batches = faust_fastpath.event_batches(stream, self.settings.batch_size, self.settings.batch_seconds)
-        async for events in batches:
-            async with self.hooks.lock:  # no commit between a batch's first send and last ack
-                await self._process_batch(events)
+        """Apply events as they arrive; write what they changed at checkpoints.
+
+        Applied events are held unacknowledged until the checkpoint that sends their
+        state, so Faust commits their offsets only with it (see the module header)."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        due = 0.0
+        async for events in faust_fastpath.event_batches(stream, s.batch_size, s.batch_seconds):
+            if events:
+                applied = await self._apply(events)
+                if applied and not self.held:
+                    due = loop.time() + s.checkpoint_seconds
+                self.held += applied
+            held = self.held
+            rebalancing = not self.app.flow_control.is_active()
+            if held and (rebalancing or len(held) >= s.checkpoint_events or loop.time() >= due):
+                self.held = []
+                async with self.hooks.lock:  # no commit between a checkpoint's first send and last ack
+                    await self._checkpoint(held)
 
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic}
 
-    async def _process_batch(self, events) -> None:
-        """Send everything the batch produces in its partitions' transactions, then ack it.
-
-        Faust commits the acked offsets with those transactions at its next commit, which
-        the commit gate keeps out of this method."""
-        consumer = self.app.consumer
+    async def _apply(self, events) -> list:
+        """Apply the events that are due (`_in_order`) to the in-memory rows; return them."""
         self.book.sync(self.owned_partitions())
         current = await self._in_order(events)
-        if not current:
-            return
+        rekey_topic = self.rekey_topic
+        for event in current:
+            message = event.message
+            self.book.process(message, is_rekeyed=message.topic == rekey_topic)
+        if current:
+            self.telemetry.observe_batch(
+                ((e.message.topic, _timestamp_ms(e.message)) for e in current), int(time.time() * 1000)
+            )
+        return current
+
+    async def _checkpoint(self, held: list) -> None:
+        """Send what the held events produced in their partitions' transactions, then ack
+        them. Faust commits the acked offsets with those transactions at its next commit,
+        which the commit gate keeps out of this method."""
         try:
-            touched: set[int] = set()
-            for event in current:
-                message = event.message
-                touched.add(message.partition)
-                for send in self.book.process(message, is_rekeyed=message.topic == self.rekey_topic):
-                    await self._send(message.partition, send)
-            for partition in touched:
-                for send in self.book.flush_partition(partition):
+            for partition, sends in self.book.checkpoint().items():
+                for send in sends:
                     await self._send(partition, send)
         except (IllegalOperation, ProducerFenced, ProducerSendError, KafkaError) as error:
             # The partition's transaction is lost (fenced by another worker, or the broker
-            # failed); acknowledging the batch now could commit offsets whose output never
+            # failed); acknowledging the events now could commit offsets whose output never
             # reached Kafka. Stop; the next start recovers from what was committed.
-            log.error("cannot write a batch to Kafka (%s: %s); stopping so that a restart recovers "
+            log.error("cannot write a checkpoint to Kafka (%s: %s); stopping so that a restart recovers "
                       "from the last committed state", type(error).__name__, error)
-            for event in current:
-                faust_hooks.forget_unacked(consumer, event.message)
+            for event in held:
+                faust_hooks.forget_unacked(self.app.consumer, event.message)
             self.book.forget_cache()
             await self.app.crash(error)
             return
-        for event in current:
+        for event in held:
             event.ack()
-        self.telemetry.observe_batch(
-            ((e.message.topic, _timestamp_ms(e.message)) for e in current), int(time.time() * 1000)
-        )
 
     async def _in_order(self, events) -> list:
         """The events to apply now, each once and in offset order (streams/delivery.py).
@@ -237,6 +253,12 @@ class PulseWorker:
                 faust_hooks.write_committed_rows(self.table, partition, rows)
 
     async def _on_revoked(self, app, revoked, **kwargs) -> None:
+        """Forget every applied effect no checkpoint has written: the partitions kept are
+        read again from their committed offsets (Faust normally waits for the held events'
+        checkpoint before it gets here, so `held` is empty)."""
+        for event in self.held:
+            faust_hooks.forget_unacked(self.app.consumer, event.message)
+        self.held = []
         self.delivery.reset()
         self.book.forget_cache()
 

@@ -101,8 +101,10 @@ def install(*, skip_below_read_offset: bool = True) -> None:
 
 async def event_batches(stream: Any, max_events: int, within: float) -> AsyncIterator[list[Any]]:
     """Yield lists of the events in the agent's channel queue: a list is yielded once it
-    holds `max_events`, or `within` seconds after its first event arrived. The caller
-    acknowledges each event (`event.ack()`) or lets it go (faust_hooks.forget_unacked)."""
+    holds `max_events`, or `within` seconds after its first event arrived; an empty list
+    when none arrived for `within` seconds (so that the caller can act on time while idle).
+    The caller acknowledges each event (`event.ack()`) or lets it go
+    (faust_hooks.forget_unacked)."""
     if not faust.__version__.startswith(SUPPORTED):
         raise RuntimeError(f"faust_fastpath is pinned to faust-streaming {SUPPORTED}x, found {faust.__version__}")
     await stream.maybe_start()
@@ -121,7 +123,11 @@ async def event_batches(stream: Any, max_events: int, within: float) -> AsyncIte
 
     while not stream.should_stop:
         batch: list[Any] = []
-        take(await queue.get(), batch)
+        try:
+            take(await asyncio.wait_for(queue.get(), within), batch)
+        except asyncio.TimeoutError:
+            yield batch
+            continue
         deadline = loop.time() + within
         while len(batch) < max_events:
             while len(batch) < max_events and not queue.empty():

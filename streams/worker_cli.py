@@ -41,10 +41,15 @@ def _parse_time(value: str | None) -> int | None:
 @click.option("--processing-guarantee", default="exactly_once", type=click.Choice(GUARANTEES),
               envvar="PULSE_PROCESSING_GUARANTEE", help="Kafka transactions (exactly_once) or at-least-once delivery.")
 @click.option("--batch-size", default=10_000, type=int, envvar="PULSE_BATCH_SIZE",
-              help="Most messages per batch; each touched account's state is written once per batch.")
-@click.option("--batch-seconds", default=1.0, type=float, envvar="PULSE_BATCH_SECONDS",
-              help="Longest wait to fill a batch: bounds the added latency at low rates. Longer batches write "
-                   "each touched account's state less often (docs/performance.md).")
+              help="Most messages applied to the in-memory state at once.")
+@click.option("--batch-seconds", default=0.25, type=float, envvar="PULSE_BATCH_SECONDS",
+              help="Longest wait to fill a batch: the latency it adds before /metrics shows an event.")
+@click.option("--checkpoint-seconds", default=10.0, type=float, envvar="PULSE_CHECKPOINT_SECONDS",
+              help="How often changed state is written to Kafka with the offsets it covers (one transaction per "
+                   "partition). Longer intervals write each busy account less often; a crash re-reads at most "
+                   "this much (docs/performance.md).")
+@click.option("--checkpoint-events", default=200_000, type=int, envvar="PULSE_CHECKPOINT_EVENTS",
+              help="Write a checkpoint sooner once this many events were applied since the last one.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), envvar="PULSE_CONFIG",
               help="TOML file with [policy], [engine] and [revenue] settings (see docs/metrics.md).")
 @click.option("--frozen-clock", default=None, envvar="PULSE_FROZEN_CLOCK",

@@ -10,8 +10,9 @@ often than read. (Rows written zlib-compressed by earlier versions are still rea
 changelog topic and the producer allow rows of up to 16 MiB (app.MAX_ROW_BYTES).
 
 Rows are read from the table once into a per-partition cache, changed in memory by the
-shared per-event `Pipeline`, and sent to the table's changelog once per batch for the
-accounts the batch touched, in the partition's transaction. They stay pending until that
+shared per-event `Pipeline` as events arrive, and sent to the table's changelog at each
+checkpoint (every few seconds) for the accounts changed since the last one, in the
+partition's transaction, with the dead letters and re-keyed messages of those events. They stay pending until that
 transaction commits; only then are they written to the local store, so the store never
 holds a row Kafka might still abort. The cache is dropped at every rebalance and reloaded
 from the table after Faust has recovered it from the changelog. The `pulse_events_*`
@@ -64,7 +65,7 @@ def counters_key(partition: int, partitions: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """A message the batch must produce inside its partition's transaction."""
+    """A message a checkpoint must produce inside its partition's transaction."""
 
     topic: str
     key: bytes | None
@@ -83,6 +84,7 @@ class PartitionState:
         self.dirty: set[str] = set()
         self.counters_dirty = False
         self.pending: dict[bytes, bytes] = {}  # rows sent, not yet known to be committed
+        self.outbox: list[Send] = []  # dead letters and re-keyed messages for the next checkpoint
 
     def load_row(self, account_id: str, value: bytes) -> None:
         if value[:1] == _ZLIB:
@@ -199,8 +201,10 @@ class WorkerBook:
 
     # ---- processing ----------------------------------------------------------------------
 
-    def process(self, message, *, is_rekeyed: bool) -> list[Send]:
-        """Run one Kafka message through the pipeline of its partition; return what to send."""
+    def process(self, message, *, is_rekeyed: bool) -> None:
+        """Run one Kafka message through the pipeline of its partition. What it must send
+        (a dead letter, or the message itself to the re-key topic) waits in the
+        partition's outbox for the next checkpoint."""
         partition = message.partition
         pipeline = self._pipelines[partition]
         state = self._states[partition]
@@ -211,30 +215,35 @@ class WorkerBook:
         if isinstance(decoded, Rejection):
             outcome = pipeline.reject(message.value, decoded, topic, source_partition, offset)
             state.counters_dirty = True
-            return [Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition)]
+            state.outbox.append(Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition))
+            return
         key = decoded.account_id.encode()
         if not is_rekeyed and (message.key != key or partition_of(key, self.partitions) != partition):
             header = f"{topic}\x00{source_partition}\x00{offset}".encode()
-            return [Send(self.rekey_topic, key, message.value, None, [(REKEY_HEADER, header)])]
+            state.outbox.append(Send(self.rekey_topic, key, message.value, None, [(REKEY_HEADER, header)]))
+            return
         outcome = pipeline.admit_and_apply(decoded, message.value, topic, source_partition, offset)
         state.counters_dirty = True
         if outcome.status is Status.REJECTED:
-            return [Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition)]
-        return []
+            state.outbox.append(Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition))
 
-    def flush_partition(self, partition: int) -> list[Send]:
-        """The changelog messages of the rows the batch touched in `partition`, which the
-        caller sends in the partition's transaction; they stay pending until it commits."""
-        state = self._states.get(partition)
-        if state is None:
-            return []
-        rows = [(account_id.encode(), state.row_bytes(account_id)) for account_id in state.dirty]
-        state.dirty.clear()
-        if state.counters_dirty:
-            rows.append((self._counters_keys[partition], state.counters_bytes()))
-            state.counters_dirty = False
-        state.pending.update(rows)
-        return [Send(self.changelog_topic, key, value, partition) for key, value in rows]
+    def checkpoint(self) -> dict[int, list[Send]]:
+        """Per partition, what the checkpoint sends in the partition's transaction: its
+        outbox, then the changelog rows of the accounts changed since the last checkpoint
+        (and its counters row). The rows stay pending until that transaction commits."""
+        out = {}
+        for partition, state in self._states.items():
+            rows = [(account_id.encode(), state.row_bytes(account_id)) for account_id in state.dirty]
+            state.dirty.clear()
+            if state.counters_dirty:
+                rows.append((self._counters_keys[partition], state.counters_bytes()))
+                state.counters_dirty = False
+            state.pending.update(rows)
+            sends = state.outbox + [Send(self.changelog_topic, key, value, partition) for key, value in rows]
+            state.outbox = []
+            if sends:
+                out[partition] = sends
+        return out
 
     def take_committed(self, partition: int) -> list[tuple[bytes, bytes]]:
         """The rows of `partition` whose transaction has just committed."""

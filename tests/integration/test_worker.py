@@ -57,7 +57,7 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(kafka_bootstra
     half = len(dataset.messages) // 2
     produce(kafka_bootstrap, kafka_messages(dataset, prefix, stop=half))
     run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("crash"), prefix=prefix, as_of=dataset.as_of, name="w",
-                    extra=["--batch-size", "50"])
+                    extra=["--batch-size", "50", "--checkpoint-events", "200"])
     try:
         wait_until(lambda: sum(v for k, v in run.metrics().items() if k[0] == "pulse_events_total") > 0,
                    CATCH_UP_S, run.process, "the worker to apply events")
@@ -75,9 +75,9 @@ def test_two_workers_one_killed_survivor_takes_over(kafka_bootstrap, tmp_path):
     prefix = fresh_topics(kafka_bootstrap)
     app_id = unique("scale")
     first = WorkerRun(kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="a",
-                      extra=["--batch-size", "50"])
+                      extra=["--batch-size", "50", "--checkpoint-events", "200"])
     second = WorkerRun(kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="b",
-                       extra=["--batch-size", "50"])
+                       extra=["--batch-size", "50", "--checkpoint-events", "200"])
     try:
         def owns(run: WorkerRun) -> float:
             text = run.scrape()
