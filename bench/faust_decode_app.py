@@ -8,7 +8,10 @@ bench/bench_fastpath.py), and /count also says how many messages took each path.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import faust
 import orjson
@@ -19,8 +22,13 @@ if FAST_DRAIN:
 
     faust_fastpath.install()
 
+# Faust's default data directory is "<app id>-data" in the working directory: keep it out of the repository.
+datadir = tempfile.mkdtemp(prefix="faust-decode-")
+atexit.register(shutil.rmtree, datadir, ignore_errors=True)
+
 app = faust.App(
     os.environ["BENCH_APP_ID"],
+    datadir=datadir,
     broker=f"kafka://{os.environ['BENCH_BOOTSTRAP']}",
     store="memory://",
     topic_partitions=4,

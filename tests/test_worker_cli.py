@@ -39,6 +39,10 @@ def test_metrics_port_in_use_is_one_sentence(tmp_path):
     ({"security_protocol": "SASL_SSL", "sasl_username": "cs"}, "PULSE_SASL_PASSWORD"),
     ({"processing_guarantee": "twice"}, "exactly_once"),
     ({"partitions": 0}, "--partitions"),
+    ({"batch_size": 0}, "--batch-size must be 1 or more"),
+    ({"checkpoint_events": 0}, "--checkpoint-events must be 1 or more"),
+    ({"batch_seconds": 0}, "--batch-seconds must be more than 0"),
+    ({"checkpoint_seconds": -1.0}, "--checkpoint-seconds must be more than 0"),
 ])
 def test_bad_settings_name_the_fix(options, fix):
     with pytest.raises(ConfigError, match=fix):
