@@ -211,9 +211,10 @@ class WorkerBook:
         topic, source_partition, offset = message.topic, partition, message.offset
         if is_rekeyed:
             topic, source_partition, offset = _source_of(message)
-        decoded = pipeline.decode(message.value, self.unprefixed(topic))
+        value = message.value if message.value is not None else b""  # a null value (tombstone) is bad input too
+        decoded = pipeline.decode(value, self.unprefixed(topic))
         if isinstance(decoded, Rejection):
-            outcome = pipeline.reject(message.value, decoded, topic, source_partition, offset)
+            outcome = pipeline.reject(value, decoded, topic, source_partition, offset)
             state.counters_dirty = True
             state.outbox.append(Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition))
             return
@@ -222,7 +223,7 @@ class WorkerBook:
             header = f"{topic}\x00{source_partition}\x00{offset}".encode()
             state.outbox.append(Send(self.rekey_topic, key, message.value, None, [(REKEY_HEADER, header)]))
             return
-        outcome = pipeline.admit_and_apply(decoded, message.value, topic, source_partition, offset)
+        outcome = pipeline.admit_and_apply(decoded, value, topic, source_partition, offset)
         state.counters_dirty = True
         if outcome.status is Status.REJECTED:
             state.outbox.append(Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition))
