@@ -120,7 +120,7 @@ class PulseWorker:
         )
         self.source = app.topic(
             *s.source_topics, self.rekey_topic,
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            schema=faust_fastpath.RawSchema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
         )
         self.table = app.Table(
             "accounts", partitions=s.partitions, use_partitioner=True,
