@@ -80,7 +80,7 @@ class PulseWorker:
         self.book = book
         self.clock = clock
         self.registry = CollectorRegistry(auto_describe=False)
-        self.telemetry = PipelineTelemetry(self.registry)
+        self.telemetry = PipelineTelemetry()
         self.rekey_topic = rekey_topic_name(settings.app_id)
         self.delivery = DeliveryGuard()
         self.held: list = []  # events applied since the last checkpoint, not acknowledged yet
