@@ -1,23 +1,28 @@
 """The Faust shell of `pulse worker`: topics, the state table, the ingest agent, /metrics.
 
-The agent is thin. For each batch (faust_fastpath.event_batches) it hands every message to the same
-per-event path `pulse replay` uses (decode, validate, deduplicate, late policy, engine),
-then writes each touched account's row once, as compact bytes, to one changelogged table
-(RocksDB store by default). Rejects go to `pulse.dead-letter`. A message whose key is not
-its account_id, or which sits in another partition than its account's, is forwarded to an
-internal re-key topic keyed by account_id and processed from there, so each account's
-state lives in exactly one partition whatever the producer did.
+The agent is thin. It reads its queue in batches (faust_fastpath.event_batches) and hands
+every message to the same per-event path `pulse replay` uses (decode, validate,
+deduplicate, late policy, engine), which changes in-memory rows at once: /metrics shows an
+event within a batch. At each checkpoint (every --checkpoint-seconds, or after
+--checkpoint-events) it writes each account's row changed since the last one, as compact
+bytes, to one changelogged table (RocksDB store by default), and only then acknowledges
+the events. Rejects go to `pulse.dead-letter`. A message whose key is not its account_id,
+or which sits in another partition than its account's, is forwarded to an internal re-key
+topic keyed by account_id and processed from there, so each account's state lives in
+exactly one partition whatever the producer did.
 
 Durability: changelog rows, dead letters, re-keyed messages and consumer offsets are
 written in one Kafka transaction per source partition (processing_guarantee=exactly_once),
-so a crash loses nothing and counts nothing twice. No commit falls inside a batch (the
-commit gate of streams/faust_hooks.py), so a committed transaction holds whole batches and
-their offsets. The local store gets a row only once its transaction has committed, and
-every rebalance starts fresh transactional producers, aborting whatever was not committed;
-the consumer then reads on from the committed offsets and the in-memory rows are reloaded
-from the recovered table. A worker that cannot write a batch to Kafka stops rather than
-acknowledge it; after an unclean stop the local store is discarded and rebuilt from the
-changelog.
+so a crash loses nothing and counts nothing twice. Faust commits only acknowledged
+offsets, and no commit falls inside a checkpoint (the commit gate of
+streams/faust_hooks.py), so a committed transaction holds whole checkpoints and the
+offsets of their events. A rebalance that suspends the flow gets a checkpoint at once;
+effects applied but never written are forgotten at revocation. The local store gets a row
+only once its transaction has committed, and every rebalance starts fresh transactional
+producers, aborting whatever was not committed; the consumer then reads on from the
+committed offsets and the in-memory rows are reloaded from the recovered table. A worker
+that cannot write a checkpoint to Kafka stops rather than acknowledge its events; after an
+unclean stop the local store is discarded and rebuilt from the changelog.
 """
 
 from __future__ import annotations
