@@ -35,7 +35,8 @@ remembered. How long an accepted id is remembered:
   (a backfilled invoice) remembered for 400 days too.
 Memory per account is bounded by the events accepted within the longest horizon of
 stream time; forgetting costs O(log n) per accepted event (a heap ordered by expiry). An
-id is remembered by a 64-bit hash of it (`id_key`), 16 bytes with its expiry.
+id is remembered by a 64-bit hash of it (`id_key`): 16 bytes with its expiry in the
+stored state, a dict entry and a heap entry in memory.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def id_key(event_id: str) -> int:
     """The 64-bit key an event id is remembered by: xxh3 of its UTF-8 bytes.
 
     Two distinct ids of one account's lane share a key with probability about n^2 / 2^65
-    for n remembered ids (about 3e-12 for 10,000): the cost of keeping 16 bytes per id
+    for n remembered ids (about 3e-12 for 10,000): the cost of storing 16 bytes per id
     instead of the id itself, which can be up to 128 characters."""
     return xxh3_64_intdigest(event_id.encode())
 
