@@ -130,10 +130,11 @@ async def event_batches(stream: Any, max_events: int, within: float) -> AsyncIte
             continue
         deadline = loop.time() + within
         while len(batch) < max_events:
-            while len(batch) < max_events and not queue.empty():
+            if not queue.empty():
                 take(queue.get_nowait(), batch)
+                continue
             remaining = deadline - loop.time()
-            if len(batch) >= max_events or remaining <= 0:
+            if remaining <= 0:
                 break
             try:
                 take(await asyncio.wait_for(queue.get(), remaining), batch)

@@ -12,9 +12,9 @@ changelog topic and the producer allow rows of up to 16 MiB (app.MAX_ROW_BYTES).
 Rows are read from the table once into a per-partition cache, changed in memory by the
 shared per-event `Pipeline` as events arrive, and sent to the table's changelog at each
 checkpoint (every few seconds) for the accounts changed since the last one, in the
-partition's transaction, with the dead letters and re-keyed messages of those events. They stay pending until that
-transaction commits; only then are they written to the local store, so the store never
-holds a row Kafka might still abort. The cache is dropped at every rebalance and reloaded
+partition's transaction, with the dead letters and re-keyed messages of those events.
+They stay pending until that transaction commits; only then are they written to the local
+store, so the store never holds a row Kafka might still abort. The cache is dropped at every rebalance and reloaded
 from the table after Faust has recovered it from the changelog. The `pulse_events_*`
 counters of each partition live in a row of their own, under a key chosen to hash to that
 partition, so they move with the partition on rebalance and recover with it after a crash.
