@@ -1,15 +1,16 @@
 """The Faust shell of `pulse worker`: topics, the state table, the ingest agent, /metrics.
 
-The agent is thin. It reads its queue in batches (faust_fastpath.event_batches) and hands
-every message to the same per-event path `pulse replay` uses (decode, validate,
-deduplicate, late policy, engine), which changes in-memory rows at once: /metrics shows an
-event within a batch. At each checkpoint (every --checkpoint-seconds, or after
---checkpoint-events) it writes each account's row changed since the last one, as compact
-bytes, to one changelogged table (RocksDB store by default), and only then acknowledges
-the events. Rejects go to `pulse.dead-letter`. A message whose key is not its account_id,
-or which sits in another partition than its account's, is forwarded to an internal re-key
-topic keyed by account_id and processed from there, so each account's state lives in
-exactly one partition whatever the producer did.
+The agent is thin. It reads its queue in batches of Kafka messages
+(faust_fastpath.message_batches) and hands every message to the same per-event path
+`pulse replay` uses (decode, validate, deduplicate, late policy, engine), which changes
+in-memory rows at once: /metrics shows an event within a batch. At each checkpoint
+(every --checkpoint-seconds, or after --checkpoint-events) it writes each account's row
+changed since the last one, as compact bytes, to one changelogged table (RocksDB store by
+default), and only then acknowledges the events. Rejects go to `pulse.dead-letter`. A
+message whose key is not its account_id, or which sits in another partition than its
+account's, is forwarded to an internal re-key topic keyed by account_id and processed
+from there, so each account's state lives in exactly one partition whatever the
+producer did.
 
 Durability: changelog rows, dead letters, re-keyed messages and consumer offsets are
 written in one Kafka transaction per source partition (processing_guarantee=exactly_once),
@@ -88,7 +89,7 @@ class PulseWorker:
         self.telemetry = PipelineTelemetry()
         self.rekey_topic = rekey_topic_name(settings.app_id)
         self.delivery = DeliveryGuard()
-        self.held: list = []  # events applied since the last checkpoint, not acknowledged yet
+        self.held: list = []  # messages applied since the last checkpoint, not acknowledged yet
         self.hooks = faust_hooks.WorkerHooks(
             self._on_committed, self.delivery.start, gapped_topics=frozenset({self.rekey_topic}))
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
@@ -125,7 +126,7 @@ class PulseWorker:
         )
         self.source = app.topic(
             *s.source_topics, self.rekey_topic,
-            schema=faust_fastpath.RawSchema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+            schema=faust_fastpath.MessageSchema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
         )
         self.table = app.Table(
             "accounts", partitions=s.partitions, use_partitioner=True,
@@ -152,9 +153,9 @@ class PulseWorker:
         s = self.settings
         loop = asyncio.get_running_loop()
         due = 0.0
-        async for events in faust_fastpath.event_batches(stream, s.batch_size, s.batch_seconds):
-            if events:
-                applied = await self._apply(events)
+        async for messages in faust_fastpath.message_batches(stream, s.batch_size, s.batch_seconds):
+            if messages:
+                applied = await self._apply(messages)
                 if applied and not self.held:
                     due = loop.time() + s.checkpoint_seconds
                 self.held += applied
@@ -168,18 +169,15 @@ class PulseWorker:
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic}
 
-    async def _apply(self, events) -> list:
-        """Apply the events that are due (`_in_order`) to the in-memory rows; return them."""
+    async def _apply(self, messages) -> list:
+        """Apply the messages that are due (`_in_order`) to the in-memory rows; return them."""
         self.book.sync(self.owned_partitions())
-        current = await self._in_order(events)
+        current = await self._in_order(messages)
         rekey_topic = self.rekey_topic
-        for event in current:
-            message = event.message
+        for message in current:
             self.book.process(message, is_rekeyed=message.topic == rekey_topic)
         if current:
-            self.telemetry.observe_batch(
-                ((e.message.topic, _timestamp_ms(e.message)) for e in current), int(time.time() * 1000)
-            )
+            self.telemetry.observe_batch(((m.topic, _timestamp_ms(m)) for m in current), int(time.time() * 1000))
         return current
 
     async def _checkpoint(self, held: list) -> None:
@@ -196,16 +194,17 @@ class PulseWorker:
             # reached Kafka. Stop; the next start recovers from what was committed.
             log.error("cannot write a checkpoint to Kafka (%s: %s); stopping so that a restart recovers "
                       "from the last committed state", type(error).__name__, error)
-            for event in held:
-                faust_hooks.forget_unacked(self.app.consumer, event.message)
+            for message in held:
+                faust_hooks.forget_unacked(self.app.consumer, message)
             self.book.forget_cache()
             await self.app.crash(error)
             return
-        for event in held:
-            event.ack()
+        consumer = self.app.consumer
+        for message in held:
+            message.ack(consumer)
 
-    async def _in_order(self, events) -> list:
-        """The events to apply now, each once and in offset order (streams/delivery.py).
+    async def _in_order(self, messages) -> list:
+        """The messages to apply now, each once and in offset order (streams/delivery.py).
         The others are let go unacknowledged and handed over again: fetched before a
         rebalance or while one suspends the flow, handed over a second time, or arriving
         after records went missing (their partition is read again from the expected offset)."""
@@ -213,14 +212,13 @@ class PulseWorker:
         generation = self.app.consumer_generation_id
         flowing = self.app.flow_control.is_active()
         current, rewind = [], {}
-        for event in events:
-            message = event.message
+        for message in messages:
             verdict = Verdict.UNKNOWN
             if flowing and message.generation_id == generation:
                 verdict = self.delivery.judge(message.tp, message.offset,
                                               jumps_allowed=message.topic == self.rekey_topic)
             if verdict is Verdict.APPLY:
-                current.append(event)
+                current.append(message)
                 continue
             faust_hooks.forget_unacked(consumer, message)
             if verdict is Verdict.GAP:
@@ -261,8 +259,8 @@ class PulseWorker:
         """Forget every applied effect no checkpoint has written: the partitions kept are
         read again from their committed offsets (Faust normally waits for the held events'
         checkpoint before it gets here, so `held` is empty)."""
-        for event in self.held:
-            faust_hooks.forget_unacked(self.app.consumer, event.message)
+        for message in self.held:
+            faust_hooks.forget_unacked(self.app.consumer, message)
         self.held = []
         self.delivery.reset()
         self.book.forget_cache()

@@ -28,8 +28,9 @@ before the call: flow is not suspended (`suspend_flow` clear, `flow_control` act
 conductor's lock is free with no waiter, the producer buffer is not over its limit, the
 conductor indexes channels and a handler for the message's partition, and none of those
 channels' queues is full. Then every await in the callback completes without suspending,
-and the loop runs `await callback(message)` directly. Otherwise it runs Faust's own
-`wait_first` line. The rest of the loop (read offsets, gaps, commit_every, the yield to
+and the loop awaits the partition's handler directly, which is what the callback does
+after taking and releasing the conductor's lock (free, so taking it changes nothing).
+Otherwise it runs Faust's own `wait_first` line. The rest of the loop (read offsets, gaps, commit_every, the yield to
 the event loop every 100 messages, the error handling) is the original, line for line;
 only, on the fast path the loop now yields at those points and in `getmany`, not at
 every message.
@@ -48,16 +49,18 @@ unchanged: a full queue still makes the loop wait for room. Caveat: a channel wh
 `decode` or `on_decode_error` override awaits something slow is awaited without the
 race; Faust's own channels do not await in either.
 
-The agent's side: `event_batches(stream, ...)`. `Stream.take_events` runs every event
-through the stream's iterator (sensors, the current-event context variable, processors,
-an ack per event) and a buffering processor with two asyncio events. `event_batches`
-reads the agent's channel queue itself and takes every event waiting there at once. Per
-event it keeps only what the acknowledgement protocol needs: a message of an acking
-topic is tracked as unacknowledged by the consumer (so a rebalance waits for it, and
-`Event.ack` later releases it), exactly as the stream iterator does. It does not call the
-monitoring sensors (`on_stream_event_in/out`) nor skip events whose generation is stale
-or that arrive while flow is suspended: the caller judges every event and acknowledges
-what it applied (the worker: streams/delivery.py and `PulseWorker._in_order`).
+The agent's side: `message_batches(stream, ...)` and `MessageSchema`. `Stream.take_events`
+runs every event through the stream's iterator (sensors, the current-event context
+variable, processors, an ack per event) and a buffering processor with two asyncio
+events. With `MessageSchema` the channel queue holds the Kafka messages themselves, not
+`faust.Event`s, and `message_batches` reads that queue itself, taking every message
+waiting there at once. Per message it keeps only what the acknowledgement protocol
+needs: a message of an acking topic is tracked as unacknowledged by the consumer (so a
+rebalance waits for it, and `message.ack(consumer)` later releases it), exactly as the
+stream iterator does. It does not call the monitoring sensors (`on_stream_event_in/out`)
+nor skip messages whose generation is stale or that arrive while flow is suspended: the
+caller judges every message and acknowledges what it applied (the worker:
+streams/delivery.py and `PulseWorker._in_order`).
 """
 
 from __future__ import annotations
@@ -99,12 +102,12 @@ def install(*, skip_below_read_offset: bool = True) -> None:
     Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
 
 
-async def event_batches(stream: Any, max_events: int, within: float) -> AsyncIterator[list[Any]]:
-    """Yield lists of the events in the agent's channel queue: a list is yielded once it
-    holds `max_events`, or `within` seconds after its first event arrived; an empty list
-    when none arrived for `within` seconds (so that the caller can act on time while idle).
-    The caller acknowledges each event (`event.ack()`) or lets it go
-    (faust_hooks.forget_unacked)."""
+async def message_batches(stream: Any, max_messages: int, within: float) -> AsyncIterator[list[Any]]:
+    """Yield lists of the messages in the agent's channel queue (a `MessageSchema`
+    channel): a list is yielded once it holds `max_messages`, or `within` seconds after its
+    first message arrived; an empty list when none arrived for `within` seconds (so that
+    the caller can act on time while idle). The caller acknowledges each message
+    (`message.ack(consumer)`) or lets it go (faust_hooks.forget_unacked)."""
     if not faust.__version__.startswith(SUPPORTED):
         raise RuntimeError(f"faust_fastpath is pinned to faust-streaming {SUPPORTED}x, found {faust.__version__}")
     await stream.maybe_start()
@@ -114,12 +117,11 @@ async def event_batches(stream: Any, max_events: int, within: float) -> AsyncIte
     add_unacked = consumer.unacked.add
     loop = asyncio.get_running_loop()
 
-    def take(event: Any, batch: list[Any]) -> None:
-        message = event.message
+    def take(message: Any, batch: list[Any]) -> None:
         if not message.tracked and message.topic in acking_topics:
             message.tracked = True
             add_unacked(message)
-        batch.append(event)
+        batch.append(message)
 
     while not stream.should_stop:
         batch: list[Any] = []
@@ -129,7 +131,7 @@ async def event_batches(stream: Any, max_events: int, within: float) -> AsyncIte
             yield batch
             continue
         deadline = loop.time() + within
-        while len(batch) < max_events:
+        while len(batch) < max_messages:
             if not queue.empty():
                 take(queue.get_nowait(), batch)
                 continue
@@ -143,17 +145,18 @@ async def event_batches(stream: Any, max_events: int, within: float) -> AsyncIte
         yield batch
 
 
-class RawSchema(faust.Schema):
-    """Keys and values as the bytes Kafka holds: the event is built straight from the
-    message. Faust's own schema with the "raw" codec gets the same bytes through its codec
-    registry, with two lookups and two calls per message; the worker decodes values itself
-    (streams/events.py), so that machinery only costs time."""
+class MessageSchema(faust.Schema):
+    """The channel's "event" is the Kafka message itself (`faust.types.Message`).
+
+    Faust's schema builds a `faust.Event` per message through its codec registry (two
+    lookups, two calls, a settings lookup and an object of six attributes). The worker
+    decodes values itself (streams/events.py) and needs of an event only its message and
+    the acknowledgement, which is `message.ack(consumer)`. Only for a channel read with
+    `message_batches`: Faust's own stream iterator expects events."""
 
     def compile(self, app: Any, **_: Any) -> Callable[..., Awaitable[Any]]:
-        create_event = app.create_event
-
         async def decode(message: Any, *, propagate: bool = False) -> Any:
-            return create_event(message.key, message.value, message.headers, message)
+            return message
 
         return decode
 
@@ -170,8 +173,10 @@ def installed() -> bool:
     return bool(getattr(Consumer._drain_messages, _MARK, False))
 
 
-def _delivery_cannot_block(consumer: Consumer) -> Callable[[Any], bool]:
-    """Build the check: would `conductor.on_message(message)` complete without suspending?"""
+def _direct_handler(consumer: Consumer) -> Callable[[Any], Any]:
+    """Build the check: would `conductor.on_message(message)` complete without suspending?
+    If so, return the partition's handler, which that call would run after taking the
+    conductor's free lock; else None."""
     app = consumer.app
     conductor = app.topics
     flow_is_active = app.flow_control.is_active
@@ -180,26 +185,29 @@ def _delivery_cannot_block(consumer: Consumer) -> Callable[[Any], bool]:
     tp_index = conductor._tp_index  # type: ignore[attr-defined]
     tp_to_callback = conductor._tp_to_callback  # type: ignore[attr-defined]
     buffer = app.producer.buffer
+    # ProducerBuffer.size looks up a setting on every call (slow); it cannot change
+    buffer_size = (lambda: buffer.size) if app.conf.producer_threaded else buffer.pending.qsize
     client_only = app.client_only
 
-    def check(message: Any) -> bool:
+    def handler_if_cannot_block(message: Any) -> Any:
         if suspended() or not flow_is_active() or client_only:
-            return False
+            return None
         # asyncio.Lock.acquire suspends when the lock is held or has waiters
         if lock.locked() or lock._waiters:  # type: ignore[attr-defined]
-            return False
-        if buffer.size > buffer.max_messages:  # ProducerBuffer.wait_until_ebb would flush
-            return False
+            return None
+        # ProducerBuffer.wait_until_ebb would flush
+        if buffer_size() > buffer.max_messages:
+            return None
         tp = message.tp
         channels = tp_index.get(tp)  # .get: tp_index is a defaultdict
-        if not channels or tp not in tp_to_callback:
-            return False
+        if not channels:
+            return None
         for channel in channels:
             if channel.queue.full():
-                return False
-        return True
+                return None
+        return tp_to_callback.get(tp)
 
-    return check
+    return handler_if_cannot_block
 
 
 async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma: no cover
@@ -217,7 +225,7 @@ async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma:
     unset_flag = self.diag.unset_flag
     commit_every = self._commit_every
     acks_enabled_for = self.app.topics.acks_enabled_for
-    cannot_block = _delivery_cannot_block(self)  # FAST PATH
+    direct_handler = _direct_handler(self)  # FAST PATH
     skip_below_read_offset = _skip_below_read_offset
 
     yield_every = 100
@@ -252,9 +260,10 @@ async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma:
                             if self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
-                        # FAST PATH: no tasks when the callback cannot block.
-                        if cannot_block(message):
-                            await callback(message)
+                        # FAST PATH: no tasks (and no lock) when the callback cannot block.
+                        handler = direct_handler(message)
+                        if handler is not None:
+                            await handler(message)
                             counts["direct"] += 1
                         else:
                             await self.wait_first(callback(message), self.suspend_flow.wait())
