@@ -28,12 +28,19 @@ before the call: flow is not suspended (`suspend_flow` clear, `flow_control` act
 conductor's lock is free with no waiter, the producer buffer is not over its limit, the
 conductor indexes channels and a handler for the message's partition, and none of those
 channels' queues is full. Then every await in the callback completes without suspending,
-and the loop awaits the partition's handler directly, which is what the callback does
-after taking and releasing the conductor's lock (free, so taking it changes nothing).
-Otherwise it runs Faust's own `wait_first` line. The rest of the loop (read offsets, gaps, commit_every, the yield to
-the event loop every 100 messages, the error handling) is the original, line for line;
-only, on the fast path the loop now yields at those points and in `getmany`, not at
-every message.
+and the loop does what the callback would do, without the tasks (`_fast_delivery`):
+
+- when every channel of the partition is a `MessageSchema` topic (the worker's), it puts
+  the message itself into their queues, with the partition handler's bookkeeping: one
+  reference per channel (`message.incref`) and the callbacks that pause fetching the
+  partition while a queue is under pressure and resume it once drained;
+- otherwise it awaits the partition's handler directly: what the callback does after
+  taking and releasing the conductor's lock (free, so taking it changes nothing).
+
+When a condition fails, it runs Faust's own `wait_first` line. The rest of the loop (read
+offsets, gaps, commit_every, the yield to the event loop every 100 messages, the error
+handling) is the original, line for line; only, on the fast path the loop now yields at
+those points and in `getmany`, not at every message.
 
 Why it is safe under rebalances. Those conditions are the only places the callback can
 block on stock channels, and nothing else runs on the event loop between the check and
@@ -71,6 +78,7 @@ from typing import Any, AsyncIterator, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
+from faust.types import TP
 from mode import Service, ServiceT
 
 SUPPORTED = "0.15."
@@ -173,10 +181,9 @@ def installed() -> bool:
     return bool(getattr(Consumer._drain_messages, _MARK, False))
 
 
-def _direct_handler(consumer: Consumer) -> Callable[[Any], Any]:
-    """Build the check: would `conductor.on_message(message)` complete without suspending?
-    If so, return the partition's handler, which that call would run after taking the
-    conductor's free lock; else None."""
+def _fast_delivery(consumer: Consumer) -> Callable[[Any], Awaitable[bool]]:
+    """Build `deliver(message)`: hand the message over as `conductor.on_message` would, if
+    that cannot suspend, and say whether it did (False: the caller takes the stock path)."""
     app = consumer.app
     conductor = app.topics
     flow_is_active = app.flow_control.is_active
@@ -188,26 +195,55 @@ def _direct_handler(consumer: Consumer) -> Callable[[Any], Any]:
     # ProducerBuffer.size looks up a setting on every call (slow); it cannot change
     buffer_size = (lambda: buffer.size) if app.conf.producer_threaded else buffer.pending.qsize
     client_only = app.client_only
+    pressure: dict[Any, tuple[Callable[[], None], Callable[[], None]]] = {}
 
-    def handler_if_cannot_block(message: Any) -> Any:
+    async def deliver(message: Any) -> bool:
         if suspended() or not flow_is_active() or client_only:
-            return None
+            return False
         # asyncio.Lock.acquire suspends when the lock is held or has waiters
         if lock.locked() or lock._waiters:  # type: ignore[attr-defined]
-            return None
+            return False
         # ProducerBuffer.wait_until_ebb would flush
         if buffer_size() > buffer.max_messages:
-            return None
+            return False
         tp = message.tp
         channels = tp_index.get(tp)  # .get: tp_index is a defaultdict
-        if not channels:
-            return None
+        handler = tp_to_callback.get(tp)
+        if not channels or handler is None:
+            return False
+        only_messages = True
         for channel in channels:
             if channel.queue.full():
-                return None
-        return tp_to_callback.get(tp)
+                return False
+            only_messages = only_messages and isinstance(channel.schema, MessageSchema)
+        if not only_messages:
+            await handler(message)  # after taking the conductor's lock, free: no change
+            return True
+        # What the handler does for channels whose event is the message itself
+        callbacks = pressure.get(tp) or pressure.setdefault(tp, _pressure_callbacks(app, tp))
+        message.incref(len(channels))
+        for channel in channels:
+            channel.queue.put_nowait_enhanced(message, on_pressure_high=callbacks[0], on_pressure_drop=callbacks[1])
+        return True
 
-    return handler_if_cannot_block
+    return deliver
+
+
+def _pressure_callbacks(app: Any, tp: Any) -> tuple[Callable[[], None], Callable[[], None]]:
+    """What Faust's handler for `tp` calls when a channel queue fills up (pause fetching
+    the partition) and when it drains again (resume): faust/transport/conductor.py."""
+    tp = TP(tp.topic, tp.partition)  # a message's tp may be aiokafka's: the consumer wants Faust's
+    on_topic_buffer_full = app.sensors.on_topic_buffer_full
+    consumer = app.consumer
+
+    def on_pressure_high() -> None:
+        on_topic_buffer_full(tp)
+        consumer.on_buffer_full(tp)
+
+    def on_pressure_drop() -> None:
+        consumer.on_buffer_drop(tp)
+
+    return on_pressure_high, on_pressure_drop
 
 
 async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma: no cover
@@ -225,7 +261,7 @@ async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma:
     unset_flag = self.diag.unset_flag
     commit_every = self._commit_every
     acks_enabled_for = self.app.topics.acks_enabled_for
-    direct_handler = _direct_handler(self)  # FAST PATH
+    deliver = _fast_delivery(self)  # FAST PATH
     skip_below_read_offset = _skip_below_read_offset
 
     yield_every = 100
@@ -260,10 +296,8 @@ async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma:
                             if self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
-                        # FAST PATH: no tasks (and no lock) when the callback cannot block.
-                        handler = direct_handler(message)
-                        if handler is not None:
-                            await handler(message)
+                        # FAST PATH: no tasks when the callback cannot block.
+                        if await deliver(message):
                             counts["direct"] += 1
                         else:
                             await self.wait_first(callback(message), self.suspend_flow.wait())
