@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 from aiokafka.structs import TopicPartition
 from faust.types import TP
 
-from streams.faust_fastpath import _pressure_callbacks
+from mode.utils.queues import FlowControlEvent, ThrowableQueue
+
+from streams.faust_fastpath import _pressure_callbacks, message_batches
 
 
 def test_pressure_callbacks_hand_faust_tps_to_the_consumer() -> None:
@@ -24,3 +27,57 @@ def test_pressure_callbacks_hand_faust_tps_to_the_consumer() -> None:
     on_drop()
     assert [name for name, _ in calls] == ["sensor", "full", "drop"]
     assert all(type(tp) is TP and tp == TP("pulse.logins", 3) for _, tp in calls)
+
+
+class _Message:
+    def __init__(self, offset: int, topic: str = "pulse.logins") -> None:
+        self.offset, self.topic, self.tracked = offset, topic, False
+
+
+def _stream(queue, acking_topics=frozenset({"pulse.logins"})):
+    unacked: set = set()
+    stream = SimpleNamespace(
+        channel=SimpleNamespace(queue=queue),
+        app=SimpleNamespace(consumer=SimpleNamespace(unacked=unacked), topics=SimpleNamespace(acking_topics=acking_topics)),
+        should_stop=False,
+    )
+
+    async def maybe_start() -> None:
+        return None
+
+    stream.maybe_start = maybe_start
+    return stream, unacked
+
+
+def test_message_batches_take_what_waits_track_it_and_free_the_queue() -> None:
+    """Batches hold every message once, in order, up to the size asked; each message of an
+    acking topic is tracked as unacknowledged; producers waiting for room get it, and
+    fetching paused by a full queue resumes once the queue has drained enough."""
+
+    async def run():
+        queue = ThrowableQueue(maxsize=10, flow_control=FlowControlEvent(initially_suspended=False))
+        stream, unacked = _stream(queue)
+        resumed: list[str] = []
+
+        def resume() -> None:  # one per partition, as Faust's handler has
+            resumed.append("resume")
+
+        for offset in range(10):  # full: from the 8th on the queue is under pressure
+            queue.put_nowait_enhanced(_Message(offset), on_pressure_high=lambda: None, on_pressure_drop=resume)
+        producers = [asyncio.ensure_future(queue.put(_Message(offset))) for offset in (10, 11, 12)]
+        batches, seen = [], []
+        async for batch in message_batches(stream, max_messages=4, within=0.05):
+            batches.append([m.offset for m in batch])
+            seen.append((len(queue._putters), list(resumed)))
+            if sum(map(len, batches)) >= 13:
+                stream.should_stop = True
+        await asyncio.wait_for(asyncio.gather(*producers), 1)
+        return batches, seen, unacked
+
+    batches, seen, unacked = asyncio.run(run())
+    assert [offset for batch in batches for offset in batch] == list(range(13))
+    assert all(len(batch) <= 4 for batch in batches) and batches[0] == [0, 1, 2, 3]
+    # every batch wakes the producers waiting for room; the queue stays under pressure
+    # (more than 4 left) until the third batch, which leaves 1: fetching resumes
+    assert seen == [(0, []), (0, []), (0, ["resume"]), (0, ["resume"])]
+    assert len(unacked) == 13 and all(m.tracked for m in unacked)
