@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from streams.events import (
     Decoder,
     Rejection,
+    _type_specs,
     iter_examples,
     load_schema,
     properties_of_type,
@@ -34,6 +35,7 @@ EXAMPLES_DIR = ROOT / "schemas" / "examples"
 REFERENCE = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 COMPILED_WHOLE = fastjsonschema.compile(SCHEMA, use_formats=False, use_default=False)
 DECODER = Decoder()
+TYPE_SPECS = _type_specs()
 
 
 def jsonl(name: str) -> list[dict[str, Any]]:
@@ -46,6 +48,14 @@ def compiled_accepts(obj: Any) -> bool:
     except fastjsonschema.JsonSchemaValueException:
         return False
     return True
+
+
+def _raises(validate: Any, obj: Any) -> bool:
+    try:
+        validate(obj)
+    except fastjsonschema.JsonSchemaValueException:
+        return True
+    return False
 
 
 def decoder_accepts(obj: Any) -> bool:
@@ -247,6 +257,9 @@ def test_compiled_validator_and_decoder_agree_with_jsonschema(obj: dict[str, Any
     note(f"jsonschema says {verdict}; decoder says {DECODER.decode(orjson.dumps(obj))}")
     assert compiled_accepts(obj) == verdict
     assert decoder_accepts(obj) == verdict
+    spec = TYPE_SPECS.get(obj.get("type")) if isinstance(obj.get("type"), str) else None
+    if spec is not None:  # the type's two validators, on their own
+        assert spec.accepts(obj) == verdict == (not _raises(spec.validate, obj))
 
 
 def test_generated_cases_are_not_trivial() -> None:
