@@ -140,7 +140,7 @@ def framework_ceiling(bootstrap: str, topics: list[str], total: int, tmp: Path) 
         process.stop()
 
 
-def worker_run(bootstrap: str, prefix: str, total: int, tmp: Path, uvloop: bool = True):
+def worker_run(bootstrap: str, prefix: str, total: int, tmp: Path):
     port = free_port()
     args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--topic-prefix", prefix,
             "--app-id", unique("bench-worker"), "--metrics-port", str(port), "--data-dir", str(tmp / "worker-data"),

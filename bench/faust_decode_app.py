@@ -4,6 +4,8 @@ Configured by environment (BENCH_BOOTSTRAP, BENCH_APP_ID, BENCH_TOPICS comma-sep
 BENCH_WEB_PORT); GET /count answers {"count": messages decoded so far}. With
 BENCH_FAST_DRAIN=1 the consumer drain loop runs streams.faust_fastpath (see
 bench/bench_fastpath.py), and /count also says how many messages took each path.
+BENCH_SWITCH_INTERVAL sets the interpreter's switch interval in seconds (Python's
+default is 0.005; `pulse worker` runs with 0.05).
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 
 import faust
 import orjson
 
 FAST_DRAIN = os.environ.get("BENCH_FAST_DRAIN") == "1"
+if "BENCH_SWITCH_INTERVAL" in os.environ:
+    sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
 if FAST_DRAIN:
     from streams import faust_fastpath
 
