@@ -10,7 +10,7 @@ from faust.types import TP
 
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from streams.faust_fastpath import _pressure_callbacks, message_batches
+from streams.faust_fastpath import MessageSchema, _fast_delivery, _pressure_callbacks, message_batches
 
 
 def test_pressure_callbacks_hand_faust_tps_to_the_consumer() -> None:
@@ -81,3 +81,76 @@ def test_message_batches_take_what_waits_track_it_and_free_the_queue() -> None:
     # (more than 4 left) until the third batch, which leaves 1: fetching resumes
     assert seen == [(0, []), (0, []), (0, ["resume"]), (0, ["resume"])]
     assert len(unacked) == 13 and all(m.tracked for m in unacked)
+
+
+class _Channel:  # hashable, as Faust's topics are: the conductor keeps them in sets
+    def __init__(self, queue: ThrowableQueue, schema: object) -> None:
+        self.queue, self.schema = queue, schema
+
+
+def _consumer_with_one_channel(schema: object, maxsize: int = 5):
+    """A consumer, conductor and app reduced to what `_fast_delivery` reads, with one
+    channel subscribed to pulse.logins/0."""
+    tp = TP("pulse.logins", 0)
+    flow_control = FlowControlEvent(initially_suspended=False)
+    channel = _Channel(ThrowableQueue(maxsize=maxsize, flow_control=flow_control), schema)
+    handled: list[object] = []
+
+    async def handler(message: object) -> None:
+        handled.append(message)
+
+    paused: list[object] = []
+    app = SimpleNamespace(
+        topics=SimpleNamespace(_tp_to_callback_lock=asyncio.Lock(), _tp_index={tp: {channel}},
+                               _tp_to_callback={tp: handler}),
+        flow_control=flow_control,
+        producer=SimpleNamespace(buffer=SimpleNamespace(pending=asyncio.Queue(), max_messages=100)),
+        conf=SimpleNamespace(producer_threaded=False),
+        client_only=False,
+        sensors=SimpleNamespace(on_topic_buffer_full=lambda tp: None),
+        consumer=SimpleNamespace(on_buffer_full=paused.append, on_buffer_drop=lambda tp: None),
+    )
+    consumer = SimpleNamespace(app=app, suspend_flow=asyncio.Event())
+    return consumer, channel, handled, paused
+
+
+class _FetchedMessage:
+    """What `getmany` yields, as far as the fast path reads it (the tp is aiokafka's)."""
+
+    def __init__(self, offset: int) -> None:
+        self.tp, self.offset, self.refcount = TopicPartition("pulse.logins", 0), offset, 0
+
+    def incref(self, n: int = 1) -> None:
+        self.refcount += n
+
+
+def test_fast_delivery_puts_messages_into_message_schema_queues_until_it_would_block() -> None:
+    async def run() -> None:
+        consumer, channel, handled, paused = _consumer_with_one_channel(MessageSchema())
+        deliver = _fast_delivery(consumer)
+        messages = [_FetchedMessage(offset) for offset in range(6)]
+        assert [await deliver(m) for m in messages[:5]] == [True] * 5
+        assert list(channel.queue._queue) == messages[:5] and all(m.refcount == 1 for m in messages[:5])
+        assert paused == [TP("pulse.logins", 0)]  # the 5th found the queue under pressure
+        assert await deliver(messages[5]) is False  # full: the stock path waits for room
+        assert handled == []
+
+        channel.queue.clear()
+        consumer.app.flow_control.suspend()  # a rebalance
+        assert await deliver(messages[5]) is False
+        consumer.app.flow_control.resume()
+        async with consumer.app.topics._tp_to_callback_lock:  # subscriptions changing
+            assert await deliver(messages[5]) is False
+        assert await deliver(_FetchedMessage(9)) is True
+
+    asyncio.run(run())
+
+
+def test_fast_delivery_hands_other_channels_to_the_partition_handler() -> None:
+    async def run() -> None:
+        consumer, channel, handled, _ = _consumer_with_one_channel(schema=object())
+        message = _FetchedMessage(0)
+        assert await _fast_delivery(consumer)(message) is True
+        assert handled == [message] and channel.queue.empty() and message.refcount == 0
+
+    asyncio.run(run())
