@@ -160,21 +160,24 @@ def inline_refs(schema: Mapping[str, Any], node: Any, depth: int = 0) -> Any:
     return inlined
 
 
+def type_schema(schema: Mapping[str, Any], event_type: str) -> dict[str, Any]:
+    """One type's definition as a schema of its own (references inlined)."""
+    return {"$schema": schema["$schema"], **inline_refs(schema, schema["$defs"][event_type])}
+
+
 def compile_type_validator(schema: Mapping[str, Any], event_type: str) -> Callable[[Any], Any]:
     """fastjsonschema's validator for one type's definition (raises JsonSchemaValueException).
 
     Compiled from the schema file itself, so it cannot drift from it. `format` is left as
     an annotation (the 2020-12 default); the schema's `pattern`s carry the rules.
     """
-    definition = inline_refs(schema, schema["$defs"][event_type])
-    return fastjsonschema.compile({"$schema": schema["$schema"], **definition}, use_formats=False, use_default=False)
+    return fastjsonschema.compile(type_schema(schema, event_type), use_formats=False, use_default=False)
 
 
 def compile_type_checker(schema: Mapping[str, Any], event_type: str) -> Callable[[Any], bool]:
     """jsonschema-rs's `is_valid` for one type's definition: the fast yes/no, with the
     same choices as `compile_type_validator` (`format` an annotation)."""
-    definition = inline_refs(schema, schema["$defs"][event_type])
-    return jsonschema_rs.validator_for({"$schema": schema["$schema"], **definition}, validate_formats=False).is_valid
+    return jsonschema_rs.validator_for(type_schema(schema, event_type), validate_formats=False).is_valid
 
 
 # --------------------------------------------------------------------------- conversions
