@@ -258,7 +258,9 @@ def test_two_workers_down_give_two_titled_pages_with_absolute_runbook_links(prom
     pages = wait_until(both_instances, DATA_TIMEOUT_S,
                        lambda: f"no page for each dead worker; received {hook.summary()}")
     for page in pages:
-        (instance,) = {alert["labels"]["instance"] for alert in page["alerts"]}
+        instances = {alert["labels"]["instance"] for alert in page["alerts"]}
+        assert len(instances) == 1, f"one page for several workers, with no common summary: {page}"
+        (instance,) = instances
         assert page["commonAnnotations"].get("summary") == f"pulse worker {instance} cannot be scraped", page
         assert page["commonAnnotations"]["runbook_url"] == f"{runbook_base()}#pulseworkerdown", page
         assert page["groupLabels"]["instance"] == instance
