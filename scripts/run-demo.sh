@@ -37,7 +37,8 @@ prometheus_url=""
 if command -v prometheus >/dev/null 2>&1; then
     "$BIN/python" -m streams.localprometheus --port "$PROMETHEUS_PORT" --worker "127.0.0.1:${METRICS_PORT}" \
         --dir "$RUN_DIR/prometheus" >"$RUN_DIR/prometheus.log" 2>&1 &
-    pids+=($!)
+    prometheus_pid=$!
+    pids+=("$prometheus_pid")
     prometheus_url="http://127.0.0.1:${PROMETHEUS_PORT}"
 else
     echo "make run: no local Prometheus, as prometheus is not installed: run \`sh ops/install-prometheus.sh\` and make run again." >&2
@@ -49,11 +50,14 @@ for _ in $(seq 1 120); do
 done
 if [ -n "$prometheus_url" ]; then
     for _ in $(seq 1 60); do
+        if ! kill -0 "$prometheus_pid" 2>/dev/null; then
+            echo "make run: no local Prometheus: $(tail -n 1 "$RUN_DIR/prometheus.log")" >&2
+            prometheus_url=""
+            break
+        fi
         if curl -fsS "${prometheus_url}/-/ready" >/dev/null 2>&1; then break; fi
         sleep 1
     done
-    curl -fsS "${prometheus_url}/-/ready" >/dev/null 2>&1 \
-        || echo "make run: Prometheus did not answer on ${prometheus_url}; see $RUN_DIR/prometheus.log (port taken? PROMETHEUS_PORT=9091 make run)." >&2
 fi
 echo
 echo "cs-pulse is running:"

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,15 @@ def command(binary: str, folder: Path, port: int) -> list[str]:
             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
 
 
+def port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m streams.localprometheus", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=9090, help="port of Prometheus on 127.0.0.1 (default 9090)")
@@ -55,6 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("prometheus is not installed: run `sh ops/install-prometheus.sh` (Debian's prometheus package).")
     if not RULES_DIR.is_dir():
         sys.exit(f"the rule files are not at {RULES_DIR}: run this from a clone of the repository.")
+    if port_taken(args.port):
+        # Debian's package also starts a prometheus service on 9090: never mistake it for ours
+        sys.exit(f"port {args.port} is taken (by a Prometheus service installed with the Debian package?): "
+                 f"choose another one, e.g. PROMETHEUS_PORT={args.port + 1} make run.")
     args.dir.mkdir(parents=True, exist_ok=True)
     # JSON is YAML: no YAML library needed at run time
     (args.dir / "prometheus.yml").write_text(json.dumps(config(args.worker, args.port), indent=2))

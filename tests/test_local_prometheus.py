@@ -4,6 +4,8 @@ and itself, and stops on SIGTERM. `ops/install-prometheus.sh` installs the binar
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -72,3 +74,16 @@ def test_local_prometheus_runs_the_rules_and_scrapes_the_worker(worker: str, tmp
     finally:
         stop(process)
     assert process.returncode == 0, (tmp_path / "prometheus.log").read_text()[-2000:]
+
+
+def test_a_taken_port_is_one_sentence_naming_the_fix(tmp_path: Path):
+    binary("prometheus")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "streams.localprometheus", "--port", str(port),
+                                 "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"port {port} is taken (by a Prometheus service installed with the Debian "
+                                     f"package?): choose another one, e.g. PROMETHEUS_PORT={port + 1} make run.")

@@ -20,7 +20,7 @@ import pytest
 from tests.integration.helpers import REPO, free_port
 from tests.test_prometheus_e2e import binary, http_json, wait_until
 
-pytestmark = pytest.mark.prometheus
+pytestmark = [pytest.mark.kafka, pytest.mark.prometheus]
 START_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 60.0
 
