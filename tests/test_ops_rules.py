@@ -173,9 +173,9 @@ def test_the_meta_alerts_exist_and_their_series_are_scraped():
 def _series_read(expr: str, recorded: dict[str, str]) -> set[str]:
     """The raw series an expression reads, through the recording rules it uses
     (thresholds excluded: they are constants)."""
-    without_strings = re.sub(r'"[^"]*"', "", re.sub(r"\{[^}]*\}", "", expr))
-    names = set(re.findall(r"[a-zA-Z_:][\w:]*", without_strings)) - PROMQL_WORDS
-    names = {name for name in names if not re.fullmatch(r"\d+\w*", name)}
+    # drop label matchers, strings, ranges ([10m]) and numbers with units (offset 7d)
+    bare = re.sub(r"\{[^}]*\}|\"[^\"]*\"|\[[^\]]*\]|\b\d+(?:\.\d+)?[a-z]*\b", " ", expr)
+    names = set(re.findall(r"[a-zA-Z_:][\w:]*", bare)) - PROMQL_WORDS
     series: set[str] = set()
     for name in names:
         if name.startswith("pulse:threshold:"):
