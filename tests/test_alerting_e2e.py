@@ -208,9 +208,9 @@ def test_the_dau_page_is_held_while_the_worker_is_down_and_sent_once_it_is_back(
 
 @pytest.fixture
 def prometheus_with_dead_workers(alertmanager: str, tmp_path: Path) -> Iterator[str]:
-    """A real Prometheus running the project's rules (every `for` cut to 3s), sending to the
-    Alertmanager above, scraping itself, that Alertmanager, and two pulse workers that do
-    not answer (two ports nobody listens on)."""
+    """A real Prometheus running the project's rules (every `for` cut to 3s, alerts re-sent
+    every 2s), sending to the Alertmanager above, scraping itself, that Alertmanager, and
+    two pulse workers that do not answer (two ports nobody listens on)."""
     rules = tmp_path / "rules"
     rules.mkdir()
     for path in (PROMETHEUS_DIR / "rules").glob("*.yml"):
@@ -233,7 +233,9 @@ def prometheus_with_dead_workers(alertmanager: str, tmp_path: Path) -> Iterator[
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     process = start([binary("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
                      f"--storage.tsdb.path={tmp_path / 'prometheus-data'}", f"--web.listen-address=127.0.0.1:{port}",
-                     "--log.level=warn"],
+                     # an alert that fires before the Alertmanager is discovered is re-sent
+                     # after this delay (1m by default)
+                     "--rules.alert.resend-delay=2s", "--log.level=warn"],
                     f"http://127.0.0.1:{port}/-/ready", tmp_path / "prometheus.log")
     try:
         yield f"http://127.0.0.1:{port}"
