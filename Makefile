@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@touch $@
 
 run: install
+	-sh ops/install-prometheus.sh
 	KAFKA_PORT=$(KAFKA_PORT) PARTITIONS=$(PARTITIONS) PROMETHEUS_PORT=$(PROMETHEUS_PORT) BIN=$(BIN) bash scripts/run-demo.sh
 
 test: install
