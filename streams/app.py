@@ -256,8 +256,12 @@ class PulseWorker:
         store may have them (Faust's recovery takes an active partition's store as current)."""
         for partition in partitions:
             rows = self.book.take_committed(partition)
-            if rows:
-                faust_hooks.write_committed_rows(self.table, partition, rows)
+            kept = [(key, value) for key, value in rows if value is not None]
+            if kept:
+                faust_hooks.write_committed_rows(self.table, partition, kept)
+            for key, value in rows:
+                if value is None:  # a pruned-away account: its tombstone is committed
+                    self.table.data.pop(key, None)  # the store's own mapping API, not the table's
 
     async def _on_revoked(self, app, revoked, **kwargs) -> None:
         """Forget every applied effect no checkpoint has written: the partitions kept are
