@@ -293,6 +293,11 @@ class PulseWorker:
         recovery = self.app.tables.recovery
         return bool(recovery.in_recovery) or not recovery.completed.is_set()
 
+    def ready(self) -> bool:
+        """Serving business metrics: not recovering, and no rebalance under way (Faust
+        suspends the flow from the revocation until the recovery has finished)."""
+        return not self.recovering() and self.app.flow_control.is_active()
+
     def consumer_lag(self) -> dict[tuple[str, int], int]:
         consumer = self.app.consumer
         lag = {}
@@ -314,12 +319,16 @@ class _Collector:
 
     def collect(self):
         worker = self.worker
-        recovering = worker.recovering()
+        ready = worker.ready()
         owned = worker.owned_partitions()
-        if not recovering:
+        if ready and owned:
             worker.book.sync(owned)
-        yield from worker.book.families(worker.clock())
-        yield from worker.telemetry.families(worker.consumer_lag(), recovering, len(owned))
+            # Business samples only from a worker that holds its partitions' state: while
+            # a rebalance recovers they are absent, not 0 (a dip on every board), and the
+            # partition-labelled counters never go backwards (streams/exposition.py).
+            if worker.book.loaded() == owned:
+                yield from worker.book.families(worker.clock())
+        yield from worker.telemetry.families(worker.consumer_lag(), not ready, len(owned))
 
 
 def _timestamp_ms(message) -> int:

@@ -43,7 +43,7 @@ from streams.config import PulseConfig
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.timeline import DAY_MS
-from streams.exposition import PipelineCounters, metric_families
+from streams.exposition import PipelineCounters, metric_families, partition_counter_families
 from streams.events import Rejection
 from streams.pipeline import Pipeline, Status
 
@@ -274,18 +274,16 @@ class WorkerBook:
 
     # ---- scraping ---------------------------------------------------------------------------
 
+    def loaded(self) -> set[int]:
+        """The partitions whose rows are loaded (and so can be shown)."""
+        return set(self._states)
+
     def families(self, as_of: int):
-        """The business metrics of the owned partitions, as Prometheus families."""
+        """The business metrics of the loaded partitions, as Prometheus families: the
+        engine's gauges, then the pulse_events_* counters labelled by partition."""
         engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
-        counters = PipelineCounters()
-        for state in self._states.values():
-            c = state.counters
-            for event_type, count in c.events_by_type.items():
-                counters.events_by_type[event_type] = counters.events_by_type.get(event_type, 0) + count
-            for reason, count in c.rejected_by_reason.items():
-                counters.rejected_by_reason[reason] = counters.rejected_by_reason.get(reason, 0) + count
-            counters.duplicates += c.duplicates
-        return metric_families(engine.snapshot(as_of), counters)
+        counters = {partition: state.counters for partition, state in self._states.items()}
+        return metric_families(engine.snapshot(as_of), None) + list(partition_counter_families(counters))
 
 
 class _MergedStore:
