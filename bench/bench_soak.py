@@ -1,12 +1,17 @@
 """Soak: a year of generated telemetry through the worker's path, state measured as it goes.
 
     python bench/bench_soak.py [--accounts 1000] [--days 365] [--seed 1] [--every 30]
-                               [--checkpoint-events 20000] [--write-docs]
+                               [--checkpoint-events 20000] [--growing] [--write-docs]
 
 1. Generates `--days` days of telemetry for `--accounts` accounts (`streams.generator`:
-   users join over time, accounts churn and come back, tickets, billing, surveys) in a
-   child process, as a file of (topic, message) lines, so the generator's memory is not
-   counted.
+   users join their accounts over weeks, accounts churn, and their users go quiet, and
+   some come back; tickets, billing, surveys) in a child process, as a file of (topic,
+   message) lines, so the generator's memory is not counted. By default the customer
+   base is steady: every account was acquired in the year before the soak starts, so the
+   number of live users stays about flat and flat state means state that does not grow
+   with time. `--growing` keeps the generator's own world, a business whose acquisitions
+   rise through the soak (state then grows with the live users; bytes per live user
+   should stay flat).
 2. Feeds every message, in order, through the path the worker uses, without Kafka: a
    `WorkerBook` (the per-event pipeline over the cached rows of every partition) and its
    checkpoints every `--checkpoint-events` events, whose changelog rows go into a dict
@@ -46,8 +51,11 @@ from streams.worker_state import COUNTERS_PREFIX, PartitionState, WorkerBook, pa
 PARTITIONS = 4
 GENERATE = """
 import sys
-from streams.generator import GeneratorConfig, generate
-accounts, days, seed, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+from streams.generator import GeneratorConfig, generate, simulation, world
+accounts, days, seed, path, steady = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
+if steady:  # every account acquired in the year before the soak's first day
+    simulation.build_accounts = lambda rng, count, end, span: world.build_accounts(
+        rng, count, end - days * 86_400_000, 365)
 config = GeneratorConfig(accounts=accounts, days=days, seed=seed)
 with open(path, "wb") as out:
     for message in generate(config):
@@ -81,8 +89,9 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def generate(accounts: int, days: int, seed: int, path: Path) -> int:
-    result = subprocess.run([sys.executable, "-c", GENERATE, str(accounts), str(days), str(seed), str(path)],
+def generate(accounts: int, days: int, seed: int, path: Path, steady: bool) -> int:
+    result = subprocess.run([sys.executable, "-c", GENERATE, str(accounts), str(days), str(seed), str(path),
+                             "1" if steady else "0"],
                             check=True, capture_output=True, text=True, cwd=ROOT)
     return int(result.stdout.strip().splitlines()[-1])
 
@@ -168,7 +177,7 @@ def run(args: argparse.Namespace) -> list[tuple[int, int, dict[str, float]]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "soak.tsv"
         started = time.monotonic()
-        start = generate(args.accounts, args.days, args.seed, path)
+        start = generate(args.accounts, args.days, args.seed, path, not args.growing)
         print(f"generated {args.days} days for {args.accounts} accounts in {time.monotonic() - started:.0f} s",
               file=sys.stderr)
         soak = Soak(args.checkpoint_events)
@@ -193,14 +202,15 @@ def run(args: argparse.Namespace) -> list[tuple[int, int, dict[str, float]]]:
     return table
 
 
-HEADER = ("| day | events fed | rows | state MiB | admission MiB | engine MiB | live users (30d) | RSS MiB |\n"
-          "|---:|---:|---:|---:|---:|---:|---:|---:|")
+HEADER = ("| day | events fed | rows | state MiB | admission MiB | engine MiB | live users (30d) | state bytes per live user | RSS MiB |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def row_text(day: int, events: int, m: dict[str, float]) -> str:
-    state = (m["admission"] + m["engine"]) / 2**20
-    return (f"| {day} | {events:,} | {m['rows']:,} | {state:.2f} | {m['admission'] / 2**20:.2f} | "
-            f"{m['engine'] / 2**20:.2f} | {m['live']:,.0f} | {m['rss']:.0f} |")
+    state = m["admission"] + m["engine"]
+    per_user = f"{state / m['live']:,.0f}" if m["live"] else "n/a"
+    return (f"| {day} | {events:,} | {m['rows']:,} | {state / 2**20:.2f} | {m['admission'] / 2**20:.2f} | "
+            f"{m['engine'] / 2**20:.2f} | {m['live']:,.0f} | {per_user} | {m['rss']:.0f} |")
 
 
 def flatness(table: list[tuple[int, int, dict[str, float]]], from_day: int = 120) -> str:
@@ -237,11 +247,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--every", type=int, default=30)
     parser.add_argument("--checkpoint-events", type=int, default=20_000)
+    parser.add_argument("--growing", action="store_true", help="the generator's growing business, not a steady one")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     table = run(args)
     command = (f"python bench/bench_soak.py --accounts {args.accounts} --days {args.days} --seed {args.seed} "
-               f"--every {args.every} --checkpoint-events {args.checkpoint_events}")
+               f"--every {args.every} --checkpoint-events {args.checkpoint_events}{' --growing' if args.growing else ''}")
     lines = [HEADER, *(row_text(*row) for row in table)]
     summary = flatness(table)
     text = "\n".join(lines) + "\n\n" + summary + "\n"
