@@ -3,6 +3,7 @@ catch-up, and a rebalance seen from /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
@@ -38,7 +39,8 @@ def test_sigterm_while_catching_up_exits_in_time_commits_and_a_restart_equals_re
     total = sum(v for k, v in expected.items() if k[0] == "pulse_events_total")
     prefix = fresh_topics(kafka_bootstrap, PARTITIONS)
     produce(kafka_bootstrap, kafka_messages(dataset, prefix))
-    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("term"), prefix=prefix, as_of=dataset.as_of, name="w",
+    app_id = unique("term")
+    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="w",
                     extra=["--batch-size", "500", "--checkpoint-events", "5000"])
     try:
         wait_until(lambda: _applied(run) > 0, CATCH_UP_S, run.process, "the worker to start applying events")
@@ -47,12 +49,32 @@ def test_sigterm_while_catching_up_exits_in_time_commits_and_a_restart_equals_re
         started = time.monotonic()
         code = run.process.stop(signal.SIGTERM, timeout=SIGTERM_EXIT_S)
         took = time.monotonic() - started
+        print(f"SIGTERM after {busy:.0f} of {total:.0f} events applied: exited in {took:.1f} s")
         assert code == 0, f"SIGTERM mid catch-up: exit code {code} after {took:.1f} s\n{run.process.log_tail()}"
         assert (run.data_dir / ".clean-shutdown").exists(), "a SIGTERM stop must count as clean"
+        committed = _committed(kafka_bootstrap, app_id, prefix)
+        print(f"committed source offsets after the stop: {committed}")
+        assert committed >= busy, f"{busy:.0f} events were applied before SIGTERM but only {committed} offsets committed"
         run.restart()
         _wait_equal([run], expected, "the restarted worker to match the replay")
     finally:
         run.process.stop()
+
+
+def _committed(bootstrap: str, group: str, prefix: str) -> int:
+    """The sum of the group's committed offsets on the source topics."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def read() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(group)
+        finally:
+            await admin.close()
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic.startswith(prefix) and meta.offset > 0)
+
+    return asyncio.run(read())
 
 
 class Scraper(threading.Thread):
