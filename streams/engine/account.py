@@ -16,7 +16,10 @@ sessions, adoption) by `activity_time`, the latest activity event applied; ticke
 `ticket_time`, the latest ticket event; revenue by `billing_time`; the rest by
 `stream_time`, the latest event of any kind. So a topic that runs ahead (billing weeks
 ahead of logins) never ages out the state of another: what admission still accepts on
-the logins topic finds its users' history intact.
+the logins topic finds its users' history intact. (Logins and feature use are two
+topics feeding the one activity clock: were one of them more than the activity horizon
+behind the other, an event it delivers could land before what pruning kept, and would
+then change only snapshots further back than the horizon.)
 
 Byte form: orjson of plain lists and dicts, versioned (`"v"`), so a table row survives a
 restart and is readable by later versions.
