@@ -1,7 +1,7 @@
 """Soak: a year of generated telemetry through the worker's path, state measured as it goes.
 
     python bench/bench_soak.py [--accounts 1000] [--days 365] [--seed 1] [--every 30]
-                               [--checkpoint-events 20000] [--growing] [--write-docs]
+                               [--checkpoint-events 20000] [--growing]
 
 1. Generates `--days` days of telemetry for `--accounts` accounts (`streams.generator`:
    users join their accounts over weeks, accounts churn, and their users go quiet, and
@@ -19,8 +19,8 @@
    the accounts it writes, as the worker's does.
 3. Every `--every` simulated days prints the stored state (bytes and rows, split into
    admission and engine bytes), the users active over 30 days (the live users) and the
-   process's resident memory now (not its peak); with --write-docs, writes the table under
-   "## Soak" in docs/performance.md.
+   process's resident memory now (not its peak), then the table in Markdown with the
+   spread from day 120 on (docs/performance.md, "Soak", holds a run with its reading).
 
 Figures are measurements of one run on one machine: nothing here asserts a threshold.
 """
@@ -227,19 +227,6 @@ def flatness(table: list[tuple[int, int, dict[str, float]]], from_day: int = 120
             f"live users {spread([m['live'] for m in later])}.")
 
 
-def write_docs(text: str) -> None:
-    path = ROOT / "docs" / "performance.md"
-    doc = path.read_text()
-    section = "## Soak"
-    if section in doc:
-        head, _, rest = doc.partition(section)
-        tail = rest[rest.find("\n## "):] if "\n## " in rest else "\n"
-        doc = head + text + tail
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    path.write_text(doc)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--accounts", type=int, default=1000)
@@ -248,7 +235,6 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=30)
     parser.add_argument("--checkpoint-events", type=int, default=20_000)
     parser.add_argument("--growing", action="store_true", help="the generator's growing business, not a steady one")
-    parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     table = run(args)
     command = (f"python bench/bench_soak.py --accounts {args.accounts} --days {args.days} --seed {args.seed} "
@@ -256,10 +242,8 @@ def main() -> None:
     lines = [HEADER, *(row_text(*row) for row in table)]
     summary = flatness(table)
     text = "\n".join(lines) + "\n\n" + summary + "\n"
-    print(text)
-    if args.write_docs:
-        machine = f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
-        write_docs(f"## Soak\n\nReproduce: `{command} --write-docs` ({machine}).\n\n" + text)
+    machine = f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
+    print(f"Reproduce: `{command}` ({machine}).\n\n{text}")
 
 
 if __name__ == "__main__":
