@@ -21,6 +21,8 @@
    admission and engine bytes), the users active over 30 days (the live users) and the
    process's resident memory now (not its peak), then the table in Markdown with the
    spread from day 120 on (docs/performance.md, "Soak", holds a run with its reading).
+   Live users come from a scrape's snapshot of the worker's own in-memory rows, so the
+   resident memory is the worker's plus the dict of stored rows (as the local store).
 
 Figures are measurements of one run on one machine: nothing here asserts a threshold.
 """
@@ -44,9 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams.config import PulseConfig  # noqa: E402
-from streams.engine.engine import Engine  # noqa: E402
 from streams.engine.timeline import DAY_MS  # noqa: E402
-from streams.worker_state import COUNTERS_PREFIX, PartitionState, WorkerBook, partition_of  # noqa: E402
+from streams.worker_state import COUNTERS_PREFIX, WorkerBook, partition_of  # noqa: E402
 
 PARTITIONS = 4
 GENERATE = """
@@ -150,19 +151,10 @@ class Soak:
             (length,) = struct.unpack_from(">I", value, 1)
             admission += length
             engine += len(value) - 5 - length
-        snapshot = Engine(self.config.engine, self.config.revenue,
-                          store=_rows_store(self.table)).snapshot(self.now)
-        live = next(s.value for s in snapshot if s.name == "pulse_active_users" and s.labels == (("window", "30d"),))
+        live = next(sample.value for family in self.book.families(self.now) if family.name == "pulse_active_users"
+                    for sample in family.samples if sample.labels == {"window": "30d"})
         gc.collect()
         return {"rows": rows, "admission": admission, "engine": engine, "live": live, "rss": rss_mib()}
-
-
-def _rows_store(table: Table) -> dict:
-    state = PartitionState()
-    for key, value in table.items():
-        if not key.startswith(COUNTERS_PREFIX):
-            state.load_row(key.decode(), value)
-    return state.engine_rows
 
 
 _ACCOUNT = re.compile(rb'"account_id":"([^"]+)"')
