@@ -256,8 +256,12 @@ class PulseWorker:
         store may have them (Faust's recovery takes an active partition's store as current)."""
         for partition in partitions:
             rows = self.book.take_committed(partition)
-            if rows:
-                faust_hooks.write_committed_rows(self.table, partition, rows)
+            kept = [(key, value) for key, value in rows if value is not None]
+            if kept:
+                faust_hooks.write_committed_rows(self.table, partition, kept)
+            for key, value in rows:
+                if value is None:  # a pruned-away account: its tombstone is committed
+                    self.table.data.pop(key, None)  # the store's own mapping API, not the table's
 
     async def _on_revoked(self, app, revoked, **kwargs) -> None:
         """Forget every applied effect no checkpoint has written: the partitions kept are
@@ -289,6 +293,11 @@ class PulseWorker:
         recovery = self.app.tables.recovery
         return bool(recovery.in_recovery) or not recovery.completed.is_set()
 
+    def ready(self) -> bool:
+        """Serving business metrics: not recovering, and no rebalance under way (Faust
+        suspends the flow from the revocation until the recovery has finished)."""
+        return not self.recovering() and self.app.flow_control.is_active()
+
     def consumer_lag(self) -> dict[tuple[str, int], int]:
         consumer = self.app.consumer
         lag = {}
@@ -310,12 +319,16 @@ class _Collector:
 
     def collect(self):
         worker = self.worker
-        recovering = worker.recovering()
+        ready = worker.ready()
         owned = worker.owned_partitions()
-        if not recovering:
+        if ready and owned:
             worker.book.sync(owned)
-        yield from worker.book.families(worker.clock())
-        yield from worker.telemetry.families(worker.consumer_lag(), recovering, len(owned))
+            # Business samples only from a worker that holds its partitions' state: while
+            # a rebalance recovers they are absent, not 0 (a dip on every board), and the
+            # partition-labelled counters never go backwards (streams/exposition.py).
+            if worker.book.loaded() == owned:
+                yield from worker.book.families(worker.clock())
+        yield from worker.telemetry.families(worker.consumer_lag(), not ready, len(owned))
 
 
 def _timestamp_ms(message) -> int:

@@ -73,6 +73,24 @@ def _counter_families(counters: PipelineCounters) -> Iterator[Metric]:
     yield CounterMetricFamily("pulse_events_duplicate", DUPLICATE_HELP, value=counters.duplicates)
 
 
+def partition_counter_families(by_partition: Mapping[int, PipelineCounters]) -> Iterator[Metric]:
+    """The worker's pulse_events_* counters, one series per source partition (`partition`
+    label): a partition's counts live in its state and move with it on a rebalance, so
+    each series only ever grows, whichever worker serves it. A per-worker sum would drop
+    when the worker hands a partition over, which Prometheus takes for a counter reset."""
+    events = CounterMetricFamily("pulse_events", EVENTS_HELP, labels=["type", "partition"])
+    rejected = CounterMetricFamily("pulse_events_rejected", REJECTED_HELP, labels=["reason", "partition"])
+    duplicates = CounterMetricFamily("pulse_events_duplicate", DUPLICATE_HELP, labels=["partition"])
+    for partition, counters in sorted(by_partition.items()):
+        label = str(partition)
+        for event_type, count in sorted(counters.events_by_type.items()):
+            events.add_metric([event_type, label], count)
+        for reason, count in sorted(counters.rejected_by_reason.items()):
+            rejected.add_metric([reason, label], count)
+        duplicates.add_metric([label], counters.duplicates)
+    yield from (events, rejected, duplicates)
+
+
 class SnapshotCollector(Collector):
     """Builds the families at scrape time from `provide()` -> (samples, counters)."""
 

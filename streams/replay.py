@@ -193,6 +193,7 @@ def run_replay(
         dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
         ingest(pipeline, inputs, summary, dead_letters)
         evaluated_at = evaluation_time(pipeline, as_of)
+        pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
         text = render_text(pipeline.engine.snapshot(evaluated_at), pipeline.counters)
         output = _open_output(out, "output", stack)
         output.write(text)

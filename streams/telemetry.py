@@ -9,7 +9,8 @@ behind it is, how fresh its state is. Rendered at scrape time beside the engine'
   renders.
 - `pulse_last_event_timestamp_seconds{topic}`: Kafka timestamp of the last message consumed
   from the topic (wall-clock freshness; alert when time() minus it grows).
-- `pulse_recovery_in_progress`: 1 while tables are being restored from their changelogs.
+- `pulse_recovery_in_progress`: 1 while the worker is not ready: tables being restored
+  from their changelogs, or a rebalance under way (business samples are absent then).
 - `pulse_assigned_partitions`: source partitions this worker owns.
 """
 
@@ -70,6 +71,6 @@ class PipelineTelemetry:
         for topic, timestamp_ms in sorted(self.last_timestamp_ms.items()):
             last.add_metric([topic], timestamp_ms / 1000)
         yield last
-        yield GaugeMetricFamily("pulse_recovery_in_progress", "1 while state is being restored from changelogs.",
+        yield GaugeMetricFamily("pulse_recovery_in_progress", "1 while state is being restored from changelogs or a rebalance is under way.",
                                 value=1 if recovering else 0)
         yield GaugeMetricFamily("pulse_assigned_partitions", "Source partitions this worker owns.", value=assigned)

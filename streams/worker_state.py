@@ -18,6 +18,13 @@ store, so the store never holds a row Kafka might still abort. The cache is drop
 from the table after Faust has recovered it from the changelog. The `pulse_events_*`
 counters of each partition live in a row of their own, under a key chosen to hash to that
 partition, so they move with the partition on rebalance and recover with it after a crash.
+
+State shrinks: each checkpoint first prunes the accounts changed since the last one
+(`Engine.prune`, at most once per day of an account's stream time, which is as exact as
+pruning after every event and far cheaper), so their rows are written already pruned; an
+account whose row is left with nothing in it is deleted with a tombstone (a None value).
+Accounts not changed since their last prune have nothing new to age out: every horizon
+is relative to the account's own clocks.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ from streams.admission import AccountAdmission
 from streams.config import PulseConfig
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
-from streams.exposition import PipelineCounters, metric_families
+from streams.engine.timeline import DAY_MS
+from streams.exposition import PipelineCounters, metric_families, partition_counter_families
 from streams.events import Rejection
 from streams.pipeline import Pipeline, Status
 
@@ -44,6 +52,8 @@ _LENGTH = struct.Struct(">I")
 ROW_FORMAT = b"\x02"
 _ZLIB = b"\x78"  # the first byte of a zlib stream: a row of format 1
 COUNTERS_PREFIX = b"\x00counters/"
+PRUNE_STEP_MS = DAY_MS
+"""An account is pruned at a checkpoint once its stream time has moved this far since its last prune."""
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -69,7 +79,7 @@ class Send:
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone (a deleted row)
     partition: int | None
     headers: list[tuple[str, bytes]] | None = None
 
@@ -83,7 +93,7 @@ class PartitionState:
         self.counters = PipelineCounters()
         self.dirty: set[str] = set()
         self.counters_dirty = False
-        self.pending: dict[bytes, bytes] = {}  # rows sent, not yet known to be committed
+        self.pending: dict[bytes, bytes | None] = {}  # rows sent, not yet known to be committed (None: deleted)
         self.outbox: list[Send] = []  # dead letters and re-keyed messages for the next checkpoint
 
     def load_row(self, account_id: str, value: bytes) -> None:
@@ -95,7 +105,12 @@ class PartitionState:
         self.admission_rows[account_id] = AccountAdmission.from_bytes(value[5:5 + length])
         self.engine_rows[account_id] = AccountState.from_bytes(value[5 + length:])
 
-    def row_bytes(self, account_id: str) -> bytes:
+    def row_bytes(self, account_id: str) -> bytes | None:
+        """The account's row, or None when nothing is left in it (a tombstone)."""
+        kept = self.admission_rows.get(account_id)
+        if account_id not in self.engine_rows and (kept is None or not kept.lanes):
+            self.admission_rows.pop(account_id, None)
+            return None
         admission = self.admission_rows.get(account_id, AccountAdmission()).to_bytes()
         engine = self.engine_rows.get(account_id, AccountState()).to_bytes()
         return b"".join((ROW_FORMAT, _LENGTH.pack(len(admission)), admission, engine))
@@ -234,6 +249,8 @@ class WorkerBook:
         (and its counters row). The rows stay pending until that transaction commits."""
         out = {}
         for partition, state in self._states.items():
+            if state.dirty:
+                self._pipelines[partition].engine.prune(list(state.dirty), step_ms=PRUNE_STEP_MS)
             rows = [(account_id.encode(), state.row_bytes(account_id)) for account_id in state.dirty]
             state.dirty.clear()
             if state.counters_dirty:
@@ -246,8 +263,8 @@ class WorkerBook:
                 out[partition] = sends
         return out
 
-    def take_committed(self, partition: int) -> list[tuple[bytes, bytes]]:
-        """The rows of `partition` whose transaction has just committed."""
+    def take_committed(self, partition: int) -> list[tuple[bytes, bytes | None]]:
+        """The rows of `partition` whose transaction has just committed (None: deleted)."""
         state = self._states.get(partition)
         if state is None or not state.pending:
             return []
@@ -257,18 +274,16 @@ class WorkerBook:
 
     # ---- scraping ---------------------------------------------------------------------------
 
+    def loaded(self) -> set[int]:
+        """The partitions whose rows are loaded (and so can be shown)."""
+        return set(self._states)
+
     def families(self, as_of: int):
-        """The business metrics of the owned partitions, as Prometheus families."""
+        """The business metrics of the loaded partitions, as Prometheus families: the
+        engine's gauges, then the pulse_events_* counters labelled by partition."""
         engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
-        counters = PipelineCounters()
-        for state in self._states.values():
-            c = state.counters
-            for event_type, count in c.events_by_type.items():
-                counters.events_by_type[event_type] = counters.events_by_type.get(event_type, 0) + count
-            for reason, count in c.rejected_by_reason.items():
-                counters.rejected_by_reason[reason] = counters.rejected_by_reason.get(reason, 0) + count
-            counters.duplicates += c.duplicates
-        return metric_families(engine.snapshot(as_of), counters)
+        counters = {partition: state.counters for partition, state in self._states.items()}
+        return metric_families(engine.snapshot(as_of), None) + list(partition_counter_families(counters))
 
 
 class _MergedStore:

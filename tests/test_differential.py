@@ -12,13 +12,18 @@ A failure lists every disagreement as `metric{labels}: engine=... oracle=...`.
 A second set of cases replays small adversarial datasets (see below) that put events on
 the same millisecond, on window edges and on session-gap boundaries on purpose.
 
-Shuffles (see docs/testing.md), both checked to leave the oracle's answer unchanged:
+Shuffles (see docs/testing.md), each checked to leave the oracle's answer unchanged:
 - `within_day`: each account's valid lines are permuted among themselves within the UTC
   day of their occurred_at and between two of the account's other lines (the generator
   writes days in order, so no line moves by more than a day of stream time); duplicate,
   late and malformed lines keep their positions and the set of lines before them.
 - `global`: any permutation of all lines, for datasets whose activity spans less than the
   35-day activity horizon and that have no late events.
+- `topics_lead`: the topics interleaved at random, each in its own order (as a worker
+  reading several topics sees them), with billing and tickets delivered 50 days ahead of
+  activity, lifecycle and surveys. Admission's stream time is per (account, topic), so the
+  answer must not change; an engine with a clock of its own, shared by all topics, would
+  drop activity that admission accepted.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ class Case:
     duplicates: float = 0.0
     late: float = 0.0
     malformed: float = 0.0
-    shuffle: str | None = None  # None | "within_day" | "global"
+    shuffle: str | None = None  # None | "within_day" | "global" | "topics_lead"
 
     @property
     def evaluation_times(self) -> tuple[int | None, ...]:
@@ -82,6 +87,9 @@ CASES = [seeded_case(seed) for seed in range(1, 23)] + [
     seeded_case(3, "within_day"),
     seeded_case(8, "within_day"),
     seeded_case(13, "within_day"),
+    # 120 days, billing and tickets delivered 50 days ahead of the other topics.
+    Case(41, accounts=16, days=120, duplicates=0.01, late=0.01, malformed=0.01, shuffle="topics_lead"),
+    Case(42, accounts=12, days=150, duplicates=0.02, shuffle="topics_lead"),
     # Activity spans at most 30 days and nothing is late: any order stays within the policy.
     Case(31, accounts=20, days=30, duplicates=0.02, malformed=0.02, shuffle="global"),
     Case(32, accounts=16, days=25, duplicates=0.03, shuffle="global"),
@@ -108,10 +116,41 @@ def _utc_day(line: bytes) -> int:
     return int(occurred_at.timestamp() * 1000) // DAY
 
 
+LEADING_TOPICS = frozenset({"pulse.billing", "pulse.tickets"})
+LEAD = 50 * DAY
+
+
+def across_topics(messages: list[GeneratedMessage], rng: random.Random) -> list[bytes]:
+    """Every topic's lines in their own order, the topics interleaved at random, billing and
+    tickets LEAD ahead: each line is delivered at its occurred_at (minus LEAD on a leading
+    topic) plus up to two days of jitter, never before the line ahead of it on its topic."""
+    keyed: list[tuple[float, int, bytes]] = []
+    latest: dict[str, float] = defaultdict(lambda: float("-inf"))
+    at: dict[str, float] = defaultdict(float)
+    for number, message in enumerate(messages):
+        topic = message.topic
+        try:
+            at[topic] = _occurred_ms(message.value)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # a malformed line goes where its topic's previous line went
+        delivery = at[topic] - (LEAD if topic in LEADING_TOPICS else 0) + rng.uniform(0, 2 * DAY)
+        latest[topic] = max(latest[topic], delivery)
+        keyed.append((latest[topic], number, message.value))  # equal times: the original order
+    keyed.sort()
+    return [line for _, _, line in keyed]
+
+
+def _occurred_ms(line: bytes) -> float:
+    text = orjson.loads(line)["occurred_at"]
+    return datetime.fromisoformat(text.upper().replace("Z", "+00:00")).timestamp() * 1000
+
+
 def shuffled(messages: list[GeneratedMessage], mode: str, seed: int) -> list[bytes]:
     """The lines of `messages` in another order that stays within the late policy."""
     rng = random.Random(seed)
     lines = [message.value for message in messages]
+    if mode == "topics_lead":
+        return across_topics(messages, rng)
     if mode == "global":
         rng.shuffle(lines)
         return lines

@@ -6,7 +6,7 @@ import itertools
 
 from streams.engine.config import EngineConfig
 from streams.engine.engine import Engine
-from tests.engine_events import DAY_MS, MINUTE_MS, T0, feature, login, logout, value
+from tests.engine_events import DAY_MS, MINUTE_MS, T0, feature, login, logout, subscribed, value
 
 GAP = 30 * MINUTE_MS
 T = T0 + 10 * DAY_MS
@@ -108,9 +108,14 @@ def test_pruning_keeps_the_start_of_a_long_session_still_in_view():
     assert after == before
 
 
-def test_activity_older_than_the_late_horizon_is_ignored_like_admission_does():
+def test_the_engine_applies_what_admission_admits_and_judges_no_lateness_itself():
+    """Admission alone judges lateness, per (account, topic): a login 35 days + 1 ms
+    behind the account's latest billing event is on time on its own topic, so the engine
+    applies it (it used to drop it by an account-wide clock of its own)."""
     engine = Engine()
-    engine.apply(login(T0 + 40 * DAY_MS))
-    engine.apply(login(T0 + 5 * DAY_MS - 1, user="too_late"))  # 35 days + 1 ms behind
-    engine.apply(login(T0 + 5 * DAY_MS, user="just_in_time"))  # exactly at the horizon
-    assert set(engine.store.get("a1").users) == {"u1", "just_in_time"}
+    engine.apply(subscribed(T0 + 40 * DAY_MS, "99"))
+    engine.apply(login(T0 + 5 * DAY_MS - 1, user="behind_billing"))
+    engine.apply(login(T0 + 5 * DAY_MS, user="just_in_time"))
+    engine.prune()  # billing running ahead does not age the users out either
+    assert set(engine.store.get("a1").users) == {"behind_billing", "just_in_time"}
+    assert value(engine.snapshot(T0 + 5 * DAY_MS), "pulse_active_users", window="1d") == 2

@@ -59,7 +59,8 @@ def test_pruning_keeps_every_snapshot_within_the_late_horizon_exact():
     end = events[-1].occurred_at
     for as_of in (end, oldest_exact, oldest_exact + 7 * DAY_MS + 5):
         assert pruned.snapshot(as_of) == reference.snapshot(as_of)
-    assert len(pruned.store.get("acct0").to_bytes()) < len(reference.store.get("acct0").to_bytes()) / 2
+    # users age out by the account's latest activity, which may trail its latest event by days
+    assert len(pruned.store.get("acct0").to_bytes()) < len(reference.store.get("acct0").to_bytes()) * 0.6
 
 
 def test_state_stops_growing_once_days_age_out():
@@ -124,6 +125,7 @@ def test_kept_user_encodings_never_go_stale():
     for state in engine.store.values():
         assert state.to_bytes() == _fresh_bytes(state)
         state.to_bytes()
-        state.stream_time += 20 * DAY_MS  # as if the account had gone quiet: pruning ages users out
+        state.stream_time += 20 * DAY_MS  # as if the account's users had gone quiet: pruning ages them out
+        state.activity_time += 20 * DAY_MS
         state.prune(engine.config)
         assert state.to_bytes() == _fresh_bytes(state)

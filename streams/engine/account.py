@@ -9,6 +9,18 @@ share of every additive figure to the running totals of a snapshot.
 Late events only ever insert into sorted state, so the state, and every snapshot, depend
 on the set of applied events and not on their order (within the late policy).
 
+Lateness has one judge: admission, per (account, topic) (streams/admission.py). The
+engine applies every event admission lets through and never drops one for being old. It
+ages state out by clocks of its own that follow the same lanes: user state (activity,
+sessions, adoption) by `activity_time`, the latest activity event applied; tickets by
+`ticket_time`, the latest ticket event; revenue by `billing_time`; the rest by
+`stream_time`, the latest event of any kind. So a topic that runs ahead (billing weeks
+ahead of logins) never ages out the state of another: what admission still accepts on
+the logins topic finds its users' history intact. (Logins and feature use are two
+topics feeding the one activity clock: were one of them more than the activity horizon
+behind the other, an event it delivers could land before what pruning kept, and would
+then change only snapshots further back than the horizon.)
+
 Byte form: orjson of plain lists and dicts, versioned (`"v"`), so a table row survives a
 restart and is readable by later versions.
 """
@@ -48,10 +60,15 @@ REVENUE_WINDOW_MS = 30 * DAY_MS
 
 
 class AccountState:
-    __slots__ = ("milestones", "responses", "revenue", "stream_time", "tickets", "users")
+    __slots__ = ("activity_time", "billing_time", "milestones", "pruned_at", "responses", "revenue",
+                 "stream_time", "ticket_time", "tickets", "users")
 
     def __init__(self) -> None:
         self.stream_time = NO_TIME  # latest occurred_at applied
+        self.activity_time = NO_TIME  # latest login, feature_used or logout applied
+        self.ticket_time = NO_TIME  # latest ticket_opened/replied/resolved/reopened applied
+        self.billing_time = NO_TIME  # latest billing event applied
+        self.pruned_at = NO_TIME  # stream_time at the last full prune (not stored)
         self.users: dict[str, User] = {}
         self.milestones: array[int] = array("q")  # lifecycle
         self.responses: array[int] = array("q")  # surveys and ticket ratings
@@ -66,18 +83,22 @@ class AccountState:
             self.stream_time = time
         event_type = event.type
         if event_type in ACTIVITY_TYPES:
+            if time > self.activity_time:
+                self.activity_time = time
             self._apply_activity(event, time, config)
         elif event_type in BILLING_TYPES:
+            if time > self.billing_time:
+                self.billing_time = time
             if self.revenue is None:
                 self.revenue = AccountRevenue()
             self.revenue.apply(event)
         elif event_type in TICKET_CHANGE_TYPES:
             change = cast(TicketOpened | TicketResolved | TicketReopened, event)
             priority = change.priority if isinstance(change, TicketOpened) else None
-            support.record_change(self._ticket(change.ticket_id), event_type, time, priority)
+            support.record_change(self._ticket(change.ticket_id, time, config), event_type, time, priority)
         elif event_type == "ticket_replied":
             reply = cast(TicketReplied, event)
-            support.record_reply(self._ticket(reply.ticket_id), time, reply.author)
+            support.record_reply(self._ticket(reply.ticket_id, time, config), time, reply.author)
         elif event_type == "ticket_rated":
             rating = cast(TicketRated, event)
             self._record_response(time, surveys.TICKET_RATING, rating.rating, config)
@@ -93,9 +114,7 @@ class AccountState:
 
     def _apply_activity(self, event: Event, time: int, config: EngineConfig) -> None:
         user_id = event.user_id
-        if user_id is None or time < self.stream_time - config.activity_lag_ms:
-            # Older than the late horizon: admission rejects it as too_late before it gets
-            # here; the engine ignores it too, since pruning may have passed that time.
+        if user_id is None:
             return
         user = self.users.get(user_id)
         if user is None:
@@ -112,11 +131,17 @@ class AccountState:
             else:
                 adoption.record(user, cast(FeatureUsed, event).feature, time)
         # Age the touched user out cheaply: only when its oldest trail entry is due.
-        if user.trail[0] >> 1 <= self.stream_time - config.activity_lag_ms - _TRAIL_HORIZON:
-            _prune_user(user, self.stream_time, config)
+        if user.trail[0] >> 1 <= self.activity_time - config.activity_lag_ms - _TRAIL_HORIZON:
+            _prune_user(user, self.activity_time, config)
 
-    def _ticket(self, ticket_id: str) -> support.Ticket:
+    def _ticket(self, ticket_id: str, time: int, config: EngineConfig) -> support.Ticket:
+        if time > self.ticket_time:
+            self.ticket_time = time
         ticket = self.tickets.get(ticket_id)
+        if ticket is not None and support.forgotten_by(ticket, time, config):
+            # what `prune` forgets, an event forgets too: the result does not depend on
+            # whether a prune ran between the ticket's last event and this one
+            ticket = None
         if ticket is None:
             ticket = self.tickets[ticket_id] = support.Ticket()
         return ticket
@@ -129,21 +154,30 @@ class AccountState:
     # ------------------------------------------------------------------ aging
 
     def prune(self, config: EngineConfig) -> None:
-        """Forget everything no snapshot at or after stream_time - late horizon can need."""
+        """Forget everything no snapshot at or after a clock - late horizon can need (each
+        family by its own clock, see the module header)."""
         now = self.stream_time
+        self.pruned_at = now
         emptied = []
         for user_id, user in self.users.items():
-            _prune_user(user, now, config)
+            _prune_user(user, self.activity_time, config)
             if user.is_empty():
                 emptied.append(user_id)
         for user_id in emptied:
             del self.users[user_id]
         lifecycle.prune(self.milestones, now, config)
         surveys.prune(self.responses, now, config)
-        support.prune(self.tickets, now, config)
+        support.prune(self.tickets, self.ticket_time, config)
         if self.revenue is not None:
-            # revenue answers stay exact for T >= the argument + 30 days (its longest window)
-            self.revenue.prune(now - config.activity_lag_ms - REVENUE_WINDOW_MS)
+            # revenue answers stay exact for T >= the argument + 30 days (its longest window);
+            # the floor moves in whole days, so compaction runs about once a day per account
+            before = self.billing_time - config.activity_lag_ms - REVENUE_WINDOW_MS
+            self.revenue.prune(before - before % DAY_MS)
+
+    def prune_due(self, step_ms: int = DAY_MS) -> bool:
+        """Has stream time moved at least `step_ms` since the last prune? Pruning more
+        often changes nothing a snapshot within the horizon sees; it only costs time."""
+        return self.pruned_at == NO_TIME or self.stream_time - self.pruned_at >= step_ms
 
     def is_empty(self) -> bool:
         return not (self.users or self.milestones or self.responses or self.tickets or self.revenue is not None)
@@ -155,6 +189,7 @@ class AccountState:
             {
                 "v": FORMAT_VERSION,
                 "t": self.stream_time,
+                "c": [self.activity_time, self.ticket_time, self.billing_time],
                 "u": {user_id: user.fragment() for user_id, user in self.users.items()},
                 "m": self.milestones.tolist(),
                 "s": self.responses.tolist(),
@@ -170,6 +205,8 @@ class AccountState:
             raise ValueError(f"account state format {obj.get('v')!r} is not {FORMAT_VERSION}")
         state = cls()
         state.stream_time = obj["t"]
+        # rows written before the family clocks existed: every clock was the stream time
+        state.activity_time, state.ticket_time, state.billing_time = obj.get("c") or [obj["t"]] * 3
         state.users = {user_id: User.from_obj(user) for user_id, user in obj["u"].items()}
         state.milestones.fromlist(obj["m"])
         state.responses.fromlist(obj["s"])

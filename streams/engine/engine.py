@@ -106,17 +106,24 @@ class Engine:
     def accounts(self) -> Iterator[AccountState]:
         return iter(self.store.values())
 
-    def prune(self) -> None:
-        """Age out old state in every account (relative to each account's stream time)."""
-        for account_id in list(self.store.keys()):
-            state = self.store.get(account_id)
-            if state is None:
+    def prune(self, account_ids: Iterable[str] | None = None, *, step_ms: int = 0) -> list[str]:
+        """Age out old state (relative to each account's own clocks) in `account_ids`
+        (default: every account), skipping accounts pruned less than `step_ms` of stream
+        time ago. A pruned account is written back; an account left empty is deleted.
+        Returns the deleted account ids. No snapshot within the late horizon changes."""
+        store = self.store
+        deleted = []
+        for account_id in list(store.keys() if account_ids is None else account_ids):
+            state = store.get(account_id)
+            if state is None or (step_ms and not state.prune_due(step_ms)):
                 continue
             state.prune(self.config)
             if state.is_empty():
-                del self.store[account_id]
+                del store[account_id]
+                deleted.append(account_id)
             else:
-                self.store[account_id] = state
+                store[account_id] = state
+        return deleted
 
     def snapshot(self, as_of: int) -> list[Sample]:
         """Every metric as of `as_of` (epoch ms), from the events at or before it."""

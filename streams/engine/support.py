@@ -103,18 +103,27 @@ def record_reply(ticket: Ticket, time: int, author: str) -> None:
         ticket.first_agent_reply = _earliest(ticket.first_agent_reply, time)
 
 
+def forgotten_by(ticket: Ticket, time: int, config: EngineConfig) -> bool:
+    """Is the ticket forgotten by `time`: not open, and no event for ticket_retention?"""
+    is_open = ticket.opened_at != NO_TIME and ticket.changes and ticket.changes[-1] & 3 != RESOLVED
+    return not is_open and ticket.last_time() <= time - config.ticket_retention_ms
+
+
 def prune(tickets: dict[str, Ticket], stream_time: int, config: EngineConfig) -> None:
-    """Trim each ticket's change history and forget long-quiet tickets that are not open."""
+    """Trim each ticket's change history and forget long-quiet tickets that are not open.
+
+    `stream_time` is the account's latest ticket event. A ticket event forgets a ticket
+    by the same rule (`forgotten_by`, in AccountState), so whether a prune ran before a
+    reopening or not, a ticket resolved longer than ticket_retention ago and reopened is
+    a ticket whose opening is not known: it does not count as open."""
     cutoff = stream_time - config.activity_lag_ms - WINDOW_MS
-    forget_before = stream_time - config.ticket_retention_ms
     forgotten = []
     for ticket_id, ticket in tickets.items():
         changes = ticket.changes
         if len(changes) > 1 and changes[1] >> 2 <= cutoff:
             # keep the last change at or before the cutoff: it still gives the state
             del changes[: bisect_right(changes, cutoff * 4 + 3) - 1]
-        is_open = ticket.opened_at != NO_TIME and changes and changes[-1] & 3 != RESOLVED
-        if not is_open and ticket.last_time() <= forget_before:
+        if forgotten_by(ticket, stream_time, config):
             forgotten.append(ticket_id)
     for ticket_id in forgotten:
         del tickets[ticket_id]

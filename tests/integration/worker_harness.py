@@ -59,16 +59,33 @@ def replay(dataset: Dataset, tmp_path: Path) -> tuple[dict, Path]:
     return parse_exposition(result.stdout.decode()), dead
 
 
+# The worker labels these counters by source partition; replay has no partitions.
+PARTITIONED_COUNTERS = frozenset({"pulse_events", "pulse_events_rejected", "pulse_events_duplicate"})
+
+
 def parse_exposition(text: str, skip: frozenset[str] = PROCESS_FAMILIES) -> dict[tuple[str, tuple], float]:
-    values = {}
+    """Samples by (name, labels); the worker's partition-labelled counters summed over
+    their partitions, as replay prints them."""
+    values: dict[tuple[str, tuple], float] = {}
     for family in text_string_to_metric_families(text):
         if family.name in skip:
             continue
         for sample in family.samples:
             if sample.name.endswith("_created"):
                 continue
-            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            labels = sample.labels
+            if family.name in PARTITIONED_COUNTERS:
+                labels = {name: value for name, value in labels.items() if name != "partition"}
+            key = (sample.name, tuple(sorted(labels.items())))
+            values[key] = values.get(key, 0.0) + sample.value
     return values
+
+
+def partition_series(text: str) -> dict[tuple[str, tuple], float]:
+    """The worker's partition-labelled counter samples, as they are."""
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) if family.name in PARTITIONED_COUNTERS
+            for sample in family.samples if not sample.name.endswith("_created")}
 
 
 def differences(worker: dict, expected: dict, limit: int = 20) -> list[str]:
