@@ -32,7 +32,7 @@ from streams.config import load_config
 from streams.deadletter import rfc3339_ms
 from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError
-from streams.exposition import render_text
+from streams.exposition import Exposition, render_text
 from streams.pipeline import Pipeline, Status
 
 PROGRESS_EVERY_S = 2.0
@@ -177,6 +177,7 @@ def run_replay(
     out: str,
     dead_letter: str | None,
     config_path: str | None,
+    ratios: bool = True,
 ) -> ReplaySummary:
     config = load_config(config_path)
     as_of = parse_time(as_of_text) if as_of_text is not None else None
@@ -193,7 +194,8 @@ def run_replay(
         dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
         ingest(pipeline, inputs, summary, dead_letters)
         evaluated_at = evaluation_time(pipeline, as_of)
-        text = render_text(pipeline.engine.snapshot(evaluated_at), pipeline.counters)
+        exposition = Exposition(ratios=ratios, currency=config.revenue.reporting_currency)
+        text = render_text(pipeline.engine.snapshot(evaluated_at), pipeline.counters, exposition)
         output = _open_output(out, "output", stack)
         output.write(text)
         output.flush()
@@ -211,7 +213,12 @@ def run_replay(
 @click.option("--dead-letter", "dead_letter", metavar="PATH",
               help="Write a dead-letter record (JSONL) for every rejected line here.")
 @click.option("--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue].")
-def replay(files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None) -> None:
+@click.option("--ratios/--no-ratios", default=True, show_default=True,
+              help="Also print the global ratios (stickiness, adoption, CSAT, NPS, CES, NRR, GRR, churn, ARPA, "
+                   "quick ratio) computed over every input event; --no-ratios prints what a worker exports.")
+def replay(
+    files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None, ratios: bool
+) -> None:
     """Compute every metric from JSONL events (the Kafka message format, one per line).
 
     Lines go through the worker's decode, validate, de-duplicate and late policies and
@@ -219,7 +226,7 @@ def replay(files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str
     text. Reads stdin when no FILE (or -) is given.
     """
     try:
-        run_replay(files, as_of, out, dead_letter, config_path)
+        run_replay(files, as_of, out, dead_letter, config_path, ratios)
     except PulseError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)

@@ -35,7 +35,7 @@ from streams.admission import AccountAdmission
 from streams.config import PulseConfig
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
-from streams.exposition import PipelineCounters, metric_families
+from streams.exposition import Exposition, PipelineCounters, metric_families
 from streams.events import Rejection
 from streams.pipeline import Pipeline, Status
 
@@ -258,7 +258,8 @@ class WorkerBook:
     # ---- scraping ---------------------------------------------------------------------------
 
     def families(self, as_of: int):
-        """The business metrics of the owned partitions, as Prometheus families."""
+        """The business metrics of the owned partitions, as Prometheus families: additive
+        figures only, as the recording rules need them (no global ratios)."""
         engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
         counters = PipelineCounters()
         for state in self._states.values():
@@ -268,7 +269,8 @@ class WorkerBook:
             for reason, count in c.rejected_by_reason.items():
                 counters.rejected_by_reason[reason] = counters.rejected_by_reason.get(reason, 0) + count
             counters.duplicates += c.duplicates
-        return metric_families(engine.snapshot(as_of), counters)
+        exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
+        return metric_families(engine.snapshot(as_of), counters, exposition)
 
 
 class _MergedStore:
