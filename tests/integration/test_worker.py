@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from tests.integration.helpers import produce, unique, wait_until
+from tests.test_exposition import promtool_check_metrics
 from tests.integration.worker_harness import (
     WorkerRun, differences, fresh_topics, kafka_messages, make_dataset, parse_exposition, replay,
 )
@@ -46,6 +47,12 @@ def test_worker_equals_replay(kafka_bootstrap, tmp_path):
     run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("eq"), prefix=prefix, as_of=dataset.as_of, name="w")
     try:
         _wait_equal([run], expected, "the worker to match the replay")
+        scraped = run.scrape()
+        assert promtool_check_metrics(scraped.encode()) == ""
+        for family in ("pulse_build_info", "pulse_reporting_currency_info", "process_cpu_seconds_total",
+                       "process_resident_memory_bytes"):
+            assert f"\n{family}" in scraped, f"/metrics has no {family}"
+        assert "_ratio" not in scraped and "pulse_nps_score" not in scraped and "pulse_arpa" not in scraped
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
 
