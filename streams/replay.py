@@ -30,6 +30,7 @@ import gc
 import gzip
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -130,8 +131,18 @@ def _open_input(path: str, stack: ExitStack) -> Input:
     size = os.fstat(raw.fileno()).st_size if os.path.isfile(path) else None
     if path.endswith(".gz"):
         # progress follows the compressed bytes read, the only size known in advance
-        return Input(path, stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb")), size, raw.tell)
+        return Input(path, _gunzipped(path, stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))), size, raw.tell)
     return Input(path, raw, size, raw.tell)
+
+
+def _gunzipped(path: str, lines: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a gzip file; a file that is not gzip, or is cut short, is one sentence."""
+    try:
+        yield from lines
+    except (OSError, EOFError, zlib.error) as error:
+        raise ReplayError(
+            f"Input file {path} is not a complete gzip file ({error}): compress it with gzip, or drop the .gz suffix."
+        ) from None
 
 
 def _open_output(path: str, what: str, stack: ExitStack) -> BinaryIO:
@@ -263,7 +274,6 @@ def run_replay(
         output = _open_output(out, "output", stack)
         dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
         ingest(pipeline, inputs, summary, dead_letters)
-        summary.seconds = time.monotonic() - started
         if not summary.applied:
             raise ReplayError(_nothing_applied(summary))
         evaluated_at = evaluation_time(pipeline, as_of)

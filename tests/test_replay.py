@@ -224,6 +224,17 @@ def test_gzip_input_gives_the_same_exposition(tmp_path):
     assert run([str(packed)]).exit_code == 0
 
 
+@pytest.mark.parametrize("content", [b"plain text, not gzip\n", None], ids=["not-gzip", "cut-short"])
+def test_a_broken_gzip_input_is_one_sentence(tmp_path, content):
+    if content is None:
+        content = gzip.compress(b"\n".join(login_line(f"e{i}", "2026-03-01T09:00:00Z") for i in range(50)))[:-20]
+    packed = tmp_path / "e.jsonl.gz"
+    packed.write_bytes(content)
+    result = run([str(packed)])
+    assert result.exit_code == 1
+    assert "is not a complete gzip file" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_progress_shows_a_total_and_an_eta_for_files_only(tmp_path, monkeypatch):
     monkeypatch.setattr("streams.replay.PROGRESS_EVERY_S", 0.0)
     monkeypatch.setattr("streams.replay._CHECK_CLOCK_EVERY", 2)
