@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams.config import PulseConfig  # noqa: E402
-from streams.exposition import render_text  # noqa: E402
+from streams.exposition import Exposition, render_text  # noqa: E402
 from streams.pipeline import Pipeline  # noqa: E402
 from streams.replay import ReplaySummary, evaluation_time, ingest  # noqa: E402
 
@@ -85,7 +85,8 @@ def replay(path: Path) -> dict[str, float]:
     ingest_s = time.perf_counter() - started
     ingest_cpu_s = time.process_time() - cpu_started
     started = time.perf_counter()
-    text = render_text(pipeline.engine.snapshot(evaluation_time(pipeline, None)), pipeline.counters)
+    text = render_text(pipeline.engine.snapshot(evaluation_time(pipeline, None)), pipeline.counters,
+                       Exposition(ratios=True))  # what `pulse replay` prints
     snapshot_s = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     states = list(pipeline.engine.store.values())

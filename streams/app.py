@@ -39,6 +39,7 @@ import faust
 from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
 from faust.exceptions import ProducerSendError
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from streams import faust_fastpath, faust_hooks
@@ -95,6 +96,7 @@ class PulseWorker:
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
         self.app = self._build_app()
         self.registry.register(_Collector(self))
+        ProcessCollector(registry=self.registry)  # process_* (CPU, memory, file descriptors)
 
     def _build_app(self) -> faust.App:
         s = self.settings

@@ -1,11 +1,19 @@
 """The `pulse` command. Each subcommand lives in its own module and is imported only
-when it runs, so `pulse --help` stays fast and a broken optional part cannot break the rest."""
+when it runs, so `pulse --help` stays fast and a broken optional part cannot break the rest.
+
+Every option that reads a PULSE_* environment variable shows it in `--help` (click's
+`show_envvar`, set here once for all subcommands). Exit codes follow one rule
+(`streams.errors.exit_code`): 2 for usage errors, 1 when a run fails."""
 
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import NoReturn
 
 import click
+
+from streams.errors import PulseError, exit_code
 
 # name -> ("module:attribute", one-line help shown by `pulse --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -25,12 +33,33 @@ class LazyGroup(click.Group):
             return None
         target, _ = SUBCOMMANDS[name]
         module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        command = getattr(importlib.import_module(module_name), attribute)
+        show_envvars(command)
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def fail(error: PulseError | str, code: int | None = None) -> NoReturn:
+    """Print `Error: <one sentence>` on stderr and exit: with `code`, else by
+    `streams.errors.exit_code` (2 for a usage error, 1 for a failed run)."""
+    click.echo(f"Error: {error}", err=True)
+    if code is None:
+        code = exit_code(error) if isinstance(error, PulseError) else 1
+    sys.exit(code)
+
+
+def show_envvars(command: click.Command) -> None:
+    """Show each option's environment variable in --help, in this command and below it."""
+    for param in command.params:
+        if isinstance(param, click.Option) and param.envvar:
+            param.show_envvar = True
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            show_envvars(sub)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,6 +6,14 @@ every engine figure as a gauge and the pipeline counters as counters. `render_te
 the same thing as bytes of the text exposition format (what `pulse replay` prints), via
 `generate_latest` on a private registry, so replay and the worker's /metrics render
 identically. HELP is the metric's one-line definition (`streams.engine.engine.METRIC_HELP`).
+
+Global ratios (`streams.engine.engine.GLOBAL_RATIOS`: stickiness, adoption, CSAT, NPS, CES,
+NRR, GRR, customer churn, ARPA, quick ratio) are left out unless `ratios=True`: a worker
+owns only some partitions, and its ratios cannot be combined with another worker's, so it
+exports the additive numerators and denominators and the recording rules divide their
+sums. `pulse replay` sees every account and prints them (its `--no-ratios` prints what a
+worker would). Both outputs also carry two info gauges: `pulse_build_info{version}` and
+`pulse_reporting_currency_info{currency}`, the currency every money figure is in.
 """
 
 from __future__ import annotations
@@ -14,16 +22,37 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.exposition import generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from streams.engine.engine import METRIC_HELP
+from streams.engine.engine import GLOBAL_RATIOS, METRIC_HELP
 from streams.engine.samples import Sample
 from streams.model import EVENT_TYPES
 
 EVENTS_HELP = "Events admitted (decoded, validated, not duplicate, not too late or in the future), by type."
 REJECTED_HELP = "Events rejected and sent to the dead letters, by machine-readable reason."
 DUPLICATE_HELP = "Events dropped as duplicates of an already admitted (account_id, event_id)."
+BUILD_INFO_HELP = "The running cs-pulse version (always 1)."
+CURRENCY_INFO_HELP = "The reporting currency (ISO 4217) every money figure is in (always 1)."
+
+
+def build_version() -> str:
+    """The installed cs-pulse version, "unknown" when run from a tree that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cs-pulse")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Exposition:
+    """What a render includes besides the snapshot: the global ratios (replay only) and
+    the reporting currency of the info gauge."""
+
+    ratios: bool = False
+    currency: str = "USD"
 
 
 @dataclass(slots=True)
@@ -45,20 +74,35 @@ class PipelineCounters:
 
 
 def metric_families(
-    samples: Iterable[Sample], counters: PipelineCounters | None, help_texts: Mapping[str, str] = METRIC_HELP
+    samples: Iterable[Sample],
+    counters: PipelineCounters | None,
+    exposition: Exposition = Exposition(),
+    help_texts: Mapping[str, str] = METRIC_HELP,
 ) -> list[Metric]:
-    """One gauge family per sample name (in first-seen order), then the counters."""
+    """The info gauges, one gauge family per sample name (in first-seen order, the global
+    ratios only with `exposition.ratios`), then the counters."""
     families: dict[str, Metric] = {}
     for sample in samples:
+        if not exposition.ratios and sample.name in GLOBAL_RATIOS:
+            continue
         family = families.get(sample.name)
         if family is None:
             documentation = help_texts.get(sample.name, f"cs-pulse metric {sample.name}; see docs/metrics.md.")
             family = families[sample.name] = Metric(sample.name, documentation, "gauge")
         family.add_sample(sample.name, dict(sample.labels), float(sample.value))
-    out = list(families.values())
+    out = [*_info_families(exposition), *families.values()]
     if counters is not None:
         out.extend(_counter_families(counters))
     return out
+
+
+def _info_families(exposition: Exposition) -> Iterator[Metric]:
+    build = GaugeMetricFamily("pulse_build_info", BUILD_INFO_HELP, labels=["version"])
+    build.add_metric([build_version()], 1)
+    yield build
+    currency = GaugeMetricFamily("pulse_reporting_currency_info", CURRENCY_INFO_HELP, labels=["currency"])
+    currency.add_metric([exposition.currency], 1)
+    yield currency
 
 
 def _counter_families(counters: PipelineCounters) -> Iterator[Metric]:
@@ -94,17 +138,24 @@ def partition_counter_families(by_partition: Mapping[int, PipelineCounters]) -> 
 class SnapshotCollector(Collector):
     """Builds the families at scrape time from `provide()` -> (samples, counters)."""
 
-    def __init__(self, provide: Callable[[], tuple[Iterable[Sample], PipelineCounters | None]]) -> None:
+    def __init__(
+        self,
+        provide: Callable[[], tuple[Iterable[Sample], PipelineCounters | None]],
+        exposition: Exposition = Exposition(),
+    ) -> None:
         self._provide = provide
+        self._exposition = exposition
 
     def collect(self) -> Iterable[Metric]:
         samples, counters = self._provide()
-        return metric_families(samples, counters)
+        return metric_families(samples, counters, self._exposition)
 
 
-def render_text(samples: Iterable[Sample], counters: PipelineCounters | None = None) -> bytes:
+def render_text(
+    samples: Iterable[Sample], counters: PipelineCounters | None = None, exposition: Exposition = Exposition()
+) -> bytes:
     """The Prometheus text exposition (format 0.0.4) of a snapshot and the counters."""
     fixed = (list(samples), counters)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(lambda: fixed))
+    registry.register(SnapshotCollector(lambda: fixed, exposition))
     return generate_latest(registry)

@@ -16,7 +16,8 @@ from typing import BinaryIO
 
 import click
 
-from streams.errors import PulseError
+from streams.cli import fail
+from streams.errors import USAGE_EXIT, PulseError
 from streams.generator import GeneratedMessage, Generator, GeneratorConfig, Summary
 from streams.generator.clock import DEFAULT_END_TEXT, parse_end
 from streams.generator.sinks import Pacer, Progress, produce, write_jsonl
@@ -67,9 +68,9 @@ def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str
         config = GeneratorConfig(accounts=accounts, days=days, seed=seed, end=end, duplicate_fraction=duplicates,
                                  late_fraction=late, malformed_fraction=malformed, wrong_topic=bootstrap is not None)
     except PulseError as error:
-        raise click.ClickException(str(error)) from None
+        fail(error, USAGE_EXIT)  # a bad option value
     if live and end > now + FUTURE_SLACK_MS:
-        raise click.ClickException("--live stamps events with the current time, so --end must not lie in the future: use --end now.")
+        fail("--live stamps events with the current time, so --end must not lie in the future: use --end now.", USAGE_EXIT)
     if end > now + FUTURE_SLACK_MS:
         _echo("note: --end lies in the future; a consumer that checks its own clock will reject the later events.")
 

@@ -32,7 +32,7 @@ class Status(enum.Enum):
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
     AFTER_AS_OF = "after_as_of"
-    """Admitted, but later than the evaluation time replay was asked for: not applied."""
+    """Later than the evaluation time replay was asked for: neither judged nor applied."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +51,9 @@ class Pipeline:
     """Decode, admit and apply messages; one instance per stream of state.
 
     `clock` is the admission clock (future_timestamp is relative to it; None = nothing is
-    in the future). `apply_until`, when set, keeps admitted events that occurred after it
-    out of the engine (replay's --as-of). `check_topic=False` derives each message's topic
+    in the future). `apply_until`, when set, keeps events that occurred after it out of
+    admission and the engine (replay's --as-of: a log holds the future of every instant
+    before its end, so those events are "after as-of", not rejects). `check_topic=False` derives each message's topic
     from its type instead of checking it (replay has no topics); `topic` then only names
     the source in dead letters.
     """
@@ -92,6 +93,10 @@ class Pipeline:
     def admit_and_apply(
         self, decoded: Event, raw: bytes, topic: str | None, partition: int | None, offset: int | None
     ) -> Outcome:
+        if self.apply_until is not None and decoded.occurred_at > self.apply_until:
+            # The input's future as seen from the as-of: not judged (no future_timestamp,
+            # no dedup memory, no stream time), not applied, counted by the caller.
+            return Outcome(Status.AFTER_AS_OF, decoded)
         verdict = self.admission.admit(decoded)
         if verdict is DUPLICATE:
             self.counters.count_duplicate()
@@ -99,8 +104,6 @@ class Pipeline:
         if verdict is not ACCEPTED:
             assert isinstance(verdict, Rejection)
             return self.reject(raw, verdict, topic, partition, offset, decoded)
-        if self.apply_until is not None and decoded.occurred_at > self.apply_until:
-            return Outcome(Status.AFTER_AS_OF, decoded)
         self.engine.apply(decoded)
         self.counters.count_event(decoded.type)
         if decoded.occurred_at > self.latest_applied:

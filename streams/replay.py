@@ -8,21 +8,32 @@ metric as of the evaluation time is written out, with the worker's metric names.
 - The topic of a line is the one its type belongs on (a file has no topics), so
   `wrong_topic` cannot happen; a rejected line's dead-letter record names the source as
   topic "replay:<file>", partition 0 and offset = the line number (1-based).
-- `--as-of TIME` (RFC 3339 with an offset, or epoch milliseconds): the evaluation time;
-  the future policy is relative to it and admitted events after it are not applied.
-  Default: the latest occurred_at applied, with no event in the future.
+- `--as-of TIME` (RFC 3339 with an offset, or epoch milliseconds; an integer that looks
+  like epoch seconds is refused): the evaluation time. A file holds the future of every
+  instant before its end, so events after it are "after as-of": counted in the summary,
+  neither applied nor rejected (no `future_timestamp`, no dead letter; a worker's frozen
+  clock keeps the live rule). Default: the latest occurred_at applied.
+- Inputs ending in `.gz` are read through gzip. `--out` is opened before any input is
+  read, so a bad output path fails at once.
 - Empty lines are skipped. Progress goes to stderr about every 2 seconds on long inputs,
-  and a summary line at the end.
+  with the share done and an ETA when every input is a file; a summary line at the end.
+  An input with no applied event is an error (exit 1): there is nothing to report.
+- The exposition includes the global ratios (replay sees every account); `--no-ratios`
+  prints exactly what a worker exports (docs/metrics.md, "Conventions").
+- Exit codes follow `streams.errors.exit_code`: 2 for a bad option or input path, 1 when
+  the run fails.
 """
 
 from __future__ import annotations
 
 import gc
-import sys
+import gzip
+import os
 import time
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
@@ -31,31 +42,45 @@ import click
 from streams.config import load_config
 from streams.deadletter import rfc3339_ms
 from streams.engine.timeline import NO_TIME
-from streams.errors import PulseError
-from streams.exposition import render_text
+from streams.cli import fail
+from streams.errors import PulseError, UsageError
+from streams.exposition import Exposition, render_text
 from streams.pipeline import Pipeline, Status
 
 PROGRESS_EVERY_S = 2.0
 _CHECK_CLOCK_EVERY = 4096  # lines between looks at the clock
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
+SECONDS_LOOKALIKE_MS = 100_000_000_000
+"""Integers below this (in absolute value) are refused as --as-of: as milliseconds they
+fall within 1970-1973, as seconds they are 1973-5138, so they are seconds typed by mistake."""
 
 
 class ReplayError(PulseError):
-    """A bad input or output path or option; the message is one sentence."""
+    """The run failed (output, nothing applied); the message is one sentence."""
+
+
+class ReplayUsageError(UsageError):
+    """A bad option value or input path; the message is one sentence."""
 
 
 def parse_time(text: str) -> int:
     """Epoch milliseconds from RFC 3339 with a UTC offset, or from an integer of epoch ms."""
     stripped = text.strip()
     if stripped.lstrip("-").isdigit():
-        return int(stripped)
+        value = int(stripped)
+        if abs(value) < SECONDS_LOOKALIKE_MS:
+            raise ReplayUsageError(
+                f"--as-of {stripped} looks like epoch seconds, but integers are epoch milliseconds: "
+                f"give {value * 1000} or RFC 3339 ({rfc3339_ms(value * 1000)})."
+            )
+        return value
     try:
         moment = datetime.fromisoformat(stripped.upper().replace("Z", "+00:00"))
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise ReplayError(
+        raise ReplayUsageError(
             f"--as-of {text!r} is not a time: give RFC 3339 with an offset (2026-03-01T00:00:00Z) or epoch milliseconds."
         )
     return (moment - _EPOCH) // _MILLISECOND
@@ -81,20 +106,47 @@ class ReplaySummary:
         )
 
 
-def _open_input(path: str, stack: ExitStack) -> BinaryIO:
+@dataclass(slots=True)
+class Input:
+    """One opened input: its lines, and how far into its bytes reading is (None: unknown)."""
+
+    path: str
+    lines: Iterable[bytes]
+    size: int | None = None
+    position: Callable[[], int] | None = None
+
+
+def _open_input(path: str, stack: ExitStack) -> Input:
     if path == "-":
-        return click.get_binary_stream("stdin")
+        return Input(path, click.get_binary_stream("stdin"))
     try:
-        return stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
+        raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
     except FileNotFoundError:
-        raise ReplayError(f"Input file {path} does not exist: pass the path of a JSONL file, or - for stdin.") from None
+        raise ReplayUsageError(f"Input file {path} does not exist: pass the path of a JSONL file, or - for stdin.") from None
     except IsADirectoryError:
-        raise ReplayError(f"Input path {path} is a directory: pass the path of a JSONL file.") from None
+        raise ReplayUsageError(f"Input path {path} is a directory: pass the path of a JSONL file.") from None
     except OSError as error:
-        raise ReplayError(f"Input file {path} cannot be read ({error.strerror}): check the path and permissions.") from None
+        raise ReplayUsageError(
+            f"Input file {path} cannot be read ({error.strerror}): check the path and permissions.") from None
+    size = os.fstat(raw.fileno()).st_size if os.path.isfile(path) else None
+    if path.endswith(".gz"):
+        # progress follows the compressed bytes read, the only size known in advance
+        return Input(path, _gunzipped(path, stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))), size, raw.tell)
+    return Input(path, raw, size, raw.tell)
+
+
+def _gunzipped(path: str, lines: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a gzip file; a file that is not gzip, or is cut short, is one sentence."""
+    try:
+        yield from lines
+    except (OSError, EOFError, zlib.error) as error:
+        raise ReplayError(
+            f"Input file {path} is not a complete gzip file ({error}): compress it with gzip, or drop the .gz suffix."
+        ) from None
 
 
 def _open_output(path: str, what: str, stack: ExitStack) -> BinaryIO:
+    """Open an output before any input is read, so a bad path fails at once."""
     if path == "-":
         return click.get_binary_stream("stdout")
     try:
@@ -122,19 +174,48 @@ def young_collections_only() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(slots=True)
+class Progress:
+    """Bytes done out of the inputs' total, when every input's size is known."""
+
+    inputs: list[Input]
+    started: float = field(default_factory=time.monotonic)
+    finished_bytes: int = 0
+
+    @property
+    def total(self) -> int | None:
+        sizes = [item.size for item in self.inputs]
+        return None if any(size is None for size in sizes) else sum(sizes)  # type: ignore[misc]
+
+    def line(self, lines: int, rate: float, current: Input | None, now: float) -> str:
+        text = f"replay: {lines:,} lines, {rate:,.0f} lines/s"
+        total = self.total
+        if not total or current is None or current.position is None:
+            return text
+        done = self.finished_bytes + current.position()
+        if done <= 0:
+            return text
+        eta = (now - self.started) * (total - done) / done
+        return f"{text}, {min(done / total, 1.0):.0%} of {total / 1e6:,.1f} MB, ETA {max(eta, 0.0):,.0f} s"
+
+
 def ingest(
     pipeline: Pipeline,
-    inputs: Iterable[tuple[str, Iterable[bytes]]],
+    inputs: Iterable[tuple[str, Iterable[bytes]] | Input],
     summary: ReplaySummary,
     dead_letters: BinaryIO | None = None,
 ) -> None:
-    """Run every non-empty line of every (path, lines) input through the pipeline, in
-    order; count outcomes in `summary`, write dead letters, report progress on stderr."""
+    """Run every non-empty line of every input (an `Input` or (path, lines)) through the
+    pipeline, in order; count outcomes in `summary`, write dead letters, report progress
+    on stderr (with a total and an ETA when every input's size is known)."""
+    opened = [item if isinstance(item, Input) else Input(*item) for item in inputs]
+    progress = Progress(opened)
     last_report = time.monotonic()
     reported_lines = 0
     process = pipeline.process
     with young_collections_only():
-        for path, lines in inputs:
+        for current in opened:
+            path, lines = current.path, current.lines
             source = f"replay:{path}"
             line_number = 0
             for line in lines:
@@ -159,9 +240,11 @@ def ingest(
                     gc.collect(1)
                     now = time.monotonic()
                     if now - last_report >= PROGRESS_EVERY_S:
-                        rate = (summary.lines - reported_lines) / (now - last_report)
-                        click.echo(f"replay: {summary.lines:,} lines, {rate:,.0f} lines/s", err=True)
+                        rate = (summary.lines - reported_lines) / max(now - last_report, 1e-9)
+                        click.echo(progress.line(summary.lines, rate, current, now), err=True)
                         last_report, reported_lines = now, summary.lines
+            if current.size is not None:
+                progress.finished_bytes += current.size
 
 
 def evaluation_time(pipeline: Pipeline, as_of: int | None) -> int:
@@ -177,25 +260,26 @@ def run_replay(
     out: str,
     dead_letter: str | None,
     config_path: str | None,
+    ratios: bool = True,
 ) -> ReplaySummary:
-    config = load_config(config_path)
     as_of = parse_time(as_of_text) if as_of_text is not None else None
-    pipeline = Pipeline(
-        config,
-        clock=None if as_of is None else (lambda: as_of),
-        apply_until=as_of,
-        check_topic=False,
-    )
+    config = load_config(config_path)
+    # No admission clock: nothing in a file is "in the future"; events after --as-of are
+    # kept out before admission (Pipeline.apply_until).
+    pipeline = Pipeline(config, clock=None, apply_until=as_of, check_topic=False)
     summary = ReplaySummary()
     started = time.monotonic()
     with ExitStack() as stack:
-        inputs = [(path, _open_input(path, stack)) for path in (files or ("-",))]
+        inputs = [_open_input(path, stack) for path in (files or ("-",))]
+        output = _open_output(out, "output", stack)
         dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
         ingest(pipeline, inputs, summary, dead_letters)
+        if not summary.applied:
+            raise ReplayError(_nothing_applied(summary))
         evaluated_at = evaluation_time(pipeline, as_of)
         pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
-        text = render_text(pipeline.engine.snapshot(evaluated_at), pipeline.counters)
-        output = _open_output(out, "output", stack)
+        exposition = Exposition(ratios=ratios, currency=config.revenue.reporting_currency)
+        text = render_text(pipeline.engine.snapshot(evaluated_at), pipeline.counters, exposition)
         output.write(text)
         output.flush()
     summary.seconds = time.monotonic() - started
@@ -203,25 +287,41 @@ def run_replay(
     return summary
 
 
+def _nothing_applied(summary: ReplaySummary) -> str:
+    if not summary.lines:
+        return "The input holds no event (no non-empty line): pass a JSONL file with one event per line."
+    return (
+        f"No event was applied: of {summary.lines} lines, {summary.rejected} were rejected, "
+        f"{summary.duplicates} duplicates and {summary.after_as_of} after --as-of; "
+        "check --as-of and the dead letters (--dead-letter PATH)."
+    )
+
+
 @click.command("replay")
 @click.argument("files", nargs=-1, metavar="[FILE ...|-]")
 @click.option("--as-of", "as_of", metavar="TIME",
-              help="Evaluation time: RFC 3339 with an offset, or epoch ms. Default: the latest applied occurred_at.")
+              help="Evaluation time: RFC 3339 with an offset, or epoch milliseconds (not seconds). Later events are "
+                   "counted as after --as-of, not applied and not rejected. Default: the latest applied occurred_at.")
 @click.option("--out", default="-", metavar="PATH", show_default=True,
               help="Where to write the Prometheus text exposition (- = stdout).")
 @click.option("--dead-letter", "dead_letter", metavar="PATH",
               help="Write a dead-letter record (JSONL) for every rejected line here.")
 @click.option("--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue].")
-def replay(files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None) -> None:
+@click.option("--ratios/--no-ratios", default=True, show_default=True,
+              help="Also print the global ratios (stickiness, adoption, CSAT, NPS, CES, NRR, GRR, churn, ARPA, "
+                   "quick ratio) computed over every input event; --no-ratios prints what a worker exports.")
+def replay(
+    files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None, ratios: bool
+) -> None:
     """Compute every metric from JSONL events (the Kafka message format, one per line).
 
     Lines go through the worker's decode, validate, de-duplicate and late policies and
     its metric engine, in file order; the metrics as of --as-of are written as Prometheus
-    text. Reads stdin when no FILE (or -) is given.
+    text. Reads stdin when no FILE (or -) is given; FILE may be gzip-compressed (.gz).
+    Exit status: 0 done, 1 the run failed (e.g. no event applied), 2 a bad option or path.
     """
     try:
-        run_replay(files, as_of, out, dead_letter, config_path)
+        run_replay(files, as_of, out, dead_letter, config_path, ratios)
     except PulseError as error:
-        click.echo(f"Error: {error}", err=True)
-        sys.exit(2)
+        fail(error)
 

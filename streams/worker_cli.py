@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from streams.errors import PulseError
+from streams.cli import fail
+from streams.errors import USAGE_EXIT, PulseError
 from streams.settings import GUARANTEES, SASL_MECHANISMS, SECURITY_PROTOCOLS, WorkerSettings
 
 
@@ -74,7 +75,11 @@ def worker(config_path: Path | None, frozen_clock: str | None, log_level: str, *
     from streams.worker_run import run_worker
 
     try:
+        # a rejected option value is a usage error (exit 2); a failing run exits 1
         settings = WorkerSettings(config_path=config_path, frozen_clock_ms=_parse_time(frozen_clock), **options)
+    except PulseError as error:
+        fail(error, USAGE_EXIT)
+    try:
         code = run_worker(settings, log_level)
     except PulseError as error:
         raise click.ClickException(str(error)) from None

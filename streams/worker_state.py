@@ -43,7 +43,7 @@ from streams.config import PulseConfig
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.timeline import DAY_MS
-from streams.exposition import PipelineCounters, metric_families, partition_counter_families
+from streams.exposition import Exposition, PipelineCounters, metric_families, partition_counter_families
 from streams.events import Rejection
 from streams.pipeline import Pipeline, Status
 
@@ -280,10 +280,12 @@ class WorkerBook:
 
     def families(self, as_of: int):
         """The business metrics of the loaded partitions, as Prometheus families: the
-        engine's gauges, then the pulse_events_* counters labelled by partition."""
+        engine's additive figures (no global ratios: the recording rules make them), then
+        the pulse_events_* counters labelled by partition."""
         engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
         counters = {partition: state.counters for partition, state in self._states.items()}
-        return metric_families(engine.snapshot(as_of), None) + list(partition_counter_families(counters))
+        exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
+        return metric_families(engine.snapshot(as_of), None, exposition) + list(partition_counter_families(counters))
 
 
 class _MergedStore:

@@ -17,7 +17,7 @@ def sessions_at(events, as_of: int = T, config: EngineConfig | None = None) -> t
     for event in events:
         engine.apply(event)
     samples = engine.snapshot(as_of)
-    return value(samples, "pulse_sessions", window="7d"), value(samples, "pulse_session_time_seconds", window="7d")
+    return value(samples, "pulse_sessions", window="7d"), value(samples, "pulse_session_duration_sum_seconds", window="7d")
 
 
 def test_gap_of_exactly_30_minutes_joins():
@@ -104,7 +104,7 @@ def test_pruning_keeps_the_start_of_a_long_session_still_in_view():
     user = engine.store.get("a1").users["u1"]
     assert user.trail[0] >> 1 > start  # the head of the session was dropped ...
     after = engine.snapshot(as_of)
-    assert value(after, "pulse_session_time_seconds", window="7d") == (last - start) / 1000  # ... not its start
+    assert value(after, "pulse_session_duration_sum_seconds", window="7d") == (last - start) / 1000  # ... not its start
     assert after == before
 
 

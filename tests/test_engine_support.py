@@ -64,7 +64,7 @@ def test_duplicate_opening_counts_the_ticket_once_from_its_earliest_time():
     samples = snapshot_of(opened(T - 2 * DAY_MS), opened(T - HOUR_MS), replied(T - 2 * DAY_MS + HOUR_MS))
     assert value(samples, "pulse_tickets_opened", window="1d") == 0
     assert value(samples, "pulse_tickets_opened", window="7d") == 1
-    assert value(samples, "pulse_ticket_first_response_time_seconds", window="7d") == 3600
+    assert value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") == 3600
 
 
 def test_first_response_is_the_first_agent_reply_and_customers_do_not_count():
@@ -74,7 +74,7 @@ def test_first_response_is_the_first_agent_reply_and_customers_do_not_count():
         replied(start + 2 * HOUR_MS, author="agent"),
     )
     assert value(samples, "pulse_ticket_first_responses", window="7d") == 1
-    assert value(samples, "pulse_ticket_first_response_time_seconds", window="7d") == 3600
+    assert value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") == 3600
 
 
 def test_customer_only_replies_give_no_first_response():
@@ -87,7 +87,7 @@ def test_first_response_counts_in_the_window_of_the_reply_not_of_the_opening():
     answered_long_ago = (opened(T - 9 * DAY_MS, ticket="x"), replied(T - 7 * DAY_MS, ticket="x"))
     samples = snapshot_of(*old_ticket, *answered_long_ago)
     assert value(samples, "pulse_ticket_first_responses", window="7d") == 1
-    assert value(samples, "pulse_ticket_first_response_time_seconds", window="7d") == 29 * 24 * 3600
+    assert value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") == 29 * 24 * 3600
 
 
 def test_reply_and_resolution_before_the_opening_is_known_are_held_until_it_arrives():
@@ -101,8 +101,8 @@ def test_reply_and_resolution_before_the_opening_is_known_are_held_until_it_arri
     assert value(before, "pulse_tickets_resolved", window="7d") == 0
     engine.apply(opened(start))
     after = engine.snapshot(T)
-    assert value(after, "pulse_ticket_first_response_time_seconds", window="7d") == 3600
-    assert value(after, "pulse_ticket_resolution_time_seconds", window="7d") == 3 * 3600
+    assert value(after, "pulse_ticket_first_response_duration_sum_seconds", window="7d") == 3600
+    assert value(after, "pulse_ticket_resolution_duration_sum_seconds", window="7d") == 3 * 3600
     assert value(after, "pulse_tickets_resolved", window="7d") == 1
     assert open_tickets(after) == 0
 
@@ -119,7 +119,7 @@ def test_resolution_time_uses_the_first_resolution_and_reopen_counts():
         opened(start), resolved(start + 2 * HOUR_MS), reopened(start + DAY_MS), resolved(start + 2 * DAY_MS)
     )
     assert value(samples, "pulse_ticket_resolutions", window="7d") == 1
-    assert value(samples, "pulse_ticket_resolution_time_seconds", window="7d") == 2 * 3600
+    assert value(samples, "pulse_ticket_resolution_duration_sum_seconds", window="7d") == 2 * 3600
     assert value(samples, "pulse_tickets_resolved", window="7d") == 2
     assert value(samples, "pulse_tickets_reopened", window="7d") == 1
 
@@ -127,7 +127,7 @@ def test_resolution_time_uses_the_first_resolution_and_reopen_counts():
 def test_reply_stamped_before_the_opening_counts_with_time_zero():
     samples = snapshot_of(opened(T - HOUR_MS), replied(T - 2 * HOUR_MS))
     assert value(samples, "pulse_ticket_first_responses", window="7d") == 1
-    assert value(samples, "pulse_ticket_first_response_time_seconds", window="7d") == 0
+    assert value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") == 0
 
 
 def test_seed_vectors_for_average_first_response_and_resolution():
@@ -140,9 +140,9 @@ def test_seed_vectors_for_average_first_response_and_resolution():
                    resolved(start + resolution * HOUR_MS, ticket=ticket)]
     samples = snapshot_of(*events)
     responses = value(samples, "pulse_ticket_first_responses", window="7d")
-    assert value(samples, "pulse_ticket_first_response_time_seconds", window="7d") / responses == 2.0 * 3600
+    assert value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") / responses == 2.0 * 3600
     resolutions = value(samples, "pulse_ticket_resolutions", window="7d")
-    assert value(samples, "pulse_ticket_resolution_time_seconds", window="7d") / resolutions == 12.0 * 3600
+    assert value(samples, "pulse_ticket_resolution_duration_sum_seconds", window="7d") / resolutions == 12.0 * 3600
 
 
 def test_quiet_closed_tickets_are_forgotten_and_open_ones_kept():

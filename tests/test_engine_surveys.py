@@ -52,7 +52,7 @@ def test_csat_includes_ticket_ratings_but_survey_responses_do_not():
 def test_ces_seed_vector_is_the_mean():
     samples = snapshot_of(*responses("ces", [7, 6, 5, 4, 5]))
     assert value(samples, "pulse_ces_score", window="90d") == 5.4
-    assert value(samples, "pulse_ces_score_sum", window="90d") == 27
+    assert value(samples, "pulse_ces_score_sum_points", window="90d") == 27
     assert value(snapshot_of(), "pulse_ces_score", window="90d") == 0
 
 

@@ -1,28 +1,44 @@
-"""Exposition: the text parses, every metric has a definition as HELP, counters, collector."""
+"""Exposition: the text parses, every metric has a definition as HELP, counters, collector,
+global ratios only on request, the info gauges, and `promtool check metrics` passes."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from decimal import Decimal
+
+import pytest
 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from streams.engine.engine import METRIC_HELP, Engine
+from streams.engine.engine import GLOBAL_RATIOS, METRIC_HELP, Engine
 from streams.engine.samples import Sample
-from streams.exposition import PipelineCounters, SnapshotCollector, render_text
+from streams.exposition import Exposition, PipelineCounters, SnapshotCollector, build_version, render_text
 from tests.engine_events import T0, login, synthetic_events
 
 CONTRACT_GAUGES = {
     "pulse_active_users", "pulse_feature_users", "pulse_mrr", "pulse_paying_accounts", "pulse_mrr_movement",
-    "pulse_sessions", "pulse_session_time_seconds", "pulse_tickets_open", "pulse_tickets_opened",
+    "pulse_sessions", "pulse_session_duration_sum_seconds", "pulse_tickets_open", "pulse_tickets_opened",
     "pulse_survey_responses", "pulse_stickiness_ratio", "pulse_feature_adoption_ratio",
     "pulse_net_revenue_retention_ratio", "pulse_gross_revenue_retention_ratio", "pulse_customer_churn_ratio",
     "pulse_csat_ratio", "pulse_nps_score", "pulse_ces_score", "pulse_arpa", "pulse_logins",
-    "pulse_ticket_first_responses", "pulse_ticket_first_response_time_seconds", "pulse_ticket_resolutions",
-    "pulse_ticket_resolution_time_seconds", "pulse_evaluation_timestamp_seconds",
+    "pulse_ticket_first_responses", "pulse_ticket_first_response_duration_sum_seconds", "pulse_ticket_resolutions",
+    "pulse_ticket_resolution_duration_sum_seconds", "pulse_evaluation_timestamp_seconds",
 }
 SHARES = {"pulse_stickiness_ratio", "pulse_feature_adoption_ratio", "pulse_csat_ratio",
           "pulse_gross_revenue_retention_ratio", "pulse_customer_churn_ratio"}
+
+
+WITH_RATIOS = Exposition(ratios=True)
+# The additive parts every global ratio is recomputed from by the recording rules.
+RATIO_PARTS = {
+    "pulse_active_users", "pulse_feature_users", "pulse_csat_ratings", "pulse_csat_satisfied_ratings",
+    "pulse_nps_promoters", "pulse_nps_detractors", "pulse_survey_responses", "pulse_ces_score_sum_points",
+    "pulse_retention_base_mrr", "pulse_retention_current_mrr", "pulse_retention_capped_mrr",
+    "pulse_retention_base_accounts", "pulse_retention_churned_accounts", "pulse_mrr", "pulse_paying_accounts",
+    "pulse_mrr_movement",
+}
 
 
 def parsed(text: bytes) -> dict:
@@ -43,10 +59,10 @@ def test_text_parses_and_names_every_contract_metric_with_its_definition():
     counters.count_event("login")
     counters.count_rejection("invalid_json")
     counters.count_duplicate()
-    families = parsed(render_text(engine.snapshot(end), counters))
+    families = parsed(render_text(engine.snapshot(end), counters, WITH_RATIOS))
     assert CONTRACT_GAUGES <= families.keys()
     for name, family in families.items():
-        if family.type == "gauge":
+        if family.type == "gauge" and not name.endswith("_info"):
             assert family.documentation == METRIC_HELP[name]
         assert family.documentation and "\n" not in family.documentation
     assert families["pulse_events"].type == "counter"
@@ -61,7 +77,7 @@ def test_text_parses_and_names_every_contract_metric_with_its_definition():
 
 def test_shares_stay_within_0_and_1_and_ratio_gauges_carry_only_window_and_feature():
     engine, end = busy_engine()
-    for family in parsed(render_text(engine.snapshot(end))).values():
+    for family in parsed(render_text(engine.snapshot(end), exposition=WITH_RATIOS)).values():
         for sample in family.samples:
             if family.name in SHARES:
                 assert 0 <= sample.value <= 1
@@ -83,3 +99,42 @@ def test_collector_builds_families_from_current_state_at_each_scrape():
     engine.apply(login(T0 + 1, user="b"))
     assert registry.get_sample_value("pulse_active_users", {"window": "1d"}) == 2
     assert registry.get_sample_value("pulse_events_duplicate_total") == 0
+
+
+def test_a_worker_exports_the_additive_parts_and_no_global_ratio():
+    engine, end = busy_engine()
+    worker = parsed(render_text(engine.snapshot(end), PipelineCounters()))
+    everything = parsed(render_text(engine.snapshot(end), PipelineCounters(), WITH_RATIOS))
+    assert GLOBAL_RATIOS <= everything.keys()
+    assert not GLOBAL_RATIOS & worker.keys()
+    assert RATIO_PARTS <= worker.keys()
+    assert set(everything) - set(worker) == GLOBAL_RATIOS
+
+
+def test_build_and_reporting_currency_info_gauges():
+    engine, end = busy_engine()
+    families = parsed(render_text(engine.snapshot(end), exposition=Exposition(currency="EUR")))
+    (build,) = families["pulse_build_info"].samples
+    assert build.labels == {"version": build_version()} and build.value == 1
+    assert build_version() != "unknown"
+    (currency,) = families["pulse_reporting_currency_info"].samples
+    assert currency.labels == {"currency": "EUR"} and currency.value == 1
+
+
+def promtool_check_metrics(text: bytes) -> str:
+    """`promtool check metrics` of an exposition: its complaints ("" when it passes)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is not installed: run `sh ops/install-prometheus.sh` (Debian's prometheus package).")
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False)
+    return "" if result.returncode == 0 else (result.stdout + result.stderr).decode()
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("exposition", [Exposition(), WITH_RATIOS], ids=["worker", "replay"])
+def test_promtool_check_metrics_passes(exposition):
+    engine, end = busy_engine()
+    counters = PipelineCounters()
+    counters.count_event("login")
+    counters.count_rejection("invalid_json")
+    assert promtool_check_metrics(render_text(engine.snapshot(end), counters, exposition)) == ""

@@ -355,15 +355,16 @@ def test_cli_is_deterministic_on_stdout_and_explains_every_option():
     assert help_text.count("default:") >= 10
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--end", "soon"], "is not a time"),
-    (["--end", "2999-01-01", "--live"], "--end now"),
-    (["--out", "x.jsonl", "--bootstrap", "127.0.0.1:9092"], "not both"),
-    (["--out", "/nonexistent-dir/x.jsonl"], "cannot write"),
-    (["--bootstrap", "127.0.0.1:1"], "cannot reach Kafka at 127.0.0.1:1"),  # nothing listens on port 1
+@pytest.mark.parametrize("args, message, code", [
+    (["--end", "soon"], "is not a time", 2),
+    (["--end", "2999-01-01", "--live"], "--end now", 2),
+    (["--out", "x.jsonl", "--bootstrap", "127.0.0.1:9092"], "not both", 2),
+    (["--out", "/nonexistent-dir/x.jsonl"], "cannot write", 1),
+    (["--bootstrap", "127.0.0.1:1"], "cannot reach Kafka at 127.0.0.1:1", 1),  # nothing listens on port 1
 ])
-def test_cli_errors_are_one_clear_line(args, message):
+def test_cli_errors_are_one_clear_line(args, message, code):
+    """Exit 2 when the command line is wrong, 1 when the run fails."""
     result = CliRunner().invoke(generate_command, ["--accounts", "2", "--days", "1", *args])
-    assert result.exit_code != 0
+    assert result.exit_code == code
     assert message in result.output
     assert "Traceback" not in result.output

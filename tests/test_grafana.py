@@ -1,6 +1,8 @@
-"""Grafana: the committed dashboards are exactly what grafana/build_dashboards.py makes,
-every panel queries the provisioned data source by uid, and the dashboards, the
-recording rules and the runbooks name the same things."""
+"""Grafana: the committed dashboards are exactly what grafana/build_dashboards.py makes
+(with grafana-foundation-sdk's builders), every panel queries the data source variable,
+thresholds come from ops/prometheus/rules/thresholds.yml, money has the reporting
+currency's unit, the alerts annotations are there, runbook links lead to runbook
+sections, and the dashboards, the rules and the runbooks name the same things."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 GRAFANA = REPO / "grafana"
 RECORDING_RULES = REPO / "ops" / "prometheus" / "rules" / "recording.yml"
+ALERT_RULES = REPO / "ops" / "prometheus" / "rules" / "alerts.yml"
 RUNBOOKS = REPO / "docs" / "runbooks.md"
+VARIABLE_DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+GRAFANA_DEFAULT_STEPS = [{"color": "green", "value": None}, {"color": "red", "value": 80}]
 REQUIRED_DASHBOARDS = {
     "pulse-overview": "CS overview",
     "pulse-engagement": "Engagement",
@@ -66,19 +71,126 @@ def test_the_required_dashboards_exist():
         assert dashboards[uid]["title"].endswith(title)
 
 
-def test_every_panel_queries_the_provisioned_data_source():
+def variables(dashboard: dict) -> dict[str, dict]:
+    return {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+
+
+def test_every_panel_queries_the_data_source_variable():
     provisioned = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
     (source,) = provisioned["datasources"]
-    assert source["type"] == "prometheus" and source["uid"] == builder.DATASOURCE_UID
+    assert source["type"] == "prometheus" and source["isDefault"] is True  # what the variable starts on
     for uid, dashboard in committed().items():
+        variable = variables(dashboard)["datasource"]
+        assert variable["type"] == "datasource" and variable["query"] == "prometheus", uid
+        assert source["uid"] not in (GRAFANA / "dashboards" / f"{uid}.json").read_text(), f"{uid}: hard-coded uid"
         assert dashboard["panels"], uid
         for panel in dashboard["panels"]:
             where = f"{uid} / {panel['title']}"
-            assert panel["datasource"] == {"type": "prometheus", "uid": source["uid"]}, where
+            assert panel["datasource"] == VARIABLE_DATASOURCE, where
             assert panel["targets"], f"{where}: no query"
             for target in panel["targets"]:
-                assert target["datasource"]["uid"] == source["uid"], where
+                assert target["datasource"] == VARIABLE_DATASOURCE, where
                 assert target["expr"].strip(), f"{where}: empty query"
+        for other in variables(dashboard).values():
+            if other["type"] == "query":
+                assert other["datasource"] == VARIABLE_DATASOURCE, f"{uid}: variable {other['name']}"
+
+
+def spec_panels():
+    for dashboard in builder.DASHBOARDS:
+        for index, panel in enumerate(dashboard.panels):
+            yield dashboard.uid, index, panel
+
+
+def test_every_panel_has_explicit_thresholds_and_alerted_ones_take_thresholds_yml():
+    values = builder.threshold_values()
+    assert values["csat_min_ratio"] == 0.80 and values["tickets_open_max"] == 100
+    dashboards = committed()
+    limited = 0
+    for uid, index, panel in spec_panels():
+        steps = dashboards[uid]["panels"][index]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        where = f"{uid} / {panel.title}"
+        assert steps and steps != GRAFANA_DEFAULT_STEPS, where
+        assert steps[0]["value"] is None, where
+        if panel.limit is None:
+            if not panel.mappings:
+                assert [step["color"] for step in steps] == [builder.NEUTRAL], f"{where}: coloured without a limit"
+            continue
+        limited += 1
+        limit = panel.limit
+        if limit.bad_below:
+            assert steps == [{"color": "red", "value": None}, {"color": "green", "value": values[limit.bad_below]}]
+        else:
+            assert steps[-1] == {"color": "red", "value": values[limit.bad_above]}, where
+            if limit.warn_above:
+                assert {"color": "orange", "value": values[limit.warn_above]} in steps, where
+        if panel.kind == "timeseries":
+            custom = dashboards[uid]["panels"][index]["fieldConfig"]["defaults"]["custom"]
+            assert custom["thresholdsStyle"]["mode"] == "dashed", where
+    assert limited >= 10
+
+
+def test_a_changed_threshold_changes_the_board():
+    values = builder.threshold_values()
+    changed = builder.Settings(thresholds={**values, "csat_min_ratio": 0.9})
+    csat = builder.dashboard_json(builder.SUPPORT, changed)
+    (panel,) = [panel for panel in csat["panels"] if panel["title"] == "CSAT (90d)"]
+    assert {"color": "green", "value": 0.9} in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+
+
+def test_money_panels_carry_the_reporting_currency_unit():
+    money = [(uid, index) for uid, index, panel in spec_panels() if panel.unit == builder.MONEY]
+    assert len(money) >= 6
+    dashboards = committed()
+    for uid, index in money:
+        assert dashboards[uid]["panels"][index]["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
+    euro = builder.dashboard_json(builder.REVENUE, builder.Settings(currency="EUR", thresholds=builder.threshold_values()))
+    assert {panel["fieldConfig"]["defaults"]["unit"] for panel in euro["panels"]} >= {"currencyEUR"}
+    assert "currencyUSD" not in json.dumps(euro)
+    assert builder.currency_unit("SGD") == "suffix: SGD"
+
+
+def test_a_bad_currency_is_refused(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as stopped:
+        builder.main(["--currency", "euro"])
+    assert stopped.value.code == 2
+    assert "ISO 4217" in capsys.readouterr().err
+
+
+def test_alerts_annotations():
+    for uid, dashboard in committed().items():
+        builtin, firing = dashboard["annotations"]["list"]
+        assert builtin["builtIn"] == 1 and builtin["datasource"]["uid"] == "-- Grafana --", uid
+        assert builtin["name"] == "Annotations & Alerts" and builtin["type"] == "dashboard"
+        assert firing["datasource"] == VARIABLE_DATASOURCE and firing["expr"].startswith("ALERTS{"), uid
+
+
+def test_runbook_links_lead_to_runbook_sections_from_the_alerts_base():
+    anchors = {heading.lower() for heading in re.findall(r"^### (Pulse\w+)$", RUNBOOKS.read_text(), re.MULTILINE)}
+    groups = yaml.safe_load(ALERT_RULES.read_text())["groups"]
+    # the alerts about a figure a board shows (meta-alerts about the monitoring itself have none)
+    alerts = {rule["alert"] for group in groups for rule in group["rules"]
+              if "alert" in rule and rule["labels"]["category"] in ("pipeline", "business")}
+    assert len(alerts) >= 16
+    linked = set()
+    for uid, dashboard in committed().items():
+        base = variables(dashboard)["runbook_base"]
+        assert base["query"]["query"] == "label_values(pulse:runbook:info, url)" and base["hide"] == 2, uid
+        for panel in dashboard["panels"]:
+            for link in panel.get("links", []):
+                match = re.fullmatch(r"\$\{runbook_base\}#(\w+)", link["url"])
+                assert match and match.group(1) in anchors, f"{uid} / {panel['title']}: {link['url']}"
+                assert link["targetBlank"] is True
+                linked.add(match.group(1))
+    assert {alert.lower() for alert in alerts} - linked == set(), "alerts whose figure no panel links to its runbook"
+
+
+def test_reporting_currency_is_shown_on_the_overview():
+    (panel,) = [panel for panel in committed()["pulse-overview"]["panels"] if panel["title"] == "Reporting currency"]
+    assert panel["targets"][0]["expr"] == "max by (currency) (pulse_reporting_currency_info)"
+    assert panel["options"]["textMode"] == "name"
 
 
 def test_panels_fit_the_grid_and_have_unique_ids():
@@ -100,18 +212,18 @@ def test_dashboards_read_recording_rules_that_exist():
 
 def test_plan_labelled_metrics_follow_the_plan_variable():
     for uid, dashboard in committed().items():
-        variables = {variable["name"] for variable in dashboard["templating"]["list"]}
+        declared = set(variables(dashboard))
         for panel in dashboard["panels"]:
             for target in panel["targets"]:
                 expr = target["expr"]
                 if "$plan" in expr:
-                    assert "plan" in variables, f"{uid}: uses $plan without declaring it"
-                if "plan" in variables and any(rule in expr for rule in PLAN_LABELLED_RULES):
+                    assert "plan" in declared, f"{uid}: uses $plan without declaring it"
+                if "plan" in declared and any(rule in expr for rule in PLAN_LABELLED_RULES):
                     assert 'plan=~"$plan"' in expr, f"{uid} / {panel['title']}: ignores the plan variable"
     for uid in ("pulse-overview", "pulse-revenue"):
-        variable = committed()[uid]["templating"]["list"][0]
-        assert variable["name"] == "plan" and variable["includeAll"] and variable["allValue"] == ".*"
-        assert variable["datasource"]["uid"] == builder.DATASOURCE_UID
+        variable = variables(committed()[uid])["plan"]
+        assert variable["includeAll"] and variable["allValue"] == ".*"
+        assert variable["datasource"] == VARIABLE_DATASOURCE
 
 
 def test_dashboard_provider_loads_the_generated_folder():

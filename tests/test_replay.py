@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import io
 import random
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -139,12 +142,13 @@ def test_shuffled_file_gives_the_same_exposition(tmp_path):
     assert metrics(outputs.pop())[("pulse_events_duplicate_total", ())] == 40
 
 
-def test_as_of_excludes_later_events_and_rejects_far_future_ones(tmp_path):
+def test_events_after_as_of_are_counted_apart_not_rejected(tmp_path):
     lines = [
         login_line("e1", "2026-03-01T09:00:00Z", user="a"),
         login_line("e2", "2026-03-01T10:00:00Z", user="b"),
         login_line("e3", "2026-03-01T10:02:00Z", user="c"),  # after --as-of, within the future tolerance
-        login_line("e4", "2026-03-01T11:00:00Z", user="d"),  # beyond the tolerance: future_timestamp
+        login_line("e4", "2026-03-01T11:00:00Z", user="d"),  # beyond the tolerance: still only "after as-of"
+        b"{not json",
     ]
     source = write(tmp_path / "e.jsonl", lines)
     dead = tmp_path / "dead.jsonl"
@@ -153,10 +157,100 @@ def test_as_of_excludes_later_events_and_rejects_far_future_ones(tmp_path):
     values = metrics(result.stdout)
     assert values[("pulse_logins", (("window", "1d"),))] == 2
     assert values[("pulse_evaluation_timestamp_seconds", ())] == 1772359200
-    assert [orjson.loads(r)["reason"] for r in dead.read_bytes().splitlines()] == ["future_timestamp"]
-    assert "1 after --as-of not applied" in result.stderr
+    assert [orjson.loads(r)["reason"] for r in dead.read_bytes().splitlines()] == ["invalid_json"]
+    assert ("pulse_events_rejected_total", (("reason", "future_timestamp"),)) not in values
+    assert "1 rejected" in result.stderr and "2 after --as-of not applied" in result.stderr
     in_ms = run([str(source), "--as-of", "1772359200000"])
     assert in_ms.stdout == result.stdout
+
+
+def test_a_replay_of_the_past_does_not_let_later_events_move_stream_time(tmp_path):
+    """A login 40 days after --as-of must not make the earlier logins too late."""
+    lines = [login_line("late", "2026-04-10T00:00:00Z", user="z"), login_line("e1", "2026-03-01T09:00:00Z")]
+    result = run([str(write(tmp_path / "e.jsonl", lines)), "--as-of", "2026-03-01T10:00:00Z"])
+    assert result.exit_code == 0, result.output
+    assert metrics(result.stdout)[("pulse_logins", (("window", "1d"),))] == 1
+    assert "0 rejected" in result.stderr
+
+
+@pytest.mark.parametrize("seconds", ["1772323200", "0", "-5"])
+def test_as_of_in_epoch_seconds_is_refused_with_one_sentence(tmp_path, seconds):
+    source = write(tmp_path / "e.jsonl", [login_line("e1", "2026-03-01T09:00:00Z")])
+    result = run([str(source), "--as-of", seconds])
+    assert result.exit_code == 2
+    assert "looks like epoch seconds" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("lines", "fragment"),
+    [([], "holds no event"), ([b"", b"  "], "holds no event"),
+     ([b"{not json", b"[1]"], "No event was applied: of 2 lines, 2 were rejected")],
+)
+def test_an_input_without_an_applied_event_fails_with_one_sentence(tmp_path, lines, fragment):
+    out = tmp_path / "metrics.prom"
+    result = run([str(write(tmp_path / "e.jsonl", lines)), "--out", str(out)])
+    assert result.exit_code == 1
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert out.read_bytes() == b""
+
+
+def test_all_events_after_as_of_is_no_applied_event(tmp_path):
+    source = write(tmp_path / "e.jsonl", [login_line("e1", "2026-03-01T09:00:00Z")])
+    result = run([str(source), "--as-of", "2026-02-01T00:00:00Z"])
+    assert result.exit_code == 1 and "1 after --as-of" in result.stderr
+
+
+class _Unreadable(io.RawIOBase):
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        raise AssertionError("the input was read before --out was opened")
+
+
+def test_out_is_opened_before_the_input_is_read(tmp_path):
+    result = run(["--out", str(tmp_path / "no" / "such" / "folder.prom")], stdin=io.BufferedReader(_Unreadable()))
+    assert result.exit_code == 1
+    assert "Cannot write the output file" in result.stderr
+
+
+def test_gzip_input_gives_the_same_exposition(tmp_path):
+    lines = [to_line(e) for e in synthetic_events(seed=3, days=5)]
+    plain = write(tmp_path / "e.jsonl", lines)
+    packed = tmp_path / "e.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert run([str(packed)]).stdout == run([str(plain)]).stdout
+    assert run([str(packed)]).exit_code == 0
+
+
+@pytest.mark.parametrize("content", [b"plain text, not gzip\n", None], ids=["not-gzip", "cut-short"])
+def test_a_broken_gzip_input_is_one_sentence(tmp_path, content):
+    if content is None:
+        content = gzip.compress(b"\n".join(login_line(f"e{i}", "2026-03-01T09:00:00Z") for i in range(50)))[:-20]
+    packed = tmp_path / "e.jsonl.gz"
+    packed.write_bytes(content)
+    result = run([str(packed)])
+    assert result.exit_code == 1
+    assert "is not a complete gzip file" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_progress_shows_a_total_and_an_eta_for_files_only(tmp_path, monkeypatch):
+    monkeypatch.setattr("streams.replay.PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr("streams.replay._CHECK_CLOCK_EVERY", 2)
+    lines = [login_line(f"e{i}", "2026-03-01T09:00:00Z", user=f"u{i}") for i in range(6)]
+    source = write(tmp_path / "e.jsonl", lines)
+    progress = [line for line in run([str(source)]).stderr.splitlines() if "lines/s" in line and "applied" not in line]
+    assert progress and all(re.search(r"\d+% of [\d.,]+ MB, ETA [\d,]+ s$", line) for line in progress), progress
+    piped = run([], stdin=source.read_bytes()).stderr.splitlines()
+    assert all("ETA" not in line for line in piped)
+
+
+def test_help_shows_the_environment_variables():
+    text = CliRunner().invoke(main, ["worker", "--help"]).output
+    for variable in ("PULSE_BOOTSTRAP", "PULSE_METRICS_PORT", "PULSE_CONFIG", "PULSE_SASL_PASSWORD"):
+        assert variable in text, variable
+    assert "PULSE_KAFKA_PORT" in CliRunner().invoke(main, ["dev", "kafka", "up", "--help"]).output
 
 
 def test_as_of_in_the_past_within_the_late_horizon(tmp_path):
@@ -171,25 +265,26 @@ def test_as_of_in_the_past_within_the_late_horizon(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "toml", "fragment"),
+    ("args", "toml", "fragment", "code"),
     [
-        (["missing.jsonl"], None, "does not exist"),
-        (["--as-of", "yesterday"], None, "--as-of"),
-        (["--as-of", "2026-03-01T00:00:00"], None, "--as-of"),
-        (["--config", "cfg.toml"], "[policy\n", "not valid TOML"),
-        (["--config", "cfg.toml"], "[workers]\nx = 1\n", "Unknown section [workers]"),
-        (["--config", "cfg.toml"], "[engine]\nsession_gap_minutes = -5\n", "session_gap_minutes"),
-        (["--config", "nowhere.toml"], None, "does not exist"),
+        (["missing.jsonl"], None, "does not exist", 2),
+        (["--as-of", "yesterday"], None, "--as-of", 2),
+        (["--as-of", "2026-03-01T00:00:00"], None, "--as-of", 2),
+        (["--config", "cfg.toml"], "[policy\n", "not valid TOML", 1),
+        (["--config", "cfg.toml"], "[workers]\nx = 1\n", "Unknown section [workers]", 1),
+        (["--config", "cfg.toml"], "[engine]\nsession_gap_minutes = -5\n", "session_gap_minutes", 1),
+        (["--config", "nowhere.toml"], None, "does not exist", 1),
     ],
 )
-def test_user_errors_are_one_sentence_and_exit_2(tmp_path, monkeypatch, args, toml, fragment):
+def test_user_errors_are_one_sentence_with_the_exit_code_rule(tmp_path, monkeypatch, args, toml, fragment, code):
+    """2 when the command line is wrong, 1 when the run fails (configuration included)."""
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "ok.jsonl", [login_line("e1", "2026-03-01T09:00:00Z")])
     if toml is not None:
         (tmp_path / "cfg.toml").write_text(toml)
     runner_args = args if args[0] == "missing.jsonl" else ["ok.jsonl", *args]
     result = run(runner_args)
-    assert result.exit_code == 2
+    assert result.exit_code == code
     assert fragment in result.stderr
     assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
 

@@ -52,3 +52,11 @@ def test_bad_settings_name_the_fix(options, fix):
 def test_secrets_are_masked_in_the_logged_settings():
     shown = repr(WorkerSettings(security_protocol="SASL_PLAINTEXT", sasl_username="cs", sasl_password="hunter2"))
     assert "hunter2" not in shown and "sasl_password='***'" in shown
+
+
+@pytest.mark.parametrize("args", [["--partitions", "0"], ["--batch-seconds", "0"], ["--frozen-clock", "yesterday"],
+                                  ["--no-such-option"]])
+def test_a_bad_option_value_is_a_usage_error_exit_2(args):
+    result = _run("--bootstrap", "127.0.0.1:1", *args)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and "Error:" in result.output

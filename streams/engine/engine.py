@@ -41,6 +41,23 @@ METRIC_HELP: dict[str, str] = {
 }
 """Metric name -> its one-line definition, the HELP text of the exposition."""
 
+GLOBAL_RATIOS: frozenset[str] = frozenset({
+    "pulse_stickiness_ratio",
+    "pulse_feature_adoption_ratio",
+    "pulse_csat_ratio",
+    "pulse_nps_score",
+    "pulse_ces_score",
+    "pulse_net_revenue_retention_ratio",
+    "pulse_gross_revenue_retention_ratio",
+    "pulse_customer_churn_ratio",
+    "pulse_arpa",
+    "pulse_mrr_quick_ratio",
+})
+"""The ratio and score gauges of a snapshot: exact only over every account, since a ratio
+of one worker's partitions cannot be combined with another's. The worker exports their
+additive numerators and denominators only and ops/prometheus/rules/recording.yml divides
+the sums; `pulse replay`, which sees every account, may print them."""
+
 
 class AccountStore(Protocol):
     """account_id -> AccountState; the subset of a mapping the engine uses."""

@@ -12,7 +12,7 @@ or its last event is more than the gap before T (T - last > gap); only events at
 before T are considered, so a later event cannot reopen it at T.
 
 - `pulse_sessions{window="7d"}`: closed sessions whose last event is in (T - 7d, T].
-- `pulse_session_time_seconds{window="7d"}`: the sum of their durations, in seconds.
+- `pulse_session_duration_sum_seconds{window="7d"}`: the sum of their durations, in seconds.
 Both additive. The result does not depend on arrival order: the trail is kept sorted and
 sessions are derived from it at evaluation time, so a late event can merge two sessions
 and a late logout can split one.
@@ -37,7 +37,7 @@ WINDOW_NAME = "7d"
 WINDOW_MS = 7 * DAY_MS
 HELP: dict[str, str] = {
     "pulse_sessions": "Closed sessions (30 min inactivity gap, logout ends) whose last event is in the window.",
-    "pulse_session_time_seconds": "Total duration (last event - first event) of the closed sessions that ended in the window.",
+    "pulse_session_duration_sum_seconds": "Total duration (last event - first event) of the closed sessions that ended in the window.",
 }
 
 
@@ -121,5 +121,5 @@ def samples(totals: SessionTotals) -> list[Sample]:
     labels = (("window", WINDOW_NAME),)
     return [
         Sample("pulse_sessions", labels, totals.closed),
-        Sample("pulse_session_time_seconds", labels, totals.duration_ms / SECOND_MS),
+        Sample("pulse_session_duration_sum_seconds", labels, totals.duration_ms / SECOND_MS),
     ]

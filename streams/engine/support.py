@@ -16,10 +16,10 @@ Definitions (T = evaluation time; windows (T - W, T]; a ticket is identified by
 - First response time: first `ticket_replied` with author `agent` minus the opening
   (customer replies never count). Counted in the window containing that first agent
   reply: `pulse_ticket_first_responses{window="7d"}` and the sum of the times,
-  `pulse_ticket_first_response_time_seconds{window="7d"}`.
+  `pulse_ticket_first_response_duration_sum_seconds{window="7d"}`.
 - Resolution time: first `ticket_resolved` minus the opening, counted in the window of
   that first resolution: `pulse_ticket_resolutions{window="7d"}` and
-  `pulse_ticket_resolution_time_seconds{window="7d"}`.
+  `pulse_ticket_resolution_duration_sum_seconds{window="7d"}`.
 A reply or resolution stamped before the opening (clock skew) counts with time 0.
 
 State per ticket: opening time and priority, first agent reply, first resolution, and the
@@ -51,9 +51,9 @@ HELP: dict[str, str] = {
     "pulse_tickets_resolved": "ticket_resolved events of known tickets in the window.",
     "pulse_tickets_reopened": "ticket_reopened events of known tickets in the window.",
     "pulse_ticket_first_responses": "Tickets whose first agent reply is in the window.",
-    "pulse_ticket_first_response_time_seconds": "Sum of first agent reply - opening over the tickets first answered in the window.",
+    "pulse_ticket_first_response_duration_sum_seconds": "Sum of first agent reply - opening over the tickets first answered in the window.",
     "pulse_ticket_resolutions": "Tickets whose first resolution is in the window.",
-    "pulse_ticket_resolution_time_seconds": "Sum of first resolution - opening over the tickets first resolved in the window.",
+    "pulse_ticket_resolution_duration_sum_seconds": "Sum of first resolution - opening over the tickets first resolved in the window.",
 }
 
 
@@ -182,9 +182,9 @@ def samples(totals: SupportTotals) -> list[Sample]:
         Sample("pulse_tickets_resolved", week, totals.resolved),
         Sample("pulse_tickets_reopened", week, totals.reopened),
         Sample("pulse_ticket_first_responses", week, totals.first_responses),
-        Sample("pulse_ticket_first_response_time_seconds", week, totals.first_response_ms / SECOND_MS),
+        Sample("pulse_ticket_first_response_duration_sum_seconds", week, totals.first_response_ms / SECOND_MS),
         Sample("pulse_ticket_resolutions", week, totals.resolutions),
-        Sample("pulse_ticket_resolution_time_seconds", week, totals.resolution_ms / SECOND_MS),
+        Sample("pulse_ticket_resolution_duration_sum_seconds", week, totals.resolution_ms / SECOND_MS),
     ]
     return out
 

@@ -13,7 +13,7 @@ Definitions (window (T - 90d, T]; scores as validated by the event contract):
   `pulse_nps_detractors` and `pulse_survey_responses{survey="nps"}`. (The seed document
   writes "% detractors - % promoters": reversed; it contradicts its own -100..100 range.)
 - CES: mean score of `ces` responses in the window; 0 without responses.
-  `pulse_ces_score{window="90d"}` from the additive `pulse_ces_score_sum` and
+  `pulse_ces_score{window="90d"}` from the additive `pulse_ces_score_sum_points` and
   `pulse_survey_responses{survey="ces"}`.
 
 State per account: one sorted array of `time * 1024 + source * 256 + score` since the
@@ -44,7 +44,7 @@ HELP: dict[str, str] = {
     "pulse_nps_promoters": "NPS responses scoring 9-10 in the window.",
     "pulse_nps_detractors": "NPS responses scoring 0-6 in the window.",
     "pulse_nps_score": "NPS: 100 x (promoters - detractors) / NPS responses in the window, -100..100 (0 without responses).",
-    "pulse_ces_score_sum": "Sum of the CES scores of the CES responses in the window.",
+    "pulse_ces_score_sum_points": "Sum of the CES scores of the CES responses in the window.",
     "pulse_ces_score": "CES: mean score of the CES responses in the window (0 without responses).",
 }
 
@@ -116,7 +116,7 @@ def samples(totals: SurveyTotals) -> list[Sample]:
         ratio_sample(
             "pulse_nps_score", window, totals.nps_promoters - totals.nps_detractors, nps_responses, scale=100
         ),
-        Sample("pulse_ces_score_sum", window, totals.ces_score_sum),
+        Sample("pulse_ces_score_sum_points", window, totals.ces_score_sum),
         ratio_sample("pulse_ces_score", window, totals.ces_score_sum, ces_responses),
     ]
     return out

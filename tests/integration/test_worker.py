@@ -5,6 +5,7 @@ stream whose rejects must land in the dead-letter topic exactly once each."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import signal
 
@@ -13,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from tests.integration.helpers import produce, unique, wait_until
+from tests.test_exposition import promtool_check_metrics
 from tests.integration.worker_harness import (
     WorkerRun, differences, fresh_topics, kafka_messages, make_dataset, parse_exposition, replay,
 )
@@ -46,6 +48,12 @@ def test_worker_equals_replay(kafka_bootstrap, tmp_path):
     run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("eq"), prefix=prefix, as_of=dataset.as_of, name="w")
     try:
         _wait_equal([run], expected, "the worker to match the replay")
+        scraped = run.scrape()
+        assert promtool_check_metrics(scraped.encode()) == ""
+        for family in ("pulse_build_info", "pulse_reporting_currency_info", "process_cpu_seconds_total",
+                       "process_resident_memory_bytes"):
+            assert f"\n{family}" in scraped, f"/metrics has no {family}"
+        assert "_ratio" not in scraped and "pulse_nps_score" not in scraped and "pulse_arpa" not in scraped
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
 
@@ -118,7 +126,9 @@ def _dead_letters(bootstrap: str, topic: str, expected_count: int) -> list[dict]
 def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(kafka_bootstrap, tmp_path):
     dataset = make_dataset(tmp_path, seed=24, accounts=15, duplicate_fraction=0.05, late_fraction=0.05,
                            malformed_fraction=0.05)
-    # future events: stamped an hour after the evaluation time, so both sides reject them
+    # future events: stamped an hour after the evaluation time. The worker's frozen clock
+    # keeps the live rule and dead-letters them as future_timestamp; the replay of the file
+    # counts them as after --as-of (a log holds the future of every earlier instant).
     future = [orjson.dumps({**orjson.loads(m.value), "event_id": f"future-{i}", "occurred_at": "2026-03-01T01:00:00Z"})
               for i, m in enumerate(dataset.messages[:200]) if m.kind == "valid"][:20]
     garbage = [b"\xff\xfe not json", b"[1, 2, 3]", b"{" * 5000, b'{"type": "login", "score": NaN}']
@@ -126,6 +136,8 @@ def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(kaf
     with open(dataset.path, "ab") as file:
         file.write(b"".join(value.replace(b"\n", b" ") + b"\n" for _, _, value in extra))
     expected, dead_file = replay(dataset, tmp_path)
+    assert ("pulse_events_rejected_total", (("reason", "future_timestamp"),)) not in expected
+    expected[("pulse_events_rejected_total", (("reason", "future_timestamp"),))] = len(future)
     prefix = fresh_topics(kafka_bootstrap)
     produce(kafka_bootstrap, [*kafka_messages(dataset, prefix), *((prefix + t, k, v) for t, k, v in extra)])
     run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("bad"), prefix=prefix, as_of=dataset.as_of, name="w")
@@ -133,11 +145,12 @@ def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(kaf
         _wait_equal([run], expected, "the worker to match the replay")
         replayed = [orjson.loads(line) for line in dead_file.read_bytes().splitlines()]
         assert replayed, "the replay rejected nothing: the hostile stream is not hostile"
-        records = _dead_letters(kafka_bootstrap, prefix + "pulse.dead-letter", len(replayed))
+        records = _dead_letters(kafka_bootstrap, prefix + "pulse.dead-letter", len(replayed) + len(future))
         assert run.process.alive(), run.process.log_tail()
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
     got = collections.Counter((r["reason"], r.get("raw_base64")) for r in records)
     want = collections.Counter((r["reason"], r.get("raw_base64")) for r in replayed)
+    want.update(("future_timestamp", base64.b64encode(value).decode()) for value in future)
     assert got == want, f"dead letters differ: only in Kafka {got - want}, only in replay {want - got}"
     assert all(r["topic"].startswith(prefix) for r in records)

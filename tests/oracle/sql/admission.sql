@@ -1,6 +1,8 @@
 -- Admission: which typed events the pipeline accepts, in line (arrival) order.
 --
---   future_timestamp  occurred_at > as_of + tolerance (only when an as-of clock is given)
+--   after_as_of       occurred_at > as_of (only when an as-of is given): not judged at all,
+--                     since a log holds the future of every instant before its end; such
+--                     a line is neither a reject nor applied and moves no stream time
 --   duplicate         same (account_id, topic, event_id) as an earlier ACCEPTED line
 --   too_late          activity types more than 35 days, survey_response more than 95 days
 --                     behind the account's stream time on the topic; billing and ticket
@@ -10,7 +12,7 @@
 -- latest occurred_at accepted so far for that account among the types of that topic
 -- (docs/events.md, "Stream time"); the topic follows from the type.
 --
--- Why a running max over every earlier non-future line equals the running max over the
+-- Why a running max over every earlier line not after the as-of equals the running max over the
 -- ACCEPTED lines (so no recursion is needed): an earlier too_late line is by definition
 -- behind the stream time, and an earlier duplicate carries the occurred_at of the accepted
 -- line it copies (assumption: duplicates are exact copies). Neither can raise the max.
@@ -25,7 +27,7 @@
 CREATE OR REPLACE TABLE admission AS
 WITH timed AS (
     SELECT e.*,
-           (p.as_of_ms IS NOT NULL AND e.occurred_at > p.as_of_ms + p.future_tolerance_ms) AS is_future,
+           (p.as_of_ms IS NOT NULL AND e.occurred_at > p.as_of_ms) AS is_after,
            CASE
                WHEN e.type IN ('login', 'logout', 'feature_used', 'signup',
                                'onboarding_step_completed', 'onboarding_completed')
@@ -44,7 +46,7 @@ WITH timed AS (
 ),
 streamed AS (
     SELECT *,
-           max(occurred_at) FILTER (WHERE NOT is_future) OVER (
+           max(occurred_at) FILTER (WHERE NOT is_after) OVER (
                PARTITION BY account_id, topic ORDER BY line_no
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
            ) AS stream_time_before
@@ -58,14 +60,14 @@ judged AS (
 ),
 first_accepted AS (
     SELECT *,
-           min(line_no) FILTER (WHERE NOT is_future AND NOT is_late) OVER (
+           min(line_no) FILTER (WHERE NOT is_after AND NOT is_late) OVER (
                PARTITION BY account_id, topic, event_id
            ) AS accepted_line
     FROM judged
 )
 SELECT *,
        CASE
-           WHEN is_future THEN 'future_timestamp'
+           WHEN is_after THEN 'after_as_of'
            WHEN line_no > accepted_line AND NOT is_late THEN 'duplicate'
            WHEN line_no = accepted_line THEN 'accepted'
            ELSE 'too_late'
@@ -83,6 +85,6 @@ SELECT COALESCE(
 -- What the metrics see: accepted events with occurred_at <= T ("events after the as-of
 -- time are not applied").
 CREATE OR REPLACE TABLE applied AS
-SELECT a.* EXCLUDE (is_future, late_horizon_ms, topic, stream_time_before, is_late, accepted_line, verdict)
+SELECT a.* EXCLUDE (is_after, late_horizon_ms, topic, stream_time_before, is_late, accepted_line, verdict)
 FROM admission a, clock c
 WHERE a.verdict = 'accepted' AND a.occurred_at <= c.t;

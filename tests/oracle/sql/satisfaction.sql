@@ -5,7 +5,7 @@
 --   pulse_nps_score:   100 x (promoters 9-10 - detractors 0-6) / nps responses
 --   pulse_ces_score:   mean ces score
 -- and their additive parts: pulse_csat_ratings, pulse_csat_satisfied_ratings,
--- pulse_nps_promoters, pulse_nps_detractors, pulse_ces_score_sum.
+-- pulse_nps_promoters, pulse_nps_detractors, pulse_ces_score_sum_points.
 -- Each is 0 when its denominator is empty.
 WITH in_window AS (
     SELECT a.*
@@ -43,7 +43,7 @@ SELECT 'pulse_nps_promoters', MAP {'window': '90d'}, promoters, 1, 'count' FROM 
 UNION ALL
 SELECT 'pulse_nps_detractors', MAP {'window': '90d'}, detractors, 1, 'count' FROM nps
 UNION ALL
-SELECT 'pulse_ces_score_sum', MAP {'window': '90d'}, score_sum, 1, 'count' FROM ces
+SELECT 'pulse_ces_score_sum_points', MAP {'window': '90d'}, score_sum, 1, 'count' FROM ces
 UNION ALL
 SELECT 'pulse_csat_ratio', MAP {'window': '90d'},
        (SELECT count(*) FROM ratings WHERE value >= 4), (SELECT count(*) FROM ratings), 'ratio'

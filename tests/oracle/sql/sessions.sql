@@ -6,7 +6,7 @@
 -- Equal timestamps are ordered login, feature_used, logout, then event_id (see
 -- docs/testing.md).
 --   pulse_sessions{window="7d"}:             closed sessions that ended in (T - 7d, T]
---   pulse_session_time_seconds{window="7d"}: their total duration, seconds
+--   pulse_session_duration_sum_seconds{window="7d"}: their total duration, seconds
 WITH session_events AS (
     SELECT account_id, user_id, occurred_at, type, event_id,
            CASE type WHEN 'login' THEN 0 WHEN 'feature_used' THEN 1 ELSE 2 END AS type_rank
@@ -48,6 +48,6 @@ SELECT 'pulse_sessions' AS name, MAP {'window': '7d'} AS labels,
        count(*)::HUGEINT AS numerator, 1::HUGEINT AS denominator, 'count' AS unit
 FROM closed_in_window
 UNION ALL
-SELECT 'pulse_session_time_seconds', MAP {'window': '7d'},
+SELECT 'pulse_session_duration_sum_seconds', MAP {'window': '7d'},
        COALESCE(sum(last_at - first_at), 0)::HUGEINT, 1000, 'ratio'
 FROM closed_in_window;

@@ -9,9 +9,9 @@
 --   pulse_tickets_reopened{7d}:          ticket_reopened events of known tickets in the window
 --   pulse_ticket_first_responses{7d}:    known tickets whose first agent ticket_replied is
 --                                        in the window
---   pulse_ticket_first_response_time_seconds{7d}: sum of (that reply - opening), a reply
+--   pulse_ticket_first_response_duration_sum_seconds{7d}: sum of (that reply - opening), a reply
 --                                        stamped before the opening counting 0
---   pulse_ticket_resolutions{7d}, pulse_ticket_resolution_time_seconds{7d}: the same for
+--   pulse_ticket_resolutions{7d}, pulse_ticket_resolution_duration_sum_seconds{7d}: the same for
 --                                        the first ticket_resolved
 WITH state_order(type, state_rank) AS (
     VALUES ('ticket_opened', 0), ('ticket_resolved', 1), ('ticket_reopened', 2)
@@ -64,11 +64,11 @@ UNION ALL
 SELECT 'pulse_ticket_first_responses', MAP {'window': '7d'}, tickets, 1, 'count'
 FROM first_response
 UNION ALL
-SELECT 'pulse_ticket_first_response_time_seconds', MAP {'window': '7d'}, total_ms, 1000, 'ratio'
+SELECT 'pulse_ticket_first_response_duration_sum_seconds', MAP {'window': '7d'}, total_ms, 1000, 'ratio'
 FROM first_response
 UNION ALL
 SELECT 'pulse_ticket_resolutions', MAP {'window': '7d'}, tickets, 1, 'count'
 FROM resolution
 UNION ALL
-SELECT 'pulse_ticket_resolution_time_seconds', MAP {'window': '7d'}, total_ms, 1000, 'ratio'
+SELECT 'pulse_ticket_resolution_duration_sum_seconds', MAP {'window': '7d'}, total_ms, 1000, 'ratio'
 FROM resolution;

@@ -1,0 +1,155 @@
+"""Global ratios from two workers, end to end with Debian's real Prometheus.
+
+A generated dataset is split by account into two halves, as two workers would own its
+partitions. Each half's `pulse replay --no-ratios` (a worker's exposition: additive
+figures only) is served as one worker's /metrics; Prometheus scrapes both and runs the
+project's recording rules. Every global ratio the rules record must equal the ratio that
+`pulse replay` prints for the whole dataset, i.e. the engine's own definition, and no
+ratio series may reach Prometheus from a worker.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.test_prometheus_e2e import (
+    DATA_TIMEOUT_S, PROMETHEUS_DIR, ReplayWorker, binary, free_port, pulse, query, start, stop, wait_until,
+)
+
+pytestmark = pytest.mark.prometheus
+
+# recording rule -> the metric `pulse replay` prints for the whole dataset (same labels but window)
+RATIO_RULES = {
+    "pulse:stickiness:ratio": "pulse_stickiness_ratio",
+    "pulse:feature_adoption:ratio30d": "pulse_feature_adoption_ratio",
+    "pulse:csat:ratio90d": "pulse_csat_ratio",
+    "pulse:nps:score90d": "pulse_nps_score",
+    "pulse:ces:score90d": "pulse_ces_score",
+    "pulse:net_revenue_retention:ratio30d": "pulse_net_revenue_retention_ratio",
+    "pulse:gross_revenue_retention:ratio30d": "pulse_gross_revenue_retention_ratio",
+    "pulse:customer_churn:ratio30d": "pulse_customer_churn_ratio",
+    "pulse:arpa:avg": "pulse_arpa",
+    "pulse:mrr_quick:ratio30d": "pulse_mrr_quick_ratio",
+}
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {(s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "window"))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+@contextmanager
+def serve(replay_text: str) -> Iterator[str]:
+    """host:port of an HTTP server that plays a worker from its replay exposition."""
+    worker = ReplayWorker(replay_text)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = worker.exposition().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
+    """(the whole dataset's replay with ratios, the two halves' replays without)."""
+    folder = tmp_path_factory.mktemp("split")
+    events = folder / "events.jsonl"
+    pulse("generate", "--accounts", "40", "--days", "70", "--seed", "11", "--out", events)
+    whole = pulse("replay", events)
+    as_of_ms = str(round(samples(whole)[("pulse_evaluation_timestamp_seconds", ())] * 1000))
+    halves = [folder / "half-0.jsonl", folder / "half-1.jsonl"]
+    lines: list[list[str]] = [[], []]
+    for line in events.read_text().splitlines():
+        account = json.loads(line)["account_id"]
+        lines[zlib.crc32(account.encode()) % 2].append(line)
+    assert all(lines), "the split left a worker without accounts"
+    for path, part in zip(halves, lines, strict=True):
+        path.write_text("\n".join(part) + "\n")
+    return whole, [pulse("replay", "--no-ratios", "--as-of", as_of_ms, path) for path in halves]
+
+
+@pytest.fixture(scope="module")
+def prometheus_two_workers(dataset: tuple[str, list[str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _, halves = dataset
+    with ExitStack() as servers:
+        targets = [servers.enter_context(serve(text)) for text in halves]
+        yield from _prometheus(targets, tmp_path_factory)
+
+
+def _prometheus(targets: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("prometheus-ratios")
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(PROMETHEUS_DIR / "rules" / name) for name in ("thresholds.yml", "recording.yml")],
+        "scrape_configs": [{"job_name": "pulse", "static_configs": [{"targets": targets}]}],
+    }
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    process = start([binary("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
+                     f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+                     "--log.level=warn"],
+                    f"http://127.0.0.1:{port}/-/ready", folder / "prometheus.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def test_workers_export_no_global_ratio(dataset: tuple[str, list[str]]):
+    whole, halves = dataset
+    for text in halves:
+        names = {name for name, _ in samples(text)}
+        assert not names & set(RATIO_RULES.values())
+        assert "pulse_csat_ratings" in names and "pulse_retention_base_mrr" in names
+    assert set(RATIO_RULES.values()) <= {name for name, _ in samples(whole)}
+
+
+def test_recording_rules_give_the_engines_ratios_from_two_workers(
+    prometheus_two_workers: str, dataset: tuple[str, list[str]]
+):
+    whole = samples(dataset[0])
+    expected = {(rule, labels): value for rule, metric in RATIO_RULES.items()
+                for (name, labels), value in whole.items() if name == metric}
+    assert {rule for rule, _ in expected} == set(RATIO_RULES)
+    # every denominator of this dataset is non-empty (an empty one gives no series, checked
+    # by ops/prometheus/tests/recording.yml), so every ratio must be recorded
+
+    def recorded() -> dict[tuple[str, tuple], float] | None:
+        got = {}
+        for rule in RATIO_RULES:
+            for series in query(prometheus_two_workers, rule)["data"]["result"]:
+                labels = tuple(sorted((k, v) for k, v in series["metric"].items() if k != "__name__"))
+                got[(rule, labels)] = float(series["value"][1])
+        return got if set(got) >= set(expected) else None
+
+    got = wait_until(recorded, DATA_TIMEOUT_S, lambda: "the recording rules never gave every ratio")
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-9), key
+    two_workers = query(prometheus_two_workers, "count(up == 1)")["data"]["result"]
+    assert two_workers[0]["value"][1] == "2"
