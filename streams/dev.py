@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from streams.errors import PulseError
+from streams.kafka_security import KafkaSecurity, security_options
 from streams.localkafka import DEFAULT_HOME, LocalKafka
 from streams.topics import DEFAULT_PARTITIONS, PROJECT_TOPICS, ensure_topics_sync
 
@@ -74,12 +75,15 @@ def logs(port: int, home: Path, lines: int) -> None:
               help="Kafka bootstrap servers.")
 @_partitions
 @click.option("--prefix", default="", envvar="PULSE_TOPIC_PREFIX", help="Prefix of every topic name (see pulse worker --topic-prefix).")
-def topics(bootstrap: str, partitions: int, prefix: str) -> None:
-    """Create the project's topics (idempotent), all with one partition count."""
+@security_options
+def topics(bootstrap: str, partitions: int, prefix: str, **security: object) -> None:
+    """Create the project's topics (idempotent), all with one partition count. Takes the
+    worker's Kafka security options (and PULSE_* variables) for a secured cluster."""
 
     def create() -> None:
         names = tuple(prefix + name for name in PROJECT_TOPICS)
-        for name, state in ensure_topics_sync(bootstrap, partitions, names=names).items():
+        options = KafkaSecurity.from_options(dict(security))
+        for name, state in ensure_topics_sync(bootstrap, partitions, names=names, security=options).items():
             click.echo(f"{name}: {state} ({partitions} partitions)")
 
     _run(create)

@@ -221,12 +221,14 @@ def broker_answers(bootstrap: str, timeout: float = 5.0) -> bool:
 async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
     from aiokafka import AIOKafkaClient
 
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refused connections are expected while polling
+    from streams.kafka_security import client_log_muted
+
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    try:
-        await asyncio.wait_for(client.bootstrap(), timeout)
-        return bool(client.cluster.brokers())
-    except Exception:
-        return False
-    finally:
-        await client.close()
+    with client_log_muted():  # refused connections are expected while polling
+        try:
+            await asyncio.wait_for(client.bootstrap(), timeout)
+            return bool(client.cluster.brokers())
+        except Exception:
+            return False
+        finally:
+            await client.close()

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from streams.errors import PulseError
-from streams.settings import GUARANTEES, SASL_MECHANISMS, SECURITY_PROTOCOLS, WorkerSettings
+from streams.kafka_security import security_options
+from streams.settings import GUARANTEES, WorkerSettings
 
 
 def _parse_time(value: str | None) -> int | None:
@@ -54,14 +55,7 @@ def _parse_time(value: str | None) -> int | None:
               help="TOML file with [policy], [engine] and [revenue] settings (see docs/metrics.md).")
 @click.option("--frozen-clock", default=None, envvar="PULSE_FROZEN_CLOCK",
               help="Evaluate every window at this RFC 3339 instant instead of the wall clock (tests, history).")
-@click.option("--security-protocol", default="PLAINTEXT", type=click.Choice(SECURITY_PROTOCOLS), envvar="PULSE_SECURITY_PROTOCOL")
-@click.option("--sasl-mechanism", default="PLAIN", type=click.Choice(SASL_MECHANISMS), envvar="PULSE_SASL_MECHANISM")
-@click.option("--sasl-username", default=None, envvar="PULSE_SASL_USERNAME")
-@click.option("--sasl-password", default=None, envvar="PULSE_SASL_PASSWORD", show_default=False,
-              help="Prefer the environment variable; never logged.")
-@click.option("--ssl-cafile", default=None, type=click.Path(path_type=Path), envvar="PULSE_SSL_CAFILE")
-@click.option("--ssl-certfile", default=None, type=click.Path(path_type=Path), envvar="PULSE_SSL_CERTFILE")
-@click.option("--ssl-keyfile", default=None, type=click.Path(path_type=Path), envvar="PULSE_SSL_KEYFILE")
+@security_options
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]), envvar="PULSE_LOG_LEVEL")
 def worker(config_path: Path | None, frozen_clock: str | None, log_level: str, **options) -> None:
     """Run a stream worker: consume the six event topics, keep the metric state in

@@ -10,6 +10,7 @@ import sys
 import time
 
 from streams.errors import PulseError
+from streams.kafka_security import client_log_muted, describe_failure, probe
 from streams.settings import WorkerSettings
 
 
@@ -79,24 +80,16 @@ async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:
     create the worker's internal re-key topic with the one partition count."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    options = {}
-    credentials = settings.security_protocol != "PLAINTEXT"
-    if credentials:
-        options = {
-            "security_protocol": settings.security_protocol,
-            "ssl_context": settings.ssl_context(),
-            "sasl_mechanism": settings.sasl_mechanism,
-            "sasl_plain_username": settings.sasl_username,
-            "sasl_plain_password": settings.sasl_password,
-        }
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=10_000, **options)
-    try:
-        await asyncio.wait_for(admin.start(), 15)
-    except Exception:
-        raise PulseError(
-            f"cannot reach Kafka at {settings.bootstrap}: start it (`pulse dev kafka up`) or pass --bootstrap HOST:PORT."
-        ) from None
+    security = settings.security
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=10_000,
+                                **security.aiokafka_options())
+    with client_log_muted():
+        try:
+            await asyncio.wait_for(admin.start(), 15)
+        except Exception as error:  # noqa: BLE001 - the probe names the cause
+            await admin.close()
+            cause = await probe(settings.bootstrap, security) or error
+            raise PulseError(describe_failure(cause, settings.bootstrap, security)) from None
     try:
         listed = set(await admin.list_topics())
         wanted = (*settings.source_topics, settings.dead_letter_topic)
