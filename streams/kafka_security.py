@@ -115,7 +115,7 @@ class KafkaSecurity:
             if asked and not self.ssl_keyfile_password:
                 message = (f"key file {key} is encrypted: set its password in PULSE_SSL_KEYFILE_PASSWORD "
                            f"(or --ssl-keyfile-password).")
-            elif asked and reason in ("BAD_DECRYPT", "BAD_PASSWORD_READ"):
+            elif asked:
                 message = f"the key password does not decrypt key file {key}: check PULSE_SSL_KEYFILE_PASSWORD."
             elif reason == "KEY_VALUES_MISMATCH":
                 message = f"key file {key} does not belong to certificate {self.ssl_certfile}: pass the matching pair."
@@ -247,11 +247,16 @@ def describe_failure(error: BaseException | None, bootstrap: str, security: Kafk
     if any(isinstance(item, ssl.SSLCertVerificationError) for item in chain) or "certificate verify failed" in texts:
         return (f"the certificate of the brokers at {bootstrap} is not trusted "
                 f"({_verify_reason(chain)}): pass the CA that signed it with --ssl-cafile (PULSE_SSL_CAFILE).")
-    if "certificate required" in texts or "certificate_required" in texts or "handshake failure" in texts \
-            or "bad certificate" in texts or "unknown ca" in texts:
-        return (f"the brokers at {bootstrap} refused the TLS handshake: the listener wants a client certificate "
-                f"it trusts; pass --ssl-certfile and --ssl-keyfile (PULSE_SSL_CERTFILE, PULSE_SSL_KEYFILE).")
-    if "wrong version number" in texts or "record layer failure" in texts or "packet length too long" in texts:
+    refused_certificate = ("certificate required" in texts or "bad certificate" in texts
+                           or "certificate unknown" in texts or "unknown ca" in texts)
+    if refused_certificate and not security.ssl_certfile:
+        return (f"the brokers at {bootstrap} want a client certificate (mutual TLS): pass --ssl-certfile and "
+                f"--ssl-keyfile (PULSE_SSL_CERTFILE, PULSE_SSL_KEYFILE).")
+    if refused_certificate:
+        return (f"the brokers at {bootstrap} refused the client certificate {security.ssl_certfile}: it is not "
+                f"signed by a CA the listener trusts; pass a certificate issued by that CA.")
+    reset = any(isinstance(item, ConnectionResetError) for item in chain)
+    if security.uses_tls and (reset or "wrong version number" in texts or "record layer failure" in texts):
         return (f"the listener at {bootstrap} does not speak TLS: use the protocol it expects "
                 f"(--security-protocol PLAINTEXT or SASL_PLAINTEXT), or the port of its TLS listener.")
     refused = any(isinstance(item, ConnectionRefusedError) for item in chain) or "connect call failed" in texts
