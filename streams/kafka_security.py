@@ -235,7 +235,7 @@ def describe_failure(error: BaseException | None, bootstrap: str, security: Kafk
     """One sentence naming why a client could not talk to the brokers, and the fix."""
     from aiokafka import errors as kafka_errors
 
-    chain = _chain(error)
+    chain = error_chain(error)
     texts = " ".join(str(item) for item in chain).lower()
     if any(isinstance(item, kafka_errors.UnsupportedSaslMechanismError) for item in chain):
         return (f"the brokers at {bootstrap} do not accept SASL mechanism {security.sasl_mechanism}: "
@@ -269,7 +269,7 @@ def describe_failure(error: BaseException | None, bootstrap: str, security: Kafk
             f"the listener expects this --security-protocol and --sasl-mechanism.")
 
 
-def _chain(error: BaseException | None) -> list[BaseException]:
+def error_chain(error: BaseException | None) -> list[BaseException]:
     seen: list[BaseException] = []
     while error is not None and error not in seen:
         seen.append(error)

@@ -14,6 +14,7 @@ from pathlib import Path
 from streams.errors import ConfigError
 from streams.kafka_security import SASL_MECHANISMS, SECURITY_FIELDS, SECURITY_PROTOCOLS, KafkaSecurity, masked_fields
 from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from streams.web_auth import WebSecurity
 
 GUARANTEES = ("exactly_once", "at_least_once")
 __all__ = ["GUARANTEES", "SASL_MECHANISMS", "SECURITY_PROTOCOLS", "WorkerSettings"]
@@ -44,6 +45,8 @@ class WorkerSettings:
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     ssl_keyfile_password: str | None = field(default=None, repr=False)
+    fetch_stall_seconds: float = 60.0  # /healthz answers 503 after this long without an answered fetch
+    web: WebSecurity = field(default_factory=WebSecurity)  # who may read what on the HTTP port
 
     def __post_init__(self) -> None:
         if self.processing_guarantee not in GUARANTEES:
@@ -55,7 +58,7 @@ class WorkerSettings:
         for name, least in (("batch_size", 1), ("checkpoint_events", 1)):
             if getattr(self, name) < least:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 1 or more: it counts events.")
-        for name in ("batch_seconds", "checkpoint_seconds"):
+        for name in ("batch_seconds", "checkpoint_seconds", "fetch_stall_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be more than 0 seconds.")
         self.security  # checks the security settings (streams/kafka_security.py)

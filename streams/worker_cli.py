@@ -9,6 +9,7 @@ import click
 
 from streams.errors import PulseError
 from streams.kafka_security import security_options
+from streams.web_auth import WebSecurity, web_options
 from streams.settings import GUARANTEES, WorkerSettings
 
 
@@ -56,6 +57,10 @@ def _parse_time(value: str | None) -> int | None:
 @click.option("--frozen-clock", default=None, envvar="PULSE_FROZEN_CLOCK",
               help="Evaluate every window at this RFC 3339 instant instead of the wall clock (tests, history).")
 @security_options
+@click.option("--fetch-stall-seconds", default=60.0, type=float, envvar="PULSE_FETCH_STALL_SECONDS",
+              help="/healthz answers 503 once Kafka has answered no fetch for this long (refused credentials, "
+                   "unreachable brokers).")
+@web_options
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]), envvar="PULSE_LOG_LEVEL")
 def worker(config_path: Path | None, frozen_clock: str | None, log_level: str, **options) -> None:
     """Run a stream worker: consume the six event topics, keep the metric state in
@@ -68,7 +73,8 @@ def worker(config_path: Path | None, frozen_clock: str | None, log_level: str, *
     from streams.worker_run import run_worker
 
     try:
-        settings = WorkerSettings(config_path=config_path, frozen_clock_ms=_parse_time(frozen_clock), **options)
+        web = WebSecurity.from_options(options)
+        settings = WorkerSettings(config_path=config_path, frozen_clock_ms=_parse_time(frozen_clock), web=web, **options)
         code = run_worker(settings, log_level)
     except PulseError as error:
         raise click.ClickException(str(error)) from None

@@ -4,7 +4,6 @@ Ctrl-C. Every failure a user can fix ends in one sentence (PulseError)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import sys
 import time
@@ -35,14 +34,13 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
     clock = (lambda: frozen) if frozen is not None else (lambda: int(time.time() * 1000))
     book = WorkerBook(config, clock, partitions=settings.partitions, rekey_topic=rekey_topic_name(settings.app_id),
                       dead_letter_topic=settings.dead_letter_topic, unprefixed=settings.unprefixed)
-    worker = PulseWorker(settings, book, clock)
-    logging.getLogger("cs-pulse").info("worker settings: %r", settings)
+    worker = PulseWorker(settings, book, clock)  # it logs the settings line once logging is set up
 
-    import faust
+    from streams.stop_deadline import DeadlineWorker
 
     _use_uvloop()
     sys.setswitchinterval(SWITCH_INTERVAL)
-    faust_worker = faust.Worker(worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
+    faust_worker = DeadlineWorker(worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
     try:
         faust_worker.execute_from_commandline()
         code = 0
