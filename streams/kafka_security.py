@@ -279,8 +279,9 @@ def error_chain(error: BaseException | None) -> list[BaseException]:
 
 def _verify_reason(chain: list[BaseException]) -> str:
     for item in chain:
-        if isinstance(item, ssl.SSLCertVerificationError) and item.verify_message:
-            return item.verify_message
+        message = getattr(item, "verify_message", None)
+        if isinstance(item, ssl.SSLCertVerificationError) and message:
+            return message
     return "certificate verify failed"
 
 

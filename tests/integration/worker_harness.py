@@ -18,6 +18,7 @@ from tests.integration.helpers import REPO, WorkerProcess, create_topics, free_p
 PROCESS_FAMILIES = frozenset({
     "pulse_events_processed", "pulse_consumer_lag", "pulse_event_to_state_latency_seconds",
     "pulse_last_event_timestamp_seconds", "pulse_recovery_in_progress", "pulse_assigned_partitions",
+    "pulse_kafka_auth_failures", "pulse_kafka_last_fetch_timestamp_seconds",
 })
 
 
