@@ -28,7 +28,9 @@ from tests.conftest import KAFKA_PORT
 from tests.integration.helpers import REPO, http_get, produce, unique, wait_until
 from tests.integration.secure_broker import KEY_PASSWORD, SCRAM_PASSWORD, SCRAM_USER, start_secure_broker
 from tests.integration.test_worker import CATCH_UP_S, _wait_equal
-from tests.integration.worker_harness import WorkerRun, fresh_topics, kafka_messages, make_dataset, replay
+from tests.integration.worker_harness import (
+    WorkerRun, fresh_topics, kafka_messages, make_dataset, parse_exposition, replay,
+)
 
 pytestmark = pytest.mark.kafka
 SIGTERM_LIMIT_S = 30.0
@@ -184,7 +186,8 @@ def test_credential_change_while_running_is_loud_and_sigterm_still_stops(secure,
         wait_until(refused, CATCH_UP_S, run.process, "the worker to log the refusal")
         wait_until(lambda: http_get(f"http://127.0.0.1:{run.port}/healthz")[0] == 503, 60, run.process,
                    "/healthz to report the stalled fetches")
-        failures = [value for key, value in run.metrics().items() if key[0] == "pulse_kafka_auth_failures_total"]
+        exposition = parse_exposition(run.scrape() or "", skip=frozenset())
+        failures = [value for key, value in exposition.items() if key[0] == "pulse_kafka_auth_failures_total"]
         assert failures and failures[0] > 0
         started = time.monotonic()
         os.killpg(run.process.process.pid, signal.SIGTERM)
