@@ -242,3 +242,28 @@ def test_http_port_serves_no_account_data_without_the_token(kafka_bootstrap, tmp
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
     assert WEB_TOKEN not in run.log.read_text()
+
+
+def test_sigterm_stops_the_worker_within_30_s_while_the_broker_hangs(secure, tmp_path):
+    """The broker process frozen (SIGSTOP): every request of the stop (commit, flush, leave
+    the group) waits for an answer that never comes; the stop must still end in time."""
+    dataset = make_dataset(tmp_path, seed=64, accounts=10, days=10)
+    prefix = fresh_topics(secure.plain)
+    produce(secure.plain, kafka_messages(dataset, prefix))
+    args, env = secure.mtls_args()
+    run = WorkerRun(secure.mtls, tmp_path, app_id=unique("hang"), prefix=prefix, as_of=dataset.as_of, name="w",
+                    extra=args, env=env)
+    broker_pid = secure.broker.pid()
+    assert broker_pid is not None
+    try:
+        wait_until(lambda: _events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events")
+        os.kill(broker_pid, signal.SIGSTOP)
+        time.sleep(3)
+        started = time.monotonic()
+        os.killpg(run.process.process.pid, signal.SIGTERM)
+        run.process.process.wait(SIGTERM_LIMIT_S + 60)
+        took = time.monotonic() - started
+        assert took < SIGTERM_LIMIT_S, f"the worker needed {took:.1f} s to stop after SIGTERM\n{run.process.log_tail()}"
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
+        run.process.stop(signal.SIGKILL)
