@@ -52,16 +52,20 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
 
 
 def check_metrics_address(settings: WorkerSettings) -> None:
-    """Fail in one sentence when /metrics cannot listen where it is asked to."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((settings.metrics_bind, settings.metrics_port))
-        except OSError as error:
-            raise PulseError(
-                f"/metrics cannot listen on {settings.metrics_bind}:{settings.metrics_port} ({error.strerror}): "
-                f"pass a free --metrics-port or stop the program using it."
-            ) from None
+    """Fail in one sentence when /metrics (or the --open-port copy) cannot listen where asked."""
+    addresses = [(settings.metrics_bind, settings.metrics_port, "--metrics-port")]
+    if settings.web.open_port is not None:
+        addresses.append((settings.web.open_bind, settings.web.open_port, "--open-port"))
+    for bind, port, option in addresses:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((bind, port))
+            except OSError as error:
+                raise PulseError(
+                    f"/metrics cannot listen on {bind}:{port} ({error.strerror}): "
+                    f"pass a free {option} or stop the program using it."
+                ) from None
 
 
 def _use_uvloop() -> None:
