@@ -230,6 +230,8 @@ class LocalKafka:
         java = shutil.which("java")
         if java is None:
             raise PulseError("Java is not on PATH: install Java 17 or newer, then run again.")
+        if not broker_answers(self.bootstrap, timeout=10):
+            raise PulseError(f"Kafka does not answer on {self.bootstrap}: start it with `pulse dev kafka up --port {self.port}`.")
         with resources.as_file(resources.files("streams.resources.kafka") / "ScramUser.java") as source:
             result = subprocess.run(
                 [java, f"-Dlog4j2.configurationFile={self._log_config()}", "-cp", f"{self.libs.resolve()}/*",
@@ -237,7 +239,8 @@ class LocalKafka:
                 input=password + "\n", capture_output=True, text=True, timeout=120,
             )
         if result.returncode != 0:
-            raise PulseError(f"setting the SCRAM credential of {user} failed:\n{result.stdout}{result.stderr}")
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+            raise PulseError(f"setting the SCRAM credential of {user} failed:\n{tail}")
 
     def _log_config(self) -> Path:
         target = self.home / "log4j2.properties"

@@ -174,3 +174,29 @@ def test_data_directory_is_private(tmp_path, existing):
         data_dir.chmod(0o755)
     prepare_data_dir(WorkerSettings(data_dir=data_dir))
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+
+def test_dev_broker_secured_listeners_need_all_four_options_and_a_password_variable(tmp_path):
+    from click.testing import CliRunner
+
+    from streams.dev import dev
+
+    runner = CliRunner()
+    partial = runner.invoke(dev, ["kafka", "up", "--port", "1", "--home", str(tmp_path), "--mtls-port", "2"])
+    assert partial.exit_code == 2 and "--sasl-ssl-port, --mtls-port, --keystore and --truststore together" in partial.output
+    no_password = runner.invoke(dev, ["kafka", "scram-user", "cs", "--port", "1", "--home", str(tmp_path)],
+                                env={"PULSE_SASL_PASSWORD": ""})
+    assert no_password.exit_code == 2 and "PULSE_SASL_PASSWORD" in no_password.output
+
+
+def test_secured_listener_properties():
+    from pathlib import Path
+
+    from streams.localkafka import SecureListeners, _override
+
+    secure = SecureListeners(9094, 9095, Path("k.pem"), Path("ca.pem"))
+    text = _override("listeners=PLAINTEXT://127.0.0.1:9092\nnum.partitions=4\n", secure.properties(9092, 9093))
+    assert "num.partitions=4" in text
+    assert text.count("listeners=") == 2  # listeners and advertised.listeners, the old line replaced
+    assert "SASL_SSL://127.0.0.1:9094,MTLS://127.0.0.1:9095" in text
+    assert "listener.name.mtls.ssl.client.auth=required" in text and "sasl.enabled.mechanisms=SCRAM-SHA-512" in text
