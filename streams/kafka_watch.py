@@ -52,6 +52,7 @@ class KafkaWatch(logging.Handler):
         self.security = security
         self.stall_seconds = stall_seconds
         self.started = time.time()
+        self._newest = self.started
         self.failures = 0
         self._reported = -REPORT_EVERY_S
 
@@ -74,8 +75,11 @@ class KafkaWatch(logging.Handler):
                       describe_failure(error, self.bootstrap, self.security), self.failures)
 
     def last_fetch(self, last_fetch_ms: int | None) -> float:
-        """Epoch seconds of the last good fetch, or the start of the worker before the first."""
-        return max(self.started, (last_fetch_ms or 0) / 1000)
+        """Epoch seconds of the last good fetch, or the start of the worker before the first.
+        Remembered: a rebalance hands out partitions with no fetch yet, which does not make
+        the last good fetch any older."""
+        self._newest = max(self._newest, (last_fetch_ms or 0) / 1000)
+        return self._newest
 
     def stalled(self, last_fetch_ms: int | None, now: float | None = None) -> bool:
         """True once no fetch has succeeded for --fetch-stall-seconds."""

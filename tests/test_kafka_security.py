@@ -152,6 +152,8 @@ def test_the_watch_reports_a_stall_only_after_the_configured_time():
     assert watch.stalled(None, now=start + 6)
     assert not watch.stalled(int((start + 10) * 1000), now=start + 14)
     assert watch.stalled(int((start + 10) * 1000), now=start + 16)
+    # after a rebalance no partition has been fetched yet: the last good fetch stays known
+    assert not watch.stalled(None, now=start + 14)
 
 
 def test_the_client_log_is_muted_only_inside_a_check():
