@@ -45,8 +45,10 @@ from prometheus_client.registry import CollectorRegistry
 from streams import faust_fastpath, faust_hooks
 from streams.delivery import DeliveryGuard, Verdict
 from streams.faust_hooks import send_in_partition_transaction
+from streams.kafka_watch import KafkaWatch
 from streams.settings import WorkerSettings
 from streams.telemetry import PipelineTelemetry
+from streams.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
 from streams.worker_state import WorkerBook
 
 log = logging.getLogger("cs-pulse.worker")
@@ -71,7 +73,8 @@ def prepare_data_dir(settings: WorkerSettings) -> None:
                     "it is rebuilt from the changelog", data_dir)
         for path in leftovers:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.chmod(0o700)  # per-account state: readable by the worker's user only
     marker.unlink(missing_ok=True)
 
 
@@ -94,6 +97,8 @@ class PulseWorker:
         self.hooks = faust_hooks.WorkerHooks(
             self._on_committed, self.delivery.start, gapped_topics=frozenset({self.rekey_topic}))
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
+        self.kafka_watch = KafkaWatch(settings.bootstrap, settings.security, settings.fetch_stall_seconds)
+        self.kafka_watch.install()
         self.app = self._build_app()
         self.registry.register(_Collector(self))
         ProcessCollector(registry=self.registry)  # process_* (CPU, memory, file descriptors)
@@ -114,6 +119,8 @@ class PulseWorker:
             web_port=s.metrics_port,
             web_host=s.metrics_bind,
             web_in_thread=False,
+            web_ssl_context=s.web.ssl_context(),
+            **FAUST_WEB_SETTINGS,  # no table, router or statistics views (streams/web_auth.py)
             table_cleanup_interval=3600.0,
             broker_commit_every=10_000,
             broker_commit_interval=1.0,
@@ -144,6 +151,10 @@ class PulseWorker:
         app.agent(self.source, name="ingest", concurrency=1)(self._ingest)
         app.page("/metrics")(self._metrics_page)
         app.page("/healthz")(self._health_page)
+        app.web.web_app.middlewares.append(WebGuard(s.web).middleware)
+        if s.web.open_port is not None:
+            app.task(self._serve_open_listener)
+        app.task(self._log_settings)
         app.on_partitions_revoked.connect(self._on_revoked)
         faust_hooks.install(app, self.hooks)
         faust_fastpath.install(skip_below_read_offset=False)
@@ -289,7 +300,23 @@ class PulseWorker:
 
     async def _health_page(self, request):
         recovering = self.recovering()
+        if not recovering and self.kafka_watch.stalled(faust_hooks.last_fetch_ms(self.app.consumer)):
+            return self.app.web.bytes(b"no answer from Kafka to a fetch for longer than --fetch-stall-seconds\n",
+                                      status=503)
         return self.app.web.bytes(b"recovering\n" if recovering else b"ok\n", status=503 if recovering else 200)
+
+    async def _serve_open_listener(self) -> None:
+        """/metrics and /healthz, and nothing else, on --open-bind:--open-port as well."""
+        runner = await start_open_listener(self.settings.web, {"/metrics": self._metrics_page,
+                                                               "/healthz": self._health_page})
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    async def _log_settings(self) -> None:
+        """The settings line, secrets masked, once Faust's logging is set up."""
+        log.info("worker settings: %r", self.settings)
 
     def recovering(self) -> bool:
         recovery = self.app.tables.recovery
@@ -331,6 +358,7 @@ class _Collector:
             if worker.book.loaded() == owned:
                 yield from worker.book.families(worker.clock())
         yield from worker.telemetry.families(worker.consumer_lag(), not ready, len(owned))
+        yield from worker.kafka_watch.families(faust_hooks.last_fetch_ms(worker.app.consumer))
 
 
 def _timestamp_ms(message) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from streams.errors import PulseError
-from streams.localkafka import DEFAULT_HOME, LocalKafka
+from streams.kafka_security import KafkaSecurity, security_options
+from streams.localkafka import DEFAULT_HOME, LocalKafka, SecureListeners
 from streams.topics import DEFAULT_PARTITIONS, PROJECT_TOPICS, ensure_topics_sync
 
 _port = click.option("--port", default=9092, show_default=True, envvar="PULSE_KAFKA_PORT",
@@ -39,9 +41,36 @@ def kafka() -> None:
 @_port
 @_home
 @_partitions
-def up(port: int, home: Path, partitions: int) -> None:
-    """Start the broker (or reuse a running one) and wait until it answers."""
-    _run(lambda: LocalKafka(home, port, partitions).up(echo=click.echo))
+@click.option("--sasl-ssl-port", type=int, default=None, help="Also listen with SASL_SSL (SCRAM-SHA-512) on this port.")
+@click.option("--mtls-port", type=int, default=None, help="Also listen with mutual TLS on this port.")
+@click.option("--keystore", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="PEM file: the broker's unencrypted PKCS#8 key followed by its certificate (secured listeners).")
+@click.option("--truststore", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="PEM file of the CA certificates that sign client certificates (secured listeners).")
+def up(port: int, home: Path, partitions: int, sasl_ssl_port: int | None, mtls_port: int | None,
+       keystore: Path | None, truststore: Path | None) -> None:
+    """Start the broker (or reuse a running one) and wait until it answers. With the four
+    secured-listener options it also serves SASL_SSL and mutual TLS (docs/worker.md#security)."""
+    given = [value is not None for value in (sasl_ssl_port, mtls_port, keystore, truststore)]
+    if any(given) and not all(given):
+        raise click.UsageError("secured listeners need --sasl-ssl-port, --mtls-port, --keystore and --truststore together.")
+    secure = SecureListeners(sasl_ssl_port, mtls_port, keystore, truststore) if all(given) else None
+    _run(lambda: LocalKafka(home, port, partitions, secure).up(echo=click.echo))
+
+
+@kafka.command("scram-user")
+@_port
+@_home
+@click.argument("user")
+@click.option("--mechanism", default="SCRAM-SHA-512", show_default=True,
+              type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"]))
+def scram_user(port: int, home: Path, user: str, mechanism: str) -> None:
+    """Create USER, or change its password, with the password in PULSE_SASL_PASSWORD."""
+    password = os.environ.get("PULSE_SASL_PASSWORD")
+    if not password:
+        raise click.UsageError("set the password in PULSE_SASL_PASSWORD (it is never asked for).")
+    _run(lambda: LocalKafka(home, port).scram_user(user, password, mechanism))
+    click.echo(f"SCRAM user {user} ({mechanism}) set on 127.0.0.1:{port}")
 
 
 @kafka.command()
@@ -74,12 +103,15 @@ def logs(port: int, home: Path, lines: int) -> None:
               help="Kafka bootstrap servers.")
 @_partitions
 @click.option("--prefix", default="", envvar="PULSE_TOPIC_PREFIX", help="Prefix of every topic name (see pulse worker --topic-prefix).")
-def topics(bootstrap: str, partitions: int, prefix: str) -> None:
-    """Create the project's topics (idempotent), all with one partition count."""
+@security_options
+def topics(bootstrap: str, partitions: int, prefix: str, **security: object) -> None:
+    """Create the project's topics (idempotent), all with one partition count. Takes the
+    worker's Kafka security options (and PULSE_* variables) for a secured cluster."""
 
     def create() -> None:
         names = tuple(prefix + name for name in PROJECT_TOPICS)
-        for name, state in ensure_topics_sync(bootstrap, partitions, names=names).items():
+        options = KafkaSecurity.from_options(dict(security))
+        for name, state in ensure_topics_sync(bootstrap, partitions, names=names, security=options).items():
             click.echo(f"{name}: {state} ({partitions} partitions)")
 
     _run(create)

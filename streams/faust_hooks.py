@@ -41,6 +41,8 @@ one fails there.
 6. `write_committed_rows` and `forget_unacked`: write rows straight into a partition's
    local store (Faust's RocksDB store otherwise files a key under the partition of the
    current event), and let go of a message without acknowledging it.
+7. `last_fetch_ms`: when a fetch request was last answered (aiokafka's public
+   `last_poll_timestamp`, reached through Faust's consumer thread), for /healthz.
 """
 
 from __future__ import annotations
@@ -216,3 +218,19 @@ def forget_unacked(consumer: Any, message: Any) -> None:
     consumer reads it again from the committed offset."""
     message.acked = True
     consumer._unacked_messages.discard(message)  # noqa: SLF001
+
+
+def last_fetch_ms(consumer: Any) -> int | None:
+    """Epoch ms of the newest answered fetch over the assigned partitions, or None."""
+    inner = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    if inner is None:
+        return None
+    newest = None
+    for tp in list(inner.assignment()):
+        try:
+            stamp = inner.last_poll_timestamp(tp)
+        except Exception:  # noqa: BLE001 - a partition being (un)assigned has no state
+            continue
+        if stamp is not None and (newest is None or stamp > newest):
+            newest = stamp
+    return newest

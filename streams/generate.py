@@ -7,7 +7,6 @@ reports progress and prints the summary on stderr.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import click
 
 from streams.cli import fail
 from streams.errors import USAGE_EXIT, PulseError
+from streams.kafka_security import KafkaSecurity, security_options
 from streams.generator import GeneratedMessage, Generator, GeneratorConfig, Summary
 from streams.generator.clock import DEFAULT_END_TEXT, parse_end
 from streams.generator.sinks import Pacer, Progress, produce, write_jsonl
@@ -50,9 +50,10 @@ def _echo(text: str) -> None:
 @click.option("--late", default=0.0, type=click.FloatRange(0, 1), help="Activity events stamped 36-60 days behind their account (rejected as too late), as a fraction of valid events.")
 @click.option("--malformed", default=0.0, type=click.FloatRange(0, 1), help="Messages that must fail decoding (bad JSON, missing or mistyped fields, bad values; with --bootstrap also wrong topics), as a fraction of valid events.")
 @click.option("--live", is_flag=True, default=False, help="After the backlog, keep producing events stamped with the current time at --rate until Ctrl-C (the demo feed).")
+@security_options
 def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str, bootstrap: str | None,
              topic_prefix: str, rate: float | None, duplicates: float, late: float, malformed: float,
-             live: bool) -> None:
+             live: bool, **security_settings: object) -> None:
     """Write realistic, seeded telemetry to a JSONL file or to Kafka.
 
     Accounts on several plans, intervals, currencies and seat counts, with trials,
@@ -64,6 +65,7 @@ def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str
         raise click.UsageError("give either --out (JSONL) or --bootstrap (Kafka), not both.")
     now = _now_ms()
     try:
+        security = KafkaSecurity.from_options(dict(security_settings))
         end = parse_end(end_text if end_text is not None else ("now" if live else DEFAULT_END_TEXT), now)
         config = GeneratorConfig(accounts=accounts, days=days, seed=seed, end=end, duplicate_fraction=duplicates,
                                  late_fraction=late, malformed_fraction=malformed, wrong_topic=bootstrap is not None)
@@ -74,9 +76,6 @@ def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str
     if end > now + FUTURE_SLACK_MS:
         _echo("note: --end lies in the future; a consumer that checks its own clock will reject the later events.")
 
-    if bootstrap is not None:
-        # aiokafka logs every failed connection attempt; the outcome is reported here, once
-        logging.getLogger("aiokafka").addHandler(logging.NullHandler())
     generator = Generator(config)
     summary = Summary()
     progress = Progress(_echo, summary)
@@ -84,7 +83,7 @@ def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str
     interrupted = False
     try:
         if bootstrap is not None:
-            asyncio.run(_to_kafka(generator, bootstrap, topic_prefix, rate, live, summary, progress))
+            asyncio.run(_to_kafka(generator, bootstrap, topic_prefix, rate, live, summary, progress, security))
         else:
             _to_jsonl(generator, out, rate, live, summary, progress)
     except KeyboardInterrupt:
@@ -132,5 +131,5 @@ def _write_phases(generator: Generator, stream: BinaryIO, rate: float | None, li
 
 
 async def _to_kafka(generator: Generator, bootstrap: str, topic_prefix: str, rate: float | None, live: bool,
-                    summary: Summary, progress: Progress) -> None:
-    await produce(_phases(generator, rate, live), bootstrap, topic_prefix, summary, progress)
+                    summary: Summary, progress: Progress, security: KafkaSecurity) -> None:
+    await produce(_phases(generator, rate, live), bootstrap, topic_prefix, summary, progress, security)

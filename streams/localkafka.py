@@ -35,12 +35,46 @@ STOP_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
+class SecureListeners:
+    """Two more listeners beside the PLAINTEXT one (which stays for the broker's own use and
+    for admin work): SASL_SSL with SCRAM-SHA-512 (users are added with `scram_user`) and
+    mutual TLS, where a client needs a certificate signed by a CA in `truststore`.
+
+    `keystore` is a PEM file holding the broker's unencrypted PKCS#8 private key followed by
+    its certificate chain (Kafka's `ssl.keystore.type=PEM`); `truststore` is a PEM file of
+    CA certificates. The tests make both with openssl."""
+
+    sasl_ssl_port: int
+    mtls_port: int
+    keystore: Path
+    truststore: Path
+
+    def properties(self, port: int, controller_port: int) -> dict[str, str]:
+        return {
+            "listeners": (f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},"
+                          f"SASL_SSL://127.0.0.1:{self.sasl_ssl_port},MTLS://127.0.0.1:{self.mtls_port}"),
+            "advertised.listeners": (f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{self.sasl_ssl_port},"
+                                     f"MTLS://127.0.0.1:{self.mtls_port}"),
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(Path(self.keystore).resolve()),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(Path(self.truststore).resolve()),
+            "listener.name.mtls.ssl.client.auth": "required",
+        }
+
+
+@dataclass(frozen=True)
 class LocalKafka:
     """One local broker, identified by its port."""
 
     home: Path = DEFAULT_HOME
     port: int = 9092
     partitions: int = 4
+    secure: SecureListeners | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -175,6 +209,8 @@ class LocalKafka:
         properties = template.substitute(
             port=self.port, controller_port=self.port + 1, data_dir=data_dir.resolve(), partitions=self.partitions,
         )
+        if self.secure is not None:
+            properties = _override(properties, self.secure.properties(self.port, self.port + 1))
         (self.run_dir / "server.properties").write_text(properties)
         if (data_dir / "meta.properties").exists():
             return
@@ -188,11 +224,35 @@ class LocalKafka:
         if result.returncode != 0:
             raise PulseError(f"formatting the KRaft storage failed:\n{result.stdout}{result.stderr}")
 
+    def scram_user(self, user: str, password: str, mechanism: str = "SCRAM-SHA-512") -> None:
+        """Create a SCRAM user, or change its password, on the running broker (over the
+        PLAINTEXT listener, as kafka-configs would). Takes effect for new connections."""
+        java = shutil.which("java")
+        if java is None:
+            raise PulseError("Java is not on PATH: install Java 17 or newer, then run again.")
+        if not broker_answers(self.bootstrap, timeout=10):
+            raise PulseError(f"Kafka does not answer on {self.bootstrap}: start it with `pulse dev kafka up --port {self.port}`.")
+        with resources.as_file(resources.files("streams.resources.kafka") / "ScramUser.java") as source:
+            result = subprocess.run(
+                [java, f"-Dlog4j2.configurationFile={self._log_config()}", "-cp", f"{self.libs.resolve()}/*",
+                 str(source), self.bootstrap, user, mechanism],
+                input=password + "\n", capture_output=True, text=True, timeout=120,
+            )
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+            raise PulseError(f"setting the SCRAM credential of {user} failed:\n{tail}")
+
     def _log_config(self) -> Path:
         target = self.home / "log4j2.properties"
         if not target.exists():
             target.write_text((resources.files("streams.resources.kafka") / "log4j2.properties").read_text())
         return target.resolve()
+
+
+def _override(properties: str, values: dict[str, str]) -> str:
+    """Replace (or append) `key=value` lines of a properties text."""
+    lines = [line for line in properties.splitlines() if line.split("=", 1)[0].strip() not in values]
+    return "\n".join([*lines, *(f"{key}={value}" for key, value in values.items())]) + "\n"
 
 
 def _alive(pid: int) -> bool:
@@ -221,12 +281,14 @@ def broker_answers(bootstrap: str, timeout: float = 5.0) -> bool:
 async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
     from aiokafka import AIOKafkaClient
 
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refused connections are expected while polling
+    from streams.kafka_security import client_log_muted
+
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    try:
-        await asyncio.wait_for(client.bootstrap(), timeout)
-        return bool(client.cluster.brokers())
-    except Exception:
-        return False
-    finally:
-        await client.close()
+    with client_log_muted():  # refused connections are expected while polling
+        try:
+            await asyncio.wait_for(client.bootstrap(), timeout)
+            return bool(client.cluster.brokers())
+        except Exception:
+            return False
+        finally:
+            await client.close()

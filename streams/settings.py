@@ -8,16 +8,16 @@ never logged: `WorkerSettings.__repr__` masks them.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.errors import ConfigError
+from streams.kafka_security import SASL_MECHANISMS, SECURITY_FIELDS, SECURITY_PROTOCOLS, KafkaSecurity, masked_fields
 from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from streams.web_auth import WebSecurity
 
 GUARANTEES = ("exactly_once", "at_least_once")
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-SECRET_FIELDS = frozenset({"sasl_password", "ssl_keyfile_password"})
+__all__ = ["GUARANTEES", "SASL_MECHANISMS", "SECURITY_PROTOCOLS", "WorkerSettings"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class WorkerSettings:
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     ssl_keyfile_password: str | None = field(default=None, repr=False)
+    fetch_stall_seconds: float = 60.0  # /healthz answers 503 after this long without an answered fetch
+    web: WebSecurity = field(default_factory=WebSecurity)  # who may read what on the HTTP port
 
     def __post_init__(self) -> None:
         if self.processing_guarantee not in GUARANTEES:
@@ -56,19 +58,14 @@ class WorkerSettings:
         for name, least in (("batch_size", 1), ("checkpoint_events", 1)):
             if getattr(self, name) < least:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 1 or more: it counts events.")
-        for name in ("batch_seconds", "checkpoint_seconds"):
+        for name in ("batch_seconds", "checkpoint_seconds", "fetch_stall_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be more than 0 seconds.")
-        if self.security_protocol not in SECURITY_PROTOCOLS:
-            raise ConfigError(f"security protocol {self.security_protocol!r} is unknown: use one of {', '.join(SECURITY_PROTOCOLS)}.")
-        if self.sasl_mechanism not in SASL_MECHANISMS:
-            raise ConfigError(f"SASL mechanism {self.sasl_mechanism!r} is unknown: use one of {', '.join(SASL_MECHANISMS)}.")
-        if self.security_protocol.startswith("SASL") and not (self.sasl_username and self.sasl_password):
-            raise ConfigError("SASL needs a user name and a password: set PULSE_SASL_USERNAME and PULSE_SASL_PASSWORD.")
-        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise ConfigError(f"{name.replace('_', ' ')} {path} does not exist: pass the path of a readable PEM file.")
+        self.security  # checks the security settings (streams/kafka_security.py)
+
+    @property
+    def security(self) -> KafkaSecurity:
+        return KafkaSecurity(**{name: getattr(self, name) for name in SECURITY_FIELDS})
 
     @property
     def source_topics(self) -> tuple[str, ...]:
@@ -82,31 +79,11 @@ class WorkerSettings:
         return topic.removeprefix(self.topic_prefix)
 
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={'***' if f.name in SECRET_FIELDS and getattr(self, f.name) else getattr(self, f.name)!r}"
-            for f in fields(self)
-        )
-        return f"WorkerSettings({shown})"
+        return f"WorkerSettings({masked_fields(self)})"
 
     def broker_credentials(self):
         """Faust credentials for the configured security protocol, or None for PLAINTEXT."""
-        import faust
-
-        context = self.ssl_context()
-        if self.security_protocol.startswith("SASL"):
-            return faust.SASLCredentials(
-                username=self.sasl_username, password=self.sasl_password,
-                mechanism=self.sasl_mechanism, ssl_context=context,
-            )
-        if context is not None:
-            return faust.SSLCredentials(context)
-        return None
+        return self.security.faust_credentials()
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        if not self.security_protocol.endswith("SSL"):
-            return None
-        context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
-        if self.ssl_certfile:
-            context.load_cert_chain(str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None,
-                                    self.ssl_keyfile_password)
-        return context
+        return self.security.ssl_context()

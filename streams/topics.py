@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from streams.errors import PulseError
+from streams.kafka_security import KafkaSecurity, client_log_muted, describe_failure, probe
 from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 
 PROJECT_TOPICS: tuple[str, ...] = (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)
@@ -20,7 +21,7 @@ async def ensure_topics(
     partitions: int = DEFAULT_PARTITIONS,
     names: tuple[str, ...] = PROJECT_TOPICS,
     replication: int = 1,
-    **client_options,
+    security: KafkaSecurity | None = None,
 ) -> dict[str, str]:
     """Create the missing topics; return {topic: "created" | "exists"}.
 
@@ -29,11 +30,15 @@ async def ensure_topics(
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
-    try:
-        await admin.start()
-    except Exception as error:
-        raise PulseError(f"cannot reach Kafka at {bootstrap} ({error}): start it with `pulse dev kafka up` or pass --bootstrap.") from error
+    security = security or KafkaSecurity()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.aiokafka_options())
+    with client_log_muted():
+        try:
+            await admin.start()
+        except Exception as error:  # noqa: BLE001 - the probe names the cause
+            await admin.close()
+            cause = await probe(bootstrap, security) or error
+            raise PulseError(describe_failure(cause, bootstrap, security)) from None
     try:
         existing = await _partition_counts(admin, names)
         missing = [name for name in names if name not in existing]

@@ -9,7 +9,9 @@ import click
 
 from streams.cli import fail
 from streams.errors import USAGE_EXIT, PulseError
-from streams.settings import GUARANTEES, SASL_MECHANISMS, SECURITY_PROTOCOLS, WorkerSettings
+from streams.kafka_security import security_options
+from streams.settings import GUARANTEES, WorkerSettings
+from streams.web_auth import WebSecurity, web_options
 
 
 def _parse_time(value: str | None) -> int | None:
@@ -55,14 +57,11 @@ def _parse_time(value: str | None) -> int | None:
               help="TOML file with [policy], [engine] and [revenue] settings (see docs/metrics.md).")
 @click.option("--frozen-clock", default=None, envvar="PULSE_FROZEN_CLOCK",
               help="Evaluate every window at this RFC 3339 instant instead of the wall clock (tests, history).")
-@click.option("--security-protocol", default="PLAINTEXT", type=click.Choice(SECURITY_PROTOCOLS), envvar="PULSE_SECURITY_PROTOCOL")
-@click.option("--sasl-mechanism", default="PLAIN", type=click.Choice(SASL_MECHANISMS), envvar="PULSE_SASL_MECHANISM")
-@click.option("--sasl-username", default=None, envvar="PULSE_SASL_USERNAME")
-@click.option("--sasl-password", default=None, envvar="PULSE_SASL_PASSWORD", show_default=False,
-              help="Prefer the environment variable; never logged.")
-@click.option("--ssl-cafile", default=None, type=click.Path(path_type=Path), envvar="PULSE_SSL_CAFILE")
-@click.option("--ssl-certfile", default=None, type=click.Path(path_type=Path), envvar="PULSE_SSL_CERTFILE")
-@click.option("--ssl-keyfile", default=None, type=click.Path(path_type=Path), envvar="PULSE_SSL_KEYFILE")
+@security_options
+@click.option("--fetch-stall-seconds", default=60.0, type=float, envvar="PULSE_FETCH_STALL_SECONDS",
+              help="/healthz answers 503 once Kafka has answered no fetch for this long (refused credentials, "
+                   "unreachable brokers).")
+@web_options
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]), envvar="PULSE_LOG_LEVEL")
 def worker(config_path: Path | None, frozen_clock: str | None, log_level: str, **options) -> None:
     """Run a stream worker: consume the six event topics, keep the metric state in
@@ -76,7 +75,8 @@ def worker(config_path: Path | None, frozen_clock: str | None, log_level: str, *
 
     try:
         # a rejected option value is a usage error (exit 2); a failing run exits 1
-        settings = WorkerSettings(config_path=config_path, frozen_clock_ms=_parse_time(frozen_clock), **options)
+        web = WebSecurity.from_options(options)
+        settings = WorkerSettings(config_path=config_path, frozen_clock_ms=_parse_time(frozen_clock), web=web, **options)
     except PulseError as error:
         fail(error, USAGE_EXIT)
     try:

@@ -4,12 +4,12 @@ Ctrl-C. Every failure a user can fix ends in one sentence (PulseError)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import sys
 import time
 
 from streams.errors import PulseError
+from streams.kafka_security import client_log_muted, describe_failure, probe
 from streams.settings import WorkerSettings
 
 
@@ -34,14 +34,13 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
     clock = (lambda: frozen) if frozen is not None else (lambda: int(time.time() * 1000))
     book = WorkerBook(config, clock, partitions=settings.partitions, rekey_topic=rekey_topic_name(settings.app_id),
                       dead_letter_topic=settings.dead_letter_topic, unprefixed=settings.unprefixed)
-    worker = PulseWorker(settings, book, clock)
-    logging.getLogger("cs-pulse").info("worker settings: %r", settings)
+    worker = PulseWorker(settings, book, clock)  # it logs the settings line once logging is set up
 
-    import faust
+    from streams.stop_deadline import DeadlineWorker
 
     _use_uvloop()
     sys.setswitchinterval(SWITCH_INTERVAL)
-    faust_worker = faust.Worker(worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
+    faust_worker = DeadlineWorker(worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
     try:
         faust_worker.execute_from_commandline()
         code = 0
@@ -53,16 +52,20 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
 
 
 def check_metrics_address(settings: WorkerSettings) -> None:
-    """Fail in one sentence when /metrics cannot listen where it is asked to."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((settings.metrics_bind, settings.metrics_port))
-        except OSError as error:
-            raise PulseError(
-                f"/metrics cannot listen on {settings.metrics_bind}:{settings.metrics_port} ({error.strerror}): "
-                f"pass a free --metrics-port or stop the program using it."
-            ) from None
+    """Fail in one sentence when /metrics (or the --open-port copy) cannot listen where asked."""
+    addresses = [(settings.metrics_bind, settings.metrics_port, "--metrics-port")]
+    if settings.web.open_port is not None:
+        addresses.append((settings.web.open_bind, settings.web.open_port, "--open-port"))
+    for bind, port, option in addresses:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((bind, port))
+            except OSError as error:
+                raise PulseError(
+                    f"/metrics cannot listen on {bind}:{port} ({error.strerror}): "
+                    f"pass a free {option} or stop the program using it."
+                ) from None
 
 
 def _use_uvloop() -> None:
@@ -79,24 +82,16 @@ async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:
     create the worker's internal re-key topic with the one partition count."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    options = {}
-    credentials = settings.security_protocol != "PLAINTEXT"
-    if credentials:
-        options = {
-            "security_protocol": settings.security_protocol,
-            "ssl_context": settings.ssl_context(),
-            "sasl_mechanism": settings.sasl_mechanism,
-            "sasl_plain_username": settings.sasl_username,
-            "sasl_plain_password": settings.sasl_password,
-        }
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=10_000, **options)
-    try:
-        await asyncio.wait_for(admin.start(), 15)
-    except Exception:
-        raise PulseError(
-            f"cannot reach Kafka at {settings.bootstrap}: start it (`pulse dev kafka up`) or pass --bootstrap HOST:PORT."
-        ) from None
+    security = settings.security
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=10_000,
+                                **security.aiokafka_options())
+    with client_log_muted():
+        try:
+            await asyncio.wait_for(admin.start(), 15)
+        except Exception as error:  # noqa: BLE001 - the probe names the cause
+            await admin.close()
+            cause = await probe(settings.bootstrap, security) or error
+            raise PulseError(describe_failure(cause, settings.bootstrap, security)) from None
     try:
         listed = set(await admin.list_topics())
         wanted = (*settings.source_topics, settings.dead_letter_topic)

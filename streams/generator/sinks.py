@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from streams.errors import PulseError
+from streams.kafka_security import KafkaSecurity, client_log_muted, describe_failure, probe
 from streams.generator.config import GeneratedMessage
 from streams.generator.summary import Summary
 
@@ -77,7 +78,7 @@ def write_jsonl(messages: Iterable[GeneratedMessage], out: BinaryIO, summary: Su
 
 
 async def produce(phases: Iterable[tuple[Iterable[GeneratedMessage], Pacer]], bootstrap: str, topic_prefix: str,
-                  summary: Summary, progress: Progress) -> None:
+                  summary: Summary, progress: Progress, security: KafkaSecurity | None = None) -> None:
     """Send to Kafka: topic per event type (with `topic_prefix`), key = account_id.
 
     `phases` are (messages, pacer) pairs sent one after the other through one producer (the
@@ -89,14 +90,16 @@ async def produce(phases: Iterable[tuple[Iterable[GeneratedMessage], Pacer]], bo
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all", enable_idempotence=True)
-    try:
-        await producer.start()
-    except (KafkaError, OSError):
-        await producer.stop()
-        raise PulseError(
-            f"cannot reach Kafka at {bootstrap}: start it with `pulse dev kafka up` or pass the right --bootstrap."
-        ) from None
+    security = security or KafkaSecurity()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all", enable_idempotence=True,
+                                **security.aiokafka_options())
+    with client_log_muted():  # the outcome is reported here, once, naming the cause
+        try:
+            await producer.start()
+        except (KafkaError, OSError) as error:
+            await producer.stop()
+            cause = await probe(bootstrap, security) or error
+            raise PulseError(describe_failure(cause, bootstrap, security)) from None
     failures: list[BaseException] = []
 
     def check(future: asyncio.Future) -> None:

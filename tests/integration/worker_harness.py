@@ -21,6 +21,7 @@ PROCESS_FAMILIES = frozenset({
     "pulse_events_processed", "pulse_consumer_lag", "pulse_event_to_state_latency_seconds",
     "pulse_last_event_timestamp_seconds", "pulse_recovery_in_progress", "pulse_assigned_partitions",
     "pulse_build_info", "pulse_reporting_currency_info",
+    "pulse_kafka_auth_failures", "pulse_kafka_last_fetch_timestamp_seconds",
 })
 
 
@@ -106,17 +107,17 @@ class WorkerRun:
     """One `pulse worker` process with its own port and store folder."""
 
     def __init__(self, bootstrap: str, tmp_path: Path, *, app_id: str, prefix: str, as_of: str, name: str,
-                 extra: list[str] | None = None):
+                 extra: list[str] | None = None, env: dict[str, str] | None = None):
         self.port = free_port()
         self.data_dir = tmp_path / f"{name}-data"
         args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--app-id", app_id,
                 "--topic-prefix", prefix, "--metrics-port", str(self.port), "--data-dir", str(self.data_dir),
                 "--frozen-clock", as_of, *STORE_ARGS, *(extra or [])]
-        self.args, self.log = args, tmp_path / f"{name}.log"
-        self.process = WorkerProcess(args, {}, self.log)
+        self.args, self.env, self.log = args, env or {}, tmp_path / f"{name}.log"
+        self.process = WorkerProcess(args, self.env, self.log)
 
     def restart(self) -> None:
-        self.process = WorkerProcess(self.args, {}, self.log)
+        self.process = WorkerProcess(self.args, self.env, self.log)
 
     def scrape(self) -> str | None:
         status, body = http_get(f"http://127.0.0.1:{self.port}/metrics", timeout=20)

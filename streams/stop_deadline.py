@@ -1,0 +1,45 @@
+"""Exit within a bounded time after SIGTERM or Ctrl-C, whatever the brokers do.
+
+Why: a clean stop commits, flushes the producer and leaves the consumer group, and each
+of those waits for the brokers. When the brokers refuse the worker's credentials or do
+not answer, those waits never end and the worker ignored SIGTERM for minutes (only
+SIGKILL ended it). `DeadlineWorker` arms a timer the moment the stop begins; if the stop
+has not finished `STOP_DEADLINE_S` later, the worker logs why and exits with code
+`FORCED_EXIT_CODE`. Nothing is lost: what was not committed is read again by the next
+start, and the missing clean-shutdown marker makes it rebuild the local store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import faust
+
+log = logging.getLogger("cs-pulse.worker")
+STOP_DEADLINE_S = 25.0  # inside the 30 s an orchestrator usually waits before SIGKILL
+FORCED_EXIT_CODE = 3
+
+
+def _force_exit(deadline: float) -> None:
+    log.error("the worker did not stop within %.0f s of the stop signal (Kafka does not answer or refuses the "
+              "worker); exiting now: the next start reads again what was not committed", deadline)
+    for handler in logging.getLogger().handlers:
+        try:
+            handler.flush()
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
+    os._exit(FORCED_EXIT_CODE)
+
+
+class DeadlineWorker(faust.Worker):
+    """faust.Worker whose stop is bounded by STOP_DEADLINE_S (see the module header)."""
+
+    stop_deadline_s: float = STOP_DEADLINE_S
+
+    async def on_stop(self) -> None:
+        timer = threading.Timer(self.stop_deadline_s, _force_exit, args=(self.stop_deadline_s,))
+        timer.daemon = True  # a finished stop ends the process without waiting for it
+        timer.start()
+        await super().on_stop()
