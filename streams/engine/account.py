@@ -87,6 +87,7 @@ class AccountState:
         time = event.occurred_at
         if time > self.stream_time:
             self.stream_time = time
+        self.journey.record_event(time)
         event_type = event.type
         if event_type in ACTIVITY_TYPES:
             if time > self.activity_time:

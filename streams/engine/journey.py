@@ -10,6 +10,8 @@ the arrival order; "at T" reads only the times at or before T):
 - completed: the earliest `onboarding_completed`.
 - first_use: per feature, its earliest `feature_used` (activation by a core feature).
 - first_active: the earliest `login` or `feature_used` (the account has been active).
+- first_seen: the earliest event of any type: before it the account does not exist (a
+  trend never compares with a time before the account's first event).
 
 These are a handful of numbers per account and are never pruned: a cohort looks back
 further than the activity late horizon.
@@ -27,15 +29,22 @@ def _earliest(current: int, time: int) -> int:
 
 
 class Journey:
-    __slots__ = ("completed", "first_active", "first_use", "signup", "started", "steps")
+    __slots__ = ("completed", "first_active", "first_seen", "first_use", "signup", "started", "steps")
 
     def __init__(self) -> None:
         self.signup = NO_TIME
         self.started = NO_TIME
         self.completed = NO_TIME
         self.first_active = NO_TIME
+        self.first_seen = NO_TIME
         self.steps: dict[str, int] = {}
         self.first_use: dict[str, int] = {}
+
+    def record_event(self, time: int) -> None:
+        self.first_seen = _earliest(self.first_seen, time)
+
+    def exists_at(self, as_of: int) -> bool:
+        return self.first_seen != NO_TIME and self.first_seen <= as_of
 
     def record_signup(self, time: int) -> None:
         self.signup = _earliest(self.signup, time)
@@ -74,17 +83,17 @@ class Journey:
         return min(times) if times else None
 
     def is_empty(self) -> bool:
-        return self.started == NO_TIME and self.first_active == NO_TIME and not self.steps and self.completed == NO_TIME
+        return self.first_seen == NO_TIME
 
     # ------------------------------------------------------------------ byte form
 
     def to_obj(self) -> list[Any]:
-        return [self.signup, self.started, self.completed, self.first_active, self.steps, self.first_use]
+        return [self.signup, self.started, self.completed, self.first_active, self.steps, self.first_use, self.first_seen]
 
     @classmethod
     def from_obj(cls, obj: list[Any]) -> Journey:
         journey = cls()
-        journey.signup, journey.started, journey.completed, journey.first_active, steps, uses = obj
+        journey.signup, journey.started, journey.completed, journey.first_active, steps, uses, journey.first_seen = obj
         journey.steps = dict(steps)
         journey.first_use = dict(uses)
         return journey

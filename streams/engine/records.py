@@ -19,7 +19,8 @@ Fields at T (windows (T - W, T]; times are epoch ms, None when unknown):
   tenure_days (whole days from it to T).
 - plan: the plan of the largest paying subscription, else of a subscription in trial
   (smallest name), else None. mrr, arr = 12 x mrr: in the reporting currency (Decimal).
-- seats_paid: the quantity summed over paying subscriptions (None when nothing pays);
+- seats_paid: the quantity summed over the subscriptions with MRR > 0 at T (None when
+  nothing pays);
   license_utilisation = active_users_30d / seats_paid.
 - active_users_1d/7d/30d, stickiness (1d / 30d, None with nobody active), logins_7d.
 - feature_adoption: for each feature the plan entitles (`[accounts.plans]`), its users
@@ -40,7 +41,11 @@ Fields at T (windows (T - W, T]; times are epoch ms, None when unknown):
 - mrr_30d_ago and mrr_movements_30d (per kind, the revenue family's movements).
 - onboarding: the block of `cohorts.account_onboarding`.
 - measures: the values the health profiles read (streams.engine.health.MEASURES);
-  health: profile, score, band, trend_7d, trend_30d and the explanation.
+  health: profile, score, band, trend_7d, trend_30d and the explanation. The trend is
+  score(T) minus the score of the same function at T - 7d (T - 30d); None when either
+  is None or the account had no event yet at the earlier time. It is exact while T is
+  within 5 days of the account's latest event (the earlier record then lies within the
+  late horizons the state keeps).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from streams.engine.journey import Journey
 from streams.engine.revenue import RevenueConfig
 from streams.engine.revenue.account import FAILED
 from streams.engine.revenue.metrics import largest_plan
+from streams.engine.revenue.money import monthly_cents
 from streams.engine.revenue.movements import KINDS, in_window
 from streams.engine.revenue.steps import state_at
 from streams.engine.timeline import DAY_MS, NO_TIME, SECOND_MS
@@ -94,8 +100,11 @@ def account_record(
     health = _health(record, accounts_config)
     trends: dict[str, float | None] = {}
     for days in TREND_DAYS:
-        earlier = _record_at(account_id, state, as_of - days * DAY_MS, engine_config, revenue_config, accounts_config)
-        before = _health(earlier, accounts_config).score
+        then = as_of - days * DAY_MS
+        before = None
+        if state.journey.exists_at(then):
+            earlier = _record_at(account_id, state, then, engine_config, revenue_config, accounts_config)
+            before = _health(earlier, accounts_config).score
         trends[f"trend_{days}d"] = None if health.score is None or before is None else round(health.score - before, 6)
     record["health"] = {
         "profile": health.profile,
@@ -157,7 +166,7 @@ def _record_at(
         base_cents = evaluation.steps.at(as_of - MOVEMENT_WINDOW_MS)
         states = [state_at(timeline, as_of) for timeline in timelines]
         plan = largest_plan(states, revenue_config)
-        paying = [s for s in states if s is not None and s[1]]
+        paying = [s for s in states if s is not None and s[1] and monthly_cents(s[0], revenue_config) > 0]
         if mrr_cents > 0:
             seats_paid = sum(s[0].quantity for s in paying)
         in_trial = sorted(s[0].plan for s in states if s is not None and not s[1])
