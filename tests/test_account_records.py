@@ -355,3 +355,10 @@ def test_a_random_order_gives_the_same_records() -> None:
         got = records_of(engine, T0 + 4 * DAY_MS)
         expected = expected or got
         assert got == expected
+
+
+def test_docs_show_the_shipped_health_configuration_verbatim() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "health.md").read_text()
+    assert DEFAULT_HEALTH_TOML in text

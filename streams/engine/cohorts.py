@@ -18,6 +18,9 @@ Definitions at T (days are 24 h; windows (T - W, T]; an account's signup is its 
 - Trial conversion: trials (a subscription's `trial_ends_at`) that ended in
   (T - trial_window_days, T], from the billing records known at T; converted: the
   subscription pays at its trial's end. Rate = converted / ended.
+- Progress: the configured `steps` completed by T / their number (None without a
+  signup at T or without configured steps); days_since_step: whole days since the
+  latest of those steps (or the signup) while the account is onboarding.
 - Stuck in onboarding: signed up at most `max_onboarding_days` ago, not completed by T,
   and no onboarding step (nor the signup) in the last `stuck_days` days.
 Every count is per account and additive: the global figure is the sum over accounts
@@ -62,7 +65,7 @@ def account_onboarding(journey: Journey, timelines: list[Timeline], as_of: int,
         "signup_at": signup,
         "steps_done": steps_done,
         "steps_total": len(config.steps) if config.steps else None,
-        "progress": steps_done / len(config.steps) if config.steps else None,
+        "progress": steps_done / len(config.steps) if config.steps and signup is not None else None,
         "last_step_at": last_step,
         "completed_at": completed,
         "activated_at": activated_at,

@@ -219,7 +219,8 @@ SELECT i.account_id,
        CASE WHEN m.base_cents > 0 THEN (m.mrr_cents - m.base_cents) / m.base_cents END AS mrr_change_30d_ratio,
        ad.mean_adoption AS plan_feature_adoption,
        j.signup_at, j.completed_at, j.activated_at, j.steps_done, j.last_step_at,
-       CASE WHEN (SELECT count(*) FROM acct_steps) > 0 THEN j.steps_done / (SELECT count(*) FROM acct_steps) END AS onboarding_progress,
+       CASE WHEN (SELECT count(*) FROM acct_steps) > 0 AND j.signup_at IS NOT NULL
+            THEN j.steps_done / (SELECT count(*) FROM acct_steps) END AS onboarding_progress,
        CASE WHEN j.signup_at IS NOT NULL AND j.completed_at IS NULL
                  AND c.t - j.signup_at <= (SELECT max_onboarding_days FROM acct_settings) * 86400000
             THEN whole_days(c.t - greatest(j.signup_at, COALESCE(j.last_step_at, j.signup_at))) END AS days_since_onboarding_step,
