@@ -362,3 +362,30 @@ def test_docs_show_the_shipped_health_configuration_verbatim() -> None:
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "health.md").read_text()
     assert DEFAULT_HEALTH_TOML in text
+
+
+def test_account_updated_flows_through_decode_and_admission_and_is_never_too_late() -> None:
+    config = PulseConfig.from_mapping({})
+    pipeline = Pipeline(config, clock=None, apply_until=None, check_topic=True)
+    newer = b'{"event_id": "s1", "type": "signup", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a1", "user_id": "u1"}'
+    older = (b'{"event_id": "u1", "type": "account_updated", "occurred_at": "2025-09-01T00:00:00Z", "account_id": "a1",'
+             b' "name": "Acme", "segment": "smb", "owner": "csm-ana", "seats_purchased": 4}')
+    assert pipeline.process(newer, "pulse.lifecycle", 0, 1).status.name == "APPLIED"
+    assert pipeline.process(older, "pulse.lifecycle", 0, 2).status.name == "APPLIED"  # 181 days behind
+    assert pipeline.process(older, "pulse.lifecycle", 0, 3).status.name == "DUPLICATE"
+    bad = pipeline.process(older.replace(b'"csm-ana"', b'""'), "pulse.lifecycle", 0, 4)
+    assert bad.status.name == "REJECTED" and b"invalid_field:owner" in bad.dead_letter
+    record = records_of(pipeline.engine, pipeline.latest_applied)["a1"]
+    assert (record["name"], record["owner"], record["seats_purchased"]) == ("Acme", "csm-ana", 4)
+
+
+def test_rows_written_before_the_account_layer_still_load() -> None:
+    import orjson
+
+    engine = Engine()
+    apply_all(engine, [login(T0), subscribed(T0, "10")])
+    obj = orjson.loads(engine.store["a1"].to_bytes())
+    del obj["j"], obj["f"]
+    state = AccountState.from_bytes(orjson.dumps(obj))
+    assert state.journey.first_seen < 0 and state.facts == []
+    assert account_record("a1", state, T0 + 1, EngineConfig(), RevenueConfig(), accounts_config())["mrr"] == Decimal("10.00")
