@@ -228,7 +228,7 @@ def _record_at(
         "active_users_30d": active_30d,
         "stickiness": active_1d / active_30d if active_30d else None,
         "license_utilisation": active_30d / seats_paid if seats_paid else None,
-        "logins_7d": active_logins(active),
+        "logins_7d": active.logins[1],  # the 7-day login window
         "feature_users": feature_users,
         "feature_adoption": feature_adoption,
         "sessions_7d": closed.closed,
@@ -273,10 +273,6 @@ def _record_at(
         "activated": None if signup is None else int(onboarding["activated_at"] is not None),
     }
     return record
-
-
-def active_logins(totals: activity.ActivityTotals) -> int:
-    return totals.logins[1]  # the 7-day login window
 
 
 def _failure_run_start(payments: list) -> int | None:

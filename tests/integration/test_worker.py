@@ -119,10 +119,12 @@ def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(kaf
     dataset = make_dataset(tmp_path, seed=24, accounts=15, duplicate_fraction=0.05, late_fraction=0.05,
                            malformed_fraction=0.05)
     # future events: stamped an hour after the evaluation time, so both sides reject them
-    future = [orjson.dumps({**orjson.loads(m.value), "event_id": f"future-{i}", "occurred_at": "2026-03-01T01:00:00Z"})
+    # (each on its own type's topic: the first messages mix billing and lifecycle events)
+    future = [(m.topic, m.key, orjson.dumps({**orjson.loads(m.value), "event_id": f"future-{i}",
+                                              "occurred_at": "2026-03-01T01:00:00Z"}))
               for i, m in enumerate(dataset.messages[:200]) if m.kind == "valid"][:20]
     garbage = [b"\xff\xfe not json", b"[1, 2, 3]", b"{" * 5000, b'{"type": "login", "score": NaN}']
-    extra = [(dataset.messages[0].topic, dataset.messages[0].key, value) for value in future + garbage]
+    extra = future + [(dataset.messages[0].topic, dataset.messages[0].key, value) for value in garbage]
     with open(dataset.path, "ab") as file:
         file.write(b"".join(value.replace(b"\n", b" ") + b"\n" for _, _, value in extra))
     expected, dead_file = replay(dataset, tmp_path)
