@@ -106,6 +106,7 @@ CLOSE = {
     "stickiness": "stickiness", "license_utilisation": "license_utilisation", "csat_90d": "csat",
     "nps_90d": "nps", "ces_90d": "ces", "onboarding.progress": "onboarding_progress",
     "measures.plan_feature_adoption": "plan_feature_adoption", "measures.mrr_change_30d_ratio": "mrr_change_30d_ratio",
+    "onboarding.time_to_value_days": "ttv_days", "onboarding.completion_time_days": "completion_days",
     "health.score": "score", "health.trend_7d": "trend_7d", "health.trend_30d": "trend_30d",
 }
 

@@ -245,13 +245,15 @@ SELECT r.account_id,
        COALESCE(r.signup_at > c.t - (st.activation_days + st.cohort_days) * 86400000
         AND r.signup_at <= c.t - st.activation_days * 86400000
         AND r.activated_at - r.signup_at <= st.activation_days * 86400000, false)::INTEGER AS activated_in_cohort,
-       greatest(r.activated_at - r.signup_at, 0) AS ttv_ms,
+       CASE WHEN r.activated_at - r.signup_at >= 0 THEN (r.activated_at - r.signup_at) / 86400000.0
+            WHEN r.activated_at - r.signup_at < 0 THEN 0.0 END AS ttv_days,   -- (greatest() skips NULLs)
        COALESCE(r.signup_at > c.t - (st.completion_days + st.cohort_days) * 86400000
         AND r.signup_at <= c.t - st.completion_days * 86400000, false)::INTEGER AS completion_cohort,
        COALESCE(r.signup_at > c.t - (st.completion_days + st.cohort_days) * 86400000
         AND r.signup_at <= c.t - st.completion_days * 86400000
         AND r.completed_at - r.signup_at <= st.completion_days * 86400000, false)::INTEGER AS completed_in_cohort,
-       greatest(r.completed_at - r.signup_at, 0) AS completion_ms,
+       CASE WHEN r.completed_at - r.signup_at >= 0 THEN (r.completed_at - r.signup_at) / 86400000.0
+            WHEN r.completed_at - r.signup_at < 0 THEN 0.0 END AS completion_days,
        COALESCE(r.signup_at IS NOT NULL AND r.completed_at IS NULL
         AND c.t - r.signup_at <= st.max_onboarding_days * 86400000
         AND c.t - greatest(r.signup_at, COALESCE(r.last_step_at, r.signup_at)) > st.stuck_days * 86400000, false)::INTEGER AS stuck
