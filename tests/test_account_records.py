@@ -389,3 +389,12 @@ def test_rows_written_before_the_account_layer_still_load() -> None:
     state = AccountState.from_bytes(orjson.dumps(obj))
     assert state.journey.first_seen < 0 and state.facts == []
     assert account_record("a1", state, T0 + 1, EngineConfig(), RevenueConfig(), accounts_config())["mrr"] == Decimal("10.00")
+
+
+def test_account_updated_at_the_same_millisecond_the_larger_event_id_wins() -> None:
+    a = updated(T0, event_id="evt-a", owner="csm-ana")
+    b = updated(T0, event_id="evt-b", owner="csm-ben")
+    for events in ([a, b], [b, a]):
+        engine = Engine()
+        apply_all(engine, events)
+        assert records_of(engine, T0)["a1"]["owner"] == "csm-ben"
