@@ -1,5 +1,5 @@
 # cs-pulse: the two set-up commands of the README, and their parts.
-#   make run   - install, start a local Kafka, create topics, run a worker and a demo feed
+#   make run   - install, start a local Kafka, create topics, run a worker, a demo feed and a local Prometheus
 #   make test  - install, start a local Kafka, run the whole suite, stop what it started
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 KAFKA_PORT ?= 9092
 TEST_KAFKA_PORT ?= 19092
 PARTITIONS ?= 4
+PROMETHEUS_PORT ?= 9090
 
 .PHONY: install run test kafka-up kafka-down clean
 
@@ -20,7 +21,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@touch $@
 
 run: install
-	KAFKA_PORT=$(KAFKA_PORT) PARTITIONS=$(PARTITIONS) BIN=$(BIN) bash scripts/run-demo.sh
+	-sh ops/install-prometheus.sh
+	KAFKA_PORT=$(KAFKA_PORT) PARTITIONS=$(PARTITIONS) PROMETHEUS_PORT=$(PROMETHEUS_PORT) BIN=$(BIN) bash scripts/run-demo.sh
 
 test: install
 	bash ops/install-prometheus.sh

@@ -7,8 +7,7 @@ live worker's do, plus the worker's pipeline metrics (`streams.telemetry`) with 
 values. Asserts that every rule loads and evaluates without error, that every recording
 rule and every dashboard query returns data, and that every alert expression evaluates.
 
-Alertmanager: the project's config (receivers emptied, so nothing is ever sent) inhibits
-a business alert exactly while a pipeline alert fires.
+Alertmanager (routes, inhibitions, notifications): tests/test_alerting_e2e.py.
 
 `ops/install-prometheus.sh` installs the binaries; without them these tests fail.
 """
@@ -28,7 +27,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -308,56 +306,3 @@ def test_every_alert_expression_evaluates(prometheus: str):
         if "alert" in rule:
             answer = query(prometheus, rule["expr"])
             assert answer["status"] == "success", f"{rule['alert']}: {answer}"
-
-
-# --- Alertmanager ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[str]:
-    """Base URL of a real Alertmanager with the project's routes and inhibitions and
-    receivers emptied (no integration, so nothing leaves the machine)."""
-    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
-    config.pop("global", None)
-    config["receivers"] = [{"name": receiver["name"]} for receiver in config["receivers"]]
-    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    process = start([binary("prometheus-alertmanager", "alertmanager"),
-                     f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
-                    f"http://127.0.0.1:{port}/-/ready", tmp_path / "alertmanager.log")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
-
-
-def post_alert(base_url: str, labels: dict[str, str]) -> None:
-    now = datetime.now(UTC).isoformat()
-    http_json(f"{base_url}/api/v2/alerts", json.dumps([{"labels": labels, "startsAt": now}]).encode())
-
-
-def alert_states(base_url: str) -> dict[str, str]:
-    return {alert["labels"]["alertname"]: alert["status"]["state"] for alert in http_json(f"{base_url}/api/v2/alerts")}
-
-
-def test_alertmanager_inhibits_business_alerts_while_a_pipeline_alert_fires(alertmanager: str):
-    post_alert(alertmanager, {"alertname": "PulseCsatLow", "severity": "ticket", "category": "business"})
-    post_alert(alertmanager, {"alertname": "PulseTopicStale", "severity": "ticket", "category": "pipeline",
-                              "topic": "pulse.tickets"})
-    # the stale topic (a pipeline alert) holds the business alert; nothing holds the stale topic yet
-    wait_until(lambda: alert_states(alertmanager) == {"PulseCsatLow": "suppressed", "PulseTopicStale": "active"},
-               DATA_TIMEOUT_S, lambda: f"states {alert_states(alertmanager)}")
-
-    post_alert(alertmanager, {"alertname": "PulseWorkerDown", "severity": "page", "category": "pipeline",
-                              "instance": "w1:9108"})
-    # a dead worker explains the stale topic too; the worker alert itself stays active
-    wait_until(lambda: alert_states(alertmanager) == {"PulseCsatLow": "suppressed", "PulseTopicStale": "suppressed",
-                                                      "PulseWorkerDown": "active"},
-               DATA_TIMEOUT_S, lambda: f"states {alert_states(alertmanager)}")
-
-
-def test_alertmanager_leaves_business_alerts_alone_while_the_pipeline_is_fine(alertmanager: str):
-    post_alert(alertmanager, {"alertname": "PulseNpsLow", "severity": "ticket", "category": "business"})
-    wait_until(lambda: alert_states(alertmanager) == {"PulseNpsLow": "active"},
-               DATA_TIMEOUT_S, lambda: f"states {alert_states(alertmanager)}")
