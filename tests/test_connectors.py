@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from streams.config import PulseConfig
-from streams.connectors import Untranslatable, translate
+from streams.connectors.result import Untranslatable, translate
 from streams.connectors.config import ConnectorsConfig
 from streams.errors import ConfigError
 from streams.events import Decoder, Rejection

@@ -5,7 +5,3 @@ The translators (segment, stripe, zendesk) are pure: a raw JSON payload in, a li
 contract events (plain dicts the project's decoder accepts) or an `Untranslatable` out.
 Everything behind them (validation, dead letters, dedup, the engine) is unchanged.
 """
-
-from streams.connectors.result import Translation, Untranslatable, translate
-
-__all__ = ["Translation", "Untranslatable", "translate"]

@@ -20,11 +20,10 @@ from typing import Any
 
 import orjson
 
+from streams.connectors.raw_topics import RAW_TOPICS, SOURCES  # noqa: F401  (re-exported)
 from streams.deadletter import rfc3339_ms
 from streams.events import Rejection
 
-SOURCES: tuple[str, ...] = ("segment", "stripe", "zendesk")
-RAW_TOPICS: dict[str, str] = {source: f"pulse.raw.{source}" for source in SOURCES}
 UNTRANSLATABLE = "untranslatable:"
 _MS = timedelta(milliseconds=1)
 
