@@ -8,7 +8,7 @@ import hashlib
 import hmac
 
 from streams.connectors.signatures import (
-    sign_segment, sign_stripe, sign_zendesk, verify_segment, verify_stripe, verify_zendesk,
+    sign_segment, sign_stripe, sign_zendesk, verify_any, verify_segment, verify_stripe, verify_zendesk,
 )
 
 BODY = b'{"id":"evt_1","object":"event"}'
@@ -55,3 +55,12 @@ def test_refusals_never_carry_the_secret():
                                    BODY, "SECRET", NOW),
                     verify_segment({"Authorization": "Bearer x"}, BODY, "SECRET", NOW)):
         assert "SECRET" not in refusal.detail and "SECRET" not in refusal.error
+
+
+def test_any_of_several_comma_separated_secrets_is_accepted():
+    events_hook = sign_zendesk(BODY, "secret-events", "2026-01-01T00:00:00Z")
+    ratings_hook = sign_zendesk(BODY, "secret-ratings", "2026-01-01T00:00:00Z")
+    for headers in (events_hook, ratings_hook):
+        assert verify_any("zendesk", headers, BODY, "secret-events, secret-ratings", NOW) is None
+    assert verify_any("zendesk", events_hook, BODY, "secret-ratings", NOW).error == "bad_signature"
+    assert verify_any("zendesk", events_hook, BODY, "secret-events,secret-ratings", NOW + 3600).error == "stale_timestamp"

@@ -211,6 +211,12 @@ def test_zendesk_ticket_lifecycle():
     rated = run("zendesk", zendesk_event("e8", "ticket.satisfaction_rated", ticket_id="35436", organization_id="6607619104125",
                                          time="2026-03-03T09:00:00Z", event={"score": "good"}))
     assert rated[0]["type"] == "ticket_rated" and rated[0]["rating"] == 5
+    rendered = run("zendesk", zendesk_event("e10", "ticket.satisfaction_rated", ticket_id="35436", organization_id="6607619104125",
+                                            time="2026-03-03T09:01:00Z", event={"score": "Bad, I'm unsatisfied"}))
+    assert rendered[0]["rating"] == 1
+    offered = run("zendesk", zendesk_event("e11", "ticket.satisfaction_rated", ticket_id="35436", organization_id="6607619104125",
+                                           time="2026-03-03T09:02:00Z", event={"score": "Offered"}))
+    assert offered.reason == "untranslatable:unrated"
 
 
 def test_zendesk_organization_to_account():

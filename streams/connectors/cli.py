@@ -32,9 +32,9 @@ def _logging() -> None:
 @click.option("--segment-secret", envvar="PULSE_SEGMENT_WEBHOOK_SECRET", default=None, show_envvar=True,
               help="Shared secret of the Segment-style source (X-Signature HMAC-SHA1 or Authorization: Bearer).")
 @click.option("--stripe-secret", envvar="PULSE_STRIPE_WEBHOOK_SECRET", default=None, show_envvar=True,
-              help="The Stripe endpoint's signing secret (whsec_...).")
+              help="The Stripe endpoint's signing secret (whsec_...); comma-separate two while rolling it.")
 @click.option("--zendesk-secret", envvar="PULSE_ZENDESK_WEBHOOK_SECRET", default=None, show_envvar=True,
-              help="The Zendesk webhook's signing secret.")
+              help="The Zendesk webhooks' signing secrets, comma-separated (the event webhook and the ratings trigger webhook).")
 @click.option("--max-body-bytes", default=512 * 1024, show_default=True, type=click.IntRange(1024, 900 * 1024),
               envvar="PULSE_WEBHOOKS_MAX_BODY_BYTES", help="Larger bodies are refused with 413.")
 @click.option("--tolerance-seconds", default=300, show_default=True, type=click.IntRange(1, 86400),

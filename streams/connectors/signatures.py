@@ -105,6 +105,20 @@ def verify_segment(headers: Mapping[str, str], body: bytes, secret: str, now: fl
 VERIFIERS = {"segment": verify_segment, "stripe": verify_stripe, "zendesk": verify_zendesk}
 
 
+def verify_any(source: str, headers: Mapping[str, str], body: bytes, secrets: str, now: float,
+               tolerance: int = DEFAULT_TOLERANCE_SECONDS) -> Refusal | None:
+    """Accept a request signed with any of the comma-separated `secrets` (a Zendesk event
+    webhook and a ratings trigger webhook have one secret each; a rolled secret overlaps
+    its successor). The refusal is the first that is not a mismatch, else bad_signature."""
+    refusal = Refusal(401, "bad_signature", "No secret is configured.")
+    for secret in (part.strip() for part in secrets.split(",")):
+        if secret:
+            refusal = VERIFIERS[source](headers, body, secret, now, tolerance)
+            if refusal is None or refusal.error != "bad_signature":
+                return refusal
+    return refusal
+
+
 # --------------------------------------------------------------------------- signing (senders and tests)
 
 

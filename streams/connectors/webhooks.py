@@ -29,7 +29,7 @@ import orjson
 from aiohttp import web
 
 from streams.connectors.result import RAW_TOPICS
-from streams.connectors.signatures import DEFAULT_TOLERANCE_SECONDS, VERIFIERS
+from streams.connectors.signatures import DEFAULT_TOLERANCE_SECONDS, verify_any
 
 DEFAULT_MAX_BODY_BYTES = 512 * 1024
 _log = logging.getLogger("pulse.webhooks")
@@ -75,7 +75,7 @@ def make_app(producer: Any, secrets: Mapping[str, str], *, topic_prefix: str = "
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _too_large(source, max_body_bytes)
-        refusal = VERIFIERS[source](request.headers, body, secret, clock(), tolerance)
+        refusal = verify_any(source, request.headers, body, secret, clock(), tolerance)
         if refusal is not None:
             _log.warning("webhook refused: source=%s status=%d error=%s", source, refusal.status, refusal.error)
             return _reply(refusal.status, error=refusal.error, detail=refusal.detail)

@@ -97,7 +97,8 @@ def _status(base: dict[str, Any], detail: dict[str, Any], body: dict[str, Any], 
 
 
 def _rated(base: dict[str, Any], detail: dict[str, Any], body: dict[str, Any], config: ZendeskConfig) -> Result:
-    score = str(body.get("score") or "").lower()
+    # the first word of the rating: "good", or Zendesk's rendered text "Good, I'm satisfied"
+    score = str(body.get("score") or "").lower().replace(",", " ").split(" ", 1)[0]
     if score not in config.satisfaction:
         return Untranslatable("unrated", "The rating is not one of [connectors.zendesk.satisfaction] (e.g. offered or unoffered).")
     event = {**base, "type": "ticket_rated", "rating": config.satisfaction[score]}
