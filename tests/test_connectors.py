@@ -145,6 +145,13 @@ def test_stripe_deleted_cancels_every_item_when_it_ended():
                        "account_id": "acme", "subscription_id": "sub_4/si_a", "effective_at": "2026-01-01T01:00:00.000Z"}]
 
 
+@pytest.mark.parametrize("status", ["paused", "incomplete_expired", "canceled"])
+def test_stripe_update_into_a_status_that_bills_nothing_cancels(status):
+    sub = stripe_subscription("sub_7", [("si_a", 2000, "month", 1, 1)], account="acme", status=status)
+    events = run("stripe", stripe_event("evt_11", "customer.subscription.updated", sub, T0))
+    assert [(e["type"], e["effective_at"]) for e in events] == [("subscription_canceled", "2026-01-01T00:00:00.000Z")]
+
+
 def test_stripe_invoices_become_payments():
     paid = run("stripe", stripe_event("evt_5", "invoice.paid", stripe_invoice("in_1", "sub_4", account="acme", amount_paid=1999, amount_due=1999), T0))
     assert paid == [{"event_id": "stripe:evt_5", "type": "payment_succeeded", "occurred_at": "2026-01-01T00:00:00.000Z",

@@ -20,7 +20,9 @@ Rules (docs/connectors.md, "Stripe"):
 - `customer.subscription.created|updated` -> `subscription_started|changed` per item (a
   new item of an update is started, a removed one canceled); a scheduled end
   (`cancel_at`, or `cancel_at_period_end` at the item's period end) -> `subscription_canceled`
-  with that `effective_at`. `customer.subscription.deleted` -> `subscription_canceled`.
+  with that `effective_at`. `customer.subscription.deleted`, or an update into `canceled`,
+  `incomplete_expired` or `paused` -> `subscription_canceled` (a later update back to
+  active carries new terms, which re-activate it).
 - `invoice.paid` -> `payment_succeeded` (`amount_paid`); `invoice.payment_failed` ->
   `payment_failed` (`amount_due`), with the Stripe subscription id; an invoice without a
   subscription is a one-off charge and not translated.
@@ -42,6 +44,9 @@ _INTERVALS = {"day", "week", "month", "year"}
 _SUBSCRIPTION_EVENTS = {
     "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
 }
+# statuses in which a subscription bills nothing: an update into one of them ends it (a later
+# update back to active or trialing carries new terms, which re-activate it)
+_ENDED = {"canceled", "incomplete_expired", "paused"}
 _INVOICE_EVENTS = {"invoice.paid": "payment_succeeded", "invoice.payment_failed": "payment_failed"}
 
 
@@ -77,8 +82,10 @@ def _subscription(kind: str, sub: dict[str, Any], base_id: str, occurred_at: str
     envelope = {"occurred_at": occurred_at, "account_id": account_id}
     items = _list(sub.get("items"))
 
-    if kind == "customer.subscription.deleted":
+    if kind == "customer.subscription.deleted" or sub.get("status") in _ENDED:
         ended = epoch_seconds_ms(sub.get("ended_at")) or epoch_seconds_ms(sub.get("canceled_at")) or occurred_at
+        if sub.get("status") == "paused":
+            ended = occurred_at
         return [_cancel(base_id, sub_id, item, envelope, ended) for item in items if _item_id(item)] or _no_items()
 
     previous_items = {_item_id(item) for item in _list(previous.get("items"))} if "items" in previous else None
