@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import orjson
 
 from streams.connectors.config import ConnectorsConfig
-from streams.connectors.result import RAW_TOPICS, Untranslatable, translate
+from streams.connectors.raw_topics import RAW_TOPICS
+from streams.connectors.result import Untranslatable, translate
 from streams.deadletter import dead_letter_record
 from streams.errors import PulseError
 from streams.model import DEAD_LETTER_TOPIC, TOPIC_OF_TYPE

@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 
-from streams.connectors.raw_topics import RAW_TOPICS, SOURCES  # noqa: F401  (re-exported)
 from streams.deadletter import rfc3339_ms
 from streams.events import Rejection
 

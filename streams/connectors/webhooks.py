@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from streams.connectors.result import RAW_TOPICS
+from streams.connectors.raw_topics import RAW_TOPICS
 from streams.connectors.signatures import DEFAULT_TOLERANCE_SECONDS, verify_any
 
 DEFAULT_MAX_BODY_BYTES = 512 * 1024
