@@ -275,3 +275,20 @@ def test_seed_000_mrr_example_as_stripe_subscriptions_replays_to_616_67(tmp_path
     assert result.exit_code == 0, result.output
     mrr = [line for line in result.output.splitlines() if line.startswith("pulse_mrr ") or line.startswith("pulse_mrr{")]
     assert sum(Decimal(line.rsplit(" ", 1)[1]) for line in mrr) == Decimal("616.67"), mrr
+
+
+# --------------------------------------------------------------------------- the commands' user errors
+
+
+def test_commands_refuse_bad_setups_in_one_sentence(tmp_path, monkeypatch):
+    from streams.connectors.cli import bridge, webhooks
+
+    for name in ("PULSE_SEGMENT_WEBHOOK_SECRET", "PULSE_STRIPE_WEBHOOK_SECRET", "PULSE_ZENDESK_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(webhooks, [])
+    assert result.exit_code == 1 and "no webhook secret is set: export PULSE_STRIPE_WEBHOOK_SECRET" in result.output
+    assert "Traceback" not in result.output
+    config = tmp_path / "pulse.toml"
+    config.write_text('[connectors.stripe]\nunmapped_customers = "guess"\n')
+    result = CliRunner().invoke(bridge, ["--config", str(config)])
+    assert result.exit_code == 1 and "unmapped_customers must be one of 'reject', 'customer_id'" in result.output
