@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "accounts": ("streams.accounts_cli:accounts", "Account records with health and onboarding from JSONL events, as JSON, CSV or Parquet."),
     "generate": ("streams.generate:generate", "Write realistic, seeded telemetry to a JSONL file or to Kafka."),
     "dev": ("streams.dev:dev", "Developer helpers: a local Apache Kafka broker and the project's topics."),
+    "webhooks": ("streams.connectors.cli:webhooks", "Receive signed Segment, Stripe and Zendesk webhooks into the raw topics."),
+    "bridge": ("streams.connectors.cli:bridge", "Translate the raw Segment, Stripe and Zendesk topics into contract events."),
 }
 
 

@@ -7,6 +7,8 @@
                (streams.engine.revenue.RevenueConfig)
     [accounts] the account layer: features per plan, onboarding, health profiles
                (streams.engine.accounts_config.AccountsConfig)
+    [connectors] how Segment, Stripe and Zendesk payloads map to contract events
+               (streams.connectors.config.ConnectorsConfig; read only by the connectors)
 
 Every section is optional; an absent one keeps its defaults. The engine's "exact within
 the late horizon" guarantee follows the policy: its history lags are the policy's
@@ -22,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from streams.admission import PolicyConfig
+from streams.connectors.config import ConnectorsConfig
 from streams.engine.accounts_config import AccountsConfig
 from streams.engine.config import EngineConfig
 from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS
 from streams.errors import ConfigError
 
-SECTIONS = ("policy", "engine", "revenue", "accounts")
+SECTIONS = ("policy", "engine", "revenue", "accounts", "connectors")
 DEFAULT_TICKET_RETENTION_MS = EngineConfig().ticket_retention_ms
 
 
@@ -38,6 +41,7 @@ class PulseConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     revenue: RevenueConfig = field(default_factory=RevenueConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    connectors: ConnectorsConfig = field(default_factory=ConnectorsConfig)
 
     @classmethod
     def from_mapping(cls, document: Mapping[str, Any]) -> PulseConfig:
@@ -60,7 +64,8 @@ class PulseConfig:
         engine = EngineConfig.from_mapping(engine_table, **lags)
         revenue = RevenueConfig.from_mapping(document.get("revenue", {}))
         accounts = AccountsConfig.from_mapping(document.get("accounts", {}))
-        return cls(policy=policy, engine=engine, revenue=revenue, accounts=accounts)
+        connectors = ConnectorsConfig.from_mapping(document.get("connectors", {}))
+        return cls(policy=policy, engine=engine, revenue=revenue, accounts=accounts, connectors=connectors)
 
 
 def load_config(path: str | Path | None) -> PulseConfig:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 
 from streams.errors import PulseError
+from streams.connectors.raw_topics import RAW_TOPICS
 from streams.kafka_security import KafkaSecurity, client_log_muted, describe_failure, probe
 from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 
-PROJECT_TOPICS: tuple[str, ...] = (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)
+# the event topics, the dead letters, and the raw topics of the connectors (pulse webhooks / pulse bridge)
+PROJECT_TOPICS: tuple[str, ...] = (*SOURCE_TOPICS, DEAD_LETTER_TOPIC, *RAW_TOPICS.values())
 DEFAULT_PARTITIONS = 4
 
 
