@@ -28,7 +28,7 @@ from typing import Any
 
 import click
 
-from streams.errors import ConfigError
+from streams.errors import ConfigError, PulseError
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -229,6 +229,13 @@ async def probe(bootstrap: str, security: KafkaSecurity, timeout: float = 10.0) 
         conn.close()
         return None
     return first
+
+
+async def connection_error(error: BaseException, bootstrap: str, security: KafkaSecurity) -> PulseError:
+    """The one-sentence error for a client that could not start (call it inside
+    `client_log_muted`): a probe connection names the cause, `error` stands in when none shows."""
+    cause = await probe(bootstrap, security) or error
+    return PulseError(describe_failure(cause, bootstrap, security))
 
 
 def describe_failure(error: BaseException | None, bootstrap: str, security: KafkaSecurity) -> str:

@@ -10,7 +10,7 @@ import asyncio
 
 from streams.errors import PulseError
 from streams.connectors.raw_topics import RAW_TOPICS
-from streams.kafka_security import KafkaSecurity, client_log_muted, describe_failure, probe
+from streams.kafka_security import KafkaSecurity, client_log_muted, connection_error
 from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 
 # the event topics, the dead letters, and the raw topics of the connectors (pulse webhooks / pulse bridge)
@@ -39,8 +39,7 @@ async def ensure_topics(
             await admin.start()
         except Exception as error:  # noqa: BLE001 - the probe names the cause
             await admin.close()
-            cause = await probe(bootstrap, security) or error
-            raise PulseError(describe_failure(cause, bootstrap, security)) from None
+            raise await connection_error(error, bootstrap, security) from None
     try:
         existing = await _partition_counts(admin, names)
         missing = [name for name in names if name not in existing]

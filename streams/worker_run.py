@@ -9,7 +9,7 @@ import sys
 import time
 
 from streams.errors import PulseError
-from streams.kafka_security import client_log_muted, describe_failure, probe
+from streams.kafka_security import client_log_muted, connection_error
 from streams.settings import WorkerSettings
 
 
@@ -90,8 +90,7 @@ async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:
             await asyncio.wait_for(admin.start(), 15)
         except Exception as error:  # noqa: BLE001 - the probe names the cause
             await admin.close()
-            cause = await probe(settings.bootstrap, security) or error
-            raise PulseError(describe_failure(cause, settings.bootstrap, security)) from None
+            raise await connection_error(error, settings.bootstrap, security) from None
     try:
         listed = set(await admin.list_topics())
         wanted = (*settings.source_topics, settings.dead_letter_topic)

@@ -83,7 +83,8 @@ def test_settings_masks_secrets(pki):
     assert "sasl_password='***'" in shown and "ssl_keyfile_password='***'" in shown
 
 
-def test_worker_topics_and_generate_share_one_set_of_security_options():
+def test_every_command_that_talks_to_kafka_shares_one_set_of_security_options():
+    from streams.connectors.cli import bridge, webhooks
     from streams.dev import topics
     from streams.generate import generate
     from streams.worker_cli import worker
@@ -96,6 +97,8 @@ def test_worker_topics_and_generate_share_one_set_of_security_options():
     assert "ssl_keyfile_password" in shared and shared["ssl_keyfile_password"][1] == "PULSE_SSL_KEYFILE_PASSWORD"
     assert security(topics) == shared
     assert security(generate) == shared
+    assert security(webhooks) == shared
+    assert security(bridge) == shared
 
 
 def _connection_error(cause: BaseException) -> BaseException:

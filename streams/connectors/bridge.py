@@ -31,6 +31,7 @@ from streams.connectors.raw_topics import RAW_TOPICS
 from streams.connectors.result import Untranslatable, translate
 from streams.deadletter import dead_letter_record
 from streams.errors import PulseError
+from streams.kafka_security import KafkaSecurity, client_log_muted, connection_error
 from streams.model import DEAD_LETTER_TOPIC, TOPIC_OF_TYPE
 
 DEFAULT_GROUP_ID = "pulse-bridge"
@@ -63,26 +64,28 @@ def route(raw_topic: str, partition: int, offset: int, key: bytes | None, value:
 
 async def run_bridge(bootstrap: str, config: ConnectorsConfig, *, topic_prefix: str = "",
                      group_id: str = DEFAULT_GROUP_ID, stop: asyncio.Event | None = None,
-                     stats: BridgeStats | None = None, client_options: dict | None = None) -> BridgeStats:
+                     stats: BridgeStats | None = None, security: KafkaSecurity | None = None) -> BridgeStats:
     """Run until `stop` is set (or forever)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
     from aiokafka.errors import KafkaError
 
     stats = stats or BridgeStats()
     stop = stop or asyncio.Event()
-    options = client_options or {}
+    security = security or KafkaSecurity()
+    options = security.aiokafka_options()
     source_of = {topic_prefix + topic: source for source, topic in RAW_TOPICS.items()}
     dead_letter_topic = topic_prefix + DEAD_LETTER_TOPIC
     consumer = AIOKafkaConsumer(*source_of, bootstrap_servers=bootstrap, group_id=group_id,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 isolation_level="read_committed", **options)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, **options)
-    try:
-        await producer.start()
-        await consumer.start()
-    except KafkaError as error:
-        await _close(consumer, producer)
-        raise PulseError(f"cannot reach Kafka at {bootstrap} ({error}): start it with `pulse dev kafka up` or pass --bootstrap.") from None
+    with client_log_muted():  # the outcome is reported here, once, naming the cause
+        try:
+            await producer.start()
+            await consumer.start()
+        except KafkaError as error:
+            await _close(consumer, producer)
+            raise await connection_error(error, bootstrap, security) from None
     _log.info("bridge started: group=%s topics=%s", group_id, ",".join(source_of))
     try:
         while not stop.is_set():

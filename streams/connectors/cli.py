@@ -1,7 +1,8 @@
 """`pulse webhooks` and `pulse bridge`: the connectors' two commands (docs/connectors.md).
 
-Kafka options: bootstrap servers only (the shared Kafka security options are not part
-of the project yet; when they are, both commands take them like the worker)."""
+Kafka options: --bootstrap and the worker's security options (SASL, TLS, mutual TLS), from
+their one definition in streams/kafka_security.py; a failed connection is named in one
+sentence, as for the worker."""
 
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ from pathlib import Path
 import click
 
 from streams.errors import PulseError
+from streams.kafka_security import KafkaSecurity, client_log_muted, connection_error, security_options
 
 _bootstrap = click.option("--bootstrap", default="127.0.0.1:9092", show_default=True, envvar="PULSE_BOOTSTRAP",
                           help="Kafka bootstrap servers, host:port[,host:port].")
 _prefix = click.option("--topic-prefix", default="", envvar="PULSE_TOPIC_PREFIX",
                        help="Prefix of every topic name (as pulse worker --topic-prefix).")
+
+
+def _security(options: dict) -> KafkaSecurity:
+    try:
+        return KafkaSecurity.from_options(options)
+    except PulseError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _logging() -> None:
@@ -39,8 +48,10 @@ def _logging() -> None:
               envvar="PULSE_WEBHOOKS_MAX_BODY_BYTES", help="Larger bodies are refused with 413.")
 @click.option("--tolerance-seconds", default=300, show_default=True, type=click.IntRange(1, 86400),
               help="How far a signed timestamp (Stripe, Zendesk) may be from the clock.")
+@security_options
 def webhooks(bootstrap: str, topic_prefix: str, bind: str, port: int, segment_secret: str | None,
-             stripe_secret: str | None, zendesk_secret: str | None, max_body_bytes: int, tolerance_seconds: int) -> None:
+             stripe_secret: str | None, zendesk_secret: str | None, max_body_bytes: int, tolerance_seconds: int,
+             **security_settings: object) -> None:
     """Receive signed webhooks from Segment, Stripe and Zendesk and write them to the raw topics.
 
     Pass a secret (prefer the environment variables) for each source you use; a source
@@ -53,6 +64,7 @@ def webhooks(bootstrap: str, topic_prefix: str, bind: str, port: int, segment_se
             "no webhook secret is set: export PULSE_STRIPE_WEBHOOK_SECRET, PULSE_ZENDESK_WEBHOOK_SECRET "
             "or PULSE_SEGMENT_WEBHOOK_SECRET (or pass --stripe-secret / --zendesk-secret / --segment-secret)."
         )
+    security = _security(dict(security_settings))
     _logging()
 
     async def serve() -> None:
@@ -66,12 +78,14 @@ def webhooks(bootstrap: str, topic_prefix: str, bind: str, port: int, segment_se
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-        try:
-            await producer.start()
-        except KafkaError as error:
-            await producer.stop()
-            raise PulseError(f"cannot reach Kafka at {bootstrap} ({error}): start it with `pulse dev kafka up` or pass --bootstrap.") from None
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                    **security.aiokafka_options())
+        with client_log_muted():  # the outcome is reported here, once, naming the cause
+            try:
+                await producer.start()
+            except KafkaError as error:
+                await producer.stop()
+                raise await connection_error(error, bootstrap, security) from None
         runner = web.AppRunner(make_app(producer, secrets, topic_prefix=topic_prefix, max_body_bytes=max_body_bytes,
                                         tolerance=tolerance_seconds), access_log=None)
         await runner.setup()
@@ -99,7 +113,8 @@ def webhooks(bootstrap: str, topic_prefix: str, bind: str, port: int, segment_se
               help="Kafka consumer group; run more bridges with the same id to share the partitions.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="PULSE_CONFIG", default=None,
               help="TOML file whose [connectors] section holds the mappings.")
-def bridge(bootstrap: str, topic_prefix: str, group_id: str, config_path: Path | None) -> None:
+@security_options
+def bridge(bootstrap: str, topic_prefix: str, group_id: str, config_path: Path | None, **security_settings: object) -> None:
     """Translate the raw topics (pulse.raw.segment|stripe|zendesk) into contract events.
 
     Untranslatable messages go to the dead-letter topic with reason untranslatable:<why>.
@@ -112,6 +127,7 @@ def bridge(bootstrap: str, topic_prefix: str, group_id: str, config_path: Path |
         connectors = load_config(config_path).connectors
     except PulseError as error:
         raise click.ClickException(str(error)) from None
+    security = _security(dict(security_settings))
     _logging()
 
     async def main() -> None:
@@ -119,7 +135,8 @@ def bridge(bootstrap: str, topic_prefix: str, group_id: str, config_path: Path |
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await run_bridge(bootstrap, connectors, topic_prefix=topic_prefix, group_id=group_id, stop=stop)
+        await run_bridge(bootstrap, connectors, topic_prefix=topic_prefix, group_id=group_id, stop=stop,
+                         security=security)
 
     try:
         asyncio.run(main())

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from streams.errors import PulseError
-from streams.kafka_security import KafkaSecurity, client_log_muted, describe_failure, probe
+from streams.kafka_security import KafkaSecurity, client_log_muted, connection_error
 from streams.generator.config import GeneratedMessage
 from streams.generator.summary import Summary
 
@@ -98,8 +98,7 @@ async def produce(phases: Iterable[tuple[Iterable[GeneratedMessage], Pacer]], bo
             await producer.start()
         except (KafkaError, OSError) as error:
             await producer.stop()
-            cause = await probe(bootstrap, security) or error
-            raise PulseError(describe_failure(cause, bootstrap, security)) from None
+            raise await connection_error(error, bootstrap, security) from None
     failures: list[BaseException] = []
 
     def check(future: asyncio.Future) -> None:
