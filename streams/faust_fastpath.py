@@ -134,22 +134,32 @@ async def message_batches(stream: Any, max_messages: int, within: float) -> Asyn
     while not stream.should_stop:
         batch: list[Any] = []
         try:
-            take(await asyncio.wait_for(queue.get(), within), batch)
-        except asyncio.TimeoutError:
-            yield batch
-            continue
-        deadline = loop.time() + within
-        while len(batch) < max_messages:
-            if not queue.empty():
-                take(queue.get_nowait(), batch)
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
             try:
-                take(await asyncio.wait_for(queue.get(), remaining), batch)
+                take(await asyncio.wait_for(queue.get(), within), batch)
             except asyncio.TimeoutError:
-                break
+                yield batch
+                continue
+            deadline = loop.time() + within
+            while len(batch) < max_messages:
+                if not queue.empty():
+                    take(queue.get_nowait(), batch)
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    take(await asyncio.wait_for(queue.get(), remaining), batch)
+                except asyncio.TimeoutError:
+                    break
+        except StopAsyncIteration:
+            # A stopping agent throws StopAsyncIteration into its channel's queue (Faust's
+            # AgentActor.cancel; mode's ThrowableQueue hands it to the waiting getter, or
+            # to the next get): the end of the stream, not
+            # an error. Raised inside this generator it would become RuntimeError('async
+            # generator raised StopAsyncIteration') and Faust would log the agent as
+            # crashed. The messages of the unfinished batch are not applied, so not
+            # acknowledged: the next start reads them again.
+            return
         yield batch
 
 
