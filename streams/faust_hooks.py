@@ -71,6 +71,8 @@ class WorkerHooks:
         self.on_committed = on_committed
         self.on_seek = on_seek
         self.gapped_topics = gapped_topics
+        #: set when a checkpoint was abandoned: no commit may follow (the worker stops)
+        self.refuse_commits = False
 
 
 # ---- hook 2 ---------------------------------------------------------------------------
@@ -105,6 +107,8 @@ async def _gated_force_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
     if hooks is None:
         return await _original_force_commit(self, *args, **kwargs)
     async with hooks.lock:
+        if hooks.refuse_commits:
+            return False
         return await _original_force_commit(self, *args, **kwargs)
 
 
