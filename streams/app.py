@@ -111,9 +111,9 @@ class PulseWorker:
         self.rekey_topic = rekey_topic_name(settings.app_id)
         self.delivery = DeliveryGuard()
         self.held: list = []  # messages applied since the last checkpoint, not acknowledged yet
-        self.hooks = faust_hooks.WorkerHooks(
-            self._on_committed, self.delivery.start, gapped_topics=frozenset({self.rekey_topic}))
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
+        self.hooks = faust_hooks.WorkerHooks(
+            self._on_committed, self.delivery.start, self.delivery.trail, self.source_topic_names)
         self.app = self._build_app()
         self.registry.register(_Collector(self))
 
@@ -258,9 +258,13 @@ class PulseWorker:
         for message in messages:
             verdict = Verdict.UNKNOWN
             if flowing and message.generation_id == generation:
-                verdict = self.delivery.judge(message.tp, message.offset,
-                                              jumps_allowed=message.topic == self.rekey_topic)
+                expected = self.delivery.expected(message.tp)
+                verdict = self.delivery.judge(message.tp, message.offset)
             if verdict is Verdict.APPLY:
+                current.append(message)
+                continue
+            if verdict is Verdict.JUMP:  # no record in between: Faust may commit over the hole
+                await faust_hooks.add_gap(consumer, message.tp, expected, message.offset - 1)
                 current.append(message)
                 continue
             faust_hooks.forget_unacked(consumer, message)
