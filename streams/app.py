@@ -23,17 +23,15 @@ only once its transaction has committed, and every rebalance starts fresh transa
 producers, aborting whatever was not committed; the consumer then reads on from the
 committed offsets and the in-memory rows are reloaded from the recovered table. A worker
 that cannot write a checkpoint to Kafka stops rather than acknowledge its events; after an
-unclean stop the local store is discarded and rebuilt from the changelog.
+unclean stop the local store is discarded and rebuilt from the changelog (streams/datadir.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import faust
 from aiokafka.errors import IllegalOperation, KafkaError, MessageSizeTooLargeError, ProducerFenced, RecordTooLargeError
@@ -42,6 +40,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.registry import CollectorRegistry
 
 from streams import faust_fastpath, faust_hooks
+from streams.datadir import worker_data_dir
 from streams.deadletter import MAX_RECORD_BYTES
 from streams.delivery import DeliveryGuard, Verdict
 from streams.faust_hooks import send_in_partition_transaction
@@ -53,7 +52,6 @@ log = logging.getLogger("cs-pulse.worker")
 # An account's row is one changelog message; a very large account's row can pass Kafka's
 # 1 MiB default, so the changelog topic and the producer allow 16 MiB.
 MAX_ROW_BYTES = 16 * 1024 * 1024
-CLEAN_MARKER = ".clean-shutdown"
 # The producer's batches (see _build_app): a topic the worker writes to must accept
 # messages of this size plus a batch header, i.e. Kafka's default max.message.bytes.
 PRODUCER_BATCH_BYTES = 1 << 20
@@ -78,25 +76,6 @@ def refused_record_sentence(topic: str, size: int, error: BaseException, count: 
 
 def rekey_topic_name(app_id: str) -> str:
     return f"{app_id}-rekeyed"
-
-
-def prepare_data_dir(settings: WorkerSettings) -> None:
-    """Discard the local store after an unclean stop: it may hold rows of a batch whose
-    transaction was aborted. Faust rebuilds it from the changelog (committed records only)."""
-    data_dir = Path(settings.data_dir)
-    marker = data_dir / CLEAN_MARKER
-    leftovers = [path for path in data_dir.iterdir() if path.name != CLEAN_MARKER] if data_dir.exists() else []
-    if leftovers and not marker.exists():
-        log.warning("the previous stop was not clean: discarding the local store in %s; "
-                    "it is rebuilt from the changelog", data_dir)
-        for path in leftovers:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    marker.unlink(missing_ok=True)
-
-
-def mark_clean_shutdown(settings: WorkerSettings) -> None:
-    (Path(settings.data_dir) / CLEAN_MARKER).write_text("ok\n")
 
 
 class PulseWorker:
@@ -124,7 +103,7 @@ class PulseWorker:
             broker=f"kafka://{s.bootstrap}",
             broker_credentials=s.broker_credentials(),
             store="rocksdb://" if s.store == "rocksdb" else "memory://",
-            datadir=str(s.data_dir),
+            datadir=str(worker_data_dir(s.data_dir)),  # this host's own (streams/datadir.py)
             topic_partitions=s.partitions,
             topic_replication_factor=1,
             processing_guarantee=s.processing_guarantee,
