@@ -1,8 +1,11 @@
 """The few places where the worker reaches into faust-streaming internals, kept together.
 
-Pinned to faust-streaming 0.15.x (see constraints.txt); the worker tests on the real broker
-(equivalence, crash, scale-out, hostile input) cover each hook, so an upgrade that breaks
-one fails there.
+Every class patch goes through streams/faust_compat.py, which refuses to patch (and the
+worker to start) unless faust-streaming, mode-streaming and aiokafka are exactly the
+supported versions and the source of every function patched here is the one these hooks
+were written against. tests/test_faust_hooks.py has a unit test per hook; the worker tests
+on the real broker (equivalence, crash, scale-out, hostile input, a join during a
+checkpoint) cover them together.
 
 1. `send_in_partition_transaction`: under exactly-once, Faust sends through one
    transactional producer per assigned source partition and only for topics the app
@@ -55,6 +58,7 @@ from faust.transport.consumer import Consumer, TransactionManager
 from faust.types import TP
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, ensure_aiokafka_TP
 
+from streams import faust_compat
 from streams.delivery import FetchTrail
 
 _log = logging.getLogger("cs-pulse.worker")
@@ -104,8 +108,8 @@ async def _restart_transactions(self: Any, assigned: Any, revoked: Any, newly_as
 
 # ---- hook 4 ---------------------------------------------------------------------------
 
-_original_force_commit = Consumer.force_commit
-_original_commit_offsets = Consumer._commit_offsets  # noqa: SLF001
+_original_force_commit = faust_compat.original(Consumer, "force_commit")
+_original_commit_offsets = faust_compat.original(Consumer, "_commit_offsets")
 
 
 async def _gated_force_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
@@ -168,7 +172,7 @@ async def _seek_assigned(consumer: Any, app: Any) -> dict:
     return committed
 
 
-_original_fetch_records = AIOKafkaConsumerThread._fetch_records  # noqa: SLF001
+_original_fetch_records = faust_compat.original(AIOKafkaConsumerThread, "_fetch_records")
 
 
 async def _fetch_records_on_the_trail(self: Any, consumer: Any, active_partitions: Any, *args: Any,
@@ -205,7 +209,7 @@ async def _fetch_records_on_the_trail(self: Any, consumer: Any, active_partition
     return records
 
 
-_original_add_gap = Consumer._add_gap  # noqa: SLF001
+_original_add_gap = faust_compat.original(Consumer, "_add_gap")
 
 
 async def _add_gap_where_normal(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
@@ -222,14 +226,15 @@ async def add_gap(consumer: Any, tp: Any, offset_from: int, offset_to: int) -> N
 
 
 def install(app: Any, hooks: WorkerHooks) -> None:
-    """Apply hooks 2-5 (the class patches once) and attach `hooks` to `app`."""
-    AIOKafkaConsumerThread._highwaters = _highwaters_from_broker
-    AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_reset
-    AIOKafkaConsumerThread._fetch_records = _fetch_records_on_the_trail
-    Consumer._add_gap = _add_gap_where_normal
-    TransactionManager.on_rebalance = _restart_transactions
-    Consumer.force_commit = _gated_force_commit
-    Consumer._commit_offsets = _reporting_commit_offsets
+    """Apply hooks 2-5 (the class patches once, through streams/faust_compat.py, which first
+    checks the library versions and the patched functions' source) and attach `hooks` to `app`."""
+    faust_compat.patch(AIOKafkaConsumerThread, "_highwaters", _highwaters_from_broker)
+    faust_compat.patch(AIOKafkaConsumerThread, "seek_to_committed", _seek_to_committed_or_reset)
+    faust_compat.patch(AIOKafkaConsumerThread, "_fetch_records", _fetch_records_on_the_trail)
+    faust_compat.patch(Consumer, "_add_gap", _add_gap_where_normal)
+    faust_compat.patch(TransactionManager, "on_rebalance", _restart_transactions)
+    faust_compat.patch(Consumer, "force_commit", _gated_force_commit)
+    faust_compat.patch(Consumer, "_commit_offsets", _reporting_commit_offsets)
     _hooks_of[app] = hooks
 
 

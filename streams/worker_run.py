@@ -25,7 +25,9 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
     from streams.app import rekey_topic_name
     from streams.config import load_config
     from streams.datadir import DataDirLock, worker_data_dir
+    from streams.faust_compat import check as check_libraries
 
+    check_libraries()  # before anything is patched: the hooks' libraries, exactly
     config = load_config(settings.config_path)
     check_metrics_address(settings)
     with DataDirLock(worker_data_dir(settings.data_dir)) as lock:  # held until the process ends
