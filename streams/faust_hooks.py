@@ -31,7 +31,8 @@ checkpoint) cover them together.
    takes and that the worker holds from a batch's first send to its last ack; the hook
    also reports the partitions each successful commit covered, so the worker writes rows
    to its local store only once they are committed.
-5. Exact seeks (`rewind` too) and no committed gaps on plain topics. Faust resumes fetching before it
+5. Exact seeks (`rewind` too), a trail of what the fetcher returned, and gaps only where
+   the log has no record. Faust resumes fetching before it
    seeks to the committed offsets after a rebalance, drops records it fetched for a paused
    partition, and takes any jump in offsets for a gap it may commit over. aiokafka's
    `seek_to_committed` leaves a partition without a committed offset (or at offset 0)
@@ -39,8 +40,13 @@ checkpoint) cover them together.
    (seen on the real broker: whole partitions, then single records, never applied). The
    hook seeks every source partition to its committed offset or, with none, to where the
    reset policy starts, and tells the worker those offsets, from which it accepts messages
-   strictly in order (streams/delivery.py); and Faust registers gaps only on topics written
-   in transactions (the re-key topic), where commit markers take offsets.
+   strictly in order (streams/delivery.py). A committed offset below the log start
+   (records deleted unread) is logged once and the partition starts at the log start.
+   After every fetch, the fetcher's position before and after and the offsets it returned
+   go to the worker's FetchTrail, so that the worker can tell a jump over offsets the log
+   has no record for (commit markers, aborted transactions, compaction) from records lost
+   on the way; Faust's drain loop registers no gap itself, and the worker registers one
+   (`add_gap`) for each jump the fetcher made.
 6. `write_committed_rows` and `forget_unacked`: write rows straight into a partition's
    local store (Faust's RocksDB store otherwise files a key under the partition of the
    current event), and let go of a message without acknowledging it.
