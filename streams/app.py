@@ -192,8 +192,8 @@ class PulseWorker:
         small) aborts the checkpoint: nothing of it is acknowledged, no commit follows,
         and the worker stops (aiokafka does not fail a transaction for a refused record,
         so committing would make offsets durable without that record)."""
+        deliveries: list = []
         try:
-            deliveries = []
             for partition, sends in self.book.checkpoint().items():
                 for send in sends:
                     deliveries.append((send, await self._send(partition, send)))
@@ -202,19 +202,21 @@ class PulseWorker:
             # The partition's transaction is lost (fenced by another worker, or the broker
             # failed); acknowledging the events now could commit offsets whose output never
             # reached Kafka. Stop; the next start recovers from what was committed.
-            await self._abandon(held, error, f"cannot write a checkpoint to Kafka ({type(error).__name__}: {error}); "
+            for _, delivery in deliveries:  # their outcome no longer matters: retrieve it quietly
+                delivery.add_done_callback(lambda future: future.cancelled() or future.exception())
+            await self._abandon(held, f"cannot write a checkpoint to Kafka ({type(error).__name__}: {error}); "
                                              "stopping so that a restart recovers from the last committed state.")
             return
         refused = [(send, result) for (send, _), result in zip(deliveries, results) if isinstance(result, BaseException)]
         if refused:
             send, error = refused[0]
-            await self._abandon(held, error, refused_record_sentence(send.topic, len(send.value), error, len(refused)))
+            await self._abandon(held, refused_record_sentence(send.topic, len(send.value), error, len(refused)))
             return
         consumer = self.app.consumer
         for message in held:
             message.ack(consumer)
 
-    async def _abandon(self, held: list, error: BaseException, sentence: str) -> None:
+    async def _abandon(self, held: list, sentence: str) -> None:
         """Abort the checkpoint of `held` and stop: refuse every later commit (the open
         transactions are never committed, so Kafka aborts them), let the events go
         unacknowledged, and drop the in-memory rows they changed."""
