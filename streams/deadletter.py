@@ -60,7 +60,8 @@ def dead_letter_record(
     max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> bytes:
     """The dead-letter record (JSON, UTF-8) for one rejected message, at most
-    `max_record_bytes` long: the copy of the original is the longest prefix that fits."""
+    `max_record_bytes` long: the copy of the original is a prefix that fits, within about
+    1 % of the longest one."""
     raw = bytes(raw)
     head: dict[str, object] = {
         "reason": rejection.reason,
@@ -75,18 +76,27 @@ def dead_letter_record(
     record = _encode(head, raw, len(raw))
     if len(record) <= max_record_bytes:
         return record
-    # The longest prefix that fits (the encoded length grows with the prefix): bisect.
-    fits, low, high = _encode(head, raw, 0), 0, len(raw) - 1
-    if len(fits) > max_record_bytes:
+    empty = len(_encode(head, raw, 0))
+    if empty > max_record_bytes:
         raise ValueError(f"a dead-letter record needs more than {max_record_bytes} bytes without any copy")
+    # The copy's encoded size grows about in proportion to its length (escapes, base64):
+    # shrink it by the ratio it is over, a little more, until it fits (two or three
+    # encodings; the record ends within about 1 % of the cap).
+    length = len(raw)
+    for _ in range(8):
+        length = min(length - 1, int(length * (max_record_bytes - empty) / (len(record) - empty) * 0.995))
+        record = _encode(head, raw, length)
+        if len(record) <= max_record_bytes:
+            return record
+    low, high, record = 0, length, _encode(head, raw, 0)  # uneven escapes: bisect for the longest that fits
     while low < high:
         middle = (low + high + 1) // 2
         candidate = _encode(head, raw, middle)
         if len(candidate) <= max_record_bytes:
-            fits, low = candidate, middle
+            record, low = candidate, middle
         else:
             high = middle - 1
-    return fits
+    return record
 
 
 def _encode(head: dict[str, object], raw: bytes, length: int) -> bytes:

@@ -313,11 +313,11 @@ def _too_large(raw: bytes) -> Rejection:
 
 def test_dead_letter_record_is_capped_with_the_size_and_hash_of_the_whole() -> None:
     """A 400 KB message full of characters JSON escapes: its record used to carry it twice
-    (about 1.1 MB, past the dead-letter topic's 1 MiB); now the longest prefix that keeps
-    the record within MAX_RECORD_BYTES, with the size and hash of the whole."""
+    (about 1.1 MB, past the dead-letter topic's 1 MiB); now about the longest prefix that
+    keeps the record within MAX_RECORD_BYTES, with the size and hash of the whole."""
     raw = b'{"type":"login","tags":[' + b'"x",' * 100_000 + b'"x"]}'
     record_bytes = dead_letter_record(raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0)
-    assert MAX_RECORD_BYTES - 16 < len(record_bytes) <= MAX_RECORD_BYTES  # the longest copy that fits
+    assert 0.98 * MAX_RECORD_BYTES < len(record_bytes) <= MAX_RECORD_BYTES  # about the longest copy that fits
     record = orjson.loads(record_bytes)
     assert record["raw_size"] == len(raw) and record["raw_truncated"] is True
     assert record["raw_sha256"] == hashlib.sha256(raw).hexdigest()
@@ -337,6 +337,16 @@ def test_dead_letter_record_cut_keeps_text_whole_characters_and_binary_as_base64
     record = orjson.loads(record_bytes)
     assert len(record_bytes) <= 4_000 and binary.startswith(base64.b64decode(record["raw_base64"]))
     assert record["raw_size"] == len(binary) and record["raw_truncated"] is True
+
+
+def test_dead_letter_record_of_uneven_text_still_fits() -> None:
+    """Escapes only in the second half: the proportional guess is too long at first."""
+    raw = b"x" * 200_000 + b"\x01" * 200_000
+    for cap in (4_000, 100_000, 300_000):
+        record_bytes = dead_letter_record(raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0,
+                                          max_record_bytes=cap)
+        record = orjson.loads(record_bytes)
+        assert len(record_bytes) <= cap and raw.startswith(record["raw_text"].encode())
 
 
 def test_dead_letter_record_under_the_cap_is_whole() -> None:
