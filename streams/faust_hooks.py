@@ -207,6 +207,9 @@ async def _fetch_records_on_the_trail(self: Any, consumer: Any, active_partition
     before = positions()
     records = await _original_fetch_records(self, consumer, active_partitions, *args, **kwargs)
     if records:
+        now = consumer._subscription.subscription  # noqa: SLF001
+        if now is not subscription or (now is not None and now.assignment is not assignment):
+            before = {}  # a rebalance during the wait: note no jump from a position of before
         after = positions()
         trail = hooks.trail
         for tp, batch in records.items():

@@ -265,3 +265,22 @@ def test_rewind_seeks_in_the_consumers_thread_and_moves_the_read_offset():
 def _no_hooks_left():
     yield
     faust_hooks._hooks_of.clear()
+
+
+def test_no_jump_is_noted_across_a_rebalance_during_the_fetch(monkeypatch):
+    logins = TopicPartition("pulse.logins", 0)
+    old = SimpleNamespace(has_valid_position=True, position=3)
+    new = SimpleNamespace(has_valid_position=True, position=12)
+    subscription = SimpleNamespace(assignment=SimpleNamespace(tps={logins}, state_value={logins: old}.get))
+    aiokafka_consumer = SimpleNamespace(_subscription=SimpleNamespace(subscription=subscription))
+
+    async def fetch_records(thread, consumer, active, *args, **kwargs):
+        aiokafka_consumer._subscription.subscription = SimpleNamespace(
+            assignment=SimpleNamespace(tps={logins}, state_value={logins: new}.get))
+        return {logins: [SimpleNamespace(offset=10), SimpleNamespace(offset=11)]}
+
+    monkeypatch.setattr(faust_hooks, "_original_fetch_records", fetch_records)
+    app = _App()
+    hooks = _hooks(app)
+    run(faust_hooks._fetch_records_on_the_trail(SimpleNamespace(app=app), aiokafka_consumer, None))
+    assert hooks.trail.take_jump(logins, 3) is None
