@@ -41,6 +41,9 @@ OTHER_REASON_LABEL = "other"
 #: is kept whole (unless most of its characters are ones JSON escapes), and the
 #: dead-letter topic needs no special setting.
 MAX_RECORD_BYTES = 256 * 1024
+#: A dead letter is sent with its message's key (it only spreads dead letters over the
+#: topic's partitions); a longer key is cut to this length, so that the message fits too.
+MAX_KEY_BYTES = 1024
 
 
 def rfc3339_ms(epoch_ms: int) -> str:
@@ -97,6 +100,11 @@ def dead_letter_record(
         else:
             high = middle - 1
     return record
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The key a dead letter is sent with: the message's own, cut to MAX_KEY_BYTES."""
+    return key if key is None or len(key) <= MAX_KEY_BYTES else bytes(key[:MAX_KEY_BYTES])
 
 
 def _encode(head: dict[str, object], raw: bytes, length: int) -> bytes:
