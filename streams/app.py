@@ -23,26 +23,26 @@ only once its transaction has committed, and every rebalance starts fresh transa
 producers, aborting whatever was not committed; the consumer then reads on from the
 committed offsets and the in-memory rows are reloaded from the recovered table. A worker
 that cannot write a checkpoint to Kafka stops rather than acknowledge its events; after an
-unclean stop the local store is discarded and rebuilt from the changelog.
+unclean stop the local store is discarded and rebuilt from the changelog (streams/datadir.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import faust
-from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
+from aiokafka.errors import IllegalOperation, KafkaError, MessageSizeTooLargeError, ProducerFenced, RecordTooLargeError
 from faust.exceptions import ProducerSendError
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from streams import faust_fastpath, faust_hooks
+from streams.datadir import worker_data_dir
+from streams.deadletter import MAX_RECORD_BYTES
 from streams.delivery import DeliveryGuard, Verdict
 from streams.faust_hooks import send_in_partition_transaction
 from streams.kafka_watch import KafkaWatch
@@ -55,31 +55,30 @@ log = logging.getLogger("cs-pulse.worker")
 # An account's row is one changelog message; a very large account's row can pass Kafka's
 # 1 MiB default, so the changelog topic and the producer allow 16 MiB.
 MAX_ROW_BYTES = 16 * 1024 * 1024
-CLEAN_MARKER = ".clean-shutdown"
+# The producer's batches (see _build_app): a topic the worker writes to must accept
+# messages of this size plus a batch header, i.e. Kafka's default max.message.bytes.
+PRODUCER_BATCH_BYTES = 1 << 20
+TOPIC_MESSAGE_BYTES = PRODUCER_BATCH_BYTES + 12  # Kafka's default max.message.bytes, 1048588
+
+
+class CheckpointAborted(Exception):
+    """A checkpoint could not be written; the worker stops (the sentence says why)."""
+
+
+def refused_record_sentence(topic: str, size: int, error: BaseException, count: int = 1) -> str:
+    """One sentence for a record the broker refused during a checkpoint."""
+    others = f" (and {count - 1} more)" if count > 1 else ""
+    if isinstance(error, (MessageSizeTooLargeError, RecordTooLargeError)):
+        return (f"topic {topic} refused a record of {size} bytes{others} as too large: set its max.message.bytes "
+                f"to at least {TOPIC_MESSAGE_BYTES} (Kafka's default; the worker writes batches of up to "
+                f"{PRODUCER_BATCH_BYTES} bytes, dead letters of at most {MAX_RECORD_BYTES}); the checkpoint "
+                f"was aborted, none of its offsets committed, and a restart reads its events again.")
+    return (f"topic {topic} refused a record of {size} bytes{others} ({type(error).__name__}: {error}): "
+            f"the checkpoint was aborted, none of its offsets committed, and a restart reads its events again.")
 
 
 def rekey_topic_name(app_id: str) -> str:
     return f"{app_id}-rekeyed"
-
-
-def prepare_data_dir(settings: WorkerSettings) -> None:
-    """Discard the local store after an unclean stop: it may hold rows of a batch whose
-    transaction was aborted. Faust rebuilds it from the changelog (committed records only)."""
-    data_dir = Path(settings.data_dir)
-    marker = data_dir / CLEAN_MARKER
-    leftovers = [path for path in data_dir.iterdir() if path.name != CLEAN_MARKER] if data_dir.exists() else []
-    if leftovers and not marker.exists():
-        log.warning("the previous stop was not clean: discarding the local store in %s; "
-                    "it is rebuilt from the changelog", data_dir)
-        for path in leftovers:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data_dir.chmod(0o700)  # per-account state: readable by the worker's user only
-    marker.unlink(missing_ok=True)
-
-
-def mark_clean_shutdown(settings: WorkerSettings) -> None:
-    (Path(settings.data_dir) / CLEAN_MARKER).write_text("ok\n")
 
 
 class PulseWorker:
@@ -94,9 +93,9 @@ class PulseWorker:
         self.rekey_topic = rekey_topic_name(settings.app_id)
         self.delivery = DeliveryGuard()
         self.held: list = []  # messages applied since the last checkpoint, not acknowledged yet
-        self.hooks = faust_hooks.WorkerHooks(
-            self._on_committed, self.delivery.start, gapped_topics=frozenset({self.rekey_topic}))
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
+        self.hooks = faust_hooks.WorkerHooks(
+            self._on_committed, self.delivery.start, self.delivery.trail, self.source_topic_names)
         self.kafka_watch = KafkaWatch(settings.bootstrap, settings.security, settings.fetch_stall_seconds)
         self.kafka_watch.install()
         self.app = self._build_app()
@@ -110,7 +109,7 @@ class PulseWorker:
             broker=f"kafka://{s.bootstrap}",
             broker_credentials=s.broker_credentials(),
             store="rocksdb://" if s.store == "rocksdb" else "memory://",
-            datadir=str(s.data_dir),
+            datadir=str(worker_data_dir(s.data_dir)),  # this host's own (streams/datadir.py)
             topic_partitions=s.partitions,
             topic_replication_factor=1,
             processing_guarantee=s.processing_guarantee,
@@ -133,7 +132,7 @@ class PulseWorker:
             # aiokafka waits for a full batch to be sent before it starts the next one of
             # that partition: with 16 KiB batches (the default) and rows of ~20 KiB, a
             # checkpoint waited one round trip per row (0.2-0.6 s of every 10 s, idle)
-            producer_max_batch_size=1 << 20,
+            producer_max_batch_size=PRODUCER_BATCH_BYTES,
             table_key_serializer="raw",
             table_value_serializer="raw",
         )
@@ -198,27 +197,47 @@ class PulseWorker:
         return current
 
     async def _checkpoint(self, held: list) -> None:
-        """Send what the held events produced in their partitions' transactions, then ack
-        them. Faust commits the acked offsets with those transactions at its next commit,
-        which the commit gate keeps out of this method."""
+        """Send what the held events produced in their partitions' transactions, wait until
+        the broker has taken every record, then ack the events. Faust commits the acked
+        offsets with those transactions at its next commit, which the commit gate keeps out
+        of this method. A record the broker refuses (a full topic, a message limit too
+        small) aborts the checkpoint: nothing of it is acknowledged, no commit follows,
+        and the worker stops (aiokafka does not fail a transaction for a refused record,
+        so committing would make offsets durable without that record)."""
+        deliveries: list = []
         try:
             for partition, sends in self.book.checkpoint().items():
                 for send in sends:
-                    await self._send(partition, send)
+                    deliveries.append((send, await self._send(partition, send)))
+            results = await asyncio.gather(*(delivery for _, delivery in deliveries), return_exceptions=True)
         except (IllegalOperation, ProducerFenced, ProducerSendError, KafkaError) as error:
             # The partition's transaction is lost (fenced by another worker, or the broker
             # failed); acknowledging the events now could commit offsets whose output never
             # reached Kafka. Stop; the next start recovers from what was committed.
-            log.error("cannot write a checkpoint to Kafka (%s: %s); stopping so that a restart recovers "
-                      "from the last committed state", type(error).__name__, error)
-            for message in held:
-                faust_hooks.forget_unacked(self.app.consumer, message)
-            self.book.forget_cache()
-            await self.app.crash(error)
+            for _, delivery in deliveries:  # their outcome no longer matters: retrieve it quietly
+                delivery.add_done_callback(lambda future: future.cancelled() or future.exception())
+            await self._abandon(held, f"cannot write a checkpoint to Kafka ({type(error).__name__}: {error}); "
+                                             "stopping so that a restart recovers from the last committed state.")
+            return
+        refused = [(send, result) for (send, _), result in zip(deliveries, results) if isinstance(result, BaseException)]
+        if refused:
+            send, error = refused[0]
+            await self._abandon(held, refused_record_sentence(send.topic, len(send.value), error, len(refused)))
             return
         consumer = self.app.consumer
         for message in held:
             message.ack(consumer)
+
+    async def _abandon(self, held: list, sentence: str) -> None:
+        """Abort the checkpoint of `held` and stop: refuse every later commit (the open
+        transactions are never committed, so Kafka aborts them), let the events go
+        unacknowledged, and drop the in-memory rows they changed."""
+        self.hooks.refuse_commits = True
+        log.error("%s", sentence)
+        for message in held:
+            faust_hooks.forget_unacked(self.app.consumer, message)
+        self.book.forget_cache()
+        await self.app.crash(CheckpointAborted(sentence))
 
     async def _in_order(self, messages) -> list:
         """The messages to apply now, each once and in offset order (streams/delivery.py).
@@ -232,9 +251,13 @@ class PulseWorker:
         for message in messages:
             verdict = Verdict.UNKNOWN
             if flowing and message.generation_id == generation:
-                verdict = self.delivery.judge(message.tp, message.offset,
-                                              jumps_allowed=message.topic == self.rekey_topic)
+                expected = self.delivery.expected(message.tp)
+                verdict = self.delivery.judge(message.tp, message.offset)
             if verdict is Verdict.APPLY:
+                current.append(message)
+                continue
+            if verdict is Verdict.JUMP:  # no record in between: Faust may commit over the hole
+                await faust_hooks.add_gap(consumer, message.tp, expected, message.offset - 1)
                 current.append(message)
                 continue
             faust_hooks.forget_unacked(consumer, message)
@@ -259,8 +282,9 @@ class PulseWorker:
             self.delivery.restart(tp, start)
             await faust_hooks.rewind(consumer, tp, start)
 
-    async def _send(self, partition: int, send) -> None:
-        await send_in_partition_transaction(
+    async def _send(self, partition: int, send):
+        """Send one record; return the future of its delivery."""
+        return await send_in_partition_transaction(
             self.app, self.rekey_topic, partition, send.topic, send.key, send.value, send.partition, send.headers,
         )
 

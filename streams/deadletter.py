@@ -7,9 +7,17 @@ message, the same for the `pulse.dead-letter` topic and for replay's JSONL file:
     rejected_at         RFC 3339 UTC with milliseconds, e.g. 2026-03-01T09:15:00.123Z
     topic, partition, offset   where the message came from (null when unknown)
     raw_size            length of the original message in bytes
-    raw_base64          the original bytes, base64 (standard alphabet, padded)
-    raw_text            the same bytes as text, present only when they are valid UTF-8
-    raw_truncated       present (true) only when max_raw_bytes cut the copy short
+    raw_sha256          SHA-256 of the whole original message, hex
+    raw_text            the stored copy of the original bytes, when it is valid UTF-8 ...
+    raw_base64          ... otherwise the stored copy, base64 (standard alphabet, padded)
+    raw_truncated       present (true) only when the copy was cut to fit MAX_RECORD_BYTES
+
+The copy is stored once (text or base64, never both) and cut, at a character boundary
+when it is text, so that the whole record is at most MAX_RECORD_BYTES: a record always
+fits a dead-letter topic that accepts messages of that size (Kafka's default, 1 MiB,
+does), whatever the size of the rejected message (a too_large one can be as large as
+the source topic allows). raw_size and raw_sha256 still describe the whole original, so
+a cut copy can be matched with the message in the source topic.
 
 `pulse_events_rejected_total{reason}` carries the full reason: field names come from the
 schema, so the label set is finite (REASON_LABELS); anything else maps to "other".
@@ -18,6 +26,7 @@ schema, so the label set is finite (REASON_LABELS); anything else maps to "other
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import datetime, timedelta, timezone
 from functools import cache
 
@@ -27,6 +36,14 @@ from streams.events import REASONS, Rejection, field_names
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 OTHER_REASON_LABEL = "other"
+#: The largest dead-letter record, in bytes (docs/events.md). A quarter of Kafka's default
+#: message limit: the copy of a message under the decoder's default max_bytes (64 KiB)
+#: is kept whole (unless most of its characters are ones JSON escapes), and the
+#: dead-letter topic needs no special setting.
+MAX_RECORD_BYTES = 256 * 1024
+#: A dead letter is sent with its message's key (it only spreads dead letters over the
+#: topic's partitions); a longer key is cut to this length, so that the message fits too.
+MAX_KEY_BYTES = 1024
 
 
 def rfc3339_ms(epoch_ms: int) -> str:
@@ -43,16 +60,13 @@ def dead_letter_record(
     partition: int | None,
     offset: int | None,
     at_ms: int,
-    max_raw_bytes: int | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> bytes:
-    """The dead-letter record (JSON, UTF-8) for one rejected message.
-
-    `max_raw_bytes` caps the copy of the original bytes (a record must fit the broker's
-    message limit even when the reason is too_large); None keeps them whole.
-    """
+    """The dead-letter record (JSON, UTF-8) for one rejected message, at most
+    `max_record_bytes` long: the copy of the original is a prefix that fits, within about
+    1 % of the longest one."""
     raw = bytes(raw)
-    kept = raw if max_raw_bytes is None else raw[:max_raw_bytes]
-    record: dict[str, object] = {
+    head: dict[str, object] = {
         "reason": rejection.reason,
         "detail": rejection.detail,
         "rejected_at": rfc3339_ms(at_ms),
@@ -60,15 +74,67 @@ def dead_letter_record(
         "partition": partition,
         "offset": offset,
         "raw_size": len(raw),
-        "raw_base64": base64.b64encode(kept).decode("ascii"),
+        "raw_sha256": hashlib.sha256(raw).hexdigest(),
     }
-    try:
-        record["raw_text"] = kept.decode("utf-8")
-    except UnicodeDecodeError:
-        pass  # not text; raw_base64 alone carries it
-    if len(kept) < len(raw):
+    record = _encode(head, raw, len(raw))
+    if len(record) <= max_record_bytes:
+        return record
+    empty = len(_encode(head, raw, 0))
+    if empty > max_record_bytes:
+        raise ValueError(f"a dead-letter record needs more than {max_record_bytes} bytes without any copy")
+    # The copy's encoded size grows about in proportion to its length (escapes, base64):
+    # shrink it by the ratio it is over, a little more, until it fits (two or three
+    # encodings; the record ends within about 1 % of the cap).
+    length = len(raw)
+    for _ in range(8):
+        length = min(length - 1, int(length * (max_record_bytes - empty) / (len(record) - empty) * 0.995))
+        record = _encode(head, raw, length)
+        if len(record) <= max_record_bytes:
+            return record
+    low, high, record = 0, length, _encode(head, raw, 0)  # uneven escapes: bisect for the longest that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        candidate = _encode(head, raw, middle)
+        if len(candidate) <= max_record_bytes:
+            record, low = candidate, middle
+        else:
+            high = middle - 1
+    return record
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The key a dead letter is sent with: the message's own, cut to MAX_KEY_BYTES."""
+    return key if key is None or len(key) <= MAX_KEY_BYTES else bytes(key[:MAX_KEY_BYTES])
+
+
+def _encode(head: dict[str, object], raw: bytes, length: int) -> bytes:
+    """The record with the first `length` bytes of `raw` as its copy: as text when they
+    are valid UTF-8 (a cut inside a character moves back to the character's start)."""
+    record = dict(head)
+    kept = raw[:length]
+    text = _utf8(kept, cut=length < len(raw))
+    if text is not None:
+        record["raw_text"] = text
+        kept_length = len(text.encode("utf-8"))
+    else:
+        record["raw_base64"] = base64.b64encode(kept).decode("ascii")
+        kept_length = len(kept)
+    if kept_length < len(raw):
         record["raw_truncated"] = True
     return orjson.dumps(record)
+
+
+def _utf8(data: bytes, *, cut: bool) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # a cut can split the last character (at most 3 bytes of it are left): drop them
+        if cut and error.start >= len(data) - 3 and error.reason == "unexpected end of data":
+            try:
+                return data[:error.start].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        return None
 
 
 @cache

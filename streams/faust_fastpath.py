@@ -1,8 +1,9 @@
 """A fast path for Faust's consumer drain loop: hand a message to the agents without
 creating four tasks for it when handing it over cannot block.
 
-Pinned to faust-streaming 0.15.x (`install()` refuses any other version, and a loop that
-no longer looks like the one copied here).
+Guarded by streams/faust_compat.py: `install()` patches through it, so the worker refuses
+any faust-streaming, mode-streaming or aiokafka other than the supported versions, and a
+`_drain_messages` (or conductor, queue) whose source is not the one copied here.
 
 What Faust does. `faust.transport.consumer.Consumer._drain_messages` is the loop that
 reads records from `getmany` and hands each one to `callback`, the conductor's
@@ -81,9 +82,9 @@ from faust.transport.consumer import CONSUMER_FETCHING, Consumer
 from faust.types import TP
 from mode import Service, ServiceT
 
-SUPPORTED = "0.15."
+from streams import faust_compat
+
 _MARK = "__pulse_fastpath__"
-_original: Callable[[Consumer, ServiceT], Awaitable[None]] | None = None
 _skip_below_read_offset = True
 #: Messages handed over directly / through `wait_first` since start (for benchmarks).
 counts = {"direct": 0, "waited": 0}
@@ -96,18 +97,11 @@ def install(*, skip_below_read_offset: bool = True) -> None:
     offset, which it otherwise drops: after a seek back, records fetched before the seek
     move the read offset past the ones fetched again, and those would never arrive. Only
     for an app that judges every offset itself (the worker: streams/delivery.py)."""
-    global _original, _skip_below_read_offset
+    global _skip_below_read_offset
     _skip_below_read_offset = skip_below_read_offset
-    current = Consumer._drain_messages
-    if getattr(current, _MARK, False):
+    if getattr(Consumer._drain_messages, _MARK, False):
         return
-    if not faust.__version__.startswith(SUPPORTED):
-        raise RuntimeError(f"faust_fastpath is pinned to faust-streaming {SUPPORTED}x, found {faust.__version__}")
-    names = current.__code__.co_names
-    if not {"wait_first", "suspend_flow", "getmany", "_add_gap"} <= set(names):
-        raise RuntimeError("Consumer._drain_messages is not the loop faust_fastpath was copied from")
-    _original = current
-    Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+    faust_compat.patch(Consumer, "_drain_messages", _drain_messages)
 
 
 async def message_batches(stream: Any, max_messages: int, within: float) -> AsyncIterator[list[Any]]:
@@ -116,8 +110,7 @@ async def message_batches(stream: Any, max_messages: int, within: float) -> Asyn
     first message arrived; an empty list when none arrived for `within` seconds (so that
     the caller can act on time while idle). The caller acknowledges each message
     (`message.ack(consumer)`) or lets it go (faust_hooks.forget_unacked)."""
-    if not faust.__version__.startswith(SUPPORTED):
-        raise RuntimeError(f"faust_fastpath is pinned to faust-streaming {SUPPORTED}x, found {faust.__version__}")
+    faust_compat.check()
     await stream.maybe_start()
     queue = stream.channel.queue
     consumer = stream.app.consumer
@@ -134,22 +127,32 @@ async def message_batches(stream: Any, max_messages: int, within: float) -> Asyn
     while not stream.should_stop:
         batch: list[Any] = []
         try:
-            take(await asyncio.wait_for(queue.get(), within), batch)
-        except asyncio.TimeoutError:
-            yield batch
-            continue
-        deadline = loop.time() + within
-        while len(batch) < max_messages:
-            if not queue.empty():
-                take(queue.get_nowait(), batch)
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
             try:
-                take(await asyncio.wait_for(queue.get(), remaining), batch)
+                take(await asyncio.wait_for(queue.get(), within), batch)
             except asyncio.TimeoutError:
-                break
+                yield batch
+                continue
+            deadline = loop.time() + within
+            while len(batch) < max_messages:
+                if not queue.empty():
+                    take(queue.get_nowait(), batch)
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    take(await asyncio.wait_for(queue.get(), remaining), batch)
+                except asyncio.TimeoutError:
+                    break
+        except StopAsyncIteration:
+            # A stopping agent throws StopAsyncIteration into its channel's queue (Faust's
+            # AgentActor.cancel; mode's ThrowableQueue hands it to the waiting getter, or
+            # to the next get): the end of the stream, not
+            # an error. Raised inside this generator it would become RuntimeError('async
+            # generator raised StopAsyncIteration') and Faust would log the agent as
+            # crashed. The messages of the unfinished batch are not applied, so not
+            # acknowledged: the next start reads them again.
+            return
         yield batch
 
 
@@ -171,10 +174,7 @@ class MessageSchema(faust.Schema):
 
 def uninstall() -> None:
     """Put Faust's own `_drain_messages` back (for benchmarks and tests)."""
-    global _original
-    if _original is not None:
-        Consumer._drain_messages = _original  # type: ignore[method-assign]
-        _original = None
+    faust_compat.unpatch(Consumer, "_drain_messages")
 
 
 def installed() -> bool:

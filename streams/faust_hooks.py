@@ -1,8 +1,11 @@
 """The few places where the worker reaches into faust-streaming internals, kept together.
 
-Pinned to faust-streaming 0.15.x (see constraints.txt); the worker tests on the real broker
-(equivalence, crash, scale-out, hostile input) cover each hook, so an upgrade that breaks
-one fails there.
+Every class patch goes through streams/faust_compat.py, which refuses to patch (and the
+worker to start) unless faust-streaming, mode-streaming and aiokafka are exactly the
+supported versions and the source of every function patched here is the one these hooks
+were written against. tests/test_faust_hooks.py has a unit test per hook; the worker tests
+on the real broker (equivalence, crash, scale-out, hostile input, a join during a
+checkpoint) cover them together.
 
 1. `send_in_partition_transaction`: under exactly-once, Faust sends through one
    transactional producer per assigned source partition and only for topics the app
@@ -28,7 +31,8 @@ one fails there.
    takes and that the worker holds from a batch's first send to its last ack; the hook
    also reports the partitions each successful commit covered, so the worker writes rows
    to its local store only once they are committed.
-5. Exact seeks (`rewind` too) and no committed gaps on plain topics. Faust resumes fetching before it
+5. Exact seeks (`rewind` too), a trail of what the fetcher returned, and gaps only where
+   the log has no record. Faust resumes fetching before it
    seeks to the committed offsets after a rebalance, drops records it fetched for a paused
    partition, and takes any jump in offsets for a gap it may commit over. aiokafka's
    `seek_to_committed` leaves a partition without a committed offset (or at offset 0)
@@ -36,8 +40,13 @@ one fails there.
    (seen on the real broker: whole partitions, then single records, never applied). The
    hook seeks every source partition to its committed offset or, with none, to where the
    reset policy starts, and tells the worker those offsets, from which it accepts messages
-   strictly in order (streams/delivery.py); and Faust registers gaps only on topics written
-   in transactions (the re-key topic), where commit markers take offsets.
+   strictly in order (streams/delivery.py). A committed offset below the log start
+   (records deleted unread) is logged once and the partition starts at the log start.
+   After every fetch, the fetcher's position before and after and the offsets it returned
+   go to the worker's FetchTrail, so that the worker can tell a jump over offsets the log
+   has no record for (commit markers, aborted transactions, compaction) from records lost
+   on the way; Faust's drain loop registers no gap itself, and the worker registers one
+   (`add_gap`) for each jump the fetcher made.
 6. `write_committed_rows` and `forget_unacked`: write rows straight into a partition's
    local store (Faust's RocksDB store otherwise files a key under the partition of the
    current event), and let go of a message without acknowledging it.
@@ -48,6 +57,7 @@ one fails there.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -56,6 +66,10 @@ from faust.transport.consumer import Consumer, TransactionManager
 from faust.types import TP
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, ensure_aiokafka_TP
 
+from streams import faust_compat
+from streams.delivery import FetchTrail
+
+_log = logging.getLogger("cs-pulse.worker")
 _hooks_of: weakref.WeakKeyDictionary[Any, WorkerHooks] = weakref.WeakKeyDictionary()
 
 
@@ -64,15 +78,19 @@ class WorkerHooks:
 
     `lock`: commits wait for the batch in flight (hook 4); `on_committed`: hears the
     partitions each commit covered (hook 4); `on_seek`: hears the offset each partition was
-    sought to (hook 5); `gapped_topics`: topics whose offset jumps are normal (written in
-    transactions), the only ones for which Faust may commit over a jump (hook 5)."""
+    sought to (hook 5); `trail`: hears what each fetch of a source partition returned, so
+    that the worker tells offsets the log has no record for from records lost on the way
+    (hook 5, streams/delivery.py); `source_topics`: the topics the trail is kept for."""
 
     def __init__(self, on_committed: Callable[[set[int]], None], on_seek: Callable[[dict], None],
-                 gapped_topics: frozenset[str]) -> None:
+                 trail: FetchTrail, source_topics: frozenset[str]) -> None:
         self.lock = asyncio.Lock()
         self.on_committed = on_committed
         self.on_seek = on_seek
-        self.gapped_topics = gapped_topics
+        self.trail = trail
+        self.source_topics = source_topics
+        #: set when a checkpoint was abandoned: no commit may follow (the worker stops)
+        self.refuse_commits = False
 
 
 # ---- hook 2 ---------------------------------------------------------------------------
@@ -98,8 +116,8 @@ async def _restart_transactions(self: Any, assigned: Any, revoked: Any, newly_as
 
 # ---- hook 4 ---------------------------------------------------------------------------
 
-_original_force_commit = Consumer.force_commit
-_original_commit_offsets = Consumer._commit_offsets  # noqa: SLF001
+_original_force_commit = faust_compat.original(Consumer, "force_commit")
+_original_commit_offsets = faust_compat.original(Consumer, "_commit_offsets")
 
 
 async def _gated_force_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
@@ -107,6 +125,8 @@ async def _gated_force_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
     if hooks is None:
         return await _original_force_commit(self, *args, **kwargs)
     async with hooks.lock:
+        if hooks.refuse_commits:
+            return False
         return await _original_force_commit(self, *args, **kwargs)
 
 
@@ -129,7 +149,9 @@ async def _seek_to_committed_or_reset(self: Any) -> Any:
 async def _seek_assigned(consumer: Any, app: Any) -> dict:
     """Seek every assigned source partition to its committed offset, or to where the reset
     policy starts when there is none; report the offsets. All the asking is done before the
-    first seek, so no record fetched after one seek can be dropped while asking for another."""
+    first seek, so no record fetched after one seek can be dropped while asking for another.
+    A committed offset below the log start (retention or DeleteRecords removed records the
+    worker had not read) is logged once, and the partition starts at the log start."""
     changelogs = app.tables.changelog_topics
     committed = {tp: await consumer.committed(tp) for tp in consumer.assignment()}
     sources = [tp for tp in committed if tp.topic not in changelogs]
@@ -138,9 +160,16 @@ async def _seek_assigned(consumer: Any, app: Any) -> dict:
         ends = (consumer.beginning_offsets if app.conf.consumer_auto_offset_reset == "earliest"
                 else consumer.end_offsets)
         defaults = await ends(missing)
+    present = [tp for tp in sources if committed[tp] is not None]
+    log_starts = await consumer.beginning_offsets(present) if present else {}
     starts = {}
     for tp in sources:
         starts[tp] = committed[tp] if committed[tp] is not None else defaults[tp]
+        if committed[tp] is not None and log_starts.get(tp, 0) > committed[tp]:
+            starts[tp] = log_starts[tp]
+            _log.error("records %d..%d of %s-%d were deleted from Kafka (retention or DeleteRecords) before the "
+                       "worker read them; they are not counted, and the worker goes on from offset %d",
+                       committed[tp], log_starts[tp] - 1, tp.topic, tp.partition, log_starts[tp])
         consumer.seek(tp, starts[tp])
     for tp, offset in committed.items():
         if tp.topic in changelogs and offset:
@@ -151,23 +180,72 @@ async def _seek_assigned(consumer: Any, app: Any) -> dict:
     return committed
 
 
-_original_add_gap = Consumer._add_gap  # noqa: SLF001
+_original_fetch_records = faust_compat.original(AIOKafkaConsumerThread, "_fetch_records")
+
+
+async def _fetch_records_on_the_trail(self: Any, consumer: Any, active_partitions: Any, *args: Any,
+                                      **kwargs: Any) -> Any:
+    """Faust's fetch, telling the worker's trail the fetcher's position before and after it
+    and the offsets it returned, per source partition (in the consumer's thread, where
+    seeks run too; a seek during the wait for records can make `start` stale, see
+    streams/delivery.py)."""
+    hooks = _hooks_of.get(self.app)
+    if hooks is None:
+        return await _original_fetch_records(self, consumer, active_partitions, *args, **kwargs)
+    subscription = consumer._subscription.subscription  # noqa: SLF001
+    assignment = subscription.assignment if subscription is not None else None
+    topics = hooks.source_topics
+
+    def positions() -> dict:
+        if assignment is None:
+            return {}
+        found = {}
+        for tp in assignment.tps:
+            state = assignment.state_value(tp) if tp.topic in topics else None
+            if state is not None and state.has_valid_position:
+                found[tp] = state.position
+        return found
+
+    before = positions()
+    records = await _original_fetch_records(self, consumer, active_partitions, *args, **kwargs)
+    if records:
+        now = consumer._subscription.subscription  # noqa: SLF001
+        if now is not subscription or (now is not None and now.assignment is not assignment):
+            before = {}  # a rebalance during the wait: note no jump from a position of before
+        after = positions()
+        trail = hooks.trail
+        for tp, batch in records.items():
+            if tp.topic in topics:
+                trail.fetched(tp, before.get(tp), [record.offset for record in batch], after.get(tp))
+    return records
+
+
+_original_add_gap = faust_compat.original(Consumer, "_add_gap")
 
 
 async def _add_gap_where_normal(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
-    hooks = _hooks_of.get(self.app)
-    if hooks is None or tp.topic in hooks.gapped_topics:
+    """Faust's drain loop takes any jump in offsets for a gap it may commit over; the
+    worker's source topics get gaps only from `add_gap`, for the jumps the fetcher made."""
+    if _hooks_of.get(self.app) is None:
         await _original_add_gap(self, tp, offset_from, offset_to)
 
 
+async def add_gap(consumer: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+    """Let Faust commit over offsets `offset_from`..`offset_to` (inclusive), which the log
+    has no record for (commit markers, an aborted transaction, removed records)."""
+    await _original_add_gap(consumer, TP(tp.topic, tp.partition), offset_from, offset_to)
+
+
 def install(app: Any, hooks: WorkerHooks) -> None:
-    """Apply hooks 2-5 (the class patches once) and attach `hooks` to `app`."""
-    AIOKafkaConsumerThread._highwaters = _highwaters_from_broker
-    AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_reset
-    Consumer._add_gap = _add_gap_where_normal
-    TransactionManager.on_rebalance = _restart_transactions
-    Consumer.force_commit = _gated_force_commit
-    Consumer._commit_offsets = _reporting_commit_offsets
+    """Apply hooks 2-5 (the class patches once, through streams/faust_compat.py, which first
+    checks the library versions and the patched functions' source) and attach `hooks` to `app`."""
+    faust_compat.patch(AIOKafkaConsumerThread, "_highwaters", _highwaters_from_broker)
+    faust_compat.patch(AIOKafkaConsumerThread, "seek_to_committed", _seek_to_committed_or_reset)
+    faust_compat.patch(AIOKafkaConsumerThread, "_fetch_records", _fetch_records_on_the_trail)
+    faust_compat.patch(Consumer, "_add_gap", _add_gap_where_normal)
+    faust_compat.patch(TransactionManager, "on_rebalance", _restart_transactions)
+    faust_compat.patch(Consumer, "force_commit", _gated_force_commit)
+    faust_compat.patch(Consumer, "_commit_offsets", _reporting_commit_offsets)
     _hooks_of[app] = hooks
 
 

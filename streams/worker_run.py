@@ -22,14 +22,25 @@ SWITCH_INTERVAL = 0.05
 
 
 def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
-    from streams.app import PulseWorker, mark_clean_shutdown, prepare_data_dir, rekey_topic_name
+    from streams.app import rekey_topic_name
     from streams.config import load_config
-    from streams.worker_state import WorkerBook
+    from streams.datadir import DataDirLock, worker_data_dir
+    from streams.faust_compat import check as check_libraries
 
+    check_libraries()  # before anything is patched: the hooks' libraries, exactly
     config = load_config(settings.config_path)
     check_metrics_address(settings)
-    asyncio.run(check_topics(settings, rekey_topic_name(settings.app_id)))
-    prepare_data_dir(settings)
+    with DataDirLock(worker_data_dir(settings.data_dir)) as lock:  # held until the process ends
+        asyncio.run(check_topics(settings, rekey_topic_name(settings.app_id)))
+        return _run_in(lock, settings, config, log_level)
+
+
+def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
+    from streams.app import PulseWorker, rekey_topic_name
+    from streams.datadir import mark_clean_shutdown, prepare_data_dir
+    from streams.worker_state import WorkerBook
+
+    prepare_data_dir(lock)
     frozen = settings.frozen_clock_ms
     clock = (lambda: frozen) if frozen is not None else (lambda: int(time.time() * 1000))
     book = WorkerBook(config, clock, partitions=settings.partitions, rekey_topic=rekey_topic_name(settings.app_id),
@@ -47,7 +58,7 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
     except SystemExit as stop:
         code = int(stop.code or 0)
     if code == 0:
-        mark_clean_shutdown(settings)
+        mark_clean_shutdown(lock)
     return code
 
 

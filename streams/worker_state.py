@@ -40,6 +40,7 @@ from aiokafka.partitioner import murmur2
 
 from streams.admission import AccountAdmission
 from streams.config import PulseConfig
+from streams.deadletter import dead_letter_key
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.timeline import DAY_MS
@@ -231,7 +232,7 @@ class WorkerBook:
         if isinstance(decoded, Rejection):
             outcome = pipeline.reject(value, decoded, topic, source_partition, offset)
             state.counters_dirty = True
-            state.outbox.append(Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition))
+            state.outbox.append(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
             return
         key = decoded.account_id.encode()
         if not is_rekeyed and (message.key != key or partition_of(key, self.partitions) != partition):
@@ -241,7 +242,7 @@ class WorkerBook:
         outcome = pipeline.admit_and_apply(decoded, value, topic, source_partition, offset)
         state.counters_dirty = True
         if outcome.status is Status.REJECTED:
-            state.outbox.append(Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition))
+            state.outbox.append(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
 
     def checkpoint(self) -> dict[int, list[Send]]:
         """Per partition, what the checkpoint sends in the partition's transaction: its

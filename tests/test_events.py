@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import calendar
 import re
 from pathlib import Path
@@ -14,7 +15,7 @@ import orjson
 import pytest
 
 from streams.admission import Admission, PolicyConfig
-from streams.deadletter import dead_letter_record, reason_labels, rejected_reason_label, rfc3339_ms
+from streams.deadletter import MAX_RECORD_BYTES, dead_letter_record, reason_labels, rejected_reason_label, rfc3339_ms
 from streams.events import REASONS, Decoder, Rejection, epoch_ms, exact_decimal, field_names, iter_examples, reason_code
 from streams.model import (
     SOURCE_TOPICS,
@@ -290,8 +291,9 @@ def test_dead_letter_record_for_text() -> None:
     assert (record["topic"], record["partition"], record["offset"]) == ("pulse.logins", 3, 1234)
     assert record["rejected_at"] == "2026-03-01T09:15:00.123Z"
     assert epoch_ms(record["rejected_at"]) == 1772356500123
-    assert base64.b64decode(record["raw_base64"]) == raw and record["raw_text"] == raw.decode()
+    assert record["raw_text"] == raw.decode() and "raw_base64" not in record  # the bytes once, not twice
     assert record["raw_size"] == len(raw) and "raw_truncated" not in record
+    assert record["raw_sha256"] == hashlib.sha256(raw).hexdigest()
 
 
 def test_dead_letter_record_for_binary_and_unknown_source() -> None:
@@ -303,12 +305,54 @@ def test_dead_letter_record_for_binary_and_unknown_source() -> None:
     assert (record["topic"], record["partition"], record["offset"], record["rejected_at"]) == (None, None, None, "1970-01-01T00:00:00.000Z")
 
 
-def test_dead_letter_record_can_cap_the_copy() -> None:
-    raw = b"x" * 100_000
+def _too_large(raw: bytes) -> Rejection:
     rejection = Decoder().decode(raw)
-    record = orjson.loads(dead_letter_record(raw, rejection, topic="t", partition=0, offset=0, at_ms=0, max_raw_bytes=1000))  # type: ignore[arg-type]
-    assert record["reason"] == "too_large" and record["raw_size"] == 100_000 and record["raw_truncated"] is True
-    assert base64.b64decode(record["raw_base64"]) == raw[:1000]
+    assert isinstance(rejection, Rejection) and rejection.reason == "too_large"
+    return rejection
+
+
+def test_dead_letter_record_is_capped_with_the_size_and_hash_of_the_whole() -> None:
+    """A 400 KB message full of characters JSON escapes: its record used to carry it twice
+    (about 1.1 MB, past the dead-letter topic's 1 MiB); now about the longest prefix that
+    keeps the record within MAX_RECORD_BYTES, with the size and hash of the whole."""
+    raw = b'{"type":"login","tags":[' + b'"x",' * 100_000 + b'"x"]}'
+    record_bytes = dead_letter_record(raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0)
+    assert 0.98 * MAX_RECORD_BYTES < len(record_bytes) <= MAX_RECORD_BYTES  # about the longest copy that fits
+    record = orjson.loads(record_bytes)
+    assert record["raw_size"] == len(raw) and record["raw_truncated"] is True
+    assert record["raw_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert raw.startswith(record["raw_text"].encode()) and "raw_base64" not in record
+
+
+def test_dead_letter_record_cut_keeps_text_whole_characters_and_binary_as_base64() -> None:
+    text = ("é" * 50_000).encode()  # 2 bytes a character: a cut can fall inside one
+    for cap in (1_000, 1_001, 1_002):
+        record = orjson.loads(dead_letter_record(text, _too_large(text * 2), topic="t", partition=0, offset=0,
+                                                 at_ms=0, max_record_bytes=cap))
+        assert set(record["raw_text"]) == {"é"} and record["raw_truncated"] is True
+        assert len(orjson.dumps(record)) <= cap
+    binary = bytes(range(256)) * 1000
+    record_bytes = dead_letter_record(binary, _too_large(binary), topic="t", partition=0, offset=0, at_ms=0,
+                                      max_record_bytes=4_000)
+    record = orjson.loads(record_bytes)
+    assert len(record_bytes) <= 4_000 and binary.startswith(base64.b64decode(record["raw_base64"]))
+    assert record["raw_size"] == len(binary) and record["raw_truncated"] is True
+
+
+def test_dead_letter_record_of_uneven_text_still_fits() -> None:
+    """Escapes only in the second half: the proportional guess is too long at first."""
+    raw = b"x" * 200_000 + b"\x01" * 200_000
+    for cap in (4_000, 100_000, 300_000):
+        record_bytes = dead_letter_record(raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0,
+                                          max_record_bytes=cap)
+        record = orjson.loads(record_bytes)
+        assert len(record_bytes) <= cap and raw.startswith(record["raw_text"].encode())
+
+
+def test_dead_letter_record_under_the_cap_is_whole() -> None:
+    raw = b"x" * 100_000
+    record = orjson.loads(dead_letter_record(raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0))
+    assert record["raw_text"] == raw.decode() and "raw_truncated" not in record
 
 
 def test_rfc3339_ms() -> None:

@@ -154,3 +154,28 @@ def test_fast_delivery_hands_other_channels_to_the_partition_handler() -> None:
         assert handled == [message] and channel.queue.empty() and message.refcount == 0
 
     asyncio.run(run())
+
+
+def test_message_batches_end_quietly_when_the_agent_stops() -> None:
+    """On SIGTERM Faust's agent actor throws StopAsyncIteration into the channel queue
+    (AgentActor.cancel). `message_batches` must end there: raised inside the generator it
+    became RuntimeError('async generator raised StopAsyncIteration'), logged as a crash on
+    every clean stop. Both places a batch reads from are covered: the waiting `get` and
+    `get_nowait` while a batch fills."""
+
+    async def run(waiting: bool) -> list[list[int]]:
+        queue = ThrowableQueue(maxsize=10, flow_control=FlowControlEvent(initially_suspended=False))
+        stream, _ = _stream(queue)
+        loop = asyncio.get_running_loop()
+        if waiting:
+            loop.call_later(0.02, queue._throw, StopAsyncIteration())
+        else:
+            queue.put_nowait(_Message(0))
+            queue._throw(StopAsyncIteration())  # queued behind the message
+        batches = []
+        async for batch in message_batches(stream, max_messages=4, within=1.0):
+            batches.append([m.offset for m in batch])
+        return batches
+
+    assert asyncio.run(asyncio.wait_for(run(waiting=True), 5)) == []
+    assert asyncio.run(asyncio.wait_for(run(waiting=False), 5)) == []

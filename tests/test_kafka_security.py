@@ -170,15 +170,18 @@ def test_the_client_log_is_muted_only_inside_a_check():
 
 @pytest.mark.parametrize("existing", [False, True])
 def test_data_directory_is_private(tmp_path, existing):
-    from streams.app import prepare_data_dir
-    from streams.settings import WorkerSettings
+    from streams.datadir import DataDirLock, prepare_data_dir, worker_data_dir
 
-    data_dir = tmp_path / "state"
+    base = tmp_path / "state"
+    data_dir = worker_data_dir(base)
     if existing:
-        data_dir.mkdir(mode=0o755)
+        data_dir.mkdir(parents=True, mode=0o755)
         data_dir.chmod(0o755)
-    prepare_data_dir(WorkerSettings(data_dir=data_dir))
+    with DataDirLock(data_dir) as lock:
+        prepare_data_dir(lock)
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    if not existing:
+        assert stat.S_IMODE(base.stat().st_mode) == 0o700
 
 
 def test_dev_broker_secured_listeners_need_all_four_options_and_a_password_variable(tmp_path):

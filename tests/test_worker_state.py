@@ -76,3 +76,16 @@ def test_a_message_in_the_wrong_partition_is_forwarded_to_the_rekey_topic():
     worker.process(Message("pulse.logins", wrong, 5, b"other-key", login("acme", "e-1")), is_rekeyed=False)
     (send,) = worker.checkpoint()[wrong]
     assert send.topic == "rekeyed" and send.key == key and send.partition is None
+
+
+def test_a_huge_key_and_value_still_make_a_dead_letter_that_fits():
+    """Kafka allows a 900 KB key with a 400 KB value; the dead letter (record and key) must
+    still fit the dead-letter topic, or the checkpoint would be refused."""
+    from streams.deadletter import MAX_KEY_BYTES, MAX_RECORD_BYTES
+
+    worker = book()
+    key = b"k" * 900_000
+    worker.process(Message("pulse.logins", 0, 3, key, b'{"x": "' + b"\\u0001" * 70_000 + b'"}'), is_rekeyed=False)
+    (dead,) = [s for s in worker.checkpoint()[0] if s.topic == "dead-letter"]
+    assert dead.key == key[:MAX_KEY_BYTES] and len(dead.value) <= MAX_RECORD_BYTES
+    assert orjson.loads(dead.value)["reason"] == "too_large"

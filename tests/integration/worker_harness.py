@@ -107,10 +107,11 @@ class WorkerRun:
     """One `pulse worker` process with its own port and store folder."""
 
     def __init__(self, bootstrap: str, tmp_path: Path, *, app_id: str, prefix: str, as_of: str, name: str,
-                 extra: list[str] | None = None, env: dict[str, str] | None = None):
+                 extra: list[str] | None = None, env: dict[str, str] | None = None,
+                 program: list[str] | None = None):
         self.port = free_port()
         self.data_dir = tmp_path / f"{name}-data"
-        args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--app-id", app_id,
+        args = [*(program or ["-m", "streams.cli"]), "worker", "--bootstrap", bootstrap, "--app-id", app_id,
                 "--topic-prefix", prefix, "--metrics-port", str(self.port), "--data-dir", str(self.data_dir),
                 "--frozen-clock", as_of, *STORE_ARGS, *(extra or [])]
         self.args, self.env, self.log = args, env or {}, tmp_path / f"{name}.log"
