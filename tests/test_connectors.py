@@ -115,6 +115,25 @@ def test_stripe_multi_item_subscription_with_trial_quantity_and_forever_coupon()
     assert second["amount"] == 1200 and second["interval"] == "year" and "quantity" not in second
 
 
+@pytest.mark.parametrize(("coupon", "end", "percent"), [
+    ({"duration": "repeating", "duration_in_months": 3}, T0 + 90 * 86400, 25.5),   # in force
+    ({"duration": "repeating", "duration_in_months": 3}, T0 - 86400, None),        # ended before the event
+    ({"duration": "once"}, None, None),                                           # one invoice, not recurring
+    ({"percent_off": None, "amount_off": 5000, "currency": "usd"}, None, 16.666667),  # $50 of $300 per invoice
+    ({"percent_off": None, "amount_off": 5000, "currency": "eur"}, None, None),   # another currency: not comparable
+    ({"percent_off": None, "amount_off": 99999, "currency": "usd"}, None, 100),   # more than the invoice: 100 %
+])
+def test_stripe_recurring_coupons_become_a_discount_percent(coupon, end, percent):
+    sub = stripe_subscription("sub_c", [("si_a", 10000, "month", 1, 3)], account="acme")
+    discount = stripe_resource("discount")
+    discount["source"]["coupon"] = {**stripe_resource("coupon"), **coupon}
+    if end is not None:
+        discount["end"] = end
+    sub["discounts"] = [discount]
+    event = run("stripe", stripe_event("evt_c", "customer.subscription.created", sub, T0))[0]
+    assert event.get("discount_percent") == percent
+
+
 def test_stripe_zero_decimal_currency_and_plan_mapping():
     config = ConnectorsConfig.from_mapping({"stripe": {"plans": {"price_si_a": "pro"}}})
     sub = stripe_subscription("sub_2", [("si_a", 5000, "month", 1, 1)], account="acme", currency="jpy")

@@ -15,8 +15,13 @@ Rules (docs/connectors.md, "Stripe"):
   (zero-decimal currencies such as JPY are not divided). Plan: `[connectors.stripe.plans]`
   by price id then product id, else the price's `lookup_key`, `nickname`, product id.
   Metered and tiered prices have no fixed price per unit and are left out.
-- Discount: one `percent_off` coupon with `duration = "forever"` becomes
-  `discount_percent`; `amount_off` and time-limited coupons are not translated.
+- Discount: the first recurring coupon on the subscription (`duration` "forever", or
+  "repeating" until the discount's `end`) becomes `discount_percent`: its `percent_off`, or
+  its `amount_off` as a share of the subscription's licensed items per invoice (same
+  currency; capped at 100 %). Stripe removes a repeating discount when it ends and sends
+  `customer.subscription.updated`, whose terms then carry no discount. A "once" coupon
+  lowers one invoice, not the recurring revenue, and is left out (as ChartMogul keeps
+  one-off discounts out of MRR).
 - `customer.subscription.created|updated` -> `subscription_started|changed` per item (a
   new item of an update is started, a removed one canceled); a scheduled end
   (`cancel_at`, or `cancel_at_period_end` at the item's period end) -> `subscription_canceled`
@@ -90,7 +95,7 @@ def _subscription(kind: str, sub: dict[str, Any], base_id: str, occurred_at: str
 
     previous_items = {_item_id(item) for item in _list(previous.get("items"))} if "items" in previous else None
     events: list[dict[str, Any]] = []
-    terms_of_sub = _sub_terms(sub)
+    terms_of_sub = _sub_terms(sub, items, occurred_at, config)
     for item in items:
         item_id = _item_id(item)
         terms = _item_terms(item, config) if item_id else None
@@ -135,32 +140,60 @@ def _scheduled_end(sub: dict[str, Any]) -> str | None:
     return "period_end" if sub.get("cancel_at_period_end") is True else None
 
 
-def _sub_terms(sub: dict[str, Any]) -> dict[str, Any]:
+def _sub_terms(sub: dict[str, Any], items: list[dict[str, Any]], occurred_at: str,
+               config: StripeConfig) -> dict[str, Any]:
     terms: dict[str, Any] = {}
     trial_end = epoch_seconds_ms(sub.get("trial_end"))
     if trial_end is not None:
         terms["trial_ends_at"] = trial_end
-    percent = _forever_percent(sub)
+    percent = _recurring_discount_percent(sub, items, occurred_at, config)
     if percent:
         terms["discount_percent"] = percent
     return terms
 
 
-def _forever_percent(sub: dict[str, Any]) -> int | float | None:
-    """The percent_off of the first forever percent coupon on the subscription."""
-    discounts = [sub.get("discount"), *(sub.get("discounts") or [])]
-    for discount in discounts:
+def _recurring_discount_percent(sub: dict[str, Any], items: list[dict[str, Any]], occurred_at: str,
+                                config: StripeConfig) -> int | float | None:
+    """The percent off every invoice of the first recurring coupon in force at `occurred_at`."""
+    for discount in [sub.get("discount"), *(sub.get("discounts") or [])]:
         if not isinstance(discount, dict):
             continue  # an unexpanded discount id: its coupon is not in the payload
         coupon = discount.get("coupon")
         if not isinstance(coupon, dict):
             source = discount.get("source")
             coupon = source.get("coupon") if isinstance(source, dict) else None
-        if isinstance(coupon, dict) and coupon.get("duration") == "forever":
-            percent = coupon.get("percent_off")
-            if type(percent) in (int, float) and 0 <= percent <= 100:
-                return percent
+        if not isinstance(coupon, dict) or coupon.get("duration") not in ("forever", "repeating"):
+            continue
+        end = epoch_seconds_ms(discount.get("end"))
+        if coupon.get("duration") == "repeating" and end is not None and end <= occurred_at:
+            continue  # ended (RFC 3339 UTC strings of one format compare as instants)
+        percent = coupon.get("percent_off")
+        if type(percent) in (int, float) and 0 <= percent <= 100:
+            return percent
+        off = _amount_off_percent(coupon, items, config)
+        if off is not None:
+            return off
     return None
+
+
+def _amount_off_percent(coupon: dict[str, Any], items: list[dict[str, Any]], config: StripeConfig) -> float | None:
+    """A fixed `amount_off` per invoice as a percent of the licensed items' amount per
+    invoice, when they all bill in the coupon's currency; None otherwise."""
+    currency = coupon.get("currency")
+    off = _major(coupon.get("amount_off"), currency)
+    if not off or not isinstance(currency, str):
+        return None
+    total = Decimal(0)
+    for item in items:
+        terms = _item_terms(item, config)
+        if terms is None:
+            continue
+        if terms["currency"] != currency.upper():
+            return None
+        total += Decimal(str(terms["amount"])) * terms.get("quantity", 1)
+    if total <= 0:
+        return None
+    return float(min(Decimal(100), Decimal(str(off)) * 100 / total).quantize(Decimal("0.000001")))
 
 
 def _item_terms(item: dict[str, Any], config: StripeConfig) -> dict[str, Any] | None:
