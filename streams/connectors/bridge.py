@@ -29,13 +29,12 @@ import orjson
 from streams.connectors.config import ConnectorsConfig
 from streams.connectors.raw_topics import RAW_TOPICS
 from streams.connectors.result import Untranslatable, translate
-from streams.deadletter import dead_letter_record
+from streams.deadletter import dead_letter_key, dead_letter_record
 from streams.errors import PulseError
 from streams.kafka_security import KafkaSecurity, client_log_muted, connection_error
 from streams.model import DEAD_LETTER_TOPIC, TOPIC_OF_TYPE
 
 DEFAULT_GROUP_ID = "pulse-bridge"
-DEAD_LETTER_RAW_LIMIT = 256 * 1024  # keeps a record (base64 + text) under Kafka's 1 MB message limit
 _log = logging.getLogger("pulse.bridge")
 
 
@@ -56,8 +55,8 @@ def route(raw_topic: str, partition: int, offset: int, key: bytes | None, value:
     result = translate(source, value, config)
     if isinstance(result, Untranslatable):
         record = dead_letter_record(value, result.rejection(), topic=raw_topic, partition=partition, offset=offset,
-                                    at_ms=now_ms, max_raw_bytes=DEAD_LETTER_RAW_LIMIT)
-        return [(dead_letter_topic, record, key)], result.reason
+                                    at_ms=now_ms)  # capped so that it always fits the dead-letter topic
+        return [(dead_letter_topic, record, dead_letter_key(key))], result.reason
     return [(topic_prefix + TOPIC_OF_TYPE[event["type"]], orjson.dumps(event), event["account_id"].encode())
             for event in result], None
 

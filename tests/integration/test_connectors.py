@@ -240,7 +240,8 @@ def test_signed_webhooks_through_bridge_and_worker_equal_replay_of_the_translati
     import subprocess
     import sys
 
-    replayed = subprocess.run([sys.executable, "-m", "streams.cli", "replay", str(jsonl), "--as-of", as_of, "--config", str(config_path)],
+    replayed = subprocess.run([sys.executable, "-m", "streams.cli", "replay", str(jsonl), "--as-of", as_of, "--config", str(config_path),
+                               "--no-ratios"],
                               cwd=REPO, capture_output=True, timeout=300)
     assert replayed.returncode == 0, replayed.stderr.decode()
     expected = parse_exposition(replayed.stdout.decode())
