@@ -29,8 +29,7 @@ from streams.config import load_config
 from streams.deadletter import rfc3339_ms
 from streams.engine.records import account_records
 from streams.errors import PulseError
-from streams.pipeline import Pipeline
-from streams.replay import ReplayError, ReplaySummary, _open_input, evaluation_time, ingest, parse_time
+from streams.replay import ReplayError, ReplaySummary, _open_input, evaluation_time, ingest, parse_time, replay_pipeline
 
 FORMATS = ("json", "csv", "parquet")
 TIME_FIELDS = frozenset({"started_at", "last_activity_at", "past_due_since", "renewal_at", "signup_at",
@@ -41,9 +40,9 @@ def records_from_files(files: tuple[str, ...], as_of_text: str | None, config_pa
     """(T, the records at T) from JSONL files, through replay's path."""
     config = load_config(config_path)
     as_of = parse_time(as_of_text) if as_of_text is not None else None
-    pipeline = Pipeline(config, clock=None if as_of is None else (lambda: as_of), apply_until=as_of, check_topic=False)
+    pipeline = replay_pipeline(config, as_of)
     with ExitStack() as stack:
-        inputs = [(path, _open_input(path, stack)) for path in (files or ("-",))]
+        inputs = [_open_input(path, stack) for path in (files or ("-",))]
         ingest(pipeline, inputs, ReplaySummary())
     evaluated_at = evaluation_time(pipeline, as_of)
     engine = pipeline.engine

@@ -39,7 +39,7 @@ from typing import BinaryIO
 
 import click
 
-from streams.config import load_config
+from streams.config import PulseConfig, load_config
 from streams.deadletter import rfc3339_ms
 from streams.engine.timeline import NO_TIME
 from streams.cli import fail
@@ -254,6 +254,13 @@ def evaluation_time(pipeline: Pipeline, as_of: int | None) -> int:
     return 0 if pipeline.latest_applied == NO_TIME else pipeline.latest_applied
 
 
+def replay_pipeline(config: PulseConfig, as_of: int | None) -> Pipeline:
+    """The pipeline every file-based command runs (replay, accounts, reports). No admission
+    clock: nothing in a file is "in the future"; events after --as-of are kept out before
+    admission (Pipeline.apply_until); a file carries no topics to check."""
+    return Pipeline(config, clock=None, apply_until=as_of, check_topic=False)
+
+
 def run_replay(
     files: tuple[str, ...],
     as_of_text: str | None,
@@ -264,9 +271,7 @@ def run_replay(
 ) -> ReplaySummary:
     as_of = parse_time(as_of_text) if as_of_text is not None else None
     config = load_config(config_path)
-    # No admission clock: nothing in a file is "in the future"; events after --as-of are
-    # kept out before admission (Pipeline.apply_until).
-    pipeline = Pipeline(config, clock=None, apply_until=as_of, check_topic=False)
+    pipeline = replay_pipeline(config, as_of)
     summary = ReplaySummary()
     started = time.monotonic()
     with ExitStack() as stack:
