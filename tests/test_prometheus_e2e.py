@@ -172,6 +172,8 @@ class ReplayWorker:
             "pulse_last_event_timestamp_seconds gauge": [
                 f'pulse_last_event_timestamp_seconds{{topic="{topic}"}} {now - 2:.3f}' for topic in SOURCE_TOPICS],
             "pulse_recovery_in_progress gauge": ["pulse_recovery_in_progress 0"],
+            "pulse_kafka_auth_failures_total counter": [f"pulse_kafka_auth_failures_total {scrape}"],
+            "pulse_kafka_last_fetch_timestamp_seconds gauge": [f"pulse_kafka_last_fetch_timestamp_seconds {now - 1:.3f}"],
             "pulse_evaluation_timestamp_seconds gauge": [f"pulse_evaluation_timestamp_seconds {now:.3f}"],
             "pulse_event_to_state_latency_seconds histogram": [
                 *(f'pulse_event_to_state_latency_seconds_bucket{{le="{le}"}} {(index + 1) * 10 * scrape}'
