@@ -5,6 +5,8 @@
     [engine]   the non-revenue metric knobs (streams.engine.config.EngineConfig)
     [revenue]  reporting currency, rate table and the MRR vendor knobs
                (streams.engine.revenue.RevenueConfig)
+    [accounts] the account layer: features per plan, onboarding, health profiles
+               (streams.engine.accounts_config.AccountsConfig)
 
 Every section is optional; an absent one keeps its defaults. The engine's "exact within
 the late horizon" guarantee follows the policy: its history lags are the policy's
@@ -20,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from streams.admission import PolicyConfig
+from streams.engine.accounts_config import AccountsConfig
 from streams.engine.config import EngineConfig
 from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS
 from streams.errors import ConfigError
 
-SECTIONS = ("policy", "engine", "revenue")
+SECTIONS = ("policy", "engine", "revenue", "accounts")
 DEFAULT_TICKET_RETENTION_MS = EngineConfig().ticket_retention_ms
 
 
@@ -34,6 +37,7 @@ class PulseConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     revenue: RevenueConfig = field(default_factory=RevenueConfig)
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
 
     @classmethod
     def from_mapping(cls, document: Mapping[str, Any]) -> PulseConfig:
@@ -55,7 +59,8 @@ class PulseConfig:
             lags["ticket_retention_ms"] = max(DEFAULT_TICKET_RETENTION_MS, policy.activity_horizon_ms + 7 * DAY_MS)
         engine = EngineConfig.from_mapping(engine_table, **lags)
         revenue = RevenueConfig.from_mapping(document.get("revenue", {}))
-        return cls(policy=policy, engine=engine, revenue=revenue)
+        accounts = AccountsConfig.from_mapping(document.get("accounts", {}))
+        return cls(policy=policy, engine=engine, revenue=revenue, accounts=accounts)
 
 
 def load_config(path: str | Path | None) -> PulseConfig:

@@ -30,6 +30,7 @@ TOPIC_OF_TYPE: dict[str, str] = {
     "signup": "pulse.lifecycle",
     "onboarding_step_completed": "pulse.lifecycle",
     "onboarding_completed": "pulse.lifecycle",
+    "account_updated": "pulse.lifecycle",
 }
 EVENT_TYPES: tuple[str, ...] = tuple(TOPIC_OF_TYPE)
 SOURCE_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_OF_TYPE.values()))
@@ -144,6 +145,18 @@ class OnboardingCompleted(Event):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class AccountUpdated(Event):
+    """The account's CRM facts from now on: each event is the full record (an absent
+    optional field is "not known", not "unchanged")."""
+
+    name: str = ""
+    segment: str = ""
+    owner: str = ""  # the account owner (CSM)
+    renewal_at: int | None = None  # epoch ms
+    seats_purchased: int | None = None
+
+
 CLASS_OF_TYPE: dict[str, type[Event]] = {
     "login": Login,
     "logout": Logout,
@@ -162,10 +175,12 @@ CLASS_OF_TYPE: dict[str, type[Event]] = {
     "signup": Signup,
     "onboarding_step_completed": OnboardingStepCompleted,
     "onboarding_completed": OnboardingCompleted,
+    "account_updated": AccountUpdated,
 }
 
 # Late policy families (see docs/events.md): how far behind the account's stream time an
-# event may arrive. None = never too late (long-lived state).
+# event may arrive. None = never too late (long-lived state: billing, tickets and
+# account_updated, whose latest record holds until the next one).
 ACTIVITY_TYPES = frozenset(
     {"login", "logout", "feature_used", "signup", "onboarding_step_completed", "onboarding_completed"}
 )

@@ -14,7 +14,9 @@ engine applies every event admission lets through and never drops one for being 
 ages state out by clocks of its own that follow the same lanes: user state (activity,
 sessions, adoption) by `activity_time`, the latest activity event applied; tickets by
 `ticket_time`, the latest ticket event; revenue by `billing_time`; the rest by
-`stream_time`, the latest event of any kind. So a topic that runs ahead (billing weeks
+`stream_time`, the latest event of any kind (the account_updated records keep what a
+snapshot 30 days before that floor needs; the journey's first times are never aged out,
+see `journey`). So a topic that runs ahead (billing weeks
 ahead of logins) never ages out the state of another: what admission still accepts on
 the logins topic finds its users' history intact. (Logins and feature use are two
 topics feeding the one activity clock: were one of them more than the activity horizon
@@ -32,14 +34,17 @@ from typing import Any, cast
 
 import orjson
 
-from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
+from streams.engine import activity, adoption, crm, lifecycle, sessions, support, surveys
 from streams.engine.config import EngineConfig
+from streams.engine.journey import Journey
 from streams.engine.revenue import AccountRevenue
 from streams.engine.timeline import DAY_MS, NO_TIME
 from streams.engine.users import User
 from streams.model import (
+    AccountUpdated,
     Event,
     FeatureUsed,
+    OnboardingStepCompleted,
     SurveyResponse,
     TicketOpened,
     TicketRated,
@@ -57,11 +62,13 @@ BILLING_TYPES = frozenset(
 )
 _TRAIL_HORIZON = sessions.WINDOW_MS
 REVENUE_WINDOW_MS = 30 * DAY_MS
+FACTS_LOOKBACK_MS = 30 * DAY_MS
+"""The account record's trend reads the facts 30 days before T."""
 
 
 class AccountState:
-    __slots__ = ("activity_time", "billing_time", "milestones", "pruned_at", "responses", "revenue",
-                 "stream_time", "ticket_time", "tickets", "users")
+    __slots__ = ("activity_time", "billing_time", "facts", "journey", "milestones", "pruned_at", "responses",
+                 "revenue", "stream_time", "ticket_time", "tickets", "users")
 
     def __init__(self) -> None:
         self.stream_time = NO_TIME  # latest occurred_at applied
@@ -74,6 +81,8 @@ class AccountState:
         self.responses: array[int] = array("q")  # surveys and ticket ratings
         self.tickets: dict[str, support.Ticket] = {}
         self.revenue: AccountRevenue | None = None
+        self.journey = Journey()  # first times: signup, steps, completion, feature uses
+        self.facts: list[crm.Facts] = []  # account_updated records
 
     # ------------------------------------------------------------------ applying events
 
@@ -81,6 +90,7 @@ class AccountState:
         time = event.occurred_at
         if time > self.stream_time:
             self.stream_time = time
+        self.journey.record_event(time)
         event_type = event.type
         if event_type in ACTIVITY_TYPES:
             if time > self.activity_time:
@@ -92,6 +102,8 @@ class AccountState:
             if self.revenue is None:
                 self.revenue = AccountRevenue()
             self.revenue.apply(event)
+            if event_type == "subscription_started":
+                self.journey.record_subscription_start(time)
         elif event_type in TICKET_CHANGE_TYPES:
             change = cast(TicketOpened | TicketResolved | TicketReopened, event)
             priority = change.priority if isinstance(change, TicketOpened) else None
@@ -108,9 +120,18 @@ class AccountState:
             if source is not None:
                 self._record_response(time, source, response.score, config)
         elif event_type in LIFECYCLE_TYPES:
+            journey = self.journey
+            if event_type == "signup":
+                journey.record_signup(time)
+            elif event_type == "onboarding_completed":
+                journey.record_completed(time)
+            else:
+                journey.record_step(cast(OnboardingStepCompleted, event).step, time)
             lifecycle.record(self.milestones, time, event_type)
             if self.milestones[0] >> 2 <= self.stream_time - config.activity_lag_ms - lifecycle.WINDOW_MS:
                 lifecycle.prune(self.milestones, self.stream_time, config)
+        elif event_type == "account_updated":
+            crm.record(self.facts, cast(AccountUpdated, event))
 
     def _apply_activity(self, event: Event, time: int, config: EngineConfig) -> None:
         user_id = event.user_id
@@ -128,8 +149,11 @@ class AccountState:
             sessions.record(user, time, False)
             if event_type == "login":
                 activity.record_login(user, time)
+                self.journey.record_activity(time, None)
             else:
-                adoption.record(user, cast(FeatureUsed, event).feature, time)
+                feature = cast(FeatureUsed, event).feature
+                adoption.record(user, feature, time)
+                self.journey.record_activity(time, feature)
         # Age the touched user out cheaply: only when its oldest trail entry is due.
         if user.trail[0] >> 1 <= self.activity_time - config.activity_lag_ms - _TRAIL_HORIZON:
             _prune_user(user, self.activity_time, config)
@@ -168,6 +192,7 @@ class AccountState:
         lifecycle.prune(self.milestones, now, config)
         surveys.prune(self.responses, now, config)
         support.prune(self.tickets, self.ticket_time, config)
+        crm.prune(self.facts, now - config.activity_lag_ms - FACTS_LOOKBACK_MS)
         if self.revenue is not None:
             # revenue answers stay exact for T >= the argument + 30 days (its longest window);
             # the floor moves in whole days, so compaction runs about once a day per account
@@ -180,7 +205,8 @@ class AccountState:
         return self.pruned_at == NO_TIME or self.stream_time - self.pruned_at >= step_ms
 
     def is_empty(self) -> bool:
-        return not (self.users or self.milestones or self.responses or self.tickets or self.revenue is not None)
+        return not (self.users or self.milestones or self.responses or self.tickets or self.revenue is not None
+                    or self.facts or not self.journey.is_empty())
 
     # ------------------------------------------------------------------ byte form
 
@@ -195,6 +221,8 @@ class AccountState:
                 "s": self.responses.tolist(),
                 "k": {ticket_id: ticket.to_obj() for ticket_id, ticket in self.tickets.items()},
                 "r": None if self.revenue is None else self.revenue.to_bytes().decode(),
+                "j": self.journey.to_obj(),
+                "f": crm.to_obj(self.facts),
             }
         )
 
@@ -212,6 +240,9 @@ class AccountState:
         state.responses.fromlist(obj["s"])
         state.tickets = {ticket_id: support.Ticket.from_obj(t) for ticket_id, t in obj["k"].items()}
         state.revenue = None if obj["r"] is None else AccountRevenue.from_bytes(obj["r"].encode())
+        if "j" in obj:  # rows written before the account layer have neither
+            state.journey = Journey.from_obj(obj["j"])
+            state.facts = crm.from_obj(obj["f"])
         return state
 
 

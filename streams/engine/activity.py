@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from streams.engine.config import EngineConfig
 from streams.engine.samples import Sample, ratio_sample
-from streams.engine.timeline import DAY_MS, add_presence, drop_through, insert_sorted
+from streams.engine.timeline import DAY_MS, NO_TIME, add_presence, drop_through, insert_sorted
 from streams.engine.users import User
 
 ACTIVE_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
@@ -74,6 +74,15 @@ def tally(user: User, as_of: int, totals: ActivityTotals) -> None:
         end = len(logins) if logins[-1] <= as_of else bisect_right(logins, as_of)
         for position, (_, width) in enumerate(LOGIN_WINDOWS):
             totals.logins[position] += end - bisect_right(logins, as_of - width, 0, end)
+
+
+def latest_at(user: User, as_of: int) -> int:
+    """The latest kept activity time at or before T (NO_TIME: none). It may lie up to a day
+    before the true latest when T is earlier than the user's latest activity, but whole
+    days since it are exact: the presence set answers every window of >= 1 day."""
+    seen = user.seen
+    index = bisect_right(seen, as_of)
+    return seen[index - 1] if index else NO_TIME
 
 
 def samples(totals: ActivityTotals) -> list[Sample]:

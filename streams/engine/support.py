@@ -171,6 +171,12 @@ def tally(tickets: dict[str, Ticket], as_of: int, totals: SupportTotals) -> None
             totals.resolution_ms += max(0, resolved - opened_at)
 
 
+def opened_in(tickets: dict[str, Ticket], as_of: int, width: int) -> int:
+    """Known tickets opened in (T - width, T] (the account record's 30-day count; exact for
+    widths up to the ticket retention minus the late horizon)."""
+    return sum(1 for ticket in tickets.values() if ticket.opened_at != NO_TIME and as_of - width < ticket.opened_at <= as_of)
+
+
 def samples(totals: SupportTotals) -> list[Sample]:
     week = (("window", WINDOW_NAME),)
     out = [Sample("pulse_tickets_open", (("priority", p),), n) for p, n in totals.open_by_priority.items()]

@@ -11,7 +11,8 @@ Everything happens in an account's local working day (its region's UTC offset):
   minutes, and usually a logout; a few sessions carry no session_id;
 - a user whose joined_at falls in the day signs up and works through onboarding steps;
   the first user of a new account drives the account's onboarding, which ends with
-  onboarding_completed when every step is done (most accounts get there);
+  onboarding_completed when every step is done (most accounts get there); its pace
+  (minutes or days between steps, or a journey that stalls) comes from `crm`;
 - tickets arrive at a rate that grows sublinearly with the number of users.
 
 Only sessions whose login lies inside the activity window are emitted (a session cut by
@@ -25,6 +26,7 @@ import random
 
 from streams.generator import catalog
 from streams.generator.clock import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, weekday
+from streams.generator.crm import Crm
 from streams.generator.support import Support, delay
 from streams.generator.timeline import Timeline
 from streams.generator.world import Account, FeatureProfile, User
@@ -36,8 +38,9 @@ _FEATURE_STOP = 1.0 / catalog.FEATURES_PER_SESSION_MEAN
 
 class Activity:
     def __init__(self, timeline: Timeline, rng: random.Random, support: Support,
-                 profiles: tuple[FeatureProfile, ...], window_start: int) -> None:
+                 profiles: tuple[FeatureProfile, ...], window_start: int, crm: Crm | None = None) -> None:
         self.timeline = timeline
+        self.crm = crm
         self.rng = rng
         self.support = support
         self.profiles = profiles
@@ -130,13 +133,19 @@ class Activity:
         first_user = user is account.users[0]
         steps = catalog.ONBOARDING_STEPS if first_user else catalog.TEAMMATE_STEPS
         completed = True
-        for step in steps:
+        crm = self.crm if first_user else None
+        for number, step in enumerate(steps, 1):
             at += delay(rng, 40 * MINUTE_MS, 1.5)
+            if crm is not None and number > 1:
+                at += crm.step_delay(account)
             emit(at, {"event_id": None, "type": "onboarding_step_completed", "occurred_at": None,
                       "account_id": account_id, "user_id": user.user_id, "step": step})
             if rng.random() < catalog.CES_AFTER_ONBOARDING_STEP:
                 self.support.survey(at + delay(rng, 30 * SECOND_MS), account, user.user_id, "ces")
             if rng.random() >= catalog.ONBOARDING_STEP_CONTINUE:
+                completed = False
+                break
+            if crm is not None and crm.stops_after(account, number):
                 completed = False
                 break
         if first_user and completed and not account.onboarded:

@@ -202,6 +202,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "payment_succeeded": (*_ENVELOPE, "subscription_id", "amount", "currency"),
     "survey_response": (*_ENVELOPE, "survey", "score"),
     "onboarding_step_completed": (*_ENVELOPE, "user_id", "step"),
+    "account_updated": (*_ENVELOPE, "name", "segment", "owner"),
 }
 ENUM_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "ticket_opened": (("priority", "critical"), ("channel", "fax"), ("priority", "HIGH")),
@@ -237,7 +238,8 @@ def _wrong_types(event: dict, at: int) -> tuple[tuple[str, object], ...]:
         ("type", None),
     ]
     typed = {"count": "3", "rating": "5", "score": "9", "amount": "forty-nine", "feature": 7,
-             "ticket_id": {"id": 1}, "quantity": "ten", "subscription_id": 123}
+             "ticket_id": {"id": 1}, "quantity": "ten", "subscription_id": 123, "seats_purchased": "five",
+             "owner": ["csm"]}
     options.extend((key, bad) for key, bad in typed.items() if key in event)
     return tuple(options)
 
@@ -257,5 +259,6 @@ def _examples(event_id: str, when: str, account_id: str, user_id: str) -> tuple[
         ("payment_succeeded", {"subscription_id": "sub_fault", "amount": 145.5, "currency": "EUR"}),
         ("survey_response", {"user_id": user_id, "survey": "nps", "score": 9, "comment": "Fine."}),
         ("onboarding_step_completed", {"user_id": user_id, "step": "invite_teammates"}),
+        ("account_updated", {"name": "Fault Inc", "segment": "smb", "owner": "csm-fault", "seats_purchased": 5}),
     )
     return tuple({**envelope, "type": kind, **fields} for kind, fields in rows)

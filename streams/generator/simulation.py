@@ -24,6 +24,7 @@ from streams.generator.activity import Activity, expand_session_step
 from streams.generator.billing import Billing
 from streams.generator.clock import DAY_MS, MINUTE_MS, clock_texts, day_prefix
 from streams.generator.config import GeneratorConfig
+from streams.generator.crm import Crm
 from streams.generator.support import Support
 from streams.generator.timeline import Event, Timeline
 from streams.generator.world import Account, FeatureProfile, build_accounts, feature_profiles
@@ -54,8 +55,10 @@ class Simulation:
         self.timeline = Timeline(config.end, self.first_day)
         self.support = Support(self.timeline, self.rng)
         self.billing = Billing(self.timeline, self.rng)
-        self.activity = Activity(self.timeline, self.rng, self.support, self.profiles, config.window_start)
+        self.crm = Crm(self.timeline, config.seed)
+        self.activity = Activity(self.timeline, self.rng, self.support, self.profiles, config.window_start, self.crm)
         for account in self.accounts:
+            self.crm.plan_account(account)
             buys_at = account.acquired_at + self.rng.randrange(2, 15) * MINUTE_MS
             self.timeline.schedule(buys_at, self.billing.acquire, account)
 

@@ -128,11 +128,13 @@ def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(kaf
                            malformed_fraction=0.05)
     # future events: stamped an hour after the evaluation time. The worker's frozen clock
     # keeps the live rule and dead-letters them as future_timestamp; the replay of the file
-    # counts them as after --as-of (a log holds the future of every earlier instant).
-    future = [orjson.dumps({**orjson.loads(m.value), "event_id": f"future-{i}", "occurred_at": "2026-03-01T01:00:00Z"})
+    # counts them as after --as-of (a log holds the future of every earlier instant). Each
+    # goes to its own type's topic (the first messages mix billing and lifecycle events).
+    future = [(m.topic, m.key, orjson.dumps({**orjson.loads(m.value), "event_id": f"future-{i}",
+                                              "occurred_at": "2026-03-01T01:00:00Z"}))
               for i, m in enumerate(dataset.messages[:200]) if m.kind == "valid"][:20]
     garbage = [b"\xff\xfe not json", b"[1, 2, 3]", b"{" * 5000, b'{"type": "login", "score": NaN}']
-    extra = [(dataset.messages[0].topic, dataset.messages[0].key, value) for value in future + garbage]
+    extra = future + [(dataset.messages[0].topic, dataset.messages[0].key, value) for value in garbage]
     with open(dataset.path, "ab") as file:
         file.write(b"".join(value.replace(b"\n", b" ") + b"\n" for _, _, value in extra))
     expected, dead_file = replay(dataset, tmp_path)
@@ -151,6 +153,6 @@ def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(kaf
         assert run.process.stop() == 0, run.process.log_tail()
     got = collections.Counter((r["reason"], r.get("raw_base64")) for r in records)
     want = collections.Counter((r["reason"], r.get("raw_base64")) for r in replayed)
-    want.update(("future_timestamp", base64.b64encode(value).decode()) for value in future)
+    want.update(("future_timestamp", base64.b64encode(value).decode()) for _, _, value in future)
     assert got == want, f"dead letters differ: only in Kafka {got - want}, only in replay {want - got}"
     assert all(r["topic"].startswith(prefix) for r in records)

@@ -184,6 +184,16 @@ class AccountRevenue:
         """Account MRR at `t` in reporting cents, from the events with occurred_at <= t."""
         return self.evaluation(t, config).steps.at(t)
 
+    def has_paid_by(self, as_of: int, config: RevenueConfig) -> bool:
+        """Has the account had MRR > 0 at some time at or before `as_of` (compacted history
+        included)? The lifecycle stage `churned` needs it."""
+        steps = self.evaluation(as_of, config).steps
+        end = bisect_right(steps.times, as_of)
+        if any(value > 0 for value in steps.values[:end]):
+            return True
+        at_occurrence = config.churn_recognition == "occurred_at"
+        return self._floor is not None and self._floor <= as_of and self._history[at_occurrence].paid
+
     def payments_in(self, low_exclusive: int, high_inclusive: int) -> list[PaymentRecord]:
         """The payment records with occurred_at in (low_exclusive, high_inclusive]."""
         times = self._payment_times

@@ -39,7 +39,7 @@ from streams.engine.revenue.account import FAILED, SUCCEEDED, AccountRevenue
 from streams.engine.revenue.config import OTHER_PLAN, RevenueConfig
 from streams.engine.revenue.money import amount_cents, monthly_cents
 from streams.engine.revenue.movements import CHURN, CONTRACTION, GAINS, KINDS, in_window
-from streams.engine.revenue.steps import state_at
+from streams.engine.revenue.steps import SubState, state_at
 from streams.engine.samples import Labels, Sample, ratio_sample
 from streams.engine.timeline import DAY_MS
 
@@ -80,6 +80,18 @@ def _money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
+def largest_plan(states: Iterable[SubState], config: RevenueConfig) -> str | None:
+    """The plan of an account's largest paying subscription (ties: the lexicographically
+    smallest plan), None when nothing pays: the plan an account is counted under."""
+    largest: tuple[int, str] | None = None
+    for state in states:
+        if state is not None and state[1]:
+            cents = monthly_cents(state[0], config)
+            if cents > 0 and (largest is None or (-cents, state[0].plan) < largest):
+                largest = (-cents, state[0].plan)
+    return None if largest is None else largest[1]
+
+
 def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: RevenueConfig) -> list[Sample]:
     """The revenue family's samples at `as_of` (see the module docstring)."""
     plans: set[str] = set(config.plan_labels) | ({OTHER_PLAN} if config.plan_labels else set())
@@ -100,15 +112,12 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
         plans.update(evaluation.plan_labels)
         states = [state_at(timeline, as_of) for timeline in evaluation.timelines]
         if mrr > 0:
-            largest: tuple[int, str] | None = None
             for state in states:
                 if state is not None and state[1]:
-                    cents = monthly_cents(state[0], config)
-                    mrr_by_plan[config.plan_label(state[0].plan)] += cents
-                    if cents > 0 and (largest is None or (-cents, state[0].plan) < largest):
-                        largest = (-cents, state[0].plan)
-            assert largest is not None  # mrr > 0 needs a subscription with cents > 0
-            paying_by_plan[config.plan_label(largest[1])] += 1
+                    mrr_by_plan[config.plan_label(state[0].plan)] += monthly_cents(state[0], config)
+            plan = largest_plan(states, config)
+            assert plan is not None  # mrr > 0 needs a subscription with cents > 0
+            paying_by_plan[config.plan_label(plan)] += 1
             if account.last_payment_failed(as_of):
                 past_due += 1
         elif any(state is not None and not state[1] for state in states):

@@ -12,7 +12,9 @@ WITH parsed AS (
                "subscription_id": "VARCHAR", "plan": "VARCHAR", "amount": "VARCHAR",
                "currency": "VARCHAR", "interval": "VARCHAR", "interval_count": "VARCHAR",
                "quantity": "VARCHAR", "discount_percent": "VARCHAR", "trial_ends_at": "VARCHAR",
-               "effective_at": "VARCHAR", "survey": "VARCHAR", "score": "VARCHAR"
+               "effective_at": "VARCHAR", "survey": "VARCHAR", "score": "VARCHAR",
+               "priority": "VARCHAR", "step": "VARCHAR", "name": "VARCHAR", "segment": "VARCHAR",
+               "owner": "VARCHAR", "renewal_at": "VARCHAR", "seats_purchased": "VARCHAR"
            }') AS f
     FROM lines
 )
@@ -42,5 +44,15 @@ SELECT
     epoch_ms(CAST(upper(COALESCE(f.effective_at, f.occurred_at)) AS TIMESTAMPTZ)) AS effective_at,
     -- surveys
     f.survey,
-    CAST(f.score AS INTEGER)                                                    AS score
+    CAST(f.score AS INTEGER)                                                    AS score,
+    -- ticket_opened
+    f.priority,
+    -- onboarding_step_completed
+    f.step,
+    -- account_updated
+    f.name,
+    f.segment,
+    f.owner,
+    epoch_ms(CAST(upper(f.renewal_at) AS TIMESTAMPTZ))                          AS renewal_at,
+    CAST(f.seats_purchased AS BIGINT)                                           AS seats_purchased
 FROM parsed;
