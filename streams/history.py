@@ -252,10 +252,8 @@ def decode_inputs(inputs: Iterable[tuple[str, Iterable[bytes]]], config: PulseCo
     return Decoded(events, rejections, index, after)
 
 
-def stepped_snapshots(
-    decoded: Decoded, config: PulseConfig, steps: list[int]
-) -> Iterator[tuple[int, list[Sample], PipelineCounters, SteppedReplay]]:
-    """(T, samples, counters, the replay) at each step T."""
+def stepped_states(decoded: Decoded, config: PulseConfig, steps: list[int]) -> Iterator[tuple[int, SteppedReplay]]:
+    """(T, the replay holding the state a one-instant replay at T has) at each step T."""
     replay = SteppedReplay(config, decoded.rejections)
     events, position = decoded.events, 0
     with young_collections_only():
@@ -266,7 +264,15 @@ def stepped_snapshots(
             if end > position:
                 replay.include((index, event) for _, index, event in events[position:end])
                 position = end
-            yield as_of, replay.snapshot(as_of), replay.counters(), replay
+            yield as_of, replay
+
+
+def stepped_snapshots(
+    decoded: Decoded, config: PulseConfig, steps: list[int]
+) -> Iterator[tuple[int, list[Sample], PipelineCounters, SteppedReplay]]:
+    """(T, samples, counters, the replay) at each step T."""
+    for as_of, replay in stepped_states(decoded, config, steps):
+        yield as_of, replay.snapshot(as_of), replay.counters(), replay
 
 
 class _Families(Collector):
