@@ -22,7 +22,7 @@ STYLE = Style(
     background="white", plot_background="white", foreground="#1f2937", foreground_strong="#111827",
     foreground_subtle="#d1d5db", font_family="DejaVu Sans, Helvetica, Arial, sans-serif",
     label_font_size=11, major_label_font_size=11, legend_font_size=11, title_font_size=13,
-    value_font_size=10, colors=PALETTE, opacity=".9", opacity_hover="1",
+    value_font_size=10, colors=PALETTE, opacity="1", opacity_hover="1",
 )
 WIDTH, HEIGHT = 720, 260
 HALF = 360
