@@ -75,7 +75,7 @@ def bars(title: str, x_labels: Sequence[str], series: Mapping[str, Sequence[floa
          horizontal: bool = False, width: int = WIDTH) -> Markup:
     style = Style(**{**STYLE.to_dict(), "colors": tuple(colours)}) if colours else STYLE
     kind = (pygal.StackedBar if stacked else pygal.HorizontalBar if horizontal else pygal.Bar)
-    chart = kind(**_common(style=style, width=width, print_values=not stacked, **_labels(x_labels, width)),
+    chart = kind(**_common(style=style, width=width, **_labels(x_labels, width)),
                  value_formatter=lambda value: formatter.format(value))
     chart.title = title
     chart.x_labels = list(x_labels)

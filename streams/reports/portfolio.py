@@ -24,6 +24,7 @@ from streams.reports.render import day, render
 from streams.reports.timeline import Period, Point, points, sample_value
 
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
+
 AT_RISK_LISTED = 25
 BAND_ORDER = (*BANDS, UNKNOWN_BAND)
 

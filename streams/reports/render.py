@@ -27,6 +27,8 @@ def formatted(value: Any, kind: str, currency: str = "USD") -> str:
         return "—"
     if kind == "money":
         return f"{float(value):,.2f} {currency}"
+    if kind == "amount":
+        return f"{float(value):,.2f}"
     if kind == "percent":
         return f"{float(value) * 100:.1f} %"
     if kind == "score":
