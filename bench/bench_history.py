@@ -125,7 +125,9 @@ that reuse the previous step's per-account tallies when nothing in the account c
 window edge, a change to the engine's tally functions, not to the history.
 Accounts re-judged because a late line sat earlier in the file than events already
 included are counted in `pulse replay`'s summary line; the generated file here has none
-(a file with 3 % late lines re-judges a few accounts per late line, see tests/test_history.py).
+(a late line that sits in the file before newer events of its account re-judges that one
+account when it is included, and rebuilds its engine state if an event it had admitted
+is now too late or a duplicate; tests/test_history.py covers both).
 """
 
 
