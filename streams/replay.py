@@ -13,6 +13,10 @@ metric as of the evaluation time is written out, with the worker's metric names.
   instant before its end, so events after it are "after as-of": counted in the summary,
   neither applied nor rejected (no `future_timestamp`, no dead letter; a worker's frozen
   clock keeps the live rule). Default: the latest occurred_at applied.
+- `--from A --to B --step 1h` writes a history instead: every series at every step, as
+  OpenMetrics with timestamps for `promtool tsdb create-blocks-from openmetrics`, each
+  step equal to a one-instant replay at it (`streams.history`). `--format openmetrics`
+  alone writes the one instant with its timestamp.
 - Inputs ending in `.gz` are read through gzip. `--out` is opened before any input is
   read, so a bad output path fails at once.
 - Empty lines are skipped. Progress goes to stderr about every 2 seconds on long inputs,
