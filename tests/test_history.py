@@ -140,3 +140,14 @@ def test_bad_history_options_are_one_sentence(tmp_path: Path, args: list[str], s
     assert result.exit_code == 2
     assert sentence in result.output
     assert "Traceback" not in result.output
+
+
+def test_one_instant_openmetrics_stamps_every_sample_with_the_as_of(tmp_path: Path):
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(login_line("e1", "2026-03-01T09:00:00Z") + b"\n")
+    out = tmp_path / "now.om"
+    result = run([str(source), "--as-of", "2026-03-01T10:00:00Z", "--format", "openmetrics", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    families = list(openmetrics_families(out.read_text()))
+    stamps = {float(s.timestamp) for family in families for s in family.samples}
+    assert stamps == {parse_time("2026-03-01T10:00:00Z") / 1000}
