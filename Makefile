@@ -26,6 +26,7 @@ run: install
 
 test: install
 	bash ops/install-prometheus.sh
+	bash ops/install-chromium.sh
 	$(BIN)/pulse dev kafka up --port $(TEST_KAFKA_PORT)
 	PULSE_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest; status=$$?; \
 	$(BIN)/pulse dev kafka down --port $(TEST_KAFKA_PORT); exit $$status

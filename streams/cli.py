@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("streams.worker_cli:worker", "Run a stream worker: consume the event topics, keep state, serve /metrics."),
     "replay": ("streams.replay:replay", "Compute every metric from JSONL events, without Kafka, as Prometheus text."),
     "accounts": ("streams.accounts_cli:accounts", "Account records with health and onboarding from JSONL events, as JSON, CSV or Parquet."),
+    "report": ("streams.report_cli:report", "Self-contained HTML reports: a QBR pack per account, a portfolio report for leadership."),
     "generate": ("streams.generate:generate", "Write realistic, seeded telemetry to a JSONL file or to Kafka."),
     "dev": ("streams.dev:dev", "Developer helpers: a local Apache Kafka broker and the project's topics."),
     "webhooks": ("streams.connectors.cli:webhooks", "Receive signed Segment, Stripe and Zendesk webhooks into the raw topics."),

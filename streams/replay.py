@@ -13,6 +13,10 @@ metric as of the evaluation time is written out, with the worker's metric names.
   instant before its end, so events after it are "after as-of": counted in the summary,
   neither applied nor rejected (no `future_timestamp`, no dead letter; a worker's frozen
   clock keeps the live rule). Default: the latest occurred_at applied.
+- `--from A --to B --step 1h` writes a history instead: every series at every step, as
+  OpenMetrics with timestamps for `promtool tsdb create-blocks-from openmetrics`, each
+  step equal to a one-instant replay at it (`streams.history`). `--format openmetrics`
+  alone writes the one instant with its timestamp.
 - Inputs ending in `.gz` are read through gzip. `--out` is opened before any input is
   read, so a bad output path fails at once.
 - Empty lines are skipped. Progress goes to stderr about every 2 seconds on long inputs,
@@ -64,14 +68,15 @@ class ReplayUsageError(UsageError):
     """A bad option value or input path; the message is one sentence."""
 
 
-def parse_time(text: str) -> int:
-    """Epoch milliseconds from RFC 3339 with a UTC offset, or from an integer of epoch ms."""
+def parse_time(text: str, option: str = "--as-of") -> int:
+    """Epoch milliseconds from RFC 3339 with a UTC offset, or from an integer of epoch ms;
+    `option` names the option in the error sentence."""
     stripped = text.strip()
     if stripped.lstrip("-").isdigit():
         value = int(stripped)
         if abs(value) < SECONDS_LOOKALIKE_MS:
             raise ReplayUsageError(
-                f"--as-of {stripped} looks like epoch seconds, but integers are epoch milliseconds: "
+                f"{option} {stripped} looks like epoch seconds, but integers are epoch milliseconds: "
                 f"give {value * 1000} or RFC 3339 ({rfc3339_ms(value * 1000)})."
             )
         return value
@@ -81,7 +86,7 @@ def parse_time(text: str) -> int:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise ReplayUsageError(
-            f"--as-of {text!r} is not a time: give RFC 3339 with an offset (2026-03-01T00:00:00Z) or epoch milliseconds."
+            f"{option} {text!r} is not a time: give RFC 3339 with an offset (2026-03-01T00:00:00Z) or epoch milliseconds."
         )
     return (moment - _EPOCH) // _MILLISECOND
 
@@ -268,6 +273,7 @@ def run_replay(
     dead_letter: str | None,
     config_path: str | None,
     ratios: bool = True,
+    fmt: str = "text",
 ) -> ReplaySummary:
     as_of = parse_time(as_of_text) if as_of_text is not None else None
     config = load_config(config_path)
@@ -284,8 +290,16 @@ def run_replay(
         evaluated_at = evaluation_time(pipeline, as_of)
         pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
         exposition = Exposition(ratios=ratios, currency=config.revenue.reporting_currency)
-        text = render_text(pipeline.engine.snapshot(evaluated_at), pipeline.counters, exposition)
-        output.write(text)
+        samples = pipeline.engine.snapshot(evaluated_at)
+        if fmt == "openmetrics":
+            from streams.history import OpenMetricsHistory
+            from streams.exposition import metric_families
+
+            history = OpenMetricsHistory()
+            history.add(evaluated_at, metric_families(samples, pipeline.counters, exposition))
+            history.write(output)
+        else:
+            output.write(render_text(samples, pipeline.counters, exposition))
         output.flush()
     summary.seconds = time.monotonic() - started
     click.echo(summary.line(evaluated_at, dead_letter), err=True)
@@ -315,8 +329,16 @@ def _nothing_applied(summary: ReplaySummary) -> str:
 @click.option("--ratios/--no-ratios", default=True, show_default=True,
               help="Also print the global ratios (stickiness, adoption, CSAT, NPS, CES, NRR, GRR, churn, ARPA, "
                    "quick ratio) computed over every input event; --no-ratios prints what a worker exports.")
+@click.option("--from", "from_", metavar="TIME", help="With --to and --step: the first step of a history (RFC 3339 or epoch ms).")
+@click.option("--to", "to", metavar="TIME", help="With --from and --step: the last step is the latest step at or before it.")
+@click.option("--step", metavar="DURATION", help="With --from and --to: every metric at every step (1h, 1d, 15m), "
+                                                  "as OpenMetrics with timestamps for promtool tsdb create-blocks-from openmetrics.")
+@click.option("--format", "fmt", type=click.Choice(["text", "openmetrics"]),
+              help="text: the Prometheus text format (default for one instant); openmetrics: with a timestamp per "
+                   "sample (the only format with --step).")
 def replay(
-    files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None, ratios: bool
+    files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None, ratios: bool,
+    from_: str | None, to: str | None, step: str | None, fmt: str | None,
 ) -> None:
     """Compute every metric from JSONL events (the Kafka message format, one per line).
 
@@ -326,7 +348,13 @@ def replay(
     Exit status: 0 done, 1 the run failed (e.g. no event applied), 2 a bad option or path.
     """
     try:
-        run_replay(files, as_of, out, dead_letter, config_path, ratios)
+        if from_ is None and to is None and step is None:
+            run_replay(files, as_of, out, dead_letter, config_path, ratios, fmt or "text")
+            return
+        from streams.history import check_history_options, run_history
+
+        check_history_options(from_, to, step, fmt, as_of, dead_letter)
+        run_history(files, from_, to, step, out, config_path, ratios)  # type: ignore[arg-type]
     except PulseError as error:
         fail(error)
 

@@ -1,0 +1,387 @@
+"""`pulse replay --from A --to B --step 1h`: every series at every step, with timestamps.
+
+What it computes: for each step T = A, A+step, ..., <= B, exactly the metrics a one-instant
+`pulse replay FILE --as-of T` prints (same pipeline counters, same admission verdicts,
+same engine snapshot), written as OpenMetrics text that
+`promtool tsdb create-blocks-from openmetrics` turns into Prometheus blocks (the history
+of a new deployment; docs/operations.md, "Backfilling history").
+
+Why it is not a loop of one-instant replays: that costs steps x events. Here every line is
+decoded once, the events are sorted by (occurred_at, line), and each step only adds the
+events that occurred since the previous one; the engine then takes its snapshot at T.
+
+What a one-instant replay at T sees: the lines whose occurred_at <= T, judged in FILE
+order. Adding events in time order judges them the same way as long as, within an
+account, every newly included event comes after (in the file) every event already
+included: then the new ones are simply appended to the file-order sequence. Admission is
+per account (dedup and stream time are per (account, topic)), so this is checked per
+account. When a newly included event sits earlier in the file than one already included
+(a late delivery: the file holds a newer event first), the account's verdicts can change
+for events already judged: an event accepted at an earlier step may become too late now
+that a newer lane-mate precedes it, or a duplicate. Such an account is re-judged from
+its included events in file order with a fresh admission, and its admission state is
+replaced; if events were only added to its accepted set they are applied, otherwise the
+account's engine state is rebuilt from its accepted events (`rejudged` and `rebuilt` in
+the summary count these). Accounts are independent in the engine too (a snapshot sums
+over accounts), so nothing else is touched.
+
+Lines that fail decoding are counted at every step, as a one-instant replay counts them
+(decoding happens before the --as-of cut). Events after B are "after as-of".
+Cost: decode + sort (n log n) + apply once per event + one snapshot per step, i.e.
+O(events + steps x accounts) plus the re-judged accounts' events.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import BinaryIO
+
+import click
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from streams.admission import ACCEPTED, DUPLICATE, Admission, DictAdmissionState, Verdict
+from streams.config import PulseConfig, load_config
+from streams.deadletter import rejected_reason_label, rfc3339_ms
+from streams.engine.engine import Engine
+from streams.engine.samples import Sample
+from streams.events import Decoder, Rejection
+from streams.exposition import Exposition, PipelineCounters, metric_families
+from streams.model import Event
+from streams.replay import (
+    ReplayError,
+    ReplayUsageError,
+    _open_input,
+    _open_output,
+    parse_time,
+    young_collections_only,
+)
+
+STEP_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+MAX_STEPS = 100_000
+PRUNE_EVERY_MS = 86_400_000
+"""Stream time between two prunes of an account (as the worker's checkpoints prune)."""
+
+Key = tuple[str, str]
+"""An outcome as counted by the pipeline counters: ("event", type), ("duplicate", ""), ("rejected", reason)."""
+
+
+def parse_step(text: str) -> int:
+    """A step like 1h, 1d, 15m, 30s -> milliseconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if not match or int(match.group(1)) == 0:
+        raise ReplayUsageError(f"--step {text!r} is not a duration: give a positive whole number with s, m, h or d (1h, 1d).")
+    return int(match.group(1)) * STEP_UNITS_MS[match.group(2)]
+
+
+def step_times(start: int, end: int, step: int) -> list[int]:
+    if end < start:
+        raise ReplayUsageError(f"--to {rfc3339_ms(end)} is before --from {rfc3339_ms(start)}: give --to at or after --from.")
+    count = (end - start) // step + 1
+    if count > MAX_STEPS:
+        raise ReplayUsageError(f"--from/--to/--step give {count:,} steps, more than {MAX_STEPS:,}: use a longer --step or a shorter period.")
+    return [start + i * step for i in range(count)]
+
+
+def _key(verdict: Verdict, event: Event) -> Key:
+    if verdict is ACCEPTED:
+        return ("event", event.type)
+    if verdict is DUPLICATE:
+        return ("duplicate", "")
+    assert isinstance(verdict, Rejection)
+    return ("rejected", rejected_reason_label(verdict.reason))
+
+
+@dataclass(slots=True)
+class _Account:
+    """The events of one account included so far, in file order, and how they were judged."""
+
+    included: list[tuple[int, Event]] = field(default_factory=list)
+    accepted: set[int] = field(default_factory=set)
+    counts: Counter[Key] = field(default_factory=Counter)
+
+    @property
+    def last_line(self) -> int:
+        return self.included[-1][0] if self.included else -1
+
+
+class SteppedReplay:
+    """The one-instant replay at each step, computed incrementally (see the module header)."""
+
+    def __init__(self, config: PulseConfig, decode_rejections: Counter[str] | None = None) -> None:
+        self.config = config
+        self.engine = Engine(config.engine, config.revenue)
+        self.admission_state = DictAdmissionState()
+        self.admission = Admission(config.policy, self.admission_state, None)
+        self.accounts: dict[str, _Account] = {}
+        self.totals: Counter[Key] = Counter()
+        self.decode_rejections: Counter[str] = decode_rejections or Counter()
+        self.rejudged = 0
+        self.rebuilt = 0
+        self.include_seconds = 0.0
+        self.snapshot_seconds = 0.0
+        """Time spent including events and taking snapshots (for the benchmark)."""
+
+    def include(self, batch: Iterable[tuple[int, Event]]) -> None:
+        """Include events (line index, event) that occurred at or before the next step."""
+        started = time.perf_counter()
+        by_account: dict[str, list[tuple[int, Event]]] = {}
+        for item in batch:
+            by_account.setdefault(item[1].account_id, []).append(item)
+        for account_id, items in by_account.items():
+            items.sort(key=itemgetter(0))
+            account = self.accounts.get(account_id)
+            if account is None:
+                account = self.accounts[account_id] = _Account()
+            if items[0][0] > account.last_line:
+                self._append(account, items)
+            else:
+                self._rejudge(account_id, account, items)
+        self.include_seconds += time.perf_counter() - started
+
+    def _append(self, account: _Account, items: list[tuple[int, Event]]) -> None:
+        admit, apply, counts, totals = self.admission.admit, self.engine.apply, account.counts, self.totals
+        for index, event in items:
+            verdict = admit(event)
+            key = _key(verdict, event)
+            counts[key] += 1
+            totals[key] += 1
+            if verdict is ACCEPTED:
+                account.accepted.add(index)
+                apply(event)
+        account.included.extend(items)
+
+    def _rejudge(self, account_id: str, account: _Account, items: list[tuple[int, Event]]) -> None:
+        self.rejudged += 1
+        merged = list(heapq.merge(account.included, items, key=itemgetter(0)))
+        state = DictAdmissionState()
+        fresh = Admission(self.config.policy, state, None)
+        counts: Counter[Key] = Counter()
+        accepted: list[tuple[int, Event]] = []
+        for index, event in merged:
+            verdict = fresh.admit(event)
+            counts[_key(verdict, event)] += 1
+            if verdict is ACCEPTED:
+                accepted.append((index, event))
+        admitted = state.get(account_id)
+        if admitted is not None:
+            self.admission_state.put(account_id, admitted)
+        else:
+            self.admission_state.accounts.pop(account_id, None)
+        accepted_lines = {index for index, _ in accepted}
+        if account.accepted <= accepted_lines:
+            for index, event in accepted:
+                if index not in account.accepted:
+                    self.engine.apply(event)
+        else:  # an event applied before is no longer admitted: rebuild the account
+            self.rebuilt += 1
+            if self.engine.store.get(account_id) is not None:
+                del self.engine.store[account_id]
+            self.engine.apply_batch(event for _, event in accepted)
+        self.totals.subtract(account.counts)
+        self.totals.update(counts)
+        account.included, account.accepted, account.counts = merged, accepted_lines, counts
+
+    def counters(self) -> PipelineCounters:
+        """The pipeline counters a one-instant replay at the current step ends with."""
+        counters = PipelineCounters()
+        for (kind, label), count in self.totals.items():
+            if kind == "event":
+                counters.events_by_type[label] = counters.events_by_type.get(label, 0) + count
+            elif kind == "duplicate":
+                counters.duplicates += count
+            elif count:
+                counters.rejected_by_reason[label] = counters.rejected_by_reason.get(label, 0) + count
+        for reason, count in self.decode_rejections.items():
+            counters.rejected_by_reason[reason] = counters.rejected_by_reason.get(reason, 0) + count
+        return counters
+
+    def snapshot(self, as_of: int) -> list[Sample]:
+        started = time.perf_counter()
+        self.engine.prune(step_ms=PRUNE_EVERY_MS)
+        samples = self.engine.snapshot(as_of)
+        self.snapshot_seconds += time.perf_counter() - started
+        return samples
+
+    @property
+    def applied(self) -> int:
+        return sum(count for (kind, _), count in self.totals.items() if kind == "event")
+
+
+@dataclass(slots=True)
+class Decoded:
+    """Every line of the inputs decoded once: events to include (sorted by time, then line)."""
+
+    events: list[tuple[int, int, Event]]  # (occurred_at, line index, event)
+    rejections: Counter[str]
+    lines: int = 0
+    after: int = 0
+
+
+def decode_inputs(inputs: Iterable[tuple[str, Iterable[bytes]]], config: PulseConfig, until: int) -> Decoded:
+    """Decode every non-empty line (replay's decoder, topics derived from types); events
+    after `until` are only counted."""
+    decoder = Decoder(max_bytes=config.policy.max_bytes, currencies=config.revenue.currencies)
+    decode = decoder.decode
+    events: list[tuple[int, int, Event]] = []
+    rejections: Counter[str] = Counter()
+    index = after = 0
+    with young_collections_only():
+        for _path, lines in inputs:
+            for line in lines:
+                raw = line.rstrip(b"\r\n")
+                if not raw.strip():
+                    continue
+                index += 1
+                decoded = decode(raw, None)
+                if isinstance(decoded, Rejection):
+                    rejections[rejected_reason_label(decoded.reason)] += 1
+                elif decoded.occurred_at > until:
+                    after += 1
+                else:
+                    events.append((decoded.occurred_at, index, decoded))
+    events.sort(key=itemgetter(0, 1))
+    return Decoded(events, rejections, index, after)
+
+
+def stepped_states(decoded: Decoded, config: PulseConfig, steps: list[int]) -> Iterator[tuple[int, SteppedReplay]]:
+    """(T, the replay holding the state a one-instant replay at T has) at each step T."""
+    replay = SteppedReplay(config, decoded.rejections)
+    events, position = decoded.events, 0
+    with young_collections_only():
+        for as_of in steps:
+            end = position
+            while end < len(events) and events[end][0] <= as_of:
+                end += 1
+            if end > position:
+                replay.include((index, event) for _, index, event in events[position:end])
+                position = end
+            yield as_of, replay
+
+
+def stepped_snapshots(
+    decoded: Decoded, config: PulseConfig, steps: list[int]
+) -> Iterator[tuple[int, list[Sample], PipelineCounters, SteppedReplay]]:
+    """(T, samples, counters, the replay) at each step T."""
+    for as_of, replay in stepped_states(decoded, config, steps):
+        yield as_of, replay.snapshot(as_of), replay.counters(), replay
+
+
+class _Families(Collector):
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+class OpenMetricsHistory:
+    """Collects each step's families, samples stamped with the step's time, and writes them
+    family by family (OpenMetrics wants a family's samples together), ending with # EOF."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, Metric] = {}
+
+    def add(self, as_of: int, families: Iterable[Metric]) -> None:
+        seconds = as_of / 1000
+        for family in families:
+            kept = self.families.get(family.name)
+            if kept is None:
+                kept = self.families[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+            kept.samples.extend(sample._replace(timestamp=seconds) for sample in family.samples)
+
+    def write(self, output: BinaryIO) -> None:
+        eof = b"# EOF\n"
+        for family in self.families.values():
+            # one series' points together, in time order (OpenMetrics groups a family by label set)
+            first_seen: dict[tuple, int] = {}
+            for sample in family.samples:
+                first_seen.setdefault(tuple(sorted(sample.labels.items())), len(first_seen))
+            family.samples.sort(key=lambda sample: first_seen[tuple(sorted(sample.labels.items()))])
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(_Families([family]))
+            text = openmetrics_latest(registry)
+            output.write(text[: -len(eof)] if text.endswith(eof) else text)
+        output.write(eof)
+
+
+@dataclass(slots=True)
+class HistorySummary:
+    lines: int = 0
+    steps: int = 0
+    applied: int = 0
+    after: int = 0
+    rejudged: int = 0
+    rebuilt: int = 0
+    seconds: float = 0.0
+
+    def line(self, start: int, end: int) -> str:
+        return (
+            f"replay: {self.lines} lines, {self.steps} steps from {rfc3339_ms(start)} to {rfc3339_ms(end)}, "
+            f"{self.applied} applied at the last step, {self.after} after --to; "
+            f"{self.rejudged} account re-judgements, {self.rebuilt} rebuilt; {self.seconds:.1f} s"
+        )
+
+
+def run_history(
+    files: tuple[str, ...],
+    from_text: str,
+    to_text: str,
+    step_text: str,
+    out: str,
+    config_path: str | None,
+    ratios: bool = True,
+) -> HistorySummary:
+    start, end = parse_time(from_text, "--from"), parse_time(to_text, "--to")
+    steps = step_times(start, end, parse_step(step_text))
+    config = load_config(config_path)
+    summary = HistorySummary(steps=len(steps))
+    started = time.monotonic()
+    exposition = Exposition(ratios=ratios, currency=config.revenue.reporting_currency)
+    history = OpenMetricsHistory()
+    with ExitStack() as stack:
+        inputs = [(path, _open_input(path, stack).lines) for path in (files or ("-",))]
+        output = _open_output(out, "output", stack)
+        decoded = decode_inputs(inputs, config, steps[-1])
+        if not decoded.events:
+            raise ReplayError(
+                f"No event occurred at or before --to {rfc3339_ms(steps[-1])} among {decoded.lines} lines: "
+                "check --to and the input."
+            )
+        replay = None
+        for as_of, samples, counters, replay in stepped_snapshots(decoded, config, steps):
+            history.add(as_of, metric_families(samples, counters, exposition))
+        history.write(output)
+        output.flush()
+    assert replay is not None
+    summary.lines, summary.after = decoded.lines, decoded.after
+    summary.applied, summary.rejudged, summary.rebuilt = replay.applied, replay.rejudged, replay.rebuilt
+    summary.seconds = time.monotonic() - started
+    click.echo(summary.line(steps[0], steps[-1]), err=True)
+    return summary
+
+
+def check_history_options(
+    start: str | None, end: str | None, step: str | None, fmt: str | None, as_of: str | None, dead_letter: str | None
+) -> None:
+    """The option combinations of a history, each refusal one sentence naming the fix."""
+    missing = [name for name, value in (("--from", start), ("--to", end), ("--step", step)) if value is None]
+    if missing:
+        raise ReplayUsageError(f"A history needs --from, --to and --step together: add {' and '.join(missing)}.")
+    if as_of is not None:
+        raise ReplayUsageError("--as-of is one instant and --from/--to/--step a history: drop --as-of or the history options.")
+    if fmt == "text":
+        raise ReplayUsageError("A history is written as OpenMetrics (timestamps per sample): use --format openmetrics.")
+    if dead_letter is not None:
+        raise ReplayUsageError(
+            "--dead-letter belongs to one-instant replays (a history judges events once per step): "
+            "run pulse replay FILE --as-of TIME --dead-letter PATH for the dead letters."
+        )

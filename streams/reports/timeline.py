@@ -1,0 +1,103 @@
+"""The account records and the engine's snapshot at the instants of a report's period.
+
+One pass over the events (`streams.history.stepped_states`: decoded once, applied once
+in time order, judged as a one-instant replay at each instant would be), and at each
+instant the records of `streams.engine.records` (the function `pulse accounts` and the
+worker's API call) plus, for the portfolio, the global snapshot (`Engine.snapshot`, what
+`pulse replay --as-of` prints). The state is pruned as `pulse accounts` prunes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from streams.config import PulseConfig
+from streams.deadletter import rfc3339_ms
+from streams.engine import support
+from streams.engine.records import account_records
+from streams.engine.samples import Sample
+from streams.history import PRUNE_EVERY_MS, decode_inputs, parse_step, step_times, stepped_states
+from streams.replay import ReplayError, ReplayUsageError, _open_input, parse_time
+
+DAY_MS = 86_400_000
+DAILY_UP_TO_DAYS = 120
+"""Periods up to this long are sampled daily, longer ones weekly (charts stay readable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: int
+    end: int
+
+    @classmethod
+    def parse(cls, start: str, end: str) -> Period:
+        period = cls(parse_time(start, "--from"), parse_time(end, "--to"))
+        if period.end <= period.start:
+            raise ReplayUsageError(f"--to {rfc3339_ms(period.end)} is not after --from {rfc3339_ms(period.start)}: give --to after --from.")
+        return period
+
+    def instants(self, weekly_after_days: int = DAILY_UP_TO_DAYS) -> list[int]:
+        """Daily (weekly for long periods) from the start, always ending with the end."""
+        step = parse_step("1d" if self.end - self.start <= weekly_after_days * DAY_MS else "7d")
+        times = step_times(self.start, self.end, step)
+        return times if times[-1] == self.end else [*times, self.end]
+
+
+@dataclass(slots=True)
+class Point:
+    """One instant of a period: the records there (one account's, or all) and optionally the snapshot."""
+
+    at: int
+    records: list[dict[str, Any]]
+    samples: list[Sample] | None = None
+    support: dict[str, support.SupportTotals] | None = None
+
+
+def points(
+    files: tuple[str, ...],
+    config: PulseConfig,
+    instants: list[int],
+    account_id: str | None = None,
+    snapshots: bool = False,
+) -> list[Point]:
+    """The records (of `account_id` only, when given) at each instant; with `snapshots`,
+    the global snapshot too. Per account, the support totals (tickets, response and
+    resolution times) with the engine's own tally."""
+    with ExitStack() as stack:
+        inputs = [(path, _open_input(path, stack).lines) for path in (files or ("-",))]
+        decoded = decode_inputs(inputs, config, instants[-1])
+    if not decoded.events:
+        raise ReplayError(f"No event occurred at or before --to {rfc3339_ms(instants[-1])}: check --to and the input.")
+    out: list[Point] = []
+    for as_of, replay in stepped_states(decoded, config, instants):
+        engine = replay.engine
+        engine.prune(step_ms=PRUNE_EVERY_MS)
+        states = _states(engine.store, account_id)
+        records = account_records(states, as_of, engine.config, engine.revenue_config, config.accounts)
+        tallies = {}
+        for key, state in states:
+            totals = support.SupportTotals()
+            support.tally(state.tickets, as_of, totals)
+            tallies[key] = totals
+        out.append(Point(as_of, records, engine.snapshot(as_of) if snapshots else None, tallies))
+    return out
+
+
+def _states(store: Any, account_id: str | None) -> list[tuple[str, Any]]:
+    if account_id is not None:
+        state = store.get(account_id)
+        return [] if state is None else [(account_id, state)]
+    return [(key, state) for key in list(store.keys()) if (state := store.get(key)) is not None]
+
+
+def sample_value(samples: Iterable[Sample], name: str, **labels: str) -> float | None:
+    """The value of one series of a snapshot (None when absent)."""
+    wanted = tuple(sorted(labels.items()))
+    for sample in samples:
+        if sample.name == name and tuple(sorted(sample.labels)) == wanted:
+            return float(sample.value)
+    return None
+
