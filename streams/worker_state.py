@@ -278,6 +278,14 @@ class WorkerBook:
         """The partitions whose rows are loaded (and so can be shown)."""
         return set(self._states)
 
+    def account_state(self, account_id: str) -> AccountState | None:
+        """One account's engine state from the loaded partitions (None: unknown here)."""
+        return _MergedStore(self._states.values()).get(account_id)
+
+    def account_states(self) -> list[tuple[str, AccountState]]:
+        """Every (account_id, engine state) of the loaded partitions (the account API)."""
+        return [item for state in self._states.values() for item in state.engine_rows.items()]
+
     def families(self, as_of: int):
         """The business metrics of the loaded partitions, as Prometheus families: the
         engine's additive figures (no global ratios: the recording rules make them), then
