@@ -43,7 +43,7 @@ def records_from_files(files: tuple[str, ...], as_of_text: str | None, config_pa
     as_of = parse_time(as_of_text) if as_of_text is not None else None
     pipeline = Pipeline(config, clock=None if as_of is None else (lambda: as_of), apply_until=as_of, check_topic=False)
     with ExitStack() as stack:
-        inputs = [(path, _open_input(path, stack)) for path in (files or ("-",))]
+        inputs = [_open_input(path, stack) for path in (files or ("-",))]
         ingest(pipeline, inputs, ReplaySummary())
     evaluated_at = evaluation_time(pipeline, as_of)
     engine = pipeline.engine
