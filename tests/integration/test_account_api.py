@@ -38,7 +38,11 @@ def _get(url: str) -> tuple[int, object]:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, orjson.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, orjson.loads(error.read() or b"null")
+        body = error.read()
+        try:
+            return error.code, orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return error.code, body.decode(errors="replace")  # not JSON: a defect the comparisons show
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
         return 0, None
 
