@@ -41,7 +41,9 @@ from aiokafka.partitioner import murmur2
 from streams.admission import AccountAdmission
 from streams.config import PulseConfig
 from streams.engine.account import AccountState
+from streams.engine.account_metrics import account_samples
 from streams.engine.engine import Engine
+from streams.engine.records import account_records
 from streams.engine.timeline import DAY_MS
 from streams.exposition import Exposition, PipelineCounters, metric_families, partition_counter_families
 from streams.events import Rejection
@@ -293,7 +295,11 @@ class WorkerBook:
         engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
         counters = {partition: state.counters for partition, state in self._states.items()}
         exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
-        return metric_families(engine.snapshot(as_of), None, exposition) + list(partition_counter_families(counters))
+        c = self.config
+        records = account_records(self.account_states(), as_of, c.engine, c.revenue, c.accounts)
+        accounts = account_samples(records, c.accounts, len(self._states), self.partitions)
+        return (metric_families([*engine.snapshot(as_of), *accounts], None, exposition)
+                + list(partition_counter_families(counters)))
 
 
 class _MergedStore:
