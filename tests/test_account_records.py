@@ -147,7 +147,7 @@ def test_global_additive_figures_equal_the_sum_of_the_account_records(seed: int)
         for window in ("1d", "7d", "30d"):
             assert total(f"active_users_{window}") == value(samples, "pulse_active_users", window=window)
         assert total("sessions_7d") == value(samples, "pulse_sessions", window="7d")
-        assert total("session_time_7d_seconds") == pytest.approx(value(samples, "pulse_session_time_seconds", window="7d"))
+        assert total("session_time_7d_seconds") == pytest.approx(value(samples, "pulse_session_duration_sum_seconds", window="7d"))
         assert total("logins_7d") == value(samples, "pulse_logins", window="7d")
         open_total = sum(s.value for s in samples if s.name == "pulse_tickets_open")
         assert total("tickets_open") == open_total
