@@ -19,7 +19,7 @@ Per account, only for the watchlist, labelled account, segment and owner:
   only, so it uses its share: ceil(cap x owned partitions / partitions) (and the same for
   top_by_mrr); accounts spread evenly over partitions, so all workers together export at
   most about `cap` accounts (at most cap + one per worker), whatever the group's size.
-- `pulse_watchlist_account_health_score`, `..._red` (1 when the band is red),
+- `pulse_watchlist_account_health_score`, `..._red` and `..._green` (1 when the band is that),
   `..._health_trend_7d` (when known), `..._mrr`, `..._inactivity_seconds`,
   `..._past_due_seconds`, `..._until_renewal_seconds` (the record's whole days, in
   seconds), `..._onboarding_stuck` and `..._onboarding_idle_seconds` (while onboarding), and
@@ -74,6 +74,7 @@ ACCOUNT_HELP: dict[str, str] = {
     "pulse_onboarding_stuck_accounts": "Accounts in onboarding with no step for stuck_days.",
     "pulse_watchlist_account_health_score": "Health score 0..100 of a watchlist account.",
     "pulse_watchlist_account_red": "1 when a watchlist account's health band is red, else 0.",
+    "pulse_watchlist_account_green": "1 when a watchlist account's health band is green, else 0.",
     "pulse_watchlist_account_health_trend_7d": "Change of a watchlist account's health score against 7 days earlier.",
     "pulse_watchlist_account_mrr": "MRR at T of a watchlist account, in the reporting currency.",
     "pulse_watchlist_account_inactivity_seconds": "Whole days since a watchlist account's last activity, in seconds (30 days = 30 or more).",
@@ -138,6 +139,7 @@ def _watchlist_samples(record: Mapping[str, Any], config: AccountsConfig) -> lis
     out = [Sample(f"pulse_watchlist_account_{suffix}", labels, values[field] * scale if scale != 1 else values[field])
            for suffix, (field, scale) in WATCHLIST_FIELDS.items() if values[field] is not None]
     out.append(Sample("pulse_watchlist_account_red", labels, int(health["band"] == "red")))
+    out.append(Sample("pulse_watchlist_account_green", labels, int(health["band"] == "green")))
     onboarding = record["onboarding"]
     if onboarding["days_since_step"] is not None:
         out.append(Sample("pulse_watchlist_account_onboarding_stuck", labels, onboarding["stuck"]))
