@@ -20,6 +20,9 @@ Any worker answers for any account:
   answer is given only when the answers together cover every partition, exactly once;
   otherwise (a rebalance under way, a worker gone) it is 503 with a JSON reason, and the
   client asks again.
+Records come from the worker's record cache (streams/record_cache.py): evaluated at the
+worker's clock rounded down to the minute (or at the frozen clock exactly), computed again
+when the account changes, and kept warm by a background task.
 Errors are JSON: {"error": code, "message": sentence[, "parameter": name]}: 400 for a bad
 query parameter, 404 for an unknown account, 503 while the worker (or the group) cannot
 answer for every partition.
@@ -35,9 +38,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from streams.accounts_cli import to_json_ready
 from streams.deadletter import rfc3339_ms
-from streams.engine.records import account_record
 from streams.portfolio import PortfolioQuery, QueryError
 from streams.worker_state import partition_of
 
@@ -49,6 +50,8 @@ ROUTED_HEADER = "X-Pulse-Routed"
 SCOPE_HEADER = "X-Pulse-Scope"
 JSON = "application/json"
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=15)
+REFRESH_SLICE_S = 0.02
+REFRESH_PAUSE_S = 1.0
 # Headers that belong to one connection, not to the request (RFC 9110 section 7.6.1).
 _HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "content-length",
                           "proxy-authorization", "proxy-authenticate", "trailer"})
@@ -64,6 +67,16 @@ class AccountViews:
     def install(self, app) -> None:
         app.page("/accounts")(self.portfolio)
         app.page("/accounts/{account_id}")(self.account)
+        app.task(self._refresh_records)
+
+    async def _refresh_records(self) -> None:
+        """Keep the record cache warm (streams/record_cache.py), in slices of REFRESH_SLICE_S
+        so that the agent keeps its turn on the event loop."""
+        while True:
+            done = True
+            if self._loaded_partitions() is not None:
+                done = self.worker.book.record_cache.refresh(REFRESH_SLICE_S)
+            await asyncio.sleep(REFRESH_PAUSE_S if done else 0.01)
 
     # ---- responses --------------------------------------------------------------------------
 
@@ -87,13 +100,6 @@ class AccountViews:
         worker.book.sync(owned)
         return owned if worker.book.loaded() == owned else None
 
-    def _record(self, account_id: str, as_of: int) -> dict[str, Any] | None:
-        book = self.worker.book
-        state = book.account_state(account_id)
-        if state is None:
-            return None
-        config = book.config
-        return to_json_ready(account_record(account_id, state, as_of, config.engine, config.revenue, config.accounts))
 
     # ---- GET /accounts/{id} -----------------------------------------------------------------
 
@@ -102,7 +108,8 @@ class AccountViews:
         partition = partition_of(account_id.encode(), worker.settings.partitions)
         loaded = self._loaded_partitions()
         if loaded is not None and partition in loaded:
-            record = self._record(account_id, worker.clock())
+            cache = worker.book.record_cache
+            record = cache.json_record(account_id, cache.as_of())
             if record is None:
                 return self._error(404, "unknown_account", f"no account {account_id} in the events so far")
             return self._json(record)
@@ -123,7 +130,7 @@ class AccountViews:
             query = PortfolioQuery.parse(list(request.query.items()))
         except QueryError as error:
             return self._error(400, "bad_parameter", str(error), parameter=error.parameter)
-        as_of = self.worker.clock()
+        as_of = self.worker.book.record_cache.as_of()
         if request.headers.get(SCOPE_HEADER) == "local":
             return self._local_answer(query, as_of)
         answers = await self._gather(request, query, as_of)
@@ -136,12 +143,7 @@ class AccountViews:
         loaded = self._loaded_partitions()
         if loaded is None:
             return None
-        book = self.worker.book
-        config = book.config
-        records = (to_json_ready(account_record(account_id, state, as_of, config.engine, config.revenue,
-                                                config.accounts))
-                   for account_id, state in book.account_states())
-        total, selected = query.select(records)
+        total, selected = query.select(self.worker.book.record_cache.json_records(as_of))
         return {"partitions": sorted(loaded), "as_of": as_of, "total": total, "accounts": selected}
 
     def _local_answer(self, query: PortfolioQuery, as_of: int):

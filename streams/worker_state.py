@@ -43,11 +43,11 @@ from streams.config import PulseConfig
 from streams.engine.account import AccountState
 from streams.engine.account_metrics import account_samples
 from streams.engine.engine import Engine
-from streams.engine.records import account_records
 from streams.engine.timeline import DAY_MS
 from streams.exposition import Exposition, PipelineCounters, metric_families, partition_counter_families
 from streams.events import Rejection
 from streams.pipeline import Pipeline, Status
+from streams.record_cache import RecordCache
 
 REKEY_HEADER = "pulse-source"
 _LENGTH = struct.Struct(">I")
@@ -166,7 +166,7 @@ class WorkerBook:
     """Per-partition pipelines over the table; the worker's only window onto its state."""
 
     def __init__(self, config: PulseConfig, clock: Callable[[], int], *, partitions: int, rekey_topic: str,
-                 dead_letter_topic: str, unprefixed: Callable[[str], str]) -> None:
+                 dead_letter_topic: str, unprefixed: Callable[[str], str], frozen_clock: bool = False) -> None:
         self.config = config
         self.clock = clock
         self.partitions = partitions
@@ -177,6 +177,9 @@ class WorkerBook:
         self._states: dict[int, PartitionState] = {}
         self._pipelines: dict[int, Pipeline] = {}
         self._counters_keys = {p: counters_key(p, partitions) for p in range(partitions)}
+        self.touched: set[str] = set()  # accounts changed since the record cache last looked
+        self.generation = 0  # moves on whenever the loaded partitions change
+        self.record_cache = RecordCache(self, clock, frozen=frozen_clock)
 
     def attach(self, table) -> None:
         self.table = table
@@ -189,9 +192,11 @@ class WorkerBook:
         for partition in set(self._states) - owned:
             del self._states[partition]
             del self._pipelines[partition]
+            self.generation += 1
         new = owned - set(self._states)
         if not new:
             return
+        self.generation += 1
         for partition in new:
             self._states[partition] = PartitionState()
         for key, value in self.table.items():
@@ -215,6 +220,7 @@ class WorkerBook:
     def forget_cache(self) -> None:
         self._states.clear()
         self._pipelines.clear()
+        self.generation += 1
 
     # ---- processing ----------------------------------------------------------------------
 
@@ -242,6 +248,7 @@ class WorkerBook:
             return
         outcome = pipeline.admit_and_apply(decoded, value, topic, source_partition, offset)
         state.counters_dirty = True
+        self.touched.add(decoded.account_id)
         if outcome.status is Status.REJECTED:
             state.outbox.append(Send(self.dead_letter_topic, message.key, outcome.dead_letter, partition))
 
@@ -253,6 +260,7 @@ class WorkerBook:
         for partition, state in self._states.items():
             if state.dirty:
                 self._pipelines[partition].engine.prune(list(state.dirty), step_ms=PRUNE_STEP_MS)
+                self.touched.update(state.dirty)
             rows = [(account_id.encode(), state.row_bytes(account_id)) for account_id in state.dirty]
             state.dirty.clear()
             if state.counters_dirty:
@@ -295,9 +303,9 @@ class WorkerBook:
         engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
         counters = {partition: state.counters for partition, state in self._states.items()}
         exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
-        c = self.config
-        records = account_records(self.account_states(), as_of, c.engine, c.revenue, c.accounts)
-        accounts = account_samples(records, c.accounts, len(self._states), self.partitions)
+        cache = self.record_cache
+        records = cache.records(cache.as_of())  # at the stepped clock (streams/record_cache.py)
+        accounts = account_samples(records, self.config.accounts, len(self._states), self.partitions)
         return (metric_families([*engine.snapshot(as_of), *accounts], None, exposition)
                 + list(partition_counter_families(counters)))
 
