@@ -76,3 +76,16 @@ def test_a_live_clock_is_stepped_and_a_new_step_computes_again(tmp_path):
     now[0] += 60_000
     assert cache.as_of() > step and cache.record(account, cache.as_of()) is not kept
     assert cache.refresh(budget_s=10.0) is True  # everything computed within the budget
+
+
+def test_the_portfolio_reads_cached_records_until_the_refresh_computes_the_changed_ones(tmp_path):
+    book = Book(_dataset(tmp_path))
+    cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    as_of = cache.as_of()
+    before = cache.records(as_of)
+    account = before[0]["account_id"]
+    book.touched.add(account)
+    assert cache.records(as_of)[0] is before[0]  # the portfolio does not wait for it
+    assert cache.stale() == 1
+    assert cache.refresh(budget_s=10.0) is True and cache.stale() == 0
+    assert cache.records(as_of)[0] is not before[0] and cache.records(as_of)[0] == before[0]
