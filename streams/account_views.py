@@ -39,6 +39,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from streams.accounts_cli import to_json_ready
 from streams.deadletter import rfc3339_ms
 from streams.portfolio import PortfolioQuery, QueryError
 from streams.worker_state import partition_of
@@ -117,11 +118,13 @@ class AccountViews:
             if record is None:
                 return self._error(404, "unknown_account", f"no account {account_id} in the events so far")
             return self._json(record)
+        if loaded is None:
+            return self._unavailable("this worker is starting or its group is rebalancing: ask again shortly")
         if request.headers.get(ROUTED_HEADER):
             return self._unavailable("the partition of this account is moving between workers: ask again shortly")
         try:
             owner = URL(str(worker.app.router.key_store(worker.table.name, account_id.encode())))
-        except KeyError:
+        except (KeyError, TypeError):  # no assignment, or no topic metadata yet
             return self._unavailable("the worker group is rebalancing: ask again shortly")
         if _same_host(owner, URL(str(worker.app.conf.canonical_url))):
             return self._unavailable("this worker is recovering the account's partition: ask again shortly")
@@ -147,7 +150,10 @@ class AccountViews:
         loaded = self._loaded_partitions()
         if loaded is None:
             return None
-        total, selected = query.select(self.worker.book.record_cache.json_records(as_of))
+        # select on the records as computed, render only the selected ones as JSON: the
+        # portfolio filters, counts and sorts on fields that read the same either way
+        total, selected = query.select(self.worker.book.record_cache.records(as_of))
+        selected = [to_json_ready(record) for record in selected]
         return {"partitions": sorted(loaded), "as_of": as_of, "total": total, "accounts": selected}
 
     def _local_answer(self, query: PortfolioQuery, as_of: int):

@@ -71,3 +71,18 @@ def test_a_bad_parameter_is_named(params, parameter, words):
 def test_a_parameter_given_twice_is_refused():
     with pytest.raises(QueryError, match="given twice"):
         PortfolioQuery.parse([("band", "red"), ("band", "green")])
+
+
+def test_selecting_computed_records_then_rendering_equals_selecting_rendered_records(tmp_path):
+    from streams.accounts_cli import records_from_files, to_json_ready
+    from streams.generator import GeneratorConfig, generate
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(m.value + b"\n" for m in generate(GeneratorConfig(accounts=40, days=30, seed=6))))
+    _as_of, records = records_from_files((str(path),), None, None)
+    rendered = [to_json_ready(record) for record in records]
+    for params in ({"sort": "-mrr", "limit": "10"}, {"band": "red,yellow", "sort": "score"},
+                   {"sort": "days_to_renewal"}, {"stage": "active", "sort": "-arr", "limit": "5"}):
+        query = PortfolioQuery.parse(params)
+        total, selected = query.select(records)
+        assert (total, [to_json_ready(r) for r in selected]) == query.select(rendered)
