@@ -105,7 +105,6 @@ class AccountViews:
         worker.book.sync(owned)
         return owned if worker.book.loaded() == owned else None
 
-
     # ---- GET /accounts/{id} -----------------------------------------------------------------
 
     async def account(self, request, account_id: str):
