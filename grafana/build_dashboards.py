@@ -42,10 +42,12 @@ from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.builders import prometheus as prometheus_builder
 from grafana_foundation_sdk.builders import stat as stat_builder
+from grafana_foundation_sdk.builders import table as table_builder
 from grafana_foundation_sdk.builders import timeseries as timeseries_builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as dashboard_model
+from grafana_foundation_sdk.models import prometheus as prometheus_model
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT_DIR = Path(__file__).resolve().parent / "dashboards"
@@ -54,6 +56,8 @@ DATASOURCE_VARIABLE = "datasource"
 DATASOURCE = {"type": "prometheus", "uid": "${%s}" % DATASOURCE_VARIABLE}
 RUNBOOK_VARIABLE = "runbook_base"
 RUNBOOK_RULE = "pulse:runbook:info"
+ACCOUNT_API_VARIABLE = "account_api"
+ACCOUNT_API_DEFAULT = "http://localhost:9108"
 DEFAULT_CURRENCY = "USD"
 GRID_WIDTH = 24
 NEUTRAL, GOOD, WARNING, BAD = "text", "green", "orange", "red"
@@ -91,7 +95,7 @@ class Limit:
 class Panel:
     """One panel: its kind, title, queries and display settings, before layout."""
 
-    kind: str  # timeseries | stat | bargauge
+    kind: str  # timeseries | stat | bargauge | table
     title: str
     queries: tuple[Query, ...]
     description: str
@@ -106,6 +110,7 @@ class Panel:
     limit: Limit | None = None
     runbooks: tuple[str, ...] = ()  # the alerts that watch this panel's figure
     text_mode: str = "auto"
+    row_link: tuple[str, str] | None = None  # table: (title, URL) of a link on the `account` column
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class Dashboard:
     description: str
     panels: tuple[Panel, ...]
     plan_variable: bool = False
+    account_api_variable: bool = False
     tags: tuple[str, ...] = field(default=("cs-pulse",))
 
 
@@ -128,6 +134,10 @@ def stat(title: str, *queries: Query, description: str, **settings: Any) -> Pane
 
 def bargauge(title: str, *queries: Query, description: str, **settings: Any) -> Panel:
     return Panel("bargauge", title, queries, description, **settings)
+
+
+def table(title: str, *queries: Query, description: str, **settings: Any) -> Panel:
+    return Panel("table", title, queries, description, **settings)
 
 
 HEALTH_MAPPING: tuple[JSONDict, ...] = (
@@ -342,7 +352,63 @@ PIPELINE = Dashboard(
     ),
 )
 
-DASHBOARDS: tuple[Dashboard, ...] = (CS_OVERVIEW, ENGAGEMENT, REVENUE, SUPPORT, PIPELINE)
+WATCHLIST_LABELS = "account, segment, owner"
+
+ACCOUNTS = Dashboard(
+    uid="pulse-accounts",
+    title="cs-pulse / Accounts",
+    description="Health bands, MRR at risk, the watchlist accounts and the onboarding funnel "
+    "(docs/accounts.md; per-account reads through the worker's /accounts API).",
+    account_api_variable=True,
+    panels=(
+        stat("MRR at risk", Query("pulse:mrr_at_risk:sum"), unit=MONEY, decimals=0, width=6,
+             runbooks=("PulseAccountRed",), description="MRR of the accounts whose health band is red."),
+        stat("Red accounts", Query('pulse:accounts:sum_by_band{band="red"}'), decimals=0, width=6,
+             runbooks=("PulseAccountRed",), description="Accounts in the red health band."),
+        stat("Accounts stuck in onboarding", Query("pulse:onboarding_stuck_accounts:sum"), decimals=0, width=6,
+             runbooks=("PulseAccountOnboardingStuck",),
+             description="Accounts in onboarding with no step for [accounts.onboarding] stuck_days."),
+        stat("Trial conversion", Query("pulse:trial_conversion:ratio"), unit="percentunit", decimals=1, width=6,
+             description="Trials that ended in the trial window and pay / trials that ended."),
+        timeseries("Accounts by health band", Query("pulse:accounts:sum_by_band", "{{band}}"), stacked=True,
+                   decimals=0, description="Accounts per health band (red, yellow, green, unknown), stacked."),
+        timeseries("MRR by health band", Query("pulse:accounts_mrr:sum_by_band", "{{band}}"), stacked=True,
+                   unit=MONEY, decimals=0, description="MRR of the accounts in each health band, stacked."),
+        table("Watchlist",
+              Query(f"max by ({WATCHLIST_LABELS}) (pulse_watchlist_account_mrr)", "MRR"),
+              Query(f"max by ({WATCHLIST_LABELS}) (pulse_watchlist_account_health_score)", "score"),
+              Query(f"max by ({WATCHLIST_LABELS}) (pulse_watchlist_account_health_trend_7d)", "trend 7d"),
+              Query(f"max by ({WATCHLIST_LABELS}) (pulse_watchlist_account_until_renewal_seconds) / 86400",
+                    "days to renewal"),
+              width=24, height=12, decimals=1,
+              row_link=("Account record (API)", "${%s}/accounts/${__data.fields.account}" % ACCOUNT_API_VARIABLE),
+              runbooks=("PulseAccountRed", "PulseAccountKeyFeatureUnused", "PulseAccountHealthDrop",
+                        "PulseAccountInactive", "PulseAccountPaymentNotRecovered", "PulseAccountRenewalAtRisk"),
+              description="The watchlist (the top accounts by MRR, then red accounts, up to [accounts.watchlist] "
+              "cap): MRR, health score, its change over 7 days and days to renewal. The account links to the "
+              "worker's API (the account_api variable; the API needs the bearer token)."),
+        bargauge("Onboarding funnel",
+                 Query("sum(pulse_onboarding_activation_cohort_accounts)", "activation cohort"),
+                 Query("sum(pulse_onboarding_activated_accounts)", "activated"),
+                 Query("sum(pulse_onboarding_completion_cohort_accounts)", "completion cohort"),
+                 Query("sum(pulse_onboarding_completed_accounts)", "completed"),
+                 decimals=0, min_value=0, runbooks=("PulseAccountOnboardingStuck",),
+                 description="Accounts of the activation cohort and those activated in activation_days; of the "
+                 "completion cohort and those that completed onboarding in completion_days."),
+        timeseries("Onboarding rates",
+                   Query("pulse:onboarding_activation:ratio", "activation"),
+                   Query("pulse:onboarding_completion:ratio", "completion"),
+                   Query("pulse:trial_conversion:ratio", "trial conversion"), unit="percentunit", min_value=0,
+                   description="Activation, onboarding completion and trial conversion rates, from the sums."),
+        timeseries("Time to value and completion time",
+                   Query("pulse:onboarding_time_to_value_seconds:avg", "mean time to value"),
+                   Query("pulse:onboarding_completion_time_seconds:avg", "mean completion time"), unit="s",
+                   description="Mean signup-to-activation and signup-to-completion time of the cohorts "
+                   "(medians and p90 per account: `pulse accounts`, the /accounts API)."),
+    ),
+)
+
+DASHBOARDS: tuple[Dashboard, ...] = (CS_OVERVIEW, ENGAGEMENT, REVENUE, SUPPORT, PIPELINE, ACCOUNTS)
 
 
 # --- from the description to Grafana's JSON model, through the SDK's builders ------------
@@ -425,6 +491,19 @@ def _panel_builder(panel: Panel, settings: Settings):
             .graph_mode(common_model.BigValueGraphMode.NONE)
             .text_mode(common_model.BigValueTextMode(panel.text_mode))
         )
+    elif panel.kind == "table":
+        builder = (
+            table_builder.Panel()
+            # one row per account: the queries joined on their labels, the time column hidden
+            .with_transformation(dashboard_model.DataTransformerConfig(id_val="merge", options={}))
+            .with_transformation(dashboard_model.DataTransformerConfig(
+                id_val="organize", options={"excludeByName": {"Time": True}, "renameByName": {
+                    f"Value #{chr(ord('A') + index)}": query.legend for index, query in enumerate(panel.queries)}}))
+        )
+        if panel.row_link is not None:
+            title, url = panel.row_link
+            builder = builder.override_by_name("account", [dashboard_model.DynamicConfigValue(
+                id_val="links", value=[{"title": title, "url": url, "targetBlank": True}])])
     else:
         builder = (
             bargauge_builder.Panel()
@@ -467,6 +546,8 @@ def _panel_builder(panel: Panel, settings: Settings):
     for index, query in enumerate(panel.queries):
         target = (prometheus_builder.Dataquery().ref_id(chr(ord("A") + index)).datasource(_datasource())
                   .expr(query.expr).legend_format(query.legend or "__auto"))
+        if panel.kind == "table":
+            target = target.format(prometheus_model.PromQueryFormat.TABLE)
         builder = builder.with_target(target.instant() if instant else target.range())
     return builder
 
@@ -484,6 +565,12 @@ def _runbook_variable():
             .datasource(_datasource()).query({"query": query, "refId": "RunbookBase"})
             .refresh(dashboard_model.VariableRefresh.ON_DASHBOARD_LOAD)
             .hide(dashboard_model.VariableHide.HIDE_VARIABLE))
+
+
+def _account_api_variable():
+    return (dashboard_builder.TextBoxVariable(ACCOUNT_API_VARIABLE).label("Account API")
+            .description("Base address of a worker's HTTP port, for the links to /accounts/{id}.")
+            .default_value(ACCOUNT_API_DEFAULT))
 
 
 def _plan_variable():
@@ -528,6 +615,8 @@ def dashboard_json(dashboard: Dashboard, settings: Settings | None = None) -> JS
     )
     if dashboard.plan_variable:
         builder = builder.with_variable(_plan_variable())
+    if dashboard.account_api_variable:
+        builder = builder.with_variable(_account_api_variable())
     for panel in dashboard.panels:
         builder = builder.with_panel(_panel_builder(panel, settings))
     model = json.loads(JSONEncoder().encode(builder.build()))

@@ -41,6 +41,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from streams import faust_fastpath, faust_hooks
+from streams.account_views import AccountViews
 from streams.datadir import worker_data_dir
 from streams.deadletter import MAX_RECORD_BYTES
 from streams.delivery import DeliveryGuard, Verdict
@@ -150,6 +151,7 @@ class PulseWorker:
         app.agent(self.source, name="ingest", concurrency=1)(self._ingest)
         app.page("/metrics")(self._metrics_page)
         app.page("/healthz")(self._health_page)
+        AccountViews(self).install(app)  # /accounts, /accounts/{id} (streams/account_views.py)
         app.web.web_app.middlewares.append(WebGuard(s.web).middleware)
         if s.web.open_port is not None:
             app.task(self._serve_open_listener)

@@ -25,6 +25,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from streams.engine.account_metrics import ACCOUNT_HELP
 from streams.engine.engine import GLOBAL_RATIOS, METRIC_HELP
 from streams.engine.samples import Sample
 from streams.model import EVENT_TYPES
@@ -34,6 +35,7 @@ REJECTED_HELP = "Events rejected and sent to the dead letters, by machine-readab
 DUPLICATE_HELP = "Events dropped as duplicates of an already admitted (account_id, event_id)."
 BUILD_INFO_HELP = "The running cs-pulse version (always 1)."
 CURRENCY_INFO_HELP = "The reporting currency (ISO 4217) every money figure is in (always 1)."
+HELP_TEXTS: Mapping[str, str] = {**METRIC_HELP, **ACCOUNT_HELP}
 
 
 def build_version() -> str:
@@ -77,7 +79,7 @@ def metric_families(
     samples: Iterable[Sample],
     counters: PipelineCounters | None,
     exposition: Exposition = Exposition(),
-    help_texts: Mapping[str, str] = METRIC_HELP,
+    help_texts: Mapping[str, str] = HELP_TEXTS,
 ) -> list[Metric]:
     """The info gauges, one gauge family per sample name (in first-seen order, the global
     ratios only with `exposition.ratios`), then the counters."""
@@ -142,20 +144,23 @@ class SnapshotCollector(Collector):
         self,
         provide: Callable[[], tuple[Iterable[Sample], PipelineCounters | None]],
         exposition: Exposition = Exposition(),
+        help_texts: Mapping[str, str] = HELP_TEXTS,
     ) -> None:
         self._provide = provide
         self._exposition = exposition
+        self._help_texts = help_texts
 
     def collect(self) -> Iterable[Metric]:
         samples, counters = self._provide()
-        return metric_families(samples, counters, self._exposition)
+        return metric_families(samples, counters, self._exposition, self._help_texts)
 
 
 def render_text(
-    samples: Iterable[Sample], counters: PipelineCounters | None = None, exposition: Exposition = Exposition()
+    samples: Iterable[Sample], counters: PipelineCounters | None = None, exposition: Exposition = Exposition(),
+    help_texts: Mapping[str, str] = HELP_TEXTS,
 ) -> bytes:
     """The Prometheus text exposition (format 0.0.4) of a snapshot and the counters."""
     fixed = (list(samples), counters)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(lambda: fixed, exposition))
+    registry.register(SnapshotCollector(lambda: fixed, exposition, help_texts))
     return generate_latest(registry)

@@ -48,6 +48,8 @@ from streams.deadletter import rfc3339_ms
 from streams.engine.timeline import NO_TIME
 from streams.cli import fail
 from streams.errors import PulseError, UsageError
+from streams.engine.account_metrics import account_samples
+from streams.engine.records import account_records
 from streams.exposition import Exposition, render_text
 from streams.pipeline import Pipeline, Status
 
@@ -290,7 +292,7 @@ def run_replay(
         evaluated_at = evaluation_time(pipeline, as_of)
         pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
         exposition = Exposition(ratios=ratios, currency=config.revenue.reporting_currency)
-        samples = pipeline.engine.snapshot(evaluated_at)
+        samples = [*pipeline.engine.snapshot(evaluated_at), *_account_samples(pipeline, evaluated_at, config)]
         if fmt == "openmetrics":
             from streams.history import OpenMetricsHistory
             from streams.exposition import metric_families
@@ -304,6 +306,16 @@ def run_replay(
     summary.seconds = time.monotonic() - started
     click.echo(summary.line(evaluated_at, dead_letter), err=True)
     return summary
+
+
+def _account_samples(pipeline: Pipeline, as_of: int, config) -> list:
+    """The account layer's aggregates and watchlist (streams/engine/account_metrics.py), as a
+    worker owning every partition exports them."""
+    engine = pipeline.engine
+    states = [(account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys())]
+    records = account_records([(a, s) for a, s in states if s is not None], as_of, engine.config,
+                              engine.revenue_config, config.accounts)
+    return account_samples(records, config.accounts)
 
 
 def _nothing_applied(summary: ReplaySummary) -> str:

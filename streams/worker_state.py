@@ -42,11 +42,13 @@ from streams.admission import AccountAdmission
 from streams.config import PulseConfig
 from streams.deadletter import dead_letter_key
 from streams.engine.account import AccountState
+from streams.engine.account_metrics import account_samples
 from streams.engine.engine import Engine
 from streams.engine.timeline import DAY_MS
 from streams.exposition import Exposition, PipelineCounters, metric_families, partition_counter_families
 from streams.events import Rejection
 from streams.pipeline import Pipeline, Status
+from streams.record_cache import RecordCache
 
 REKEY_HEADER = "pulse-source"
 _LENGTH = struct.Struct(">I")
@@ -165,7 +167,7 @@ class WorkerBook:
     """Per-partition pipelines over the table; the worker's only window onto its state."""
 
     def __init__(self, config: PulseConfig, clock: Callable[[], int], *, partitions: int, rekey_topic: str,
-                 dead_letter_topic: str, unprefixed: Callable[[str], str]) -> None:
+                 dead_letter_topic: str, unprefixed: Callable[[str], str], frozen_clock: bool = False) -> None:
         self.config = config
         self.clock = clock
         self.partitions = partitions
@@ -176,6 +178,9 @@ class WorkerBook:
         self._states: dict[int, PartitionState] = {}
         self._pipelines: dict[int, Pipeline] = {}
         self._counters_keys = {p: counters_key(p, partitions) for p in range(partitions)}
+        self.touched: set[str] = set()  # accounts changed since the record cache last looked
+        self.generation = 0  # moves on whenever the loaded partitions change
+        self.record_cache = RecordCache(self, clock, frozen=frozen_clock)
 
     def attach(self, table) -> None:
         self.table = table
@@ -188,9 +193,11 @@ class WorkerBook:
         for partition in set(self._states) - owned:
             del self._states[partition]
             del self._pipelines[partition]
+            self.generation += 1
         new = owned - set(self._states)
         if not new:
             return
+        self.generation += 1
         for partition in new:
             self._states[partition] = PartitionState()
         for key, value in self.table.items():
@@ -214,6 +221,7 @@ class WorkerBook:
     def forget_cache(self) -> None:
         self._states.clear()
         self._pipelines.clear()
+        self.generation += 1
 
     # ---- processing ----------------------------------------------------------------------
 
@@ -241,6 +249,7 @@ class WorkerBook:
             return
         outcome = pipeline.admit_and_apply(decoded, value, topic, source_partition, offset)
         state.counters_dirty = True
+        self.touched.add(decoded.account_id)
         if outcome.status is Status.REJECTED:
             state.outbox.append(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
 
@@ -252,6 +261,7 @@ class WorkerBook:
         for partition, state in self._states.items():
             if state.dirty:
                 self._pipelines[partition].engine.prune(list(state.dirty), step_ms=PRUNE_STEP_MS)
+                self.touched.update(state.dirty)
             rows = [(account_id.encode(), state.row_bytes(account_id)) for account_id in state.dirty]
             state.dirty.clear()
             if state.counters_dirty:
@@ -279,6 +289,14 @@ class WorkerBook:
         """The partitions whose rows are loaded (and so can be shown)."""
         return set(self._states)
 
+    def account_state(self, account_id: str) -> AccountState | None:
+        """One account's engine state from the loaded partitions (None: unknown here)."""
+        return _MergedStore(self._states.values()).get(account_id)
+
+    def account_states(self) -> list[tuple[str, AccountState]]:
+        """Every (account_id, engine state) of the loaded partitions (the account API)."""
+        return [item for state in self._states.values() for item in state.engine_rows.items()]
+
     def families(self, as_of: int):
         """The business metrics of the loaded partitions, as Prometheus families: the
         engine's additive figures (no global ratios: the recording rules make them), then
@@ -286,7 +304,11 @@ class WorkerBook:
         engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
         counters = {partition: state.counters for partition, state in self._states.items()}
         exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
-        return metric_families(engine.snapshot(as_of), None, exposition) + list(partition_counter_families(counters))
+        cache = self.record_cache
+        records = cache.records(cache.as_of())  # at the stepped clock (streams/record_cache.py)
+        accounts = account_samples(records, self.config.accounts, len(self._states), self.partitions)
+        return (metric_families([*engine.snapshot(as_of), *accounts], None, exposition)
+                + list(partition_counter_families(counters)))
 
 
 class _MergedStore:

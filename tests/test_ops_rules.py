@@ -108,7 +108,7 @@ def test_business_alerts_are_held_by_the_pipeline_gate(tmp_path: Path):
     gate, not by accident."""
     shutil.copytree(PROMETHEUS_DIR / "rules", tmp_path / "rules")
     (tmp_path / "tests").mkdir()
-    for name in ("business.yml", "business_weekly.yml"):
+    for name in ("business.yml", "business_weekly.yml", "accounts.yml"):
         suite = yaml.safe_load((PROMETHEUS_DIR / "tests" / name).read_text())
         suite["tests"] = [group for group in suite["tests"] if " while " in group["name"]]
         (tmp_path / "tests" / name).write_text(yaml.safe_dump(suite))
@@ -118,7 +118,8 @@ def test_business_alerts_are_held_by_the_pipeline_gate(tmp_path: Path):
     assert text.count(PIPELINE_GATE) == len(business), "every business alert, and only those, carry the gate"
     alerts.write_text(text.replace(PIPELINE_GATE, ""))
 
-    result = run(tool("promtool"), "test", "rules", "business.yml", "business_weekly.yml", cwd=tmp_path / "tests")
+    result = run(tool("promtool"), "test", "rules", "business.yml", "business_weekly.yml", "accounts.yml",
+                 cwd=tmp_path / "tests")
     assert result.returncode != 0
     failed = set(re.findall(r"alertname: (\w+), time:", result.stdout + result.stderr))
     assert failed == set(business), f"ungated alerts that a broken-pipeline case did not catch: {set(business) - failed}"
@@ -221,6 +222,9 @@ def test_alertmanager_config_passes_amtool_check():
     (("alertname=PulseExample", "severity=page"), "oncall-pager"),
     (("alertname=PulseExample", "severity=ticket"), "cs-ops-tickets"),
     ((f"alertname={WATCHDOG}", "severity=none", "category=meta"), "deadmans-switch"),
+    # account alerts go to the account's owner; an owner without a route to CS ops
+    (("alertname=PulseAccountRed", "severity=ticket", "category=business", "owner=csm-farid"), "csm-farid"),
+    (("alertname=PulseAccountRed", "severity=ticket", "category=business", "owner=csm-nobody"), "cs-ops-tickets"),
 ])
 def test_alertmanager_routes_by_severity(labels: tuple[str, ...], receiver: str):
     result = run(tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}",

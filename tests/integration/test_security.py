@@ -229,7 +229,7 @@ def test_http_port_serves_no_account_data_without_the_token(kafka_bootstrap, tmp
         # per-account paths: the token, compared whole
         assert _get(base + f"/accounts/{account}") == 401
         assert _get(base + f"/accounts/{account}", {"Authorization": "Bearer " + WEB_TOKEN[:-1]}) == 401
-        assert _get(base + f"/accounts/{account}", {"Authorization": "Bearer " + WEB_TOKEN}) == 404  # no API yet
+        assert _get(base + f"/accounts/{account}", {"Authorization": "Bearer " + WEB_TOKEN}) == 200  # the account API
         # the open endpoints, on both addresses; the second one serves nothing else
         for url in (base, second):
             assert _get(url + "/metrics") == 200

@@ -1,0 +1,205 @@
+"""The account layer while the worker consumes: API latency and what reading it costs throughput.
+
+    .venv/bin/python bench/bench_accounts.py [--accounts 10000] [--days 7] [--bootstrap 127.0.0.1:19092] [--write]
+
+One backlog of generated events (`--accounts` accounts over `--days` days) is produced once;
+two workers then consume it from the start, one after the other, each under its own app id:
+(a) "not read": only /metrics is polled every 2 s to follow progress (a scrape computes
+    the account aggregates and the watchlist, so that part of the account layer is in both);
+(b) "read": the same, while a client asks the account API without pause: alternately
+    `GET /accounts/{id}` (a random account of the backlog) and
+    `GET /accounts?band=red&sort=-mrr&limit=50` (the portfolio over every account).
+Throughput is events/s from the first progress to the end of the backlog; latencies are
+wall-clock per request, p50 and p99, over the requests made while (b) consumed, and again
+over a burst after it caught up (all accounts loaded); only answered requests (200, and
+404 for an account not consumed yet) count in the latencies, the other statuses are
+listed. Not asserted anywhere: figures only.
+The cost of the account state per event (journeys, CRM facts) is part of the engine and of
+both runs; docs/performance.md reports it under the account layer's replay cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.bench_worker import _scrape, _sum, produce_all  # noqa: E402
+from streams.generator import GeneratorConfig, generate  # noqa: E402
+from streams.localkafka import LocalKafka  # noqa: E402
+from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
+from tests.integration.helpers import WorkerProcess, create_topics, free_port, unique  # noqa: E402
+
+TOKEN = "bench-token-0123456789abcdef"
+PORTFOLIO = "/accounts?band=red&sort=-mrr&limit=50"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def ask(port: int, path: str) -> tuple[int, float]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        error.read()
+        status = error.code
+    except OSError:
+        status = 0
+    return status, time.perf_counter() - start
+
+
+class Client(threading.Thread):
+    """Asks the account API without pause until stopped; keeps (path kind, status, seconds)."""
+
+    def __init__(self, port: int, accounts: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.port, self.accounts = port, accounts
+        self.results: list[tuple[str, int, float]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        rng = random.Random(1)
+        while not self.stopped.is_set():
+            status, seconds = ask(self.port, f"/accounts/{rng.choice(self.accounts)}")
+            self.results.append(("account", status, seconds))
+            status, seconds = ask(self.port, PORTFOLIO)
+            self.results.append(("portfolio", status, seconds))
+
+
+def start_worker(bootstrap: str, prefix: str, tmp: Path, name: str) -> tuple[WorkerProcess, int]:
+    port = free_port()
+    args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--topic-prefix", prefix,
+            "--app-id", unique(f"bench-{name}"), "--metrics-port", str(port), "--data-dir", str(tmp / f"{name}-data"),
+            "--log-level", "warning"]
+    return WorkerProcess(args, {"PULSE_WEB_TOKEN": TOKEN}, tmp / f"{name}.log"), port
+
+
+def consume(process: WorkerProcess, port: int, total: int, what: str) -> float:
+    first = None
+    last_log = 0.0
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise SystemExit(f"{what} exited:\n{process.log_tail()}")
+        count = int(_sum(_scrape(port), "pulse_events_processed"))
+        now = time.perf_counter()
+        if count and first is None:
+            first = (now, count)
+        if count >= total:
+            return (count - first[1]) / (now - first[0])
+        if now - last_log > 15:
+            log(f"{what}: {count:,}/{total:,}")
+            last_log = now
+        time.sleep(2.0)
+    raise SystemExit(f"{what} did not catch up")
+
+
+def quantiles(results: list[tuple[str, int, float]], kind: str) -> tuple[int, float, float, dict[int, int]]:
+    times = sorted(seconds for k, status, seconds in results if k == kind and status in (200, 404))
+    statuses: dict[int, int] = {}
+    for k, status, _seconds in results:
+        if k == kind:
+            statuses[status] = statuses.get(status, 0) + 1
+    if len(times) < 2:
+        return len(times), float("nan"), float("nan"), statuses
+    cut = statistics.quantiles(times, n=100, method="inclusive")
+    return len(times), cut[49] * 1000, cut[98] * 1000, statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--bootstrap", default="127.0.0.1:19092")
+    parser.add_argument("--burst", type=int, default=200, help="requests of each kind after catching up")
+    parser.add_argument("--write", action="store_true", help="replace the account section of docs/performance.md")
+    args = parser.parse_args()
+    port = int(args.bootstrap.rsplit(":", 1)[1])
+    LocalKafka(port=port).up(echo=lambda message: None)
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / unique("bench-accounts")
+    tmp.mkdir(parents=True)
+
+    log(f"generating {args.accounts:,} accounts over {args.days} days")
+    messages = list(generate(GeneratorConfig(accounts=args.accounts, days=args.days, seed=1)))
+    accounts = sorted({message.key.decode() for message in messages if message.key})
+    total = len(messages)
+    prefix = unique("ba") + "."
+    create_topics(args.bootstrap, [prefix + topic for topic in (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)], 4)
+    log(f"producing {total:,} events")
+    asyncio.run(produce_all(args.bootstrap, prefix, messages))
+
+    rows = []
+    process, web = start_worker(args.bootstrap, prefix, tmp, "not-read")
+    try:
+        plain = consume(process, web, total, "worker, account API not read")
+    finally:
+        process.stop()
+    process, web = start_worker(args.bootstrap, prefix, tmp, "read")
+    client = Client(web, accounts)
+    try:
+        while ask(web, "/healthz")[0] != 200:  # the client starts once the worker serves
+            if not process.alive():
+                raise SystemExit(f"the worker exited:\n{process.log_tail()}")
+            time.sleep(0.5)
+        client.start()
+        read = consume(process, web, total, "worker, account API read without pause")
+        client.stopped.set()
+        client.join(120)
+        during = client.results
+        after: list[tuple[str, int, float]] = []
+        for index in range(args.burst):
+            for kind, path in (("account", f"/accounts/{accounts[index * 7919 % len(accounts)]}"), ("portfolio", PORTFOLIO)):
+                status, seconds = ask(web, path)
+                after.append((kind, status, seconds))
+    finally:
+        process.stop()
+
+    rows.append(f"| throughput, account API not read | {plain:,.0f} events/s |")
+    rows.append(f"| throughput, account API read without pause | {read:,.0f} events/s ({(read / plain - 1) * 100:+.1f} %) |")
+    for label, results in (("while consuming", during), ("after catching up", after)):
+        for kind, name in (("account", "`GET /accounts/{id}`"), ("portfolio", f"`GET {PORTFOLIO}`")):
+            count, p50, p99, statuses = quantiles(results, kind)
+            shown = ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
+            rows.append(f"| {name} {label} | p50 {p50:.1f} ms, p99 {p99:.1f} ms ({count} requests; {shown}) |")
+    table = "\n".join(["| what | figure |", "|---|---|", *rows])
+    header = (f"{args.accounts:,} accounts, {total:,} events over {args.days} days, 4 partitions, one worker "
+              f"(RocksDB, exactly-once), one sitting")
+    print(header + "\n\n" + table)
+    if args.write:
+        write_section(header, table, " ".join(["python bench/bench_accounts.py", *sys.argv[1:]]))
+
+
+def write_section(header: str, table: str, command: str) -> None:
+    path = REPO / "docs" / "performance.md"
+    text = path.read_text()
+    title = "## Account layer, live"
+    section = (f"{title}\n\nMeasured {time.strftime('%Y-%m-%d')}: {header}.\n\n{table}\n\n"
+               f"Reproduce: `{command.replace('--write', '').strip()} --write`\n")
+    start = text.find(title)
+    if start == -1:
+        text = text.rstrip() + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)
+    main()

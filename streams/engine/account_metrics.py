@@ -1,0 +1,153 @@
+"""The account layer in Prometheus: aggregates over the account records, and a capped watchlist.
+
+Prometheus gets aggregates, never every account (docs/accounts.md, "Prometheus"). From the
+records at T (streams.engine.records) this module makes samples:
+
+Additive (a worker's figures sum to the global one over workers):
+- `pulse_accounts{band}`: accounts per health band (red, yellow, green, unknown).
+- `pulse_accounts_mrr{band}`: their MRR, in the reporting currency.
+- `pulse_mrr_at_risk`: the MRR of the red accounts (paying accounts whose health is red).
+- `pulse_onboarding_*`: the onboarding cohorts' numerators and denominators, the sums of
+  the accounts' additive onboarding fields (streams.engine.cohorts.ADDITIVE); the ratios
+  (activation rate, mean time to value, completion rate, mean completion time, trial
+  conversion) are made by the recording rules from their sums. Median and p90 time to
+  value are not additive: they are in `pulse accounts` and the account API only.
+
+Per account, only for the watchlist, labelled account, segment and owner:
+- Who is on it: the `top_by_mrr` accounts with the most MRR, then red accounts by MRR
+  (ties to the smaller account_id), up to `cap` accounts. A worker owns some partitions
+  only, so it uses its share: ceil(cap x owned partitions / partitions) (and the same for
+  top_by_mrr); accounts spread evenly over partitions, so all workers together export at
+  most about `cap` accounts (at most cap + one per worker), whatever the group's size.
+- `pulse_watchlist_account_health_score`, `..._red` and `..._green` (1 when the band is that),
+  `..._health_trend_7d` (when known), `..._mrr`, `..._inactivity_seconds`,
+  `..._past_due_seconds`, `..._until_renewal_seconds` (the record's whole days, in
+  seconds), `..._onboarding_stuck` and `..._onboarding_idle_seconds` (while onboarding), and
+  `..._feature_adoption_ratio{feature}` for the configured key features the plan includes.
+  A value the record does not have (None) gives no sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from streams.engine.accounts_config import AccountsConfig, WatchlistConfig
+from streams.engine.cohorts import ADDITIVE
+from streams.engine.samples import Labels, Sample
+from streams.engine.timeline import DAY_MS
+
+BANDS: tuple[str, ...] = ("red", "yellow", "green", "unknown")
+ONBOARDING_SAMPLES: dict[str, tuple[str, float]] = {
+    # additive field of the onboarding block -> (metric, scale)
+    "activation_cohort": ("pulse_onboarding_activation_cohort_accounts", 1),
+    "activated": ("pulse_onboarding_activated_accounts", 1),
+    "ttv_days_sum": ("pulse_onboarding_time_to_value_sum_seconds", DAY_MS / 1000),
+    "completion_cohort": ("pulse_onboarding_completion_cohort_accounts", 1),
+    "completed": ("pulse_onboarding_completed_accounts", 1),
+    "completion_days_sum": ("pulse_onboarding_completion_time_sum_seconds", DAY_MS / 1000),
+    "trials_ended": ("pulse_onboarding_trials_ended", 1),
+    "trials_converted": ("pulse_onboarding_trials_converted", 1),
+    "stuck": ("pulse_onboarding_stuck_accounts", 1),
+}
+assert set(ONBOARDING_SAMPLES) == set(ADDITIVE)
+DAY_SECONDS = DAY_MS // 1000
+WATCHLIST_FIELDS: dict[str, tuple[str, int]] = {
+    # metric suffix -> (the record's field, scale): durations in whole days become seconds
+    "health_score": ("score", 1), "health_trend_7d": ("trend_7d", 1), "mrr": ("mrr", 1),
+    "inactivity_seconds": ("days_since_activity", DAY_SECONDS), "past_due_seconds": ("days_past_due", DAY_SECONDS),
+    "until_renewal_seconds": ("days_to_renewal", DAY_SECONDS),
+}
+ACCOUNT_HELP: dict[str, str] = {
+    "pulse_accounts": "Accounts at T by health band (red, yellow, green, unknown).",
+    "pulse_accounts_mrr": "MRR at T of the accounts in each health band, in the reporting currency.",
+    "pulse_mrr_at_risk": "MRR at T of the accounts whose health band is red, in the reporting currency.",
+    "pulse_onboarding_activation_cohort_accounts": "Accounts of the activation cohort (signed up in the cohort window, activation_days ago).",
+    "pulse_onboarding_activated_accounts": "Accounts of the activation cohort that reached the activation event within activation_days.",
+    "pulse_onboarding_time_to_value_sum_seconds": "Sum of signup-to-activation times of the activated cohort accounts.",
+    "pulse_onboarding_completion_cohort_accounts": "Accounts of the completion cohort (signed up in the cohort window, completion_days ago).",
+    "pulse_onboarding_completed_accounts": "Accounts of the completion cohort that completed onboarding within completion_days.",
+    "pulse_onboarding_completion_time_sum_seconds": "Sum of signup-to-completion times of the completed cohort accounts.",
+    "pulse_onboarding_trials_ended": "Trials that ended in the trial window.",
+    "pulse_onboarding_trials_converted": "Trials that ended in the trial window with a paying subscription.",
+    "pulse_onboarding_stuck_accounts": "Accounts in onboarding with no step for stuck_days.",
+    "pulse_watchlist_account_health_score": "Health score 0..100 of a watchlist account.",
+    "pulse_watchlist_account_red": "1 when a watchlist account's health band is red, else 0.",
+    "pulse_watchlist_account_green": "1 when a watchlist account's health band is green, else 0.",
+    "pulse_watchlist_account_health_trend_7d": "Change of a watchlist account's health score against 7 days earlier.",
+    "pulse_watchlist_account_mrr": "MRR at T of a watchlist account, in the reporting currency.",
+    "pulse_watchlist_account_inactivity_seconds": "Whole days since a watchlist account's last activity, in seconds (30 days = 30 or more).",
+    "pulse_watchlist_account_past_due_seconds": "Whole days a paying watchlist account's payment has been failing, in seconds (0 when current).",
+    "pulse_watchlist_account_until_renewal_seconds": "Whole days from T to a watchlist account's renewal date, in seconds (negative: passed).",
+    "pulse_watchlist_account_onboarding_stuck": "1 when a watchlist account is stuck in onboarding, else 0 (while onboarding).",
+    "pulse_watchlist_account_onboarding_idle_seconds": "Whole days since a watchlist account's latest onboarding step, in seconds (while onboarding).",
+    "pulse_watchlist_account_feature_adoption_ratio": "Users of a key feature in 30 days / active users in 30 days, of a watchlist account.",
+}
+
+
+def account_samples(records: Iterable[Mapping[str, Any]], config: AccountsConfig,
+                    owned: int = 1, partitions: int = 1) -> list[Sample]:
+    """The aggregate samples of `records` and the watchlist samples of this share (`owned`
+    of `partitions` partitions: a worker's share of the cap)."""
+    records = list(records)
+    counts = dict.fromkeys(BANDS, 0)
+    mrr = {band: Decimal("0.00") for band in BANDS}
+    onboarding = dict.fromkeys(ADDITIVE, 0)
+    for record in records:
+        band = record["health"]["band"]
+        counts[band] += 1
+        mrr[band] += record["mrr"]
+        for name in ADDITIVE:
+            onboarding[name] += record["onboarding"][name]
+    out = [Sample("pulse_accounts", (("band", band),), counts[band]) for band in BANDS]
+    out += [Sample("pulse_accounts_mrr", (("band", band),), mrr[band]) for band in BANDS]
+    out.append(Sample("pulse_mrr_at_risk", (), mrr["red"]))
+    for name, (metric, scale) in ONBOARDING_SAMPLES.items():
+        value = onboarding[name]
+        out.append(Sample(metric, (), value * scale if scale != 1 else value))
+    for record in watchlist(records, config.watchlist, owned, partitions):
+        out += _watchlist_samples(record, config)
+    return out
+
+
+def share(value: int, owned: int, partitions: int) -> int:
+    """ceil(value x owned / partitions): a worker's part of a group-wide number."""
+    return -(-value * owned // partitions)
+
+
+def watchlist(records: list[Mapping[str, Any]], config: WatchlistConfig, owned: int = 1,
+              partitions: int = 1) -> list[Mapping[str, Any]]:
+    """The watchlist accounts of `records` (see the module header), in account_id order."""
+    cap, top = share(config.cap, owned, partitions), share(min(config.top_by_mrr, config.cap), owned, partitions)
+    by_mrr = sorted(records, key=lambda r: (-r["mrr"], r["account_id"]))
+    chosen = [r for r in by_mrr if r["mrr"] > 0][:top]
+    taken = {r["account_id"] for r in chosen}
+    for record in by_mrr:
+        if len(chosen) >= cap:
+            break
+        if record["health"]["band"] == "red" and record["account_id"] not in taken:
+            chosen.append(record)
+    return sorted(chosen[:cap], key=lambda r: r["account_id"])
+
+
+def _watchlist_samples(record: Mapping[str, Any], config: AccountsConfig) -> list[Sample]:
+    labels: Labels = (("account", record["account_id"]), ("segment", record["segment"] or ""),
+                      ("owner", record["owner"] or ""))
+    health = record["health"]
+    values = {**record, "score": health["score"], "trend_7d": health["trend_7d"]}
+    out = [Sample(f"pulse_watchlist_account_{suffix}", labels, values[field] * scale if scale != 1 else values[field])
+           for suffix, (field, scale) in WATCHLIST_FIELDS.items() if values[field] is not None]
+    out.append(Sample("pulse_watchlist_account_red", labels, int(health["band"] == "red")))
+    out.append(Sample("pulse_watchlist_account_green", labels, int(health["band"] == "green")))
+    onboarding = record["onboarding"]
+    if onboarding["days_since_step"] is not None:
+        out.append(Sample("pulse_watchlist_account_onboarding_stuck", labels, onboarding["stuck"]))
+        out.append(Sample("pulse_watchlist_account_onboarding_idle_seconds", labels,
+                          onboarding["days_since_step"] * DAY_SECONDS))
+    adoption = record["feature_adoption"]
+    for feature in config.watchlist.key_features:
+        if adoption.get(feature) is not None:
+            out.append(Sample("pulse_watchlist_account_feature_adoption_ratio", (*labels, ("feature", feature)),
+                              adoption[feature]))
+    return out

@@ -1,0 +1,91 @@
+"""The worker's record cache (streams/record_cache.py): the records of `pulse accounts`,
+computed once per account and evaluation step, again when the account changes."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from streams.accounts_cli import records_from_files, to_json_ready
+from streams.config import load_config
+from streams.generator import GeneratorConfig, generate
+from streams.pipeline import Pipeline
+from streams.record_cache import RecordCache
+from streams.replay import ReplaySummary, _open_input, evaluation_time, ingest
+
+
+class Book:
+    """The part of WorkerBook the cache reads, over a replayed engine."""
+
+    def __init__(self, path) -> None:
+        self.config = load_config(None)
+        pipeline = Pipeline(self.config, clock=None, check_topic=False)
+        with ExitStack() as stack:
+            ingest(pipeline, [_open_input(str(path), stack)], ReplaySummary())
+        self.as_of = evaluation_time(pipeline, None)
+        pipeline.engine.prune()
+        self.store = pipeline.engine.store
+        self.touched: set[str] = set()
+        self.generation = 0
+
+    def account_state(self, account_id):
+        return self.store.get(account_id)
+
+    def account_states(self):
+        return [(account_id, self.store.get(account_id)) for account_id in list(self.store.keys())]
+
+
+def _dataset(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(m.value + b"\n" for m in generate(GeneratorConfig(accounts=12, days=20, seed=4))))
+    return path
+
+
+def test_cached_records_are_the_records_of_pulse_accounts_and_are_reused_until_the_account_changes(tmp_path):
+    path = _dataset(tmp_path)
+    book = Book(path)
+    cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    as_of = cache.as_of()
+    assert as_of == book.as_of  # a frozen clock is used exactly
+    evaluated_at, expected = records_from_files((str(path),), None, None)
+    assert evaluated_at == as_of
+    assert cache.json_records(as_of) == [to_json_ready(record) for record in expected]
+
+    first = expected[0]["account_id"]
+    second = expected[1]["account_id"]
+    kept = cache.record(first, as_of), cache.record(second, as_of)
+    assert cache.record(first, as_of) is kept[0]  # computed once
+    book.touched.add(first)  # an event changed the account
+    assert cache.record(first, as_of) is not kept[0] and cache.record(first, as_of) == kept[0]
+    assert cache.record(second, as_of) is kept[1]
+    book.generation += 1  # the partitions were reloaded: nothing is kept
+    assert cache.record(second, as_of) is not kept[1]
+    assert cache.record("no-such-account", as_of) is None
+
+
+def test_a_live_clock_is_stepped_and_a_new_step_computes_again(tmp_path):
+    book = Book(_dataset(tmp_path))
+    now = [book.as_of + 30_000]
+    cache = RecordCache(book, lambda: now[0], frozen=False, step_ms=60_000)
+    step = cache.as_of()
+    assert step % 60_000 == 0 and step <= now[0] < step + 60_000
+    account = next(iter(book.store.keys()))
+    kept = cache.record(account, step)
+    now[0] += 10_000
+    if cache.as_of() == step:
+        assert cache.record(account, cache.as_of()) is kept
+    now[0] += 60_000
+    assert cache.as_of() > step and cache.record(account, cache.as_of()) is not kept
+    assert cache.refresh(budget_s=10.0) is True  # everything computed within the budget
+
+
+def test_the_portfolio_reads_cached_records_until_the_refresh_computes_the_changed_ones(tmp_path):
+    book = Book(_dataset(tmp_path))
+    cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    as_of = cache.as_of()
+    before = cache.records(as_of)
+    account = before[0]["account_id"]
+    book.touched.add(account)
+    assert cache.records(as_of)[0] is before[0]  # the portfolio does not wait for it
+    assert cache.stale() == 1
+    assert cache.refresh(budget_s=10.0) is True and cache.stale() == 0
+    assert cache.records(as_of)[0] is not before[0] and cache.records(as_of)[0] == before[0]
