@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.engine.account_metrics import ACCOUNT_HELP
 from streams.generator import GeneratorConfig, generate
 from streams.replay import parse_time
 from tests.test_prometheus_e2e import binary, free_port, pulse, start, stop
@@ -84,7 +85,8 @@ def test_a_backfilled_range_equals_one_instant_replays(prometheus: str, events: 
             points.setdefault(int(at), {})[(name, tuple(sorted(labels.items())))] = float(value)
     assert len(points) == (end_s - start_s) // HOUR_S + 1  # every hourly step is in Prometheus
     for at in CHECKED:
-        expected = one_instant(events, at)
+        # the account layer's aggregates and watchlist are not backfilled (docs/operations.md)
+        expected = {key: value for key, value in one_instant(events, at).items() if key[0] not in ACCOUNT_HELP}
         got = points[parse_time(at) // 1000]
         assert got.keys() == expected.keys(), at
         differing = {key: (got[key], expected[key]) for key in expected if got[key] != expected[key]}
