@@ -244,9 +244,12 @@ REVENUE = Dashboard(
                    "GRR: the same with each account capped at its MRR then."),
         timeseries("Churn (30d)",
                    Query("pulse:mrr_gross_churn:ratio30d", "gross MRR churn"),
+                   Query("pulse:mrr_net_churn:ratio30d", "net MRR churn"),
                    Query("pulse:customer_churn:ratio30d", "customer churn"), unit="percentunit",
                    limit=Limit(bad_above="mrr_gross_churn_ratio_max"), runbooks=("PulseMrrChurnHigh",),
-                   description="Gross MRR churn: (churn + contraction MRR) / MRR 30 days ago. "
+                   description="One churn family (ChartMogul's standard formulas). Gross MRR churn: "
+                   "(churn + contraction MRR) / MRR 30 days ago. Net MRR churn: (churn + contraction "
+                   "- expansion - reactivation MRR) / MRR 30 days ago, below 0 when gains outweigh losses. "
                    "Customer churn: accounts lost / accounts paying 30 days ago."),
         timeseries("Payment failures (7d)", Query("pulse:payment_failure:ratio7d", "failed share"),
                    limit=Limit(warn_above="payment_failure_ratio_floor", bad_above="payment_failure_ratio_max"),

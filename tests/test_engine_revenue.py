@@ -310,6 +310,29 @@ def test_nrr_grr_vector_from_the_seed_catalog() -> None:
     assert found[("pulse_mrr_quick_ratio", ())] == pytest.approx((999 + 15_000) / 13_000)
 
 
+def test_churn_family_gross_and_net_mrr_churn_over_the_start_mrr() -> None:
+    """ChartMogul standard: start 100,000; churn 8,000, contraction 5,000, expansion 15,000,
+    and an account outside the start cohort reactivates with 2,000 (plus a new 999)."""
+    at = T0 + 60 * DAY
+    cohort = _retention_accounts([(50_000, 65_000), (30_000, 25_000), (8_000, 0), (12_000, 12_000)], at)
+    returning = account_of([started("r1", T0, "2000"), canceled("r1", T0 + 10 * DAY),
+                            started("r1", at - 5 * DAY, "2000")])
+    newcomer = account_of([started("n1", at - 10 * DAY, "999")])
+    found = figures([*cohort, returning, newcomer], at)
+    assert movement(found, "reactivation") == Decimal("2000.00")
+    assert found[("pulse_gross_mrr_churn_ratio", ())] == pytest.approx(0.13)
+    assert found[("pulse_net_mrr_churn_ratio", ())] == pytest.approx(-0.04)
+    # the cohort figure is not the net MRR churn: 1 - NRR = -2 % here
+    assert 1 - found[("pulse_net_revenue_retention_ratio", ())] == pytest.approx(-0.02)
+
+
+def test_churn_rates_are_zero_without_mrr_at_the_start() -> None:
+    found = figures(account_of([started("n1", T0, "10"), canceled("n1", T0 + DAY)]), T0 + 2 * DAY)
+    assert movement(found, "churn") == Decimal("10.00")
+    assert found[("pulse_gross_mrr_churn_ratio", ())] == 0
+    assert found[("pulse_net_mrr_churn_ratio", ())] == 0
+
+
 def test_nrr_vector_from_seed_000() -> None:
     """Seed 000, X4: start 10,000; expansion 2,000; contraction 500; churn 1,000 -> 105 %."""
     at = T0 + 60 * DAY
@@ -515,7 +538,7 @@ def test_billing_events_older_than_the_floor_still_apply_after_prune(seed: int) 
             gains = [("pulse_mrr_movement", ("new",)), ("pulse_mrr_movement", ("reactivation",))]
             assert sum(got.pop(k) for k in gains) == sum(expected.pop(k) for k in gains)
             for key in [("pulse_mrr_movement_accounts", ("new",)), ("pulse_mrr_movement_accounts", ("reactivation",)),
-                        ("pulse_mrr_quick_ratio", ())]:
+                        ("pulse_mrr_quick_ratio", ()), ("pulse_net_mrr_churn_ratio", ())]:
                 got.pop(key), expected.pop(key)
             assert got == expected
 

@@ -40,6 +40,8 @@ RATIO_RULES = {
     "pulse:customer_churn:ratio30d": "pulse_customer_churn_ratio",
     "pulse:arpa:avg": "pulse_arpa",
     "pulse:mrr_quick:ratio30d": "pulse_mrr_quick_ratio",
+    "pulse:mrr_gross_churn:ratio30d": "pulse_gross_mrr_churn_ratio",
+    "pulse:mrr_net_churn:ratio30d": "pulse_net_mrr_churn_ratio",
 }
 
 

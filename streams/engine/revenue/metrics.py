@@ -20,6 +20,12 @@ Definitions (all money in the reporting currency; windows are (T - W, T]):
   the two exact sums, not rounded (it is derived, like NRR).
 - `pulse_mrr_quick_ratio{window="30d"}` = (new + expansion + reactivation) /
   (contraction + churn), 0 when nothing was lost.
+- The churn family (ChartMogul's "standard" formulas; every account's movements over the
+  MRR of all accounts at T - 30d, which is `pulse_retention_base_mrr`):
+  `pulse_gross_mrr_churn_ratio{window="30d"}` = (churn + contraction) / MRR(T - 30d);
+  `pulse_net_mrr_churn_ratio{window="30d"}` = (churn + contraction - expansion -
+  reactivation) / MRR(T - 30d), negative when gains outweigh losses; 0 with no MRR at the
+  start. `pulse_customer_churn_ratio` is the account (logo) churn of the start cohort.
 - `pulse_trialing_accounts`: accounts with MRR 0 at T and at least one subscription in
   trial (in force, not canceled, trial_ends_at > T).
 - `pulse_past_due_accounts`: accounts with MRR > 0 whose latest payment at or before T
@@ -38,7 +44,7 @@ from decimal import Decimal
 from streams.engine.revenue.account import FAILED, SUCCEEDED, AccountRevenue
 from streams.engine.revenue.config import OTHER_PLAN, RevenueConfig
 from streams.engine.revenue.money import amount_cents, monthly_cents
-from streams.engine.revenue.movements import CHURN, CONTRACTION, GAINS, KINDS, in_window
+from streams.engine.revenue.movements import CHURN, CONTRACTION, EXPANSION, GAINS, KINDS, REACTIVATION, in_window
 from streams.engine.revenue.steps import state_at
 from streams.engine.samples import Labels, Sample, ratio_sample
 from streams.engine.timeline import DAY_MS
@@ -66,6 +72,10 @@ REVENUE_METRICS: dict[str, str] = {
     "pulse_retention_churned_accounts": "Accounts paying at T - W with MRR 0 at T (customer churn numerator).",
     "pulse_arpa": "Average MRR per paying account at T, in the reporting currency.",
     "pulse_mrr_quick_ratio": "(new + expansion + reactivation) / (contraction + churn) MRR in the window.",
+    "pulse_gross_mrr_churn_ratio": "(churn + contraction) MRR in the window over MRR at the window's start.",
+    "pulse_net_mrr_churn_ratio": (
+        "(churn + contraction - expansion - reactivation) MRR in the window over MRR at the window's start."
+    ),
     "pulse_trialing_accounts": "Accounts with MRR 0 at T and a subscription in trial.",
     "pulse_past_due_accounts": "Paying accounts whose latest payment at or before T failed.",
     "pulse_payments_failed": "Failed payments in the window.",
@@ -159,6 +169,14 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
             _W30,
             sum(movement_cents[kind] for kind in GAINS),
             movement_cents[CONTRACTION] + movement_cents[CHURN],
+        ),
+        ratio_sample("pulse_gross_mrr_churn_ratio", _W30, movement_cents[CONTRACTION] + movement_cents[CHURN], base_mrr),
+        ratio_sample(
+            "pulse_net_mrr_churn_ratio",
+            _W30,
+            movement_cents[CONTRACTION] + movement_cents[CHURN] - movement_cents[EXPANSION]
+            - movement_cents[REACTIVATION],
+            base_mrr,
         ),
         Sample("pulse_trialing_accounts", (), trialing),
         Sample("pulse_past_due_accounts", (), past_due),

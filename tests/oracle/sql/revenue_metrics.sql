@@ -6,6 +6,9 @@
 --   pulse_mrr_movement{kind, window="30d"}: sum of movement amounts in (T - 30d, T]
 --   pulse_mrr_movement_accounts{kind, window="30d"}: accounts with such a movement
 --   pulse_mrr_quick_ratio{window="30d"}: (new + expansion + reactivation) / (contraction + churn)
+--   pulse_gross_mrr_churn_ratio{window="30d"}: (churn + contraction) / total MRR at T - 30d
+--   pulse_net_mrr_churn_ratio{window="30d"}: (churn + contraction - expansion - reactivation)
+--       / total MRR at T - 30d (ChartMogul's standard net MRR churn; may be negative)
 --   cohort C = accounts with MRR > 0 at T - 30d:
 --   pulse_net_revenue_retention_ratio   = sum over C of MRR(T) / sum over C of MRR(T - 30d)
 --   pulse_gross_revenue_retention_ratio = the same with MRR(T) capped at MRR(T - 30d)
@@ -92,6 +95,15 @@ UNION ALL
 SELECT 'pulse_mrr_quick_ratio', MAP {'window': '30d'},
        (SELECT sum(cents) FROM movement_totals WHERE kind IN ('new', 'expansion', 'reactivation')),
        (SELECT sum(cents) FROM movement_totals WHERE kind IN ('contraction', 'churn')), 'ratio'
+UNION ALL
+SELECT 'pulse_gross_mrr_churn_ratio', MAP {'window': '30d'},
+       (SELECT sum(cents) FROM movement_totals WHERE kind IN ('contraction', 'churn')),
+       (SELECT sum(a.cents) FROM account_mrr a, clock WHERE a.t = clock.t - 2592000000), 'ratio'
+UNION ALL
+SELECT 'pulse_net_mrr_churn_ratio', MAP {'window': '30d'},
+       (SELECT sum(CASE WHEN kind IN ('contraction', 'churn') THEN cents ELSE -cents END)
+        FROM movement_totals WHERE kind <> 'new'),
+       (SELECT sum(a.cents) FROM account_mrr a, clock WHERE a.t = clock.t - 2592000000), 'ratio'
 UNION ALL
 SELECT name, MAP {'window': '7d'}, payments, 1, 'count' FROM payments
 UNION ALL
