@@ -242,6 +242,14 @@ REVENUE = Dashboard(
                    Query("pulse:gross_revenue_retention:ratio30d", "GRR"), unit="percentunit",
                    description="NRR: MRR now of the accounts paying 30 days ago / their MRR then. "
                    "GRR: the same with each account capped at its MRR then."),
+        timeseries("Net and gross revenue retention (90d, 365d)",
+                   Query("pulse:net_revenue_retention:ratio365d", "NRR 365d"),
+                   Query("pulse:gross_revenue_retention:ratio365d", "GRR 365d"),
+                   Query("pulse:net_revenue_retention:ratio90d", "NRR 90d"),
+                   Query("pulse:gross_revenue_retention:ratio90d", "GRR 90d"), unit="percentunit",
+                   description="The annual figures benchmarks quote, and the quarter: MRR now of the accounts "
+                   "paying 365 (90) days ago / their MRR then; GRR caps each account at its MRR then. "
+                   "No line until the data reaches that far back."),
         timeseries("Churn (30d)",
                    Query("pulse:mrr_gross_churn:ratio30d", "gross MRR churn"),
                    Query("pulse:mrr_net_churn:ratio30d", "net MRR churn"),

@@ -90,6 +90,8 @@ CASES = [seeded_case(seed) for seed in range(1, 23)] + [
     # 120 days, billing and tickets delivered 50 days ahead of the other topics.
     Case(41, accounts=16, days=120, duplicates=0.01, late=0.01, malformed=0.01, shuffle="topics_lead"),
     Case(42, accounts=12, days=150, duplicates=0.02, shuffle="topics_lead"),
+    # Longer than a year, so that the 90- and 365-day retention cohorts are not empty.
+    Case(43, accounts=10, days=400, duplicates=0.01, late=0.01, malformed=0.01),
     # Activity spans at most 30 days and nothing is late: any order stays within the policy.
     Case(31, accounts=20, days=30, duplicates=0.02, malformed=0.02, shuffle="global"),
     Case(32, accounts=16, days=25, duplicates=0.03, shuffle="global"),

@@ -63,11 +63,12 @@ def account_of(events: Iterable[Event]) -> AccountRevenue:
 
 
 def figures(accounts: Sequence[AccountRevenue] | AccountRevenue, at: int, config: RevenueConfig = USD) -> dict:
-    """{(name, labels-without-window): value} of revenue_samples."""
+    """{(name, label values): value} of revenue_samples; the window label is left out when
+    it is the family's short window (30d, 7d payments), kept for 90d and 365d."""
     if isinstance(accounts, AccountRevenue):
         accounts = [accounts]
     return {
-        (s.name, tuple(value for key, value in s.labels if key != "window")): s.value
+        (s.name, tuple(value for key, value in s.labels if not (key == "window" and value in ("30d", "7d")))): s.value
         for s in revenue_samples(accounts, at, config)
     }
 
@@ -326,6 +327,34 @@ def test_churn_family_gross_and_net_mrr_churn_over_the_start_mrr() -> None:
     assert 1 - found[("pulse_net_revenue_retention_ratio", ())] == pytest.approx(-0.02)
 
 
+def test_retention_over_90_and_365_days_uses_the_cohort_of_that_window() -> None:
+    """Three accounts: paying for a year and expanding, churned 60 days ago, and joined 50
+    days ago. Each window has its own cohort (accounts paying at T - W)."""
+    at = T0 + 400 * DAY
+    veteran = account_of([started("v", T0, "1000"), changed("v", at - 200 * DAY, "1200"), changed("v", at - 10 * DAY, "1500")])
+    lost = account_of([started("l", at - 100 * DAY, "500"), canceled("l", at - 60 * DAY)])
+    newer = account_of([started("n", at - 50 * DAY, "300")])
+    found = figures([veteran, lost, newer], at)
+    # 30d: veteran 1200 -> 1500 and newer 300 -> 300
+    assert found[("pulse_net_revenue_retention_ratio", ())] == pytest.approx(1800 / 1500)
+    # 90d: veteran 1200 -> 1500, lost 500 -> 0
+    assert found[("pulse_net_revenue_retention_ratio", ("90d",))] == pytest.approx(1500 / 1700)
+    assert found[("pulse_gross_revenue_retention_ratio", ("90d",))] == pytest.approx(1200 / 1700)
+    assert found[("pulse_customer_churn_ratio", ("90d",))] == pytest.approx(0.5)
+    # 365d: only the veteran, 1000 -> 1500
+    assert found[("pulse_retention_base_mrr", ("365d",))] == Decimal("1000.00")
+    assert found[("pulse_retention_current_mrr", ("365d",))] == Decimal("1500.00")
+    assert found[("pulse_retention_capped_mrr", ("365d",))] == Decimal("1000.00")
+    assert found[("pulse_retention_base_accounts", ("365d",))] == 1
+    assert found[("pulse_retention_churned_accounts", ("365d",))] == 0
+    assert found[("pulse_net_revenue_retention_ratio", ("365d",))] == pytest.approx(1.5)
+
+
+def test_account_state_keeps_a_year_of_billing_for_the_annual_window() -> None:
+    from streams.engine.account import REVENUE_WINDOW_MS
+    assert REVENUE_WINDOW_MS >= 365 * DAY
+
+
 def test_churn_rates_are_zero_without_mrr_at_the_start() -> None:
     found = figures(account_of([started("n1", T0, "10"), canceled("n1", T0 + DAY)]), T0 + 2 * DAY)
     assert movement(found, "churn") == Decimal("10.00")
@@ -500,8 +529,14 @@ def test_net_new_mrr_equals_the_change_of_mrr_over_the_window(seed: int) -> None
             assert net == mrr(accounts, at, config) - mrr(accounts, at - 30 * DAY, config)
 
 
+def _within(samples: list, at: int, floor: int) -> list:
+    """The samples whose window (30d when none, e.g. MRR at T) starts at or after `floor`."""
+    widths = {"7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY, "365d": 365 * DAY}
+    return [s for s in samples if at - widths[dict(s.labels).get("window", "30d")] >= floor]
+
+
 @pytest.mark.parametrize("seed", range(4))
-def test_prune_keeps_answers_exact_from_floor_plus_30_days(seed: int) -> None:
+def test_prune_keeps_answers_exact_from_floor_plus_the_window(seed: int) -> None:
     histories = _histories(seed)
     full = [account_of(events) for events in histories]
     before = T0 + 70 * DAY
@@ -510,11 +545,13 @@ def test_prune_keeps_answers_exact_from_floor_plus_30_days(seed: int) -> None:
         account.prune(before)
     assert sum(len(a.to_bytes()) for a in pruned) < sum(len(a.to_bytes()) for a in full)
     restored = [AccountRevenue.from_bytes(a.to_bytes()) for a in pruned]
-    for at in (before + 30 * DAY, before + 30 * DAY + 5 * HOUR_MS, before + 90 * DAY):
+    for at in (before + 30 * DAY, before + 30 * DAY + 5 * HOUR_MS, before + 90 * DAY, before + 365 * DAY):
         for config in CONFIGS:
-            expected = revenue_samples(full, at, config)
-            assert revenue_samples(pruned, at, config) == expected
-            assert revenue_samples(restored, at, config) == expected
+            expected = _within(revenue_samples(full, at, config), at, before)
+            assert _within(revenue_samples(pruned, at, config), at, before) == expected
+            assert _within(revenue_samples(restored, at, config), at, before) == expected
+        if at == before + 365 * DAY:
+            assert len(expected) == len(revenue_samples(full, at, config))  # every window is exact
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -534,6 +571,8 @@ def test_billing_events_older_than_the_floor_still_apply_after_prune(seed: int) 
     for at in (before + 30 * DAY, before + 75 * DAY):
         for config in CONFIGS:
             got, expected = figures(late_arrivals, at, config), figures(full, at, config)
+            for key in [key for key in expected if ("365d" in key[1]) or ("90d" in key[1] and at < before + 90 * DAY)]:
+                got.pop(key), expected.pop(key)  # a window reaching back before the floor
             # The past before the floor only tells new from reactivation; the rest is exact.
             gains = [("pulse_mrr_movement", ("new",)), ("pulse_mrr_movement", ("reactivation",))]
             assert sum(got.pop(k) for k in gains) == sum(expected.pop(k) for k in gains)

@@ -35,6 +35,7 @@ import orjson
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
 from streams.engine.config import EngineConfig
 from streams.engine.revenue import AccountRevenue
+from streams.engine.revenue import metrics as revenue_metrics
 from streams.engine.timeline import DAY_MS, NO_TIME
 from streams.engine.users import User
 from streams.model import (
@@ -56,7 +57,7 @@ BILLING_TYPES = frozenset(
     {"subscription_started", "subscription_changed", "subscription_canceled", "payment_failed", "payment_succeeded"}
 )
 _TRAIL_HORIZON = sessions.WINDOW_MS
-REVENUE_WINDOW_MS = 30 * DAY_MS
+REVENUE_WINDOW_MS = revenue_metrics.LONGEST_WINDOW_MS  # the 365-day retention window
 
 
 class AccountState:
@@ -169,7 +170,7 @@ class AccountState:
         surveys.prune(self.responses, now, config)
         support.prune(self.tickets, self.ticket_time, config)
         if self.revenue is not None:
-            # revenue answers stay exact for T >= the argument + 30 days (its longest window);
+            # revenue answers stay exact for T >= the argument + 365 days (its longest window);
             # the floor moves in whole days, so compaction runs about once a day per account
             before = self.billing_time - config.activity_lag_ms - REVENUE_WINDOW_MS
             self.revenue.prune(before - before % DAY_MS)

@@ -5,8 +5,9 @@ records; and, once compacted, a floor with a two-fact summary of the history bef
 `apply` only inserts a record at its sorted place, so the state (and every answer) is the
 same whatever the arrival order. Answers at T use the records with occurred_at <= T only.
 
-Compaction (`prune(before)`) keeps every answer at T >= before + 30 days exact; that is
-all any query at such a T reads (windows reach back 30 days at most). It keeps:
+Compaction (`prune(before)`) keeps every answer at T >= before + 365 days exact; that is
+all any query at such a T reads (windows reach back 365 days at most). Figures whose
+window is W (movements 30 days, retention 30, 90 or 365) are already exact from before + W. It keeps:
 - per subscription, every record with occurred_at >= before; of the older started/changed
   records the latest one (the terms in force at `before`; it also tells an older cancel
   arriving later whether new terms ended its gap before `before`); the older cancels whose
@@ -198,7 +199,7 @@ class AccountRevenue:
     # --- compaction ---------------------------------------------------------------------
 
     def prune(self, before: int) -> None:
-        """Drop history no query at T >= before + 30d can need (see the module docstring)."""
+        """Drop history no query at T >= before + 365d can need (see the module docstring)."""
         if self._floor is not None and before <= self._floor:
             return
         self._history = (self._summarise(before, False), self._summarise(before, True))

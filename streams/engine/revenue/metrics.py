@@ -10,7 +10,8 @@ Definitions (all money in the reporting currency; windows are (T - W, T]):
   `pulse_mrr_movement_accounts{kind, window="30d"}`: accounts with at least one movement of
   that kind. Net new MRR = new + expansion + reactivation - contraction - churn
   = MRR(T) - MRR(T - 30d).
-- Retention over W = 30d, cohort = accounts with MRR > 0 at T - W:
+- Retention over W = 30d, 90d and 365d (label `window`), cohort = accounts with MRR > 0 at
+  T - W:
   `pulse_retention_base_mrr` = their MRR at T - W, `pulse_retention_current_mrr` = their
   MRR at T, `pulse_retention_capped_mrr` = sum of min(MRR at T, MRR at T - W),
   `pulse_retention_base_accounts` = their number, `pulse_retention_churned_accounts` = those
@@ -50,7 +51,11 @@ from streams.engine.samples import Labels, Sample, ratio_sample
 from streams.engine.timeline import DAY_MS
 
 MOVEMENT_WINDOW_MS = 30 * DAY_MS
-RETENTION_WINDOW_MS = 30 * DAY_MS
+RETENTION_WINDOWS: tuple[tuple[str, int], ...] = (("30d", 30 * DAY_MS), ("90d", 90 * DAY_MS), ("365d", 365 * DAY_MS))
+"""The retention windows: 30 days for a live board, 90 and 365 for the quarterly and annual
+figures benchmarks quote (docs/metrics-revenue.md says how they relate)."""
+LONGEST_WINDOW_MS = max(width for _, width in RETENTION_WINDOWS)
+"""How far back any revenue answer at T reads (AccountRevenue.prune keeps this much)."""
 PAYMENT_WINDOW_MS = 7 * DAY_MS
 _W30: Labels = (("window", "30d"),)
 _W7: Labels = (("window", "7d"),)
@@ -97,12 +102,12 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
     paying_by_plan: defaultdict[str, int] = defaultdict(int)
     movement_cents = dict.fromkeys(KINDS, 0)
     movement_accounts = dict.fromkeys(KINDS, 0)
-    base_mrr = current_mrr = capped_mrr = base_accounts = churned_accounts = 0
+    # per retention window: [base MRR, current MRR, capped MRR, base accounts, churned accounts]
+    retention = {window: [0, 0, 0, 0, 0] for window, _ in RETENTION_WINDOWS}
     trialing = past_due = 0
     payment_count = [0, 0]  # by FAILED / SUCCEEDED
     payment_cents = [0, 0]
     drop_spells = config.same_window_new_and_churn == "ignore"
-    retention_start = as_of - RETENTION_WINDOW_MS
 
     for account in accounts:
         evaluation = account.evaluation(as_of, config)
@@ -124,13 +129,15 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
         elif any(state is not None and not state[1] for state in states):
             trialing += 1
 
-        base = evaluation.steps.at(retention_start)
-        if base > 0:
-            base_accounts += 1
-            base_mrr += base
-            current_mrr += mrr
-            capped_mrr += min(mrr, base)
-            churned_accounts += mrr == 0
+        for window, width in RETENTION_WINDOWS:
+            base = evaluation.steps.at(as_of - width)
+            if base > 0:
+                parts = retention[window]
+                parts[0] += base
+                parts[1] += mrr
+                parts[2] += min(mrr, base)
+                parts[3] += 1
+                parts[4] += mrr == 0
 
         kinds_seen: set[str] = set()
         for movement in in_window(evaluation.movements, as_of - MOVEMENT_WINDOW_MS, as_of, drop_spells):
@@ -154,15 +161,21 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
         labels: Labels = (("kind", kind), *_W30)
         samples.append(Sample("pulse_mrr_movement", labels, _money(movement_cents[kind])))
         samples.append(Sample("pulse_mrr_movement_accounts", labels, movement_accounts[kind]))
+    for window, _width in RETENTION_WINDOWS:
+        base_mrr, current_mrr, capped_mrr, base_accounts, churned_accounts = retention[window]
+        labels = (("window", window),)
+        samples += [
+            ratio_sample("pulse_net_revenue_retention_ratio", labels, current_mrr, base_mrr),
+            ratio_sample("pulse_gross_revenue_retention_ratio", labels, capped_mrr, base_mrr),
+            ratio_sample("pulse_customer_churn_ratio", labels, churned_accounts, base_accounts),
+            Sample("pulse_retention_base_mrr", labels, _money(base_mrr)),
+            Sample("pulse_retention_current_mrr", labels, _money(current_mrr)),
+            Sample("pulse_retention_capped_mrr", labels, _money(capped_mrr)),
+            Sample("pulse_retention_base_accounts", labels, base_accounts),
+            Sample("pulse_retention_churned_accounts", labels, churned_accounts),
+        ]
+    start_mrr = retention["30d"][0]  # every account's MRR at T - 30d
     samples += [
-        ratio_sample("pulse_net_revenue_retention_ratio", _W30, current_mrr, base_mrr),
-        ratio_sample("pulse_gross_revenue_retention_ratio", _W30, capped_mrr, base_mrr),
-        ratio_sample("pulse_customer_churn_ratio", _W30, churned_accounts, base_accounts),
-        Sample("pulse_retention_base_mrr", _W30, _money(base_mrr)),
-        Sample("pulse_retention_current_mrr", _W30, _money(current_mrr)),
-        Sample("pulse_retention_capped_mrr", _W30, _money(capped_mrr)),
-        Sample("pulse_retention_base_accounts", _W30, base_accounts),
-        Sample("pulse_retention_churned_accounts", _W30, churned_accounts),
         ratio_sample("pulse_arpa", (), total_mrr, 100 * paying),
         ratio_sample(
             "pulse_mrr_quick_ratio",
@@ -170,13 +183,13 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
             sum(movement_cents[kind] for kind in GAINS),
             movement_cents[CONTRACTION] + movement_cents[CHURN],
         ),
-        ratio_sample("pulse_gross_mrr_churn_ratio", _W30, movement_cents[CONTRACTION] + movement_cents[CHURN], base_mrr),
+        ratio_sample("pulse_gross_mrr_churn_ratio", _W30, movement_cents[CONTRACTION] + movement_cents[CHURN], start_mrr),
         ratio_sample(
             "pulse_net_mrr_churn_ratio",
             _W30,
             movement_cents[CONTRACTION] + movement_cents[CHURN] - movement_cents[EXPANSION]
             - movement_cents[REACTIVATION],
-            base_mrr,
+            start_mrr,
         ),
         Sample("pulse_trialing_accounts", (), trialing),
         Sample("pulse_past_due_accounts", (), past_due),

@@ -12,7 +12,7 @@
 -- changes are the movements: new (0 -> >0, first time ever), reactivation (0 -> >0 after an
 -- earlier >0), expansion/contraction (up/down staying >0), churn (>0 -> 0); amounts > 0.
 -- Only events applied at T (occurred_at <= T) shape the function; movements count in
--- (T - 30d, T]. Retention over 30d compares account MRR at T - 30d and at T. A
+-- (T - 30d, T]. Retention over W (30d, 90d, 365d) compares account MRR at T - W and at T. A
 -- subscription is in trial at t when it has terms, no cancel holds it and
 -- trial_ends_at > t.
 --
@@ -41,7 +41,7 @@ SELECT account_id, subscription_id, effective_at
 FROM applied
 WHERE type = 'subscription_canceled';
 
--- Every instant at which an account's MRR can change, plus T - 30d and T.
+-- Every instant at which an account's MRR can change, plus T and T - 30d, 90d, 365d.
 CREATE OR REPLACE TABLE revenue_points AS
 WITH accounts AS (
     SELECT DISTINCT account_id FROM subscription_terms
@@ -53,6 +53,8 @@ FROM (
     UNION ALL SELECT account_id, effective_at FROM subscription_cancels
     UNION ALL SELECT account_id, clock.t FROM accounts, clock
     UNION ALL SELECT account_id, clock.t - 2592000000 FROM accounts, clock
+    UNION ALL SELECT account_id, clock.t - 7776000000 FROM accounts, clock
+    UNION ALL SELECT account_id, clock.t - 31536000000 FROM accounts, clock
 ) AS candidates, clock
 WHERE candidates.t <= clock.t;
 
