@@ -296,7 +296,8 @@ SUPPORT = Dashboard(
                    limit=Limit(bad_below="nps_min_score"), runbooks=("PulseNpsLow",),
                    description="% promoters (9-10) - % detractors (0-6) of NPS responses over 90 days."),
         timeseries("CES (90d)", Query("pulse:ces:score90d", "CES"), decimals=2,
-                   description="Mean customer effort score of responses over 90 days."),
+                   description="Mean customer effort score of responses over 90 days, 1..7 with 7 = very easy "
+                   "(responses on the reversed scale are turned around): higher is better."),
         timeseries("Survey responses (90d)", Query('pulse:survey_responses:sum{window="90d"}', "{{survey}}"),
                    decimals=0, description="Survey responses over 90 days, per survey."),
     ),

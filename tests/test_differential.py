@@ -272,6 +272,8 @@ def _adversarial_events(rng: random.Random, hot_slots: list[int]) -> list[dict[s
             survey = rng.choice(["nps", "csat", "ces"])
             base |= {"type": "survey_response", "survey": survey,
                      "score": rng.randrange({"nps": 0, "csat": 1, "ces": 1}[survey], {"nps": 11, "csat": 6, "ces": 8}[survey])}
+            if survey == "ces" and rng.random() < 0.5:  # a stated direction, either way
+                base["scale"] = rng.choice(["higher_is_easier", "higher_is_harder"])
         elif kind == "lifecycle":
             base |= {"type": rng.choice(["signup", "onboarding_step_completed", "onboarding_completed"]),
                      "user_id": f"u{rng.randrange(3)}"}

@@ -107,7 +107,10 @@ class AccountState:
             response = cast(SurveyResponse, event)
             source = surveys.SOURCE_OF_SURVEY.get(response.survey)
             if source is not None:
-                self._record_response(time, source, response.score, config)
+                score = response.score
+                if response.survey == "ces":
+                    score = surveys.ces_points(score, response.scale, config)
+                self._record_response(time, source, score, config)
         elif event_type in LIFECYCLE_TYPES:
             lifecycle.record(self.milestones, time, event_type)
             if self.milestones[0] >> 2 <= self.stream_time - config.activity_lag_ms - lifecycle.WINDOW_MS:

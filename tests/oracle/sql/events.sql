@@ -12,7 +12,8 @@ WITH parsed AS (
                "subscription_id": "VARCHAR", "plan": "VARCHAR", "amount": "VARCHAR",
                "currency": "VARCHAR", "interval": "VARCHAR", "interval_count": "VARCHAR",
                "quantity": "VARCHAR", "discount_percent": "VARCHAR", "trial_ends_at": "VARCHAR",
-               "effective_at": "VARCHAR", "survey": "VARCHAR", "score": "VARCHAR"
+               "effective_at": "VARCHAR", "survey": "VARCHAR", "score": "VARCHAR",
+               "scale": "VARCHAR"
            }') AS f
     FROM lines
 )
@@ -42,5 +43,6 @@ SELECT
     epoch_ms(CAST(upper(COALESCE(f.effective_at, f.occurred_at)) AS TIMESTAMPTZ)) AS effective_at,
     -- surveys
     f.survey,
-    CAST(f.score AS INTEGER)                                                    AS score
+    CAST(f.score AS INTEGER)                                                    AS score,
+    f.scale                                                                     AS survey_scale
 FROM parsed;
