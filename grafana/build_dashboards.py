@@ -165,7 +165,7 @@ CS_OVERVIEW = Dashboard(
              decimals=1, description="As NRR, with each account capped at its MRR of 30 days ago."),
         stat("Customer churn (30d)", Query("pulse:customer_churn:ratio30d"), unit="percentunit", decimals=2,
              runbooks=("PulseMrrChurnHigh",),
-             description="Accounts paying 30 days ago that pay nothing now / accounts paying 30 days ago."),
+             description="Customers of 30 days ago that are no longer customers / customers of 30 days ago (an account on a free plan stays a customer by default)."),
         PIPELINE_HEALTHY,
         stat("Reporting currency", Query("max by (currency) (pulse_reporting_currency_info)", "{{currency}}"),
              text_mode="name", description="The currency every money figure is in ([revenue] reporting_currency)."),
@@ -258,7 +258,7 @@ REVENUE = Dashboard(
                    description="One churn family (ChartMogul's standard formulas). Gross MRR churn: "
                    "(churn + contraction MRR) / MRR 30 days ago. Net MRR churn: (churn + contraction "
                    "- expansion - reactivation MRR) / MRR 30 days ago, below 0 when gains outweigh losses. "
-                   "Customer churn: accounts lost / accounts paying 30 days ago."),
+                   "Customer churn: customers lost / customers of 30 days ago."),
         timeseries("Payment failures (7d)", Query("pulse:payment_failure:ratio7d", "failed share"),
                    limit=Limit(warn_above="payment_failure_ratio_floor", bad_above="payment_failure_ratio_max"),
                    runbooks=("PulsePaymentFailuresRising",),

@@ -41,7 +41,7 @@ from click.testing import CliRunner
 
 from streams.generator import GeneratedMessage, GeneratorConfig, generate
 from streams.replay import replay
-from tests.oracle import Oracle
+from tests.oracle import Oracle, Policy
 from tests.oracle.compare import compare, parse_exposition
 
 DAY = 86_400_000
@@ -174,9 +174,9 @@ def shuffled(messages: list[GeneratedMessage], mode: str, seed: int) -> list[byt
     return lines
 
 
-def engine_exposition(dataset: Path, as_of: int | None, workdir: Path) -> str:
+def engine_exposition(dataset: Path, as_of: int | None, workdir: Path, revenue_toml: str = "") -> str:
     config = workdir / "pulse.toml"
-    config.write_text(CONFIG_TOML)
+    config.write_text(CONFIG_TOML + revenue_toml)
     out = workdir / f"metrics-{as_of}.prom"
     clock = [] if as_of is None else ["--as-of", rfc3339(as_of)]
     result = CliRunner().invoke(
@@ -186,10 +186,13 @@ def engine_exposition(dataset: Path, as_of: int | None, workdir: Path) -> str:
     return out.read_text()
 
 
-def disagreements(dataset: Path, oracle: Oracle, workdir: Path, name: str, times: tuple[int | None, ...]) -> list[str]:
+def disagreements(
+    dataset: Path, oracle: Oracle, workdir: Path, name: str, times: tuple[int | None, ...], revenue_toml: str = ""
+) -> list[str]:
     report: list[str] = []
     for as_of in times:
-        mismatches = compare(oracle.metrics(as_of), parse_exposition(engine_exposition(dataset, as_of, workdir)))
+        exposition = engine_exposition(dataset, as_of, workdir, revenue_toml)
+        mismatches = compare(oracle.metrics(as_of), parse_exposition(exposition))
         when = "default" if as_of is None else rfc3339(as_of)
         report += [f"{name} as-of {when}: {mismatch}" for mismatch in mismatches]
     return report
@@ -311,4 +314,17 @@ def test_engine_agrees_with_the_oracle_on_adversarial_data(seed: int, tmp_path: 
     write_jsonl(dataset, lines)
     with Oracle(dataset, rates=RATES) as oracle:
         report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}", times)
+    assert not report, "engine != oracle:\n" + "\n".join(report)
+
+
+@pytest.mark.parametrize("seed", range(101, 105))
+def test_free_subscriptions_churned_agrees_with_the_oracle(seed: int, tmp_path: Path) -> None:
+    """The adversarial data (with free prices and 100 % discounts) under the knob's other
+    setting: a move to a free subscription is churn."""
+    dataset = tmp_path / "events.jsonl"
+    lines, times = adversarial_lines(seed)
+    write_jsonl(dataset, lines)
+    with Oracle(dataset, rates=RATES, policy=Policy(free_subscriptions="churned")) as oracle:
+        report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}-churned", times,
+                               'free_subscriptions = "churned"\n')
     assert not report, "engine != oracle:\n" + "\n".join(report)

@@ -355,6 +355,45 @@ def test_account_state_keeps_a_year_of_billing_for_the_annual_window() -> None:
     assert REVENUE_WINDOW_MS >= 365 * DAY
 
 
+CHURNED_WHEN_FREE = RevenueConfig(free_subscriptions="churned")
+
+
+def test_a_move_to_free_is_contraction_by_default_and_churn_with_the_knob() -> None:
+    """ChartMogul's default keeps a customer on a 100 % discount or a free plan active."""
+    at = T0 + 45 * DAY
+    account = account_of([started("s1", T0, "100"), changed("s1", at - 20 * DAY, "100", discount_percent=100),
+                          changed("s1", at - 5 * DAY, "50")])
+    free = at - 10 * DAY
+    found = figures(account, free)
+    assert (movement(found, "contraction"), movement(found, "churn")) == (Decimal("100.00"), 0)
+    assert found[("pulse_retention_churned_accounts", ())] == 0
+    assert found[("pulse_customer_churn_ratio", ())] == 0
+    assert found[("pulse_retention_base_accounts", ())] == 1
+    assert mrr(account, free) == 0
+    found = figures(account, at)
+    assert (movement(found, "expansion"), movement(found, "reactivation")) == (Decimal("50.00"), 0)
+    # the other setting: the move to free is churn, and paying again a reactivation
+    found = figures(account, free, CHURNED_WHEN_FREE)
+    assert (movement(found, "contraction"), movement(found, "churn")) == (0, Decimal("100.00"))
+    assert found[("pulse_customer_churn_ratio", ())] == 1
+    found = figures(account, at, CHURNED_WHEN_FREE)
+    assert (movement(found, "expansion"), movement(found, "reactivation")) == (0, Decimal("50.00"))
+
+
+def test_free_customers_join_the_retention_cohort_and_their_upgrade_is_new_mrr() -> None:
+    at = T0 + 45 * DAY
+    starter = account_of([started("f1", T0, "0", plan="free"), changed("f1", at - 3 * DAY, "30")])
+    found = figures(starter, at)
+    assert movement(found, "new") == Decimal("30.00")  # its first MRR
+    assert found[("pulse_retention_base_accounts", ())] == 1  # a customer at T - 30d, on the free plan
+    assert found[("pulse_retention_base_mrr", ())] == 0
+    assert found[("pulse_retention_current_mrr", ())] == Decimal("30.00")
+    assert found[("pulse_paying_accounts", ("free",))] == 0
+    assert figures(starter, at, CHURNED_WHEN_FREE)[("pulse_retention_base_accounts", ())] == 0
+    ended = account_of([started("f1", T0, "0", plan="free"), canceled("f1", at - 3 * DAY)])
+    assert figures(ended, at)[("pulse_retention_churned_accounts", ())] == 1
+
+
 def test_churn_rates_are_zero_without_mrr_at_the_start() -> None:
     found = figures(account_of([started("n1", T0, "10"), canceled("n1", T0 + DAY)]), T0 + 2 * DAY)
     assert movement(found, "churn") == Decimal("10.00")
@@ -481,7 +520,8 @@ def _histories(seed: int, accounts: int = 12) -> list[list[Event]]:
 
 CONFIGS = [
     USD,
-    RevenueConfig(churn_recognition="occurred_at", same_window_new_and_churn="ignore", reactivation_window_days=20),
+    RevenueConfig(churn_recognition="occurred_at", same_window_new_and_churn="ignore", reactivation_window_days=20,
+                  free_subscriptions="churned"),
     RevenueConfig(reporting_currency="EUR", discount_scope="ignore"),
 ]
 CHECK_TIMES = [T0 + days * DAY + 7 * HOUR_MS for days in (10, 31, 55, 80, 120, 170)]
@@ -631,6 +671,8 @@ def test_config_from_mapping_reads_every_knob() -> None:
         "occurred_at", "ignore", 90, "ignore", ("starter",))
     assert RevenueConfig.from_mapping({"reactivation_window_days": "unlimited"}).reactivation_window_days is None
     assert RevenueConfig.from_mapping({}) == RevenueConfig()
+    assert RevenueConfig.from_mapping({"free_subscriptions": "churned"}).free_subscriptions == "churned"
+    assert RevenueConfig().free_subscriptions == "active"
 
 
 @pytest.mark.parametrize(
@@ -648,6 +690,7 @@ def test_config_from_mapping_reads_every_knob() -> None:
         ({"discount_scope": "none"}, "discount_scope"),
         ({"reactivation_window_days": 0}, "reactivation_window_days"),
         ({"same_window_new_and_churn": "net"}, "same_window_new_and_churn"),
+        ({"free_subscriptions": "cancelled"}, "free_subscriptions"),
         ({"plan_labels": "starter"}, "plan_labels"),
         ({"plan_labels": ["other"]}, "plan_labels"),
     ],

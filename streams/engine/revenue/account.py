@@ -81,6 +81,9 @@ class Evaluation:
     timelines: list[Timeline]
     steps: Steps
     movements: list[Movement]
+    customers: Steps
+    """> 0 while the account is a customer: MRR > 0, or with `free_subscriptions = "active"`
+    a subscription in force out of trial, free or not."""
     plan_labels: frozenset[str]
     """The `plan` labels of every started/changed record taken into account."""
 
@@ -90,6 +93,10 @@ def _paying_cents(config: RevenueConfig) -> Callable[[SubState], int]:
         return monthly_cents(state[0], config) if state is not None and state[1] else 0
 
     return value
+
+
+def _in_force(state: SubState) -> int:
+    return 1 if state is not None and state[1] else 0
 
 
 def _priced(state: SubState) -> int:
@@ -169,14 +176,16 @@ class AccountRevenue:
         timelines = [sub.timeline(known_until, at_occurrence) for sub in self._subs.values()]
         steps = account_steps(timelines, _paying_cents(config))
         window = None if config.reactivation_window_days is None else config.reactivation_window_days * DAY_MS
-        movements = classify(steps, self._floor, self._history[at_occurrence], window)
+        customers = account_steps(timelines, _in_force) if config.free_subscriptions == "active" else steps
+        free_customers = customers if config.free_subscriptions == "active" else None
+        movements = classify(steps, self._floor, self._history[at_occurrence], window, free_customers)
         plan_labels = frozenset(
             config.plan_label(record[3].plan)
             for sub in self._subs.values()
             for record in sub.sets
             if record[0] <= known_until
         )
-        evaluation = Evaluation(timelines, steps, movements, plan_labels)
+        evaluation = Evaluation(timelines, steps, movements, customers, plan_labels)
         if complete:
             self._cache = (config, evaluation)
         return evaluation

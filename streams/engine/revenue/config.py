@@ -17,6 +17,11 @@ disagree; the defaults are the definitions of docs/metrics-revenue.md:
 - `same_window_new_and_churn`: `"count"` (default): an account that is new and churns in
   the same 30-day window is reported in both movements, as Baremetrics and Maxio do.
   `"ignore"`: that paid spell is left out of the window's movements, as ProfitWell does.
+- `free_subscriptions`: an account whose only subscriptions in force (out of trial) are
+  free (price 0 or a 100 % discount). `"active"` (default): it stays a customer, as
+  ChartMogul's default "Active" setting keeps it; going from paid to free is a
+  contraction to 0, and from free back to paid an expansion. `"churned"`: it is churned,
+  as ChartMogul's "Cancelled" option and Stripe (free plans are not in MRR) count it.
 - `plan_labels`: bounds the `plan` label. Empty (default): every plan name is its own label
   value (a product's plan catalog is small). Otherwise the listed plans keep their name and
   every other plan is reported as `plan="other"`.
@@ -36,6 +41,7 @@ from streams.errors import ConfigError
 CHURN_RECOGNITION = ("effective_at", "occurred_at")
 DISCOUNT_SCOPES = ("recurring", "ignore")
 SAME_WINDOW_NEW_AND_CHURN = ("count", "ignore")
+FREE_SUBSCRIPTIONS = ("active", "churned")
 OTHER_PLAN = "other"
 UNLIMITED = "unlimited"
 
@@ -51,6 +57,7 @@ class RevenueConfig:
     reactivation_window_days: int | None = None
     same_window_new_and_churn: str = "count"
     plan_labels: tuple[str, ...] = ()
+    free_subscriptions: str = "active"
 
     def __post_init__(self) -> None:
         if not is_currency_code(self.reporting_currency):
@@ -70,6 +77,7 @@ class RevenueConfig:
         _check_choice("churn_recognition", self.churn_recognition, CHURN_RECOGNITION)
         _check_choice("discount_scope", self.discount_scope, DISCOUNT_SCOPES)
         _check_choice("same_window_new_and_churn", self.same_window_new_and_churn, SAME_WINDOW_NEW_AND_CHURN)
+        _check_choice("free_subscriptions", self.free_subscriptions, FREE_SUBSCRIPTIONS)
         window = self.reactivation_window_days
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
             raise ConfigError(
@@ -109,13 +117,17 @@ class RevenueConfig:
             "reactivation_window_days",
             "same_window_new_and_churn",
             "plan_labels",
+            "free_subscriptions",
         )
         unknown = sorted(str(key) for key in mapping if key not in known)
         if unknown:
             raise ConfigError(f"Unknown key [revenue] {unknown[0]}: remove it (known keys: {', '.join(known)}).")
         fields: dict[str, Any] = {
             key: mapping[key]
-            for key in ("reporting_currency", "churn_recognition", "discount_scope", "same_window_new_and_churn")
+            for key in (
+                "reporting_currency", "churn_recognition", "discount_scope", "same_window_new_and_churn",
+                "free_subscriptions",
+            )
             if key in mapping
         }
         reporting = fields.get("reporting_currency", "USD")

@@ -10,12 +10,13 @@ Definitions (all money in the reporting currency; windows are (T - W, T]):
   `pulse_mrr_movement_accounts{kind, window="30d"}`: accounts with at least one movement of
   that kind. Net new MRR = new + expansion + reactivation - contraction - churn
   = MRR(T) - MRR(T - 30d).
-- Retention over W = 30d, 90d and 365d (label `window`), cohort = accounts with MRR > 0 at
-  T - W:
+- Retention over W = 30d, 90d and 365d (label `window`), cohort = the customers at T - W
+  (accounts with MRR > 0, and with `free_subscriptions = "active"` also those with a free
+  subscription in force out of trial, whose base MRR is 0); churned = not a customer at T:
   `pulse_retention_base_mrr` = their MRR at T - W, `pulse_retention_current_mrr` = their
   MRR at T, `pulse_retention_capped_mrr` = sum of min(MRR at T, MRR at T - W),
   `pulse_retention_base_accounts` = their number, `pulse_retention_churned_accounts` = those
-  with MRR 0 at T. NRR = current / base, GRR = capped / base, customer churn ratio =
+  that are no longer customers at T. NRR = current / base, GRR = capped / base, customer churn ratio =
   churned / base accounts (0 when the cohort is empty).
 - `pulse_arpa` = MRR / paying accounts (0 with none), in the reporting currency; a ratio of
   the two exact sums, not rounded (it is derived, like NRR).
@@ -65,16 +66,16 @@ REVENUE_METRICS: dict[str, str] = {
     "pulse_paying_accounts": "Accounts with MRR > 0 at T, by plan of their largest subscription.",
     "pulse_mrr_movement": "Sum of MRR movements of each kind in the window, in the reporting currency.",
     "pulse_mrr_movement_accounts": "Accounts with at least one MRR movement of each kind in the window.",
-    "pulse_net_revenue_retention_ratio": "MRR at T of the accounts paying at T - W over their MRR at T - W.",
+    "pulse_net_revenue_retention_ratio": "MRR at T of the customers at T - W over their MRR at T - W.",
     "pulse_gross_revenue_retention_ratio": "As NRR, with each account's MRR at T capped at its MRR at T - W.",
-    "pulse_customer_churn_ratio": "Share of the accounts paying at T - W that pay nothing at T.",
-    "pulse_retention_base_mrr": "MRR at T - W of the accounts paying at T - W (NRR and GRR denominator).",
-    "pulse_retention_current_mrr": "MRR at T of the accounts paying at T - W (NRR numerator).",
+    "pulse_customer_churn_ratio": "Share of the customers at T - W that are no longer customers at T.",
+    "pulse_retention_base_mrr": "MRR at T - W of the customers at T - W (NRR and GRR denominator).",
+    "pulse_retention_current_mrr": "MRR at T of the customers at T - W (NRR numerator).",
     "pulse_retention_capped_mrr": (
-        "Sum of min(MRR at T, MRR at T - W) over the accounts paying at T - W (GRR numerator)."
+        "Sum of min(MRR at T, MRR at T - W) over the customers at T - W (GRR numerator)."
     ),
-    "pulse_retention_base_accounts": "Accounts paying at T - W (customer churn denominator).",
-    "pulse_retention_churned_accounts": "Accounts paying at T - W with MRR 0 at T (customer churn numerator).",
+    "pulse_retention_base_accounts": "Customers at T - W (customer churn denominator).",
+    "pulse_retention_churned_accounts": "Customers at T - W that are no longer customers at T (customer churn numerator).",
     "pulse_arpa": "Average MRR per paying account at T, in the reporting currency.",
     "pulse_mrr_quick_ratio": "(new + expansion + reactivation) / (contraction + churn) MRR in the window.",
     "pulse_gross_mrr_churn_ratio": "(churn + contraction) MRR in the window over MRR at the window's start.",
@@ -129,15 +130,16 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
         elif any(state is not None and not state[1] for state in states):
             trialing += 1
 
+        customer_now = evaluation.customers.at(as_of) > 0
         for window, width in RETENTION_WINDOWS:
-            base = evaluation.steps.at(as_of - width)
-            if base > 0:
+            if evaluation.customers.at(as_of - width) > 0:
+                base = evaluation.steps.at(as_of - width)
                 parts = retention[window]
                 parts[0] += base
                 parts[1] += mrr
                 parts[2] += min(mrr, base)
                 parts[3] += 1
-                parts[4] += mrr == 0
+                parts[4] += not customer_now
 
         kinds_seen: set[str] = set()
         for movement in in_window(evaluation.movements, as_of - MOVEMENT_WINDOW_MS, as_of, drop_spells):

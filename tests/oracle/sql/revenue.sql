@@ -11,6 +11,8 @@
 -- Account MRR = sum of its subscriptions' (rounded) MRR; a step function of time. Its step
 -- changes are the movements: new (0 -> >0, first time ever), reactivation (0 -> >0 after an
 -- earlier >0), expansion/contraction (up/down staying >0), churn (>0 -> 0); amounts > 0.
+-- An account that is still a customer at MRR 0 (a free subscription, see account_mrr)
+-- makes >0 -> 0 a contraction and 0 -> >0 (after an earlier >0) an expansion.
 -- Only events applied at T (occurred_at <= T) shape the function; movements count in
 -- (T - 30d, T]. Retention over W (30d, 90d, 365d) compares account MRR at T - W and at T. A
 -- subscription is in trial at t when it has terms, no cancel holds it and
@@ -79,24 +81,37 @@ held AS (
 )
 SELECT account_id, t, subscription_id,
        (NOT is_held AND terms.trial_ends_at > t) AS in_trial,
+       (NOT is_held AND (terms.trial_ends_at IS NULL OR terms.trial_ends_at <= t)) AS in_force,
        CASE
            WHEN is_held OR terms.trial_ends_at > t THEN 0
            ELSE (2 * terms.cents_numerator + terms.cents_denominator) // (2 * terms.cents_denominator)
        END AS cents
 FROM held;
 
+-- A customer at t: MRR > 0; with free_subscriptions = 'active' (the default) also an
+-- account with any subscription in force out of trial, free (price 0, 100 % discount) or not.
 CREATE OR REPLACE TABLE account_mrr AS
-SELECT p.account_id, p.t,
-       COALESCE(sum(m.cents), 0)::HUGEINT AS cents,
-       COALESCE(bool_or(m.in_trial), false) AS has_trial
-FROM revenue_points p
-LEFT JOIN subscription_mrr m ON m.account_id = p.account_id AND m.t = p.t
-GROUP BY p.account_id, p.t;
+WITH summed AS (
+    SELECT p.account_id, p.t,
+           COALESCE(sum(m.cents), 0)::HUGEINT AS cents,
+           COALESCE(bool_or(m.in_trial), false) AS has_trial,
+           COALESCE(bool_or(m.in_force), false) AS has_subscription_in_force
+    FROM revenue_points p
+    LEFT JOIN subscription_mrr m ON m.account_id = p.account_id AND m.t = p.t
+    GROUP BY p.account_id, p.t
+)
+SELECT account_id, t, cents, has_trial,
+       CASE (SELECT free_subscriptions FROM params)
+           WHEN 'active' THEN cents > 0 OR has_subscription_in_force
+           ELSE cents > 0
+       END AS is_customer
+FROM summed;
 
 CREATE OR REPLACE TABLE mrr_movements AS
 WITH steps AS (
-    SELECT account_id, t, cents,
+    SELECT account_id, t, cents, is_customer,
            COALESCE(lag(cents) OVER by_time, 0) AS previous_cents,
+           COALESCE(lag(is_customer) OVER by_time, false) AS was_customer,
            COALESCE(bool_or(cents > 0) OVER (PARTITION BY account_id ORDER BY t
                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                     false) AS was_paying_before
@@ -106,7 +121,9 @@ WITH steps AS (
 SELECT account_id, t,
        CASE
            WHEN previous_cents = 0 AND NOT was_paying_before THEN 'new'
+           WHEN previous_cents = 0 AND was_customer THEN 'expansion'   -- from a free plan
            WHEN previous_cents = 0 THEN 'reactivation'
+           WHEN cents = 0 AND is_customer THEN 'contraction'           -- to a free plan
            WHEN cents = 0 THEN 'churn'
            WHEN cents > previous_cents THEN 'expansion'
            ELSE 'contraction'

@@ -9,10 +9,10 @@
 --   pulse_gross_mrr_churn_ratio{window="30d"}: (churn + contraction) / total MRR at T - 30d
 --   pulse_net_mrr_churn_ratio{window="30d"}: (churn + contraction - expansion - reactivation)
 --       / total MRR at T - 30d (ChartMogul's standard net MRR churn; may be negative)
---   per window W in 30d, 90d, 365d, cohort C = accounts with MRR > 0 at T - W:
+--   per window W in 30d, 90d, 365d, cohort C = the customers at T - W (account_mrr.is_customer):
 --   pulse_net_revenue_retention_ratio   = sum over C of MRR(T) / sum over C of MRR(T - W)
 --   pulse_gross_revenue_retention_ratio = the same with MRR(T) capped at MRR(T - W)
---   pulse_customer_churn_ratio          = |{a in C : MRR(T) = 0}| / |C|
+--   pulse_customer_churn_ratio          = |{a in C : not a customer at T}| / |C|
 --   and their parts pulse_retention_{base,current,capped}_mrr, _{base,churned}_accounts
 --   pulse_payments_{failed,succeeded}{window="7d"}: payment events in (T - 7d, T], and
 --   pulse_payments_{failed,succeeded}_amount: their amounts converted and each rounded
@@ -28,11 +28,12 @@ retention_windows(window_name, width_ms) AS (
     VALUES ('30d', 2592000000), ('90d', 7776000000), ('365d', 31536000000)
 ),
 cohorts AS (
-    SELECT w.window_name, now.account_id, now.cents AS current_cents, then_.cents AS base_cents
+    SELECT w.window_name, now.account_id, now.cents AS current_cents, then_.cents AS base_cents,
+           now.is_customer AS is_customer_now
     FROM retention_windows w, clock
     JOIN account_mrr now ON now.t = clock.t
     JOIN account_mrr then_ ON then_.account_id = now.account_id AND then_.t = clock.t - w.width_ms
-    WHERE then_.cents > 0
+    WHERE then_.is_customer
 ),
 retention AS (
     SELECT w.window_name,
@@ -40,7 +41,7 @@ retention AS (
            COALESCE(sum(c.current_cents), 0) AS retained_cents,
            COALESCE(sum(least(c.current_cents, c.base_cents)), 0) AS capped_cents,
            count(c.account_id) AS base_accounts,
-           count(c.account_id) FILTER (WHERE c.current_cents = 0) AS churned_accounts
+           count(c.account_id) FILTER (WHERE NOT c.is_customer_now) AS churned_accounts
     FROM retention_windows w LEFT JOIN cohorts c USING (window_name)
     GROUP BY w.window_name
 ),
