@@ -317,14 +317,23 @@ def test_engine_agrees_with_the_oracle_on_adversarial_data(seed: int, tmp_path: 
     assert not report, "engine != oracle:\n" + "\n".join(report)
 
 
+KNOB_SETTINGS = {
+    # a move to a free subscription is churn
+    "free-churned": (Policy(free_subscriptions="churned"), 'free_subscriptions = "churned"\n'),
+    # a backdated cancel rewrites the past from its effective time
+    "backdated-rewrite": (Policy(backdated_cancellations="rewrite"), 'backdated_cancellations = "rewrite"\n'),
+}
+
+
+@pytest.mark.parametrize("setting", sorted(KNOB_SETTINGS))
 @pytest.mark.parametrize("seed", range(101, 105))
-def test_free_subscriptions_churned_agrees_with_the_oracle(seed: int, tmp_path: Path) -> None:
-    """The adversarial data (with free prices and 100 % discounts) under the knob's other
-    setting: a move to a free subscription is churn."""
+def test_the_other_knob_settings_agree_with_the_oracle(seed: int, setting: str, tmp_path: Path) -> None:
+    """The adversarial data (free prices, 100 % discounts, backdated cancels) under the
+    other setting of a revenue knob the oracle follows."""
+    policy, revenue_toml = KNOB_SETTINGS[setting]
     dataset = tmp_path / "events.jsonl"
     lines, times = adversarial_lines(seed)
     write_jsonl(dataset, lines)
-    with Oracle(dataset, rates=RATES, policy=Policy(free_subscriptions="churned")) as oracle:
-        report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}-churned", times,
-                               'free_subscriptions = "churned"\n')
+    with Oracle(dataset, rates=RATES, policy=policy) as oracle:
+        report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}-{setting}", times, revenue_toml)
     assert not report, "engine != oracle:\n" + "\n".join(report)

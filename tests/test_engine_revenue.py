@@ -196,6 +196,47 @@ def test_backdated_cancel_counts_only_once_it_has_occurred() -> None:
     assert movement(figures(account, T0 + 20 * DAY), "churn") == Decimal("100.00")
 
 
+REWRITE = RevenueConfig(backdated_cancellations="rewrite")
+
+
+def mrr_in_hindsight(account: AccountRevenue, known_at: int, t: int, config: RevenueConfig = USD) -> int:
+    """Account MRR at t in cents, as the events known at `known_at` tell it."""
+    return account.evaluation(known_at, config).steps.at(t)
+
+
+def test_backdated_cancel_is_booked_when_it_became_known_by_default() -> None:
+    """Recorded on 06-10, effective 05-01: at 06-15 a live board sees the churn."""
+    may_1, jun_10, jun_15 = T0 + 120 * DAY, T0 + 160 * DAY, T0 + 165 * DAY
+    account = account_of([started("s1", T0, "100"), canceled("s1", jun_10, effective_at=may_1)])
+    found = figures(account, jun_15)
+    assert movement(found, "churn") == Decimal("100.00")
+    assert found[("pulse_retention_churned_accounts", ())] == 1
+    assert found[("pulse_gross_revenue_retention_ratio", ())] == 0
+    assert mrr_in_hindsight(account, jun_15, jun_10 - 1) == 10_000  # the past stays as it was known
+    # the rewriting setting: MRR 0 from 05-01, so the 30-day window at 06-15 shows nothing
+    found = figures(account, jun_15, REWRITE)
+    assert movement(found, "churn") == 0
+    assert found[("pulse_retention_base_accounts", ())] == 0
+    assert mrr_in_hindsight(account, jun_15, jun_10 - 1, REWRITE) == 0
+
+
+def test_backdated_cancel_does_not_end_terms_that_began_after_its_effective_time() -> None:
+    """A restart between effective_at and the time the cancel became known is not cancelled."""
+    account = account_of([started("s1", T0, "100"), started("s1", T0 + 15 * DAY, "70"),
+                          canceled("s1", T0 + 20 * DAY, effective_at=T0 + 10 * DAY)])
+    assert mrr(account, T0 + 25 * DAY) == Decimal("70.00")
+    assert mrr_in_hindsight(account, T0 + 25 * DAY, T0 + 12 * DAY) == 10_000
+    assert mrr_in_hindsight(account, T0 + 25 * DAY, T0 + 12 * DAY, REWRITE) == 0  # held from day 10 to 15
+    assert mrr(account, T0 + 25 * DAY, REWRITE) == Decimal("70.00")
+
+
+def test_backdated_cancellations_config() -> None:
+    assert RevenueConfig().backdated_cancellations == "when_known"
+    assert RevenueConfig.from_mapping({"backdated_cancellations": "rewrite"}) == REWRITE
+    with pytest.raises(ConfigError, match="backdated_cancellations"):
+        RevenueConfig.from_mapping({"backdated_cancellations": "later"})
+
+
 def test_new_terms_before_a_scheduled_cancel_takes_effect_do_not_withdraw_it() -> None:
     cancel = canceled("s1", T0 + 10 * DAY, effective_at=T0 + 30 * DAY)
     for renewed in (changed("s1", T0 + 20 * DAY, "150"), started("s1", T0 + 20 * DAY, "150")):
@@ -523,6 +564,7 @@ CONFIGS = [
     RevenueConfig(churn_recognition="occurred_at", same_window_new_and_churn="ignore", reactivation_window_days=20,
                   free_subscriptions="churned"),
     RevenueConfig(reporting_currency="EUR", discount_scope="ignore"),
+    RevenueConfig(backdated_cancellations="rewrite", reactivation_window_days=20),
 ]
 CHECK_TIMES = [T0 + days * DAY + 7 * HOUR_MS for days in (10, 31, 55, 80, 120, 170)]
 

@@ -54,13 +54,15 @@ RATE_DECIMALS = 8
 @dataclass(frozen=True)
 class Policy:
     """The admission policy's defaults from the contract (docs/events.md), and the one
-    revenue knob the oracle follows."""
+    revenue knobs the oracle follows."""
 
     future_tolerance_ms: int = 5 * 60_000
     activity_horizon_ms: int = 35 * DAY_MS
     survey_horizon_ms: int = 95 * DAY_MS
     free_subscriptions: str = "active"
     """The [revenue] knob of the same name: "active" or "churned"."""
+    backdated_cancellations: str = "when_known"
+    """The [revenue] knob of the same name: "when_known" or "rewrite"."""
 
 
 def _sql(name: str) -> str:
@@ -156,9 +158,11 @@ class Oracle:
         connection.execute(
             "CREATE OR REPLACE TABLE params AS SELECT $1::BIGINT AS as_of_ms, "
             "$2::BIGINT AS future_tolerance_ms, $3::BIGINT AS activity_horizon_ms, "
-            "$4::BIGINT AS survey_horizon_ms, $5::VARCHAR AS free_subscriptions",
+            "$4::BIGINT AS survey_horizon_ms, $5::VARCHAR AS free_subscriptions, "
+            "$6::VARCHAR AS backdated_cancellations",
             [as_of_ms, self._policy.future_tolerance_ms, self._policy.activity_horizon_ms,
-             self._policy.survey_horizon_ms, self._policy.free_subscriptions],
+             self._policy.survey_horizon_ms, self._policy.free_subscriptions,
+             self._policy.backdated_cancellations],
         )
         for script in SETUP_SCRIPTS:
             connection.execute(_sql(script))

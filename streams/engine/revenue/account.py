@@ -13,7 +13,7 @@ window is W (movements 30 days, retention 30, 90 or 365) are already exact from 
   arriving later whether new terms ended its gap before `before`); the older cancels whose
   gap reaches `before`;
 - the payments with occurred_at >= before, and the latest older one;
-- `History` per churn-recognition setting: whether the account had paid before `before`,
+- `History` per cancellation mode (`steps.MODES`): whether the account had paid before `before`,
   and its last churn at or before it, for telling `new` from `reactivation` later. It is
   summarised from the records with occurred_at < before, with "paid" meaning a priced
   subscription out of trial and not canceled (see `money.is_priced`).
@@ -39,6 +39,7 @@ from streams.engine.revenue.movements import NO_HISTORY, History, Movement, clas
 from streams.engine.revenue.steps import (
     CHANGED,
     FOREVER,
+    MODES,
     STARTED,
     CancelRecord,
     SetRecord,
@@ -70,8 +71,8 @@ class _Subscription:
         self.sets: list[SetRecord] = []
         self.cancels: list[CancelRecord] = []
 
-    def timeline(self, known_until: int, at_occurrence: bool) -> Timeline:
-        return sub_timeline(self.sets, self.cancels, known_until, at_occurrence)
+    def timeline(self, known_until: int, mode: int) -> Timeline:
+        return sub_timeline(self.sets, self.cancels, known_until, mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +114,8 @@ class AccountRevenue:
         self._payments: list[PaymentRecord] = []
         self._payment_times: list[int] = []  # occurred_at of each payment record, same order
         self._floor: int | None = None
-        # History before the floor, per churn recognition: [effective_at, occurred_at].
-        self._history: tuple[History, History] = (NO_HISTORY, NO_HISTORY)
+        # History before the floor, per cancellation mode (steps.MODES).
+        self._history: tuple[History, ...] = (NO_HISTORY,) * len(MODES)
         self._max_occurred = -FOREVER
         self._cache: tuple[RevenueConfig, Evaluation] | None = None
 
@@ -171,14 +172,14 @@ class AccountRevenue:
         cached = self._cache
         if complete and cached is not None and (cached[0] is config or cached[0] == config):
             return cached[1]
-        at_occurrence = config.churn_recognition == "occurred_at"
+        mode = config.cancellation_mode
         known_until = FOREVER if complete else as_of
-        timelines = [sub.timeline(known_until, at_occurrence) for sub in self._subs.values()]
+        timelines = [sub.timeline(known_until, mode) for sub in self._subs.values()]
         steps = account_steps(timelines, _paying_cents(config))
         window = None if config.reactivation_window_days is None else config.reactivation_window_days * DAY_MS
         customers = account_steps(timelines, _in_force) if config.free_subscriptions == "active" else steps
         free_customers = customers if config.free_subscriptions == "active" else None
-        movements = classify(steps, self._floor, self._history[at_occurrence], window, free_customers)
+        movements = classify(steps, self._floor, self._history[mode], window, free_customers)
         plan_labels = frozenset(
             config.plan_label(record[3].plan)
             for sub in self._subs.values()
@@ -211,7 +212,7 @@ class AccountRevenue:
         """Drop history no query at T >= before + 365d can need (see the module docstring)."""
         if self._floor is not None and before <= self._floor:
             return
-        self._history = (self._summarise(before, False), self._summarise(before, True))
+        self._history = tuple(self._summarise(before, mode) for mode in MODES)
         for sub in self._subs.values():
             sub.cancels = [cancel for cancel in sub.cancels if _reaches(cancel, sub.sets, before)]
             sub.sets = _compact_sets(sub.sets, before)
@@ -222,11 +223,11 @@ class AccountRevenue:
         self._floor = before
         self._cache = None
 
-    def _summarise(self, before: int, at_occurrence: bool) -> History:
+    def _summarise(self, before: int, mode: int) -> History:
         """The history before `before`, from the records with occurred_at < before."""
-        timelines = [sub.timeline(before - 1, at_occurrence) for sub in self._subs.values()]
+        timelines = [sub.timeline(before - 1, mode) for sub in self._subs.values()]
         steps = account_steps(timelines, _priced)
-        paid, last_churn = self._history[at_occurrence]
+        paid, last_churn = self._history[mode]
         start = 0 if self._floor is None else bisect_right(steps.times, self._floor)
         previous = steps.values[start - 1] if start > 0 else 0
         paid = paid or previous > 0
@@ -267,7 +268,12 @@ class AccountRevenue:
                 raise ValueError(f"unsupported AccountRevenue format {version}")
             account = cls()
             account._floor = floor
-            account._history = (History(*history[0]), History(*history[1]))
+            histories = [History(*entry) for entry in history]
+            if len(histories) == 2:  # written before the when-known mode: it starts from the rewrite one
+                histories.append(histories[0])
+            if len(histories) != len(MODES):
+                raise ValueError(f"not an AccountRevenue state: {len(histories)} histories")
+            account._history = tuple(histories)
             for sub_id, (sets, cancels) in subs.items():
                 sub = _Subscription()
                 sub.sets = [
@@ -312,11 +318,11 @@ def _compact_sets(sets: list[SetRecord], before: int) -> list[SetRecord]:
 
 def _reaches(cancel: CancelRecord, sets: list[SetRecord], before: int) -> bool:
     """Whether the cancel's gap can hold the subscription at 0 at or after `before`, under
-    either churn-recognition setting (recorded at or after `before` counts as reaching)."""
+    any cancellation mode (recorded at or after `before` counts as reaching)."""
     if cancel[0] >= before:
         return True
     set_times = [record[0] for record in sets]
     return any(
         end > before and end > start
-        for start, end in (cancel_gap(cancel, set_times, at_occurrence) for at_occurrence in (False, True))
+        for start, end in (cancel_gap(cancel, set_times, mode) for mode in MODES)
     )

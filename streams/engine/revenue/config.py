@@ -8,6 +8,13 @@ disagree; the defaults are the definitions of docs/metrics-revenue.md:
   Paddle, Stripe (cancel at period end) and ChartMogul's "end of service period" option do.
   `"occurred_at"`: the moment the customer cancels, as ChartMogul's "when the customer
   schedules the cancellation" option and committed-MRR (CMRR) reporting do.
+- `backdated_cancellations`: a cancel recorded at occurred_at with an earlier effective_at.
+  `"when_known"` (default): with `churn_recognition = "effective_at"` the MRR drops at the
+  time the cancel became known (its occurred_at), so the churn lands in the window a live
+  board shows on the day it is recorded, and no past figure changes afterwards (unless new
+  terms re-activated the subscription between effective_at and occurred_at: then the cancel
+  changes nothing). `"rewrite"`: the MRR is 0 from effective_at on, rewriting the past as
+  a billing system's history does (the churn may fall before any window still shown).
 - `discount_scope`: `"recurring"` (default): the event's recurring `discount_percent`
   reduces MRR, as ChartMogul, ProfitWell and Stripe ("forever" coupons) do.
   `"ignore"`: MRR at list price, as Stripe does for coupons that are not "forever".
@@ -42,6 +49,17 @@ CHURN_RECOGNITION = ("effective_at", "occurred_at")
 DISCOUNT_SCOPES = ("recurring", "ignore")
 SAME_WINDOW_NEW_AND_CHURN = ("count", "ignore")
 FREE_SUBSCRIPTIONS = ("active", "churned")
+BACKDATED_CANCELLATIONS = ("when_known", "rewrite")
+
+# How a cancel's time is read (steps.cancel_gap), decided by churn_recognition and
+# backdated_cancellations together (RevenueConfig.cancellation_mode).
+EFFECTIVE_REWRITE = 0
+"""At effective_at, even when that is before the cancel became known."""
+AT_OCCURRENCE = 1
+"""At occurred_at (`churn_recognition = "occurred_at"`)."""
+EFFECTIVE_WHEN_KNOWN = 2
+"""At effective_at, but a backdated cancel at the time it became known."""
+MODES = (EFFECTIVE_REWRITE, AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN)
 OTHER_PLAN = "other"
 UNLIMITED = "unlimited"
 
@@ -58,6 +76,7 @@ class RevenueConfig:
     same_window_new_and_churn: str = "count"
     plan_labels: tuple[str, ...] = ()
     free_subscriptions: str = "active"
+    backdated_cancellations: str = "when_known"
 
     def __post_init__(self) -> None:
         if not is_currency_code(self.reporting_currency):
@@ -78,6 +97,7 @@ class RevenueConfig:
         _check_choice("discount_scope", self.discount_scope, DISCOUNT_SCOPES)
         _check_choice("same_window_new_and_churn", self.same_window_new_and_churn, SAME_WINDOW_NEW_AND_CHURN)
         _check_choice("free_subscriptions", self.free_subscriptions, FREE_SUBSCRIPTIONS)
+        _check_choice("backdated_cancellations", self.backdated_cancellations, BACKDATED_CANCELLATIONS)
         window = self.reactivation_window_days
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
             raise ConfigError(
@@ -88,6 +108,13 @@ class RevenueConfig:
             raise ConfigError('[revenue] plan_labels must be a list of plan names, e.g. ["starter", "growth"].')
         if len(set(labels)) != len(labels) or OTHER_PLAN in labels:
             raise ConfigError(f'[revenue] plan_labels must be distinct plan names other than "{OTHER_PLAN}".')
+
+    @property
+    def cancellation_mode(self) -> int:
+        """How a cancel's time is read (`steps.MODES`), from the two knobs that decide it."""
+        if self.churn_recognition == "occurred_at":
+            return AT_OCCURRENCE
+        return EFFECTIVE_WHEN_KNOWN if self.backdated_cancellations == "when_known" else EFFECTIVE_REWRITE
 
     @property
     def currencies(self) -> frozenset[str]:
@@ -118,6 +145,7 @@ class RevenueConfig:
             "same_window_new_and_churn",
             "plan_labels",
             "free_subscriptions",
+            "backdated_cancellations",
         )
         unknown = sorted(str(key) for key in mapping if key not in known)
         if unknown:
@@ -126,7 +154,7 @@ class RevenueConfig:
             key: mapping[key]
             for key in (
                 "reporting_currency", "churn_recognition", "discount_scope", "same_window_new_and_churn",
-                "free_subscriptions",
+                "free_subscriptions", "backdated_cancellations",
             )
             if key in mapping
         }

@@ -3,9 +3,10 @@
 -- MRR of a subscription at time t (cents of the reporting currency):
 --   terms = the latest subscription_started/changed with occurred_at <= t (equal times:
 --           started before changed, then event_id);
---   0 if there are no terms, while terms.trial_ends_at > t, or when a cancel with
---   effective_at <= t applies to those terms (the terms began at or before the cancel's
---   effective time: a start/change strictly after it re-activates the subscription);
+--   0 if there are no terms, while terms.trial_ends_at > t, or when a cancel that holds
+--   from a time <= t (see subscription_cancels) applies to those terms (the terms began at
+--   or before the cancel's effective time: a start/change strictly after it re-activates
+--   the subscription);
 --   else round_half_up(amount x quantity x (1 - discount/100) x rate x f / interval_count)
 --   with f = 1 (month), 1/3 (quarter), 1/12 (year), 52/12 (week), 365/12 (day).
 -- Account MRR = sum of its subscriptions' (rounded) MRR; a step function of time. Its step
@@ -38,8 +39,15 @@ SELECT a.account_id, a.subscription_id, a.occurred_at, a.event_id, a.plan,
 FROM applied a JOIN rates r ON r.currency = a.currency
 WHERE a.type IN ('subscription_started', 'subscription_changed');
 
+-- A cancel holds from `holds_from`: its effective_at, or with backdated_cancellations =
+-- 'when_known' (the default) the later of effective_at and occurred_at, so a backdated cancel
+-- counts from the time it became known.
 CREATE OR REPLACE TABLE subscription_cancels AS
-SELECT account_id, subscription_id, effective_at
+SELECT account_id, subscription_id, effective_at,
+       CASE (SELECT backdated_cancellations FROM params)
+           WHEN 'when_known' THEN greatest(effective_at, occurred_at)
+           ELSE effective_at
+       END AS holds_from
 FROM applied
 WHERE type = 'subscription_canceled';
 
@@ -52,7 +60,7 @@ SELECT DISTINCT candidates.account_id, candidates.t
 FROM (
     SELECT account_id, occurred_at AS t FROM subscription_terms
     UNION ALL SELECT account_id, trial_ends_at FROM subscription_terms WHERE trial_ends_at IS NOT NULL
-    UNION ALL SELECT account_id, effective_at FROM subscription_cancels
+    UNION ALL SELECT account_id, holds_from FROM subscription_cancels
     UNION ALL SELECT account_id, clock.t FROM accounts, clock
     UNION ALL SELECT account_id, clock.t - 2592000000 FROM accounts, clock
     UNION ALL SELECT account_id, clock.t - 7776000000 FROM accounts, clock
@@ -74,7 +82,7 @@ held AS (
                SELECT 1 FROM subscription_cancels c
                WHERE c.account_id = terms_at.account_id
                  AND c.subscription_id = terms_at.subscription_id
-                 AND c.effective_at <= terms_at.t
+                 AND c.holds_from <= terms_at.t
                  AND c.effective_at >= terms.occurred_at
            ) AS is_held
     FROM terms_at
