@@ -268,6 +268,12 @@ REVENUE = Dashboard(
                    Query("pulse:trialing_accounts:sum", "trialing"), decimals=0,
                    description="Past due: paying accounts whose latest payment failed (in dunning). "
                    "Trialing: accounts in a trial that pay nothing yet."),
+        timeseries("Dunning: past-due MRR and involuntary churn",
+                   Query("pulse:past_due_mrr:sum", "past-due MRR"),
+                   Query("pulse:mrr_churn_involuntary:sum30d", "involuntary churn (30d)"), decimals=0, unit=MONEY,
+                   description="Past-due MRR: MRR of the accounts whose latest payment failed, inside their "
+                   "dunning window ([revenue] dunning_window_days). Involuntary churn: MRR lost in 30 days "
+                   "because a dunning window ended unpaid (part of the churn movement)."),
     ),
 )
 

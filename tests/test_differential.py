@@ -322,6 +322,9 @@ KNOB_SETTINGS = {
     "free-churned": (Policy(free_subscriptions="churned"), 'free_subscriptions = "churned"\n'),
     # a backdated cancel rewrites the past from its effective time
     "backdated-rewrite": (Policy(backdated_cancellations="rewrite"), 'backdated_cancellations = "rewrite"\n'),
+    # failed payments never change MRR; and a short dunning window
+    "dunning-off": (Policy(dunning_window_days=None), 'dunning_window_days = "off"\n'),
+    "dunning-3d": (Policy(dunning_window_days=3), "dunning_window_days = 3\n"),
 }
 
 

@@ -12,7 +12,8 @@ window is W (movements 30 days, retention 30, 90 or 365) are already exact from 
   records the latest one (the terms in force at `before`; it also tells an older cancel
   arriving later whether new terms ended its gap before `before`); the older cancels whose
   gap reaches `before`;
-- the payments with occurred_at >= before, and the latest older one;
+- the payments with occurred_at >= before, and the older ones from the last success before
+  it (a run of failures that began before `before` still tells when its dunning ends);
 - `History` per cancellation mode (`steps.MODES`): whether the account had paid before `before`,
   and its last churn at or before it, for telling `new` from `reactivation` later. It is
   summarised from the records with occurred_at < before, with "paid" meaning a priced
@@ -48,6 +49,7 @@ from streams.engine.revenue.steps import (
     Timeline,
     account_steps,
     cancel_gap,
+    held,
     sub_timeline,
 )
 from streams.engine.timeline import DAY_MS
@@ -133,6 +135,7 @@ class AccountRevenue:
             index = bisect_right(self._payments, record)
             self._payments.insert(index, record)
             self._payment_times.insert(index, event.occurred_at)
+            self._touched(event.occurred_at)  # a payment can end or open a delinquency
 
     def _apply_set(self, event: SubscriptionSet) -> None:
         if event.interval not in MONTHLY_FACTOR or event.interval_count < 1:
@@ -175,11 +178,13 @@ class AccountRevenue:
         mode = config.cancellation_mode
         known_until = FOREVER if complete else as_of
         timelines = [sub.timeline(known_until, mode) for sub in self._subs.values()]
-        steps = account_steps(timelines, _paying_cents(config))
+        holds = self.delinquency(known_until, config)
+        steps = held(account_steps(timelines, _paying_cents(config)), holds)
         window = None if config.reactivation_window_days is None else config.reactivation_window_days * DAY_MS
-        customers = account_steps(timelines, _in_force) if config.free_subscriptions == "active" else steps
+        customers = held(account_steps(timelines, _in_force), holds) if config.free_subscriptions == "active" else steps
         free_customers = customers if config.free_subscriptions == "active" else None
-        movements = classify(steps, self._floor, self._history[mode], window, free_customers)
+        movements = classify(steps, self._floor, self._history[mode], window, free_customers,
+                             frozenset(start for start, _end in holds))
         plan_labels = frozenset(
             config.plan_label(record[3].plan)
             for sub in self._subs.values()
@@ -190,6 +195,31 @@ class AccountRevenue:
         if complete:
             self._cache = (config, evaluation)
         return evaluation
+
+    def delinquency(self, known_until: int, config: RevenueConfig) -> list[tuple[int, int]]:
+        """[start, end) spans in which the account is delinquent, from the payments with
+        occurred_at <= known_until: a run of failed payments that starts at f (the first
+        failure after a success, or ever) with no success in (f, f + window] is delinquent
+        from f + window until its next success (a success at f itself sorts after the
+        failure and ends the run). None with `dunning_window_days = "off"`."""
+        if config.dunning_window_days is None:
+            return []
+        window = config.dunning_window_days * DAY_MS
+        spans: list[tuple[int, int]] = []
+        run_start: int | None = None
+        for occurred_at, outcome, _amount, _currency in self._payments:
+            if occurred_at > known_until:
+                break
+            if outcome == FAILED:
+                if run_start is None:
+                    run_start = occurred_at
+            elif run_start is not None:
+                if occurred_at > run_start + window:
+                    spans.append((run_start + window, occurred_at))
+                run_start = None
+        if run_start is not None:
+            spans.append((run_start + window, FOREVER))
+        return spans
 
     def mrr_cents_at(self, t: int, config: RevenueConfig) -> int:
         """Account MRR at `t` in reporting cents, from the events with occurred_at <= t."""
@@ -216,10 +246,13 @@ class AccountRevenue:
         for sub in self._subs.values():
             sub.cancels = [cancel for cancel in sub.cancels if _reaches(cancel, sub.sets, before)]
             sub.sets = _compact_sets(sub.sets, before)
+        # keep the payments from the last success before the floor on: a run of failures
+        # that began before the floor still tells when its dunning window ends
         older = bisect_left(self._payment_times, before)
-        if older > 1:
-            del self._payments[: older - 1]
-            del self._payment_times[: older - 1]
+        keep_from = next((index for index in range(older - 1, -1, -1) if self._payments[index][1] == SUCCEEDED), 0)
+        if keep_from > 0:
+            del self._payments[:keep_from]
+            del self._payment_times[:keep_from]
         self._floor = before
         self._cache = None
 

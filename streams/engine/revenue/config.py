@@ -15,6 +15,13 @@ disagree; the defaults are the definitions of docs/metrics-revenue.md:
   terms re-activated the subscription between effective_at and occurred_at: then the cancel
   changes nothing). `"rewrite"`: the MRR is 0 from effective_at on, rewriting the past as
   a billing system's history does (the churn may fall before any window still shown).
+- `dunning_window_days`: involuntary churn. A failed payment opens a dunning window of N
+  days (default 15, the least ProfitWell recommends); while it is open the account is past
+  due and keeps its MRR (Stripe's `past_due`). When it ends with no successful payment the
+  account is delinquent (Stripe's `unpaid`, ProfitWell's delinquent churn): its MRR leaves
+  as churn, counted apart as involuntary, and the next successful payment brings it back
+  as a reactivation. `"off"`: failed payments never change MRR (a past-due account pays
+  until it cancels).
 - `discount_scope`: `"recurring"` (default): the event's recurring `discount_percent`
   reduces MRR, as ChartMogul, ProfitWell and Stripe ("forever" coupons) do.
   `"ignore"`: MRR at list price, as Stripe does for coupons that are not "forever".
@@ -62,6 +69,7 @@ EFFECTIVE_WHEN_KNOWN = 2
 MODES = (EFFECTIVE_REWRITE, AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN)
 OTHER_PLAN = "other"
 UNLIMITED = "unlimited"
+OFF = "off"
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class RevenueConfig:
     plan_labels: tuple[str, ...] = ()
     free_subscriptions: str = "active"
     backdated_cancellations: str = "when_known"
+    dunning_window_days: int | None = 15
 
     def __post_init__(self) -> None:
         if not is_currency_code(self.reporting_currency):
@@ -103,6 +112,9 @@ class RevenueConfig:
             raise ConfigError(
                 f'[revenue] reactivation_window_days must be a positive whole number of days or "{UNLIMITED}".'
             )
+        dunning = self.dunning_window_days
+        if dunning is not None and (isinstance(dunning, bool) or not isinstance(dunning, int) or dunning < 1):
+            raise ConfigError(f'[revenue] dunning_window_days must be a positive whole number of days or "{OFF}".')
         labels = self.plan_labels
         if not isinstance(labels, tuple) or not all(isinstance(plan, str) and plan for plan in labels):
             raise ConfigError('[revenue] plan_labels must be a list of plan names, e.g. ["starter", "growth"].')
@@ -146,6 +158,7 @@ class RevenueConfig:
             "plan_labels",
             "free_subscriptions",
             "backdated_cancellations",
+            "dunning_window_days",
         )
         unknown = sorted(str(key) for key in mapping if key not in known)
         if unknown:
@@ -167,6 +180,9 @@ class RevenueConfig:
         if "reactivation_window_days" in mapping:
             window = mapping["reactivation_window_days"]
             fields["reactivation_window_days"] = None if window == UNLIMITED else window
+        if "dunning_window_days" in mapping:
+            dunning = mapping["dunning_window_days"]
+            fields["dunning_window_days"] = None if dunning == OFF else dunning
         if "plan_labels" in mapping:
             labels = mapping["plan_labels"]
             if not isinstance(labels, list | tuple):

@@ -31,7 +31,11 @@ Definitions (all money in the reporting currency; windows are (T - W, T]):
 - `pulse_trialing_accounts`: accounts with MRR 0 at T and at least one subscription in
   trial (in force, not canceled, trial_ends_at > T).
 - `pulse_past_due_accounts`: accounts with MRR > 0 whose latest payment at or before T
-  failed.
+  failed (in their dunning window: once it ends unpaid the MRR is 0);
+  `pulse_past_due_mrr`: their MRR.
+- `pulse_mrr_churn_involuntary{window="30d"}`: the part of the churn movements caused by a
+  dunning window that ended unpaid; `..._accounts`: accounts with such a churn. Voluntary
+  churn = churn - involuntary.
 - `pulse_payments_failed{window="7d"}`, `pulse_payments_succeeded{window="7d"}`: payment
   events in the window; `..._amount` the sum of their amounts, each converted and rounded
   half-up to a cent.
@@ -84,6 +88,9 @@ REVENUE_METRICS: dict[str, str] = {
     ),
     "pulse_trialing_accounts": "Accounts with MRR 0 at T and a subscription in trial.",
     "pulse_past_due_accounts": "Paying accounts whose latest payment at or before T failed.",
+    "pulse_past_due_mrr": "MRR of the paying accounts whose latest payment at or before T failed.",
+    "pulse_mrr_churn_involuntary": "Churned MRR in the window whose cause is a dunning window that ended unpaid.",
+    "pulse_mrr_churn_involuntary_accounts": "Accounts with an involuntary churn (dunning ended unpaid) in the window.",
     "pulse_payments_failed": "Failed payments in the window.",
     "pulse_payments_succeeded": "Succeeded payments in the window.",
     "pulse_payments_failed_amount": "Amount of the failed payments in the window, in the reporting currency.",
@@ -105,7 +112,8 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
     movement_accounts = dict.fromkeys(KINDS, 0)
     # per retention window: [base MRR, current MRR, capped MRR, base accounts, churned accounts]
     retention = {window: [0, 0, 0, 0, 0] for window, _ in RETENTION_WINDOWS}
-    trialing = past_due = 0
+    trialing = past_due = past_due_cents = 0
+    involuntary_cents = involuntary_accounts = 0
     payment_count = [0, 0]  # by FAILED / SUCCEEDED
     payment_cents = [0, 0]
     drop_spells = config.same_window_new_and_churn == "ignore"
@@ -127,6 +135,7 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
             paying_by_plan[config.plan_label(largest[1])] += 1
             if account.last_payment_failed(as_of):
                 past_due += 1
+                past_due_cents += mrr
         elif any(state is not None and not state[1] for state in states):
             trialing += 1
 
@@ -142,9 +151,14 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
                 parts[4] += not customer_now
 
         kinds_seen: set[str] = set()
+        involuntary = False
         for movement in in_window(evaluation.movements, as_of - MOVEMENT_WINDOW_MS, as_of, drop_spells):
             movement_cents[movement.kind] += movement.cents
             kinds_seen.add(movement.kind)
+            if movement.involuntary:
+                involuntary_cents += movement.cents
+                involuntary = True
+        involuntary_accounts += involuntary
         for kind in kinds_seen:
             movement_accounts[kind] += 1
 
@@ -195,6 +209,9 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
         ),
         Sample("pulse_trialing_accounts", (), trialing),
         Sample("pulse_past_due_accounts", (), past_due),
+        Sample("pulse_past_due_mrr", (), _money(past_due_cents)),
+        Sample("pulse_mrr_churn_involuntary", _W30, _money(involuntary_cents)),
+        Sample("pulse_mrr_churn_involuntary_accounts", _W30, involuntary_accounts),
         Sample("pulse_payments_failed", _W7, payment_count[FAILED]),
         Sample("pulse_payments_succeeded", _W7, payment_count[SUCCEEDED]),
         Sample("pulse_payments_failed_amount", _W7, _money(payment_cents[FAILED])),

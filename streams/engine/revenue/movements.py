@@ -6,7 +6,7 @@ Definition: at every time t where account MRR changes from `before` to `after`:
   `reactivation_window_days = N`: only if its last churn was at most N days before t,
   otherwise `new`);
 - `expansion`: up, staying > 0; `contraction`: down, staying > 0;
-- `churn`: > 0 -> 0.
+- `churn`: > 0 -> 0; involuntary when it happens because a dunning window ended unpaid.
 With `free_subscriptions = "active"` (the default) an account with a free subscription in
 force (out of trial) is still a customer at MRR 0: > 0 -> 0 while it stays a customer is a
 `contraction`, and 0 -> > 0 while it was a customer just before is an `expansion` (unless
@@ -42,6 +42,8 @@ class Movement(NamedTuple):
     time: int
     kind: str
     cents: int
+    involuntary: bool = False
+    """A churn caused by a dunning window that ended unpaid (not by a cancellation)."""
 
 
 class History(NamedTuple):
@@ -58,14 +60,20 @@ _time = attrgetter("time")
 
 
 def classify(
-    steps: Steps, floor: int | None, history: History, window_ms: int | None, free_customers: Steps | None = None
+    steps: Steps,
+    floor: int | None,
+    history: History,
+    window_ms: int | None,
+    free_customers: Steps | None = None,
+    delinquent_from: frozenset[int] = frozenset(),
 ) -> list[Movement]:
     """The movements of an account's MRR steps after `floor` (all of them if floor is None).
 
     Steps at or before the floor only give the MRR at the floor; `history` says whether the
     account had paid, and when it last churned, before it. `free_customers`, when given, is
     the number of subscriptions in force out of trial (priced or not): while it is > 0 the
-    account is a customer even at MRR 0.
+    account is a customer even at MRR 0. A churn at a time in `delinquent_from` (the end of
+    an unpaid dunning window) is involuntary.
     """
     start = 0 if floor is None else bisect_right(steps.times, floor)
     previous = steps.values[start - 1] if start > 0 else 0
@@ -83,7 +91,7 @@ def classify(
             if free_customers is not None and free_customers.at(time) > 0:
                 movements.append(Movement(time, CONTRACTION, previous))  # to a free plan
             else:
-                movements.append(Movement(time, CHURN, previous))
+                movements.append(Movement(time, CHURN, previous, time in delinquent_from))
                 last_churn = time
         elif current > previous:
             movements.append(Movement(time, EXPANSION, current - previous))

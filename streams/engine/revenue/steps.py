@@ -142,3 +142,23 @@ def account_steps(timelines: Iterable[Timeline], value: Callable[[SubState], int
             times.append(time)
             values.append(total)
     return Steps(times, values)
+
+
+def held(steps: Steps, holds: list[tuple[int, int]]) -> Steps:
+    """`steps` with the value 0 on every [start, end) of `holds` (an account in dunning
+    default: see `AccountRevenue.delinquency`)."""
+    if not holds:
+        return steps
+    points = set(steps.times)
+    for start, end in holds:
+        points.add(start)
+        if end < FOREVER:
+            points.add(end)
+    times: list[int] = []
+    values: list[int] = []
+    for time in sorted(points):
+        value = 0 if any(start <= time < end for start, end in holds) else steps.at(time)
+        if value != (values[-1] if values else 0):
+            times.append(time)
+            values.append(value)
+    return Steps(times, values)

@@ -51,6 +51,34 @@ SELECT account_id, subscription_id, effective_at,
 FROM applied
 WHERE type = 'subscription_canceled';
 
+-- Dunning: a run of failed payments starts at a failure whose previous payment (by time,
+-- a failure before a success at the same millisecond) is a success or none. With a
+-- dunning window W (params.dunning_window_ms, NULL when off) and no success in
+-- (start, start + W], the account is delinquent from start + W until its next success:
+-- MRR 0 and not a customer. A churn at start + W is involuntary.
+CREATE OR REPLACE TABLE delinquency AS
+WITH pays AS (
+    SELECT account_id, occurred_at, CASE type WHEN 'payment_failed' THEN 0 ELSE 1 END AS outcome
+    FROM applied
+    WHERE type IN ('payment_failed', 'payment_succeeded')
+),
+ordered AS (
+    SELECT *, lag(outcome) OVER (PARTITION BY account_id ORDER BY occurred_at, outcome) AS previous_outcome
+    FROM pays
+),
+runs AS (
+    SELECT o.account_id, o.occurred_at AS failed_at,
+           (SELECT min(s.occurred_at) FROM pays s
+            WHERE s.account_id = o.account_id AND s.outcome = 1 AND s.occurred_at >= o.occurred_at) AS paid_at
+    FROM ordered o
+    WHERE o.outcome = 0 AND (o.previous_outcome IS NULL OR o.previous_outcome = 1)
+)
+SELECT r.account_id, r.failed_at + p.dunning_window_ms AS delinquent_from,
+       COALESCE(r.paid_at, 9223372036854775000) AS delinquent_until
+FROM runs r, params p
+WHERE p.dunning_window_ms IS NOT NULL
+  AND (r.paid_at IS NULL OR r.paid_at > r.failed_at + p.dunning_window_ms);
+
 -- Every instant at which an account's MRR can change, plus T and T - 30d, 90d, 365d.
 CREATE OR REPLACE TABLE revenue_points AS
 WITH accounts AS (
@@ -61,6 +89,8 @@ FROM (
     SELECT account_id, occurred_at AS t FROM subscription_terms
     UNION ALL SELECT account_id, trial_ends_at FROM subscription_terms WHERE trial_ends_at IS NOT NULL
     UNION ALL SELECT account_id, holds_from FROM subscription_cancels
+    UNION ALL SELECT account_id, delinquent_from FROM delinquency
+    UNION ALL SELECT account_id, delinquent_until FROM delinquency
     UNION ALL SELECT account_id, clock.t FROM accounts, clock
     UNION ALL SELECT account_id, clock.t - 2592000000 FROM accounts, clock
     UNION ALL SELECT account_id, clock.t - 7776000000 FROM accounts, clock
@@ -108,16 +138,24 @@ WITH summed AS (
     LEFT JOIN subscription_mrr m ON m.account_id = p.account_id AND m.t = p.t
     GROUP BY p.account_id, p.t
 )
-SELECT account_id, t, cents, has_trial,
-       CASE (SELECT free_subscriptions FROM params)
-           WHEN 'active' THEN cents > 0 OR has_subscription_in_force
-           ELSE cents > 0
-       END AS is_customer
-FROM summed;
+SELECT s.account_id, s.t,
+       CASE WHEN d.account_id IS NULL THEN s.cents ELSE 0 END::HUGEINT AS cents,
+       s.has_trial,
+       d.account_id IS NULL AND CASE (SELECT free_subscriptions FROM params)
+           WHEN 'active' THEN s.cents > 0 OR s.has_subscription_in_force
+           ELSE s.cents > 0
+       END AS is_customer,
+       d.account_id IS NOT NULL AS is_delinquent,
+       EXISTS (SELECT 1 FROM delinquency e WHERE e.account_id = s.account_id AND e.delinquent_from = s.t)
+           AS delinquency_starts
+FROM summed s
+LEFT JOIN (SELECT DISTINCT x.account_id, y.t FROM delinquency x JOIN summed y
+           ON y.account_id = x.account_id AND x.delinquent_from <= y.t AND y.t < x.delinquent_until) d
+    ON d.account_id = s.account_id AND d.t = s.t;
 
 CREATE OR REPLACE TABLE mrr_movements AS
 WITH steps AS (
-    SELECT account_id, t, cents, is_customer,
+    SELECT account_id, t, cents, is_customer, delinquency_starts,
            COALESCE(lag(cents) OVER by_time, 0) AS previous_cents,
            COALESCE(lag(is_customer) OVER by_time, false) AS was_customer,
            COALESCE(bool_or(cents > 0) OVER (PARTITION BY account_id ORDER BY t
@@ -136,6 +174,7 @@ SELECT account_id, t,
            WHEN cents > previous_cents THEN 'expansion'
            ELSE 'contraction'
        END AS kind,
-       abs(cents - previous_cents) AS cents
+       abs(cents - previous_cents) AS cents,
+       cents = 0 AND NOT is_customer AND delinquency_starts AS involuntary
 FROM steps
 WHERE cents <> previous_cents;

@@ -2,7 +2,10 @@
 --   pulse_mrr, pulse_paying_accounts (MRR > 0), pulse_arpa = MRR / paying accounts
 --   pulse_trialing_accounts: MRR 0 at T and a subscription in trial
 --   pulse_past_due_accounts: MRR > 0 and the latest payment event at or before T is
---       payment_failed (at equal times a success sorts after a failure)
+--       payment_failed (at equal times a success sorts after a failure); pulse_past_due_mrr
+--       their MRR
+--   pulse_mrr_churn_involuntary{window="30d"}, ..._accounts: churn movements at the end of
+--       an unpaid dunning window (revenue.sql, delinquency)
 --   pulse_mrr_movement{kind, window="30d"}: sum of movement amounts in (T - 30d, T]
 --   pulse_mrr_movement_accounts{kind, window="30d"}: accounts with such a movement
 --   pulse_mrr_quick_ratio{window="30d"}: (new + expansion + reactivation) / (contraction + churn)
@@ -56,7 +59,9 @@ totals AS (
     SELECT COALESCE(sum(current_cents), 0) AS mrr_cents,
            count(*) FILTER (WHERE current_cents > 0) AS paying,
            count(*) FILTER (WHERE current_cents = 0 AND has_trial) AS trialing,
-           count(*) FILTER (WHERE current_cents > 0 AND p.type = 'payment_failed') AS past_due
+           count(*) FILTER (WHERE current_cents > 0 AND p.type = 'payment_failed') AS past_due,
+           COALESCE(sum(current_cents) FILTER (WHERE current_cents > 0 AND p.type = 'payment_failed'), 0)
+               AS past_due_cents
     FROM now_and_then n LEFT JOIN latest_payment p USING (account_id)
 ),
 kinds(kind) AS (VALUES ('new'), ('expansion'), ('contraction'), ('churn'), ('reactivation')),
@@ -91,6 +96,15 @@ UNION ALL SELECT 'pulse_paying_accounts', MAP {}, paying, 1, 'count' FROM totals
 UNION ALL SELECT 'pulse_arpa', MAP {}, mrr_cents, 100 * paying, 'ratio' FROM totals
 UNION ALL SELECT 'pulse_trialing_accounts', MAP {}, trialing, 1, 'count' FROM totals
 UNION ALL SELECT 'pulse_past_due_accounts', MAP {}, past_due, 1, 'count' FROM totals
+UNION ALL SELECT 'pulse_past_due_mrr', MAP {}, past_due_cents, 1, 'cents' FROM totals
+UNION ALL
+SELECT 'pulse_mrr_churn_involuntary', MAP {'window': '30d'},
+       COALESCE((SELECT sum(mm.cents) FROM mrr_movements mm, clock
+                 WHERE mm.t > clock.t - 2592000000 AND mm.kind = 'churn' AND mm.involuntary), 0), 1, 'cents'
+UNION ALL
+SELECT 'pulse_mrr_churn_involuntary_accounts', MAP {'window': '30d'},
+       (SELECT count(DISTINCT mm.account_id) FROM mrr_movements mm, clock
+        WHERE mm.t > clock.t - 2592000000 AND mm.kind = 'churn' AND mm.involuntary), 1, 'count'
 UNION ALL SELECT 'pulse_net_revenue_retention_ratio', MAP {'window': window_name},
                  retained_cents, base_cents, 'ratio' FROM retention
 UNION ALL SELECT 'pulse_gross_revenue_retention_ratio', MAP {'window': window_name},
