@@ -165,7 +165,8 @@ CS_OVERVIEW = Dashboard(
              decimals=1, description="As NRR, with each account capped at its MRR of 30 days ago."),
         stat("Customer churn (30d)", Query("pulse:customer_churn:ratio30d"), unit="percentunit", decimals=2,
              runbooks=("PulseMrrChurnHigh",),
-             description="Customers of 30 days ago that are no longer customers / customers of 30 days ago (an account on a free plan stays a customer by default)."),
+             description="Customers of 30 days ago that are no longer customers / customers of 30 days ago "
+             "(an account on a free plan stays a customer by default)."),
         PIPELINE_HEALTHY,
         stat("Reporting currency", Query("max by (currency) (pulse_reporting_currency_info)", "{{currency}}"),
              text_mode="name", description="The currency every money figure is in ([revenue] reporting_currency)."),

@@ -372,7 +372,8 @@ def test_retention_over_90_and_365_days_uses_the_cohort_of_that_window() -> None
     """Three accounts: paying for a year and expanding, churned 60 days ago, and joined 50
     days ago. Each window has its own cohort (accounts paying at T - W)."""
     at = T0 + 400 * DAY
-    veteran = account_of([started("v", T0, "1000"), changed("v", at - 200 * DAY, "1200"), changed("v", at - 10 * DAY, "1500")])
+    veteran = account_of([started("v", T0, "1000"), changed("v", at - 200 * DAY, "1200"),
+                          changed("v", at - 10 * DAY, "1500")])
     lost = account_of([started("l", at - 100 * DAY, "500"), canceled("l", at - 60 * DAY)])
     newer = account_of([started("n", at - 50 * DAY, "300")])
     found = figures([veteran, lost, newer], at)

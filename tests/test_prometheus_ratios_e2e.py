@@ -99,7 +99,8 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
     """(the whole dataset's replay with ratios, the two halves' replays without)."""
     folder = tmp_path_factory.mktemp("split")
     events = folder / "events.jsonl"
-    pulse("generate", "--accounts", "40", "--days", "400", "--seed", "11", "--out", events)  # > 365 days: every window has a cohort
+    # more than 365 days, so that every retention window has a cohort
+    pulse("generate", "--accounts", "40", "--days", "400", "--seed", "11", "--out", events)
     whole = pulse("replay", events)
     as_of_ms = str(round(samples(whole)[("pulse_evaluation_timestamp_seconds", ())] * 1000))
     halves = [folder / "half-0.jsonl", folder / "half-1.jsonl"]

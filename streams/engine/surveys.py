@@ -48,7 +48,9 @@ HELP: dict[str, str] = {
     "pulse_nps_detractors": "NPS responses scoring 0-6 in the window.",
     "pulse_nps_score": "NPS: 100 x (promoters - detractors) / NPS responses in the window, -100..100 (0 without responses).",
     "pulse_ces_score_sum_points": "Sum of the CES scores (7 = very easy) of the CES responses in the window.",
-    "pulse_ces_score": "CES: mean score of the CES responses in the window, 1..7 with 7 = very easy (0 without responses).",
+    "pulse_ces_score": (
+        "CES: mean score of the CES responses in the window, 1..7 with 7 = very easy (0 without responses)."
+    ),
 }
 
 

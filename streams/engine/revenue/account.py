@@ -34,13 +34,12 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from streams.engine.revenue.config import RevenueConfig
+from streams.engine.revenue.config import MODES, RevenueConfig
 from streams.engine.revenue.money import MONTHLY_FACTOR, Terms, is_priced, monthly_cents
 from streams.engine.revenue.movements import NO_HISTORY, History, Movement, classify
 from streams.engine.revenue.steps import (
     CHANGED,
     FOREVER,
-    MODES,
     STARTED,
     CancelRecord,
     SetRecord,

@@ -79,7 +79,9 @@ REVENUE_METRICS: dict[str, str] = {
         "Sum of min(MRR at T, MRR at T - W) over the customers at T - W (GRR numerator)."
     ),
     "pulse_retention_base_accounts": "Customers at T - W (customer churn denominator).",
-    "pulse_retention_churned_accounts": "Customers at T - W that are no longer customers at T (customer churn numerator).",
+    "pulse_retention_churned_accounts": (
+        "Customers at T - W that are no longer customers at T (customer churn numerator)."
+    ),
     "pulse_arpa": "Average MRR per paying account at T, in the reporting currency.",
     "pulse_mrr_quick_ratio": "(new + expansion + reactivation) / (contraction + churn) MRR in the window.",
     "pulse_gross_mrr_churn_ratio": "(churn + contraction) MRR in the window over MRR at the window's start.",
@@ -199,7 +201,9 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
             sum(movement_cents[kind] for kind in GAINS),
             movement_cents[CONTRACTION] + movement_cents[CHURN],
         ),
-        ratio_sample("pulse_gross_mrr_churn_ratio", _W30, movement_cents[CONTRACTION] + movement_cents[CHURN], start_mrr),
+        ratio_sample(
+            "pulse_gross_mrr_churn_ratio", _W30, movement_cents[CONTRACTION] + movement_cents[CHURN], start_mrr
+        ),
         ratio_sample(
             "pulse_net_mrr_churn_ratio",
             _W30,

@@ -10,7 +10,7 @@ Definition: at every time t where account MRR changes from `before` to `after`:
 With `free_subscriptions = "active"` (the default) an account with a free subscription in
 force (out of trial) is still a customer at MRR 0: > 0 -> 0 while it stays a customer is a
 `contraction`, and 0 -> > 0 while it was a customer just before is an `expansion` (unless
-it never had MRR > 0: then `new`). `customer` below tells whether it is one at a time.
+it never had MRR > 0: then `new`). `classify`'s `free_customers` tells when it is one.
 The amount is |after - before| in reporting cents. Changes of several subscriptions at the
 same instant net into one movement. A movement exists at T if t <= T and every record that
 causes it has occurred_at <= T (the step function is built from those records only).

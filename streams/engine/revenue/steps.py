@@ -29,10 +29,8 @@ from collections.abc import Callable, Iterable
 from itertools import groupby
 from operator import itemgetter
 
-from streams.engine.revenue.config import AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN, MODES
+from streams.engine.revenue.config import AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN
 from streams.engine.revenue.money import Terms
-
-__all__ = ["MODES"]  # re-exported for the account state
 
 STARTED = 0
 CHANGED = 1
@@ -145,8 +143,8 @@ def account_steps(timelines: Iterable[Timeline], value: Callable[[SubState], int
 
 
 def held(steps: Steps, holds: list[tuple[int, int]]) -> Steps:
-    """`steps` with the value 0 on every [start, end) of `holds` (an account in dunning
-    default: see `AccountRevenue.delinquency`)."""
+    """`steps` with the value 0 on every [start, end) of `holds`: the spans in which the
+    account is delinquent (see `AccountRevenue.delinquency`)."""
     if not holds:
         return steps
     points = set(steps.times)
