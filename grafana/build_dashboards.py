@@ -175,7 +175,8 @@ CS_OVERVIEW = Dashboard(
              decimals=1, description="As NRR, with each account capped at its MRR of 30 days ago."),
         stat("Customer churn (30d)", Query("pulse:customer_churn:ratio30d"), unit="percentunit", decimals=2,
              runbooks=("PulseMrrChurnHigh",),
-             description="Accounts paying 30 days ago that pay nothing now / accounts paying 30 days ago."),
+             description="Customers of 30 days ago that are no longer customers / customers of 30 days ago "
+             "(an account on a free plan stays a customer by default)."),
         PIPELINE_HEALTHY,
         stat("Reporting currency", Query("max by (currency) (pulse_reporting_currency_info)", "{{currency}}"),
              text_mode="name", description="The currency every money figure is in ([revenue] reporting_currency)."),
@@ -252,12 +253,23 @@ REVENUE = Dashboard(
                    Query("pulse:gross_revenue_retention:ratio30d", "GRR"), unit="percentunit",
                    description="NRR: MRR now of the accounts paying 30 days ago / their MRR then. "
                    "GRR: the same with each account capped at its MRR then."),
+        timeseries("Net and gross revenue retention (90d, 365d)",
+                   Query("pulse:net_revenue_retention:ratio365d", "NRR 365d"),
+                   Query("pulse:gross_revenue_retention:ratio365d", "GRR 365d"),
+                   Query("pulse:net_revenue_retention:ratio90d", "NRR 90d"),
+                   Query("pulse:gross_revenue_retention:ratio90d", "GRR 90d"), unit="percentunit",
+                   description="The annual figures benchmarks quote, and the quarter: MRR now of the accounts "
+                   "paying 365 (90) days ago / their MRR then; GRR caps each account at its MRR then. "
+                   "No line until the data reaches that far back."),
         timeseries("Churn (30d)",
                    Query("pulse:mrr_gross_churn:ratio30d", "gross MRR churn"),
+                   Query("pulse:mrr_net_churn:ratio30d", "net MRR churn"),
                    Query("pulse:customer_churn:ratio30d", "customer churn"), unit="percentunit",
                    limit=Limit(bad_above="mrr_gross_churn_ratio_max"), runbooks=("PulseMrrChurnHigh",),
-                   description="Gross MRR churn: (churn + contraction MRR) / MRR 30 days ago. "
-                   "Customer churn: accounts lost / accounts paying 30 days ago."),
+                   description="One churn family (ChartMogul's standard formulas). Gross MRR churn: "
+                   "(churn + contraction MRR) / MRR 30 days ago. Net MRR churn: (churn + contraction "
+                   "- expansion - reactivation MRR) / MRR 30 days ago, below 0 when gains outweigh losses. "
+                   "Customer churn: customers lost / customers of 30 days ago."),
         timeseries("Payment failures (7d)", Query("pulse:payment_failure:ratio7d", "failed share"),
                    limit=Limit(warn_above="payment_failure_ratio_floor", bad_above="payment_failure_ratio_max"),
                    runbooks=("PulsePaymentFailuresRising",),
@@ -267,6 +279,12 @@ REVENUE = Dashboard(
                    Query("pulse:trialing_accounts:sum", "trialing"), decimals=0,
                    description="Past due: paying accounts whose latest payment failed (in dunning). "
                    "Trialing: accounts in a trial that pay nothing yet."),
+        timeseries("Dunning: past-due MRR and involuntary churn",
+                   Query("pulse:past_due_mrr:sum", "past-due MRR"),
+                   Query("pulse:mrr_churn_involuntary:sum30d", "involuntary churn (30d)"), decimals=0, unit=MONEY,
+                   description="Past-due MRR: MRR of the accounts whose latest payment failed, inside their "
+                   "dunning window ([revenue] dunning_window_days). Involuntary churn: MRR lost in 30 days "
+                   "because a dunning window ended unpaid (part of the churn movement)."),
     ),
 )
 
@@ -295,7 +313,8 @@ SUPPORT = Dashboard(
                    limit=Limit(bad_below="nps_min_score"), runbooks=("PulseNpsLow",),
                    description="% promoters (9-10) - % detractors (0-6) of NPS responses over 90 days."),
         timeseries("CES (90d)", Query("pulse:ces:score90d", "CES"), decimals=2,
-                   description="Mean customer effort score of responses over 90 days."),
+                   description="Mean customer effort score of responses over 90 days, 1..7 with 7 = very easy "
+                   "(responses on the reversed scale are turned around): higher is better."),
         timeseries("Survey responses (90d)", Query('pulse:survey_responses:sum{window="90d"}', "{{survey}}"),
                    decimals=0, description="Survey responses over 90 days, per survey."),
     ),

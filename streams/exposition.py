@@ -8,8 +8,8 @@ the same thing as bytes of the text exposition format (what `pulse replay` print
 identically. HELP is the metric's one-line definition (`streams.engine.engine.METRIC_HELP`).
 
 Global ratios (`streams.engine.engine.GLOBAL_RATIOS`: stickiness, adoption, CSAT, NPS, CES,
-NRR, GRR, customer churn, ARPA, quick ratio) are left out unless `ratios=True`: a worker
-owns only some partitions, and its ratios cannot be combined with another worker's, so it
+NRR, GRR, customer churn, gross and net MRR churn, ARPA, quick ratio) are left out unless
+`ratios=True`: a worker owns only some partitions, and its ratios cannot be combined with another worker's, so it
 exports the additive numerators and denominators and the recording rules divide their
 sums. `pulse replay` sees every account and prints them (its `--no-ratios` prints what a
 worker would). Both outputs also carry two info gauges: `pulse_build_info{version}` and

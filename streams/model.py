@@ -128,6 +128,7 @@ class SurveyResponse(Event):
     survey: str = ""  # nps|csat|ces
     score: int = 0
     comment: str | None = None
+    scale: str | None = None  # ces only: "higher_is_easier" | "higher_is_harder"; None = the configured one
 
 
 @dataclass(frozen=True, slots=True)

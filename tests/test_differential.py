@@ -41,7 +41,7 @@ from click.testing import CliRunner
 
 from streams.generator import GeneratedMessage, GeneratorConfig, generate
 from streams.replay import replay
-from tests.oracle import Oracle
+from tests.oracle import Oracle, Policy
 from tests.oracle.compare import compare, parse_exposition
 
 DAY = 86_400_000
@@ -90,6 +90,8 @@ CASES = [seeded_case(seed) for seed in range(1, 23)] + [
     # 120 days, billing and tickets delivered 50 days ahead of the other topics.
     Case(41, accounts=16, days=120, duplicates=0.01, late=0.01, malformed=0.01, shuffle="topics_lead"),
     Case(42, accounts=12, days=150, duplicates=0.02, shuffle="topics_lead"),
+    # Longer than a year, so that the 90- and 365-day retention cohorts are not empty.
+    Case(43, accounts=10, days=400, duplicates=0.01, late=0.01, malformed=0.01),
     # Activity spans at most 30 days and nothing is late: any order stays within the policy.
     Case(31, accounts=20, days=30, duplicates=0.02, malformed=0.02, shuffle="global"),
     Case(32, accounts=16, days=25, duplicates=0.03, shuffle="global"),
@@ -172,9 +174,9 @@ def shuffled(messages: list[GeneratedMessage], mode: str, seed: int) -> list[byt
     return lines
 
 
-def engine_exposition(dataset: Path, as_of: int | None, workdir: Path) -> str:
+def engine_exposition(dataset: Path, as_of: int | None, workdir: Path, revenue_toml: str = "") -> str:
     config = workdir / "pulse.toml"
-    config.write_text(CONFIG_TOML)
+    config.write_text(CONFIG_TOML + revenue_toml)
     out = workdir / f"metrics-{as_of}.prom"
     clock = [] if as_of is None else ["--as-of", rfc3339(as_of)]
     result = CliRunner().invoke(
@@ -184,10 +186,13 @@ def engine_exposition(dataset: Path, as_of: int | None, workdir: Path) -> str:
     return out.read_text()
 
 
-def disagreements(dataset: Path, oracle: Oracle, workdir: Path, name: str, times: tuple[int | None, ...]) -> list[str]:
+def disagreements(
+    dataset: Path, oracle: Oracle, workdir: Path, name: str, times: tuple[int | None, ...], revenue_toml: str = ""
+) -> list[str]:
     report: list[str] = []
     for as_of in times:
-        mismatches = compare(oracle.metrics(as_of), parse_exposition(engine_exposition(dataset, as_of, workdir)))
+        exposition = engine_exposition(dataset, as_of, workdir, revenue_toml)
+        mismatches = compare(oracle.metrics(as_of), parse_exposition(exposition))
         when = "default" if as_of is None else rfc3339(as_of)
         report += [f"{name} as-of {when}: {mismatch}" for mismatch in mismatches]
     return report
@@ -270,6 +275,8 @@ def _adversarial_events(rng: random.Random, hot_slots: list[int]) -> list[dict[s
             survey = rng.choice(["nps", "csat", "ces"])
             base |= {"type": "survey_response", "survey": survey,
                      "score": rng.randrange({"nps": 0, "csat": 1, "ces": 1}[survey], {"nps": 11, "csat": 6, "ces": 8}[survey])}
+            if survey == "ces" and rng.random() < 0.5:  # a stated direction, either way
+                base["scale"] = rng.choice(["higher_is_easier", "higher_is_harder"])
         elif kind == "lifecycle":
             base |= {"type": rng.choice(["signup", "onboarding_step_completed", "onboarding_completed"]),
                      "user_id": f"u{rng.randrange(3)}"}
@@ -307,4 +314,29 @@ def test_engine_agrees_with_the_oracle_on_adversarial_data(seed: int, tmp_path: 
     write_jsonl(dataset, lines)
     with Oracle(dataset, rates=RATES) as oracle:
         report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}", times)
+    assert not report, "engine != oracle:\n" + "\n".join(report)
+
+
+KNOB_SETTINGS = {
+    # a move to a free subscription is churn
+    "free-churned": (Policy(free_subscriptions="churned"), 'free_subscriptions = "churned"\n'),
+    # a backdated cancel rewrites the past from its effective time
+    "backdated-rewrite": (Policy(backdated_cancellations="rewrite"), 'backdated_cancellations = "rewrite"\n'),
+    # failed payments never change MRR; and a short dunning window
+    "dunning-off": (Policy(dunning_window_days=None), 'dunning_window_days = "off"\n'),
+    "dunning-3d": (Policy(dunning_window_days=3), "dunning_window_days = 3\n"),
+}
+
+
+@pytest.mark.parametrize("setting", sorted(KNOB_SETTINGS))
+@pytest.mark.parametrize("seed", range(101, 105))
+def test_the_other_knob_settings_agree_with_the_oracle(seed: int, setting: str, tmp_path: Path) -> None:
+    """The adversarial data (free prices, 100 % discounts, backdated cancels) under the
+    other setting of a revenue knob the oracle follows."""
+    policy, revenue_toml = KNOB_SETTINGS[setting]
+    dataset = tmp_path / "events.jsonl"
+    lines, times = adversarial_lines(seed)
+    write_jsonl(dataset, lines)
+    with Oracle(dataset, rates=RATES, policy=policy) as oracle:
+        report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}-{setting}", times, revenue_toml)
     assert not report, "engine != oracle:\n" + "\n".join(report)

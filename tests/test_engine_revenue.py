@@ -63,11 +63,12 @@ def account_of(events: Iterable[Event]) -> AccountRevenue:
 
 
 def figures(accounts: Sequence[AccountRevenue] | AccountRevenue, at: int, config: RevenueConfig = USD) -> dict:
-    """{(name, labels-without-window): value} of revenue_samples."""
+    """{(name, label values): value} of revenue_samples; the window label is left out when
+    it is the family's short window (30d, 7d payments), kept for 90d and 365d."""
     if isinstance(accounts, AccountRevenue):
         accounts = [accounts]
     return {
-        (s.name, tuple(value for key, value in s.labels if key != "window")): s.value
+        (s.name, tuple(value for key, value in s.labels if not (key == "window" and value in ("30d", "7d")))): s.value
         for s in revenue_samples(accounts, at, config)
     }
 
@@ -195,6 +196,47 @@ def test_backdated_cancel_counts_only_once_it_has_occurred() -> None:
     assert movement(figures(account, T0 + 20 * DAY), "churn") == Decimal("100.00")
 
 
+REWRITE = RevenueConfig(backdated_cancellations="rewrite")
+
+
+def mrr_in_hindsight(account: AccountRevenue, known_at: int, t: int, config: RevenueConfig = USD) -> int:
+    """Account MRR at t in cents, as the events known at `known_at` tell it."""
+    return account.evaluation(known_at, config).steps.at(t)
+
+
+def test_backdated_cancel_is_booked_when_it_became_known_by_default() -> None:
+    """Recorded on 06-10, effective 05-01: at 06-15 a live board sees the churn."""
+    may_1, jun_10, jun_15 = T0 + 120 * DAY, T0 + 160 * DAY, T0 + 165 * DAY
+    account = account_of([started("s1", T0, "100"), canceled("s1", jun_10, effective_at=may_1)])
+    found = figures(account, jun_15)
+    assert movement(found, "churn") == Decimal("100.00")
+    assert found[("pulse_retention_churned_accounts", ())] == 1
+    assert found[("pulse_gross_revenue_retention_ratio", ())] == 0
+    assert mrr_in_hindsight(account, jun_15, jun_10 - 1) == 10_000  # the past stays as it was known
+    # the rewriting setting: MRR 0 from 05-01, so the 30-day window at 06-15 shows nothing
+    found = figures(account, jun_15, REWRITE)
+    assert movement(found, "churn") == 0
+    assert found[("pulse_retention_base_accounts", ())] == 0
+    assert mrr_in_hindsight(account, jun_15, jun_10 - 1, REWRITE) == 0
+
+
+def test_backdated_cancel_does_not_end_terms_that_began_after_its_effective_time() -> None:
+    """A restart between effective_at and the time the cancel became known is not cancelled."""
+    account = account_of([started("s1", T0, "100"), started("s1", T0 + 15 * DAY, "70"),
+                          canceled("s1", T0 + 20 * DAY, effective_at=T0 + 10 * DAY)])
+    assert mrr(account, T0 + 25 * DAY) == Decimal("70.00")
+    assert mrr_in_hindsight(account, T0 + 25 * DAY, T0 + 12 * DAY) == 10_000
+    assert mrr_in_hindsight(account, T0 + 25 * DAY, T0 + 12 * DAY, REWRITE) == 0  # held from day 10 to 15
+    assert mrr(account, T0 + 25 * DAY, REWRITE) == Decimal("70.00")
+
+
+def test_backdated_cancellations_config() -> None:
+    assert RevenueConfig().backdated_cancellations == "when_known"
+    assert RevenueConfig.from_mapping({"backdated_cancellations": "rewrite"}) == REWRITE
+    with pytest.raises(ConfigError, match="backdated_cancellations"):
+        RevenueConfig.from_mapping({"backdated_cancellations": "later"})
+
+
 def test_new_terms_before_a_scheduled_cancel_takes_effect_do_not_withdraw_it() -> None:
     cancel = canceled("s1", T0 + 10 * DAY, effective_at=T0 + 30 * DAY)
     for renewed in (changed("s1", T0 + 20 * DAY, "150"), started("s1", T0 + 20 * DAY, "150")):
@@ -310,6 +352,97 @@ def test_nrr_grr_vector_from_the_seed_catalog() -> None:
     assert found[("pulse_mrr_quick_ratio", ())] == pytest.approx((999 + 15_000) / 13_000)
 
 
+def test_churn_family_gross_and_net_mrr_churn_over_the_start_mrr() -> None:
+    """ChartMogul standard: start 100,000; churn 8,000, contraction 5,000, expansion 15,000,
+    and an account outside the start cohort reactivates with 2,000 (plus a new 999)."""
+    at = T0 + 60 * DAY
+    cohort = _retention_accounts([(50_000, 65_000), (30_000, 25_000), (8_000, 0), (12_000, 12_000)], at)
+    returning = account_of([started("r1", T0, "2000"), canceled("r1", T0 + 10 * DAY),
+                            started("r1", at - 5 * DAY, "2000")])
+    newcomer = account_of([started("n1", at - 10 * DAY, "999")])
+    found = figures([*cohort, returning, newcomer], at)
+    assert movement(found, "reactivation") == Decimal("2000.00")
+    assert found[("pulse_gross_mrr_churn_ratio", ())] == pytest.approx(0.13)
+    assert found[("pulse_net_mrr_churn_ratio", ())] == pytest.approx(-0.04)
+    # the cohort figure is not the net MRR churn: 1 - NRR = -2 % here
+    assert 1 - found[("pulse_net_revenue_retention_ratio", ())] == pytest.approx(-0.02)
+
+
+def test_retention_over_90_and_365_days_uses_the_cohort_of_that_window() -> None:
+    """Three accounts: paying for a year and expanding, churned 60 days ago, and joined 50
+    days ago. Each window has its own cohort (accounts paying at T - W)."""
+    at = T0 + 400 * DAY
+    veteran = account_of([started("v", T0, "1000"), changed("v", at - 200 * DAY, "1200"),
+                          changed("v", at - 10 * DAY, "1500")])
+    lost = account_of([started("l", at - 100 * DAY, "500"), canceled("l", at - 60 * DAY)])
+    newer = account_of([started("n", at - 50 * DAY, "300")])
+    found = figures([veteran, lost, newer], at)
+    # 30d: veteran 1200 -> 1500 and newer 300 -> 300
+    assert found[("pulse_net_revenue_retention_ratio", ())] == pytest.approx(1800 / 1500)
+    # 90d: veteran 1200 -> 1500, lost 500 -> 0
+    assert found[("pulse_net_revenue_retention_ratio", ("90d",))] == pytest.approx(1500 / 1700)
+    assert found[("pulse_gross_revenue_retention_ratio", ("90d",))] == pytest.approx(1200 / 1700)
+    assert found[("pulse_customer_churn_ratio", ("90d",))] == pytest.approx(0.5)
+    # 365d: only the veteran, 1000 -> 1500
+    assert found[("pulse_retention_base_mrr", ("365d",))] == Decimal("1000.00")
+    assert found[("pulse_retention_current_mrr", ("365d",))] == Decimal("1500.00")
+    assert found[("pulse_retention_capped_mrr", ("365d",))] == Decimal("1000.00")
+    assert found[("pulse_retention_base_accounts", ("365d",))] == 1
+    assert found[("pulse_retention_churned_accounts", ("365d",))] == 0
+    assert found[("pulse_net_revenue_retention_ratio", ("365d",))] == pytest.approx(1.5)
+
+
+def test_account_state_keeps_a_year_of_billing_for_the_annual_window() -> None:
+    from streams.engine.account import REVENUE_WINDOW_MS
+    assert REVENUE_WINDOW_MS >= 365 * DAY
+
+
+CHURNED_WHEN_FREE = RevenueConfig(free_subscriptions="churned")
+
+
+def test_a_move_to_free_is_contraction_by_default_and_churn_with_the_knob() -> None:
+    """ChartMogul's default keeps a customer on a 100 % discount or a free plan active."""
+    at = T0 + 45 * DAY
+    account = account_of([started("s1", T0, "100"), changed("s1", at - 20 * DAY, "100", discount_percent=100),
+                          changed("s1", at - 5 * DAY, "50")])
+    free = at - 10 * DAY
+    found = figures(account, free)
+    assert (movement(found, "contraction"), movement(found, "churn")) == (Decimal("100.00"), 0)
+    assert found[("pulse_retention_churned_accounts", ())] == 0
+    assert found[("pulse_customer_churn_ratio", ())] == 0
+    assert found[("pulse_retention_base_accounts", ())] == 1
+    assert mrr(account, free) == 0
+    found = figures(account, at)
+    assert (movement(found, "expansion"), movement(found, "reactivation")) == (Decimal("50.00"), 0)
+    # the other setting: the move to free is churn, and paying again a reactivation
+    found = figures(account, free, CHURNED_WHEN_FREE)
+    assert (movement(found, "contraction"), movement(found, "churn")) == (0, Decimal("100.00"))
+    assert found[("pulse_customer_churn_ratio", ())] == 1
+    found = figures(account, at, CHURNED_WHEN_FREE)
+    assert (movement(found, "expansion"), movement(found, "reactivation")) == (0, Decimal("50.00"))
+
+
+def test_free_customers_join_the_retention_cohort_and_their_upgrade_is_new_mrr() -> None:
+    at = T0 + 45 * DAY
+    starter = account_of([started("f1", T0, "0", plan="free"), changed("f1", at - 3 * DAY, "30")])
+    found = figures(starter, at)
+    assert movement(found, "new") == Decimal("30.00")  # its first MRR
+    assert found[("pulse_retention_base_accounts", ())] == 1  # a customer at T - 30d, on the free plan
+    assert found[("pulse_retention_base_mrr", ())] == 0
+    assert found[("pulse_retention_current_mrr", ())] == Decimal("30.00")
+    assert found[("pulse_paying_accounts", ("free",))] == 0
+    assert figures(starter, at, CHURNED_WHEN_FREE)[("pulse_retention_base_accounts", ())] == 0
+    ended = account_of([started("f1", T0, "0", plan="free"), canceled("f1", at - 3 * DAY)])
+    assert figures(ended, at)[("pulse_retention_churned_accounts", ())] == 1
+
+
+def test_churn_rates_are_zero_without_mrr_at_the_start() -> None:
+    found = figures(account_of([started("n1", T0, "10"), canceled("n1", T0 + DAY)]), T0 + 2 * DAY)
+    assert movement(found, "churn") == Decimal("10.00")
+    assert found[("pulse_gross_mrr_churn_ratio", ())] == 0
+    assert found[("pulse_net_mrr_churn_ratio", ())] == 0
+
+
 def test_nrr_vector_from_seed_000() -> None:
     """Seed 000, X4: start 10,000; expansion 2,000; contraction 500; churn 1,000 -> 105 %."""
     at = T0 + 60 * DAY
@@ -371,6 +504,54 @@ def test_payments_in_seven_days_and_past_due() -> None:
     assert figures(account, at, config)[("pulse_past_due_accounts", ())] == 0
 
 
+def _dunning_account(*payments: Event) -> AccountRevenue:
+    return account_of([started("s1", T0, "100"), *payments])
+
+
+def test_dunning_window_ending_unpaid_is_involuntary_churn_and_a_later_success_a_reactivation() -> None:
+    """ProfitWell's delinquent churn / Stripe's unpaid: 15 days after the failure, unpaid."""
+    failed_at = T0 + 40 * DAY
+    account = _dunning_account(payment(T0 + 10 * DAY, True, "100"), payment(failed_at, False, "100"),
+                               payment(failed_at + 5 * DAY, False, "100"))
+    in_dunning = figures(account, failed_at + 10 * DAY)
+    assert mrr(account, failed_at + 10 * DAY) == Decimal("100.00")  # past due still counts
+    assert in_dunning[("pulse_past_due_accounts", ())] == 1
+    assert in_dunning[("pulse_past_due_mrr", ())] == Decimal("100.00")
+    ended = figures(account, failed_at + 15 * DAY)
+    assert mrr(account, failed_at + 15 * DAY) == 0
+    assert movement(ended, "churn") == Decimal("100.00")
+    assert ended[("pulse_mrr_churn_involuntary", ())] == Decimal("100.00")
+    assert ended[("pulse_mrr_churn_involuntary_accounts", ())] == 1
+    assert ended[("pulse_past_due_accounts", ())] == 0  # delinquent, no longer past due
+    assert ended[("pulse_customer_churn_ratio", ())] == 1
+    account.apply(payment(failed_at + 20 * DAY, True, "100"))
+    back = figures(account, failed_at + 21 * DAY)
+    assert mrr(account, failed_at + 21 * DAY) == Decimal("100.00")
+    assert movement(back, "reactivation") == Decimal("100.00")
+
+
+def test_a_success_within_the_dunning_window_keeps_the_mrr_and_off_never_churns() -> None:
+    failed_at = T0 + 40 * DAY
+    recovered = _dunning_account(payment(failed_at, False, "100"), payment(failed_at + 15 * DAY, True, "100"))
+    found = figures(recovered, failed_at + 20 * DAY)
+    assert (movement(found, "churn"), found[("pulse_mrr_churn_involuntary", ())]) == (0, 0)
+    unpaid = _dunning_account(payment(failed_at, False, "100"))
+    assert mrr(unpaid, failed_at + 60 * DAY) == 0
+    off = RevenueConfig(dunning_window_days=None)
+    assert mrr(unpaid, failed_at + 60 * DAY, off) == Decimal("100.00")
+    assert RevenueConfig.from_mapping({"dunning_window_days": "off"}) == off
+    assert RevenueConfig.from_mapping({"dunning_window_days": 30}).dunning_window_days == 30
+    with pytest.raises(ConfigError, match="dunning_window_days"):
+        RevenueConfig.from_mapping({"dunning_window_days": 0})
+
+
+def test_a_cancel_is_voluntary_churn() -> None:
+    account = account_of([started("s1", T0, "100"), payment(T0 + DAY, False, "100"), canceled("s1", T0 + 2 * DAY)])
+    found = figures(account, T0 + 30 * DAY)
+    assert movement(found, "churn") == Decimal("100.00")
+    assert found[("pulse_mrr_churn_involuntary", ())] == 0
+
+
 def test_empty_engine_gives_zeros() -> None:
     samples = revenue_samples([], T0, USD)
     assert samples
@@ -429,8 +610,10 @@ def _histories(seed: int, accounts: int = 12) -> list[list[Event]]:
 
 CONFIGS = [
     USD,
-    RevenueConfig(churn_recognition="occurred_at", same_window_new_and_churn="ignore", reactivation_window_days=20),
-    RevenueConfig(reporting_currency="EUR", discount_scope="ignore"),
+    RevenueConfig(churn_recognition="occurred_at", same_window_new_and_churn="ignore", reactivation_window_days=20,
+                  free_subscriptions="churned"),
+    RevenueConfig(reporting_currency="EUR", discount_scope="ignore", dunning_window_days=None),
+    RevenueConfig(backdated_cancellations="rewrite", reactivation_window_days=20),
 ]
 CHECK_TIMES = [T0 + days * DAY + 7 * HOUR_MS for days in (10, 31, 55, 80, 120, 170)]
 
@@ -477,8 +660,30 @@ def test_net_new_mrr_equals_the_change_of_mrr_over_the_window(seed: int) -> None
             assert net == mrr(accounts, at, config) - mrr(accounts, at - 30 * DAY, config)
 
 
+def _within(samples: list, at: int, floor: int) -> list:
+    """The samples whose window (30d when none, e.g. MRR at T) starts at or after `floor`."""
+    widths = {"7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY, "365d": 365 * DAY}
+    return [s for s in samples if at - widths[dict(s.labels).get("window", "30d")] >= floor]
+
+
+_SPLIT_BY_THE_PAST = {"pulse_mrr_quick_ratio", "pulse_net_mrr_churn_ratio", "pulse_mrr_movement_accounts"}
+
+
+def _past_summary_free(samples: list, config: RevenueConfig) -> list:
+    """With a dunning window, the compacted past's summary ("had it paid?") does not know
+    whether a paid spell before the floor was all spent delinquent, so only the sum of
+    new and reactivation is exact: merge them, and drop the figures that split them."""
+    if config.dunning_window_days is None:
+        return samples
+    gains = sum((s.value for s in samples if s.name == "pulse_mrr_movement"
+                 and dict(s.labels)["kind"] in ("new", "reactivation")), Decimal(0))
+    kept = [s for s in samples if s.name not in _SPLIT_BY_THE_PAST
+            and not (s.name == "pulse_mrr_movement" and dict(s.labels)["kind"] in ("new", "reactivation"))]
+    return [*kept, ("new + reactivation", gains)]
+
+
 @pytest.mark.parametrize("seed", range(4))
-def test_prune_keeps_answers_exact_from_floor_plus_30_days(seed: int) -> None:
+def test_prune_keeps_answers_exact_from_floor_plus_the_window(seed: int) -> None:
     histories = _histories(seed)
     full = [account_of(events) for events in histories]
     before = T0 + 70 * DAY
@@ -487,11 +692,13 @@ def test_prune_keeps_answers_exact_from_floor_plus_30_days(seed: int) -> None:
         account.prune(before)
     assert sum(len(a.to_bytes()) for a in pruned) < sum(len(a.to_bytes()) for a in full)
     restored = [AccountRevenue.from_bytes(a.to_bytes()) for a in pruned]
-    for at in (before + 30 * DAY, before + 30 * DAY + 5 * HOUR_MS, before + 90 * DAY):
+    for at in (before + 30 * DAY, before + 30 * DAY + 5 * HOUR_MS, before + 90 * DAY, before + 365 * DAY):
         for config in CONFIGS:
-            expected = revenue_samples(full, at, config)
-            assert revenue_samples(pruned, at, config) == expected
-            assert revenue_samples(restored, at, config) == expected
+            expected = _past_summary_free(_within(revenue_samples(full, at, config), at, before), config)
+            assert _past_summary_free(_within(revenue_samples(pruned, at, config), at, before), config) == expected
+            assert _past_summary_free(_within(revenue_samples(restored, at, config), at, before), config) == expected
+        if at == before + 365 * DAY:
+            assert len(expected) == len(_past_summary_free(revenue_samples(full, at, config), config))  # all exact
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -511,11 +718,13 @@ def test_billing_events_older_than_the_floor_still_apply_after_prune(seed: int) 
     for at in (before + 30 * DAY, before + 75 * DAY):
         for config in CONFIGS:
             got, expected = figures(late_arrivals, at, config), figures(full, at, config)
+            for key in [key for key in expected if ("365d" in key[1]) or ("90d" in key[1] and at < before + 90 * DAY)]:
+                got.pop(key), expected.pop(key)  # a window reaching back before the floor
             # The past before the floor only tells new from reactivation; the rest is exact.
             gains = [("pulse_mrr_movement", ("new",)), ("pulse_mrr_movement", ("reactivation",))]
             assert sum(got.pop(k) for k in gains) == sum(expected.pop(k) for k in gains)
             for key in [("pulse_mrr_movement_accounts", ("new",)), ("pulse_mrr_movement_accounts", ("reactivation",)),
-                        ("pulse_mrr_quick_ratio", ())]:
+                        ("pulse_mrr_quick_ratio", ()), ("pulse_net_mrr_churn_ratio", ())]:
                 got.pop(key), expected.pop(key)
             assert got == expected
 
@@ -569,6 +778,8 @@ def test_config_from_mapping_reads_every_knob() -> None:
         "occurred_at", "ignore", 90, "ignore", ("starter",))
     assert RevenueConfig.from_mapping({"reactivation_window_days": "unlimited"}).reactivation_window_days is None
     assert RevenueConfig.from_mapping({}) == RevenueConfig()
+    assert RevenueConfig.from_mapping({"free_subscriptions": "churned"}).free_subscriptions == "churned"
+    assert RevenueConfig().free_subscriptions == "active"
 
 
 @pytest.mark.parametrize(
@@ -586,6 +797,7 @@ def test_config_from_mapping_reads_every_knob() -> None:
         ({"discount_scope": "none"}, "discount_scope"),
         ({"reactivation_window_days": 0}, "reactivation_window_days"),
         ({"same_window_new_and_churn": "net"}, "same_window_new_and_churn"),
+        ({"free_subscriptions": "cancelled"}, "free_subscriptions"),
         ({"plan_labels": "starter"}, "plan_labels"),
         ({"plan_labels": ["other"]}, "plan_labels"),
     ],

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
+from streams.engine.config import EngineConfig
 from streams.engine.engine import Engine
+from streams.errors import ConfigError
 from tests.engine_events import DAY_MS, T0, rated, survey, value
 
 T = T0 + 100 * DAY_MS
 
 
-def snapshot_of(*events, as_of: int = T):
-    engine = Engine()
+def snapshot_of(*events, as_of: int = T, config: EngineConfig | None = None):
+    engine = Engine(config)
     for event in events:
         engine.apply(event)
     return engine.snapshot(as_of)
@@ -68,3 +74,30 @@ def test_window_is_90_days_with_exclusive_start_and_inclusive_end():
 def test_anonymous_responses_count():
     samples = snapshot_of(survey(T - 1, "ces", 3, user=None))
     assert value(samples, "pulse_ces_score", window="90d") == 3
+
+
+def ces(t: int, score: int, scale: str | None):
+    return dataclasses.replace(survey(t, "ces", score), scale=scale)
+
+
+def test_ces_is_exported_with_7_as_very_easy_whatever_scale_each_response_states():
+    # 7 on "higher is easier" and 1 on "higher is harder" are both "very easy"
+    samples = snapshot_of(ces(T - 1, 7, "higher_is_easier"), ces(T - 2, 1, "higher_is_harder"),
+                          ces(T - 3, 6, None), ces(T - 4, 2, "higher_is_harder"))
+    assert value(samples, "pulse_ces_score_sum_points", window="90d") == 7 + 7 + 6 + 6
+    assert value(samples, "pulse_ces_score", window="90d") == 6.5
+
+
+def test_ces_scale_knob_sets_the_direction_of_responses_that_state_none():
+    harder = EngineConfig(ces_scale="higher_is_harder")
+    samples = snapshot_of(ces(T - 1, 2, None), ces(T - 2, 7, "higher_is_easier"), config=harder)
+    assert value(samples, "pulse_ces_score_sum_points", window="90d") == 6 + 7
+    # other surveys are never turned around
+    assert value(snapshot_of(survey(T - 1, "csat", 5), config=harder), "pulse_csat_satisfied_ratings",
+                 window="90d") == 1
+
+
+def test_ces_scale_config_names_the_fix():
+    assert EngineConfig.from_mapping({"ces_scale": "higher_is_harder"}).ces_scale == "higher_is_harder"
+    with pytest.raises(ConfigError, match="ces_scale must be"):
+        EngineConfig.from_mapping({"ces_scale": "7_is_easy"})

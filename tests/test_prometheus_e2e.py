@@ -195,7 +195,9 @@ class ReplayWorker:
 def replay_text(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("dataset")
     events = folder / "events.jsonl"
-    pulse("generate", "--accounts", "30", "--days", "40", "--seed", "7", "--out", events)
+    # over a year of data, so that every recording rule has a sample (the 365-day retention
+    # cohort is empty with less)
+    pulse("generate", "--accounts", "30", "--days", "400", "--seed", "7", "--out", events)
     lines = events.read_text().splitlines()
     assert lines, "pulse generate wrote no events"
     # a line that is not JSON and a repeat of the last event: the reject and duplicate paths

@@ -28,7 +28,8 @@ from tests.test_prometheus_e2e import (
 
 pytestmark = pytest.mark.prometheus
 
-# recording rule -> the metric `pulse replay` prints for the whole dataset (same labels but window)
+# recording rule -> the metric `pulse replay` prints for the whole dataset (same labels but
+# window; the window is the rule name's suffix, e.g. ratio90d, and 30d otherwise)
 RATIO_RULES = {
     "pulse:stickiness:ratio": "pulse_stickiness_ratio",
     "pulse:feature_adoption:ratio30d": "pulse_feature_adoption_ratio",
@@ -40,12 +41,31 @@ RATIO_RULES = {
     "pulse:customer_churn:ratio30d": "pulse_customer_churn_ratio",
     "pulse:arpa:avg": "pulse_arpa",
     "pulse:mrr_quick:ratio30d": "pulse_mrr_quick_ratio",
+    "pulse:mrr_gross_churn:ratio30d": "pulse_gross_mrr_churn_ratio",
+    "pulse:mrr_net_churn:ratio30d": "pulse_net_mrr_churn_ratio",
+    "pulse:net_revenue_retention:ratio90d": "pulse_net_revenue_retention_ratio",
+    "pulse:gross_revenue_retention:ratio90d": "pulse_gross_revenue_retention_ratio",
+    "pulse:net_revenue_retention:ratio365d": "pulse_net_revenue_retention_ratio",
+    "pulse:gross_revenue_retention:ratio365d": "pulse_gross_revenue_retention_ratio",
 }
 
 
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {(s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "window"))): s.value
+def rule_window(rule: str) -> str | None:
+    """The window a rule is about, from its name (ratio30d, score90d, sum7d), else None."""
+    suffix = rule.rsplit(":", 1)[1]
+    for window in ("365d", "90d", "30d", "7d", "1d"):
+        if suffix.endswith(window):
+            return window
+    return None
+
+
+def samples(text: str, keep_window: bool = False) -> dict[tuple[str, tuple], float]:
+    return {(s.name, tuple(sorted((k, v) for k, v in s.labels.items() if keep_window or k != "window"))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def without_window(labels: tuple) -> tuple:
+    return tuple((key, value) for key, value in labels if key != "window")
 
 
 @contextmanager
@@ -79,7 +99,8 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
     """(the whole dataset's replay with ratios, the two halves' replays without)."""
     folder = tmp_path_factory.mktemp("split")
     events = folder / "events.jsonl"
-    pulse("generate", "--accounts", "40", "--days", "70", "--seed", "11", "--out", events)
+    # more than 365 days, so that every retention window has a cohort
+    pulse("generate", "--accounts", "40", "--days", "400", "--seed", "11", "--out", events)
     whole = pulse("replay", events)
     as_of_ms = str(round(samples(whole)[("pulse_evaluation_timestamp_seconds", ())] * 1000))
     halves = [folder / "half-0.jsonl", folder / "half-1.jsonl"]
@@ -132,9 +153,10 @@ def test_workers_export_no_global_ratio(dataset: tuple[str, list[str]]):
 def test_recording_rules_give_the_engines_ratios_from_two_workers(
     prometheus_two_workers: str, dataset: tuple[str, list[str]]
 ):
-    whole = samples(dataset[0])
-    expected = {(rule, labels): value for rule, metric in RATIO_RULES.items()
-                for (name, labels), value in whole.items() if name == metric}
+    whole = samples(dataset[0], keep_window=True)
+    expected = {(rule, without_window(labels)): value for rule, metric in RATIO_RULES.items()
+                for (name, labels), value in whole.items()
+                if name == metric and dict(labels).get("window") in (rule_window(rule), None)}
     assert {rule for rule, _ in expected} == set(RATIO_RULES)
     # every denominator of this dataset is non-empty (an empty one gives no series, checked
     # by ops/prometheus/tests/recording.yml), so every ratio must be recorded

@@ -38,6 +38,7 @@ from streams.engine import activity, adoption, crm, lifecycle, sessions, support
 from streams.engine.config import EngineConfig
 from streams.engine.journey import Journey
 from streams.engine.revenue import AccountRevenue
+from streams.engine.revenue import metrics as revenue_metrics
 from streams.engine.timeline import DAY_MS, NO_TIME
 from streams.engine.users import User
 from streams.model import (
@@ -61,7 +62,7 @@ BILLING_TYPES = frozenset(
     {"subscription_started", "subscription_changed", "subscription_canceled", "payment_failed", "payment_succeeded"}
 )
 _TRAIL_HORIZON = sessions.WINDOW_MS
-REVENUE_WINDOW_MS = 30 * DAY_MS
+REVENUE_WINDOW_MS = revenue_metrics.LONGEST_WINDOW_MS  # the 365-day retention window
 FACTS_LOOKBACK_MS = 30 * DAY_MS
 """The account record's trend reads the facts 30 days before T."""
 
@@ -118,7 +119,10 @@ class AccountState:
             response = cast(SurveyResponse, event)
             source = surveys.SOURCE_OF_SURVEY.get(response.survey)
             if source is not None:
-                self._record_response(time, source, response.score, config)
+                score = response.score
+                if response.survey == "ces":
+                    score = surveys.ces_points(score, response.scale, config)
+                self._record_response(time, source, score, config)
         elif event_type in LIFECYCLE_TYPES:
             journey = self.journey
             if event_type == "signup":
@@ -194,7 +198,7 @@ class AccountState:
         support.prune(self.tickets, self.ticket_time, config)
         crm.prune(self.facts, now - config.activity_lag_ms - FACTS_LOOKBACK_MS)
         if self.revenue is not None:
-            # revenue answers stay exact for T >= the argument + 30 days (its longest window);
+            # revenue answers stay exact for T >= the argument + 365 days (its longest window);
             # the floor moves in whole days, so compaction runs about once a day per account
             before = self.billing_time - config.activity_lag_ms - REVENUE_WINDOW_MS
             self.revenue.prune(before - before % DAY_MS)

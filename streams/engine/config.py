@@ -2,8 +2,9 @@
 
 Windows are fixed: their widths are part of the metric names (`window="30d"`), which are
 a contract. What can be tuned is the session inactivity gap, which features get their own
-`feature` label, how long closed tickets are remembered, and how far in the past the engine
-must still answer exactly (normally taken from the late policy's horizons).
+`feature` label, how long closed tickets are remembered, the direction of CES responses
+that do not state their own, and how far in the past the engine must still answer exactly
+(normally taken from the late policy's horizons).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from streams.engine.timeline import DAY_MS, MINUTE_MS
 from streams.errors import ConfigError
 
 FEATURE_OTHER = "other"
+CES_SCALES = ("higher_is_easier", "higher_is_harder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class EngineConfig:
     """The same for survey responses (the late policy's survey horizon)."""
     ticket_retention_ms: int = 90 * DAY_MS
     """A ticket that is not open and has seen no event for this long is forgotten."""
+    ces_scale: str = "higher_is_easier"
+    """The direction of a CES response that does not state its own `scale`."""
 
     def __post_init__(self) -> None:
         if not 0 < self.session_gap_ms < DAY_MS:
@@ -45,6 +49,8 @@ class EngineConfig:
             raise ConfigError(
                 "[engine] ticket_retention_days must be at least the activity late horizon plus 7 days."
             )
+        if self.ces_scale not in CES_SCALES:
+            raise ConfigError('[engine] ces_scale must be "higher_is_easier" (7 = very easy) or "higher_is_harder".')
         if len(set(self.features)) != len(self.features) or FEATURE_OTHER in self.features:
             raise ConfigError(f'[engine] features must be distinct names other than "{FEATURE_OTHER}".')
 
@@ -52,7 +58,7 @@ class EngineConfig:
     def from_mapping(cls, mapping: Mapping[str, Any], **overrides: Any) -> EngineConfig:
         """Build from the `[engine]` TOML table; `overrides` are keyword fields set by code
         (e.g. the late horizons taken from the policy)."""
-        known = {"session_gap_minutes", "features", "feature_cap", "ticket_retention_days"}
+        known = {"session_gap_minutes", "features", "feature_cap", "ticket_retention_days", "ces_scale"}
         unknown = sorted(set(mapping) - known)
         if unknown:
             raise ConfigError(
@@ -63,6 +69,8 @@ class EngineConfig:
             fields["session_gap_ms"] = _positive_number(mapping, "session_gap_minutes", MINUTE_MS)
         if "ticket_retention_days" in mapping:
             fields["ticket_retention_ms"] = _positive_number(mapping, "ticket_retention_days", DAY_MS)
+        if "ces_scale" in mapping:
+            fields["ces_scale"] = mapping["ces_scale"]
         if "feature_cap" in mapping:
             cap = mapping["feature_cap"]
             if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:

@@ -52,6 +52,8 @@ GLOBAL_RATIOS: frozenset[str] = frozenset({
     "pulse_customer_churn_ratio",
     "pulse_arpa",
     "pulse_mrr_quick_ratio",
+    "pulse_gross_mrr_churn_ratio",
+    "pulse_net_mrr_churn_ratio",
 })
 """The ratio and score gauges of a snapshot: exact only over every account, since a ratio
 of one worker's partitions cannot be combined with another's. The worker exports their

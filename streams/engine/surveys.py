@@ -12,7 +12,10 @@ Definitions (window (T - 90d, T]; scores as validated by the event contract):
   `pulse_nps_score{window="90d"}` (-100..100) from the additive `pulse_nps_promoters`,
   `pulse_nps_detractors` and `pulse_survey_responses{survey="nps"}`. (The seed document
   writes "% detractors - % promoters": reversed; it contradicts its own -100..100 range.)
-- CES: mean score of `ces` responses in the window; 0 without responses.
+- CES: mean score of `ces` responses in the window, on the 1..7 scale where 7 = very easy
+  (Gartner's CES 2.0 agreement scale); 0 without responses. A response on the reversed
+  scale (its `scale` = "higher_is_harder", or no `scale` and `[engine] ces_scale =
+  "higher_is_harder"`) counts as 8 - score, so producers on either scale never mix.
   `pulse_ces_score{window="90d"}` from the additive `pulse_ces_score_sum_points` and
   `pulse_survey_responses{survey="ces"}`.
 
@@ -44,9 +47,22 @@ HELP: dict[str, str] = {
     "pulse_nps_promoters": "NPS responses scoring 9-10 in the window.",
     "pulse_nps_detractors": "NPS responses scoring 0-6 in the window.",
     "pulse_nps_score": "NPS: 100 x (promoters - detractors) / NPS responses in the window, -100..100 (0 without responses).",
-    "pulse_ces_score_sum_points": "Sum of the CES scores of the CES responses in the window.",
-    "pulse_ces_score": "CES: mean score of the CES responses in the window (0 without responses).",
+    "pulse_ces_score_sum_points": "Sum of the CES scores (7 = very easy) of the CES responses in the window.",
+    "pulse_ces_score": (
+        "CES: mean score of the CES responses in the window, 1..7 with 7 = very easy (0 without responses)."
+    ),
 }
+
+
+CES_REVERSED = "higher_is_harder"
+CES_TOP = 7
+
+
+def ces_points(score: int, stated_scale: str | None, config: EngineConfig) -> int:
+    """A CES score on the exported scale (7 = very easy), from a response on its stated
+    scale, or on the configured one when it states none."""
+    scale = stated_scale if stated_scale is not None else config.ces_scale
+    return CES_TOP + 1 - score if scale == CES_REVERSED else score
 
 
 def encode(time: int, source: int, score: int) -> int | None:

@@ -38,6 +38,8 @@ NOT_ADDITIVE = frozenset({
     "pulse_ces_score",
     "pulse_arpa",
     "pulse_mrr_quick_ratio",
+    "pulse_gross_mrr_churn_ratio",
+    "pulse_net_mrr_churn_ratio",
     "pulse_evaluation_timestamp_seconds",
 })
 # Families whose label values come from the data (a feature, an event type, a reason): a

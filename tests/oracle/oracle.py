@@ -53,11 +53,18 @@ RATE_DECIMALS = 8
 
 @dataclass(frozen=True)
 class Policy:
-    """The admission policy's defaults from the contract (docs/events.md)."""
+    """The admission policy's defaults from the contract (docs/events.md), and the one
+    revenue knobs the oracle follows."""
 
     future_tolerance_ms: int = 5 * 60_000
     activity_horizon_ms: int = 35 * DAY_MS
     survey_horizon_ms: int = 95 * DAY_MS
+    free_subscriptions: str = "active"
+    """The [revenue] knob of the same name: "active" or "churned"."""
+    backdated_cancellations: str = "when_known"
+    """The [revenue] knob of the same name: "when_known" or "rewrite"."""
+    dunning_window_days: int | None = 15
+    """The [revenue] knob of the same name (None: "off")."""
 
 
 def _sql(name: str) -> str:
@@ -153,9 +160,12 @@ class Oracle:
         connection.execute(
             "CREATE OR REPLACE TABLE params AS SELECT $1::BIGINT AS as_of_ms, "
             "$2::BIGINT AS future_tolerance_ms, $3::BIGINT AS activity_horizon_ms, "
-            "$4::BIGINT AS survey_horizon_ms",
+            "$4::BIGINT AS survey_horizon_ms, $5::VARCHAR AS free_subscriptions, "
+            "$6::VARCHAR AS backdated_cancellations, $7::BIGINT AS dunning_window_ms",
             [as_of_ms, self._policy.future_tolerance_ms, self._policy.activity_horizon_ms,
-             self._policy.survey_horizon_ms],
+             self._policy.survey_horizon_ms, self._policy.free_subscriptions,
+             self._policy.backdated_cancellations,
+             None if self._policy.dunning_window_days is None else self._policy.dunning_window_days * DAY_MS],
         )
         for script in SETUP_SCRIPTS:
             connection.execute(_sql(script))

@@ -5,14 +5,16 @@ records; and, once compacted, a floor with a two-fact summary of the history bef
 `apply` only inserts a record at its sorted place, so the state (and every answer) is the
 same whatever the arrival order. Answers at T use the records with occurred_at <= T only.
 
-Compaction (`prune(before)`) keeps every answer at T >= before + 30 days exact; that is
-all any query at such a T reads (windows reach back 30 days at most). It keeps:
+Compaction (`prune(before)`) keeps every answer at T >= before + 365 days exact; that is
+all any query at such a T reads (windows reach back 365 days at most). Figures whose
+window is W (movements 30 days, retention 30, 90 or 365) are already exact from before + W. It keeps:
 - per subscription, every record with occurred_at >= before; of the older started/changed
   records the latest one (the terms in force at `before`; it also tells an older cancel
   arriving later whether new terms ended its gap before `before`); the older cancels whose
   gap reaches `before`;
-- the payments with occurred_at >= before, and the latest older one;
-- `History` per churn-recognition setting: whether the account had paid before `before`,
+- the payments with occurred_at >= before, and the older ones from the last success before
+  it (a run of failures that began before `before` still tells when its dunning ends);
+- `History` per cancellation mode (`steps.MODES`): whether the account had paid before `before`,
   and its last churn at or before it, for telling `new` from `reactivation` later. It is
   summarised from the records with occurred_at < before, with "paid" meaning a priced
   subscription out of trial and not canceled (see `money.is_priced`).
@@ -32,7 +34,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from streams.engine.revenue.config import RevenueConfig
+from streams.engine.revenue.config import MODES, RevenueConfig
 from streams.engine.revenue.money import MONTHLY_FACTOR, Terms, is_priced, monthly_cents
 from streams.engine.revenue.movements import NO_HISTORY, History, Movement, classify
 from streams.engine.revenue.steps import (
@@ -46,6 +48,7 @@ from streams.engine.revenue.steps import (
     Timeline,
     account_steps,
     cancel_gap,
+    held,
     sub_timeline,
 )
 from streams.engine.timeline import DAY_MS
@@ -69,8 +72,8 @@ class _Subscription:
         self.sets: list[SetRecord] = []
         self.cancels: list[CancelRecord] = []
 
-    def timeline(self, known_until: int, at_occurrence: bool) -> Timeline:
-        return sub_timeline(self.sets, self.cancels, known_until, at_occurrence)
+    def timeline(self, known_until: int, mode: int) -> Timeline:
+        return sub_timeline(self.sets, self.cancels, known_until, mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ class Evaluation:
     timelines: list[Timeline]
     steps: Steps
     movements: list[Movement]
+    customers: Steps
+    """> 0 while the account is a customer: MRR > 0, or with `free_subscriptions = "active"`
+    a subscription in force out of trial, free or not."""
     plan_labels: frozenset[str]
     """The `plan` labels of every started/changed record taken into account."""
 
@@ -89,6 +95,10 @@ def _paying_cents(config: RevenueConfig) -> Callable[[SubState], int]:
         return monthly_cents(state[0], config) if state is not None and state[1] else 0
 
     return value
+
+
+def _in_force(state: SubState) -> int:
+    return 1 if state is not None and state[1] else 0
 
 
 def _priced(state: SubState) -> int:
@@ -105,8 +115,8 @@ class AccountRevenue:
         self._payments: list[PaymentRecord] = []
         self._payment_times: list[int] = []  # occurred_at of each payment record, same order
         self._floor: int | None = None
-        # History before the floor, per churn recognition: [effective_at, occurred_at].
-        self._history: tuple[History, History] = (NO_HISTORY, NO_HISTORY)
+        # History before the floor, per cancellation mode (steps.MODES).
+        self._history: tuple[History, ...] = (NO_HISTORY,) * len(MODES)
         self._max_occurred = -FOREVER
         self._cache: tuple[RevenueConfig, Evaluation] | None = None
 
@@ -124,6 +134,7 @@ class AccountRevenue:
             index = bisect_right(self._payments, record)
             self._payments.insert(index, record)
             self._payment_times.insert(index, event.occurred_at)
+            self._touched(event.occurred_at)  # a payment can end or open a delinquency
 
     def _apply_set(self, event: SubscriptionSet) -> None:
         if event.interval not in MONTHLY_FACTOR or event.interval_count < 1:
@@ -163,22 +174,51 @@ class AccountRevenue:
         cached = self._cache
         if complete and cached is not None and (cached[0] is config or cached[0] == config):
             return cached[1]
-        at_occurrence = config.churn_recognition == "occurred_at"
+        mode = config.cancellation_mode
         known_until = FOREVER if complete else as_of
-        timelines = [sub.timeline(known_until, at_occurrence) for sub in self._subs.values()]
-        steps = account_steps(timelines, _paying_cents(config))
+        timelines = [sub.timeline(known_until, mode) for sub in self._subs.values()]
+        holds = self.delinquency(known_until, config)
+        steps = held(account_steps(timelines, _paying_cents(config)), holds)
         window = None if config.reactivation_window_days is None else config.reactivation_window_days * DAY_MS
-        movements = classify(steps, self._floor, self._history[at_occurrence], window)
+        customers = held(account_steps(timelines, _in_force), holds) if config.free_subscriptions == "active" else steps
+        free_customers = customers if config.free_subscriptions == "active" else None
+        movements = classify(steps, self._floor, self._history[mode], window, free_customers,
+                             frozenset(start for start, _end in holds))
         plan_labels = frozenset(
             config.plan_label(record[3].plan)
             for sub in self._subs.values()
             for record in sub.sets
             if record[0] <= known_until
         )
-        evaluation = Evaluation(timelines, steps, movements, plan_labels)
+        evaluation = Evaluation(timelines, steps, movements, customers, plan_labels)
         if complete:
             self._cache = (config, evaluation)
         return evaluation
+
+    def delinquency(self, known_until: int, config: RevenueConfig) -> list[tuple[int, int]]:
+        """[start, end) spans in which the account is delinquent, from the payments with
+        occurred_at <= known_until: a run of failed payments that starts at f (the first
+        failure after a success, or ever) with no success in (f, f + window] is delinquent
+        from f + window until its next success (a success at f itself sorts after the
+        failure and ends the run). None with `dunning_window_days = "off"`."""
+        if config.dunning_window_days is None:
+            return []
+        window = config.dunning_window_days * DAY_MS
+        spans: list[tuple[int, int]] = []
+        run_start: int | None = None
+        for occurred_at, outcome, _amount, _currency in self._payments:
+            if occurred_at > known_until:
+                break
+            if outcome == FAILED:
+                if run_start is None:
+                    run_start = occurred_at
+            elif run_start is not None:
+                if occurred_at > run_start + window:
+                    spans.append((run_start + window, occurred_at))
+                run_start = None
+        if run_start is not None:
+            spans.append((run_start + window, FOREVER))
+        return spans
 
     def mrr_cents_at(self, t: int, config: RevenueConfig) -> int:
         """Account MRR at `t` in reporting cents, from the events with occurred_at <= t."""
@@ -208,25 +248,28 @@ class AccountRevenue:
     # --- compaction ---------------------------------------------------------------------
 
     def prune(self, before: int) -> None:
-        """Drop history no query at T >= before + 30d can need (see the module docstring)."""
+        """Drop history no query at T >= before + 365d can need (see the module docstring)."""
         if self._floor is not None and before <= self._floor:
             return
-        self._history = (self._summarise(before, False), self._summarise(before, True))
+        self._history = tuple(self._summarise(before, mode) for mode in MODES)
         for sub in self._subs.values():
             sub.cancels = [cancel for cancel in sub.cancels if _reaches(cancel, sub.sets, before)]
             sub.sets = _compact_sets(sub.sets, before)
+        # keep the payments from the last success before the floor on: a run of failures
+        # that began before the floor still tells when its dunning window ends
         older = bisect_left(self._payment_times, before)
-        if older > 1:
-            del self._payments[: older - 1]
-            del self._payment_times[: older - 1]
+        keep_from = next((index for index in range(older - 1, -1, -1) if self._payments[index][1] == SUCCEEDED), 0)
+        if keep_from > 0:
+            del self._payments[:keep_from]
+            del self._payment_times[:keep_from]
         self._floor = before
         self._cache = None
 
-    def _summarise(self, before: int, at_occurrence: bool) -> History:
+    def _summarise(self, before: int, mode: int) -> History:
         """The history before `before`, from the records with occurred_at < before."""
-        timelines = [sub.timeline(before - 1, at_occurrence) for sub in self._subs.values()]
+        timelines = [sub.timeline(before - 1, mode) for sub in self._subs.values()]
         steps = account_steps(timelines, _priced)
-        paid, last_churn = self._history[at_occurrence]
+        paid, last_churn = self._history[mode]
         start = 0 if self._floor is None else bisect_right(steps.times, self._floor)
         previous = steps.values[start - 1] if start > 0 else 0
         paid = paid or previous > 0
@@ -267,7 +310,12 @@ class AccountRevenue:
                 raise ValueError(f"unsupported AccountRevenue format {version}")
             account = cls()
             account._floor = floor
-            account._history = (History(*history[0]), History(*history[1]))
+            histories = [History(*entry) for entry in history]
+            if len(histories) == 2:  # written before the when-known mode: it starts from the rewrite one
+                histories.append(histories[0])
+            if len(histories) != len(MODES):
+                raise ValueError(f"not an AccountRevenue state: {len(histories)} histories")
+            account._history = tuple(histories)
             for sub_id, (sets, cancels) in subs.items():
                 sub = _Subscription()
                 sub.sets = [
@@ -312,11 +360,11 @@ def _compact_sets(sets: list[SetRecord], before: int) -> list[SetRecord]:
 
 def _reaches(cancel: CancelRecord, sets: list[SetRecord], before: int) -> bool:
     """Whether the cancel's gap can hold the subscription at 0 at or after `before`, under
-    either churn-recognition setting (recorded at or after `before` counts as reaching)."""
+    any cancellation mode (recorded at or after `before` counts as reaching)."""
     if cancel[0] >= before:
         return True
     set_times = [record[0] for record in sets]
     return any(
         end > before and end > start
-        for start, end in (cancel_gap(cancel, set_times, at_occurrence) for at_occurrence in (False, True))
+        for start, end in (cancel_gap(cancel, set_times, mode) for mode in MODES)
     )

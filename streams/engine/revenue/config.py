@@ -8,6 +8,20 @@ disagree; the defaults are the definitions of docs/metrics-revenue.md:
   Paddle, Stripe (cancel at period end) and ChartMogul's "end of service period" option do.
   `"occurred_at"`: the moment the customer cancels, as ChartMogul's "when the customer
   schedules the cancellation" option and committed-MRR (CMRR) reporting do.
+- `backdated_cancellations`: a cancel recorded at occurred_at with an earlier effective_at.
+  `"when_known"` (default): with `churn_recognition = "effective_at"` the MRR drops at the
+  time the cancel became known (its occurred_at), so the churn lands in the window a live
+  board shows on the day it is recorded, and no past figure changes afterwards (unless new
+  terms re-activated the subscription between effective_at and occurred_at: then the cancel
+  changes nothing). `"rewrite"`: the MRR is 0 from effective_at on, rewriting the past as
+  a billing system's history does (the churn may fall before any window still shown).
+- `dunning_window_days`: involuntary churn. A failed payment opens a dunning window of N
+  days (default 15, the least ProfitWell recommends); while it is open the account is past
+  due and keeps its MRR (Stripe's `past_due`). When it ends with no successful payment the
+  account is delinquent (Stripe's `unpaid`, ProfitWell's delinquent churn): its MRR leaves
+  as churn, counted apart as involuntary, and the next successful payment brings it back
+  as a reactivation. `"off"`: failed payments never change MRR (a past-due account pays
+  until it cancels).
 - `discount_scope`: `"recurring"` (default): the event's recurring `discount_percent`
   reduces MRR, as ChartMogul, ProfitWell and Stripe ("forever" coupons) do.
   `"ignore"`: MRR at list price, as Stripe does for coupons that are not "forever".
@@ -17,6 +31,11 @@ disagree; the defaults are the definitions of docs/metrics-revenue.md:
 - `same_window_new_and_churn`: `"count"` (default): an account that is new and churns in
   the same 30-day window is reported in both movements, as Baremetrics and Maxio do.
   `"ignore"`: that paid spell is left out of the window's movements, as ProfitWell does.
+- `free_subscriptions`: an account whose only subscriptions in force (out of trial) are
+  free (price 0 or a 100 % discount). `"active"` (default): it stays a customer, as
+  ChartMogul's default "Active" setting keeps it; going from paid to free is a
+  contraction to 0, and from free back to paid an expansion. `"churned"`: it is churned,
+  as ChartMogul's "Cancelled" option and Stripe (free plans are not in MRR) count it.
 - `plan_labels`: bounds the `plan` label. Empty (default): every plan name is its own label
   value (a product's plan catalog is small). Otherwise the listed plans keep their name and
   every other plan is reported as `plan="other"`.
@@ -36,8 +55,21 @@ from streams.errors import ConfigError
 CHURN_RECOGNITION = ("effective_at", "occurred_at")
 DISCOUNT_SCOPES = ("recurring", "ignore")
 SAME_WINDOW_NEW_AND_CHURN = ("count", "ignore")
+FREE_SUBSCRIPTIONS = ("active", "churned")
+BACKDATED_CANCELLATIONS = ("when_known", "rewrite")
+
+# How a cancel's time is read (steps.cancel_gap), decided by churn_recognition and
+# backdated_cancellations together (RevenueConfig.cancellation_mode).
+EFFECTIVE_REWRITE = 0
+"""At effective_at, even when that is before the cancel became known."""
+AT_OCCURRENCE = 1
+"""At occurred_at (`churn_recognition = "occurred_at"`)."""
+EFFECTIVE_WHEN_KNOWN = 2
+"""At effective_at, but a backdated cancel at the time it became known."""
+MODES = (EFFECTIVE_REWRITE, AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN)
 OTHER_PLAN = "other"
 UNLIMITED = "unlimited"
+OFF = "off"
 
 
 @dataclass(frozen=True)
@@ -51,6 +83,9 @@ class RevenueConfig:
     reactivation_window_days: int | None = None
     same_window_new_and_churn: str = "count"
     plan_labels: tuple[str, ...] = ()
+    free_subscriptions: str = "active"
+    backdated_cancellations: str = "when_known"
+    dunning_window_days: int | None = 15
 
     def __post_init__(self) -> None:
         if not is_currency_code(self.reporting_currency):
@@ -70,16 +105,28 @@ class RevenueConfig:
         _check_choice("churn_recognition", self.churn_recognition, CHURN_RECOGNITION)
         _check_choice("discount_scope", self.discount_scope, DISCOUNT_SCOPES)
         _check_choice("same_window_new_and_churn", self.same_window_new_and_churn, SAME_WINDOW_NEW_AND_CHURN)
+        _check_choice("free_subscriptions", self.free_subscriptions, FREE_SUBSCRIPTIONS)
+        _check_choice("backdated_cancellations", self.backdated_cancellations, BACKDATED_CANCELLATIONS)
         window = self.reactivation_window_days
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
             raise ConfigError(
                 f'[revenue] reactivation_window_days must be a positive whole number of days or "{UNLIMITED}".'
             )
+        dunning = self.dunning_window_days
+        if dunning is not None and (isinstance(dunning, bool) or not isinstance(dunning, int) or dunning < 1):
+            raise ConfigError(f'[revenue] dunning_window_days must be a positive whole number of days or "{OFF}".')
         labels = self.plan_labels
         if not isinstance(labels, tuple) or not all(isinstance(plan, str) and plan for plan in labels):
             raise ConfigError('[revenue] plan_labels must be a list of plan names, e.g. ["starter", "growth"].')
         if len(set(labels)) != len(labels) or OTHER_PLAN in labels:
             raise ConfigError(f'[revenue] plan_labels must be distinct plan names other than "{OTHER_PLAN}".')
+
+    @property
+    def cancellation_mode(self) -> int:
+        """How a cancel's time is read (`steps.MODES`), from the two knobs that decide it."""
+        if self.churn_recognition == "occurred_at":
+            return AT_OCCURRENCE
+        return EFFECTIVE_WHEN_KNOWN if self.backdated_cancellations == "when_known" else EFFECTIVE_REWRITE
 
     @property
     def currencies(self) -> frozenset[str]:
@@ -109,13 +156,19 @@ class RevenueConfig:
             "reactivation_window_days",
             "same_window_new_and_churn",
             "plan_labels",
+            "free_subscriptions",
+            "backdated_cancellations",
+            "dunning_window_days",
         )
         unknown = sorted(str(key) for key in mapping if key not in known)
         if unknown:
             raise ConfigError(f"Unknown key [revenue] {unknown[0]}: remove it (known keys: {', '.join(known)}).")
         fields: dict[str, Any] = {
             key: mapping[key]
-            for key in ("reporting_currency", "churn_recognition", "discount_scope", "same_window_new_and_churn")
+            for key in (
+                "reporting_currency", "churn_recognition", "discount_scope", "same_window_new_and_churn",
+                "free_subscriptions", "backdated_cancellations",
+            )
             if key in mapping
         }
         reporting = fields.get("reporting_currency", "USD")
@@ -127,6 +180,9 @@ class RevenueConfig:
         if "reactivation_window_days" in mapping:
             window = mapping["reactivation_window_days"]
             fields["reactivation_window_days"] = None if window == UNLIMITED else window
+        if "dunning_window_days" in mapping:
+            dunning = mapping["dunning_window_days"]
+            fields["dunning_window_days"] = None if dunning == OFF else dunning
         if "plan_labels" in mapping:
             labels = mapping["plan_labels"]
             if not isinstance(labels, list | tuple):

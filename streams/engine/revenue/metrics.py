@@ -10,20 +10,32 @@ Definitions (all money in the reporting currency; windows are (T - W, T]):
   `pulse_mrr_movement_accounts{kind, window="30d"}`: accounts with at least one movement of
   that kind. Net new MRR = new + expansion + reactivation - contraction - churn
   = MRR(T) - MRR(T - 30d).
-- Retention over W = 30d, cohort = accounts with MRR > 0 at T - W:
+- Retention over W = 30d, 90d and 365d (label `window`), cohort = the customers at T - W
+  (accounts with MRR > 0, and with `free_subscriptions = "active"` also those with a free
+  subscription in force out of trial, whose base MRR is 0); churned = not a customer at T:
   `pulse_retention_base_mrr` = their MRR at T - W, `pulse_retention_current_mrr` = their
   MRR at T, `pulse_retention_capped_mrr` = sum of min(MRR at T, MRR at T - W),
   `pulse_retention_base_accounts` = their number, `pulse_retention_churned_accounts` = those
-  with MRR 0 at T. NRR = current / base, GRR = capped / base, customer churn ratio =
+  that are no longer customers at T. NRR = current / base, GRR = capped / base, customer churn ratio =
   churned / base accounts (0 when the cohort is empty).
 - `pulse_arpa` = MRR / paying accounts (0 with none), in the reporting currency; a ratio of
   the two exact sums, not rounded (it is derived, like NRR).
 - `pulse_mrr_quick_ratio{window="30d"}` = (new + expansion + reactivation) /
   (contraction + churn), 0 when nothing was lost.
+- The churn family (ChartMogul's "standard" formulas; every account's movements over the
+  MRR of all accounts at T - 30d, which is `pulse_retention_base_mrr`):
+  `pulse_gross_mrr_churn_ratio{window="30d"}` = (churn + contraction) / MRR(T - 30d);
+  `pulse_net_mrr_churn_ratio{window="30d"}` = (churn + contraction - expansion -
+  reactivation) / MRR(T - 30d), negative when gains outweigh losses; 0 with no MRR at the
+  start. `pulse_customer_churn_ratio` is the account (logo) churn of the start cohort.
 - `pulse_trialing_accounts`: accounts with MRR 0 at T and at least one subscription in
   trial (in force, not canceled, trial_ends_at > T).
 - `pulse_past_due_accounts`: accounts with MRR > 0 whose latest payment at or before T
-  failed.
+  failed (in their dunning window: once it ends unpaid the MRR is 0);
+  `pulse_past_due_mrr`: their MRR.
+- `pulse_mrr_churn_involuntary{window="30d"}`: the part of the churn movements caused by a
+  dunning window that ended unpaid; `..._accounts`: accounts with such a churn. Voluntary
+  churn = churn - involuntary.
 - `pulse_payments_failed{window="7d"}`, `pulse_payments_succeeded{window="7d"}`: payment
   events in the window; `..._amount` the sum of their amounts, each converted and rounded
   half-up to a cent.
@@ -38,13 +50,17 @@ from decimal import Decimal
 from streams.engine.revenue.account import FAILED, SUCCEEDED, AccountRevenue
 from streams.engine.revenue.config import OTHER_PLAN, RevenueConfig
 from streams.engine.revenue.money import amount_cents, monthly_cents
-from streams.engine.revenue.movements import CHURN, CONTRACTION, GAINS, KINDS, in_window
+from streams.engine.revenue.movements import CHURN, CONTRACTION, EXPANSION, GAINS, KINDS, REACTIVATION, in_window
 from streams.engine.revenue.steps import SubState, state_at
 from streams.engine.samples import Labels, Sample, ratio_sample
 from streams.engine.timeline import DAY_MS
 
 MOVEMENT_WINDOW_MS = 30 * DAY_MS
-RETENTION_WINDOW_MS = 30 * DAY_MS
+RETENTION_WINDOWS: tuple[tuple[str, int], ...] = (("30d", 30 * DAY_MS), ("90d", 90 * DAY_MS), ("365d", 365 * DAY_MS))
+"""The retention windows: 30 days for a live board, 90 and 365 for the quarterly and annual
+figures benchmarks quote (docs/metrics-revenue.md says how they relate)."""
+LONGEST_WINDOW_MS = max(width for _, width in RETENTION_WINDOWS)
+"""How far back any revenue answer at T reads (AccountRevenue.prune keeps this much)."""
 PAYMENT_WINDOW_MS = 7 * DAY_MS
 _W30: Labels = (("window", "30d"),)
 _W7: Labels = (("window", "7d"),)
@@ -54,20 +70,29 @@ REVENUE_METRICS: dict[str, str] = {
     "pulse_paying_accounts": "Accounts with MRR > 0 at T, by plan of their largest subscription.",
     "pulse_mrr_movement": "Sum of MRR movements of each kind in the window, in the reporting currency.",
     "pulse_mrr_movement_accounts": "Accounts with at least one MRR movement of each kind in the window.",
-    "pulse_net_revenue_retention_ratio": "MRR at T of the accounts paying at T - W over their MRR at T - W.",
+    "pulse_net_revenue_retention_ratio": "MRR at T of the customers at T - W over their MRR at T - W.",
     "pulse_gross_revenue_retention_ratio": "As NRR, with each account's MRR at T capped at its MRR at T - W.",
-    "pulse_customer_churn_ratio": "Share of the accounts paying at T - W that pay nothing at T.",
-    "pulse_retention_base_mrr": "MRR at T - W of the accounts paying at T - W (NRR and GRR denominator).",
-    "pulse_retention_current_mrr": "MRR at T of the accounts paying at T - W (NRR numerator).",
+    "pulse_customer_churn_ratio": "Share of the customers at T - W that are no longer customers at T.",
+    "pulse_retention_base_mrr": "MRR at T - W of the customers at T - W (NRR and GRR denominator).",
+    "pulse_retention_current_mrr": "MRR at T of the customers at T - W (NRR numerator).",
     "pulse_retention_capped_mrr": (
-        "Sum of min(MRR at T, MRR at T - W) over the accounts paying at T - W (GRR numerator)."
+        "Sum of min(MRR at T, MRR at T - W) over the customers at T - W (GRR numerator)."
     ),
-    "pulse_retention_base_accounts": "Accounts paying at T - W (customer churn denominator).",
-    "pulse_retention_churned_accounts": "Accounts paying at T - W with MRR 0 at T (customer churn numerator).",
+    "pulse_retention_base_accounts": "Customers at T - W (customer churn denominator).",
+    "pulse_retention_churned_accounts": (
+        "Customers at T - W that are no longer customers at T (customer churn numerator)."
+    ),
     "pulse_arpa": "Average MRR per paying account at T, in the reporting currency.",
     "pulse_mrr_quick_ratio": "(new + expansion + reactivation) / (contraction + churn) MRR in the window.",
+    "pulse_gross_mrr_churn_ratio": "(churn + contraction) MRR in the window over MRR at the window's start.",
+    "pulse_net_mrr_churn_ratio": (
+        "(churn + contraction - expansion - reactivation) MRR in the window over MRR at the window's start."
+    ),
     "pulse_trialing_accounts": "Accounts with MRR 0 at T and a subscription in trial.",
     "pulse_past_due_accounts": "Paying accounts whose latest payment at or before T failed.",
+    "pulse_past_due_mrr": "MRR of the paying accounts whose latest payment at or before T failed.",
+    "pulse_mrr_churn_involuntary": "Churned MRR in the window whose cause is a dunning window that ended unpaid.",
+    "pulse_mrr_churn_involuntary_accounts": "Accounts with an involuntary churn (dunning ended unpaid) in the window.",
     "pulse_payments_failed": "Failed payments in the window.",
     "pulse_payments_succeeded": "Succeeded payments in the window.",
     "pulse_payments_failed_amount": "Amount of the failed payments in the window, in the reporting currency.",
@@ -99,12 +124,13 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
     paying_by_plan: defaultdict[str, int] = defaultdict(int)
     movement_cents = dict.fromkeys(KINDS, 0)
     movement_accounts = dict.fromkeys(KINDS, 0)
-    base_mrr = current_mrr = capped_mrr = base_accounts = churned_accounts = 0
-    trialing = past_due = 0
+    # per retention window: [base MRR, current MRR, capped MRR, base accounts, churned accounts]
+    retention = {window: [0, 0, 0, 0, 0] for window, _ in RETENTION_WINDOWS}
+    trialing = past_due = past_due_cents = 0
+    involuntary_cents = involuntary_accounts = 0
     payment_count = [0, 0]  # by FAILED / SUCCEEDED
     payment_cents = [0, 0]
     drop_spells = config.same_window_new_and_churn == "ignore"
-    retention_start = as_of - RETENTION_WINDOW_MS
 
     for account in accounts:
         evaluation = account.evaluation(as_of, config)
@@ -120,21 +146,30 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
             paying_by_plan[config.plan_label(plan)] += 1
             if account.last_payment_failed(as_of):
                 past_due += 1
+                past_due_cents += mrr
         elif any(state is not None and not state[1] for state in states):
             trialing += 1
 
-        base = evaluation.steps.at(retention_start)
-        if base > 0:
-            base_accounts += 1
-            base_mrr += base
-            current_mrr += mrr
-            capped_mrr += min(mrr, base)
-            churned_accounts += mrr == 0
+        customer_now = evaluation.customers.at(as_of) > 0
+        for window, width in RETENTION_WINDOWS:
+            if evaluation.customers.at(as_of - width) > 0:
+                base = evaluation.steps.at(as_of - width)
+                parts = retention[window]
+                parts[0] += base
+                parts[1] += mrr
+                parts[2] += min(mrr, base)
+                parts[3] += 1
+                parts[4] += not customer_now
 
         kinds_seen: set[str] = set()
+        involuntary = False
         for movement in in_window(evaluation.movements, as_of - MOVEMENT_WINDOW_MS, as_of, drop_spells):
             movement_cents[movement.kind] += movement.cents
             kinds_seen.add(movement.kind)
+            if movement.involuntary:
+                involuntary_cents += movement.cents
+                involuntary = True
+        involuntary_accounts += involuntary
         for kind in kinds_seen:
             movement_accounts[kind] += 1
 
@@ -153,15 +188,21 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
         labels: Labels = (("kind", kind), *_W30)
         samples.append(Sample("pulse_mrr_movement", labels, _money(movement_cents[kind])))
         samples.append(Sample("pulse_mrr_movement_accounts", labels, movement_accounts[kind]))
+    for window, _width in RETENTION_WINDOWS:
+        base_mrr, current_mrr, capped_mrr, base_accounts, churned_accounts = retention[window]
+        labels = (("window", window),)
+        samples += [
+            ratio_sample("pulse_net_revenue_retention_ratio", labels, current_mrr, base_mrr),
+            ratio_sample("pulse_gross_revenue_retention_ratio", labels, capped_mrr, base_mrr),
+            ratio_sample("pulse_customer_churn_ratio", labels, churned_accounts, base_accounts),
+            Sample("pulse_retention_base_mrr", labels, _money(base_mrr)),
+            Sample("pulse_retention_current_mrr", labels, _money(current_mrr)),
+            Sample("pulse_retention_capped_mrr", labels, _money(capped_mrr)),
+            Sample("pulse_retention_base_accounts", labels, base_accounts),
+            Sample("pulse_retention_churned_accounts", labels, churned_accounts),
+        ]
+    start_mrr = retention["30d"][0]  # every account's MRR at T - 30d
     samples += [
-        ratio_sample("pulse_net_revenue_retention_ratio", _W30, current_mrr, base_mrr),
-        ratio_sample("pulse_gross_revenue_retention_ratio", _W30, capped_mrr, base_mrr),
-        ratio_sample("pulse_customer_churn_ratio", _W30, churned_accounts, base_accounts),
-        Sample("pulse_retention_base_mrr", _W30, _money(base_mrr)),
-        Sample("pulse_retention_current_mrr", _W30, _money(current_mrr)),
-        Sample("pulse_retention_capped_mrr", _W30, _money(capped_mrr)),
-        Sample("pulse_retention_base_accounts", _W30, base_accounts),
-        Sample("pulse_retention_churned_accounts", _W30, churned_accounts),
         ratio_sample("pulse_arpa", (), total_mrr, 100 * paying),
         ratio_sample(
             "pulse_mrr_quick_ratio",
@@ -169,8 +210,21 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
             sum(movement_cents[kind] for kind in GAINS),
             movement_cents[CONTRACTION] + movement_cents[CHURN],
         ),
+        ratio_sample(
+            "pulse_gross_mrr_churn_ratio", _W30, movement_cents[CONTRACTION] + movement_cents[CHURN], start_mrr
+        ),
+        ratio_sample(
+            "pulse_net_mrr_churn_ratio",
+            _W30,
+            movement_cents[CONTRACTION] + movement_cents[CHURN] - movement_cents[EXPANSION]
+            - movement_cents[REACTIVATION],
+            start_mrr,
+        ),
         Sample("pulse_trialing_accounts", (), trialing),
         Sample("pulse_past_due_accounts", (), past_due),
+        Sample("pulse_past_due_mrr", (), _money(past_due_cents)),
+        Sample("pulse_mrr_churn_involuntary", _W30, _money(involuntary_cents)),
+        Sample("pulse_mrr_churn_involuntary_accounts", _W30, involuntary_accounts),
         Sample("pulse_payments_failed", _W7, payment_count[FAILED]),
         Sample("pulse_payments_succeeded", _W7, payment_count[SUCCEEDED]),
         Sample("pulse_payments_failed_amount", _W7, _money(payment_cents[FAILED])),

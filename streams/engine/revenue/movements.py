@@ -6,7 +6,11 @@ Definition: at every time t where account MRR changes from `before` to `after`:
   `reactivation_window_days = N`: only if its last churn was at most N days before t,
   otherwise `new`);
 - `expansion`: up, staying > 0; `contraction`: down, staying > 0;
-- `churn`: > 0 -> 0.
+- `churn`: > 0 -> 0; involuntary when it happens because a dunning window ended unpaid.
+With `free_subscriptions = "active"` (the default) an account with a free subscription in
+force (out of trial) is still a customer at MRR 0: > 0 -> 0 while it stays a customer is a
+`contraction`, and 0 -> > 0 while it was a customer just before is an `expansion` (unless
+it never had MRR > 0: then `new`). `classify`'s `free_customers` tells when it is one.
 The amount is |after - before| in reporting cents. Changes of several subscriptions at the
 same instant net into one movement. A movement exists at T if t <= T and every record that
 causes it has occurred_at <= T (the step function is built from those records only).
@@ -38,6 +42,8 @@ class Movement(NamedTuple):
     time: int
     kind: str
     cents: int
+    involuntary: bool = False
+    """A churn caused by a dunning window that ended unpaid (not by a cancellation)."""
 
 
 class History(NamedTuple):
@@ -53,11 +59,21 @@ NO_HISTORY = History(False, None)
 _time = attrgetter("time")
 
 
-def classify(steps: Steps, floor: int | None, history: History, window_ms: int | None) -> list[Movement]:
+def classify(
+    steps: Steps,
+    floor: int | None,
+    history: History,
+    window_ms: int | None,
+    free_customers: Steps | None = None,
+    delinquent_from: frozenset[int] = frozenset(),
+) -> list[Movement]:
     """The movements of an account's MRR steps after `floor` (all of them if floor is None).
 
     Steps at or before the floor only give the MRR at the floor; `history` says whether the
-    account had paid, and when it last churned, before it.
+    account had paid, and when it last churned, before it. `free_customers`, when given, is
+    the number of subscriptions in force out of trial (priced or not): while it is > 0 the
+    account is a customer even at MRR 0. A churn at a time in `delinquent_from` (the end of
+    an unpaid dunning window) is involuntary.
     """
     start = 0 if floor is None else bisect_right(steps.times, floor)
     previous = steps.values[start - 1] if start > 0 else 0
@@ -67,10 +83,16 @@ def classify(steps: Steps, floor: int | None, history: History, window_ms: int |
     for time, current in zip(steps.times[start:], steps.values[start:], strict=True):
         if previous == 0:
             recent = window_ms is None or last_churn is None or time - last_churn <= window_ms
-            movements.append(Movement(time, REACTIVATION if paid and recent else NEW, current))
+            if paid and free_customers is not None and free_customers.at(time - 1) > 0:
+                movements.append(Movement(time, EXPANSION, current))  # from a free plan
+            else:
+                movements.append(Movement(time, REACTIVATION if paid and recent else NEW, current))
         elif current == 0:
-            movements.append(Movement(time, CHURN, previous))
-            last_churn = time
+            if free_customers is not None and free_customers.at(time) > 0:
+                movements.append(Movement(time, CONTRACTION, previous))  # to a free plan
+            else:
+                movements.append(Movement(time, CHURN, previous, time in delinquent_from))
+                last_churn = time
         elif current > previous:
             movements.append(Movement(time, EXPANSION, current - previous))
         else:

@@ -9,7 +9,8 @@ Definition (knowledge at T: only records with occurred_at <= T take part):
   subscription does not exist.
 - Trial. While the terms' `trial_ends_at` > s the subscription is trialing: MRR 0.
 - Cancellation. A cancel c takes effect at e(c) = its effective_at (or its occurred_at
-  with `churn_recognition = "occurred_at"`); it applies to the terms in force at e(c) and
+  with `churn_recognition = "occurred_at"`; see `cancel_gap` for a backdated cancel under
+  `backdated_cancellations = "when_known"`); it applies to the terms in force at e(c) and
   holds the subscription at 0 on the gap [e(c), r(c)), where r(c) is the occurred_at of
   the first started/changed record with occurred_at > e(c): new terms after the cancel's
   effective time re-activate the subscription (a subscription_started after a cancel is a
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable
 from itertools import groupby
 from operator import itemgetter
 
+from streams.engine.revenue.config import AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN
 from streams.engine.revenue.money import Terms
 
 STARTED = 0
@@ -48,23 +50,33 @@ Timeline = list[tuple[int, SubState]]
 """(time, state from that time on), ascending, consecutive states distinct; None before."""
 
 
-def cancel_gap(cancel: CancelRecord, set_times: list[int], at_occurrence: bool) -> tuple[int, int]:
-    """[start, end) during which `cancel` holds its subscription at 0 (`set_times` ascending)."""
+def cancel_gap(cancel: CancelRecord, set_times: list[int], mode: int) -> tuple[int, int]:
+    """[start, end) during which `cancel` holds its subscription at 0 (`set_times` ascending);
+    empty when start >= end.
+
+    The cancel applies to the terms in force at its time (effective_at, or occurred_at in
+    AT_OCCURRENCE mode) and ends at the next started/changed record after it. In
+    EFFECTIVE_WHEN_KNOWN mode a backdated cancel (effective_at < occurred_at) starts at
+    occurred_at instead, and only if no new terms re-activated the subscription in between.
+    """
     occurred_at, _event_id, effective_at = cancel
-    start = occurred_at if at_occurrence else effective_at
-    renewal = bisect_right(set_times, start)
-    return start, set_times[renewal] if renewal < len(set_times) else FOREVER
+    anchor = occurred_at if mode == AT_OCCURRENCE else effective_at
+    renewal = bisect_right(set_times, anchor)
+    end = set_times[renewal] if renewal < len(set_times) else FOREVER
+    start = max(anchor, occurred_at) if mode == EFFECTIVE_WHEN_KNOWN else anchor
+    return start, end
 
 
 def sub_timeline(
-    sets: list[SetRecord], cancels: list[CancelRecord], known_until: int, at_occurrence: bool
+    sets: list[SetRecord], cancels: list[CancelRecord], known_until: int, mode: int
 ) -> Timeline:
     """The state of one subscription over time, from the records with occurred_at <= known_until."""
     known = sets[: bisect_right(sets, (known_until, CHANGED + 1))]
     if not known:
         return []
     set_times = [record[0] for record in known]
-    gaps = [cancel_gap(cancel, set_times, at_occurrence) for cancel in cancels if cancel[0] <= known_until]
+    gaps = [gap for gap in (cancel_gap(cancel, set_times, mode) for cancel in cancels if cancel[0] <= known_until)
+            if gap[0] < gap[1]]
     breakpoints = set(set_times)
     for occurred_at, _rank, _event_id, terms in known:
         if terms.trial_ends_at is not None and terms.trial_ends_at > occurred_at:
@@ -127,4 +139,24 @@ def account_steps(timelines: Iterable[Timeline], value: Callable[[SubState], int
         if total != (values[-1] if values else 0):
             times.append(time)
             values.append(total)
+    return Steps(times, values)
+
+
+def held(steps: Steps, holds: list[tuple[int, int]]) -> Steps:
+    """`steps` with the value 0 on every [start, end) of `holds`: the spans in which the
+    account is delinquent (see `AccountRevenue.delinquency`)."""
+    if not holds:
+        return steps
+    points = set(steps.times)
+    for start, end in holds:
+        points.add(start)
+        if end < FOREVER:
+            points.add(end)
+    times: list[int] = []
+    values: list[int] = []
+    for time in sorted(points):
+        value = 0 if any(start <= time < end for start, end in holds) else steps.at(time)
+        if value != (values[-1] if values else 0):
+            times.append(time)
+            values.append(value)
     return Steps(times, values)

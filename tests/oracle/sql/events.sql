@@ -14,7 +14,8 @@ WITH parsed AS (
                "quantity": "VARCHAR", "discount_percent": "VARCHAR", "trial_ends_at": "VARCHAR",
                "effective_at": "VARCHAR", "survey": "VARCHAR", "score": "VARCHAR",
                "priority": "VARCHAR", "step": "VARCHAR", "name": "VARCHAR", "segment": "VARCHAR",
-               "owner": "VARCHAR", "renewal_at": "VARCHAR", "seats_purchased": "VARCHAR"
+               "owner": "VARCHAR", "renewal_at": "VARCHAR", "seats_purchased": "VARCHAR",
+               "scale": "VARCHAR"
            }') AS f
     FROM lines
 )
@@ -54,5 +55,6 @@ SELECT
     f.segment,
     f.owner,
     epoch_ms(CAST(upper(f.renewal_at) AS TIMESTAMPTZ))                          AS renewal_at,
-    CAST(f.seats_purchased AS BIGINT)                                           AS seats_purchased
+    CAST(f.seats_purchased AS BIGINT)                                           AS seats_purchased,
+    f.scale                                                                     AS survey_scale
 FROM parsed;

@@ -3,7 +3,9 @@
 --   pulse_csat_ratio:  ratings 4-5 / all ratings; ratings = ticket_rated.rating and
 --                      csat survey scores
 --   pulse_nps_score:   100 x (promoters 9-10 - detractors 0-6) / nps responses
---   pulse_ces_score:   mean ces score
+--   pulse_ces_score:   mean ces score on the scale 7 = very easy: a response whose scale is
+--                      'higher_is_harder' counts 8 - score (the oracle assumes the default
+--                      [engine] ces_scale = "higher_is_easier" for responses without one)
 -- and their additive parts: pulse_csat_ratings, pulse_csat_satisfied_ratings,
 -- pulse_nps_promoters, pulse_nps_detractors, pulse_ces_score_sum_points.
 -- Each is 0 when its denominator is empty.
@@ -25,7 +27,9 @@ nps AS (
     FROM in_window WHERE type = 'survey_response' AND survey = 'nps'
 ),
 ces AS (
-    SELECT COALESCE(sum(score), 0) AS score_sum, count(*) AS responses
+    SELECT COALESCE(sum(CASE WHEN survey_scale = 'higher_is_harder' THEN 8 - score ELSE score END), 0)
+               AS score_sum,
+           count(*) AS responses
     FROM in_window WHERE type = 'survey_response' AND survey = 'ces'
 )
 SELECT 'pulse_survey_responses' AS name, MAP {'survey': s.survey, 'window': '90d'} AS labels,
