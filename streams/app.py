@@ -172,6 +172,10 @@ class PulseWorker:
         loop = asyncio.get_running_loop()
         due = 0.0
         async for messages in faust_fastpath.message_batches(stream, s.batch_size, s.batch_seconds):
+            if not messages and self.ready():
+                # idle after an assignment or a recovery: load the partitions' rows here,
+                # in the agent, so that /metrics (which never loads) can show them
+                self.book.sync(self.owned_partitions())
             if messages:
                 applied = await self._apply(messages)
                 if applied and not self.held:
@@ -367,22 +371,23 @@ class PulseWorker:
 
 
 class _Collector:
-    """Renders the engine snapshot of the owned partitions plus pipeline metrics at scrape time."""
+    """Renders the engine snapshot of the loaded partitions plus pipeline metrics at scrape time."""
 
     def __init__(self, worker: PulseWorker) -> None:
         self.worker = worker
 
     def collect(self):
+        """Read-only: a scrape never loads a row, builds a pipeline or moves a
+        transaction; the agent loads partitions (streams/worker_state.py)."""
         worker = self.worker
         ready = worker.ready()
         owned = worker.owned_partitions()
-        if ready and owned:
-            worker.book.sync(owned)
-            # Business samples only from a worker that holds its partitions' state: while
-            # a rebalance recovers they are absent, not 0 (a dip on every board), and the
-            # partition-labelled counters never go backwards (streams/exposition.py).
-            if worker.book.loaded() == owned:
-                yield from worker.book.families(worker.clock())
+        # Business samples only from a worker that holds its partitions' state: while
+        # a rebalance recovers, or until the agent has loaded the rows, they are absent,
+        # not 0 (a dip on every board), and the partition-labelled counters never go
+        # backwards (streams/exposition.py).
+        if ready and owned and worker.book.loaded() == owned:
+            yield from worker.book.families(worker.clock())
         yield from worker.telemetry.families(worker.consumer_lag(), not ready, len(owned))
         yield from worker.kafka_watch.families(faust_hooks.last_fetch_ms(worker.app.consumer))
 

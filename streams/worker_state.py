@@ -13,9 +13,19 @@ Rows are read from the table once into a per-partition cache, changed in memory 
 shared per-event `Pipeline` as events arrive, and sent to the table's changelog at each
 checkpoint (every few seconds) for the accounts changed since the last one, in the
 partition's transaction, with the dead letters and re-keyed messages of those events.
-They stay pending until that transaction commits; only then are they written to the local
-store, so the store never holds a row Kafka might still abort. The cache is dropped at every rebalance and reloaded
-from the table after Faust has recovered it from the changelog. The `pulse_events_*`
+Each partition's changes belong to an explicit `PartitionTransaction`
+(streams/partition_transaction.py): started by the first change after a checkpoint,
+prepared by the checkpoint with the rows it sends and the offsets it covers, committed
+when Kafka has committed them (only then are the rows written to the local store, so the
+store never holds a row Kafka might still abort), aborted at a rebalance or a refused
+checkpoint (the partition's cache is then dropped and reloaded from the table, the
+committed truth, after Faust has recovered it from the changelog).
+
+Who changes what: only the agent loads partitions (`sync`) and applies events
+(`process`), and only checkpoints, commits and aborts move transactions. A scrape
+(`families`) reads the cache as it is at that instant (the event loop runs nothing else
+meanwhile, so it is a consistent snapshot) and changes nothing: no row is loaded, no
+pipeline built, no counter or transaction touched. The `pulse_events_*`
 counters of each partition live in a row of their own, under a key chosen to hash to that
 partition, so they move with the partition on rebalance and recover with it after a crash.
 
@@ -47,6 +57,7 @@ from streams.engine.engine import Engine
 from streams.engine.timeline import DAY_MS
 from streams.exposition import Exposition, PipelineCounters, metric_families, partition_counter_families
 from streams.events import Rejection
+from streams.partition_transaction import PartitionTransaction, Row
 from streams.pipeline import Pipeline, Status
 from streams.record_cache import RecordCache
 
@@ -88,16 +99,23 @@ class Send:
 
 
 class PartitionState:
-    """The cached rows of one partition, seen by the engine and admission as two stores."""
+    """The cached rows of one partition, seen by the engine and admission as two stores,
+    and the transactions of their changes: `tx` collects what events change now,
+    `prepared` holds the checkpoints sent and not yet committed, oldest first."""
 
-    def __init__(self) -> None:
+    def __init__(self, partition: int = 0) -> None:
+        self.partition = partition
         self.engine_rows: dict[str, AccountState] = {}
         self.admission_rows: dict[str, AccountAdmission] = {}
         self.counters = PipelineCounters()
-        self.dirty: set[str] = set()
-        self.counters_dirty = False
-        self.pending: dict[bytes, bytes | None] = {}  # rows sent, not yet known to be committed (None: deleted)
-        self.outbox: list[Send] = []  # dead letters and re-keyed messages for the next checkpoint
+        self.tx: PartitionTransaction[Send] = PartitionTransaction(partition)
+        self.prepared: list[PartitionTransaction[Send]] = []
+
+    def abort(self) -> None:
+        """Abort every open transaction of the partition (its cache must then be dropped)."""
+        for tx in (*self.prepared, self.tx):
+            tx.abort()
+        self.prepared = []
 
     def load_row(self, account_id: str, value: bytes) -> None:
         if value[:1] == _ZLIB:
@@ -128,7 +146,7 @@ class PartitionState:
 
 
 class _EngineStore:
-    """AccountStore over a partition's cache; a write marks the account dirty."""
+    """AccountStore over a partition's cache; a write records the account in the open transaction."""
 
     def __init__(self, state: PartitionState) -> None:
         self._state = state
@@ -138,11 +156,11 @@ class _EngineStore:
 
     def __setitem__(self, account_id: str, value: AccountState) -> None:
         self._state.engine_rows[account_id] = value
-        self._state.dirty.add(account_id)
+        self._state.tx.change(account_id)
 
     def __delitem__(self, account_id: str) -> None:
         del self._state.engine_rows[account_id]
-        self._state.dirty.add(account_id)
+        self._state.tx.change(account_id)
 
     def keys(self):
         return self._state.engine_rows.keys()
@@ -160,7 +178,7 @@ class _AdmissionStore:
 
     def put(self, account_id: str, account: AccountAdmission) -> None:
         self._state.admission_rows[account_id] = account
-        self._state.dirty.add(account_id)
+        self._state.tx.change(account_id)
 
 
 class WorkerBook:
@@ -189,9 +207,11 @@ class WorkerBook:
     # ---- loading and forgetting --------------------------------------------------------
 
     def sync(self, owned: set[int]) -> None:
-        """Drop partitions no longer owned; load newly owned ones from the table."""
+        """Drop partitions no longer owned (aborting their transactions); load newly owned
+        ones from the table. Called by the agent only (on assignment and after recovery),
+        never by a scrape."""
         for partition in set(self._states) - owned:
-            del self._states[partition]
+            self._states.pop(partition).abort()
             del self._pipelines[partition]
             self.generation += 1
         new = owned - set(self._states)
@@ -199,7 +219,7 @@ class WorkerBook:
             return
         self.generation += 1
         for partition in new:
-            self._states[partition] = PartitionState()
+            self._states[partition] = PartitionState(partition)
         for key, value in self.table.items():
             partition = partition_of(key, self.partitions)
             if partition not in new:
@@ -219,68 +239,80 @@ class WorkerBook:
             self._pipelines[partition] = pipeline
 
     def forget_cache(self) -> None:
+        """Abort every partition's transactions and drop the cache: the next `sync`
+        reloads it from the table (a rebalance, a recovery, a refused checkpoint)."""
+        for state in self._states.values():
+            state.abort()
         self._states.clear()
         self._pipelines.clear()
         self.generation += 1
+
+    def transactions(self, partition: int) -> tuple[list[PartitionTransaction[Send]], PartitionTransaction[Send]]:
+        """The partition's prepared transactions (oldest first) and its open one."""
+        state = self._states[partition]
+        return list(state.prepared), state.tx
 
     # ---- processing ----------------------------------------------------------------------
 
     def process(self, message, *, is_rekeyed: bool) -> None:
         """Run one Kafka message through the pipeline of its partition. What it must send
         (a dead letter, or the message itself to the re-key topic) waits in the
-        partition's outbox for the next checkpoint."""
+        partition's open transaction for the next checkpoint."""
         partition = message.partition
         pipeline = self._pipelines[partition]
         state = self._states[partition]
+        tx = state.tx
         topic, source_partition, offset = message.topic, partition, message.offset
+        tx.applied(topic, partition, offset)
         if is_rekeyed:
             topic, source_partition, offset = _source_of(message)
         value = message.value if message.value is not None else b""  # a null value (tombstone) is bad input too
         decoded = pipeline.decode(value, self.unprefixed(topic))
         if isinstance(decoded, Rejection):
             outcome = pipeline.reject(value, decoded, topic, source_partition, offset)
-            state.counters_dirty = True
-            state.outbox.append(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
+            tx.change_counters()
+            tx.send(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
             return
         key = decoded.account_id.encode()
         if not is_rekeyed and (message.key != key or partition_of(key, self.partitions) != partition):
             header = f"{topic}\x00{source_partition}\x00{offset}".encode()
-            state.outbox.append(Send(self.rekey_topic, key, message.value, None, [(REKEY_HEADER, header)]))
+            tx.send(Send(self.rekey_topic, key, message.value, None, [(REKEY_HEADER, header)]))
             return
         outcome = pipeline.admit_and_apply(decoded, value, topic, source_partition, offset)
-        state.counters_dirty = True
+        tx.change_counters()
         self.touched.add(decoded.account_id)
         if outcome.status is Status.REJECTED:
-            state.outbox.append(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
+            tx.send(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
 
     def checkpoint(self) -> dict[int, list[Send]]:
-        """Per partition, what the checkpoint sends in the partition's transaction: its
-        outbox, then the changelog rows of the accounts changed since the last checkpoint
-        (and its counters row). The rows stay pending until that transaction commits."""
+        """Prepare each partition's open transaction: what it sends in the partition's
+        Kafka transaction is its outbox, then the changelog rows of the accounts it
+        changed (pruned first) and its counters row. A new transaction starts for the
+        events that follow; the prepared one keeps its rows until `take_committed`."""
         out = {}
         for partition, state in self._states.items():
-            if state.dirty:
-                self._pipelines[partition].engine.prune(list(state.dirty), step_ms=PRUNE_STEP_MS)
-                self.touched.update(state.dirty)
-            rows = [(account_id.encode(), state.row_bytes(account_id)) for account_id in state.dirty]
-            state.dirty.clear()
-            if state.counters_dirty:
+            tx = state.tx
+            if tx.is_empty():
+                continue  # its offsets (messages that changed nothing) stay with the open transaction
+            self._pipelines[partition].engine.prune(list(tx.changed), step_ms=PRUNE_STEP_MS)
+            self.touched.update(tx.changed)
+            rows: list[Row] = [(account_id.encode(), state.row_bytes(account_id)) for account_id in tx.changed]
+            if tx.counters_changed:
                 rows.append((self._counters_keys[partition], state.counters_bytes()))
-                state.counters_dirty = False
-            state.pending.update(rows)
-            sends = state.outbox + [Send(self.changelog_topic, key, value, partition) for key, value in rows]
-            state.outbox = []
-            if sends:
-                out[partition] = sends
+            outbox = tx.prepare(rows)
+            state.prepared.append(tx)
+            state.tx = PartitionTransaction(partition)
+            out[partition] = outbox + [Send(self.changelog_topic, key, value, partition) for key, value in rows]
         return out
 
-    def take_committed(self, partition: int) -> list[tuple[bytes, bytes | None]]:
-        """The rows of `partition` whose transaction has just committed (None: deleted)."""
+    def take_committed(self, partition: int) -> list[Row]:
+        """Kafka committed `partition`'s transaction: commit its prepared transactions
+        and return their rows, oldest first (None: deleted), for the local store."""
         state = self._states.get(partition)
-        if state is None or not state.pending:
+        if state is None or not state.prepared:
             return []
-        rows = list(state.pending.items())
-        state.pending.clear()
+        rows = [row for tx in state.prepared for row in tx.commit()]
+        state.prepared = []
         return rows
 
     # ---- scraping ---------------------------------------------------------------------------
@@ -300,7 +332,8 @@ class WorkerBook:
     def families(self, as_of: int):
         """The business metrics of the loaded partitions, as Prometheus families: the
         engine's additive figures (no global ratios: the recording rules make them), then
-        the pulse_events_* counters labelled by partition."""
+        the pulse_events_* counters labelled by partition. Read-only: a snapshot of the
+        cache as it is now (see the module header)."""
         engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
         counters = {partition: state.counters for partition, state in self._states.items()}
         exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)

@@ -29,8 +29,8 @@ class Table(dict):
             return "changelog"
 
 
-def book() -> WorkerBook:
-    book = WorkerBook(PulseConfig(), lambda: 2_000_000_000_000, partitions=PARTITIONS, rekey_topic="rekeyed",
+def book(now: int = 2_000_000_000_000) -> WorkerBook:
+    book = WorkerBook(PulseConfig(), lambda: now, partitions=PARTITIONS, rekey_topic="rekeyed",
                       dead_letter_topic="dead-letter", unprefixed=lambda topic: topic)
     book.attach(Table())
     book.sync(set(range(PARTITIONS)))
@@ -89,3 +89,126 @@ def test_a_huge_key_and_value_still_make_a_dead_letter_that_fits():
     (dead,) = [s for s in worker.checkpoint()[0] if s.topic == "dead-letter"]
     assert dead.key == key[:MAX_KEY_BYTES] and len(dead.value) <= MAX_RECORD_BYTES
     assert orjson.loads(dead.value)["reason"] == "too_large"
+
+
+# ---- a scrape changes nothing; transactions --------------------------------------------------
+
+
+def collector(worker: WorkerBook, owned: set[int]):
+    """The worker's /metrics collector over a stand-in worker (no Faust app: pure unit test)."""
+    from types import SimpleNamespace
+
+    from streams.app import _Collector
+    from streams.telemetry import PipelineTelemetry
+
+    return _Collector(SimpleNamespace(
+        book=worker, ready=lambda: True, owned_partitions=lambda: set(owned), clock=worker.clock,
+        telemetry=PipelineTelemetry(), consumer_lag=dict, app=SimpleNamespace(consumer=None),
+        kafka_watch=SimpleNamespace(families=lambda last_fetch_ms: iter(()))))
+
+
+def fingerprint(worker: WorkerBook) -> dict:
+    """Everything a scrape could change: rows, pipelines, counters, transactions, table."""
+    out = {"table": dict(worker.table), "loaded": worker.loaded(), "pipelines": dict(worker._pipelines)}
+    for partition, state in worker._states.items():
+        prepared, tx = worker.transactions(partition)
+        out[partition] = (
+            {a: s.to_bytes() for a, s in state.engine_rows.items()},
+            {a: s.to_bytes() for a, s in state.admission_rows.items()},
+            state.counters_bytes(), id(state.counters),
+            [(t, t.status, sorted(t.changed), dict(t.offsets), list(t.rows)) for t in prepared],
+            (tx, tx.status, sorted(tx.changed), tx.counters_changed, list(tx.outbox), dict(tx.offsets)),
+        )
+    return out
+
+
+def accounts_in(partition: int, count: int) -> list[str]:
+    return [a for a in (f"acct-{i}" for i in range(200)) if partition_of(a.encode(), PARTITIONS) == partition][:count]
+
+
+def login_message(account: str, offset: int, event_id: str) -> Message:
+    return Message("pulse.logins", partition_of(account.encode(), PARTITIONS), offset, account.encode(),
+                   login(account, event_id))
+
+
+MARCH_2 = 1_772_409_600_000  # 2026-03-02T00:00:00Z, the day after the logins
+
+
+def active_users(families) -> float:
+    return sum(s.value for f in families if f.name == "pulse_active_users" for s in f.samples
+               if s.labels.get("window") == "30d")
+
+
+def test_a_scrape_leaves_every_row_pipeline_counter_and_transaction_untouched():
+    worker = book(MARCH_2)
+    (a0,), (a1,) = accounts_in(0, 1), accounts_in(1, 1)
+    worker.process(login_message(a0, 0, "e-1"), is_rekeyed=False)
+    worker.process(login_message(a1, 0, "e-2"), is_rekeyed=False)
+    worker.process(Message("pulse.logins", 0, 1, b"x", b"not json"), is_rekeyed=False)
+    worker.checkpoint()
+    worker.table.update(worker.take_committed(0))  # partition 0 committed, partition 1 still prepared
+    worker.process(login_message(a0, 2, "e-3"), is_rekeyed=False)  # an open transaction
+    before = fingerprint(worker)
+    families = list(collector(worker, {0, 1}).collect())
+    assert active_users(families) > 0
+    assert fingerprint(worker) == before
+
+
+def test_a_scrape_never_loads_a_partition_the_agent_has_not_loaded():
+    """Loading happens in the agent (on assignment and recovery), never in collect(): a
+    partition owned but not loaded yet shows no business samples (absent, not 0)."""
+    worker = book(MARCH_2)
+    (a1,) = accounts_in(1, 1)
+    worker.process(login_message(a1, 0, "e-1"), is_rekeyed=False)
+    worker.checkpoint()
+    worker.table.update(worker.take_committed(1))
+    worker.forget_cache()
+    worker.sync({0})  # the agent has loaded partition 0 only
+    before = fingerprint(worker)
+    names = {family.name for family in collector(worker, {0, 1}).collect()}
+    assert fingerprint(worker) == before and worker.loaded() == {0}
+    assert "pulse_active_users" not in names and "pulse_events_processed" in names
+    worker.sync({0, 1})  # the agent loads it
+    assert active_users(collector(worker, {0, 1}).collect()) == 1
+
+
+def test_checkpoints_prepare_transactions_with_their_offsets_and_a_commit_ends_them():
+    from streams.partition_transaction import TransactionStatus
+
+    worker = book(MARCH_2)
+    (a0,) = accounts_in(0, 1)
+    worker.process(login_message(a0, 4, "e-1"), is_rekeyed=False)
+    worker.process(login_message(a0, 5, "e-2"), is_rekeyed=False)
+    worker.checkpoint()
+    worker.process(login_message(a0, 6, "e-3"), is_rekeyed=False)
+    worker.checkpoint()
+    prepared, open_tx = worker.transactions(0)
+    assert [t.status for t in prepared] == [TransactionStatus.PREPARED] * 2
+    assert [t.offsets for t in prepared] == [{("pulse.logins", 0): 5}, {("pulse.logins", 0): 6}]
+    assert open_tx.status is TransactionStatus.STARTED and open_tx.is_empty()
+    rows = worker.take_committed(0)
+    keys = [key for key, _ in rows]
+    assert keys[0::2] == [a0.encode()] * 2 and all(key.startswith(COUNTERS_PREFIX) for key in keys[1::2])
+    assert all(t.status is TransactionStatus.COMMITTED for t in prepared)
+    assert worker.transactions(0)[0] == [] and worker.take_committed(0) == []
+
+
+def test_abort_forgets_uncommitted_effects_and_the_agent_reloads_the_committed_state():
+    from streams.partition_transaction import TransactionStatus
+
+    worker = book(MARCH_2)
+    a0, b0 = accounts_in(0, 2)
+    worker.process(login_message(a0, 0, "e-1"), is_rekeyed=False)
+    worker.checkpoint()
+    worker.table.update(worker.take_committed(0))  # a0's login is committed
+    worker.process(login_message(b0, 1, "e-2"), is_rekeyed=False)
+    worker.checkpoint()  # b0's login prepared, never committed
+    worker.process(Message("pulse.logins", 0, 2, b"x", b"not json"), is_rekeyed=False)  # and an open one
+    prepared, open_tx = worker.transactions(0)
+    assert active_users(worker.families(worker.clock())) == 2
+    worker.forget_cache()  # a rebalance, or a checkpoint Kafka refused
+    assert [t.status for t in (*prepared, open_tx)] == [TransactionStatus.ABORTED] * 2
+    assert worker.loaded() == set() and open_tx.outbox == [] and prepared[0].rows == []
+    worker.sync({0, 1})
+    assert active_users(worker.families(worker.clock())) == 1  # a0 only: what Kafka committed
+    assert worker.checkpoint() == {}
