@@ -97,12 +97,12 @@ class AccountViews:
     # ---- state ------------------------------------------------------------------------------
 
     def _loaded_partitions(self) -> set[int] | None:
-        """The partitions this worker can answer for now, or None while it cannot."""
+        """The partitions this worker can answer for now, or None while it cannot. A read
+        changes nothing: the agent loads the rows (streams/app.py), a request only looks."""
         worker = self.worker
         if not worker.ready():
             return None
         owned = worker.owned_partitions()
-        worker.book.sync(owned)
         return owned if worker.book.loaded() == owned else None
 
     # ---- GET /accounts/{id} -----------------------------------------------------------------
