@@ -161,17 +161,24 @@ def test_recording_rules_give_the_engines_ratios_from_two_workers(
     # every denominator of this dataset is non-empty (an empty one gives no series, checked
     # by ops/prometheus/tests/recording.yml), so every ratio must be recorded
 
+    last: dict[tuple[str, tuple], float] = {}
+
+    def differing() -> dict:
+        return {key: (last.get(key), value) for key, value in expected.items()
+                if last.get(key) != pytest.approx(value, rel=1e-9)}
+
     def recorded() -> dict[tuple[str, tuple], float] | None:
-        got = {}
+        # An evaluation that ran after one worker's first scrape but before the other's
+        # sums one worker only: wait for one that has both (each worker serves fixed text).
+        last.clear()
         for rule in RATIO_RULES:
             for series in query(prometheus_two_workers, rule)["data"]["result"]:
                 labels = tuple(sorted((k, v) for k, v in series["metric"].items() if k != "__name__"))
-                got[(rule, labels)] = float(series["value"][1])
-        return got if set(got) >= set(expected) else None
+                last[(rule, labels)] = float(series["value"][1])
+        return dict(last) if set(last) >= set(expected) and not differing() else None
 
-    got = wait_until(recorded, DATA_TIMEOUT_S, lambda: "the recording rules never gave every ratio")
+    got = wait_until(recorded, DATA_TIMEOUT_S,
+                     lambda: f"the recording rules never gave the engine's ratios: (recorded, replay) {differing()}")
     assert set(got) == set(expected)
-    for key, value in expected.items():
-        assert got[key] == pytest.approx(value, rel=1e-9), key
     two_workers = query(prometheus_two_workers, "count(up == 1)")["data"]["result"]
     assert two_workers[0]["value"][1] == "2"
