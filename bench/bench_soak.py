@@ -17,7 +17,7 @@
    checkpoints every `--checkpoint-events` events, whose changelog rows go into a dict
    standing in for the table's local store (a tombstone deletes). The checkpoint prunes
    the accounts it writes, as the worker's does.
-3. Every `--every` simulated days prints the stored state (bytes and rows, split into
+3. Every `--every` simulated days prints the stored state (bytes and rows, i.e. stored parts, split into
    admission and engine bytes), the users active over 30 days (the live users) and the
    process's resident memory now (not its peak), then the table in Markdown with the
    spread from day 120 on (docs/performance.md, "Soak", holds a run with its reading).
@@ -34,7 +34,6 @@ import gc
 import os
 import platform
 import re
-import struct
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 from streams.config import PulseConfig  # noqa: E402
 from streams.engine.timeline import DAY_MS  # noqa: E402
-from streams.worker_state import COUNTERS_PREFIX, WorkerBook, partition_of  # noqa: E402
+from streams.state_parts import IDS, account_of  # noqa: E402
+from streams.worker_state import WorkerBook, partition_of  # noqa: E402
 
 PARTITIONS = 4
 GENERATE = """
@@ -145,12 +145,14 @@ class Soak:
     def measure(self) -> dict[str, float]:
         admission = engine = rows = 0
         for key, value in self.table.items():
-            if key.startswith(COUNTERS_PREFIX):
+            located = account_of(key)  # an account's part (streams/state_parts.py), not a counters row
+            if located is None:
                 continue
             rows += 1
-            (length,) = struct.unpack_from(">I", value, 1)
-            admission += length
-            engine += len(value) - 5 - length
+            if located[1][:1] == IDS:
+                admission += len(value)
+            else:
+                engine += len(value)
         live = next(sample.value for family in self.book.families(self.now) if family.name == "pulse_active_users"
                     for sample in family.samples if sample.labels == {"window": "30d"})
         gc.collect()

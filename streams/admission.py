@@ -47,7 +47,7 @@ import math
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -184,13 +184,36 @@ class LaneAdmission:
         unchanged (an account's row is written after every batch that touches it, mostly
         in one or two of its lanes)."""
         if self._encoded is None:
-            keys, untils = array("Q", self.forget_after.keys()), array("q", self.forget_after.values())
-            if sys.byteorder == "big":
-                keys.byteswap()
-                untils.byteswap()
             stream_time = _NO_STREAM_TIME if self.stream_time is None else self.stream_time
-            self._encoded = b"".join((_LANE_BODY.pack(stream_time, len(keys)), keys.tobytes(), untils.tobytes()))
+            self._encoded = b"".join((_LANE_BODY.pack(stream_time, len(self.forget_after)),
+                                      _ids_bytes(self.forget_after.keys(), self.forget_after.values())))
         return self._encoded
+
+    def buckets(self, width_ms: int) -> dict[int, bytes]:
+        """The remembered ids grouped by when they are forgotten (forget_after // width_ms),
+        each group as n id keys (u64) then n forget_after times (i64): the worker stores
+        each group apart, so that no stored value grows with the account's whole history
+        (streams/state_parts.py). An id's group never changes: groups only gain ids, and
+        are dropped whole once stream time has passed them."""
+        groups: dict[int, tuple[list[int], list[int]]] = {}
+        for key, until in self.forget_after.items():
+            group = groups.get(until // width_ms)
+            if group is None:
+                group = groups[until // width_ms] = ([], [])
+            group[0].append(key)
+            group[1].append(until)
+        return {bucket: _ids_bytes(keys, untils) for bucket, (keys, untils) in groups.items()}
+
+    @classmethod
+    def from_buckets(cls, stream_time: int | None, groups: Iterable[bytes]) -> LaneAdmission:
+        forget_after: dict[int, int] = {}
+        for data in groups:
+            view, count = memoryview(data), len(data) // 16
+            keys, untils = _int64s(view[:8 * count], "Q"), _int64s(view[8 * count:16 * count], "q")
+            if len(data) != 16 * count or len(keys) != count or len(untils) != count:
+                raise ValueError("truncated or corrupt group of remembered ids")
+            forget_after.update(zip(keys, untils))
+        return cls.restored(stream_time, forget_after)
 
     @classmethod
     def restored(cls, stream_time: int | None, forget_after: dict[int, int]) -> LaneAdmission:
@@ -244,6 +267,15 @@ class AccountAdmission:
             return cls(_lanes_from(memoryview(data)))
         except (struct.error, UnicodeDecodeError) as error:
             raise ValueError(f"truncated or corrupt admission state: {error}") from error
+
+
+def _ids_bytes(keys: Iterable[int], untils: Iterable[int]) -> bytes:
+    """Id keys (u64) then their forget_after times (i64), little-endian."""
+    key_array, until_array = array("Q", keys), array("q", untils)
+    if sys.byteorder == "big":
+        key_array.byteswap()
+        until_array.byteswap()
+    return key_array.tobytes() + until_array.tobytes()
 
 
 def _lanes_from(view: memoryview) -> dict[str, LaneAdmission]:

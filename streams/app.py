@@ -4,7 +4,7 @@ The agent is thin. It reads its queue in batches of Kafka messages
 (faust_fastpath.message_batches) and hands every message to the same per-event path
 `pulse replay` uses (decode, validate, deduplicate, late policy, engine), which changes
 in-memory rows at once: /metrics shows an event within a batch. At each checkpoint
-(every --checkpoint-seconds, or after --checkpoint-events) it writes each account's row
+(every --checkpoint-seconds, or after --checkpoint-events) it writes the parts of each account
 changed since the last one, as compact bytes, to one changelogged table (RocksDB store by
 default), and only then acknowledges the events. Rejects go to `pulse.dead-letter`. A
 message whose key is not its account_id, or which sits in another partition than its
@@ -53,8 +53,9 @@ from streams.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
 from streams.worker_state import WorkerBook
 
 log = logging.getLogger("cs-pulse.worker")
-# An account's row is one changelog message; a very large account's row can pass Kafka's
-# 1 MiB default, so the changelog topic and the producer allow 16 MiB.
+# An account is stored in parts of a few KiB each (streams/state_parts.py); rows of the
+# earlier one-row format, still in changelogs, could pass Kafka's 1 MiB default, so the
+# changelog topic and the producer allow 16 MiB.
 MAX_ROW_BYTES = 16 * 1024 * 1024
 # The producer's batches (see _build_app): a topic the worker writes to must accept
 # messages of this size plus a batch header, i.e. Kafka's default max.message.bytes.

@@ -1,13 +1,17 @@
-"""The worker's state: one table row per account, one counters row per partition.
+"""The worker's state: each account in parts (table rows), one counters row per partition.
 
-A row holds everything one account needs: its admission state (stream time, remembered
-event ids) and its engine state, as compact bytes:
+An account's state (its admission state, stream times and remembered event ids, and its
+engine state) is stored as parts, each one table row: a header, one row per user, one per
+ticket, one per hour of remembered ids (streams/state_parts.py), so that no row grows with
+the number of users, tickets or events, and a checkpoint writes only the parts that
+changed. Not compressed: zlib took 60 % of the time to encode a row, and rows are written
+far more often than read. Accounts stored by earlier versions as one row,
 
     row = ROW_FORMAT | u32 length of admission bytes | admission bytes | engine bytes
 
-Not compressed: zlib took 60 % of the time to encode a row, and rows are written far more
-often than read. (Rows written zlib-compressed by earlier versions are still read.) The
-changelog topic and the producer allow rows of up to 16 MiB (app.MAX_ROW_BYTES).
+(or that row zlib-compressed) are still read, and replaced by parts the next time the
+account is written. The changelog topic and the producer still allow rows of up to
+16 MiB (app.MAX_ROW_BYTES), for such rows.
 
 Rows are read from the table once into a per-partition cache, changed in memory by the
 shared per-event `Pipeline` as events arrive, and sent to the table's changelog at each
@@ -60,6 +64,7 @@ from streams.events import Rejection
 from streams.partition_transaction import PartitionTransaction, Row
 from streams.pipeline import Pipeline, Status
 from streams.record_cache import RecordCache
+from streams.state_parts import AccountParts, account_of, join, part_key, split
 
 REKEY_HEADER = "pulse-source"
 _LENGTH = struct.Struct(">I")
@@ -110,6 +115,7 @@ class PartitionState:
         self.counters = PipelineCounters()
         self.tx: PartitionTransaction[Send] = PartitionTransaction(partition)
         self.prepared: list[PartitionTransaction[Send]] = []
+        self.parts = AccountParts()  # what is stored of each account, part by part
 
     def abort(self) -> None:
         """Abort every open transaction of the partition (its cache must then be dropped)."""
@@ -118,6 +124,8 @@ class PartitionState:
         self.prepared = []
 
     def load_row(self, account_id: str, value: bytes) -> None:
+        """An account stored as one row (the format before parts): loaded, and replaced by
+        parts (its key deleted) the next time the account is written."""
         if value[:1] == _ZLIB:
             value = ROW_FORMAT + zlib.decompress(value)
         elif value[:1] != ROW_FORMAT:
@@ -125,16 +133,24 @@ class PartitionState:
         (length,) = _LENGTH.unpack_from(value, 1)
         self.admission_rows[account_id] = AccountAdmission.from_bytes(value[5:5 + length])
         self.engine_rows[account_id] = AccountState.from_bytes(value[5 + length:])
+        self.parts.loaded(account_id, [(account_id.encode(), value)])
 
-    def row_bytes(self, account_id: str) -> bytes | None:
-        """The account's row, or None when nothing is left in it (a tombstone)."""
+    def load_parts(self, account_id: str, parts: dict[bytes, bytes]) -> None:
+        engine, admission = join(parts)
+        self.admission_rows[account_id] = admission
+        if engine is not None:
+            self.engine_rows[account_id] = engine
+        self.parts.loaded(account_id, ((part_key(account_id, part), value) for part, value in parts.items()))
+
+    def rows_of(self, account_id: str) -> list[Row]:
+        """The changelog rows that bring the stored account up to date: its changed parts,
+        and tombstones for the parts gone (every part, when nothing is left of it)."""
         kept = self.admission_rows.get(account_id)
-        if account_id not in self.engine_rows and (kept is None or not kept.lanes):
+        engine = self.engine_rows.get(account_id)
+        if engine is None and (kept is None or not kept.lanes):
             self.admission_rows.pop(account_id, None)
-            return None
-        admission = self.admission_rows.get(account_id, AccountAdmission()).to_bytes()
-        engine = self.engine_rows.get(account_id, AccountState()).to_bytes()
-        return b"".join((ROW_FORMAT, _LENGTH.pack(len(admission)), admission, engine))
+            return self.parts.rows(account_id, None)
+        return self.parts.rows(account_id, split(engine, kept))
 
     def load_counters(self, value: bytes) -> None:
         stored = orjson.loads(value)
@@ -220,7 +236,14 @@ class WorkerBook:
         self.generation += 1
         for partition in new:
             self._states[partition] = PartitionState(partition)
+        parts: dict[str, dict[bytes, bytes]] = {}
         for key, value in self.table.items():
+            located = account_of(key)
+            if located is not None:
+                account_id, part = located
+                if partition_of(account_id.encode(), self.partitions) in new:
+                    parts.setdefault(account_id, {})[part] = value
+                continue
             partition = partition_of(key, self.partitions)
             if partition not in new:
                 continue
@@ -229,6 +252,8 @@ class WorkerBook:
                 state.load_counters(value)
             else:
                 state.load_row(key.decode(), value)
+        for account_id, stored in parts.items():
+            self._states[partition_of(account_id.encode(), self.partitions)].load_parts(account_id, stored)
         for partition in new:
             state = self._states[partition]
             pipeline = Pipeline(
@@ -296,7 +321,7 @@ class WorkerBook:
                 continue  # its offsets (messages that changed nothing) stay with the open transaction
             self._pipelines[partition].engine.prune(list(tx.changed), step_ms=PRUNE_STEP_MS)
             self.touched.update(tx.changed)
-            rows: list[Row] = [(account_id.encode(), state.row_bytes(account_id)) for account_id in tx.changed]
+            rows: list[Row] = [row for account_id in tx.changed for row in state.rows_of(account_id)]
             if tx.counters_changed:
                 rows.append((self._counters_keys[partition], state.counters_bytes()))
             outbox = tx.prepare(rows)

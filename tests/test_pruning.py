@@ -17,6 +17,7 @@ from streams.engine.config import EngineConfig
 from streams.engine.engine import Engine
 from streams.engine.timeline import DAY_MS, HOUR_MS
 from streams.events import Decoder
+from streams.state_parts import account_of
 from streams.worker_state import PartitionState, WorkerBook, partition_of
 from tests.engine_events import T0, opened, reopened, resolved, value
 
@@ -72,17 +73,25 @@ class Feed:
                     self.rows[send.key] = send.value
             self.book.take_committed(partition)
 
+    def parts(self) -> dict[str, dict[bytes, bytes]]:
+        """The committed parts of every account (streams/state_parts.py)."""
+        out: dict[str, dict[bytes, bytes]] = {}
+        for key, row in self.rows.items():
+            located = account_of(key)
+            if located is not None and row is not None:
+                out.setdefault(located[0], {})[located[1]] = row
+        return out
+
     def stored(self, account: str) -> AccountState:
         state = PartitionState()
-        state.load_row(account, self.rows[account.encode()])
+        state.load_parts(account, self.parts()[account])
         return state.engine_rows[account]
 
     def snapshot(self, as_of: int) -> list:
         """The metrics from the committed rows alone (what a restarted worker would show)."""
         engine = Engine(self.pipeline_config.engine, self.pipeline_config.revenue)
-        for key, row in self.rows.items():
-            if row is not None and not key.startswith(b"\x00"):
-                engine.store[key.decode()] = self.stored(key.decode())
+        for account in self.parts():
+            engine.store[account] = self.stored(account)
         return engine.snapshot(as_of)
 
 
@@ -140,9 +149,12 @@ def test_a_ticket_resolved_159_days_ago_and_reopened_is_not_open_with_or_without
 def test_a_row_left_with_nothing_is_a_tombstone():
     state = PartitionState()
     state.engine_rows["acme"] = AccountState()
-    assert state.row_bytes("acme") is not None
+    written = state.rows_of("acme")
+    assert written and all(value is not None for _, value in written)
     del state.engine_rows["acme"]
-    assert state.row_bytes("acme") is None, "an empty account must be deleted, not written"
+    deleted = state.rows_of("acme")
+    assert sorted(key for key, _ in deleted) == sorted(key for key, _ in written)
+    assert all(value is None for _, value in deleted), "an empty account must be deleted, not written"
 
 
 def test_pruning_only_changed_accounts_at_a_checkpoint_writes_nothing_else():
@@ -153,4 +165,4 @@ def test_pruning_only_changed_accounts_at_a_checkpoint_writes_nothing_else():
              "user_id": "u9"}
     feed.send("pulse.logins", other)
     sends = [send for sends in feed.book.checkpoint().values() for send in sends if send.topic == "changelog"]
-    assert {send.key for send in sends if not send.key.startswith(b"\x00")} == {b"beta"}
+    assert {account_of(send.key)[0] for send in sends if not send.key.startswith(b"\x00")} == {"beta"}

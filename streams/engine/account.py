@@ -215,34 +215,47 @@ class AccountState:
     # ------------------------------------------------------------------ byte form
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": FORMAT_VERSION,
-                "t": self.stream_time,
-                "c": [self.activity_time, self.ticket_time, self.billing_time],
-                "u": {user_id: user.fragment() for user_id, user in self.users.items()},
-                "m": self.milestones.tolist(),
-                "s": self.responses.tolist(),
-                "k": {ticket_id: ticket.to_obj() for ticket_id, ticket in self.tickets.items()},
-                "r": None if self.revenue is None else self.revenue.to_bytes().decode(),
-                "j": self.journey.to_obj(),
-                "f": crm.to_obj(self.facts),
-            }
-        )
+        return orjson.dumps({
+            **self.header_obj(),
+            "u": {user_id: user.fragment() for user_id, user in self.users.items()},
+            "k": {ticket_id: ticket.to_obj() for ticket_id, ticket in self.tickets.items()},
+        })
+
+    def header_obj(self) -> dict[str, Any]:
+        """Everything but the users and the tickets, which grow with the account: the
+        worker stores those apart, one changelog row each (streams/state_parts.py)."""
+        return {
+            "v": FORMAT_VERSION,
+            "t": self.stream_time,
+            "c": [self.activity_time, self.ticket_time, self.billing_time],
+            "m": self.milestones.tolist(),
+            "s": self.responses.tolist(),
+            "r": None if self.revenue is None else self.revenue.to_bytes().decode(),
+            "j": self.journey.to_obj(),
+            "f": crm.to_obj(self.facts),
+        }
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AccountState:
         obj: dict[str, Any] = orjson.loads(data)
         if obj.get("v") != FORMAT_VERSION:
             raise ValueError(f"account state format {obj.get('v')!r} is not {FORMAT_VERSION}")
+        return cls.from_header(obj, {user_id: User.from_obj(user) for user_id, user in obj["u"].items()},
+                               {ticket_id: support.Ticket.from_obj(t) for ticket_id, t in obj["k"].items()})
+
+    @classmethod
+    def from_header(cls, obj: dict[str, Any], users: dict[str, User], tickets: dict[str, support.Ticket]) -> AccountState:
+        """The state of `header_obj()` with its users and tickets."""
+        if obj.get("v") != FORMAT_VERSION:
+            raise ValueError(f"account state format {obj.get('v')!r} is not {FORMAT_VERSION}")
         state = cls()
         state.stream_time = obj["t"]
         # rows written before the family clocks existed: every clock was the stream time
         state.activity_time, state.ticket_time, state.billing_time = obj.get("c") or [obj["t"]] * 3
-        state.users = {user_id: User.from_obj(user) for user_id, user in obj["u"].items()}
+        state.users = users
         state.milestones.fromlist(obj["m"])
         state.responses.fromlist(obj["s"])
-        state.tickets = {ticket_id: support.Ticket.from_obj(t) for ticket_id, t in obj["k"].items()}
+        state.tickets = tickets
         state.revenue = None if obj["r"] is None else AccountRevenue.from_bytes(obj["r"].encode())
         if "j" in obj:  # rows written before the account layer have neither
             state.journey = Journey.from_obj(obj["j"])

@@ -1,0 +1,101 @@
+"""One account of 50,000 users through the worker on the real broker: its state is stored
+in parts (streams/state_parts.py), so checkpoints are written although the account as
+one row would grow without bound, no changelog record grows with the account, and the
+worker (live, and after a restart that reads the parts back) equals `pulse replay`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from streams.state_parts import account_of
+from tests.integration.helpers import produce, unique
+from tests.integration.test_worker import _wait_equal
+from tests.integration.worker_harness import Dataset, WorkerRun, fresh_topics, replay
+
+pytestmark = pytest.mark.kafka
+USERS = 50_000
+T0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z
+PART_LIMIT = 256 * 1024
+"""No stored part may come near the changelog's limits: a user, a ticket, an hour of ids."""
+
+
+def _rfc3339(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _dataset(tmp_path) -> Dataset:
+    """Every user logs in on day 1; every third user again on day 2 and uses a feature."""
+    events = []
+    for n in range(USERS):
+        at = T0 + (n * 86_400_000) // USERS
+        events.append({"event_id": f"l1-{n}", "type": "login", "occurred_at": _rfc3339(at),
+                       "account_id": "big-co", "user_id": f"user-{n}"})
+    for n in range(0, USERS, 3):
+        at = T0 + 86_400_000 + (n * 86_400_000) // USERS
+        events.append({"event_id": f"l2-{n}", "type": "login", "occurred_at": _rfc3339(at),
+                       "account_id": "big-co", "user_id": f"user-{n}"})
+        events.append({"event_id": f"f2-{n}", "type": "feature_used", "occurred_at": _rfc3339(at + 60_000),
+                       "account_id": "big-co", "user_id": f"user-{n}", "feature": "export"})
+    values = [orjson.dumps(event) for event in events]
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"".join(value + b"\n" for value in values))
+    messages = [_Message("pulse.feature-use" if b'"feature_used"' in value else "pulse.logins", b"big-co", value)
+                for value in values]
+    return Dataset(path, messages, _rfc3339(T0 + 3 * 86_400_000))
+
+
+class _Message:
+    def __init__(self, topic: str, key: bytes, value: bytes) -> None:
+        self.topic, self.key, self.value = topic, key, value
+
+
+def _changelog(bootstrap: str, topic: str) -> list:
+    async def read() -> list:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                    isolation_level="read_committed", enable_auto_commit=False,
+                                    max_partition_fetch_bytes=32 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+        await consumer.start()
+        records = []
+        try:
+            quiet = 0
+            while quiet < 4:
+                batch = await consumer.getmany(timeout_ms=500)
+                got = [m for messages in batch.values() for m in messages]
+                records += got
+                quiet = 0 if got else quiet + 1
+        finally:
+            await consumer.stop()
+        return records
+
+    return asyncio.run(read())
+
+
+def test_an_account_of_50000_users_is_checkpointed_in_parts_and_equals_replay(kafka_bootstrap, tmp_path):
+    dataset = _dataset(tmp_path)
+    expected, _ = replay(dataset, tmp_path)
+    prefix = fresh_topics(kafka_bootstrap)
+    produce(kafka_bootstrap, ((prefix + m.topic, m.key, m.value) for m in dataset.messages))
+    app_id = unique("big")
+    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="w",
+                    extra=["--checkpoint-events", "20000"])
+    try:
+        _wait_equal([run], expected, "the worker to match the replay")
+        assert run.process.stop(signal.SIGTERM) == 0, run.process.log_tail()
+        records = _changelog(kafka_bootstrap, f"{app_id}-accounts-changelog")
+        counters = [r for r in records if r.key.startswith(b"\x00counters/")]
+        parts = [r for r in records if account_of(r.key) is not None]
+        assert len(counters) >= 3, f"{len(counters)} checkpoints written; several expected"
+        assert {account_of(r.key)[0] for r in parts} == {"big-co"}
+        assert len({r.key for r in parts}) >= USERS, "one part per user at least"
+        biggest = max(len(r.value or b"") for r in parts)
+        assert biggest <= PART_LIMIT, f"a part of {biggest} bytes"
+        run.restart()  # reads the account back from its parts
+        _wait_equal([run], expected, "the restarted worker to match the replay")
+    finally:
+        run.process.stop()
