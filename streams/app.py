@@ -299,7 +299,7 @@ class PulseWorker:
         """A commit covered these partitions: their pending rows are durable, so the local
         store may have them (Faust's recovery takes an active partition's store as current)."""
         for partition in partitions:
-            rows = self.book.take_committed(partition)
+            rows = self.book.take_committed(partition)  # one per key: values and deletions commute
             kept = [(key, value) for key, value in rows if value is not None]
             if kept:
                 faust_hooks.write_committed_rows(self.table, partition, kept)

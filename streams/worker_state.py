@@ -332,13 +332,21 @@ class WorkerBook:
 
     def take_committed(self, partition: int) -> list[Row]:
         """Kafka committed `partition`'s transaction: commit its prepared transactions
-        and return their rows, oldest first (None: deleted), for the local store."""
+        and return, for the local store, one row per key with the value the last of
+        them gave it (None: deleted). One commit can cover several checkpoints, and
+        with parts a key deleted in one (an hour of remembered ids emptied, a user
+        pruned) can be written again in the next: the store must end as the changelog
+        does, whatever order it applies the rows in."""
         state = self._states.get(partition)
         if state is None or not state.prepared:
             return []
-        rows = [row for tx in state.prepared for row in tx.commit()]
+        latest: dict[bytes, bytes | None] = {}
+        for tx in state.prepared:
+            for key, value in tx.commit():
+                latest.pop(key, None)  # re-inserted: the order of the last writes
+                latest[key] = value
         state.prepared = []
-        return rows
+        return list(latest.items())
 
     # ---- scraping ---------------------------------------------------------------------------
 

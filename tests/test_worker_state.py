@@ -213,3 +213,25 @@ def test_abort_forgets_uncommitted_effects_and_the_agent_reloads_the_committed_s
     worker.sync({0, 1})
     assert active_users(worker.families(worker.clock())) == 1  # a0 only: what Kafka committed
     assert worker.checkpoint() == {}
+
+
+def test_a_commit_of_several_checkpoints_gives_the_local_store_the_last_value_of_each_key():
+    """A key deleted by one checkpoint and written again by the next (both committed at
+    once) stays written in the local store, as it does in the changelog: the worker
+    applies the committed rows' values, then their deletions (streams/app.py)."""
+    from streams.partition_transaction import PartitionTransaction
+
+    worker = book(MARCH_2)
+    key, other = b"\x01part-a", b"\x01part-b"
+    first, second = PartitionTransaction(0), PartitionTransaction(0)
+    first.prepare([(key, None), (other, b"1")])
+    second.prepare([(key, b"again"), (other, None)])
+    worker._states[0].prepared = [first, second]  # noqa: SLF001 - two checkpoints, not yet committed
+    rows = worker.take_committed(0)
+    assert rows == [(key, b"again"), (other, None)]
+    store: dict[bytes, bytes] = {}
+    store.update((k, v) for k, v in rows if v is not None)  # as streams/app.py applies them
+    for k, v in rows:
+        if v is None:
+            store.pop(k, None)
+    assert store == {key: b"again"}
