@@ -62,18 +62,23 @@ def account_of(key: bytes) -> tuple[str, bytes] | None:
     return key[3:3 + length].decode(), key[3 + length:]
 
 
-def split(engine: AccountState | None, admission: AccountAdmission | None) -> dict[bytes, bytes | orjson.Fragment]:
+Part = bytes | orjson.Fragment
+"""A part's value: bytes, or a user's cached fragment (encoded only when written)."""
+
+
+def split(engine: AccountState | None, admission: AccountAdmission | None) -> dict[bytes, Part]:
     """The parts (tag and name -> bytes) of an account's state; a user's part is its
     cached `orjson.Fragment` (a new object whenever the user changed), so that unchanged
     users cost neither encoding nor hashing at a checkpoint."""
     lanes = admission.lanes if admission is not None else {}
-    parts = {HEADER: orjson.dumps({
+    parts: dict[bytes, Part] = {HEADER: orjson.dumps({
         "e": None if engine is None else engine.header_obj(),
         "a": {topic: lane.stream_time for topic, lane in lanes.items()},
     })}
     if engine is not None:
         for user_id, user in engine.users.items():
-            parts[USER + user_id.encode()] = user.fragment()  # encoded by AccountParts.rows if changed
+            # encoded by AccountParts.rows, and only if the user changed
+            parts[USER + user_id.encode()] = user.fragment()
         for ticket_id, ticket in engine.tickets.items():
             parts[TICKET + ticket_id.encode()] = orjson.dumps(ticket.to_obj())
     for topic, lane in lanes.items():
@@ -83,7 +88,7 @@ def split(engine: AccountState | None, admission: AccountAdmission | None) -> di
     return parts
 
 
-def encoded(value: bytes | orjson.Fragment) -> bytes:
+def encoded(value: Part) -> bytes:
     return value if isinstance(value, bytes) else orjson.dumps(value)
 
 
@@ -106,8 +111,10 @@ def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmi
         elif tag != HEADER:
             raise ValueError(f"unknown part {part[:40]!r}")
     engine = None if header["e"] is None else AccountState.from_header(header["e"], users, tickets)
-    admission = AccountAdmission({topic: LaneAdmission.from_buckets(stream_time, groups.get(topic, ()))
-                                  for topic, stream_time in header["a"].items()})
+    admission = AccountAdmission({
+        topic: LaneAdmission.from_buckets(stream_time, groups.get(topic, ()))
+        for topic, stream_time in header["a"].items()
+    })
     return engine, admission
 
 
@@ -123,7 +130,7 @@ class AccountParts:
         self.written[account_id] = {key: xxh3_64_intdigest(value) for key, value in rows}
         self.fragments.pop(account_id, None)
 
-    def rows(self, account_id: str, parts: Mapping[bytes, bytes | orjson.Fragment] | None) -> list[Row]:
+    def rows(self, account_id: str, parts: Mapping[bytes, Part] | None) -> list[Row]:
         """The rows that bring the stored account to `parts` (None: the account is gone):
         the parts that changed, then tombstones for the keys no longer used."""
         old = self.written.pop(account_id, {})

@@ -59,8 +59,13 @@ from streams.engine.account import AccountState
 from streams.engine.account_metrics import account_samples
 from streams.engine.engine import Engine
 from streams.engine.timeline import DAY_MS
-from streams.exposition import Exposition, PipelineCounters, metric_families, partition_counter_families
 from streams.events import Rejection
+from streams.exposition import (
+    Exposition,
+    PipelineCounters,
+    metric_families,
+    partition_counter_families,
+)
 from streams.partition_transaction import PartitionTransaction, Row
 from streams.pipeline import Pipeline, Status
 from streams.record_cache import RecordCache
@@ -136,11 +141,13 @@ class PartitionState:
         self.parts.loaded(account_id, [(account_id.encode(), value)])
 
     def load_parts(self, account_id: str, parts: dict[bytes, bytes]) -> None:
+        """An account stored as parts (streams/state_parts.py), its tag-and-name -> value."""
         engine, admission = join(parts)
         self.admission_rows[account_id] = admission
         if engine is not None:
             self.engine_rows[account_id] = engine
-        self.parts.loaded(account_id, ((part_key(account_id, part), value) for part, value in parts.items()))
+        keyed = ((part_key(account_id, part), value) for part, value in parts.items())
+        self.parts.loaded(account_id, keyed)
 
     def rows_of(self, account_id: str) -> list[Row]:
         """The changelog rows that bring the stored account up to date: its changed parts,
@@ -253,7 +260,8 @@ class WorkerBook:
             else:
                 state.load_row(key.decode(), value)
         for account_id, stored in parts.items():
-            self._states[partition_of(account_id.encode(), self.partitions)].load_parts(account_id, stored)
+            owner = self._states[partition_of(account_id.encode(), self.partitions)]
+            owner.load_parts(account_id, stored)
         for partition in new:
             state = self._states[partition]
             pipeline = Pipeline(
@@ -321,7 +329,9 @@ class WorkerBook:
                 continue  # its offsets (messages that changed nothing) stay with the open transaction
             self._pipelines[partition].engine.prune(list(tx.changed), step_ms=PRUNE_STEP_MS)
             self.touched.update(tx.changed)
-            rows: list[Row] = [row for account_id in tx.changed for row in state.rows_of(account_id)]
+            rows: list[Row] = [
+                row for account_id in tx.changed for row in state.rows_of(account_id)
+            ]
             if tx.counters_changed:
                 rows.append((self._counters_keys[partition], state.counters_bytes()))
             outbox = tx.prepare(rows)
