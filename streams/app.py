@@ -254,7 +254,7 @@ class PulseWorker:
         consumer = self.app.consumer
         generation = self.app.consumer_generation_id
         flowing = self.app.flow_control.is_active()
-        current, rewind = [], {}
+        current, gapped = [], set()
         for message in messages:
             verdict = Verdict.UNKNOWN
             if flowing and message.generation_id == generation:
@@ -269,9 +269,13 @@ class PulseWorker:
                 continue
             faust_hooks.forget_unacked(consumer, message)
             if verdict is Verdict.GAP:
-                rewind[message.tp] = self.delivery.expected(message.tp)
-        if rewind:
-            await self._rewind(rewind)
+                gapped.add(message.tp)
+        if gapped:
+            # From where the partition is expected now, not where it was at the gap: after
+            # a seek, records fetched before it (later offsets, a gap) can come in one batch
+            # with the records fetched again (applied here, moving the expected offset on);
+            # rewinding to the offset of the gap would hand those over again as new.
+            await self._rewind({tp: self.delivery.expected(tp) for tp in gapped})
         return current
 
     async def _rewind(self, expected: dict) -> None:

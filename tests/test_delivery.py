@@ -91,3 +91,42 @@ def test_the_worker_can_restart_a_partition_at_an_offset_of_its_choice():
     guard.judge(TP, 0)
     guard.restart(TP, 7)
     assert guard.judge(TP, 7) is Verdict.APPLY
+
+
+def test_a_gap_followed_in_the_same_batch_by_the_missing_records_rewinds_to_where_they_end():
+    """After a seek, records fetched before it (later offsets: a gap) can arrive in one
+    batch with the records fetched again. Those are applied and move the expected offset
+    on; the rewind for the gap must start there, not at the offset the gap was seen at,
+    or the applied records would be handed over again and applied twice (counted as
+    duplicates). Unit test of PulseWorker._in_order over stand-ins for Faust's objects."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from streams.app import PulseWorker
+
+    tp = ("pulse.logins", 0)
+    guard = DeliveryGuard()
+    guard.start({tp: 440})
+    rewinds: list[dict] = []
+
+    async def rewind(expected: dict) -> None:
+        rewinds.append(dict(expected))
+
+    consumer = SimpleNamespace(_unacked_messages=set())
+    worker = SimpleNamespace(
+        app=SimpleNamespace(consumer=consumer, consumer_generation_id=7,
+                            flow_control=SimpleNamespace(is_active=lambda: True)),
+        delivery=guard, _rewind=rewind)
+
+    class Message:  # hashable, as Faust's messages are
+        def __init__(self, offset: int) -> None:
+            self.tp, self.offset, self.generation_id, self.acked = tp, offset, 7, False
+
+    def message(offset: int) -> Message:
+        return Message(offset)
+
+    batch = [message(450), *(message(offset) for offset in range(440, 450))]
+    applied = asyncio.run(PulseWorker._in_order(worker, batch))
+    assert [m.offset for m in applied] == list(range(440, 450))
+    assert rewinds == [{tp: 450}]
+    assert guard.expected(tp) == 450
