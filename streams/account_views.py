@@ -70,9 +70,17 @@ class AccountViews:
         self._session: aiohttp.ClientSession | None = None
 
     def install(self, app) -> None:
+        if not self.worker.settings.account_records:  # --no-account-records: no record, no refresh
+            app.page("/accounts")(self._off)
+            app.page("/accounts/{account_id}")(self._off)
+            return
         app.page("/accounts")(self.portfolio)
         app.page("/accounts/{account_id}")(self.account)
         app.task(self._refresh_records)
+
+    async def _off(self, request, account_id: str | None = None):
+        return self._error(404, "account_records_off", "this worker runs with --no-account-records "
+                                                       "(PULSE_ACCOUNT_RECORDS=false): start it without it")
 
     async def _refresh_records(self) -> None:
         """Keep the record cache warm (streams/record_cache.py), in slices of REFRESH_SLICE_S
