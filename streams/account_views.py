@@ -121,10 +121,10 @@ class AccountViews:
         loaded = self._loaded_partitions()
         if loaded is not None and partition in loaded:
             cache = worker.book.record_cache
-            record = cache.json_record(account_id, cache.as_of())
-            if record is None:
+            body = cache.json_bytes(account_id, cache.as_of())
+            if body is None:
                 return self._error(404, "unknown_account", f"no account {account_id} in the events so far")
-            return self._json(record)
+            return worker.app.web.bytes(body, content_type=JSON)
         if loaded is None:
             return self._unavailable("this worker is starting or its group is rebalancing: ask again shortly")
         if request.headers.get(ROUTED_HEADER):
@@ -159,7 +159,7 @@ class AccountViews:
             return None
         # select on the records as computed, render only the selected ones as JSON: the
         # portfolio filters, counts and sorts on fields that read the same either way
-        total, selected = query.select(self.worker.book.record_cache.records(as_of))
+        total, selected = query.select_rows(self.worker.book.record_cache.rows(as_of))
         selected = [to_json_ready(record) for record in selected]
         return {"partitions": sorted(loaded), "as_of": as_of, "total": total, "accounts": selected}
 

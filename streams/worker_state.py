@@ -52,7 +52,6 @@ from streams.admission import AccountAdmission
 from streams.config import PulseConfig
 from streams.deadletter import dead_letter_key
 from streams.engine.account import AccountState
-from streams.engine.account_metrics import account_samples
 from streams.engine.engine import Engine
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS
@@ -345,9 +344,8 @@ class WorkerBook:
         exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
         accounts: list[Sample] = []
         if self.account_records:
-            cache = self.record_cache
-            records = cache.records(cache.as_of())  # at the stepped clock (streams/record_cache.py)
-            accounts = account_samples(records, self.config.accounts, len(self._states), self.partitions)
+            # over the cached records at the stepped clock, kept between refresh rounds
+            accounts = self.record_cache.account_samples(len(self._states), self.partitions)
         return (metric_families([*engine.snapshot(as_of), *accounts], None, exposition)
                 + list(partition_counter_families(counters)))
 
