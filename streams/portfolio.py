@@ -52,12 +52,14 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
 }
 # filter -> path in the record
 FILTER_PATHS: dict[str, tuple[str, ...]] = {
-    "band": ("health", "band"), "segment": ("segment",), "owner": ("owner",), "stage": ("stage",), "plan": ("plan",),
+    "band": ("health", "band"), "segment": ("segment",), "owner": ("owner",), "stage": ("stage",),
+    "plan": ("plan",),
 }
 # A portfolio row: (the record, then the value of each of these paths in the record)
 _ROW_PATHS: tuple[tuple[str, ...], ...] = (*FILTER_PATHS.values(), *SORT_KEYS.values())
 FILTER_COLUMNS: dict[str, int] = {name: 1 + index for index, name in enumerate(FILTER_PATHS)}
-SORT_COLUMNS: dict[str, int] = {name: 1 + len(FILTER_PATHS) + index for index, name in enumerate(SORT_KEYS)}
+SORT_COLUMNS: dict[str, int] = {name: 1 + len(FILTER_PATHS) + index
+                                for index, name in enumerate(SORT_KEYS)}
 PortfolioRow = tuple[Any, ...]
 
 
@@ -120,7 +122,8 @@ class PortfolioQuery:
     def order(self, records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """Sorted by the query's key (None last in both directions), ties by account_id."""
         path = SORT_KEYS[self.sort]
-        valued, missing = [], []
+        valued: list[Mapping[str, Any]] = []
+        missing: list[Mapping[str, Any]] = []
         for record in records:
             (missing if _value(record, path) is None else valued).append(record)
         valued.sort(key=lambda r: r["account_id"])
@@ -149,7 +152,10 @@ class PortfolioQuery:
         if len(valued) >= limit:
             pick = heapq.nlargest if descending else heapq.nsmallest
             edge = by_value(pick(limit, valued, key=by_value)[-1])
-            valued = [row for row in valued if (row[column] >= edge if descending else row[column] <= edge)]
+            if descending:
+                valued = [row for row in valued if row[column] >= edge]
+            else:
+                valued = [row for row in valued if row[column] <= edge]
             missing: list[PortfolioRow] = []
         else:
             missing = sorted((row for row in rows if row[column] is None), key=by_id)

@@ -50,7 +50,7 @@ DEFAULT_STEP_MS = 60_000
 class _Entry:
     """One account's cached record at `as_of`, its portfolio row and (once asked) its JSON."""
 
-    __slots__ = ("as_of", "record", "row", "json_ready", "json_bytes")
+    __slots__ = ("as_of", "json_bytes", "json_ready", "record", "row")
 
     def __init__(self, as_of: int, record: dict[str, Any]) -> None:
         self.as_of = as_of
@@ -103,8 +103,8 @@ class RecordCache:
             self._changed.discard(account_id)
             return None
         config = self.book.config
-        entry = _Entry(as_of, account_record(account_id, state, as_of, config.engine, config.revenue,
-                                             config.accounts))
+        record = account_record(account_id, state, as_of, config.engine, config.revenue, config.accounts)
+        entry = _Entry(as_of, record)
         self._entries[account_id] = entry
         self._changed.discard(account_id)
         self._computed += 1
@@ -151,7 +151,8 @@ class RecordCache:
 
     def records(self, as_of: int) -> list[dict[str, Any]]:
         """Every loaded account's cached record (see the module header), by account_id."""
-        return [entry.record for entry in sorted(self._cached(as_of), key=lambda e: e.record["account_id"])]
+        entries = sorted(self._cached(as_of), key=lambda entry: entry.record["account_id"])
+        return [entry.record for entry in entries]
 
     def rows(self, as_of: int) -> list[PortfolioRow]:
         """Every loaded account's cached portfolio row, in no particular order (the
@@ -164,7 +165,8 @@ class RecordCache:
         key = (self._generation, owned, partitions)
         if self._samples is None or self._samples[0] != key or self._samples_due:
             records = self.records(self.as_of())
-            self._samples = (key, account_samples(records, self.book.config.accounts, owned, partitions))
+            samples = account_samples(records, self.book.config.accounts, owned, partitions)
+            self._samples = (key, samples)
             self._samples_of, self._samples_due = self._computed, False
         return self._samples[1]
 
@@ -175,7 +177,8 @@ class RecordCache:
         """How many cached records are behind their account or the step."""
         self._sync()
         as_of = self.as_of()
-        return sum(1 for account_id, entry in self._entries.items() if not self._current(account_id, entry, as_of))
+        return sum(1 for account_id, entry in self._entries.items()
+                   if not self._current(account_id, entry, as_of))
 
     def _round(self, as_of: int) -> list[str]:
         """The accounts to compute, as a stack: never computed on top, then changed or outdated."""

@@ -28,7 +28,8 @@ class Message:
 
 def _worker(book: Book) -> SimpleNamespace:
     consumer = SimpleNamespace(_unacked_messages=set())
-    return SimpleNamespace(book=book, rekey_topic="app-rekeyed", app=SimpleNamespace(consumer=consumer))
+    app = SimpleNamespace(consumer=consumer)
+    return SimpleNamespace(book=book, rekey_topic="app-rekeyed", app=app)
 
 
 def test_other_work_runs_between_the_turns_of_a_batch(monkeypatch):
