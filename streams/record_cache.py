@@ -143,7 +143,7 @@ class RecordCache:
         """Every loaded account's entry as cached (computed now only when it has none)."""
         self._sync()
         entries, out = self._entries, []
-        for account_id, _state in self.book.account_states():
+        for account_id in self.book.account_ids():
             entry = entries.get(account_id) or self._compute(account_id, as_of)
             if entry is not None:
                 out.append(entry)
@@ -183,7 +183,7 @@ class RecordCache:
     def _round(self, as_of: int) -> list[str]:
         """The accounts to compute, as a stack: never computed on top, then changed or outdated."""
         entries, new, old = self._entries, [], []
-        for account_id, _state in self.book.account_states():
+        for account_id in self.book.account_ids():
             entry = entries.get(account_id)
             if entry is None:
                 new.append(account_id)

@@ -40,6 +40,7 @@ is relative to the account's own clocks.
 from __future__ import annotations
 
 import functools
+import itertools
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -329,6 +330,11 @@ class WorkerBook:
     def account_state(self, account_id: str) -> AccountState | None:
         """One account's engine state from the loaded partitions (None: unknown here)."""
         return _MergedStore(self._states.values()).get(account_id)
+
+    def account_ids(self) -> Iterator[str]:
+        """Every account_id of the loaded partitions, without building a list (the record
+        cache walks them for every portfolio query)."""
+        return itertools.chain.from_iterable(state.engine_rows.keys() for state in self._states.values())
 
     def account_states(self) -> list[tuple[str, AccountState]]:
         """Every (account_id, engine state) of the loaded partitions (the account API)."""

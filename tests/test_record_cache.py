@@ -30,6 +30,9 @@ class Book:
     def account_state(self, account_id):
         return self.store.get(account_id)
 
+    def account_ids(self):
+        return iter(list(self.store.keys()))
+
     def account_states(self):
         return [(account_id, self.store.get(account_id)) for account_id in list(self.store.keys())]
 
