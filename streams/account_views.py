@@ -39,7 +39,6 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from streams.accounts_cli import to_json_ready
 from streams.deadletter import rfc3339_ms
 from streams.portfolio import PortfolioQuery, QueryError
 from streams.worker_state import partition_of
@@ -159,8 +158,9 @@ class AccountViews:
             return None
         # select on the records as computed, render only the selected ones as JSON: the
         # portfolio filters, counts and sorts on fields that read the same either way
-        total, selected = query.select_rows(self.worker.book.record_cache.rows(as_of))
-        selected = [to_json_ready(record) for record in selected]
+        cache = self.worker.book.record_cache
+        total, selected = query.select_rows(cache.rows(as_of))
+        selected = cache.rendered(selected)  # kept with the record until it is computed again
         return {"partitions": sorted(loaded), "as_of": as_of, "total": total, "accounts": selected}
 
     def _local_answer(self, query: PortfolioQuery, as_of: int):

@@ -170,6 +170,16 @@ class RecordCache:
             self._samples_of, self._samples_due = self._computed, False
         return self._samples[1]
 
+    def rendered(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Records taken from `rows` as `pulse accounts --format json` renders them, each
+        rendered once per computation and kept with its entry."""
+        out = []
+        for record in records:
+            entry = self._entries.get(record["account_id"])
+            out.append(entry.rendered() if entry is not None and entry.record is record
+                       else to_json_ready(record))
+        return out
+
     def json_records(self, as_of: int) -> list[dict[str, Any]]:
         return [to_json_ready(record) for record in self.records(as_of)]
 

@@ -132,3 +132,19 @@ def test_the_account_samples_are_made_once_per_refresh_round_that_computed_somet
     assert cache.account_samples(1, 1) is not first  # ...and the next scrape makes them again
     assert cache.account_samples(1, 1) == first  # (the same figures: its events did not change)
     assert cache.account_samples(1, 2) is not cache.account_samples(1, 1)  # another share
+
+
+def test_portfolio_rows_render_as_pulse_accounts_and_each_record_once(tmp_path):
+    from streams.portfolio import PortfolioQuery
+
+    path = _dataset(tmp_path)
+    book = Book(path)
+    cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    as_of = cache.as_of()
+    _, expected = records_from_files((str(path),), None, None)
+    query = PortfolioQuery.parse({"sort": "-mrr", "limit": "5"})
+    total, selected = query.select_rows(cache.rows(as_of))
+    assert (total, cache.rendered(selected)) == query.select([to_json_ready(r) for r in expected])
+    again = cache.rendered(query.select_rows(cache.rows(as_of))[1])
+    assert all(a is b for a, b in zip(again, cache.rendered(selected), strict=True))  # rendered once
+    assert cache.json_bytes(selected[0]["account_id"], as_of) is cache.json_bytes(selected[0]["account_id"], as_of)
