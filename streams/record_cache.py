@@ -103,7 +103,8 @@ class RecordCache:
             self._changed.discard(account_id)
             return None
         config = self.book.config
-        record = account_record(account_id, state, as_of, config.engine, config.revenue, config.accounts)
+        record = account_record(account_id, state, as_of, config.engine, config.revenue,
+                                config.accounts)
         entry = _Entry(as_of, record)
         self._entries[account_id] = entry
         self._changed.discard(account_id)

@@ -146,5 +146,7 @@ def test_portfolio_rows_render_as_pulse_accounts_and_each_record_once(tmp_path):
     total, selected = query.select_rows(cache.rows(as_of))
     assert (total, cache.rendered(selected)) == query.select([to_json_ready(r) for r in expected])
     again = cache.rendered(query.select_rows(cache.rows(as_of))[1])
-    assert all(a is b for a, b in zip(again, cache.rendered(selected), strict=True))  # rendered once
-    assert cache.json_bytes(selected[0]["account_id"], as_of) is cache.json_bytes(selected[0]["account_id"], as_of)
+    # rendered once
+    assert all(a is b for a, b in zip(again, cache.rendered(selected), strict=True))
+    first = selected[0]["account_id"]
+    assert cache.json_bytes(first, as_of) is cache.json_bytes(first, as_of)
