@@ -3,9 +3,12 @@
     .venv/bin/python bench/bench_accounts.py [--accounts 10000] [--days 7] [--bootstrap 127.0.0.1:19092] [--write]
 
 One backlog of generated events (`--accounts` accounts over `--days` days) is produced once;
-two workers then consume it from the start, one after the other, each under its own app id:
-(a) "not read": only /metrics is polled every 2 s to follow progress (a scrape computes
-    the account aggregates and the watchlist, so that part of the account layer is in both);
+workers then consume it from the start, one after the other, each under its own app id, in
+the same sitting (`--rounds` repeats the three, alternating their order):
+(o) "off": `--no-account-records`, the account layer off (no record, no health, no
+    account metrics); /metrics is polled every 2 s to follow progress;
+(a) "not read": the account layer on; only /metrics is polled every 2 s (a scrape
+    computes the account aggregates and the watchlist);
 (b) "read": the same, while a client asks the account API without pause: alternately
     `GET /accounts/{id}` (a random account of the backlog) and
     `GET /accounts?band=red&sort=-mrr&limit=50` (the portfolio over every account).
@@ -82,11 +85,13 @@ class Client(threading.Thread):
             self.results.append(("portfolio", status, seconds))
 
 
-def start_worker(bootstrap: str, prefix: str, tmp: Path, name: str) -> tuple[WorkerProcess, int]:
+def start_worker(bootstrap: str, prefix: str, tmp: Path, name: str,
+                 extra: tuple[str, ...] = ()) -> tuple[WorkerProcess, int]:
     port = free_port()
+    name = unique(name)
     args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--topic-prefix", prefix,
-            "--app-id", unique(f"bench-{name}"), "--metrics-port", str(port), "--data-dir", str(tmp / f"{name}-data"),
-            "--log-level", "warning"]
+            "--app-id", f"bench-{name}", "--metrics-port", str(port), "--data-dir", str(tmp / f"{name}-data"),
+            "--log-level", "warning", *extra]
     return WorkerProcess(args, {"PULSE_WEB_TOKEN": TOKEN}, tmp / f"{name}.log"), port
 
 
@@ -128,6 +133,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")
     parser.add_argument("--burst", type=int, default=200, help="requests of each kind after catching up")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat off / not read / read, alternating the order")
     parser.add_argument("--write", action="store_true", help="replace the account section of docs/performance.md")
     args = parser.parse_args()
     port = int(args.bootstrap.rsplit(":", 1)[1])
@@ -144,12 +150,56 @@ def main() -> None:
     log(f"producing {total:,} events")
     asyncio.run(produce_all(args.bootstrap, prefix, messages))
 
+    plain_runs: list[float] = []
+    off_runs: list[float] = []
+    read_runs: list[float] = []
+    during: list[tuple[str, int, float]] = []
+    after: list[tuple[str, int, float]] = []
+    for round_ in range(args.rounds):
+        order = ("off", "plain", "read") if round_ % 2 == 0 else ("read", "plain", "off")
+        for kind in order:
+            if kind == "off":
+                process, web = start_worker(args.bootstrap, prefix, tmp, "off", ("--no-account-records",))
+                try:
+                    off_runs.append(consume(process, web, total, "worker, account layer off"))
+                finally:
+                    process.stop()
+            elif kind == "plain":
+                process, web = start_worker(args.bootstrap, prefix, tmp, "not-read")
+                try:
+                    plain_runs.append(consume(process, web, total, "worker, account API not read"))
+                finally:
+                    process.stop()
+            else:
+                rate, d, a = read_run(args, prefix, tmp, total, accounts)
+                read_runs.append(rate)
+                during += d
+                after += a
+    off, plain, read = (statistics.mean(runs) for runs in (off_runs, plain_runs, read_runs))
+
     rows = []
-    process, web = start_worker(args.bootstrap, prefix, tmp, "not-read")
-    try:
-        plain = consume(process, web, total, "worker, account API not read")
-    finally:
-        process.stop()
+    shown_runs = (lambda runs: "" if len(runs) < 2 else " (runs: " + ", ".join(f"{r:,.0f}" for r in runs) + ")")
+    rows.append(f"| throughput, account layer off (`--no-account-records`) | {off:,.0f} events/s{shown_runs(off_runs)} |")
+    rows.append(f"| throughput, account layer on, API not read | {plain:,.0f} events/s "
+                f"({(plain / off - 1) * 100:+.1f} %){shown_runs(plain_runs)} |")
+    rows.append(f"| throughput, account layer on, API read without pause | {read:,.0f} events/s "
+                f"({(read / off - 1) * 100:+.1f} %){shown_runs(read_runs)} |")
+    for label, results in (("while consuming", during), ("after catching up", after)):
+        for kind, name in (("account", "`GET /accounts/{id}`"), ("portfolio", f"`GET {PORTFOLIO}`")):
+            count, p50, p99, statuses = quantiles(results, kind)
+            shown = ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
+            rows.append(f"| {name} {label} | p50 {p50:.1f} ms, p99 {p99:.1f} ms ({count} requests; {shown}) |")
+    table = "\n".join(["| what | figure |", "|---|---|", *rows])
+    header = (f"{args.accounts:,} accounts, {total:,} events over {args.days} days, 4 partitions, one worker "
+              f"(RocksDB, exactly-once), one sitting, {args.rounds} round(s); percentages against the layer off")
+    print(header + "\n\n" + table)
+    if args.write:
+        write_section(header, table, " ".join(["python bench/bench_accounts.py", *sys.argv[1:]]))
+
+
+def read_run(args: argparse.Namespace, prefix: str, tmp: Path, total: int, accounts: list[str]
+             ) -> tuple[float, list[tuple[str, int, float]], list[tuple[str, int, float]]]:
+    """Consume the backlog while a client reads the API; then a burst of requests once caught up."""
     process, web = start_worker(args.bootstrap, prefix, tmp, "read")
     client = Client(web, accounts)
     try:
@@ -161,28 +211,15 @@ def main() -> None:
         read = consume(process, web, total, "worker, account API read without pause")
         client.stopped.set()
         client.join(120)
-        during = client.results
         after: list[tuple[str, int, float]] = []
         for index in range(args.burst):
-            for kind, path in (("account", f"/accounts/{accounts[index * 7919 % len(accounts)]}"), ("portfolio", PORTFOLIO)):
+            for kind, path in (("account", f"/accounts/{accounts[index * 7919 % len(accounts)]}"),
+                               ("portfolio", PORTFOLIO)):
                 status, seconds = ask(web, path)
                 after.append((kind, status, seconds))
     finally:
         process.stop()
-
-    rows.append(f"| throughput, account API not read | {plain:,.0f} events/s |")
-    rows.append(f"| throughput, account API read without pause | {read:,.0f} events/s ({(read / plain - 1) * 100:+.1f} %) |")
-    for label, results in (("while consuming", during), ("after catching up", after)):
-        for kind, name in (("account", "`GET /accounts/{id}`"), ("portfolio", f"`GET {PORTFOLIO}`")):
-            count, p50, p99, statuses = quantiles(results, kind)
-            shown = ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
-            rows.append(f"| {name} {label} | p50 {p50:.1f} ms, p99 {p99:.1f} ms ({count} requests; {shown}) |")
-    table = "\n".join(["| what | figure |", "|---|---|", *rows])
-    header = (f"{args.accounts:,} accounts, {total:,} events over {args.days} days, 4 partitions, one worker "
-              f"(RocksDB, exactly-once), one sitting")
-    print(header + "\n\n" + table)
-    if args.write:
-        write_section(header, table, " ".join(["python bench/bench_accounts.py", *sys.argv[1:]]))
+    return read, client.results, after
 
 
 def write_section(header: str, table: str, command: str) -> None:

@@ -39,7 +39,6 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from streams.accounts_cli import to_json_ready
 from streams.deadletter import rfc3339_ms
 from streams.portfolio import PortfolioQuery, QueryError
 from streams.worker_state import partition_of
@@ -70,9 +69,17 @@ class AccountViews:
         self._session: aiohttp.ClientSession | None = None
 
     def install(self, app) -> None:
+        if not self.worker.settings.account_records:  # --no-account-records: no record, no refresh
+            app.page("/accounts")(self._off)
+            app.page("/accounts/{account_id}")(self._off)
+            return
         app.page("/accounts")(self.portfolio)
         app.page("/accounts/{account_id}")(self.account)
         app.task(self._refresh_records)
+
+    async def _off(self, request, account_id: str | None = None):
+        return self._error(404, "account_records_off", "this worker runs with --no-account-records "
+                                                       "(PULSE_ACCOUNT_RECORDS=false): start it without it")
 
     async def _refresh_records(self) -> None:
         """Keep the record cache warm (streams/record_cache.py), in slices of REFRESH_SLICE_S
@@ -113,10 +120,10 @@ class AccountViews:
         loaded = self._loaded_partitions()
         if loaded is not None and partition in loaded:
             cache = worker.book.record_cache
-            record = cache.json_record(account_id, cache.as_of())
-            if record is None:
+            body = cache.json_bytes(account_id, cache.as_of())
+            if body is None:
                 return self._error(404, "unknown_account", f"no account {account_id} in the events so far")
-            return self._json(record)
+            return worker.app.web.bytes(body, content_type=JSON)
         if loaded is None:
             return self._unavailable("this worker is starting or its group is rebalancing: ask again shortly")
         if request.headers.get(ROUTED_HEADER):
@@ -151,8 +158,9 @@ class AccountViews:
             return None
         # select on the records as computed, render only the selected ones as JSON: the
         # portfolio filters, counts and sorts on fields that read the same either way
-        total, selected = query.select(self.worker.book.record_cache.records(as_of))
-        selected = [to_json_ready(record) for record in selected]
+        cache = self.worker.book.record_cache
+        total, selected = query.select_rows(cache.rows(as_of))
+        selected = cache.rendered(selected)  # kept with the record until it is computed again
         return {"partitions": sorted(loaded), "as_of": as_of, "total": total, "accounts": selected}
 
     def _local_answer(self, query: PortfolioQuery, as_of: int):

@@ -46,6 +46,7 @@ from streams.datadir import worker_data_dir
 from streams.deadletter import MAX_RECORD_BYTES
 from streams.delivery import DeliveryGuard, Verdict
 from streams.faust_hooks import send_in_partition_transaction
+from streams.gc_policy import GcPolicy
 from streams.kafka_watch import KafkaWatch
 from streams.settings import WorkerSettings
 from streams.telemetry import PipelineTelemetry
@@ -57,6 +58,11 @@ log = logging.getLogger("cs-pulse.worker")
 # earlier one-row format, still in changelogs, could pass Kafka's 1 MiB default, so the
 # changelog topic and the producer allow 16 MiB.
 MAX_ROW_BYTES = 16 * 1024 * 1024
+# A batch (up to --batch-size messages, ~0.4 s of work at 10,000) is applied in turns of at
+# most this long, checked every YIELD_CHECK_EVERY messages; between turns the event loop
+# serves HTTP requests (/accounts, /metrics), which would otherwise wait for the whole batch.
+APPLY_TURN_S = 0.005
+YIELD_CHECK_EVERY = 64
 # The producer's batches (see _build_app): a topic the worker writes to must accept
 # messages of this size plus a batch header, i.e. Kafka's default max.message.bytes.
 PRODUCER_BATCH_BYTES = 1 << 20
@@ -94,6 +100,7 @@ class PulseWorker:
         self.telemetry = PipelineTelemetry()
         self.rekey_topic = rekey_topic_name(settings.app_id)
         self.delivery = DeliveryGuard()
+        self.gc_policy = GcPolicy()  # long-lived state out of full collections (streams/gc_policy.py)
         self.held: list = []  # messages applied since the last checkpoint, not acknowledged yet
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
         self.hooks = faust_hooks.WorkerHooks(
@@ -188,6 +195,7 @@ class PulseWorker:
                 self.held = []
                 async with self.hooks.lock:  # no commit between a checkpoint's first send and last ack
                     await self._checkpoint(held)
+                self.gc_policy.checkpointed()
 
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic}
@@ -196,12 +204,31 @@ class PulseWorker:
         """Apply the messages that are due (`_in_order`) to the in-memory rows; return them."""
         self.book.sync(self.owned_partitions())
         current = await self._in_order(messages)
-        rekey_topic = self.rekey_topic
-        for message in current:
-            self.book.process(message, is_rekeyed=message.topic == rekey_topic)
+        if not await self._apply_in_turns(current):
+            return []
         if current:
             self.telemetry.observe_batch(((m.topic, _timestamp_ms(m)) for m in current), int(time.time() * 1000))
         return current
+
+    async def _apply_in_turns(self, messages: list) -> bool:
+        """Apply `messages` in order, giving the event loop back every APPLY_TURN_S so that
+        requests wait for one turn, not for the batch. False (nothing of the batch counts)
+        when the partitions were dropped meanwhile (a revocation or a recovery reloads them
+        from the table): the batch's messages are let go unacknowledged, as held ones are
+        at a revocation, and the consumer hands them over again."""
+        book, rekey_topic = self.book, self.rekey_topic
+        generation = book.generation
+        turn_ends = time.perf_counter() + APPLY_TURN_S
+        for index, message in enumerate(messages):
+            if index % YIELD_CHECK_EVERY == 0 and index and time.perf_counter() >= turn_ends:
+                await asyncio.sleep(0)
+                if book.generation != generation:
+                    for dropped in messages:
+                        faust_hooks.forget_unacked(self.app.consumer, dropped)
+                    return False
+                turn_ends = time.perf_counter() + APPLY_TURN_S
+            book.process(message, is_rekeyed=message.topic == rekey_topic)
+        return True
 
     async def _checkpoint(self, held: list) -> None:
         """Send what the held events produced in their partitions' transactions, wait until

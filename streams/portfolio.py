@@ -18,12 +18,21 @@ Every other parameter, or a bad value, is a QueryError naming the parameter (HTT
 Merging: each worker selects from its own partitions with the same query (its top
 `limit`); the union of those answers, sorted again and cut at `limit`, is the answer over
 every account, because each account lives in exactly one partition.
+
+Speed: a worker keeps each cached record's `portfolio_row` (the record and the values the
+filters and sort keys read, as a flat tuple), so a query reads no nested dict; it filters
+the rows with one list comprehension per filter and takes the top `limit` with a heap
+(`heapq`), sorting only the rows that reach the cut-off value, instead of sorting every
+account: one query over 10,000 accounts is a few milliseconds of the worker's event loop.
+The answer is exactly `order(matching)[:limit]` (tests/test_portfolio.py checks it).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 BANDS = frozenset({"red", "yellow", "green", "unknown"})
@@ -41,6 +50,22 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "active_users_30d": ("active_users_30d",), "license_utilisation": ("license_utilisation",),
     "tickets_open": ("tickets_open",),
 }
+# filter -> path in the record
+FILTER_PATHS: dict[str, tuple[str, ...]] = {
+    "band": ("health", "band"), "segment": ("segment",), "owner": ("owner",), "stage": ("stage",),
+    "plan": ("plan",),
+}
+# A portfolio row: (the record, then the value of each of these paths in the record)
+_ROW_PATHS: tuple[tuple[str, ...], ...] = (*FILTER_PATHS.values(), *SORT_KEYS.values())
+FILTER_COLUMNS: dict[str, int] = {name: 1 + index for index, name in enumerate(FILTER_PATHS)}
+SORT_COLUMNS: dict[str, int] = {name: 1 + len(FILTER_PATHS) + index
+                                for index, name in enumerate(SORT_KEYS)}
+PortfolioRow = tuple[Any, ...]
+
+
+def portfolio_row(record: Mapping[str, Any]) -> PortfolioRow:
+    """The record and every value a filter or a sort key reads of it (see the module header)."""
+    return (record, *(_value(record, path) for path in _ROW_PATHS))
 
 
 class QueryError(ValueError):
@@ -92,16 +117,13 @@ class PortfolioQuery:
         return cls(tuple(filters), sort, descending, limit)
 
     def matches(self, record: Mapping[str, Any]) -> bool:
-        for name, values in self.filters:
-            value = record["health"]["band"] if name == "band" else record.get(name)
-            if value not in values:
-                return False
-        return True
+        return all(_value(record, FILTER_PATHS[name]) in values for name, values in self.filters)
 
     def order(self, records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """Sorted by the query's key (None last in both directions), ties by account_id."""
         path = SORT_KEYS[self.sort]
-        valued, missing = [], []
+        valued: list[Mapping[str, Any]] = []
+        missing: list[Mapping[str, Any]] = []
         for record in records:
             (missing if _value(record, path) is None else valued).append(record)
         valued.sort(key=lambda r: r["account_id"])
@@ -111,8 +133,35 @@ class PortfolioQuery:
 
     def select(self, records: Iterable[Mapping[str, Any]]) -> tuple[int, list[Mapping[str, Any]]]:
         """(how many records match, the first `limit` of them in order)."""
-        matching = [record for record in records if self.matches(record)]
-        return len(matching), self.order(matching)[: self.limit]
+        return self.select_rows([portfolio_row(record) for record in records])
+
+    def select_rows(self, rows: Iterable[PortfolioRow]) -> tuple[int, list[Mapping[str, Any]]]:
+        """`select` over rows made by `portfolio_row` (a worker keeps them with its records)."""
+        matching = rows if isinstance(rows, list) else list(rows)
+        for name, values in self.filters:
+            column = FILTER_COLUMNS[name]
+            matching = [row for row in matching if row[column] in values]
+        return len(matching), [row[0] for row in self._top(matching)]
+
+    def _top(self, rows: list[PortfolioRow]) -> list[PortfolioRow]:
+        """`order(rows)[:limit]` without sorting every row: a heap finds the value of the
+        `limit`-th row; only rows at or before that value are sorted."""
+        column, limit, descending = SORT_COLUMNS[self.sort], self.limit, self.descending
+        by_value, by_id = itemgetter(column), itemgetter(SORT_COLUMNS["account_id"])
+        valued = [row for row in rows if row[column] is not None]
+        if len(valued) >= limit:
+            pick = heapq.nlargest if descending else heapq.nsmallest
+            edge = by_value(pick(limit, valued, key=by_value)[-1])
+            if descending:
+                valued = [row for row in valued if row[column] >= edge]
+            else:
+                valued = [row for row in valued if row[column] <= edge]
+            missing: list[PortfolioRow] = []
+        else:
+            missing = sorted((row for row in rows if row[column] is None), key=by_id)
+        valued.sort(key=by_id)
+        valued.sort(key=by_value, reverse=descending)  # stable: ties keep account_id order
+        return (valued + missing)[:limit]
 
     def merge(self, answers: Iterable[tuple[int, list[Mapping[str, Any]]]]) -> tuple[int, list[Mapping[str, Any]]]:
         """Several workers' (total, top records) -> the answer over all of them."""

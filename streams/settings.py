@@ -37,6 +37,7 @@ class WorkerSettings:
     checkpoint_events: int = 200_000  # ... or once this many events were applied (docs/performance.md)
     config_path: Path | None = None
     frozen_clock_ms: int | None = None  # tests and historical runs: evaluate at this instant
+    account_records: bool = True  # the account layer: records, health, /accounts, account metrics
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = "PLAIN"
     sasl_username: str | None = None

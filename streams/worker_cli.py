@@ -57,6 +57,10 @@ def _parse_time(value: str | None) -> int | None:
               help="TOML file with [policy], [engine] and [revenue] settings (see docs/metrics.md).")
 @click.option("--frozen-clock", default=None, envvar="PULSE_FROZEN_CLOCK",
               help="Evaluate every window at this RFC 3339 instant instead of the wall clock (tests, history).")
+@click.option("--account-records/--no-account-records", default=True, envvar="PULSE_ACCOUNT_RECORDS",
+              help="Compute the account records and health scores: the /accounts API and the account and "
+                   "watchlist metrics (docs/accounts.md). Off, the worker keeps the account state but computes "
+                   "no record; /accounts answers 404 and the pulse_accounts* series are absent.")
 @security_options
 @click.option("--fetch-stall-seconds", default=60.0, type=float, envvar="PULSE_FETCH_STALL_SECONDS",
               help="/healthz answers 503 once Kafka has answered no fetch for this long (refused credentials, "

@@ -45,7 +45,7 @@ def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
     clock = (lambda: frozen) if frozen is not None else (lambda: int(time.time() * 1000))
     book = WorkerBook(config, clock, partitions=settings.partitions, rekey_topic=rekey_topic_name(settings.app_id),
                       dead_letter_topic=settings.dead_letter_topic, unprefixed=settings.unprefixed,
-                      frozen_clock=frozen is not None)
+                      frozen_clock=frozen is not None, account_records=settings.account_records)
     worker = PulseWorker(settings, book, clock)  # it logs the settings line once logging is set up
 
     from streams.stop_deadline import DeadlineWorker

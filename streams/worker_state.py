@@ -44,6 +44,7 @@ is relative to the account's own clocks.
 from __future__ import annotations
 
 import functools
+import itertools
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -56,8 +57,8 @@ from streams.admission import AccountAdmission
 from streams.config import PulseConfig
 from streams.deadletter import dead_letter_key
 from streams.engine.account import AccountState
-from streams.engine.account_metrics import account_samples
 from streams.engine.engine import Engine
+from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS
 from streams.events import Rejection
 from streams.exposition import (
@@ -208,7 +209,8 @@ class WorkerBook:
     """Per-partition pipelines over the table; the worker's only window onto its state."""
 
     def __init__(self, config: PulseConfig, clock: Callable[[], int], *, partitions: int, rekey_topic: str,
-                 dead_letter_topic: str, unprefixed: Callable[[str], str], frozen_clock: bool = False) -> None:
+                 dead_letter_topic: str, unprefixed: Callable[[str], str], frozen_clock: bool = False,
+                 account_records: bool = True) -> None:
         self.config = config
         self.clock = clock
         self.partitions = partitions
@@ -222,6 +224,8 @@ class WorkerBook:
         self.touched: set[str] = set()  # accounts changed since the record cache last looked
         self.generation = 0  # moves on whenever the loaded partitions change
         self.record_cache = RecordCache(self, clock, frozen=frozen_clock)
+        # off (--no-account-records): no record is computed, no account sample exported
+        self.account_records = account_records
 
     def attach(self, table) -> None:
         self.table = table
@@ -313,7 +317,8 @@ class WorkerBook:
             return
         outcome = pipeline.admit_and_apply(decoded, value, topic, source_partition, offset)
         tx.change_counters()
-        self.touched.add(decoded.account_id)
+        if self.account_records:
+            self.touched.add(decoded.account_id)
         if outcome.status is Status.REJECTED:
             tx.send(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
 
@@ -328,7 +333,8 @@ class WorkerBook:
             if tx.is_empty():
                 continue  # its offsets (messages that changed nothing) stay with the open transaction
             self._pipelines[partition].engine.prune(list(tx.changed), step_ms=PRUNE_STEP_MS)
-            self.touched.update(tx.changed)
+            if self.account_records:
+                self.touched.update(tx.changed)
             rows: list[Row] = [
                 row for account_id in tx.changed for row in state.rows_of(account_id)
             ]
@@ -368,6 +374,11 @@ class WorkerBook:
         """One account's engine state from the loaded partitions (None: unknown here)."""
         return _MergedStore(self._states.values()).get(account_id)
 
+    def account_ids(self) -> Iterator[str]:
+        """Every account_id of the loaded partitions, without building a list (the record
+        cache walks them for every portfolio query)."""
+        return itertools.chain.from_iterable(state.engine_rows.keys() for state in self._states.values())
+
     def account_states(self) -> list[tuple[str, AccountState]]:
         """Every (account_id, engine state) of the loaded partitions (the account API)."""
         return [item for state in self._states.values() for item in state.engine_rows.items()]
@@ -380,9 +391,10 @@ class WorkerBook:
         engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
         counters = {partition: state.counters for partition, state in self._states.items()}
         exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
-        cache = self.record_cache
-        records = cache.records(cache.as_of())  # at the stepped clock (streams/record_cache.py)
-        accounts = account_samples(records, self.config.accounts, len(self._states), self.partitions)
+        accounts: list[Sample] = []
+        if self.account_records:
+            # over the cached records at the stepped clock, kept between refresh rounds
+            accounts = self.record_cache.account_samples(len(self._states), self.partitions)
         return (metric_families([*engine.snapshot(as_of), *accounts], None, exposition)
                 + list(partition_counter_families(counters)))
 

@@ -86,3 +86,24 @@ def test_selecting_computed_records_then_rendering_equals_selecting_rendered_rec
         query = PortfolioQuery.parse(params)
         total, selected = query.select(records)
         assert (total, [to_json_ready(r) for r in selected]) == query.select(rendered)
+
+
+def test_the_heap_selection_equals_sorting_every_matching_record():
+    """select/select_rows take the top `limit` with a heap; the answer must be exactly the
+    matching records fully sorted (None last, ties by account_id) and cut at `limit`."""
+    rng = random.Random(11)
+    records = [_record(f"y{rng.randint(0, 10**6):07d}", rng.choice([0.0, 10.0, 20.0, 30.0]),
+                       rng.choice(["red", "yellow", "green", "unknown"]), rng.choice([None, 20.0, 50.0, 80.0]),
+                       owner=rng.choice(["o1", "o2", "o3"]), segment=rng.choice(["smb", "mid"]))
+               for _ in range(400)]
+    for _ in range(300):
+        params = {"sort": rng.choice(["", "-"]) + rng.choice(["mrr", "score", "owner", "account_id", "arr"]),
+                  "limit": str(rng.choice([1, 2, 5, 50, 399, 1000]))}
+        if rng.random() < 0.5:
+            params["band"] = ",".join(rng.sample(["red", "yellow", "green", "unknown"], rng.randint(1, 3)))
+        if rng.random() < 0.3:
+            params["owner"] = rng.choice(["o1", "o2,o3"])
+        query = PortfolioQuery.parse(params)
+        matching = [record for record in records if query.matches(record)]
+        expected = (len(matching), query.order(matching)[: query.limit])
+        assert query.select(records) == expected, params

@@ -30,6 +30,9 @@ class Book:
     def account_state(self, account_id):
         return self.store.get(account_id)
 
+    def account_ids(self):
+        return iter(list(self.store.keys()))
+
     def account_states(self):
         return [(account_id, self.store.get(account_id)) for account_id in list(self.store.keys())]
 
@@ -89,3 +92,61 @@ def test_the_portfolio_reads_cached_records_until_the_refresh_computes_the_chang
     assert cache.stale() == 1
     assert cache.refresh(budget_s=10.0) is True and cache.stale() == 0
     assert cache.records(as_of)[0] is not before[0] and cache.records(as_of)[0] == before[0]
+
+
+def test_a_refresh_round_computes_accounts_never_computed_first(tmp_path):
+    book = Book(_dataset(tmp_path))
+    cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    as_of = cache.as_of()
+    accounts = [account_id for account_id, _state in book.account_states()]
+    for account_id in accounts[: len(accounts) // 2]:
+        cache.record(account_id, as_of)
+    for account_id in accounts[: len(accounts) // 2]:
+        book.touched.add(account_id)  # changed since: due again, after the new ones
+    computed: list[str] = []
+    compute = cache._compute
+
+    def counting(account_id, at):
+        computed.append(account_id)
+        return compute(account_id, at)
+
+    cache._compute = counting
+    assert cache.refresh(budget_s=10.0) is True
+    half = len(accounts) - len(accounts) // 2
+    assert sorted(computed[:half]) == sorted(accounts[len(accounts) // 2:])  # never computed: first
+    assert sorted(computed[half:]) == sorted(accounts[: len(accounts) // 2])
+
+
+def test_the_account_samples_are_made_once_per_refresh_round_that_computed_something(tmp_path):
+    from streams.engine.account_metrics import account_samples
+
+    book = Book(_dataset(tmp_path))
+    cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    first = cache.account_samples(1, 1)
+    assert first == account_samples(cache.records(cache.as_of()), book.config.accounts, 1, 1)
+    assert cache.account_samples(1, 1) is first  # a second scrape computes nothing
+    account = cache.records(cache.as_of())[0]["account_id"]
+    book.touched.add(account)
+    assert cache.account_samples(1, 1) is first  # as of the last round, like the portfolio
+    assert cache.refresh(budget_s=10.0) is True  # the round computes the changed account...
+    assert cache.account_samples(1, 1) is not first  # ...and the next scrape makes them again
+    assert cache.account_samples(1, 1) == first  # (the same figures: its events did not change)
+    assert cache.account_samples(1, 2) is not cache.account_samples(1, 1)  # another share
+
+
+def test_portfolio_rows_render_as_pulse_accounts_and_each_record_once(tmp_path):
+    from streams.portfolio import PortfolioQuery
+
+    path = _dataset(tmp_path)
+    book = Book(path)
+    cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    as_of = cache.as_of()
+    _, expected = records_from_files((str(path),), None, None)
+    query = PortfolioQuery.parse({"sort": "-mrr", "limit": "5"})
+    total, selected = query.select_rows(cache.rows(as_of))
+    assert (total, cache.rendered(selected)) == query.select([to_json_ready(r) for r in expected])
+    again = cache.rendered(query.select_rows(cache.rows(as_of))[1])
+    # rendered once
+    assert all(a is b for a, b in zip(again, cache.rendered(selected), strict=True))
+    first = selected[0]["account_id"]
+    assert cache.json_bytes(first, as_of) is cache.json_bytes(first, as_of)

@@ -170,3 +170,42 @@ def test_an_unknown_account_and_a_bad_period_are_one_sentence(events: Path, tmp_
     result = CliRunner().invoke(main, ["report", "portfolio", str(events), "--from", TO, "--to", FROM])
     assert result.exit_code == 2
     assert "give --to after --from" in result.output
+
+
+class Cards(HTMLParser):
+    """label text -> data-field of the figure in the same card, and every text of the page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self.texts: list[str] = []
+        self._label: str | None = None
+        self._in_label = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self._in_label = found.get("class") == "label"
+        if "data-field" in found and self._label is not None:
+            self.fields[self._label] = found["data-field"] or ""
+            self._label = None
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+        if self._in_label and data.strip():
+            self._label = data.strip()
+            self._in_label = False
+
+
+def test_the_qbr_seats_card_and_charts_name_the_seats_the_utilisation_is_computed_on(events: Path, tmp_path: Path):
+    out = tmp_path / "qbr.html"
+    report("qbr", busiest_account(events), events, "--from", FROM, "--to", TO, "--out", out)
+    html = out.read_text()
+    cards = Cards()
+    cards.feed(html)
+    # license_utilisation = active_users_30d / seats_paid (docs/accounts.md): the card beside
+    # it shows seats paid, and the charts say seats paid too
+    assert cards.fields["Seats paid"] == "seats_paid"
+    assert "Seats purchased" not in cards.fields
+    text = " ".join(cards.texts).lower()
+    assert "seats purchased" not in text
+    assert "users 30d / seats paid" in text and "seats paid" in text

@@ -60,3 +60,21 @@ def test_a_bad_option_value_is_a_usage_error_exit_2(args):
     result = _run("--bootstrap", "127.0.0.1:1", *args)
     assert result.exit_code == 2
     assert "Traceback" not in result.output and "Error:" in result.output
+
+
+@pytest.mark.parametrize(("args", "env", "expected"), [
+    ((), {}, True),
+    (("--no-account-records",), {}, False),
+    ((), {"PULSE_ACCOUNT_RECORDS": "false"}, False),
+])
+def test_the_account_layer_switch_reaches_the_settings(monkeypatch, args, env, expected):
+    seen: list[WorkerSettings] = []
+
+    def run_worker(settings: WorkerSettings, log_level: str) -> int:
+        seen.append(settings)
+        return 0
+
+    monkeypatch.setattr("streams.worker_run.run_worker", run_worker)
+    result = CliRunner().invoke(worker, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    assert seen[0].account_records is expected

@@ -235,3 +235,26 @@ def test_a_commit_of_several_checkpoints_gives_the_local_store_the_last_value_of
         if v is None:
             store.pop(k, None)
     assert store == {key: b"again"}
+
+
+def _family_names(families) -> set[str]:
+    return {family.name for family in families}
+
+
+def test_without_account_records_a_scrape_has_the_engine_metrics_and_no_account_metrics():
+    """--no-account-records (settings.account_records=False): no record is computed, no
+    account or watchlist series is exported; the engine's metrics are as before."""
+    worker = WorkerBook(PulseConfig(), lambda: MARCH_2, partitions=PARTITIONS, rekey_topic="rekeyed",
+                        dead_letter_topic="dead-letter", unprefixed=lambda topic: topic, account_records=False)
+    worker.attach(Table())
+    worker.sync(set(range(PARTITIONS)))
+    on = book(MARCH_2)
+    for (account,) in (accounts_in(0, 1), accounts_in(1, 1)):
+        for each in (worker, on):
+            each.process(login_message(account, 0, "e-" + account), is_rekeyed=False)
+    families = list(collector(worker, {0, 1}).collect())
+    assert active_users(families) > 0
+    names = _family_names(families)
+    assert not {name for name in names if name.startswith(("pulse_accounts", "pulse_watchlist", "pulse_mrr_at_risk"))}
+    assert not worker.touched  # nothing for the record cache to compute
+    assert {"pulse_accounts", "pulse_mrr_at_risk"} <= _family_names(collector(on, {0, 1}).collect())

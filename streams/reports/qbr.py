@@ -114,8 +114,8 @@ def qbr_context(files: tuple[str, ...], account_id: str, period: Period, config:
         "health": charts.line("Health score", labels, {"score": series("health.score")}, y_max=100.0),
         "users": charts.line("Active users", labels, {
             "1 day": series("active_users_1d"), "7 days": series("active_users_7d"), "30 days": series("active_users_30d"),
-            "seats purchased": series("seats_purchased")}),
-        "utilisation": charts.line("License utilisation (users 30d / seats)", labels,
+            "seats paid": series("seats_paid")}),
+        "utilisation": charts.line("License utilisation (users 30d / seats paid)", labels,
                                    {"utilisation": series("license_utilisation")}, formatter="{:.0%}",
                                    y_max=max([1.0, *(v for v in series("license_utilisation") if v is not None)]),
                                    width=charts.HALF),
