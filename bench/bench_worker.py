@@ -7,11 +7,20 @@
 (c) `pulse worker` end to end until caught up, state durable (RocksDB + changelog,
     exactly-once): every message decoded, validated, admitted, applied and written;
 (d) the ratios c/a and c/b; (e) the worker's peak RSS;
+(g) the peer: a Quix Streams job (bench/quix_peer_app.py, PyPI `quixstreams` installed on
+    demand into its own environment .cache/bench-quix, never a dependency of cs-pulse)
+    reading the same six topics from the same backlog, a per-account RocksDB row with its
+    changelog updated per event, exactly-once; and the ratio c/g;
 (f) latency at a steady 5,000 events/s: produce -> state (the worker's own histogram) and
     produce -> visible on /metrics (probe events, scraped every 20 ms).
 The same backlog (generated with `pulse generate`'s Python API, ~1M mixed events) feeds
-(a), (b) and (c). Starts the project's local broker when none answers. Prints a Markdown
+(a), (b), (c) and (g). Starts the project's local broker when none answers. Prints a Markdown
 table; with --write, replaces the "Worker" section of docs/performance.md.
+
+    .venv/bin/python bench/bench_worker.py --scale 1,2,4 [--events 1000000]
+
+measures only (c), with 1, 2 and 4 worker processes in one consumer group over one backlog
+each (the "Scale" section of docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,10 +28,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -68,28 +80,45 @@ async def produce_all(bootstrap: str, prefix: str, messages) -> float:
     return time.perf_counter() - start
 
 
-async def physical_limit(bootstrap: str, topics: list[str], total: int) -> float:
+async def physical_limit(bootstrap: str, topics: list[str], total: int) -> Rate:
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=unique("bench-raw"), max_partition_fetch_bytes=4 << 20)
     await consumer.start()
-    seen, start = 0, None
+    seen, start, cpu_start = 0, None, 0.0
     loads = orjson.loads
     try:
         while seen < total:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             for records in batch.values():
                 if start is None:
-                    start = time.perf_counter()
+                    start, cpu_start = time.perf_counter(), time.process_time()
                 for record in records:
                     loads(record.value)
                 seen += len(records)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         await consumer.stop()
-    return total / (time.perf_counter() - start)
+    return Rate(total / wall, total / cpu)
 
 
-def _progress_rate(read_count, total: int, process: WorkerProcess, what: str, timeout: float = 1800) -> float:
-    """Events/s from the first observed progress until `read_count()` reaches total."""
+class Rate(NamedTuple):
+    """Events per second of wall clock, and per CPU second of the process(es) measured."""
+
+    wall: float
+    cpu: float
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _progress_rate(read_count, total: int, process, what: str, timeout: float = 1800) -> Rate:
+    """Events/s from the first observed progress until `read_count()` reaches total, by the
+    wall clock and per CPU second of the process(es) over the same span. The CPU figure
+    holds steadier on a machine shared with other work."""
+    pids = [p.process.pid for p in getattr(process, "processes", [process])]
     first = None
     deadline = time.monotonic() + timeout
     last_log = 0.0
@@ -99,9 +128,12 @@ def _progress_rate(read_count, total: int, process: WorkerProcess, what: str, ti
         count = read_count()
         now = time.perf_counter()
         if count and first is None:
-            first = (now, count)
+            first = (now, count, sum(map(cpu_seconds, pids)))
         if count >= total:
-            return (count - first[1]) / (now - first[0]) if now > first[0] else float("nan")
+            cpu = sum(map(cpu_seconds, pids)) - first[2]
+            if now <= first[0] or cpu <= 0:
+                return Rate(float("nan"), float("nan"))
+            return Rate((count - first[1]) / (now - first[0]), (count - first[1]) / cpu)
         if now - last_log > 10:
             log(f"{what}: {count:,}/{total:,}")
             last_log = now
@@ -124,7 +156,7 @@ def _sum(families: dict, name: str, **labels) -> float:
                if s.name in (name, name + "_total") and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
-def framework_ceiling(bootstrap: str, topics: list[str], total: int, tmp: Path) -> float:
+def framework_ceiling(bootstrap: str, topics: list[str], total: int, tmp: Path) -> Rate:
     port = free_port()
     env = {"BENCH_BOOTSTRAP": bootstrap, "BENCH_APP_ID": unique("bench-faust"), "BENCH_TOPICS": ",".join(topics),
            "BENCH_WEB_PORT": str(port)}
@@ -140,18 +172,133 @@ def framework_ceiling(bootstrap: str, topics: list[str], total: int, tmp: Path) 
         process.stop()
 
 
-def worker_run(bootstrap: str, prefix: str, total: int, tmp: Path):
-    port = free_port()
-    args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--topic-prefix", prefix,
-            "--app-id", unique("bench-worker"), "--metrics-port", str(port), "--data-dir", str(tmp / "worker-data"),
-            "--log-level", "warning"]
-    process = WorkerProcess(args, {}, tmp / "worker.log")
+def worker_run(bootstrap: str, prefix: str, total: int, tmp: Path, profile: str | None = None):
+    processes, ports, rate = workers_run(bootstrap, prefix, total, tmp, 1, profile)
+    return processes[0], ports[0], rate
+
+
+def _py_spy(pid: int, output: str) -> subprocess.Popen:
+    """py-spy sampling the worker and its threads (without pausing it) until interrupted;
+    raw collapsed stacks, one line per stack with its sample count."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        raise SystemExit("--profile needs py-spy in the project's environment: "
+                         ".venv/bin/pip install py-spy")
+    return subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--rate", "200",
+                             "--nonblocking", "--threads", "--format", "raw", "--output", output],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class _Group:
+    """Several worker processes seen as one by `_progress_rate`."""
+
+    def __init__(self, processes: list[WorkerProcess]) -> None:
+        self.processes = processes
+
+    def alive(self) -> bool:
+        return all(p.alive() for p in self.processes)
+
+    def log_tail(self) -> str:
+        return "\n".join(p.log_tail() for p in self.processes)
+
+
+def workers_run(bootstrap: str, prefix: str, total: int, tmp: Path, count_of: int,
+                profile: str | None = None):
+    """`count_of` worker processes of one app id (one consumer group) until together they
+    processed `total` events; their processes, metrics ports and events/s."""
+    app_id = unique("bench-worker")
+    processes, ports = [], []
+    for number in range(count_of):
+        port = free_port()
+        args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--topic-prefix", prefix,
+                "--app-id", app_id, "--metrics-port", str(port),
+                "--data-dir", str(tmp / f"worker-data-{count_of}-{number}"),
+                "--log-level", "warning"]
+        processes.append(WorkerProcess(args, {}, tmp / f"worker-{count_of}-{number}.log"))
+        ports.append(port)
 
     def count() -> int:
-        return int(_sum(_scrape(port), "pulse_events_processed"))
+        return int(sum(_sum(_scrape(port), "pulse_events_processed") for port in ports))
 
-    rate = _progress_rate(count, total, process, "pulse worker")
-    return process, port, rate
+    what = "pulse worker" if count_of == 1 else f"{count_of} pulse workers"
+    spy = _py_spy(processes[0].process.pid, profile) if profile else None
+    try:
+        rate = _progress_rate(count, total, _Group(processes), what)
+    except BaseException:
+        for process in processes:
+            process.stop()
+        raise
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+    return processes, ports, rate
+
+
+def scale(bootstrap: str, messages: list, counts: list[int], tmp: Path, events: int) -> None:
+    """(c) with each number of worker processes in `counts`, over one backlog read anew by
+    each group; a Markdown table of events/s, speed-up and per-process peak RSS."""
+    prefix = unique("bench") + "."
+    topics = [prefix + t for t in SOURCE_TOPICS]
+    create_topics(bootstrap, [*topics, prefix + DEAD_LETTER_TOPIC])
+    seconds = asyncio.run(produce_all(bootstrap, prefix, messages))
+    log(f"produced {len(messages):,} in {seconds:.1f} s")
+    rows = ["| worker processes | events/s | events per CPU second (all processes) | speed-up "
+            "| peak RSS per process |", "|---:|---:|---:|---:|---:|"]
+    first = None
+    for count_of in counts:
+        processes, _ports, rate = workers_run(bootstrap, prefix, len(messages), tmp, count_of)
+        rss = [peak_rss_mib(p.process.pid) for p in processes]
+        for process in processes:
+            process.stop()
+        first = first or rate.wall
+        log(f"{count_of} worker(s): {rate.wall:,.0f}/s ({rate.cpu:,.0f} per CPU second)")
+        rows.append(f"| {count_of} | {rate.wall:,.0f} | {rate.cpu:,.0f} | {rate.wall / first:.2f} | "
+                    f"{min(rss):,.0f}-{max(rss):,.0f} MiB |")
+    print("\n".join(rows))
+    counted = ",".join(map(str, counts))
+    print(f"\nreproduce: .venv/bin/python bench/bench_worker.py --scale {counted} --events {events}")
+
+
+QUIX_VERSION = "3.28.1"
+
+
+def quix_python() -> Path:
+    """The Python of the peer's own environment, created on first use (PyPI's quixstreams,
+    pinned; never installed into the project's environment)."""
+    venv = REPO / ".cache" / "bench-quix"
+    python = venv / "bin" / "python"
+    marker = venv / f".quixstreams-{QUIX_VERSION}"
+    if not marker.exists():
+        log(f"installing quixstreams {QUIX_VERSION} into {venv.relative_to(REPO)}")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                        f"quixstreams=={QUIX_VERSION}"], check=True)
+        marker.touch()
+    return python
+
+
+def quix_peer(bootstrap: str, topics: list[str], total: int, tmp: Path,
+              timeout: float = 1800) -> Rate:
+    """(g): the Quix Streams job over the backlog; events/s from its first message to the
+    one that reached `total` (as (c), the count of processed events, not of committed ones)."""
+    python = quix_python()
+    env = {**os.environ, "BENCH_BOOTSTRAP": bootstrap, "BENCH_TOPICS": ",".join(topics),
+           "BENCH_GROUP": unique("bench-quix"), "BENCH_STATE_DIR": str(tmp / "quix-state"),
+           "BENCH_TOTAL": str(total)}
+    log_path = tmp / "quix.log"
+    with open(log_path, "wb") as err:
+        done = subprocess.run([str(python), str(REPO / "bench" / "quix_peer_app.py")], env=env,
+                              stdout=subprocess.PIPE, stderr=err, timeout=timeout, cwd=tmp)
+    lines = done.stdout.decode().strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = log_path.read_text()[-3000:]
+        raise SystemExit(f"the Quix job failed (exit {done.returncode}):\n{tail}")
+    result = orjson.loads(lines[-1])
+    if result["count"] < total:
+        raise SystemExit(f"the Quix job stopped after {result['count']:,} of {total:,} events")
+    return Rate((total - 1) / (result["last"] - result["first"]),
+                (total - 1) / (result["cpu_last"] - result["cpu_first"]))
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -229,6 +376,11 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=None, help="default: the project's local broker on port 19092")
     parser.add_argument("--steady-seconds", type=int, default=30)
     parser.add_argument("--write", action="store_true", help="write the figures into docs/performance.md")
+    parser.add_argument("--scale", default=None, metavar="N,N,...",
+                        help="measure only the worker, with each of these numbers of processes")
+    parser.add_argument("--profile", default=None, metavar="FILE",
+                        help="py-spy record the worker (its threads too) during (c), "
+                             "as collapsed stacks in FILE")
     args = parser.parse_args()
     bootstrap = args.bootstrap
     if bootstrap is None:
@@ -240,6 +392,9 @@ def main() -> None:
 
     log(f"generating {args.events:,} events")
     messages = backlog(args.events)
+    if args.scale:
+        scale(bootstrap, messages, [int(n) for n in args.scale.split(",")], tmp, args.events)
+        return
     prefix = unique("bench") + "."
     topics = [prefix + t for t in SOURCE_TOPICS]
     create_topics(bootstrap, [*topics, prefix + DEAD_LETTER_TOPIC])
@@ -247,11 +402,13 @@ def main() -> None:
     log(f"produced {len(messages):,} in {seconds:.1f} s")
 
     a = asyncio.run(physical_limit(bootstrap, topics, len(messages)))
-    log(f"(a) aiokafka + orjson: {a:,.0f}/s")
+    log(f"(a) aiokafka + orjson: {a.wall:,.0f}/s")
     b = framework_ceiling(bootstrap, topics, len(messages), tmp)
-    log(f"(b) stock Faust, decode only: {b:,.0f}/s")
-    process, port, c = worker_run(bootstrap, prefix, len(messages), tmp)
-    log(f"(c) pulse worker: {c:,.0f}/s")
+    log(f"(b) stock Faust, decode only: {b.wall:,.0f}/s")
+    g = quix_peer(bootstrap, topics, len(messages), tmp)
+    log(f"(g) Quix Streams, stateful, exactly-once: {g.wall:,.0f}/s")
+    process, port, c = worker_run(bootstrap, prefix, len(messages), tmp, profile=args.profile)
+    log(f"(c) pulse worker: {c.wall:,.0f}/s")
     try:
         rss = peak_rss_mib(process.process.pid)
         latency = asyncio.run(steady_latency(bootstrap, prefix, port, 5000, args.steady_seconds, probes=20))
@@ -261,13 +418,21 @@ def main() -> None:
     p50 = statistics.median(visible)
     p99 = visible[min(len(visible) - 1, int(0.99 * len(visible)))]
     table = "\n".join([
+        "| figure | events/s (wall clock) | events per CPU second |",
+        "|---|---|---|",
+        f"| events in the backlog | {len(messages):,} (6 topics x 4 partitions) | |",
+        f"| (a) physical limit: aiokafka getmany + orjson.loads | {a.wall:,.0f} | {a.cpu:,.0f} |",
+        f"| (b) framework ceiling: stock Faust agent, decode only | {b.wall:,.0f} | {b.cpu:,.0f} |",
+        f"| (c) pulse worker end to end, exactly-once, RocksDB + changelog | {c.wall:,.0f} "
+        f"| {c.cpu:,.0f} |",
+        f"| (g) peer: Quix Streams {QUIX_VERSION}, per-account RocksDB row + changelog, "
+        f"exactly-once | {g.wall:,.0f} | {g.cpu:,.0f} |",
+        f"| (d) c/a, c/b | {c.wall / a.wall:.3f}, {c.wall / b.wall:.2f} "
+        f"| {c.cpu / a.cpu:.3f}, {c.cpu / b.cpu:.2f} |",
+        f"| **(h) c/g: worker / Quix Streams** | **{c.wall / g.wall:.2f}** | **{c.cpu / g.cpu:.2f}** |",
+        "",
         "| figure | value |",
         "|---|---|",
-        f"| events in the backlog | {len(messages):,} (6 topics x 4 partitions) |",
-        f"| (a) physical limit: aiokafka getmany + orjson.loads | {a:,.0f} events/s |",
-        f"| (b) framework ceiling: stock Faust agent, decode only | {b:,.0f} events/s |",
-        f"| (c) pulse worker end to end, exactly-once, RocksDB + changelog | {c:,.0f} events/s |",
-        f"| (d) c/a, c/b | {c / a:.3f}, {c / b:.2f} |",
         f"| (e) worker peak RSS | {rss:,.0f} MiB |",
         f"| (f) at 5,000 events/s: produce -> state, p50 / p99 (histogram bucket bound) | {latency['state_p50']} s / {latency['state_p99']} s |",
         f"| (f) at 5,000 events/s: produce -> visible on /metrics, p50 / p99 of {len(visible)} probes | {p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms |",
