@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 
@@ -52,6 +52,7 @@ from streams.engine.account_metrics import account_samples
 from streams.engine.records import account_records
 from streams.exposition import Exposition, render_text
 from streams.pipeline import Pipeline, Status
+from streams.replay_jobs import LINE_BITS, JobResult, JobSpec, line_owner, merge, run_jobs
 
 PROGRESS_EVERY_S = 2.0
 _CHECK_CLOCK_EVERY = 4096  # lines between looks at the clock
@@ -194,16 +195,34 @@ class Progress:
         sizes = [item.size for item in self.inputs]
         return None if any(size is None for size in sizes) else sum(sizes)  # type: ignore[misc]
 
+    def done(self, current: Input | None) -> int | None:
+        """Bytes of the inputs read so far (None: unknown)."""
+        if current is None or current.position is None:
+            return None
+        return self.finished_bytes + current.position()
+
     def line(self, lines: int, rate: float, current: Input | None, now: float) -> str:
+        return self.line_at(lines, rate, self.done(current), now)
+
+    def line_at(self, lines: int, rate: float, done: int | None, now: float) -> str:
         text = f"replay: {lines:,} lines, {rate:,.0f} lines/s"
         total = self.total
-        if not total or current is None or current.position is None:
-            return text
-        done = self.finished_bytes + current.position()
-        if done <= 0:
+        if not total or done is None or done <= 0:
             return text
         eta = (now - self.started) * (total - done) / done
         return f"{text}, {min(done / total, 1.0):.0%} of {total / 1e6:,.1f} MB, ETA {max(eta, 0.0):,.0f} s"
+
+
+@dataclass(slots=True)
+class JobPart:
+    """One job's share of a `--jobs N` replay (streams/replay_jobs.py): the lines it owns,
+    where it reports progress, and what it keeps for the merge."""
+
+    owner: Callable[[bytes], int]
+    job: int
+    progress: Any  # shared array: per job, lines run and bytes read
+    first_applied: dict[str, int] = field(default_factory=dict)  # account -> position of its first applied line
+    dead_letters: list[tuple[int, bytes]] = field(default_factory=list)  # (position, record)
 
 
 def ingest(
@@ -211,40 +230,58 @@ def ingest(
     inputs: Iterable[tuple[str, Iterable[bytes]] | Input],
     summary: ReplaySummary,
     dead_letters: BinaryIO | None = None,
+    part: JobPart | None = None,
 ) -> None:
     """Run every non-empty line of every input (an `Input` or (path, lines)) through the
     pipeline, in order; count outcomes in `summary`, write dead letters, report progress
-    on stderr (with a total and an ETA when every input's size is known)."""
+    on stderr (with a total and an ETA when every input's size is known). With `part`,
+    only the lines that job owns, keeping dead letters and first applications in `part`
+    and reporting progress into its shared array."""
     opened = [item if isinstance(item, Input) else Input(*item) for item in inputs]
     progress = Progress(opened)
     last_report = time.monotonic()
     reported_lines = 0
     process = pipeline.process
+    owner, job = (part.owner, part.job) if part is not None else (None, 0)
     with young_collections_only():
-        for current in opened:
+        for index, current in enumerate(opened):
             path, lines = current.path, current.lines
             source = f"replay:{path}"
             line_number = 0
+            base = index << LINE_BITS
             for line in lines:
                 line_number += 1
                 raw = line.rstrip(b"\r\n")
                 if not raw.strip():
+                    continue
+                if owner is not None and owner(raw) != job:
                     continue
                 summary.lines += 1
                 outcome = process(raw, source, 0, line_number)
                 status = outcome.status
                 if status is Status.APPLIED:
                     summary.applied += 1
+                    if part is not None:
+                        account_id = outcome.event.account_id  # type: ignore[union-attr]
+                        if account_id not in part.first_applied:
+                            part.first_applied[account_id] = base | line_number
                 elif status is Status.DUPLICATE:
                     summary.duplicates += 1
                 elif status is Status.REJECTED:
                     summary.rejected += 1
-                    if dead_letters is not None and outcome.dead_letter is not None:
-                        dead_letters.write(outcome.dead_letter + b"\n")
+                    if outcome.dead_letter is not None:
+                        if part is not None:
+                            part.dead_letters.append((base | line_number, outcome.dead_letter))
+                        elif dead_letters is not None:
+                            dead_letters.write(outcome.dead_letter + b"\n")
                 else:
                     summary.after_as_of += 1
                 if summary.lines % _CHECK_CLOCK_EVERY == 0:
                     gc.collect(1)
+                    if part is not None:
+                        part.progress[2 * job] = summary.lines
+                        part.progress[2 * job + 1] = progress.done(current) or 0
+                        continue
                     now = time.monotonic()
                     if now - last_report >= PROGRESS_EVERY_S:
                         rate = (summary.lines - reported_lines) / max(now - last_report, 1e-9)
@@ -252,6 +289,9 @@ def ingest(
                         last_report, reported_lines = now, summary.lines
             if current.size is not None:
                 progress.finished_bytes += current.size
+    if part is not None:
+        part.progress[2 * job] = summary.lines
+        part.progress[2 * job + 1] = progress.finished_bytes
 
 
 def evaluation_time(pipeline: Pipeline, as_of: int | None) -> int:
@@ -268,6 +308,49 @@ def replay_pipeline(config: PulseConfig, as_of: int | None) -> Pipeline:
     return Pipeline(config, clock=None, apply_until=as_of, check_topic=False)
 
 
+def run_job(spec: JobSpec, progress: Any) -> JobResult:
+    """One child of `--jobs N`: the lines of its accounts, its engine rows in the order it
+    created them, pruned as a one-process replay prunes before its snapshot."""
+    pipeline = replay_pipeline(spec.config, spec.as_of)
+    summary = ReplaySummary()
+    part = JobPart(line_owner(spec.jobs), spec.job, progress)
+    with ExitStack() as stack:
+        ingest(pipeline, [_open_input(path, stack) for path in spec.paths], summary, part=part)
+    pipeline.engine.prune()
+    store = pipeline.engine.store
+    rows = [(part.first_applied[account_id], account_id, state.to_bytes())
+            for account_id in list(store.keys()) if (state := store.get(account_id)) is not None]
+    return JobResult(summary.lines, summary.applied, summary.duplicates, summary.rejected, summary.after_as_of,
+                     pipeline.latest_applied, pipeline.counters, rows,
+                     part.dead_letters if spec.keep_dead_letters else [])
+
+
+def _ingest_jobs(
+    jobs: int, inputs: list[Input], config: PulseConfig, as_of: int | None, pipeline: Pipeline,
+    summary: ReplaySummary, dead_letters: BinaryIO | None,
+) -> None:
+    """`ingest` across `jobs` processes (streams/replay_jobs.py), merged into `pipeline`."""
+    progress = Progress(inputs)
+    files = tuple(item.path for item in inputs)
+    last = [time.monotonic(), 0]
+
+    def report(shared: list[int]) -> None:
+        now, lines = time.monotonic(), sum(shared[0::2])
+        rate = (lines - last[1]) / max(now - float(last[0]), 1e-9)
+        click.echo(progress.line_at(lines, rate, min(shared[1::2]), now), err=True)
+        last[0], last[1] = now, lines
+
+    results = run_jobs(jobs, files, config, as_of, dead_letters is not None, report, PROGRESS_EVERY_S)
+    for _, record in merge(pipeline, results):
+        dead_letters.write(record + b"\n")  # type: ignore[union-attr]
+    for result in results:
+        summary.lines += result.lines
+        summary.applied += result.applied
+        summary.duplicates += result.duplicates
+        summary.rejected += result.rejected
+        summary.after_as_of += result.after_as_of
+
+
 def run_replay(
     files: tuple[str, ...],
     as_of_text: str | None,
@@ -276,6 +359,7 @@ def run_replay(
     config_path: str | None,
     ratios: bool = True,
     fmt: str = "text",
+    jobs: int = 1,
 ) -> ReplaySummary:
     as_of = parse_time(as_of_text) if as_of_text is not None else None
     config = load_config(config_path)
@@ -283,10 +367,15 @@ def run_replay(
     summary = ReplaySummary()
     started = time.monotonic()
     with ExitStack() as stack:
+        if jobs > 1 and (not files or "-" in files):
+            raise ReplayUsageError("--jobs above 1 reads each input once per job: pass files, not stdin (-).")
         inputs = [_open_input(path, stack) for path in (files or ("-",))]
         output = _open_output(out, "output", stack)
         dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
-        ingest(pipeline, inputs, summary, dead_letters)
+        if jobs > 1:  # the children open the inputs again; these only gave their sizes
+            _ingest_jobs(jobs, inputs, config, as_of, pipeline, summary, dead_letters)
+        else:
+            ingest(pipeline, inputs, summary, dead_letters)
         if not summary.applied:
             raise ReplayError(_nothing_applied(summary))
         evaluated_at = evaluation_time(pipeline, as_of)
@@ -348,9 +437,12 @@ def _nothing_applied(summary: ReplaySummary) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "openmetrics"]),
               help="text: the Prometheus text format (default for one instant); openmetrics: with a timestamp per "
                    "sample (the only format with --step).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes to split the accounts across (by the partition the worker would read them from); "
+                   "the output is the same as with one. Inputs must be files, not stdin.")
 def replay(
     files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None, ratios: bool,
-    from_: str | None, to: str | None, step: str | None, fmt: str | None,
+    from_: str | None, to: str | None, step: str | None, fmt: str | None, jobs: int,
 ) -> None:
     """Compute every metric from JSONL events (the Kafka message format, one per line).
 
@@ -361,8 +453,10 @@ def replay(
     """
     try:
         if from_ is None and to is None and step is None:
-            run_replay(files, as_of, out, dead_letter, config_path, ratios, fmt or "text")
+            run_replay(files, as_of, out, dead_letter, config_path, ratios, fmt or "text", jobs)
             return
+        if jobs > 1:
+            raise ReplayUsageError("--jobs applies to one instant, not to a history (--from/--to/--step): drop --jobs.")
         from streams.history import check_history_options, run_history
 
         check_history_options(from_, to, step, fmt, as_of, dead_letter)

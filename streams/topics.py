@@ -7,6 +7,9 @@ raises PartitionsMismatch otherwise), so the count is a single setting used ever
 from __future__ import annotations
 
 import asyncio
+import functools
+
+from aiokafka.partitioner import murmur2
 
 from streams.errors import PulseError
 from streams.connectors.raw_topics import RAW_TOPICS
@@ -16,6 +19,14 @@ from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 # the event topics, the dead letters, and the raw topics of the connectors (pulse webhooks / pulse bridge)
 PROJECT_TOPICS: tuple[str, ...] = (*SOURCE_TOPICS, DEAD_LETTER_TOPIC, *RAW_TOPICS.values())
 DEFAULT_PARTITIONS = 4
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives a key (cached: aiokafka's
+    murmur2 is pure Python, and every message's key is checked). The one home of the
+    account -> partition rule: the worker's key check and `pulse replay --jobs` use it."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 async def ensure_topics(

@@ -51,7 +51,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from streams.admission import AccountAdmission
 from streams.config import PulseConfig
@@ -71,6 +70,7 @@ from streams.partition_transaction import PartitionTransaction, Row
 from streams.pipeline import Pipeline, Status
 from streams.record_cache import RecordCache
 from streams.state_parts import AccountParts, account_of, join, part_key, split
+from streams.topics import partition_of
 
 REKEY_HEADER = "pulse-source"
 _LENGTH = struct.Struct(">I")
@@ -79,13 +79,6 @@ _ZLIB = b"\x78"  # the first byte of a zlib stream: a row of format 1
 COUNTERS_PREFIX = b"\x00counters/"
 PRUNE_STEP_MS = DAY_MS
 """An account is pruned at a checkpoint once its stream time has moved this far since its last prune."""
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2) gives a key (cached: aiokafka's
-    murmur2 is pure Python, and every message's key is checked)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def counters_key(partition: int, partitions: int) -> bytes:
