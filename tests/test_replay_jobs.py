@@ -1,0 +1,145 @@
+"""`pulse replay --jobs N`: the same bytes as one process, split by the worker's partitioner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from streams.cli import main
+from streams.events import Decoder, Rejection
+from streams.generator import GeneratorConfig, generate
+from streams.replay_jobs import line_account, line_owner
+from streams.topics import partition_of
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated telemetry with duplicates, too-late and malformed lines, plus lines whose
+    account the fast scan cannot read (whitespace, escapes, a nested account_id)."""
+    config = GeneratorConfig(accounts=40, days=20, seed=7, duplicate_fraction=0.03, late_fraction=0.03, malformed_fraction=0.03)
+    lines = [message.value for message in generate(config)]
+    first = orjson.loads(lines[0])
+    odd = {**first, "event_id": "odd-1"}
+    lines[10:10] = [
+        orjson.dumps(odd).replace(b'"account_id":', b'"account_id" : '),  # whitespace: parsed
+        orjson.dumps({**odd, "event_id": "odd-2", "note": 'say \\"hi\\"'}),  # an escape: parsed
+        orjson.dumps({"properties": {"account_id": "elsewhere"}, **odd, "event_id": "odd-3"}),  # nested first
+        orjson.dumps({**odd, "event_id": "odd-1"}),  # a duplicate of the whitespace line
+        b"{not json",
+    ]
+    path = tmp_path_factory.mktemp("jobs") / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def replay(path: Path, out: Path, dead: Path, *extra: str) -> str:
+    result = CliRunner().invoke(main, ["replay", str(path), "--out", str(out), "--dead-letter", str(dead), *extra])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def dead_letters_without_time(path: Path) -> list[dict[str, object]]:
+    """The records, without the wall-clock time each was written at."""
+    records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    for record in records:
+        del record["rejected_at"]
+    return records
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_jobs_write_the_same_bytes_as_one_process(generated: Path, tmp_path: Path, jobs: int) -> None:
+    one = replay(generated, tmp_path / "one.prom", tmp_path / "one.dead")
+    many = replay(generated, tmp_path / "many.prom", tmp_path / "many.dead", "--jobs", str(jobs))
+    assert (tmp_path / "many.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()
+    assert dead_letters_without_time(tmp_path / "many.dead") == dead_letters_without_time(tmp_path / "one.dead")
+    summary = [line.replace("many.dead", "one.dead").split("; ")[0:2] for line in (one, many)]
+    assert summary[0] == summary[1]  # lines, applied, duplicates, rejected; as-of
+    assert "duplicates" in one and " 0 duplicates" not in one and " 0 rejected" not in one
+    for name in ("pulse_events_duplicate_total", 'reason="too_late"', 'reason="invalid_json"'):
+        assert name in (tmp_path / "one.prom").read_text()
+
+
+def test_jobs_with_as_of_and_no_ratios(generated: Path, tmp_path: Path) -> None:
+    args = ("--as-of", "2026-02-20T00:00:00Z", "--no-ratios")
+    replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", *args)
+    replay(generated, tmp_path / "two.prom", tmp_path / "two.dead", *args, "--jobs", "2")
+    assert (tmp_path / "two.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()
+
+
+def test_every_decodable_line_goes_to_its_account_partition(generated: Path) -> None:
+    """The owner must be exact for every line the contract accepts (its outcome depends on
+    its account's state); a line it rejects is rejected by whichever job reads it."""
+    owner, decoder, decoded = line_owner(3), Decoder(), 0
+    for raw in generated.read_bytes().splitlines():
+        event = decoder.decode(raw)
+        if isinstance(event, Rejection):
+            continue
+        decoded += 1
+        assert line_account(raw) == event.account_id.encode()
+        assert owner(raw) == partition_of(event.account_id.encode(), 3)
+    assert decoded > 1000
+    assert line_account(b'{"account_id":"a","properties":{"account_id":"b"}}') == b"a"
+    assert line_account(b'{"properties":{"account_id":"b"},"account_id" : "a"}') == b"a"
+    assert line_account(b'{"account_id":"a\\u00e9"}') == "a\u00e9".encode()
+    assert line_account(b'{"account_id":1}') is None and line_account(b"[1]") is None
+
+
+def test_jobs_refuse_stdin_and_history_with_one_sentence(generated: Path) -> None:
+    result = CliRunner().invoke(main, ["replay", "--jobs", "2"], input=b"")
+    assert result.exit_code == 2 and "not stdin" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["replay", str(generated), "--jobs", "2", "--from", "2026-02-01T00:00:00Z",
+                                       "--to", "2026-02-02T00:00:00Z", "--step", "1d"])
+    assert result.exit_code == 2 and "drop --jobs" in result.output
+    result = CliRunner().invoke(main, ["replay", "missing.jsonl", "--jobs", "2"])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_ctrl_c_stops_every_job_without_a_traceback(tmp_path: Path) -> None:
+    """SIGINT to the process group, as a terminal sends it: parent and children end, no
+    traceback, the exit status click gives an abort."""
+    path = tmp_path / "big.jsonl"
+    subprocess.run([sys.executable, "-m", "streams.cli", "generate", "--accounts", "300", "--days", "30",
+                    "--seed", "3", "--out", str(path)], check=True, cwd=ROOT, capture_output=True)
+    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "replay", str(path), "--jobs", "2",
+                                "--out", str(tmp_path / "out.prom")], cwd=ROOT, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(_children(process.pid)) < 2:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    children = _children(process.pid)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    assert b"Traceback" not in stderr and b"Aborted!" in stderr
+    for child in children:
+        assert not Path(f"/proc/{child}").exists() or _zombie(child)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
