@@ -1,16 +1,17 @@
-"""Replay throughput and peak memory on generated data (default: ~100k users, 30 days).
+"""Replay throughput, peak memory per user and the speed-up of --jobs (default: ~100k users, 30 days).
 
-    python bench/bench_replay.py [--users 100000] [--days 30] [--seed 1] [--write-docs]
+    python bench/bench_replay.py [--users 100000] [--days 30] [--seed 1] [--jobs 2] [--write-docs]
 
 1. Generates a dataset with `streams.generator` in a child process (so the generator's
    memory is not counted), about `--users` users over `--days` days, as a JSONL file;
    the account count is fitted to the user target.
-2. Replays it in this process through the very path of `pulse replay`
-   (`streams.pipeline.Pipeline`: decode, validate, de-duplicate, late policy, engine),
-   then takes the snapshot and renders the exposition.
-3. Prints events/s of the ingest, the snapshot and render time, the state size and the
-   peak resident memory (`resource.getrusage(...).ru_maxrss`), and the command to
-   reproduce; with --write-docs, writes them under "## Replay" in docs/performance.md.
+2. Runs `pulse replay FILE` as a child process, then `pulse replay FILE --jobs N`, each
+   measured by the kernel (`os.wait4`: CPU time, peak resident memory of the largest
+   process), and checks that both wrote the same bytes.
+3. Prints, side by side: events/s (wall clock and per CPU second of the one-process run),
+   peak RSS and RSS per user, the --jobs run's time and its speed-up, the machine's load
+   average, and the command to reproduce; with --write-docs, writes them under "## Replay"
+   in docs/performance.md.
 
 Figures are measurements of one run on one machine: nothing here asserts a threshold.
 """
@@ -21,20 +22,16 @@ import argparse
 import os
 import platform
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.config import PulseConfig  # noqa: E402
-from streams.exposition import Exposition, render_text  # noqa: E402
-from streams.pipeline import Pipeline  # noqa: E402
-from streams.replay import ReplaySummary, evaluation_time, ingest  # noqa: E402
 
 GENERATE = """
 import sys, orjson
@@ -74,64 +71,62 @@ def dataset(users: int, days: int, seed: int, path: Path) -> tuple[int, int]:
     return accounts, found
 
 
-def replay(path: Path) -> dict[str, float]:
-    """`pulse replay`'s own ingest and evaluation, timed separately."""
-    pipeline = Pipeline(PulseConfig(), check_topic=False)
-    summary = ReplaySummary()
+@dataclass(frozen=True)
+class Run:
+    jobs: int
+    lines: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    output: bytes
+    load_average: float
+
+
+def replay(path: Path, jobs: int, scratch: Path) -> Run:
+    """`pulse replay` of the file in a child process, measured by the kernel."""
+    out = scratch / f"out-{jobs}.prom"
     load_average = os.getloadavg()[0]
-    started, cpu_started = time.perf_counter(), time.process_time()
-    with path.open("rb") as stream:
-        ingest(pipeline, [(str(path), stream)], summary)
-    ingest_s = time.perf_counter() - started
-    ingest_cpu_s = time.process_time() - cpu_started
     started = time.perf_counter()
-    text = render_text(pipeline.engine.snapshot(evaluation_time(pipeline, None)), pipeline.counters,
-                       Exposition(ratios=True))  # what `pulse replay` prints
-    snapshot_s = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    states = list(pipeline.engine.store.values())
-    return {
-        "lines": summary.lines, "applied": summary.applied, "ingest_s": ingest_s,
-        "events_per_s": summary.lines / ingest_s, "events_per_cpu_s": summary.lines / ingest_cpu_s,
-        "ingest_cpu_s": ingest_cpu_s, "snapshot_s": snapshot_s, "exposition_bytes": len(text),
-        "accounts": len(states), "state_mb": sum(len(state.to_bytes()) for state in states) / 2**20,
-        "peak_rss_mb": peak_kb / 1024, "load_average": load_average,
-    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "replay", str(path), "--jobs", str(jobs), "--out", str(out)],
+        cwd=ROOT, stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall_s = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"pulse replay --jobs {jobs} failed:\n{stderr}")
+    lines = int(re.findall(r"replay: (\d+) lines, \d+ applied", stderr)[-1])
+    return Run(jobs, lines, wall_s, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read_bytes(),
+               load_average)
 
 
-def report(figures: dict[str, float], users: int, accounts: int, days: int, command: str) -> str:
+def report(one: Run, many: Run, users: int, accounts: int, days: int, command: str) -> str:
     cpu = platform.processor() or platform.machine()
-    load = figures["load_average"]
+    same = "yes" if one.output == many.output else "NO"
     return f"""## Replay
 
-`pulse replay` path (decode + validate + dedup + late policy + engine, one process), on
+`pulse replay` (decode + validate + dedup + late policy + engine + exposition), on
 generated data: {users:,} users in {accounts:,} accounts over {days} days,
-{figures['lines']:,} events. Python {platform.python_version()}, {cpu}, {os.cpu_count()} cores;
-1-minute load average {load:.1f} when the replay started: other work shared the machine,
-so the wall-clock rate is a lower bound and the CPU-time rate is the steadier figure.
+{one.lines:,} events. Python {platform.python_version()}, {cpu}, {os.cpu_count()} cores;
+1-minute load average {one.load_average:.1f} before the one-process run and
+{many.load_average:.1f} before the --jobs run (above the core count, other work shared the
+machine: wall-clock rates are lower bounds, the CPU-time rate is the steadier figure).
+Each run is a child process measured by the kernel (`os.wait4`).
 
-| figure | value |
-|---|---|
-| ingest throughput, wall clock | {figures['events_per_s']:,.0f} events/s ({figures['lines']:,} events in {figures['ingest_s']:.1f} s) |
-| ingest throughput, per CPU second of the process | {figures['events_per_cpu_s']:,.0f} events/s ({figures['ingest_cpu_s']:.1f} s of CPU) |
-| snapshot + exposition | {figures['snapshot_s']:.2f} s |
-| engine state (sum of `AccountState.to_bytes()`) | {figures['state_mb']:.1f} MB for {figures['accounts']:,} accounts |
-| peak resident memory (`ru_maxrss`) | {figures['peak_rss_mb']:.0f} MB |
+| figure | one process | --jobs {many.jobs} |
+|---|---|---|
+| wall clock | {one.wall_s:.1f} s | {many.wall_s:.1f} s |
+| events/s, wall clock | {one.lines / one.wall_s:,.0f} | {many.lines / many.wall_s:,.0f} |
+| events per CPU second (all processes) | {one.lines / one.cpu_s:,.0f} | {many.lines / many.cpu_s:,.0f} |
+| peak RSS (largest process) | {one.peak_rss_mb:.0f} MB | {many.peak_rss_mb:.0f} MB |
+| peak RSS per user | {one.peak_rss_mb * 2**20 / users:,.0f} bytes | {many.peak_rss_mb * 2**20 / users:,.0f} bytes |
+| speed-up (wall clock) | 1.00 | {one.wall_s / many.wall_s:.2f} |
+| output identical to one process | - | {same} |
 
 Reproduce: `{command}`
-
-Where the time goes (cProfile of `pulse replay` over `pulse generate --accounts 2000
---days 30 --seed 1`, 588,793 events): decoding and schema validation (`streams.events`,
-orjson, jsonschema-rs) about 30 %, the engine about a quarter, admission (dedup and late
-policy) about a fifth, the pipeline's own bookkeeping about a tenth. Before validation
-moved to jsonschema-rs, decoding was about half. The engine alone applies about 400,000
-decoded events per second. Replay turns off the garbage collector's full collections
-while ingesting (millions of long-lived, cycle-free objects; they cost about 40 % of the
-time). Admission's remembered event ids were the largest part of the peak memory (about
-four times the engine's state, measured with tracemalloc on a smaller run). They are now
-64-bit keys, 16 bytes each with its expiry in a stored row; in memory they still sit in
-a dict and a heap, which is why the peak fell only from 1,992 MB (ids kept whole) to the
-figure above.
 """
 
 
@@ -152,16 +147,18 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
-    command = f"python bench/bench_replay.py --users {args.users} --days {args.days} --seed {args.seed}"
+    command = f"python bench/bench_replay.py --users {args.users} --days {args.days} --seed {args.seed} --jobs {args.jobs}"
     with tempfile.TemporaryDirectory(prefix="pulse-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         data = scratch / "events.jsonl"
         accounts, users = dataset(args.users, args.days, args.seed, data)
         print(f"generated {users:,} users in {accounts:,} accounts ({data.stat().st_size / 2**20:.0f} MB)", file=sys.stderr)
-        figures = replay(data)
-    section = report(figures, users, accounts, args.days, command)
+        one = replay(data, 1, scratch)
+        many = replay(data, args.jobs, scratch)
+    section = report(one, many, users, accounts, args.days, command)
     print(section)
     if args.write_docs:
         print(f"written to {write_docs(section)}", file=sys.stderr)
