@@ -336,6 +336,8 @@ def _ingest_jobs(
 
     def report(shared: list[int]) -> None:
         now, lines = time.monotonic(), sum(shared[0::2])
+        if not lines:
+            return  # the jobs are still starting
         rate = (lines - last[1]) / max(now - float(last[0]), 1e-9)
         click.echo(progress.line_at(lines, rate, min(shared[1::2]), now), err=True)
         last[0], last[1] = now, lines

@@ -31,10 +31,8 @@ import signal
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
-import click
 import orjson
 
 from streams.config import PulseConfig
@@ -81,7 +79,7 @@ def line_owner(jobs: int) -> Callable[[bytes], int]:
         account = line_account(raw)
         job = owners.get(account)
         if job is None:
-            job = owners[account] = partition_of(account, jobs)  # type: ignore[arg-type]
+            job = owners[account] = partition_of(account, jobs) if account is not None else 0
         return job
 
     return owner
@@ -139,7 +137,7 @@ class JobSpec:
     keep_dead_letters: bool
 
 
-def _child(spec: JobSpec, progress: SynchronizedArray[int], sender: multiprocessing.connection.Connection) -> None:
+def _child(spec: JobSpec, progress: Any, sender: multiprocessing.connection.Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C ends
     try:
         from streams.replay import run_job
@@ -165,27 +163,34 @@ def run_jobs(
 ) -> list[JobResult]:
     """Run the N children, calling `report(progress)` about every `report_every_s` with
     the shared progress array (per job: lines run, bytes done); their results in job order."""
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    progress: SynchronizedArray[int] = context.Array("q", 2 * jobs, lock=False)  # type: ignore[assignment]
+    context: Any = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    progress: Any = context.Array("q", 2 * jobs, lock=False)
     children: list[tuple[Any, multiprocessing.connection.Connection]] = []
     try:
         for job in range(jobs):
             receiver, sender = context.Pipe(duplex=False)
             spec = JobSpec(job, jobs, paths, config, as_of, keep_dead_letters)
-            process = context.Process(target=_child, args=(spec, progress, sender), name=f"pulse-replay-{job}")
+            process = context.Process(
+                target=_child, args=(spec, progress, sender), name=f"pulse-replay-{job}"
+            )
             process.start()
             sender.close()
             children.append((process, receiver))
         results: dict[int, JobResult] = {}
-        pending = {receiver: job for job, (_, receiver) in enumerate(children)}
+        pending: dict[Any, int] = {receiver: job for job, (_, receiver) in enumerate(children)}
         while pending:
             ready = multiprocessing.connection.wait(list(pending), timeout=report_every_s)
-            for receiver in ready:
-                job = pending.pop(receiver)  # type: ignore[call-overload]
+            for connection in ready:
+                job = pending.pop(connection)
                 try:
-                    status, payload = receiver.recv()  # type: ignore[union-attr]
+                    answer: tuple[str, Any] = connection.recv()  # type: ignore[union-attr,call-arg,assignment]
                 except EOFError:
-                    raise ReplayJobError(f"Replay job {job} ended without a result: run again with --jobs 1 to see why.") from None
+                    raise ReplayJobError(
+                        f"Replay job {job} ended without a result: run with --jobs 1 to see why."
+                    ) from None
+                status, payload = answer
                 if status != "ok":
                     raise ReplayJobError(f"Replay job {job} failed: {payload}")
                 results[job] = payload

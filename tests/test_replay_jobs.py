@@ -26,14 +26,23 @@ ROOT = Path(__file__).resolve().parent.parent
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Generated telemetry with duplicates, too-late and malformed lines, plus lines whose
     account the fast scan cannot read (whitespace, escapes, a nested account_id)."""
-    config = GeneratorConfig(accounts=40, days=20, seed=7, duplicate_fraction=0.03, late_fraction=0.03, malformed_fraction=0.03)
+    config = GeneratorConfig(
+        accounts=40,
+        days=20,
+        seed=7,
+        duplicate_fraction=0.03,
+        late_fraction=0.03,
+        malformed_fraction=0.03,
+    )
     lines = [message.value for message in generate(config)]
     first = orjson.loads(lines[0])
     odd = {**first, "event_id": "odd-1"}
     lines[10:10] = [
         orjson.dumps(odd).replace(b'"account_id":', b'"account_id" : '),  # whitespace: parsed
         orjson.dumps({**odd, "event_id": "odd-2", "note": 'say \\"hi\\"'}),  # an escape: parsed
-        orjson.dumps({"properties": {"account_id": "elsewhere"}, **odd, "event_id": "odd-3"}),  # nested first
+        orjson.dumps(
+            {"properties": {"account_id": "elsewhere"}, **odd, "event_id": "odd-3"}
+        ),  # nested first
         orjson.dumps({**odd, "event_id": "odd-1"}),  # a duplicate of the whitespace line
         b"{not json",
     ]
@@ -43,7 +52,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def replay(path: Path, out: Path, dead: Path, *extra: str) -> str:
-    result = CliRunner().invoke(main, ["replay", str(path), "--out", str(out), "--dead-letter", str(dead), *extra])
+    result = CliRunner().invoke(
+        main, ["replay", str(path), "--out", str(out), "--dead-letter", str(dead), *extra]
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -57,12 +68,17 @@ def dead_letters_without_time(path: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("jobs", [2, 3])
-def test_jobs_write_the_same_bytes_as_one_process(generated: Path, tmp_path: Path, jobs: int) -> None:
+def test_jobs_write_the_same_bytes_as_one_process(
+    generated: Path, tmp_path: Path, jobs: int
+) -> None:
     one = replay(generated, tmp_path / "one.prom", tmp_path / "one.dead")
     many = replay(generated, tmp_path / "many.prom", tmp_path / "many.dead", "--jobs", str(jobs))
     assert (tmp_path / "many.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()
-    assert dead_letters_without_time(tmp_path / "many.dead") == dead_letters_without_time(tmp_path / "one.dead")
-    summary = [line.replace("many.dead", "one.dead").split("; ")[0:2] for line in (one, many)]
+    assert dead_letters_without_time(tmp_path / "many.dead") == dead_letters_without_time(
+        tmp_path / "one.dead"
+    )
+    last = [text.strip().splitlines()[-1] for text in (one, many)]  # after any progress lines
+    summary = [line.replace("many.dead", "one.dead").split("; ")[0:2] for line in last]
     assert summary[0] == summary[1]  # lines, applied, duplicates, rejected; as-of
     assert "duplicates" in one and " 0 duplicates" not in one and " 0 rejected" not in one
     for name in ("pulse_events_duplicate_total", 'reason="too_late"', 'reason="invalid_json"'):
@@ -96,9 +112,24 @@ def test_every_decodable_line_goes_to_its_account_partition(generated: Path) -> 
 
 def test_jobs_refuse_stdin_and_history_with_one_sentence(generated: Path) -> None:
     result = CliRunner().invoke(main, ["replay", "--jobs", "2"], input=b"")
-    assert result.exit_code == 2 and "not stdin" in result.output and "Traceback" not in result.output
-    result = CliRunner().invoke(main, ["replay", str(generated), "--jobs", "2", "--from", "2026-02-01T00:00:00Z",
-                                       "--to", "2026-02-02T00:00:00Z", "--step", "1d"])
+    assert (
+        result.exit_code == 2 and "not stdin" in result.output and "Traceback" not in result.output
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "replay",
+            str(generated),
+            "--jobs",
+            "2",
+            "--from",
+            "2026-02-01T00:00:00Z",
+            "--to",
+            "2026-02-02T00:00:00Z",
+            "--step",
+            "1d",
+        ],
+    )
     assert result.exit_code == 2 and "drop --jobs" in result.output
     result = CliRunner().invoke(main, ["replay", "missing.jsonl", "--jobs", "2"])
     assert result.exit_code == 2 and "does not exist" in result.output
@@ -108,11 +139,41 @@ def test_ctrl_c_stops_every_job_without_a_traceback(tmp_path: Path) -> None:
     """SIGINT to the process group, as a terminal sends it: parent and children end, no
     traceback, the exit status click gives an abort."""
     path = tmp_path / "big.jsonl"
-    subprocess.run([sys.executable, "-m", "streams.cli", "generate", "--accounts", "300", "--days", "30",
-                    "--seed", "3", "--out", str(path)], check=True, cwd=ROOT, capture_output=True)
-    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "replay", str(path), "--jobs", "2",
-                                "--out", str(tmp_path / "out.prom")], cwd=ROOT, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "generate",
+            "--accounts",
+            "300",
+            "--days",
+            "30",
+            "--seed",
+            "3",
+            "--out",
+            str(path),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "replay",
+            str(path),
+            "--jobs",
+            "2",
+            "--out",
+            str(tmp_path / "out.prom"),
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while len(_children(process.pid)) < 2:
         assert time.monotonic() < deadline and process.poll() is None
