@@ -43,7 +43,6 @@ is relative to the account's own clocks.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import struct
 import zlib
