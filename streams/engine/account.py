@@ -149,13 +149,16 @@ class AccountState:
         if event_type == "logout":
             sessions.record(user, time, True)
         else:
-            activity.record_activity(user, time)
             sessions.record(user, time, False)
             if event_type == "login":
+                if config.counts_as_activity(event_type, None):
+                    activity.record_activity(user, time)
                 activity.record_login(user, time)
                 self.journey.record_activity(time, None)
             else:
                 feature = cast(FeatureUsed, event).feature
+                if config.counts_as_activity(event_type, feature):
+                    activity.record_activity(user, time)
                 adoption.record(user, feature, time)
                 self.journey.record_activity(time, feature)
         # Age the touched user out cheaply: only when its oldest trail entry is due.

@@ -84,6 +84,14 @@ def tally_other(user: User, as_of: int, labelled: Collection[str]) -> bool:
     return any(feature not in labelled and any_in(times, low, as_of) for feature, times in user.features.items())
 
 
+def used_any(user: User, low_exclusive: int, high_inclusive: int, among: Collection[str]) -> bool:
+    """Did the user use, in (low, high], a feature of `among` (empty: any feature)?"""
+    return any(
+        (not among or feature in among) and any_in(times, low_exclusive, high_inclusive)
+        for feature, times in user.features.items()
+    )
+
+
 def labelled_features(totals: AdoptionTotals, config: EngineConfig) -> tuple[str, ...]:
     """The features that keep their own label (the configured list, else the top by users)."""
     if config.features:

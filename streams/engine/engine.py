@@ -43,6 +43,7 @@ METRIC_HELP: dict[str, str] = {
 
 GLOBAL_RATIOS: frozenset[str] = frozenset({
     "pulse_stickiness_ratio",
+    "pulse_average_stickiness_ratio",
     "pulse_feature_adoption_ratio",
     "pulse_csat_ratio",
     "pulse_nps_score",
@@ -147,11 +148,11 @@ class Engine:
     def snapshot(self, as_of: int) -> list[Sample]:
         """Every metric as of `as_of` (epoch ms), from the events at or before it."""
         config = self.config
-        gap = config.session_gap_ms
         totals = Totals()
         listed = frozenset(config.features) if config.features else None
+        days = activity.calendar_bounds(as_of, config)
         for state in self.store.values():
-            _tally_account(state, as_of, gap, totals, listed)
+            _tally_account(state, as_of, config, days, totals, listed)
         labelled = adoption.labelled_features(totals.adoption, config)
         if listed is not None:
             other_users, emit_other = totals.adoption.other_users, True
@@ -178,13 +179,23 @@ class Engine:
 
 
 def _tally_account(
-    state: AccountState, as_of: int, gap: int, totals: Totals, listed: frozenset[str] | None
+    state: AccountState,
+    as_of: int,
+    config: EngineConfig,
+    days: tuple[int, ...],
+    totals: Totals,
+    listed: frozenset[str] | None,
 ) -> None:
+    gap = config.session_gap_ms
     activity_totals = totals.activity
     adoption_totals = totals.adoption
     session_totals = totals.sessions
     for user in state.users.values():
         activity.tally(user, as_of, activity_totals)
+        if user.seen:
+            activity.tally_days(user, days, activity_totals)
+        if user.login_seen:
+            activity.tally_idle(user, as_of, config, activity_totals)
         if user.trail:
             sessions.tally(user, as_of, gap, session_totals)
         if user.features:

@@ -2,8 +2,10 @@
 
 Each field belongs to one metric family, which alone reads and writes it:
 
-- `seen`     activity: presence set of login/feature_used times (exact for windows >= 1 day)
+- `seen`     activity: presence set of the times of events that count as activity
+             (`[engine] activity_types`, `core_features`), exact for windows >= 20 hours
 - `logins`   activity: sorted login times (login counts)
+- `login_seen` activity: presence set of login times (exact for 30 days; logged in but idle)
 - `trail`    sessions: sorted login/feature_used/logout entries, `time * 2 + is_logout`
 - `trail_head` sessions: start of the session that `trail[0]` continues, or NO_TIME
 - `features` adoption: feature name -> presence set of its use times (exact for 30 days)
@@ -20,11 +22,12 @@ from streams.engine.timeline import NO_TIME
 
 
 class User:
-    __slots__ = ("encoded", "features", "logins", "seen", "trail", "trail_head")
+    __slots__ = ("encoded", "features", "login_seen", "logins", "seen", "trail", "trail_head")
 
     def __init__(self) -> None:
         self.seen: array[int] = array("q")
         self.logins: array[int] = array("q")
+        self.login_seen: array[int] = array("q")
         self.trail: array[int] = array("q")
         self.trail_head = NO_TIME
         self.features: dict[str, array[int]] = {}
@@ -41,7 +44,7 @@ class User:
         return self.encoded
 
     def is_empty(self) -> bool:
-        return not (self.seen or self.logins or self.trail or self.features)
+        return not (self.seen or self.logins or self.login_seen or self.trail or self.features)
 
     def to_obj(self) -> list[Any]:
         return [
@@ -50,14 +53,17 @@ class User:
             self.trail.tolist(),
             self.trail_head,
             {name: times.tolist() for name, times in self.features.items()},
+            self.login_seen.tolist(),
         ]
 
     @classmethod
     def from_obj(cls, obj: list[Any]) -> User:
         user = cls()
-        seen, logins, trail, user.trail_head, features = obj
+        seen, logins, trail, user.trail_head, features = obj[:5]
         user.seen.fromlist(seen)
         user.logins.fromlist(logins)
+        # rows written before `login_seen` existed: their login times are all there is
+        user.login_seen.fromlist(obj[5] if len(obj) > 5 else logins)
         user.trail.fromlist(trail)
         user.features = {name: array("q", times) for name, times in features.items()}
         return user
