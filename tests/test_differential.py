@@ -325,6 +325,13 @@ KNOB_SETTINGS = {
     # failed payments never change MRR; and a short dunning window
     "dunning-off": (Policy(dunning_window_days=None), 'dunning_window_days = "off"\n'),
     "dunning-3d": (Policy(dunning_window_days=3), "dunning_window_days = 3\n"),
+    # calendar days in a zone with a quarter-hour offset, and one west of UTC
+    "tz-kathmandu": (Policy(time_zone="Asia/Kathmandu"), '[engine]\ntime_zone = "Asia/Kathmandu"\n'),
+    "tz-los-angeles": (Policy(time_zone="America/Los_Angeles"), '[engine]\ntime_zone = "America/Los_Angeles"\n'),
+    # who is active: one core feature; feature use alone
+    "core-search": (Policy(core_features=("search",)), '[engine]\ncore_features = ["search"]\n'),
+    "features-only": (Policy(activity_types=("feature_used",), core_features=("export", "alerts")),
+                      '[engine]\nactivity_types = ["feature_used"]\ncore_features = ["export", "alerts"]\n'),
 }
 
 
@@ -332,7 +339,7 @@ KNOB_SETTINGS = {
 @pytest.mark.parametrize("seed", range(101, 105))
 def test_the_other_knob_settings_agree_with_the_oracle(seed: int, setting: str, tmp_path: Path) -> None:
     """The adversarial data (free prices, 100 % discounts, backdated cancels) under the
-    other setting of a revenue knob the oracle follows."""
+    other setting of a revenue or engine knob the oracle follows."""
     policy, revenue_toml = KNOB_SETTINGS[setting]
     dataset = tmp_path / "events.jsonl"
     lines, times = adversarial_lines(seed)

@@ -33,7 +33,7 @@ MetricValue = int | Decimal | Fraction
 
 DAY_MS = 86_400_000
 
-SETUP_SCRIPTS = ("admission.sql", "revenue.sql")
+SETUP_SCRIPTS = ("admission.sql", "activity_events.sql", "revenue.sql")
 METRIC_QUERIES = (
     "activity.sql",
     "adoption.sql",
@@ -53,8 +53,8 @@ RATE_DECIMALS = 8
 
 @dataclass(frozen=True)
 class Policy:
-    """The admission policy's defaults from the contract (docs/events.md), and the one
-    revenue knobs the oracle follows."""
+    """The admission policy's defaults from the contract (docs/events.md), and the
+    revenue and engine knobs the oracle follows."""
 
     future_tolerance_ms: int = 5 * 60_000
     activity_horizon_ms: int = 35 * DAY_MS
@@ -65,6 +65,12 @@ class Policy:
     """The [revenue] knob of the same name: "when_known" or "rewrite"."""
     dunning_window_days: int | None = 15
     """The [revenue] knob of the same name (None: "off")."""
+    time_zone: str = "UTC"
+    """The [engine] knob of the same name: calendar days of the averaged stickiness."""
+    activity_types: tuple[str, ...] = ("login", "feature_used")
+    """The [engine] knob of the same name: the event types that make a user active."""
+    core_features: tuple[str, ...] = ()
+    """The [engine] knob of the same name (empty: every feature)."""
 
 
 def _sql(name: str) -> str:
@@ -161,11 +167,13 @@ class Oracle:
             "CREATE OR REPLACE TABLE params AS SELECT $1::BIGINT AS as_of_ms, "
             "$2::BIGINT AS future_tolerance_ms, $3::BIGINT AS activity_horizon_ms, "
             "$4::BIGINT AS survey_horizon_ms, $5::VARCHAR AS free_subscriptions, "
-            "$6::VARCHAR AS backdated_cancellations, $7::BIGINT AS dunning_window_ms",
+            "$6::VARCHAR AS backdated_cancellations, $7::BIGINT AS dunning_window_ms, "
+            "$8::VARCHAR AS time_zone, $9::VARCHAR[] AS activity_types, $10::VARCHAR[] AS core_features",
             [as_of_ms, self._policy.future_tolerance_ms, self._policy.activity_horizon_ms,
              self._policy.survey_horizon_ms, self._policy.free_subscriptions,
              self._policy.backdated_cancellations,
-             None if self._policy.dunning_window_days is None else self._policy.dunning_window_days * DAY_MS],
+             None if self._policy.dunning_window_days is None else self._policy.dunning_window_days * DAY_MS,
+             self._policy.time_zone, list(self._policy.activity_types), list(self._policy.core_features)],
         )
         for script in SETUP_SCRIPTS:
             connection.execute(_sql(script))
