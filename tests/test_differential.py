@@ -326,12 +326,15 @@ KNOB_SETTINGS = {
     "dunning-off": (Policy(dunning_window_days=None), 'dunning_window_days = "off"\n'),
     "dunning-3d": (Policy(dunning_window_days=3), "dunning_window_days = 3\n"),
     # calendar days in a zone with a quarter-hour offset, and one west of UTC
-    "tz-kathmandu": (Policy(time_zone="Asia/Kathmandu"), '[engine]\ntime_zone = "Asia/Kathmandu"\n'),
-    "tz-los-angeles": (Policy(time_zone="America/Los_Angeles"), '[engine]\ntime_zone = "America/Los_Angeles"\n'),
+    "tz-kathmandu": (Policy(time_zone="Asia/Kathmandu"),
+                     '[engine]\ntime_zone = "Asia/Kathmandu"\n'),
+    "tz-los-angeles": (Policy(time_zone="America/Los_Angeles"),
+                       '[engine]\ntime_zone = "America/Los_Angeles"\n'),
     # who is active: one core feature; feature use alone
     "core-search": (Policy(core_features=("search",)), '[engine]\ncore_features = ["search"]\n'),
     "features-only": (Policy(activity_types=("feature_used",), core_features=("export", "alerts")),
-                      '[engine]\nactivity_types = ["feature_used"]\ncore_features = ["export", "alerts"]\n'),
+                      '[engine]\nactivity_types = ["feature_used"]\n'
+                      'core_features = ["export", "alerts"]\n'),
 }
 
 

@@ -70,14 +70,15 @@ HELP: dict[str, str] = {
     "pulse_active_users": "Users (account_id, user_id) with at least one activity event "
     "(default: login or feature_used) in the window (T - W, T].",
     "pulse_stickiness_ratio": "Users active over 1 day divided by users active over 30 days (0 when none are active).",
-    "pulse_daily_active_users_sum_users": "Sum over the 30 complete local calendar days before T's day of the users "
-    "active that day.",
-    "pulse_calendar_active_users": "Users active on at least one of the 30 complete local calendar days "
-    "before T's day.",
-    "pulse_average_stickiness_ratio": "Average daily active users over the 30 complete local calendar days "
-    "before T's day, divided by the users active on any of them (0 when none).",
+    "pulse_daily_active_users_sum_users": "Sum over the 30 complete local calendar days "
+    "before T's day of the users active that day.",
+    "pulse_calendar_active_users": "Users active on at least one of the 30 complete local "
+    "calendar days before T's day.",
+    "pulse_average_stickiness_ratio": "Average daily active users over the 30 complete local "
+    "calendar days before T's day, divided by the users active on any of them (0 when none).",
     "pulse_logins": "Login events in the window (T - W, T].",
-    "pulse_login_only_users": "Users with a login and no use of a core feature in the window (T - W, T].",
+    "pulse_login_only_users": "Users with a login and no use of a core feature in the window "
+    "(T - W, T].",
 }
 
 
@@ -179,7 +180,8 @@ def samples(totals: ActivityTotals) -> list[Sample]:
     out.append(Sample("pulse_daily_active_users_sum_users", calendar, totals.user_days))
     out.append(Sample("pulse_calendar_active_users", calendar, totals.calendar_active))
     out.append(ratio_sample(
-        "pulse_average_stickiness_ratio", calendar, totals.user_days, CALENDAR_DAYS * totals.calendar_active
+        "pulse_average_stickiness_ratio", calendar,
+        totals.user_days, CALENDAR_DAYS * totals.calendar_active,
     ))
     out.extend(
         Sample("pulse_logins", (("window", name),), count)

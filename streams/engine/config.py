@@ -66,11 +66,13 @@ class EngineConfig:
             raise ConfigError(f'[engine] features must be distinct names other than "{FEATURE_OTHER}".')
         if not self.activity_types or not set(self.activity_types) <= set(ACTIVITY_EVENT_TYPES):
             raise ConfigError(
-                '[engine] activity_types must be a non-empty list drawn from "login" and "feature_used", '
-                'e.g. ["login", "feature_used"].'
+                "[engine] activity_types must be a non-empty list drawn from "
+                '"login" and "feature_used", e.g. ["login", "feature_used"].'
             )
         if len(set(self.core_features)) != len(self.core_features):
-            raise ConfigError('[engine] core_features must be distinct feature names, e.g. ["export", "search"].')
+            raise ConfigError(
+                '[engine] core_features must be distinct feature names, e.g. ["export", "search"].'
+            )
         if not is_known_zone(self.time_zone):
             raise ConfigError(
                 f'[engine] time_zone "{self.time_zone}" is not a known IANA time zone: '
@@ -90,8 +92,10 @@ class EngineConfig:
     def from_mapping(cls, mapping: Mapping[str, Any], **overrides: Any) -> EngineConfig:
         """Build from the `[engine]` TOML table; `overrides` are keyword fields set by code
         (e.g. the late horizons taken from the policy)."""
-        known = {"session_gap_minutes", "features", "feature_cap", "ticket_retention_days", "ces_scale",
-                 "activity_types", "core_features", "time_zone"}
+        known = {
+            "session_gap_minutes", "features", "feature_cap", "ticket_retention_days", "ces_scale",
+            "activity_types", "core_features", "time_zone",
+        }
         unknown = sorted(set(mapping) - known)
         if unknown:
             raise ConfigError(
@@ -115,13 +119,16 @@ class EngineConfig:
                 raise ConfigError('[engine] features must be a list of feature names, e.g. ["export", "search"].')
             fields["features"] = tuple(features)
         if "activity_types" in mapping:
-            fields["activity_types"] = _names(mapping, "activity_types", '["login", "feature_used"]')
+            example = '["login", "feature_used"]'
+            fields["activity_types"] = _names(mapping, "activity_types", example)
         if "core_features" in mapping:
             fields["core_features"] = _names(mapping, "core_features", '["export", "search"]')
         if "time_zone" in mapping:
             zone_name = mapping["time_zone"]
             if not isinstance(zone_name, str) or not zone_name:
-                raise ConfigError('[engine] time_zone must be an IANA time zone name, e.g. "Europe/Berlin".')
+                raise ConfigError(
+                    '[engine] time_zone must be an IANA time zone name, e.g. "Europe/Berlin".'
+                )
             fields["time_zone"] = zone_name
         fields.update(overrides)
         return cls(**fields)

@@ -168,12 +168,15 @@ class Oracle:
             "$2::BIGINT AS future_tolerance_ms, $3::BIGINT AS activity_horizon_ms, "
             "$4::BIGINT AS survey_horizon_ms, $5::VARCHAR AS free_subscriptions, "
             "$6::VARCHAR AS backdated_cancellations, $7::BIGINT AS dunning_window_ms, "
-            "$8::VARCHAR AS time_zone, $9::VARCHAR[] AS activity_types, $10::VARCHAR[] AS core_features",
+            "$8::VARCHAR AS time_zone, $9::VARCHAR[] AS activity_types, "
+            "$10::VARCHAR[] AS core_features",
             [as_of_ms, self._policy.future_tolerance_ms, self._policy.activity_horizon_ms,
              self._policy.survey_horizon_ms, self._policy.free_subscriptions,
              self._policy.backdated_cancellations,
-             None if self._policy.dunning_window_days is None else self._policy.dunning_window_days * DAY_MS,
-             self._policy.time_zone, list(self._policy.activity_types), list(self._policy.core_features)],
+             None if self._policy.dunning_window_days is None
+             else self._policy.dunning_window_days * DAY_MS,
+             self._policy.time_zone, list(self._policy.activity_types),
+             list(self._policy.core_features)],
         )
         for script in SETUP_SCRIPTS:
             connection.execute(_sql(script))
