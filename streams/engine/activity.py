@@ -131,18 +131,12 @@ def tally_days(user: User, bounds: Sequence[int], totals: ActivityTotals) -> Non
     """Count the local days of `bounds` (see `local_days.complete_days_before`) on which
     the user was active, and the user once if there is any."""
     seen = user.seen
-    last = bounds[-1]
     low = bisect_left(seen, bounds[0])
-    high = bisect_left(seen, last, low)
+    high = bisect_left(seen, bounds[-1], low)
     if low == high:
         return
-    days = 0
-    position = low
-    while position < high:
-        day = bisect_right(bounds, seen[position]) - 1  # seen[position] lies in day `day`
-        days += 1
-        position = bisect_left(seen, bounds[day + 1], position + 1, high)
-    totals.user_days += days
+    # the day of a time is where it sorts among the boundaries; distinct days, counted once
+    totals.user_days += len({bisect_right(bounds, time) for time in seen[low:high]})
     totals.calendar_active += 1
 
 
