@@ -247,6 +247,8 @@ def _adversarial_events(rng: random.Random, hot_slots: list[int]) -> list[dict[s
                      "user_id": f"u{rng.randrange(3)}"}
             if base["type"] == "feature_used":
                 base["feature"] = rng.choice(["search", "export", "alerts"])
+            elif rng.random() < 0.5:  # two devices' sessions interleave; some carry no id
+                base["session_id"] = rng.choice(["s1", "s2", "s3"])
         elif kind == "ticket":
             base |= {"type": rng.choice(["ticket_opened", "ticket_opened", "ticket_replied", "ticket_resolved",
                                          "ticket_reopened", "ticket_rated"]),

@@ -422,6 +422,46 @@ def test_a_logout_without_activity_within_the_gap_is_a_session_of_its_own(tmp_pa
     assert sessions(result) == (2, 60)
 
 
+def zero_length(result: dict[MetricKey, MetricValue]) -> MetricValue:
+    return value(result, "pulse_sessions_zero_length", window="7d")
+
+
+def test_two_devices_keep_their_own_sessions(tmp_path: Path) -> None:
+    """Hand-derived: laptop session "lap" 0-40 min, phone session "ph" 10-25 min. Untagged
+    feature uses belong to the latest open tagged login; the phone's logout ends only the
+    phone's session."""
+    start = T - DAY
+    result = metrics(tmp_path, [
+        event("login", start, user_id="u1", session_id="lap"),
+        used(start + 5 * MINUTE),
+        event("login", start + 10 * MINUTE, user_id="u1", session_id="ph"),
+        used(start + 20 * MINUTE),
+        event("logout", start + 25 * MINUTE, user_id="u1", session_id="ph"),
+        used(start + 30 * MINUTE),
+        event("logout", start + 40 * MINUTE, user_id="u1", session_id="lap"),
+    ])
+    assert sessions(result) == (2, 40 * 60 + 15 * 60)
+    assert zero_length(result) == 0
+
+
+def test_an_untagged_logout_ends_the_latest_open_tagged_session(tmp_path: Path) -> None:
+    start = T - DAY
+    result = metrics(tmp_path, [
+        event("login", start, user_id="u1", session_id="a"),
+        event("login", start + MINUTE, user_id="u1", session_id="b"),
+        logout(start + 3 * MINUTE), used(start + 4 * MINUTE), logout(start + 6 * MINUTE),
+    ])
+    assert sessions(result) == (2, 2 * 60 + 6 * 60)
+
+
+def test_lone_logins_and_logouts_are_zero_length_sessions(tmp_path: Path) -> None:
+    start = T - DAY
+    result = metrics(tmp_path, [login(start), used(start + 10 * MINUTE), login(start + 60 * MINUTE),
+                                event("logout", start + 120 * MINUTE, user_id="u1", session_id="x")])
+    assert sessions(result) == (3, 600)
+    assert zero_length(result) == 2
+
+
 def test_late_logout_splits_a_session(tmp_path: Path) -> None:
     start = T - DAY
     result = metrics(tmp_path, [login(start), used(start + 20 * MINUTE), logout(start + 10 * MINUTE)])

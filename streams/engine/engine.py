@@ -185,7 +185,7 @@ def _tally_account(
     session_totals = totals.sessions
     for user in state.users.values():
         activity.tally(user, as_of, activity_totals)
-        if user.trail:
+        if sessions.has_entries(user):
             sessions.tally(user, as_of, gap, session_totals)
         if user.features:
             adoption.tally(user, as_of, adoption_totals, listed)
