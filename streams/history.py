@@ -229,7 +229,7 @@ class Decoded:
 def decode_inputs(inputs: Iterable[tuple[str, Iterable[bytes]]], config: PulseConfig, until: int) -> Decoded:
     """Decode every non-empty line (replay's decoder, topics derived from types); events
     after `until` are only counted."""
-    decoder = Decoder(max_bytes=config.policy.max_bytes, currencies=config.revenue.currencies)
+    decoder = config.decoder()
     decode = decoder.decode
     events: list[tuple[int, int, Event]] = []
     rejections: Counter[str] = Counter()

@@ -70,7 +70,7 @@ class Pipeline:
         now_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.config = config
-        self.decoder = Decoder(max_bytes=config.policy.max_bytes, currencies=config.revenue.currencies)
+        self.decoder = config.decoder()
         self.admission = Admission(config.policy, admission_state, clock)
         self.engine = engine if engine is not None else Engine(config.engine, config.revenue)
         self.counters = PipelineCounters()
