@@ -53,7 +53,7 @@ from streams.config import PulseConfig, load_config
 from streams.deadletter import rejected_reason_label, rfc3339_ms
 from streams.engine.engine import Engine
 from streams.engine.samples import Sample
-from streams.events import Decoder, Rejection
+from streams.events import Rejection
 from streams.exposition import Exposition, PipelineCounters, metric_families
 from streams.model import Event
 from streams.replay import (

@@ -22,7 +22,7 @@ from streams.config import PulseConfig
 from streams.deadletter import dead_letter_record, rejected_reason_label
 from streams.engine.engine import Engine
 from streams.engine.timeline import NO_TIME
-from streams.events import Decoder, Rejection
+from streams.events import Rejection
 from streams.exposition import PipelineCounters
 from streams.model import Event
 
