@@ -199,17 +199,34 @@ def tally(user: User, as_of: int, gap: int, totals: SessionTotals) -> None:
     totals.zero_length += zero
 
 
-def _merged(user: User, as_of: int) -> list[tuple[int, int, str]]:
-    """The user's entries at or before `as_of` as (time, rank, session_id), in order."""
-    bound = as_of * 2 + 1
+def _run_floor(trails: list[array[int]], window_start: int, as_of: int, gap: int) -> int | None:
+    """A time before the run that holds the first entry after `window_start` (so every
+    run that reaches the window lies after it), or None when no entry is in the window.
+    Walks back from the window start one run link (an entry within the gap) at a time."""
+    if not any(bisect_right(t, window_start * 2 + 1) < bisect_right(t, as_of * 2 + 1) for t in trails):
+        return None
+    floor = window_start
+    while True:
+        bound = floor * 2 + 1
+        after = [t[i] >> 1 for t in trails if (i := bisect_right(t, bound)) < len(t)]
+        before = [t[i - 1] >> 1 for t in trails if (i := bisect_right(t, bound)) > 0]
+        if not before or min(after) - max(before) > gap:
+            return floor
+        floor = max(before) - 1
+
+
+def _merged(user: User, floor: int, as_of: int) -> list[tuple[int, int, str]]:
+    """The user's entries in (floor, as_of] as (time, rank, session_id), in order."""
+    low, high = floor * 2 + 1, as_of * 2 + 1
+    trail = user.trail
     merged = [
         (entry >> 1, _UNTAGGED_LOGOUT if entry & 1 else _UNTAGGED, _UNTAGGED_KEY)
-        for entry in user.trail[:bisect_right(user.trail, bound)]
+        for entry in trail[bisect_right(trail, low):bisect_right(trail, high)]
     ]
-    for session_id, trail in user.tagged.items():
+    for session_id, tagged in user.tagged.items():
         merged.extend(
             (entry >> 1, _TAGGED_LOGOUT if entry & 1 else _TAGGED_LOGIN, session_id)
-            for entry in trail[:bisect_right(trail, bound)]
+            for entry in tagged[bisect_right(tagged, low):bisect_right(tagged, high)]
         )
     merged.sort()
     return merged
@@ -217,12 +234,14 @@ def _merged(user: User, as_of: int) -> list[tuple[int, int, str]]:
 
 def _tally_tagged(user: User, as_of: int, gap: int, totals: SessionTotals) -> None:
     """The general rule (header) for a user with tagged entries."""
-    merged = _merged(user, as_of)
-    if not merged:
-        return
     window_start = as_of - WINDOW_MS
+    floor = _run_floor([user.trail, *user.tagged.values()], window_start, as_of, gap)
+    if floor is None:
+        return
+    merged = _merged(user, floor, as_of)
     head = user.trail_head
-    first_untagged = user.trail[0] >> 1 if user.trail else NO_TIME
+    # the head continues trail[0] only when the walk reached the oldest untagged entry
+    first_untagged = user.trail[0] >> 1 if user.trail and user.trail[0] >> 1 > floor else NO_TIME
     sessions: dict[str, list[int]] = {}  # key -> [start, last], the run's current sessions
     open_logins: dict[str, int] = {}  # tagged session -> position of its latest login
 
