@@ -79,10 +79,15 @@ def record(user: User, time: int, is_logout: bool, session_id: str | None = None
 
 
 def oldest(user: User) -> int:
-    """The time of the user's oldest session entry (NO_TIME: none)."""
-    times = [trail[0] >> 1 for trail in user.tagged.values() if trail]
+    """The time of the user's oldest untagged entry or of the first entry of its first
+    session id (NO_TIME: none): O(1), for the per-event "is a prune due?" check, which only
+    saves memory (answers never depend on when pruning runs). Ids are mostly created in
+    time order, so this is the oldest entry but after a late event of a new id."""
+    times = []
     if user.trail:
         times.append(user.trail[0] >> 1)
+    if user.tagged:
+        times.append(next(iter(user.tagged.values()))[0] >> 1)
     return min(times) if times else NO_TIME
 
 
