@@ -242,10 +242,12 @@ ENGAGEMENT = Dashboard(
                    Query("pulse:signups:sum30d", "signups"),
                    Query("pulse:onboarding_completed:sum30d", "onboarding completed"), decimals=0,
                    description="Signup and onboarding_completed events in the last 30 days."),
-        timeseries("Sessions (7d)", Query('pulse:sessions:sum{window="7d"}', "sessions"), decimals=0,
-                   description="Sessions started in the last 7 days."),
+        timeseries("Sessions (7d)", Query('pulse:sessions:sum{window="7d"}', "sessions"),
+                   Query('pulse:sessions_zero_length:sum{window="7d"}', "of 0 seconds"), decimals=0,
+                   description="Closed sessions that ended in the last 7 days (per session_id when the events "
+                               "carry one), and those of them that last 0 seconds (a lone login or logout)."),
         timeseries("Average session length (7d)", Query("pulse:session_length_seconds:avg7d", "average"), unit="s",
-                   description="Total session time / sessions, over the last 7 days."),
+                   description="Total session time / sessions longer than 0 seconds, over the last 7 days."),
     ),
 )
 

@@ -53,7 +53,7 @@ from streams.config import PulseConfig, load_config
 from streams.deadletter import rejected_reason_label, rfc3339_ms
 from streams.engine.engine import Engine
 from streams.engine.samples import Sample
-from streams.events import Decoder, Rejection
+from streams.events import Rejection
 from streams.exposition import Exposition, PipelineCounters, metric_families
 from streams.model import Event
 from streams.replay import (
@@ -229,7 +229,7 @@ class Decoded:
 def decode_inputs(inputs: Iterable[tuple[str, Iterable[bytes]]], config: PulseConfig, until: int) -> Decoded:
     """Decode every non-empty line (replay's decoder, topics derived from types); events
     after `until` are only counted."""
-    decoder = Decoder(max_bytes=config.policy.max_bytes, currencies=config.revenue.currencies)
+    decoder = config.decoder()
     decode = decoder.decode
     events: list[tuple[int, int, Event]] = []
     rejections: Counter[str] = Counter()

@@ -39,12 +39,12 @@ def _id() -> str:
     return f"e{next(_ids)}"
 
 
-def login(t: int, user: str = "u1", account: str = "a1") -> Login:
-    return Login(_id(), "login", t, account, user)
+def login(t: int, user: str = "u1", account: str = "a1", session: str | None = None) -> Login:
+    return Login(_id(), "login", t, account, user, session_id=session)
 
 
-def logout(t: int, user: str = "u1", account: str = "a1") -> Logout:
-    return Logout(_id(), "logout", t, account, user)
+def logout(t: int, user: str = "u1", account: str = "a1", session: str | None = None) -> Logout:
+    return Logout(_id(), "logout", t, account, user, session_id=session)
 
 
 def feature(t: int, name: str = "search", user: str = "u1", account: str = "a1") -> FeatureUsed:

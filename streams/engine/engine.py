@@ -196,7 +196,7 @@ def _tally_account(
             activity.tally_days(user, days, activity_totals)
         if user.login_seen:
             activity.tally_idle(user, as_of, config, activity_totals)
-        if user.trail:
+        if sessions.has_entries(user):
             sessions.tally(user, as_of, gap, session_totals)
         if user.features:
             adoption.tally(user, as_of, adoption_totals, listed)

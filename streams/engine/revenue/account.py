@@ -148,6 +148,7 @@ class AccountRevenue:
             event.quantity,
             event.discount_percent,
             event.trial_ends_at,
+            event.occurred_at,
         )
         record: SetRecord = (event.occurred_at, _SET_RANK[event.type], event.event_id, terms)
         sub = self._subs.setdefault(event.subscription_id, _Subscription())
@@ -319,7 +320,7 @@ class AccountRevenue:
             for sub_id, (sets, cancels) in subs.items():
                 sub = _Subscription()
                 sub.sets = [
-                    (o, r, e, Terms(sys.intern(p), Decimal(a), sys.intern(c), sys.intern(i), n, q, Decimal(d), trial))
+                    (o, r, e, Terms(sys.intern(p), Decimal(a), sys.intern(c), sys.intern(i), n, q, Decimal(d), trial, o))
                     for o, r, e, p, a, c, i, n, q, d, trial in sets
                 ]
                 sub.cancels = [(o, e, eff) for o, e, eff in cancels]

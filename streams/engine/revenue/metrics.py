@@ -173,9 +173,9 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
         for kind in kinds_seen:
             movement_accounts[kind] += 1
 
-        for _occurred_at, outcome, amount, currency in account.payments_in(as_of - PAYMENT_WINDOW_MS, as_of):
+        for occurred_at, outcome, amount, currency in account.payments_in(as_of - PAYMENT_WINDOW_MS, as_of):
             payment_count[outcome] += 1
-            payment_cents[outcome] += amount_cents(amount, currency, config)
+            payment_cents[outcome] += amount_cents(amount, currency, occurred_at, config)
 
     total_mrr = sum(mrr_by_plan.values())
     paying = sum(paying_by_plan.values())
