@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 
 from streams.engine.config import EngineConfig
 from streams.engine.samples import Sample, ratio_sample
-from streams.engine.timeline import DAY_MS, NO_TIME, add_presence, drop_through, insert_sorted
+from streams.engine.timeline import (
+    DAY_MS,
+    NO_TIME,
+    add_presence,
+    drop_through,
+    insert_sorted,
+    presence_change,
+    window_change,
+)
 from streams.engine.users import User
 
 ACTIVE_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
@@ -74,6 +82,19 @@ def tally(user: User, as_of: int, totals: ActivityTotals) -> None:
         end = len(logins) if logins[-1] <= as_of else bisect_right(logins, as_of)
         for position, (_, width) in enumerate(LOGIN_WINDOWS):
             totals.logins[position] += end - bisect_right(logins, as_of - width, 0, end)
+
+
+_ACTIVE_WIDTHS = tuple(width for _, width in ACTIVE_WINDOWS)
+
+
+def next_change(user: User, as_of: int) -> int:
+    """The earliest time after T at which `tally` of this user can give other figures
+    without a new event: the latest activity leaves a window, a login leaves one, or a
+    kept time after T comes into view (timeline.NEVER: none)."""
+    change = presence_change(user.seen, as_of, _ACTIVE_WIDTHS)
+    for _, width in LOGIN_WINDOWS:
+        change = min(change, window_change(user.logins, as_of, width))
+    return change
 
 
 def latest_at(user: User, as_of: int) -> int:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from streams.engine.config import EngineConfig
 from streams.engine.samples import Sample
-from streams.engine.timeline import DAY_MS, NO_TIME, SECOND_MS, insert_sorted
+from streams.engine.timeline import DAY_MS, NEVER, NO_TIME, SECOND_MS, insert_sorted
 from streams.engine.users import User
 
 WINDOW_NAME = "7d"
@@ -115,6 +115,32 @@ def tally(user: User, as_of: int, gap: int, totals: SessionTotals) -> None:
         duration += last - start
     totals.closed += closed
     totals.duration_ms += duration
+
+
+def next_change(user: User, as_of: int, gap: int) -> int:
+    """The earliest time after T at which `tally` of this user can give other figures
+    without a new event: a kept later entry comes into view, the oldest session in the
+    window leaves it (when its last entry does), or the latest session closes by
+    inactivity (T - last > gap). timeline.NEVER when none can."""
+    trail = user.trail
+    end = bisect_right(trail, as_of * 2 + 1)
+    change = trail[end] >> 1 if end < len(trail) else NEVER
+    if not end:
+        return change
+    first_in_window = bisect_right(trail, (as_of - WINDOW_MS) * 2 + 1, 0, end)
+    if first_in_window < end:
+        # the session of the oldest entry in the window counts until its last entry leaves
+        index = first_in_window
+        while index + 1 < end:
+            entry, following = trail[index], trail[index + 1]
+            if entry & 1 or (following >> 1) - (entry >> 1) > gap:
+                break
+            index += 1
+        change = min(change, (trail[index] >> 1) + WINDOW_MS)
+    last = trail[end - 1]
+    if not last & 1 and as_of - (last >> 1) <= gap:
+        change = min(change, (last >> 1) + gap + 1)
+    return change
 
 
 def samples(totals: SessionTotals) -> list[Sample]:
