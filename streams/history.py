@@ -52,6 +52,7 @@ from streams.admission import ACCEPTED, DUPLICATE, Admission, DictAdmissionState
 from streams.config import PulseConfig, load_config
 from streams.deadletter import rejected_reason_label, rfc3339_ms
 from streams.engine.engine import Engine
+from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.samples import Sample
 from streams.events import Decoder, Rejection
 from streams.exposition import Exposition, PipelineCounters, metric_families
@@ -119,6 +120,7 @@ class SteppedReplay:
     def __init__(self, config: PulseConfig, decode_rejections: Counter[str] | None = None) -> None:
         self.config = config
         self.engine = Engine(config.engine, config.revenue)
+        self.incremental = IncrementalSnapshot(self.engine)
         self.admission_state = DictAdmissionState()
         self.admission = Admission(config.policy, self.admission_state, None)
         self.accounts: dict[str, _Account] = {}
@@ -149,6 +151,7 @@ class SteppedReplay:
 
     def _append(self, account: _Account, items: list[tuple[int, Event]]) -> None:
         admit, apply, counts, totals = self.admission.admit, self.engine.apply, account.counts, self.totals
+        touch = self.incremental.touch
         for index, event in items:
             verdict = admit(event)
             key = _key(verdict, event)
@@ -157,6 +160,7 @@ class SteppedReplay:
             if verdict is ACCEPTED:
                 account.accepted.add(index)
                 apply(event)
+                touch(event)
         account.included.extend(items)
 
     def _rejudge(self, account_id: str, account: _Account, items: list[tuple[int, Event]]) -> None:
@@ -186,6 +190,7 @@ class SteppedReplay:
             if self.engine.store.get(account_id) is not None:
                 del self.engine.store[account_id]
             self.engine.apply_batch(event for _, event in accepted)
+        self.incremental.touch_account(account_id)
         self.totals.subtract(account.counts)
         self.totals.update(counts)
         account.included, account.accepted, account.counts = merged, accepted_lines, counts
@@ -207,7 +212,7 @@ class SteppedReplay:
     def snapshot(self, as_of: int) -> list[Sample]:
         started = time.perf_counter()
         self.engine.prune(step_ms=PRUNE_EVERY_MS)
-        samples = self.engine.snapshot(as_of)
+        samples = self.incremental.snapshot(as_of)
         self.snapshot_seconds += time.perf_counter() - started
         return samples
 
