@@ -48,21 +48,25 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from streams.admission import ACCEPTED, DUPLICATE, Admission, DictAdmissionState, Verdict
+from streams.admission import DictAdmissionState
 from streams.config import PulseConfig, load_config
 from streams.deadletter import rejected_reason_label, rfc3339_ms
 from streams.engine.engine import Engine
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.samples import Sample
-from streams.events import Decoder, Rejection
+from streams.events import Rejection
 from streams.exposition import Exposition, PipelineCounters, metric_families
 from streams.model import Event
+from streams.pipeline import Outcome, Pipeline, Status
 from streams.replay import (
     ReplayError,
     ReplayUsageError,
     _open_input,
     _open_output,
+    message_lines,
+    opened_inputs,
     parse_time,
+    replay_pipeline,
     young_collections_only,
 )
 
@@ -71,6 +75,8 @@ MAX_STEPS = 100_000
 PRUNE_EVERY_MS = 86_400_000
 """Stream time between two prunes of an account (as the worker's checkpoints prune)."""
 
+SOURCE = "replay:history"
+"""The source a history's pipeline names (it writes no dead letters: --dead-letter is refused)."""
 Key = tuple[str, str]
 """An outcome as counted by the pipeline counters: ("event", type), ("duplicate", ""), ("rejected", reason)."""
 
@@ -92,13 +98,15 @@ def step_times(start: int, end: int, step: int) -> list[int]:
     return [start + i * step for i in range(count)]
 
 
-def _key(verdict: Verdict, event: Event) -> Key:
-    if verdict is ACCEPTED:
-        return ("event", event.type)
-    if verdict is DUPLICATE:
+def _key(outcome: Outcome) -> Key:
+    """How the pipeline counters count an outcome."""
+    if outcome.status is Status.APPLIED:
+        assert outcome.event is not None
+        return ("event", outcome.event.type)
+    if outcome.status is Status.DUPLICATE:
         return ("duplicate", "")
-    assert isinstance(verdict, Rejection)
-    return ("rejected", rejected_reason_label(verdict.reason))
+    assert outcome.rejection is not None
+    return ("rejected", rejected_reason_label(outcome.rejection.reason))
 
 
 @dataclass(slots=True)
@@ -115,17 +123,17 @@ class _Account:
 
 
 class SteppedReplay:
-    """The one-instant replay at each step, computed incrementally (see the module header)."""
+    """The one-instant replay at each step, computed incrementally (see the module header).
 
-    def __init__(self, config: PulseConfig, decode_rejections: Counter[str] | None = None) -> None:
+    Events go through `pipeline` (replay's, whose decoder already judged every line),
+    whose counters are the ones a one-instant replay at the current step ends with."""
+
+    def __init__(self, config: PulseConfig, pipeline: Pipeline | None = None) -> None:
         self.config = config
-        self.engine = Engine(config.engine, config.revenue)
+        self.pipeline = pipeline if pipeline is not None else replay_pipeline(config, None)
+        self.engine = self.pipeline.engine
         self.incremental = IncrementalSnapshot(self.engine)
-        self.admission_state = DictAdmissionState()
-        self.admission = Admission(config.policy, self.admission_state, None)
         self.accounts: dict[str, _Account] = {}
-        self.totals: Counter[Key] = Counter()
-        self.decode_rejections: Counter[str] = decode_rejections or Counter()
         self.rejudged = 0
         self.rebuilt = 0
         self.include_seconds = 0.0
@@ -150,64 +158,57 @@ class SteppedReplay:
         self.include_seconds += time.perf_counter() - started
 
     def _append(self, account: _Account, items: list[tuple[int, Event]]) -> None:
-        admit, apply, counts, totals = self.admission.admit, self.engine.apply, account.counts, self.totals
-        touch = self.incremental.touch
+        admit_and_apply, counts, touch = self.pipeline.admit_and_apply, account.counts, self.incremental.touch
         for index, event in items:
-            verdict = admit(event)
-            key = _key(verdict, event)
-            counts[key] += 1
-            totals[key] += 1
-            if verdict is ACCEPTED:
+            outcome = admit_and_apply(event, b"", SOURCE, 0, index)
+            counts[_key(outcome)] += 1
+            if outcome.status is Status.APPLIED:
                 account.accepted.add(index)
-                apply(event)
                 touch(event)
         account.included.extend(items)
 
     def _rejudge(self, account_id: str, account: _Account, items: list[tuple[int, Event]]) -> None:
+        """Judge the account's included events again in file order, with a pipeline of
+        its own (fresh admission state, fresh engine), and take over its results."""
         self.rejudged += 1
         merged = list(heapq.merge(account.included, items, key=itemgetter(0)))
-        state = DictAdmissionState()
-        fresh = Admission(self.config.policy, state, None)
+        fresh = replay_pipeline(self.config, None)
         counts: Counter[Key] = Counter()
         accepted: list[tuple[int, Event]] = []
         for index, event in merged:
-            verdict = fresh.admit(event)
-            counts[_key(verdict, event)] += 1
-            if verdict is ACCEPTED:
+            outcome = fresh.admit_and_apply(event, b"", SOURCE, 0, index)
+            counts[_key(outcome)] += 1
+            if outcome.status is Status.APPLIED:
                 accepted.append((index, event))
-        admitted = state.get(account_id)
+        state = self.pipeline.admission.state
+        admitted = fresh.admission.state.get(account_id)
         if admitted is not None:
-            self.admission_state.put(account_id, admitted)
+            state.put(account_id, admitted)
         else:
-            self.admission_state.accounts.pop(account_id, None)
+            assert isinstance(state, DictAdmissionState)
+            state.accounts.pop(account_id, None)
         accepted_lines = {index for index, _ in accepted}
+        store = self.engine.store
         if account.accepted <= accepted_lines:
             for index, event in accepted:
                 if index not in account.accepted:
                     self.engine.apply(event)
-        else:  # an event applied before is no longer admitted: rebuild the account
+        else:  # an event applied before is no longer admitted: the fresh engine's state is right
             self.rebuilt += 1
-            if self.engine.store.get(account_id) is not None:
-                del self.engine.store[account_id]
-            self.engine.apply_batch(event for _, event in accepted)
+            rebuilt = fresh.engine.store.get(account_id)
+            if rebuilt is not None:
+                store[account_id] = rebuilt
+            elif store.get(account_id) is not None:
+                del store[account_id]
         self.incremental.touch_account(account_id)
-        self.totals.subtract(account.counts)
-        self.totals.update(counts)
+        _count_into(self.pipeline.counters, account.counts, -1)
+        _count_into(self.pipeline.counters, counts, 1)
         account.included, account.accepted, account.counts = merged, accepted_lines, counts
 
     def counters(self) -> PipelineCounters:
-        """The pipeline counters a one-instant replay at the current step ends with."""
-        counters = PipelineCounters()
-        for (kind, label), count in self.totals.items():
-            if kind == "event":
-                counters.events_by_type[label] = counters.events_by_type.get(label, 0) + count
-            elif kind == "duplicate":
-                counters.duplicates += count
-            elif count:
-                counters.rejected_by_reason[label] = counters.rejected_by_reason.get(label, 0) + count
-        for reason, count in self.decode_rejections.items():
-            counters.rejected_by_reason[reason] = counters.rejected_by_reason.get(reason, 0) + count
-        return counters
+        """The pipeline counters a one-instant replay at the current step ends with (a copy)."""
+        counters = self.pipeline.counters
+        return PipelineCounters(dict(counters.events_by_type), dict(counters.rejected_by_reason), counters.duplicates)
 
     def snapshot(self, as_of: int) -> list[Sample]:
         started = time.perf_counter()
@@ -218,48 +219,57 @@ class SteppedReplay:
 
     @property
     def applied(self) -> int:
-        return sum(count for (kind, _), count in self.totals.items() if kind == "event")
+        return sum(self.pipeline.counters.events_by_type.values())
+
+
+def _count_into(counters: PipelineCounters, counts: Counter[Key], sign: int) -> None:
+    """Add (sign 1) or take back (sign -1) outcomes counted by `_key`."""
+    for (kind, label), count in counts.items():
+        if kind == "event":
+            counters.events_by_type[label] = counters.events_by_type.get(label, 0) + sign * count
+        elif kind == "duplicate":
+            counters.duplicates += sign * count
+        else:
+            counters.rejected_by_reason[label] = counters.rejected_by_reason.get(label, 0) + sign * count
+            if not counters.rejected_by_reason[label]:
+                del counters.rejected_by_reason[label]
 
 
 @dataclass(slots=True)
 class Decoded:
-    """Every line of the inputs decoded once: events to include (sorted by time, then line)."""
+    """Every line of the inputs decoded once: events to include (sorted by time, then
+    line), and the pipeline that decoded them (it has counted the lines it rejected)."""
 
     events: list[tuple[int, int, Event]]  # (occurred_at, line index, event)
-    rejections: Counter[str]
+    pipeline: Pipeline
     lines: int = 0
     after: int = 0
 
 
 def decode_inputs(inputs: Iterable[tuple[str, Iterable[bytes]]], config: PulseConfig, until: int) -> Decoded:
-    """Decode every non-empty line (replay's decoder, topics derived from types); events
-    after `until` are only counted."""
-    decoder = Decoder(max_bytes=config.policy.max_bytes, currencies=config.revenue.currencies)
-    decode = decoder.decode
+    """Decode every non-empty line with replay's pipeline (its decoder; a line it rejects
+    is counted as replay counts it); events after `until` are only counted."""
+    pipeline = replay_pipeline(config, None)
+    decode, reject = pipeline.decode, pipeline.reject
     events: list[tuple[int, int, Event]] = []
-    rejections: Counter[str] = Counter()
     index = after = 0
     with young_collections_only():
-        for _path, lines in inputs:
-            for line in lines:
-                raw = line.rstrip(b"\r\n")
-                if not raw.strip():
-                    continue
-                index += 1
-                decoded = decode(raw, None)
-                if isinstance(decoded, Rejection):
-                    rejections[rejected_reason_label(decoded.reason)] += 1
-                elif decoded.occurred_at > until:
-                    after += 1
-                else:
-                    events.append((decoded.occurred_at, index, decoded))
+        for source, line_number, raw in message_lines(opened_inputs(inputs)):
+            index += 1
+            decoded = decode(raw, None)
+            if isinstance(decoded, Rejection):
+                reject(raw, decoded, source, 0, line_number)
+            elif decoded.occurred_at > until:
+                after += 1
+            else:
+                events.append((decoded.occurred_at, index, decoded))
     events.sort(key=itemgetter(0, 1))
-    return Decoded(events, rejections, index, after)
+    return Decoded(events, pipeline, index, after)
 
 
 def stepped_states(decoded: Decoded, config: PulseConfig, steps: list[int]) -> Iterator[tuple[int, SteppedReplay]]:
     """(T, the replay holding the state a one-instant replay at T has) at each step T."""
-    replay = SteppedReplay(config, decoded.rejections)
+    replay = SteppedReplay(config, decoded.pipeline)
     events, position = decoded.events, 0
     with young_collections_only():
         for as_of in steps:
