@@ -47,6 +47,7 @@ import click
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from streams.admission import DictAdmissionState
 from streams.config import PulseConfig, load_config
@@ -300,10 +301,20 @@ class _Families(Collector):
 
 class OpenMetricsHistory:
     """Collects each step's families, samples stamped with the step's time, and writes them
-    family by family (OpenMetrics wants a family's samples together), ending with # EOF."""
+    family by family (OpenMetrics wants a family's samples together), each series' points
+    together in time order, ending with # EOF.
+
+    prometheus_client writes every family's header and every series' name and labels (one
+    sample per series, so its escaping runs once per series, not once per point); each
+    point then repeats that series' text with its value (the client's float format) and
+    timestamp, as the client writes them. A series that is absent at some steps simply
+    has no point there."""
 
     def __init__(self) -> None:
         self.families: dict[str, Metric] = {}
+        """Family name -> the family with its first sample of every series."""
+        self.points: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[float, float]]]] = {}
+        """Family name -> series (sample name, labels) -> its (value, timestamp) points."""
 
     def add(self, as_of: int, families: Iterable[Metric]) -> None:
         seconds = as_of / 1000
@@ -311,21 +322,36 @@ class OpenMetricsHistory:
             kept = self.families.get(family.name)
             if kept is None:
                 kept = self.families[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-            kept.samples.extend(sample._replace(timestamp=seconds) for sample in family.samples)
+                self.points[family.name] = {}
+            series = self.points[family.name]
+            for sample in family.samples:
+                key = (sample.name, tuple(sample.labels.items()))
+                points = series.get(key)
+                if points is None:
+                    points = series[key] = []
+                    kept.samples.append(sample._replace(value=0.0, timestamp=None))
+                points.append((sample.value, seconds))
+
+    @property
+    def point_count(self) -> int:
+        return sum(len(points) for series in self.points.values() for points in series.values())
 
     def write(self, output: BinaryIO) -> None:
-        eof = b"# EOF\n"
-        for family in self.families.values():
-            # one series' points together, in time order (OpenMetrics groups a family by label set)
-            first_seen: dict[tuple, int] = {}
-            for sample in family.samples:
-                first_seen.setdefault(tuple(sorted(sample.labels.items())), len(first_seen))
-            family.samples.sort(key=lambda sample: first_seen[tuple(sorted(sample.labels.items()))])
+        for name, family in self.families.items():
             registry = CollectorRegistry(auto_describe=False)
             registry.register(_Families([family]))
-            text = openmetrics_latest(registry)
-            output.write(text[: -len(eof)] if text.endswith(eof) else text)
-        output.write(eof)
+            lines = openmetrics_latest(registry).decode().split("\n")
+            header = [line for line in lines if line.startswith("#") and line != "# EOF"]
+            firsts = [line for line in lines if line and not line.startswith("#")]
+            series = self.points[name]
+            assert len(firsts) == len(series), name  # one line per series, in the order kept
+            text = ["\n".join(header), "\n"]
+            zero = " " + floatToGoString(0.0)
+            for first, points in zip(firsts, series.values(), strict=True):
+                prefix = first[: -len(zero)]
+                text.extend(f"{prefix} {floatToGoString(value)} {seconds}\n" for value, seconds in points)
+            output.write("".join(text).encode())
+        output.write(b"# EOF\n")
 
 
 @dataclass(slots=True)
