@@ -86,7 +86,8 @@ def history(path: Path, config: PulseConfig, steps: list[int], out: Path) -> dic
     families_s += time.perf_counter() - mark
     assert replay is not None
     return {
-        "total": time.perf_counter() - started, "cpu": time.process_time() - cpu, "decode": decoding, "include": replay.include_seconds,
+        "total": time.perf_counter() - started, "cpu": time.process_time() - cpu, "decode": decoding,
+        "include": replay.include_seconds,
         "snapshots": replay.snapshot_seconds, "openmetrics": families_s, "bytes": out.stat().st_size,
         "series_points": writer.point_count,
         "recounted": replay.incremental.recounted, "units": len(replay.incremental.shares),

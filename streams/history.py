@@ -52,7 +52,6 @@ from prometheus_client.utils import floatToGoString
 from streams.admission import DictAdmissionState
 from streams.config import PulseConfig, load_config
 from streams.deadletter import rejected_reason_label, rfc3339_ms
-from streams.engine.engine import Engine
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.samples import Sample
 from streams.events import Rejection
@@ -159,7 +158,8 @@ class SteppedReplay:
         self.include_seconds += time.perf_counter() - started
 
     def _append(self, account: _Account, items: list[tuple[int, Event]]) -> None:
-        admit_and_apply, counts, touch = self.pipeline.admit_and_apply, account.counts, self.incremental.touch
+        admit_and_apply, touch = self.pipeline.admit_and_apply, self.incremental.touch
+        counts = account.counts
         for index, event in items:
             outcome = admit_and_apply(event, b"", SOURCE, 0, index)
             counts[_key(outcome)] += 1
@@ -209,7 +209,9 @@ class SteppedReplay:
     def counters(self) -> PipelineCounters:
         """The pipeline counters a one-instant replay at the current step ends with (a copy)."""
         counters = self.pipeline.counters
-        return PipelineCounters(dict(counters.events_by_type), dict(counters.rejected_by_reason), counters.duplicates)
+        return PipelineCounters(
+            dict(counters.events_by_type), dict(counters.rejected_by_reason), counters.duplicates
+        )
 
     def snapshot(self, as_of: int) -> list[Sample]:
         started = time.perf_counter()
@@ -231,9 +233,10 @@ def _count_into(counters: PipelineCounters, counts: Counter[Key], sign: int) -> 
         elif kind == "duplicate":
             counters.duplicates += sign * count
         else:
-            counters.rejected_by_reason[label] = counters.rejected_by_reason.get(label, 0) + sign * count
-            if not counters.rejected_by_reason[label]:
-                del counters.rejected_by_reason[label]
+            reasons = counters.rejected_by_reason
+            reasons[label] = reasons.get(label, 0) + sign * count
+            if not reasons[label]:
+                del reasons[label]
 
 
 @dataclass(slots=True)
@@ -299,6 +302,10 @@ class _Families(Collector):
         return self._families
 
 
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+"""A series of a family: (sample name, labels)."""
+
+
 class OpenMetricsHistory:
     """Collects each step's families, samples stamped with the step's time, and writes them
     family by family (OpenMetrics wants a family's samples together), each series' points
@@ -313,7 +320,7 @@ class OpenMetricsHistory:
     def __init__(self) -> None:
         self.families: dict[str, Metric] = {}
         """Family name -> the family with its first sample of every series."""
-        self.points: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[float, float]]]] = {}
+        self.points: dict[str, dict[SeriesKey, list[tuple[float, float]]]] = {}
         """Family name -> series (sample name, labels) -> its (value, timestamp) points."""
 
     def add(self, as_of: int, families: Iterable[Metric]) -> None:
@@ -349,7 +356,9 @@ class OpenMetricsHistory:
             zero = " " + floatToGoString(0.0)
             for first, points in zip(firsts, series.values(), strict=True):
                 prefix = first[: -len(zero)]
-                text.extend(f"{prefix} {floatToGoString(value)} {seconds}\n" for value, seconds in points)
+                text.extend(
+                    f"{prefix} {floatToGoString(value)} {seconds}\n" for value, seconds in points
+                )
             output.write("".join(text).encode())
         output.write(b"# EOF\n")
 

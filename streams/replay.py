@@ -206,7 +206,9 @@ class Progress:
         return f"{text}, {min(done / total, 1.0):.0%} of {total / 1e6:,.1f} MB, ETA {max(eta, 0.0):,.0f} s"
 
 
-def message_lines(opened: list[Input], progress: Progress | None = None) -> Iterator[tuple[str, int, bytes]]:
+def message_lines(
+    opened: list[Input], progress: Progress | None = None
+) -> Iterator[tuple[str, int, bytes]]:
     """(source, line number, line) of every non-empty line of every input, in order: the
     messages every file-based command runs through the pipeline. `source` names the input
     in dead letters ("replay:<path>"); the line number (1-based, counting empty lines) is

@@ -18,12 +18,14 @@ from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS, MINUTE_MS
 from tests.engine_events import FEATURES, synthetic_events
 
-OFFSETS = (0, 30 * MINUTE_MS, 30 * MINUTE_MS + 1, DAY_MS, 7 * DAY_MS, 30 * DAY_MS, 90 * DAY_MS, 365 * DAY_MS)
+OFFSETS = (0, 30 * MINUTE_MS, 30 * MINUTE_MS + 1, DAY_MS, 7 * DAY_MS, 30 * DAY_MS, 90 * DAY_MS,
+           365 * DAY_MS)
 
 
 def edge_times(events: list, rng: random.Random, limit: int) -> list[int]:
     """Every time a window edge of some event can fall on, +-1 ms, sampled to `limit`."""
-    times = {e.occurred_at + offset + delta for e in events for offset in OFFSETS for delta in (-1, 0, 1)}
+    times = {e.occurred_at + offset + delta
+             for e in events for offset in OFFSETS for delta in (-1, 0, 1)}
     last = max(e.occurred_at for e in events) + 40 * DAY_MS
     chosen = sorted(t for t in times if t <= last)
     if len(chosen) > limit:
@@ -31,7 +33,9 @@ def edge_times(events: list, rng: random.Random, limit: int) -> list[int]:
     return chosen
 
 
-def run(events: list, times: list[int], config: EngineConfig, prune_every: int = DAY_MS) -> IncrementalSnapshot:
+def run(
+    events: list, times: list[int], config: EngineConfig, prune_every: int = DAY_MS
+) -> IncrementalSnapshot:
     engine = Engine(config, RevenueConfig())
     incremental = IncrementalSnapshot(engine)
     pending = sorted(events, key=lambda e: e.occurred_at)
@@ -101,7 +105,9 @@ def test_a_replaced_account_and_time_going_back_are_recounted():
     end = max(e.occurred_at for e in events)
     assert incremental.snapshot(end) == engine.snapshot(end)
     del engine.store["acct1"]  # an account rebuilt from fewer events
-    engine.apply_batch(e for e in events if e.account_id == "acct1" and e.occurred_at < end - 5 * DAY_MS)
+    engine.apply_batch(
+        e for e in events if e.account_id == "acct1" and e.occurred_at < end - 5 * DAY_MS
+    )
     incremental.touch_account("acct1")
     assert incremental.snapshot(end + DAY_MS) == engine.snapshot(end + DAY_MS)
     assert incremental.snapshot(end - 3 * DAY_MS) == engine.snapshot(end - 3 * DAY_MS)

@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 
 from streams.engine.config import FEATURE_OTHER, EngineConfig
 from streams.engine.samples import Sample, ratio_sample
-from streams.engine.timeline import NEVER, DAY_MS, add_presence, any_in, drop_through, new_times, presence_change
+from streams.engine.timeline import (
+    DAY_MS,
+    NEVER,
+    add_presence,
+    any_in,
+    drop_through,
+    new_times,
+    presence_change,
+)
 from streams.engine.users import User
 
 WINDOW_NAME = "30d"

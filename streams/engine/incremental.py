@@ -35,6 +35,7 @@ from typing import Any
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
 from streams.engine.account import ACTIVITY_TYPES, AccountState
 from streams.engine.engine import Engine, Totals
+from streams.engine.revenue import RevenueConfig
 from streams.engine.revenue import metrics as revenue
 from streams.engine.samples import Sample
 from streams.engine.timeline import NEVER
@@ -45,6 +46,8 @@ Key = tuple[str, str, str]
 Share = dict[tuple[Any, ...], int]
 """One unit's share as flat (field, key...) -> value pairs."""
 
+Counter = Callable[[AccountState, str, int], "tuple[Any, int] | None"]
+"""Counts one unit's share at T: (its family totals, valid until), None when it is gone."""
 USER_FAMILIES = ("activity", "sessions", "adoption")
 ACCOUNT_FAMILIES = ("support", "surveys", "lifecycle", "revenue")
 
@@ -144,20 +147,27 @@ class IncrementalSnapshot:
         listed = frozenset(config.features) if config.features else None
         gap = config.session_gap_ms
         revenue_config = engine.revenue_config
-        self._count: dict[str, Callable[[AccountState, str, int], tuple[Any, int] | None]] = {
-            "activity": _user_family(activity.ActivityTotals, lambda user, t, into: activity.tally(user, t, into),
-                                     activity.next_change, "activity"),
-            "sessions": _user_family(sessions.SessionTotals, lambda user, t, into: sessions.tally(user, t, gap, into),
-                                     lambda user, t: sessions.next_change(user, t, gap), "sessions"),
-            "adoption": _user_family(adoption.AdoptionTotals,
-                                     lambda user, t, into: adoption.tally(user, t, into, listed),
-                                     adoption.next_change, "adoption"),
-            "support": _account_family("tickets", support.SupportTotals, support.tally, support.next_change,
-                                       "support"),
-            "surveys": _account_family("responses", surveys.SurveyTotals, surveys.tally, surveys.next_change,
-                                       "surveys"),
-            "lifecycle": _account_family("milestones", lifecycle.LifecycleTotals, lifecycle.tally,
-                                         lifecycle.next_change, "lifecycle"),
+        self._count: dict[str, Counter] = {
+            "activity": _user_family(activity.ActivityTotals, activity.tally, activity.next_change),
+            "sessions": _user_family(
+                sessions.SessionTotals,
+                lambda user, t, into: sessions.tally(user, t, gap, into),
+                lambda user, t: sessions.next_change(user, t, gap),
+            ),
+            "adoption": _user_family(
+                adoption.AdoptionTotals,
+                lambda user, t, into: adoption.tally(user, t, into, listed),
+                adoption.next_change,
+            ),
+            "support": _account_family(
+                "tickets", support.SupportTotals, support.tally, support.next_change
+            ),
+            "surveys": _account_family(
+                "responses", surveys.SurveyTotals, surveys.tally, surveys.next_change
+            ),
+            "lifecycle": _account_family(
+                "milestones", lifecycle.LifecycleTotals, lifecycle.tally, lifecycle.next_change
+            ),
             "revenue": _revenue_family(revenue_config),
         }
 
@@ -234,8 +244,7 @@ def _user_family(
     factory: Callable[[], Any],
     tally: Callable[[Any, int, Any], None],
     next_change: Callable[[Any, int], int],
-    name: str,
-) -> Callable[[AccountState, str, int], tuple[Any, int] | None]:
+) -> Counter:
     def count(state: AccountState, user_id: str, as_of: int) -> tuple[Any, int] | None:
         user = state.users.get(user_id)
         if user is None:
@@ -244,7 +253,6 @@ def _user_family(
         tally(user, as_of, totals)
         return totals, next_change(user, as_of)
 
-    count.__name__ = f"count_{name}"
     return count
 
 
@@ -253,8 +261,7 @@ def _account_family(
     factory: Callable[[], Any],
     tally: Callable[[Any, int, Any], None],
     next_change: Callable[[Any, int], int],
-    name: str,
-) -> Callable[[AccountState, str, int], tuple[Any, int] | None]:
+) -> Counter:
     def count(state: AccountState, _user_id: str, as_of: int) -> tuple[Any, int] | None:
         held = getattr(state, attribute)
         if not held:
@@ -263,11 +270,10 @@ def _account_family(
         tally(held, as_of, totals)
         return totals, next_change(held, as_of)
 
-    count.__name__ = f"count_{name}"
     return count
 
 
-def _revenue_family(config: revenue.RevenueConfig) -> Callable[[AccountState, str, int], tuple[Any, int] | None]:
+def _revenue_family(config: RevenueConfig) -> Counter:
     def count(state: AccountState, _user_id: str, as_of: int) -> tuple[Any, int] | None:
         if state.revenue is None:
             return None

@@ -91,7 +91,7 @@ def add_presence(presence: array, time: int, min_window: int) -> None:
 # finds the same figures); being late is not.
 
 
-def window_change(values: array, as_of: int, width: int, scale: int = 1) -> int:
+def window_change(values: array[int], as_of: int, width: int, scale: int = 1) -> int:
     """For a tally of the values whose time (value // scale) lies in (T - width, T]: the
     earliest time after T at which that set changes (the next value enters, or the oldest
     one inside leaves at its time + width). NEVER when neither can happen."""
@@ -103,7 +103,7 @@ def window_change(values: array, as_of: int, width: int, scale: int = 1) -> int:
     return change
 
 
-def presence_change(presence: array, as_of: int, widths: tuple[int, ...]) -> int:
+def presence_change(presence: array[int], as_of: int, widths: tuple[int, ...]) -> int:
     """For a tally asking, per width w, whether the latest time at or before T lies in
     (T - w, T]: the earliest time after T at which an answer changes (a later time becomes
     the latest, or the latest leaves a window). NEVER when none can."""

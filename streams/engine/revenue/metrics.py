@@ -131,7 +131,8 @@ class RevenueTotals:
     movement_accounts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     retention: dict[str, list[int]] = field(
         default_factory=lambda: {window: [0, 0, 0, 0, 0] for window, _ in RETENTION_WINDOWS})
-    """Per retention window: [base MRR, current MRR, capped MRR, base accounts, churned accounts]."""
+    """Per retention window: [base MRR, current MRR, capped MRR, base accounts, churned
+    accounts]."""
     trialing: int = 0
     past_due: int = 0
     past_due_cents: int = 0
@@ -149,7 +150,9 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
     return samples(totals, config)
 
 
-def tally(account: AccountRevenue, as_of: int, config: RevenueConfig, totals: RevenueTotals) -> None:
+def tally(
+    account: AccountRevenue, as_of: int, config: RevenueConfig, totals: RevenueTotals
+) -> None:
     """Add one account's share of every revenue figure at `as_of` to `totals`."""
     mrr_by_plan, paying_by_plan = totals.mrr_by_plan, totals.paying_by_plan
     movement_cents, retention = totals.movement_cents, totals.retention
@@ -197,12 +200,15 @@ def tally(account: AccountRevenue, as_of: int, config: RevenueConfig, totals: Re
     for kind in kinds_seen:
         totals.movement_accounts[kind] += 1
 
-    for _occurred_at, outcome, amount, currency in account.payments_in(as_of - PAYMENT_WINDOW_MS, as_of):
+    payments = account.payments_in(as_of - PAYMENT_WINDOW_MS, as_of)
+    for _occurred_at, outcome, amount, currency in payments:
         totals.payment_count[outcome] += 1
         totals.payment_cents[outcome] += amount_cents(amount, currency, config)
 
 
-_CHANGE_OFFSETS = tuple(sorted({0, PAYMENT_WINDOW_MS, MOVEMENT_WINDOW_MS, *(width for _, width in RETENTION_WINDOWS)}))
+_CHANGE_OFFSETS = tuple(
+    sorted({0, PAYMENT_WINDOW_MS, MOVEMENT_WINDOW_MS, *(width for _, width in RETENTION_WINDOWS)})
+)
 
 
 def next_change(account: AccountRevenue, as_of: int, config: RevenueConfig) -> int:
@@ -235,7 +241,8 @@ def samples(totals: RevenueTotals, config: RevenueConfig) -> list[Sample]:
     plans: set[str] = set(config.plan_labels) | ({OTHER_PLAN} if config.plan_labels else set())
     plans.update(label for label, count in totals.plans.items() if count)
     mrr_by_plan, paying_by_plan = totals.mrr_by_plan, totals.paying_by_plan
-    movement_cents, movement_accounts, retention = totals.movement_cents, totals.movement_accounts, totals.retention
+    movement_cents, movement_accounts = totals.movement_cents, totals.movement_accounts
+    retention = totals.retention
     trialing, past_due, past_due_cents = totals.trialing, totals.past_due, totals.past_due_cents
     involuntary_cents, involuntary_accounts = totals.involuntary_cents, totals.involuntary_accounts
     payment_count, payment_cents = totals.payment_count, totals.payment_cents
