@@ -7,8 +7,12 @@ same engine snapshot), written as OpenMetrics text that
 of a new deployment; docs/operations.md, "Backfilling history").
 
 Why it is not a loop of one-instant replays: that costs steps x events. Here every line is
-decoded once, the events are sorted by (occurred_at, line), and each step only adds the
-events that occurred since the previous one; the engine then takes its snapshot at T.
+decoded once by replay's pipeline, the events are sorted by (occurred_at, line), and each
+step only runs the events that occurred since the previous one through that pipeline
+(admission, engine: `Pipeline.admit_and_apply`, the per-message path of the worker and of
+replay); the snapshot at T is incremental (streams/engine/incremental.py): only the users
+and accounts touched since the previous step, or whose window edges T has crossed, are
+recounted. This module adds the stepping and nothing of the per-message path.
 
 What a one-instant replay at T sees: the lines whose occurred_at <= T, judged in FILE
 order. Adding events in time order judges them the same way as long as, within an
@@ -19,16 +23,18 @@ account. When a newly included event sits earlier in the file than one already i
 (a late delivery: the file holds a newer event first), the account's verdicts can change
 for events already judged: an event accepted at an earlier step may become too late now
 that a newer lane-mate precedes it, or a duplicate. Such an account is re-judged from
-its included events in file order with a fresh admission, and its admission state is
-replaced; if events were only added to its accepted set they are applied, otherwise the
-account's engine state is rebuilt from its accepted events (`rejudged` and `rebuilt` in
+its included events in file order by a fresh pipeline of its own, and its admission
+state is replaced; if events were only added to its accepted set they are applied,
+otherwise the account's engine state is the fresh pipeline's (rebuilt from its accepted
+events) (`rejudged` and `rebuilt` in
 the summary count these). Accounts are independent in the engine too (a snapshot sums
 over accounts), so nothing else is touched.
 
 Lines that fail decoding are counted at every step, as a one-instant replay counts them
 (decoding happens before the --as-of cut). Events after B are "after as-of".
-Cost: decode + sort (n log n) + apply once per event + one snapshot per step, i.e.
-O(events + steps x accounts) plus the re-judged accounts' events.
+Cost: decode + sort (n log n) + apply once per event + per step the recounts of what
+changed and the samples, i.e. O(events x (1 + window edges crossed) + steps x samples),
+plus the re-judged accounts' events (docs/performance.md, "History").
 """
 
 from __future__ import annotations
