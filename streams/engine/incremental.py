@@ -59,7 +59,7 @@ def _flatten(totals: Any, prefix: tuple[Any, ...], out: Share) -> None:
     """A totals dataclass (fields of int, list of int, dict of int or of list of int) as
     flat pairs. Zeros are left out, except under a dict key: the keys a share holds
     matter (a full snapshot lists a plan or feature once any account has it, even at 0);
-    `_DefaultKeys` drops the zeros of the keys every share has anyway."""
+    `_share` drops the zeros of the keys every share has anyway."""
     names = _FIELDS.get(type(totals))
     if names is None:
         names = _FIELDS[type(totals)] = tuple(item.name for item in fields(totals))
@@ -136,7 +136,8 @@ class IncrementalSnapshot:
         self.by_account: dict[str, set[Key]] = {}
         self.sums: dict[tuple[Any, ...], int] = {}
         self.present: dict[tuple[Any, ...], int] = {}
-        """Flat key -> how many shares hold it (dict keys appear only while some share does)."""
+        """Flat key under a dict key -> how many shares hold it (a dict key appears only while
+        some share has it)."""
         self.due: list[tuple[int, Key]] = []
         self.dirty: set[Key] = set()
         self.last_as_of: int | None = None
@@ -214,11 +215,11 @@ class IncrementalSnapshot:
         self.recounted += 1
         family, account_id, user_id = key
         old = self.shares.pop(key, None)
-        if old is not None:
-            self._add(old[0], -1)
         state = self.engine.store.get(account_id)
         counted = None if state is None else self._count[family](state, user_id, as_of)
         if counted is None:
+            if old is not None:
+                self._add(old[0], -1)
             keys = self.by_account.get(account_id)
             if keys is not None:
                 keys.discard(key)
@@ -227,7 +228,11 @@ class IncrementalSnapshot:
             return
         totals, until = counted
         share = _share(totals, family, self._defaults)
-        self._add(share, 1)
+        if old is None:
+            self._add(share, 1)
+        elif old[0] != share:  # (a recount at a window edge often finds the same share)
+            self._add(old[0], -1)
+            self._add(share, 1)
         self.shares[key] = (share, until)
         self.by_account.setdefault(account_id, set()).add(key)
         if until < NEVER:
@@ -237,7 +242,8 @@ class IncrementalSnapshot:
         sums, present = self.sums, self.present
         for path, value in share.items():
             sums[path] = sums.get(path, 0) + sign * value
-            present[path] = present.get(path, 0) + sign
+            if len(path) > 2 and path[2] == "key":  # (family, field, "key", key[, index])
+                present[path] = present.get(path, 0) + sign
 
 
 def _user_family(
