@@ -206,6 +206,40 @@ class Progress:
         return f"{text}, {min(done / total, 1.0):.0%} of {total / 1e6:,.1f} MB, ETA {max(eta, 0.0):,.0f} s"
 
 
+def message_lines(
+    opened: list[Input], progress: Progress | None = None
+) -> Iterator[tuple[str, int, bytes]]:
+    """(source, line number, line) of every non-empty line of every input, in order: the
+    messages every file-based command runs through the pipeline. `source` names the input
+    in dead letters ("replay:<path>"); the line number (1-based, counting empty lines) is
+    the dead letter's offset. With `progress`, reports on stderr about every 2 seconds."""
+    last_report = time.monotonic()
+    reported = count = 0
+    for current in opened:
+        source = f"replay:{current.path}"
+        line_number = 0
+        for line in current.lines:
+            line_number += 1
+            raw = line.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            yield source, line_number, raw
+            count += 1
+            if count % _CHECK_CLOCK_EVERY == 0:
+                gc.collect(1)
+                now = time.monotonic()
+                if progress is not None and now - last_report >= PROGRESS_EVERY_S:
+                    rate = (count - reported) / max(now - last_report, 1e-9)
+                    click.echo(progress.line(count, rate, current, now), err=True)
+                    last_report, reported = now, count
+        if progress is not None and current.size is not None:
+            progress.finished_bytes += current.size
+
+
+def opened_inputs(inputs: Iterable[tuple[str, Iterable[bytes]] | Input]) -> list[Input]:
+    return [item if isinstance(item, Input) else Input(*item) for item in inputs]
+
+
 def ingest(
     pipeline: Pipeline,
     inputs: Iterable[tuple[str, Iterable[bytes]] | Input],
@@ -215,43 +249,23 @@ def ingest(
     """Run every non-empty line of every input (an `Input` or (path, lines)) through the
     pipeline, in order; count outcomes in `summary`, write dead letters, report progress
     on stderr (with a total and an ETA when every input's size is known)."""
-    opened = [item if isinstance(item, Input) else Input(*item) for item in inputs]
-    progress = Progress(opened)
-    last_report = time.monotonic()
-    reported_lines = 0
+    opened = opened_inputs(inputs)
     process = pipeline.process
     with young_collections_only():
-        for current in opened:
-            path, lines = current.path, current.lines
-            source = f"replay:{path}"
-            line_number = 0
-            for line in lines:
-                line_number += 1
-                raw = line.rstrip(b"\r\n")
-                if not raw.strip():
-                    continue
-                summary.lines += 1
-                outcome = process(raw, source, 0, line_number)
-                status = outcome.status
-                if status is Status.APPLIED:
-                    summary.applied += 1
-                elif status is Status.DUPLICATE:
-                    summary.duplicates += 1
-                elif status is Status.REJECTED:
-                    summary.rejected += 1
-                    if dead_letters is not None and outcome.dead_letter is not None:
-                        dead_letters.write(outcome.dead_letter + b"\n")
-                else:
-                    summary.after_as_of += 1
-                if summary.lines % _CHECK_CLOCK_EVERY == 0:
-                    gc.collect(1)
-                    now = time.monotonic()
-                    if now - last_report >= PROGRESS_EVERY_S:
-                        rate = (summary.lines - reported_lines) / max(now - last_report, 1e-9)
-                        click.echo(progress.line(summary.lines, rate, current, now), err=True)
-                        last_report, reported_lines = now, summary.lines
-            if current.size is not None:
-                progress.finished_bytes += current.size
+        for source, line_number, raw in message_lines(opened, Progress(opened)):
+            summary.lines += 1
+            outcome = process(raw, source, 0, line_number)
+            status = outcome.status
+            if status is Status.APPLIED:
+                summary.applied += 1
+            elif status is Status.DUPLICATE:
+                summary.duplicates += 1
+            elif status is Status.REJECTED:
+                summary.rejected += 1
+                if dead_letters is not None and outcome.dead_letter is not None:
+                    dead_letters.write(outcome.dead_letter + b"\n")
+            else:
+                summary.after_as_of += 1
 
 
 def evaluation_time(pipeline: Pipeline, as_of: int | None) -> int:

@@ -120,6 +120,52 @@ def test_cli_writes_openmetrics_with_a_timestamp_per_sample_and_families_togethe
     assert {s.value for s in rejected.samples} == {1.0}  # the malformed line counts at every step, as --as-of does
 
 
+def test_openmetrics_text_is_what_the_client_writes_for_every_point(tmp_path: Path):
+    """The writer lets prometheus_client escape each series once and repeats its text per
+    point: the bytes equal the client's own rendering of every point, label values that
+    need escaping included."""
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.openmetrics.exposition import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    from streams.history import OpenMetricsHistory, _Families
+
+    def step(value: float) -> list[Metric]:
+        gauge = Metric("pulse_odd", "Help with \\ and \n.", "gauge")
+        gauge.add_sample("pulse_odd", {"plan": 'a"b\\c\nd', "window": "7d"}, value)
+        gauge.add_sample("pulse_odd", {"plan": "é", "window": "7d"}, value / 3)
+        counter = Metric("pulse_events", "Events.", "counter")
+        counter.add_sample("pulse_events_total", {"type": "login"}, value * 2)
+        return [gauge, counter]
+
+    lines = generated(3)
+    config = PulseConfig()
+    end = parse_time("2026-03-01T00:00:00Z")
+    steps = [end - DAY_MS * 3 + i * 6 * 3_600_000 for i in range(13)]
+    writer, reference = OpenMetricsHistory(), {}
+    for as_of, samples, counters, _replay in stepped_snapshots(decode_inputs([("f", lines)], config, steps[-1]),
+                                                                config, steps):
+        families = [*metric_families(samples, counters, EXPOSITION), *step(as_of / 1e9)]
+        writer.add(as_of, families)
+        for family in families:
+            kept = reference.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            kept.samples.extend(s._replace(timestamp=as_of / 1000) for s in family.samples)
+    out = tmp_path / "h.om"
+    with out.open("wb") as output:
+        writer.write(output)
+    expected = []
+    for family in reference.values():  # every point through the client, one series' points together
+        order: dict[tuple, int] = {}
+        for sample in family.samples:
+            order.setdefault((sample.name, tuple(sorted(sample.labels.items()))), len(order))
+        family.samples.sort(key=lambda s: order[(s.name, tuple(sorted(s.labels.items())))])
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families([family]))
+        expected.append(generate_latest(registry).removesuffix(b"# EOF\n"))
+    assert out.read_bytes() == b"".join(expected) + b"# EOF\n"
+    assert writer.point_count == sum(len(f.samples) for f in reference.values())
+
+
 @pytest.mark.parametrize(
     ("args", "sentence"),
     [

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from streams.engine import adoption
 from streams.engine.config import EngineConfig
-from streams.engine.local_days import complete_days_before
+from streams.engine.local_days import complete_days_before, next_day_start
 from streams.engine.samples import Sample, ratio_sample
 from streams.engine.timeline import (
     DAY_MS,
@@ -49,6 +49,8 @@ from streams.engine.timeline import (
     any_in,
     drop_through,
     insert_sorted,
+    presence_change,
+    window_change,
 )
 from streams.engine.users import User
 
@@ -148,6 +150,40 @@ def tally_idle(user: User, as_of: int, config: EngineConfig, totals: ActivityTot
     if adoption.used_any(user, low, as_of, config.core_features):
         return
     totals.login_only += 1
+
+
+_ACTIVE_WIDTHS = tuple(width for _, width in ACTIVE_WINDOWS)
+
+
+def tally_user(
+    user: User, as_of: int, days: Sequence[int], config: EngineConfig, totals: ActivityTotals
+) -> None:
+    """One user's whole share of the family at T (`days`: `calendar_bounds(T, config)`)."""
+    tally(user, as_of, totals)
+    if user.seen:
+        tally_days(user, days, totals)
+    if user.login_seen:
+        tally_idle(user, as_of, config, totals)
+
+
+def next_change(user: User, as_of: int, config: EngineConfig) -> int:
+    """The earliest time after T at which `tally_user` of this user can give other figures
+    without a new event (early is allowed, late is not): the latest activity leaves a
+    window, a login leaves one, a kept time after T comes into view, T's local day ends (the
+    30 calendar days move on), or a login or a core feature use enters or leaves the idle
+    window (timeline.NEVER: none)."""
+    change = presence_change(user.seen, as_of, _ACTIVE_WIDTHS)
+    for _, width in LOGIN_WINDOWS:
+        change = min(change, window_change(user.logins, as_of, width))
+    if user.seen:
+        change = min(change, next_day_start(as_of, config.time_zone))
+    if user.login_seen:
+        change = min(change, window_change(user.login_seen, as_of, IDLE_WINDOW_MS))
+        core = config.core_features
+        for feature, times in user.features.items():
+            if not core or feature in core:
+                change = min(change, window_change(times, as_of, IDLE_WINDOW_MS))
+    return change
 
 
 def latest_at(user: User, as_of: int) -> int:

@@ -46,6 +46,11 @@ def day_start(day: date, zone_name: str) -> int:
     return round(local_midnight.timestamp()) * SECOND_MS
 
 
+def next_day_start(instant_ms: int, zone_name: str) -> int:
+    """The first instant (epoch ms) of the local date after the one the instant falls on."""
+    return day_start(local_date(instant_ms, zone_name) + timedelta(days=1), zone_name)
+
+
 @lru_cache(maxsize=64)
 def _bounds_of(today: date, days: int, zone_name: str) -> tuple[int, ...]:
     return tuple(day_start(today - timedelta(days=days - k), zone_name) for k in range(days + 1))

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from streams.engine.config import EngineConfig
 from streams.engine.samples import Sample
-from streams.engine.timeline import DAY_MS, NO_TIME, SECOND_MS, insert_sorted
+from streams.engine.timeline import DAY_MS, NEVER, NO_TIME, SECOND_MS, insert_sorted
 from streams.engine.users import User
 
 WINDOW_NAME = "7d"
@@ -284,6 +284,49 @@ def _tally_tagged(user: User, as_of: int, gap: int, totals: SessionTotals) -> No
     for key, (_start, last) in list(sessions.items()):
         if as_of - last > gap:
             close(key)
+
+
+def next_change(user: User, as_of: int, gap: int) -> int:
+    """The earliest time after T at which `tally` of this user can give other figures
+    without a new event: a kept later entry comes into view, the oldest session in the
+    window leaves it (when its last entry does), or the latest session closes by
+    inactivity (T - last > gap). timeline.NEVER when none can."""
+    if user.tagged:
+        return _tagged_change(user, as_of, gap)
+    trail = user.trail
+    end = bisect_right(trail, as_of * 2 + 1)
+    change = trail[end] >> 1 if end < len(trail) else NEVER
+    if not end:
+        return change
+    first_in_window = bisect_right(trail, (as_of - WINDOW_MS) * 2 + 1, 0, end)
+    if first_in_window < end:
+        # the session of the oldest entry in the window counts until its last entry leaves
+        index = first_in_window
+        while index + 1 < end:
+            entry, following = trail[index], trail[index + 1]
+            if entry & 1 or (following >> 1) - (entry >> 1) > gap:
+                break
+            index += 1
+        change = min(change, (trail[index] >> 1) + WINDOW_MS)
+    last = trail[end - 1]
+    if not last & 1 and as_of - (last >> 1) <= gap:
+        change = min(change, (last >> 1) + gap + 1)
+    return change
+
+
+def _tagged_change(user: User, as_of: int, gap: int) -> int:
+    """`next_change` for a user with tagged entries, by a coarser bound: `_tally_tagged`
+    reads T only through comparisons of T, T - gap and T - 7d with entry times (an entry
+    at or before T, a session's last entry within the gap, in the window), so the next
+    entry time plus one of those offsets (and one more millisecond) after T bounds it."""
+    times = sorted({entry >> 1 for trail in (user.trail, *user.tagged.values()) for entry in trail})
+    change = NEVER
+    for offset in (0, gap, WINDOW_MS, WINDOW_MS + gap):
+        for exact in (offset, offset + 1):
+            index = bisect_right(times, as_of - exact)
+            if index < len(times) and times[index] + exact < change:
+                change = times[index] + exact
+    return change
 
 
 def samples(totals: SessionTotals) -> list[Sample]:

@@ -235,6 +235,15 @@ class AccountRevenue:
         at_occurrence = config.churn_recognition == "occurred_at"
         return self._floor is not None and self._floor <= as_of and self._history[at_occurrence].paid
 
+    def complete_at(self, as_of: int) -> bool:
+        """Is every applied event at or before `as_of` (the evaluation at it is then the
+        one kept for every later time, until the next event)?"""
+        return as_of >= self._max_occurred
+
+    def payment_times(self) -> list[int]:
+        """The occurred_at of the kept payments, ascending."""
+        return self._payment_times
+
     def payments_in(self, low_exclusive: int, high_inclusive: int) -> list[PaymentRecord]:
         """The payment records with occurred_at in (low_exclusive, high_inclusive]."""
         times = self._payment_times
