@@ -15,11 +15,11 @@ from streams.engine.config import EngineConfig
 from streams.engine.engine import Engine
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.revenue import RevenueConfig
-from streams.engine.timeline import DAY_MS, MINUTE_MS
-from tests.engine_events import FEATURES, synthetic_events
+from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS
+from tests.engine_events import FEATURES, T0, device_events, synthetic_events
 
-OFFSETS = (0, 30 * MINUTE_MS, 30 * MINUTE_MS + 1, DAY_MS, 7 * DAY_MS, 30 * DAY_MS, 90 * DAY_MS,
-           365 * DAY_MS)
+OFFSETS = (0, 30 * MINUTE_MS, 30 * MINUTE_MS + 1, DAY_MS, 7 * DAY_MS, 7 * DAY_MS + 30 * MINUTE_MS,
+           30 * DAY_MS, 90 * DAY_MS, 365 * DAY_MS)
 
 
 def edge_times(events: list, rng: random.Random, limit: int) -> list[int]:
@@ -31,6 +31,14 @@ def edge_times(events: list, rng: random.Random, limit: int) -> list[int]:
     if len(chosen) > limit:
         chosen = sorted(rng.sample(chosen, limit))
     return chosen
+
+
+def hourly(events: list, after_days: int = 40) -> list[int]:
+    """Every hour from the first event's hour to `after_days` after the last event: steps
+    as a history takes them, crossing local midnights and DST changes."""
+    first = min(e.occurred_at for e in events) // HOUR_MS * HOUR_MS
+    last = max(e.occurred_at for e in events) + after_days * DAY_MS
+    return list(range(first, last + 1, HOUR_MS))
 
 
 def run(
@@ -111,3 +119,46 @@ def test_a_replaced_account_and_time_going_back_are_recounted():
     incremental.touch_account("acct1")
     assert incremental.snapshot(end + DAY_MS) == engine.snapshot(end + DAY_MS)
     assert incremental.snapshot(end - 3 * DAY_MS) == engine.snapshot(end - 3 * DAY_MS)
+
+
+# --- issue 16's metrics: tagged sessions, local days, activity knobs, idle users ------------
+
+
+@pytest.mark.parametrize("seed", [8, 9])
+def test_equals_with_sessions_on_several_devices(seed: int):
+    """Tagged sessions (one session_id per device, several open at once, some closed by a
+    logout, some by inactivity) recounted at their edges: sessions.next_change's tagged
+    branch."""
+    events = device_events(seed, days=12)
+    assert any(e.type == "login" and e.session_id for e in events)
+    times = sorted(set(edge_times(events, random.Random(seed), 1500)) | set(hourly(events, 9)))
+    run(events, times, EngineConfig())
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kathmandu"])
+def test_equals_hourly_across_local_midnights_and_a_dst_change(zone: str):
+    """Hourly steps over 2026-03-01..03-25 (New York springs forward on 03-08): the 30
+    local days move on at each local midnight, whatever the events do."""
+    events = [e for e in device_events(10, days=20) + synthetic_events(10, days=20, accounts=2)
+              if e.occurred_at < T0 + 20 * DAY_MS]
+    events.sort(key=lambda e: e.occurred_at)
+    times = hourly(events, 4)
+    run(events, times, EngineConfig(time_zone=zone))
+
+
+@pytest.mark.parametrize(
+    ("activity_types", "core_features"),
+    [(("feature_used",), ("export", "reports")), (("login",), ("export",)),
+     (("login", "feature_used"), ("search",))],
+)
+def test_equals_with_activity_knobs_and_users_who_only_log_in(
+    activity_types: tuple[str, ...], core_features: tuple[str, ...]
+):
+    """Non-default activity types and core features, users who log in and do nothing, a
+    user who stops half way: logins and core uses entering and leaving the idle window."""
+    events = device_events(11, days=20)
+    config = EngineConfig(
+        activity_types=activity_types, core_features=core_features, time_zone="Europe/Berlin"
+    )
+    times = sorted(set(edge_times(events, random.Random(11), 1500)) | set(hourly(events, 0)[::5]))
+    run(events, times, config)
