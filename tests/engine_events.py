@@ -166,13 +166,13 @@ def synthetic_events(seed: int, days: int, accounts: int = 4, users: int = 5) ->
     return events
 
 
-def device_events(seed: int, days: int, accounts: int = 3, users: int = 5) -> list:
+def device_events(seed: int, days: int, accounts: int = 3, users: int = 5) -> list[Event]:
     """Users on several devices at once: tagged logins (a session_id per device and day),
     untagged feature uses in between, logouts that end one device's session (sometimes
     none, so it closes by inactivity), some untagged logins, and users who log in and do
     nothing else (idle). In time order."""
     rng = random.Random(seed)
-    events: list = []
+    events: list[Event] = []
     for a in range(accounts):
         account = f"dev{a}"
         for day in range(days):

@@ -46,8 +46,9 @@ def stepped(lines: list[bytes], steps: list[int], config: PulseConfig):
 
 
 def generated(seed: int, end: int | None = None, **faults: float) -> list[bytes]:
-    config = GeneratorConfig(accounts=15, days=20, seed=seed, **{f"{k}_fraction": v for k, v in faults.items()},
-                             **({} if end is None else {"end": end}))
+    fractions = {f"{k}_fraction": v for k, v in faults.items()}
+    ends = {} if end is None else {"end": end}
+    config = GeneratorConfig(accounts=15, days=20, seed=seed, **fractions, **ends)
     return [m.value for m in generate(config)]
 
 
@@ -98,17 +99,21 @@ def test_an_event_admitted_at_one_step_is_too_late_at_a_later_one():
     "engine",
     [
         {"time_zone": "America/New_York"},
-        {"time_zone": "America/New_York", "activity_types": ["feature_used"], "core_features": ["reports"]},
-        {"time_zone": "Europe/Berlin", "activity_types": ["login"], "core_features": ["export", "search"]},
+        {"time_zone": "America/New_York", "activity_types": ["feature_used"],
+         "core_features": ["reports"]},
+        {"time_zone": "Europe/Berlin", "activity_types": ["login"],
+         "core_features": ["export", "search"]},
     ],
 )
-def test_hourly_steps_across_a_dst_change_with_activity_knobs_equal_one_instant_replays(engine: dict):
+def test_hourly_steps_across_a_dst_change_with_activity_knobs_equal_one_instant_replays(
+    engine: dict[str, object],
+) -> None:
     """[engine] time_zone, activity_types, core_features as a config file gives them; the
     generated sessions carry session_ids (tagged sessions); hourly steps over New York's
     spring-forward night (2026-03-08) and the local midnights around it."""
     end = parse_time("2026-03-12T00:00:00Z")
     lines = generated(5, end=end, late=0.01)
-    assert any(b'"session_id": "ses_' in line or b'"session_id":"ses_' in line for line in lines)
+    assert any(b'"ses_' in line for line in lines)  # generated logins carry session_ids
     config = PulseConfig.from_mapping({"engine": engine})
     start = parse_time("2026-03-07T12:00:00Z")
     steps = [start + i * 3_600_000 for i in range(2 * 24 + 1)]

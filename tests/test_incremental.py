@@ -125,7 +125,7 @@ def test_a_replaced_account_and_time_going_back_are_recounted():
 
 
 @pytest.mark.parametrize("seed", [8, 9])
-def test_equals_with_sessions_on_several_devices(seed: int):
+def test_equals_with_sessions_on_several_devices(seed: int) -> None:
     """Tagged sessions (one session_id per device, several open at once, some closed by a
     logout, some by inactivity) recounted at their edges: sessions.next_change's tagged
     branch."""
@@ -136,7 +136,7 @@ def test_equals_with_sessions_on_several_devices(seed: int):
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kathmandu"])
-def test_equals_hourly_across_local_midnights_and_a_dst_change(zone: str):
+def test_equals_hourly_across_local_midnights_and_a_dst_change(zone: str) -> None:
     """Hourly steps over 2026-03-01..03-25 (New York springs forward on 03-08): the 30
     local days move on at each local midnight, whatever the events do."""
     events = [e for e in device_events(10, days=20) + synthetic_events(10, days=20, accounts=2)
@@ -153,7 +153,7 @@ def test_equals_hourly_across_local_midnights_and_a_dst_change(zone: str):
 )
 def test_equals_with_activity_knobs_and_users_who_only_log_in(
     activity_types: tuple[str, ...], core_features: tuple[str, ...]
-):
+) -> None:
     """Non-default activity types and core features, users who log in and do nothing, a
     user who stops half way: logins and core uses entering and leaving the idle window."""
     events = device_events(11, days=20)
