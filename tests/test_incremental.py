@@ -8,6 +8,8 @@ tests: no I/O."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 
@@ -16,6 +18,7 @@ from streams.engine.engine import Engine
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS
+from streams.model import Payment, SubscriptionSet
 from tests.engine_events import FEATURES, T0, device_events, synthetic_events
 
 OFFSETS = (0, 30 * MINUTE_MS, 30 * MINUTE_MS + 1, DAY_MS, 7 * DAY_MS, 7 * DAY_MS + 30 * MINUTE_MS,
@@ -42,9 +45,10 @@ def hourly(events: list, after_days: int = 40) -> list[int]:
 
 
 def run(
-    events: list, times: list[int], config: EngineConfig, prune_every: int = DAY_MS
+    events: list, times: list[int], config: EngineConfig, prune_every: int = DAY_MS,
+    revenue: RevenueConfig | None = None,
 ) -> IncrementalSnapshot:
-    engine = Engine(config, RevenueConfig())
+    engine = Engine(config, RevenueConfig() if revenue is None else revenue)
     incremental = IncrementalSnapshot(engine)
     pending = sorted(events, key=lambda e: e.occurred_at)
     position = 0
@@ -162,3 +166,22 @@ def test_equals_with_activity_knobs_and_users_who_only_log_in(
     )
     times = sorted(set(edge_times(events, random.Random(11), 1500)) | set(hourly(events, 0)[::5]))
     run(events, times, config)
+
+
+def test_equals_with_payments_and_prices_in_currencies_whose_rate_changes() -> None:
+    """Dated rates: each subscription and payment converted at the rate in force at its
+    time, the rate changing every few days inside the range."""
+    events = []
+    for event in synthetic_events(12, days=35):
+        if isinstance(event, (SubscriptionSet, Payment)):
+            currency = "EUR" if event.account_id in ("acct0", "acct2") else "GBP"
+            event = replace(event, currency=currency)
+        events.append(event)
+    events.append(replace(events[-1], event_id="late-pay", occurred_at=T0 + 20 * DAY_MS))
+    dated = tuple(
+        (T0 - DAY_MS + k * 3 * DAY_MS, code, Decimal(base) + Decimal(k) / 100)
+        for k in range(15) for code, base in (("EUR", "1.05"), ("GBP", "1.25"))
+    )
+    revenue = RevenueConfig(dated_rates=dated)
+    assert any(isinstance(e, Payment) for e in events)
+    run(events, edge_times(events, random.Random(12), 800), EngineConfig(), revenue=revenue)
