@@ -184,8 +184,11 @@ CS_OVERVIEW = Dashboard(
              description="Users (account, user) active in the last 30 days."),
         stat("Daily active users", Query('pulse:active_users:sum{window="1d"}'), decimals=0, runbooks=("PulseActiveUsersDrop",),
              description="Users active in the last 24 hours."),
-        stat("Stickiness (DAU/MAU)", Query("pulse:stickiness:ratio"), unit="percentunit", decimals=1,
-             description="1d active users / 30d active users."),
+        stat("Stickiness (avg DAU/MAU, 30 days)", Query("pulse:average_stickiness:ratio30d"),
+             unit="percentunit", decimals=1,
+             description="Average daily active users over the 30 complete calendar days "
+             "before today ([engine] time_zone) / the users active on any of those days "
+             "(Pendo, Mixpanel)."),
         stat("Open tickets", Query("pulse:tickets_open:sum"), decimals=0,
              limit=Limit(bad_above="tickets_open_max"), runbooks=("PulseTicketBacklogHigh",),
              description="Support tickets opened or reopened and not resolved."),
@@ -209,10 +212,25 @@ ENGAGEMENT = Dashboard(
     title="cs-pulse / Engagement",
     description="Who uses the product, how often, and which features.",
     panels=(
-        timeseries("DAU / WAU / MAU", Query("pulse:active_users:sum", "{{window}}"), decimals=0, runbooks=("PulseActiveUsersDrop",),
-                   description="Users (account, user) active in the rolling last 1, 7 and 30 days."),
-        timeseries("Stickiness (DAU/MAU)", Query("pulse:stickiness:ratio", "stickiness"), unit="percentunit",
-                   min_value=0, description="1d active users / 30d active users, recomputed across workers."),
+        timeseries("DAU / WAU / MAU", Query("pulse:active_users:sum", "{{window}}"),
+                   Query("pulse:daily_active_users:avg30d", "average DAU, 30 calendar days"),
+                   decimals=0, runbooks=("PulseActiveUsersDrop",),
+                   description="Users (account, user) active in the rolling last 1, 7 and 30 days, "
+                   "and the average of the daily active users over the 30 complete calendar days "
+                   "before today."),
+        timeseries("Stickiness (DAU/MAU)",
+                   Query("pulse:average_stickiness:ratio30d", "average DAU / MAU"),
+                   Query("pulse:stickiness:ratio", "rolling 1d / 30d"), unit="percentunit",
+                   min_value=0,
+                   description="Average DAU over the 30 complete calendar days / the users active "
+                   "on any of them (the headline figure); and the rolling 1d / 30d active users, "
+                   "which swings with the hour and the weekday."),
+        timeseries("Logged in but idle (30d)",
+                   Query("pulse:login_only_users:sum30d", "logged in, no core feature"),
+                   Query('pulse:active_users:sum{window="30d"}', "active users"), decimals=0,
+                   description="Users who logged in over the last 30 days without using any core "
+                   "feature ([engine] core_features; all features when unset), next to the 30-day "
+                   "active users."),
         bargauge("Feature adoption (30d)", Query("pulse:feature_adoption:ratio30d", "{{feature}}"),
                  unit="percentunit", min_value=0, max_value=1,
                  description="Users of each feature in 30 days / active users in 30 days.", runbooks=("PulseFeatureAdoptionCollapse",)),
@@ -224,10 +242,12 @@ ENGAGEMENT = Dashboard(
                    Query("pulse:signups:sum30d", "signups"),
                    Query("pulse:onboarding_completed:sum30d", "onboarding completed"), decimals=0,
                    description="Signup and onboarding_completed events in the last 30 days."),
-        timeseries("Sessions (7d)", Query('pulse:sessions:sum{window="7d"}', "sessions"), decimals=0,
-                   description="Sessions started in the last 7 days."),
+        timeseries("Sessions (7d)", Query('pulse:sessions:sum{window="7d"}', "sessions"),
+                   Query('pulse:sessions_zero_length:sum{window="7d"}', "of 0 seconds"), decimals=0,
+                   description="Closed sessions that ended in the last 7 days (per session_id when the events "
+                               "carry one), and those of them that last 0 seconds (a lone login or logout)."),
         timeseries("Average session length (7d)", Query("pulse:session_length_seconds:avg7d", "average"), unit="s",
-                   description="Total session time / sessions, over the last 7 days."),
+                   description="Total session time / sessions longer than 0 seconds, over the last 7 days."),
     ),
 )
 

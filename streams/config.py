@@ -3,7 +3,7 @@
     [policy]   admission limits (streams.admission.PolicyConfig): sizes, future tolerance,
                late horizons, dedup memory
     [engine]   the non-revenue metric knobs (streams.engine.config.EngineConfig)
-    [revenue]  reporting currency, rate table and the MRR vendor knobs
+    [revenue]  reporting currency, rates (rates_file) and the MRR vendor knobs
                (streams.engine.revenue.RevenueConfig)
     [accounts] the account layer: features per plan, onboarding, health profiles
                (streams.engine.accounts_config.AccountsConfig)
@@ -30,6 +30,8 @@ from streams.engine.config import EngineConfig
 from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS
 from streams.errors import ConfigError
+from streams.events import ISO_4217_CODES, Decoder
+from streams.rates_file import read_rates_file
 
 SECTIONS = ("policy", "engine", "revenue", "accounts", "connectors")
 DEFAULT_TICKET_RETENTION_MS = EngineConfig().ticket_retention_ms
@@ -43,8 +45,19 @@ class PulseConfig:
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     connectors: ConnectorsConfig = field(default_factory=ConnectorsConfig)
 
+    def decoder(self) -> Decoder:
+        """The edge's decoder under this configuration: the size limit, ISO 4217 plus the
+        rates table's currencies, and a rate in force at each event's time."""
+        return Decoder(
+            max_bytes=self.policy.max_bytes,
+            currencies=ISO_4217_CODES | self.revenue.rate_table.currencies(),
+            rate_known=self.revenue.rate_known,
+        )
+
     @classmethod
-    def from_mapping(cls, document: Mapping[str, Any]) -> PulseConfig:
+    def from_mapping(cls, document: Mapping[str, Any], base_dir: Path | None = None) -> PulseConfig:
+        """Build and check the whole configuration; `base_dir` is where relative file
+        settings (`[revenue] rates_file`) are found (the config file's directory)."""
         unknown = sorted(key for key in document if key not in SECTIONS)
         if unknown:
             raise ConfigError(
@@ -62,7 +75,11 @@ class PulseConfig:
         if "ticket_retention_days" not in engine_table:
             lags["ticket_retention_ms"] = max(DEFAULT_TICKET_RETENTION_MS, policy.activity_horizon_ms + 7 * DAY_MS)
         engine = EngineConfig.from_mapping(engine_table, **lags)
-        revenue = RevenueConfig.from_mapping(document.get("revenue", {}))
+        revenue_table = document.get("revenue", {})
+        dated_rates = None
+        if isinstance(revenue_table, Mapping) and "rates_file" in revenue_table:
+            dated_rates = read_rates_file(revenue_table["rates_file"], base_dir)
+        revenue = RevenueConfig.from_mapping(revenue_table, dated_rates)
         accounts = AccountsConfig.from_mapping(document.get("accounts", {}))
         connectors = ConnectorsConfig.from_mapping(document.get("connectors", {}))
         return cls(policy=policy, engine=engine, revenue=revenue, accounts=accounts, connectors=connectors)
@@ -88,4 +105,4 @@ def load_config(path: str | Path | None) -> PulseConfig:
         raise ConfigError(f"Config file {path} is not UTF-8 text: save it as UTF-8 TOML.") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"Config file {path} is not valid TOML ({error}): fix the syntax there.") from None
-    return PulseConfig.from_mapping(document)
+    return PulseConfig.from_mapping(document, path.parent)

@@ -16,7 +16,10 @@ decides the machine-readable reason:
    time); only for an object it refuses does fastjsonschema's validator, whose first
    error is the reason, run too, and it has the last word. Tests prove both agree with
    the `jsonschema` reference.
-7. `unknown_currency`   a currency list is configured and the code is not in it.
+7. `unknown_currency`   a currency list is configured (the workers use ISO 4217 and the
+                       currencies of the rates table) and the code is not in it.
+8. `no_exchange_rate`  a rate check is configured (the rates table) and the currency has
+                       no rate dated on or before the event's occurred_at.
 
 After the schema accepted an object the conversions cannot fail: times become int epoch
 milliseconds UTC (fractions beyond the millisecond truncated), money a `Decimal` of the
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+import iso4217
 import jsonschema_rs
 import orjson
 
@@ -55,10 +59,14 @@ REASONS: tuple[str, ...] = (
     "missing_field:",
     "invalid_field:",
     "unknown_currency",
+    "no_exchange_rate",
     "wrong_topic",
     "future_timestamp",
     "too_late",
 )
+
+ISO_4217_CODES: frozenset[str] = frozenset(currency.code for currency in iso4217.Currency)
+"""Every code of the ISO 4217 list (the `iso4217` package's copy of the published table)."""
 
 _log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -281,9 +289,18 @@ def field_names() -> frozenset[str]:
 class Decoder:
     """bytes -> Event | Rejection. Never raises. One instance per worker; thread-safe."""
 
-    def __init__(self, *, max_bytes: int = 65536, currencies: Collection[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_bytes: int = 65536,
+        currencies: Collection[str] | None = None,
+        rate_known: Callable[[str, int], bool] | None = None,
+    ) -> None:
+        """`currencies`: the accepted codes (None: any well-formed code); `rate_known(code,
+        occurred_at)`: whether money in `code` at that time can be converted (None: always)."""
         self.max_bytes = max_bytes
         self.currencies = None if currencies is None else frozenset(c.upper() for c in currencies)
+        self.rate_known = rate_known
         self._specs = _type_specs()
 
     def decode(self, raw: bytes, topic: str | None = None) -> Event | Rejection:
@@ -316,14 +333,21 @@ class Decoder:
             return Rejection("invalid_json", f"Internal error in the decoder ({type(error).__name__}); the message is kept as a dead letter.")
 
     def _build(self, obj: dict[str, Any], spec: _TypeSpec) -> Event | Rejection:
-        """The event from an object the schema accepted (cannot fail but on the currency list)."""
+        """The event from an object the schema accepted (cannot fail but on the currency checks)."""
         get = obj.get
         args = [get(name, default) for name, default in spec.defaults]
         for position, name, convert in spec.converted:
             if name in obj:
                 args[position] = convert(args[position])
-        if spec.currency_at is not None and self.currencies is not None and args[spec.currency_at] not in self.currencies:
-            return Rejection("unknown_currency", f"The currency {args[spec.currency_at]!r} is not in the configured list.")
+        if spec.currency_at is not None:
+            code = args[spec.currency_at]
+            if self.currencies is not None and code not in self.currencies:
+                return Rejection("unknown_currency", f"The currency {code!r} is not in the configured list.")
+            if self.rate_known is not None and not self.rate_known(code, args[_OCCURRED_AT_INDEX]):
+                return Rejection(
+                    "no_exchange_rate",
+                    f"The rates table has no rate for {code!r} dated on or before the event's occurred_at.",
+                )
         if spec.effective_at is not None and args[spec.effective_at] is _OCCURRED_AT:
             args[spec.effective_at] = args[_OCCURRED_AT_INDEX]
         return spec.cls(*args)

@@ -18,6 +18,7 @@ worker would). Both outputs also carry two info gauges: `pulse_build_info{versio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -38,8 +39,11 @@ CURRENCY_INFO_HELP = "The reporting currency (ISO 4217) every money figure is in
 HELP_TEXTS: Mapping[str, str] = {**METRIC_HELP, **ACCOUNT_HELP}
 
 
+@functools.cache
 def build_version() -> str:
-    """The installed cs-pulse version, "unknown" when run from a tree that is not installed."""
+    """The installed cs-pulse version, "unknown" when run from a tree that is not installed
+    (looked up once per process: reading the package metadata costs milliseconds, and a
+    history writes the info gauge at every step)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -7,8 +7,12 @@ same engine snapshot), written as OpenMetrics text that
 of a new deployment; docs/operations.md, "Backfilling history").
 
 Why it is not a loop of one-instant replays: that costs steps x events. Here every line is
-decoded once, the events are sorted by (occurred_at, line), and each step only adds the
-events that occurred since the previous one; the engine then takes its snapshot at T.
+decoded once by replay's pipeline, the events are sorted by (occurred_at, line), and each
+step only runs the events that occurred since the previous one through that pipeline
+(admission, engine: `Pipeline.admit_and_apply`, the per-message path of the worker and of
+replay); the snapshot at T is incremental (streams/engine/incremental.py): only the users
+and accounts touched since the previous step, or whose window edges T has crossed, are
+recounted. This module adds the stepping and nothing of the per-message path.
 
 What a one-instant replay at T sees: the lines whose occurred_at <= T, judged in FILE
 order. Adding events in time order judges them the same way as long as, within an
@@ -19,16 +23,18 @@ account. When a newly included event sits earlier in the file than one already i
 (a late delivery: the file holds a newer event first), the account's verdicts can change
 for events already judged: an event accepted at an earlier step may become too late now
 that a newer lane-mate precedes it, or a duplicate. Such an account is re-judged from
-its included events in file order with a fresh admission, and its admission state is
-replaced; if events were only added to its accepted set they are applied, otherwise the
-account's engine state is rebuilt from its accepted events (`rejudged` and `rebuilt` in
+its included events in file order by a fresh pipeline of its own, and its admission
+state is replaced; if events were only added to its accepted set they are applied,
+otherwise the account's engine state is the fresh pipeline's (rebuilt from its accepted
+events) (`rejudged` and `rebuilt` in
 the summary count these). Accounts are independent in the engine too (a snapshot sums
 over accounts), so nothing else is touched.
 
 Lines that fail decoding are counted at every step, as a one-instant replay counts them
 (decoding happens before the --as-of cut). Events after B are "after as-of".
-Cost: decode + sort (n log n) + apply once per event + one snapshot per step, i.e.
-O(events + steps x accounts) plus the re-judged accounts' events.
+Cost: decode + sort (n log n) + apply once per event + per step the recounts of what
+changed and the samples, i.e. O(events x (1 + window edges crossed) + steps x samples),
+plus the re-judged accounts' events (docs/performance.md, "History").
 """
 
 from __future__ import annotations
@@ -47,21 +53,26 @@ import click
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
-from streams.admission import ACCEPTED, DUPLICATE, Admission, DictAdmissionState, Verdict
+from streams.admission import DictAdmissionState
 from streams.config import PulseConfig, load_config
 from streams.deadletter import rejected_reason_label, rfc3339_ms
-from streams.engine.engine import Engine
+from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.samples import Sample
-from streams.events import Decoder, Rejection
+from streams.events import Rejection
 from streams.exposition import Exposition, PipelineCounters, metric_families
 from streams.model import Event
+from streams.pipeline import Outcome, Pipeline, Status
 from streams.replay import (
     ReplayError,
     ReplayUsageError,
     _open_input,
     _open_output,
+    message_lines,
+    opened_inputs,
     parse_time,
+    replay_pipeline,
     young_collections_only,
 )
 
@@ -70,6 +81,8 @@ MAX_STEPS = 100_000
 PRUNE_EVERY_MS = 86_400_000
 """Stream time between two prunes of an account (as the worker's checkpoints prune)."""
 
+SOURCE = "replay:history"
+"""The source a history's pipeline names (it writes no dead letters: --dead-letter is refused)."""
 Key = tuple[str, str]
 """An outcome as counted by the pipeline counters: ("event", type), ("duplicate", ""), ("rejected", reason)."""
 
@@ -91,13 +104,15 @@ def step_times(start: int, end: int, step: int) -> list[int]:
     return [start + i * step for i in range(count)]
 
 
-def _key(verdict: Verdict, event: Event) -> Key:
-    if verdict is ACCEPTED:
-        return ("event", event.type)
-    if verdict is DUPLICATE:
+def _key(outcome: Outcome) -> Key:
+    """How the pipeline counters count an outcome."""
+    if outcome.status is Status.APPLIED:
+        assert outcome.event is not None
+        return ("event", outcome.event.type)
+    if outcome.status is Status.DUPLICATE:
         return ("duplicate", "")
-    assert isinstance(verdict, Rejection)
-    return ("rejected", rejected_reason_label(verdict.reason))
+    assert outcome.rejection is not None
+    return ("rejected", rejected_reason_label(outcome.rejection.reason))
 
 
 @dataclass(slots=True)
@@ -114,25 +129,27 @@ class _Account:
 
 
 class SteppedReplay:
-    """The one-instant replay at each step, computed incrementally (see the module header)."""
+    """The one-instant replay at each step, computed incrementally (see the module header).
 
-    def __init__(self, config: PulseConfig, decode_rejections: Counter[str] | None = None) -> None:
+    Events go through `pipeline` (replay's, whose decoder already judged every line),
+    whose counters are the ones a one-instant replay at the current step ends with."""
+
+    def __init__(self, config: PulseConfig, pipeline: Pipeline | None = None) -> None:
         self.config = config
-        self.engine = Engine(config.engine, config.revenue)
-        self.admission_state = DictAdmissionState()
-        self.admission = Admission(config.policy, self.admission_state, None)
+        self.pipeline = pipeline if pipeline is not None else replay_pipeline(config, None)
+        self.engine = self.pipeline.engine
+        self.incremental = IncrementalSnapshot(self.engine)
         self.accounts: dict[str, _Account] = {}
-        self.totals: Counter[Key] = Counter()
-        self.decode_rejections: Counter[str] = decode_rejections or Counter()
         self.rejudged = 0
         self.rebuilt = 0
+        self.pruned_at: int | None = None
         self.include_seconds = 0.0
         self.snapshot_seconds = 0.0
-        """Time spent including events and taking snapshots (for the benchmark)."""
+        """CPU time spent including events and taking snapshots (for the benchmark)."""
 
     def include(self, batch: Iterable[tuple[int, Event]]) -> None:
         """Include events (line index, event) that occurred at or before the next step."""
-        started = time.perf_counter()
+        started = time.process_time()
         by_account: dict[str, list[tuple[int, Event]]] = {}
         for item in batch:
             by_account.setdefault(item[1].account_id, []).append(item)
@@ -145,116 +162,129 @@ class SteppedReplay:
                 self._append(account, items)
             else:
                 self._rejudge(account_id, account, items)
-        self.include_seconds += time.perf_counter() - started
+        self.include_seconds += time.process_time() - started
 
     def _append(self, account: _Account, items: list[tuple[int, Event]]) -> None:
-        admit, apply, counts, totals = self.admission.admit, self.engine.apply, account.counts, self.totals
+        admit_and_apply, touch = self.pipeline.admit_and_apply, self.incremental.touch
+        counts = account.counts
         for index, event in items:
-            verdict = admit(event)
-            key = _key(verdict, event)
-            counts[key] += 1
-            totals[key] += 1
-            if verdict is ACCEPTED:
+            outcome = admit_and_apply(event, b"", SOURCE, 0, index)
+            counts[_key(outcome)] += 1
+            if outcome.status is Status.APPLIED:
                 account.accepted.add(index)
-                apply(event)
+                touch(event)
         account.included.extend(items)
 
     def _rejudge(self, account_id: str, account: _Account, items: list[tuple[int, Event]]) -> None:
+        """Judge the account's included events again in file order, with a pipeline of
+        its own (fresh admission state, fresh engine), and take over its results."""
         self.rejudged += 1
         merged = list(heapq.merge(account.included, items, key=itemgetter(0)))
-        state = DictAdmissionState()
-        fresh = Admission(self.config.policy, state, None)
+        fresh = replay_pipeline(self.config, None)
         counts: Counter[Key] = Counter()
         accepted: list[tuple[int, Event]] = []
         for index, event in merged:
-            verdict = fresh.admit(event)
-            counts[_key(verdict, event)] += 1
-            if verdict is ACCEPTED:
+            outcome = fresh.admit_and_apply(event, b"", SOURCE, 0, index)
+            counts[_key(outcome)] += 1
+            if outcome.status is Status.APPLIED:
                 accepted.append((index, event))
-        admitted = state.get(account_id)
+        state = self.pipeline.admission.state
+        admitted = fresh.admission.state.get(account_id)
         if admitted is not None:
-            self.admission_state.put(account_id, admitted)
+            state.put(account_id, admitted)
         else:
-            self.admission_state.accounts.pop(account_id, None)
+            assert isinstance(state, DictAdmissionState)
+            state.accounts.pop(account_id, None)
         accepted_lines = {index for index, _ in accepted}
+        store = self.engine.store
         if account.accepted <= accepted_lines:
             for index, event in accepted:
                 if index not in account.accepted:
                     self.engine.apply(event)
-        else:  # an event applied before is no longer admitted: rebuild the account
+        else:  # an event applied before is no longer admitted: the fresh engine's state is right
             self.rebuilt += 1
-            if self.engine.store.get(account_id) is not None:
-                del self.engine.store[account_id]
-            self.engine.apply_batch(event for _, event in accepted)
-        self.totals.subtract(account.counts)
-        self.totals.update(counts)
+            rebuilt = fresh.engine.store.get(account_id)
+            if rebuilt is not None:
+                store[account_id] = rebuilt
+            elif store.get(account_id) is not None:
+                del store[account_id]
+        self.incremental.touch_account(account_id)
+        _count_into(self.pipeline.counters, account.counts, -1)
+        _count_into(self.pipeline.counters, counts, 1)
         account.included, account.accepted, account.counts = merged, accepted_lines, counts
 
     def counters(self) -> PipelineCounters:
-        """The pipeline counters a one-instant replay at the current step ends with."""
-        counters = PipelineCounters()
-        for (kind, label), count in self.totals.items():
-            if kind == "event":
-                counters.events_by_type[label] = counters.events_by_type.get(label, 0) + count
-            elif kind == "duplicate":
-                counters.duplicates += count
-            elif count:
-                counters.rejected_by_reason[label] = counters.rejected_by_reason.get(label, 0) + count
-        for reason, count in self.decode_rejections.items():
-            counters.rejected_by_reason[reason] = counters.rejected_by_reason.get(reason, 0) + count
-        return counters
+        """The pipeline counters a one-instant replay at the current step ends with (a copy)."""
+        counters = self.pipeline.counters
+        return PipelineCounters(
+            dict(counters.events_by_type), dict(counters.rejected_by_reason), counters.duplicates
+        )
 
     def snapshot(self, as_of: int) -> list[Sample]:
-        started = time.perf_counter()
-        self.engine.prune(step_ms=PRUNE_EVERY_MS)
-        samples = self.engine.snapshot(as_of)
-        self.snapshot_seconds += time.perf_counter() - started
+        started = time.process_time()
+        if self.pruned_at is None or as_of - self.pruned_at >= PRUNE_EVERY_MS:
+            # pruning changes no snapshot at or after an account's clocks; a pass over the
+            # accounts once per day of steps keeps memory bounded as the worker does
+            self.engine.prune(step_ms=PRUNE_EVERY_MS)
+            self.pruned_at = as_of
+        samples = self.incremental.snapshot(as_of)
+        self.snapshot_seconds += time.process_time() - started
         return samples
 
     @property
     def applied(self) -> int:
-        return sum(count for (kind, _), count in self.totals.items() if kind == "event")
+        return sum(self.pipeline.counters.events_by_type.values())
+
+
+def _count_into(counters: PipelineCounters, counts: Counter[Key], sign: int) -> None:
+    """Add (sign 1) or take back (sign -1) outcomes counted by `_key`."""
+    for (kind, label), count in counts.items():
+        if kind == "event":
+            counters.events_by_type[label] = counters.events_by_type.get(label, 0) + sign * count
+        elif kind == "duplicate":
+            counters.duplicates += sign * count
+        else:
+            reasons = counters.rejected_by_reason
+            reasons[label] = reasons.get(label, 0) + sign * count
+            if not reasons[label]:
+                del reasons[label]
 
 
 @dataclass(slots=True)
 class Decoded:
-    """Every line of the inputs decoded once: events to include (sorted by time, then line)."""
+    """Every line of the inputs decoded once: events to include (sorted by time, then
+    line), and the pipeline that decoded them (it has counted the lines it rejected)."""
 
     events: list[tuple[int, int, Event]]  # (occurred_at, line index, event)
-    rejections: Counter[str]
+    pipeline: Pipeline
     lines: int = 0
     after: int = 0
 
 
 def decode_inputs(inputs: Iterable[tuple[str, Iterable[bytes]]], config: PulseConfig, until: int) -> Decoded:
-    """Decode every non-empty line (replay's decoder, topics derived from types); events
-    after `until` are only counted."""
-    decoder = Decoder(max_bytes=config.policy.max_bytes, currencies=config.revenue.currencies)
-    decode = decoder.decode
+    """Decode every non-empty line with replay's pipeline (its decoder; a line it rejects
+    is counted as replay counts it); events after `until` are only counted."""
+    pipeline = replay_pipeline(config, None)
+    decode, reject = pipeline.decode, pipeline.reject
     events: list[tuple[int, int, Event]] = []
-    rejections: Counter[str] = Counter()
     index = after = 0
     with young_collections_only():
-        for _path, lines in inputs:
-            for line in lines:
-                raw = line.rstrip(b"\r\n")
-                if not raw.strip():
-                    continue
-                index += 1
-                decoded = decode(raw, None)
-                if isinstance(decoded, Rejection):
-                    rejections[rejected_reason_label(decoded.reason)] += 1
-                elif decoded.occurred_at > until:
-                    after += 1
-                else:
-                    events.append((decoded.occurred_at, index, decoded))
+        for source, line_number, raw in message_lines(opened_inputs(inputs)):
+            index += 1
+            decoded = decode(raw, None)
+            if isinstance(decoded, Rejection):
+                reject(raw, decoded, source, 0, line_number)
+            elif decoded.occurred_at > until:
+                after += 1
+            else:
+                events.append((decoded.occurred_at, index, decoded))
     events.sort(key=itemgetter(0, 1))
-    return Decoded(events, rejections, index, after)
+    return Decoded(events, pipeline, index, after)
 
 
 def stepped_states(decoded: Decoded, config: PulseConfig, steps: list[int]) -> Iterator[tuple[int, SteppedReplay]]:
     """(T, the replay holding the state a one-instant replay at T has) at each step T."""
-    replay = SteppedReplay(config, decoded.rejections)
+    replay = SteppedReplay(config, decoded.pipeline)
     events, position = decoded.events, 0
     with young_collections_only():
         for as_of in steps:
@@ -283,12 +313,26 @@ class _Families(Collector):
         return self._families
 
 
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+"""A series of a family: (sample name, labels)."""
+
+
 class OpenMetricsHistory:
     """Collects each step's families, samples stamped with the step's time, and writes them
-    family by family (OpenMetrics wants a family's samples together), ending with # EOF."""
+    family by family (OpenMetrics wants a family's samples together), each series' points
+    together in time order, ending with # EOF.
+
+    prometheus_client writes every family's header and every series' name and labels (one
+    sample per series, so its escaping runs once per series, not once per point); each
+    point then repeats that series' text with its value (the client's float format) and
+    timestamp, as the client writes them. A series that is absent at some steps simply
+    has no point there."""
 
     def __init__(self) -> None:
         self.families: dict[str, Metric] = {}
+        """Family name -> the family with its first sample of every series."""
+        self.points: dict[str, dict[SeriesKey, list[tuple[float, float]]]] = {}
+        """Family name -> series (sample name, labels) -> its (value, timestamp) points."""
 
     def add(self, as_of: int, families: Iterable[Metric]) -> None:
         seconds = as_of / 1000
@@ -296,21 +340,38 @@ class OpenMetricsHistory:
             kept = self.families.get(family.name)
             if kept is None:
                 kept = self.families[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-            kept.samples.extend(sample._replace(timestamp=seconds) for sample in family.samples)
+                self.points[family.name] = {}
+            series = self.points[family.name]
+            for sample in family.samples:
+                key = (sample.name, tuple(sample.labels.items()))
+                points = series.get(key)
+                if points is None:
+                    points = series[key] = []
+                    kept.samples.append(sample._replace(value=0.0, timestamp=None))
+                points.append((sample.value, seconds))
+
+    @property
+    def point_count(self) -> int:
+        return sum(len(points) for series in self.points.values() for points in series.values())
 
     def write(self, output: BinaryIO) -> None:
-        eof = b"# EOF\n"
-        for family in self.families.values():
-            # one series' points together, in time order (OpenMetrics groups a family by label set)
-            first_seen: dict[tuple, int] = {}
-            for sample in family.samples:
-                first_seen.setdefault(tuple(sorted(sample.labels.items())), len(first_seen))
-            family.samples.sort(key=lambda sample: first_seen[tuple(sorted(sample.labels.items()))])
+        for name, family in self.families.items():
             registry = CollectorRegistry(auto_describe=False)
             registry.register(_Families([family]))
-            text = openmetrics_latest(registry)
-            output.write(text[: -len(eof)] if text.endswith(eof) else text)
-        output.write(eof)
+            lines = openmetrics_latest(registry).decode().split("\n")
+            header = [line for line in lines if line.startswith("#") and line != "# EOF"]
+            firsts = [line for line in lines if line and not line.startswith("#")]
+            series = self.points[name]
+            assert len(firsts) == len(series), name  # one line per series, in the order kept
+            text = ["\n".join(header), "\n"]
+            zero = " " + floatToGoString(0.0)
+            for first, points in zip(firsts, series.values(), strict=True):
+                prefix = first[: -len(zero)]
+                text.extend(
+                    f"{prefix} {floatToGoString(value)} {seconds}\n" for value, seconds in points
+                )
+            output.write("".join(text).encode())
+        output.write(b"# EOF\n")
 
 
 @dataclass(slots=True)

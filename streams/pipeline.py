@@ -22,7 +22,7 @@ from streams.config import PulseConfig
 from streams.deadletter import dead_letter_record, rejected_reason_label
 from streams.engine.engine import Engine
 from streams.engine.timeline import NO_TIME
-from streams.events import Decoder, Rejection
+from streams.events import Rejection
 from streams.exposition import PipelineCounters
 from streams.model import Event
 
@@ -70,7 +70,7 @@ class Pipeline:
         now_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.config = config
-        self.decoder = Decoder(max_bytes=config.policy.max_bytes, currencies=config.revenue.currencies)
+        self.decoder = config.decoder()
         self.admission = Admission(config.policy, admission_state, clock)
         self.engine = engine if engine is not None else Engine(config.engine, config.revenue)
         self.counters = PipelineCounters()

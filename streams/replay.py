@@ -225,6 +225,40 @@ class JobPart:
     dead_letters: list[tuple[int, bytes]] = field(default_factory=list)  # (position, record)
 
 
+def message_lines(
+    opened: list[Input], progress: Progress | None = None
+) -> Iterator[tuple[str, int, bytes]]:
+    """(source, line number, line) of every non-empty line of every input, in order: the
+    messages every file-based command runs through the pipeline. `source` names the input
+    in dead letters ("replay:<path>"); the line number (1-based, counting empty lines) is
+    the dead letter's offset. With `progress`, reports on stderr about every 2 seconds."""
+    last_report = time.monotonic()
+    reported = count = 0
+    for current in opened:
+        source = f"replay:{current.path}"
+        line_number = 0
+        for line in current.lines:
+            line_number += 1
+            raw = line.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            yield source, line_number, raw
+            count += 1
+            if count % _CHECK_CLOCK_EVERY == 0:
+                gc.collect(1)
+                now = time.monotonic()
+                if progress is not None and now - last_report >= PROGRESS_EVERY_S:
+                    rate = (count - reported) / max(now - last_report, 1e-9)
+                    click.echo(progress.line(count, rate, current, now), err=True)
+                    last_report, reported = now, count
+        if progress is not None and current.size is not None:
+            progress.finished_bytes += current.size
+
+
+def opened_inputs(inputs: Iterable[tuple[str, Iterable[bytes]] | Input]) -> list[Input]:
+    return [item if isinstance(item, Input) else Input(*item) for item in inputs]
+
+
 def ingest(
     pipeline: Pipeline,
     inputs: Iterable[tuple[str, Iterable[bytes]] | Input],
@@ -237,7 +271,7 @@ def ingest(
     on stderr (with a total and an ETA when every input's size is known). With `part`,
     only the lines that job owns, keeping dead letters and first applications in `part`
     and reporting progress into its shared array."""
-    opened = [item if isinstance(item, Input) else Input(*item) for item in inputs]
+    opened = opened_inputs(inputs)
     progress = Progress(opened)
     last_report = time.monotonic()
     reported_lines = 0

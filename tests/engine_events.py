@@ -39,12 +39,12 @@ def _id() -> str:
     return f"e{next(_ids)}"
 
 
-def login(t: int, user: str = "u1", account: str = "a1") -> Login:
-    return Login(_id(), "login", t, account, user)
+def login(t: int, user: str = "u1", account: str = "a1", session: str | None = None) -> Login:
+    return Login(_id(), "login", t, account, user, session_id=session)
 
 
-def logout(t: int, user: str = "u1", account: str = "a1") -> Logout:
-    return Logout(_id(), "logout", t, account, user)
+def logout(t: int, user: str = "u1", account: str = "a1", session: str | None = None) -> Logout:
+    return Logout(_id(), "logout", t, account, user, session_id=session)
 
 
 def feature(t: int, name: str = "search", user: str = "u1", account: str = "a1") -> FeatureUsed:
@@ -162,5 +162,39 @@ def synthetic_events(seed: int, days: int, accounts: int = 4, users: int = 5) ->
                 events.append(paid(base + HOUR_MS, "99", account=account))
         if rng.random() < 0.5:
             events.append(canceled(T0 + rng.randrange(days) * DAY_MS, account=account))
+    events.sort(key=lambda event: event.occurred_at)
+    return events
+
+
+def device_events(seed: int, days: int, accounts: int = 3, users: int = 5) -> list[Event]:
+    """Users on several devices at once: tagged logins (a session_id per device and day),
+    untagged feature uses in between, logouts that end one device's session (sometimes
+    none, so it closes by inactivity), some untagged logins, and users who log in and do
+    nothing else (idle). In time order."""
+    rng = random.Random(seed)
+    events: list[Event] = []
+    for a in range(accounts):
+        account = f"dev{a}"
+        for day in range(days):
+            base = T0 + day * DAY_MS
+            for u in range(users):
+                user = f"u{u}"
+                if rng.random() < 0.25 or (u == users - 1 and day > days // 2):
+                    continue  # the last user stops half way: their logins leave the windows
+                idle = u == 0 or rng.random() < 0.15
+                start = base + rng.randrange(DAY_MS)  # any hour: local days and DST matter
+                for device in range(rng.choice([1, 2, 2, 3])):
+                    session = None if rng.random() < 0.15 else f"{user}-d{device}-{day}"
+                    t = start + device * rng.choice([0, MINUTE_MS, 20 * MINUTE_MS, 3 * HOUR_MS])
+                    events.append(login(t, user=user, account=account, session=session))
+                    if idle:
+                        continue
+                    for _ in range(rng.randrange(4)):
+                        t += rng.choice([MINUTE_MS, 10 * MINUTE_MS, 30 * MINUTE_MS,
+                                         30 * MINUTE_MS + 1, 2 * HOUR_MS])
+                        events.append(feature(t, rng.choice(FEATURES), user=user, account=account))
+                    if rng.random() < 0.6:
+                        t += rng.choice([0, MINUTE_MS, 45 * MINUTE_MS])
+                        events.append(logout(t, user=user, account=account, session=session))
     events.sort(key=lambda event: event.occurred_at)
     return events

@@ -42,6 +42,7 @@ from click.testing import CliRunner
 from streams.generator import GeneratedMessage, GeneratorConfig, generate
 from streams.replay import replay
 from tests.oracle import Oracle, Policy
+from tests.oracle.oracle import usd_rate_rows
 from tests.oracle.compare import compare, parse_exposition
 
 DAY = 86_400_000
@@ -174,9 +175,11 @@ def shuffled(messages: list[GeneratedMessage], mode: str, seed: int) -> list[byt
     return lines
 
 
-def engine_exposition(dataset: Path, as_of: int | None, workdir: Path, revenue_toml: str = "") -> str:
+def engine_exposition(
+    dataset: Path, as_of: int | None, workdir: Path, revenue_toml: str = "", config_toml: str = CONFIG_TOML
+) -> str:
     config = workdir / "pulse.toml"
-    config.write_text(CONFIG_TOML + revenue_toml)
+    config.write_text(config_toml + revenue_toml)
     out = workdir / f"metrics-{as_of}.prom"
     clock = [] if as_of is None else ["--as-of", rfc3339(as_of)]
     result = CliRunner().invoke(
@@ -187,11 +190,12 @@ def engine_exposition(dataset: Path, as_of: int | None, workdir: Path, revenue_t
 
 
 def disagreements(
-    dataset: Path, oracle: Oracle, workdir: Path, name: str, times: tuple[int | None, ...], revenue_toml: str = ""
+    dataset: Path, oracle: Oracle, workdir: Path, name: str, times: tuple[int | None, ...], revenue_toml: str = "",
+    config_toml: str = CONFIG_TOML,
 ) -> list[str]:
     report: list[str] = []
     for as_of in times:
-        exposition = engine_exposition(dataset, as_of, workdir, revenue_toml)
+        exposition = engine_exposition(dataset, as_of, workdir, revenue_toml, config_toml)
         mismatches = compare(oracle.metrics(as_of), parse_exposition(exposition))
         when = "default" if as_of is None else rfc3339(as_of)
         report += [f"{name} as-of {when}: {mismatch}" for mismatch in mismatches]
@@ -247,6 +251,8 @@ def _adversarial_events(rng: random.Random, hot_slots: list[int]) -> list[dict[s
                      "user_id": f"u{rng.randrange(3)}"}
             if base["type"] == "feature_used":
                 base["feature"] = rng.choice(["search", "export", "alerts"])
+            elif rng.random() < 0.5:  # two devices' sessions interleave; some carry no id
+                base["session_id"] = rng.choice(["s1", "s2", "s3"])
         elif kind == "ticket":
             base |= {"type": rng.choice(["ticket_opened", "ticket_opened", "ticket_replied", "ticket_resolved",
                                          "ticket_reopened", "ticket_rated"]),
@@ -325,6 +331,16 @@ KNOB_SETTINGS = {
     # failed payments never change MRR; and a short dunning window
     "dunning-off": (Policy(dunning_window_days=None), 'dunning_window_days = "off"\n'),
     "dunning-3d": (Policy(dunning_window_days=3), "dunning_window_days = 3\n"),
+    # calendar days in a zone with a quarter-hour offset, and one west of UTC
+    "tz-kathmandu": (Policy(time_zone="Asia/Kathmandu"),
+                     '[engine]\ntime_zone = "Asia/Kathmandu"\n'),
+    "tz-los-angeles": (Policy(time_zone="America/Los_Angeles"),
+                       '[engine]\ntime_zone = "America/Los_Angeles"\n'),
+    # who is active: one core feature; feature use alone
+    "core-search": (Policy(core_features=("search",)), '[engine]\ncore_features = ["search"]\n'),
+    "features-only": (Policy(activity_types=("feature_used",), core_features=("export", "alerts")),
+                      '[engine]\nactivity_types = ["feature_used"]\n'
+                      'core_features = ["export", "alerts"]\n'),
 }
 
 
@@ -332,11 +348,42 @@ KNOB_SETTINGS = {
 @pytest.mark.parametrize("seed", range(101, 105))
 def test_the_other_knob_settings_agree_with_the_oracle(seed: int, setting: str, tmp_path: Path) -> None:
     """The adversarial data (free prices, 100 % discounts, backdated cancels) under the
-    other setting of a revenue knob the oracle follows."""
+    other setting of a revenue or engine knob the oracle follows."""
     policy, revenue_toml = KNOB_SETTINGS[setting]
     dataset = tmp_path / "events.jsonl"
     lines, times = adversarial_lines(seed)
     write_jsonl(dataset, lines)
     with Oracle(dataset, rates=RATES, policy=policy) as oracle:
         report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}-{setting}", times, revenue_toml)
+    assert not report, "engine != oracle:\n" + "\n".join(report)
+
+
+# --- dated exchange rates ------------------------------------------------------------
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
+
+
+# EUR and GBP change rate inside the adversarial span (END - 40d .. END); EUR starts after
+# the span does, so its earliest events have no rate and are dead-lettered by both sides.
+DATED_CSV = "date,currency,usd_per_unit\n" + "".join(
+    f"{_day(END - days * DAY)},{code},{rate}\n"
+    for days, code, rate in ((35, "EUR", "1.05"), (20, "EUR", "1.1"), (9, "EUR", "1.0825"),
+                             (45, "GBP", "1.25"), (12, "GBP", "1.3125"))
+)
+
+
+@pytest.mark.parametrize("seed", range(101, 105))
+def test_dated_exchange_rates_agree_with_the_oracle(seed: int, tmp_path: Path) -> None:
+    """A rates_file with rates changing inside the data: terms and payments convert at the
+    rate in force at their occurred_at, on both sides."""
+    (tmp_path / "rates.csv").write_text(DATED_CSV)
+    dataset = tmp_path / "events.jsonl"
+    lines, times = adversarial_lines(seed)
+    write_jsonl(dataset, lines)
+    config_toml = '[revenue]\nreporting_currency = "USD"\nrates_file = "rates.csv"\n'
+    with Oracle(dataset, rates=usd_rate_rows(DATED_CSV)) as oracle:
+        assert oracle.metrics(None).get(("pulse_events_rejected_total", (("reason", "no_exchange_rate"),)))
+        report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}-dated", times, config_toml=config_toml)
     assert not report, "engine != oracle:\n" + "\n".join(report)

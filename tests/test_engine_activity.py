@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+import re
 
+import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +107,83 @@ def test_presence_set_stays_small_for_in_order_input():
     for minute in range(0, 30 * 24 * 60, 7):  # every 7 minutes for 30 days
         add_presence(presence, minute * MINUTE_MS, DAY_MS)
     assert len(presence) <= 2 * 30 + 2
+
+
+# --- who is active, calendar days: the [engine] knobs ----------------------------------
+
+
+def test_activity_knobs_parse_and_default_to_every_login_and_feature():
+    from streams.engine.config import EngineConfig
+
+    default = EngineConfig()
+    assert default.activity_types == ("login", "feature_used") and default.core_features == ()
+    assert default.time_zone == "UTC"
+    config = EngineConfig.from_mapping(
+        {"activity_types": ["feature_used"], "core_features": ["export"],
+         "time_zone": "Asia/Kathmandu"}
+    )
+    assert config.counts_as_activity("feature_used", "export")
+    assert not config.counts_as_activity("feature_used", "search")
+    assert not config.counts_as_activity("login", None)
+
+
+@pytest.mark.parametrize(("table", "fix"), [
+    ({"activity_types": []}, 'activity_types must be a non-empty list drawn from "login"'),
+    ({"activity_types": ["logout"]}, 'activity_types must be a non-empty list drawn from "login"'),
+    ({"activity_types": "login"}, "activity_types must be a list of names"),
+    ({"core_features": ["export", "export"]}, "core_features must be distinct feature names"),
+    ({"core_features": [""]}, "core_features must be a list of names"),
+    ({"time_zone": "Mars/Olympus"}, 'time_zone "Mars/Olympus" is not a known IANA time zone'),
+    ({"time_zone": "../etc/passwd"}, "is not a known IANA time zone"),
+    ({"time_zone": 2}, "time_zone must be an IANA time zone name"),
+])
+def test_bad_activity_knobs_name_the_fix_in_one_sentence(table, fix):
+    from streams.config import PulseConfig
+    from streams.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(fix)) as raised:
+        PulseConfig.from_mapping({"engine": table})
+    message = str(raised.value)
+    assert message.startswith("[engine] ") and message.endswith(".") and "\n" not in message
+
+
+def test_replay_with_an_unknown_time_zone_says_so_without_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from streams.cli import main
+
+    config = tmp_path / "pulse.toml"
+    config.write_text('[engine]\ntime_zone = "Europe/Atlantis"\n')
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    result = CliRunner().invoke(main, ["replay", str(events), "--config", str(config)])
+    assert result.exit_code != 0
+    assert 'time_zone "Europe/Atlantis" is not a known IANA time zone' in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_core_feature_list_changes_who_is_active_but_not_feature_users():
+    from streams.engine.config import EngineConfig
+
+    config = EngineConfig(core_features=("export",))
+    engine = Engine(config)
+    for event in (feature(T - 1, user="searcher", name="search"),
+                  feature(T - 1, user="exporter", name="export"), login(T - 2, user="idle")):
+        engine.apply(event)
+    samples = engine.snapshot(T)
+    assert active(samples, "1d") == 2  # exporter, idle (a login is activity by default)
+    assert value(samples, "pulse_login_only_users", window="30d") == 1  # idle
+    assert value(samples, "pulse_feature_users", feature="search", window="30d") == 1
+
+
+def test_state_written_before_login_presence_existed_still_answers_logged_in_but_idle():
+    from streams.engine.account import AccountState
+
+    engine = Engine()
+    engine.apply(login(T - DAY_MS, user="old"))
+    state = engine.store["a1"]
+    data = orjson.loads(state.to_bytes())
+    for user in data["u"].values():
+        del user[5]  # the row as written before `login_seen`
+    restored = Engine(store={"a1": AccountState.from_bytes(orjson.dumps(data))})
+    assert value(restored.snapshot(T), "pulse_login_only_users", window="30d") == 1

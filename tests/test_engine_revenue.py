@@ -9,11 +9,10 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 import pytest
 
-from streams.engine.currency import USD_RATES
 from streams.engine.revenue import REVENUE_METRICS, AccountRevenue, RevenueConfig, revenue_samples
 from streams.engine.timeline import DAY_MS, HOUR_MS
 from streams.errors import ConfigError
@@ -132,19 +131,84 @@ def test_currency_conversion_and_rounding_half_up() -> None:
     assert mrr(account_of([started("s1", T0, "0.03", currency="EUR")]), T0, config) == Decimal("0.05")
     assert mrr(account_of([started("s1", T0, "10", currency="GBP")]), T0, config) == Decimal("12.50")
     # The default table, and a reporting currency other than the table's base.
-    expected = (Decimal(100) * USD_RATES["EUR"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    eur = Decimal("1.035")  # the shipped table's EUR, dated 2025-01-02 (before T0)
+    assert RevenueConfig().rate("EUR", T0) == eur
+    expected = (Decimal(100) * eur).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     assert mrr(account_of([started("s1", T0, "100", currency="EUR")]), T0) == expected
     in_euro = RevenueConfig(reporting_currency="EUR")
-    assert in_euro.rates["EUR"] == 1
-    assert mrr(account_of([started("s1", T0, str(USD_RATES["EUR"] * 100), currency="USD")]), T0, in_euro) == Decimal(
-        "100.00"
-    )
+    assert in_euro.rate("EUR", T0) == 1
+    assert mrr(account_of([started("s1", T0, str(eur * 100), currency="USD")]), T0, in_euro) == Decimal("100.00")
 
 
-def test_default_rate_table_covers_the_common_currencies() -> None:
-    assert {"USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD"} <= USD.currencies
-    assert len(USD.currencies) >= 15
-    assert "XYZ" not in USD.currencies
+def test_default_rate_table_covers_the_common_currencies_and_the_rouble() -> None:
+    known = USD.rate_table.currencies()
+    assert {"USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "RUB"} <= known
+    assert len(known) >= 15
+    assert "XYZ" not in known
+
+
+def test_seed_000_rouble_example_is_counted() -> None:
+    """Seed 000's MRR example, in roubles (1000/year, 300/month, 200/quarter, 500 every 3
+    months = 616.67 a month), reported in roubles and in US dollars."""
+    subs = [started("s1", T0, "1000", currency="RUB", interval="year"),
+            started("s2", T0, "300", currency="RUB"),
+            started("s3", T0, "200", currency="RUB", interval="quarter"),
+            started("s4", T0, "500", currency="RUB", interval="month", interval_count=3)]
+    in_roubles = RevenueConfig(reporting_currency="RUB")
+    assert mrr(account_of(subs), T0, in_roubles) == Decimal("616.67")
+    # each subscription converted and rounded once: 0.82 + 2.95 + 0.66 + 1.64 (0.009835 USD/RUB)
+    assert mrr(account_of(subs), T0) == Decimal("6.07")
+
+
+DATED = (
+    (T0 - 10 * DAY, "EUR", Decimal("1.00")),
+    (T0 + 10 * DAY, "EUR", Decimal("1.20")),
+    (T0 + 20 * DAY, "GBP", Decimal("1.30")),
+)
+
+
+def test_the_rate_in_force_at_the_event_applies_nearest_earlier_date() -> None:
+    config = RevenueConfig(dated_rates=DATED)
+    assert config.rate("EUR", T0 - 10 * DAY - 1) is None  # before its first date: no rate
+    assert config.rate("EUR", T0 - 10 * DAY) == Decimal("1.00")  # from 00:00 UTC of its date
+    assert config.rate("EUR", T0 + 10 * DAY - 1) == Decimal("1.00")
+    assert config.rate("EUR", T0 + 10 * DAY) == Decimal("1.20")
+    assert config.rate("EUR", T0 + 400 * DAY) == Decimal("1.20")  # the latest holds on
+    assert config.rate("USD", -(1 << 40)) == 1  # the base, at every date
+    assert config.rate("GBP", T0) is None and not config.rate_known("GBP", T0)
+    assert config.rate("RUB", T0) is None  # a table of one's own replaces the shipped one
+
+
+def test_terms_keep_the_rate_of_the_day_they_were_set_until_they_change() -> None:
+    config = RevenueConfig(dated_rates=DATED)
+    account = account_of([started("s1", T0, "100", currency="EUR")])
+    assert mrr(account, T0, config) == Decimal("100.00")
+    assert mrr(account, T0 + 15 * DAY, config) == Decimal("100.00")  # no FX movement in between
+    account.apply(started("s1", T0 + 15 * DAY, "100", kind="subscription_changed", currency="EUR"))
+    assert mrr(account, T0 + 15 * DAY, config) == Decimal("120.00")  # new terms, that day's rate
+    assert movement(figures(account, T0 + 15 * DAY, config), "expansion") == Decimal("20.00")
+
+
+def test_payments_convert_at_their_own_date() -> None:
+    config = RevenueConfig(dated_rates=DATED)
+    account = account_of([payment(T0 + 9 * DAY, True, "10", "EUR"), payment(T0 + 11 * DAY, True, "10", "EUR")])
+    found = figures(account, T0 + 12 * DAY, config)
+    assert found[("pulse_payments_succeeded_amount", ())] == Decimal("22.00")
+
+
+def test_a_reporting_currency_other_than_usd_is_rebased_date_by_date() -> None:
+    config = RevenueConfig(reporting_currency="EUR", dated_rates=DATED)
+    assert config.rate("USD", T0) == 1 and config.rate("EUR", T0) == 1
+    exact = Context(prec=34)  # cross rates carry 34 significant digits
+    assert config.rate("USD", T0 + 10 * DAY) == exact.divide(Decimal(1), Decimal("1.20"))
+    assert config.rate("GBP", T0 + 20 * DAY) == exact.divide(Decimal("1.30"), Decimal("1.20"))
+    assert config.rate("USD", T0 - 11 * DAY) is None  # no EUR rate yet to express it in
+
+
+def test_configured_rates_hold_at_every_date_and_override_the_table() -> None:
+    config = RevenueConfig.from_mapping({"rates": {"EUR": "1.5"}}, DATED)
+    assert config.rate("EUR", T0 - 100 * DAY) == Decimal("1.5")
+    assert config.rate("GBP", T0 + 20 * DAY) == Decimal("1.30")
 
 
 # --- trials, cancellations, reactivation ------------------------------------------------
@@ -771,8 +835,8 @@ def test_config_from_mapping_reads_every_knob() -> None:
         "same_window_new_and_churn": "ignore",
         "plan_labels": ["starter"],
     })
-    assert config.rates["EUR"] == 1 and config.rates["USD"] == Decimal("0.9") and config.rates["XAU"] == 2500
-    assert {"EUR", "USD", "GBP", "XAU"} <= config.currencies
+    assert config.rate("EUR", T0) == 1 and config.rate("USD", T0) == Decimal("0.9") and config.rate("XAU", T0) == 2500
+    assert {"EUR", "USD", "GBP", "XAU"} <= config.rate_table.currencies()
     assert (config.churn_recognition, config.discount_scope, config.reactivation_window_days,
             config.same_window_new_and_churn, config.plan_labels) == (
         "occurred_at", "ignore", 90, "ignore", ("starter",))

@@ -119,3 +119,103 @@ def test_the_engine_applies_what_admission_admits_and_judges_no_lateness_itself(
     engine.prune()  # billing running ahead does not age the users out either
     assert set(engine.store.get("a1").users) == {"behind_billing", "just_in_time"}
     assert value(engine.snapshot(T0 + 5 * DAY_MS), "pulse_active_users", window="1d") == 2
+
+
+# --- sessions per session_id, zero-length sessions -----------------------------------
+
+
+def zero_length_at(events, as_of: int = T) -> float:
+    engine = Engine()
+    for event in events:
+        engine.apply(event)
+    return value(engine.snapshot(as_of), "pulse_sessions_zero_length", window="7d")
+
+
+def two_devices(start: int) -> list:
+    """Laptop (session "lap") 09:00-09:40 with a logout; phone (session "ph") 09:10-09:25,
+    logged out first. Feature uses carry no id: each belongs to the device whose login
+    is the latest one still open."""
+    return [
+        login(start, session="lap"),
+        feature(start + 5 * MINUTE_MS),  # laptop
+        login(start + 10 * MINUTE_MS, session="ph"),
+        feature(start + 20 * MINUTE_MS),  # phone: its login is the latest open one
+        logout(start + 25 * MINUTE_MS, session="ph"),  # ends the phone session only
+        feature(start + 30 * MINUTE_MS),  # laptop again
+        logout(start + 40 * MINUTE_MS, session="lap"),
+    ]
+
+
+def test_two_devices_keep_their_own_sessions_and_a_logout_ends_only_its_own():
+    start = T - DAY_MS
+    # laptop: 40 minutes; phone: 15 minutes. Before session ids counted: 25 min + a lone
+    # feature use + a lone logout, i.e. (3, 25 * 60 + 0 + 600)
+    assert sessions_at(two_devices(start)) == (2, 40 * 60 + 15 * 60)
+    assert zero_length_at(two_devices(start)) == 0
+
+
+def test_two_devices_result_does_not_depend_on_arrival_order():
+    start = T - DAY_MS
+    events = two_devices(start)
+    rng_orders = [events[::-1], events[3:] + events[:3], sorted(events, key=lambda e: e.event_id[::-1])]
+    assert {sessions_at(order) for order in rng_orders} == {(2, 55 * 60)}
+
+
+def test_an_untagged_logout_ends_the_latest_open_tagged_session():
+    start = T - DAY_MS
+    events = [login(start, session="a"), login(start + MINUTE_MS, session="b"),
+              logout(start + 3 * MINUTE_MS), feature(start + 4 * MINUTE_MS), logout(start + 6 * MINUTE_MS)]
+    # b: 1..3 min (ended by the untagged logout); a: 0..6 min (the feature use joins a)
+    assert sessions_at(events) == (2, 2 * 60 + 6 * 60)
+
+
+def test_a_new_session_id_starts_a_new_session_within_the_gap():
+    start = T - DAY_MS
+    events = [login(start, session="a"), feature(start + 5 * MINUTE_MS), login(start + 10 * MINUTE_MS, session="b"),
+              feature(start + 15 * MINUTE_MS)]
+    assert sessions_at(events) == (2, 5 * 60 + 5 * 60)
+    untagged = [login(start), feature(start + 5 * MINUTE_MS), login(start + 10 * MINUTE_MS),
+                feature(start + 15 * MINUTE_MS)]
+    assert sessions_at(untagged) == (1, 15 * 60)  # the inactivity rule alone
+
+
+def test_the_gap_still_splits_a_session_with_an_id():
+    start = T - DAY_MS
+    later = start + 5 * MINUTE_MS + GAP + 1
+    events = [login(start, session="a"), feature(start + 5 * MINUTE_MS), feature(later),
+              logout(later + MINUTE_MS, session="a")]
+    # run 1: session a, 5 minutes. Run 2 (after the gap) has no open login: the feature use
+    # is an untagged session of its own and the logout of "a" a lone one, both 0 s.
+    assert sessions_at(events) == (3, 5 * 60)
+    assert zero_length_at(events) == 2
+
+
+def test_zero_length_sessions_are_counted_apart():
+    start = T - DAY_MS
+    events = [login(start), feature(start + 10 * MINUTE_MS),  # 10 minutes
+              login(start + 2 * GAP),  # a lone login: 0 s
+              logout(start + 4 * GAP, session="x")]  # a lone logout: 0 s
+    assert sessions_at(events) == (3, 600)
+    assert zero_length_at(events) == 2
+
+
+def test_pruning_a_user_with_session_ids_keeps_every_answer_in_view():
+    engine = Engine()
+    events = []
+    for day in range(12):
+        base = T0 + day * DAY_MS
+        events += [login(base, session=f"l{day}"), feature(base + 5 * MINUTE_MS),
+                   login(base + 6 * MINUTE_MS, session=f"p{day}"), feature(base + 7 * MINUTE_MS),
+                   logout(base + 9 * MINUTE_MS, session=f"p{day}"), logout(base + 12 * MINUTE_MS)]
+    for event in events:
+        engine.apply(event)
+    engine.apply(login(T0 + 50 * DAY_MS, user="other"))
+    as_of = T0 + 15 * DAY_MS
+    before = engine.snapshot(as_of)
+    engine.prune()
+    user = engine.store.get("a1").users["u1"]
+    assert len(user.tagged) < 24  # whole runs before the cutoff were dropped
+    assert engine.snapshot(as_of) == before
+    state = engine.store.get("a1")
+    restored = type(state).from_bytes(state.to_bytes())
+    assert restored.users["u1"].tagged == user.tagged

@@ -70,6 +70,7 @@ REASON_CASES: dict[str, Callable[[], object]] = {
     "missing_field:": lambda: DECODER.decode(message("login", user_id=None)),
     "invalid_field:": lambda: DECODER.decode(message("feature_used", count=0)),
     "unknown_currency": lambda: Decoder(currencies={"EUR"}).decode(message("payment_failed")),
+    "no_exchange_rate": lambda: Decoder(rate_known=lambda code, at: False).decode(message("payment_failed")),
     "wrong_topic": lambda: DECODER.decode(message("login"), "pulse.billing"),
     "future_timestamp": _future,
     "too_late": _too_late,

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from streams.admission import ACCEPTED, DUPLICATE, Admission, PolicyConfig
-from streams.engine.revenue.config import RevenueConfig
+from streams.config import PulseConfig
 from streams.errors import ConfigError
 from streams.events import Decoder, Rejection
 from streams.generate import generate as generate_command
@@ -50,8 +50,8 @@ FAULTY = {"accounts": 40, "seed": 4, "duplicates": 0.03, "late": 0.03, "malforme
 
 
 def decoder() -> Decoder:
-    """The decoder as the pipeline configures it: the engine's currency table."""
-    return Decoder(currencies=RevenueConfig().currencies)
+    """The decoder as the pipeline configures it: ISO 4217, the rates table, dated rates."""
+    return PulseConfig().decoder()
 
 
 def kinds(dataset: tuple[GeneratedMessage, ...]) -> Counter[str]:

@@ -45,8 +45,10 @@ def stepped(lines: list[bytes], steps: list[int], config: PulseConfig):
     return out, replay
 
 
-def generated(seed: int, **faults: float) -> list[bytes]:
-    config = GeneratorConfig(accounts=15, days=20, seed=seed, **{f"{k}_fraction": v for k, v in faults.items()})
+def generated(seed: int, end: int | None = None, **faults: float) -> list[bytes]:
+    fractions = {f"{k}_fraction": v for k, v in faults.items()}
+    ends = {} if end is None else {"end": end}
+    config = GeneratorConfig(accounts=15, days=20, seed=seed, **fractions, **ends)
     return [m.value for m in generate(config)]
 
 
@@ -93,6 +95,33 @@ def test_an_event_admitted_at_one_step_is_too_late_at_a_later_one():
         assert history[as_of] == one_instant(lines, as_of, config)
 
 
+@pytest.mark.parametrize(
+    "engine",
+    [
+        {"time_zone": "America/New_York"},
+        {"time_zone": "America/New_York", "activity_types": ["feature_used"],
+         "core_features": ["reports"]},
+        {"time_zone": "Europe/Berlin", "activity_types": ["login"],
+         "core_features": ["export", "search"]},
+    ],
+)
+def test_hourly_steps_across_a_dst_change_with_activity_knobs_equal_one_instant_replays(
+    engine: dict[str, object],
+) -> None:
+    """[engine] time_zone, activity_types, core_features as a config file gives them; the
+    generated sessions carry session_ids (tagged sessions); hourly steps over New York's
+    spring-forward night (2026-03-08) and the local midnights around it."""
+    end = parse_time("2026-03-12T00:00:00Z")
+    lines = generated(5, end=end, late=0.01)
+    assert any(b'"ses_' in line for line in lines)  # generated logins carry session_ids
+    config = PulseConfig.from_mapping({"engine": engine})
+    start = parse_time("2026-03-07T12:00:00Z")
+    steps = [start + i * 3_600_000 for i in range(2 * 24 + 1)]
+    history, _replay = stepped(lines, steps, config)
+    for as_of in steps:
+        assert history[as_of] == one_instant(lines, as_of, config), as_of
+
+
 def run(args: list[str]):
     return CliRunner().invoke(main, ["replay", *args])
 
@@ -118,6 +147,52 @@ def test_cli_writes_openmetrics_with_a_timestamp_per_sample_and_families_togethe
     assert [(float(t), v) for t, v in logins] == [(1772323200.0, 0.0), (1772409600.0, 1.0), (1772496000.0, 1.0)]
     rejected = next(family for family in families if family.name == "pulse_events_rejected")
     assert {s.value for s in rejected.samples} == {1.0}  # the malformed line counts at every step, as --as-of does
+
+
+def test_openmetrics_text_is_what_the_client_writes_for_every_point(tmp_path: Path):
+    """The writer lets prometheus_client escape each series once and repeats its text per
+    point: the bytes equal the client's own rendering of every point, label values that
+    need escaping included."""
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.openmetrics.exposition import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    from streams.history import OpenMetricsHistory, _Families
+
+    def step(value: float) -> list[Metric]:
+        gauge = Metric("pulse_odd", "Help with \\ and \n.", "gauge")
+        gauge.add_sample("pulse_odd", {"plan": 'a"b\\c\nd', "window": "7d"}, value)
+        gauge.add_sample("pulse_odd", {"plan": "é", "window": "7d"}, value / 3)
+        counter = Metric("pulse_events", "Events.", "counter")
+        counter.add_sample("pulse_events_total", {"type": "login"}, value * 2)
+        return [gauge, counter]
+
+    lines = generated(3)
+    config = PulseConfig()
+    end = parse_time("2026-03-01T00:00:00Z")
+    steps = [end - DAY_MS * 3 + i * 6 * 3_600_000 for i in range(13)]
+    writer, reference = OpenMetricsHistory(), {}
+    for as_of, samples, counters, _replay in stepped_snapshots(decode_inputs([("f", lines)], config, steps[-1]),
+                                                                config, steps):
+        families = [*metric_families(samples, counters, EXPOSITION), *step(as_of / 1e9)]
+        writer.add(as_of, families)
+        for family in families:
+            kept = reference.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            kept.samples.extend(s._replace(timestamp=as_of / 1000) for s in family.samples)
+    out = tmp_path / "h.om"
+    with out.open("wb") as output:
+        writer.write(output)
+    expected = []
+    for family in reference.values():  # every point through the client, one series' points together
+        order: dict[tuple, int] = {}
+        for sample in family.samples:
+            order.setdefault((sample.name, tuple(sorted(sample.labels.items()))), len(order))
+        family.samples.sort(key=lambda s: order[(s.name, tuple(sorted(s.labels.items())))])
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families([family]))
+        expected.append(generate_latest(registry).removesuffix(b"# EOF\n"))
+    assert out.read_bytes() == b"".join(expected) + b"# EOF\n"
+    assert writer.point_count == sum(len(f.samples) for f in reference.values())
 
 
 @pytest.mark.parametrize(

@@ -422,6 +422,46 @@ def test_a_logout_without_activity_within_the_gap_is_a_session_of_its_own(tmp_pa
     assert sessions(result) == (2, 60)
 
 
+def zero_length(result: dict[MetricKey, MetricValue]) -> MetricValue:
+    return value(result, "pulse_sessions_zero_length", window="7d")
+
+
+def test_two_devices_keep_their_own_sessions(tmp_path: Path) -> None:
+    """Hand-derived: laptop session "lap" 0-40 min, phone session "ph" 10-25 min. Untagged
+    feature uses belong to the latest open tagged login; the phone's logout ends only the
+    phone's session."""
+    start = T - DAY
+    result = metrics(tmp_path, [
+        event("login", start, user_id="u1", session_id="lap"),
+        used(start + 5 * MINUTE),
+        event("login", start + 10 * MINUTE, user_id="u1", session_id="ph"),
+        used(start + 20 * MINUTE),
+        event("logout", start + 25 * MINUTE, user_id="u1", session_id="ph"),
+        used(start + 30 * MINUTE),
+        event("logout", start + 40 * MINUTE, user_id="u1", session_id="lap"),
+    ])
+    assert sessions(result) == (2, 40 * 60 + 15 * 60)
+    assert zero_length(result) == 0
+
+
+def test_an_untagged_logout_ends_the_latest_open_tagged_session(tmp_path: Path) -> None:
+    start = T - DAY
+    result = metrics(tmp_path, [
+        event("login", start, user_id="u1", session_id="a"),
+        event("login", start + MINUTE, user_id="u1", session_id="b"),
+        logout(start + 3 * MINUTE), used(start + 4 * MINUTE), logout(start + 6 * MINUTE),
+    ])
+    assert sessions(result) == (2, 2 * 60 + 6 * 60)
+
+
+def test_lone_logins_and_logouts_are_zero_length_sessions(tmp_path: Path) -> None:
+    start = T - DAY
+    result = metrics(tmp_path, [login(start), used(start + 10 * MINUTE), login(start + 60 * MINUTE),
+                                event("logout", start + 120 * MINUTE, user_id="u1", session_id="x")])
+    assert sessions(result) == (3, 600)
+    assert zero_length(result) == 2
+
+
 def test_late_logout_splits_a_session(tmp_path: Path) -> None:
     start = T - DAY
     result = metrics(tmp_path, [login(start), used(start + 20 * MINUTE), logout(start + 10 * MINUTE)])
@@ -597,7 +637,9 @@ def test_default_as_of_is_the_latest_accepted_event_with_no_future_check(tmp_pat
     (b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
      b'"subscription_id": "s", "amount": -1, "currency": "USD"}', "invalid_field:amount"),
     (b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
-     b'"subscription_id": "s", "amount": 1, "currency": "XXX"}', "unknown_currency"),
+     b'"subscription_id": "s", "amount": 1, "currency": "XXX"}', "no_exchange_rate"),  # ISO, but no rate
+    (b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
+     b'"subscription_id": "s", "amount": 1, "currency": "ZZZ"}', "unknown_currency"),  # not ISO 4217
     (b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", "user_id": "u", '
      b'"pad": "' + b"x" * 65536 + b'"}', "too_large"),
 ])
@@ -653,10 +695,40 @@ def test_compare_sums_segment_labels_and_reports_each_disagreement() -> None:
     }
 
 
+# --- dated exchange rates --------------------------------------------------------------
+
+DATED = [(-(1 << 62), "USD", Decimal(1)), (T - 40 * DAY, "EUR", Decimal("1.00")), (T - 10 * DAY, "EUR", Decimal("1.20"))]
+
+
+def dated_metrics(tmp_path: Path, lines: list[dict[str, Any]]) -> dict[MetricKey, MetricValue]:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return oracle_metrics(path, T, rates=DATED)
+
+
+def test_dated_rates_apply_at_the_event_nearest_earlier_date(tmp_path: Path) -> None:
+    """Hand-derived: EUR is 1.00 from T - 40d and 1.20 from T - 10d. Terms set at T - 20d
+    keep 1.00 (100.00); a change at T - 5d takes 1.20 (+20.00 expansion); payments convert
+    at their own date; an event before the first EUR date has no rate."""
+    result = dated_metrics(tmp_path, [
+        started(T - 20 * DAY, 100, currency="EUR"),
+        started(T - 20 * DAY, 50, currency="EUR", sub="s2"),
+        changed(T - 5 * DAY, 100, currency="EUR", sub="s2"),
+        event("payment_succeeded", T - 6 * DAY, subscription_id="s1", amount=10, currency="EUR"),
+        event("payment_succeeded", T - 41 * DAY, subscription_id="s1", amount=10, currency="EUR"),
+        started(T - 41 * DAY, 70, currency="EUR", sub="s3", account="early"),
+    ])
+    assert value(result, "pulse_mrr") == Decimal("220.00")  # 100 x 1.00 + 100 x 1.20
+    assert value(result, "pulse_mrr_movement", kind="expansion", window="30d") == Decimal("70.00")
+    assert value(result, "pulse_payments_succeeded_amount", window="7d") == Decimal("12.00")
+    rejected = {labels: count for (name, labels), count in result.items() if name == "pulse_events_rejected_total"}
+    assert rejected == {(("reason", "no_exchange_rate"),): 2}
+
+
 # --- the contract's own examples -----------------------------------------------------
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "schemas" / "examples"
-EXAMPLE_CURRENCIES = {"USD", "EUR", "GBP", "JPY"}  # currencies the examples use, all in the default table
+EXAMPLE_CURRENCIES = [(-(1 << 62), code, 1) for code in ("USD", "EUR", "GBP", "JPY")]  # the examples' currencies
 
 
 def example_lines(name: str) -> list[bytes]:

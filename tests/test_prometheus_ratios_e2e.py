@@ -32,6 +32,7 @@ pytestmark = pytest.mark.prometheus
 # window; the window is the rule name's suffix, e.g. ratio90d, and 30d otherwise)
 RATIO_RULES = {
     "pulse:stickiness:ratio": "pulse_stickiness_ratio",
+    "pulse:average_stickiness:ratio30d": "pulse_average_stickiness_ratio",
     "pulse:feature_adoption:ratio30d": "pulse_feature_adoption_ratio",
     "pulse:csat:ratio90d": "pulse_csat_ratio",
     "pulse:nps:score90d": "pulse_nps_score",

@@ -89,12 +89,12 @@ def test_replay_end_to_end_with_duplicates_rejections_and_dead_letters(tmp_path)
     assert values[("pulse_events_duplicate_total", ())] == 1
     assert values[("pulse_events_total", (("type", "login"),))] == 1
     assert values[("pulse_events_rejected_total", (("reason", "invalid_json"),))] == 1
-    assert values[("pulse_events_rejected_total", (("reason", "unknown_currency"),))] == 1
+    assert values[("pulse_events_rejected_total", (("reason", "no_exchange_rate"),))] == 1  # XXX: ISO, no rate
     assert values[("pulse_events_rejected_total", (("reason", "missing_field:user_id"),))] == 1
     assert values[("pulse_evaluation_timestamp_seconds", ())] == 1772356200  # 09:10, the latest applied
     records = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
     assert [(r["reason"], r["offset"], r["partition"]) for r in records] == [
-        ("invalid_json", 3, 0), ("unknown_currency", 6, 0), ("missing_field:user_id", 7, 0)]
+        ("invalid_json", 3, 0), ("no_exchange_rate", 6, 0), ("missing_field:user_id", 7, 0)]
     assert {r["topic"] for r in records} == {f"replay:{source}"}
     assert records[0]["raw_text"] == "{not json"
     assert "3 rejected" in result.stderr and "1 duplicates" in result.stderr

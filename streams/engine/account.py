@@ -45,6 +45,8 @@ from streams.model import (
     AccountUpdated,
     Event,
     FeatureUsed,
+    Login,
+    Logout,
     OnboardingStepCompleted,
     SurveyResponse,
     TicketOpened,
@@ -147,19 +149,22 @@ class AccountState:
         user.encoded = None
         event_type = event.type
         if event_type == "logout":
-            sessions.record(user, time, True)
+            sessions.record(user, time, True, cast(Logout, event).session_id)
+        elif event_type == "login":
+            sessions.record(user, time, False, cast(Login, event).session_id)
+            if config.counts_as_activity(event_type, None):
+                activity.record_activity(user, time)
+            activity.record_login(user, time)
+            self.journey.record_activity(time, None)
         else:
-            activity.record_activity(user, time)
             sessions.record(user, time, False)
-            if event_type == "login":
-                activity.record_login(user, time)
-                self.journey.record_activity(time, None)
-            else:
-                feature = cast(FeatureUsed, event).feature
-                adoption.record(user, feature, time)
-                self.journey.record_activity(time, feature)
-        # Age the touched user out cheaply: only when its oldest trail entry is due.
-        if user.trail[0] >> 1 <= self.activity_time - config.activity_lag_ms - _TRAIL_HORIZON:
+            feature = cast(FeatureUsed, event).feature
+            if config.counts_as_activity(event_type, feature):
+                activity.record_activity(user, time)
+            adoption.record(user, feature, time)
+            self.journey.record_activity(time, feature)
+        # Age the touched user out cheaply: only when its oldest session entry is due.
+        if sessions.oldest(user) <= self.activity_time - config.activity_lag_ms - _TRAIL_HORIZON:
             _prune_user(user, self.activity_time, config)
 
     def _ticket(self, ticket_id: str, time: int, config: EngineConfig) -> support.Ticket:

@@ -1,61 +1,114 @@
-"""Activity: active users, stickiness and login count.
+"""Activity: active users, stickiness (rolling and averaged), login count, logged in but idle.
+
+Who is active follows `[engine] activity_types` (default `login` and `feature_used`) and
+`core_features` (default: every feature): an *activity event* is an event of one of those
+types, and for `feature_used` one of a core feature. `logout` is never activity.
 
 Definitions (windows are (T - W, T], T = the evaluation time):
 - Active user over W: a user, i.e. the pair (account_id, user_id), with at least one
-  `login` or `feature_used` event in the window. `logout` is not activity.
-  Exported as `pulse_active_users{window="1d"|"7d"|"30d"}` (additive).
+  activity event in the window, `pulse_active_users{window="1d"|"7d"|"30d"}` (additive).
 - Stickiness: 1d active users / 30d active users, 0 when no user is active over 30 days
   (`pulse_stickiness_ratio`, within 0..1: every 1d-active user is 30d-active).
+- Averaged stickiness, by calendar day in `[engine] time_zone` (default UTC): the 30
+  complete local days before the day that contains T (the current, partial day is not one
+  of them; a 23- or 25-hour DST day is one day). A user is active on a day with at least
+  one activity event in [day start, next day start).
+  `pulse_daily_active_users_sum_users{window="30d"}`: the sum over the 30 days of that day's active
+  users (additive). `pulse_calendar_active_users{window="30d"}`: users active on at least
+  one of the 30 days (additive). `pulse_average_stickiness_ratio{window="30d"}`:
+  (user-days / 30) / calendar active users, the average DAU over the 30 days divided by
+  the MAU of the same days, 0 when nobody was active (within 0..1).
 - Login count over W: the number of `login` events in the window (after de-duplication
-  by event id), `pulse_logins{window="1d"|"7d"}` (additive).
+  by event id), `pulse_logins{window="1d"|"7d"}` (additive), whatever `activity_types` says.
+- Logged in but idle: users with at least one `login` in (T - 30d, T] and no
+  `feature_used` of a core feature in it, `pulse_login_only_users{window="30d"}`
+  (additive; seed 000's E02 "logs in but does not do the active tasks").
 Events without a user_id feed none of these.
 
-State per user: a presence set of activity times (exact for every window >= 1 day, at
-most about two times per day) and the sorted login times. Both keep what a snapshot up to
-the late horizon behind the account's stream time can need, and no more.
+State per user: a presence set of activity times (`seen`, thinned for 20 hours, so exact
+for every rolling window >= 1 day and every local day of 20 hours or more), the sorted
+login times, and a presence set of login times exact for 30 days. All keep what a snapshot
+up to the late horizon behind the account's stream time can need, and no more.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from streams.engine import adoption
 from streams.engine.config import EngineConfig
+from streams.engine.local_days import complete_days_before, next_day_start
 from streams.engine.samples import Sample, ratio_sample
-from streams.engine.timeline import DAY_MS, NO_TIME, add_presence, drop_through, insert_sorted
+from streams.engine.timeline import (
+    DAY_MS,
+    HOUR_MS,
+    NO_TIME,
+    add_presence,
+    any_in,
+    drop_through,
+    insert_sorted,
+    presence_change,
+    window_change,
+)
 from streams.engine.users import User
 
 ACTIVE_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
 LOGIN_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY_MS), ("7d", 7 * DAY_MS))
 LONGEST_ACTIVE_WINDOW = 30 * DAY_MS
 LONGEST_LOGIN_WINDOW = 7 * DAY_MS
+PRESENCE_MS = 20 * HOUR_MS
+"""`seen` is thinned for this width: exact for any window or local day at least this long
+(every real time zone's shortest day today is 22 or 23 hours)."""
+CALENDAR_DAYS = 30
+CALENDAR_WINDOW = "30d"
+CALENDAR_LOOKBACK_MS = 32 * DAY_MS
+"""How far before T the first of the 30 complete local days may start (31 days, plus DST
+hours and any change of UTC offset), with room to spare."""
+IDLE_WINDOW = "30d"
+IDLE_WINDOW_MS = 30 * DAY_MS
 HELP: dict[str, str] = {
-    "pulse_active_users": "Users (account_id, user_id) with at least one login or feature_used event in the window (T - W, T].",
+    "pulse_active_users": "Users (account_id, user_id) with at least one activity event "
+    "(default: login or feature_used) in the window (T - W, T].",
     "pulse_stickiness_ratio": "Users active over 1 day divided by users active over 30 days (0 when none are active).",
+    "pulse_daily_active_users_sum_users": "Sum over the 30 complete local calendar days "
+    "before T's day of the users active that day.",
+    "pulse_calendar_active_users": "Users active on at least one of the 30 complete local "
+    "calendar days before T's day.",
+    "pulse_average_stickiness_ratio": "Average daily active users over the 30 complete local "
+    "calendar days before T's day, divided by the users active on any of them (0 when none).",
     "pulse_logins": "Login events in the window (T - W, T].",
+    "pulse_login_only_users": "Users with a login and no use of a core feature in the window "
+    "(T - W, T].",
 }
 
 
 def record_activity(user: User, time: int) -> None:
-    """A login or feature_used at `time`."""
-    add_presence(user.seen, time, DAY_MS)
+    """An activity event at `time` (see `EngineConfig.counts_as_activity`)."""
+    add_presence(user.seen, time, PRESENCE_MS)
 
 
 def record_login(user: User, time: int) -> None:
     insert_sorted(user.logins, time)
+    add_presence(user.login_seen, time, IDLE_WINDOW_MS)
 
 
 def prune(user: User, stream_time: int, config: EngineConfig) -> None:
     """Forget what no snapshot at or after stream_time - activity lag can need."""
     horizon = stream_time - config.activity_lag_ms
-    drop_through(user.seen, horizon - LONGEST_ACTIVE_WINDOW)
+    drop_through(user.seen, horizon - CALENDAR_LOOKBACK_MS)
     drop_through(user.logins, horizon - LONGEST_LOGIN_WINDOW)
+    drop_through(user.login_seen, horizon - IDLE_WINDOW_MS)
 
 
 @dataclass(slots=True)
 class ActivityTotals:
     active: list[int] = field(default_factory=lambda: [0] * len(ACTIVE_WINDOWS))
     logins: list[int] = field(default_factory=lambda: [0] * len(LOGIN_WINDOWS))
+    user_days: int = 0
+    calendar_active: int = 0
+    login_only: int = 0
 
 
 def tally(user: User, as_of: int, totals: ActivityTotals) -> None:
@@ -76,6 +129,63 @@ def tally(user: User, as_of: int, totals: ActivityTotals) -> None:
             totals.logins[position] += end - bisect_right(logins, as_of - width, 0, end)
 
 
+def tally_days(user: User, bounds: Sequence[int], totals: ActivityTotals) -> None:
+    """Count the local days of `bounds` (see `local_days.complete_days_before`) on which
+    the user was active, and the user once if there is any."""
+    seen = user.seen
+    low = bisect_left(seen, bounds[0])
+    high = bisect_left(seen, bounds[-1], low)
+    if low == high:
+        return
+    # the day of a time is where it sorts among the boundaries; distinct days, counted once
+    totals.user_days += len({bisect_right(bounds, time) for time in seen[low:high]})
+    totals.calendar_active += 1
+
+
+def tally_idle(user: User, as_of: int, config: EngineConfig, totals: ActivityTotals) -> None:
+    """Count the user if they logged in over the last 30 days and used no core feature."""
+    low = as_of - IDLE_WINDOW_MS
+    if not any_in(user.login_seen, low, as_of):
+        return
+    if adoption.used_any(user, low, as_of, config.core_features):
+        return
+    totals.login_only += 1
+
+
+_ACTIVE_WIDTHS = tuple(width for _, width in ACTIVE_WINDOWS)
+
+
+def tally_user(
+    user: User, as_of: int, days: Sequence[int], config: EngineConfig, totals: ActivityTotals
+) -> None:
+    """One user's whole share of the family at T (`days`: `calendar_bounds(T, config)`)."""
+    tally(user, as_of, totals)
+    if user.seen:
+        tally_days(user, days, totals)
+    if user.login_seen:
+        tally_idle(user, as_of, config, totals)
+
+
+def next_change(user: User, as_of: int, config: EngineConfig) -> int:
+    """The earliest time after T at which `tally_user` of this user can give other figures
+    without a new event (early is allowed, late is not): the latest activity leaves a
+    window, a login leaves one, a kept time after T comes into view, T's local day ends (the
+    30 calendar days move on), or a login or a core feature use enters or leaves the idle
+    window (timeline.NEVER: none)."""
+    change = presence_change(user.seen, as_of, _ACTIVE_WIDTHS)
+    for _, width in LOGIN_WINDOWS:
+        change = min(change, window_change(user.logins, as_of, width))
+    if user.seen:
+        change = min(change, next_day_start(as_of, config.time_zone))
+    if user.login_seen:
+        change = min(change, window_change(user.login_seen, as_of, IDLE_WINDOW_MS))
+        core = config.core_features
+        for feature, times in user.features.items():
+            if not core or feature in core:
+                change = min(change, window_change(times, as_of, IDLE_WINDOW_MS))
+    return change
+
+
 def latest_at(user: User, as_of: int) -> int:
     """The latest kept activity time at or before T (NO_TIME: none). It may lie up to a day
     before the true latest when T is earlier than the user's latest activity, but whole
@@ -85,14 +195,27 @@ def latest_at(user: User, as_of: int) -> int:
     return seen[index - 1] if index else NO_TIME
 
 
+def calendar_bounds(as_of: int, config: EngineConfig) -> tuple[int, ...]:
+    """The boundaries of the 30 complete local days before T's day."""
+    return complete_days_before(as_of, CALENDAR_DAYS, config.time_zone)
+
+
 def samples(totals: ActivityTotals) -> list[Sample]:
     out = [
         Sample("pulse_active_users", (("window", name),), count)
         for (name, _), count in zip(ACTIVE_WINDOWS, totals.active, strict=True)
     ]
     out.append(ratio_sample("pulse_stickiness_ratio", (), totals.active[0], totals.active[2]))
+    calendar = (("window", CALENDAR_WINDOW),)
+    out.append(Sample("pulse_daily_active_users_sum_users", calendar, totals.user_days))
+    out.append(Sample("pulse_calendar_active_users", calendar, totals.calendar_active))
+    out.append(ratio_sample(
+        "pulse_average_stickiness_ratio", calendar,
+        totals.user_days, CALENDAR_DAYS * totals.calendar_active,
+    ))
     out.extend(
         Sample("pulse_logins", (("window", name),), count)
         for (name, _), count in zip(LOGIN_WINDOWS, totals.logins, strict=True)
     )
+    out.append(Sample("pulse_login_only_users", (("window", IDLE_WINDOW),), totals.login_only))
     return out

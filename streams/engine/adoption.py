@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 
 from streams.engine.config import FEATURE_OTHER, EngineConfig
 from streams.engine.samples import Sample, ratio_sample
-from streams.engine.timeline import DAY_MS, add_presence, any_in, drop_through, new_times
+from streams.engine.timeline import (
+    DAY_MS,
+    NEVER,
+    add_presence,
+    any_in,
+    drop_through,
+    new_times,
+    presence_change,
+)
 from streams.engine.users import User
 
 WINDOW_NAME = "30d"
@@ -78,10 +86,31 @@ def tally(user: User, as_of: int, totals: AdoptionTotals, labelled: Collection[s
         totals.other_users += 1
 
 
+def next_change(user: User, as_of: int) -> int:
+    """The earliest time after T at which `tally` of this user can count other features
+    without a new event (a feature's latest use leaves the window, or a kept later use
+    comes into view); timeline.NEVER when none can."""
+    change = NEVER
+    for times in user.features.values():
+        change = min(change, presence_change(times, as_of, _WIDTHS))
+    return change
+
+
+_WIDTHS = (WINDOW_MS,)
+
+
 def tally_other(user: User, as_of: int, labelled: Collection[str]) -> bool:
     """Did the user use, in the window, a feature outside `labelled`?"""
     low = as_of - WINDOW_MS
     return any(feature not in labelled and any_in(times, low, as_of) for feature, times in user.features.items())
+
+
+def used_any(user: User, low_exclusive: int, high_inclusive: int, among: Collection[str]) -> bool:
+    """Did the user use, in (low, high], a feature of `among` (empty: any feature)?"""
+    return any(
+        (not among or feature in among) and any_in(times, low_exclusive, high_inclusive)
+        for feature, times in user.features.items()
+    )
 
 
 def labelled_features(totals: AdoptionTotals, config: EngineConfig) -> tuple[str, ...]:

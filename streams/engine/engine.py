@@ -21,7 +21,8 @@ from typing import Protocol
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
 from streams.engine.account import AccountState
 from streams.engine.config import EngineConfig
-from streams.engine.revenue import REVENUE_METRICS, RevenueConfig, revenue_samples
+from streams.engine.revenue import REVENUE_METRICS, RevenueConfig
+from streams.engine.revenue import metrics as revenue
 from streams.engine.samples import Sample
 from streams.engine.timeline import SECOND_MS
 from streams.model import Event
@@ -43,6 +44,7 @@ METRIC_HELP: dict[str, str] = {
 
 GLOBAL_RATIOS: frozenset[str] = frozenset({
     "pulse_stickiness_ratio",
+    "pulse_average_stickiness_ratio",
     "pulse_feature_adoption_ratio",
     "pulse_csat_ratio",
     "pulse_nps_score",
@@ -81,6 +83,7 @@ class Totals:
     support: support.SupportTotals = field(default_factory=support.SupportTotals)
     surveys: surveys.SurveyTotals = field(default_factory=surveys.SurveyTotals)
     lifecycle: lifecycle.LifecycleTotals = field(default_factory=lifecycle.LifecycleTotals)
+    revenue: revenue.RevenueTotals = field(default_factory=revenue.RevenueTotals)
 
 
 class Engine:
@@ -147,11 +150,20 @@ class Engine:
     def snapshot(self, as_of: int) -> list[Sample]:
         """Every metric as of `as_of` (epoch ms), from the events at or before it."""
         config = self.config
-        gap = config.session_gap_ms
         totals = Totals()
         listed = frozenset(config.features) if config.features else None
+        days = activity.calendar_bounds(as_of, config)
         for state in self.store.values():
-            _tally_account(state, as_of, gap, totals, listed)
+            _tally_account(state, as_of, config, days, totals, listed)
+            if state.revenue is not None:
+                revenue.tally(state.revenue, as_of, self.revenue_config, totals.revenue)
+        return self.samples(totals, as_of)
+
+    def samples(self, totals: Totals, as_of: int) -> list[Sample]:
+        """The samples of every family from the sums over every account at `as_of` (the
+        full snapshot's, or the ones an incremental snapshot keeps)."""
+        config = self.config
+        listed = frozenset(config.features) if config.features else None
         labelled = adoption.labelled_features(totals.adoption, config)
         if listed is not None:
             other_users, emit_other = totals.adoption.other_users, True
@@ -172,20 +184,25 @@ class Engine:
         out += support.samples(totals.support)
         out += surveys.samples(totals.surveys)
         out += lifecycle.samples(totals.lifecycle)
-        revenue_parts = (state.revenue for state in self.store.values() if state.revenue is not None)
-        out += revenue_samples(revenue_parts, as_of, self.revenue_config)
+        out += revenue.samples(totals.revenue, self.revenue_config)
         return out
 
 
 def _tally_account(
-    state: AccountState, as_of: int, gap: int, totals: Totals, listed: frozenset[str] | None
+    state: AccountState,
+    as_of: int,
+    config: EngineConfig,
+    days: tuple[int, ...],
+    totals: Totals,
+    listed: frozenset[str] | None,
 ) -> None:
+    gap = config.session_gap_ms
     activity_totals = totals.activity
     adoption_totals = totals.adoption
     session_totals = totals.sessions
     for user in state.users.values():
-        activity.tally(user, as_of, activity_totals)
-        if user.trail:
+        activity.tally_user(user, as_of, days, config, activity_totals)
+        if sessions.has_entries(user):
             sessions.tally(user, as_of, gap, session_totals)
         if user.features:
             adoption.tally(user, as_of, adoption_totals, listed)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from streams.engine.config import EngineConfig
 from streams.engine.samples import Sample
-from streams.engine.timeline import DAY_MS, drop_through, insert_sorted
+from streams.engine.timeline import DAY_MS, drop_through, insert_sorted, window_change
 
 WINDOW_NAME = "30d"
 WINDOW_MS = 30 * DAY_MS
@@ -57,6 +57,12 @@ def tally(milestones: array[int], as_of: int, totals: LifecycleTotals) -> None:
     counts = totals.counts
     for index in range(start, end):
         counts[milestones[index] & 3] += 1
+
+
+def next_change(milestones: array[int], as_of: int) -> int:
+    """The earliest time after T at which `tally` can count other milestones without a new
+    event (timeline.NEVER: never)."""
+    return window_change(milestones, as_of, WINDOW_MS, 4)
 
 
 def samples(totals: LifecycleTotals) -> list[Sample]:

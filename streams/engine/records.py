@@ -136,7 +136,7 @@ def _record_at(
     latest = NO_TIME
     for user in state.users.values():
         activity.tally(user, as_of, active)
-        if user.trail:
+        if sessions.has_entries(user):
             sessions.tally(user, as_of, gap, closed)
         if user.features:
             adoption.tally(user, as_of, used, None)

@@ -1,25 +1,41 @@
 """Sessions: count and total duration of a user's closed sessions that ended in 7 days.
 
-Definition: a user's `login`, `feature_used` and `logout` events, in event-time order,
-are grouped into sessions; the next event joins the current session when it is at most
-the session gap (default 30 minutes; exactly 30 minutes joins, 30 minutes + 1 ms splits)
-after the previous one and the previous one is not a `logout` (a logout ends its
-session). At equal times a logout sorts after the user's other events, so activity stamped
-at the logout's millisecond still belongs to the session it ends; a logout with no
-activity within the gap before it is a session of its own, of duration 0.
-Duration = last event - first event. At T a session is closed if it ended with a logout
-or its last event is more than the gap before T (T - last > gap); only events at or
-before T are considered, so a later event cannot reopen it at T.
+Definition (docs/metrics.md, "Sessions"; GA4's session and engaged-session rules are the
+anchor). A user's `login`, `feature_used` and `logout` events, in event-time order, are
+cut into *runs* by the session gap (default 30 minutes; exactly 30 minutes joins, 30
+minutes + 1 ms splits). Within a run:
+
+- an event that carries a `session_id` (login, logout) belongs to that session;
+- an event without one belongs to the session of the run's latest tagged login that no
+  logout has ended yet (the device the user is on), or to the run's untagged session when
+  there is none;
+- a logout ends the one session it belongs to; a later event of that session key in the
+  same run starts a new session.
+
+So two devices' sessions stay apart, and a logout on one never ends the other. A user
+whose events carry no `session_id` gets exactly the inactivity rule: runs split by the
+gap, a logout ends the session. At equal times the order is: tagged logins, other
+non-logout events, untagged logouts, tagged logouts (ties between tagged events by
+session_id), so activity stamped at a logout's millisecond still belongs to the session
+it ends. Duration = last event - first event. At T a session is closed if it ended with a
+logout or its last event is more than the gap before T (T - last > gap); only events at
+or before T are considered, so a later event cannot reopen it at T.
 
 - `pulse_sessions{window="7d"}`: closed sessions whose last event is in (T - 7d, T].
 - `pulse_session_duration_sum_seconds{window="7d"}`: the sum of their durations, in seconds.
-Both additive. The result does not depend on arrival order: the trail is kept sorted and
-sessions are derived from it at evaluation time, so a late event can merge two sessions
-and a late logout can split one.
+- `pulse_sessions_zero_length{window="7d"}`: how many of those sessions last 0 seconds
+  (a lone login or logout). They are in `pulse_sessions` and add 0 to the duration; the
+  average session duration excludes them: duration / (sessions - zero-length).
+All additive. The result does not depend on arrival order: the trails are kept sorted and
+sessions are derived from them at evaluation time.
 
-State per user: the sorted trail `time * 2 + is_logout` since the late horizon minus 7 days,
-plus `trail_head`, the start of the session the oldest kept entry continues (so pruning
-never shortens a session that is still visible).
+State per user: the sorted untagged trail `time * 2 + is_logout` and `trail_head`, the
+start of the session the oldest kept entry continues (so pruning never shortens a session
+that is still visible); and `tagged`, session_id -> the sorted trail of that session's
+tagged logins and logouts. A user with tagged entries is pruned at run boundaries only
+(whole runs that ended before the cutoff), which keeps the session of every kept untagged
+event unchanged; such a user with no break of one gap in 7 days keeps its trail until it
+has one.
 """
 
 from __future__ import annotations
@@ -30,19 +46,53 @@ from dataclasses import dataclass
 
 from streams.engine.config import EngineConfig
 from streams.engine.samples import Sample
-from streams.engine.timeline import DAY_MS, NO_TIME, SECOND_MS, insert_sorted
+from streams.engine.timeline import DAY_MS, NEVER, NO_TIME, SECOND_MS, insert_sorted
 from streams.engine.users import User
 
 WINDOW_NAME = "7d"
 WINDOW_MS = 7 * DAY_MS
 HELP: dict[str, str] = {
-    "pulse_sessions": "Closed sessions (30 min inactivity gap, logout ends) whose last event is in the window.",
-    "pulse_session_duration_sum_seconds": "Total duration (last event - first event) of the closed sessions that ended in the window.",
+    "pulse_sessions": "Closed sessions (per session_id, else 30 min inactivity gap; a logout ends its own "
+    "session) whose last event is in the window.",
+    "pulse_session_duration_sum_seconds": "Total duration (last event - first event) of the closed sessions that "
+    "ended in the window.",
+    "pulse_sessions_zero_length": "Closed sessions of 0 seconds (a lone login or logout) among pulse_sessions; "
+    "the average duration excludes them.",
 }
 
+# Ranks at equal times (see the header); a merged entry sorts by (time, rank, session_id).
+_TAGGED_LOGIN = 0
+_UNTAGGED = 1
+_UNTAGGED_LOGOUT = 2
+_TAGGED_LOGOUT = 3
+_UNTAGGED_KEY = ""
 
-def record(user: User, time: int, is_logout: bool) -> None:
-    insert_sorted(user.trail, time * 2 + is_logout)
+
+def record(user: User, time: int, is_logout: bool, session_id: str | None = None) -> None:
+    if session_id is None:
+        insert_sorted(user.trail, time * 2 + is_logout)
+        return
+    trail = user.tagged.get(session_id)
+    if trail is None:
+        trail = user.tagged[session_id] = array("q")
+    insert_sorted(trail, time * 2 + is_logout)
+
+
+def oldest(user: User) -> int:
+    """The time of the user's oldest untagged entry or of the first entry of its first
+    session id (NO_TIME: none): O(1), for the per-event "is a prune due?" check, which only
+    saves memory (answers never depend on when pruning runs). Ids are mostly created in
+    time order, so this is the oldest entry but after a late event of a new id."""
+    times = []
+    if user.trail:
+        times.append(user.trail[0] >> 1)
+    if user.tagged:
+        times.append(next(iter(user.tagged.values()))[0] >> 1)
+    return min(times) if times else NO_TIME
+
+
+def has_entries(user: User) -> bool:
+    return bool(user.trail or user.tagged)
 
 
 def prune(user: User, stream_time: int, config: EngineConfig) -> None:
@@ -52,8 +102,11 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
     start is kept in `trail_head`. Events that arrive later lie after the late horizon,
     more than 7 days (> one gap) after any dropped entry, so they never join a dropped one.
     """
-    trail = user.trail
     cutoff = stream_time - config.activity_lag_ms - WINDOW_MS
+    if user.tagged:
+        _prune_runs(user, cutoff, config.session_gap_ms)
+        return
+    trail = user.trail
     if not trail or trail[0] >> 1 > cutoff:
         return
     keep_from = bisect_right(trail, cutoff * 2 + 1)
@@ -72,6 +125,32 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
     del trail[:keep_from]
 
 
+def _prune_runs(user: User, cutoff: int, gap: int) -> None:
+    """Drop the whole runs (see the header) that ended at or before `cutoff`."""
+    times = sorted({entry >> 1 for entry in user.trail}.union(
+        *({entry >> 1 for entry in trail} for trail in user.tagged.values())))
+    if not times or times[0] > cutoff:
+        return
+    keep_after = NO_TIME  # entries at or before this time are dropped
+    if times[-1] <= cutoff:
+        keep_after = times[-1]
+    else:
+        for index in range(bisect_right(times, cutoff), 0, -1):
+            if index < len(times) and times[index] - times[index - 1] > gap:
+                keep_after = times[index - 1]
+                break
+    if keep_after == NO_TIME:
+        return
+    bound = keep_after * 2 + 1
+    del user.trail[:bisect_right(user.trail, bound)]
+    user.trail_head = NO_TIME
+    for session_id in list(user.tagged):
+        trail = user.tagged[session_id]
+        del trail[:bisect_right(trail, bound)]
+        if not trail:
+            del user.tagged[session_id]
+
+
 def _session_start_index(trail: array[int], index: int, gap: int) -> int:
     """Index of the first entry of the session that contains trail[index]."""
     while index > 0:
@@ -86,9 +165,13 @@ def _session_start_index(trail: array[int], index: int, gap: int) -> int:
 class SessionTotals:
     closed: int = 0
     duration_ms: int = 0
+    zero_length: int = 0
 
 
 def tally(user: User, as_of: int, gap: int, totals: SessionTotals) -> None:
+    if user.tagged:
+        _tally_tagged(user, as_of, gap, totals)
+        return
     trail = user.trail
     end = bisect_right(trail, as_of * 2 + 1)  # entries at or before as_of
     first_in_window = bisect_right(trail, (as_of - WINDOW_MS) * 2 + 1)
@@ -101,20 +184,149 @@ def tally(user: User, as_of: int, gap: int, totals: SessionTotals) -> None:
     ended_by_logout = entry & 1
     closed = 0
     duration = 0
+    zero = 0
     for position in range(index + 1, end):
         entry = trail[position]
         time = entry >> 1
         if ended_by_logout or time - last > gap:
             closed += 1
             duration += last - start
+            zero += last == start
             start = time
         last = time
         ended_by_logout = entry & 1
     if ended_by_logout or as_of - last > gap:
         closed += 1
         duration += last - start
+        zero += last == start
     totals.closed += closed
     totals.duration_ms += duration
+    totals.zero_length += zero
+
+
+def _run_floor(trails: list[array[int]], window_start: int, as_of: int, gap: int) -> int | None:
+    """A time before the run that holds the first entry after `window_start` (so every
+    run that reaches the window lies after it), or None when no entry is in the window.
+    Walks back from the window start one run link (an entry within the gap) at a time."""
+    if not any(bisect_right(t, window_start * 2 + 1) < bisect_right(t, as_of * 2 + 1) for t in trails):
+        return None
+    floor = window_start
+    while True:
+        bound = floor * 2 + 1
+        after = [t[i] >> 1 for t in trails if (i := bisect_right(t, bound)) < len(t)]
+        before = [t[i - 1] >> 1 for t in trails if (i := bisect_right(t, bound)) > 0]
+        if not before or min(after) - max(before) > gap:
+            return floor
+        floor = max(before) - 1
+
+
+def _merged(user: User, floor: int, as_of: int) -> list[tuple[int, int, str]]:
+    """The user's entries in (floor, as_of] as (time, rank, session_id), in order."""
+    low, high = floor * 2 + 1, as_of * 2 + 1
+    trail = user.trail
+    merged = [
+        (entry >> 1, _UNTAGGED_LOGOUT if entry & 1 else _UNTAGGED, _UNTAGGED_KEY)
+        for entry in trail[bisect_right(trail, low):bisect_right(trail, high)]
+    ]
+    for session_id, tagged in user.tagged.items():
+        merged.extend(
+            (entry >> 1, _TAGGED_LOGOUT if entry & 1 else _TAGGED_LOGIN, session_id)
+            for entry in tagged[bisect_right(tagged, low):bisect_right(tagged, high)]
+        )
+    merged.sort()
+    return merged
+
+
+def _tally_tagged(user: User, as_of: int, gap: int, totals: SessionTotals) -> None:
+    """The general rule (header) for a user with tagged entries."""
+    window_start = as_of - WINDOW_MS
+    floor = _run_floor([user.trail, *user.tagged.values()], window_start, as_of, gap)
+    if floor is None:
+        return
+    merged = _merged(user, floor, as_of)
+    head = user.trail_head
+    # the head continues trail[0] only when the walk reached the oldest untagged entry
+    first_untagged = user.trail[0] >> 1 if user.trail and user.trail[0] >> 1 > floor else NO_TIME
+    sessions: dict[str, list[int]] = {}  # key -> [start, last], the run's current sessions
+    open_logins: dict[str, int] = {}  # tagged session -> position of its latest login
+
+    def close(key: str) -> None:
+        start, last = sessions.pop(key)
+        if last > window_start:
+            totals.closed += 1
+            totals.duration_ms += last - start
+            totals.zero_length += last == start
+
+    previous = NO_TIME
+    for position, (time, rank, session_id) in enumerate(merged):
+        if previous != NO_TIME and time - previous > gap:
+            for key in list(sessions):
+                close(key)
+            open_logins.clear()
+        previous = time
+        if rank == _TAGGED_LOGIN or rank == _TAGGED_LOGOUT:
+            key = session_id
+        else:
+            key = max(open_logins, key=open_logins.__getitem__) if open_logins else _UNTAGGED_KEY
+        if rank == _TAGGED_LOGIN:
+            open_logins[key] = position
+        session = sessions.get(key)
+        if session is None:
+            start = time
+            if position == 0 and head != NO_TIME and time == first_untagged and rank >= _UNTAGGED:
+                start = head
+            sessions[key] = [start, time]
+        else:
+            session[1] = time
+        if rank == _TAGGED_LOGOUT or rank == _UNTAGGED_LOGOUT:
+            open_logins.pop(key, None)
+            close(key)
+    for key, (_start, last) in list(sessions.items()):
+        if as_of - last > gap:
+            close(key)
+
+
+def next_change(user: User, as_of: int, gap: int) -> int:
+    """The earliest time after T at which `tally` of this user can give other figures
+    without a new event: a kept later entry comes into view, the oldest session in the
+    window leaves it (when its last entry does), or the latest session closes by
+    inactivity (T - last > gap). timeline.NEVER when none can."""
+    if user.tagged:
+        return _tagged_change(user, as_of, gap)
+    trail = user.trail
+    end = bisect_right(trail, as_of * 2 + 1)
+    change = trail[end] >> 1 if end < len(trail) else NEVER
+    if not end:
+        return change
+    first_in_window = bisect_right(trail, (as_of - WINDOW_MS) * 2 + 1, 0, end)
+    if first_in_window < end:
+        # the session of the oldest entry in the window counts until its last entry leaves
+        index = first_in_window
+        while index + 1 < end:
+            entry, following = trail[index], trail[index + 1]
+            if entry & 1 or (following >> 1) - (entry >> 1) > gap:
+                break
+            index += 1
+        change = min(change, (trail[index] >> 1) + WINDOW_MS)
+    last = trail[end - 1]
+    if not last & 1 and as_of - (last >> 1) <= gap:
+        change = min(change, (last >> 1) + gap + 1)
+    return change
+
+
+def _tagged_change(user: User, as_of: int, gap: int) -> int:
+    """`next_change` for a user with tagged entries, by a coarser bound: `_tally_tagged`
+    reads T only through comparisons of T, T - gap and T - 7d with entry times (an entry
+    at or before T, a session's last entry within the gap, in the window), so the next
+    entry time plus one of those offsets (and one more millisecond) after T bounds it."""
+    times = sorted({entry >> 1 for trail in (user.trail, *user.tagged.values()) for entry in trail})
+    change = NEVER
+    for offset in (0, gap, WINDOW_MS, WINDOW_MS + gap):
+        for exact in (offset, offset + 1):
+            index = bisect_right(times, as_of - exact)
+            if index < len(times) and times[index] + exact < change:
+                change = times[index] + exact
+    return change
 
 
 def samples(totals: SessionTotals) -> list[Sample]:
@@ -122,4 +334,5 @@ def samples(totals: SessionTotals) -> list[Sample]:
     return [
         Sample("pulse_sessions", labels, totals.closed),
         Sample("pulse_session_duration_sum_seconds", labels, totals.duration_ms / SECOND_MS),
+        Sample("pulse_sessions_zero_length", labels, totals.zero_length),
     ]

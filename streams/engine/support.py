@@ -37,7 +37,7 @@ from typing import Any
 
 from streams.engine.config import EngineConfig
 from streams.engine.samples import Sample
-from streams.engine.timeline import DAY_MS, NO_TIME, SECOND_MS, insert_sorted
+from streams.engine.timeline import DAY_MS, NEVER, NO_TIME, SECOND_MS, insert_sorted, window_change
 
 OPENED, RESOLVED, REOPENED = 0, 1, 2
 RANK_OF_TYPE = {"ticket_opened": OPENED, "ticket_resolved": RESOLVED, "ticket_reopened": REOPENED}
@@ -169,6 +169,34 @@ def tally(tickets: dict[str, Ticket], as_of: int, totals: SupportTotals) -> None
         if resolved != NO_TIME and low < resolved <= as_of:
             totals.resolutions += 1
             totals.resolution_ms += max(0, resolved - opened_at)
+
+
+def next_change(tickets: dict[str, Ticket], as_of: int) -> int:
+    """The earliest time after T at which `tally` can give other figures without a new
+    event: a ticket becomes known, a state change comes into view or leaves the window
+    (the open state follows the latest change), the opening leaves an opened window, the
+    first agent reply or first resolution comes into view or leaves the window
+    (timeline.NEVER: none)."""
+    change = NEVER
+    for ticket in tickets.values():
+        opened_at = ticket.opened_at
+        if opened_at == NO_TIME:
+            continue
+        if opened_at > as_of:
+            change = min(change, opened_at)
+            continue
+        change = min(change, window_change(ticket.changes, as_of, WINDOW_MS, 4))
+        for _, width in OPENED_WINDOWS:
+            if opened_at + width > as_of:
+                change = min(change, opened_at + width)
+        for moment in (ticket.first_agent_reply, ticket.first_resolved):
+            if moment == NO_TIME:
+                continue
+            if moment > as_of:
+                change = min(change, moment)
+            elif moment + WINDOW_MS > as_of:
+                change = min(change, moment + WINDOW_MS)
+    return change
 
 
 def opened_in(tickets: dict[str, Ticket], as_of: int, width: int) -> int:

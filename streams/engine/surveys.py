@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from streams.engine.config import EngineConfig
 from streams.engine.samples import Sample, ratio_sample
-from streams.engine.timeline import DAY_MS, drop_through, insert_sorted
+from streams.engine.timeline import DAY_MS, drop_through, insert_sorted, window_change
 
 WINDOW_NAME = "90d"
 WINDOW_MS = 90 * DAY_MS
@@ -113,6 +113,12 @@ def tally(responses: array[int], as_of: int, totals: SurveyTotals) -> None:
                 totals.nps_detractors += 1
         elif source == 2:  # ces
             totals.ces_score_sum += score
+
+
+def next_change(responses: array[int], as_of: int) -> int:
+    """The earliest time after T at which `tally` can count other responses without a new
+    event (timeline.NEVER: never)."""
+    return window_change(responses, as_of, WINDOW_MS, _SHIFT)
 
 
 def samples(totals: SurveyTotals) -> list[Sample]:

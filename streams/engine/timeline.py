@@ -23,6 +23,8 @@ HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 NO_TIME = -(1 << 62)
 """Marks an absent time (far before any representable event time)."""
+NEVER = 1 << 62
+"""A time after every real one: "no change ahead" for the `*_change` functions below."""
 
 
 def new_times() -> array:
@@ -80,3 +82,36 @@ def add_presence(presence: array, time: int, min_window: int) -> None:
             position = max(position - 1, 1)
         else:
             position += 1
+
+
+# The `*_change` helpers answer, for a tally that reads stored times only through
+# comparisons with T (or T - width), the earliest time after T at which it can read
+# something else, as long as no event is added: an incremental snapshot keeps a tally
+# until then (streams/engine/incremental.py). Being early is allowed (a recount that
+# finds the same figures); being late is not.
+
+
+def window_change(values: array[int], as_of: int, width: int, scale: int = 1) -> int:
+    """For a tally of the values whose time (value // scale) lies in (T - width, T]: the
+    earliest time after T at which that set changes (the next value enters, or the oldest
+    one inside leaves at its time + width). NEVER when neither can happen."""
+    end = bisect_right(values, as_of * scale + scale - 1)
+    change = values[end] // scale if end < len(values) else NEVER
+    start = bisect_right(values, (as_of - width) * scale + scale - 1, 0, end)
+    if start < end:
+        change = min(change, values[start] // scale + width)
+    return change
+
+
+def presence_change(presence: array[int], as_of: int, widths: tuple[int, ...]) -> int:
+    """For a tally asking, per width w, whether the latest time at or before T lies in
+    (T - w, T]: the earliest time after T at which an answer changes (a later time becomes
+    the latest, or the latest leaves a window). NEVER when none can."""
+    index = bisect_right(presence, as_of)
+    change = presence[index] if index < len(presence) else NEVER
+    if index:
+        latest = presence[index - 1]
+        for width in widths:
+            if as_of < latest + width < change:
+                change = latest + width
+    return change

@@ -2,10 +2,13 @@
 
 Each field belongs to one metric family, which alone reads and writes it:
 
-- `seen`     activity: presence set of login/feature_used times (exact for windows >= 1 day)
+- `seen`     activity: presence set of the times of events that count as activity
+             (`[engine] activity_types`, `core_features`), exact for windows >= 20 hours
 - `logins`   activity: sorted login times (login counts)
+- `login_seen` activity: presence set of login times (exact for 30 days; logged in but idle)
 - `trail`    sessions: sorted login/feature_used/logout entries, `time * 2 + is_logout`
 - `trail_head` sessions: start of the session that `trail[0]` continues, or NO_TIME
+- `tagged`   sessions: session_id -> sorted login/logout entries that carry that id
 - `features` adoption: feature name -> presence set of its use times (exact for 30 days)
 """
 
@@ -20,13 +23,17 @@ from streams.engine.timeline import NO_TIME
 
 
 class User:
-    __slots__ = ("encoded", "features", "logins", "seen", "trail", "trail_head")
+    __slots__ = (
+        "encoded", "features", "login_seen", "logins", "seen", "tagged", "trail", "trail_head"
+    )
 
     def __init__(self) -> None:
         self.seen: array[int] = array("q")
         self.logins: array[int] = array("q")
+        self.login_seen: array[int] = array("q")
         self.trail: array[int] = array("q")
         self.trail_head = NO_TIME
+        self.tagged: dict[str, array[int]] = {}
         self.features: dict[str, array[int]] = {}
         self.encoded: orjson.Fragment | None = None
         """`to_obj` as JSON, kept while the user is unchanged; whoever changes the user
@@ -41,23 +48,33 @@ class User:
         return self.encoded
 
     def is_empty(self) -> bool:
-        return not (self.seen or self.logins or self.trail or self.features)
+        return not (
+            self.seen or self.logins or self.login_seen or self.trail or self.tagged or self.features
+        )
 
     def to_obj(self) -> list[Any]:
-        return [
+        obj: list[Any] = [
             self.seen.tolist(),
             self.logins.tolist(),
             self.trail.tolist(),
             self.trail_head,
             {name: times.tolist() for name, times in self.features.items()},
+            self.login_seen.tolist(),
         ]
+        if self.tagged:  # rows of users without session ids keep their earlier form
+            obj.append({session_id: trail.tolist() for session_id, trail in self.tagged.items()})
+        return obj
 
     @classmethod
     def from_obj(cls, obj: list[Any]) -> User:
         user = cls()
-        seen, logins, trail, user.trail_head, features = obj
+        seen, logins, trail, user.trail_head, features = obj[:5]
         user.seen.fromlist(seen)
         user.logins.fromlist(logins)
+        # rows written before `login_seen` existed: their login times are all there is
+        user.login_seen.fromlist(obj[5] if len(obj) > 5 else logins)
         user.trail.fromlist(trail)
         user.features = {name: array("q", times) for name, times in features.items()}
+        if len(obj) > 6:
+            user.tagged = {session_id: array("q", entries) for session_id, entries in obj[6].items()}
         return user

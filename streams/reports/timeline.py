@@ -74,6 +74,8 @@ def points(
     out: list[Point] = []
     for as_of, replay in stepped_states(decoded, config, instants):
         engine = replay.engine
+        # the history's incremental snapshot (it prunes as a history does)
+        samples = replay.snapshot(as_of) if snapshots else None
         engine.prune(step_ms=PRUNE_EVERY_MS)
         states = _states(engine.store, account_id)
         records = account_records(states, as_of, engine.config, engine.revenue_config, config.accounts)
@@ -82,7 +84,7 @@ def points(
             totals = support.SupportTotals()
             support.tally(state.tickets, as_of, totals)
             tallies[key] = totals
-        out.append(Point(as_of, records, engine.snapshot(as_of) if snapshots else None, tallies))
+        out.append(Point(as_of, records, samples, tallies))
     return out
 
 

@@ -59,6 +59,30 @@ def test_worker_equals_replay(kafka_bootstrap, tmp_path):
         assert run.process.stop() == 0, run.process.log_tail()
 
 
+def test_worker_equals_replay_with_the_activity_knobs(kafka_bootstrap, tmp_path):
+    """Calendar days in another time zone and a core-feature list reach the worker's engine
+    as they reach replay's: the averaged stickiness parts and the logged-in-but-idle users
+    agree (and differ from the defaults, so the knobs were read)."""
+    dataset = make_dataset(tmp_path, seed=23, accounts=12)
+    config = tmp_path / "pulse.toml"
+    config.write_text(
+        '[engine]\ntime_zone = "Asia/Kathmandu"\ncore_features = ["integrations", "automations"]\n'
+    )
+    expected, _ = replay(dataset, tmp_path, ["--config", str(config)])
+    defaults, _ = replay(dataset, tmp_path)
+    idle = ("pulse_login_only_users", (("window", "30d"),))
+    assert expected[idle] > defaults[idle]
+    assert ("pulse_daily_active_users_sum_users", (("window", "30d"),)) in expected
+    prefix = fresh_topics(kafka_bootstrap)
+    produce(kafka_bootstrap, kafka_messages(dataset, prefix))
+    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("knobs"), prefix=prefix,
+                    as_of=dataset.as_of, name="w", extra=["--config", str(config)])
+    try:
+        _wait_equal([run], expected, "the worker to match the replay under the [engine] knobs")
+    finally:
+        assert run.process.stop() == 0, run.process.log_tail()
+
+
 def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(kafka_bootstrap, tmp_path):
     dataset = make_dataset(tmp_path, seed=22, duplicate_fraction=0.02, late_fraction=0.01)
     expected, _ = replay(dataset, tmp_path)

@@ -52,11 +52,12 @@ def kafka_messages(dataset: Dataset, prefix: str, start: int = 0, stop: int | No
         yield prefix + message.topic, message.key, message.value
 
 
-def replay(dataset: Dataset, tmp_path: Path) -> tuple[dict, Path]:
+def replay(dataset: Dataset, tmp_path: Path, extra: list[str] | None = None) -> tuple[dict, Path]:
+    """What a worker must export for `dataset` (`extra`: more replay options, e.g. --config)."""
     dead = tmp_path / "replay-dead-letters.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "streams.cli", "replay", str(dataset.path), "--as-of", dataset.as_of,
-         "--dead-letter", str(dead), "--no-ratios"],
+         "--dead-letter", str(dead), "--no-ratios", *(extra or [])],
         cwd=REPO, capture_output=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr.decode()

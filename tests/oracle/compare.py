@@ -29,6 +29,7 @@ Labels = tuple[tuple[str, str], ...]
 # metric is additive: extra labels are segments that sum to the global figure.
 NOT_ADDITIVE = frozenset({
     "pulse_stickiness_ratio",
+    "pulse_average_stickiness_ratio",
     "pulse_feature_adoption_ratio",
     "pulse_net_revenue_retention_ratio",
     "pulse_gross_revenue_retention_ratio",

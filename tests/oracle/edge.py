@@ -17,11 +17,14 @@ envelope comes first.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+import re
+from collections.abc import Iterable
+from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+import iso4217
 from jsonschema import Draft202012Validator, ValidationError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "event.schema.json"
@@ -30,6 +33,9 @@ MAX_BYTES = 65536
 
 class _NotJson(ValueError):
     """NaN, Infinity and -Infinity are not JSON (RFC 8259)."""
+
+
+_ISO_4217 = frozenset(currency.code for currency in iso4217.Currency)
 
 
 def _reject_constant(name: str) -> Any:
@@ -130,13 +136,31 @@ def _leaf_errors(errors: list[ValidationError]) -> list[ValidationError]:
     return leaves
 
 
-def rejection_reason(raw: bytes, currencies: Collection[str]) -> str | None:
-    """None if `raw` is a valid event whose currency (if any) is in `currencies`."""
-    return _cached_reason(raw, frozenset(currencies))
+def rejection_reason(raw: bytes, rates: Iterable[tuple[int, str, object]]) -> str | None:
+    """None if `raw` is a valid event whose currency (if any) has a rate in force at its
+    occurred_at in `rates` (rows of valid_from, currency, rate)."""
+    first_rate: dict[str, int] = {}
+    for start, code, _rate in rates:
+        first_rate[code] = min(start, first_rate.get(code, start))
+    return _cached_reason(raw, frozenset(first_rate.items()))
+
+
+_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)[Tt](\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)$")
+
+
+def _epoch_ms(text: str) -> int:
+    """A schema-valid RFC 3339 time as epoch ms (fraction beyond the millisecond dropped)."""
+    match = _TIME.match(text)
+    if match is None:
+        raise ValueError(f"the oracle cannot read the time {text!r}")
+    day, clock, fraction, offset = match.groups()
+    moment = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if offset in 'Zz' else offset}")
+    millis = int((fraction or "0")[:3].ljust(3, "0"))
+    return int(moment.timestamp()) * 1000 + millis
 
 
 @lru_cache(maxsize=250_000)
-def _cached_reason(raw: bytes, currencies: frozenset[str]) -> str | None:
+def _cached_reason(raw: bytes, first_rate: frozenset[tuple[str, int]]) -> str | None:
     """Schema validation is the oracle's slowest step; tests feed the same lines again
     (shuffled files, duplicates), so verdicts are remembered by the line's bytes."""
     if len(raw) > MAX_BYTES:
@@ -162,6 +186,11 @@ def _cached_reason(raw: bytes, currencies: frozenset[str]) -> str | None:
     if errors:
         raise ValueError(f"the oracle cannot name a reason for {raw!r}: {errors[0].message}")
     currency = document.get("currency")
-    if isinstance(currency, str) and currency.upper() not in currencies:
-        return "unknown_currency"
+    if isinstance(currency, str):
+        starts = dict(first_rate)
+        code = currency.upper()
+        if code not in _ISO_4217 and code not in starts:
+            return "unknown_currency"
+        if code not in starts or starts[code] > _epoch_ms(document["occurred_at"]):
+            return "no_exchange_rate"
     return None

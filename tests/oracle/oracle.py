@@ -17,8 +17,9 @@ functions) -> one query per metric family.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from importlib.resources import files
@@ -33,7 +34,7 @@ MetricValue = int | Decimal | Fraction
 
 DAY_MS = 86_400_000
 
-SETUP_SCRIPTS = ("admission.sql", "revenue.sql")
+SETUP_SCRIPTS = ("admission.sql", "activity_events.sql", "revenue.sql")
 METRIC_QUERIES = (
     "activity.sql",
     "adoption.sql",
@@ -53,8 +54,8 @@ RATE_DECIMALS = 8
 
 @dataclass(frozen=True)
 class Policy:
-    """The admission policy's defaults from the contract (docs/events.md), and the one
-    revenue knobs the oracle follows."""
+    """The admission policy's defaults from the contract (docs/events.md), and the
+    revenue and engine knobs the oracle follows."""
 
     future_tolerance_ms: int = 5 * 60_000
     activity_horizon_ms: int = 35 * DAY_MS
@@ -65,6 +66,12 @@ class Policy:
     """The [revenue] knob of the same name: "when_known" or "rewrite"."""
     dunning_window_days: int | None = 15
     """The [revenue] knob of the same name (None: "off")."""
+    time_zone: str = "UTC"
+    """The [engine] knob of the same name: calendar days of the averaged stickiness."""
+    activity_types: tuple[str, ...] = ("login", "feature_used")
+    """The [engine] knob of the same name: the event types that make a user active."""
+    core_features: tuple[str, ...] = ()
+    """The [engine] knob of the same name (empty: every feature)."""
 
 
 def _sql(name: str) -> str:
@@ -84,14 +91,41 @@ def _exact_scale(value: Decimal, decimals: int, what: str) -> None:
         raise ValueError(f"the oracle computes {what} with at most {decimals} decimals, got {value}")
 
 
-def _load_lines(connection: duckdb.DuckDBPyConnection, data: bytes, rates: Mapping[str, Decimal]) -> None:
+ALWAYS = -(1 << 62)
+"""valid_from of a rate that holds at every date."""
+RateRow = tuple[int, str, Decimal]
+"""(valid from, epoch ms; currency; units of the reporting currency per unit)."""
+Rates = Mapping[str, Decimal] | Sequence[RateRow]
+
+
+def rate_rows(rates: Rates) -> list[RateRow]:
+    """Dated rows from either form: a static table holds at every date."""
+    if isinstance(rates, Mapping):
+        return [(ALWAYS, code, Decimal(rate)) for code, rate in rates.items()]
+    return [(int(start), code, Decimal(rate)) for start, code, rate in rates]
+
+
+def usd_rate_rows(table_csv: str) -> list[RateRow]:
+    """The rows of a rates table in the documented CSV form (`date,currency,usd_per_unit`,
+    a rate from 00:00 UTC of its date), for a USD report; USD itself is 1 at every date."""
+    rows: list[RateRow] = [(ALWAYS, "USD", Decimal(1))]
+    lines = [line for line in table_csv.splitlines() if line.strip() and not line.startswith("#")]
+    for line in lines[1:]:
+        day, code, rate = (cell.strip() for cell in line.split(","))
+        start = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 1000
+        rows.append((start, code, Decimal(rate)))
+    return rows
+
+
+def _load_lines(connection: duckdb.DuckDBPyConnection, data: bytes, rates: Rates) -> None:
     """The edge, once per file: valid lines go to `lines`, the others to `edge_rejections`."""
+    rows = rate_rows(rates)
     valid_numbers: list[int] = []
     valid_texts: list[str] = []
     rejected_numbers: list[int] = []
     rejected_reasons: list[str] = []
     for number, raw in enumerate(_split_lines(data), start=1):
-        reason = rejection_reason(raw, rates.keys())
+        reason = rejection_reason(raw, rows)
         if reason is None:
             valid_numbers.append(number)
             valid_texts.append(raw.decode("utf-8"))
@@ -107,12 +141,12 @@ def _load_lines(connection: duckdb.DuckDBPyConnection, data: bytes, rates: Mappi
         "SELECT unnest($1::BIGINT[]) AS line_no, unnest($2::VARCHAR[]) AS reason",
         [rejected_numbers, rejected_reasons],
     )
-    for rate in rates.values():
-        _exact_scale(Decimal(rate), RATE_DECIMALS, "exchange rates")
+    for _start, _code, rate in rows:
+        _exact_scale(rate, RATE_DECIMALS, "exchange rates")
     connection.execute(
-        "CREATE TABLE rates AS SELECT unnest($1::VARCHAR[]) AS currency, "
-        "unnest($2::VARCHAR[])::DECIMAL(38, 12) AS rate",
-        [list(rates), [str(rate) for rate in rates.values()]],
+        "CREATE TABLE rates AS SELECT unnest($1::BIGINT[]) AS valid_from, unnest($2::VARCHAR[]) AS currency, "
+        "unnest($3::VARCHAR[])::DECIMAL(38, 12) AS rate",
+        [[start for start, _c, _r in rows], [code for _s, code, _r in rows], [str(rate) for _s, _c, rate in rows]],
     )
 
 
@@ -135,9 +169,12 @@ def _value(numerator: int, denominator: int, unit: str) -> MetricValue:
 class Oracle:
     """One JSONL file, read and checked at the edge once, evaluated at any T."""
 
-    def __init__(self, jsonl_path: str | Path, *, rates: Mapping[str, Decimal], policy: Policy = Policy()) -> None:
-        """`rates` is the reporting currency's static rate table (units of the reporting
-        currency per unit of each currency); its keys are the currencies the edge accepts."""
+    def __init__(self, jsonl_path: str | Path, *, rates: Rates, policy: Policy = Policy()) -> None:
+        """`rates`: the reporting currency's rates (units of the reporting currency per
+        unit), a static table or dated rows (`RateRow`: a rate holds from its valid_from
+        until the currency's next row). Money converts at the rate in force at its event's
+        occurred_at; the edge rejects a currency that is neither ISO 4217 nor in the table
+        (`unknown_currency`) and one with no rate in force then (`no_exchange_rate`)."""
         self._policy = policy
         self._connection = duckdb.connect(":memory:")
         _load_lines(self._connection, Path(jsonl_path).read_bytes(), rates)
@@ -161,11 +198,16 @@ class Oracle:
             "CREATE OR REPLACE TABLE params AS SELECT $1::BIGINT AS as_of_ms, "
             "$2::BIGINT AS future_tolerance_ms, $3::BIGINT AS activity_horizon_ms, "
             "$4::BIGINT AS survey_horizon_ms, $5::VARCHAR AS free_subscriptions, "
-            "$6::VARCHAR AS backdated_cancellations, $7::BIGINT AS dunning_window_ms",
+            "$6::VARCHAR AS backdated_cancellations, $7::BIGINT AS dunning_window_ms, "
+            "$8::VARCHAR AS time_zone, $9::VARCHAR[] AS activity_types, "
+            "$10::VARCHAR[] AS core_features",
             [as_of_ms, self._policy.future_tolerance_ms, self._policy.activity_horizon_ms,
              self._policy.survey_horizon_ms, self._policy.free_subscriptions,
              self._policy.backdated_cancellations,
-             None if self._policy.dunning_window_days is None else self._policy.dunning_window_days * DAY_MS],
+             None if self._policy.dunning_window_days is None
+             else self._policy.dunning_window_days * DAY_MS,
+             self._policy.time_zone, list(self._policy.activity_types),
+             list(self._policy.core_features)],
         )
         for script in SETUP_SCRIPTS:
             connection.execute(_sql(script))
@@ -183,7 +225,7 @@ def oracle_metrics(
     jsonl_path: str | Path,
     as_of_ms: int | None,
     *,
-    rates: Mapping[str, Decimal],
+    rates: Rates,
     policy: Policy = Policy(),
 ) -> dict[MetricKey, MetricValue]:
     """Every metric of the file as of `as_of_ms`; see `Oracle`."""

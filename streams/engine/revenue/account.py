@@ -148,6 +148,7 @@ class AccountRevenue:
             event.quantity,
             event.discount_percent,
             event.trial_ends_at,
+            event.occurred_at,
         )
         record: SetRecord = (event.occurred_at, _SET_RANK[event.type], event.event_id, terms)
         sub = self._subs.setdefault(event.subscription_id, _Subscription())
@@ -234,6 +235,15 @@ class AccountRevenue:
         at_occurrence = config.churn_recognition == "occurred_at"
         return self._floor is not None and self._floor <= as_of and self._history[at_occurrence].paid
 
+    def complete_at(self, as_of: int) -> bool:
+        """Is every applied event at or before `as_of` (the evaluation at it is then the
+        one kept for every later time, until the next event)?"""
+        return as_of >= self._max_occurred
+
+    def payment_times(self) -> list[int]:
+        """The occurred_at of the kept payments, ascending."""
+        return self._payment_times
+
     def payments_in(self, low_exclusive: int, high_inclusive: int) -> list[PaymentRecord]:
         """The payment records with occurred_at in (low_exclusive, high_inclusive]."""
         times = self._payment_times
@@ -319,7 +329,7 @@ class AccountRevenue:
             for sub_id, (sets, cancels) in subs.items():
                 sub = _Subscription()
                 sub.sets = [
-                    (o, r, e, Terms(sys.intern(p), Decimal(a), sys.intern(c), sys.intern(i), n, q, Decimal(d), trial))
+                    (o, r, e, Terms(sys.intern(p), Decimal(a), sys.intern(c), sys.intern(i), n, q, Decimal(d), trial, o))
                     for o, r, e, p, a, c, i, n, q, d, trial in sets
                 ]
                 sub.cancels = [(o, e, eff) for o, e, eff in cancels]

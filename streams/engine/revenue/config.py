@@ -36,6 +36,9 @@ disagree; the defaults are the definitions of docs/metrics-revenue.md:
   ChartMogul's default "Active" setting keeps it; going from paid to free is a
   contraction to 0, and from free back to paid an expansion. `"churned"`: it is churned,
   as ChartMogul's "Cancelled" option and Stripe (free plans are not in MRR) count it.
+- `rates_file`: the dated exchange-rate table (CSV `date,currency,usd_per_unit`, see
+  `streams.engine.currency`); default: the shipped table. `[revenue.rates]` entries, in
+  units of the reporting currency, hold at every date and override the table.
 - `plan_labels`: bounds the `plan` label. Empty (default): every plan name is its own label
   value (a product's plan catalog is small). Otherwise the listed plans keep their name and
   every other plan is reported as `plan="other"`.
@@ -49,7 +52,15 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from streams.engine.currency import USD_RATES, is_currency_code, parse_rate, rebase
+from streams.engine.currency import (
+    BASE_CURRENCY,
+    DatedRate,
+    RateTable,
+    default_rates,
+    is_currency_code,
+    parse_rate,
+    rebase,
+)
 from streams.errors import ConfigError
 
 CHURN_RECOGNITION = ("effective_at", "occurred_at")
@@ -75,9 +86,14 @@ OFF = "off"
 @dataclass(frozen=True)
 class RevenueConfig:
     reporting_currency: str = "USD"
-    rates: Mapping[str, Decimal] = field(default_factory=lambda: USD_RATES, hash=False)
-    """Units of the reporting currency per 1 unit of each currency. A table in another base
-    (rate != 1 for the reporting currency) is rebased; the stored table always has 1 there."""
+    rates: Mapping[str, Decimal] = field(default_factory=dict, hash=False)
+    """Configured rates: units of the reporting currency per 1 unit, at every date; they
+    override `dated_rates` for their currency. A table in another base (rate != 1 for the
+    reporting currency) is rebased; the stored table always has 1 there."""
+    dated_rates: tuple[DatedRate, ...] = field(default_factory=lambda: tuple(default_rates()), hash=False)
+    """The dated table, in US dollars per unit (the shipped one unless `rates_file` is set)."""
+    rate_table: RateTable = field(init=False, hash=False, compare=False, repr=False)
+    """Both, in units of the reporting currency: what conversions and the decoder use."""
     churn_recognition: str = "effective_at"
     discount_scope: str = "recurring"
     reactivation_window_days: int | None = None
@@ -97,11 +113,20 @@ class RevenueConfig:
             raise ConfigError(f"[revenue.rates] key {bad[0]!r} is not a currency code: use three upper-case letters.")
         if any(not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0 for rate in self.rates.values()):
             raise ConfigError("[revenue.rates] values must be positive numbers, e.g. EUR = \"1.08\".")
-        if self.reporting_currency not in self.rates:
+        reporting = self.reporting_currency
+        dated = {code for _start, code, _rate in self.dated_rates} | {BASE_CURRENCY}
+        if self.rates and reporting not in self.rates and reporting not in dated:
+            raise ConfigError(f"[revenue.rates] has no rate for the reporting currency {reporting}: add one.")
+        if not self.rates and reporting not in dated:
             raise ConfigError(
-                f"[revenue.rates] has no rate for the reporting currency {self.reporting_currency}: add one."
+                f"The rates table has no {reporting}: set [revenue.rates] with {reporting} = 1 "
+                "and the rates of the currencies you bill in, or a rates_file that lists it."
             )
-        object.__setattr__(self, "rates", MappingProxyType(rebase(self.rates, self.reporting_currency)))
+        if reporting in self.rates:
+            object.__setattr__(self, "rates", MappingProxyType(rebase(self.rates, reporting)))
+        else:
+            object.__setattr__(self, "rates", MappingProxyType(dict(self.rates)))
+        object.__setattr__(self, "rate_table", RateTable.build(self.dated_rates, self.rates, reporting))
         _check_choice("churn_recognition", self.churn_recognition, CHURN_RECOGNITION)
         _check_choice("discount_scope", self.discount_scope, DISCOUNT_SCOPES)
         _check_choice("same_window_new_and_churn", self.same_window_new_and_churn, SAME_WINDOW_NEW_AND_CHURN)
@@ -128,10 +153,14 @@ class RevenueConfig:
             return AT_OCCURRENCE
         return EFFECTIVE_WHEN_KNOWN if self.backdated_cancellations == "when_known" else EFFECTIVE_REWRITE
 
-    @property
-    def currencies(self) -> frozenset[str]:
-        """The currencies the decoder accepts; any other is rejected as `unknown_currency`."""
-        return frozenset(self.rates)
+    def rate(self, currency: str, at: int) -> Decimal | None:
+        """Units of the reporting currency per unit of `currency` in force at `at` (epoch
+        ms), None when no rate is dated on or before it."""
+        return self.rate_table.rate(currency, at)
+
+    def rate_known(self, currency: str, at: int) -> bool:
+        """Whether an event in `currency` at `at` can be converted (the decoder's check)."""
+        return self.rate_table.known(currency, at)
 
     def plan_label(self, plan: str) -> str:
         """The `plan` label value a subscription's plan is reported under."""
@@ -140,11 +169,15 @@ class RevenueConfig:
         return OTHER_PLAN
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> RevenueConfig:
+    def from_mapping(
+        cls, mapping: Mapping[str, Any], dated_rates: tuple[DatedRate, ...] | None = None
+    ) -> RevenueConfig:
         """Build from the `[revenue]` TOML table; any mistake raises ConfigError naming the fix.
 
         `rates` entries are in units of the reporting currency and override the default
-        table (rebased to the reporting currency); the reporting currency's own rate is 1.
+        table (rebased to the reporting currency) at every date; the reporting currency's
+        own rate is 1. `dated_rates` is the table `rates_file` names, read by the caller
+        (streams.config), which resolves the path; None: the shipped table.
         """
         if not isinstance(mapping, Mapping):
             raise ConfigError("[revenue] must be a table of settings.")
@@ -159,6 +192,7 @@ class RevenueConfig:
             "free_subscriptions",
             "backdated_cancellations",
             "dunning_window_days",
+            "rates_file",
         )
         unknown = sorted(str(key) for key in mapping if key not in known)
         if unknown:
@@ -176,7 +210,8 @@ class RevenueConfig:
             raise ConfigError(
                 "[revenue] reporting_currency must be an ISO 4217 code of three upper-case letters, e.g. \"USD\"."
             )
-        fields["rates"] = _merged_rates(mapping.get("rates", {}), reporting)
+        fields["dated_rates"] = tuple(default_rates()) if dated_rates is None else dated_rates
+        fields["rates"] = _configured_rates(mapping.get("rates", {}), reporting, fields["dated_rates"])
         if "reactivation_window_days" in mapping:
             window = mapping["reactivation_window_days"]
             fields["reactivation_window_days"] = None if window == UNLIMITED else window
@@ -197,19 +232,17 @@ def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"[revenue] {key} must be {options}.")
 
 
-def _merged_rates(overrides: object, reporting: str) -> dict[str, Decimal]:
-    """The default table in units of `reporting`, with the configured rates on top."""
+def _configured_rates(overrides: object, reporting: str, dated: tuple[DatedRate, ...]) -> dict[str, Decimal]:
+    """The `[revenue.rates]` table (units of `reporting`, at every date), checked."""
     if not isinstance(overrides, Mapping):
         raise ConfigError('[revenue.rates] must be a table of currency = rate, e.g. EUR = "1.08".')
-    if reporting in USD_RATES:
-        rates = rebase(USD_RATES, reporting)
-    elif reporting in overrides:
-        rates = {}  # a currency the default table does not know: only the configured rates
-    else:
+    listed = {code for _start, code, _rate in dated} | {BASE_CURRENCY}
+    if reporting not in listed and reporting not in overrides:
         raise ConfigError(
-            f"The default rate table has no {reporting}: set [revenue.rates] with {reporting} = 1 "
-            "and the rates of the currencies you bill in."
+            f"The rates table has no {reporting}: set [revenue.rates] with {reporting} = 1 "
+            "and the rates of the currencies you bill in, or a rates_file that lists it."
         )
+    rates: dict[str, Decimal] = {}
     for code, value in overrides.items():
         if not is_currency_code(code):
             raise ConfigError(f"[revenue.rates] key {code!r} is not a currency code: use three upper-case letters.")
@@ -217,6 +250,8 @@ def _merged_rates(overrides: object, reporting: str) -> dict[str, Decimal]:
             rates[code] = parse_rate(value)
         except ValueError:
             raise ConfigError(f'[revenue.rates] {code} must be a positive number, e.g. {code} = "1.08".') from None
-    if rates[reporting] != 1:
+    if reporting in rates and rates[reporting] != 1:
         raise ConfigError(f"[revenue.rates] {reporting} is the reporting currency, so its rate must be 1.")
+    if rates and reporting not in listed:
+        rates[reporting] = Decimal(1)
     return rates

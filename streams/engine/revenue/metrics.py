@@ -43,14 +43,16 @@ Definitions (all money in the reporting currency; windows are (T - W, T]):
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_right
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from streams.engine.revenue.account import FAILED, SUCCEEDED, AccountRevenue
 from streams.engine.revenue.config import OTHER_PLAN, RevenueConfig
 from streams.engine.revenue.money import amount_cents, monthly_cents
 from streams.engine.revenue.movements import CHURN, CONTRACTION, EXPANSION, GAINS, KINDS, REACTIVATION, in_window
+from streams.engine.revenue.steps import FOREVER as NEVER
 from streams.engine.revenue.steps import SubState, state_at
 from streams.engine.samples import Labels, Sample, ratio_sample
 from streams.engine.timeline import DAY_MS
@@ -117,81 +119,149 @@ def largest_plan(states: Iterable[SubState], config: RevenueConfig) -> str | Non
     return None if largest is None else largest[1]
 
 
+@dataclass(slots=True)
+class RevenueTotals:
+    """The running sums of the revenue family over accounts (one account's share: `tally`)."""
+
+    plans: dict[str, int] = field(default_factory=dict)
+    """Plan label -> accounts whose records name it (the labels seen in the state)."""
+    mrr_by_plan: dict[str, int] = field(default_factory=dict)
+    paying_by_plan: dict[str, int] = field(default_factory=dict)
+    movement_cents: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    movement_accounts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    retention: dict[str, list[int]] = field(
+        default_factory=lambda: {window: [0, 0, 0, 0, 0] for window, _ in RETENTION_WINDOWS})
+    """Per retention window: [base MRR, current MRR, capped MRR, base accounts, churned
+    accounts]."""
+    trialing: int = 0
+    past_due: int = 0
+    past_due_cents: int = 0
+    involuntary_cents: int = 0
+    involuntary_accounts: int = 0
+    payment_count: list[int] = field(default_factory=lambda: [0, 0])  # by FAILED / SUCCEEDED
+    payment_cents: list[int] = field(default_factory=lambda: [0, 0])
+
+
 def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: RevenueConfig) -> list[Sample]:
     """The revenue family's samples at `as_of` (see the module docstring)."""
-    plans: set[str] = set(config.plan_labels) | ({OTHER_PLAN} if config.plan_labels else set())
-    mrr_by_plan: defaultdict[str, int] = defaultdict(int)
-    paying_by_plan: defaultdict[str, int] = defaultdict(int)
-    movement_cents = dict.fromkeys(KINDS, 0)
-    movement_accounts = dict.fromkeys(KINDS, 0)
-    # per retention window: [base MRR, current MRR, capped MRR, base accounts, churned accounts]
-    retention = {window: [0, 0, 0, 0, 0] for window, _ in RETENTION_WINDOWS}
-    trialing = past_due = past_due_cents = 0
-    involuntary_cents = involuntary_accounts = 0
-    payment_count = [0, 0]  # by FAILED / SUCCEEDED
-    payment_cents = [0, 0]
-    drop_spells = config.same_window_new_and_churn == "ignore"
-
+    totals = RevenueTotals()
     for account in accounts:
-        evaluation = account.evaluation(as_of, config)
-        mrr = evaluation.steps.at(as_of)
-        plans.update(evaluation.plan_labels)
-        states = [state_at(timeline, as_of) for timeline in evaluation.timelines]
-        if mrr > 0:
-            for state in states:
-                if state is not None and state[1]:
-                    mrr_by_plan[config.plan_label(state[0].plan)] += monthly_cents(state[0], config)
-            plan = largest_plan(states, config)
-            assert plan is not None  # mrr > 0 needs a subscription with cents > 0
-            paying_by_plan[config.plan_label(plan)] += 1
-            if account.last_payment_failed(as_of):
-                past_due += 1
-                past_due_cents += mrr
-        elif any(state is not None and not state[1] for state in states):
-            trialing += 1
+        tally(account, as_of, config, totals)
+    return samples(totals, config)
 
-        customer_now = evaluation.customers.at(as_of) > 0
-        for window, width in RETENTION_WINDOWS:
-            if evaluation.customers.at(as_of - width) > 0:
-                base = evaluation.steps.at(as_of - width)
-                parts = retention[window]
-                parts[0] += base
-                parts[1] += mrr
-                parts[2] += min(mrr, base)
-                parts[3] += 1
-                parts[4] += not customer_now
 
-        kinds_seen: set[str] = set()
-        involuntary = False
-        for movement in in_window(evaluation.movements, as_of - MOVEMENT_WINDOW_MS, as_of, drop_spells):
-            movement_cents[movement.kind] += movement.cents
-            kinds_seen.add(movement.kind)
-            if movement.involuntary:
-                involuntary_cents += movement.cents
-                involuntary = True
-        involuntary_accounts += involuntary
-        for kind in kinds_seen:
-            movement_accounts[kind] += 1
+def tally(
+    account: AccountRevenue, as_of: int, config: RevenueConfig, totals: RevenueTotals
+) -> None:
+    """Add one account's share of every revenue figure at `as_of` to `totals`."""
+    mrr_by_plan, paying_by_plan = totals.mrr_by_plan, totals.paying_by_plan
+    movement_cents, retention = totals.movement_cents, totals.retention
+    drop_spells = config.same_window_new_and_churn == "ignore"
+    evaluation = account.evaluation(as_of, config)
+    mrr = evaluation.steps.at(as_of)
+    for label in evaluation.plan_labels:
+        totals.plans[label] = totals.plans.get(label, 0) + 1
+    states = [state_at(timeline, as_of) for timeline in evaluation.timelines]
+    if mrr > 0:
+        for state in states:
+            if state is not None and state[1]:
+                label = config.plan_label(state[0].plan)
+                mrr_by_plan[label] = mrr_by_plan.get(label, 0) + monthly_cents(state[0], config)
+        plan = largest_plan(states, config)
+        assert plan is not None  # mrr > 0 needs a subscription with cents > 0
+        label = config.plan_label(plan)
+        paying_by_plan[label] = paying_by_plan.get(label, 0) + 1
+        if account.last_payment_failed(as_of):
+            totals.past_due += 1
+            totals.past_due_cents += mrr
+    elif any(state is not None and not state[1] for state in states):
+        totals.trialing += 1
 
-        for _occurred_at, outcome, amount, currency in account.payments_in(as_of - PAYMENT_WINDOW_MS, as_of):
-            payment_count[outcome] += 1
-            payment_cents[outcome] += amount_cents(amount, currency, config)
+    customer_now = evaluation.customers.at(as_of) > 0
+    for window, width in RETENTION_WINDOWS:
+        if evaluation.customers.at(as_of - width) > 0:
+            base = evaluation.steps.at(as_of - width)
+            parts = retention[window]
+            parts[0] += base
+            parts[1] += mrr
+            parts[2] += min(mrr, base)
+            parts[3] += 1
+            parts[4] += not customer_now
+
+    kinds_seen: set[str] = set()
+    involuntary = False
+    for movement in in_window(evaluation.movements, as_of - MOVEMENT_WINDOW_MS, as_of, drop_spells):
+        movement_cents[movement.kind] += movement.cents
+        kinds_seen.add(movement.kind)
+        if movement.involuntary:
+            totals.involuntary_cents += movement.cents
+            involuntary = True
+    totals.involuntary_accounts += involuntary
+    for kind in kinds_seen:
+        totals.movement_accounts[kind] += 1
+
+    payments = account.payments_in(as_of - PAYMENT_WINDOW_MS, as_of)
+    for occurred_at, outcome, amount, currency in payments:
+        totals.payment_count[outcome] += 1
+        totals.payment_cents[outcome] += amount_cents(amount, currency, occurred_at, config)
+
+
+_CHANGE_OFFSETS = tuple(
+    sorted({0, PAYMENT_WINDOW_MS, MOVEMENT_WINDOW_MS, *(width for _, width in RETENTION_WINDOWS)})
+)
+
+
+def next_change(account: AccountRevenue, as_of: int, config: RevenueConfig) -> int:
+    """The earliest time after T at which `tally` of this account can give other figures
+    without a new event; early is allowed, late is not. `tally` reads T only through
+    comparisons of T, T - 7d, T - 30d, T - 90d and T - 365d with the times of the
+    evaluation (MRR and customer steps, subscription states, movements) and of the
+    payments, so the next of those times plus an offset after T bounds it. An account
+    with events after T (an evaluation that is not complete) is recounted at T + 1."""
+    if not account.complete_at(as_of):
+        return as_of + 1
+    evaluation = account.evaluation(as_of, config)
+    times = sorted({
+        *evaluation.steps.times,
+        *evaluation.customers.times,
+        *(time for timeline in evaluation.timelines for time, _state in timeline),
+        *(movement.time for movement in evaluation.movements),
+        *account.payment_times(),
+    })
+    change = NEVER
+    for offset in _CHANGE_OFFSETS:
+        index = bisect_right(times, as_of - offset)
+        if index < len(times) and times[index] + offset < change:
+            change = times[index] + offset
+    return change
+
+
+def samples(totals: RevenueTotals, config: RevenueConfig) -> list[Sample]:
+    """The revenue family's samples from the sums over accounts."""
+    plans: set[str] = set(config.plan_labels) | ({OTHER_PLAN} if config.plan_labels else set())
+    plans.update(label for label, count in totals.plans.items() if count)
+    mrr_by_plan, paying_by_plan = totals.mrr_by_plan, totals.paying_by_plan
+    movement_cents, movement_accounts = totals.movement_cents, totals.movement_accounts
+    retention = totals.retention
+    trialing, past_due, past_due_cents = totals.trialing, totals.past_due, totals.past_due_cents
+    involuntary_cents, involuntary_accounts = totals.involuntary_cents, totals.involuntary_accounts
+    payment_count, payment_cents = totals.payment_count, totals.payment_cents
 
     total_mrr = sum(mrr_by_plan.values())
     paying = sum(paying_by_plan.values())
-    samples: list[Sample] = []
+    out: list[Sample] = []
     for plan in sorted(plans | set(mrr_by_plan)):
-        samples.append(Sample("pulse_mrr", (("plan", plan),), _money(mrr_by_plan[plan])))
+        out.append(Sample("pulse_mrr", (("plan", plan),), _money(mrr_by_plan.get(plan, 0))))
     for plan in sorted(plans | set(paying_by_plan)):
-        samples.append(Sample("pulse_paying_accounts", (("plan", plan),), paying_by_plan[plan]))
+        out.append(Sample("pulse_paying_accounts", (("plan", plan),), paying_by_plan.get(plan, 0)))
     for kind in KINDS:
         labels: Labels = (("kind", kind), *_W30)
-        samples.append(Sample("pulse_mrr_movement", labels, _money(movement_cents[kind])))
-        samples.append(Sample("pulse_mrr_movement_accounts", labels, movement_accounts[kind]))
+        out.append(Sample("pulse_mrr_movement", labels, _money(movement_cents[kind])))
+        out.append(Sample("pulse_mrr_movement_accounts", labels, movement_accounts[kind]))
     for window, _width in RETENTION_WINDOWS:
         base_mrr, current_mrr, capped_mrr, base_accounts, churned_accounts = retention[window]
         labels = (("window", window),)
-        samples += [
+        out += [
             ratio_sample("pulse_net_revenue_retention_ratio", labels, current_mrr, base_mrr),
             ratio_sample("pulse_gross_revenue_retention_ratio", labels, capped_mrr, base_mrr),
             ratio_sample("pulse_customer_churn_ratio", labels, churned_accounts, base_accounts),
@@ -202,7 +272,7 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
             Sample("pulse_retention_churned_accounts", labels, churned_accounts),
         ]
     start_mrr = retention["30d"][0]  # every account's MRR at T - 30d
-    samples += [
+    out += [
         ratio_sample("pulse_arpa", (), total_mrr, 100 * paying),
         ratio_sample(
             "pulse_mrr_quick_ratio",
@@ -230,5 +300,5 @@ def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: Reve
         Sample("pulse_payments_failed_amount", _W7, _money(payment_cents[FAILED])),
         Sample("pulse_payments_succeeded_amount", _W7, _money(payment_cents[SUCCEEDED])),
     ]
-    return samples
+    return out
 

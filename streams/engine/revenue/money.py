@@ -3,15 +3,18 @@
 Definition: the MRR of a subscription's terms is
     amount x quantity x (1 - discount_percent / 100)
 normalised to a month (/ interval_count, and / 3 for quarter, / 12 for year, x 52 / 12 for
-week, x 365 / 12 for day), times the rate of its currency, rounded half-up to a cent once,
+week, x 365 / 12 for day), times the rate of its currency in force when the terms were
+set (`Terms.rated_at`, see streams.engine.currency), rounded half-up to a cent once,
 at the end. Everything is exact Decimal arithmetic: the multiplications are exact and the
 single division is done at a precision far beyond a cent, so a value exactly on a half
 cent is rounded up and nothing drifts. With `discount_scope = "ignore"` the discount
-factor is 1. Payment amounts are converted the same way (amount x rate, rounded half-up).
+factor is 1. Payment amounts are converted the same way (amount x the rate at the payment, rounded
+half-up).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
 from typing import NamedTuple
@@ -44,29 +47,43 @@ class Terms(NamedTuple):
     quantity: int
     discount_percent: Decimal
     trial_ends_at: int | None
+    rated_at: int = 0
+    """occurred_at of the event that set the terms: its currency's rate in force then
+    applies (streams.engine.currency)."""
 
 
-def _rate(currency: str, config: RevenueConfig) -> Decimal:
-    try:
-        return config.rates[currency]
-    except KeyError:
+def _rate(currency: str, at: int, config: RevenueConfig) -> Decimal:
+    rate = config.rate(currency, at)
+    if rate is None:
         raise ConfigError(
-            f"[revenue.rates] has no rate for {currency}, which the stored billing state uses: add its rate."
-        ) from None
+            f"The rates table has no rate for {currency} on or before {_day(at)}, which the stored billing "
+            "state uses: add one to [revenue] rates_file or [revenue.rates]."
+        )
+    return rate
+
+
+def _day(at: int) -> str:
+    return datetime.fromtimestamp(at / 1000, UTC).date().isoformat()
 
 
 def _round_cents(cents: Decimal) -> int:
     return int(cents.quantize(_ONE, rounding=ROUND_HALF_UP))
 
 
-@lru_cache(maxsize=1 << 16)
 def monthly_cents(terms: Terms, config: RevenueConfig) -> int:
-    """The subscription's MRR under `terms` (out of trial, not canceled), in reporting cents."""
+    """The subscription's MRR under `terms` (out of trial, not canceled), in reporting cents,
+    at the rate of its currency in force when the terms were set."""
+    return _monthly_cents(terms._replace(rated_at=0), _rate(terms.currency, terms.rated_at, config),
+                          config.discount_scope)
+
+
+@lru_cache(maxsize=1 << 16)
+def _monthly_cents(terms: Terms, rate: Decimal, discount_scope: str) -> int:
     multiplier, divisor = MONTHLY_FACTOR[terms.interval]
-    discount = _HUNDRED if config.discount_scope == "ignore" else _HUNDRED - terms.discount_percent
+    discount = _HUNDRED if discount_scope == "ignore" else _HUNDRED - terms.discount_percent
     numerator = _EXACT.multiply(
         _EXACT.multiply(_EXACT.multiply(terms.amount, terms.quantity), discount),
-        _EXACT.multiply(_rate(terms.currency, config), multiplier),
+        _EXACT.multiply(rate, multiplier),
     )
     # x 100 for cents, / 100 for the discount percentage: they cancel out.
     return _round_cents(_EXACT.divide(numerator, divisor * terms.interval_count))
@@ -83,6 +100,7 @@ def is_priced(terms: Terms) -> bool:
     return terms.amount > 0 and terms.quantity > 0 and terms.discount_percent < 100
 
 
-def amount_cents(amount: Decimal, currency: str, config: RevenueConfig) -> int:
-    """A one-off amount (a payment) in reporting cents, rounded half-up."""
-    return _round_cents(_EXACT.multiply(_EXACT.multiply(amount, _rate(currency, config)), _HUNDRED))
+def amount_cents(amount: Decimal, currency: str, at: int, config: RevenueConfig) -> int:
+    """A one-off amount (a payment at `at`) in reporting cents, rounded half-up, at the
+    rate in force at `at`."""
+    return _round_cents(_EXACT.multiply(_EXACT.multiply(amount, _rate(currency, at, config)), _HUNDRED))

@@ -15,7 +15,7 @@ WITH parsed AS (
                "effective_at": "VARCHAR", "survey": "VARCHAR", "score": "VARCHAR",
                "priority": "VARCHAR", "step": "VARCHAR", "name": "VARCHAR", "segment": "VARCHAR",
                "owner": "VARCHAR", "renewal_at": "VARCHAR", "seats_purchased": "VARCHAR",
-               "scale": "VARCHAR"
+               "scale": "VARCHAR", "session_id": "VARCHAR"
            }') AS f
     FROM lines
 )
@@ -56,5 +56,7 @@ SELECT
     f.owner,
     epoch_ms(CAST(upper(f.renewal_at) AS TIMESTAMPTZ))                          AS renewal_at,
     CAST(f.seats_purchased AS BIGINT)                                           AS seats_purchased,
-    f.scale                                                                     AS survey_scale
+    f.scale                                                                     AS survey_scale,
+    -- login, logout (the contract gives no other type a session_id)
+    CASE WHEN f.type IN ('login', 'logout') THEN f.session_id END              AS session_id
 FROM parsed;

@@ -8,7 +8,8 @@
 --   or before the cancel's effective time: a start/change strictly after it re-activates
 --   the subscription);
 --   else round_half_up(amount x quantity x (1 - discount/100) x rate x f / interval_count)
---   with f = 1 (month), 1/3 (quarter), 1/12 (year), 52/12 (week), 365/12 (day).
+--   with f = 1 (month), 1/3 (quarter), 1/12 (year), 52/12 (week), 365/12 (day), and rate
+--   the currency's rate in force at the terms' occurred_at (the latest valid_from <= it).
 -- Account MRR = sum of its subscriptions' (rounded) MRR; a step function of time. Its step
 -- changes are the movements: new (0 -> >0, first time ever), reactivation (0 -> >0 after an
 -- earlier >0), expansion/contraction (up/down staying >0), churn (>0 -> 0); amounts > 0.
@@ -36,7 +37,7 @@ SELECT a.account_id, a.subscription_id, a.occurred_at, a.event_id, a.plan,
         * a.interval_count
         * CASE a.billing_interval WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END
        ) AS cents_denominator
-FROM applied a JOIN rates r ON r.currency = a.currency
+FROM applied a ASOF JOIN rates r ON r.currency = a.currency AND a.occurred_at >= r.valid_from
 WHERE a.type IN ('subscription_started', 'subscription_changed');
 
 -- A cancel holds from `holds_from`: its effective_at, or with backdated_cancellations =

@@ -86,7 +86,7 @@ payments AS (
     FROM payment_kinds k
     LEFT JOIN (SELECT ap.* FROM applied ap, clock WHERE ap.occurred_at > clock.t - 604800000) a
         ON a.type = k.type
-    LEFT JOIN rates r ON r.currency = a.currency
+    ASOF LEFT JOIN rates r ON r.currency = a.currency AND a.occurred_at >= r.valid_from
     GROUP BY k.name
 )
 SELECT 'pulse_mrr' AS name, MAP {}::MAP(VARCHAR, VARCHAR) AS labels,

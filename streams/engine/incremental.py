@@ -1,0 +1,296 @@
+"""IncrementalSnapshot: `Engine.snapshot` at a rising sequence of times, recounting only
+what changed.
+
+A snapshot is a sum of shares: each user's share of activity, sessions and adoption, each
+account's share of support, surveys, lifecycle and revenue (the family `tally`
+functions). A share at T stays the same at every later T' until either an event changes
+the unit it reads, or time moves past the unit's next window edge: the latest activity
+leaves the 1-day window, a session closes by inactivity, a ticket's first reply leaves the
+7-day window, an MRR step reaches T - 30d, ... Each family says when that is
+(`next_change`, next to its `tally`, reading the same state the same way).
+
+So this keeps, per unit (family, account, user), its share as of the last recount and the
+time it stays valid until, and the running sums of the shares. A snapshot at T recounts
+the units marked by `touch` (an event was applied to them) and those whose validity ended
+at or before T (a heap ordered by that time), replaces their shares in the sums, and
+builds the samples from the sums with `Engine.samples`, the code the full snapshot uses.
+Cost per snapshot: the units that changed or crossed a window edge since the previous one,
+plus the samples; not every account and user.
+
+Rules for the caller: every event applied to the engine is passed to `touch` (or its
+account to `touch_account` after the account was rebuilt); snapshot times do not go back
+(if they do, everything is recounted). Pruning between snapshots needs no touch: it only
+forgets what no snapshot at or after the account's clocks can read (engine.prune), and
+every T here is at or after them. Sums are exact integers, so the result equals a full
+`Engine.snapshot(T)` (tests/test_incremental.py checks that at every step).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import fields, is_dataclass
+from typing import Any
+
+from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
+from streams.engine.account import ACTIVITY_TYPES, AccountState
+from streams.engine.engine import Engine, Totals
+from streams.engine.revenue import RevenueConfig
+from streams.engine.revenue import metrics as revenue
+from streams.engine.samples import Sample
+from streams.engine.timeline import NEVER
+from streams.model import Event
+
+Key = tuple[str, str, str]
+"""(family, account_id, user_id), user_id "" for the account-level families."""
+Share = dict[tuple[Any, ...], int]
+"""One unit's share as flat (field, key...) -> value pairs."""
+
+Counter = Callable[[AccountState, str, int], "tuple[Any, int] | None"]
+"""Counts one unit's share at T: (its family totals, valid until), None when it is gone."""
+USER_FAMILIES = ("activity", "sessions", "adoption")
+ACCOUNT_FAMILIES = ("support", "surveys", "lifecycle", "revenue")
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _flatten(totals: Any, prefix: tuple[Any, ...], out: Share) -> None:
+    """A totals dataclass (fields of int, list of int, dict of int or of list of int) as
+    flat pairs. Zeros are left out, except under a dict key: the keys a share holds
+    matter (a full snapshot lists a plan or feature once any account has it, even at 0);
+    `_share` drops the zeros of the keys every share has anyway."""
+    names = _FIELDS.get(type(totals))
+    if names is None:
+        names = _FIELDS[type(totals)] = tuple(item.name for item in fields(totals))
+    for name in names:
+        _flatten_value(getattr(totals, name), (*prefix, name), out, False)
+
+
+def _flatten_value(value: Any, path: tuple[Any, ...], out: Share, keyed: bool) -> None:
+    if isinstance(value, int):
+        if value or keyed:
+            out[path] = value
+    elif isinstance(value, list):
+        for index, element in enumerate(value):
+            if element or keyed:
+                out[(*path, index)] = element
+    elif isinstance(value, dict):
+        for key, element in value.items():
+            _flatten_value(element, (*path, "key", key), out, True)
+    elif is_dataclass(value):
+        _flatten(value, path, out)
+    else:  # pragma: no cover - a totals field of another type is a programming error
+        raise TypeError(f"cannot sum a totals field of type {type(value).__name__} at {path}")
+
+
+def _share(totals: Any, family: str, defaults: dict[str, frozenset[tuple[Any, ...]]]) -> Share:
+    """The flat share of one unit, without the zeros of keys every Totals has by default."""
+    share: Share = {}
+    _flatten(totals, (family,), share)
+    default = defaults.get(family)
+    if default is None:
+        fresh: Share = {}
+        _flatten(type(totals)(), (family,), fresh)
+        default = defaults[family] = frozenset(fresh)
+    return {path: value for path, value in share.items() if value or path not in default}
+
+
+def _unflatten(sums: dict[tuple[Any, ...], int], present: dict[tuple[Any, ...], int]) -> Totals:
+    """A Totals holding the sums; dict keys that no current share has are left out, as a
+    full snapshot never creates them."""
+    totals = Totals()
+    for path, value in sums.items():
+        target: Any = totals
+        steps = list(path)
+        while steps:
+            step = steps.pop(0)
+            if step == "key":
+                key = steps.pop(0)
+                if not present.get(path, 0):
+                    break
+                if steps:
+                    container = target.setdefault(key, None)
+                    if container is None:  # pragma: no cover - dicts of lists are pre-filled
+                        raise TypeError(f"no default for {path}")
+                    target = container
+                    continue
+                target[key] = value
+            elif isinstance(step, int):
+                target[step] = value
+            elif steps:
+                target = getattr(target, step)
+            else:
+                setattr(target, step, value)
+    return totals
+
+
+class IncrementalSnapshot:
+    """The engine's snapshots at rising times, each share recounted only when it can have
+    changed (see the module header)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.shares: dict[Key, tuple[Share, int]] = {}
+        """Unit -> (its share at the last recount, the time it stays valid until)."""
+        self.by_account: dict[str, set[Key]] = {}
+        self.sums: dict[tuple[Any, ...], int] = {}
+        self.present: dict[tuple[Any, ...], int] = {}
+        """Flat key under a dict key -> how many shares hold it (a dict key appears only while
+        some share has it)."""
+        self.due: list[tuple[int, Key]] = []
+        self.dirty: set[Key] = set()
+        self.last_as_of: int | None = None
+        self._defaults: dict[str, frozenset[tuple[Any, ...]]] = {}
+        self.recounted = 0
+        """Shares recounted so far (for the benchmark)."""
+        config = engine.config
+        listed = frozenset(config.features) if config.features else None
+        gap = config.session_gap_ms
+        revenue_config = engine.revenue_config
+        self._count: dict[str, Counter] = {
+            "activity": _user_family(
+                activity.ActivityTotals,
+                lambda user, t, into: activity.tally_user(
+                    user, t, activity.calendar_bounds(t, config), config, into
+                ),
+                lambda user, t: activity.next_change(user, t, config),
+            ),
+            "sessions": _user_family(
+                sessions.SessionTotals,
+                lambda user, t, into: sessions.tally(user, t, gap, into),
+                lambda user, t: sessions.next_change(user, t, gap),
+            ),
+            "adoption": _user_family(
+                adoption.AdoptionTotals,
+                lambda user, t, into: adoption.tally(user, t, into, listed),
+                adoption.next_change,
+            ),
+            "support": _account_family(
+                "tickets", support.SupportTotals, support.tally, support.next_change
+            ),
+            "surveys": _account_family(
+                "responses", surveys.SurveyTotals, surveys.tally, surveys.next_change
+            ),
+            "lifecycle": _account_family(
+                "milestones", lifecycle.LifecycleTotals, lifecycle.tally, lifecycle.next_change
+            ),
+            "revenue": _revenue_family(revenue_config),
+        }
+
+    # ------------------------------------------------------------------ marking
+
+    def touch(self, event: Event) -> None:
+        """An event was applied: its user's shares (activity) or its account's shares
+        (every other type) are recounted at the next snapshot."""
+        account_id = event.account_id
+        if event.type in ACTIVITY_TYPES:
+            if event.user_id is not None:
+                self.dirty.update((family, account_id, event.user_id) for family in USER_FAMILIES)
+        else:
+            self.dirty.update((family, account_id, "") for family in ACCOUNT_FAMILIES)
+
+    def touch_account(self, account_id: str) -> None:
+        """The account's state was replaced: recount every share it has or had."""
+        self.dirty.update(self.by_account.get(account_id, ()))
+        self.dirty.update((family, account_id, "") for family in ACCOUNT_FAMILIES)
+        state = self.engine.store.get(account_id)
+        if state is not None:
+            for user_id in state.users:
+                self.dirty.update((family, account_id, user_id) for family in USER_FAMILIES)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self, as_of: int) -> list[Sample]:
+        """Every metric as of `as_of`, equal to `Engine.snapshot(as_of)`."""
+        if self.last_as_of is not None and as_of < self.last_as_of:
+            self.dirty.update(self.shares)  # time went back: validity is forward only
+        self.last_as_of = as_of
+        due, dirty, shares = self.due, self.dirty, self.shares
+        while due and due[0][0] <= as_of:
+            until, key = heapq.heappop(due)
+            kept = shares.get(key)
+            if kept is not None and kept[1] == until:
+                dirty.add(key)
+        for key in dirty:
+            self._recount(key, as_of)
+        dirty.clear()
+        return self.engine.samples(_unflatten(self.sums, self.present), as_of)
+
+    def _recount(self, key: Key, as_of: int) -> None:
+        self.recounted += 1
+        family, account_id, user_id = key
+        old = self.shares.pop(key, None)
+        state = self.engine.store.get(account_id)
+        counted = None if state is None else self._count[family](state, user_id, as_of)
+        if counted is None:
+            if old is not None:
+                self._add(old[0], -1)
+            keys = self.by_account.get(account_id)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self.by_account[account_id]
+            return
+        totals, until = counted
+        share = _share(totals, family, self._defaults)
+        if old is None:
+            self._add(share, 1)
+        elif old[0] != share:  # (a recount at a window edge often finds the same share)
+            self._add(old[0], -1)
+            self._add(share, 1)
+        self.shares[key] = (share, until)
+        self.by_account.setdefault(account_id, set()).add(key)
+        if until < NEVER:
+            heapq.heappush(self.due, (until, key))
+
+    def _add(self, share: Share, sign: int) -> None:
+        sums, present = self.sums, self.present
+        for path, value in share.items():
+            sums[path] = sums.get(path, 0) + sign * value
+            if len(path) > 2 and path[2] == "key":  # (family, field, "key", key[, index])
+                present[path] = present.get(path, 0) + sign
+
+
+def _user_family(
+    factory: Callable[[], Any],
+    tally: Callable[[Any, int, Any], None],
+    next_change: Callable[[Any, int], int],
+) -> Counter:
+    def count(state: AccountState, user_id: str, as_of: int) -> tuple[Any, int] | None:
+        user = state.users.get(user_id)
+        if user is None:
+            return None
+        totals = factory()
+        tally(user, as_of, totals)
+        return totals, next_change(user, as_of)
+
+    return count
+
+
+def _account_family(
+    attribute: str,
+    factory: Callable[[], Any],
+    tally: Callable[[Any, int, Any], None],
+    next_change: Callable[[Any, int], int],
+) -> Counter:
+    def count(state: AccountState, _user_id: str, as_of: int) -> tuple[Any, int] | None:
+        held = getattr(state, attribute)
+        if not held:
+            return None
+        totals = factory()
+        tally(held, as_of, totals)
+        return totals, next_change(held, as_of)
+
+    return count
+
+
+def _revenue_family(config: RevenueConfig) -> Counter:
+    def count(state: AccountState, _user_id: str, as_of: int) -> tuple[Any, int] | None:
+        if state.revenue is None:
+            return None
+        totals = revenue.RevenueTotals()
+        revenue.tally(state.revenue, as_of, config, totals)
+        return totals, revenue.next_change(state.revenue, as_of, config)
+
+    return count
