@@ -362,7 +362,7 @@ def test_rfc3339_ms() -> None:
 
 def test_reason_labels_are_bounded_and_cover_the_decoder() -> None:
     labels = reason_labels()
-    assert len(labels) == 8 + 1 + 2 * len(field_names())
+    assert len(labels) == 9 + 1 + 2 * len(field_names())  # 9 plain reasons, "other", the field forms
     for code in REASONS:
         result = REASON_CASES[code]()
         assert isinstance(result, Rejection) and rejected_reason_label(result.reason) == result.reason
