@@ -33,17 +33,25 @@ up to the late horizon behind the account's stream time can need, and no more.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from streams.engine import adoption
 from streams.engine.config import EngineConfig
-from streams.engine.local_days import complete_days_before, next_day_start
+from streams.engine.local_days import (
+    complete_days_before,
+    day_start,
+    local_date,
+    next_day_start,
+)
 from streams.engine.samples import Sample, ratio_sample
 from streams.engine.timeline import (
     DAY_MS,
     HOUR_MS,
+    NEVER,
     NO_TIME,
     add_presence,
     any_in,
@@ -166,17 +174,34 @@ def tally_user(
         tally_idle(user, as_of, config, totals)
 
 
+def _calendar_change(seen: array[int], as_of: int, zone_name: str) -> int:
+    """The first local day boundary after T at which a day with activity enters or leaves
+    the 30 complete days before T's day (`tally_days`): a time on local date d is among
+    them while T's date runs from d + 1 to d + 30, so it enters at the start of d + 1 and
+    leaves at the start of d + 31; the earliest such times decide."""
+    bounds = complete_days_before(as_of, CALENDAR_DAYS, zone_name)
+    change = NEVER
+    entering = bisect_left(seen, bounds[-1])  # the first activity on T's day or later
+    if entering < len(seen):
+        change = next_day_start(seen[entering], zone_name)
+    leaving = bisect_left(seen, bounds[0])  # the first activity of the 30 days
+    if leaving < len(seen) and seen[leaving] < bounds[-1]:
+        day = local_date(seen[leaving], zone_name) + timedelta(days=CALENDAR_DAYS + 1)
+        change = min(change, day_start(day, zone_name))
+    return change
+
+
 def next_change(user: User, as_of: int, config: EngineConfig) -> int:
     """The earliest time after T at which `tally_user` of this user can give other figures
     without a new event (early is allowed, late is not): the latest activity leaves a
-    window, a login leaves one, a kept time after T comes into view, T's local day ends (the
-    30 calendar days move on), or a login or a core feature use enters or leaves the idle
-    window (timeline.NEVER: none)."""
+    window, a login leaves one, a kept time after T comes into view, a day with activity
+    enters or leaves the 30 calendar days, or a login or a core feature use enters or leaves
+    the idle window (timeline.NEVER: none)."""
     change = presence_change(user.seen, as_of, _ACTIVE_WIDTHS)
     for _, width in LOGIN_WINDOWS:
         change = min(change, window_change(user.logins, as_of, width))
     if user.seen:
-        change = min(change, next_day_start(as_of, config.time_zone))
+        change = min(change, _calendar_change(user.seen, as_of, config.time_zone))
     if user.login_seen:
         change = min(change, window_change(user.login_seen, as_of, IDLE_WINDOW_MS))
         core = config.core_features

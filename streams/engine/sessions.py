@@ -41,7 +41,7 @@ has one.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from streams.engine.config import EngineConfig
@@ -317,15 +317,17 @@ def next_change(user: User, as_of: int, gap: int) -> int:
 def _tagged_change(user: User, as_of: int, gap: int) -> int:
     """`next_change` for a user with tagged entries, by a coarser bound: `_tally_tagged`
     reads T only through comparisons of T, T - gap and T - 7d with entry times (an entry
-    at or before T, a session's last entry within the gap, in the window), so the next
-    entry time plus one of those offsets (and one more millisecond) after T bounds it."""
-    times = sorted({entry >> 1 for trail in (user.trail, *user.tagged.values()) for entry in trail})
+    at or before T, a session's last entry within the gap, in the window), so the first
+    entry time after T - offset, plus that offset (and one more millisecond), over those
+    offsets and every trail, bounds it."""
     change = NEVER
-    for offset in (0, gap, WINDOW_MS, WINDOW_MS + gap):
-        for exact in (offset, offset + 1):
-            index = bisect_right(times, as_of - exact)
-            if index < len(times) and times[index] + exact < change:
-                change = times[index] + exact
+    offsets = (0, 1, gap, gap + 1, WINDOW_MS, WINDOW_MS + 1, WINDOW_MS + gap, WINDOW_MS + gap + 1)
+    for trail in (user.trail, *user.tagged.values()):
+        for offset in offsets:
+            # entries are time * 2 + is_logout: the first with time > T - offset
+            index = bisect_left(trail, (as_of - offset + 1) * 2)
+            if index < len(trail) and (trail[index] >> 1) + offset < change:
+                change = (trail[index] >> 1) + offset
     return change
 
 
