@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running at the end")
     args = parser.parse_args()
     if args.port == 19092:
-        raise SystemExit("port 19092 is another engineer's broker; pick another --port")
+        raise SystemExit("port 19092 is the test suite's broker; pick another --port")
 
     subprocess.run([PULSE, "dev", "kafka", "up", "--port", str(args.port)], check=True, cwd=REPO)
     bootstrap = f"127.0.0.1:{args.port}"
