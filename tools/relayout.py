@@ -47,6 +47,7 @@ MODULES: dict[str, str] = {
     "streams/__init__.py": "streams/__init__.py",
     "streams/errors.py": "streams/errors.py",
     "streams/config.py": "streams/pulse_config.py",
+    "streams/rates_file.py": "streams/rates_file.py",
     "streams/exposition.py": "streams/exposition.py",
     # contract: the event model, decoding and validation, dead-letter records
     "streams/model.py": "streams/contract/model.py",
@@ -60,6 +61,8 @@ MODULES: dict[str, str] = {
     "streams/worker_cli.py": "streams/worker/cli.py",
     "streams/worker_run.py": "streams/worker/run.py",
     "streams/worker_state.py": "streams/worker/state.py",
+    "streams/state_parts.py": "streams/worker/state_parts.py",
+    "streams/gc_policy.py": "streams/worker/gc_policy.py",
     "streams/partition_transaction.py": "streams/worker/partition_transaction.py",
     "streams/delivery.py": "streams/worker/delivery.py",
     "streams/telemetry.py": "streams/worker/telemetry.py",
@@ -82,6 +85,7 @@ MODULES: dict[str, str] = {
     "streams/cli.py": "streams/cli/__init__.py",  # the `pulse` group
     "streams/replay.py": "streams/cli/replay.py",
     "streams/history.py": "streams/cli/history.py",
+    "streams/replay_jobs.py": "streams/cli/replay_jobs.py",
     "streams/accounts_cli.py": "streams/cli/accounts.py",
     "streams/report_cli.py": "streams/cli/report.py",
     "streams/generate.py": "streams/cli/generate.py",
@@ -116,6 +120,8 @@ MODULES: dict[str, str] = {
     "streams/engine/currency.py": "streams/engine/currency.py",
     "streams/engine/engine.py": "streams/engine/engine.py",
     "streams/engine/health.py": "streams/engine/health.py",
+    "streams/engine/incremental.py": "streams/engine/incremental.py",
+    "streams/engine/local_days.py": "streams/engine/local_days.py",
     "streams/engine/journey.py": "streams/engine/journey.py",
     "streams/engine/lifecycle.py": "streams/engine/lifecycle.py",
     "streams/engine/records.py": "streams/engine/records.py",
