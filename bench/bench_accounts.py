@@ -40,8 +40,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.bench_worker import _scrape, _sum, produce_all  # noqa: E402
 from streams.generator import GeneratorConfig, generate  # noqa: E402
-from streams.localkafka import LocalKafka  # noqa: E402
-from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
+from streams.devtools.localkafka import LocalKafka  # noqa: E402
+from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
 from tests.integration.helpers import WorkerProcess, create_topics, free_port, unique  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"

@@ -11,7 +11,7 @@ At every checkpoint it records:
 - before: the size of the account as one row (the format before parts: admission and
   engine bytes of the whole account), which the worker wrote whole at every checkpoint;
 - after: the bytes of the changelog records the checkpoint actually writes (the parts that
-  changed, streams/state_parts.py), their count and the largest;
+  changed, streams/worker/state_parts.py), their count and the largest;
 - the time the checkpoint took (prune, encode, compare), and the time encoding the one
   row took (what the checkpoint spent on this account before, besides the prune).
 
@@ -37,9 +37,9 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.config import PulseConfig  # noqa: E402
+from streams.pulse_config import PulseConfig  # noqa: E402
 from streams.engine.timeline import DAY_MS  # noqa: E402
-from streams.worker_state import COUNTERS_PREFIX, ROW_FORMAT, WorkerBook, partition_of  # noqa: E402
+from streams.worker.state import COUNTERS_PREFIX, ROW_FORMAT, WorkerBook, partition_of  # noqa: E402
 
 PARTITIONS = 4
 ACCOUNT = "big-co"

@@ -31,8 +31,8 @@ from typing import Annotated, Any, Literal, Union
 
 import orjson
 
-from streams.events import Decoder, Rejection, iter_examples, load_schema, properties_of_type, required_of_type
-from streams.model import TOPIC_OF_TYPE
+from streams.contract.decoding import Decoder, Rejection, iter_examples, load_schema, properties_of_type, required_of_type
+from streams.contract.model import TOPIC_OF_TYPE
 
 # Share of each type in the mix (sums to 100).
 MIX: dict[str, int] = {

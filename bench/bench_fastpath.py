@@ -1,4 +1,4 @@
-"""Stock Faust vs Faust with streams.faust_fastpath, decode-only agent, side by side in one run.
+"""Stock Faust vs Faust with streams.worker.faust.fastpath, decode-only agent, side by side in one run.
 
     .venv/bin/python bench/bench_fastpath.py [--events 300000] [--rounds 2] [--port 19392]
 
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_worker import backlog, log, produce_all  # noqa: E402
-from streams.model import SOURCE_TOPICS  # noqa: E402
+from streams.contract.model import SOURCE_TOPICS  # noqa: E402
 from tests.integration.helpers import WorkerProcess, create_topics, free_port, http_get, unique  # noqa: E402
 
 PULSE = str(REPO / ".venv" / "bin" / "pulse")

@@ -32,11 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.config import PulseConfig  # noqa: E402
+from streams.pulse_config import PulseConfig  # noqa: E402
 from streams.exposition import Exposition, metric_families, render_text  # noqa: E402
-from streams.history import OpenMetricsHistory, decode_inputs, parse_step, stepped_snapshots  # noqa: E402
-from streams.pipeline import Pipeline  # noqa: E402
-from streams.replay import ReplaySummary, evaluation_time, ingest  # noqa: E402
+from streams.cli.history import OpenMetricsHistory, decode_inputs, parse_step, stepped_snapshots  # noqa: E402
+from streams.ingest.pipeline import Pipeline  # noqa: E402
+from streams.cli.replay import ReplaySummary, evaluation_time, ingest  # noqa: E402
 
 GENERATE = """
 import sys
@@ -45,7 +45,7 @@ accounts, days, seed, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]
 with open(path, "wb") as out:
     for message in generate(GeneratorConfig(accounts=accounts, days=days, seed=seed)):
         out.write(message.value + b"\\n")
-from streams.generator.config import DEFAULT_END_MS
+from streams.generator.generator_config import DEFAULT_END_MS
 print(DEFAULT_END_MS)
 """
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from streams.config import PulseConfig
+from streams.pulse_config import PulseConfig
 from streams.generator import GeneratorConfig, generate
-from streams.replay import Pipeline
+from streams.cli.replay import Pipeline
 
 
 def main() -> None:

@@ -44,10 +44,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.config import PulseConfig  # noqa: E402
+from streams.pulse_config import PulseConfig  # noqa: E402
 from streams.engine.timeline import DAY_MS  # noqa: E402
-from streams.state_parts import IDS, account_of  # noqa: E402
-from streams.worker_state import WorkerBook, partition_of  # noqa: E402
+from streams.worker.state_parts import IDS, account_of  # noqa: E402
+from streams.worker.state import WorkerBook, partition_of  # noqa: E402
 
 PARTITIONS = 4
 GENERATE = """
@@ -98,7 +98,7 @@ def generate(accounts: int, days: int, seed: int, path: Path, steady: bool) -> i
 
 
 def _ms(text: bytes) -> int:
-    from streams.replay import parse_time
+    from streams.cli.replay import parse_time
 
     return parse_time(text.decode())
 
@@ -145,7 +145,7 @@ class Soak:
     def measure(self) -> dict[str, float]:
         admission = engine = rows = 0
         for key, value in self.table.items():
-            located = account_of(key)  # an account's part (streams/state_parts.py), not a counters row
+            located = account_of(key)  # an account's part (streams/worker/state_parts.py), not a counters row
             if located is None:
                 continue
             rows += 1

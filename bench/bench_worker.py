@@ -44,8 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from streams.generator import GeneratorConfig, generate  # noqa: E402
-from streams.localkafka import LocalKafka  # noqa: E402
-from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
+from streams.devtools.localkafka import LocalKafka  # noqa: E402
+from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
 from tests.integration.helpers import WorkerProcess, create_topics, free_port, http_get, unique  # noqa: E402
 
 

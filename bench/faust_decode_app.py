@@ -2,7 +2,7 @@
 
 Configured by environment (BENCH_BOOTSTRAP, BENCH_APP_ID, BENCH_TOPICS comma-separated,
 BENCH_WEB_PORT); GET /count answers {"count": messages decoded so far}. With
-BENCH_FAST_DRAIN=1 the consumer drain loop runs streams.faust_fastpath (see
+BENCH_FAST_DRAIN=1 the consumer drain loop runs streams.worker.faust.fastpath (see
 bench/bench_fastpath.py), and /count also says how many messages took each path.
 BENCH_SWITCH_INTERVAL sets the interpreter's switch interval in seconds (Python's
 default is 0.005; `pulse worker` runs with 0.05).
@@ -23,7 +23,7 @@ FAST_DRAIN = os.environ.get("BENCH_FAST_DRAIN") == "1"
 if "BENCH_SWITCH_INTERVAL" in os.environ:
     sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
 if FAST_DRAIN:
-    from streams import faust_fastpath
+    from streams.worker.faust import fastpath as faust_fastpath
 
     faust_fastpath.install()
 

@@ -35,7 +35,7 @@ pids+=($!)
 pids+=($!)
 prometheus_url=""
 if command -v prometheus >/dev/null 2>&1; then
-    "$BIN/python" -m streams.localprometheus --port "$PROMETHEUS_PORT" --worker "127.0.0.1:${METRICS_PORT}" \
+    "$BIN/python" -m streams.devtools.localprometheus --port "$PROMETHEUS_PORT" --worker "127.0.0.1:${METRICS_PORT}" \
         --dir "$RUN_DIR/prometheus" >"$RUN_DIR/prometheus.log" 2>&1 &
     prometheus_pid=$!
     pids+=("$prometheus_pid")

@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from streams.engine.account_metrics import ACCOUNT_HELP
 from streams.engine.engine import GLOBAL_RATIOS, METRIC_HELP
 from streams.engine.samples import Sample
-from streams.model import EVENT_TYPES
+from streams.contract.model import EVENT_TYPES
 
 EVENTS_HELP = "Events admitted (decoded, validated, not duplicate, not too late or in the future), by type."
 REJECTED_HELP = "Events rejected and sent to the dead letters, by machine-readable reason."

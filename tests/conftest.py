@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from streams.localkafka import LocalKafka
+from streams.devtools.localkafka import LocalKafka
 
 KAFKA_PORT = int(os.environ.get("PULSE_TEST_KAFKA_PORT", "19092"))
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS
-from streams.model import (
+from streams.contract.model import (
     Event,
     FeatureUsed,
     Login,

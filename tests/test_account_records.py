@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from streams.config import PulseConfig, load_config
+from streams.pulse_config import PulseConfig, load_config
 from streams.engine import cohorts
 from streams.engine.account import AccountState
 from streams.engine.accounts_config import AccountsConfig
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.engine import Engine
 from streams.engine.health import DEFAULT_HEALTH_TOML, HealthConfig, score
 from streams.engine.records import account_record, account_records
@@ -20,8 +20,8 @@ from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS, HOUR_MS
 from streams.errors import ConfigError
 from streams.generator import GeneratorConfig, generate
-from streams.model import AccountUpdated, SubscriptionSet
-from streams.pipeline import Pipeline
+from streams.contract.model import AccountUpdated, SubscriptionSet
+from streams.ingest.pipeline import Pipeline
 from tests.engine_events import (
     T0,
     apply_all,

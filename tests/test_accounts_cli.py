@@ -10,12 +10,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.accounts_cli import accounts, render, to_json_ready
-from streams.config import load_config
+from streams.cli.accounts import accounts, render, to_json_ready
+from streams.pulse_config import load_config
 from streams.engine.records import account_records
 from streams.generator import GeneratorConfig, generate
-from streams.pipeline import Pipeline
-from streams.replay import ReplaySummary, ingest
+from streams.ingest.pipeline import Pipeline
+from streams.cli.replay import ReplaySummary, ingest
 
 CONFIG = """
 [accounts.plans]

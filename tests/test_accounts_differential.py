@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.accounts_cli import records_from_files
+from streams.cli.accounts import records_from_files
 from streams.engine.timeline import DAY_MS
 from streams.generator import GeneratorConfig, generate
 from tests.oracle import Oracle

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from streams.replay import replay
+from streams.cli.replay import replay
 from tests.oracle import Oracle, Policy
 from tests.oracle.compare import compare, parse_exposition
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from streams.admission import (
+from streams.ingest.admission import (
     ACCEPTED,
     DAY_MS,
     DUPLICATE,
@@ -24,8 +24,8 @@ from streams.admission import (
     id_key,
 )
 from streams.errors import ConfigError
-from streams.events import Rejection
-from streams.model import ACTIVITY_TYPES, LONG_LIVED_TYPES, Event, Login, Payment, SurveyResponse, TicketResolved
+from streams.contract.decoding import Rejection
+from streams.contract.model import ACTIVITY_TYPES, LONG_LIVED_TYPES, Event, Login, Payment, SurveyResponse, TicketResolved
 
 T0 = 1_772_356_500_000  # 2026-03-01T09:15:00Z
 CONFIG = PolicyConfig()

@@ -1,4 +1,4 @@
-"""The agent applies a batch in turns (streams/app.py, `PulseWorker._apply_in_turns`): the
+"""The agent applies a batch in turns (streams/worker/app.py, `PulseWorker._apply_in_turns`): the
 event loop serves other work (HTTP requests) between turns instead of after the whole
 batch, and a batch whose partitions were reloaded meanwhile is let go, not half counted.
 Pure unit test: the book and the consumer are stand-ins."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from streams import app as app_module
-from streams.app import PulseWorker
+from streams.worker import app as app_module
+from streams.worker.app import PulseWorker
 
 
 class Book:

@@ -15,7 +15,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 DOCKERFILE = REPO / "Dockerfile"
-LOCAL_KAFKA_POM = REPO / "streams" / "resources" / "kafka" / "pom.xml"
+LOCAL_KAFKA_POM = REPO / "streams" / "devtools" / "resources" / "kafka" / "pom.xml"
 ONE_SHOT = {"topics"}  # runs once and exits
 
 

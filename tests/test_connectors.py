@@ -10,12 +10,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.config import PulseConfig
+from streams.pulse_config import PulseConfig
 from streams.connectors.result import Untranslatable, translate
-from streams.connectors.config import ConnectorsConfig
+from streams.connectors.connectors_config import ConnectorsConfig
 from streams.errors import ConfigError
-from streams.events import Decoder, Rejection
-from streams.model import TOPIC_OF_TYPE
+from streams.contract.decoding import Decoder, Rejection
+from streams.contract.model import TOPIC_OF_TYPE
 from tests.connector_fixtures import (
     segment_group, segment_track, stripe_event, stripe_invoice, stripe_resource, stripe_subscription,
     zendesk_comment, zendesk_event,
@@ -288,7 +288,7 @@ def test_seed_000_mrr_example_as_stripe_subscriptions_replays_to_616_67(tmp_path
     assert run("stripe", stripe_event("evt_c5", "invoice.paid", stripe_resource("invoice"), T0)).reason == "untranslatable:no_subscription"
     events = tmp_path / "stripe.jsonl"
     events.write_bytes(b"\n".join(lines) + b"\n")
-    from streams.replay import replay
+    from streams.cli.replay import replay
 
     result = CliRunner().invoke(replay, [str(events), "--as-of", "2026-02-01T00:00:00Z"])
     assert result.exit_code == 0, result.output
@@ -300,7 +300,7 @@ def test_seed_000_mrr_example_as_stripe_subscriptions_replays_to_616_67(tmp_path
 
 
 def test_commands_refuse_bad_setups_in_one_sentence(tmp_path, monkeypatch):
-    from streams.connectors.cli import bridge, webhooks
+    from streams.cli.connectors import bridge, webhooks
 
     for name in ("PULSE_SEGMENT_WEBHOOK_SECRET", "PULSE_STRIPE_WEBHOOK_SECRET", "PULSE_ZENDESK_WEBHOOK_SECRET"):
         monkeypatch.delenv(name, raising=False)

@@ -1,4 +1,4 @@
-"""streams/datadir.py: each worker's own directory under --data-dir, held with an OS lock
+"""streams/worker/datadir.py: each worker's own directory under --data-dir, held with an OS lock
 (issue 12, item 4: replicas sharing one volume deleted a live replica's store)."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from streams.datadir import (
+from streams.worker.datadir import (
     CLEAN_MARKER, LOCK_FILE, DataDirLock, host_name, mark_clean_shutdown, prepare_data_dir, worker_data_dir,
 )
 from streams.errors import PulseError
 
 HOLD = """
 import sys, time
-from streams.datadir import DataDirLock
+from streams.worker.datadir import DataDirLock
 lock = DataDirLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(120)

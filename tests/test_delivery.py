@@ -1,6 +1,6 @@
 """DeliveryGuard: the worker applies each message once, in offset order, from the seek."""
 
-from streams.delivery import DeliveryGuard, Verdict
+from streams.worker.delivery import DeliveryGuard, Verdict
 
 TP = ("pulse.logins", 0)
 
@@ -102,7 +102,7 @@ def test_a_gap_followed_in_the_same_batch_by_the_missing_records_rewinds_to_wher
     import asyncio
     from types import SimpleNamespace
 
-    from streams.app import PulseWorker
+    from streams.worker.app import PulseWorker
 
     tp = ("pulse.logins", 0)
     guard = DeliveryGuard()

@@ -40,7 +40,7 @@ import pytest
 from click.testing import CliRunner
 
 from streams.generator import GeneratedMessage, GeneratorConfig, generate
-from streams.replay import replay
+from streams.cli.replay import replay
 from tests.oracle import Oracle, Policy
 from tests.oracle.oracle import usd_rate_rows
 from tests.oracle.compare import compare, parse_exposition

@@ -113,7 +113,7 @@ def test_presence_set_stays_small_for_in_order_input():
 
 
 def test_activity_knobs_parse_and_default_to_every_login_and_feature():
-    from streams.engine.config import EngineConfig
+    from streams.engine.engine_config import EngineConfig
 
     default = EngineConfig()
     assert default.activity_types == ("login", "feature_used") and default.core_features == ()
@@ -138,7 +138,7 @@ def test_activity_knobs_parse_and_default_to_every_login_and_feature():
     ({"time_zone": 2}, "time_zone must be an IANA time zone name"),
 ])
 def test_bad_activity_knobs_name_the_fix_in_one_sentence(table, fix):
-    from streams.config import PulseConfig
+    from streams.pulse_config import PulseConfig
     from streams.errors import ConfigError
 
     with pytest.raises(ConfigError, match=re.escape(fix)) as raised:
@@ -163,7 +163,7 @@ def test_replay_with_an_unknown_time_zone_says_so_without_a_traceback(tmp_path):
 
 
 def test_a_core_feature_list_changes_who_is_active_but_not_feature_users():
-    from streams.engine.config import EngineConfig
+    from streams.engine.engine_config import EngineConfig
 
     config = EngineConfig(core_features=("export",))
     engine = Engine(config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.engine import Engine
 from tests.engine_events import DAY_MS, T0, feature, login, value
 

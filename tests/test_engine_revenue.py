@@ -16,7 +16,7 @@ import pytest
 from streams.engine.revenue import REVENUE_METRICS, AccountRevenue, RevenueConfig, revenue_samples
 from streams.engine.timeline import DAY_MS, HOUR_MS
 from streams.errors import ConfigError
-from streams.model import Event, Login, Payment, SubscriptionCanceled, SubscriptionSet
+from streams.contract.model import Event, Login, Payment, SubscriptionCanceled, SubscriptionSet
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DAY = DAY_MS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.engine import Engine
 from tests.engine_events import DAY_MS, MINUTE_MS, T0, feature, login, logout, subscribed, value
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from streams.engine.account import AccountState
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.engine import Engine
 from tests.engine_events import DAY_MS, HOUR_MS, T0, login, synthetic_events
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.engine import Engine
 from streams.errors import ConfigError
 from tests.engine_events import DAY_MS, T0, rated, survey, value

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.admission import Admission, PolicyConfig
-from streams.deadletter import MAX_RECORD_BYTES, dead_letter_record, reason_labels, rejected_reason_label, rfc3339_ms
-from streams.events import REASONS, Decoder, Rejection, epoch_ms, exact_decimal, field_names, iter_examples, reason_code
-from streams.model import (
+from streams.ingest.admission import Admission, PolicyConfig
+from streams.contract.deadletter import MAX_RECORD_BYTES, dead_letter_record, reason_labels, rejected_reason_label, rfc3339_ms
+from streams.contract.decoding import REASONS, Decoder, Rejection, epoch_ms, exact_decimal, field_names, iter_examples, reason_code
+from streams.contract.model import (
     SOURCE_TOPICS,
     TOPIC_OF_TYPE,
     FeatureUsed,

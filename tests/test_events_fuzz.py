@@ -9,8 +9,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.events import REASONS, Decoder, Rejection, field_names, iter_examples, reason_code
-from streams.model import SOURCE_TOPICS, Event
+from streams.contract.decoding import REASONS, Decoder, Rejection, field_names, iter_examples, reason_code
+from streams.contract.model import SOURCE_TOPICS, Event
 
 EXAMPLES = [example for _, example in iter_examples()]
 DECODERS = [Decoder(), Decoder(max_bytes=512, currencies={"USD", "EUR"}), Decoder(max_bytes=10_000_000)]

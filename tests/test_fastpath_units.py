@@ -1,4 +1,4 @@
-"""Pure unit tests of streams.faust_fastpath's pieces that need no broker."""
+"""Pure unit tests of streams.worker.faust.fastpath's pieces that need no broker."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from faust.types import TP
 
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from streams.faust_fastpath import MessageSchema, _fast_delivery, _pressure_callbacks, message_batches
+from streams.worker.faust.fastpath import MessageSchema, _fast_delivery, _pressure_callbacks, message_batches
 
 
 def test_pressure_callbacks_hand_faust_tps_to_the_consumer() -> None:

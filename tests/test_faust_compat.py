@@ -1,4 +1,4 @@
-"""streams/faust_compat.py: every patch of Faust, mode or aiokafka internals is checked
+"""streams/worker/faust/compat.py: every patch of Faust, mode or aiokafka internals is checked
 first against the exact versions and the source of the functions it touches; anything
 else stops the worker in one sentence, before anything is patched."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streams import faust_compat
-from streams.faust_compat import GUARDED, SUPPORTED, IncompatibleLibraries
+from streams.worker.faust import compat as faust_compat
+from streams.worker.faust.compat import GUARDED, SUPPORTED, IncompatibleLibraries
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,8 +80,8 @@ def test_patch_keeps_the_original_and_the_guard_hashes_the_original():
 def test_the_guard_hashes_the_originals_once_the_hooks_are_installed():
     from faust.transport.consumer import Consumer
 
-    from streams import faust_hooks
-    from streams.delivery import FetchTrail
+    from streams.worker.faust import hooks as faust_hooks
+    from streams.worker.delivery import FetchTrail
 
     class App:  # a stand-in: the hooks of other apps fall through to Faust's own methods
         pass

@@ -1,4 +1,4 @@
-"""Unit tests of each hook in streams/faust_hooks.py, with stand-ins for the Faust and
+"""Unit tests of each hook in streams/worker/faust/hooks.py, with stand-ins for the Faust and
 aiokafka objects they touch (no broker: the worker tests on the real broker cover them
 together)."""
 
@@ -11,9 +11,9 @@ import pytest
 from aiokafka.structs import TopicPartition
 from faust.types import TP
 
-from streams import faust_hooks
-from streams.delivery import FetchTrail
-from streams.faust_hooks import WorkerHooks
+from streams.worker.faust import hooks as faust_hooks
+from streams.worker.delivery import FetchTrail
+from streams.worker.faust.hooks import WorkerHooks
 
 
 class _App:  # weak-referenceable, as Faust's apps are

@@ -1,11 +1,11 @@
-"""streams/gc_policy.py: after a checkpoint the live objects leave the collector's scans,
+"""streams/worker/gc_policy.py: after a checkpoint the live objects leave the collector's scans,
 and they are handed back once per period so that reference cycles are still collected."""
 
 from __future__ import annotations
 
 import gc
 
-from streams.gc_policy import GcPolicy
+from streams.worker.gc_policy import GcPolicy
 
 
 def test_a_checkpoint_freezes_the_live_objects_and_the_period_hands_them_back():

@@ -15,11 +15,11 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.admission import ACCEPTED, DUPLICATE, Admission, PolicyConfig
-from streams.config import PulseConfig
+from streams.ingest.admission import ACCEPTED, DUPLICATE, Admission, PolicyConfig
+from streams.pulse_config import PulseConfig
 from streams.errors import ConfigError
-from streams.events import Decoder, Rejection
-from streams.generate import generate as generate_command
+from streams.contract.decoding import Decoder, Rejection
+from streams.cli.generate import generate as generate_command
 from streams.generator import (
     MALFORMED_REASONS,
     WRONG_TOPIC,
@@ -30,7 +30,7 @@ from streams.generator import (
     generate,
 )
 from streams.generator.clock import DAY_MS, DEFAULT_END_MS, HOUR_MS, parse_end, rfc3339
-from streams.model import EVENT_TYPES, TOPIC_OF_TYPE, Event
+from streams.contract.model import EVENT_TYPES, TOPIC_OF_TYPE, Event
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW_START = DEFAULT_END_MS - 30 * DAY_MS

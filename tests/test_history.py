@@ -12,12 +12,12 @@ from click.testing import CliRunner
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 
 from streams.cli import main
-from streams.config import PulseConfig
+from streams.pulse_config import PulseConfig
 from streams.exposition import Exposition, metric_families
 from streams.generator import GeneratorConfig, generate
-from streams.history import decode_inputs, stepped_snapshots
-from streams.pipeline import Pipeline
-from streams.replay import ReplaySummary, ingest, parse_time
+from streams.cli.history import decode_inputs, stepped_snapshots
+from streams.ingest.pipeline import Pipeline
+from streams.cli.replay import ReplaySummary, ingest, parse_time
 from tests.test_replay import login_line, message
 
 DAY_MS = 86_400_000
@@ -157,7 +157,7 @@ def test_openmetrics_text_is_what_the_client_writes_for_every_point(tmp_path: Pa
     from prometheus_client.openmetrics.exposition import generate_latest
     from prometheus_client.registry import CollectorRegistry
 
-    from streams.history import OpenMetricsHistory, _Families
+    from streams.cli.history import OpenMetricsHistory, _Families
 
     def step(value: float) -> list[Metric]:
         gauge = Metric("pulse_odd", "Help with \\ and \n.", "gauge")

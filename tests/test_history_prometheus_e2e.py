@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.engine.account_metrics import ACCOUNT_HELP
 from streams.generator import GeneratorConfig, generate
-from streams.replay import parse_time
+from streams.cli.replay import parse_time
 from tests.test_prometheus_e2e import binary, free_port, pulse, start, stop
 
 pytestmark = pytest.mark.prometheus

@@ -13,12 +13,12 @@ from decimal import Decimal
 
 import pytest
 
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.engine import Engine
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS
-from streams.model import Payment, SubscriptionSet
+from streams.contract.model import Payment, SubscriptionSet
 from tests.engine_events import FEATURES, T0, device_events, synthetic_events
 
 OFFSETS = (0, 30 * MINUTE_MS, 30 * MINUTE_MS + 1, DAY_MS, 7 * DAY_MS, 7 * DAY_MS + 30 * MINUTE_MS,

@@ -1,5 +1,5 @@
-"""Unit tests of the shared Kafka security settings (streams/kafka_security.py), the
-refusal watch (streams/kafka_watch.py) and the data directory's permissions. Files are
+"""Unit tests of the shared Kafka security settings (streams/kafka/security.py), the
+refusal watch (streams/worker/kafka_watch.py) and the data directory's permissions. Files are
 real (openssl makes them); no broker here (tests/integration/test_security.py has one)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from aiokafka import errors as kafka_errors
 
 from streams.errors import ConfigError
-from streams.kafka_security import KafkaSecurity, client_log_muted, describe_failure
-from streams.kafka_watch import KafkaWatch, auth_failure_in
+from streams.kafka.security import KafkaSecurity, client_log_muted, describe_failure
+from streams.worker.kafka_watch import KafkaWatch, auth_failure_in
 from tests.integration.secure_broker import KEY_PASSWORD, make_pki
 
 
@@ -60,7 +60,7 @@ def test_an_encrypted_key_without_password_never_prompts(pki, tmp_path):
 
     script = (
         "from pathlib import Path\n"
-        "from streams.kafka_security import KafkaSecurity\n"
+        "from streams.kafka.security import KafkaSecurity\n"
         "from streams.errors import ConfigError\n"
         f"s = KafkaSecurity(security_protocol='SSL', ssl_cafile=Path({str(pki.ca)!r}), "
         f"ssl_certfile=Path({str(pki.client_cert)!r}), ssl_keyfile=Path({str(pki.client_key_encrypted)!r}))\n"
@@ -84,10 +84,10 @@ def test_settings_masks_secrets(pki):
 
 
 def test_every_command_that_talks_to_kafka_shares_one_set_of_security_options():
-    from streams.connectors.cli import bridge, webhooks
-    from streams.dev import topics
-    from streams.generate import generate
-    from streams.worker_cli import worker
+    from streams.cli.connectors import bridge, webhooks
+    from streams.cli.dev import topics
+    from streams.cli.generate import generate
+    from streams.worker.cli import worker
 
     def security(command: click.Command) -> dict:
         return {param.name: (tuple(param.opts), param.envvar) for param in command.params
@@ -170,7 +170,7 @@ def test_the_client_log_is_muted_only_inside_a_check():
 
 @pytest.mark.parametrize("existing", [False, True])
 def test_data_directory_is_private(tmp_path, existing):
-    from streams.datadir import DataDirLock, prepare_data_dir, worker_data_dir
+    from streams.worker.datadir import DataDirLock, prepare_data_dir, worker_data_dir
 
     base = tmp_path / "state"
     data_dir = worker_data_dir(base)
@@ -187,7 +187,7 @@ def test_data_directory_is_private(tmp_path, existing):
 def test_dev_broker_secured_listeners_need_all_four_options_and_a_password_variable(tmp_path):
     from click.testing import CliRunner
 
-    from streams.dev import dev
+    from streams.cli.dev import dev
 
     runner = CliRunner()
     partial = runner.invoke(dev, ["kafka", "up", "--port", "1", "--home", str(tmp_path), "--mtls-port", "2"])
@@ -200,7 +200,7 @@ def test_dev_broker_secured_listeners_need_all_four_options_and_a_password_varia
 def test_secured_listener_properties():
     from pathlib import Path
 
-    from streams.localkafka import SecureListeners, _override
+    from streams.devtools.localkafka import SecureListeners, _override
 
     secure = SecureListeners(9094, 9095, Path("k.pem"), Path("ca.pem"))
     text = _override("listeners=PLAINTEXT://127.0.0.1:9092\nnum.partitions=4\n", secure.properties(9092, 9093))

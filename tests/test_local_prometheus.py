@@ -1,4 +1,4 @@
-"""The local Prometheus of `make run` (streams/localprometheus.py), with Debian's real
+"""The local Prometheus of `make run` (streams/devtools/localprometheus.py), with Debian's real
 binary: it loads every rule group of ops/prometheus/rules, scrapes the worker it is given
 and itself, and stops on SIGTERM. `ops/install-prometheus.sh` installs the binary."""
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams import localprometheus
+from streams.devtools import localprometheus
 from tests.test_prometheus_e2e import DATA_TIMEOUT_S, PROMETHEUS_DIR, binary, free_port, http_json, start, stop, wait_until
 
 pytestmark = pytest.mark.prometheus
@@ -57,7 +57,7 @@ def test_the_config_reads_every_rule_file_and_scrapes_the_worker():
 def test_local_prometheus_runs_the_rules_and_scrapes_the_worker(worker: str, tmp_path: Path):
     binary("prometheus")
     port = free_port()
-    process = start([sys.executable, "-m", "streams.localprometheus", "--port", str(port), "--worker", worker,
+    process = start([sys.executable, "-m", "streams.devtools.localprometheus", "--port", str(port), "--worker", worker,
                      "--dir", str(tmp_path)], f"http://127.0.0.1:{port}/-/ready", tmp_path / "prometheus.log")
     base = f"http://127.0.0.1:{port}"
     try:
@@ -82,7 +82,7 @@ def test_a_taken_port_is_one_sentence_naming_the_fix(tmp_path: Path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "streams.localprometheus", "--port", str(port),
+        result = subprocess.run([sys.executable, "-m", "streams.devtools.localprometheus", "--port", str(port),
                                  "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert result.stderr.strip() == (f"port {port} is taken (by a Prometheus service installed with the Debian "

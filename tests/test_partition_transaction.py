@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.partition_transaction import PartitionTransaction, TransactionError, TransactionStatus
+from streams.worker.partition_transaction import PartitionTransaction, TransactionError, TransactionStatus
 
 
 def started() -> PartitionTransaction[str]:

@@ -1,4 +1,4 @@
-"""The portfolio query (streams/portfolio.py): parsing, the 400 reasons, order and merge."""
+"""The portfolio query (streams/worker/portfolio_query.py): parsing, the 400 reasons, order and merge."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from streams.portfolio import MAX_LIMIT, PortfolioQuery, QueryError
+from streams.worker.portfolio_query import MAX_LIMIT, PortfolioQuery, QueryError
 
 
 def _record(account_id: str, mrr: float, band: str, score: float | None, owner: str = "csm-a",
@@ -74,7 +74,7 @@ def test_a_parameter_given_twice_is_refused():
 
 
 def test_selecting_computed_records_then_rendering_equals_selecting_rendered_records(tmp_path):
-    from streams.accounts_cli import records_from_files, to_json_ready
+    from streams.cli.accounts import records_from_files, to_json_ready
     from streams.generator import GeneratorConfig, generate
 
     path = tmp_path / "events.jsonl"

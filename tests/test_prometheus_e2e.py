@@ -3,7 +3,7 @@
 Prometheus: the project's config (scrape job, rule files) with a 1s scrape and evaluation
 interval, scraping a small HTTP server that plays a worker: it serves the exposition of
 `pulse replay` on a generated dataset, with its counters advancing at every scrape as a
-live worker's do, plus the worker's pipeline metrics (`streams.telemetry`) with plausible
+live worker's do, plus the worker's pipeline metrics (`streams.worker.telemetry`) with plausible
 values. Asserts that every rule loads and evaluates without error, that every recording
 rule and every dashboard query returns data, and that every alert expression evaluates.
 

@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 
 import orjson
 
-from streams.config import PulseConfig
+from streams.pulse_config import PulseConfig
 from streams.engine.account import AccountState
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.engine import Engine
 from streams.engine.timeline import DAY_MS, HOUR_MS
-from streams.events import Decoder
-from streams.state_parts import account_of
-from streams.worker_state import PartitionState, WorkerBook, partition_of
+from streams.contract.decoding import Decoder
+from streams.worker.state_parts import account_of
+from streams.worker.state import PartitionState, WorkerBook, partition_of
 from tests.engine_events import T0, opened, reopened, resolved, value
 
 PARTITIONS = 2
@@ -74,7 +74,7 @@ class Feed:
             self.book.take_committed(partition)
 
     def parts(self) -> dict[str, dict[bytes, bytes]]:
-        """The committed parts of every account (streams/state_parts.py)."""
+        """The committed parts of every account (streams/worker/state_parts.py)."""
         out: dict[str, dict[bytes, bytes]] = {}
         for key, row in self.rows.items():
             located = account_of(key)

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import main
-from streams.config import load_config
+from streams.pulse_config import load_config
 from streams.errors import ConfigError
-from streams.events import Rejection
+from streams.contract.decoding import Rejection
 from tests.test_replay import metrics
 
 RATES_CSV = """# a test table

@@ -1,16 +1,16 @@
-"""The worker's record cache (streams/record_cache.py): the records of `pulse accounts`,
+"""The worker's record cache (streams/worker/record_cache.py): the records of `pulse accounts`,
 computed once per account and evaluation step, again when the account changes."""
 
 from __future__ import annotations
 
 from contextlib import ExitStack
 
-from streams.accounts_cli import records_from_files, to_json_ready
-from streams.config import load_config
+from streams.cli.accounts import records_from_files, to_json_ready
+from streams.pulse_config import load_config
 from streams.generator import GeneratorConfig, generate
-from streams.pipeline import Pipeline
-from streams.record_cache import RecordCache
-from streams.replay import ReplaySummary, _open_input, evaluation_time, ingest
+from streams.ingest.pipeline import Pipeline
+from streams.worker.record_cache import RecordCache
+from streams.cli.replay import ReplaySummary, _open_input, evaluation_time, ingest
 
 
 class Book:
@@ -135,7 +135,7 @@ def test_the_account_samples_are_made_once_per_refresh_round_that_computed_somet
 
 
 def test_portfolio_rows_render_as_pulse_accounts_and_each_record_once(tmp_path):
-    from streams.portfolio import PortfolioQuery
+    from streams.worker.portfolio_query import PortfolioQuery
 
     path = _dataset(tmp_path)
     book = Book(path)

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.cli import main
-from streams.config import PulseConfig, load_config
-from streams.deadletter import rfc3339_ms
+from streams.pulse_config import PulseConfig, load_config
+from streams.contract.deadletter import rfc3339_ms
 from streams.errors import ConfigError
-from streams.pipeline import Pipeline, Status
+from streams.ingest.pipeline import Pipeline, Status
 from tests.engine_events import DAY_MS, HOUR_MS, T0, synthetic_events
 from tests.test_exposition import CONTRACT_GAUGES
 
@@ -236,8 +236,8 @@ def test_a_broken_gzip_input_is_one_sentence(tmp_path, content):
 
 
 def test_progress_shows_a_total_and_an_eta_for_files_only(tmp_path, monkeypatch):
-    monkeypatch.setattr("streams.replay.PROGRESS_EVERY_S", 0.0)
-    monkeypatch.setattr("streams.replay._CHECK_CLOCK_EVERY", 2)
+    monkeypatch.setattr("streams.cli.replay.PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr("streams.cli.replay._CHECK_CLOCK_EVERY", 2)
     lines = [login_line(f"e{i}", "2026-03-01T09:00:00Z", user=f"u{i}") for i in range(6)]
     source = write(tmp_path / "e.jsonl", lines)
     progress = [line for line in run([str(source)]).stderr.splitlines() if "lines/s" in line and "applied" not in line]
@@ -290,8 +290,8 @@ def test_user_errors_are_one_sentence_with_the_exit_code_rule(tmp_path, monkeypa
 
 
 def test_progress_is_reported_on_stderr_for_long_inputs(tmp_path, monkeypatch):
-    monkeypatch.setattr("streams.replay.PROGRESS_EVERY_S", 0.0)
-    monkeypatch.setattr("streams.replay._CHECK_CLOCK_EVERY", 2)
+    monkeypatch.setattr("streams.cli.replay.PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr("streams.cli.replay._CHECK_CLOCK_EVERY", 2)
     lines = [login_line(f"e{i}", "2026-03-01T09:00:00Z", user=f"u{i}") for i in range(6)]
     result = run([str(write(tmp_path / "e.jsonl", lines))])
     progress = [line for line in result.stderr.splitlines() if "lines/s" in line and "applied" not in line]

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import main
-from streams.events import Decoder, Rejection
+from streams.contract.decoding import Decoder, Rejection
 from streams.generator import GeneratorConfig, generate
-from streams.replay_jobs import line_account, line_owner
-from streams.topics import partition_of
+from streams.cli.replay_jobs import line_account, line_owner
+from streams.kafka.topics import partition_of
 
 ROOT = Path(__file__).resolve().parent.parent
 

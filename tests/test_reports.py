@@ -16,9 +16,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.accounts_cli import records_from_files, to_json_ready
+from streams.cli.accounts import records_from_files, to_json_ready
 from streams.cli import main
-from streams.config import PulseConfig
+from streams.pulse_config import PulseConfig
 from streams.engine import cohorts
 from streams.generator import GeneratorConfig, generate
 from streams.reports.timeline import Period, points

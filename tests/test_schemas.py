@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from streams.events import (
+from streams.contract.decoding import (
     Decoder,
     Rejection,
     _type_specs,
@@ -27,7 +27,7 @@ from streams.events import (
     properties_of_type,
     required_of_type,
 )
-from streams.model import CLASS_OF_TYPE, EVENT_TYPES, TOPIC_OF_TYPE, Event
+from streams.contract.model import CLASS_OF_TYPE, EVENT_TYPES, TOPIC_OF_TYPE, Event
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = load_schema()

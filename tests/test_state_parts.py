@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from streams.config import PulseConfig
-from streams.state_parts import account_of, encoded, join, split
-from streams.worker_state import COUNTERS_PREFIX, ROW_FORMAT, PartitionState, WorkerBook, partition_of
+from streams.pulse_config import PulseConfig
+from streams.worker.state_parts import account_of, encoded, join, split
+from streams.worker.state import COUNTERS_PREFIX, ROW_FORMAT, PartitionState, WorkerBook, partition_of
 
 PARTITIONS = 2
 T0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z

@@ -6,7 +6,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from streams.telemetry import PipelineTelemetry
+from streams.worker.telemetry import PipelineTelemetry
 
 
 def render(telemetry: PipelineTelemetry) -> dict:

@@ -1,4 +1,4 @@
-"""The HTTP guard (streams/web_auth.py) on a real aiohttp server with a per-account
+"""The HTTP guard (streams/worker/web_auth.py) on a real aiohttp server with a per-account
 endpoint that returns data: the token, the client certificate, the Host allow-list and
 the paths nobody documented. tests/integration/test_security.py tries it on a worker."""
 
@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from streams.errors import ConfigError
-from streams.web_auth import WebGuard, WebSecurity, host_name
+from streams.worker.web_auth import WebGuard, WebSecurity, host_name
 from tests.integration.secure_broker import make_pki
 
 TOKEN = "a-long-test-token-0123456789"

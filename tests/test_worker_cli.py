@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from streams.errors import ConfigError
-from streams.settings import WorkerSettings
-from streams.worker_cli import worker
+from streams.worker.settings import WorkerSettings
+from streams.worker.cli import worker
 
 
 def _run(*args: str):
@@ -74,7 +74,7 @@ def test_the_account_layer_switch_reaches_the_settings(monkeypatch, args, env, e
         seen.append(settings)
         return 0
 
-    monkeypatch.setattr("streams.worker_run.run_worker", run_worker)
+    monkeypatch.setattr("streams.worker.run.run_worker", run_worker)
     result = CliRunner().invoke(worker, list(args), env=env)
     assert result.exit_code == 0, result.output
     assert seen[0].account_records is expected

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from streams.config import PulseConfig
-from streams.state_parts import account_of
-from streams.worker_state import COUNTERS_PREFIX, PartitionState, WorkerBook, partition_of
+from streams.pulse_config import PulseConfig
+from streams.worker.state_parts import account_of
+from streams.worker.state import COUNTERS_PREFIX, PartitionState, WorkerBook, partition_of
 
 PARTITIONS = 2
 
@@ -83,7 +83,7 @@ def test_a_message_in_the_wrong_partition_is_forwarded_to_the_rekey_topic():
 def test_a_huge_key_and_value_still_make_a_dead_letter_that_fits():
     """Kafka allows a 900 KB key with a 400 KB value; the dead letter (record and key) must
     still fit the dead-letter topic, or the checkpoint would be refused."""
-    from streams.deadletter import MAX_KEY_BYTES, MAX_RECORD_BYTES
+    from streams.contract.deadletter import MAX_KEY_BYTES, MAX_RECORD_BYTES
 
     worker = book()
     key = b"k" * 900_000
@@ -100,8 +100,8 @@ def collector(worker: WorkerBook, owned: set[int]):
     """The worker's /metrics collector over a stand-in worker (no Faust app: pure unit test)."""
     from types import SimpleNamespace
 
-    from streams.app import _Collector
-    from streams.telemetry import PipelineTelemetry
+    from streams.worker.app import _Collector
+    from streams.worker.telemetry import PipelineTelemetry
 
     return _Collector(SimpleNamespace(
         book=worker, ready=lambda: True, owned_partitions=lambda: set(owned), clock=worker.clock,
@@ -175,7 +175,7 @@ def test_a_scrape_never_loads_a_partition_the_agent_has_not_loaded():
 
 
 def test_checkpoints_prepare_transactions_with_their_offsets_and_a_commit_ends_them():
-    from streams.partition_transaction import TransactionStatus
+    from streams.worker.partition_transaction import TransactionStatus
 
     worker = book(MARCH_2)
     (a0,) = accounts_in(0, 1)
@@ -195,7 +195,7 @@ def test_checkpoints_prepare_transactions_with_their_offsets_and_a_commit_ends_t
 
 
 def test_abort_forgets_uncommitted_effects_and_the_agent_reloads_the_committed_state():
-    from streams.partition_transaction import TransactionStatus
+    from streams.worker.partition_transaction import TransactionStatus
 
     worker = book(MARCH_2)
     a0, b0 = accounts_in(0, 2)
@@ -218,8 +218,8 @@ def test_abort_forgets_uncommitted_effects_and_the_agent_reloads_the_committed_s
 def test_a_commit_of_several_checkpoints_gives_the_local_store_the_last_value_of_each_key():
     """A key deleted by one checkpoint and written again by the next (both committed at
     once) stays written in the local store, as it does in the changelog: the worker
-    applies the committed rows' values, then their deletions (streams/app.py)."""
-    from streams.partition_transaction import PartitionTransaction
+    applies the committed rows' values, then their deletions (streams/worker/app.py)."""
+    from streams.worker.partition_transaction import PartitionTransaction
 
     worker = book(MARCH_2)
     key, other = b"\x01part-a", b"\x01part-b"
@@ -230,7 +230,7 @@ def test_a_commit_of_several_checkpoints_gives_the_local_store_the_last_value_of
     rows = worker.take_committed(0)
     assert rows == [(key, b"again"), (other, None)]
     store: dict[bytes, bytes] = {}
-    store.update((k, v) for k, v in rows if v is not None)  # as streams/app.py applies them
+    store.update((k, v) for k, v in rows if v is not None)  # as streams/worker/app.py applies them
     for k, v in rows:
         if v is None:
             store.pop(k, None)

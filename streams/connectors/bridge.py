@@ -7,7 +7,7 @@ pulse.raw.zendesk. For each batch:
 1. every raw message is translated (streams.connectors.translate);
 2. each contract event is produced to its type's topic, keyed by its account_id; an
    untranslatable message goes to the dead-letter topic as the project's dead-letter
-   record (streams.deadletter) with reason `untranslatable:<why>` and the raw bytes;
+   record (streams.contract.deadletter) with reason `untranslatable:<why>` and the raw bytes;
 3. only when the broker acknowledged every produce (acks=all) are the batch's offsets
    committed.
 
@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from streams.connectors.config import ConnectorsConfig
+from streams.connectors.connectors_config import ConnectorsConfig
 from streams.connectors.raw_topics import RAW_TOPICS
 from streams.connectors.result import Untranslatable, translate
-from streams.deadletter import dead_letter_key, dead_letter_record
+from streams.contract.deadletter import dead_letter_key, dead_letter_record
 from streams.errors import PulseError
-from streams.kafka_security import KafkaSecurity, client_log_muted, connection_error
-from streams.model import DEAD_LETTER_TOPIC, TOPIC_OF_TYPE
+from streams.kafka.security import KafkaSecurity, client_log_muted, connection_error
+from streams.contract.model import DEAD_LETTER_TOPIC, TOPIC_OF_TYPE
 
 DEFAULT_GROUP_ID = "pulse-bridge"
 _log = logging.getLogger("pulse.bridge")

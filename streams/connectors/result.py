@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from streams.deadletter import rfc3339_ms
-from streams.events import Rejection
+from streams.contract.deadletter import rfc3339_ms
+from streams.contract.decoding import Rejection
 
 UNTRANSLATABLE = "untranslatable:"
 _MS = timedelta(milliseconds=1)
@@ -80,7 +80,7 @@ def nonempty_str(value: object) -> str | None:
 
 def translate(source: str, raw: bytes, config: Any) -> Result:
     """Translate one raw payload of `source` with the connectors configuration `config`
-    (streams.connectors.config.ConnectorsConfig)."""
+    (streams.connectors.connectors_config.ConnectorsConfig)."""
     translator = _translators()[source]
     try:
         payload = orjson.loads(raw)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.connectors.config import SegmentConfig
+from streams.connectors.connectors_config import SegmentConfig
 from streams.connectors.result import Result, Untranslatable, iso_ms, nonempty_str
 
 _LIMIT = 128  # the contract's id length

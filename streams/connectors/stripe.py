@@ -38,7 +38,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from streams.connectors.config import StripeConfig
+from streams.connectors.connectors_config import StripeConfig
 from streams.connectors.result import Result, Untranslatable, epoch_seconds_ms, nonempty_str
 
 # Stripe's zero-decimal currencies (amounts are already in major units).

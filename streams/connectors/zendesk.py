@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.connectors.config import ZendeskConfig
+from streams.connectors.connectors_config import ZendeskConfig
 from streams.connectors.result import Result, Untranslatable, iso_ms, nonempty_str
 
 _PREFIX = "zen:event-type:"

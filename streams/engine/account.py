@@ -9,7 +9,7 @@ share of every additive figure to the running totals of a snapshot.
 Late events only ever insert into sorted state, so the state, and every snapshot, depend
 on the set of applied events and not on their order (within the late policy).
 
-Lateness has one judge: admission, per (account, topic) (streams/admission.py). The
+Lateness has one judge: admission, per (account, topic) (streams/ingest/admission.py). The
 engine applies every event admission lets through and never drops one for being old. It
 ages state out by clocks of its own that follow the same lanes: user state (activity,
 sessions, adoption) by `activity_time`, the latest activity event applied; tickets by
@@ -35,13 +35,13 @@ from typing import Any, cast
 import orjson
 
 from streams.engine import activity, adoption, crm, lifecycle, sessions, support, surveys
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.journey import Journey
 from streams.engine.revenue import AccountRevenue
 from streams.engine.revenue import metrics as revenue_metrics
 from streams.engine.timeline import DAY_MS, NO_TIME
 from streams.engine.users import User
-from streams.model import (
+from streams.contract.model import (
     AccountUpdated,
     Event,
     FeatureUsed,
@@ -228,7 +228,7 @@ class AccountState:
 
     def header_obj(self) -> dict[str, Any]:
         """Everything but the users and the tickets, which grow with the account: the
-        worker stores those apart, one changelog row each (streams/state_parts.py)."""
+        worker stores those apart, one changelog row each (streams/worker/state_parts.py)."""
         return {
             "v": FORMAT_VERSION,
             "t": self.stream_time,

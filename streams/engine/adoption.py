@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from streams.engine.config import FEATURE_OTHER, EngineConfig
+from streams.engine.engine_config import FEATURE_OTHER, EngineConfig
 from streams.engine.samples import Sample, ratio_sample
 from streams.engine.timeline import (
     DAY_MS,

@@ -37,7 +37,7 @@ from streams.engine.accounts_config import OnboardingConfig
 from streams.engine.journey import Journey
 from streams.engine.revenue.money import monthly_cents
 from streams.engine.revenue.steps import Timeline, state_at
-from streams.engine.revenue.config import RevenueConfig
+from streams.engine.revenue.revenue_config import RevenueConfig
 from streams.engine.timeline import DAY_MS
 
 ADDITIVE: tuple[str, ...] = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_right, insort
 from typing import Any, NamedTuple
 
-from streams.model import AccountUpdated
+from streams.contract.model import AccountUpdated
 
 
 class Facts(NamedTuple):

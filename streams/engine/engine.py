@@ -20,12 +20,12 @@ from typing import Protocol
 
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
 from streams.engine.account import AccountState
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.revenue import REVENUE_METRICS, RevenueConfig
 from streams.engine.revenue import metrics as revenue
 from streams.engine.samples import Sample
 from streams.engine.timeline import SECOND_MS
-from streams.model import Event
+from streams.contract.model import Event
 
 
 EVALUATION_HELP = "The evaluation time T of this snapshot, in seconds since the epoch (UTC)."

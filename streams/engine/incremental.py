@@ -39,7 +39,7 @@ from streams.engine.revenue import RevenueConfig
 from streams.engine.revenue import metrics as revenue
 from streams.engine.samples import Sample
 from streams.engine.timeline import NEVER
-from streams.model import Event
+from streams.contract.model import Event
 
 Key = tuple[str, str, str]
 """(family, account_id, user_id), user_id "" for the account-level families."""

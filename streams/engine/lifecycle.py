@@ -18,7 +18,7 @@ from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS, drop_through, insert_sorted, window_change
 

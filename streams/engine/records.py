@@ -57,7 +57,7 @@ from typing import Any
 from streams.engine import activity, adoption, cohorts, crm, sessions, support, surveys
 from streams.engine.account import AccountState
 from streams.engine.accounts_config import AccountsConfig
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.health import Health, score
 from streams.engine.journey import Journey
 from streams.engine.revenue import RevenueConfig

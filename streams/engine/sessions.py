@@ -44,7 +44,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS, NEVER, NO_TIME, SECOND_MS, insert_sorted
 from streams.engine.users import User

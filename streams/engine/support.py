@@ -35,7 +35,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.engine.config import EngineConfig
+from streams.engine.engine_config import EngineConfig
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS, NEVER, NO_TIME, SECOND_MS, insert_sorted, window_change
 

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 
 import orjson
 
-from streams.generator.config import KINDS, GeneratedMessage, GeneratorConfig
+from streams.generator.generator_config import KINDS, GeneratedMessage, GeneratorConfig
 from streams.generator.faults import MALFORMED_REASONS, WRONG_TOPIC, FaultInjector
 from streams.generator.live import LiveFeed
 from streams.generator.simulation import Simulation
 from streams.generator.summary import Summary
-from streams.model import TOPIC_OF_TYPE
+from streams.contract.model import TOPIC_OF_TYPE
 
 __all__ = [
     "KINDS",

@@ -28,8 +28,8 @@ from collections import deque
 import orjson
 
 from streams.generator.clock import DAY_MS, rfc3339
-from streams.generator.config import GeneratedMessage, GeneratorConfig
-from streams.model import SOURCE_TOPICS, TOPIC_OF_TYPE
+from streams.generator.generator_config import GeneratedMessage, GeneratorConfig
+from streams.contract.model import SOURCE_TOPICS, TOPIC_OF_TYPE
 
 DUPLICATE_MEMORY = 4096  # messages
 DUPLICATE_HORIZON_MS = DAY_MS

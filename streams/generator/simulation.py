@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from streams.generator.activity import Activity, expand_session_step
 from streams.generator.billing import Billing
 from streams.generator.clock import DAY_MS, MINUTE_MS, clock_texts, day_prefix
-from streams.generator.config import GeneratorConfig
+from streams.generator.generator_config import GeneratorConfig
 from streams.generator.crm import Crm
 from streams.generator.support import Support
 from streams.generator.timeline import Event, Timeline

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from streams.errors import PulseError
-from streams.kafka_security import KafkaSecurity, client_log_muted, connection_error
-from streams.generator.config import GeneratedMessage
+from streams.kafka.security import KafkaSecurity, client_log_muted, connection_error
+from streams.generator.generator_config import GeneratedMessage
 from streams.generator.summary import Summary
 
 PROGRESS_EVERY_SECONDS = 5.0

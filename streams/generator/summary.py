@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from streams.generator.config import KINDS, GeneratedMessage
-from streams.model import EVENT_TYPES
+from streams.generator.generator_config import KINDS, GeneratedMessage
+from streams.contract.model import EVENT_TYPES
 
 
 class Summary:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.config import PulseConfig
+from streams.pulse_config import PulseConfig
 from streams.engine import cohorts
 from streams.engine.health import BANDS, UNKNOWN_BAND
 from streams.reports import charts

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.config import PulseConfig
-from streams.deadletter import rfc3339_ms
+from streams.pulse_config import PulseConfig
+from streams.contract.deadletter import rfc3339_ms
 from streams.engine.support import SupportTotals
-from streams.replay import ReplayError
+from streams.cli.replay import ReplayError
 from streams.reports import charts
 from streams.reports.render import day, render
 from streams.reports.timeline import Period, points

@@ -1,6 +1,6 @@
 """The account records and the engine's snapshot at the instants of a report's period.
 
-One pass over the events (`streams.history.stepped_states`: decoded once, applied once
+One pass over the events (`streams.cli.history.stepped_states`: decoded once, applied once
 in time order, judged as a one-instant replay at each instant would be), and at each
 instant the records of `streams.engine.records` (the function `pulse accounts` and the
 worker's API call) plus, for the portfolio, the global snapshot (`Engine.snapshot`, what
@@ -14,13 +14,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from streams.config import PulseConfig
-from streams.deadletter import rfc3339_ms
+from streams.pulse_config import PulseConfig
+from streams.contract.deadletter import rfc3339_ms
 from streams.engine import support
 from streams.engine.records import account_records
 from streams.engine.samples import Sample
-from streams.history import PRUNE_EVERY_MS, decode_inputs, parse_step, step_times, stepped_states
-from streams.replay import ReplayError, ReplayUsageError, _open_input, parse_time
+from streams.cli.history import PRUNE_EVERY_MS, decode_inputs, parse_step, step_times, stepped_states
+from streams.cli.replay import ReplayError, ReplayUsageError, _open_input, parse_time
 
 DAY_MS = 86_400_000
 DAILY_UP_TO_DAYS = 120

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from streams.topics import ensure_topics
+from streams.kafka.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parents[2]
 

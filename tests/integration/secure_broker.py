@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.localkafka import LocalKafka, SecureListeners
+from streams.devtools.localkafka import LocalKafka, SecureListeners
 
 SCRAM_USER = "pulse-worker"
 SCRAM_PASSWORD = "s3cret-Worker-pw"

@@ -12,7 +12,7 @@ import urllib.parse
 import orjson
 import pytest
 
-from streams.portfolio import PortfolioQuery
+from streams.worker.portfolio_query import PortfolioQuery
 from tests.integration.helpers import REPO, produce, unique, wait_until
 from tests.integration.worker_harness import WorkerRun, fresh_topics, kafka_messages, make_dataset
 

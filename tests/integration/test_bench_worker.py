@@ -13,7 +13,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import bench_worker
-from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 from tests.integration.helpers import create_topics, unique
 
 pytestmark = pytest.mark.kafka

@@ -15,13 +15,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.config import load_config
+from streams.pulse_config import load_config
 from streams.connectors.bridge import BridgeStats, run_bridge
 from streams.connectors.raw_topics import RAW_TOPICS
 from streams.connectors.result import translate
 from streams.connectors.signatures import sign_segment, sign_stripe, sign_zendesk
 from streams.connectors.webhooks import make_app
-from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 from tests.connector_fixtures import (
     segment_group, segment_track, stripe_event, stripe_invoice, stripe_subscription, zendesk_comment, zendesk_event,
 )

@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.deadletter import MAX_RECORD_BYTES
-from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from streams.contract.deadletter import MAX_RECORD_BYTES
+from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 from tests.integration.helpers import create_topics, produce, unique, wait_until
 from tests.integration.worker_harness import (
     WorkerRun, differences, fresh_topics, kafka_messages, make_dataset, replay,

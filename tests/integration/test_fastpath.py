@@ -1,4 +1,4 @@
-"""streams.faust_fastpath on the real broker: a decode-only Faust agent with the fast drain
+"""streams.worker.faust.fastpath on the real broker: a decode-only Faust agent with the fast drain
 loop installed consumes every message of its topics exactly once, and messages do go
 through the fast path (no wait_first)."""
 
@@ -9,7 +9,7 @@ import time
 import orjson
 import pytest
 
-from streams import faust_fastpath
+from streams.worker.faust import fastpath as faust_fastpath
 from tests.integration.helpers import WorkerProcess, create_topics, free_port, http_get, produce, unique, wait_until
 
 pytestmark = pytest.mark.kafka

@@ -146,7 +146,7 @@ def asyncio_count(bootstrap: str, prefix: str) -> int:
 
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from streams.model import SOURCE_TOPICS
+    from streams.contract.model import SOURCE_TOPICS
 
     async def count() -> int:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.datadir import worker_data_dir
+from streams.worker.datadir import worker_data_dir
 from tests.integration.helpers import WorkerProcess, produce, unique, wait_until
 from tests.integration.worker_harness import WorkerRun, differences, fresh_topics, kafka_messages, make_dataset, replay
 

@@ -1,5 +1,5 @@
 """One account of 50,000 users through the worker on the real broker: its state is stored
-in parts (streams/state_parts.py), so checkpoints are written although the account as
+in parts (streams/worker/state_parts.py), so checkpoints are written although the account as
 one row would grow without bound, no changelog record grows with the account, and the
 worker (live, and after a restart that reads the parts back) equals `pulse replay`."""
 
@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from streams.state_parts import account_of
+from streams.worker.state_parts import account_of
 from tests.integration.helpers import produce, unique
 from tests.integration.test_worker import _wait_equal
 from tests.integration.worker_harness import Dataset, WorkerRun, fresh_topics, replay

@@ -13,8 +13,8 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.datadir import CLEAN_MARKER, worker_data_dir
-from streams.worker_state import partition_of
+from streams.worker.datadir import CLEAN_MARKER, worker_data_dir
+from streams.worker.state import partition_of
 from tests.integration.helpers import produce, unique, wait_until
 from tests.integration.test_worker import CATCH_UP_S, _wait_equal
 from tests.integration.worker_harness import (
@@ -52,7 +52,7 @@ def test_sigterm_while_catching_up_exits_in_time_commits_and_a_restart_equals_re
         took = time.monotonic() - started
         print(f"SIGTERM after {busy:.0f} of {total:.0f} events applied: exited in {took:.1f} s")
         assert code == 0, f"SIGTERM mid catch-up: exit code {code} after {took:.1f} s\n{run.process.log_tail()}"
-        # the worker's own directory under --data-dir (streams/datadir.py)
+        # the worker's own directory under --data-dir (streams/worker/datadir.py)
         assert (worker_data_dir(run.data_dir) / CLEAN_MARKER).exists(), "a SIGTERM stop must count as clean"
         committed = _committed(kafka_bootstrap, app_id, prefix)
         print(f"committed source offsets after the stop: {committed}")

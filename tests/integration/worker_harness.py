@@ -11,7 +11,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.generator import GeneratorConfig, generate
-from streams.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 from tests.integration.helpers import REPO, WorkerProcess, create_topics, free_port, http_get, unique
 
 # Families that describe the process, not the data: they differ between a worker and a

@@ -34,7 +34,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from streams.engine.revenue.config import MODES, RevenueConfig
+from streams.engine.revenue.revenue_config import MODES, RevenueConfig
 from streams.engine.revenue.money import MONTHLY_FACTOR, Terms, is_priced, monthly_cents
 from streams.engine.revenue.movements import NO_HISTORY, History, Movement, classify
 from streams.engine.revenue.steps import (
@@ -52,7 +52,7 @@ from streams.engine.revenue.steps import (
     sub_timeline,
 )
 from streams.engine.timeline import DAY_MS
-from streams.model import Event, Payment, SubscriptionCanceled, SubscriptionSet
+from streams.contract.model import Event, Payment, SubscriptionCanceled, SubscriptionSet
 
 FAILED = 0
 SUCCEEDED = 1

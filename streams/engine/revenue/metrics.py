@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from streams.engine.revenue.account import FAILED, SUCCEEDED, AccountRevenue
-from streams.engine.revenue.config import OTHER_PLAN, RevenueConfig
+from streams.engine.revenue.revenue_config import OTHER_PLAN, RevenueConfig
 from streams.engine.revenue.money import amount_cents, monthly_cents
 from streams.engine.revenue.movements import CHURN, CONTRACTION, EXPANSION, GAINS, KINDS, REACTIVATION, in_window
 from streams.engine.revenue.steps import FOREVER as NEVER

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
 from typing import NamedTuple
 
-from streams.engine.revenue.config import RevenueConfig
+from streams.engine.revenue.revenue_config import RevenueConfig
 from streams.errors import ConfigError
 
 # interval -> (multiplier, divisor) turning one interval's amount into a month's.

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from itertools import groupby
 from operator import itemgetter
 
-from streams.engine.revenue.config import AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN
+from streams.engine.revenue.revenue_config import AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN
 from streams.engine.revenue.money import Terms
 
 STARTED = 0

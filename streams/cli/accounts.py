@@ -1,0 +1,142 @@
+"""`pulse accounts`: the account records (with health and onboarding) from JSONL events.
+
+The lines run through replay's path exactly (`streams.cli.replay.ingest`: decode and
+validate, de-duplicate, late and future policies, engine), the state is pruned as at a
+checkpoint, and `streams.engine.records.account_records` computes the records at T: the
+same function the worker's HTTP API calls over its tables, so both serve identical
+records. Output: JSON (a list of records), CSV (one row per account, nested fields
+flattened with dots: `health.score`, `feature_adoption.search`), or Parquet (through
+DuckDB, which is only a test dependency of the project: install `duckdb` to use it).
+Times are RFC 3339 UTC strings with milliseconds, money is a number in the reporting
+currency with two decimals.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import tempfile
+from contextlib import ExitStack
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from streams.pulse_config import load_config
+from streams.contract.deadletter import rfc3339_ms
+from streams.engine.records import account_records
+from streams.errors import PulseError
+from streams.cli.replay import ReplayError, ReplaySummary, _open_input, evaluation_time, ingest, parse_time, replay_pipeline
+
+FORMATS = ("json", "csv", "parquet")
+TIME_FIELDS = frozenset({"started_at", "last_activity_at", "past_due_since", "renewal_at", "signup_at",
+                         "last_step_at", "completed_at", "activated_at"})
+
+
+def records_from_files(files: tuple[str, ...], as_of_text: str | None, config_path: str | None) -> tuple[int, list[dict[str, Any]]]:
+    """(T, the records at T) from JSONL files, through replay's path."""
+    config = load_config(config_path)
+    as_of = parse_time(as_of_text) if as_of_text is not None else None
+    pipeline = replay_pipeline(config, as_of)
+    with ExitStack() as stack:
+        inputs = [_open_input(path, stack) for path in (files or ("-",))]
+        ingest(pipeline, inputs, ReplaySummary())
+    evaluated_at = evaluation_time(pipeline, as_of)
+    engine = pipeline.engine
+    engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
+    accounts = ((account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys()))
+    return evaluated_at, account_records(
+        [(a, s) for a, s in accounts if s is not None], evaluated_at, engine.config, engine.revenue_config, config.accounts
+    )
+
+
+def to_json_ready(value: Any, key: str = "") -> Any:
+    """Times (epoch ms) -> RFC 3339, Decimal money -> a number, recursively."""
+    if isinstance(value, dict):
+        return {k: to_json_ready(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_ready(v) for v in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    if key in TIME_FIELDS and isinstance(value, int):
+        return rfc3339_ms(value)
+    return value
+
+
+def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> dotted columns; the explanation list becomes one JSON text column."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, list):
+            out[name] = orjson.dumps(value).decode()
+        else:
+            out[name] = value
+    return out
+
+
+def render(records: list[dict[str, Any]], fmt: str) -> bytes:
+    ready = [to_json_ready(record) for record in records]
+    if fmt == "json":
+        return orjson.dumps(ready, option=orjson.OPT_INDENT_2) + b"\n"
+    rows = [flatten(record) for record in ready]
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    if fmt == "csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return text.getvalue().encode()
+    return _parquet(rows, columns)
+
+
+def _parquet(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+    try:
+        import duckdb
+    except ImportError:
+        raise ReplayError("--format parquet needs the duckdb package: pip install duckdb, or use --format csv or json.") from None
+    with tempfile.TemporaryDirectory() as directory:
+        source = Path(directory) / "records.json"
+        target = Path(directory) / "records.parquet"
+        source.write_bytes(orjson.dumps([{c: row.get(c) for c in columns} for row in rows]))
+        connection = duckdb.connect()
+        try:
+            connection.execute(f"COPY (SELECT * FROM read_json_auto('{source}')) TO '{target}' (FORMAT parquet)")
+        finally:
+            connection.close()
+        return target.read_bytes()
+
+
+@click.command("accounts")
+@click.argument("files", nargs=-1, metavar="[FILE ...|-]")
+@click.option("--as-of", "as_of", metavar="TIME",
+              help="Evaluation time: RFC 3339 with an offset, or epoch ms. Default: the latest applied occurred_at.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True, help="Output format.")
+@click.option("--out", default="-", metavar="PATH", show_default=True, help="Where to write the records (- = stdout).")
+@click.option("--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue], [accounts].")
+def accounts(files: tuple[str, ...], as_of: str | None, fmt: str, out: str, config_path: str | None) -> None:
+    """The record of every account (health, onboarding, money, usage, support) from JSONL events.
+
+    Lines go through the same decode, admission and engine as `pulse replay`; the
+    records at --as-of are the ones the worker's /accounts API serves. Reads stdin when no
+    FILE (or -) is given.
+    """
+    try:
+        evaluated_at, records = records_from_files(files, as_of, config_path)
+        data = render(records, fmt)
+        if out == "-":
+            click.get_binary_stream("stdout").write(data)
+        else:
+            try:
+                Path(out).write_bytes(data)
+            except OSError as error:
+                raise ReplayError(f"Cannot write the output file {out} ({error.strerror}): pass a writable path.") from None
+        click.echo(f"accounts: {len(records)} records as of {rfc3339_ms(evaluated_at)}", err=True)
+    except PulseError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)

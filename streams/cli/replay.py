@@ -1,0 +1,502 @@
+"""`pulse replay`: every metric from JSONL events, without Kafka, as Prometheus text.
+
+Each input line is one message in the Kafka message format. Lines run, in file order,
+through the worker's own per-message path (`streams.ingest.pipeline.Pipeline`: decode and
+validate, de-duplicate, late and future policies, engine) and the exposition of every
+metric as of the evaluation time is written out, with the worker's metric names.
+
+- The topic of a line is the one its type belongs on (a file has no topics), so
+  `wrong_topic` cannot happen; a rejected line's dead-letter record names the source as
+  topic "replay:<file>", partition 0 and offset = the line number (1-based).
+- `--as-of TIME` (RFC 3339 with an offset, or epoch milliseconds; an integer that looks
+  like epoch seconds is refused): the evaluation time. A file holds the future of every
+  instant before its end, so events after it are "after as-of": counted in the summary,
+  neither applied nor rejected (no `future_timestamp`, no dead letter; a worker's frozen
+  clock keeps the live rule). Default: the latest occurred_at applied.
+- `--from A --to B --step 1h` writes a history instead: every series at every step, as
+  OpenMetrics with timestamps for `promtool tsdb create-blocks-from openmetrics`, each
+  step equal to a one-instant replay at it (`streams.cli.history`). `--format openmetrics`
+  alone writes the one instant with its timestamp.
+- Inputs ending in `.gz` are read through gzip. `--out` is opened before any input is
+  read, so a bad output path fails at once.
+- Empty lines are skipped. Progress goes to stderr about every 2 seconds on long inputs,
+  with the share done and an ETA when every input is a file; a summary line at the end.
+  An input with no applied event is an error (exit 1): there is nothing to report.
+- The exposition includes the global ratios (replay sees every account); `--no-ratios`
+  prints exactly what a worker exports (docs/metrics.md, "Conventions").
+- Exit codes follow `streams.errors.exit_code`: 2 for a bad option or input path, 1 when
+  the run fails.
+"""
+
+from __future__ import annotations
+
+import gc
+import gzip
+import os
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO
+
+import click
+
+from streams.pulse_config import PulseConfig, load_config
+from streams.contract.deadletter import rfc3339_ms
+from streams.engine.timeline import NO_TIME
+from streams.cli import fail
+from streams.errors import PulseError, UsageError
+from streams.engine.account_metrics import account_samples
+from streams.engine.records import account_records
+from streams.exposition import Exposition, render_text
+from streams.ingest.pipeline import Pipeline, Status
+from streams.cli.replay_jobs import LINE_BITS, JobResult, JobSpec, line_owner, merge, run_jobs
+
+PROGRESS_EVERY_S = 2.0
+_CHECK_CLOCK_EVERY = 4096  # lines between looks at the clock
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+SECONDS_LOOKALIKE_MS = 100_000_000_000
+"""Integers below this (in absolute value) are refused as --as-of: as milliseconds they
+fall within 1970-1973, as seconds they are 1973-5138, so they are seconds typed by mistake."""
+
+
+class ReplayError(PulseError):
+    """The run failed (output, nothing applied); the message is one sentence."""
+
+
+class ReplayUsageError(UsageError):
+    """A bad option value or input path; the message is one sentence."""
+
+
+def parse_time(text: str, option: str = "--as-of") -> int:
+    """Epoch milliseconds from RFC 3339 with a UTC offset, or from an integer of epoch ms;
+    `option` names the option in the error sentence."""
+    stripped = text.strip()
+    if stripped.lstrip("-").isdigit():
+        value = int(stripped)
+        if abs(value) < SECONDS_LOOKALIKE_MS:
+            raise ReplayUsageError(
+                f"{option} {stripped} looks like epoch seconds, but integers are epoch milliseconds: "
+                f"give {value * 1000} or RFC 3339 ({rfc3339_ms(value * 1000)})."
+            )
+        return value
+    try:
+        moment = datetime.fromisoformat(stripped.upper().replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ReplayUsageError(
+            f"{option} {text!r} is not a time: give RFC 3339 with an offset (2026-03-01T00:00:00Z) or epoch milliseconds."
+        )
+    return (moment - _EPOCH) // _MILLISECOND
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    lines: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    after_as_of: int = 0
+    seconds: float = 0.0
+
+    def line(self, as_of: int, dead_letter: str | None) -> str:
+        rate = self.lines / self.seconds if self.seconds > 0 else 0.0
+        kept = f" (dead letters in {dead_letter})" if dead_letter and self.rejected else ""
+        later = f", {self.after_as_of} after --as-of not applied" if self.after_as_of else ""
+        return (
+            f"replay: {self.lines} lines, {self.applied} applied, {self.duplicates} duplicates, "
+            f"{self.rejected} rejected{kept}{later}; metrics as of {rfc3339_ms(as_of)}; "
+            f"{rate:,.0f} lines/s in {self.seconds:.1f} s"
+        )
+
+
+@dataclass(slots=True)
+class Input:
+    """One opened input: its lines, and how far into its bytes reading is (None: unknown)."""
+
+    path: str
+    lines: Iterable[bytes]
+    size: int | None = None
+    position: Callable[[], int] | None = None
+
+
+def _open_input(path: str, stack: ExitStack) -> Input:
+    if path == "-":
+        return Input(path, click.get_binary_stream("stdin"))
+    try:
+        raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
+    except FileNotFoundError:
+        raise ReplayUsageError(f"Input file {path} does not exist: pass the path of a JSONL file, or - for stdin.") from None
+    except IsADirectoryError:
+        raise ReplayUsageError(f"Input path {path} is a directory: pass the path of a JSONL file.") from None
+    except OSError as error:
+        raise ReplayUsageError(
+            f"Input file {path} cannot be read ({error.strerror}): check the path and permissions.") from None
+    size = os.fstat(raw.fileno()).st_size if os.path.isfile(path) else None
+    if path.endswith(".gz"):
+        # progress follows the compressed bytes read, the only size known in advance
+        return Input(path, _gunzipped(path, stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))), size, raw.tell)
+    return Input(path, raw, size, raw.tell)
+
+
+def _gunzipped(path: str, lines: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a gzip file; a file that is not gzip, or is cut short, is one sentence."""
+    try:
+        yield from lines
+    except (OSError, EOFError, zlib.error) as error:
+        raise ReplayError(
+            f"Input file {path} is not a complete gzip file ({error}): compress it with gzip, or drop the .gz suffix."
+        ) from None
+
+
+def _open_output(path: str, what: str, stack: ExitStack) -> BinaryIO:
+    """Open an output before any input is read, so a bad path fails at once."""
+    if path == "-":
+        return click.get_binary_stream("stdout")
+    try:
+        return stack.enter_context(open(path, "wb"))  # noqa: SIM115 - closed by the stack
+    except OSError as error:
+        raise ReplayError(f"Cannot write the {what} file {path} ({error.strerror}): pass a writable path.") from None
+
+
+@contextmanager
+def young_collections_only() -> Iterator[None]:
+    """Run the block with the cyclic garbage collector's full collections off.
+
+    Replay builds millions of long-lived objects (admission's remembered ids, the
+    engine's per-user records) that hold no reference cycles; the automatic full
+    collections re-scan all of them again and again and cost about 40 % of a long
+    replay. `ingest` collects the young generations itself every few thousand lines, so
+    short-lived cycles are still freed; the collector is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@dataclass(slots=True)
+class Progress:
+    """Bytes done out of the inputs' total, when every input's size is known."""
+
+    inputs: list[Input]
+    started: float = field(default_factory=time.monotonic)
+    finished_bytes: int = 0
+
+    @property
+    def total(self) -> int | None:
+        sizes = [item.size for item in self.inputs]
+        return None if any(size is None for size in sizes) else sum(sizes)  # type: ignore[misc]
+
+    def done(self, current: Input | None) -> int | None:
+        """Bytes of the inputs read so far (None: unknown)."""
+        if current is None or current.position is None:
+            return None
+        return self.finished_bytes + current.position()
+
+    def line(self, lines: int, rate: float, current: Input | None, now: float) -> str:
+        return self.line_at(lines, rate, self.done(current), now)
+
+    def line_at(self, lines: int, rate: float, done: int | None, now: float) -> str:
+        text = f"replay: {lines:,} lines, {rate:,.0f} lines/s"
+        total = self.total
+        if not total or done is None or done <= 0:
+            return text
+        eta = (now - self.started) * (total - done) / done
+        return f"{text}, {min(done / total, 1.0):.0%} of {total / 1e6:,.1f} MB, ETA {max(eta, 0.0):,.0f} s"
+
+
+@dataclass(slots=True)
+class JobPart:
+    """One job's share of a `--jobs N` replay (streams/cli/replay_jobs.py): the lines it owns,
+    where it reports progress, and what it keeps for the merge."""
+
+    owner: Callable[[bytes], int]
+    job: int
+    progress: Any  # shared array: per job, lines run and bytes read
+    first_applied: dict[str, int] = field(default_factory=dict)  # account -> position of its first applied line
+    dead_letters: list[tuple[int, bytes]] = field(default_factory=list)  # (position, record)
+
+
+def message_lines(
+    opened: list[Input], progress: Progress | None = None
+) -> Iterator[tuple[str, int, bytes]]:
+    """(source, line number, line) of every non-empty line of every input, in order: the
+    messages every file-based command runs through the pipeline. `source` names the input
+    in dead letters ("replay:<path>"); the line number (1-based, counting empty lines) is
+    the dead letter's offset. With `progress`, reports on stderr about every 2 seconds."""
+    last_report = time.monotonic()
+    reported = count = 0
+    for current in opened:
+        source = f"replay:{current.path}"
+        line_number = 0
+        for line in current.lines:
+            line_number += 1
+            raw = line.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            yield source, line_number, raw
+            count += 1
+            if count % _CHECK_CLOCK_EVERY == 0:
+                gc.collect(1)
+                now = time.monotonic()
+                if progress is not None and now - last_report >= PROGRESS_EVERY_S:
+                    rate = (count - reported) / max(now - last_report, 1e-9)
+                    click.echo(progress.line(count, rate, current, now), err=True)
+                    last_report, reported = now, count
+        if progress is not None and current.size is not None:
+            progress.finished_bytes += current.size
+
+
+def opened_inputs(inputs: Iterable[tuple[str, Iterable[bytes]] | Input]) -> list[Input]:
+    return [item if isinstance(item, Input) else Input(*item) for item in inputs]
+
+
+def ingest(
+    pipeline: Pipeline,
+    inputs: Iterable[tuple[str, Iterable[bytes]] | Input],
+    summary: ReplaySummary,
+    dead_letters: BinaryIO | None = None,
+    part: JobPart | None = None,
+) -> None:
+    """Run every non-empty line of every input (an `Input` or (path, lines)) through the
+    pipeline, in order; count outcomes in `summary`, write dead letters, report progress
+    on stderr (with a total and an ETA when every input's size is known). With `part`,
+    only the lines that job owns, keeping dead letters and first applications in `part`
+    and reporting progress into its shared array."""
+    opened = opened_inputs(inputs)
+    progress = Progress(opened)
+    last_report = time.monotonic()
+    reported_lines = 0
+    process = pipeline.process
+    owner, job = (part.owner, part.job) if part is not None else (None, 0)
+    with young_collections_only():
+        for index, current in enumerate(opened):
+            path, lines = current.path, current.lines
+            source = f"replay:{path}"
+            line_number = 0
+            base = index << LINE_BITS
+            for line in lines:
+                line_number += 1
+                raw = line.rstrip(b"\r\n")
+                if not raw.strip():
+                    continue
+                if owner is not None and owner(raw) != job:
+                    continue
+                summary.lines += 1
+                outcome = process(raw, source, 0, line_number)
+                status = outcome.status
+                if status is Status.APPLIED:
+                    summary.applied += 1
+                    if part is not None:
+                        account_id = outcome.event.account_id  # type: ignore[union-attr]
+                        if account_id not in part.first_applied:
+                            part.first_applied[account_id] = base | line_number
+                elif status is Status.DUPLICATE:
+                    summary.duplicates += 1
+                elif status is Status.REJECTED:
+                    summary.rejected += 1
+                    if outcome.dead_letter is not None:
+                        if part is not None:
+                            part.dead_letters.append((base | line_number, outcome.dead_letter))
+                        elif dead_letters is not None:
+                            dead_letters.write(outcome.dead_letter + b"\n")
+                else:
+                    summary.after_as_of += 1
+                if summary.lines % _CHECK_CLOCK_EVERY == 0:
+                    gc.collect(1)
+                    if part is not None:
+                        part.progress[2 * job] = summary.lines
+                        part.progress[2 * job + 1] = progress.done(current) or 0
+                        continue
+                    now = time.monotonic()
+                    if now - last_report >= PROGRESS_EVERY_S:
+                        rate = (summary.lines - reported_lines) / max(now - last_report, 1e-9)
+                        click.echo(progress.line(summary.lines, rate, current, now), err=True)
+                        last_report, reported_lines = now, summary.lines
+            if current.size is not None:
+                progress.finished_bytes += current.size
+    if part is not None:
+        part.progress[2 * job] = summary.lines
+        part.progress[2 * job + 1] = progress.finished_bytes
+
+
+def evaluation_time(pipeline: Pipeline, as_of: int | None) -> int:
+    """--as-of, else the latest applied occurred_at (the epoch when nothing was applied)."""
+    if as_of is not None:
+        return as_of
+    return 0 if pipeline.latest_applied == NO_TIME else pipeline.latest_applied
+
+
+def replay_pipeline(config: PulseConfig, as_of: int | None) -> Pipeline:
+    """The pipeline every file-based command runs (replay, accounts, reports). No admission
+    clock: nothing in a file is "in the future"; events after --as-of are kept out before
+    admission (Pipeline.apply_until); a file carries no topics to check."""
+    return Pipeline(config, clock=None, apply_until=as_of, check_topic=False)
+
+
+def run_job(spec: JobSpec, progress: Any) -> JobResult:
+    """One child of `--jobs N`: the lines of its accounts, its engine rows in the order it
+    created them, pruned as a one-process replay prunes before its snapshot."""
+    pipeline = replay_pipeline(spec.config, spec.as_of)
+    summary = ReplaySummary()
+    part = JobPart(line_owner(spec.jobs), spec.job, progress)
+    with ExitStack() as stack:
+        ingest(pipeline, [_open_input(path, stack) for path in spec.paths], summary, part=part)
+    pipeline.engine.prune()
+    store = pipeline.engine.store
+    rows = [(part.first_applied[account_id], account_id, state.to_bytes())
+            for account_id in list(store.keys()) if (state := store.get(account_id)) is not None]
+    return JobResult(summary.lines, summary.applied, summary.duplicates, summary.rejected, summary.after_as_of,
+                     pipeline.latest_applied, pipeline.counters, rows,
+                     part.dead_letters if spec.keep_dead_letters else [])
+
+
+def _ingest_jobs(
+    jobs: int, inputs: list[Input], config: PulseConfig, as_of: int | None, pipeline: Pipeline,
+    summary: ReplaySummary, dead_letters: BinaryIO | None,
+) -> None:
+    """`ingest` across `jobs` processes (streams/cli/replay_jobs.py), merged into `pipeline`."""
+    progress = Progress(inputs)
+    files = tuple(item.path for item in inputs)
+    last = [time.monotonic(), 0]
+
+    def report(shared: list[int]) -> None:
+        now, lines = time.monotonic(), sum(shared[0::2])
+        if not lines:
+            return  # the jobs are still starting
+        rate = (lines - last[1]) / max(now - float(last[0]), 1e-9)
+        click.echo(progress.line_at(lines, rate, min(shared[1::2]), now), err=True)
+        last[0], last[1] = now, lines
+
+    results = run_jobs(jobs, files, config, as_of, dead_letters is not None, report, PROGRESS_EVERY_S)
+    for _, record in merge(pipeline, results):
+        dead_letters.write(record + b"\n")  # type: ignore[union-attr]
+    for result in results:
+        summary.lines += result.lines
+        summary.applied += result.applied
+        summary.duplicates += result.duplicates
+        summary.rejected += result.rejected
+        summary.after_as_of += result.after_as_of
+
+
+def run_replay(
+    files: tuple[str, ...],
+    as_of_text: str | None,
+    out: str,
+    dead_letter: str | None,
+    config_path: str | None,
+    ratios: bool = True,
+    fmt: str = "text",
+    jobs: int = 1,
+) -> ReplaySummary:
+    as_of = parse_time(as_of_text) if as_of_text is not None else None
+    config = load_config(config_path)
+    pipeline = replay_pipeline(config, as_of)
+    summary = ReplaySummary()
+    started = time.monotonic()
+    with ExitStack() as stack:
+        if jobs > 1 and (not files or "-" in files):
+            raise ReplayUsageError("--jobs above 1 reads each input once per job: pass files, not stdin (-).")
+        inputs = [_open_input(path, stack) for path in (files or ("-",))]
+        output = _open_output(out, "output", stack)
+        dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
+        if jobs > 1:  # the children open the inputs again; these only gave their sizes
+            _ingest_jobs(jobs, inputs, config, as_of, pipeline, summary, dead_letters)
+        else:
+            ingest(pipeline, inputs, summary, dead_letters)
+        if not summary.applied:
+            raise ReplayError(_nothing_applied(summary))
+        evaluated_at = evaluation_time(pipeline, as_of)
+        pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
+        exposition = Exposition(ratios=ratios, currency=config.revenue.reporting_currency)
+        samples = [*pipeline.engine.snapshot(evaluated_at), *_account_samples(pipeline, evaluated_at, config)]
+        if fmt == "openmetrics":
+            from streams.cli.history import OpenMetricsHistory
+            from streams.exposition import metric_families
+
+            history = OpenMetricsHistory()
+            history.add(evaluated_at, metric_families(samples, pipeline.counters, exposition))
+            history.write(output)
+        else:
+            output.write(render_text(samples, pipeline.counters, exposition))
+        output.flush()
+    summary.seconds = time.monotonic() - started
+    click.echo(summary.line(evaluated_at, dead_letter), err=True)
+    return summary
+
+
+def _account_samples(pipeline: Pipeline, as_of: int, config) -> list:
+    """The account layer's aggregates and watchlist (streams/engine/account_metrics.py), as a
+    worker owning every partition exports them."""
+    engine = pipeline.engine
+    states = [(account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys())]
+    records = account_records([(a, s) for a, s in states if s is not None], as_of, engine.config,
+                              engine.revenue_config, config.accounts)
+    return account_samples(records, config.accounts)
+
+
+def _nothing_applied(summary: ReplaySummary) -> str:
+    if not summary.lines:
+        return "The input holds no event (no non-empty line): pass a JSONL file with one event per line."
+    return (
+        f"No event was applied: of {summary.lines} lines, {summary.rejected} were rejected, "
+        f"{summary.duplicates} duplicates and {summary.after_as_of} after --as-of; "
+        "check --as-of and the dead letters (--dead-letter PATH)."
+    )
+
+
+@click.command("replay")
+@click.argument("files", nargs=-1, metavar="[FILE ...|-]")
+@click.option("--as-of", "as_of", metavar="TIME",
+              help="Evaluation time: RFC 3339 with an offset, or epoch milliseconds (not seconds). Later events are "
+                   "counted as after --as-of, not applied and not rejected. Default: the latest applied occurred_at.")
+@click.option("--out", default="-", metavar="PATH", show_default=True,
+              help="Where to write the Prometheus text exposition (- = stdout).")
+@click.option("--dead-letter", "dead_letter", metavar="PATH",
+              help="Write a dead-letter record (JSONL) for every rejected line here.")
+@click.option("--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue].")
+@click.option("--ratios/--no-ratios", default=True, show_default=True,
+              help="Also print the global ratios (stickiness, adoption, CSAT, NPS, CES, NRR, GRR, churn, ARPA, "
+                   "quick ratio) computed over every input event; --no-ratios prints what a worker exports.")
+@click.option("--from", "from_", metavar="TIME", help="With --to and --step: the first step of a history (RFC 3339 or epoch ms).")
+@click.option("--to", "to", metavar="TIME", help="With --from and --step: the last step is the latest step at or before it.")
+@click.option("--step", metavar="DURATION", help="With --from and --to: every metric at every step (1h, 1d, 15m), "
+                                                  "as OpenMetrics with timestamps for promtool tsdb create-blocks-from openmetrics.")
+@click.option("--format", "fmt", type=click.Choice(["text", "openmetrics"]),
+              help="text: the Prometheus text format (default for one instant); openmetrics: with a timestamp per "
+                   "sample (the only format with --step).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes to split the accounts across (by the partition the worker would read them from); "
+                   "the output is the same as with one. Inputs must be files, not stdin.")
+def replay(
+    files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None, ratios: bool,
+    from_: str | None, to: str | None, step: str | None, fmt: str | None, jobs: int,
+) -> None:
+    """Compute every metric from JSONL events (the Kafka message format, one per line).
+
+    Lines go through the worker's decode, validate, de-duplicate and late policies and
+    its metric engine, in file order; the metrics as of --as-of are written as Prometheus
+    text. Reads stdin when no FILE (or -) is given; FILE may be gzip-compressed (.gz).
+    Exit status: 0 done, 1 the run failed (e.g. no event applied), 2 a bad option or path.
+    """
+    try:
+        if from_ is None and to is None and step is None:
+            run_replay(files, as_of, out, dead_letter, config_path, ratios, fmt or "text", jobs)
+            return
+        if jobs > 1:
+            raise ReplayUsageError("--jobs applies to one instant, not to a history (--from/--to/--step): drop --jobs.")
+        from streams.cli.history import check_history_options, run_history
+
+        check_history_options(from_, to, step, fmt, as_of, dead_letter)
+        run_history(files, from_, to, step, out, config_path, ratios)  # type: ignore[arg-type]
+    except PulseError as error:
+        fail(error)
+

@@ -1,0 +1,396 @@
+"""The edge: one message's bytes -> a typed event (`streams.contract.model`) or a `Rejection`.
+
+Definition (contract v1). `schemas/event.schema.json` is the source of truth and
+docs/events.md explains it to producers. Checks run in this order; the first failure
+decides the machine-readable reason:
+
+1. `too_large`      len(raw) > max_bytes, before any parsing.
+2. `invalid_json`   not one UTF-8 JSON text (orjson: also NaN/Infinity literals, lone
+                    surrogates, numbers beyond the double range, nesting deeper than 1024).
+3. `not_an_object`  the JSON text is not an object.
+4. `missing_field:type` / `unknown_type`   no `type`, or not one of the contract's types.
+5. `wrong_topic`    the source topic is known and is not the type's topic.
+6. `missing_field:<name>` / `invalid_field:<name>`   the validators of that type, compiled
+   from the schema file when the first Decoder is made: the schema is the only arbiter.
+   jsonschema-rs answers "valid?" (about 1 us per event, a third of fastjsonschema's
+   time); only for an object it refuses does fastjsonschema's validator, whose first
+   error is the reason, run too, and it has the last word. Tests prove both agree with
+   the `jsonschema` reference.
+7. `unknown_currency`   a currency list is configured (the workers use ISO 4217 and the
+                       currencies of the rates table) and the code is not in it.
+8. `no_exchange_rate`  a rate check is configured (the rates table) and the currency has
+                       no rate dated on or before the event's occurred_at.
+
+After the schema accepted an object the conversions cannot fail: times become int epoch
+milliseconds UTC (fractions beyond the millisecond truncated), money a `Decimal` of the
+number as written (exact up to 15 significant digits, which any double round-trips),
+currency upper case; absent optional fields take the schema's `default`, and
+`effective_at` defaults to `occurred_at`. `future_timestamp` and `too_late` are decided
+later, by `streams.ingest.admission`, and are listed here so that REASONS is the one list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+import iso4217
+import jsonschema_rs
+import orjson
+
+from streams.contract.model import CLASS_OF_TYPE, TOPIC_OF_TYPE, Event
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "event.schema.json"
+
+# The fixed list of rejection reasons; the two prefix forms end in ":" and are completed
+# by a top-level field name of the schema (see field_names()).
+REASONS: tuple[str, ...] = (
+    "too_large",
+    "invalid_json",
+    "not_an_object",
+    "unknown_type",
+    "missing_field:",
+    "invalid_field:",
+    "unknown_currency",
+    "no_exchange_rate",
+    "wrong_topic",
+    "future_timestamp",
+    "too_late",
+)
+
+ISO_4217_CODES: frozenset[str] = frozenset(currency.code for currency in iso4217.Currency)
+"""Every code of the ISO 4217 list (the `iso4217` package's copy of the published table)."""
+
+_log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message was not admitted: `reason` from REASONS, `detail` one sentence."""
+
+    reason: str
+    detail: str
+
+
+def reason_code(reason: str) -> str:
+    """The REASONS entry a full reason belongs to: 'missing_field:user_id' -> 'missing_field:'."""
+    head, colon, _ = reason.partition(":")
+    return head + colon
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+def load_schema() -> dict[str, Any]:
+    """The contract as a JSON object, read from the schema file."""
+    return orjson.loads(SCHEMA_PATH.read_bytes())
+
+
+def _resolve(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow a local `#/...` $ref (one hop at a time) to the node it names."""
+    while "$ref" in node:
+        target: Any = schema
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def properties_of_type(schema: Mapping[str, Any], event_type: str) -> dict[str, Mapping[str, Any]]:
+    """Every top-level property a type declares (envelope included), $refs resolved.
+
+    A type's definition is `allOf: [envelope, body, conditions...]`; later parts narrow
+    earlier ones, so a property's first declaration is the one with its type and default.
+    """
+    found: dict[str, Mapping[str, Any]] = {}
+    for part in _resolve(schema, schema["$defs"][event_type])["allOf"]:
+        for name, prop in _resolve(schema, part).get("properties", {}).items():
+            found.setdefault(name, _resolve(schema, prop) | {k: v for k, v in prop.items() if k != "$ref"})
+    return found
+
+
+def required_of_type(schema: Mapping[str, Any], event_type: str) -> tuple[str, ...]:
+    """The type's required fields, envelope first, in schema order."""
+    names: list[str] = []
+    for part in _resolve(schema, schema["$defs"][event_type])["allOf"]:
+        names.extend(n for n in _resolve(schema, part).get("required", ()) if n not in names)
+    return tuple(names)
+
+
+def _all_field_names(schema: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(name for t in TOPIC_OF_TYPE for name in properties_of_type(schema, t))
+
+
+# Keywords that only annotate; a $ref whose siblings are all of these can be replaced by
+# its target plus those siblings without changing what validates.
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "deprecated", "readOnly", "writeOnly"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+
+
+def inline_refs(schema: Mapping[str, Any], node: Any, depth: int = 0) -> Any:
+    """A copy of the subschema `node` with every local `$ref` replaced by its target.
+
+    Same validation, fewer generated function calls: fastjsonschema turns each $ref into
+    a call that builds an error-path string even when nothing fails. The contract has no
+    recursive references; the depth limit turns one added by mistake into an error.
+    """
+    if depth > 32:
+        raise ValueError("the schema's $refs nest more than 32 deep (a cycle?)")
+    if not isinstance(node, dict):
+        return node  # a boolean schema
+    if "$ref" in node:
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        target = inline_refs(schema, _resolve(schema, {"$ref": node["$ref"]}), depth + 1)
+        if siblings.keys() <= _ANNOTATIONS:
+            return target | siblings
+        return {"allOf": [target], **inline_refs(schema, siblings, depth)}
+    inlined: dict[str, Any] = {}
+    for keyword, value in node.items():
+        if keyword in _SCHEMA_MAPS:
+            inlined[keyword] = {name: inline_refs(schema, sub, depth) for name, sub in value.items()}
+        elif keyword in _SCHEMA_LISTS:
+            inlined[keyword] = [inline_refs(schema, sub, depth) for sub in value]
+        elif isinstance(value, dict) and keyword not in _ANNOTATIONS and keyword not in ("const", "enum"):
+            inlined[keyword] = inline_refs(schema, value, depth)  # not, if, then, else, items, ...
+        else:
+            inlined[keyword] = value
+    return inlined
+
+
+def type_schema(schema: Mapping[str, Any], event_type: str) -> dict[str, Any]:
+    """One type's definition as a schema of its own (references inlined)."""
+    return {"$schema": schema["$schema"], **inline_refs(schema, schema["$defs"][event_type])}
+
+
+def compile_type_validator(schema: Mapping[str, Any], event_type: str) -> Callable[[Any], Any]:
+    """fastjsonschema's validator for one type's definition (raises JsonSchemaValueException).
+
+    Compiled from the schema file itself, so it cannot drift from it. `format` is left as
+    an annotation (the 2020-12 default); the schema's `pattern`s carry the rules.
+    """
+    return fastjsonschema.compile(type_schema(schema, event_type), use_formats=False, use_default=False)
+
+
+def compile_type_checker(schema: Mapping[str, Any], event_type: str) -> Callable[[Any], bool]:
+    """jsonschema-rs's `is_valid` for one type's definition: the fast yes/no, with the
+    same choices as `compile_type_validator` (`format` an annotation)."""
+    return jsonschema_rs.validator_for(type_schema(schema, event_type), validate_formats=False).is_valid
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def epoch_ms(text: str) -> int:
+    """Epoch milliseconds UTC of a string the schema's timestamp pattern accepted:
+    `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, `T` and `Z` in either case;
+    the fraction is truncated to the millisecond (floor, also before 1970)."""
+    return (datetime.fromisoformat(text.upper()) - _EPOCH) // _MILLISECOND
+
+
+def exact_decimal(number: int | float) -> Decimal:
+    """The JSON number as written. orjson hands over a double for a number with a
+    fraction; its shortest repr gives back the written digits (up to 15 significant)."""
+    if type(number) is int:
+        return Decimal(number)
+    return Decimal(repr(number)) if number else _ZERO  # no negative zero
+
+
+_OCCURRED_AT = object()  # the default of effective_at: the event's own occurred_at
+_MISSING = object()  # an absent field
+_OCCURRED_AT_INDEX = [f.name for f in fields(Event)].index("occurred_at")  # every type's fields start with Event's
+
+
+def _converter(schema: Mapping[str, Any], prop: Mapping[str, Any]) -> Callable[[Any], Any] | None:
+    """How a present value of this schema property becomes the event's value (None: as is)."""
+    if prop.get("pattern") == schema["$defs"]["timestamp"]["pattern"]:
+        return epoch_ms
+    if prop.get("pattern") == schema["$defs"]["currency"]["pattern"]:
+        return str.upper
+    if prop.get("type") == "number":
+        return exact_decimal
+    if prop.get("type") == "integer":
+        return int  # 2020-12 counts 3.0 as an integer; the event holds 3
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _TypeSpec:
+    """Everything the decoder needs for one type, derived from the schema at start-up."""
+
+    cls: type[Event]
+    topic: str
+    validate: Callable[[Any], Any]  # raises with the first error (fastjsonschema)
+    accepts: Callable[[Any], bool]  # the fast verdict (jsonschema-rs)
+    required: tuple[str, ...]  # in schema order, envelope first
+    defaults: tuple[tuple[str, Any], ...]  # (field, value when absent), in dataclass order
+    converted: tuple[tuple[int, str, Callable[[Any], Any]], ...]  # (position, field, converter)
+    currency_at: int | None  # position of `currency`, checked against a configured list
+    effective_at: int | None  # position of a field whose default is occurred_at
+
+
+def _type_spec(schema: Mapping[str, Any], event_type: str) -> _TypeSpec:
+    cls = CLASS_OF_TYPE[event_type]
+    props = properties_of_type(schema, event_type)
+    defaults: list[tuple[str, Any]] = []
+    converted: list[tuple[int, str, Callable[[Any], Any]]] = []
+    for position, field in enumerate(fields(cls)):
+        prop = props[field.name]  # a test proves every dataclass field is in the schema
+        convert = _converter(schema, prop)
+        if field.name == "effective_at":
+            default: Any = _OCCURRED_AT
+        elif "default" in prop:
+            default = convert(prop["default"]) if convert else prop["default"]
+        else:
+            default = None  # optional without a default, or required (never used)
+        defaults.append((field.name, default))
+        if convert is not None:
+            converted.append((position, field.name, convert))
+    names = [name for name, _ in defaults]
+    return _TypeSpec(
+        cls=cls,
+        topic=TOPIC_OF_TYPE[event_type],
+        validate=compile_type_validator(schema, event_type),
+        accepts=compile_type_checker(schema, event_type),
+        required=required_of_type(schema, event_type),
+        defaults=tuple(defaults),
+        converted=tuple(converted),
+        currency_at=names.index("currency") if "currency" in names else None,
+        effective_at=names.index("effective_at") if "effective_at" in names else None,
+    )
+
+
+@cache
+def _type_specs() -> dict[str, _TypeSpec]:
+    schema = load_schema()
+    return {t: _type_spec(schema, t) for t in TOPIC_OF_TYPE}
+
+
+@cache
+def field_names() -> frozenset[str]:
+    """Every top-level field name the schema declares: the bounded set that completes
+    `missing_field:` and `invalid_field:` reasons."""
+    return _all_field_names(load_schema())
+
+
+# --------------------------------------------------------------------------- the decoder
+
+
+class Decoder:
+    """bytes -> Event | Rejection. Never raises. One instance per worker; thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        max_bytes: int = 65536,
+        currencies: Collection[str] | None = None,
+        rate_known: Callable[[str, int], bool] | None = None,
+    ) -> None:
+        """`currencies`: the accepted codes (None: any well-formed code); `rate_known(code,
+        occurred_at)`: whether money in `code` at that time can be converted (None: always)."""
+        self.max_bytes = max_bytes
+        self.currencies = None if currencies is None else frozenset(c.upper() for c in currencies)
+        self.rate_known = rate_known
+        self._specs = _type_specs()
+
+    def decode(self, raw: bytes, topic: str | None = None) -> Event | Rejection:
+        """Decode one message; `topic` is the topic it came from (None: not checked)."""
+        try:
+            if len(raw) > self.max_bytes:
+                return Rejection("too_large", f"The message has {len(raw)} bytes, more than the limit of {self.max_bytes}.")
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as error:
+                return Rejection("invalid_json", f"The message is not one UTF-8 JSON text: {error}.")
+            if type(obj) is not dict:
+                return Rejection("not_an_object", f"The message is a JSON {_json_kind(obj)}, not an object.")
+            event_type = obj.get("type", _MISSING)
+            spec = self._specs.get(event_type) if type(event_type) is str else None
+            if spec is None:
+                if event_type is _MISSING:
+                    return Rejection("missing_field:type", "The field 'type' is required.")
+                return Rejection("unknown_type", "The field 'type' is not one of the event types of the contract.")
+            if topic is not None and topic != spec.topic:
+                return Rejection("wrong_topic", f"Events of type {event_type!r} belong on {spec.topic!r}, not on {topic!r}.")
+            if not spec.accepts(obj):
+                try:
+                    spec.validate(obj)
+                except fastjsonschema.JsonSchemaValueException as error:
+                    return _schema_rejection(error, obj, spec, event_type)
+            return self._build(obj, spec)
+        except Exception as error:  # a defect in this module, never the producer's fault
+            _log.exception("decoder defect")
+            return Rejection("invalid_json", f"Internal error in the decoder ({type(error).__name__}); the message is kept as a dead letter.")
+
+    def _build(self, obj: dict[str, Any], spec: _TypeSpec) -> Event | Rejection:
+        """The event from an object the schema accepted (cannot fail but on the currency checks)."""
+        get = obj.get
+        args = [get(name, default) for name, default in spec.defaults]
+        for position, name, convert in spec.converted:
+            if name in obj:
+                args[position] = convert(args[position])
+        if spec.currency_at is not None:
+            code = args[spec.currency_at]
+            if self.currencies is not None and code not in self.currencies:
+                return Rejection("unknown_currency", f"The currency {code!r} is not in the configured list.")
+            if self.rate_known is not None and not self.rate_known(code, args[_OCCURRED_AT_INDEX]):
+                return Rejection(
+                    "no_exchange_rate",
+                    f"The rates table has no rate for {code!r} dated on or before the event's occurred_at.",
+                )
+        if spec.effective_at is not None and args[spec.effective_at] is _OCCURRED_AT:
+            args[spec.effective_at] = args[_OCCURRED_AT_INDEX]
+        return spec.cls(*args)
+
+
+_JSON_KIND = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def _json_kind(value: object) -> str:
+    return _JSON_KIND.get(type(value), "value")
+
+
+_RULE_SENTENCE = {
+    "type": "has the wrong JSON type",
+    "minLength": "is too short",
+    "maxLength": "is too long",
+    "minimum": "is below the minimum",
+    "maximum": "is above the maximum",
+    "enum": "is not one of the allowed values",
+    "const": "does not match the event type",
+    "pattern": "does not have the required format",
+}
+
+
+def _schema_rejection(error: fastjsonschema.JsonSchemaValueException, obj: dict[str, Any], spec: _TypeSpec, event_type: str) -> Rejection:
+    """Turn the validator's first error into a reason naming a top-level field."""
+    if error.rule == "required":
+        missing = next((n for n in spec.required if n not in obj), None)
+        if missing is not None:
+            return Rejection(f"missing_field:{missing}", f"The field {missing!r} is required for type {event_type!r}.")
+    name = error.name or ""
+    field = name.removeprefix("data.").split(".", 1)[0] if name.startswith("data.") else ""
+    if field in field_names():
+        what = _RULE_SENTENCE.get(error.rule or "", "is invalid")
+        return Rejection(f"invalid_field:{field}", f"The field {field!r} {what} (see the schema of {event_type!r}).")
+    # Unreachable with the shipped schema (every rule sits on a top-level field); kept so
+    # that a future schema construct still yields a listed reason.
+    return Rejection("not_an_object", f"The object is not a valid {event_type!r} event: {error.message}.")
+
+
+def iter_examples(schema: Mapping[str, Any] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(type, example) for every example in the schema, in schema order."""
+    schema = schema if schema is not None else load_schema()
+    for event_type in TOPIC_OF_TYPE:
+        for example in schema["$defs"][event_type].get("examples", ()):
+            yield event_type, example

@@ -1,0 +1,371 @@
+"""Admission: the stateful policies a decoded event passes before it reaches the engine.
+
+Definition (contract v1; docs/events.md, "Policies"). Pure Python, no Kafka. Time is
+int epoch milliseconds UTC. Checks run in this order; the first that applies decides:
+
+1. `future_timestamp`: occurred_at > clock() + future_tolerance_ms. The clock is the
+   worker's wall clock or replay's --as-of; without a clock nothing is in the future.
+2. DUPLICATE: an event with the same event_id was already ACCEPTED for the same
+   account_id and is still remembered. Dedup scope is the account, because messages are
+   keyed (partitioned) by account_id. Dropped and counted, never applied twice.
+3. `too_late`: the stream time S of an account on a topic is the latest occurred_at
+   ACCEPTED so far for that account_id among the event types of that topic (the lane of
+   the event: pulse.logins, pulse.feature-use, pulse.lifecycle, pulse.surveys, ...). An activity event (model.ACTIVITY_TYPES) with S - occurred_at >
+   activity_horizon_ms (35 days), or a survey response (model.SURVEY_TYPES) with
+   S - occurred_at > survey_horizon_ms (95 days), is too late; exactly at the horizon is
+   accepted. Billing and ticket events (model.LONG_LIVED_TYPES) are never too late.
+4. ACCEPTED: S becomes max(S, occurred_at) and the event_id is remembered.
+
+Why per topic and not per account: Kafka orders messages only within one partition of one
+topic, and a worker interleaves its topics however they arrive. An account-wide stream
+time would make "too late" depend on that interleaving (a burst of billing events read
+before a day of logins would push the logins out); per (account, topic) it depends only
+on the order the producer wrote each topic, which a worker and `pulse replay` of the same
+messages share. Dedup is per (account, topic) for the same reason; an event_id names one
+event, whose type fixes its topic.
+
+A rejected or duplicate event changes nothing: it does not move S and is not
+remembered. How long an accepted id is remembered:
+- activity and survey types: until S passes occurred_at + the type's late horizon. From
+  then on a re-delivery is too_late, so "remembered" and "not too late" coincide and a
+  late copy is always reported as too_late, never as a duplicate.
+- billing and ticket types (never too late): until S passes S' + dedup_long_lived_ms
+  (400 days), S' being the stream time right after the acceptance, max(S, occurred_at).
+  Counting from S' rather than occurred_at keeps an old event that is accepted today
+  (a backfilled invoice) remembered for 400 days too.
+Memory per account is bounded by the events accepted within the longest horizon of
+stream time; forgetting costs O(log n) per accepted event (a heap ordered by expiry). An
+id is remembered by a 64-bit hash of it (`id_key`): 16 bytes with its expiry in the
+stored state, a dict entry and a heap entry in memory.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import math
+import struct
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeAlias
+
+import orjson
+from xxhash import xxh3_64_intdigest
+
+from streams.errors import ConfigError
+from streams.contract.decoding import Rejection
+from streams.contract.model import ACTIVITY_TYPES, EVENT_TYPES, SURVEY_TYPES, TOPIC_OF_TYPE, Event
+
+DAY_MS = 86_400_000
+
+
+class Outcome(enum.Enum):
+    """An admitted event's fate when it is not rejected."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+
+
+ACCEPTED = Outcome.ACCEPTED
+DUPLICATE = Outcome.DUPLICATE
+Verdict: TypeAlias = Outcome | Rejection
+
+
+# --------------------------------------------------------------------------- configuration
+
+# [policy] key -> (PolicyConfig field, milliseconds per unit of the key; 0 = a plain count)
+POLICY_KEYS: dict[str, tuple[str, int]] = {
+    "max_bytes": ("max_bytes", 0),
+    "future_tolerance_seconds": ("future_tolerance_ms", 1000),
+    "activity_horizon_days": ("activity_horizon_ms", DAY_MS),
+    "survey_horizon_days": ("survey_horizon_ms", DAY_MS),
+    "dedup_long_lived_days": ("dedup_long_lived_ms", DAY_MS),
+}
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The policies' limits; every duration in milliseconds."""
+
+    max_bytes: int = 65536
+    future_tolerance_ms: int = 5 * 60_000
+    activity_horizon_ms: int = 35 * DAY_MS
+    survey_horizon_ms: int = 95 * DAY_MS
+    dedup_long_lived_ms: int = 400 * DAY_MS
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "future_tolerance_ms", "activity_horizon_ms", "survey_horizon_ms", "dedup_long_lived_ms"):
+            value = getattr(self, name)
+            if type(value) is not int or value < (1 if name == "max_bytes" else 0):
+                least = "a positive" if name == "max_bytes" else "a non-negative"
+                raise ConfigError(f"Policy {name} must be {least} integer, not {value!r}.")
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> PolicyConfig:
+        """From the TOML [policy] table: max_bytes (bytes), future_tolerance_seconds,
+        activity_horizon_days, survey_horizon_days, dedup_long_lived_days (numbers >= 0;
+        fractions allowed, rounded to the millisecond). Absent keys keep their defaults."""
+        values: dict[str, int] = {}
+        for key, value in table.items():
+            if key not in POLICY_KEYS:
+                raise ConfigError(f"Unknown key {key!r} in [policy]: use one of {', '.join(POLICY_KEYS)}.")
+            field_name, unit = POLICY_KEYS[key]
+            if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"[policy] {key} must be a number >= 0, not {value!r}.")
+            if unit == 0:
+                if type(value) is not int or value < 1:
+                    raise ConfigError(f"[policy] {key} must be a whole number of bytes >= 1, not {value!r}.")
+                values[field_name] = value
+            else:
+                values[field_name] = round(value * unit)
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------- per-account state
+
+_FORMAT_VERSION = 3
+_LANE_HEAD = struct.Struct("<B")
+_LANE_BODY = struct.Struct("<qI")
+_NO_STREAM_TIME = -(1 << 63)
+
+
+def id_key(event_id: str) -> int:
+    """The 64-bit key an event id is remembered by: xxh3 of its UTF-8 bytes.
+
+    Two distinct ids of one account's lane share a key with probability about n^2 / 2^65
+    for n remembered ids (about 3e-12 for 10,000): the cost of storing 16 bytes per id
+    instead of the id itself, which can be up to 128 characters."""
+    return xxh3_64_intdigest(event_id.encode())
+
+
+def _int64s(data: memoryview, typecode: str) -> array:
+    values = array(typecode)
+    values.frombytes(data)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
+
+
+@dataclass
+class LaneAdmission:
+    """What admission keeps for one account on one topic: its stream time and the ids it remembers."""
+
+    stream_time: int | None = None
+    forget_after: dict[int, int] = field(default_factory=dict)  # id_key -> forgotten once S passes it
+    _expiry: list[tuple[int, int]] = field(default_factory=list, repr=False)  # min-heap of (forget_after, id_key)
+    _encoded: bytes | None = field(default=None, repr=False, compare=False)  # body() while unchanged
+
+    def __len__(self) -> int:
+        return len(self.forget_after)
+
+    def remembers(self, key: int) -> bool:
+        return key in self.forget_after
+
+    def accept(self, key: int, occurred_at: int, keep_ms: int, *, from_stream_time: bool) -> None:
+        """Record an accepted event (by its id_key): advance stream time, remember the id
+        for keep_ms past its occurred_at (or past the new stream time), forget the ids that
+        expired."""
+        stream_time = occurred_at if self.stream_time is None or occurred_at > self.stream_time else self.stream_time
+        self.stream_time = stream_time
+        self._encoded = None
+        until = (stream_time if from_stream_time else occurred_at) + keep_ms
+        self.forget_after[key] = until
+        heapq.heappush(self._expiry, (until, key))
+        expiry, forget_after = self._expiry, self.forget_after
+        while expiry and expiry[0][0] < stream_time:
+            until, expired = heapq.heappop(expiry)
+            if forget_after.get(expired) == until:
+                del forget_after[expired]
+
+    def body(self) -> bytes:
+        """The lane in AccountAdmission.to_bytes, after its topic: kept while the lane is
+        unchanged (an account's row is written after every batch that touches it, mostly
+        in one or two of its lanes)."""
+        if self._encoded is None:
+            stream_time = _NO_STREAM_TIME if self.stream_time is None else self.stream_time
+            self._encoded = b"".join((_LANE_BODY.pack(stream_time, len(self.forget_after)),
+                                      _ids_bytes(self.forget_after.keys(), self.forget_after.values())))
+        return self._encoded
+
+    def buckets(self, width_ms: int) -> dict[int, bytes]:
+        """The remembered ids grouped by when they are forgotten (forget_after // width_ms),
+        each group as n id keys (u64) then n forget_after times (i64): the worker stores
+        each group apart, so that no stored value grows with the account's whole history
+        (streams/worker/state_parts.py). An id's group never changes: groups only gain ids, and
+        are dropped whole once stream time has passed them."""
+        groups: dict[int, tuple[list[int], list[int]]] = {}
+        for key, until in self.forget_after.items():
+            group = groups.get(until // width_ms)
+            if group is None:
+                group = groups[until // width_ms] = ([], [])
+            group[0].append(key)
+            group[1].append(until)
+        return {bucket: _ids_bytes(keys, untils) for bucket, (keys, untils) in groups.items()}
+
+    @classmethod
+    def from_buckets(cls, stream_time: int | None, groups: Iterable[bytes]) -> LaneAdmission:
+        forget_after: dict[int, int] = {}
+        for data in groups:
+            view, count = memoryview(data), len(data) // 16
+            keys, untils = _int64s(view[:8 * count], "Q"), _int64s(view[8 * count:16 * count], "q")
+            if len(data) != 16 * count or len(keys) != count or len(untils) != count:
+                raise ValueError("truncated or corrupt group of remembered ids")
+            forget_after.update(zip(keys, untils))
+        return cls.restored(stream_time, forget_after)
+
+    @classmethod
+    def restored(cls, stream_time: int | None, forget_after: dict[int, int]) -> LaneAdmission:
+        expiry = [(until, key) for key, until in forget_after.items()]
+        heapq.heapify(expiry)
+        return cls(stream_time, forget_after, expiry)
+
+
+class AccountAdmission:
+    """Admission state of one account: one lane per topic it has events on."""
+
+    __slots__ = ("lanes",)
+
+    def __init__(self, lanes: dict[str, LaneAdmission] | None = None) -> None:
+        self.lanes: dict[str, LaneAdmission] = lanes if lanes is not None else {}
+
+    def lane(self, topic: str) -> LaneAdmission:
+        lane = self.lanes.get(topic)
+        if lane is None:
+            lane = self.lanes[topic] = LaneAdmission()
+        return lane
+
+    def __len__(self) -> int:
+        return sum(len(lane) for lane in self.lanes.values())
+
+    def remembers(self, event_id: str) -> bool:
+        key = id_key(event_id)
+        return any(lane.remembers(key) for lane in self.lanes.values())
+
+    def to_bytes(self) -> bytes:
+        """Binary, little-endian: version byte 3, then per lane: topic length (u8), topic
+        (UTF-8), stream time (i64, minimum = none yet), n (u32), n id keys (u64), n
+        forget_after times (i64). About 16 bytes per remembered id."""
+        parts = [bytes((_FORMAT_VERSION,))]
+        for topic, lane in self.lanes.items():
+            name = topic.encode()
+            parts += (_LANE_HEAD.pack(len(name)), name, lane.body())
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AccountAdmission:
+        if data[:1] == b"{":  # format 2 (JSON, ids in full), written by earlier versions
+            state = orjson.loads(data)
+            if state.get("v") != 2:
+                raise ValueError(f"not an admission state of format version 2 or {_FORMAT_VERSION}")
+            return cls({topic: LaneAdmission.restored(lane["t"], {id_key(i): u for i, u in lane["ids"].items()})
+                        for topic, lane in state["lanes"].items()})
+        if data[:1] != bytes((_FORMAT_VERSION,)):
+            raise ValueError(f"not an admission state of format version {_FORMAT_VERSION}")
+        try:
+            return cls(_lanes_from(memoryview(data)))
+        except (struct.error, UnicodeDecodeError) as error:
+            raise ValueError(f"truncated or corrupt admission state: {error}") from error
+
+
+def _ids_bytes(keys: Iterable[int], untils: Iterable[int]) -> bytes:
+    """Id keys (u64) then their forget_after times (i64), little-endian."""
+    key_array, until_array = array("Q", keys), array("q", untils)
+    if sys.byteorder == "big":
+        key_array.byteswap()
+        until_array.byteswap()
+    return key_array.tobytes() + until_array.tobytes()
+
+
+def _lanes_from(view: memoryview) -> dict[str, LaneAdmission]:
+    """The lanes of an admission state of format 3 (see AccountAdmission.to_bytes)."""
+    at, lanes = 1, {}
+    while at < len(view):
+        (length,) = _LANE_HEAD.unpack_from(view, at)
+        topic = bytes(view[at + 1:at + 1 + length]).decode()
+        at += 1 + length
+        stream_time, count = _LANE_BODY.unpack_from(view, at)
+        at += _LANE_BODY.size
+        keys = _int64s(view[at:at + 8 * count], "Q")
+        untils = _int64s(view[at + 8 * count:at + 16 * count], "q")
+        at += 16 * count
+        if len(keys) != count or len(untils) != count:
+            raise struct.error(f"{count} ids announced, fewer stored")
+        lanes[topic] = LaneAdmission.restored(None if stream_time == _NO_STREAM_TIME else stream_time,
+                                              dict(zip(keys, untils)))
+    return lanes
+
+
+class AdmissionState(Protocol):
+    """Where admission keeps AccountAdmission per account_id: a dict in tests and replay,
+    a changelogged table in the worker (which may store `to_bytes()`)."""
+
+    def get(self, account_id: str) -> AccountAdmission | None: ...
+
+    def put(self, account_id: str, account: AccountAdmission) -> None: ...
+
+
+class DictAdmissionState:
+    """AdmissionState in a dict, for replay and tests."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, AccountAdmission] = {}
+
+    def get(self, account_id: str) -> AccountAdmission | None:
+        return self.accounts.get(account_id)
+
+    def put(self, account_id: str, account: AccountAdmission) -> None:
+        self.accounts[account_id] = account
+
+
+# --------------------------------------------------------------------------- the policies
+
+
+class Admission:
+    """Applies the future, duplicate and late policies to decoded events, in that order."""
+
+    def __init__(self, config: PolicyConfig, state: AdmissionState | None = None, clock: Callable[[], int] | None = None) -> None:
+        self.config = config
+        self.state: AdmissionState = state if state is not None else DictAdmissionState()
+        self.clock = clock
+        # type -> how far behind stream time it may be (None: never too late) / how long its id is kept
+        self.late_horizon_ms: dict[str, int | None] = {}
+        self.keep_ms: dict[str, int] = {}
+        for event_type in EVENT_TYPES:
+            if event_type in ACTIVITY_TYPES:
+                horizon: int | None = config.activity_horizon_ms
+            elif event_type in SURVEY_TYPES:
+                horizon = config.survey_horizon_ms
+            else:
+                horizon = None
+            self.late_horizon_ms[event_type] = horizon
+            self.keep_ms[event_type] = config.dedup_long_lived_ms if horizon is None else horizon
+
+    def admit(self, event: Event) -> Verdict:
+        """ACCEPTED (state updated), DUPLICATE, or a Rejection (future_timestamp, too_late)."""
+        occurred_at = event.occurred_at
+        if self.clock is not None:
+            now = self.clock()
+            if occurred_at > now + self.config.future_tolerance_ms:
+                return Rejection(
+                    "future_timestamp",
+                    f"occurred_at is {occurred_at - now} ms ahead of the clock, more than the tolerance of {self.config.future_tolerance_ms} ms.",
+                )
+        account = self.state.get(event.account_id)
+        if account is None:
+            account = AccountAdmission()
+        lane = account.lane(TOPIC_OF_TYPE[event.type])
+        key = id_key(event.event_id)
+        if lane.remembers(key):
+            return DUPLICATE
+        horizon = self.late_horizon_ms[event.type]
+        stream_time = lane.stream_time
+        if horizon is not None and stream_time is not None and stream_time - occurred_at > horizon:
+            return Rejection(
+                "too_late",
+                f"occurred_at is {stream_time - occurred_at} ms behind the account's stream time on its topic, more than the {event.type} horizon of {horizon} ms.",
+            )
+        lane.accept(key, occurred_at, self.keep_ms[event.type], from_stream_time=horizon is None)
+        self.state.put(event.account_id, account)
+        return ACCEPTED

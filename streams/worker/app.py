@@ -1,0 +1,429 @@
+"""The Faust shell of `pulse worker`: topics, the state table, the ingest agent, /metrics.
+
+The agent is thin. It reads its queue in batches of Kafka messages
+(faust_fastpath.message_batches) and hands every message to the same per-event path
+`pulse replay` uses (decode, validate, deduplicate, late policy, engine), which changes
+in-memory rows at once: /metrics shows an event within a batch. At each checkpoint
+(every --checkpoint-seconds, or after --checkpoint-events) it writes the parts of each account
+changed since the last one, as compact bytes, to one changelogged table (RocksDB store by
+default), and only then acknowledges the events. Rejects go to `pulse.dead-letter`. A
+message whose key is not its account_id, or which sits in another partition than its
+account's, is forwarded to an internal re-key topic keyed by account_id and processed
+from there, so each account's state lives in exactly one partition whatever the
+producer did.
+
+Durability: changelog rows, dead letters, re-keyed messages and consumer offsets are
+written in one Kafka transaction per source partition (processing_guarantee=exactly_once),
+so a crash loses nothing and counts nothing twice. Faust commits only acknowledged
+offsets, and no commit falls inside a checkpoint (the commit gate of
+streams/worker/faust/hooks.py), so a committed transaction holds whole checkpoints and the
+offsets of their events. A rebalance that suspends the flow gets a checkpoint at once;
+effects applied but never written are forgotten at revocation. The local store gets a row
+only once its transaction has committed, and every rebalance starts fresh transactional
+producers, aborting whatever was not committed; the consumer then reads on from the
+committed offsets and the in-memory rows are reloaded from the recovered table. A worker
+that cannot write a checkpoint to Kafka stops rather than acknowledge its events; after an
+unclean stop the local store is discarded and rebuilt from the changelog (streams/worker/datadir.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import faust
+from aiokafka.errors import IllegalOperation, KafkaError, MessageSizeTooLargeError, ProducerFenced, RecordTooLargeError
+from faust.exceptions import ProducerSendError
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import CollectorRegistry
+
+from streams.worker.faust import fastpath as faust_fastpath
+from streams.worker.faust import hooks as faust_hooks
+from streams.worker.account_views import AccountViews
+from streams.worker.datadir import worker_data_dir
+from streams.contract.deadletter import MAX_RECORD_BYTES
+from streams.worker.delivery import DeliveryGuard, Verdict
+from streams.worker.faust.hooks import send_in_partition_transaction
+from streams.worker.gc_policy import GcPolicy
+from streams.worker.kafka_watch import KafkaWatch
+from streams.worker.settings import WorkerSettings
+from streams.worker.telemetry import PipelineTelemetry
+from streams.worker.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
+from streams.worker.state import WorkerBook
+
+log = logging.getLogger("cs-pulse.worker")
+# An account is stored in parts of a few KiB each (streams/worker/state_parts.py); rows of the
+# earlier one-row format, still in changelogs, could pass Kafka's 1 MiB default, so the
+# changelog topic and the producer allow 16 MiB.
+MAX_ROW_BYTES = 16 * 1024 * 1024
+# A batch (up to --batch-size messages, ~0.4 s of work at 10,000) is applied in turns of at
+# most this long, checked every YIELD_CHECK_EVERY messages; between turns the event loop
+# serves HTTP requests (/accounts, /metrics), which would otherwise wait for the whole batch.
+APPLY_TURN_S = 0.005
+YIELD_CHECK_EVERY = 64
+# The producer's batches (see _build_app): a topic the worker writes to must accept
+# messages of this size plus a batch header, i.e. Kafka's default max.message.bytes.
+PRODUCER_BATCH_BYTES = 1 << 20
+TOPIC_MESSAGE_BYTES = PRODUCER_BATCH_BYTES + 12  # Kafka's default max.message.bytes, 1048588
+
+
+class CheckpointAborted(Exception):
+    """A checkpoint could not be written; the worker stops (the sentence says why)."""
+
+
+def refused_record_sentence(topic: str, size: int, error: BaseException, count: int = 1) -> str:
+    """One sentence for a record the broker refused during a checkpoint."""
+    others = f" (and {count - 1} more)" if count > 1 else ""
+    if isinstance(error, (MessageSizeTooLargeError, RecordTooLargeError)):
+        return (f"topic {topic} refused a record of {size} bytes{others} as too large: set its max.message.bytes "
+                f"to at least {TOPIC_MESSAGE_BYTES} (Kafka's default; the worker writes batches of up to "
+                f"{PRODUCER_BATCH_BYTES} bytes, dead letters of at most {MAX_RECORD_BYTES}); the checkpoint "
+                f"was aborted, none of its offsets committed, and a restart reads its events again.")
+    return (f"topic {topic} refused a record of {size} bytes{others} ({type(error).__name__}: {error}): "
+            f"the checkpoint was aborted, none of its offsets committed, and a restart reads its events again.")
+
+
+def rekey_topic_name(app_id: str) -> str:
+    return f"{app_id}-rekeyed"
+
+
+class PulseWorker:
+    """Builds the Faust app and holds the per-process state around it."""
+
+    def __init__(self, settings: WorkerSettings, book: WorkerBook, clock: Callable[[], int]) -> None:
+        self.settings = settings
+        self.book = book
+        self.clock = clock
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.telemetry = PipelineTelemetry()
+        self.rekey_topic = rekey_topic_name(settings.app_id)
+        self.delivery = DeliveryGuard()
+        self.gc_policy = GcPolicy()  # long-lived state out of full collections (streams/worker/gc_policy.py)
+        self.held: list = []  # messages applied since the last checkpoint, not acknowledged yet
+        self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
+        self.hooks = faust_hooks.WorkerHooks(
+            self._on_committed, self.delivery.start, self.delivery.trail, self.source_topic_names)
+        self.kafka_watch = KafkaWatch(settings.bootstrap, settings.security, settings.fetch_stall_seconds)
+        self.kafka_watch.install()
+        self.app = self._build_app()
+        self.registry.register(_Collector(self))
+        ProcessCollector(registry=self.registry)  # process_* (CPU, memory, file descriptors)
+
+    def _build_app(self) -> faust.App:
+        s = self.settings
+        app = faust.App(
+            s.app_id,
+            broker=f"kafka://{s.bootstrap}",
+            broker_credentials=s.broker_credentials(),
+            store="rocksdb://" if s.store == "rocksdb" else "memory://",
+            datadir=str(worker_data_dir(s.data_dir)),  # this host's own (streams/worker/datadir.py)
+            topic_partitions=s.partitions,
+            topic_replication_factor=1,
+            processing_guarantee=s.processing_guarantee,
+            consumer_auto_offset_reset="earliest",
+            web_bind=s.metrics_bind,
+            web_port=s.metrics_port,
+            web_host=s.metrics_bind,
+            web_in_thread=False,
+            web_ssl_context=s.web.ssl_context(),
+            **FAUST_WEB_SETTINGS,  # no table, router or statistics views (streams/worker/web_auth.py)
+            table_cleanup_interval=3600.0,
+            broker_commit_every=10_000,
+            broker_commit_interval=1.0,
+            stream_buffer_maxsize=8192,
+            producer_linger_ms=5,
+            # a crashed worker's partitions move after 10 s, not Kafka's default 45 s
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
+            producer_max_request_size=MAX_ROW_BYTES,
+            # aiokafka waits for a full batch to be sent before it starts the next one of
+            # that partition: with 16 KiB batches (the default) and rows of ~20 KiB, a
+            # checkpoint waited one round trip per row (0.2-0.6 s of every 10 s, idle)
+            producer_max_batch_size=PRODUCER_BATCH_BYTES,
+            table_key_serializer="raw",
+            table_value_serializer="raw",
+        )
+        self.source = app.topic(
+            *s.source_topics, self.rekey_topic,
+            schema=faust_fastpath.MessageSchema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+        )
+        self.table = app.Table(
+            "accounts", partitions=s.partitions, use_partitioner=True,
+            key_type=bytes, value_type=bytes,
+            extra_topic_configs={"max.message.bytes": str(MAX_ROW_BYTES)},
+        )
+        self.book.attach(self.table)
+        self.table.on_recover(self._on_recovered)
+        app.agent(self.source, name="ingest", concurrency=1)(self._ingest)
+        app.page("/metrics")(self._metrics_page)
+        app.page("/healthz")(self._health_page)
+        AccountViews(self).install(app)  # /accounts, /accounts/{id} (streams/worker/account_views.py)
+        app.web.web_app.middlewares.append(WebGuard(s.web).middleware)
+        if s.web.open_port is not None:
+            app.task(self._serve_open_listener)
+        app.task(self._log_settings)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        faust_hooks.install(app, self.hooks)
+        faust_fastpath.install(skip_below_read_offset=False)
+        return app
+
+    # ---- the agent ----------------------------------------------------------------------
+
+    async def _ingest(self, stream) -> None:
+        """Apply events as they arrive; write what they changed at checkpoints.
+
+        Applied events are held unacknowledged until the checkpoint that sends their
+        state, so Faust commits their offsets only with it (see the module header)."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        due = 0.0
+        async for messages in faust_fastpath.message_batches(stream, s.batch_size, s.batch_seconds):
+            if not messages and self.ready():
+                # idle after an assignment or a recovery: load the partitions' rows here,
+                # in the agent, so that /metrics (which never loads) can show them
+                self.book.sync(self.owned_partitions())
+            if messages:
+                applied = await self._apply(messages)
+                if applied and not self.held:
+                    due = loop.time() + s.checkpoint_seconds
+                self.held += applied
+            held = self.held
+            rebalancing = not self.app.flow_control.is_active()
+            if held and (rebalancing or len(held) >= s.checkpoint_events or loop.time() >= due):
+                self.held = []
+                async with self.hooks.lock:  # no commit between a checkpoint's first send and last ack
+                    await self._checkpoint(held)
+                self.gc_policy.checkpointed()
+
+    def owned_partitions(self) -> set[int]:
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic}
+
+    async def _apply(self, messages) -> list:
+        """Apply the messages that are due (`_in_order`) to the in-memory rows; return them."""
+        self.book.sync(self.owned_partitions())
+        current = await self._in_order(messages)
+        if not await self._apply_in_turns(current):
+            return []
+        if current:
+            self.telemetry.observe_batch(((m.topic, _timestamp_ms(m)) for m in current), int(time.time() * 1000))
+        return current
+
+    async def _apply_in_turns(self, messages: list) -> bool:
+        """Apply `messages` in order, giving the event loop back every APPLY_TURN_S so that
+        requests wait for one turn, not for the batch. False (nothing of the batch counts)
+        when the partitions were dropped meanwhile (a revocation or a recovery reloads them
+        from the table): the batch's messages are let go unacknowledged, as held ones are
+        at a revocation, and the consumer hands them over again."""
+        book, rekey_topic = self.book, self.rekey_topic
+        generation = book.generation
+        turn_ends = time.perf_counter() + APPLY_TURN_S
+        for index, message in enumerate(messages):
+            if index % YIELD_CHECK_EVERY == 0 and index and time.perf_counter() >= turn_ends:
+                await asyncio.sleep(0)
+                if book.generation != generation:
+                    for dropped in messages:
+                        faust_hooks.forget_unacked(self.app.consumer, dropped)
+                    return False
+                turn_ends = time.perf_counter() + APPLY_TURN_S
+            book.process(message, is_rekeyed=message.topic == rekey_topic)
+        return True
+
+    async def _checkpoint(self, held: list) -> None:
+        """Send what the held events produced in their partitions' transactions, wait until
+        the broker has taken every record, then ack the events. Faust commits the acked
+        offsets with those transactions at its next commit, which the commit gate keeps out
+        of this method. A record the broker refuses (a full topic, a message limit too
+        small) aborts the checkpoint: nothing of it is acknowledged, no commit follows,
+        and the worker stops (aiokafka does not fail a transaction for a refused record,
+        so committing would make offsets durable without that record)."""
+        deliveries: list = []
+        try:
+            for partition, sends in self.book.checkpoint().items():
+                for send in sends:
+                    deliveries.append((send, await self._send(partition, send)))
+            results = await asyncio.gather(*(delivery for _, delivery in deliveries), return_exceptions=True)
+        except (IllegalOperation, ProducerFenced, ProducerSendError, KafkaError) as error:
+            # The partition's transaction is lost (fenced by another worker, or the broker
+            # failed); acknowledging the events now could commit offsets whose output never
+            # reached Kafka. Stop; the next start recovers from what was committed.
+            for _, delivery in deliveries:  # their outcome no longer matters: retrieve it quietly
+                delivery.add_done_callback(lambda future: future.cancelled() or future.exception())
+            await self._abandon(held, f"cannot write a checkpoint to Kafka ({type(error).__name__}: {error}); "
+                                             "stopping so that a restart recovers from the last committed state.")
+            return
+        refused = [(send, result) for (send, _), result in zip(deliveries, results) if isinstance(result, BaseException)]
+        if refused:
+            send, error = refused[0]
+            await self._abandon(held, refused_record_sentence(send.topic, len(send.value), error, len(refused)))
+            return
+        consumer = self.app.consumer
+        for message in held:
+            message.ack(consumer)
+
+    async def _abandon(self, held: list, sentence: str) -> None:
+        """Abort the checkpoint of `held` and stop: refuse every later commit (the open
+        transactions are never committed, so Kafka aborts them), let the events go
+        unacknowledged, and drop the in-memory rows they changed."""
+        self.hooks.refuse_commits = True
+        log.error("%s", sentence)
+        for message in held:
+            faust_hooks.forget_unacked(self.app.consumer, message)
+        self.book.forget_cache()
+        await self.app.crash(CheckpointAborted(sentence))
+
+    async def _in_order(self, messages) -> list:
+        """The messages to apply now, each once and in offset order (streams/worker/delivery.py).
+        The others are let go unacknowledged and handed over again: fetched before a
+        rebalance or while one suspends the flow, handed over a second time, or arriving
+        after records went missing (their partition is read again from the expected offset)."""
+        consumer = self.app.consumer
+        generation = self.app.consumer_generation_id
+        flowing = self.app.flow_control.is_active()
+        current, gapped = [], set()
+        for message in messages:
+            verdict = Verdict.UNKNOWN
+            if flowing and message.generation_id == generation:
+                expected = self.delivery.expected(message.tp)
+                verdict = self.delivery.judge(message.tp, message.offset)
+            if verdict is Verdict.APPLY:
+                current.append(message)
+                continue
+            if verdict is Verdict.JUMP:  # no record in between: Faust may commit over the hole
+                await faust_hooks.add_gap(consumer, message.tp, expected, message.offset - 1)
+                current.append(message)
+                continue
+            faust_hooks.forget_unacked(consumer, message)
+            if verdict is Verdict.GAP:
+                gapped.add(message.tp)
+        if gapped:
+            # From where the partition is expected now, not where it was at the gap: after
+            # a seek, records fetched before it (later offsets, a gap) can come in one batch
+            # with the records fetched again (applied here, moving the expected offset on);
+            # rewinding to the offset of the gap would hand those over again as new.
+            await self._rewind({tp: self.delivery.expected(tp) for tp in gapped})
+        return current
+
+    async def _rewind(self, expected: dict) -> None:
+        """Read partitions again from the offsets the worker expects; from the log start
+        instead where retention has already deleted those records."""
+        consumer = self.app.consumer
+        earliest = await consumer.earliest_offsets(*expected)
+        for tp, offset in expected.items():
+            start = max(offset, earliest.get(tp) or 0)
+            if start > offset:
+                log.error("records %d..%d of %s are no longer in Kafka (retention); they are not counted",
+                          offset, start - 1, tp)
+            else:
+                log.warning("records of %s from offset %d went missing on the way; reading them again", tp, offset)
+            self.delivery.restart(tp, start)
+            await faust_hooks.rewind(consumer, tp, start)
+
+    async def _send(self, partition: int, send):
+        """Send one record; return the future of its delivery."""
+        return await send_in_partition_transaction(
+            self.app, self.rekey_topic, partition, send.topic, send.key, send.value, send.partition, send.headers,
+        )
+
+    def _on_committed(self, partitions: set[int]) -> None:
+        """A commit covered these partitions: their pending rows are durable, so the local
+        store may have them (Faust's recovery takes an active partition's store as current)."""
+        for partition in partitions:
+            rows = self.book.take_committed(partition)  # one per key: values and deletions commute
+            kept = [(key, value) for key, value in rows if value is not None]
+            if kept:
+                faust_hooks.write_committed_rows(self.table, partition, kept)
+            for key, value in rows:
+                if value is None:  # a pruned-away account: its tombstone is committed
+                    self.table.data.pop(key, None)  # the store's own mapping API, not the table's
+
+    async def _on_revoked(self, app, revoked, **kwargs) -> None:
+        """Forget every applied effect no checkpoint has written: the partitions kept are
+        read again from their committed offsets (Faust normally waits for the held events'
+        checkpoint before it gets here, so `held` is empty)."""
+        for message in self.held:
+            faust_hooks.forget_unacked(self.app.consumer, message)
+        self.held = []
+        self.delivery.reset()
+        self.book.forget_cache()
+
+    async def _on_recovered(self) -> None:
+        """After every recovery the table, not the cache, is the truth: reload lazily."""
+        self.book.forget_cache()
+
+    # ---- /metrics -------------------------------------------------------------------------
+
+    # Faust calls a bound method view with the request only.
+    async def _metrics_page(self, request):
+        from prometheus_client.exposition import generate_latest
+
+        return self.app.web.bytes(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    async def _health_page(self, request):
+        recovering = self.recovering()
+        if not recovering and self.kafka_watch.stalled(faust_hooks.last_fetch_ms(self.app.consumer)):
+            return self.app.web.bytes(b"no answer from Kafka to a fetch for longer than --fetch-stall-seconds\n",
+                                      status=503)
+        return self.app.web.bytes(b"recovering\n" if recovering else b"ok\n", status=503 if recovering else 200)
+
+    async def _serve_open_listener(self) -> None:
+        """/metrics and /healthz, and nothing else, on --open-bind:--open-port as well."""
+        runner = await start_open_listener(self.settings.web, {"/metrics": self._metrics_page,
+                                                               "/healthz": self._health_page})
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    async def _log_settings(self) -> None:
+        """The settings line, secrets masked, once Faust's logging is set up."""
+        log.info("worker settings: %r", self.settings)
+
+    def recovering(self) -> bool:
+        recovery = self.app.tables.recovery
+        return bool(recovery.in_recovery) or not recovery.completed.is_set()
+
+    def ready(self) -> bool:
+        """Serving business metrics: not recovering, and no rebalance under way (Faust
+        suspends the flow from the revocation until the recovery has finished)."""
+        return not self.recovering() and self.app.flow_control.is_active()
+
+    def consumer_lag(self) -> dict[tuple[str, int], int]:
+        consumer = self.app.consumer
+        lag = {}
+        for tp in consumer.assignment():
+            if tp.topic not in self.source_topic_names:
+                continue
+            highwater = consumer.highwater(tp)
+            committed = consumer._committed_offset.get(tp)  # noqa: SLF001 - see faust_hooks
+            if highwater is not None:
+                lag[(tp.topic, tp.partition)] = max(0, highwater - (committed or 0))
+        return lag
+
+
+class _Collector:
+    """Renders the engine snapshot of the loaded partitions plus pipeline metrics at scrape time."""
+
+    def __init__(self, worker: PulseWorker) -> None:
+        self.worker = worker
+
+    def collect(self):
+        """Read-only: a scrape never loads a row, builds a pipeline or moves a
+        transaction; the agent loads partitions (streams/worker/state.py)."""
+        worker = self.worker
+        ready = worker.ready()
+        owned = worker.owned_partitions()
+        # Business samples only from a worker that holds its partitions' state: while
+        # a rebalance recovers, or until the agent has loaded the rows, they are absent,
+        # not 0 (a dip on every board), and the partition-labelled counters never go
+        # backwards (streams/exposition.py).
+        if ready and owned and worker.book.loaded() == owned:
+            yield from worker.book.families(worker.clock())
+        yield from worker.telemetry.families(worker.consumer_lag(), not ready, len(owned))
+        yield from worker.kafka_watch.families(faust_hooks.last_fetch_ms(worker.app.consumer))
+
+
+def _timestamp_ms(message) -> int:
+    return int(message.timestamp * 1000) if message.timestamp else int(time.time() * 1000)

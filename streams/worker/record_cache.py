@@ -1,0 +1,224 @@
+"""The worker's cache of account records: computed ahead, in the background, within a budget.
+
+Why: an account record costs about half a millisecond (three evaluations: now, 7 and 30
+days earlier, for the trend), so 10,000 accounts cost seconds: far too slow to compute
+for every scrape of /metrics or every portfolio query, and a worker catching up on a
+backlog changes every account between two scrapes. So:
+
+- The evaluation time is the worker's clock rounded down to `step_ms` (default one
+  minute), or the frozen clock exactly (`--frozen-clock`).
+- One account (`GET /accounts/{id}`) is always exact: computed again when an event changed
+  the account (the book's `touched` set) or the step moved on.
+- The whole portfolio and the account metrics read the cached records as they are, even
+  when an account changed since or the record is of the previous step; only an account
+  never computed is computed on the spot. A background task (`refresh`, run by the
+  worker in slices of a few milliseconds with pauses between them, so that it takes a
+  bounded share of the event loop) computes the changed and outdated records again, so
+  these answers lag the events by at most the time the refresh needs to go round.
+- The cache is emptied whenever the book reloads its partitions (a rebalance).
+- The refresh works through a queue built once per round (not a scan of every account
+  per slice): accounts never computed first, so that a query rarely has one to compute
+  on the spot, then changed and outdated ones.
+- Each entry keeps, besides the record, its portfolio row (`streams.worker.portfolio_query.portfolio_row`:
+  what the filters and sort keys read), so a portfolio query reads flat tuples, and the
+  record's JSON bytes once asked, so `GET /accounts/{id}` of an unchanged account renders
+  nothing.
+- The account metrics (`account_samples`, what a scrape of /metrics adds over the records)
+  are computed from the cached records once, then reused until a refresh round completes
+  having computed something (or the partitions are reloaded): a scrape reads them as they
+  were at the end of the last round, as the portfolio reads the records.
+The records themselves come from `streams.engine.records.account_record` unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from streams.cli.accounts import to_json_ready
+from streams.engine.account_metrics import account_samples
+from streams.engine.records import account_record
+from streams.engine.samples import Sample
+from streams.worker.portfolio_query import PortfolioRow, portfolio_row
+
+DEFAULT_STEP_MS = 60_000
+
+
+class _Entry:
+    """One account's cached record at `as_of`, its portfolio row and (once asked) its JSON."""
+
+    __slots__ = ("as_of", "json_bytes", "json_ready", "record", "row")
+
+    def __init__(self, as_of: int, record: dict[str, Any]) -> None:
+        self.as_of = as_of
+        self.record = record
+        self.row: PortfolioRow = portfolio_row(record)
+        self.json_ready: dict[str, Any] | None = None
+        self.json_bytes: bytes | None = None
+
+    def rendered(self) -> dict[str, Any]:
+        if self.json_ready is None:
+            self.json_ready = to_json_ready(self.record)
+        return self.json_ready
+
+
+class RecordCache:
+    def __init__(self, book: Any, clock: Callable[[], int], *, frozen: bool,
+                 step_ms: int = DEFAULT_STEP_MS) -> None:
+        self.book = book
+        self.clock = clock
+        self.frozen = frozen
+        self.step_ms = step_ms
+        self._entries: dict[str, _Entry] = {}
+        self._changed: set[str] = set()  # accounts changed since their entry was computed
+        self._generation = -1
+        self._queue: list[str] = []  # the refresh's round, taken from the end (see the header)
+        self._computed = 0  # records computed so far (moves on with every `_compute`)
+        self._samples_of = -1  # `_computed` when the account samples were last made...
+        self._samples_due = True  # ...and whether a round has completed with more since
+        self._samples: tuple[tuple[int, int, int], list[Sample]] | None = None
+
+    def as_of(self) -> int:
+        now = self.clock()
+        return now if self.frozen else now - now % self.step_ms
+
+    def _sync(self) -> None:
+        book = self.book
+        if book.generation != self._generation:  # the partitions were reloaded
+            self._entries.clear()
+            self._changed.clear()
+            self._queue = []
+            self._generation = book.generation
+        if book.touched:
+            self._changed |= book.touched
+            book.touched.clear()
+
+    def _compute(self, account_id: str, as_of: int) -> _Entry | None:
+        state = self.book.account_state(account_id)
+        if state is None:
+            self._entries.pop(account_id, None)
+            self._changed.discard(account_id)
+            return None
+        config = self.book.config
+        record = account_record(account_id, state, as_of, config.engine, config.revenue,
+                                config.accounts)
+        entry = _Entry(as_of, record)
+        self._entries[account_id] = entry
+        self._changed.discard(account_id)
+        self._computed += 1
+        return entry
+
+    def _current(self, account_id: str, entry: _Entry | None, as_of: int) -> bool:
+        return entry is not None and entry.as_of == as_of and account_id not in self._changed
+
+    def _exact(self, account_id: str, as_of: int) -> _Entry | None:
+        self._sync()
+        entry = self._entries.get(account_id)
+        if not self._current(account_id, entry, as_of):
+            entry = self._compute(account_id, as_of)
+        return entry
+
+    def record(self, account_id: str, as_of: int) -> dict[str, Any] | None:
+        """One account's record at `as_of`, exact (Decimal money, epoch-ms times), or None."""
+        entry = self._exact(account_id, as_of)
+        return None if entry is None else entry.record
+
+    def json_record(self, account_id: str, as_of: int) -> dict[str, Any] | None:
+        """One account's record at `as_of` as `pulse accounts --format json` renders it."""
+        entry = self._exact(account_id, as_of)
+        return None if entry is None else entry.rendered()
+
+    def json_bytes(self, account_id: str, as_of: int) -> bytes | None:
+        """`json_record` serialised (orjson), kept until the account or the step changes."""
+        entry = self._exact(account_id, as_of)
+        if entry is None:
+            return None
+        if entry.json_bytes is None:
+            entry.json_bytes = orjson.dumps(entry.rendered())
+        return entry.json_bytes
+
+    def _cached(self, as_of: int) -> list[_Entry]:
+        """Every loaded account's entry as cached (computed now only when it has none)."""
+        self._sync()
+        entries, out = self._entries, []
+        for account_id in self.book.account_ids():
+            entry = entries.get(account_id) or self._compute(account_id, as_of)
+            if entry is not None:
+                out.append(entry)
+        return out
+
+    def records(self, as_of: int) -> list[dict[str, Any]]:
+        """Every loaded account's cached record (see the module header), by account_id."""
+        entries = sorted(self._cached(as_of), key=lambda entry: entry.record["account_id"])
+        return [entry.record for entry in entries]
+
+    def rows(self, as_of: int) -> list[PortfolioRow]:
+        """Every loaded account's cached portfolio row, in no particular order (the
+        portfolio's order is total: streams/worker/portfolio_query.py)."""
+        return [entry.row for entry in self._cached(as_of)]
+
+    def account_samples(self, owned: int, partitions: int) -> list[Sample]:
+        """The account metrics over the cached records (see the module header)."""
+        self._sync()
+        key = (self._generation, owned, partitions)
+        if self._samples is None or self._samples[0] != key or self._samples_due:
+            records = self.records(self.as_of())
+            samples = account_samples(records, self.book.config.accounts, owned, partitions)
+            self._samples = (key, samples)
+            self._samples_of, self._samples_due = self._computed, False
+        return self._samples[1]
+
+    def rendered(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Records taken from `rows` as `pulse accounts --format json` renders them, each
+        rendered once per computation and kept with its entry."""
+        out = []
+        for record in records:
+            entry = self._entries.get(record["account_id"])
+            out.append(entry.rendered() if entry is not None and entry.record is record
+                       else to_json_ready(record))
+        return out
+
+    def json_records(self, as_of: int) -> list[dict[str, Any]]:
+        return [to_json_ready(record) for record in self.records(as_of)]
+
+    def stale(self) -> int:
+        """How many cached records are behind their account or the step."""
+        self._sync()
+        as_of = self.as_of()
+        return sum(1 for account_id, entry in self._entries.items()
+                   if not self._current(account_id, entry, as_of))
+
+    def _round(self, as_of: int) -> list[str]:
+        """The accounts to compute, as a stack: never computed on top, then changed or outdated."""
+        entries, new, old = self._entries, [], []
+        for account_id in self.book.account_ids():
+            entry = entries.get(account_id)
+            if entry is None:
+                new.append(account_id)
+            elif not self._current(account_id, entry, as_of):
+                old.append(account_id)
+        return old[::-1] + new[::-1]
+
+    def refresh(self, budget_s: float) -> bool:
+        """Compute changed or outdated records for at most `budget_s` seconds; True when
+        every loaded account's record is current."""
+        self._sync()
+        as_of = self.as_of()
+        deadline = time.perf_counter() + budget_s
+        queue = self._queue
+        while True:
+            if not queue:  # a round is done (or none began): the next one, if anything is due
+                if self._computed != self._samples_of:
+                    self._samples_due = True
+                queue = self._queue = self._round(as_of)
+                if not queue:
+                    return True
+            account_id = queue.pop()
+            if self._current(account_id, self._entries.get(account_id), as_of):
+                continue
+            self._compute(account_id, as_of)
+            if time.perf_counter() >= deadline:
+                return False

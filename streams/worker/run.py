@@ -1,0 +1,126 @@
+"""Start-up of `pulse worker`: check the broker and topics, then run Faust until SIGTERM or
+Ctrl-C. Every failure a user can fix ends in one sentence (PulseError)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+
+from streams.errors import PulseError
+from streams.kafka.security import client_log_muted, connection_error
+from streams.worker.settings import WorkerSettings
+
+
+# Faust runs the aiokafka consumer in a second thread. With Python's default 5 ms switch
+# interval the two threads trade the interpreter lock some hundred times a second and the
+# main thread, which runs the whole pipeline, waits each time. At 50 ms the worker
+# handles about 13 % more events per second (docs/performance.md); the consumer thread
+# still gets the lock many times a second, far inside its 3 s heartbeat.
+SWITCH_INTERVAL = 0.05
+
+
+def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
+    from streams.worker.app import rekey_topic_name
+    from streams.pulse_config import load_config
+    from streams.worker.datadir import DataDirLock, worker_data_dir
+    from streams.worker.faust.compat import check as check_libraries
+
+    check_libraries()  # before anything is patched: the hooks' libraries, exactly
+    config = load_config(settings.config_path)
+    check_metrics_address(settings)
+    with DataDirLock(worker_data_dir(settings.data_dir)) as lock:  # held until the process ends
+        asyncio.run(check_topics(settings, rekey_topic_name(settings.app_id)))
+        return _run_in(lock, settings, config, log_level)
+
+
+def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
+    from streams.worker.app import PulseWorker, rekey_topic_name
+    from streams.worker.datadir import mark_clean_shutdown, prepare_data_dir
+    from streams.worker.state import WorkerBook
+
+    prepare_data_dir(lock)
+    frozen = settings.frozen_clock_ms
+    clock = (lambda: frozen) if frozen is not None else (lambda: int(time.time() * 1000))
+    book = WorkerBook(config, clock, partitions=settings.partitions, rekey_topic=rekey_topic_name(settings.app_id),
+                      dead_letter_topic=settings.dead_letter_topic, unprefixed=settings.unprefixed,
+                      frozen_clock=frozen is not None, account_records=settings.account_records)
+    worker = PulseWorker(settings, book, clock)  # it logs the settings line once logging is set up
+
+    from streams.worker.stop_deadline import DeadlineWorker
+
+    _use_uvloop()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    faust_worker = DeadlineWorker(worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
+    try:
+        faust_worker.execute_from_commandline()
+        code = 0
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    if code == 0:
+        mark_clean_shutdown(lock)
+    return code
+
+
+def check_metrics_address(settings: WorkerSettings) -> None:
+    """Fail in one sentence when /metrics (or the --open-port copy) cannot listen where asked."""
+    addresses = [(settings.metrics_bind, settings.metrics_port, "--metrics-port")]
+    if settings.web.open_port is not None:
+        addresses.append((settings.web.open_bind, settings.web.open_port, "--open-port"))
+    for bind, port, option in addresses:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((bind, port))
+            except OSError as error:
+                raise PulseError(
+                    f"/metrics cannot listen on {bind}:{port} ({error.strerror}): "
+                    f"pass a free {option} or stop the program using it."
+                ) from None
+
+
+def _use_uvloop() -> None:
+    """uvloop's event loop: Faust's per-message asyncio machinery is the worker's main cost."""
+    try:
+        import uvloop
+    except ImportError:  # not on Windows; the default loop works, slower
+        return
+    uvloop.install()
+
+
+async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:
+    """Fail clearly when the broker is unreachable or a source topic is missing or mis-sized;
+    create the worker's internal re-key topic with the one partition count."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    security = settings.security
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=10_000,
+                                **security.aiokafka_options())
+    with client_log_muted():
+        try:
+            await asyncio.wait_for(admin.start(), 15)
+        except Exception as error:  # noqa: BLE001 - the probe names the cause
+            await admin.close()
+            raise await connection_error(error, settings.bootstrap, security) from None
+    try:
+        listed = set(await admin.list_topics())
+        wanted = (*settings.source_topics, settings.dead_letter_topic)
+        missing = [topic for topic in wanted if topic not in listed]
+        if missing:
+            raise PulseError(
+                f"topic {missing[0]} does not exist on {settings.bootstrap}: create the project's topics with "
+                f"`pulse dev topics --bootstrap {settings.bootstrap} --partitions {settings.partitions}"
+                f"{' --prefix ' + settings.topic_prefix if settings.topic_prefix else ''}`."
+            )
+        described = await admin.describe_topics(list(wanted))
+        for topic in described:
+            if len(topic["partitions"]) != settings.partitions:
+                raise PulseError(
+                    f"topic {topic['topic']} has {len(topic['partitions'])} partitions but the worker expects "
+                    f"{settings.partitions}: pass --partitions {len(topic['partitions'])}."
+                )
+        if rekey_topic not in listed:
+            await admin.create_topics([NewTopic(rekey_topic, num_partitions=settings.partitions, replication_factor=1)])
+    finally:
+        await admin.close()
