@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from streams.engine.account_metrics import ACCOUNT_HELP
 from streams.engine.engine import GLOBAL_RATIOS, METRIC_HELP
 from streams.engine.samples import Sample
-from streams.contract.model import EVENT_TYPES
+from streams.ingest.counters import PipelineCounters
 
 EVENTS_HELP = "Events admitted (decoded, validated, not duplicate, not too late or in the future), by type."
 REJECTED_HELP = "Events rejected and sent to the dead letters, by machine-readable reason."
@@ -59,24 +59,6 @@ class Exposition:
 
     ratios: bool = False
     currency: str = "USD"
-
-
-@dataclass(slots=True)
-class PipelineCounters:
-    """Running totals of the per-event path, exported as the pulse_events_* counters."""
-
-    events_by_type: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_TYPES, 0))
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    duplicates: int = 0
-
-    def count_event(self, event_type: str) -> None:
-        self.events_by_type[event_type] = self.events_by_type.get(event_type, 0) + 1
-
-    def count_rejection(self, reason: str) -> None:
-        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
-
-    def count_duplicate(self) -> None:
-        self.duplicates += 1
 
 
 def metric_families(

@@ -14,7 +14,8 @@ from prometheus_client.registry import CollectorRegistry
 
 from streams.engine.engine import GLOBAL_RATIOS, METRIC_HELP, Engine
 from streams.engine.samples import Sample
-from streams.exposition import Exposition, PipelineCounters, SnapshotCollector, build_version, render_text
+from streams.exposition import Exposition, SnapshotCollector, build_version, render_text
+from streams.ingest.counters import PipelineCounters
 from tests.engine_events import T0, login, synthetic_events
 
 CONTRACT_GAUGES = {

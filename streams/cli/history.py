@@ -61,7 +61,8 @@ from streams.contract.deadletter import rejected_reason_label, rfc3339_ms
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.samples import Sample
 from streams.contract.decoding import Rejection
-from streams.exposition import Exposition, PipelineCounters, metric_families
+from streams.exposition import Exposition, metric_families
+from streams.ingest.counters import PipelineCounters
 from streams.contract.model import Event
 from streams.ingest.pipeline import Outcome, Pipeline, Status
 from streams.cli.replay import (

@@ -39,7 +39,7 @@ from streams.pulse_config import PulseConfig
 from streams.engine.account import AccountState
 from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError
-from streams.exposition import PipelineCounters
+from streams.ingest.counters import PipelineCounters
 from streams.ingest.pipeline import Pipeline
 from streams.kafka.topics import partition_of
 

@@ -23,7 +23,7 @@ from streams.contract.deadletter import dead_letter_record, rejected_reason_labe
 from streams.engine.engine import Engine
 from streams.engine.timeline import NO_TIME
 from streams.contract.decoding import Rejection
-from streams.exposition import PipelineCounters
+from streams.ingest.counters import PipelineCounters
 from streams.contract.model import Event
 
 

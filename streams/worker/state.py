@@ -58,13 +58,9 @@ from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS
+from streams.ingest.counters import PipelineCounters
 from streams.contract.decoding import Rejection
-from streams.exposition import (
-    Exposition,
-    PipelineCounters,
-    metric_families,
-    partition_counter_families,
-)
+from streams.exposition import Exposition, metric_families, partition_counter_families
 from streams.worker.partition_transaction import PartitionTransaction, Row
 from streams.ingest.pipeline import Pipeline, Status
 from streams.worker.record_cache import RecordCache
