@@ -93,7 +93,8 @@ def reason_code(reason: str) -> str:
 
 def load_schema() -> dict[str, Any]:
     """The contract as a JSON object, read from the schema file."""
-    return orjson.loads(SCHEMA_PATH.read_bytes())
+    schema: dict[str, Any] = orjson.loads(SCHEMA_PATH.read_bytes())
+    return schema
 
 
 def _resolve(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -115,7 +116,7 @@ def properties_of_type(schema: Mapping[str, Any], event_type: str) -> dict[str, 
     found: dict[str, Mapping[str, Any]] = {}
     for part in _resolve(schema, schema["$defs"][event_type])["allOf"]:
         for name, prop in _resolve(schema, part).get("properties", {}).items():
-            found.setdefault(name, _resolve(schema, prop) | {k: v for k, v in prop.items() if k != "$ref"})
+            found.setdefault(name, {**_resolve(schema, prop)} | {k: v for k, v in prop.items() if k != "$ref"})
     return found
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from streams.errors import ConfigError
 
@@ -179,7 +179,7 @@ class HealthConfig:
         return cls(profiles, float(onboarding_days), (float(bands[0]), float(bands[1])))
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return not isinstance(value, bool) and isinstance(value, int | float)
 
 
@@ -217,7 +217,7 @@ def _measure(where: str, raw: Any, dimensions: Mapping[str, Any]) -> Measure:
     if unknown:
         raise ConfigError(f"{where} measure {name}: unknown key {unknown[0]} (use dimension, weight, good, average or linear).")
     dimension = raw.get("dimension")
-    if dimension not in dimensions:
+    if not isinstance(dimension, str) or dimension not in dimensions:
         raise ConfigError(f"{where} measure {name}: dimension must be one of the profile's dimensions ({', '.join(dimensions)}).")
     weight = raw.get("weight", 1)
     if not _is_number(weight) or weight <= 0:

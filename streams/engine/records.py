@@ -61,11 +61,11 @@ from streams.engine.engine_config import EngineConfig
 from streams.engine.health import Health, score
 from streams.engine.journey import Journey
 from streams.engine.revenue import RevenueConfig
-from streams.engine.revenue.account import FAILED
+from streams.engine.revenue.account import FAILED, PaymentRecord
 from streams.engine.revenue.metrics import largest_plan
 from streams.engine.revenue.money import monthly_cents
 from streams.engine.revenue.movements import KINDS, in_window
-from streams.engine.revenue.steps import state_at
+from streams.engine.revenue.steps import Timeline, state_at
 from streams.engine.timeline import DAY_MS, NO_TIME, SECOND_MS
 
 MOVEMENT_WINDOW_MS = 30 * DAY_MS
@@ -157,7 +157,7 @@ def _record_at(
     trialing = paid_before = False
     past_due_since: int | None = None
     movements = dict.fromkeys(KINDS, 0)
-    timelines: list = []
+    timelines: list[Timeline] = []
     if state.revenue is not None:
         revenue = state.revenue
         evaluation = revenue.evaluation(as_of, revenue_config)
@@ -275,7 +275,7 @@ def _record_at(
     return record
 
 
-def _failure_run_start(payments: list) -> int | None:
+def _failure_run_start(payments: list[PaymentRecord]) -> int | None:
     """The first failed payment after the latest successful one (payments in time order)."""
     start = None
     for occurred_at, outcome, _amount, _currency in payments:

@@ -27,12 +27,12 @@ NEVER = 1 << 62
 """A time after every real one: "no change ahead" for the `*_change` functions below."""
 
 
-def new_times() -> array:
+def new_times() -> array[int]:
     """An empty sorted array of int64 values."""
     return array("q")
 
 
-def insert_sorted(values: array, value: int) -> None:
+def insert_sorted(values: array[int], value: int) -> None:
     """Insert keeping order; appending in time order (the common case) is O(1)."""
     if not values or values[-1] <= value:
         values.append(value)
@@ -40,18 +40,18 @@ def insert_sorted(values: array, value: int) -> None:
         insort(values, value)
 
 
-def count_in(values: array, low_exclusive: int, high_inclusive: int) -> int:
+def count_in(values: array[int], low_exclusive: int, high_inclusive: int) -> int:
     """How many values lie in (low_exclusive, high_inclusive]."""
     return bisect_right(values, high_inclusive) - bisect_right(values, low_exclusive)
 
 
-def drop_through(values: array, cutoff: int) -> None:
+def drop_through(values: array[int], cutoff: int) -> None:
     """Remove every value <= cutoff."""
     if values and values[0] <= cutoff:
         del values[: bisect_right(values, cutoff)]
 
 
-def any_in(presence: array, low_exclusive: int, high_inclusive: int) -> bool:
+def any_in(presence: array[int], low_exclusive: int, high_inclusive: int) -> bool:
     """Is some time of the presence set in (low_exclusive, high_inclusive]?"""
     if presence and presence[-1] <= high_inclusive:  # evaluating at or after the latest time
         return presence[-1] > low_exclusive
@@ -59,7 +59,7 @@ def any_in(presence: array, low_exclusive: int, high_inclusive: int) -> bool:
     return index > 0 and presence[index - 1] > low_exclusive
 
 
-def add_presence(presence: array, time: int, min_window: int) -> None:
+def add_presence(presence: array[int], time: int, min_window: int) -> None:
     """Add `time` to a presence set kept exact for every window >= `min_window`."""
     if not presence or presence[-1] < time:  # in-order input: append, maybe drop the old last
         presence.append(time)

@@ -352,7 +352,7 @@ class AccountRevenue:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _insert_once(records: list, record: tuple, key: Any) -> bool:
+def _insert_once(records: list[tuple[Any, ...]], record: tuple[Any, ...], key: Any) -> bool:
     """Insert `record` at its sorted place unless a record with the same key is there."""
     record_key = key(record)
     index = bisect_left(records, record_key, key=key)
