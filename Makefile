@@ -1,6 +1,8 @@
 # cs-pulse: the two set-up commands of the README, and their parts.
 #   make run   - install, start a local Kafka, create topics, run a worker, a demo feed and a local Prometheus
-#   make test  - install, start a local Kafka, run the whole suite, stop what it started
+#   make test  - install, check format, lint, types and import contracts, start a local Kafka,
+#                run the whole suite, stop what it started
+#   make lint  - those checks alone; make format - rewrite the tree as the checks want it
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ TEST_KAFKA_PORT ?= 19092
 PARTITIONS ?= 4
 PROMETHEUS_PORT ?= 9090
 
-.PHONY: install run test kafka-up kafka-down clean
+.PHONY: install run test lint format kafka-up kafka-down clean
 
 install: $(VENV)/.installed
 
@@ -17,14 +19,28 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cs-pulse needs Python 3.11 or newer: run make with PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test]'
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test,lint]'
 	@touch $@
 
 run: install
 	-sh ops/install-prometheus.sh
 	KAFKA_PORT=$(KAFKA_PORT) PARTITIONS=$(PARTITIONS) PROMETHEUS_PORT=$(PROMETHEUS_PORT) BIN=$(BIN) bash scripts/run-demo.sh
 
-test: install
+# The code the checks cover; grafana/ and ops/ hold generated or data files.
+CODE := streams tests bench tools
+
+lint: install
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/mypy --strict streams/engine streams/contract
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
+	$(BIN)/ruff format $(CODE)
+
+test: install lint
 	bash ops/install-prometheus.sh
 	bash ops/install-chromium.sh
 	$(BIN)/pulse dev kafka up --port $(TEST_KAFKA_PORT)

@@ -76,7 +76,7 @@ def history(path: Path, config: PulseConfig, steps: list[int], out: Path) -> dic
     decoding = time.process_time() - cpu
     writer, exposition, families_s = OpenMetricsHistory(), Exposition(ratios=True), 0.0
     replay = None
-    for as_of, samples, counters, replay in stepped_snapshots(decoded, config, steps):
+    for as_of, samples, counters, replay in stepped_snapshots(decoded, config, steps):  # noqa: B007 - the last one is kept
         mark = time.process_time()
         writer.add(as_of, metric_families(samples, counters, exposition))
         families_s += time.process_time() - mark

@@ -280,4 +280,4 @@ def test_the_watchdog_reaches_the_dead_mans_switch_and_meta_series_have_data(pro
         return http_json(f"{prometheus_with_dead_workers}/api/v1/query?query={name}")["data"]["result"]
 
     for name in ("prometheus_rule_evaluation_failures_total", "alertmanager_notifications_failed_total"):
-        wait_until(lambda: series(name), DATA_TIMEOUT_S, lambda: f"{name} has no data")
+        wait_until(lambda: series(name), DATA_TIMEOUT_S, lambda: f"{name} has no data")  # noqa: B023

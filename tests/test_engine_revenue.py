@@ -643,7 +643,7 @@ def _random_history(rng: random.Random, account: str) -> list[Event]:
         trial = at + 14 * DAY if rng.random() < 0.4 else None
         plan = rng.choice(["starter", "growth", "enterprise"])
 
-        def terms() -> dict[str, object]:
+        def terms(plan: str = plan) -> dict[str, object]:
             return {"plan": plan, "interval": rng.choice(["month", "year", "week", "quarter", "day"]),
                     "interval_count": rng.choice([1, 1, 3]), "quantity": rng.randint(1, 20),
                     "discount_percent": rng.choice(["0", "0", "12.5", "20"]),

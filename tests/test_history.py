@@ -40,7 +40,7 @@ def stepped(lines: list[bytes], steps: list[int], config: PulseConfig):
     decoded = decode_inputs([("file", lines)], config, steps[-1])
     out = {}
     replay = None
-    for as_of, samples, counters, replay in stepped_snapshots(decoded, config, steps):
+    for as_of, samples, counters, replay in stepped_snapshots(decoded, config, steps):  # noqa: B007 - the last one is kept
         out[as_of] = series(metric_families(samples, counters, EXPOSITION))
     return out, replay
 

@@ -260,7 +260,9 @@ def test_as_of_in_the_past_within_the_late_horizon(tmp_path):
     full = run([str(source), "--as-of", str(as_of)])
     truncated = [line for line in lines if orjson.loads(line)["occurred_at"] <= rfc3339_ms(as_of)]
     only_past = run([str(write(tmp_path / "past.jsonl", truncated)), "--as-of", str(as_of)])
-    strip = lambda text: {k: v for k, v in metrics(text).items() if not k[0].startswith("pulse_events")}  # noqa: E731
+    def strip(text: str) -> dict[tuple[str, tuple], float]:
+        return {k: v for k, v in metrics(text).items() if not k[0].startswith("pulse_events")}
+
     assert strip(full.stdout) == strip(only_past.stdout)
 
 

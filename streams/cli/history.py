@@ -419,7 +419,7 @@ def run_history(
                 "check --to and the input."
             )
         replay = None
-        for as_of, samples, counters, replay in stepped_snapshots(decoded, config, steps):
+        for as_of, samples, counters, replay in stepped_snapshots(decoded, config, steps):  # noqa: B007 - the last one is kept
             history.add(as_of, metric_families(samples, counters, exposition))
         history.write(output)
         output.flush()

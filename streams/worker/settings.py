@@ -62,7 +62,7 @@ class WorkerSettings:
         for name in ("batch_seconds", "checkpoint_seconds", "fetch_stall_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be more than 0 seconds.")
-        self.security  # checks the security settings (streams/kafka/security.py)
+        self.security  # noqa: B018 - checks the security settings (streams/kafka/security.py)
 
     @property
     def security(self) -> KafkaSecurity:

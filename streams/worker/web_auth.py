@@ -138,9 +138,9 @@ class WebGuard:
     def authenticated(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
         scheme, _, credentials = header.partition(" ")
-        if self._token is not None and scheme.lower() == "bearer":
-            if hmac.compare_digest(credentials.strip().encode(), self._token):
-                return True
+        if (self._token is not None and scheme.lower() == "bearer"
+                and hmac.compare_digest(credentials.strip().encode(), self._token)):
+            return True
         # A certificate is only present once the TLS layer verified it against the client CA.
         return bool(self.settings.web_client_cafile and request.transport
                     and request.transport.get_extra_info("peercert"))
