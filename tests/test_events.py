@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import calendar
+import hashlib
 import re
-from pathlib import Path
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from streams.ingest.admission import Admission, PolicyConfig
-from streams.contract.deadletter import MAX_RECORD_BYTES, dead_letter_record, reason_labels, rejected_reason_label, rfc3339_ms
-from streams.contract.decoding import REASONS, Decoder, Rejection, epoch_ms, exact_decimal, field_names, iter_examples, reason_code
+from streams.contract.deadletter import (
+    MAX_RECORD_BYTES,
+    dead_letter_record,
+    reason_labels,
+    rejected_reason_label,
+)
+from streams.contract.decoding import (
+    REASONS,
+    Decoder,
+    Rejection,
+    exact_decimal,
+    field_names,
+    iter_examples,
+    reason_code,
+)
 from streams.contract.model import (
     SOURCE_TOPICS,
     TOPIC_OF_TYPE,
@@ -28,6 +40,8 @@ from streams.contract.model import (
     SurveyResponse,
     TicketOpened,
 )
+from streams.contract.rfc3339 import epoch_ms, rfc3339_ms
+from streams.ingest.admission import Admission, PolicyConfig
 
 EXAMPLE = dict(iter_examples())
 DECODER = Decoder()

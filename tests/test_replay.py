@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.cli import main
 from streams.pulse_config import PulseConfig, load_config
-from streams.contract.deadletter import rfc3339_ms
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.errors import ConfigError
 from streams.ingest.pipeline import Pipeline, Status
 from tests.engine_events import DAY_MS, HOUR_MS, T0, synthetic_events

@@ -26,7 +26,7 @@ import click
 import orjson
 
 from streams.pulse_config import load_config
-from streams.contract.deadletter import rfc3339_ms
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.records import account_records
 from streams.errors import PulseError
 from streams.cli.replay import ReplayError, ReplaySummary, _open_input, evaluation_time, ingest, parse_time, replay_pipeline

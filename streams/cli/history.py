@@ -57,7 +57,8 @@ from prometheus_client.utils import floatToGoString
 
 from streams.ingest.admission import DictAdmissionState
 from streams.pulse_config import PulseConfig, load_config
-from streams.contract.deadletter import rejected_reason_label, rfc3339_ms
+from streams.contract.deadletter import rejected_reason_label
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.samples import Sample
 from streams.contract.decoding import Rejection

@@ -38,26 +38,23 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 import click
 
-from streams.pulse_config import PulseConfig, load_config
-from streams.contract.deadletter import rfc3339_ms
-from streams.engine.timeline import NO_TIME
 from streams.cli import fail
-from streams.errors import PulseError, UsageError
+from streams.contract.rfc3339 import parse_rfc3339_ms, rfc3339_ms
 from streams.engine.account_metrics import account_samples
 from streams.engine.records import account_records
+from streams.engine.timeline import NO_TIME
+from streams.errors import PulseError, UsageError
 from streams.exposition import Exposition, render_text
 from streams.ingest.pipeline import Pipeline, Status
 from streams.cli.replay_jobs import LINE_BITS, JobResult, JobSpec, line_owner, merge, run_jobs
+from streams.pulse_config import PulseConfig, load_config
 
 PROGRESS_EVERY_S = 2.0
 _CHECK_CLOCK_EVERY = 4096  # lines between looks at the clock
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 SECONDS_LOOKALIKE_MS = 100_000_000_000
 """Integers below this (in absolute value) are refused as --as-of: as milliseconds they
 fall within 1970-1973, as seconds they are 1973-5138, so they are seconds typed by mistake."""
@@ -84,14 +81,11 @@ def parse_time(text: str, option: str = "--as-of") -> int:
             )
         return value
     try:
-        moment = datetime.fromisoformat(stripped.upper().replace("Z", "+00:00"))
+        return parse_rfc3339_ms(stripped)
     except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
         raise ReplayUsageError(
             f"{option} {text!r} is not a time: give RFC 3339 with an offset (2026-03-01T00:00:00Z) or epoch milliseconds."
-        )
-    return (moment - _EPOCH) // _MILLISECOND
+        ) from None
 
 
 @dataclass(slots=True)

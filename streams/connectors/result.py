@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from streams.contract.deadletter import rfc3339_ms
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.contract.decoding import Rejection
 
 UNTRANSLATABLE = "untranslatable:"

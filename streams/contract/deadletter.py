@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timedelta, timezone
 from functools import cache
 
 import orjson
 
 from streams.contract.decoding import REASONS, Rejection, field_names
+from streams.contract.rfc3339 import rfc3339_ms
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 OTHER_REASON_LABEL = "other"
 #: The largest dead-letter record, in bytes (docs/events.md). A quarter of Kafka's default
 #: message limit: the copy of a message under the decoder's default max_bytes (64 KiB)
@@ -44,12 +43,6 @@ MAX_RECORD_BYTES = 256 * 1024
 #: A dead letter is sent with its message's key (it only spreads dead letters over the
 #: topic's partitions); a longer key is cut to this length, so that the message fits too.
 MAX_KEY_BYTES = 1024
-
-
-def rfc3339_ms(epoch_ms: int) -> str:
-    """Epoch milliseconds as RFC 3339 UTC with milliseconds: 2026-03-01T09:15:00.123Z."""
-    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def dead_letter_record(

@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -46,6 +45,7 @@ import jsonschema_rs
 import orjson
 
 from streams.contract.model import CLASS_OF_TYPE, TOPIC_OF_TYPE, Event
+from streams.contract.rfc3339 import epoch_ms
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "event.schema.json"
 
@@ -69,8 +69,6 @@ ISO_4217_CODES: frozenset[str] = frozenset(currency.code for currency in iso4217
 """Every code of the ISO 4217 list (the `iso4217` package's copy of the published table)."""
 
 _log = logging.getLogger(__name__)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MILLISECOND = timedelta(milliseconds=1)
 _ZERO = Decimal(0)
 
 
@@ -190,13 +188,6 @@ def compile_type_checker(schema: Mapping[str, Any], event_type: str) -> Callable
 
 
 # --------------------------------------------------------------------------- conversions
-
-
-def epoch_ms(text: str) -> int:
-    """Epoch milliseconds UTC of a string the schema's timestamp pattern accepted:
-    `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, `T` and `Z` in either case;
-    the fraction is truncated to the millisecond (floor, also before 1970)."""
-    return (datetime.fromisoformat(text.upper()) - _EPOCH) // _MILLISECOND
 
 
 def exact_decimal(number: int | float) -> Decimal:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, date, datetime
 
+from streams.contract.rfc3339 import MissingOffset, moment_ms, parse_rfc3339_ms
 from streams.errors import ConfigError
 
 SECOND_MS = 1_000
@@ -90,12 +91,11 @@ def parse_end(text: str, now_ms: int) -> int:
         return now_ms
     try:
         if len(text) == 10:
-            return int(datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC).timestamp() * 1000)
-        moment = datetime.fromisoformat(text)
+            return moment_ms(datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC))
+        return parse_rfc3339_ms(text)
+    except MissingOffset:
+        raise ConfigError(f"--end {text!r} has no UTC offset: add one, e.g. {text}Z.") from None
     except ValueError:
         raise ConfigError(
             f"--end {text!r} is not a time: give 'now', a date like 2026-03-01 or a time like 2026-03-01T00:00:00Z."
         ) from None
-    if moment.tzinfo is None:
-        raise ConfigError(f"--end {text!r} has no UTC offset: add one, e.g. {text}Z.")
-    return int(moment.timestamp() * 1000)

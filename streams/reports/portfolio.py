@@ -16,9 +16,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.pulse_config import PulseConfig
+from streams.contract.rfc3339 import moment_ms
 from streams.engine import cohorts
 from streams.engine.health import BANDS, UNKNOWN_BAND
+from streams.pulse_config import PulseConfig
 from streams.reports import charts
 from streams.reports.render import day, render
 from streams.reports.timeline import Period, Point, points, sample_value
@@ -35,7 +36,7 @@ def month_starts(period: Period) -> list[int]:
     out = [period.start]
     while True:
         moment = moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)
-        at = int(moment.timestamp() * 1000)
+        at = moment_ms(moment)
         if at >= period.end:
             break
         out.append(at)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from streams.pulse_config import PulseConfig
-from streams.contract.deadletter import rfc3339_ms
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.support import SupportTotals
 from streams.cli.replay import ReplayError
 from streams.reports import charts

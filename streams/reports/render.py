@@ -15,7 +15,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from streams.contract.deadletter import rfc3339_ms
+from streams.contract.rfc3339 import rfc3339_ms
 
 
 def day(ms: int | None) -> str:

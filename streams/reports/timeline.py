@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.pulse_config import PulseConfig
-from streams.contract.deadletter import rfc3339_ms
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine import support
 from streams.engine.records import account_records
 from streams.engine.samples import Sample

@@ -39,7 +39,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from streams.contract.deadletter import rfc3339_ms
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.worker.portfolio_query import PortfolioQuery, QueryError
 from streams.worker.state import partition_of
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from streams.cli import fail
+from streams.contract.rfc3339 import MissingOffset, parse_rfc3339_ms
 from streams.errors import USAGE_EXIT, PulseError
 from streams.kafka.security import security_options
 from streams.worker.settings import GUARANTEES, WorkerSettings
@@ -17,15 +18,12 @@ from streams.worker.web_auth import WebSecurity, web_options
 def _parse_time(value: str | None) -> int | None:
     if value is None:
         return None
-    from datetime import datetime
-
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_rfc3339_ms(value)
+    except MissingOffset:
+        raise click.BadParameter(f"{value!r} has no UTC offset: add Z or +hh:mm") from None
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an RFC 3339 time such as 2026-03-01T00:00:00Z") from None
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} has no UTC offset: add Z or +hh:mm")
-    return int(parsed.timestamp() * 1000)
 
 
 @click.command(context_settings={"show_default": True, "max_content_width": 100})
