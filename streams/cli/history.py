@@ -61,6 +61,7 @@ from streams.contract.deadletter import rejected_reason_label
 from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.samples import Sample
+from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
 from streams.contract.decoding import Rejection
 from streams.exposition import Exposition, metric_families
 from streams.ingest.counters import PipelineCounters
@@ -78,9 +79,9 @@ from streams.cli.replay import (
     young_collections_only,
 )
 
-STEP_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+STEP_UNITS_MS = {"s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}
 MAX_STEPS = 100_000
-PRUNE_EVERY_MS = 86_400_000
+PRUNE_EVERY_MS = DAY_MS
 """Stream time between two prunes of an account (as the worker's checkpoints prune)."""
 
 SOURCE = "replay:history"

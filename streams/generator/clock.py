@@ -13,12 +13,13 @@ import calendar
 from datetime import UTC, date, datetime
 
 from streams.contract.rfc3339 import MissingOffset, moment_ms, parse_rfc3339_ms
+# the engine's time constants, re-exported for the generator's modules (one definition)
+from streams.engine.timeline import DAY_MS as DAY_MS
+from streams.engine.timeline import HOUR_MS as HOUR_MS
+from streams.engine.timeline import MINUTE_MS as MINUTE_MS
+from streams.engine.timeline import SECOND_MS as SECOND_MS
 from streams.errors import ConfigError
 
-SECOND_MS = 1_000
-MINUTE_MS = 60 * SECOND_MS
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
 
 DEFAULT_END_TEXT = "2026-03-01T00:00:00Z"
 DEFAULT_END_MS = 1_772_323_200_000  # DEFAULT_END_TEXT

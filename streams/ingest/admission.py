@@ -57,8 +57,7 @@ from xxhash import xxh3_64_intdigest
 from streams.errors import ConfigError
 from streams.contract.decoding import Rejection
 from streams.contract.model import ACTIVITY_TYPES, EVENT_TYPES, SURVEY_TYPES, TOPIC_OF_TYPE, Event
-
-DAY_MS = 86_400_000
+from streams.engine.timeline import DAY_MS
 
 
 class Outcome(enum.Enum):

@@ -21,8 +21,8 @@ from streams.engine.records import account_records
 from streams.engine.samples import Sample
 from streams.cli.history import PRUNE_EVERY_MS, decode_inputs, parse_step, step_times, stepped_states
 from streams.cli.replay import ReplayError, ReplayUsageError, _open_input, parse_time
+from streams.engine.timeline import DAY_MS
 
-DAY_MS = 86_400_000
 DAILY_UP_TO_DAYS = 120
 """Periods up to this long are sampled daily, longer ones weekly (charts stay readable)."""
 
