@@ -39,9 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_worker import _scrape, _sum, produce_all  # noqa: E402
-from streams.generator import GeneratorConfig, generate  # noqa: E402
-from streams.devtools.localkafka import LocalKafka  # noqa: E402
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
+from streams.devtools.localkafka import LocalKafka  # noqa: E402
+from streams.generator import GeneratorConfig, generate  # noqa: E402
 from tests.integration.helpers import WorkerProcess, create_topics, free_port, unique  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"
@@ -53,7 +53,9 @@ def log(message: str) -> None:
 
 
 def ask(port: int, path: str) -> tuple[int, float]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     start = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -85,13 +87,29 @@ class Client(threading.Thread):
             self.results.append(("portfolio", status, seconds))
 
 
-def start_worker(bootstrap: str, prefix: str, tmp: Path, name: str,
-                 extra: tuple[str, ...] = ()) -> tuple[WorkerProcess, int]:
+def start_worker(
+    bootstrap: str, prefix: str, tmp: Path, name: str, extra: tuple[str, ...] = ()
+) -> tuple[WorkerProcess, int]:
     port = free_port()
     name = unique(name)
-    args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--topic-prefix", prefix,
-            "--app-id", f"bench-{name}", "--metrics-port", str(port), "--data-dir", str(tmp / f"{name}-data"),
-            "--log-level", "warning", *extra]
+    args = [
+        "-m",
+        "streams.cli",
+        "worker",
+        "--bootstrap",
+        bootstrap,
+        "--topic-prefix",
+        prefix,
+        "--app-id",
+        f"bench-{name}",
+        "--metrics-port",
+        str(port),
+        "--data-dir",
+        str(tmp / f"{name}-data"),
+        "--log-level",
+        "warning",
+        *extra,
+    ]
     return WorkerProcess(args, {"PULSE_WEB_TOKEN": TOKEN}, tmp / f"{name}.log"), port
 
 
@@ -115,7 +133,9 @@ def consume(process: WorkerProcess, port: int, total: int, what: str) -> float:
     raise SystemExit(f"{what} did not catch up")
 
 
-def quantiles(results: list[tuple[str, int, float]], kind: str) -> tuple[int, float, float, dict[int, int]]:
+def quantiles(
+    results: list[tuple[str, int, float]], kind: str
+) -> tuple[int, float, float, dict[int, int]]:
     times = sorted(seconds for k, status, seconds in results if k == kind and status in (200, 404))
     statuses: dict[int, int] = {}
     for k, status, _seconds in results:
@@ -132,9 +152,15 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")
-    parser.add_argument("--burst", type=int, default=200, help="requests of each kind after catching up")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat off / not read / read, alternating the order")
-    parser.add_argument("--write", action="store_true", help="replace the account section of docs/performance.md")
+    parser.add_argument(
+        "--burst", type=int, default=200, help="requests of each kind after catching up"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat off / not read / read, alternating the order"
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="replace the account section of docs/performance.md"
+    )
     args = parser.parse_args()
     port = int(args.bootstrap.rsplit(":", 1)[1])
     LocalKafka(port=port).up(echo=lambda message: None)
@@ -146,7 +172,9 @@ def main() -> None:
     accounts = sorted({message.key.decode() for message in messages if message.key})
     total = len(messages)
     prefix = unique("ba") + "."
-    create_topics(args.bootstrap, [prefix + topic for topic in (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)], 4)
+    create_topics(
+        args.bootstrap, [prefix + topic for topic in (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)], 4
+    )
     log(f"producing {total:,} events")
     asyncio.run(produce_all(args.bootstrap, prefix, messages))
 
@@ -159,7 +187,9 @@ def main() -> None:
         order = ("off", "plain", "read") if round_ % 2 == 0 else ("read", "plain", "off")
         for kind in order:
             if kind == "off":
-                process, web = start_worker(args.bootstrap, prefix, tmp, "off", ("--no-account-records",))
+                process, web = start_worker(
+                    args.bootstrap, prefix, tmp, "off", ("--no-account-records",)
+                )
                 try:
                     off_runs.append(consume(process, web, total, "worker, account layer off"))
                 finally:
@@ -178,27 +208,44 @@ def main() -> None:
     off, plain, read = (statistics.mean(runs) for runs in (off_runs, plain_runs, read_runs))
 
     rows = []
-    shown_runs = (lambda runs: "" if len(runs) < 2 else " (runs: " + ", ".join(f"{r:,.0f}" for r in runs) + ")")
-    rows.append(f"| throughput, account layer off (`--no-account-records`) | {off:,.0f} events/s{shown_runs(off_runs)} |")
-    rows.append(f"| throughput, account layer on, API not read | {plain:,.0f} events/s "
-                f"({(plain / off - 1) * 100:+.1f} %){shown_runs(plain_runs)} |")
-    rows.append(f"| throughput, account layer on, API read without pause | {read:,.0f} events/s "
-                f"({(read / off - 1) * 100:+.1f} %){shown_runs(read_runs)} |")
+
+    def shown_runs(runs: list[float]) -> str:
+        return "" if len(runs) < 2 else " (runs: " + ", ".join(f"{r:,.0f}" for r in runs) + ")"
+
+    rows.append(
+        f"| throughput, account layer off (`--no-account-records`) | {off:,.0f} events/s{shown_runs(off_runs)} |"
+    )
+    rows.append(
+        f"| throughput, account layer on, API not read | {plain:,.0f} events/s "
+        f"({(plain / off - 1) * 100:+.1f} %){shown_runs(plain_runs)} |"
+    )
+    rows.append(
+        f"| throughput, account layer on, API read without pause | {read:,.0f} events/s "
+        f"({(read / off - 1) * 100:+.1f} %){shown_runs(read_runs)} |"
+    )
     for label, results in (("while consuming", during), ("after catching up", after)):
-        for kind, name in (("account", "`GET /accounts/{id}`"), ("portfolio", f"`GET {PORTFOLIO}`")):
+        for kind, name in (
+            ("account", "`GET /accounts/{id}`"),
+            ("portfolio", f"`GET {PORTFOLIO}`"),
+        ):
             count, p50, p99, statuses = quantiles(results, kind)
             shown = ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
-            rows.append(f"| {name} {label} | p50 {p50:.1f} ms, p99 {p99:.1f} ms ({count} requests; {shown}) |")
+            rows.append(
+                f"| {name} {label} | p50 {p50:.1f} ms, p99 {p99:.1f} ms ({count} requests; {shown}) |"
+            )
     table = "\n".join(["| what | figure |", "|---|---|", *rows])
-    header = (f"{args.accounts:,} accounts, {total:,} events over {args.days} days, 4 partitions, one worker "
-              f"(RocksDB, exactly-once), one sitting, {args.rounds} round(s); percentages against the layer off")
+    header = (
+        f"{args.accounts:,} accounts, {total:,} events over {args.days} days, 4 partitions, one worker "
+        f"(RocksDB, exactly-once), one sitting, {args.rounds} round(s); percentages against the layer off"
+    )
     print(header + "\n\n" + table)
     if args.write:
         write_section(header, table, " ".join(["python bench/bench_accounts.py", *sys.argv[1:]]))
 
 
-def read_run(args: argparse.Namespace, prefix: str, tmp: Path, total: int, accounts: list[str]
-             ) -> tuple[float, list[tuple[str, int, float]], list[tuple[str, int, float]]]:
+def read_run(
+    args: argparse.Namespace, prefix: str, tmp: Path, total: int, accounts: list[str]
+) -> tuple[float, list[tuple[str, int, float]], list[tuple[str, int, float]]]:
     """Consume the backlog while a client reads the API; then a burst of requests once caught up."""
     process, web = start_worker(args.bootstrap, prefix, tmp, "read")
     client = Client(web, accounts)
@@ -213,8 +260,10 @@ def read_run(args: argparse.Namespace, prefix: str, tmp: Path, total: int, accou
         client.join(120)
         after: list[tuple[str, int, float]] = []
         for index in range(args.burst):
-            for kind, path in (("account", f"/accounts/{accounts[index * 7919 % len(accounts)]}"),
-                               ("portfolio", PORTFOLIO)):
+            for kind, path in (
+                ("account", f"/accounts/{accounts[index * 7919 % len(accounts)]}"),
+                ("portfolio", PORTFOLIO),
+            ):
                 status, seconds = ask(web, path)
                 after.append((kind, status, seconds))
     finally:
@@ -226,14 +275,16 @@ def write_section(header: str, table: str, command: str) -> None:
     path = REPO / "docs" / "performance.md"
     text = path.read_text()
     title = "## Account layer, live"
-    section = (f"{title}\n\nMeasured {time.strftime('%Y-%m-%d')}: {header}.\n\n{table}\n\n"
-               f"Reproduce: `{command.replace('--write', '').strip()} --write`\n")
+    section = (
+        f"{title}\n\nMeasured {time.strftime('%Y-%m-%d')}: {header}.\n\n{table}\n\n"
+        f"Reproduce: `{command.replace('--write', '').strip()} --write`\n"
+    )
     start = text.find(title)
     if start == -1:
         text = text.rstrip() + "\n\n" + section
     else:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
     path.write_text(text)
 
 

@@ -37,8 +37,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.pulse_config import PulseConfig  # noqa: E402
 from streams.engine.timeline import DAY_MS  # noqa: E402
+from streams.pulse_config import PulseConfig  # noqa: E402
 from streams.worker.state import COUNTERS_PREFIX, ROW_FORMAT, WorkerBook, partition_of  # noqa: E402
 
 PARTITIONS = 4
@@ -64,7 +64,11 @@ class Table(dict):
 
 
 def _rfc3339(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def one_row_bytes(book: WorkerBook, partition: int) -> int:
@@ -78,8 +82,14 @@ def one_row_bytes(book: WorkerBook, partition: int) -> int:
 def run(args: argparse.Namespace) -> list[dict]:
     rng = random.Random(args.seed)
     now = [T0]
-    book = WorkerBook(PulseConfig(), lambda: now[0], partitions=PARTITIONS, rekey_topic="rekeyed",
-                      dead_letter_topic="dead-letter", unprefixed=lambda topic: topic)
+    book = WorkerBook(
+        PulseConfig(),
+        lambda: now[0],
+        partitions=PARTITIONS,
+        rekey_topic="rekeyed",
+        dead_letter_topic="dead-letter",
+        unprefixed=lambda topic: topic,
+    )
     table = Table()
     book.attach(table)
     book.sync(set(range(PARTITIONS)))
@@ -88,13 +98,23 @@ def run(args: argparse.Namespace) -> list[dict]:
     offset = since = 0
     results: list[dict] = []
     for day in range(args.days):
-        logins = sorted((T0 + day * DAY_MS + rng.randrange(DAY_MS), user)
-                        for user in range(args.users) if rng.random() < 0.5)
+        logins = sorted(
+            (T0 + day * DAY_MS + rng.randrange(DAY_MS), user)
+            for user in range(args.users)
+            if rng.random() < 0.5
+        )
         for at, user in logins:
             offset += 1
             now[0] = at + 60_000
-            value = orjson.dumps({"event_id": f"e-{offset}", "type": "login", "occurred_at": _rfc3339(at),
-                                  "account_id": ACCOUNT, "user_id": f"user-{user}"})
+            value = orjson.dumps(
+                {
+                    "event_id": f"e-{offset}",
+                    "type": "login",
+                    "occurred_at": _rfc3339(at),
+                    "account_id": ACCOUNT,
+                    "user_id": f"user-{user}",
+                }
+            )
             book.process(Message("pulse.logins", partition, offset, key, value), is_rekeyed=False)
             since += 1
             if since >= args.checkpoint_events:
@@ -110,19 +130,35 @@ def run(args: argparse.Namespace) -> list[dict]:
                 encode_started = time.perf_counter()
                 before = one_row_bytes(book, partition)
                 before_seconds = time.perf_counter() - encode_started
-                written = [s for s in sends if s.topic == "changelog" and not s.key.startswith(COUNTERS_PREFIX)]
-                results.append({
-                    "day": day + 1, "events": offset, "before": before, "before_seconds": before_seconds,
-                    "after": sum(len(s.value or b"") for s in written), "records": len(written),
-                    "largest": max((len(s.value or b"") for s in written), default=0), "seconds": seconds,
-                    "stored": sum(len(v) for k, v in table.items() if not k.startswith(COUNTERS_PREFIX)),
-                })
+                written = [
+                    s
+                    for s in sends
+                    if s.topic == "changelog" and not s.key.startswith(COUNTERS_PREFIX)
+                ]
+                results.append(
+                    {
+                        "day": day + 1,
+                        "events": offset,
+                        "before": before,
+                        "before_seconds": before_seconds,
+                        "after": sum(len(s.value or b"") for s in written),
+                        "records": len(written),
+                        "largest": max((len(s.value or b"") for s in written), default=0),
+                        "seconds": seconds,
+                        "stored": sum(
+                            len(v) for k, v in table.items() if not k.startswith(COUNTERS_PREFIX)
+                        ),
+                    }
+                )
         if not results or results[-1]["day"] != day + 1:
             continue
         last = results[-1]
-        print(f"day {last['day']:3d}: {last['events']:>9,} events, one row {last['before']:>12,} B, "
-              f"written {last['after']:>10,} B in {last['records']:>6,} records (largest {last['largest']:,} B), "
-              f"checkpoint {last['seconds'] * 1000:.0f} ms", file=sys.stderr)
+        print(
+            f"day {last['day']:3d}: {last['events']:>9,} events, one row {last['before']:>12,} B, "
+            f"written {last['after']:>10,} B in {last['records']:>6,} records (largest {last['largest']:,} B), "
+            f"checkpoint {last['seconds'] * 1000:.0f} ms",
+            file=sys.stderr,
+        )
     return results
 
 
@@ -139,8 +175,10 @@ def table_markdown(results: list[dict], args: argparse.Namespace) -> str:
     ]
     for day in days:
         r = by_day[day]
-        lines.append(f"| {day} | {r['events']:,} | {r['before']:,} | {r['after']:,} | {r['records']:,} | "
-                     f"{r['largest']:,} | {r['before_seconds'] * 1000:.0f} | {r['seconds'] * 1000:.0f} |")
+        lines.append(
+            f"| {day} | {r['events']:,} | {r['before']:,} | {r['after']:,} | {r['records']:,} | "
+            f"{r['largest']:,} | {r['before_seconds'] * 1000:.0f} | {r['seconds'] * 1000:.0f} |"
+        )
     return "\n".join(lines)
 
 

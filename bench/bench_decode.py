@@ -31,7 +31,14 @@ from typing import Annotated, Any, Literal, Union
 
 import orjson
 
-from streams.contract.decoding import Decoder, Rejection, iter_examples, load_schema, properties_of_type, required_of_type
+from streams.contract.decoding import (
+    Decoder,
+    Rejection,
+    iter_examples,
+    load_schema,
+    properties_of_type,
+    required_of_type,
+)
 from streams.contract.model import TOPIC_OF_TYPE
 
 # Share of each type in the mix (sums to 100).
@@ -68,12 +75,16 @@ def make_messages(count: int, seed: int = 1) -> list[bytes]:
         if "user_id" in event:
             event["user_id"] = f"user-{rng.randrange(100000):06d}"
         day, second = 1 + rng.randrange(28), rng.randrange(86400)
-        event["occurred_at"] = f"2026-02-{day:02d}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.{rng.randrange(1000):03d}Z"
+        event["occurred_at"] = (
+            f"2026-02-{day:02d}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.{rng.randrange(1000):03d}Z"
+        )
         messages.append(orjson.dumps(event))
     return messages
 
 
-def best_rate(run: Callable[[Sequence[bytes]], object], messages: Sequence[bytes], repeat: int) -> float:
+def best_rate(
+    run: Callable[[Sequence[bytes]], object], messages: Sequence[bytes], repeat: int
+) -> float:
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -101,8 +112,11 @@ def msgspec_types() -> Any:
                 fields.insert(sum(1 for f in fields if len(f) == 2), (name, annotation))
             else:
                 fields.append((name, annotation | None, prop.get("default")))
-        structs.append(msgspec.defstruct(f"M_{event_type}", fields, tag=event_type, tag_field="type",
-                                         frozen=True))
+        structs.append(
+            msgspec.defstruct(
+                f"M_{event_type}", fields, tag=event_type, tag_field="type", frozen=True
+            )
+        )
     return Union[tuple(structs)]  # noqa: UP007 - a runtime union of generated classes
 
 
@@ -114,7 +128,11 @@ def _msgspec_annotation(prop: dict[str, Any]) -> Any:
         return Literal[tuple(prop["enum"])]
     kind = prop.get("type")
     if kind == "string":
-        for key, name in (("minLength", "min_length"), ("maxLength", "max_length"), ("pattern", "pattern")):
+        for key, name in (
+            ("minLength", "min_length"),
+            ("maxLength", "max_length"),
+            ("pattern", "pattern"),
+        ):
             if key in prop:
                 meta[name] = prop[key]
         base: Any = str
@@ -131,10 +149,14 @@ def _msgspec_annotation(prop: dict[str, Any]) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--msgspec", action="store_true", help="also time a one-pass msgspec prototype")
+    parser.add_argument(
+        "--msgspec", action="store_true", help="also time a one-pass msgspec prototype"
+    )
     args = parser.parse_args(argv)
 
     messages = make_messages(args.events)
@@ -158,19 +180,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     loads_rate = best_rate(loads_only, messages, args.repeat)
     decode_rate = best_rate(full_decode, messages, args.repeat)
     mean_size = sum(map(len, messages)) / len(messages)
-    print(f"python {platform.python_version()} on {platform.machine()}, orjson {orjson.__version__}")
-    print(f"{len(messages)} messages, mean {mean_size:.0f} bytes, mix of {len(MIX)} types, best of {args.repeat}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, orjson {orjson.__version__}"
+    )
+    print(
+        f"{len(messages)} messages, mean {mean_size:.0f} bytes, mix of {len(MIX)} types, best of {args.repeat}"
+    )
     print(f"orjson.loads alone     {loads_rate:>12,.0f} events/s")
     print(f"full Decoder.decode    {decode_rate:>12,.0f} events/s")
     print(f"ratio (loads / decode) {loads_rate / decode_rate:>12.1f}x")
     if args.msgspec:
         _time_steps(decoder, messages, args.repeat, decode_rate)
     flag = " --msgspec" if args.msgspec else ""
-    print(f"reproduce: python bench/bench_decode.py --events {args.events} --repeat {args.repeat}{flag}")
+    print(
+        f"reproduce: python bench/bench_decode.py --events {args.events} --repeat {args.repeat}{flag}"
+    )
     return 0
 
 
-def _time_steps(decoder: Decoder, messages: Sequence[bytes], repeat: int, decode_rate: float) -> None:
+def _time_steps(
+    decoder: Decoder, messages: Sequence[bytes], repeat: int, decode_rate: float
+) -> None:
     """Today's decoder step by step, and the msgspec prototype (see the module header)."""
     import msgspec
 
@@ -206,19 +236,27 @@ def _time_steps(decoder: Decoder, messages: Sequence[bytes], repeat: int, decode
             spec = specs[event_type]
             get = struct.__getattribute__
             args = [get(name) if name != "type" else event_type for name, _ in spec.defaults]
-            for position, name, convert in spec.converted:
+            for position, _name, convert in spec.converted:
                 if args[position] is not None:
                     args[position] = convert(args[position])
             if spec.effective_at is not None and args[spec.effective_at] is None:
                 args[spec.effective_at] = args[2]
             spec.cls(*args)
 
-    rows = [("today: orjson.loads", best_rate(lambda b: [orjson.loads(r) for r in b], messages, repeat)),
-            ("today: jsonschema-rs verdict", best_rate(accepts, messages, repeat)),
-            ("today: building the Event", best_rate(builds, messages, repeat)),
-            ("today: Decoder.decode, all of it", decode_rate),
-            ("msgspec prototype: bytes -> struct", best_rate(struct_only, messages, repeat)),
-            ("msgspec prototype: bytes -> struct -> Event", best_rate(struct_then_event, messages, repeat))]
+    rows = [
+        (
+            "today: orjson.loads",
+            best_rate(lambda b: [orjson.loads(r) for r in b], messages, repeat),
+        ),
+        ("today: jsonschema-rs verdict", best_rate(accepts, messages, repeat)),
+        ("today: building the Event", best_rate(builds, messages, repeat)),
+        ("today: Decoder.decode, all of it", decode_rate),
+        ("msgspec prototype: bytes -> struct", best_rate(struct_only, messages, repeat)),
+        (
+            "msgspec prototype: bytes -> struct -> Event",
+            best_rate(struct_then_event, messages, repeat),
+        ),
+    ]
     print(f"msgspec {msgspec.__version__}; microseconds per event:")
     for label, rate in rows:
         print(f"  {label:<44} {1e6 / rate:>6.2f} us  ({rate:>10,.0f}/s)")

@@ -40,11 +40,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
-def decode_run(bootstrap: str, topics: list[str], total: int, fast: bool, log_path: Path,
-               timeout: float = 900) -> dict:
+def decode_run(
+    bootstrap: str, topics: list[str], total: int, fast: bool, log_path: Path, timeout: float = 900
+) -> dict:
     port = free_port()
-    env = {"BENCH_BOOTSTRAP": bootstrap, "BENCH_APP_ID": unique("bench-fastpath"), "BENCH_TOPICS": ",".join(topics),
-           "BENCH_WEB_PORT": str(port), "BENCH_FAST_DRAIN": "1" if fast else "0"}
+    env = {
+        "BENCH_BOOTSTRAP": bootstrap,
+        "BENCH_APP_ID": unique("bench-fastpath"),
+        "BENCH_TOPICS": ",".join(topics),
+        "BENCH_WEB_PORT": str(port),
+        "BENCH_FAST_DRAIN": "1" if fast else "0",
+    }
     process = WorkerProcess(["bench/faust_decode_app.py", "worker", "-l", "warn"], env, log_path)
     what = "fast path" if fast else "stock"
 
@@ -65,9 +71,13 @@ def decode_run(bootstrap: str, topics: list[str], total: int, fast: bool, log_pa
                 first = (now, count, cpu)
             if count >= total:
                 assert body.get("fast_drain", False) == fast, body
-                return {"fast": fast, "rate": (count - first[1]) / (now - first[0]),
-                        "per_cpu": (count - first[1]) / max(cpu - first[2], 1e-9),
-                        "count": count, "drain": body.get("drain")}
+                return {
+                    "fast": fast,
+                    "rate": (count - first[1]) / (now - first[0]),
+                    "per_cpu": (count - first[1]) / max(cpu - first[2], 1e-9),
+                    "count": count,
+                    "drain": body.get("drain"),
+                }
             if time.monotonic() - last_log > 10:
                 log(f"{what}: {count:,}/{total:,}")
                 last_log = time.monotonic()
@@ -78,11 +88,17 @@ def decode_run(bootstrap: str, topics: list[str], total: int, fast: bool, log_pa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each variant, alternating")
-    parser.add_argument("--port", type=int, default=19392, help="local broker port (never 19092: shared)")
-    parser.add_argument("--keep-broker", action="store_true", help="leave the broker running at the end")
+    parser.add_argument(
+        "--port", type=int, default=19392, help="local broker port (never 19092: shared)"
+    )
+    parser.add_argument(
+        "--keep-broker", action="store_true", help="leave the broker running at the end"
+    )
     args = parser.parse_args()
     if args.port == 19092:
         raise SystemExit("port 19092 is the test suite's broker; pick another --port")
@@ -104,8 +120,10 @@ def main() -> None:
         for number in range(args.rounds * 2):
             fast = number % 2 == 1
             result = decode_run(bootstrap, topics, len(messages), fast, tmp / f"run-{number}.log")
-            log(f"run {number + 1}: {'fast path' if fast else 'stock'}: {result['rate']:,.0f} events/s, "
-                f"{result['per_cpu']:,.0f} events/CPU-s, drain={result['drain']}")
+            log(
+                f"run {number + 1}: {'fast path' if fast else 'stock'}: {result['rate']:,.0f} events/s, "
+                f"{result['per_cpu']:,.0f} events/CPU-s, drain={result['drain']}"
+            )
             results.append(result)
     finally:
         if not args.keep_broker:
@@ -113,19 +131,32 @@ def main() -> None:
 
     stock = [r for r in results if not r["fast"]]
     fast = [r for r in results if r["fast"]]
-    med = {key: (statistics.median(r[key] for r in stock), statistics.median(r[key] for r in fast))
-           for key in ("rate", "per_cpu")}
-    print(f"| variant (decode-only agent, {len(messages):,} events, 6 topics x 4 partitions) "
-          "| events/s per run | median events/s | median events per CPU-s |")
+    med = {
+        key: (statistics.median(r[key] for r in stock), statistics.median(r[key] for r in fast))
+        for key in ("rate", "per_cpu")
+    }
+    print(
+        f"| variant (decode-only agent, {len(messages):,} events, 6 topics x 4 partitions) "
+        "| events/s per run | median events/s | median events per CPU-s |"
+    )
     print("|---|---|---|---|")
-    for name, runs, column in (("stock Faust 0.15.3", stock, 0), ("with faust_fastpath.install()", fast, 1)):
+    for name, runs, column in (
+        ("stock Faust 0.15.3", stock, 0),
+        ("with faust_fastpath.install()", fast, 1),
+    ):
         per_run = ", ".join(f"{r['rate']:,.0f}" for r in runs)
-        print(f"| {name} | {per_run} | {med['rate'][column]:,.0f} | {med['per_cpu'][column]:,.0f} |")
-    print(f"| ratio fast / stock | | {med['rate'][1] / med['rate'][0]:.2f} | {med['per_cpu'][1] / med['per_cpu'][0]:.2f} |")
+        print(
+            f"| {name} | {per_run} | {med['rate'][column]:,.0f} | {med['per_cpu'][column]:,.0f} |"
+        )
+    print(
+        f"| ratio fast / stock | | {med['rate'][1] / med['rate'][0]:.2f} | {med['per_cpu'][1] / med['per_cpu'][0]:.2f} |"
+    )
     for r in fast:
         print(f"fast-path run: drain paths {r['drain']}")
-    print(f"\nreproduce: .venv/bin/python bench/bench_fastpath.py --events {args.events} --rounds {args.rounds} "
-          f"--port {args.port}")
+    print(
+        f"\nreproduce: .venv/bin/python bench/bench_fastpath.py --events {args.events} --rounds {args.rounds} "
+        f"--port {args.port}"
+    )
 
 
 if __name__ == "__main__":

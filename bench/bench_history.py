@@ -32,11 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.pulse_config import PulseConfig  # noqa: E402
-from streams.exposition import Exposition, metric_families, render_text  # noqa: E402
 from streams.cli.history import OpenMetricsHistory, decode_inputs, parse_step, stepped_snapshots  # noqa: E402
-from streams.ingest.pipeline import Pipeline  # noqa: E402
 from streams.cli.replay import ReplaySummary, evaluation_time, ingest  # noqa: E402
+from streams.exposition import Exposition, metric_families, render_text  # noqa: E402
+from streams.ingest.pipeline import Pipeline  # noqa: E402
+from streams.pulse_config import PulseConfig  # noqa: E402
 
 GENERATE = """
 import sys
@@ -52,8 +52,13 @@ print(DEFAULT_END_MS)
 
 def dataset(accounts: int, days: int, seed: int, path: Path) -> int:
     """Write the dataset; return its end (epoch ms, exclusive)."""
-    result = subprocess.run([sys.executable, "-c", GENERATE, str(accounts), str(days), str(seed), str(path)],
-                            check=True, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", GENERATE, str(accounts), str(days), str(seed), str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return int(result.stdout.strip().splitlines()[-1])
 
 
@@ -86,16 +91,27 @@ def history(path: Path, config: PulseConfig, steps: list[int], out: Path) -> dic
     families_s += time.process_time() - mark
     assert replay is not None
     return {
-        "total": time.perf_counter() - started, "cpu": time.process_time() - cpu, "decode": decoding,
+        "total": time.perf_counter() - started,
+        "cpu": time.process_time() - cpu,
+        "decode": decoding,
         "include": replay.include_seconds,
-        "snapshots": replay.snapshot_seconds, "openmetrics": families_s, "bytes": out.stat().st_size,
+        "snapshots": replay.snapshot_seconds,
+        "openmetrics": families_s,
+        "bytes": out.stat().st_size,
         "series_points": writer.point_count,
-        "recounted": replay.incremental.recounted, "units": len(replay.incremental.shares),
+        "recounted": replay.incremental.recounted,
+        "units": len(replay.incremental.shares),
     }
 
 
-def report(plain: tuple[float, float], events: int, figures: dict[str, float], steps: int,
-           args: argparse.Namespace, command: str) -> str:
+def report(
+    plain: tuple[float, float],
+    events: int,
+    figures: dict[str, float],
+    steps: int,
+    args: argparse.Namespace,
+    command: str,
+) -> str:
     plain_wall, plain_cpu = plain
     ratio, cpu_ratio = figures["total"] / plain_wall, figures["cpu"] / plain_cpu
     per_step_ms = figures["snapshots"] / steps * 1000
@@ -111,12 +127,12 @@ the CPU seconds of the process are given next to the wall-clock ones):
 | run | seconds | CPU seconds |
 |---|---|---|
 | one plain replay (decode, admit, engine, one snapshot, text) | {plain_wall:.1f} | {plain_cpu:.1f} |
-| history, total | {figures['total']:.1f} | {figures['cpu']:.1f} |
-| - decode every line once and sort by time | | {figures['decode']:.1f} |
-| - include the events step by step (admission, engine) | | {figures['include']:.1f} |
-| - {steps:,} snapshots ({per_step_ms:.1f} ms of CPU each) | | {figures['snapshots']:.1f} |
-| - OpenMetrics families and writing ({figures['bytes'] / 2**20:.0f} MB, \
-{figures['series_points']:,.0f} points) | | {figures['openmetrics']:.1f} |
+| history, total | {figures["total"]:.1f} | {figures["cpu"]:.1f} |
+| - decode every line once and sort by time | | {figures["decode"]:.1f} |
+| - include the events step by step (admission, engine) | | {figures["include"]:.1f} |
+| - {steps:,} snapshots ({per_step_ms:.1f} ms of CPU each) | | {figures["snapshots"]:.1f} |
+| - OpenMetrics families and writing ({figures["bytes"] / 2**20:.0f} MB, \
+{figures["series_points"]:,.0f} points) | | {figures["openmetrics"]:.1f} |
 
 **History / one replay: {ratio:.1f}x wall clock, {cpu_ratio:.1f}x CPU** (the target: at most 3x for
 2,160 hourly steps). Peak resident memory of the whole run:
@@ -132,7 +148,7 @@ leaving the 1-day window, a session closing after 30 quiet minutes, an MRR step 
 T - 30d, ...; each family's `next_change` says when). The history keeps every share with
 the time it stays valid until and recounts, at each step, only the units touched since
 the previous step or whose time has come (streams/engine/incremental.py): here
-{per_step_recounts:,.0f} recounts per step on average out of {figures['units']:,.0f} shares, instead of all
+{per_step_recounts:,.0f} recounts per step on average out of {figures["units"]:,.0f} shares, instead of all
 of them. Cost ~ events x (1 + the window edges each crosses) + steps x (families' samples),
 no longer steps x live users: more steps over the same events add mostly the per-step
 samples and OpenMetrics lines. tests/test_incremental.py checks the incremental snapshot
@@ -150,7 +166,11 @@ def write_docs(section: str) -> Path:
     path = ROOT / "docs" / "performance.md"
     text = path.read_text()
     pattern = re.compile(r"^## History\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    text = (
+        pattern.sub(section + "\n", text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + section
+    )
     path.write_text(text)
     return path
 

@@ -51,7 +51,10 @@ def generate(accounts: int, days: int, seed: int, path: Path) -> int:
     """Write the dataset; return its number of distinct active users."""
     result = subprocess.run(
         [sys.executable, "-c", GENERATE, str(accounts), str(days), str(seed), str(path)],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     return int(result.stdout.strip().splitlines()[-1])
 
@@ -88,8 +91,19 @@ def replay(path: Path, jobs: int, scratch: Path) -> Run:
     load_average = os.getloadavg()[0]
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "replay", str(path), "--jobs", str(jobs), "--out", str(out)],
-        cwd=ROOT, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "replay",
+            str(path),
+            "--jobs",
+            str(jobs),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
     )
     assert process.stderr is not None
     stderr = process.stderr.read().decode()
@@ -99,8 +113,15 @@ def replay(path: Path, jobs: int, scratch: Path) -> Run:
     if process.returncode != 0:
         raise SystemExit(f"pulse replay --jobs {jobs} failed:\n{stderr}")
     lines = int(re.findall(r"replay: (\d+) lines, \d+ applied", stderr)[-1])
-    return Run(jobs, lines, wall_s, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read_bytes(),
-               load_average)
+    return Run(
+        jobs,
+        lines,
+        wall_s,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        out.read_bytes(),
+        load_average,
+    )
 
 
 def report(one: Run, many: Run, users: int, accounts: int, days: int, command: str) -> str:
@@ -135,7 +156,11 @@ def write_docs(section: str) -> Path:
     if path.exists():
         text = path.read_text()
         pattern = re.compile(r"^## Replay\n.*?(?=^## |\Z)", re.S | re.M)
-        text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+        text = (
+            pattern.sub(section + "\n", text)
+            if pattern.search(text)
+            else text.rstrip() + "\n\n" + section
+        )
     else:
         text = "# Performance\n\n" + section
     path.write_text(text)
@@ -155,7 +180,10 @@ def main() -> None:
         scratch = Path(scratch_dir)
         data = scratch / "events.jsonl"
         accounts, users = dataset(args.users, args.days, args.seed, data)
-        print(f"generated {users:,} users in {accounts:,} accounts ({data.stat().st_size / 2**20:.0f} MB)", file=sys.stderr)
+        print(
+            f"generated {users:,} users in {accounts:,} accounts ({data.stat().st_size / 2**20:.0f} MB)",
+            file=sys.stderr,
+        )
         one = replay(data, 1, scratch)
         many = replay(data, args.jobs, scratch)
     section = report(one, many, users, accounts, args.days, command)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from streams.pulse_config import PulseConfig
-from streams.generator import GeneratorConfig, generate
 from streams.cli.replay import Pipeline
+from streams.generator import GeneratorConfig, generate
+from streams.pulse_config import PulseConfig
 
 
 def main() -> None:
@@ -40,8 +40,10 @@ def main() -> None:
         best = min(best, time.process_time() - start)
     users = [user for state in engine.store.values() for user in state.users.values()]
     seen = sum(len(user.seen) for user in users)
-    print(f"events={len(messages)} users={len(users)} snapshot_cpu_best={best * 1000:.1f} ms "
-          f"presence_times={seen}")
+    print(
+        f"events={len(messages)} users={len(users)} snapshot_cpu_best={best * 1000:.1f} ms "
+        f"presence_times={seen}"
+    )
 
 
 if __name__ == "__main__":

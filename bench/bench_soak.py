@@ -44,10 +44,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.pulse_config import PulseConfig  # noqa: E402
 from streams.engine.timeline import DAY_MS  # noqa: E402
-from streams.worker.state_parts import IDS, account_of  # noqa: E402
+from streams.pulse_config import PulseConfig  # noqa: E402
 from streams.worker.state import WorkerBook, partition_of  # noqa: E402
+from streams.worker.state_parts import IDS, account_of  # noqa: E402
 
 PARTITIONS = 4
 GENERATE = """
@@ -91,9 +91,22 @@ def rss_mib() -> float:
 
 
 def generate(accounts: int, days: int, seed: int, path: Path, steady: bool) -> int:
-    result = subprocess.run([sys.executable, "-c", GENERATE, str(accounts), str(days), str(seed), str(path),
-                             "1" if steady else "0"],
-                            check=True, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            GENERATE,
+            str(accounts),
+            str(days),
+            str(seed),
+            str(path),
+            "1" if steady else "0",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return int(result.stdout.strip().splitlines()[-1])
 
 
@@ -107,8 +120,14 @@ class Soak:
     def __init__(self, checkpoint_events: int) -> None:
         self.now = 0
         self.config = PulseConfig()
-        self.book = WorkerBook(self.config, lambda: self.now, partitions=PARTITIONS, rekey_topic="rekeyed",
-                               dead_letter_topic="dead-letter", unprefixed=lambda topic: topic)
+        self.book = WorkerBook(
+            self.config,
+            lambda: self.now,
+            partitions=PARTITIONS,
+            rekey_topic="rekeyed",
+            dead_letter_topic="dead-letter",
+            unprefixed=lambda topic: topic,
+        )
         self.table = Table()
         self.book.attach(self.table)
         self.book.sync(set(range(PARTITIONS)))
@@ -122,7 +141,9 @@ class Soak:
         key = _account_key(value)
         partition = partition_of(key, PARTITIONS)
         self.offsets[partition] += 1
-        self.book.process(Message(topic, partition, self.offsets[partition], key, value), is_rekeyed=False)
+        self.book.process(
+            Message(topic, partition, self.offsets[partition], key, value), is_rekeyed=False
+        )
         self.events += 1
         self.since_checkpoint += 1
         if self.since_checkpoint >= self.checkpoint_events:
@@ -145,7 +166,9 @@ class Soak:
     def measure(self) -> dict[str, float]:
         admission = engine = rows = 0
         for key, value in self.table.items():
-            located = account_of(key)  # an account's part (streams/worker/state_parts.py), not a counters row
+            located = account_of(
+                key
+            )  # an account's part (streams/worker/state_parts.py), not a counters row
             if located is None:
                 continue
             rows += 1
@@ -153,10 +176,21 @@ class Soak:
                 admission += len(value)
             else:
                 engine += len(value)
-        live = next(sample.value for family in self.book.families(self.now) if family.name == "pulse_active_users"
-                    for sample in family.samples if sample.labels == {"window": "30d"})
+        live = next(
+            sample.value
+            for family in self.book.families(self.now)
+            if family.name == "pulse_active_users"
+            for sample in family.samples
+            if sample.labels == {"window": "30d"}
+        )
         gc.collect()
-        return {"rows": rows, "admission": admission, "engine": engine, "live": live, "rss": rss_mib()}
+        return {
+            "rows": rows,
+            "admission": admission,
+            "engine": engine,
+            "live": live,
+            "rss": rss_mib(),
+        }
 
 
 _ACCOUNT = re.compile(rb'"account_id":"([^"]+)"')
@@ -172,8 +206,10 @@ def run(args: argparse.Namespace) -> list[tuple[int, int, dict[str, float]]]:
         path = Path(folder) / "soak.tsv"
         started = time.monotonic()
         start = generate(args.accounts, args.days, args.seed, path, not args.growing)
-        print(f"generated {args.days} days for {args.accounts} accounts in {time.monotonic() - started:.0f} s",
-              file=sys.stderr)
+        print(
+            f"generated {args.days} days for {args.accounts} accounts in {time.monotonic() - started:.0f} s",
+            file=sys.stderr,
+        )
         soak = Soak(args.checkpoint_events)
         table: list[tuple[int, int, dict[str, float]]] = []
         next_day = args.every
@@ -196,15 +232,19 @@ def run(args: argparse.Namespace) -> list[tuple[int, int, dict[str, float]]]:
     return table
 
 
-HEADER = ("| day | events fed | rows | state MiB | admission MiB | engine MiB | live users (30d) | state bytes per live user | RSS MiB |\n"
-          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+HEADER = (
+    "| day | events fed | rows | state MiB | admission MiB | engine MiB | live users (30d) | state bytes per live user | RSS MiB |\n"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
 
 
 def row_text(day: int, events: int, m: dict[str, float]) -> str:
     state = m["admission"] + m["engine"]
     per_user = f"{state / m['live']:,.0f}" if m["live"] else "n/a"
-    return (f"| {day} | {events:,} | {m['rows']:,} | {state / 2**20:.2f} | {m['admission'] / 2**20:.2f} | "
-            f"{m['engine'] / 2**20:.2f} | {m['live']:,.0f} | {per_user} | {m['rss']:.0f} |")
+    return (
+        f"| {day} | {events:,} | {m['rows']:,} | {state / 2**20:.2f} | {m['admission'] / 2**20:.2f} | "
+        f"{m['engine'] / 2**20:.2f} | {m['live']:,.0f} | {per_user} | {m['rss']:.0f} |"
+    )
 
 
 def flatness(table: list[tuple[int, int, dict[str, float]]], from_day: int = 120) -> str:
@@ -216,9 +256,11 @@ def flatness(table: list[tuple[int, int, dict[str, float]]], from_day: int = 120
         low, high = min(values), max(values)
         return f"{(high - low) / low * 100:.1f} %" if low else "n/a"
 
-    return (f"From day {from_day} on, max/min - 1: state bytes {spread([m['admission'] + m['engine'] for m in later])}, "
-            f"rows {spread([m['rows'] for m in later])}, RSS {spread([m['rss'] for m in later])}, "
-            f"live users {spread([m['live'] for m in later])}.")
+    return (
+        f"From day {from_day} on, max/min - 1: state bytes {spread([m['admission'] + m['engine'] for m in later])}, "
+        f"rows {spread([m['rows'] for m in later])}, RSS {spread([m['rss'] for m in later])}, "
+        f"live users {spread([m['live'] for m in later])}."
+    )
 
 
 def main() -> None:
@@ -228,15 +270,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--every", type=int, default=30)
     parser.add_argument("--checkpoint-events", type=int, default=20_000)
-    parser.add_argument("--growing", action="store_true", help="the generator's growing business, not a steady one")
+    parser.add_argument(
+        "--growing", action="store_true", help="the generator's growing business, not a steady one"
+    )
     args = parser.parse_args()
     table = run(args)
-    command = (f"python bench/bench_soak.py --accounts {args.accounts} --days {args.days} --seed {args.seed} "
-               f"--every {args.every} --checkpoint-events {args.checkpoint_events}{' --growing' if args.growing else ''}")
+    command = (
+        f"python bench/bench_soak.py --accounts {args.accounts} --days {args.days} --seed {args.seed} "
+        f"--every {args.every} --checkpoint-events {args.checkpoint_events}{' --growing' if args.growing else ''}"
+    )
     lines = [HEADER, *(row_text(*row) for row in table)]
     summary = flatness(table)
     text = "\n".join(lines) + "\n\n" + summary + "\n"
-    machine = f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
+    machine = (
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
+    )
     print(f"Reproduce: `{command}` ({machine}).\n\n{text}")
 
 

@@ -43,9 +43,9 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from streams.generator import GeneratorConfig, generate  # noqa: E402
-from streams.devtools.localkafka import LocalKafka  # noqa: E402
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
+from streams.devtools.localkafka import LocalKafka  # noqa: E402
+from streams.generator import GeneratorConfig, generate  # noqa: E402
 from tests.integration.helpers import WorkerProcess, create_topics, free_port, http_get, unique  # noqa: E402
 
 
@@ -64,13 +64,17 @@ def backlog(target: int) -> list:
 
 
 async def produce_all(bootstrap: str, prefix: str, messages) -> float:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024, acks=1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024, acks=1
+    )
     await producer.start()
     start = time.perf_counter()
     try:
         pending = []
         for message in messages:
-            pending.append(await producer.send(prefix + message.topic, message.value, key=message.key))
+            pending.append(
+                await producer.send(prefix + message.topic, message.value, key=message.key)
+            )
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -81,8 +85,14 @@ async def produce_all(bootstrap: str, prefix: str, messages) -> float:
 
 
 async def physical_limit(bootstrap: str, topics: list[str], total: int) -> Rate:
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=unique("bench-raw"), max_partition_fetch_bytes=4 << 20)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=unique("bench-raw"),
+        max_partition_fetch_bytes=4 << 20,
+    )
     await consumer.start()
     seen, start, cpu_start = 0, None, 0.0
     loads = orjson.loads
@@ -152,15 +162,25 @@ def _sum(families: dict, name: str, **labels) -> float:
     family = families.get(name)
     if family is None:
         return 0.0
-    return sum(s.value for s in family.samples
-               if s.name in (name, name + "_total") and all(s.labels.get(k) == v for k, v in labels.items()))
+    return sum(
+        s.value
+        for s in family.samples
+        if s.name in (name, name + "_total")
+        and all(s.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def framework_ceiling(bootstrap: str, topics: list[str], total: int, tmp: Path) -> Rate:
     port = free_port()
-    env = {"BENCH_BOOTSTRAP": bootstrap, "BENCH_APP_ID": unique("bench-faust"), "BENCH_TOPICS": ",".join(topics),
-           "BENCH_WEB_PORT": str(port)}
-    process = WorkerProcess(["bench/faust_decode_app.py", "worker", "-l", "warn"], env, tmp / "faust-decode.log")
+    env = {
+        "BENCH_BOOTSTRAP": bootstrap,
+        "BENCH_APP_ID": unique("bench-faust"),
+        "BENCH_TOPICS": ",".join(topics),
+        "BENCH_WEB_PORT": str(port),
+    }
+    process = WorkerProcess(
+        ["bench/faust_decode_app.py", "worker", "-l", "warn"], env, tmp / "faust-decode.log"
+    )
 
     def count() -> int:
         status, body = http_get(f"http://127.0.0.1:{port}/count")
@@ -182,11 +202,27 @@ def _py_spy(pid: int, output: str) -> subprocess.Popen:
     raw collapsed stacks, one line per stack with its sample count."""
     py_spy = Path(sys.executable).with_name("py-spy")
     if not py_spy.exists():
-        raise SystemExit("--profile needs py-spy in the project's environment: "
-                         ".venv/bin/pip install py-spy")
-    return subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--rate", "200",
-                             "--nonblocking", "--threads", "--format", "raw", "--output", output],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        raise SystemExit(
+            "--profile needs py-spy in the project's environment: .venv/bin/pip install py-spy"
+        )
+    return subprocess.Popen(
+        [
+            str(py_spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--threads",
+            "--format",
+            "raw",
+            "--output",
+            output,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 class _Group:
@@ -202,18 +238,32 @@ class _Group:
         return "\n".join(p.log_tail() for p in self.processes)
 
 
-def workers_run(bootstrap: str, prefix: str, total: int, tmp: Path, count_of: int,
-                profile: str | None = None):
+def workers_run(
+    bootstrap: str, prefix: str, total: int, tmp: Path, count_of: int, profile: str | None = None
+):
     """`count_of` worker processes of one app id (one consumer group) until together they
     processed `total` events; their processes, metrics ports and events/s."""
     app_id = unique("bench-worker")
     processes, ports = [], []
     for number in range(count_of):
         port = free_port()
-        args = ["-m", "streams.cli", "worker", "--bootstrap", bootstrap, "--topic-prefix", prefix,
-                "--app-id", app_id, "--metrics-port", str(port),
-                "--data-dir", str(tmp / f"worker-data-{count_of}-{number}"),
-                "--log-level", "warning"]
+        args = [
+            "-m",
+            "streams.cli",
+            "worker",
+            "--bootstrap",
+            bootstrap,
+            "--topic-prefix",
+            prefix,
+            "--app-id",
+            app_id,
+            "--metrics-port",
+            str(port),
+            "--data-dir",
+            str(tmp / f"worker-data-{count_of}-{number}"),
+            "--log-level",
+            "warning",
+        ]
         processes.append(WorkerProcess(args, {}, tmp / f"worker-{count_of}-{number}.log"))
         ports.append(port)
 
@@ -243,8 +293,11 @@ def scale(bootstrap: str, messages: list, counts: list[int], tmp: Path, events: 
     create_topics(bootstrap, [*topics, prefix + DEAD_LETTER_TOPIC])
     seconds = asyncio.run(produce_all(bootstrap, prefix, messages))
     log(f"produced {len(messages):,} in {seconds:.1f} s")
-    rows = ["| worker processes | events/s | events per CPU second (all processes) | speed-up "
-            "| peak RSS per process |", "|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| worker processes | events/s | events per CPU second (all processes) | speed-up "
+        "| peak RSS per process |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     first = None
     for count_of in counts:
         processes, _ports, rate = workers_run(bootstrap, prefix, len(messages), tmp, count_of)
@@ -253,11 +306,15 @@ def scale(bootstrap: str, messages: list, counts: list[int], tmp: Path, events: 
             process.stop()
         first = first or rate.wall
         log(f"{count_of} worker(s): {rate.wall:,.0f}/s ({rate.cpu:,.0f} per CPU second)")
-        rows.append(f"| {count_of} | {rate.wall:,.0f} | {rate.cpu:,.0f} | {rate.wall / first:.2f} | "
-                    f"{min(rss):,.0f}-{max(rss):,.0f} MiB |")
+        rows.append(
+            f"| {count_of} | {rate.wall:,.0f} | {rate.cpu:,.0f} | {rate.wall / first:.2f} | "
+            f"{min(rss):,.0f}-{max(rss):,.0f} MiB |"
+        )
     print("\n".join(rows))
     counted = ",".join(map(str, counts))
-    print(f"\nreproduce: .venv/bin/python bench/bench_worker.py --scale {counted} --events {events}")
+    print(
+        f"\nreproduce: .venv/bin/python bench/bench_worker.py --scale {counted} --events {events}"
+    )
 
 
 QUIX_VERSION = "3.28.1"
@@ -272,24 +329,38 @@ def quix_python() -> Path:
     if not marker.exists():
         log(f"installing quixstreams {QUIX_VERSION} into {venv.relative_to(REPO)}")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet",
-                        f"quixstreams=={QUIX_VERSION}"], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"quixstreams=={QUIX_VERSION}"],
+            check=True,
+        )
         marker.touch()
     return python
 
 
-def quix_peer(bootstrap: str, topics: list[str], total: int, tmp: Path,
-              timeout: float = 1800) -> Rate:
+def quix_peer(
+    bootstrap: str, topics: list[str], total: int, tmp: Path, timeout: float = 1800
+) -> Rate:
     """(g): the Quix Streams job over the backlog; events/s from its first message to the
     one that reached `total` (as (c), the count of processed events, not of committed ones)."""
     python = quix_python()
-    env = {**os.environ, "BENCH_BOOTSTRAP": bootstrap, "BENCH_TOPICS": ",".join(topics),
-           "BENCH_GROUP": unique("bench-quix"), "BENCH_STATE_DIR": str(tmp / "quix-state"),
-           "BENCH_TOTAL": str(total)}
+    env = {
+        **os.environ,
+        "BENCH_BOOTSTRAP": bootstrap,
+        "BENCH_TOPICS": ",".join(topics),
+        "BENCH_GROUP": unique("bench-quix"),
+        "BENCH_STATE_DIR": str(tmp / "quix-state"),
+        "BENCH_TOTAL": str(total),
+    }
     log_path = tmp / "quix.log"
     with open(log_path, "wb") as err:
-        done = subprocess.run([str(python), str(REPO / "bench" / "quix_peer_app.py")], env=env,
-                              stdout=subprocess.PIPE, stderr=err, timeout=timeout, cwd=tmp)
+        done = subprocess.run(
+            [str(python), str(REPO / "bench" / "quix_peer_app.py")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            timeout=timeout,
+            cwd=tmp,
+        )
     lines = done.stdout.decode().strip().splitlines()
     if done.returncode != 0 or not lines:
         tail = log_path.read_text()[-3000:]
@@ -297,8 +368,10 @@ def quix_peer(bootstrap: str, topics: list[str], total: int, tmp: Path,
     result = orjson.loads(lines[-1])
     if result["count"] < total:
         raise SystemExit(f"the Quix job stopped after {result['count']:,} of {total:,} events")
-    return Rate((total - 1) / (result["last"] - result["first"]),
-                (total - 1) / (result["cpu_last"] - result["cpu_first"]))
+    return Rate(
+        (total - 1) / (result["last"] - result["first"]),
+        (total - 1) / (result["cpu_last"] - result["cpu_first"]),
+    )
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -308,10 +381,16 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def steady_latency(bootstrap: str, prefix: str, port: int, rate: int, seconds: int, probes: int) -> dict:
+async def steady_latency(
+    bootstrap: str, prefix: str, port: int, rate: int, seconds: int, probes: int
+) -> dict:
     """Feed `rate` events/s for `seconds`; meanwhile time `probes` survey responses from
     produce to visible on /metrics."""
-    template = [m for m in backlog(min(rate * seconds, 200_000)) if m.type in ("login", "feature_used", "logout")]
+    template = [
+        m
+        for m in backlog(min(rate * seconds, 200_000))
+        if m.type in ("login", "feature_used", "logout")
+    ]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
     await producer.start()
     visible: list[float] = []
@@ -335,12 +414,22 @@ async def steady_latency(bootstrap: str, prefix: str, port: int, rate: int, seco
         await asyncio.sleep(2)
         for number in range(probes):
             before = _sum(_scrape(port), "pulse_survey_responses", survey="ces")
-            event = {"event_id": f"probe-{number}-{time.time_ns()}", "type": "survey_response",
-                     "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     "account_id": "bench-probe", "survey": "ces", "score": 5}
+            event = {
+                "event_id": f"probe-{number}-{time.time_ns()}",
+                "type": "survey_response",
+                "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "account_id": "bench-probe",
+                "survey": "ces",
+                "score": 5,
+            }
             sent_at = time.perf_counter()
-            await producer.send_and_wait(prefix + "pulse.surveys", orjson.dumps(event), key=b"bench-probe")
-            while _sum(await asyncio.to_thread(_scrape, port), "pulse_survey_responses", survey="ces") <= before:
+            await producer.send_and_wait(
+                prefix + "pulse.surveys", orjson.dumps(event), key=b"bench-probe"
+            )
+            while (
+                _sum(await asyncio.to_thread(_scrape, port), "pulse_survey_responses", survey="ces")
+                <= before
+            ):
                 await asyncio.sleep(0.02)
             visible.append(time.perf_counter() - sent_at)
             await asyncio.sleep(0.3)
@@ -353,11 +442,19 @@ async def steady_latency(bootstrap: str, prefix: str, port: int, rate: int, seco
         await producer.stop()
     after = _buckets(_scrape(port).get("pulse_event_to_state_latency_seconds"))
     steady = [(bound, count - before.get(bound, 0)) for bound, count in sorted(after.items())]
-    return {"visible": visible, "state_p50": _quantile(steady, 0.5), "state_p99": _quantile(steady, 0.99)}
+    return {
+        "visible": visible,
+        "state_p50": _quantile(steady, 0.5),
+        "state_p99": _quantile(steady, 0.99),
+    }
 
 
 def _buckets(family) -> dict[float, float]:
-    return {float(s.labels["le"]): s.value for s in family.samples if s.name.endswith("_bucket")} if family else {}
+    return (
+        {float(s.labels["le"]): s.value for s in family.samples if s.name.endswith("_bucket")}
+        if family
+        else {}
+    )
 
 
 def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
@@ -371,16 +468,29 @@ def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--bootstrap", default=None, help="default: the project's local broker on port 19092")
+    parser.add_argument(
+        "--bootstrap", default=None, help="default: the project's local broker on port 19092"
+    )
     parser.add_argument("--steady-seconds", type=int, default=30)
-    parser.add_argument("--write", action="store_true", help="write the figures into docs/performance.md")
-    parser.add_argument("--scale", default=None, metavar="N,N,...",
-                        help="measure only the worker, with each of these numbers of processes")
-    parser.add_argument("--profile", default=None, metavar="FILE",
-                        help="py-spy record the worker (its threads too) during (c), "
-                             "as collapsed stacks in FILE")
+    parser.add_argument(
+        "--write", action="store_true", help="write the figures into docs/performance.md"
+    )
+    parser.add_argument(
+        "--scale",
+        default=None,
+        metavar="N,N,...",
+        help="measure only the worker, with each of these numbers of processes",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="FILE",
+        help="py-spy record the worker (its threads too) during (c), as collapsed stacks in FILE",
+    )
     args = parser.parse_args()
     bootstrap = args.bootstrap
     if bootstrap is None:
@@ -411,32 +521,36 @@ def main() -> None:
     log(f"(c) pulse worker: {c.wall:,.0f}/s")
     try:
         rss = peak_rss_mib(process.process.pid)
-        latency = asyncio.run(steady_latency(bootstrap, prefix, port, 5000, args.steady_seconds, probes=20))
+        latency = asyncio.run(
+            steady_latency(bootstrap, prefix, port, 5000, args.steady_seconds, probes=20)
+        )
     finally:
         process.stop()
     visible = sorted(latency["visible"])
     p50 = statistics.median(visible)
     p99 = visible[min(len(visible) - 1, int(0.99 * len(visible)))]
-    table = "\n".join([
-        "| figure | events/s (wall clock) | events per CPU second |",
-        "|---|---|---|",
-        f"| events in the backlog | {len(messages):,} (6 topics x 4 partitions) | |",
-        f"| (a) physical limit: aiokafka getmany + orjson.loads | {a.wall:,.0f} | {a.cpu:,.0f} |",
-        f"| (b) framework ceiling: stock Faust agent, decode only | {b.wall:,.0f} | {b.cpu:,.0f} |",
-        f"| (c) pulse worker end to end, exactly-once, RocksDB + changelog | {c.wall:,.0f} "
-        f"| {c.cpu:,.0f} |",
-        f"| (g) peer: Quix Streams {QUIX_VERSION}, per-account RocksDB row + changelog, "
-        f"exactly-once | {g.wall:,.0f} | {g.cpu:,.0f} |",
-        f"| (d) c/a, c/b | {c.wall / a.wall:.3f}, {c.wall / b.wall:.2f} "
-        f"| {c.cpu / a.cpu:.3f}, {c.cpu / b.cpu:.2f} |",
-        f"| **(h) c/g: worker / Quix Streams** | **{c.wall / g.wall:.2f}** | **{c.cpu / g.cpu:.2f}** |",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| (e) worker peak RSS | {rss:,.0f} MiB |",
-        f"| (f) at 5,000 events/s: produce -> state, p50 / p99 (histogram bucket bound) | {latency['state_p50']} s / {latency['state_p99']} s |",
-        f"| (f) at 5,000 events/s: produce -> visible on /metrics, p50 / p99 of {len(visible)} probes | {p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms |",
-    ])
+    table = "\n".join(
+        [
+            "| figure | events/s (wall clock) | events per CPU second |",
+            "|---|---|---|",
+            f"| events in the backlog | {len(messages):,} (6 topics x 4 partitions) | |",
+            f"| (a) physical limit: aiokafka getmany + orjson.loads | {a.wall:,.0f} | {a.cpu:,.0f} |",
+            f"| (b) framework ceiling: stock Faust agent, decode only | {b.wall:,.0f} | {b.cpu:,.0f} |",
+            f"| (c) pulse worker end to end, exactly-once, RocksDB + changelog | {c.wall:,.0f} "
+            f"| {c.cpu:,.0f} |",
+            f"| (g) peer: Quix Streams {QUIX_VERSION}, per-account RocksDB row + changelog, "
+            f"exactly-once | {g.wall:,.0f} | {g.cpu:,.0f} |",
+            f"| (d) c/a, c/b | {c.wall / a.wall:.3f}, {c.wall / b.wall:.2f} "
+            f"| {c.cpu / a.cpu:.3f}, {c.cpu / b.cpu:.2f} |",
+            f"| **(h) c/g: worker / Quix Streams** | **{c.wall / g.wall:.2f}** | **{c.cpu / g.cpu:.2f}** |",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| (e) worker peak RSS | {rss:,.0f} MiB |",
+            f"| (f) at 5,000 events/s: produce -> state, p50 / p99 (histogram bucket bound) | {latency['state_p50']} s / {latency['state_p99']} s |",
+            f"| (f) at 5,000 events/s: produce -> visible on /metrics, p50 / p99 of {len(visible)} probes | {p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms |",
+        ]
+    )
     command = f".venv/bin/python bench/bench_worker.py --events {args.events}"
     print(table)
     print(f"\nreproduce: {command}")
@@ -447,15 +561,17 @@ def main() -> None:
 def write_section(table: str, command: str) -> None:
     path = REPO / "docs" / "performance.md"
     text = path.read_text() if path.exists() else "# Performance\n"
-    section = (f"## Worker\n\nMeasured {time.strftime('%Y-%m-%d')} on this project's machine kind (2 cores), "
-               f"one run, all figures side by side against the local Apache Kafka broker.\n\n{table}\n\n"
-               f"Reproduce: `{command}`\n")
+    section = (
+        f"## Worker\n\nMeasured {time.strftime('%Y-%m-%d')} on this project's machine kind (2 cores), "
+        f"one run, all figures side by side against the local Apache Kafka broker.\n\n{table}\n\n"
+        f"Reproduce: `{command}`\n"
+    )
     start = text.find("## Worker")
     if start == -1:
         text = text.rstrip() + "\n\n" + section
     else:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
     path.write_text(text)
 
 

@@ -42,8 +42,13 @@ app = faust.App(
     web_port=int(os.environ["BENCH_WEB_PORT"]),
     web_host="127.0.0.1",
 )
-source = app.topic(*os.environ["BENCH_TOPICS"].split(","), key_type=bytes, value_type=bytes,
-                   key_serializer="raw", value_serializer="raw")
+source = app.topic(
+    *os.environ["BENCH_TOPICS"].split(","),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
 decoded = 0
 
 

@@ -31,7 +31,9 @@ from streams.engine.engine import GLOBAL_RATIOS, METRIC_HELP
 from streams.engine.samples import Sample
 from streams.ingest.counters import PipelineCounters
 
-EVENTS_HELP = "Events admitted (decoded, validated, not duplicate, not too late or in the future), by type."
+EVENTS_HELP = (
+    "Events admitted (decoded, validated, not duplicate, not too late or in the future), by type."
+)
 REJECTED_HELP = "Events rejected and sent to the dead letters, by machine-readable reason."
 DUPLICATE_HELP = "Events dropped as duplicates of an already admitted (account_id, event_id)."
 BUILD_INFO_HELP = "The running cs-pulse version (always 1)."
@@ -75,7 +77,9 @@ def metric_families(
             continue
         family = families.get(sample.name)
         if family is None:
-            documentation = help_texts.get(sample.name, f"cs-pulse metric {sample.name}; see docs/metrics.md.")
+            documentation = help_texts.get(
+                sample.name, f"cs-pulse metric {sample.name}; see docs/metrics.md."
+            )
             family = families[sample.name] = Metric(sample.name, documentation, "gauge")
         family.add_sample(sample.name, dict(sample.labels), float(sample.value))
     out = [*_info_families(exposition), *families.values()]
@@ -88,7 +92,9 @@ def _info_families(exposition: Exposition) -> Iterator[Metric]:
     build = GaugeMetricFamily("pulse_build_info", BUILD_INFO_HELP, labels=["version"])
     build.add_metric([build_version()], 1)
     yield build
-    currency = GaugeMetricFamily("pulse_reporting_currency_info", CURRENCY_INFO_HELP, labels=["currency"])
+    currency = GaugeMetricFamily(
+        "pulse_reporting_currency_info", CURRENCY_INFO_HELP, labels=["currency"]
+    )
     currency.add_metric([exposition.currency], 1)
     yield currency
 
@@ -111,7 +117,9 @@ def partition_counter_families(by_partition: Mapping[int, PipelineCounters]) -> 
     each series only ever grows, whichever worker serves it. A per-worker sum would drop
     when the worker hands a partition over, which Prometheus takes for a counter reset."""
     events = CounterMetricFamily("pulse_events", EVENTS_HELP, labels=["type", "partition"])
-    rejected = CounterMetricFamily("pulse_events_rejected", REJECTED_HELP, labels=["reason", "partition"])
+    rejected = CounterMetricFamily(
+        "pulse_events_rejected", REJECTED_HELP, labels=["reason", "partition"]
+    )
     duplicates = CounterMetricFamily("pulse_events_duplicate", DUPLICATE_HELP, labels=["partition"])
     for partition, counters in sorted(by_partition.items()):
         label = str(partition)
@@ -142,7 +150,9 @@ class SnapshotCollector(Collector):
 
 
 def render_text(
-    samples: Iterable[Sample], counters: PipelineCounters | None = None, exposition: Exposition = Exposition(),
+    samples: Iterable[Sample],
+    counters: PipelineCounters | None = None,
+    exposition: Exposition = Exposition(),
     help_texts: Mapping[str, str] = HELP_TEXTS,
 ) -> bytes:
     """The Prometheus text exposition (format 0.0.4) of a snapshot and the counters."""

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.ingest.admission import PolicyConfig
 from streams.connectors.connectors_config import ConnectorsConfig
+from streams.contract.decoding import ISO_4217_CODES, Decoder
 from streams.engine.accounts_config import AccountsConfig
 from streams.engine.engine_config import EngineConfig
 from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS
 from streams.errors import ConfigError
-from streams.contract.decoding import ISO_4217_CODES, Decoder
+from streams.ingest.admission import PolicyConfig
 from streams.rates_file import read_rates_file
 
 SECTIONS = ("policy", "engine", "revenue", "accounts", "connectors")
@@ -65,7 +65,9 @@ class PulseConfig:
             )
         for section in SECTIONS:
             if section in document and not isinstance(document[section], Mapping):
-                raise ConfigError(f"[{section}] must be a table of settings (a [{section}] header), not a value.")
+                raise ConfigError(
+                    f"[{section}] must be a table of settings (a [{section}] header), not a value."
+                )
         policy = PolicyConfig.from_mapping(document.get("policy", {}))
         engine_table = document.get("engine", {})
         lags: dict[str, Any] = {
@@ -73,7 +75,9 @@ class PulseConfig:
             "survey_lag_ms": policy.survey_horizon_ms,
         }
         if "ticket_retention_days" not in engine_table:
-            lags["ticket_retention_ms"] = max(DEFAULT_TICKET_RETENTION_MS, policy.activity_horizon_ms + 7 * DAY_MS)
+            lags["ticket_retention_ms"] = max(
+                DEFAULT_TICKET_RETENTION_MS, policy.activity_horizon_ms + 7 * DAY_MS
+            )
         engine = EngineConfig.from_mapping(engine_table, **lags)
         revenue_table = document.get("revenue", {})
         dated_rates = None
@@ -82,7 +86,9 @@ class PulseConfig:
         revenue = RevenueConfig.from_mapping(revenue_table, dated_rates)
         accounts = AccountsConfig.from_mapping(document.get("accounts", {}))
         connectors = ConnectorsConfig.from_mapping(document.get("connectors", {}))
-        return cls(policy=policy, engine=engine, revenue=revenue, accounts=accounts, connectors=connectors)
+        return cls(
+            policy=policy, engine=engine, revenue=revenue, accounts=accounts, connectors=connectors
+        )
 
 
 def load_config(path: str | Path | None) -> PulseConfig:
@@ -94,15 +100,23 @@ def load_config(path: str | Path | None) -> PulseConfig:
         with path.open("rb") as file:
             document = tomllib.load(file)
     except FileNotFoundError:
-        raise ConfigError(f"Config file {path} does not exist: pass the path of a TOML file.") from None
+        raise ConfigError(
+            f"Config file {path} does not exist: pass the path of a TOML file."
+        ) from None
     except IsADirectoryError:
-        raise ConfigError(f"Config path {path} is a directory: pass the path of a TOML file.") from None
+        raise ConfigError(
+            f"Config path {path} is a directory: pass the path of a TOML file."
+        ) from None
     except PermissionError:
         raise ConfigError(f"Config file {path} is not readable: check its permissions.") from None
     except OSError as error:
-        raise ConfigError(f"Config file {path} cannot be read ({error.strerror}): pass a readable TOML file.") from None
+        raise ConfigError(
+            f"Config file {path} cannot be read ({error.strerror}): pass a readable TOML file."
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(f"Config file {path} is not UTF-8 text: save it as UTF-8 TOML.") from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"Config file {path} is not valid TOML ({error}): fix the syntax there.") from None
+        raise ConfigError(
+            f"Config file {path} is not valid TOML ({error}): fix the syntax there."
+        ) from None
     return PulseConfig.from_mapping(document, path.parent)

@@ -19,18 +19,26 @@ EXAMPLE = "date,currency,usd_per_unit then rows like 2025-01-02,EUR,1.035"
 def read_rates_file(value: object, base_dir: Path | None) -> tuple[DatedRate, ...]:
     """The rows of the table `value` names (the `rates_file` setting)."""
     if not isinstance(value, str) or not value:
-        raise ConfigError('[revenue] rates_file must be the path of a CSV file, e.g. rates_file = "rates.csv".')
+        raise ConfigError(
+            '[revenue] rates_file must be the path of a CSV file, e.g. rates_file = "rates.csv".'
+        )
     path = Path(value).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"[revenue] rates_file {path} does not exist: give the path of a rates CSV file.") from None
+        raise ConfigError(
+            f"[revenue] rates_file {path} does not exist: give the path of a rates CSV file."
+        ) from None
     except IsADirectoryError:
-        raise ConfigError(f"[revenue] rates_file {path} is a directory: give the path of a rates CSV file.") from None
+        raise ConfigError(
+            f"[revenue] rates_file {path} is a directory: give the path of a rates CSV file."
+        ) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"[revenue] rates_file {path} is not UTF-8 text: save it as UTF-8 CSV.") from None
+        raise ConfigError(
+            f"[revenue] rates_file {path} is not UTF-8 text: save it as UTF-8 CSV."
+        ) from None
     except OSError as error:
         raise ConfigError(
             f"[revenue] rates_file {path} cannot be read ({error.strerror}): make it a readable file."

@@ -7,8 +7,6 @@ import random
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from streams.engine.samples import Sample
-from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS
 from streams.contract.model import (
     Event,
     FeatureUsed,
@@ -27,6 +25,8 @@ from streams.contract.model import (
     TicketReplied,
     TicketResolved,
 )
+from streams.engine.samples import Sample
+from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS
 
 T0 = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000)
 """A midnight UTC far from the epoch, so every window below it is positive."""
@@ -51,11 +51,17 @@ def feature(t: int, name: str = "search", user: str = "u1", account: str = "a1")
     return FeatureUsed(_id(), "feature_used", t, account, user, feature=name)
 
 
-def opened(t: int, ticket: str = "k1", priority: str | None = None, account: str = "a1") -> TicketOpened:
-    return TicketOpened(_id(), "ticket_opened", t, account, None, ticket_id=ticket, priority=priority)
+def opened(
+    t: int, ticket: str = "k1", priority: str | None = None, account: str = "a1"
+) -> TicketOpened:
+    return TicketOpened(
+        _id(), "ticket_opened", t, account, None, ticket_id=ticket, priority=priority
+    )
 
 
-def replied(t: int, ticket: str = "k1", author: str = "agent", account: str = "a1") -> TicketReplied:
+def replied(
+    t: int, ticket: str = "k1", author: str = "agent", account: str = "a1"
+) -> TicketReplied:
     return TicketReplied(_id(), "ticket_replied", t, account, None, ticket_id=ticket, author=author)
 
 
@@ -71,7 +77,9 @@ def rated(t: int, rating: int, ticket: str = "k1", account: str = "a1") -> Ticke
     return TicketRated(_id(), "ticket_rated", t, account, None, ticket_id=ticket, rating=rating)
 
 
-def survey(t: int, kind: str, score: int, account: str = "a1", user: str | None = "u1") -> SurveyResponse:
+def survey(
+    t: int, kind: str, score: int, account: str = "a1", user: str | None = "u1"
+) -> SurveyResponse:
     return SurveyResponse(_id(), "survey_response", t, account, user, survey=kind, score=score)
 
 
@@ -79,7 +87,9 @@ def signup(t: int, user: str = "u1", account: str = "a1") -> Signup:
     return Signup(_id(), "signup", t, account, user)
 
 
-def step(t: int, name: str = "invite", user: str = "u1", account: str = "a1") -> OnboardingStepCompleted:
+def step(
+    t: int, name: str = "invite", user: str = "u1", account: str = "a1"
+) -> OnboardingStepCompleted:
     return OnboardingStepCompleted(_id(), "onboarding_step_completed", t, account, user, step=name)
 
 
@@ -87,19 +97,45 @@ def onboarded(t: int, user: str = "u1", account: str = "a1") -> OnboardingComple
     return OnboardingCompleted(_id(), "onboarding_completed", t, account, user)
 
 
-def subscribed(t: int, amount: str, account: str = "a1", sub: str = "s1", plan: str = "growth",
-               interval: str = "month") -> SubscriptionSet:
-    return SubscriptionSet(_id(), "subscription_started", t, account, None, subscription_id=sub, plan=plan,
-                           amount=Decimal(amount), currency="USD", interval=interval)
+def subscribed(
+    t: int,
+    amount: str,
+    account: str = "a1",
+    sub: str = "s1",
+    plan: str = "growth",
+    interval: str = "month",
+) -> SubscriptionSet:
+    return SubscriptionSet(
+        _id(),
+        "subscription_started",
+        t,
+        account,
+        None,
+        subscription_id=sub,
+        plan=plan,
+        amount=Decimal(amount),
+        currency="USD",
+        interval=interval,
+    )
 
 
 def canceled(t: int, account: str = "a1", sub: str = "s1") -> SubscriptionCanceled:
-    return SubscriptionCanceled(_id(), "subscription_canceled", t, account, None, subscription_id=sub, effective_at=t)
+    return SubscriptionCanceled(
+        _id(), "subscription_canceled", t, account, None, subscription_id=sub, effective_at=t
+    )
 
 
 def paid(t: int, amount: str, account: str = "a1", sub: str = "s1") -> Payment:
-    return Payment(_id(), "payment_succeeded", t, account, None, subscription_id=sub, amount=Decimal(amount),
-                   currency="USD")
+    return Payment(
+        _id(),
+        "payment_succeeded",
+        t,
+        account,
+        None,
+        subscription_id=sub,
+        amount=Decimal(amount),
+        currency="USD",
+    )
 
 
 def value(samples: list[Sample], name: str, **labels: str) -> float:
@@ -124,8 +160,14 @@ def synthetic_events(seed: int, days: int, accounts: int = 4, users: int = 5) ->
     events = []
     for a in range(accounts):
         account = f"acct{a}"
-        events.append(subscribed(T0 + rng.randrange(DAY_MS), f"{rng.choice([49, 99, 300])}", account=account,
-                                 plan=rng.choice(["starter", "growth"])))
+        events.append(
+            subscribed(
+                T0 + rng.randrange(DAY_MS),
+                f"{rng.choice([49, 99, 300])}",
+                account=account,
+                plan=rng.choice(["starter", "growth"]),
+            )
+        )
         for day in range(days):
             base = T0 + day * DAY_MS
             for u in range(users):
@@ -135,29 +177,55 @@ def synthetic_events(seed: int, days: int, accounts: int = 4, users: int = 5) ->
                 t = base + rng.randrange(8 * HOUR_MS, 18 * HOUR_MS)
                 events.append(login(t, user=user, account=account))
                 for _ in range(rng.randrange(6)):
-                    t += rng.choice([MINUTE_MS, 10 * MINUTE_MS, 30 * MINUTE_MS, 30 * MINUTE_MS + 1, 2 * HOUR_MS])
+                    t += rng.choice(
+                        [MINUTE_MS, 10 * MINUTE_MS, 30 * MINUTE_MS, 30 * MINUTE_MS + 1, 2 * HOUR_MS]
+                    )
                     events.append(feature(t, rng.choice(FEATURES), user=user, account=account))
                 if rng.random() < 0.5:
-                    events.append(logout(t + rng.choice([0, MINUTE_MS]), user=user, account=account))
+                    events.append(
+                        logout(t + rng.choice([0, MINUTE_MS]), user=user, account=account)
+                    )
             if rng.random() < 0.3:
                 ticket = f"k{day}"
                 t = base + rng.randrange(DAY_MS)
-                events += [opened(t, ticket=ticket, priority=rng.choice([None, "low", "high"]), account=account),
-                           replied(t + rng.randrange(1, 5) * HOUR_MS, ticket=ticket,
-                                   author=rng.choice(["agent", "customer"]), account=account)]
+                events += [
+                    opened(
+                        t,
+                        ticket=ticket,
+                        priority=rng.choice([None, "low", "high"]),
+                        account=account,
+                    ),
+                    replied(
+                        t + rng.randrange(1, 5) * HOUR_MS,
+                        ticket=ticket,
+                        author=rng.choice(["agent", "customer"]),
+                        account=account,
+                    ),
+                ]
                 if rng.random() < 0.7:
-                    events.append(resolved(t + rng.randrange(1, 3 * DAY_MS), ticket=ticket, account=account))
-                    events.append(rated(t + 3 * DAY_MS, rng.randrange(1, 6), ticket=ticket, account=account))
+                    events.append(
+                        resolved(t + rng.randrange(1, 3 * DAY_MS), ticket=ticket, account=account)
+                    )
+                    events.append(
+                        rated(t + 3 * DAY_MS, rng.randrange(1, 6), ticket=ticket, account=account)
+                    )
                 if rng.random() < 0.1:
                     events.append(reopened(t + 4 * DAY_MS, ticket=ticket, account=account))
             if rng.random() < 0.2:
                 kind = rng.choice(["nps", "csat", "ces"])
-                score = {"nps": rng.randrange(11), "csat": rng.randrange(1, 6), "ces": rng.randrange(1, 8)}[kind]
+                score = {
+                    "nps": rng.randrange(11),
+                    "csat": rng.randrange(1, 6),
+                    "ces": rng.randrange(1, 8),
+                }[kind]
                 events.append(survey(base + rng.randrange(DAY_MS), kind, score, account=account))
             if rng.random() < 0.1:
                 t = base + rng.randrange(DAY_MS)
-                events += [signup(t, user=f"n{day}", account=account), step(t + HOUR_MS, user=f"n{day}", account=account),
-                           onboarded(t + 2 * HOUR_MS, user=f"n{day}", account=account)]
+                events += [
+                    signup(t, user=f"n{day}", account=account),
+                    step(t + HOUR_MS, user=f"n{day}", account=account),
+                    onboarded(t + 2 * HOUR_MS, user=f"n{day}", account=account),
+                ]
             if day % 30 == 29:
                 events.append(paid(base + HOUR_MS, "99", account=account))
         if rng.random() < 0.5:
@@ -190,8 +258,15 @@ def device_events(seed: int, days: int, accounts: int = 3, users: int = 5) -> li
                     if idle:
                         continue
                     for _ in range(rng.randrange(4)):
-                        t += rng.choice([MINUTE_MS, 10 * MINUTE_MS, 30 * MINUTE_MS,
-                                         30 * MINUTE_MS + 1, 2 * HOUR_MS])
+                        t += rng.choice(
+                            [
+                                MINUTE_MS,
+                                10 * MINUTE_MS,
+                                30 * MINUTE_MS,
+                                30 * MINUTE_MS + 1,
+                                2 * HOUR_MS,
+                            ]
+                        )
                         events.append(feature(t, rng.choice(FEATURES), user=user, account=account))
                     if rng.random() < 0.6:
                         t += rng.choice([0, MINUTE_MS, 45 * MINUTE_MS])

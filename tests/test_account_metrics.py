@@ -15,20 +15,48 @@ from streams.errors import ConfigError
 
 
 def _record(i: int, mrr: str, band: str, *, stuck: int = 0, adoption: float | None = None) -> dict:
-    onboarding = {name: 0 for name in ADDITIVE} | {"stuck": stuck, "days_since_step": 9 if stuck else None,
-                                                  "activation_cohort": 1, "ttv_days_sum": 0.5}
-    return {"account_id": f"a{i:04d}", "segment": "smb", "owner": None if i % 5 == 0 else f"csm-{i % 3}",
-            "mrr": Decimal(mrr), "days_since_activity": i % 31, "days_past_due": None, "days_to_renewal": 40,
-            "feature_adoption": {"export": adoption}, "onboarding": onboarding,
-            "health": {"band": band, "score": {"red": 30.0, "yellow": 60.0, "green": 90.0}.get(band), "trend_7d": None}}
+    onboarding = {name: 0 for name in ADDITIVE} | {
+        "stuck": stuck,
+        "days_since_step": 9 if stuck else None,
+        "activation_cohort": 1,
+        "ttv_days_sum": 0.5,
+    }
+    return {
+        "account_id": f"a{i:04d}",
+        "segment": "smb",
+        "owner": None if i % 5 == 0 else f"csm-{i % 3}",
+        "mrr": Decimal(mrr),
+        "days_since_activity": i % 31,
+        "days_past_due": None,
+        "days_to_renewal": 40,
+        "feature_adoption": {"export": adoption},
+        "onboarding": onboarding,
+        "health": {
+            "band": band,
+            "score": {"red": 30.0, "yellow": 60.0, "green": 90.0}.get(band),
+            "trend_7d": None,
+        },
+    }
 
 
-RECORDS = [_record(i, f"{(i * 37) % 500}.25", ("red", "yellow", "green", "unknown")[i % 4], stuck=i % 7 == 0,
-                   adoption=0.1 if i % 3 == 0 else None) for i in range(400)]
+RECORDS = [
+    _record(
+        i,
+        f"{(i * 37) % 500}.25",
+        ("red", "yellow", "green", "unknown")[i % 4],
+        stuck=i % 7 == 0,
+        adoption=0.1 if i % 3 == 0 else None,
+    )
+    for i in range(400)
+]
 
 
 def _values(samples, name: str) -> dict:
-    return {dict(s.labels).get("band") or dict(s.labels).get("account"): s.value for s in samples if s.name == name}
+    return {
+        dict(s.labels).get("band") or dict(s.labels).get("account"): s.value
+        for s in samples
+        if s.name == name
+    }
 
 
 def test_aggregates_are_the_sums_of_the_records():
@@ -38,9 +66,13 @@ def test_aggregates_are_the_sums_of_the_records():
         assert counts[band] == sum(1 for r in RECORDS if r["health"]["band"] == band)
         assert mrr[band] == sum(r["mrr"] for r in RECORDS if r["health"]["band"] == band)
     assert _values(samples, "pulse_mrr_at_risk")[None] == mrr["red"]
-    assert _values(samples, "pulse_onboarding_stuck_accounts")[None] == sum(r["onboarding"]["stuck"] for r in RECORDS)
+    assert _values(samples, "pulse_onboarding_stuck_accounts")[None] == sum(
+        r["onboarding"]["stuck"] for r in RECORDS
+    )
     assert _values(samples, "pulse_onboarding_activation_cohort_accounts")[None] == 400
-    assert _values(samples, "pulse_onboarding_time_to_value_sum_seconds")[None] == pytest.approx(400 * 0.5 * 86400)
+    assert _values(samples, "pulse_onboarding_time_to_value_sum_seconds")[None] == pytest.approx(
+        400 * 0.5 * 86400
+    )
 
 
 def test_aggregates_of_two_shares_add_up_to_the_whole():
@@ -58,7 +90,11 @@ def test_the_watchlist_is_the_top_by_mrr_then_red_accounts_within_the_cap():
     assert len(chosen) == 30
     by_mrr = sorted(RECORDS, key=lambda r: (-r["mrr"], r["account_id"]))
     top = {r["account_id"] for r in by_mrr[:10]}
-    reds = [r["account_id"] for r in by_mrr if r["health"]["band"] == "red" and r["account_id"] not in top][:20]
+    reds = [
+        r["account_id"]
+        for r in by_mrr
+        if r["health"]["band"] == "red" and r["account_id"] not in top
+    ][:20]
     assert {r["account_id"] for r in chosen} == top | set(reds)
 
 
@@ -70,22 +106,32 @@ def test_the_cap_holds_for_the_group_whatever_its_size(workers):
     exported = set()
     for w, count in enumerate(owned):
         samples = account_samples(RECORDS[w::workers], config, count, partitions)
-        exported |= {dict(s.labels)["account"] for s in samples if s.name == "pulse_watchlist_account_red"}
-    assert len(exported) <= 25 + workers  # each worker's share rounds up: at most one more per worker
+        exported |= {
+            dict(s.labels)["account"] for s in samples if s.name == "pulse_watchlist_account_red"
+        }
+    assert (
+        len(exported) <= 25 + workers
+    )  # each worker's share rounds up: at most one more per worker
     if workers == 1:
         assert len(exported) == 25
     assert share(25, 12, 12) == 25 and share(25, 1, 12) == 3
 
 
 def test_watchlist_series_carry_account_segment_owner_and_skip_missing_values():
-    config = AccountsConfig(watchlist=WatchlistConfig(cap=400, top_by_mrr=0, key_features=("export",)))
+    config = AccountsConfig(
+        watchlist=WatchlistConfig(cap=400, top_by_mrr=0, key_features=("export",))
+    )
     samples = account_samples(RECORDS, config)
     score = [s for s in samples if s.name == "pulse_watchlist_account_health_score"]
     assert len(score) == 100  # every red account, nothing else (top_by_mrr = 0)
     assert {tuple(name for name, _ in s.labels) for s in score} == {("account", "segment", "owner")}
-    assert not [s for s in samples if s.name == "pulse_watchlist_account_health_trend_7d"]  # trend unknown: no sample
+    assert not [
+        s for s in samples if s.name == "pulse_watchlist_account_health_trend_7d"
+    ]  # trend unknown: no sample
     adoption = [s for s in samples if s.name == "pulse_watchlist_account_feature_adoption_ratio"]
-    assert adoption and all(dict(s.labels)["feature"] == "export" and s.value == 0.1 for s in adoption)
+    assert adoption and all(
+        dict(s.labels)["feature"] == "export" and s.value == 0.1 for s in adoption
+    )
     inactivity = _values(samples, "pulse_watchlist_account_inactivity_seconds")
     assert inactivity["a0004"] == 4 * 86400
 
@@ -95,12 +141,15 @@ def test_a_cap_of_zero_exports_no_account():
     assert not [s for s in samples if s.name.startswith("pulse_watchlist_")]
 
 
-@pytest.mark.parametrize(("table", "words"), [
-    ({"cap": -1}, "cap must be a whole number from 0 to 10000"),
-    ({"cap": "200"}, "cap must be a whole number"),
-    ({"key_features": "export"}, "key_features must be a list"),
-    ({"size": 3}, "Unknown key [accounts.watchlist] size"),
-])
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ({"cap": -1}, "cap must be a whole number from 0 to 10000"),
+        ({"cap": "200"}, "cap must be a whole number"),
+        ({"key_features": "export"}, "key_features must be a list"),
+        ({"size": 3}, "Unknown key [accounts.watchlist] size"),
+    ],
+)
 def test_a_bad_watchlist_configuration_is_one_sentence(table, words):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")):
         AccountsConfig.from_mapping({"watchlist": table})

@@ -88,26 +88,54 @@ measures = [
 
 # engine record path -> oracle column
 EXACT = {
-    "name": "name", "segment": "segment", "owner": "owner", "seats_purchased": "seats_purchased",
-    "renewal_at": "renewal_at", "stage": "stage", "tenure_days": "tenure_days", "plan": "plan",
-    "seats_paid": "seats_paid", "active_users_1d": "au1", "active_users_7d": "au7", "active_users_30d": "au30",
-    "days_since_activity": "days_since_activity", "tickets_open": "tickets_open",
-    "urgent_tickets_open": "urgent_tickets_open", "tickets_opened_30d": "tickets_opened_30d",
-    "payment_status": "payment_status", "days_past_due": "days_past_due", "days_to_renewal": "days_to_renewal",
-    "onboarding.signup_at": "signup_at", "onboarding.completed_at": "completed_at",
-    "onboarding.activated_at": "activated_at", "onboarding.steps_done": "steps_done",
-    "onboarding.activation_cohort": "activation_cohort", "onboarding.activated": "activated_in_cohort",
-    "onboarding.completion_cohort": "completion_cohort", "onboarding.completed": "completed_in_cohort",
-    "onboarding.stuck": "stuck", "onboarding.trials_ended": "trials_ended",
-    "onboarding.trials_converted": "trials_converted", "onboarding.days_since_step": "days_since_onboarding_step",
-    "health.profile": "profile", "health.band": "band",
+    "name": "name",
+    "segment": "segment",
+    "owner": "owner",
+    "seats_purchased": "seats_purchased",
+    "renewal_at": "renewal_at",
+    "stage": "stage",
+    "tenure_days": "tenure_days",
+    "plan": "plan",
+    "seats_paid": "seats_paid",
+    "active_users_1d": "au1",
+    "active_users_7d": "au7",
+    "active_users_30d": "au30",
+    "days_since_activity": "days_since_activity",
+    "tickets_open": "tickets_open",
+    "urgent_tickets_open": "urgent_tickets_open",
+    "tickets_opened_30d": "tickets_opened_30d",
+    "payment_status": "payment_status",
+    "days_past_due": "days_past_due",
+    "days_to_renewal": "days_to_renewal",
+    "onboarding.signup_at": "signup_at",
+    "onboarding.completed_at": "completed_at",
+    "onboarding.activated_at": "activated_at",
+    "onboarding.steps_done": "steps_done",
+    "onboarding.activation_cohort": "activation_cohort",
+    "onboarding.activated": "activated_in_cohort",
+    "onboarding.completion_cohort": "completion_cohort",
+    "onboarding.completed": "completed_in_cohort",
+    "onboarding.stuck": "stuck",
+    "onboarding.trials_ended": "trials_ended",
+    "onboarding.trials_converted": "trials_converted",
+    "onboarding.days_since_step": "days_since_onboarding_step",
+    "health.profile": "profile",
+    "health.band": "band",
 }
 CLOSE = {
-    "stickiness": "stickiness", "license_utilisation": "license_utilisation", "csat_90d": "csat",
-    "nps_90d": "nps", "ces_90d": "ces", "onboarding.progress": "onboarding_progress",
-    "measures.plan_feature_adoption": "plan_feature_adoption", "measures.mrr_change_30d_ratio": "mrr_change_30d_ratio",
-    "onboarding.time_to_value_days": "ttv_days", "onboarding.completion_time_days": "completion_days",
-    "health.score": "score", "health.trend_7d": "trend_7d", "health.trend_30d": "trend_30d",
+    "stickiness": "stickiness",
+    "license_utilisation": "license_utilisation",
+    "csat_90d": "csat",
+    "nps_90d": "nps",
+    "ces_90d": "ces",
+    "onboarding.progress": "onboarding_progress",
+    "measures.plan_feature_adoption": "plan_feature_adoption",
+    "measures.mrr_change_30d_ratio": "mrr_change_30d_ratio",
+    "onboarding.time_to_value_days": "ttv_days",
+    "onboarding.completion_time_days": "completion_days",
+    "health.score": "score",
+    "health.trend_7d": "trend_7d",
+    "health.trend_30d": "trend_30d",
 }
 
 
@@ -124,27 +152,39 @@ def _close(a: object, b: object) -> bool:
 
 
 def disagreements(dataset: Path, as_of_ms: int | None, config_path: Path) -> list[str]:
-    _, records = records_from_files((str(dataset),), None if as_of_ms is None else str(as_of_ms), str(config_path))
+    _, records = records_from_files(
+        (str(dataset),), None if as_of_ms is None else str(as_of_ms), str(config_path)
+    )
     with Oracle(dataset, rates=RATES) as oracle:
         expected = account_rows(oracle, as_of_ms, CONFIG)
     problems = []
     if {r["account_id"] for r in records} != set(expected):
-        problems.append(f"accounts: engine {sorted(r['account_id'] for r in records)} oracle {sorted(expected)}")
+        problems.append(
+            f"accounts: engine {sorted(r['account_id'] for r in records)} oracle {sorted(expected)}"
+        )
     for record in records:
         row = expected.get(record["account_id"])
         if row is None:
             continue
-        near_bound = row["score"] is not None and any(abs(row["score"] - b) < 1e-6 for b in (50, 75))
+        near_bound = row["score"] is not None and any(
+            abs(row["score"] - b) < 1e-6 for b in (50, 75)
+        )
         for path, column in EXACT.items():
             if path == "health.band" and near_bound:
                 continue
             if _get(record, path) != row[column]:
-                problems.append(f"{record['account_id']} {path}: engine={_get(record, path)!r} oracle={row[column]!r}")
+                problems.append(
+                    f"{record['account_id']} {path}: engine={_get(record, path)!r} oracle={row[column]!r}"
+                )
         for path, column in CLOSE.items():
             if not _close(_get(record, path), row[column]):
-                problems.append(f"{record['account_id']} {path}: engine={_get(record, path)!r} oracle={row[column]!r}")
+                problems.append(
+                    f"{record['account_id']} {path}: engine={_get(record, path)!r} oracle={row[column]!r}"
+                )
         if record["mrr"] != Decimal(int(row["mrr_cents"])).scaleb(-2):
-            problems.append(f"{record['account_id']} mrr: engine={record['mrr']} oracle cents={row['mrr_cents']}")
+            problems.append(
+                f"{record['account_id']} mrr: engine={record['mrr']} oracle cents={row['mrr_cents']}"
+            )
     return problems
 
 
@@ -154,12 +194,20 @@ SEEDS = list(range(101, 123))  # 22 datasets
 @pytest.mark.parametrize("seed", SEEDS)
 def test_account_records_agree_with_the_oracle(seed: int, tmp_path: Path) -> None:
     dataset = tmp_path / "events.jsonl"
-    messages = generate(GeneratorConfig(accounts=8 + seed % 5, days=30 + seed % 12, seed=seed,
-                                        duplicate_fraction=0.01 if seed % 2 else 0.0,
-                                        late_fraction=0.01 if seed % 3 == 0 else 0.0))
+    messages = generate(
+        GeneratorConfig(
+            accounts=8 + seed % 5,
+            days=30 + seed % 12,
+            seed=seed,
+            duplicate_fraction=0.01 if seed % 2 else 0.0,
+            late_fraction=0.01 if seed % 3 == 0 else 0.0,
+        )
+    )
     dataset.write_bytes(b"".join(m.value + b"\n" for m in messages))
     config_path = tmp_path / "pulse.toml"
     config_path.write_text(CONFIG)
     problems = disagreements(dataset, None, config_path)
-    problems += disagreements(dataset, 1772236800000 - (seed % 9) * DAY_MS - 3_600_000 * (seed % 5), config_path)
+    problems += disagreements(
+        dataset, 1772236800000 - (seed % 9) * DAY_MS - 3_600_000 * (seed % 5), config_path
+    )
     assert not problems, "engine != oracle:\n" + "\n".join(problems[:60])

@@ -5,27 +5,35 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from streams.contract.decoding import Rejection
+from streams.contract.model import (
+    ACTIVITY_TYPES,
+    LONG_LIVED_TYPES,
+    Event,
+    Login,
+    Payment,
+    SurveyResponse,
+    TicketResolved,
+)
+from streams.errors import ConfigError
 from streams.ingest.admission import (
     ACCEPTED,
     DAY_MS,
     DUPLICATE,
+    POLICY_KEYS,
     AccountAdmission,
     Admission,
-    POLICY_KEYS,
     DictAdmissionState,
     PolicyConfig,
     Verdict,
     id_key,
 )
-from streams.errors import ConfigError
-from streams.contract.decoding import Rejection
-from streams.contract.model import ACTIVITY_TYPES, LONG_LIVED_TYPES, Event, Login, Payment, SurveyResponse, TicketResolved
 
 T0 = 1_772_356_500_000  # 2026-03-01T09:15:00Z
 CONFIG = PolicyConfig()
@@ -37,15 +45,33 @@ def login(at: int, *, account: str = "acme", event_id: str | None = None) -> Log
 
 
 def survey(at: int, *, account: str = "acme", event_id: str | None = None) -> SurveyResponse:
-    return SurveyResponse(event_id or f"survey-{next(_ids)}", "survey_response", at, account, "u-1", survey="nps", score=9)
+    return SurveyResponse(
+        event_id or f"survey-{next(_ids)}",
+        "survey_response",
+        at,
+        account,
+        "u-1",
+        survey="nps",
+        score=9,
+    )
 
 
 def payment(at: int, *, account: str = "acme", event_id: str | None = None) -> Payment:
-    return Payment(event_id or f"pay-{next(_ids)}", "payment_succeeded", at, account, None, subscription_id="s", currency="USD")
+    return Payment(
+        event_id or f"pay-{next(_ids)}",
+        "payment_succeeded",
+        at,
+        account,
+        None,
+        subscription_id="s",
+        currency="USD",
+    )
 
 
 def ticket(at: int, *, account: str = "acme", event_id: str | None = None) -> TicketResolved:
-    return TicketResolved(event_id or f"tkt-{next(_ids)}", "ticket_resolved", at, account, None, ticket_id="T-1")
+    return TicketResolved(
+        event_id or f"tkt-{next(_ids)}", "ticket_resolved", at, account, None, ticket_id="T-1"
+    )
 
 
 def reason(verdict: Verdict) -> str:
@@ -78,8 +104,12 @@ def test_clock_is_read_per_event() -> None:
 # --------------------------------------------------------------------------- late
 
 
-@pytest.mark.parametrize(("make", "horizon"), [(login, CONFIG.activity_horizon_ms), (survey, CONFIG.survey_horizon_ms)])
-def test_exactly_at_the_horizon_is_accepted_one_ms_beyond_is_too_late(make: Any, horizon: int) -> None:
+@pytest.mark.parametrize(
+    ("make", "horizon"), [(login, CONFIG.activity_horizon_ms), (survey, CONFIG.survey_horizon_ms)]
+)
+def test_exactly_at_the_horizon_is_accepted_one_ms_beyond_is_too_late(
+    make: Any, horizon: int
+) -> None:
     admission = Admission(CONFIG)
     assert admission.admit(make(T0)) is ACCEPTED
     assert admission.admit(make(T0 - horizon)) is ACCEPTED
@@ -135,9 +165,13 @@ def test_rejected_events_do_not_move_stream_time() -> None:
     admission = Admission(CONFIG, clock=lambda: T0)
     assert admission.admit(login(T0)) is ACCEPTED
     assert reason(admission.admit(login(T0 + 400 * DAY_MS))) == "future_timestamp"
-    assert admission.admit(login(T0 - 30 * DAY_MS)) is ACCEPTED  # would be too_late had the future one counted
+    assert (
+        admission.admit(login(T0 - 30 * DAY_MS)) is ACCEPTED
+    )  # would be too_late had the future one counted
     assert reason(admission.admit(login(T0 - 40 * DAY_MS))) == "too_late"
-    assert admission.admit(login(T0 - 35 * DAY_MS)) is ACCEPTED  # the too_late one did not count either
+    assert (
+        admission.admit(login(T0 - 35 * DAY_MS)) is ACCEPTED
+    )  # the too_late one did not count either
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -148,7 +182,9 @@ def test_duplicate_of_an_accepted_event() -> None:
     event = login(T0, event_id="e-1")
     assert admission.admit(event) is ACCEPTED
     assert admission.admit(event) is DUPLICATE
-    assert admission.admit(replace(event, occurred_at=T0 + 1)) is DUPLICATE  # same id: the id decides
+    assert (
+        admission.admit(replace(event, occurred_at=T0 + 1)) is DUPLICATE
+    )  # same id: the id decides
 
 
 def test_dedup_scope_is_the_account() -> None:
@@ -194,7 +230,9 @@ def test_activity_id_is_forgotten_when_it_becomes_too_late() -> None:
 def test_long_lived_id_is_remembered_400_days_of_stream_time_after_acceptance() -> None:
     state = DictAdmissionState()
     admission = Admission(CONFIG, state)
-    assert admission.admit(payment(T0, event_id="p-0")) is ACCEPTED  # the billing topic's stream time is T0
+    assert (
+        admission.admit(payment(T0, event_id="p-0")) is ACCEPTED
+    )  # the billing topic's stream time is T0
     old_invoice = payment(T0 - 3 * 365 * DAY_MS, event_id="inv-1")  # backfilled: accepted now
     assert admission.admit(old_invoice) is ACCEPTED
     assert admission.admit(payment(T0 + CONFIG.dedup_long_lived_ms)) is ACCEPTED
@@ -203,7 +241,9 @@ def test_long_lived_id_is_remembered_400_days_of_stream_time_after_acceptance() 
     assert not state.accounts["acme"].remembers("inv-1")
 
 
-@pytest.mark.parametrize(("make", "keep"), [(login, 35 * DAY_MS), (survey, 95 * DAY_MS), (ticket, 400 * DAY_MS)])
+@pytest.mark.parametrize(
+    ("make", "keep"), [(login, 35 * DAY_MS), (survey, 95 * DAY_MS), (ticket, 400 * DAY_MS)]
+)
 def test_memory_stays_bounded_over_a_long_stream(make: Any, keep: int) -> None:
     """Three years of one event per hour, each delivered twice, up to 2 hours out of order:
     the remembered ids never exceed the hourly slots of one keep period (both ends
@@ -221,7 +261,9 @@ def test_memory_stays_bounded_over_a_long_stream(make: Any, keep: int) -> None:
         assert admission.admit(event) is ACCEPTED
         assert admission.admit(event) is DUPLICATE
         account = state.accounts["acme"]
-        largest = max(largest, len(account), sum(len(lane._expiry) for lane in account.lanes.values()))
+        largest = max(
+            largest, len(account), sum(len(lane._expiry) for lane in account.lanes.values())
+        )
     assert bound - 10 <= largest <= bound
 
 
@@ -234,7 +276,9 @@ def _stream(seed: int, count: int) -> list[Event]:
     events: list[Event] = []
     for i in range(count):
         at = T0 + i * 6 * 3_600_000 - rng.randrange(0, 60) * DAY_MS
-        events.append(rng.choice(makers)(at, account=rng.choice("ab"), event_id=f"e-{rng.randrange(count)}"))
+        events.append(
+            rng.choice(makers)(at, account=rng.choice("ab"), event_id=f"e-{rng.randrange(count)}")
+        )
     return events
 
 
@@ -294,7 +338,13 @@ def test_empty_state_round_trips() -> None:
 
 def test_from_mapping_units() -> None:
     config = PolicyConfig.from_mapping(
-        {"max_bytes": 1024, "future_tolerance_seconds": 30, "activity_horizon_days": 7, "survey_horizon_days": 0.5, "dedup_long_lived_days": 800}
+        {
+            "max_bytes": 1024,
+            "future_tolerance_seconds": 30,
+            "activity_horizon_days": 7,
+            "survey_horizon_days": 0.5,
+            "dedup_long_lived_days": 800,
+        }
     )
     assert config == PolicyConfig(1024, 30_000, 7 * DAY_MS, DAY_MS // 2, 800 * DAY_MS)
     assert PolicyConfig.from_mapping({}) == PolicyConfig()
@@ -304,13 +354,25 @@ def test_unknown_key_names_the_key_and_the_valid_ones() -> None:
     with pytest.raises(ConfigError) as caught:
         PolicyConfig.from_mapping({"activity_horizon": 7})
     message = str(caught.value)
-    assert "'activity_horizon'" in message and "activity_horizon_days" in message and "max_bytes" in message
+    assert (
+        "'activity_horizon'" in message
+        and "activity_horizon_days" in message
+        and "max_bytes" in message
+    )
 
 
 @pytest.mark.parametrize(
     "table",
-    [{"max_bytes": 0}, {"max_bytes": 1.5}, {"max_bytes": "64k"}, {"activity_horizon_days": -1}, {"survey_horizon_days": True},
-     {"future_tolerance_seconds": float("nan")}, {"dedup_long_lived_days": float("inf")}, {"activity_horizon_days": "35"}],
+    [
+        {"max_bytes": 0},
+        {"max_bytes": 1.5},
+        {"max_bytes": "64k"},
+        {"activity_horizon_days": -1},
+        {"survey_horizon_days": True},
+        {"future_tolerance_seconds": float("nan")},
+        {"dedup_long_lived_days": float("inf")},
+        {"activity_horizon_days": "35"},
+    ],
 )
 def test_bad_values_are_config_errors(table: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -325,7 +387,13 @@ def test_direct_construction_is_checked() -> None:
 
 def test_docs_list_every_policy_key_with_its_default() -> None:
     docs = (Path(__file__).resolve().parent.parent / "docs" / "events.md").read_text("utf-8")
-    defaults = {"max_bytes": 65536, "future_tolerance_seconds": 300, "activity_horizon_days": 35, "survey_horizon_days": 95, "dedup_long_lived_days": 400}
+    defaults = {
+        "max_bytes": 65536,
+        "future_tolerance_seconds": 300,
+        "activity_horizon_days": 35,
+        "survey_horizon_days": 95,
+        "dedup_long_lived_days": 400,
+    }
     assert set(defaults) == set(POLICY_KEYS)
     assert PolicyConfig.from_mapping(defaults) == PolicyConfig()
     for key, default in defaults.items():

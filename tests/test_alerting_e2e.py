@@ -67,16 +67,26 @@ class Webhook:
         with self.lock:
             self.received.append(payload)
 
-    def notifications(self, alertname: str, receiver: str | None = None, status: str = "firing") -> list[dict]:
+    def notifications(
+        self, alertname: str, receiver: str | None = None, status: str = "firing"
+    ) -> list[dict]:
         with self.lock:
-            return [payload for payload in self.received
-                    if payload["groupLabels"].get("alertname") == alertname and payload["status"] == status
-                    and (receiver is None or payload["receiver"] == receiver)]
+            return [
+                payload
+                for payload in self.received
+                if payload["groupLabels"].get("alertname") == alertname
+                and payload["status"] == status
+                and (receiver is None or payload["receiver"] == receiver)
+            ]
 
     def summary(self) -> str:
         with self.lock:
-            return json.dumps([(p["receiver"], p["status"], p["groupLabels"], len(p["alerts"]))
-                               for p in self.received])
+            return json.dumps(
+                [
+                    (p["receiver"], p["status"], p["groupLabels"], len(p["alerts"]))
+                    for p in self.received
+                ]
+            )
 
 
 @pytest.fixture
@@ -121,9 +131,15 @@ def _fast(route: dict[str, Any]) -> None:
 def alertmanager_config(webhook_url: str) -> dict[str, Any]:
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     config.pop("global", None)  # SMTP settings of the email integration, which is replaced
-    config["receivers"] = [{"name": receiver["name"],
-                            "webhook_configs": [{"url": f"{webhook_url}/{receiver['name']}", "send_resolved": True}]}
-                           for receiver in config["receivers"]]
+    config["receivers"] = [
+        {
+            "name": receiver["name"],
+            "webhook_configs": [
+                {"url": f"{webhook_url}/{receiver['name']}", "send_resolved": True}
+            ],
+        }
+        for receiver in config["receivers"]
+    ]
     _fast(config["route"])
     return config
 
@@ -133,10 +149,18 @@ def alertmanager(webhook: tuple[Webhook, str], tmp_path: Path) -> Iterator[str]:
     _, webhook_url = webhook
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(webhook_url)))
     port = free_port()
-    process = start([binary("prometheus-alertmanager", "alertmanager"),
-                     f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
-                    f"http://127.0.0.1:{port}/-/ready", tmp_path / "alertmanager.log")
+    process = start(
+        [
+            binary("prometheus-alertmanager", "alertmanager"),
+            f"--config.file={tmp_path / 'alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        f"http://127.0.0.1:{port}/-/ready",
+        tmp_path / "alertmanager.log",
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -149,7 +173,10 @@ def post_alert(base_url: str, alertname: str, resolved: bool = False, **labels: 
     now = datetime.now(UTC).isoformat()
     alert: dict[str, Any] = {
         "labels": {**rule_labels(alertname), **labels},
-        "annotations": {"summary": f"{alertname} summary", "runbook_url": f"https://example.com/runbooks#{alertname}"},
+        "annotations": {
+            "summary": f"{alertname} summary",
+            "runbook_url": f"https://example.com/runbooks#{alertname}",
+        },
         "startsAt": now,
     }
     if resolved:
@@ -172,35 +199,59 @@ def test_the_dau_page_is_delivered_while_the_dead_letter_alert_fires(alertmanage
     post_alert(alertmanager, DEAD_LETTERS)
     post_alert(alertmanager, DAU_PAGE)
 
-    wait_until(lambda: hook.notifications(DAU_PAGE, "oncall-pager"), DATA_TIMEOUT_S,
-               lambda: f"the DAU page never reached the pager; received {hook.summary()}, "
-                       f"DAU state {alert_state(alertmanager, DAU_PAGE)}")
-    wait_until(lambda: hook.notifications(DEAD_LETTERS, "cs-ops-tickets"), DATA_TIMEOUT_S,
-               lambda: f"the dead-letter ticket never arrived; received {hook.summary()}")
+    wait_until(
+        lambda: hook.notifications(DAU_PAGE, "oncall-pager"),
+        DATA_TIMEOUT_S,
+        lambda: (
+            f"the DAU page never reached the pager; received {hook.summary()}, "
+            f"DAU state {alert_state(alertmanager, DAU_PAGE)}"
+        ),
+    )
+    wait_until(
+        lambda: hook.notifications(DEAD_LETTERS, "cs-ops-tickets"),
+        DATA_TIMEOUT_S,
+        lambda: f"the dead-letter ticket never arrived; received {hook.summary()}",
+    )
     assert alert_state(alertmanager, DAU_PAGE)["state"] == "active"
 
 
-def test_the_dau_page_is_held_while_the_worker_is_down_and_sent_once_it_is_back(alertmanager: str, webhook):
+def test_the_dau_page_is_held_while_the_worker_is_down_and_sent_once_it_is_back(
+    alertmanager: str, webhook
+):
     hook, _ = webhook
     post_alert(alertmanager, WORKER_DOWN, instance="w1:9108")
-    wait_until(lambda: hook.notifications(WORKER_DOWN, "oncall-pager"), DATA_TIMEOUT_S,
-               lambda: f"the worker-down page never arrived; received {hook.summary()}")
+    wait_until(
+        lambda: hook.notifications(WORKER_DOWN, "oncall-pager"),
+        DATA_TIMEOUT_S,
+        lambda: f"the worker-down page never arrived; received {hook.summary()}",
+    )
 
     post_alert(alertmanager, DAU_PAGE)
-    state = wait_until(lambda: (alert_state(alertmanager, DAU_PAGE) or {}).get("state") == "suppressed"
-                       and alert_state(alertmanager, DAU_PAGE), DATA_TIMEOUT_S,
-                       lambda: f"DAU state {alert_state(alertmanager, DAU_PAGE)}")
+    state = wait_until(
+        lambda: (
+            (alert_state(alertmanager, DAU_PAGE) or {}).get("state") == "suppressed"
+            and alert_state(alertmanager, DAU_PAGE)
+        ),
+        DATA_TIMEOUT_S,
+        lambda: f"DAU state {alert_state(alertmanager, DAU_PAGE)}",
+    )
     assert state["inhibitedBy"], state
     # An alert posted after the DAU page has been delivered, so the DAU page's group (same
     # group_wait) has been flushed too: had it not been held, it would be here by now.
     post_alert(alertmanager, DEAD_LETTERS)
-    wait_until(lambda: hook.notifications(DEAD_LETTERS, "cs-ops-tickets"), DATA_TIMEOUT_S,
-               lambda: f"the dead-letter ticket never arrived; received {hook.summary()}")
+    wait_until(
+        lambda: hook.notifications(DEAD_LETTERS, "cs-ops-tickets"),
+        DATA_TIMEOUT_S,
+        lambda: f"the dead-letter ticket never arrived; received {hook.summary()}",
+    )
     assert not hook.notifications(DAU_PAGE), hook.summary()
 
     post_alert(alertmanager, WORKER_DOWN, resolved=True, instance="w1:9108")
-    wait_until(lambda: hook.notifications(DAU_PAGE, "oncall-pager"), DATA_TIMEOUT_S,
-               lambda: f"the DAU page was not sent once the worker was back; received {hook.summary()}")
+    wait_until(
+        lambda: hook.notifications(DAU_PAGE, "oncall-pager"),
+        DATA_TIMEOUT_S,
+        lambda: f"the DAU page was not sent once the worker was back; received {hook.summary()}",
+    )
 
 
 # --- titles, links and the Watchdog, from a real Prometheus ---------------------------
@@ -224,19 +275,37 @@ def prometheus_with_dead_workers(alertmanager: str, tmp_path: Path) -> Iterator[
     port = free_port()
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config["rule_files"] = [str(rules / Path(path).name) for path in config["rule_files"]]
-    config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]}]}
+    config["alerting"] = {
+        "alertmanagers": [{"static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]}]
+    }
     config["scrape_configs"] = [
-        {"job_name": "pulse", "static_configs": [{"targets": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}]},
+        {
+            "job_name": "pulse",
+            "static_configs": [
+                {"targets": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+            ],
+        },
         {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
-        {"job_name": "alertmanager", "static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]},
+        {
+            "job_name": "alertmanager",
+            "static_configs": [{"targets": [alertmanager.removeprefix("http://")]}],
+        },
     ]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process = start([binary("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
-                     f"--storage.tsdb.path={tmp_path / 'prometheus-data'}", f"--web.listen-address=127.0.0.1:{port}",
-                     # an alert that fires before the Alertmanager is discovered is re-sent
-                     # after this delay (1m by default)
-                     "--rules.alert.resend-delay=2s", "--log.level=warn"],
-                    f"http://127.0.0.1:{port}/-/ready", tmp_path / "prometheus.log")
+    process = start(
+        [
+            binary("prometheus"),
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            # an alert that fires before the Alertmanager is discovered is re-sent
+            # after this delay (1m by default)
+            "--rules.alert.resend-delay=2s",
+            "--log.level=warn",
+        ],
+        f"http://127.0.0.1:{port}/-/ready",
+        tmp_path / "prometheus.log",
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -248,8 +317,9 @@ def runbook_base() -> str:
     return group["rules"][0]["labels"]["url"]
 
 
-def test_two_workers_down_give_two_titled_pages_with_absolute_runbook_links(prometheus_with_dead_workers: str,
-                                                                            webhook):
+def test_two_workers_down_give_two_titled_pages_with_absolute_runbook_links(
+    prometheus_with_dead_workers: str, webhook
+):
     hook, _ = webhook
 
     def both_instances() -> list[dict] | None:
@@ -257,27 +327,43 @@ def test_two_workers_down_give_two_titled_pages_with_absolute_runbook_links(prom
         instances = {alert["labels"]["instance"] for page in pages for alert in page["alerts"]}
         return pages if len(instances) == 2 else None
 
-    pages = wait_until(both_instances, DATA_TIMEOUT_S,
-                       lambda: f"no page for each dead worker; received {hook.summary()}")
+    pages = wait_until(
+        both_instances,
+        DATA_TIMEOUT_S,
+        lambda: f"no page for each dead worker; received {hook.summary()}",
+    )
     for page in pages:
         instances = {alert["labels"]["instance"] for alert in page["alerts"]}
         assert len(instances) == 1, f"one page for several workers, with no common summary: {page}"
         (instance,) = instances
-        assert page["commonAnnotations"].get("summary") == f"pulse worker {instance} cannot be scraped", page
+        assert (
+            page["commonAnnotations"].get("summary") == f"pulse worker {instance} cannot be scraped"
+        ), page
         assert page["commonAnnotations"]["runbook_url"] == f"{runbook_base()}#pulseworkerdown", page
         assert page["groupLabels"]["instance"] == instance
 
 
-def test_the_watchdog_reaches_the_dead_mans_switch_and_meta_series_have_data(prometheus_with_dead_workers: str,
-                                                                             webhook):
+def test_the_watchdog_reaches_the_dead_mans_switch_and_meta_series_have_data(
+    prometheus_with_dead_workers: str, webhook
+):
     hook, _ = webhook
-    pings = wait_until(lambda: hook.notifications(WATCHDOG, "deadmans-switch"), DATA_TIMEOUT_S,
-                       lambda: f"the Watchdog never reached the dead man's switch; received {hook.summary()}")
+    pings = wait_until(
+        lambda: hook.notifications(WATCHDOG, "deadmans-switch"),
+        DATA_TIMEOUT_S,
+        lambda: f"the Watchdog never reached the dead man's switch; received {hook.summary()}",
+    )
     assert pings[0]["path"] == "/deadmans-switch"
-    assert not hook.notifications(WATCHDOG, "oncall-pager") and not hook.notifications(WATCHDOG, "cs-ops-tickets")
+    assert not hook.notifications(WATCHDOG, "oncall-pager") and not hook.notifications(
+        WATCHDOG, "cs-ops-tickets"
+    )
 
     def series(name: str) -> list:
-        return http_json(f"{prometheus_with_dead_workers}/api/v1/query?query={name}")["data"]["result"]
+        return http_json(f"{prometheus_with_dead_workers}/api/v1/query?query={name}")["data"][
+            "result"
+        ]
 
-    for name in ("prometheus_rule_evaluation_failures_total", "alertmanager_notifications_failed_total"):
+    for name in (
+        "prometheus_rule_evaluation_failures_total",
+        "alertmanager_notifications_failed_total",
+    ):
         wait_until(lambda: series(name), DATA_TIMEOUT_S, lambda: f"{name} has no data")  # noqa: B023

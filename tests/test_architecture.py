@@ -21,10 +21,17 @@ INTERNAL_ROOTS = ("faust", "mode", "aiokafka")
 # The public modules of those libraries that any worker or CLI module may import.
 # aiokafka.partitioner: `murmur2`, the default partitioner (the worker keys its rows the same
 # way); aiokafka.conn: `create_conn`, the one-connection probe of `streams.kafka.security`.
-PUBLIC_MODULES = frozenset({
-    "faust", "faust.exceptions",
-    "aiokafka", "aiokafka.errors", "aiokafka.admin", "aiokafka.partitioner", "aiokafka.conn",
-})
+PUBLIC_MODULES = frozenset(
+    {
+        "faust",
+        "faust.exceptions",
+        "aiokafka",
+        "aiokafka.errors",
+        "aiokafka.admin",
+        "aiokafka.partitioner",
+        "aiokafka.conn",
+    }
+)
 
 
 def internal_imports(path: Path) -> list[str]:
@@ -60,8 +67,9 @@ def faust_internal_imports(root: Path) -> dict[str, list[str]]:
 
 def test_import_contracts_hold() -> None:
     lint_imports = Path(sys.executable).with_name("lint-imports")
-    result = subprocess.run([str(lint_imports), "--no-cache"], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
@@ -75,9 +83,15 @@ def test_the_scan_finds_an_internal_import(tmp_path: Path) -> None:
     (package / "worker" / "faust").mkdir(parents=True)
     (package / "worker" / "app.py").write_text(
         "import faust\nfrom faust.transport.consumer import Consumer\nfrom mode import Service\n"
-        "from aiokafka.errors import KafkaError\nfrom aiokafka.consumer.fetcher import Fetcher\n")
-    (package / "worker" / "faust" / "hooks.py").write_text("from faust.transport.consumer import Consumer\n")
+        "from aiokafka.errors import KafkaError\nfrom aiokafka.consumer.fetcher import Fetcher\n"
+    )
+    (package / "worker" / "faust" / "hooks.py").write_text(
+        "from faust.transport.consumer import Consumer\n"
+    )
     assert faust_internal_imports(package) == {
-        "streams/worker/app.py": ["faust.transport.consumer.Consumer", "mode.Service",
-                                  "aiokafka.consumer.fetcher.Fetcher"],
+        "streams/worker/app.py": [
+            "faust.transport.consumer.Consumer",
+            "mode.Service",
+            "aiokafka.consumer.fetcher.Fetcher",
+        ],
     }

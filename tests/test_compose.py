@@ -32,7 +32,9 @@ def test_every_image_is_pinned():
     for name, service in COMPOSE["services"].items():
         if "image" in service:
             image = service["image"]
-            assert re.search(r":[\w.\-]+$", image) and not image.endswith(":latest"), f"{name}: {image} is not pinned"
+            assert re.search(r":[\w.\-]+$", image) and not image.endswith(":latest"), (
+                f"{name}: {image} is not pinned"
+            )
 
 
 def test_every_referenced_path_exists():
@@ -41,14 +43,23 @@ def test_every_referenced_path_exists():
         build = service.get("build")
         if build is not None:
             context = REPO / (build if isinstance(build, str) else build.get("context", "."))
-            dockerfile = context / ("Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile"))
+            dockerfile = context / (
+                "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+            )
             missing += [f"{name}: {path}" for path in (context, dockerfile) if not path.exists()]
-            missing += [f"{name}: {path} (COPY in {dockerfile.name})" for path in _copy_sources(dockerfile, context)
-                         if not path.exists()]
+            missing += [
+                f"{name}: {path} (COPY in {dockerfile.name})"
+                for path in _copy_sources(dockerfile, context)
+                if not path.exists()
+            ]
         for source in _bind_sources(service):
             if not (REPO / source).exists():
                 missing.append(f"{name}: {source}")
-        for env_file in ([service["env_file"]] if isinstance(service.get("env_file"), str) else service.get("env_file", [])):
+        for env_file in (
+            [service["env_file"]]
+            if isinstance(service.get("env_file"), str)
+            else service.get("env_file", [])
+        ):
             if not (REPO / env_file).exists():
                 missing.append(f"{name}: {env_file}")
     for name, config in (COMPOSE.get("configs") or {}).items():
@@ -72,20 +83,32 @@ def _copy_sources(dockerfile: Path, context: Path) -> list[Path]:
     sources = []
     for line in dockerfile.read_text().splitlines():
         parts = line.split()
-        if parts and parts[0].upper() in {"COPY", "ADD"} and not any(p.startswith("--from") for p in parts):
+        if (
+            parts
+            and parts[0].upper() in {"COPY", "ADD"}
+            and not any(p.startswith("--from") for p in parts)
+        ):
             sources += [context / part for part in parts[1:-1] if not part.startswith("--")]
     return sources
 
 
 def test_kafka_is_the_local_brokers_version():
-    (version,) = re.findall(r"<kafka\.version>([^<]+)</kafka\.version>", LOCAL_KAFKA_POM.read_text())
+    (version,) = re.findall(
+        r"<kafka\.version>([^<]+)</kafka\.version>", LOCAL_KAFKA_POM.read_text()
+    )
     assert COMPOSE["services"]["kafka"]["image"] == f"apache/kafka:{version}"
 
 
 def test_every_service_restarts():
     for name, service in COMPOSE["services"].items():
-        expected = {"on-failure"} if name in ONE_SHOT or "profiles" in service else {"unless-stopped", "always"}
-        assert service.get("restart") in expected, f"{name}: restart is {service.get('restart')!r}, want one of {expected}"
+        expected = (
+            {"on-failure"}
+            if name in ONE_SHOT or "profiles" in service
+            else {"unless-stopped", "always"}
+        )
+        assert service.get("restart") in expected, (
+            f"{name}: restart is {service.get('restart')!r}, want one of {expected}"
+        )
 
 
 def test_the_worker_is_healthy_when_its_healthz_answers():
@@ -104,10 +127,17 @@ def test_every_long_running_service_has_a_healthcheck():
 
 
 def test_the_image_runs_as_a_non_root_user():
-    instructions = [line.split(None, 1) for line in DOCKERFILE.read_text().splitlines()
-                    if line.strip() and not line.lstrip().startswith("#")]
-    users = [(index, args.strip()) for index, (word, *rest) in enumerate(instructions) if word.upper() == "USER"
-             for args in rest]
+    instructions = [
+        line.split(None, 1)
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    users = [
+        (index, args.strip())
+        for index, (word, *rest) in enumerate(instructions)
+        if word.upper() == "USER"
+        for args in rest
+    ]
     assert users, "the Dockerfile has no USER instruction: the worker would run as root"
     last_user_at, user = users[-1]
     assert user.split(":")[0] not in {"root", "0"}, user
@@ -118,7 +148,11 @@ def test_the_image_runs_as_a_non_root_user():
 def test_dockerignore_keeps_out_local_state_and_keeps_what_the_image_copies():
     ignore = REPO / ".dockerignore"
     assert ignore.exists(), "no .dockerignore: the build context would carry .venv, .cache and .git"
-    patterns = [line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in ignore.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
     def ignored(path: str) -> bool:
         result = False
@@ -132,4 +166,6 @@ def test_dockerignore_keeps_out_local_state_and_keeps_what_the_image_copies():
     for local in (".venv", ".cache", ".git"):
         assert ignored(local), f"{local} is sent to the Docker build"
     for source in _copy_sources(DOCKERFILE, REPO):
-        assert not ignored(source.relative_to(REPO).as_posix()), f"{source.name} is copied but ignored"
+        assert not ignored(source.relative_to(REPO).as_posix()), (
+            f"{source.name} is copied but ignored"
+        )

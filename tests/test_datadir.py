@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from streams.worker.datadir import (
-    CLEAN_MARKER, LOCK_FILE, DataDirLock, host_name, mark_clean_shutdown, prepare_data_dir, worker_data_dir,
-)
 from streams.errors import PulseError
+from streams.worker.datadir import (
+    CLEAN_MARKER,
+    LOCK_FILE,
+    DataDirLock,
+    host_name,
+    mark_clean_shutdown,
+    prepare_data_dir,
+    worker_data_dir,
+)
 
 HOLD = """
 import sys, time
@@ -25,8 +31,11 @@ time.sleep(120)
 
 
 def _holder(directory: Path) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(directory)], stdout=subprocess.PIPE,
-                               cwd=Path(__file__).resolve().parents[1])
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(directory)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert process.stdout.readline().strip() == b"held"
     return process
 
@@ -46,8 +55,10 @@ def test_a_directory_held_by_a_live_worker_is_refused_in_one_sentence(tmp_path):
         with pytest.raises(PulseError) as refused:
             DataDirLock(directory).acquire()
         message = str(refused.value)
-        assert message == (f"the data directory {directory} is in use by the worker with pid {holder.pid} on host "
-                           f"{os.uname().nodename}: stop that worker or give this one its own --data-dir.")
+        assert message == (
+            f"the data directory {directory} is in use by the worker with pid {holder.pid} on host "
+            f"{os.uname().nodename}: stop that worker or give this one its own --data-dir."
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -89,9 +100,23 @@ def test_pulse_worker_refuses_a_held_directory_before_touching_it(tmp_path):
         (directory / "cs-pulse-data").mkdir()
         (directory / "cs-pulse-data" / "rows").write_text("live")
         result = subprocess.run(
-            [sys.executable, "-m", "streams.cli", "worker", "--bootstrap", "127.0.0.1:1", "--metrics-port", "0",
-             "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60,
-            cwd=Path(__file__).resolve().parents[1])
+            [
+                sys.executable,
+                "-m",
+                "streams.cli",
+                "worker",
+                "--bootstrap",
+                "127.0.0.1:1",
+                "--metrics-port",
+                "0",
+                "--data-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[1],
+        )
     finally:
         holder.kill()
         holder.wait()

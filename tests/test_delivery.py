@@ -17,7 +17,12 @@ def test_a_message_handed_over_again_is_seen_and_the_next_one_applies():
     guard = DeliveryGuard()
     guard.start({TP: 0})
     assert [guard.judge(TP, o) for o in (0, 1, 0, 1, 2)] == [
-        Verdict.APPLY, Verdict.APPLY, Verdict.SEEN, Verdict.SEEN, Verdict.APPLY]
+        Verdict.APPLY,
+        Verdict.APPLY,
+        Verdict.SEEN,
+        Verdict.SEEN,
+        Verdict.APPLY,
+    ]
 
 
 def test_a_jump_the_fetcher_did_not_make_is_a_gap_until_the_missing_offset_comes():
@@ -39,13 +44,21 @@ def test_a_jump_the_fetcher_made_applies_markers_aborted_and_removed_records():
     guard.start({TP: 10})
     guard.trail.fetched(TP, 10, [10, 11], 13)
     guard.trail.fetched(TP, 13, [17], 19)
-    assert [guard.judge(TP, offset) for offset in (10, 11, 17)] == [Verdict.APPLY, Verdict.APPLY, Verdict.JUMP]
+    assert [guard.judge(TP, offset) for offset in (10, 11, 17)] == [
+        Verdict.APPLY,
+        Verdict.APPLY,
+        Verdict.JUMP,
+    ]
     assert guard.expected(TP) == 18
     # compaction: holes inside one fetch
     guard.trail.fetched(TP, 19, [19, 25, 26, 40], 41)
     guard.restart(TP, 19)
     assert [guard.judge(TP, offset) for offset in (19, 25, 26, 40)] == [
-        Verdict.APPLY, Verdict.JUMP, Verdict.APPLY, Verdict.JUMP]
+        Verdict.APPLY,
+        Verdict.JUMP,
+        Verdict.APPLY,
+        Verdict.JUMP,
+    ]
 
 
 def test_a_seek_starts_the_trail_again():
@@ -114,9 +127,14 @@ def test_a_gap_followed_in_the_same_batch_by_the_missing_records_rewinds_to_wher
 
     consumer = SimpleNamespace(_unacked_messages=set())
     worker = SimpleNamespace(
-        app=SimpleNamespace(consumer=consumer, consumer_generation_id=7,
-                            flow_control=SimpleNamespace(is_active=lambda: True)),
-        delivery=guard, _rewind=rewind)
+        app=SimpleNamespace(
+            consumer=consumer,
+            consumer_generation_id=7,
+            flow_control=SimpleNamespace(is_active=lambda: True),
+        ),
+        delivery=guard,
+        _rewind=rewind,
+    )
 
     class Message:  # hashable, as Faust's messages are
         def __init__(self, offset: int) -> None:

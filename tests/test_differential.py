@@ -39,19 +39,19 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.generator import GeneratedMessage, GeneratorConfig, generate
 from streams.cli.replay import replay
+from streams.generator import GeneratedMessage, GeneratorConfig, generate
 from tests.oracle import Oracle, Policy
-from tests.oracle.oracle import usd_rate_rows
 from tests.oracle.compare import compare, parse_exposition
+from tests.oracle.oracle import usd_rate_rows
 
 DAY = 86_400_000
 END = 1_772_323_200_000  # 2026-03-01T00:00:00Z
 MIDDLE = END - 13 * DAY - 37 * 60_000 - 123  # a T in the past, off the day grid
 # The reporting currency's rate table, given to the engine by --config and to the oracle.
 RATES = {"USD": Decimal("1"), "EUR": Decimal("1.0825"), "GBP": Decimal("1.2675")}
-CONFIG_TOML = "[revenue]\nreporting_currency = \"USD\"\n" + "".join(
-    f"rates.{currency} = \"{rate}\"\n" for currency, rate in RATES.items()
+CONFIG_TOML = '[revenue]\nreporting_currency = "USD"\n' + "".join(
+    f'rates.{currency} = "{rate}"\n' for currency, rate in RATES.items()
 )
 
 
@@ -79,8 +79,14 @@ class Case:
 
 def seeded_case(seed: int, shuffle: str | None = None) -> Case:
     """15 to 30 accounts over 40 days, with 0-3 % duplicates, 0-2 % late, 0-2 % malformed."""
-    return Case(seed, accounts=15 + (seed * 7) % 16, duplicates=0.01 * (seed % 4), late=0.01 * (seed % 3),
-                malformed=0.01 * ((seed + 1) % 3), shuffle=shuffle)
+    return Case(
+        seed,
+        accounts=15 + (seed * 7) % 16,
+        duplicates=0.01 * (seed % 4),
+        late=0.01 * (seed % 3),
+        malformed=0.01 * ((seed + 1) % 3),
+        shuffle=shuffle,
+    )
 
 
 CASES = [seeded_case(seed) for seed in range(1, 23)] + [
@@ -89,7 +95,9 @@ CASES = [seeded_case(seed) for seed in range(1, 23)] + [
     seeded_case(8, "within_day"),
     seeded_case(13, "within_day"),
     # 120 days, billing and tickets delivered 50 days ahead of the other topics.
-    Case(41, accounts=16, days=120, duplicates=0.01, late=0.01, malformed=0.01, shuffle="topics_lead"),
+    Case(
+        41, accounts=16, days=120, duplicates=0.01, late=0.01, malformed=0.01, shuffle="topics_lead"
+    ),
     Case(42, accounts=12, days=150, duplicates=0.02, shuffle="topics_lead"),
     # Longer than a year, so that the 90- and 365-day retention cohorts are not empty.
     Case(43, accounts=10, days=400, duplicates=0.01, late=0.01, malformed=0.01),
@@ -100,14 +108,27 @@ CASES = [seeded_case(seed) for seed in range(1, 23)] + [
 
 
 def rfc3339(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def generated(case: Case) -> list[GeneratedMessage]:
-    return list(generate(GeneratorConfig(
-        accounts=case.accounts, days=case.days, seed=case.seed, end=END,
-        duplicate_fraction=case.duplicates, late_fraction=case.late, malformed_fraction=case.malformed,
-    )))
+    return list(
+        generate(
+            GeneratorConfig(
+                accounts=case.accounts,
+                days=case.days,
+                seed=case.seed,
+                end=END,
+                duplicate_fraction=case.duplicates,
+                late_fraction=case.late,
+                malformed_fraction=case.malformed,
+            )
+        )
+    )
 
 
 def write_jsonl(path: Path, lines: list[bytes]) -> None:
@@ -176,21 +197,32 @@ def shuffled(messages: list[GeneratedMessage], mode: str, seed: int) -> list[byt
 
 
 def engine_exposition(
-    dataset: Path, as_of: int | None, workdir: Path, revenue_toml: str = "", config_toml: str = CONFIG_TOML
+    dataset: Path,
+    as_of: int | None,
+    workdir: Path,
+    revenue_toml: str = "",
+    config_toml: str = CONFIG_TOML,
 ) -> str:
     config = workdir / "pulse.toml"
     config.write_text(config_toml + revenue_toml)
     out = workdir / f"metrics-{as_of}.prom"
     clock = [] if as_of is None else ["--as-of", rfc3339(as_of)]
     result = CliRunner().invoke(
-        replay, [str(dataset), *clock, "--out", str(out), "--config", str(config)], catch_exceptions=False
+        replay,
+        [str(dataset), *clock, "--out", str(out), "--config", str(config)],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     return out.read_text()
 
 
 def disagreements(
-    dataset: Path, oracle: Oracle, workdir: Path, name: str, times: tuple[int | None, ...], revenue_toml: str = "",
+    dataset: Path,
+    oracle: Oracle,
+    workdir: Path,
+    name: str,
+    times: tuple[int | None, ...],
+    revenue_toml: str = "",
     config_toml: str = CONFIG_TOML,
 ) -> list[str]:
     report: list[str] = []
@@ -214,7 +246,9 @@ def test_engine_agrees_with_the_oracle(case: Case, tmp_path: Path) -> None:
     with Oracle(dataset, rates=RATES) as oracle:
         if case.shuffle:  # the shuffle itself must stay within the late policy
             for as_of, metrics in expected.items():
-                assert oracle.metrics(as_of) == metrics, f"the {case.shuffle} shuffle changed the oracle's answer"
+                assert oracle.metrics(as_of) == metrics, (
+                    f"the {case.shuffle} shuffle changed the oracle's answer"
+                )
         report = disagreements(dataset, oracle, tmp_path, case.id, case.evaluation_times)
     assert not report, "engine != oracle:\n" + "\n".join(report)
 
@@ -235,62 +269,102 @@ def _adversarial_events(rng: random.Random, hot_slots: list[int]) -> list[dict[s
     start = END - SPAN_DAYS * DAY
 
     def when() -> int:
-        slot = rng.choice(hot_slots) + rng.choice((0, 0, 1, 6, 7)) if rng.random() < 0.6 \
+        slot = (
+            rng.choice(hot_slots) + rng.choice((0, 0, 1, 6, 7))
+            if rng.random() < 0.6
             else rng.randrange(SPAN_DAYS * DAY // GRID)
+        )
         return start + slot * GRID + rng.choice((0, 0, 0, 1))
 
     events: list[dict[str, object]] = []
     for number in range(rng.randrange(300, 500)):
         account = f"acct{rng.randrange(3)}"
         kind = rng.choices(
-            ["session", "ticket", "billing", "survey", "lifecycle", "payment"], weights=[10, 5, 5, 2, 1, 1]
+            ["session", "ticket", "billing", "survey", "lifecycle", "payment"],
+            weights=[10, 5, 5, 2, 1, 1],
         )[0]
-        base: dict[str, object] = {"event_id": f"x{number}", "occurred_at": when(), "account_id": account}
+        base: dict[str, object] = {
+            "event_id": f"x{number}",
+            "occurred_at": when(),
+            "account_id": account,
+        }
         if kind == "session":
-            base |= {"type": rng.choice(["login", "feature_used", "feature_used", "logout"]),
-                     "user_id": f"u{rng.randrange(3)}"}
+            base |= {
+                "type": rng.choice(["login", "feature_used", "feature_used", "logout"]),
+                "user_id": f"u{rng.randrange(3)}",
+            }
             if base["type"] == "feature_used":
                 base["feature"] = rng.choice(["search", "export", "alerts"])
             elif rng.random() < 0.5:  # two devices' sessions interleave; some carry no id
                 base["session_id"] = rng.choice(["s1", "s2", "s3"])
         elif kind == "ticket":
-            base |= {"type": rng.choice(["ticket_opened", "ticket_opened", "ticket_replied", "ticket_resolved",
-                                         "ticket_reopened", "ticket_rated"]),
-                     "ticket_id": f"t{rng.randrange(2)}"}
+            base |= {
+                "type": rng.choice(
+                    [
+                        "ticket_opened",
+                        "ticket_opened",
+                        "ticket_replied",
+                        "ticket_resolved",
+                        "ticket_reopened",
+                        "ticket_rated",
+                    ]
+                ),
+                "ticket_id": f"t{rng.randrange(2)}",
+            }
             if base["type"] == "ticket_replied":
                 base["author"] = rng.choice(["agent", "customer"])
             if base["type"] == "ticket_rated":
                 base["rating"] = rng.randrange(1, 6)
         elif kind == "billing":
-            base |= {"type": rng.choice(["subscription_started", "subscription_changed", "subscription_canceled"]),
-                     "subscription_id": f"s{rng.randrange(2)}"}
+            base |= {
+                "type": rng.choice(
+                    ["subscription_started", "subscription_changed", "subscription_canceled"]
+                ),
+                "subscription_id": f"s{rng.randrange(2)}",
+            }
             if base["type"] == "subscription_canceled":
                 if rng.random() < 0.3:
                     base["effective_at"] = when()  # earlier (backdated) or later (period end)
                 elif rng.random() < 0.5:
                     base["effective_at"] = base["occurred_at"] + rng.randrange(0, 10 * DAY, GRID)  # type: ignore[operator]
             else:
-                base |= {"plan": rng.choice(["starter", "growth"]), "amount": rng.choice([0, 0.05, 9.99, 10, 120, 999.5]),
-                         "currency": rng.choice(["USD", "EUR", "GBP"]),
-                         "interval": rng.choice(["day", "week", "month", "quarter", "year"]),
-                         "interval_count": rng.choice([1, 1, 2, 3]), "quantity": rng.randrange(1, 6),
-                         "discount_percent": rng.choice([0, 0, 12.5, 100])}
+                base |= {
+                    "plan": rng.choice(["starter", "growth"]),
+                    "amount": rng.choice([0, 0.05, 9.99, 10, 120, 999.5]),
+                    "currency": rng.choice(["USD", "EUR", "GBP"]),
+                    "interval": rng.choice(["day", "week", "month", "quarter", "year"]),
+                    "interval_count": rng.choice([1, 1, 2, 3]),
+                    "quantity": rng.randrange(1, 6),
+                    "discount_percent": rng.choice([0, 0, 12.5, 100]),
+                }
                 if rng.random() < 0.3:
                     base["trial_ends_at"] = base["occurred_at"] + rng.randrange(0, 20 * DAY, GRID)  # type: ignore[operator]
         elif kind == "survey":
             survey = rng.choice(["nps", "csat", "ces"])
-            base |= {"type": "survey_response", "survey": survey,
-                     "score": rng.randrange({"nps": 0, "csat": 1, "ces": 1}[survey], {"nps": 11, "csat": 6, "ces": 8}[survey])}
+            base |= {
+                "type": "survey_response",
+                "survey": survey,
+                "score": rng.randrange(
+                    {"nps": 0, "csat": 1, "ces": 1}[survey],
+                    {"nps": 11, "csat": 6, "ces": 8}[survey],
+                ),
+            }
             if survey == "ces" and rng.random() < 0.5:  # a stated direction, either way
                 base["scale"] = rng.choice(["higher_is_easier", "higher_is_harder"])
         elif kind == "lifecycle":
-            base |= {"type": rng.choice(["signup", "onboarding_step_completed", "onboarding_completed"]),
-                     "user_id": f"u{rng.randrange(3)}"}
+            base |= {
+                "type": rng.choice(["signup", "onboarding_step_completed", "onboarding_completed"]),
+                "user_id": f"u{rng.randrange(3)}",
+            }
             if base["type"] == "onboarding_step_completed":
                 base["step"] = "profile"
         else:
-            base |= {"type": rng.choice(["payment_failed", "payment_succeeded"]), "subscription_id": "s0",
-                     "amount": rng.choice([10, 0.333, 49.99]), "currency": rng.choice(["USD", "EUR", "GBP"])}
+            base |= {
+                "type": rng.choice(["payment_failed", "payment_succeeded"]),
+                "subscription_id": "s0",
+                "amount": rng.choice([10, 0.333, 49.99]),
+                "currency": rng.choice(["USD", "EUR", "GBP"]),
+            }
         events.append(base)
     return events
 
@@ -303,8 +377,15 @@ def adversarial_lines(seed: int) -> tuple[list[bytes], tuple[int | None, ...]]:
     hot_slots = [rng.randrange(SPAN_DAYS * DAY // GRID) for _ in range(25)]
     events = _adversarial_events(rng, hot_slots)
     times = {"occurred_at", "effective_at", "trial_ends_at"}
-    lines = [orjson.dumps({key: rfc3339(value) if key in times else value  # type: ignore[arg-type]
-                           for key, value in event.items()}) for event in events]
+    lines = [
+        orjson.dumps(
+            {
+                key: rfc3339(value) if key in times else value  # type: ignore[arg-type]
+                for key, value in event.items()
+            }
+        )
+        for event in events
+    ]
     lines += rng.sample(lines, len(lines) // 20)  # re-sent copies
     rng.shuffle(lines)
     latest = max(int(event["occurred_at"]) for event in events)  # type: ignore[call-overload]
@@ -327,26 +408,36 @@ KNOB_SETTINGS = {
     # a move to a free subscription is churn
     "free-churned": (Policy(free_subscriptions="churned"), 'free_subscriptions = "churned"\n'),
     # a backdated cancel rewrites the past from its effective time
-    "backdated-rewrite": (Policy(backdated_cancellations="rewrite"), 'backdated_cancellations = "rewrite"\n'),
+    "backdated-rewrite": (
+        Policy(backdated_cancellations="rewrite"),
+        'backdated_cancellations = "rewrite"\n',
+    ),
     # failed payments never change MRR; and a short dunning window
     "dunning-off": (Policy(dunning_window_days=None), 'dunning_window_days = "off"\n'),
     "dunning-3d": (Policy(dunning_window_days=3), "dunning_window_days = 3\n"),
     # calendar days in a zone with a quarter-hour offset, and one west of UTC
-    "tz-kathmandu": (Policy(time_zone="Asia/Kathmandu"),
-                     '[engine]\ntime_zone = "Asia/Kathmandu"\n'),
-    "tz-los-angeles": (Policy(time_zone="America/Los_Angeles"),
-                       '[engine]\ntime_zone = "America/Los_Angeles"\n'),
+    "tz-kathmandu": (
+        Policy(time_zone="Asia/Kathmandu"),
+        '[engine]\ntime_zone = "Asia/Kathmandu"\n',
+    ),
+    "tz-los-angeles": (
+        Policy(time_zone="America/Los_Angeles"),
+        '[engine]\ntime_zone = "America/Los_Angeles"\n',
+    ),
     # who is active: one core feature; feature use alone
     "core-search": (Policy(core_features=("search",)), '[engine]\ncore_features = ["search"]\n'),
-    "features-only": (Policy(activity_types=("feature_used",), core_features=("export", "alerts")),
-                      '[engine]\nactivity_types = ["feature_used"]\n'
-                      'core_features = ["export", "alerts"]\n'),
+    "features-only": (
+        Policy(activity_types=("feature_used",), core_features=("export", "alerts")),
+        '[engine]\nactivity_types = ["feature_used"]\ncore_features = ["export", "alerts"]\n',
+    ),
 }
 
 
 @pytest.mark.parametrize("setting", sorted(KNOB_SETTINGS))
 @pytest.mark.parametrize("seed", range(101, 105))
-def test_the_other_knob_settings_agree_with_the_oracle(seed: int, setting: str, tmp_path: Path) -> None:
+def test_the_other_knob_settings_agree_with_the_oracle(
+    seed: int, setting: str, tmp_path: Path
+) -> None:
     """The adversarial data (free prices, 100 % discounts, backdated cancels) under the
     other setting of a revenue or engine knob the oracle follows."""
     policy, revenue_toml = KNOB_SETTINGS[setting]
@@ -354,7 +445,9 @@ def test_the_other_knob_settings_agree_with_the_oracle(seed: int, setting: str, 
     lines, times = adversarial_lines(seed)
     write_jsonl(dataset, lines)
     with Oracle(dataset, rates=RATES, policy=policy) as oracle:
-        report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}-{setting}", times, revenue_toml)
+        report = disagreements(
+            dataset, oracle, tmp_path, f"adversarial{seed}-{setting}", times, revenue_toml
+        )
     assert not report, "engine != oracle:\n" + "\n".join(report)
 
 
@@ -369,8 +462,13 @@ def _day(ms: int) -> str:
 # the span does, so its earliest events have no rate and are dead-lettered by both sides.
 DATED_CSV = "date,currency,usd_per_unit\n" + "".join(
     f"{_day(END - days * DAY)},{code},{rate}\n"
-    for days, code, rate in ((35, "EUR", "1.05"), (20, "EUR", "1.1"), (9, "EUR", "1.0825"),
-                             (45, "GBP", "1.25"), (12, "GBP", "1.3125"))
+    for days, code, rate in (
+        (35, "EUR", "1.05"),
+        (20, "EUR", "1.1"),
+        (9, "EUR", "1.0825"),
+        (45, "GBP", "1.25"),
+        (12, "GBP", "1.3125"),
+    )
 )
 
 
@@ -384,6 +482,10 @@ def test_dated_exchange_rates_agree_with_the_oracle(seed: int, tmp_path: Path) -
     write_jsonl(dataset, lines)
     config_toml = '[revenue]\nreporting_currency = "USD"\nrates_file = "rates.csv"\n'
     with Oracle(dataset, rates=usd_rate_rows(DATED_CSV)) as oracle:
-        assert oracle.metrics(None).get(("pulse_events_rejected_total", (("reason", "no_exchange_rate"),)))
-        report = disagreements(dataset, oracle, tmp_path, f"adversarial{seed}-dated", times, config_toml=config_toml)
+        assert oracle.metrics(None).get(
+            ("pulse_events_rejected_total", (("reason", "no_exchange_rate"),))
+        )
+        report = disagreements(
+            dataset, oracle, tmp_path, f"adversarial{seed}-dated", times, config_toml=config_toml
+        )
     assert not report, "engine != oracle:\n" + "\n".join(report)

@@ -36,7 +36,9 @@ def test_event_exactly_at_window_start_is_out_and_at_t_is_in():
 
 def test_one_millisecond_inside_each_window_counts():
     samples = snapshot_of(
-        login(T - DAY_MS + 1, user="d"), login(T - 7 * DAY_MS + 1, user="w"), login(T - 30 * DAY_MS + 1, user="m"),
+        login(T - DAY_MS + 1, user="d"),
+        login(T - 7 * DAY_MS + 1, user="w"),
+        login(T - 30 * DAY_MS + 1, user="m"),
         login(T - 30 * DAY_MS, user="out"),
     )
     assert [active(samples, w) for w in ("1d", "7d", "30d")] == [1, 2, 3]
@@ -59,15 +61,21 @@ def test_logout_is_not_activity_and_users_are_per_account():
 
 
 def test_stickiness_is_daily_over_monthly_and_zero_without_users():
-    samples = snapshot_of(login(T - 1, user="x"), login(T - 10 * DAY_MS, user="y"), login(T - 20 * DAY_MS, user="z"))
+    samples = snapshot_of(
+        login(T - 1, user="x"), login(T - 10 * DAY_MS, user="y"), login(T - 20 * DAY_MS, user="z")
+    )
     assert value(samples, "pulse_stickiness_ratio") == 1 / 3
     assert value(snapshot_of(), "pulse_stickiness_ratio") == 0
 
 
 def test_login_count_counts_every_login_event_in_the_window():
     samples = snapshot_of(
-        login(T, user="a"), login(T - 1, user="a"), login(T - DAY_MS, user="a"),
-        login(T - 7 * DAY_MS + 1, user="b"), feature(T - 2, user="a"), login(T - 7 * DAY_MS, user="c"),
+        login(T, user="a"),
+        login(T - 1, user="a"),
+        login(T - DAY_MS, user="a"),
+        login(T - 7 * DAY_MS + 1, user="b"),
+        feature(T - 2, user="a"),
+        login(T - 7 * DAY_MS, user="c"),
     )
     assert value(samples, "pulse_logins", window="1d") == 2
     assert value(samples, "pulse_logins", window="7d") == 4
@@ -119,27 +127,36 @@ def test_activity_knobs_parse_and_default_to_every_login_and_feature():
     assert default.activity_types == ("login", "feature_used") and default.core_features == ()
     assert default.time_zone == "UTC"
     config = EngineConfig.from_mapping(
-        {"activity_types": ["feature_used"], "core_features": ["export"],
-         "time_zone": "Asia/Kathmandu"}
+        {
+            "activity_types": ["feature_used"],
+            "core_features": ["export"],
+            "time_zone": "Asia/Kathmandu",
+        }
     )
     assert config.counts_as_activity("feature_used", "export")
     assert not config.counts_as_activity("feature_used", "search")
     assert not config.counts_as_activity("login", None)
 
 
-@pytest.mark.parametrize(("table", "fix"), [
-    ({"activity_types": []}, 'activity_types must be a non-empty list drawn from "login"'),
-    ({"activity_types": ["logout"]}, 'activity_types must be a non-empty list drawn from "login"'),
-    ({"activity_types": "login"}, "activity_types must be a list of names"),
-    ({"core_features": ["export", "export"]}, "core_features must be distinct feature names"),
-    ({"core_features": [""]}, "core_features must be a list of names"),
-    ({"time_zone": "Mars/Olympus"}, 'time_zone "Mars/Olympus" is not a known IANA time zone'),
-    ({"time_zone": "../etc/passwd"}, "is not a known IANA time zone"),
-    ({"time_zone": 2}, "time_zone must be an IANA time zone name"),
-])
+@pytest.mark.parametrize(
+    ("table", "fix"),
+    [
+        ({"activity_types": []}, 'activity_types must be a non-empty list drawn from "login"'),
+        (
+            {"activity_types": ["logout"]},
+            'activity_types must be a non-empty list drawn from "login"',
+        ),
+        ({"activity_types": "login"}, "activity_types must be a list of names"),
+        ({"core_features": ["export", "export"]}, "core_features must be distinct feature names"),
+        ({"core_features": [""]}, "core_features must be a list of names"),
+        ({"time_zone": "Mars/Olympus"}, 'time_zone "Mars/Olympus" is not a known IANA time zone'),
+        ({"time_zone": "../etc/passwd"}, "is not a known IANA time zone"),
+        ({"time_zone": 2}, "time_zone must be an IANA time zone name"),
+    ],
+)
 def test_bad_activity_knobs_name_the_fix_in_one_sentence(table, fix):
-    from streams.pulse_config import PulseConfig
     from streams.errors import ConfigError
+    from streams.pulse_config import PulseConfig
 
     with pytest.raises(ConfigError, match=re.escape(fix)) as raised:
         PulseConfig.from_mapping({"engine": table})
@@ -167,8 +184,11 @@ def test_a_core_feature_list_changes_who_is_active_but_not_feature_users():
 
     config = EngineConfig(core_features=("export",))
     engine = Engine(config)
-    for event in (feature(T - 1, user="searcher", name="search"),
-                  feature(T - 1, user="exporter", name="export"), login(T - 2, user="idle")):
+    for event in (
+        feature(T - 1, user="searcher", name="search"),
+        feature(T - 1, user="exporter", name="export"),
+        login(T - 2, user="idle"),
+    ):
         engine.apply(event)
     samples = engine.snapshot(T)
     assert active(samples, "1d") == 2  # exporter, idle (a login is activity by default)

@@ -10,8 +10,15 @@ T = T0 + 40 * DAY_MS
 
 def test_lifecycle_counts_with_window_edges():
     engine = Engine()
-    for event in (signup(T - 30 * DAY_MS, user="edge"), signup(T, user="a"), signup(T - DAY_MS, user="b"),
-                  step(T - 2), step(T - 3, name="connect"), onboarded(T - 1), onboarded(T + 1, user="later")):
+    for event in (
+        signup(T - 30 * DAY_MS, user="edge"),
+        signup(T, user="a"),
+        signup(T - DAY_MS, user="b"),
+        step(T - 2),
+        step(T - 3, name="connect"),
+        onboarded(T - 1),
+        onboarded(T + 1, user="later"),
+    ):
         engine.apply(event)
     samples = engine.snapshot(T)
     assert value(samples, "pulse_signups", window="30d") == 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from streams.engine.engine_config import EngineConfig
 from streams.engine.engine import Engine
+from streams.engine.engine_config import EngineConfig
 from tests.engine_events import DAY_MS, MINUTE_MS, T0, feature, login, logout, subscribed, value
 
 GAP = 30 * MINUTE_MS
@@ -17,7 +17,9 @@ def sessions_at(events, as_of: int = T, config: EngineConfig | None = None) -> t
     for event in events:
         engine.apply(event)
     samples = engine.snapshot(as_of)
-    return value(samples, "pulse_sessions", window="7d"), value(samples, "pulse_session_duration_sum_seconds", window="7d")
+    return value(samples, "pulse_sessions", window="7d"), value(
+        samples, "pulse_session_duration_sum_seconds", window="7d"
+    )
 
 
 def test_gap_of_exactly_30_minutes_joins():
@@ -32,8 +34,12 @@ def test_gap_of_30_minutes_and_1_ms_splits():
 
 def test_logout_ends_the_session_and_same_millisecond_activity_belongs_to_it():
     start = T - DAY_MS
-    events = [login(start), feature(start + 10 * MINUTE_MS), logout(start + 10 * MINUTE_MS),
-              feature(start + 11 * MINUTE_MS)]
+    events = [
+        login(start),
+        feature(start + 10 * MINUTE_MS),
+        logout(start + 10 * MINUTE_MS),
+        feature(start + 11 * MINUTE_MS),
+    ]
     # session 1: 10 minutes ended by the logout; session 2: the lone feature use, 0 s.
     assert sessions_at(events) == (2, 600)
 
@@ -64,7 +70,11 @@ def test_window_counts_sessions_by_their_end_with_their_full_duration():
 
 def test_late_event_merges_two_sessions():
     start = T - DAY_MS
-    first, second, bridge = login(start), feature(start + 50 * MINUTE_MS), feature(start + 25 * MINUTE_MS)
+    first, second, bridge = (
+        login(start),
+        feature(start + 50 * MINUTE_MS),
+        feature(start + 25 * MINUTE_MS),
+    )
     assert sessions_at([first, second]) == (2, 0)
     assert sessions_at([first, second, bridge]) == (1, 3000)
 
@@ -78,8 +88,14 @@ def test_late_logout_splits_a_session():
 
 def test_result_does_not_depend_on_arrival_order():
     start = T - DAY_MS
-    events = [login(start), feature(start + 20 * MINUTE_MS), logout(start + 35 * MINUTE_MS),
-              login(start + 36 * MINUTE_MS), feature(start + 80 * MINUTE_MS), feature(start + 95 * MINUTE_MS)]
+    events = [
+        login(start),
+        feature(start + 20 * MINUTE_MS),
+        logout(start + 35 * MINUTE_MS),
+        login(start + 36 * MINUTE_MS),
+        feature(start + 80 * MINUTE_MS),
+        feature(start + 95 * MINUTE_MS),
+    ]
     results = {sessions_at(list(order)) for order in itertools.permutations(events)}
     assert results == {(3, 35 * 60 + 15 * 60)}
 
@@ -93,7 +109,9 @@ def test_configured_gap_is_used():
 def test_pruning_keeps_the_start_of_a_long_session_still_in_view():
     engine = Engine()
     start = T0
-    long_session = [feature(start + i * 20 * MINUTE_MS) for i in range(10 * 24 * 3)]  # 10 days, 20-minute gaps
+    long_session = [
+        feature(start + i * 20 * MINUTE_MS) for i in range(10 * 24 * 3)
+    ]  # 10 days, 20-minute gaps
     for event in long_session:
         engine.apply(event)
     last = long_session[-1].occurred_at
@@ -104,7 +122,9 @@ def test_pruning_keeps_the_start_of_a_long_session_still_in_view():
     user = engine.store.get("a1").users["u1"]
     assert user.trail[0] >> 1 > start  # the head of the session was dropped ...
     after = engine.snapshot(as_of)
-    assert value(after, "pulse_session_duration_sum_seconds", window="7d") == (last - start) / 1000  # ... not its start
+    assert (
+        value(after, "pulse_session_duration_sum_seconds", window="7d") == (last - start) / 1000
+    )  # ... not its start
     assert after == before
 
 
@@ -157,33 +177,54 @@ def test_two_devices_keep_their_own_sessions_and_a_logout_ends_only_its_own():
 def test_two_devices_result_does_not_depend_on_arrival_order():
     start = T - DAY_MS
     events = two_devices(start)
-    rng_orders = [events[::-1], events[3:] + events[:3], sorted(events, key=lambda e: e.event_id[::-1])]
+    rng_orders = [
+        events[::-1],
+        events[3:] + events[:3],
+        sorted(events, key=lambda e: e.event_id[::-1]),
+    ]
     assert {sessions_at(order) for order in rng_orders} == {(2, 55 * 60)}
 
 
 def test_an_untagged_logout_ends_the_latest_open_tagged_session():
     start = T - DAY_MS
-    events = [login(start, session="a"), login(start + MINUTE_MS, session="b"),
-              logout(start + 3 * MINUTE_MS), feature(start + 4 * MINUTE_MS), logout(start + 6 * MINUTE_MS)]
+    events = [
+        login(start, session="a"),
+        login(start + MINUTE_MS, session="b"),
+        logout(start + 3 * MINUTE_MS),
+        feature(start + 4 * MINUTE_MS),
+        logout(start + 6 * MINUTE_MS),
+    ]
     # b: 1..3 min (ended by the untagged logout); a: 0..6 min (the feature use joins a)
     assert sessions_at(events) == (2, 2 * 60 + 6 * 60)
 
 
 def test_a_new_session_id_starts_a_new_session_within_the_gap():
     start = T - DAY_MS
-    events = [login(start, session="a"), feature(start + 5 * MINUTE_MS), login(start + 10 * MINUTE_MS, session="b"),
-              feature(start + 15 * MINUTE_MS)]
+    events = [
+        login(start, session="a"),
+        feature(start + 5 * MINUTE_MS),
+        login(start + 10 * MINUTE_MS, session="b"),
+        feature(start + 15 * MINUTE_MS),
+    ]
     assert sessions_at(events) == (2, 5 * 60 + 5 * 60)
-    untagged = [login(start), feature(start + 5 * MINUTE_MS), login(start + 10 * MINUTE_MS),
-                feature(start + 15 * MINUTE_MS)]
+    untagged = [
+        login(start),
+        feature(start + 5 * MINUTE_MS),
+        login(start + 10 * MINUTE_MS),
+        feature(start + 15 * MINUTE_MS),
+    ]
     assert sessions_at(untagged) == (1, 15 * 60)  # the inactivity rule alone
 
 
 def test_the_gap_still_splits_a_session_with_an_id():
     start = T - DAY_MS
     later = start + 5 * MINUTE_MS + GAP + 1
-    events = [login(start, session="a"), feature(start + 5 * MINUTE_MS), feature(later),
-              logout(later + MINUTE_MS, session="a")]
+    events = [
+        login(start, session="a"),
+        feature(start + 5 * MINUTE_MS),
+        feature(later),
+        logout(later + MINUTE_MS, session="a"),
+    ]
     # run 1: session a, 5 minutes. Run 2 (after the gap) has no open login: the feature use
     # is an untagged session of its own and the logout of "a" a lone one, both 0 s.
     assert sessions_at(events) == (3, 5 * 60)
@@ -192,9 +233,12 @@ def test_the_gap_still_splits_a_session_with_an_id():
 
 def test_zero_length_sessions_are_counted_apart():
     start = T - DAY_MS
-    events = [login(start), feature(start + 10 * MINUTE_MS),  # 10 minutes
-              login(start + 2 * GAP),  # a lone login: 0 s
-              logout(start + 4 * GAP, session="x")]  # a lone logout: 0 s
+    events = [
+        login(start),
+        feature(start + 10 * MINUTE_MS),  # 10 minutes
+        login(start + 2 * GAP),  # a lone login: 0 s
+        logout(start + 4 * GAP, session="x"),
+    ]  # a lone logout: 0 s
     assert sessions_at(events) == (3, 600)
     assert zero_length_at(events) == 2
 
@@ -204,9 +248,14 @@ def test_pruning_a_user_with_session_ids_keeps_every_answer_in_view():
     events = []
     for day in range(12):
         base = T0 + day * DAY_MS
-        events += [login(base, session=f"l{day}"), feature(base + 5 * MINUTE_MS),
-                   login(base + 6 * MINUTE_MS, session=f"p{day}"), feature(base + 7 * MINUTE_MS),
-                   logout(base + 9 * MINUTE_MS, session=f"p{day}"), logout(base + 12 * MINUTE_MS)]
+        events += [
+            login(base, session=f"l{day}"),
+            feature(base + 5 * MINUTE_MS),
+            login(base + 6 * MINUTE_MS, session=f"p{day}"),
+            feature(base + 7 * MINUTE_MS),
+            logout(base + 9 * MINUTE_MS, session=f"p{day}"),
+            logout(base + 12 * MINUTE_MS),
+        ]
     for event in events:
         engine.apply(event)
     engine.apply(login(T0 + 50 * DAY_MS, user="other"))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 
 from streams.engine.account import AccountState
-from streams.engine.engine_config import EngineConfig
 from streams.engine.engine import Engine
+from streams.engine.engine_config import EngineConfig
 from tests.engine_events import DAY_MS, HOUR_MS, T0, login, synthetic_events
+
 
 def engine_with(events, config: EngineConfig | None = None) -> Engine:
     engine = Engine(config)
@@ -49,7 +50,9 @@ def test_state_bytes_round_trip_gives_the_same_snapshots():
 
 def test_pruning_keeps_every_snapshot_within_the_late_horizon_exact():
     events = synthetic_events(seed=3, days=120, accounts=2, users=3)
-    reference = Engine(EngineConfig(activity_lag_ms=10**15, survey_lag_ms=10**15, ticket_retention_ms=2 * 10**15))
+    reference = Engine(
+        EngineConfig(activity_lag_ms=10**15, survey_lag_ms=10**15, ticket_retention_ms=2 * 10**15)
+    )
     pruned = Engine()
     for event in events:
         reference.apply(event)
@@ -60,7 +63,10 @@ def test_pruning_keeps_every_snapshot_within_the_late_horizon_exact():
     for as_of in (end, oldest_exact, oldest_exact + 7 * DAY_MS + 5):
         assert pruned.snapshot(as_of) == reference.snapshot(as_of)
     # users age out by the account's latest activity, which may trail its latest event by days
-    assert len(pruned.store.get("acct0").to_bytes()) < len(reference.store.get("acct0").to_bytes()) * 0.6
+    assert (
+        len(pruned.store.get("acct0").to_bytes())
+        < len(reference.store.get("acct0").to_bytes()) * 0.6
+    )
 
 
 def test_state_stops_growing_once_days_age_out():
@@ -125,7 +131,9 @@ def test_kept_user_encodings_never_go_stale():
     for state in engine.store.values():
         assert state.to_bytes() == _fresh_bytes(state)
         state.to_bytes()
-        state.stream_time += 20 * DAY_MS  # as if the account's users had gone quiet: pruning ages them out
+        state.stream_time += (
+            20 * DAY_MS
+        )  # as if the account's users had gone quiet: pruning ages them out
         state.activity_time += 20 * DAY_MS
         state.prune(engine.config)
         assert state.to_bytes() == _fresh_bytes(state)

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from streams.engine.engine import Engine
-from tests.engine_events import DAY_MS, HOUR_MS, MINUTE_MS, T0, opened, reopened, replied, resolved, value
+from tests.engine_events import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    T0,
+    opened,
+    reopened,
+    replied,
+    resolved,
+    value,
+)
 
 T = T0 + 20 * DAY_MS
 
@@ -23,9 +33,19 @@ def test_open_follows_the_latest_state_change():
     start = T - 3 * DAY_MS
     assert open_tickets(snapshot_of(opened(start))) == 1
     assert open_tickets(snapshot_of(opened(start), resolved(start + HOUR_MS))) == 0
-    assert open_tickets(snapshot_of(opened(start), resolved(start + HOUR_MS), reopened(start + 2 * HOUR_MS))) == 1
+    assert (
+        open_tickets(
+            snapshot_of(opened(start), resolved(start + HOUR_MS), reopened(start + 2 * HOUR_MS))
+        )
+        == 1
+    )
     # arrival order does not matter
-    assert open_tickets(snapshot_of(reopened(start + 2 * HOUR_MS), resolved(start + HOUR_MS), opened(start))) == 1
+    assert (
+        open_tickets(
+            snapshot_of(reopened(start + 2 * HOUR_MS), resolved(start + HOUR_MS), opened(start))
+        )
+        == 1
+    )
 
 
 def test_open_at_a_past_time_uses_the_state_then():
@@ -38,13 +58,20 @@ def test_open_at_a_past_time_uses_the_state_then():
 
 def test_simultaneous_resolve_and_reopen_leave_the_ticket_open():
     start = T - DAY_MS
-    assert open_tickets(snapshot_of(opened(start), reopened(start + HOUR_MS), resolved(start + HOUR_MS))) == 1
+    assert (
+        open_tickets(
+            snapshot_of(opened(start), reopened(start + HOUR_MS), resolved(start + HOUR_MS))
+        )
+        == 1
+    )
 
 
 def test_open_backlog_is_split_by_priority_at_opening():
     samples = snapshot_of(
-        opened(T - DAY_MS, ticket="a", priority="urgent"), opened(T - DAY_MS, ticket="b"),
-        opened(T - DAY_MS, ticket="c", priority="urgent"), resolved(T - 1, ticket="c"),
+        opened(T - DAY_MS, ticket="a", priority="urgent"),
+        opened(T - DAY_MS, ticket="b"),
+        opened(T - DAY_MS, ticket="c", priority="urgent"),
+        resolved(T - 1, ticket="c"),
     )
     assert value(samples, "pulse_tickets_open", priority="urgent") == 1
     assert value(samples, "pulse_tickets_open", priority="none") == 1
@@ -53,15 +80,20 @@ def test_open_backlog_is_split_by_priority_at_opening():
 
 def test_tickets_opened_window_edges():
     samples = snapshot_of(
-        opened(T, ticket="at_t"), opened(T - DAY_MS, ticket="edge_1d"), opened(T - 7 * DAY_MS + 1, ticket="in_7d"),
-        opened(T - 7 * DAY_MS, ticket="edge_7d"), opened(T + 1, ticket="future"),
+        opened(T, ticket="at_t"),
+        opened(T - DAY_MS, ticket="edge_1d"),
+        opened(T - 7 * DAY_MS + 1, ticket="in_7d"),
+        opened(T - 7 * DAY_MS, ticket="edge_7d"),
+        opened(T + 1, ticket="future"),
     )
     assert value(samples, "pulse_tickets_opened", window="1d") == 1
     assert value(samples, "pulse_tickets_opened", window="7d") == 3
 
 
 def test_duplicate_opening_counts_the_ticket_once_from_its_earliest_time():
-    samples = snapshot_of(opened(T - 2 * DAY_MS), opened(T - HOUR_MS), replied(T - 2 * DAY_MS + HOUR_MS))
+    samples = snapshot_of(
+        opened(T - 2 * DAY_MS), opened(T - HOUR_MS), replied(T - 2 * DAY_MS + HOUR_MS)
+    )
     assert value(samples, "pulse_tickets_opened", window="1d") == 0
     assert value(samples, "pulse_tickets_opened", window="7d") == 1
     assert value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") == 3600
@@ -70,7 +102,9 @@ def test_duplicate_opening_counts_the_ticket_once_from_its_earliest_time():
 def test_first_response_is_the_first_agent_reply_and_customers_do_not_count():
     start = T - 2 * DAY_MS
     samples = snapshot_of(
-        opened(start), replied(start + 10 * MINUTE_MS, author="customer"), replied(start + HOUR_MS, author="agent"),
+        opened(start),
+        replied(start + 10 * MINUTE_MS, author="customer"),
+        replied(start + HOUR_MS, author="agent"),
         replied(start + 2 * HOUR_MS, author="agent"),
     )
     assert value(samples, "pulse_ticket_first_responses", window="7d") == 1
@@ -87,7 +121,10 @@ def test_first_response_counts_in_the_window_of_the_reply_not_of_the_opening():
     answered_long_ago = (opened(T - 9 * DAY_MS, ticket="x"), replied(T - 7 * DAY_MS, ticket="x"))
     samples = snapshot_of(*old_ticket, *answered_long_ago)
     assert value(samples, "pulse_ticket_first_responses", window="7d") == 1
-    assert value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") == 29 * 24 * 3600
+    assert (
+        value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d")
+        == 29 * 24 * 3600
+    )
 
 
 def test_reply_and_resolution_before_the_opening_is_known_are_held_until_it_arrives():
@@ -116,7 +153,10 @@ def test_opening_after_the_evaluation_time_is_not_known():
 def test_resolution_time_uses_the_first_resolution_and_reopen_counts():
     start = T - 3 * DAY_MS
     samples = snapshot_of(
-        opened(start), resolved(start + 2 * HOUR_MS), reopened(start + DAY_MS), resolved(start + 2 * DAY_MS)
+        opened(start),
+        resolved(start + 2 * HOUR_MS),
+        reopened(start + DAY_MS),
+        resolved(start + 2 * DAY_MS),
     )
     assert value(samples, "pulse_ticket_resolutions", window="7d") == 1
     assert value(samples, "pulse_ticket_resolution_duration_sum_seconds", window="7d") == 2 * 3600
@@ -133,16 +173,27 @@ def test_reply_stamped_before_the_opening_counts_with_time_zero():
 def test_seed_vectors_for_average_first_response_and_resolution():
     # T-FRT: 0.5, 2, 1.5, 4 h -> mean 2.0 h; T-RES: 4, 26, 10, 8 h -> mean 12.0 h.
     events = []
-    for index, (first_reply, resolution) in enumerate(zip((0.5, 2, 1.5, 4), (4, 26, 10, 8), strict=True)):
+    for index, (first_reply, resolution) in enumerate(
+        zip((0.5, 2, 1.5, 4), (4, 26, 10, 8), strict=True)
+    ):
         start = T - 3 * DAY_MS + index * HOUR_MS
         ticket = f"k{index}"
-        events += [opened(start, ticket=ticket), replied(start + int(first_reply * HOUR_MS), ticket=ticket),
-                   resolved(start + resolution * HOUR_MS, ticket=ticket)]
+        events += [
+            opened(start, ticket=ticket),
+            replied(start + int(first_reply * HOUR_MS), ticket=ticket),
+            resolved(start + resolution * HOUR_MS, ticket=ticket),
+        ]
     samples = snapshot_of(*events)
     responses = value(samples, "pulse_ticket_first_responses", window="7d")
-    assert value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") / responses == 2.0 * 3600
+    assert (
+        value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") / responses
+        == 2.0 * 3600
+    )
     resolutions = value(samples, "pulse_ticket_resolutions", window="7d")
-    assert value(samples, "pulse_ticket_resolution_duration_sum_seconds", window="7d") / resolutions == 12.0 * 3600
+    assert (
+        value(samples, "pulse_ticket_resolution_duration_sum_seconds", window="7d") / resolutions
+        == 12.0 * 3600
+    )
 
 
 def test_quiet_closed_tickets_are_forgotten_and_open_ones_kept():

@@ -72,8 +72,12 @@ def _future() -> object:
 
 def _too_late() -> object:
     admission = Admission(PolicyConfig())
-    admission.admit(DECODER.decode(message("login", event_id="new", occurred_at="2026-06-01T00:00:00Z")))  # type: ignore[arg-type]
-    return admission.admit(DECODER.decode(message("login", event_id="old", occurred_at="2026-01-01T00:00:00Z")))  # type: ignore[arg-type]
+    admission.admit(
+        DECODER.decode(message("login", event_id="new", occurred_at="2026-06-01T00:00:00Z"))
+    )  # type: ignore[arg-type]
+    return admission.admit(
+        DECODER.decode(message("login", event_id="old", occurred_at="2026-01-01T00:00:00Z"))
+    )  # type: ignore[arg-type]
 
 
 REASON_CASES: dict[str, Callable[[], object]] = {
@@ -84,7 +88,9 @@ REASON_CASES: dict[str, Callable[[], object]] = {
     "missing_field:": lambda: DECODER.decode(message("login", user_id=None)),
     "invalid_field:": lambda: DECODER.decode(message("feature_used", count=0)),
     "unknown_currency": lambda: Decoder(currencies={"EUR"}).decode(message("payment_failed")),
-    "no_exchange_rate": lambda: Decoder(rate_known=lambda code, at: False).decode(message("payment_failed")),
+    "no_exchange_rate": lambda: Decoder(rate_known=lambda code, at: False).decode(
+        message("payment_failed")
+    ),
     "wrong_topic": lambda: DECODER.decode(message("login"), "pulse.billing"),
     "future_timestamp": _future,
     "too_late": _too_late,
@@ -124,18 +130,31 @@ def test_default_limit_is_64_kib() -> None:
     at_limit = orjson.dumps(padded | {"pad": "x" * (65536 - base)})
     assert len(at_limit) == 65536
     assert isinstance(DECODER.decode(at_limit), Login)
-    assert reason(DECODER.decode(at_limit[:-1] + b' }')) == "too_large"
+    assert reason(DECODER.decode(at_limit[:-1] + b" }")) == "too_large"
 
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"{", b"\xff\xfe", b'{"a": NaN}', b'{"a": Infinity}', b'{"a": 1e400}', b'"\\ud800"', b"{} {}", b"{'a': 1}", b"[" * 2000 + b"]" * 2000],
+    [
+        b"",
+        b"{",
+        b"\xff\xfe",
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": 1e400}',
+        b'"\\ud800"',
+        b"{} {}",
+        b"{'a': 1}",
+        b"[" * 2000 + b"]" * 2000,
+    ],
 )
 def test_invalid_json(raw: bytes) -> None:
     assert reason(DECODER.decode(raw)) == "invalid_json"
 
 
-@pytest.mark.parametrize("raw", [b"[]", b'"login"', b"1", b"null", b"true", b"[" * 100 + b"]" * 100])
+@pytest.mark.parametrize(
+    "raw", [b"[]", b'"login"', b"1", b"null", b"true", b"[" * 100 + b"]" * 100]
+)
 def test_not_an_object(raw: bytes) -> None:
     assert reason(DECODER.decode(raw)) == "not_an_object"
 
@@ -169,9 +188,16 @@ def test_currency_is_upper_cased_and_checked_against_the_list() -> None:
     decoder = Decoder(currencies=["usd", "EUR"])
     payment = decoder.decode(message("payment_succeeded", currency="usd"))
     assert not isinstance(payment, Rejection) and payment.currency == "USD"  # type: ignore[union-attr]
-    assert reason(decoder.decode(message("payment_succeeded", currency="JPY"))) == "unknown_currency"
-    assert reason(decoder.decode(message("subscription_started", currency="gbp"))) == "unknown_currency"
-    assert isinstance(DECODER.decode(message("payment_succeeded", currency="JPY")), Rejection) is False
+    assert (
+        reason(decoder.decode(message("payment_succeeded", currency="JPY"))) == "unknown_currency"
+    )
+    assert (
+        reason(decoder.decode(message("subscription_started", currency="gbp")))
+        == "unknown_currency"
+    )
+    assert (
+        isinstance(DECODER.decode(message("payment_succeeded", currency="JPY")), Rejection) is False
+    )
 
 
 def test_invalid_field_detail_names_the_field_not_the_value() -> None:
@@ -183,7 +209,9 @@ def test_invalid_field_detail_names_the_field_not_the_value() -> None:
 # --------------------------------------------------------------------------- conversions
 
 
-RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|([+-])(\d\d):(\d\d))")
+RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|([+-])(\d\d):(\d\d))"
+)
 
 
 def oracle_epoch_ms(text: str) -> int:
@@ -194,7 +222,9 @@ def oracle_epoch_ms(text: str) -> int:
     fraction, sign, offset_hours, offset_minutes = match.groups()[6:]
     seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
     if sign:
-        seconds -= (1 if sign == "+" else -1) * (int(offset_hours) * 3600 + int(offset_minutes) * 60)
+        seconds -= (1 if sign == "+" else -1) * (
+            int(offset_hours) * 3600 + int(offset_minutes) * 60
+        )
     return seconds * 1000 + (int((fraction or "").ljust(3, "0")[:3]))
 
 
@@ -219,7 +249,10 @@ def test_epoch_ms_agrees_with_calendar_arithmetic(text: str) -> None:
 
 
 def test_naive_time_is_rejected() -> None:
-    assert reason(DECODER.decode(message("login", occurred_at="2026-03-01T09:15:00"))) == "invalid_field:occurred_at"
+    assert (
+        reason(DECODER.decode(message("login", occurred_at="2026-03-01T09:15:00")))
+        == "invalid_field:occurred_at"
+    )
 
 
 def test_time_fields_are_epoch_ms() -> None:
@@ -231,8 +264,18 @@ def test_time_fields_are_epoch_ms() -> None:
 
 @pytest.mark.parametrize(
     ("written", "expected"),
-    [(b"49.99", "49.99"), (b"0.1", "0.1"), (b"1234567.891", "1234567.891"), (b"10", "10"), (b"1e-7", "1E-7"),
-     (b"999999999999.99", "999999999999.99"), (b"0", "0"), (b"-0.0", "0"), (b"12.50", "12.5"), (b"2.5e3", "2500.0")],
+    [
+        (b"49.99", "49.99"),
+        (b"0.1", "0.1"),
+        (b"1234567.891", "1234567.891"),
+        (b"10", "10"),
+        (b"1e-7", "1E-7"),
+        (b"999999999999.99", "999999999999.99"),
+        (b"0", "0"),
+        (b"-0.0", "0"),
+        (b"12.50", "12.5"),
+        (b"2.5e3", "2500.0"),
+    ],
 )
 def test_money_is_the_decimal_as_written(written: bytes, expected: str) -> None:
     raw = message("payment_succeeded").replace(b'"amount":499', b'"amount":' + written)
@@ -250,14 +293,27 @@ def test_exact_decimal_of_ints_and_floats() -> None:
 def test_defaults_are_applied() -> None:
     feature = DECODER.decode(message("feature_used", count=None))
     assert isinstance(feature, FeatureUsed) and feature.count == 1
-    subscription = DECODER.decode(message("subscription_started", quantity=None, discount_percent=None, trial_ends_at=None))
+    subscription = DECODER.decode(
+        message("subscription_started", quantity=None, discount_percent=None, trial_ends_at=None)
+    )
     assert isinstance(subscription, SubscriptionSet)
-    assert (subscription.quantity, subscription.interval_count, subscription.discount_percent, subscription.trial_ends_at) == (1, 1, Decimal(0), None)
+    assert (
+        subscription.quantity,
+        subscription.interval_count,
+        subscription.discount_percent,
+        subscription.trial_ends_at,
+    ) == (1, 1, Decimal(0), None)
     assert isinstance(subscription.discount_percent, Decimal)
     canceled = DECODER.decode(message("subscription_canceled", effective_at=None))
-    assert isinstance(canceled, SubscriptionCanceled) and canceled.effective_at == canceled.occurred_at
+    assert (
+        isinstance(canceled, SubscriptionCanceled) and canceled.effective_at == canceled.occurred_at
+    )
     opened = DECODER.decode(message("ticket_opened", priority=None, channel=None, user_id=None))
-    assert isinstance(opened, TicketOpened) and (opened.priority, opened.channel, opened.user_id) == (None, None, None)
+    assert isinstance(opened, TicketOpened) and (
+        opened.priority,
+        opened.channel,
+        opened.user_id,
+    ) == (None, None, None)
     survey = DECODER.decode(message("survey_response", comment=None, user_id=None))
     assert isinstance(survey, SurveyResponse) and (survey.comment, survey.user_id) == (None, None)
     done = DECODER.decode(message("onboarding_completed"))
@@ -267,9 +323,17 @@ def test_defaults_are_applied() -> None:
 def test_given_values_override_defaults() -> None:
     canceled = DECODER.decode(message("subscription_canceled"))
     assert isinstance(canceled, SubscriptionCanceled)
-    assert canceled.effective_at == epoch_ms(EXAMPLE["subscription_canceled"]["effective_at"]) != canceled.occurred_at
+    assert (
+        canceled.effective_at
+        == epoch_ms(EXAMPLE["subscription_canceled"]["effective_at"])
+        != canceled.occurred_at
+    )
     subscription = DECODER.decode(message("subscription_started"))
-    assert isinstance(subscription, SubscriptionSet) and subscription.discount_percent == Decimal(10) and subscription.quantity == 5
+    assert (
+        isinstance(subscription, SubscriptionSet)
+        and subscription.discount_percent == Decimal(10)
+        and subscription.quantity == 5
+    )
 
 
 def test_integral_float_becomes_int() -> None:
@@ -278,7 +342,9 @@ def test_integral_float_becomes_int() -> None:
 
 
 def test_unknown_extra_fields_are_ignored() -> None:
-    event = DECODER.decode(message("login", app_version="4.2", nested={"deep": [1, 2, {"x": None}]}))
+    event = DECODER.decode(
+        message("login", app_version="4.2", nested={"deep": [1, 2, {"x": None}]})
+    )
     assert event == DECODER.decode(message("login"))
 
 
@@ -291,7 +357,11 @@ def test_every_example_type_round_trips_to_its_class() -> None:
     for event_type, example in iter_examples():
         event = DECODER.decode(orjson.dumps(example))
         assert not isinstance(event, Rejection) and event.type == event_type
-        assert (event.event_id, event.account_id, event.user_id) == (example["event_id"], example["account_id"], example.get("user_id"))
+        assert (event.event_id, event.account_id, event.user_id) == (
+            example["event_id"],
+            example["account_id"],
+            example.get("user_id"),
+        )
 
 
 # --------------------------------------------------------------------------- dead letters
@@ -301,12 +371,18 @@ def test_dead_letter_record_for_text() -> None:
     raw = message("login", user_id=None)
     rejection = DECODER.decode(raw)
     assert isinstance(rejection, Rejection)
-    record = orjson.loads(dead_letter_record(raw, rejection, topic="pulse.logins", partition=3, offset=1234, at_ms=1772356500123))
+    record = orjson.loads(
+        dead_letter_record(
+            raw, rejection, topic="pulse.logins", partition=3, offset=1234, at_ms=1772356500123
+        )
+    )
     assert record["reason"] == "missing_field:user_id" and record["detail"] == rejection.detail
     assert (record["topic"], record["partition"], record["offset"]) == ("pulse.logins", 3, 1234)
     assert record["rejected_at"] == "2026-03-01T09:15:00.123Z"
     assert epoch_ms(record["rejected_at"]) == 1772356500123
-    assert record["raw_text"] == raw.decode() and "raw_base64" not in record  # the bytes once, not twice
+    assert (
+        record["raw_text"] == raw.decode() and "raw_base64" not in record
+    )  # the bytes once, not twice
     assert record["raw_size"] == len(raw) and "raw_truncated" not in record
     assert record["raw_sha256"] == hashlib.sha256(raw).hexdigest()
 
@@ -315,9 +391,16 @@ def test_dead_letter_record_for_binary_and_unknown_source() -> None:
     raw = b"\xff\x00\xed\xa0\x80garbage"
     rejection = DECODER.decode(raw)
     assert isinstance(rejection, Rejection)
-    record = orjson.loads(dead_letter_record(raw, rejection, topic=None, partition=None, offset=None, at_ms=0))
+    record = orjson.loads(
+        dead_letter_record(raw, rejection, topic=None, partition=None, offset=None, at_ms=0)
+    )
     assert base64.b64decode(record["raw_base64"]) == raw and "raw_text" not in record
-    assert (record["topic"], record["partition"], record["offset"], record["rejected_at"]) == (None, None, None, "1970-01-01T00:00:00.000Z")
+    assert (record["topic"], record["partition"], record["offset"], record["rejected_at"]) == (
+        None,
+        None,
+        None,
+        "1970-01-01T00:00:00.000Z",
+    )
 
 
 def _too_large(raw: bytes) -> Rejection:
@@ -331,8 +414,12 @@ def test_dead_letter_record_is_capped_with_the_size_and_hash_of_the_whole() -> N
     (about 1.1 MB, past the dead-letter topic's 1 MiB); now about the longest prefix that
     keeps the record within MAX_RECORD_BYTES, with the size and hash of the whole."""
     raw = b'{"type":"login","tags":[' + b'"x",' * 100_000 + b'"x"]}'
-    record_bytes = dead_letter_record(raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0)
-    assert 0.98 * MAX_RECORD_BYTES < len(record_bytes) <= MAX_RECORD_BYTES  # about the longest copy that fits
+    record_bytes = dead_letter_record(
+        raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0
+    )
+    assert (
+        0.98 * MAX_RECORD_BYTES < len(record_bytes) <= MAX_RECORD_BYTES
+    )  # about the longest copy that fits
     record = orjson.loads(record_bytes)
     assert record["raw_size"] == len(raw) and record["raw_truncated"] is True
     assert record["raw_sha256"] == hashlib.sha256(raw).hexdigest()
@@ -342,13 +429,29 @@ def test_dead_letter_record_is_capped_with_the_size_and_hash_of_the_whole() -> N
 def test_dead_letter_record_cut_keeps_text_whole_characters_and_binary_as_base64() -> None:
     text = ("é" * 50_000).encode()  # 2 bytes a character: a cut can fall inside one
     for cap in (1_000, 1_001, 1_002):
-        record = orjson.loads(dead_letter_record(text, _too_large(text * 2), topic="t", partition=0, offset=0,
-                                                 at_ms=0, max_record_bytes=cap))
+        record = orjson.loads(
+            dead_letter_record(
+                text,
+                _too_large(text * 2),
+                topic="t",
+                partition=0,
+                offset=0,
+                at_ms=0,
+                max_record_bytes=cap,
+            )
+        )
         assert set(record["raw_text"]) == {"é"} and record["raw_truncated"] is True
         assert len(orjson.dumps(record)) <= cap
     binary = bytes(range(256)) * 1000
-    record_bytes = dead_letter_record(binary, _too_large(binary), topic="t", partition=0, offset=0, at_ms=0,
-                                      max_record_bytes=4_000)
+    record_bytes = dead_letter_record(
+        binary,
+        _too_large(binary),
+        topic="t",
+        partition=0,
+        offset=0,
+        at_ms=0,
+        max_record_bytes=4_000,
+    )
     record = orjson.loads(record_bytes)
     assert len(record_bytes) <= 4_000 and binary.startswith(base64.b64decode(record["raw_base64"]))
     assert record["raw_size"] == len(binary) and record["raw_truncated"] is True
@@ -358,15 +461,18 @@ def test_dead_letter_record_of_uneven_text_still_fits() -> None:
     """Escapes only in the second half: the proportional guess is too long at first."""
     raw = b"x" * 200_000 + b"\x01" * 200_000
     for cap in (4_000, 100_000, 300_000):
-        record_bytes = dead_letter_record(raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0,
-                                          max_record_bytes=cap)
+        record_bytes = dead_letter_record(
+            raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0, max_record_bytes=cap
+        )
         record = orjson.loads(record_bytes)
         assert len(record_bytes) <= cap and raw.startswith(record["raw_text"].encode())
 
 
 def test_dead_letter_record_under_the_cap_is_whole() -> None:
     raw = b"x" * 100_000
-    record = orjson.loads(dead_letter_record(raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0))
+    record = orjson.loads(
+        dead_letter_record(raw, _too_large(raw), topic="t", partition=0, offset=0, at_ms=0)
+    )
     assert record["raw_text"] == raw.decode() and "raw_truncated" not in record
 
 
@@ -376,10 +482,14 @@ def test_rfc3339_ms() -> None:
 
 def test_reason_labels_are_bounded_and_cover_the_decoder() -> None:
     labels = reason_labels()
-    assert len(labels) == 9 + 1 + 2 * len(field_names())  # 9 plain reasons, "other", the field forms
+    assert len(labels) == 9 + 1 + 2 * len(
+        field_names()
+    )  # 9 plain reasons, "other", the field forms
     for code in REASONS:
         result = REASON_CASES[code]()
-        assert isinstance(result, Rejection) and rejected_reason_label(result.reason) == result.reason
+        assert (
+            isinstance(result, Rejection) and rejected_reason_label(result.reason) == result.reason
+        )
     assert rejected_reason_label("missing_field:no_such_field") == "other"
     assert rejected_reason_label("made_up") == "other"
 
@@ -393,12 +503,21 @@ def test_docs_explain_every_reason() -> None:
 
 
 def test_docs_dead_letter_sample_is_what_the_code_writes() -> None:
-    sample_text = next(b for b in re.findall(r"```json\n(.*?)\n```", DOCS, flags=re.DOTALL) if b.startswith('{"reason"'))
+    sample_text = next(
+        b
+        for b in re.findall(r"```json\n(.*?)\n```", DOCS, flags=re.DOTALL)
+        if b.startswith('{"reason"')
+    )
     sample = orjson.loads(sample_text)
     raw = sample["raw_text"].encode()
     rejection = DECODER.decode(raw, sample["topic"])
     assert isinstance(rejection, Rejection)
     written = dead_letter_record(
-        raw, rejection, topic=sample["topic"], partition=sample["partition"], offset=sample["offset"], at_ms=epoch_ms(sample["rejected_at"])
+        raw,
+        rejection,
+        topic=sample["topic"],
+        partition=sample["partition"],
+        offset=sample["offset"],
+        at_ms=epoch_ms(sample["rejected_at"]),
     )
     assert written == sample_text.encode()

@@ -9,11 +9,22 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.contract.decoding import REASONS, Decoder, Rejection, field_names, iter_examples, reason_code
+from streams.contract.decoding import (
+    REASONS,
+    Decoder,
+    Rejection,
+    field_names,
+    iter_examples,
+    reason_code,
+)
 from streams.contract.model import SOURCE_TOPICS, Event
 
 EXAMPLES = [example for _, example in iter_examples()]
-DECODERS = [Decoder(), Decoder(max_bytes=512, currencies={"USD", "EUR"}), Decoder(max_bytes=10_000_000)]
+DECODERS = [
+    Decoder(),
+    Decoder(max_bytes=512, currencies={"USD", "EUR"}),
+    Decoder(max_bytes=10_000_000),
+]
 
 JSON_VALUES = st.recursive(
     st.none()
@@ -21,15 +32,40 @@ JSON_VALUES = st.recursive(
     | st.integers(-(2**63), 2**64 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
 HOSTILE_LITERALS = [
-    b"NaN", b"-Infinity", b"Infinity", b"1e400", b"-1e400", b"1e-400", b"123456789012345678901234567890",
-    b"-0", b"0.0000000000000000000000000001", b'"\\ud800"', b'"\\udc00\\ud800"', b'"\\u0000"', b"true", b"null",
-    b'"' + b"x" * 70_000 + b'"', b"[" * 3000 + b"]" * 3000, b'{"a":' * 2000 + b"1" + b"}" * 2000, b"\xed\xa0\x80",
-    b'"\xff"', b"01", b"1.", b".5", b"+1", b"0x10", b"[1,]", b'{"a":1,}', b"'x'",
+    b"NaN",
+    b"-Infinity",
+    b"Infinity",
+    b"1e400",
+    b"-1e400",
+    b"1e-400",
+    b"123456789012345678901234567890",
+    b"-0",
+    b"0.0000000000000000000000000001",
+    b'"\\ud800"',
+    b'"\\udc00\\ud800"',
+    b'"\\u0000"',
+    b"true",
+    b"null",
+    b'"' + b"x" * 70_000 + b'"',
+    b"[" * 3000 + b"]" * 3000,
+    b'{"a":' * 2000 + b"1" + b"}" * 2000,
+    b"\xed\xa0\x80",
+    b'"\xff"',
+    b"01",
+    b"1.",
+    b".5",
+    b"+1",
+    b"0x10",
+    b"[1,]",
+    b'{"a":1,}',
+    b"'x'",
 ]
 
 
@@ -55,14 +91,22 @@ def hostile_messages(draw: st.DrawFn) -> bytes | bytearray | memoryview:
     elif kind == 4:  # deep nesting, inside a known field or an unknown one
         depth = draw(st.integers(1, 5000))
         opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"k":', b"}")]))
-        raw = broken_event(example | {"extra": 0}, draw(st.sampled_from([field, "extra"])), opener * depth + b"0" + closer * depth)
+        raw = broken_event(
+            example | {"extra": 0},
+            draw(st.sampled_from([field, "extra"])),
+            opener * depth + b"0" + closer * depth,
+        )
     elif kind == 5:  # huge strings
         size = draw(st.sampled_from([129, 2001, 65_536, 200_000]))
         raw = orjson.dumps(example | {field: draw(st.sampled_from("x\u00e9\U0001f600")) * size})
     elif kind == 6:  # a valid event, its bytes flipped or cut
         raw = orjson.dumps(example)
         position = draw(st.integers(0, len(raw) - 1))
-        raw = raw[:position] + bytes([draw(st.integers(0, 255))]) + raw[position + draw(st.integers(0, 2)):]
+        raw = (
+            raw[:position]
+            + bytes([draw(st.integers(0, 255))])
+            + raw[position + draw(st.integers(0, 2)) :]
+        )
     else:  # a field dropped, a type swapped
         event = {k: v for k, v in example.items() if k != field}
         event["type"] = draw(st.sampled_from([e["type"] for e in EXAMPLES] + ["", "x", 5]))
@@ -71,9 +115,19 @@ def hostile_messages(draw: st.DrawFn) -> bytes | bytearray | memoryview:
     return wrapper(raw)
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(hostile_messages(), st.sampled_from(DECODERS), st.sampled_from([None, *SOURCE_TOPICS, "elsewhere"]))
-def test_decode_never_raises_and_reasons_are_listed(raw: bytes, decoder: Decoder, topic: str | None) -> None:
+@settings(
+    max_examples=3000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    hostile_messages(),
+    st.sampled_from(DECODERS),
+    st.sampled_from([None, *SOURCE_TOPICS, "elsewhere"]),
+)
+def test_decode_never_raises_and_reasons_are_listed(
+    raw: bytes, decoder: Decoder, topic: str | None
+) -> None:
     check(decoder.decode(raw, topic))
 
 
@@ -89,7 +143,7 @@ def check(result: object) -> None:
         code = reason_code(result.reason)
         assert code in REASONS
         if code.endswith(":"):
-            assert result.reason[len(code):] in field_names()
+            assert result.reason[len(code) :] in field_names()
         assert "Internal error" not in result.detail, result.detail
         assert isinstance(result.detail, str) and result.detail
     else:

@@ -8,7 +8,6 @@ import subprocess
 from decimal import Decimal
 
 import pytest
-
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
@@ -19,25 +18,59 @@ from streams.ingest.counters import PipelineCounters
 from tests.engine_events import T0, login, synthetic_events
 
 CONTRACT_GAUGES = {
-    "pulse_active_users", "pulse_feature_users", "pulse_mrr", "pulse_paying_accounts", "pulse_mrr_movement",
-    "pulse_sessions", "pulse_session_duration_sum_seconds", "pulse_tickets_open", "pulse_tickets_opened",
-    "pulse_survey_responses", "pulse_stickiness_ratio", "pulse_feature_adoption_ratio",
-    "pulse_net_revenue_retention_ratio", "pulse_gross_revenue_retention_ratio", "pulse_customer_churn_ratio",
-    "pulse_csat_ratio", "pulse_nps_score", "pulse_ces_score", "pulse_arpa", "pulse_logins",
-    "pulse_ticket_first_responses", "pulse_ticket_first_response_duration_sum_seconds", "pulse_ticket_resolutions",
-    "pulse_ticket_resolution_duration_sum_seconds", "pulse_evaluation_timestamp_seconds",
+    "pulse_active_users",
+    "pulse_feature_users",
+    "pulse_mrr",
+    "pulse_paying_accounts",
+    "pulse_mrr_movement",
+    "pulse_sessions",
+    "pulse_session_duration_sum_seconds",
+    "pulse_tickets_open",
+    "pulse_tickets_opened",
+    "pulse_survey_responses",
+    "pulse_stickiness_ratio",
+    "pulse_feature_adoption_ratio",
+    "pulse_net_revenue_retention_ratio",
+    "pulse_gross_revenue_retention_ratio",
+    "pulse_customer_churn_ratio",
+    "pulse_csat_ratio",
+    "pulse_nps_score",
+    "pulse_ces_score",
+    "pulse_arpa",
+    "pulse_logins",
+    "pulse_ticket_first_responses",
+    "pulse_ticket_first_response_duration_sum_seconds",
+    "pulse_ticket_resolutions",
+    "pulse_ticket_resolution_duration_sum_seconds",
+    "pulse_evaluation_timestamp_seconds",
 }
-SHARES = {"pulse_stickiness_ratio", "pulse_feature_adoption_ratio", "pulse_csat_ratio",
-          "pulse_gross_revenue_retention_ratio", "pulse_customer_churn_ratio"}
+SHARES = {
+    "pulse_stickiness_ratio",
+    "pulse_feature_adoption_ratio",
+    "pulse_csat_ratio",
+    "pulse_gross_revenue_retention_ratio",
+    "pulse_customer_churn_ratio",
+}
 
 
 WITH_RATIOS = Exposition(ratios=True)
 # The additive parts every global ratio is recomputed from by the recording rules.
 RATIO_PARTS = {
-    "pulse_active_users", "pulse_feature_users", "pulse_csat_ratings", "pulse_csat_satisfied_ratings",
-    "pulse_nps_promoters", "pulse_nps_detractors", "pulse_survey_responses", "pulse_ces_score_sum_points",
-    "pulse_retention_base_mrr", "pulse_retention_current_mrr", "pulse_retention_capped_mrr",
-    "pulse_retention_base_accounts", "pulse_retention_churned_accounts", "pulse_mrr", "pulse_paying_accounts",
+    "pulse_active_users",
+    "pulse_feature_users",
+    "pulse_csat_ratings",
+    "pulse_csat_satisfied_ratings",
+    "pulse_nps_promoters",
+    "pulse_nps_detractors",
+    "pulse_survey_responses",
+    "pulse_ces_score_sum_points",
+    "pulse_retention_base_mrr",
+    "pulse_retention_current_mrr",
+    "pulse_retention_capped_mrr",
+    "pulse_retention_base_accounts",
+    "pulse_retention_churned_accounts",
+    "pulse_mrr",
+    "pulse_paying_accounts",
     "pulse_mrr_movement",
 }
 
@@ -61,14 +94,17 @@ def test_text_parses_and_names_every_contract_metric_with_its_definition():
     counters.count_rejection("invalid_json")
     counters.count_duplicate()
     families = parsed(render_text(engine.snapshot(end), counters, WITH_RATIOS))
-    assert CONTRACT_GAUGES <= families.keys()
+    assert families.keys() >= CONTRACT_GAUGES
     for name, family in families.items():
         if family.type == "gauge" and not name.endswith("_info"):
             assert family.documentation == METRIC_HELP[name]
         assert family.documentation and "\n" not in family.documentation
     assert families["pulse_events"].type == "counter"
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in families.values() for s in family.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in families.values()
+        for s in family.samples
+    }
     assert samples[("pulse_events_total", (("type", "login"),))] == 1
     assert samples[("pulse_events_total", (("type", "logout"),))] == 0
     assert samples[("pulse_events_rejected_total", (("reason", "invalid_json"),))] == 1
@@ -106,9 +142,9 @@ def test_a_worker_exports_the_additive_parts_and_no_global_ratio():
     engine, end = busy_engine()
     worker = parsed(render_text(engine.snapshot(end), PipelineCounters()))
     everything = parsed(render_text(engine.snapshot(end), PipelineCounters(), WITH_RATIOS))
-    assert GLOBAL_RATIOS <= everything.keys()
+    assert everything.keys() >= GLOBAL_RATIOS
     assert not GLOBAL_RATIOS & worker.keys()
-    assert RATIO_PARTS <= worker.keys()
+    assert worker.keys() >= RATIO_PARTS
     assert set(everything) - set(worker) == GLOBAL_RATIOS
 
 
@@ -126,8 +162,12 @@ def promtool_check_metrics(text: bytes) -> str:
     """`promtool check metrics` of an exposition: its complaints ("" when it passes)."""
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.fail("promtool is not installed: run `sh ops/install-prometheus.sh` (Debian's prometheus package).")
-    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False)
+        pytest.fail(
+            "promtool is not installed: run `sh ops/install-prometheus.sh` (Debian's prometheus package)."
+        )
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
+    )
     return "" if result.returncode == 0 else (result.stdout + result.stderr).decode()
 
 

@@ -7,10 +7,14 @@ from types import SimpleNamespace
 
 from aiokafka.structs import TopicPartition
 from faust.types import TP
-
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from streams.worker.faust.fastpath import MessageSchema, _fast_delivery, _pressure_callbacks, message_batches
+from streams.worker.faust.fastpath import (
+    MessageSchema,
+    _fast_delivery,
+    _pressure_callbacks,
+    message_batches,
+)
 
 
 def test_pressure_callbacks_hand_faust_tps_to_the_consumer() -> None:
@@ -19,8 +23,10 @@ def test_pressure_callbacks_hand_faust_tps_to_the_consumer() -> None:
     calls: list[tuple[str, object]] = []
     app = SimpleNamespace(
         sensors=SimpleNamespace(on_topic_buffer_full=lambda tp: calls.append(("sensor", tp))),
-        consumer=SimpleNamespace(on_buffer_full=lambda tp: calls.append(("full", tp)),
-                                 on_buffer_drop=lambda tp: calls.append(("drop", tp))),
+        consumer=SimpleNamespace(
+            on_buffer_full=lambda tp: calls.append(("full", tp)),
+            on_buffer_drop=lambda tp: calls.append(("drop", tp)),
+        ),
     )
     on_high, on_drop = _pressure_callbacks(app, TopicPartition("pulse.logins", 3))
     on_high()
@@ -38,7 +44,10 @@ def _stream(queue, acking_topics=frozenset({"pulse.logins"})):
     unacked: set = set()
     stream = SimpleNamespace(
         channel=SimpleNamespace(queue=queue),
-        app=SimpleNamespace(consumer=SimpleNamespace(unacked=unacked), topics=SimpleNamespace(acking_topics=acking_topics)),
+        app=SimpleNamespace(
+            consumer=SimpleNamespace(unacked=unacked),
+            topics=SimpleNamespace(acking_topics=acking_topics),
+        ),
         should_stop=False,
     )
 
@@ -63,7 +72,9 @@ def test_message_batches_take_what_waits_track_it_and_free_the_queue() -> None:
             resumed.append("resume")
 
         for offset in range(10):  # full: from the 8th on the queue is under pressure
-            queue.put_nowait_enhanced(_Message(offset), on_pressure_high=lambda: None, on_pressure_drop=resume)
+            queue.put_nowait_enhanced(
+                _Message(offset), on_pressure_high=lambda: None, on_pressure_drop=resume
+            )
         producers = [asyncio.ensure_future(queue.put(_Message(offset))) for offset in (10, 11, 12)]
         batches, seen = [], []
         async for batch in message_batches(stream, max_messages=4, within=0.05):
@@ -101,8 +112,11 @@ def _consumer_with_one_channel(schema: object, maxsize: int = 5):
 
     paused: list[object] = []
     app = SimpleNamespace(
-        topics=SimpleNamespace(_tp_to_callback_lock=asyncio.Lock(), _tp_index={tp: {channel}},
-                               _tp_to_callback={tp: handler}),
+        topics=SimpleNamespace(
+            _tp_to_callback_lock=asyncio.Lock(),
+            _tp_index={tp: {channel}},
+            _tp_to_callback={tp: handler},
+        ),
         flow_control=flow_control,
         producer=SimpleNamespace(buffer=SimpleNamespace(pending=asyncio.Queue(), max_messages=100)),
         conf=SimpleNamespace(producer_threaded=False),
@@ -130,7 +144,9 @@ def test_fast_delivery_puts_messages_into_message_schema_queues_until_it_would_b
         deliver = _fast_delivery(consumer)
         messages = [_FetchedMessage(offset) for offset in range(6)]
         assert [await deliver(m) for m in messages[:5]] == [True] * 5
-        assert list(channel.queue._queue) == messages[:5] and all(m.refcount == 1 for m in messages[:5])
+        assert list(channel.queue._queue) == messages[:5] and all(
+            m.refcount == 1 for m in messages[:5]
+        )
         assert paused == [TP("pulse.logins", 0)]  # the 5th found the queue under pressure
         assert await deliver(messages[5]) is False  # full: the stock path waits for room
         assert handled == []

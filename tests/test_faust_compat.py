@@ -36,12 +36,15 @@ def test_pyproject_and_constraints_pin_the_supported_versions():
 
 
 def test_another_version_is_refused_in_one_sentence(unchecked, monkeypatch):
-    monkeypatch.setattr(faust_compat, "installed_versions", lambda: {**SUPPORTED, "faust-streaming": "0.16.0"})
+    monkeypatch.setattr(
+        faust_compat, "installed_versions", lambda: {**SUPPORTED, "faust-streaming": "0.16.0"}
+    )
     with pytest.raises(IncompatibleLibraries) as refused:
         faust_compat.check()
     assert str(refused.value) == (
         "the worker supports exactly faust-streaming 0.15.3, mode-streaming 0.7.1, aiokafka 0.14.0, but found "
-        "faust-streaming 0.16.0: install the supported versions (pip install -c constraints.txt -e .).")
+        "faust-streaming 0.16.0: install the supported versions (pip install -c constraints.txt -e .)."
+    )
 
 
 def test_a_changed_source_is_refused(unchecked, monkeypatch):
@@ -50,7 +53,9 @@ def test_a_changed_source_is_refused(unchecked, monkeypatch):
     monkeypatch.setitem(GUARDED, "faust.transport.consumer:Consumer._no_such_method", "0" * 64)
     with pytest.raises(IncompatibleLibraries) as refused:
         faust_compat.check()
-    assert "Consumer._drain_messages (changed source), Consumer._no_such_method (absent)" in str(refused.value)
+    assert "Consumer._drain_messages (changed source), Consumer._no_such_method (absent)" in str(
+        refused.value
+    )
 
 
 def test_nothing_is_patched_when_the_check_fails(unchecked, monkeypatch):
@@ -58,7 +63,9 @@ def test_nothing_is_patched_when_the_check_fails(unchecked, monkeypatch):
         def method(self):
             return "original"
 
-    monkeypatch.setattr(faust_compat, "installed_versions", lambda: {**SUPPORTED, "aiokafka": "0.15.0"})
+    monkeypatch.setattr(
+        faust_compat, "installed_versions", lambda: {**SUPPORTED, "aiokafka": "0.15.0"}
+    )
     with pytest.raises(IncompatibleLibraries):
         faust_compat.patch(Owner, "method", lambda self: "patched")
     assert Owner().method() == "original"
@@ -80,14 +87,18 @@ def test_patch_keeps_the_original_and_the_guard_hashes_the_original():
 def test_the_guard_hashes_the_originals_once_the_hooks_are_installed():
     from faust.transport.consumer import Consumer
 
-    from streams.worker.faust import hooks as faust_hooks
     from streams.worker.delivery import FetchTrail
+    from streams.worker.faust import hooks as faust_hooks
 
     class App:  # a stand-in: the hooks of other apps fall through to Faust's own methods
         pass
 
-    faust_hooks.install(App(), faust_hooks.WorkerHooks(lambda partitions: None, lambda offsets: None, FetchTrail(),
-                                                       frozenset()))
+    faust_hooks.install(
+        App(),
+        faust_hooks.WorkerHooks(
+            lambda partitions: None, lambda offsets: None, FetchTrail(), frozenset()
+        ),
+    )
     assert Consumer.force_commit is faust_hooks._gated_force_commit
     assert faust_compat.problems() == []  # the libraries' functions, not the replacements
 
@@ -102,9 +113,15 @@ def test_pulse_worker_refuses_another_version_before_anything_else(tmp_path):
         "sys.argv = ['pulse', 'worker', '--bootstrap', '127.0.0.1:1', '--metrics-port', '0', '--data-dir', sys.argv[1]]\n"
         "main()\n"
     )
-    result = subprocess.run([sys.executable, "-c", program, str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", program, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert result.returncode != 0 and not any(tmp_path.iterdir())
     assert result.stderr.strip() == (
         "Error: the worker supports exactly faust-streaming 0.15.3, mode-streaming 0.7.1, aiokafka 0.14.0, "
-        "but found aiokafka 0.14.1: install the supported versions (pip install -c constraints.txt -e .).")
+        "but found aiokafka 0.14.1: install the supported versions (pip install -c constraints.txt -e .)."
+    )

@@ -11,8 +11,8 @@ import pytest
 from aiokafka.structs import TopicPartition
 from faust.types import TP
 
-from streams.worker.faust import hooks as faust_hooks
 from streams.worker.delivery import FetchTrail
+from streams.worker.faust import hooks as faust_hooks
 from streams.worker.faust.hooks import WorkerHooks
 
 
@@ -22,8 +22,12 @@ class _App:  # weak-referenceable, as Faust's apps are
 
 
 def _hooks(app, *, committed=None, sought=None, topics=frozenset({"pulse.logins"})) -> WorkerHooks:
-    hooks = WorkerHooks((committed if committed is not None else []).append,
-                        (sought if sought is not None else []).append, FetchTrail(), topics)
+    hooks = WorkerHooks(
+        (committed if committed is not None else []).append,
+        (sought if sought is not None else []).append,
+        FetchTrail(),
+        topics,
+    )
     faust_hooks._hooks_of[app] = hooks
     return hooks
 
@@ -43,13 +47,24 @@ def test_sends_go_through_the_source_partitions_transactional_producer():
             calls.append((args, kwargs))
             return "future"
 
-    app = _App(in_transaction=True, conf=SimpleNamespace(id="cs-pulse"),
-               assignor=SimpleNamespace(group_for_topic=lambda topic: 0),
-               consumer=SimpleNamespace(transactions=SimpleNamespace(producer=Producer())))
-    result = run(faust_hooks.send_in_partition_transaction(app, "cs-pulse-rekeyed", 3, "pulse.dead-letter", b"k",
-                                                           b"v", 3, [("h", b"1")]))
+    app = _App(
+        in_transaction=True,
+        conf=SimpleNamespace(id="cs-pulse"),
+        assignor=SimpleNamespace(group_for_topic=lambda topic: 0),
+        consumer=SimpleNamespace(transactions=SimpleNamespace(producer=Producer())),
+    )
+    result = run(
+        faust_hooks.send_in_partition_transaction(
+            app, "cs-pulse-rekeyed", 3, "pulse.dead-letter", b"k", b"v", 3, [("h", b"1")]
+        )
+    )
     assert result == "future"
-    assert calls == [(("pulse.dead-letter", b"k", b"v", 3, None, [("h", b"1")]), {"transactional_id": "cs-pulse-0-3"})]
+    assert calls == [
+        (
+            ("pulse.dead-letter", b"k", b"v", 3, None, [("h", b"1")]),
+            {"transactional_id": "cs-pulse-0-3"},
+        )
+    ]
 
 
 # ---- hook 2 -----------------------------------------------------------------------------
@@ -64,7 +79,9 @@ def test_changelog_highwaters_are_asked_of_the_broker():
 
     thread = SimpleNamespace(_ensure_consumer=lambda: SimpleNamespace(end_offsets=end_offsets))
     tps = {TP("cs-pulse-accounts-changelog", 0)}
-    assert run(faust_hooks._highwaters_from_broker(thread, tps)) == {TP("cs-pulse-accounts-changelog", 0): 42}
+    assert run(faust_hooks._highwaters_from_broker(thread, tps)) == {
+        TP("cs-pulse-accounts-changelog", 0): 42
+    }
     assert asked == [list(tps)]
 
 
@@ -82,7 +99,8 @@ def test_every_rebalance_stops_every_transactional_producer_and_starts_the_assig
 
     manager = SimpleNamespace(
         producer=SimpleNamespace(_transaction_producers={"app-0-1": object(), "app-0-2": object()}),
-        _stop_transactions=stop, _start_transactions=start,
+        _stop_transactions=stop,
+        _start_transactions=start,
         _tps_to_transactional_ids=lambda tps: {f"app-0-{tp.partition}" for tp in tps},
         log=SimpleNamespace(info=lambda *args: None),
     )
@@ -131,7 +149,11 @@ def test_a_commit_reports_the_assigned_partitions_it_covered(monkeypatch):
     _hooks(app, committed=committed)
     assignment = {TP("cs-pulse-rekeyed", 1), TP("pulse.logins", 3)}
     consumer = SimpleNamespace(app=app, assignment=lambda: assignment)
-    offsets = {TP("cs-pulse-rekeyed", 1): 10, TP("pulse.logins", 3): 5, TP("pulse.logins", 0): 7}  # 0: revoked
+    offsets = {
+        TP("cs-pulse-rekeyed", 1): 10,
+        TP("pulse.logins", 3): 5,
+        TP("pulse.logins", 0): 7,
+    }  # 0: revoked
     assert run(faust_hooks._reporting_commit_offsets(consumer, offsets)) is True
     assert run(faust_hooks._reporting_commit_offsets(consumer, {})) is False
     assert committed == [{1, 3}]
@@ -166,19 +188,28 @@ def test_seek_to_committed_or_the_reset_start_and_past_deleted_records(caplog):
     changelog = TopicPartition("app-accounts-changelog", 0)
     consumer = _AiokafkaConsumer(
         committed={logins[0]: 10, logins[1]: None, logins[2]: 4, changelog: 7},
-        log_starts={logins[0]: 3, logins[1]: 2, logins[2]: 9}, ends={})
+        log_starts={logins[0]: 3, logins[1]: 2, logins[2]: 9},
+        ends={},
+    )
     sought = []
-    app = _App(tables=SimpleNamespace(changelog_topics={"app-accounts-changelog"}),
-               conf=SimpleNamespace(consumer_auto_offset_reset="earliest"))
+    app = _App(
+        tables=SimpleNamespace(changelog_topics={"app-accounts-changelog"}),
+        conf=SimpleNamespace(consumer_auto_offset_reset="earliest"),
+    )
     _hooks(app, sought=sought)
     with caplog.at_level("ERROR", logger="cs-pulse.worker"):
         committed = run(faust_hooks._seek_assigned(consumer, app))
     assert committed[logins[1]] is None
-    assert sorted(consumer.seeks) == sorted([(logins[0], 10), (logins[1], 2), (logins[2], 9), (changelog, 7)])
-    assert sought == [{TP("pulse.logins", 0): 10, TP("pulse.logins", 1): 2, TP("pulse.logins", 2): 9}]
+    assert sorted(consumer.seeks) == sorted(
+        [(logins[0], 10), (logins[1], 2), (logins[2], 9), (changelog, 7)]
+    )
+    assert sought == [
+        {TP("pulse.logins", 0): 10, TP("pulse.logins", 1): 2, TP("pulse.logins", 2): 9}
+    ]
     assert [r.getMessage() for r in caplog.records] == [
         "records 4..8 of pulse.logins-2 were deleted from Kafka (retention or DeleteRecords) before the worker "
-        "read them; they are not counted, and the worker goes on from offset 9"]
+        "read them; they are not counted, and the worker goes on from offset 9"
+    ]
 
 
 def test_the_drain_loop_adds_no_gap_for_the_worker_which_adds_its_own(monkeypatch):
@@ -201,11 +232,18 @@ def test_the_drain_loop_adds_no_gap_for_the_worker_which_adds_its_own(monkeypatc
 def test_each_fetch_of_a_source_partition_goes_on_the_trail(monkeypatch):
     """The fetcher's position before and after, and the offsets it returned: a commit
     marker at 12 and an aborted transaction 15..17 become jumps the worker may take."""
-    logins, changelog = TopicPartition("pulse.logins", 0), TopicPartition("app-accounts-changelog", 0)
-    states = {logins: SimpleNamespace(has_valid_position=True, position=10),
-              changelog: SimpleNamespace(has_valid_position=True, position=0)}
+    logins, changelog = (
+        TopicPartition("pulse.logins", 0),
+        TopicPartition("app-accounts-changelog", 0),
+    )
+    states = {
+        logins: SimpleNamespace(has_valid_position=True, position=10),
+        changelog: SimpleNamespace(has_valid_position=True, position=0),
+    }
     assignment = SimpleNamespace(tps=set(states), state_value=states.get)
-    aiokafka_consumer = SimpleNamespace(_subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment)))
+    aiokafka_consumer = SimpleNamespace(
+        _subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment))
+    )
     fetches = iter([({logins: [10, 11], changelog: [0]}, 13), ({logins: [13, 14, 18]}, 20)])
 
     async def fetch_records(thread, consumer, active, *args, **kwargs):
@@ -271,12 +309,15 @@ def test_no_jump_is_noted_across_a_rebalance_during_the_fetch(monkeypatch):
     logins = TopicPartition("pulse.logins", 0)
     old = SimpleNamespace(has_valid_position=True, position=3)
     new = SimpleNamespace(has_valid_position=True, position=12)
-    subscription = SimpleNamespace(assignment=SimpleNamespace(tps={logins}, state_value={logins: old}.get))
+    subscription = SimpleNamespace(
+        assignment=SimpleNamespace(tps={logins}, state_value={logins: old}.get)
+    )
     aiokafka_consumer = SimpleNamespace(_subscription=SimpleNamespace(subscription=subscription))
 
     async def fetch_records(thread, consumer, active, *args, **kwargs):
         aiokafka_consumer._subscription.subscription = SimpleNamespace(
-            assignment=SimpleNamespace(tps={logins}, state_value={logins: new}.get))
+            assignment=SimpleNamespace(tps={logins}, state_value={logins: new}.get)
+        )
         return {logins: [SimpleNamespace(offset=10), SimpleNamespace(offset=11)]}
 
     monkeypatch.setattr(faust_hooks, "_original_fetch_records", fetch_records)

@@ -15,11 +15,10 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.ingest.admission import ACCEPTED, DUPLICATE, Admission, PolicyConfig
-from streams.pulse_config import PulseConfig
-from streams.errors import ConfigError
-from streams.contract.decoding import Decoder, Rejection
 from streams.cli.generate import generate as generate_command
+from streams.contract.decoding import Decoder, Rejection
+from streams.contract.model import EVENT_TYPES, TOPIC_OF_TYPE, Event
+from streams.errors import ConfigError
 from streams.generator import (
     MALFORMED_REASONS,
     WRONG_TOPIC,
@@ -30,20 +29,37 @@ from streams.generator import (
     generate,
 )
 from streams.generator.clock import DAY_MS, DEFAULT_END_MS, HOUR_MS, parse_end, rfc3339
-from streams.contract.model import EVENT_TYPES, TOPIC_OF_TYPE, Event
+from streams.ingest.admission import ACCEPTED, DUPLICATE, Admission, PolicyConfig
+from streams.pulse_config import PulseConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW_START = DEFAULT_END_MS - 30 * DAY_MS
 
 
 @cache
-def messages(accounts: int = 50, seed: int = 1, days: int = 30, duplicates: float = 0.0, late: float = 0.0,
-             malformed: float = 0.0, wrong_topic: bool = False) -> tuple[GeneratedMessage, ...]:
+def messages(
+    accounts: int = 50,
+    seed: int = 1,
+    days: int = 30,
+    duplicates: float = 0.0,
+    late: float = 0.0,
+    malformed: float = 0.0,
+    wrong_topic: bool = False,
+) -> tuple[GeneratedMessage, ...]:
     """One dataset per argument set, generated once per test session."""
-    return tuple(generate(GeneratorConfig(
-        accounts=accounts, days=days, seed=seed, duplicate_fraction=duplicates, late_fraction=late,
-        malformed_fraction=malformed, wrong_topic=wrong_topic,
-    )))
+    return tuple(
+        generate(
+            GeneratorConfig(
+                accounts=accounts,
+                days=days,
+                seed=seed,
+                duplicate_fraction=duplicates,
+                late_fraction=late,
+                malformed_fraction=malformed,
+                wrong_topic=wrong_topic,
+            )
+        )
+    )
 
 
 FAULTY = {"accounts": 40, "seed": 4, "duplicates": 0.03, "late": 0.03, "malformed": 0.05}
@@ -62,7 +78,13 @@ def kinds(dataset: tuple[GeneratedMessage, ...]) -> Counter[str]:
 
 
 def test_same_options_give_byte_identical_output_and_another_seed_does_not():
-    config = {"accounts": 12, "days": 10, "duplicate_fraction": 0.02, "late_fraction": 0.02, "malformed_fraction": 0.02}
+    config = {
+        "accounts": 12,
+        "days": 10,
+        "duplicate_fraction": 0.02,
+        "late_fraction": 0.02,
+        "malformed_fraction": 0.02,
+    }
     first = list(generate(GeneratorConfig(seed=5, **config)))
     again = list(generate(GeneratorConfig(seed=5, **config)))
     other = list(generate(GeneratorConfig(seed=6, **config)))
@@ -73,15 +95,23 @@ def test_same_options_give_byte_identical_output_and_another_seed_does_not():
 
 def test_output_does_not_depend_on_the_hash_seed():
     """Decisions never come from hash(): two interpreters with other PYTHONHASHSEEDs agree."""
-    code = ("import hashlib, sys; from streams.generator import GeneratorConfig, generate; "
-            "h = hashlib.sha256(); [h.update(m.topic.encode() + m.key + m.value) for m in "
-            "generate(GeneratorConfig(accounts=8, days=5, seed=3, duplicate_fraction=0.05, "
-            "late_fraction=0.05, malformed_fraction=0.05))]; print(h.hexdigest())")
+    code = (
+        "import hashlib, sys; from streams.generator import GeneratorConfig, generate; "
+        "h = hashlib.sha256(); [h.update(m.topic.encode() + m.key + m.value) for m in "
+        "generate(GeneratorConfig(accounts=8, days=5, seed=3, duplicate_fraction=0.05, "
+        "late_fraction=0.05, malformed_fraction=0.05))]; print(h.hexdigest())"
+    )
     digests = set()
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                                check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         digests.add(result.stdout.strip())
     assert len(digests) == 1
 
@@ -155,7 +185,11 @@ def test_fault_fractions_are_honoured():
     for kind, fraction in (("duplicate", 0.03), ("late", 0.03), ("malformed", 0.05)):
         expected = valid * fraction
         # each valid event draws each fault independently: binomial, 4 standard deviations
-        assert abs(counts[kind] - expected) <= 4 * (expected * (1 - fraction)) ** 0.5 + 2, (kind, counts[kind], expected)
+        assert abs(counts[kind] - expected) <= 4 * (expected * (1 - fraction)) ** 0.5 + 2, (
+            kind,
+            counts[kind],
+            expected,
+        )
 
 
 def test_faults_mean_what_the_admission_policies_say():
@@ -175,7 +209,11 @@ def test_faults_mean_what_the_admission_policies_say():
         verdicts[(message.kind, outcome)] += 1
         if message.kind == "valid":
             seen_valid.add(message.value)
-    assert set(verdicts) == {("valid", ACCEPTED.value), ("duplicate", DUPLICATE.value), ("late", "too_late")}
+    assert set(verdicts) == {
+        ("valid", ACCEPTED.value),
+        ("duplicate", DUPLICATE.value),
+        ("late", "too_late"),
+    }
 
 
 # --------------------------------------------------------------------------- realism
@@ -192,19 +230,30 @@ def test_billing_looks_like_a_real_subscription_business():
     terms = [d for d in documents if d["type"] in ("subscription_started", "subscription_changed")]
     assert {d["plan"] for d in terms} >= {"starter", "growth", "enterprise"}
     assert {(d["interval"], d.get("interval_count", 1)) for d in terms} >= {
-        ("month", 1), ("year", 1), ("quarter", 1), ("month", 3), ("week", 1)}
+        ("month", 1),
+        ("year", 1),
+        ("quarter", 1),
+        ("month", 3),
+        ("week", 1),
+    }
     assert {d["currency"] for d in terms} == {"USD", "EUR", "GBP"}
     assert any(d.get("quantity", 1) > 1 for d in terms)
     assert any("discount_percent" in d for d in terms)
     assert any("trial_ends_at" in d for d in terms)
     started = [decode(orjson.dumps(d)) for d in documents if d["type"] == "subscription_started"]
-    assert any(e.occurred_at < WINDOW_START - 180 * DAY_MS for e in started), "history must reach back months"
-    assert any(e.occurred_at >= WINDOW_START for e in started), "some accounts are acquired in the window"
+    assert any(e.occurred_at < WINDOW_START - 180 * DAY_MS for e in started), (
+        "history must reach back months"
+    )
+    assert any(e.occurred_at >= WINDOW_START for e in started), (
+        "some accounts are acquired in the window"
+    )
     cancels = [decode(orjson.dumps(d)) for d in documents if d["type"] == "subscription_canceled"]
     assert any(c.effective_at > c.occurred_at for c in cancels), "cancel at period end"
     assert any(c.effective_at == c.occurred_at for c in cancels), "cancel at once"
     assert any(c.occurred_at >= WINDOW_START for c in cancels), "some accounts churn in the window"
-    subscriptions_per_account = Counter(d["account_id"] for d in documents if d["type"] == "subscription_started")
+    subscriptions_per_account = Counter(
+        d["account_id"] for d in documents if d["type"] == "subscription_started"
+    )
     assert max(subscriptions_per_account.values()) >= 2, "reactivations"
     payments = Counter(d["type"] for d in documents if d["type"].startswith("payment_"))
     assert 0 < payments["payment_failed"] < payments["payment_succeeded"] / 5
@@ -219,8 +268,12 @@ def test_usage_has_working_hour_and_weekday_rhythms_and_sessions():
     assert all(e.occurred_at >= WINDOW_START for e in logins)
     per_type = Counter(m.type for m in dataset)
     assert per_type["feature_used"] > 2 * per_type["login"] > 0
-    assert per_type["login"] > per_type["logout"] > per_type["login"] / 2, "usually, not always, a logout"
-    features = Counter(orjson.loads(m.value)["feature"] for m in dataset if m.type == "feature_used")
+    assert per_type["login"] > per_type["logout"] > per_type["login"] / 2, (
+        "usually, not always, a logout"
+    )
+    features = Counter(
+        orjson.loads(m.value)["feature"] for m in dataset if m.type == "feature_used"
+    )
     assert len(features) >= 10
     ranked = features.most_common()
     assert ranked[0][1] > 10 * ranked[-1][1], "features differ widely in popularity"
@@ -266,14 +319,29 @@ def test_the_live_feed_stamps_the_clock_and_stays_valid_after_the_backlog():
         assert admission.admit(event) == ACCEPTED
     times = [decode(m.value).occurred_at for m in live]
     assert times == sorted(times) and times[0] == DEFAULT_END_MS + 1000
-    assert {m.type for m in live} >= {"login", "feature_used", "logout", "ticket_opened", "survey_response", "signup"}
+    assert {m.type for m in live} >= {
+        "login",
+        "feature_used",
+        "logout",
+        "ticket_opened",
+        "survey_response",
+        "signup",
+    }
 
 
 # --------------------------------------------------------------------------- configuration
 
 
-@pytest.mark.parametrize("field, value", [("accounts", 0), ("days", 0), ("late_fraction", 1.5),
-                                          ("malformed_fraction", -0.1), ("end", 5)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("accounts", 0),
+        ("days", 0),
+        ("late_fraction", 1.5),
+        ("malformed_fraction", -0.1),
+        ("end", 5),
+    ],
+)
 def test_bad_configuration_is_one_sentence_naming_the_fix(field, value):
     with pytest.raises(ConfigError, match=r"(pass|must)"):
         GeneratorConfig(**{field: value})
@@ -309,7 +377,9 @@ def parse_summary(stderr: str) -> tuple[Counter[str], Counter[str]]:
 
 def test_cli_writes_the_dataset_and_a_summary_that_matches_the_file(tmp_path):
     out = tmp_path / "events.jsonl"
-    result = CliRunner().invoke(generate_command, ["--accounts", "30", "--days", "20", "--seed", "2", "--out", str(out)])
+    result = CliRunner().invoke(
+        generate_command, ["--accounts", "30", "--days", "20", "--seed", "2", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     lines = out.read_bytes().splitlines()
     decode = decoder().decode
@@ -323,12 +393,36 @@ def test_cli_writes_the_dataset_and_a_summary_that_matches_the_file(tmp_path):
 
 def test_cli_with_faults_counts_by_kind_and_by_type(tmp_path):
     out = tmp_path / "events.jsonl"
-    args = ["--accounts", "25", "--days", "10", "--seed", "3", "--out", str(out),
-            "--duplicates", "0.02", "--late", "0.02", "--malformed", "0.03"]
+    args = [
+        "--accounts",
+        "25",
+        "--days",
+        "10",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--duplicates",
+        "0.02",
+        "--late",
+        "0.02",
+        "--malformed",
+        "0.03",
+    ]
     result = CliRunner().invoke(generate_command, args)
     assert result.exit_code == 0, result.output
-    dataset = list(generate(GeneratorConfig(accounts=25, days=10, seed=3, duplicate_fraction=0.02,
-                                            late_fraction=0.02, malformed_fraction=0.03)))
+    dataset = list(
+        generate(
+            GeneratorConfig(
+                accounts=25,
+                days=10,
+                seed=3,
+                duplicate_fraction=0.02,
+                late_fraction=0.02,
+                malformed_fraction=0.03,
+            )
+        )
+    )
     assert out.read_bytes() == b"".join(m.value + b"\n" for m in dataset)
     summary = Summary()
     for message in dataset:
@@ -343,25 +437,52 @@ def test_cli_with_faults_counts_by_kind_and_by_type(tmp_path):
 def test_cli_is_deterministic_on_stdout_and_explains_every_option():
     runner = CliRunner()
     first = runner.invoke(generate_command, ["--accounts", "5", "--days", "3", "--seed", "7"])
-    second = runner.invoke(generate_command, ["--accounts", "5", "--days", "3", "--seed", "7", "--out", "-"])
+    second = runner.invoke(
+        generate_command, ["--accounts", "5", "--days", "3", "--seed", "7", "--out", "-"]
+    )
     assert first.exit_code == second.exit_code == 0
     assert first.stdout_bytes == second.stdout_bytes and first.stdout_bytes
-    assert hashlib.sha256(first.stdout_bytes).digest() != hashlib.sha256(
-        runner.invoke(generate_command, ["--accounts", "5", "--days", "3", "--seed", "8"]).stdout_bytes).digest()
+    assert (
+        hashlib.sha256(first.stdout_bytes).digest()
+        != hashlib.sha256(
+            runner.invoke(
+                generate_command, ["--accounts", "5", "--days", "3", "--seed", "8"]
+            ).stdout_bytes
+        ).digest()
+    )
     help_text = runner.invoke(generate_command, ["--help"]).output
-    for option in ("--accounts", "--days", "--seed", "--end", "--out", "--bootstrap", "--topic-prefix", "--rate",
-                   "--duplicates", "--late", "--malformed", "--live"):
+    for option in (
+        "--accounts",
+        "--days",
+        "--seed",
+        "--end",
+        "--out",
+        "--bootstrap",
+        "--topic-prefix",
+        "--rate",
+        "--duplicates",
+        "--late",
+        "--malformed",
+        "--live",
+    ):
         assert option in help_text
     assert help_text.count("default:") >= 10
 
 
-@pytest.mark.parametrize("args, message, code", [
-    (["--end", "soon"], "is not a time", 2),
-    (["--end", "2999-01-01", "--live"], "--end now", 2),
-    (["--out", "x.jsonl", "--bootstrap", "127.0.0.1:9092"], "not both", 2),
-    (["--out", "/nonexistent-dir/x.jsonl"], "cannot write", 1),
-    (["--bootstrap", "127.0.0.1:1"], "cannot reach Kafka at 127.0.0.1:1", 1),  # nothing listens on port 1
-])
+@pytest.mark.parametrize(
+    "args, message, code",
+    [
+        (["--end", "soon"], "is not a time", 2),
+        (["--end", "2999-01-01", "--live"], "--end now", 2),
+        (["--out", "x.jsonl", "--bootstrap", "127.0.0.1:9092"], "not both", 2),
+        (["--out", "/nonexistent-dir/x.jsonl"], "cannot write", 1),
+        (
+            ["--bootstrap", "127.0.0.1:1"],
+            "cannot reach Kafka at 127.0.0.1:1",
+            1,
+        ),  # nothing listens on port 1
+    ],
+)
 def test_cli_errors_are_one_clear_line(args, message, code):
     """Exit 2 when the command line is wrong, 1 when the run fails."""
     result = CliRunner().invoke(generate_command, ["--accounts", "2", "--days", "1", *args])

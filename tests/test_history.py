@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 
 from streams.cli import main
-from streams.pulse_config import PulseConfig
+from streams.cli.history import decode_inputs, stepped_snapshots
+from streams.cli.replay import ReplaySummary, ingest, parse_time
 from streams.exposition import Exposition, metric_families
 from streams.generator import GeneratorConfig, generate
-from streams.cli.history import decode_inputs, stepped_snapshots
 from streams.ingest.pipeline import Pipeline
-from streams.cli.replay import ReplaySummary, ingest, parse_time
+from streams.pulse_config import PulseConfig
 from tests.test_replay import login_line, message
 
 DAY_MS = 86_400_000
@@ -25,10 +27,16 @@ EXPOSITION = Exposition(ratios=True)
 
 
 def series(families) -> dict[tuple[str, tuple], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in families for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in families
+        for s in family.samples
+    }
 
 
-def one_instant(lines: list[bytes], as_of: int, config: PulseConfig) -> dict[tuple[str, tuple], float]:
+def one_instant(
+    lines: list[bytes], as_of: int, config: PulseConfig
+) -> dict[tuple[str, tuple], float]:
     """What `pulse replay --as-of` computes at `as_of` (its own code path)."""
     pipeline = Pipeline(config, clock=None, apply_until=as_of, check_topic=False)
     ingest(pipeline, [("file", lines)], ReplaySummary())
@@ -99,10 +107,16 @@ def test_an_event_admitted_at_one_step_is_too_late_at_a_later_one():
     "engine",
     [
         {"time_zone": "America/New_York"},
-        {"time_zone": "America/New_York", "activity_types": ["feature_used"],
-         "core_features": ["reports"]},
-        {"time_zone": "Europe/Berlin", "activity_types": ["login"],
-         "core_features": ["export", "search"]},
+        {
+            "time_zone": "America/New_York",
+            "activity_types": ["feature_used"],
+            "core_features": ["reports"],
+        },
+        {
+            "time_zone": "Europe/Berlin",
+            "activity_types": ["login"],
+            "core_features": ["export", "search"],
+        },
     ],
 )
 def test_hourly_steps_across_a_dst_change_with_activity_knobs_equal_one_instant_replays(
@@ -128,14 +142,38 @@ def run(args: list[str]):
 
 def test_cli_writes_openmetrics_with_a_timestamp_per_sample_and_families_together(tmp_path: Path):
     source = tmp_path / "events.jsonl"
-    source.write_bytes(b"\n".join([
-        login_line("e1", "2026-03-01T09:00:00Z"),
-        message(event_id="e2", type="feature_used", occurred_at="2026-03-02T10:00:00Z", user_id="u1", feature="search"),
-        b"{not json",
-    ]) + b"\n")
+    source.write_bytes(
+        b"\n".join(
+            [
+                login_line("e1", "2026-03-01T09:00:00Z"),
+                message(
+                    event_id="e2",
+                    type="feature_used",
+                    occurred_at="2026-03-02T10:00:00Z",
+                    user_id="u1",
+                    feature="search",
+                ),
+                b"{not json",
+            ]
+        )
+        + b"\n"
+    )
     out = tmp_path / "history.om"
-    result = run([str(source), "--from", "2026-03-01T00:00:00Z", "--to", "2026-03-03T12:00:00Z", "--step", "1d",
-                  "--format", "openmetrics", "--out", str(out)])
+    result = run(
+        [
+            str(source),
+            "--from",
+            "2026-03-01T00:00:00Z",
+            "--to",
+            "2026-03-03T12:00:00Z",
+            "--step",
+            "1d",
+            "--format",
+            "openmetrics",
+            "--out",
+            str(out),
+        ]
+    )
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert text.endswith("# EOF\n")
@@ -144,9 +182,15 @@ def test_cli_writes_openmetrics_with_a_timestamp_per_sample_and_families_togethe
     assert len(names) == len(set(names))
     events = next(family for family in families if family.name == "pulse_events")
     logins = sorted((s.timestamp, s.value) for s in events.samples if s.labels == {"type": "login"})
-    assert [(float(t), v) for t, v in logins] == [(1772323200.0, 0.0), (1772409600.0, 1.0), (1772496000.0, 1.0)]
+    assert [(float(t), v) for t, v in logins] == [
+        (1772323200.0, 0.0),
+        (1772409600.0, 1.0),
+        (1772496000.0, 1.0),
+    ]
     rejected = next(family for family in families if family.name == "pulse_events_rejected")
-    assert {s.value for s in rejected.samples} == {1.0}  # the malformed line counts at every step, as --as-of does
+    assert {s.value for s in rejected.samples} == {
+        1.0
+    }  # the malformed line counts at every step, as --as-of does
 
 
 def test_openmetrics_text_is_what_the_client_writes_for_every_point(tmp_path: Path):
@@ -172,12 +216,15 @@ def test_openmetrics_text_is_what_the_client_writes_for_every_point(tmp_path: Pa
     end = parse_time("2026-03-01T00:00:00Z")
     steps = [end - DAY_MS * 3 + i * 6 * 3_600_000 for i in range(13)]
     writer, reference = OpenMetricsHistory(), {}
-    for as_of, samples, counters, _replay in stepped_snapshots(decode_inputs([("f", lines)], config, steps[-1]),
-                                                                config, steps):
+    for as_of, samples, counters, _replay in stepped_snapshots(
+        decode_inputs([("f", lines)], config, steps[-1]), config, steps
+    ):
         families = [*metric_families(samples, counters, EXPOSITION), *step(as_of / 1e9)]
         writer.add(as_of, families)
         for family in families:
-            kept = reference.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            kept = reference.setdefault(
+                family.name, Metric(family.name, family.documentation, family.type)
+            )
             kept.samples.extend(s._replace(timestamp=as_of / 1000) for s in family.samples)
     out = tmp_path / "h.om"
     with out.open("wb") as output:
@@ -199,13 +246,44 @@ def test_openmetrics_text_is_what_the_client_writes_for_every_point(tmp_path: Pa
     ("args", "sentence"),
     [
         (["--from", "2026-03-01T00:00:00Z", "--step", "1d"], "add --to"),
-        (["--from", "2026-03-01T00:00:00Z", "--to", "2026-03-02T00:00:00Z", "--step", "1w"], "--step '1w' is not a duration"),
-        (["--from", "2026-03-02T00:00:00Z", "--to", "2026-03-01T00:00:00Z", "--step", "1d"], "give --to at or after --from"),
-        (["--from", "yesterday", "--to", "2026-03-01T00:00:00Z", "--step", "1d"], "--from 'yesterday' is not a time"),
-        (["--from", "2026-03-01T00:00:00Z", "--to", "2026-03-02T00:00:00Z", "--step", "1d", "--format", "text"],
-         "use --format openmetrics"),
-        (["--from", "2026-03-01T00:00:00Z", "--to", "2026-03-02T00:00:00Z", "--step", "1d", "--as-of", "2026-03-01T00:00:00Z"],
-         "drop --as-of"),
+        (
+            ["--from", "2026-03-01T00:00:00Z", "--to", "2026-03-02T00:00:00Z", "--step", "1w"],
+            "--step '1w' is not a duration",
+        ),
+        (
+            ["--from", "2026-03-02T00:00:00Z", "--to", "2026-03-01T00:00:00Z", "--step", "1d"],
+            "give --to at or after --from",
+        ),
+        (
+            ["--from", "yesterday", "--to", "2026-03-01T00:00:00Z", "--step", "1d"],
+            "--from 'yesterday' is not a time",
+        ),
+        (
+            [
+                "--from",
+                "2026-03-01T00:00:00Z",
+                "--to",
+                "2026-03-02T00:00:00Z",
+                "--step",
+                "1d",
+                "--format",
+                "text",
+            ],
+            "use --format openmetrics",
+        ),
+        (
+            [
+                "--from",
+                "2026-03-01T00:00:00Z",
+                "--to",
+                "2026-03-02T00:00:00Z",
+                "--step",
+                "1d",
+                "--as-of",
+                "2026-03-01T00:00:00Z",
+            ],
+            "drop --as-of",
+        ),
     ],
 )
 def test_bad_history_options_are_one_sentence(tmp_path: Path, args: list[str], sentence: str):
@@ -221,7 +299,17 @@ def test_one_instant_openmetrics_stamps_every_sample_with_the_as_of(tmp_path: Pa
     source = tmp_path / "events.jsonl"
     source.write_bytes(login_line("e1", "2026-03-01T09:00:00Z") + b"\n")
     out = tmp_path / "now.om"
-    result = run([str(source), "--as-of", "2026-03-01T10:00:00Z", "--format", "openmetrics", "--out", str(out)])
+    result = run(
+        [
+            str(source),
+            "--as-of",
+            "2026-03-01T10:00:00Z",
+            "--format",
+            "openmetrics",
+            "--out",
+            str(out),
+        ]
+    )
     assert result.exit_code == 0, result.output
     families = list(openmetrics_families(out.read_text()))
     stamps = {float(s.timestamp) for family in families for s in family.samples}

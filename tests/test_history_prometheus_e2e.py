@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.cli.replay import parse_time
 from streams.engine.account_metrics import ACCOUNT_HELP
 from streams.generator import GeneratorConfig, generate
-from streams.cli.replay import parse_time
 from tests.test_prometheus_e2e import binary, free_port, pulse, start, stop
 
 pytestmark = pytest.mark.prometheus
@@ -31,14 +31,24 @@ QUERY_TIMEOUT_S = 120
 FIRST, LAST = "2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z"
 """Hourly over two months: the late lines (36-60 days behind their account) are included
 at steps inside the period, so the re-judging of accounts is exercised."""
-CHECKED = ("2026-01-01T00:00:00Z", "2026-01-12T05:00:00Z", "2026-01-24T17:00:00Z", "2026-02-03T00:00:00Z",
-           "2026-02-10T09:00:00Z", "2026-02-19T21:00:00Z", "2026-02-26T07:00:00Z", "2026-03-01T00:00:00Z")
+CHECKED = (
+    "2026-01-01T00:00:00Z",
+    "2026-01-12T05:00:00Z",
+    "2026-01-24T17:00:00Z",
+    "2026-02-03T00:00:00Z",
+    "2026-02-10T09:00:00Z",
+    "2026-02-19T21:00:00Z",
+    "2026-02-26T07:00:00Z",
+    "2026-03-01T00:00:00Z",
+)
 
 
 @pytest.fixture(scope="module")
 def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("history") / "events.jsonl"
-    config = GeneratorConfig(accounts=12, days=21, seed=5, late_fraction=0.02, duplicate_fraction=0.02)
+    config = GeneratorConfig(
+        accounts=12, days=21, seed=5, late_fraction=0.02, duplicate_fraction=0.02
+    )
     path.write_bytes(b"".join(message.value + b"\n" for message in generate(config)))
     return path
 
@@ -48,16 +58,49 @@ def prometheus(events: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """A Prometheus whose data folder was backfilled with the history before it started."""
     folder = tmp_path_factory.mktemp("prometheus")
     history = folder / "history.om"
-    pulse("replay", events, "--from", FIRST, "--to", LAST, "--step", "1h", "--format", "openmetrics", "--out", history)
-    created = subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(history),
-                              str(folder / "data")], capture_output=True, text=True, timeout=300, check=False)
+    pulse(
+        "replay",
+        events,
+        "--from",
+        FIRST,
+        "--to",
+        LAST,
+        "--step",
+        "1h",
+        "--format",
+        "openmetrics",
+        "--out",
+        history,
+    )
+    created = subprocess.run(
+        [
+            binary("promtool"),
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(history),
+            str(folder / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert created.returncode == 0, created.stderr[-2000:]
     (folder / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
     port = free_port()
-    process = start([binary("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
-                     f"--storage.tsdb.path={folder / 'data'}", "--storage.tsdb.retention.time=100y",
-                     f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                    f"http://127.0.0.1:{port}/-/ready", folder / "prometheus.log")
+    process = start(
+        [
+            binary("prometheus"),
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        f"http://127.0.0.1:{port}/-/ready",
+        folder / "prometheus.log",
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -66,15 +109,21 @@ def prometheus(events: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def one_instant(events: Path, at: str) -> dict[tuple[str, tuple], float]:
     text = pulse("replay", events, "--as-of", at)
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_a_backfilled_range_equals_one_instant_replays(prometheus: str, events: Path):
     start_s, end_s = parse_time(FIRST) // 1000, parse_time(LAST) // 1000
     url = f"{prometheus}/api/v1/query_range?" + urllib.parse.urlencode(
-        {"query": '{__name__=~"pulse_.+"}', "start": start_s, "end": end_s, "step": HOUR_S})
-    with urllib.request.urlopen(url, timeout=QUERY_TIMEOUT_S) as response:  # every series, two months hourly
+        {"query": '{__name__=~"pulse_.+"}', "start": start_s, "end": end_s, "step": HOUR_S}
+    )
+    with urllib.request.urlopen(
+        url, timeout=QUERY_TIMEOUT_S
+    ) as response:  # every series, two months hourly
         answer = json.loads(response.read())
     assert answer["status"] == "success"
     points: dict[int, dict[tuple[str, tuple], float]] = {}
@@ -86,8 +135,14 @@ def test_a_backfilled_range_equals_one_instant_replays(prometheus: str, events: 
     assert len(points) == (end_s - start_s) // HOUR_S + 1  # every hourly step is in Prometheus
     for at in CHECKED:
         # the account layer's aggregates and watchlist are not backfilled (docs/operations.md)
-        expected = {key: value for key, value in one_instant(events, at).items() if key[0] not in ACCOUNT_HELP}
+        expected = {
+            key: value
+            for key, value in one_instant(events, at).items()
+            if key[0] not in ACCOUNT_HELP
+        }
         got = points[parse_time(at) // 1000]
         assert got.keys() == expected.keys(), at
-        differing = {key: (got[key], expected[key]) for key in expected if got[key] != expected[key]}
+        differing = {
+            key: (got[key], expected[key]) for key in expected if got[key] != expected[key]
+        }
         assert not differing, (at, differing)

@@ -13,22 +13,32 @@ from decimal import Decimal
 
 import pytest
 
-from streams.engine.engine_config import EngineConfig
+from streams.contract.model import Payment, SubscriptionSet
 from streams.engine.engine import Engine
+from streams.engine.engine_config import EngineConfig
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS
-from streams.contract.model import Payment, SubscriptionSet
 from tests.engine_events import FEATURES, T0, device_events, synthetic_events
 
-OFFSETS = (0, 30 * MINUTE_MS, 30 * MINUTE_MS + 1, DAY_MS, 7 * DAY_MS, 7 * DAY_MS + 30 * MINUTE_MS,
-           30 * DAY_MS, 90 * DAY_MS, 365 * DAY_MS)
+OFFSETS = (
+    0,
+    30 * MINUTE_MS,
+    30 * MINUTE_MS + 1,
+    DAY_MS,
+    7 * DAY_MS,
+    7 * DAY_MS + 30 * MINUTE_MS,
+    30 * DAY_MS,
+    90 * DAY_MS,
+    365 * DAY_MS,
+)
 
 
 def edge_times(events: list, rng: random.Random, limit: int) -> list[int]:
     """Every time a window edge of some event can fall on, +-1 ms, sampled to `limit`."""
-    times = {e.occurred_at + offset + delta
-             for e in events for offset in OFFSETS for delta in (-1, 0, 1)}
+    times = {
+        e.occurred_at + offset + delta for e in events for offset in OFFSETS for delta in (-1, 0, 1)
+    }
     last = max(e.occurred_at for e in events) + 40 * DAY_MS
     chosen = sorted(t for t in times if t <= last)
     if len(chosen) > limit:
@@ -45,7 +55,10 @@ def hourly(events: list, after_days: int = 40) -> list[int]:
 
 
 def run(
-    events: list, times: list[int], config: EngineConfig, prune_every: int = DAY_MS,
+    events: list,
+    times: list[int],
+    config: EngineConfig,
+    prune_every: int = DAY_MS,
     revenue: RevenueConfig | None = None,
 ) -> IncrementalSnapshot:
     engine = Engine(config, RevenueConfig() if revenue is None else revenue)
@@ -143,8 +156,11 @@ def test_equals_with_sessions_on_several_devices(seed: int) -> None:
 def test_equals_hourly_across_local_midnights_and_a_dst_change(zone: str) -> None:
     """Hourly steps over 2026-03-01..03-25 (New York springs forward on 03-08): the 30
     local days move on at each local midnight, whatever the events do."""
-    events = [e for e in device_events(10, days=20) + synthetic_events(10, days=20, accounts=2)
-              if e.occurred_at < T0 + 20 * DAY_MS]
+    events = [
+        e
+        for e in device_events(10, days=20) + synthetic_events(10, days=20, accounts=2)
+        if e.occurred_at < T0 + 20 * DAY_MS
+    ]
     events.sort(key=lambda e: e.occurred_at)
     times = hourly(events, 4)
     run(events, times, EngineConfig(time_zone=zone))
@@ -152,8 +168,11 @@ def test_equals_hourly_across_local_midnights_and_a_dst_change(zone: str) -> Non
 
 @pytest.mark.parametrize(
     ("activity_types", "core_features"),
-    [(("feature_used",), ("export", "reports")), (("login",), ("export",)),
-     (("login", "feature_used"), ("search",))],
+    [
+        (("feature_used",), ("export", "reports")),
+        (("login",), ("export",)),
+        (("login", "feature_used"), ("search",)),
+    ],
 )
 def test_equals_with_activity_knobs_and_users_who_only_log_in(
     activity_types: tuple[str, ...], core_features: tuple[str, ...]
@@ -180,7 +199,8 @@ def test_equals_with_payments_and_prices_in_currencies_whose_rate_changes() -> N
     events.append(replace(events[-1], event_id="late-pay", occurred_at=T0 + 20 * DAY_MS))
     dated = tuple(
         (T0 - DAY_MS + k * 3 * DAY_MS, code, Decimal(base) + Decimal(k) / 100)
-        for k in range(15) for code, base in (("EUR", "1.05"), ("GBP", "1.25"))
+        for k in range(15)
+        for code, base in (("EUR", "1.05"), ("GBP", "1.25"))
     )
     revenue = RevenueConfig(dated_rates=dated)
     assert any(isinstance(e, Payment) for e in events)

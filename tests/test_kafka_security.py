@@ -27,8 +27,13 @@ def pki(tmp_path_factory):
 
 
 def _mtls(pki, **changes) -> KafkaSecurity:
-    settings = dict(security_protocol="SSL", ssl_cafile=pki.ca, ssl_certfile=pki.client_cert,
-                    ssl_keyfile=pki.client_key_encrypted, ssl_keyfile_password=KEY_PASSWORD)
+    settings = dict(
+        security_protocol="SSL",
+        ssl_cafile=pki.ca,
+        ssl_certfile=pki.client_cert,
+        ssl_keyfile=pki.client_key_encrypted,
+        ssl_keyfile_password=KEY_PASSWORD,
+    )
     return KafkaSecurity(**{**settings, **changes})
 
 
@@ -36,17 +41,36 @@ def test_encrypted_key_with_its_password_loads(pki):
     assert isinstance(_mtls(pki).ssl_context(), ssl.SSLContext)
 
 
-@pytest.mark.parametrize(("changes", "sentence"), [
-    ({"ssl_keyfile_password": None}, "is encrypted: set its password in PULSE_SSL_KEYFILE_PASSWORD"),
-    ({"ssl_keyfile_password": "wrong"}, "the key password does not decrypt key file"),
-    ({"ssl_cafile": "not_pem"}, "holds no PEM certificate"),
-    ({"ssl_certfile": "not_pem", "ssl_keyfile": "client_key"}, "is not a PEM file OpenSSL can read"),
-    ({"ssl_certfile": "client_cert", "ssl_keyfile": "other_key"}, "does not belong to certificate"),
-])
+@pytest.mark.parametrize(
+    ("changes", "sentence"),
+    [
+        (
+            {"ssl_keyfile_password": None},
+            "is encrypted: set its password in PULSE_SSL_KEYFILE_PASSWORD",
+        ),
+        ({"ssl_keyfile_password": "wrong"}, "the key password does not decrypt key file"),
+        ({"ssl_cafile": "not_pem"}, "holds no PEM certificate"),
+        (
+            {"ssl_certfile": "not_pem", "ssl_keyfile": "client_key"},
+            "is not a PEM file OpenSSL can read",
+        ),
+        (
+            {"ssl_certfile": "client_cert", "ssl_keyfile": "other_key"},
+            "does not belong to certificate",
+        ),
+    ],
+)
 def test_unusable_tls_files_are_one_sentence(pki, changes, sentence):
-    files = {"not_pem": pki.not_pem, "client_key": pki.client_key, "client_cert": pki.client_cert,
-             "other_key": pki.folder / "other-ca.key"}
-    resolved = {key: files.get(value, value) if isinstance(value, str) else value for key, value in changes.items()}
+    files = {
+        "not_pem": pki.not_pem,
+        "client_key": pki.client_key,
+        "client_cert": pki.client_cert,
+        "other_key": pki.folder / "other-ca.key",
+    }
+    resolved = {
+        key: files.get(value, value) if isinstance(value, str) else value
+        for key, value in changes.items()
+    }
     with pytest.raises(ConfigError) as raised:
         _mtls(pki, **resolved).ssl_context()
     assert sentence in str(raised.value)
@@ -68,8 +92,14 @@ def test_an_encrypted_key_without_password_never_prompts(pki, tmp_path):
     )
     leader, follower = pty.openpty()
     try:
-        result = subprocess.run([sys.executable, "-c", script], stdin=follower, stderr=subprocess.STDOUT,
-                                stdout=subprocess.PIPE, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            stdin=follower,
+            stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
     finally:
         os.close(leader)
         os.close(follower)
@@ -78,7 +108,9 @@ def test_an_encrypted_key_without_password_never_prompts(pki, tmp_path):
 
 
 def test_settings_masks_secrets(pki):
-    shown = repr(_mtls(pki, security_protocol="SASL_SSL", sasl_username="cs", sasl_password="hunter2"))
+    shown = repr(
+        _mtls(pki, security_protocol="SASL_SSL", sasl_username="cs", sasl_password="hunter2")
+    )
     assert "hunter2" not in shown and KEY_PASSWORD not in shown
     assert "sasl_password='***'" in shown and "ssl_keyfile_password='***'" in shown
 
@@ -90,11 +122,17 @@ def test_every_command_that_talks_to_kafka_shares_one_set_of_security_options():
     from streams.worker.cli import worker
 
     def security(command: click.Command) -> dict:
-        return {param.name: (tuple(param.opts), param.envvar) for param in command.params
-                if param.name.startswith(("security_", "sasl_", "ssl_"))}
+        return {
+            param.name: (tuple(param.opts), param.envvar)
+            for param in command.params
+            if param.name.startswith(("security_", "sasl_", "ssl_"))
+        }
 
     shared = security(worker)
-    assert "ssl_keyfile_password" in shared and shared["ssl_keyfile_password"][1] == "PULSE_SSL_KEYFILE_PASSWORD"
+    assert (
+        "ssl_keyfile_password" in shared
+        and shared["ssl_keyfile_password"][1] == "PULSE_SSL_KEYFILE_PASSWORD"
+    )
     assert security(topics) == shared
     assert security(generate) == shared
     assert security(webhooks) == shared
@@ -106,27 +144,59 @@ def _connection_error(cause: BaseException) -> BaseException:
         try:
             raise cause
         except BaseException as error:
-            raise kafka_errors.KafkaConnectionError("Connection at 127.0.0.1:9093 closed") from error
+            raise kafka_errors.KafkaConnectionError(
+                "Connection at 127.0.0.1:9093 closed"
+            ) from error
     except BaseException as wrapped:
         return wrapped
 
 
-SASL = KafkaSecurity(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="cs",
-                     sasl_password="pw")
+SASL = KafkaSecurity(
+    security_protocol="SASL_SSL",
+    sasl_mechanism="SCRAM-SHA-512",
+    sasl_username="cs",
+    sasl_password="pw",
+)
 
 
-@pytest.mark.parametrize(("error", "security", "sentence"), [
-    (kafka_errors.SaslAuthenticationFailed("invalid credentials"), SASL,
-     "authentication failed for user cs with mechanism SCRAM-SHA-512 at b:1"),
-    (kafka_errors.UnsupportedSaslMechanismError("x"), SASL, "do not accept SASL mechanism SCRAM-SHA-512"),
-    (ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate"), SASL, "is not trusted"),
-    (_connection_error(ssl.SSLError(1, "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate")),
-     KafkaSecurity(security_protocol="SSL"), "want a client certificate (mutual TLS)"),
-    (ConnectionResetError(), KafkaSecurity(security_protocol="SSL"), "does not speak TLS"),
-    (kafka_errors.KafkaConnectionError("Connection at b:1 closed"), KafkaSecurity(),
-     "closed the connection without answering PLAINTEXT"),
-    (ConnectionRefusedError(111, "Connect call failed"), KafkaSecurity(), "cannot reach Kafka at b:1"),
-])
+@pytest.mark.parametrize(
+    ("error", "security", "sentence"),
+    [
+        (
+            kafka_errors.SaslAuthenticationFailed("invalid credentials"),
+            SASL,
+            "authentication failed for user cs with mechanism SCRAM-SHA-512 at b:1",
+        ),
+        (
+            kafka_errors.UnsupportedSaslMechanismError("x"),
+            SASL,
+            "do not accept SASL mechanism SCRAM-SHA-512",
+        ),
+        (
+            ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate"),
+            SASL,
+            "is not trusted",
+        ),
+        (
+            _connection_error(
+                ssl.SSLError(1, "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate")
+            ),
+            KafkaSecurity(security_protocol="SSL"),
+            "want a client certificate (mutual TLS)",
+        ),
+        (ConnectionResetError(), KafkaSecurity(security_protocol="SSL"), "does not speak TLS"),
+        (
+            kafka_errors.KafkaConnectionError("Connection at b:1 closed"),
+            KafkaSecurity(),
+            "closed the connection without answering PLAINTEXT",
+        ),
+        (
+            ConnectionRefusedError(111, "Connect call failed"),
+            KafkaSecurity(),
+            "cannot reach Kafka at b:1",
+        ),
+    ],
+)
 def test_failures_are_named(error, security, sentence):
     assert sentence in describe_failure(error, "b:1", security)
 
@@ -144,8 +214,16 @@ def test_the_watch_counts_refusals_and_logs_one_sentence(caplog):
         watch.emit(_record("Unable connect to node with id %s: %s", 1, ConnectionRefusedError()))
     assert watch.failures == 3
     reports = [r.getMessage() for r in caplog.records if r.name == "cs-pulse.kafka"]
-    assert len(reports) == 1 and "authentication failed for user cs with mechanism SCRAM-SHA-512" in reports[0]
-    assert auth_failure_in(_record("Group Coordinator Request failed: %s", kafka_errors.NodeNotReadyError())) is None
+    assert (
+        len(reports) == 1
+        and "authentication failed for user cs with mechanism SCRAM-SHA-512" in reports[0]
+    )
+    assert (
+        auth_failure_in(
+            _record("Group Coordinator Request failed: %s", kafka_errors.NodeNotReadyError())
+        )
+        is None
+    )
 
 
 def test_the_watch_reports_a_stall_only_after_the_configured_time():
@@ -190,10 +268,18 @@ def test_dev_broker_secured_listeners_need_all_four_options_and_a_password_varia
     from streams.cli.dev import dev
 
     runner = CliRunner()
-    partial = runner.invoke(dev, ["kafka", "up", "--port", "1", "--home", str(tmp_path), "--mtls-port", "2"])
-    assert partial.exit_code == 2 and "--sasl-ssl-port, --mtls-port, --keystore and --truststore together" in partial.output
-    no_password = runner.invoke(dev, ["kafka", "scram-user", "cs", "--port", "1", "--home", str(tmp_path)],
-                                env={"PULSE_SASL_PASSWORD": ""})
+    partial = runner.invoke(
+        dev, ["kafka", "up", "--port", "1", "--home", str(tmp_path), "--mtls-port", "2"]
+    )
+    assert (
+        partial.exit_code == 2
+        and "--sasl-ssl-port, --mtls-port, --keystore and --truststore together" in partial.output
+    )
+    no_password = runner.invoke(
+        dev,
+        ["kafka", "scram-user", "cs", "--port", "1", "--home", str(tmp_path)],
+        env={"PULSE_SASL_PASSWORD": ""},
+    )
     assert no_password.exit_code == 2 and "PULSE_SASL_PASSWORD" in no_password.output
 
 
@@ -203,8 +289,15 @@ def test_secured_listener_properties():
     from streams.devtools.localkafka import SecureListeners, _override
 
     secure = SecureListeners(9094, 9095, Path("k.pem"), Path("ca.pem"))
-    text = _override("listeners=PLAINTEXT://127.0.0.1:9092\nnum.partitions=4\n", secure.properties(9092, 9093))
+    text = _override(
+        "listeners=PLAINTEXT://127.0.0.1:9092\nnum.partitions=4\n", secure.properties(9092, 9093)
+    )
     assert "num.partitions=4" in text
-    assert text.count("listeners=") == 2  # listeners and advertised.listeners, the old line replaced
+    assert (
+        text.count("listeners=") == 2
+    )  # listeners and advertised.listeners, the old line replaced
     assert "SASL_SSL://127.0.0.1:9094,MTLS://127.0.0.1:9095" in text
-    assert "listener.name.mtls.ssl.client.auth=required" in text and "sasl.enabled.mechanisms=SCRAM-SHA-512" in text
+    assert (
+        "listener.name.mtls.ssl.client.auth=required" in text
+        and "sasl.enabled.mechanisms=SCRAM-SHA-512" in text
+    )

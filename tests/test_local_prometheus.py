@@ -17,7 +17,16 @@ import pytest
 import yaml
 
 from streams.devtools import localprometheus
-from tests.test_prometheus_e2e import DATA_TIMEOUT_S, PROMETHEUS_DIR, binary, free_port, http_json, start, stop, wait_until
+from tests.test_prometheus_e2e import (
+    DATA_TIMEOUT_S,
+    PROMETHEUS_DIR,
+    binary,
+    free_port,
+    http_json,
+    start,
+    stop,
+    wait_until,
+)
 
 pytestmark = pytest.mark.prometheus
 
@@ -49,26 +58,51 @@ def worker() -> Iterator[str]:
 
 def test_the_config_reads_every_rule_file_and_scrapes_the_worker():
     config = localprometheus.config("127.0.0.1:9108", 9090)
-    assert config["rule_files"] == [str(path) for path in sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))]
-    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    assert config["rule_files"] == [
+        str(path) for path in sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
+    ]
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]
+    }
     assert targets == {"pulse": ["127.0.0.1:9108"], "prometheus": ["127.0.0.1:9090"]}
 
 
 def test_local_prometheus_runs_the_rules_and_scrapes_the_worker(worker: str, tmp_path: Path):
     binary("prometheus")
     port = free_port()
-    process = start([sys.executable, "-m", "streams.devtools.localprometheus", "--port", str(port), "--worker", worker,
-                     "--dir", str(tmp_path)], f"http://127.0.0.1:{port}/-/ready", tmp_path / "prometheus.log")
+    process = start(
+        [
+            sys.executable,
+            "-m",
+            "streams.devtools.localprometheus",
+            "--port",
+            str(port),
+            "--worker",
+            worker,
+            "--dir",
+            str(tmp_path),
+        ],
+        f"http://127.0.0.1:{port}/-/ready",
+        tmp_path / "prometheus.log",
+    )
     base = f"http://127.0.0.1:{port}"
     try:
+
         def scraped() -> dict[str, str]:
             targets = http_json(f"{base}/api/v1/targets")["data"]["activeTargets"]
             health = {target["labels"]["job"]: target["health"] for target in targets}
             return health if health == {"pulse": "up", "prometheus": "up"} else {}
 
-        wait_until(scraped, DATA_TIMEOUT_S, lambda: f"targets {http_json(f'{base}/api/v1/targets')['data']}")
-        expected = {group["name"] for path in (PROMETHEUS_DIR / "rules").glob("*.yml")
-                    for group in yaml.safe_load(path.read_text())["groups"]}
+        wait_until(
+            scraped,
+            DATA_TIMEOUT_S,
+            lambda: f"targets {http_json(f'{base}/api/v1/targets')['data']}",
+        )
+        expected = {
+            group["name"]
+            for path in (PROMETHEUS_DIR / "rules").glob("*.yml")
+            for group in yaml.safe_load(path.read_text())["groups"]
+        }
         loaded = {group["name"] for group in http_json(f"{base}/api/v1/rules")["data"]["groups"]}
         assert loaded == expected
     finally:
@@ -82,8 +116,23 @@ def test_a_taken_port_is_one_sentence_naming_the_fix(tmp_path: Path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "streams.devtools.localprometheus", "--port", str(port),
-                                 "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streams.devtools.localprometheus",
+                "--port",
+                str(port),
+                "--dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert result.returncode == 1
-    assert result.stderr.strip() == (f"port {port} is taken (by a Prometheus service installed with the Debian "
-                                     f"package?): choose another one, e.g. PROMETHEUS_PORT={port + 1} make run.")
+    assert result.stderr.strip() == (
+        f"port {port} is taken (by a Prometheus service installed with the Debian "
+        f"package?): choose another one, e.g. PROMETHEUS_PORT={port + 1} make run."
+    )

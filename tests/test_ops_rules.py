@@ -29,11 +29,52 @@ PIPELINE_GATE = "and on() (pulse:pipeline_healthy == 1)"
 RUNBOOK_BASE = '{{ with query "pulse:runbook:info" }}{{ . | first | label "url" }}{{ end }}'
 WATCHDOG = "PulseWatchdog"
 # Names in a PromQL expression that are neither series nor recording rules.
-PROMQL_WORDS = {"and", "or", "unless", "on", "ignoring", "by", "without", "group_left", "group_right",
-                "offset", "bool", "vector", "absent", "time", "min", "max", "sum", "count", "avg", "delta",
-                "increase", "rate", "max_over_time", "min_over_time", "avg_over_time", "clamp_min",
-                "histogram_quantile", "label_replace", "scalar", "topk", "bottomk", "abs", "job", "le", "topic",
-                "window", "feature", "plan", "survey", "reason", "instance", "partition", "inf", "nan"}
+PROMQL_WORDS = {
+    "and",
+    "or",
+    "unless",
+    "on",
+    "ignoring",
+    "by",
+    "without",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "vector",
+    "absent",
+    "time",
+    "min",
+    "max",
+    "sum",
+    "count",
+    "avg",
+    "delta",
+    "increase",
+    "rate",
+    "max_over_time",
+    "min_over_time",
+    "avg_over_time",
+    "clamp_min",
+    "histogram_quantile",
+    "label_replace",
+    "scalar",
+    "topk",
+    "bottomk",
+    "abs",
+    "job",
+    "le",
+    "topic",
+    "window",
+    "feature",
+    "plan",
+    "survey",
+    "reason",
+    "instance",
+    "partition",
+    "inf",
+    "nan",
+}
 TOOL_TIMEOUT_S = 120
 
 pytestmark = pytest.mark.prometheus
@@ -42,14 +83,22 @@ pytestmark = pytest.mark.prometheus
 def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not installed: run `sh ops/install-prometheus.sh` "
-                    "(Debian's prometheus and prometheus-alertmanager packages).")
+        pytest.fail(
+            f"{name} is not installed: run `sh ops/install-prometheus.sh` "
+            "(Debian's prometheus and prometheus-alertmanager packages)."
+        )
     return path
 
 
 def run(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(arg) for arg in args], cwd=cwd, capture_output=True, text=True,
-                          timeout=TOOL_TIMEOUT_S, check=False)
+    return subprocess.run(
+        [str(arg) for arg in args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_S,
+        check=False,
+    )
 
 
 def alert_rules() -> list[dict]:
@@ -91,15 +140,25 @@ def test_every_alert_has_a_firing_and_a_quiet_case():
     for rule in alert_rules():
         name = rule["alert"]
         firing = [case for _, case in cases if case["alertname"] == name and case.get("exp_alerts")]
-        quiet = [case for _, case in cases if case["alertname"] == name and not case.get("exp_alerts")]
+        quiet = [
+            case for _, case in cases if case["alertname"] == name and not case.get("exp_alerts")
+        ]
         assert firing, f"{name} has no promtool case where it fires"
         # the Watchdog fires always, by definition: it has no quiet case
         assert quiet or name == WATCHDOG, f"{name} has no promtool case where it stays quiet"
         for case in firing:
             for expected in case["exp_alerts"]:
-                assert {"severity", "category"} <= set(expected["exp_labels"]), f"{name}: firing case without labels"
-                assert set(expected["exp_annotations"]) == {"summary", "description", "runbook_url"}, name
-                assert expected["exp_annotations"]["runbook_url"] == f"{runbook_base()}#{name.lower()}", name
+                assert {"severity", "category"} <= set(expected["exp_labels"]), (
+                    f"{name}: firing case without labels"
+                )
+                assert set(expected["exp_annotations"]) == {
+                    "summary",
+                    "description",
+                    "runbook_url",
+                }, name
+                assert (
+                    expected["exp_annotations"]["runbook_url"] == f"{runbook_base()}#{name.lower()}"
+                ), name
 
 
 def test_business_alerts_are_held_by_the_pipeline_gate(tmp_path: Path):
@@ -115,26 +174,44 @@ def test_business_alerts_are_held_by_the_pipeline_gate(tmp_path: Path):
     alerts = tmp_path / "rules" / "alerts.yml"
     text = alerts.read_text()
     business = [rule["alert"] for rule in alert_rules() if rule["labels"]["category"] == "business"]
-    assert text.count(PIPELINE_GATE) == len(business), "every business alert, and only those, carry the gate"
+    assert text.count(PIPELINE_GATE) == len(business), (
+        "every business alert, and only those, carry the gate"
+    )
     alerts.write_text(text.replace(PIPELINE_GATE, ""))
 
-    result = run(tool("promtool"), "test", "rules", "business.yml", "business_weekly.yml", "accounts.yml",
-                 cwd=tmp_path / "tests")
+    result = run(
+        tool("promtool"),
+        "test",
+        "rules",
+        "business.yml",
+        "business_weekly.yml",
+        "accounts.yml",
+        cwd=tmp_path / "tests",
+    )
     assert result.returncode != 0
     failed = set(re.findall(r"alertname: (\w+), time:", result.stdout + result.stderr))
-    assert failed == set(business), f"ungated alerts that a broken-pipeline case did not catch: {set(business) - failed}"
+    assert failed == set(business), (
+        f"ungated alerts that a broken-pipeline case did not catch: {set(business) - failed}"
+    )
 
 
 def test_every_alert_is_labelled_and_annotated():
-    anchors = {_anchor(heading) for heading in re.findall(r"^#{2,3} (.+)$", RUNBOOKS.read_text(), re.MULTILINE)}
+    anchors = {
+        _anchor(heading)
+        for heading in re.findall(r"^#{2,3} (.+)$", RUNBOOKS.read_text(), re.MULTILINE)
+    }
     for rule in alert_rules():
         name = rule["alert"]
-        assert rule["labels"]["severity"] in ({"none"} if name == WATCHDOG else {"page", "ticket"}), name
+        assert rule["labels"]["severity"] in (
+            {"none"} if name == WATCHDOG else {"page", "ticket"}
+        ), name
         assert rule["labels"]["category"] in {"pipeline", "business", "meta"}, name
         annotations = rule["annotations"]
         assert set(annotations) == {"summary", "description", "runbook_url"}, name
         assert annotations["summary"].strip(), name
-        assert "$value" in annotations["description"], f"{name}: the description must quote the current value"
+        assert "$value" in annotations["description"], (
+            f"{name}: the description must quote the current value"
+        )
         assert annotations["runbook_url"] == f"{RUNBOOK_BASE}#{name.lower()}", name
         assert name.lower() in anchors, f"docs/runbooks.md has no section for {name}"
 
@@ -165,9 +242,17 @@ def test_the_meta_alerts_exist_and_their_series_are_scraped():
     Alertmanager scraped so that the last two have data."""
     rules = {rule["alert"]: rule for rule in alert_rules()}
     assert rules[WATCHDOG]["expr"].strip() == "vector(1)" and "for" not in rules[WATCHDOG]
-    assert "prometheus_rule_evaluation_failures_total" in rules["PulseRuleEvaluationFailures"]["expr"]
-    assert "alertmanager_notifications_failed_total" in rules["PulseAlertmanagerNotificationsFailing"]["expr"]
-    jobs = {job["job_name"] for job in yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())["scrape_configs"]}
+    assert (
+        "prometheus_rule_evaluation_failures_total" in rules["PulseRuleEvaluationFailures"]["expr"]
+    )
+    assert (
+        "alertmanager_notifications_failed_total"
+        in rules["PulseAlertmanagerNotificationsFailing"]["expr"]
+    )
+    jobs = {
+        job["job_name"]
+        for job in yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())["scrape_configs"]
+    }
     assert {"prometheus", "alertmanager"} <= jobs
 
 
@@ -194,14 +279,22 @@ def test_only_alerts_that_make_the_pipeline_unhealthy_inhibit():
             recorded |= {rule["record"]: rule["expr"] for rule in group["rules"]}
     health = _series_read(recorded["pulse:pipeline_healthy"], recorded)
     assert {"up", "pulse_recovery_in_progress"} <= health
-    expected = {rule["alert"] for rule in alert_rules()
-                if rule["labels"]["category"] == "pipeline" and _series_read(rule["expr"], recorded) & health}
-    inhibiting = {rule["alert"] for rule in alert_rules() if rule["labels"].get("inhibits") == "business"}
+    expected = {
+        rule["alert"]
+        for rule in alert_rules()
+        if rule["labels"]["category"] == "pipeline"
+        and _series_read(rule["expr"], recorded) & health
+    }
+    inhibiting = {
+        rule["alert"] for rule in alert_rules() if rule["labels"].get("inhibits") == "business"
+    }
     assert inhibiting == expected
     assert {"PulseWorkerDown", "PulseTopicStale"} <= inhibiting
     assert not {"PulseDeadLetterRateHigh", "PulseConsumerLagGrowing"} & inhibiting
     inhibit_rules = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())["inhibit_rules"]
-    business_targets = [rule for rule in inhibit_rules if rule["target_matchers"] == ['category="business"']]
+    business_targets = [
+        rule for rule in inhibit_rules if rule["target_matchers"] == ['category="business"']
+    ]
     assert [rule["source_matchers"] for rule in business_targets] == [['inhibits="business"']]
 
 
@@ -218,17 +311,43 @@ def test_alertmanager_config_passes_amtool_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("labels", "receiver"), [
-    (("alertname=PulseExample", "severity=page"), "oncall-pager"),
-    (("alertname=PulseExample", "severity=ticket"), "cs-ops-tickets"),
-    ((f"alertname={WATCHDOG}", "severity=none", "category=meta"), "deadmans-switch"),
-    # account alerts go to the account's owner; an owner without a route to CS ops
-    (("alertname=PulseAccountRed", "severity=ticket", "category=business", "owner=csm-farid"), "csm-farid"),
-    (("alertname=PulseAccountRed", "severity=ticket", "category=business", "owner=csm-nobody"), "cs-ops-tickets"),
-])
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (("alertname=PulseExample", "severity=page"), "oncall-pager"),
+        (("alertname=PulseExample", "severity=ticket"), "cs-ops-tickets"),
+        ((f"alertname={WATCHDOG}", "severity=none", "category=meta"), "deadmans-switch"),
+        # account alerts go to the account's owner; an owner without a route to CS ops
+        (
+            (
+                "alertname=PulseAccountRed",
+                "severity=ticket",
+                "category=business",
+                "owner=csm-farid",
+            ),
+            "csm-farid",
+        ),
+        (
+            (
+                "alertname=PulseAccountRed",
+                "severity=ticket",
+                "category=business",
+                "owner=csm-nobody",
+            ),
+            "cs-ops-tickets",
+        ),
+    ],
+)
 def test_alertmanager_routes_by_severity(labels: tuple[str, ...], receiver: str):
-    result = run(tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}",
-                 f"--verify.receivers={receiver}", *labels)
+    result = run(
+        tool("amtool"),
+        "config",
+        "routes",
+        "test",
+        f"--config.file={ALERTMANAGER_CONFIG}",
+        f"--verify.receivers={receiver}",
+        *labels,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == receiver
 
@@ -244,4 +363,6 @@ def test_alertmanager_groups_by_every_label_a_summary_names():
         for child in route.get("routes", []):
             if f'alertname="{rule["alert"]}"' in child.get("matchers", []):
                 group_by = child.get("group_by", group_by)
-        assert "alertname" in group_by and named <= set(group_by), f"{rule['alert']}: group by {named - set(group_by)}"
+        assert "alertname" in group_by and named <= set(group_by), (
+            f"{rule['alert']}: group by {named - set(group_by)}"
+        )

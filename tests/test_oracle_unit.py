@@ -27,11 +27,21 @@ _ids = itertools.count(1)
 
 
 def rfc3339(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def event(type_: str, at: int, account: str = "acme", **fields: Any) -> dict[str, Any]:
-    return {"event_id": f"e{next(_ids)}", "type": type_, "occurred_at": rfc3339(at), "account_id": account, **fields}
+    return {
+        "event_id": f"e{next(_ids)}",
+        "type": type_,
+        "occurred_at": rfc3339(at),
+        "account_id": account,
+        **fields,
+    }
 
 
 def login(at: int, user: str = "u1", account: str = "acme") -> dict[str, Any]:
@@ -42,21 +52,57 @@ def logout(at: int, user: str = "u1", account: str = "acme") -> dict[str, Any]:
     return event("logout", at, account, user_id=user)
 
 
-def used(at: int, feature: str = "export", user: str = "u1", account: str = "acme") -> dict[str, Any]:
+def used(
+    at: int, feature: str = "export", user: str = "u1", account: str = "acme"
+) -> dict[str, Any]:
     return event("feature_used", at, account, user_id=user, feature=feature)
 
 
-def started(at: int, amount: Any, interval: str = "month", account: str = "acme", sub: str = "s1", **terms: Any) -> dict[str, Any]:
-    return event("subscription_started", at, account, subscription_id=sub, plan="pro", amount=amount,
-                 currency=terms.pop("currency", "USD"), interval=interval, **terms)
+def started(
+    at: int,
+    amount: Any,
+    interval: str = "month",
+    account: str = "acme",
+    sub: str = "s1",
+    **terms: Any,
+) -> dict[str, Any]:
+    return event(
+        "subscription_started",
+        at,
+        account,
+        subscription_id=sub,
+        plan="pro",
+        amount=amount,
+        currency=terms.pop("currency", "USD"),
+        interval=interval,
+        **terms,
+    )
 
 
-def changed(at: int, amount: Any, interval: str = "month", account: str = "acme", sub: str = "s1", **terms: Any) -> dict[str, Any]:
-    return event("subscription_changed", at, account, subscription_id=sub, plan="pro", amount=amount,
-                 currency=terms.pop("currency", "USD"), interval=interval, **terms)
+def changed(
+    at: int,
+    amount: Any,
+    interval: str = "month",
+    account: str = "acme",
+    sub: str = "s1",
+    **terms: Any,
+) -> dict[str, Any]:
+    return event(
+        "subscription_changed",
+        at,
+        account,
+        subscription_id=sub,
+        plan="pro",
+        amount=amount,
+        currency=terms.pop("currency", "USD"),
+        interval=interval,
+        **terms,
+    )
 
 
-def canceled(at: int, account: str = "acme", sub: str = "s1", effective: int | None = None) -> dict[str, Any]:
+def canceled(
+    at: int, account: str = "acme", sub: str = "s1", effective: int | None = None
+) -> dict[str, Any]:
     extra = {} if effective is None else {"effective_at": rfc3339(effective)}
     return event("subscription_canceled", at, account, subscription_id=sub, **extra)
 
@@ -65,7 +111,9 @@ def survey(at: int, kind: str, score: int, account: str = "acme") -> dict[str, A
     return event("survey_response", at, account, survey=kind, score=score)
 
 
-def metrics(tmp_path: Path, lines: list[dict[str, Any] | str | bytes], as_of: int | None = T) -> dict[MetricKey, MetricValue]:
+def metrics(
+    tmp_path: Path, lines: list[dict[str, Any] | str | bytes], as_of: int | None = T
+) -> dict[MetricKey, MetricValue]:
     path = tmp_path / "events.jsonl"
     with path.open("wb") as out:
         for line in lines:
@@ -80,47 +128,60 @@ def value(result: dict[MetricKey, MetricValue], name: str, **labels: str) -> Met
 
 
 def movements(result: dict[MetricKey, MetricValue]) -> dict[str, Decimal]:
-    return {kind: value(result, "pulse_mrr_movement", kind=kind, window="30d")
-            for kind in ("new", "expansion", "contraction", "churn", "reactivation")}
+    return {
+        kind: value(result, "pulse_mrr_movement", kind=kind, window="30d")
+        for kind in ("new", "expansion", "contraction", "churn", "reactivation")
+    }
 
 
 # --- MRR -----------------------------------------------------------------------------
 
 
 def test_seed_mrr_example_is_616_67(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        started(T - 90 * DAY, 1000, "year", account="c1"),
-        started(T - 90 * DAY, 300, "month", account="c2"),
-        started(T - 90 * DAY, 200, "quarter", account="c3"),
-        started(T - 90 * DAY, 500, "month", account="c4", interval_count=3),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            started(T - 90 * DAY, 1000, "year", account="c1"),
+            started(T - 90 * DAY, 300, "month", account="c2"),
+            started(T - 90 * DAY, 200, "quarter", account="c3"),
+            started(T - 90 * DAY, 500, "month", account="c4", interval_count=3),
+        ],
+    )
     assert value(result, "pulse_mrr") == Decimal("616.67")
     assert value(result, "pulse_paying_accounts") == 4
     assert value(result, "pulse_arpa") == Fraction(61667, 400)
 
 
-@pytest.mark.parametrize(("amount", "interval", "terms", "expected"), [
-    (1000, "year", {}, "83.33"),
-    (300, "month", {}, "300.00"),
-    (200, "quarter", {}, "66.67"),
-    (500, "month", {"interval_count": 3}, "166.67"),
-    (12, "week", {}, "52.00"),  # 12 x 52 / 12
-    (1, "day", {"quantity": 3}, "91.25"),  # 3 x 365 / 12
-    (100, "month", {"quantity": 4, "discount_percent": 12.5}, "350.00"),
-    (100, "month", {"currency": "EUR"}, "110.00"),
-    (10, "year", {"currency": "GBP", "interval_count": 2}, "0.52"),  # 12.5 / 24 = 0.5208
-    (0.01, "month", {"discount_percent": 50}, "0.01"),  # 0.005 rounds half up
-    (0.03, "quarter", {}, "0.01"),  # 0.01 exactly
-    (0.05, "quarter", {}, "0.02"),  # 0.01667
-])
-def test_subscription_mrr_normalisation(tmp_path: Path, amount: Any, interval: str, terms: dict[str, Any], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("amount", "interval", "terms", "expected"),
+    [
+        (1000, "year", {}, "83.33"),
+        (300, "month", {}, "300.00"),
+        (200, "quarter", {}, "66.67"),
+        (500, "month", {"interval_count": 3}, "166.67"),
+        (12, "week", {}, "52.00"),  # 12 x 52 / 12
+        (1, "day", {"quantity": 3}, "91.25"),  # 3 x 365 / 12
+        (100, "month", {"quantity": 4, "discount_percent": 12.5}, "350.00"),
+        (100, "month", {"currency": "EUR"}, "110.00"),
+        (10, "year", {"currency": "GBP", "interval_count": 2}, "0.52"),  # 12.5 / 24 = 0.5208
+        (0.01, "month", {"discount_percent": 50}, "0.01"),  # 0.005 rounds half up
+        (0.03, "quarter", {}, "0.01"),  # 0.01 exactly
+        (0.05, "quarter", {}, "0.02"),  # 0.01667
+    ],
+)
+def test_subscription_mrr_normalisation(
+    tmp_path: Path, amount: Any, interval: str, terms: dict[str, Any], expected: str
+) -> None:
     result = metrics(tmp_path, [started(T - DAY, amount, interval, **terms)])
     assert value(result, "pulse_mrr") == Decimal(expected)
 
 
 def test_account_mrr_sums_rounded_subscriptions(tmp_path: Path) -> None:
     # 0.05/quarter = 0.01667 -> 0.02 each; summed after rounding: 0.04 (not 0.03).
-    result = metrics(tmp_path, [started(T - DAY, 0.05, "quarter", sub="a"), started(T - DAY, 0.05, "quarter", sub="b")])
+    result = metrics(
+        tmp_path,
+        [started(T - DAY, 0.05, "quarter", sub="a"), started(T - DAY, 0.05, "quarter", sub="b")],
+    )
     assert value(result, "pulse_mrr") == Decimal("0.04")
     assert value(result, "pulse_paying_accounts") == 1
 
@@ -133,14 +194,23 @@ def test_trial_then_conversion_is_a_new_movement_at_trial_end(tmp_path: Path) ->
     assert movements(during)["new"] == 0
     at_end = metrics(tmp_path, lines, as_of=trial_end)
     assert value(at_end, "pulse_mrr") == Decimal("50.00")
-    assert movements(at_end) == {"new": Decimal("50.00"), "expansion": 0, "contraction": 0, "churn": 0, "reactivation": 0}
+    assert movements(at_end) == {
+        "new": Decimal("50.00"),
+        "expansion": 0,
+        "contraction": 0,
+        "churn": 0,
+        "reactivation": 0,
+    }
 
 
 def test_cancel_during_trial_never_pays_and_never_churns(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        started(T - 20 * DAY, 50, trial_ends_at=rfc3339(T - 5 * DAY)),
-        canceled(T - 10 * DAY),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            started(T - 20 * DAY, 50, trial_ends_at=rfc3339(T - 5 * DAY)),
+            canceled(T - 10 * DAY),
+        ],
+    )
     assert value(result, "pulse_mrr") == 0
     assert set(movements(result).values()) == {0}
 
@@ -156,7 +226,9 @@ def test_cancel_effective_in_the_future_keeps_mrr_until_then(tmp_path: Path) -> 
     assert value(after, "pulse_customer_churn_ratio", window="30d") == 1
 
 
-def test_change_before_a_pending_cancel_does_not_undo_it_but_a_restart_after_does(tmp_path: Path) -> None:
+def test_change_before_a_pending_cancel_does_not_undo_it_but_a_restart_after_does(
+    tmp_path: Path,
+) -> None:
     lines = [
         started(T - 60 * DAY, 80),
         canceled(T - 20 * DAY, effective=T - 10 * DAY),
@@ -167,39 +239,62 @@ def test_change_before_a_pending_cancel_does_not_undo_it_but_a_restart_after_doe
     result = metrics(tmp_path, lines)
     assert value(result, "pulse_mrr") == Decimal("40.00")
     # T-15d: 80 -> 90 expansion; T-10d: 90 -> 0 churn; T-5d: 0 -> 40 reactivation
-    assert movements(result) == {"new": 0, "expansion": Decimal("10.00"), "contraction": 0,
-                                 "churn": Decimal("90.00"), "reactivation": Decimal("40.00")}
+    assert movements(result) == {
+        "new": 0,
+        "expansion": Decimal("10.00"),
+        "contraction": 0,
+        "churn": Decimal("90.00"),
+        "reactivation": Decimal("40.00"),
+    }
 
 
 def test_same_day_upgrade_then_downgrade_are_two_movements(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        started(T - 60 * DAY, 100),
-        changed(T - 3 * DAY, 250),
-        changed(T - 3 * DAY + 4 * HOUR, 120),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            started(T - 60 * DAY, 100),
+            changed(T - 3 * DAY, 250),
+            changed(T - 3 * DAY + 4 * HOUR, 120),
+        ],
+    )
     assert value(result, "pulse_mrr") == Decimal("120.00")
-    assert movements(result) == {"new": 0, "expansion": Decimal("150.00"), "contraction": Decimal("130.00"),
-                                 "churn": 0, "reactivation": 0}
+    assert movements(result) == {
+        "new": 0,
+        "expansion": Decimal("150.00"),
+        "contraction": Decimal("130.00"),
+        "churn": 0,
+        "reactivation": 0,
+    }
     assert value(result, "pulse_mrr_movement_accounts", kind="expansion", window="30d") == 1
     assert value(result, "pulse_mrr_movement_accounts", kind="contraction", window="30d") == 1
     assert value(result, "pulse_mrr_quick_ratio", window="30d") == Fraction(150, 130)
 
 
 def test_equal_times_change_beats_start_and_the_larger_event_id_wins(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        changed(T - DAY, 150, event_id="b"),
-        changed(T - DAY, 120, event_id="a"),
-        started(T - DAY, 100, event_id="z"),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            changed(T - DAY, 150, event_id="b"),
+            changed(T - DAY, 120, event_id="a"),
+            started(T - DAY, 100, event_id="z"),
+        ],
+    )
     assert value(result, "pulse_mrr") == Decimal("150.00")
     assert movements(result)["new"] == Decimal("150.00")
 
 
 def test_cancel_effective_at_the_instant_of_a_change_holds_it(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [started(T - 9 * DAY, 100), changed(T - 5 * DAY, 200), canceled(T - 5 * DAY)])
+    result = metrics(
+        tmp_path, [started(T - 9 * DAY, 100), changed(T - 5 * DAY, 200), canceled(T - 5 * DAY)]
+    )
     assert value(result, "pulse_mrr") == 0
-    assert movements(result) == {"new": Decimal("100.00"), "expansion": 0, "contraction": 0,
-                                 "churn": Decimal("100.00"), "reactivation": 0}
+    assert movements(result) == {
+        "new": Decimal("100.00"),
+        "expansion": 0,
+        "contraction": 0,
+        "churn": Decimal("100.00"),
+        "reactivation": 0,
+    }
 
 
 def test_backdated_cancel_counts_from_the_moment_it_occurs(tmp_path: Path) -> None:
@@ -211,17 +306,25 @@ def test_backdated_cancel_counts_from_the_moment_it_occurs(tmp_path: Path) -> No
     assert value(after, "pulse_mrr") == 0
     assert movements(after)["churn"] == Decimal("100.00")
 
+
 def test_movement_window_excludes_t_minus_30d_and_includes_t(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        started(T - 30 * DAY, 10, account="edge_out"),
-        started(T, 20, account="edge_in"),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            started(T - 30 * DAY, 10, account="edge_out"),
+            started(T, 20, account="edge_in"),
+        ],
+    )
     assert movements(result)["new"] == Decimal("20.00")
     assert value(result, "pulse_mrr") == Decimal("30.00")
 
 
 def test_billing_arrival_order_does_not_matter(tmp_path: Path) -> None:
-    lines = [started(T - 60 * DAY, 100), changed(T - 20 * DAY, 70), canceled(T - 10 * DAY, effective=T - 2 * DAY)]
+    lines = [
+        started(T - 60 * DAY, 100),
+        changed(T - 20 * DAY, 70),
+        canceled(T - 10 * DAY, effective=T - 2 * DAY),
+    ]
     expected = metrics(tmp_path, lines)
     for permutation in itertools.permutations(lines):
         assert metrics(tmp_path, list(permutation)) == expected
@@ -230,13 +333,23 @@ def test_billing_arrival_order_does_not_matter(tmp_path: Path) -> None:
 # --- retention: the seed vectors -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("base", "now", "nrr", "grr"), [
-    # start 10,000; expansion 2,000; contraction 500; churn 1,000 -> NRR 105 %, GRR 85 %
-    ((5000, 3000, 1000, 1000), (7000, 2500, 0, 1000), Fraction(105, 100), Fraction(85, 100)),
-    # start 100,000; expansion 15,000; contraction 5,000; churn 8,000 -> NRR 102 %, GRR 87 %
-    ((60000, 20000, 8000, 12000), (75000, 15000, 0, 12000), Fraction(102, 100), Fraction(87, 100)),
-])
-def test_nrr_grr_and_customer_churn_vectors(tmp_path: Path, base: tuple[int, ...], now: tuple[int, ...], nrr: Fraction, grr: Fraction) -> None:
+@pytest.mark.parametrize(
+    ("base", "now", "nrr", "grr"),
+    [
+        # start 10,000; expansion 2,000; contraction 500; churn 1,000 -> NRR 105 %, GRR 85 %
+        ((5000, 3000, 1000, 1000), (7000, 2500, 0, 1000), Fraction(105, 100), Fraction(85, 100)),
+        # start 100,000; expansion 15,000; contraction 5,000; churn 8,000 -> NRR 102 %, GRR 87 %
+        (
+            (60000, 20000, 8000, 12000),
+            (75000, 15000, 0, 12000),
+            Fraction(102, 100),
+            Fraction(87, 100),
+        ),
+    ],
+)
+def test_nrr_grr_and_customer_churn_vectors(
+    tmp_path: Path, base: tuple[int, ...], now: tuple[int, ...], nrr: Fraction, grr: Fraction
+) -> None:
     lines: list[dict[str, Any]] = []
     for index, (before, after) in enumerate(zip(base, now, strict=True)):
         account = f"a{index}"
@@ -259,27 +372,65 @@ def test_nrr_grr_and_customer_churn_vectors(tmp_path: Path, base: tuple[int, ...
 
 def test_trialing_and_past_due_accounts(tmp_path: Path) -> None:
     trial = {"trial_ends_at": rfc3339(T + DAY)}
-    result = metrics(tmp_path, [
-        started(T - DAY, 50, account="trialing", **trial),
-        started(T - DAY, 50, account="paying_with_addon_trial", sub="main"),
-        started(T - DAY, 50, account="paying_with_addon_trial", sub="addon", **trial),
-        started(T - DAY, 50, account="canceled_trial", **trial), canceled(T - HOUR, account="canceled_trial"),
-        started(T - 60 * DAY, 10, account="recovered"),
-        event("payment_failed", T - 2 * DAY, "recovered", subscription_id="s1", amount=10, currency="EUR"),
-        event("payment_succeeded", T - DAY, "recovered", subscription_id="s1", amount=0.333, currency="GBP"),
-        started(T - 60 * DAY, 10, account="past_due"),
-        event("payment_failed", T - DAY, "past_due", subscription_id="s1", amount=19.99, currency="USD"),
-        started(T - 60 * DAY, 10, account="tie"),
-        event("payment_succeeded", T - DAY, "tie", subscription_id="s1", amount=1, currency="USD"),
-        event("payment_failed", T - DAY, "tie", subscription_id="s1", amount=1, currency="USD"),
-        event("payment_failed", T - 7 * DAY, "not_paying", subscription_id="x", amount=5, currency="USD"),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            started(T - DAY, 50, account="trialing", **trial),
+            started(T - DAY, 50, account="paying_with_addon_trial", sub="main"),
+            started(T - DAY, 50, account="paying_with_addon_trial", sub="addon", **trial),
+            started(T - DAY, 50, account="canceled_trial", **trial),
+            canceled(T - HOUR, account="canceled_trial"),
+            started(T - 60 * DAY, 10, account="recovered"),
+            event(
+                "payment_failed",
+                T - 2 * DAY,
+                "recovered",
+                subscription_id="s1",
+                amount=10,
+                currency="EUR",
+            ),
+            event(
+                "payment_succeeded",
+                T - DAY,
+                "recovered",
+                subscription_id="s1",
+                amount=0.333,
+                currency="GBP",
+            ),
+            started(T - 60 * DAY, 10, account="past_due"),
+            event(
+                "payment_failed",
+                T - DAY,
+                "past_due",
+                subscription_id="s1",
+                amount=19.99,
+                currency="USD",
+            ),
+            started(T - 60 * DAY, 10, account="tie"),
+            event(
+                "payment_succeeded", T - DAY, "tie", subscription_id="s1", amount=1, currency="USD"
+            ),
+            event("payment_failed", T - DAY, "tie", subscription_id="s1", amount=1, currency="USD"),
+            event(
+                "payment_failed",
+                T - 7 * DAY,
+                "not_paying",
+                subscription_id="x",
+                amount=5,
+                currency="USD",
+            ),
+        ],
+    )
     assert value(result, "pulse_trialing_accounts") == 1
     assert value(result, "pulse_past_due_accounts") == 1
     assert value(result, "pulse_payments_failed", window="7d") == 3  # the one at T - 7d is out
-    assert value(result, "pulse_payments_failed_amount", window="7d") == Decimal("31.99")  # 11.00 + 19.99 + 1.00
+    assert value(result, "pulse_payments_failed_amount", window="7d") == Decimal(
+        "31.99"
+    )  # 11.00 + 19.99 + 1.00
     assert value(result, "pulse_payments_succeeded", window="7d") == 2
-    assert value(result, "pulse_payments_succeeded_amount", window="7d") == Decimal("1.42")  # 0.41625 -> 0.42
+    assert value(result, "pulse_payments_succeeded_amount", window="7d") == Decimal(
+        "1.42"
+    )  # 0.41625 -> 0.42
 
 
 def test_empty_input_gives_zeros(tmp_path: Path) -> None:
@@ -295,23 +446,32 @@ def test_empty_input_gives_zeros(tmp_path: Path) -> None:
 # --- satisfaction: the seed vectors --------------------------------------------------
 
 
-@pytest.mark.parametrize(("scores", "nps"), [
-    ([10, 9, 9, 10, 9, 8, 7, 7, 3, 6], 30),
-    ([10, 9, 9, 8, 7, 6, 5, 10, 3, 9], 20),
-    ([0, 6], -100),
-    ([9, 10], 100),
-])
+@pytest.mark.parametrize(
+    ("scores", "nps"),
+    [
+        ([10, 9, 9, 10, 9, 8, 7, 7, 3, 6], 30),
+        ([10, 9, 9, 8, 7, 6, 5, 10, 3, 9], 20),
+        ([0, 6], -100),
+        ([9, 10], 100),
+    ],
+)
 def test_nps_vectors(tmp_path: Path, scores: list[int], nps: int) -> None:
     result = metrics(tmp_path, [survey(T - DAY, "nps", score) for score in scores])
     assert value(result, "pulse_nps_score", window="90d") == nps
-    promoters, detractors = value(result, "pulse_nps_promoters", window="90d"), value(result, "pulse_nps_detractors", window="90d")
+    promoters, detractors = (
+        value(result, "pulse_nps_promoters", window="90d"),
+        value(result, "pulse_nps_detractors", window="90d"),
+    )
     assert 100 * (promoters - detractors) == nps * len(scores)
     assert value(result, "pulse_survey_responses", survey="nps", window="90d") == len(scores)
 
 
 def test_csat_vector_mixes_ticket_ratings_and_csat_surveys(tmp_path: Path) -> None:
     scores = [5, 4, 3, 2, 5, 1, 4, 4]  # 5 of 8 are 4-5 -> 62.5 %
-    lines = [event("ticket_rated", T - DAY, ticket_id=f"t{i}", rating=s) for i, s in enumerate(scores[:4])]
+    lines = [
+        event("ticket_rated", T - DAY, ticket_id=f"t{i}", rating=s)
+        for i, s in enumerate(scores[:4])
+    ]
     lines += [survey(T - DAY, "csat", s) for s in scores[4:]]
     result = metrics(tmp_path, lines)
     assert value(result, "pulse_csat_ratio", window="90d") == Fraction(5, 8)
@@ -327,18 +487,24 @@ def test_ces_vector_is_the_mean(tmp_path: Path) -> None:
 
 
 def test_lifecycle_counts(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        event("signup", T - 30 * DAY, user_id="out"), event("signup", T - 30 * DAY + 1, user_id="in"),
-        event("onboarding_step_completed", T - DAY, user_id="in", step="profile"),
-        event("onboarding_completed", T - HOUR),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            event("signup", T - 30 * DAY, user_id="out"),
+            event("signup", T - 30 * DAY + 1, user_id="in"),
+            event("onboarding_step_completed", T - DAY, user_id="in", step="profile"),
+            event("onboarding_completed", T - HOUR),
+        ],
+    )
     assert value(result, "pulse_signups", window="30d") == 1
     assert value(result, "pulse_onboarding_steps_completed", window="30d") == 1
     assert value(result, "pulse_onboarding_completed", window="30d") == 1
 
 
 def test_survey_window_is_90_days(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [survey(T - 90 * DAY, "nps", 0), survey(T - 90 * DAY + 1, "nps", 10)])
+    result = metrics(
+        tmp_path, [survey(T - 90 * DAY, "nps", 0), survey(T - 90 * DAY + 1, "nps", 10)]
+    )
     assert value(result, "pulse_nps_score", window="90d") == 100
 
 
@@ -346,45 +512,67 @@ def test_survey_window_is_90_days(tmp_path: Path) -> None:
 
 
 def test_window_boundaries_t_minus_w_is_out_and_t_is_in(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        login(T - DAY, user="out_1d"),
-        login(T - DAY + 1, user="in_1d"),
-        used(T, user="at_t"),
-        login(T - 30 * DAY, user="out_30d"),
-        login(T + 1, user="after_t"),  # within the future tolerance: accepted, not applied
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            login(T - DAY, user="out_1d"),
+            login(T - DAY + 1, user="in_1d"),
+            used(T, user="at_t"),
+            login(T - 30 * DAY, user="out_30d"),
+            login(T + 1, user="after_t"),  # within the future tolerance: accepted, not applied
+        ],
+    )
     assert value(result, "pulse_active_users", window="1d") == 2
     assert value(result, "pulse_active_users", window="7d") == 3
     assert value(result, "pulse_active_users", window="30d") == 3
     assert value(result, "pulse_stickiness_ratio") == Fraction(2, 3)
     assert value(result, "pulse_logins", window="1d") == 1
-    assert value(result, "pulse_events_total", type="login") == 3  # after_t is admitted, not applied
+    assert (
+        value(result, "pulse_events_total", type="login") == 3
+    )  # after_t is admitted, not applied
 
 
 def test_a_user_is_the_pair_account_and_user(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [login(T - HOUR, "u1", "a"), login(T - HOUR, "u1", "b"), login(T - MINUTE, "u1", "a")])
+    result = metrics(
+        tmp_path,
+        [login(T - HOUR, "u1", "a"), login(T - HOUR, "u1", "b"), login(T - MINUTE, "u1", "a")],
+    )
     assert value(result, "pulse_active_users", window="1d") == 2
     assert value(result, "pulse_logins", window="1d") == 3
 
 
 def test_feature_users_and_adoption(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        login(T - DAY, "u1"), login(T - DAY, "u2"), login(T - DAY, "u3"), login(T - DAY, "u4"),
-        used(T - HOUR, "export", "u1"), used(T - HOUR, "export", "u1"), used(T - HOUR, "export", "u2"),
-        used(T - 2 * HOUR, "search", "u3"),
-        used(T - 31 * DAY, "search", "u4"),  # outside 30d
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            login(T - DAY, "u1"),
+            login(T - DAY, "u2"),
+            login(T - DAY, "u3"),
+            login(T - DAY, "u4"),
+            used(T - HOUR, "export", "u1"),
+            used(T - HOUR, "export", "u1"),
+            used(T - HOUR, "export", "u2"),
+            used(T - 2 * HOUR, "search", "u3"),
+            used(T - 31 * DAY, "search", "u4"),  # outside 30d
+        ],
+    )
     assert value(result, "pulse_feature_users", feature="export", window="30d") == 2
     assert value(result, "pulse_feature_users", feature="search", window="30d") == 1
-    assert value(result, "pulse_feature_adoption_ratio", feature="export", window="30d") == Fraction(2, 4)
-    assert value(result, "pulse_feature_adoption_ratio", feature="search", window="30d") == Fraction(1, 4)
+    assert value(
+        result, "pulse_feature_adoption_ratio", feature="export", window="30d"
+    ) == Fraction(2, 4)
+    assert value(
+        result, "pulse_feature_adoption_ratio", feature="search", window="30d"
+    ) == Fraction(1, 4)
 
 
 # --- sessions ------------------------------------------------------------------------
 
 
 def sessions(result: dict[MetricKey, MetricValue]) -> tuple[MetricValue, MetricValue]:
-    return value(result, "pulse_sessions", window="7d"), value(result, "pulse_session_duration_sum_seconds", window="7d")
+    return value(result, "pulse_sessions", window="7d"), value(
+        result, "pulse_session_duration_sum_seconds", window="7d"
+    )
 
 
 def test_gap_of_exactly_30_minutes_joins_and_one_ms_more_splits(tmp_path: Path) -> None:
@@ -397,7 +585,15 @@ def test_gap_of_exactly_30_minutes_joins_and_one_ms_more_splits(tmp_path: Path) 
 
 def test_logout_ends_its_session(tmp_path: Path) -> None:
     start = T - DAY
-    result = metrics(tmp_path, [login(start), logout(start + 5 * MINUTE), login(start + 6 * MINUTE), used(start + 8 * MINUTE)])
+    result = metrics(
+        tmp_path,
+        [
+            login(start),
+            logout(start + 5 * MINUTE),
+            login(start + 6 * MINUTE),
+            used(start + 8 * MINUTE),
+        ],
+    )
     assert sessions(result) == (2, 5 * 60 + 2 * 60)
 
 
@@ -412,7 +608,9 @@ def test_late_arriving_event_merges_two_sessions(tmp_path: Path) -> None:
 
 def test_activity_at_the_logouts_millisecond_belongs_to_the_session_it_ends(tmp_path: Path) -> None:
     start = T - DAY
-    result = metrics(tmp_path, [logout(start + 10 * MINUTE), used(start + 10 * MINUTE), login(start)])
+    result = metrics(
+        tmp_path, [logout(start + 10 * MINUTE), used(start + 10 * MINUTE), login(start)]
+    )
     assert sessions(result) == (1, 600)
 
 
@@ -431,44 +629,63 @@ def test_two_devices_keep_their_own_sessions(tmp_path: Path) -> None:
     feature uses belong to the latest open tagged login; the phone's logout ends only the
     phone's session."""
     start = T - DAY
-    result = metrics(tmp_path, [
-        event("login", start, user_id="u1", session_id="lap"),
-        used(start + 5 * MINUTE),
-        event("login", start + 10 * MINUTE, user_id="u1", session_id="ph"),
-        used(start + 20 * MINUTE),
-        event("logout", start + 25 * MINUTE, user_id="u1", session_id="ph"),
-        used(start + 30 * MINUTE),
-        event("logout", start + 40 * MINUTE, user_id="u1", session_id="lap"),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            event("login", start, user_id="u1", session_id="lap"),
+            used(start + 5 * MINUTE),
+            event("login", start + 10 * MINUTE, user_id="u1", session_id="ph"),
+            used(start + 20 * MINUTE),
+            event("logout", start + 25 * MINUTE, user_id="u1", session_id="ph"),
+            used(start + 30 * MINUTE),
+            event("logout", start + 40 * MINUTE, user_id="u1", session_id="lap"),
+        ],
+    )
     assert sessions(result) == (2, 40 * 60 + 15 * 60)
     assert zero_length(result) == 0
 
 
 def test_an_untagged_logout_ends_the_latest_open_tagged_session(tmp_path: Path) -> None:
     start = T - DAY
-    result = metrics(tmp_path, [
-        event("login", start, user_id="u1", session_id="a"),
-        event("login", start + MINUTE, user_id="u1", session_id="b"),
-        logout(start + 3 * MINUTE), used(start + 4 * MINUTE), logout(start + 6 * MINUTE),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            event("login", start, user_id="u1", session_id="a"),
+            event("login", start + MINUTE, user_id="u1", session_id="b"),
+            logout(start + 3 * MINUTE),
+            used(start + 4 * MINUTE),
+            logout(start + 6 * MINUTE),
+        ],
+    )
     assert sessions(result) == (2, 2 * 60 + 6 * 60)
 
 
 def test_lone_logins_and_logouts_are_zero_length_sessions(tmp_path: Path) -> None:
     start = T - DAY
-    result = metrics(tmp_path, [login(start), used(start + 10 * MINUTE), login(start + 60 * MINUTE),
-                                event("logout", start + 120 * MINUTE, user_id="u1", session_id="x")])
+    result = metrics(
+        tmp_path,
+        [
+            login(start),
+            used(start + 10 * MINUTE),
+            login(start + 60 * MINUTE),
+            event("logout", start + 120 * MINUTE, user_id="u1", session_id="x"),
+        ],
+    )
     assert sessions(result) == (3, 600)
     assert zero_length(result) == 2
 
 
 def test_late_logout_splits_a_session(tmp_path: Path) -> None:
     start = T - DAY
-    result = metrics(tmp_path, [login(start), used(start + 20 * MINUTE), logout(start + 10 * MINUTE)])
+    result = metrics(
+        tmp_path, [login(start), used(start + 20 * MINUTE), logout(start + 10 * MINUTE)]
+    )
     assert sessions(result) == (2, 10 * 60)
 
 
-def test_session_is_closed_only_when_logged_out_or_idle_more_than_30_minutes(tmp_path: Path) -> None:
+def test_session_is_closed_only_when_logged_out_or_idle_more_than_30_minutes(
+    tmp_path: Path,
+) -> None:
     open_at_t = metrics(tmp_path, [login(T - 40 * MINUTE), used(T - 30 * MINUTE)])
     assert sessions(open_at_t) == (0, 0)
     idle = metrics(tmp_path, [login(T - 40 * MINUTE), used(T - 30 * MINUTE - 1)])
@@ -478,10 +695,15 @@ def test_session_is_closed_only_when_logged_out_or_idle_more_than_30_minutes(tmp
 
 
 def test_session_counts_in_the_window_where_it_ended(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        login(T - 7 * DAY - 20 * MINUTE), logout(T - 7 * DAY),  # ended exactly at T - 7d: out
-        login(T - 7 * DAY - 20 * MINUTE, user="u2"), logout(T - 7 * DAY + 1, user="u2"),  # in
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            login(T - 7 * DAY - 20 * MINUTE),
+            logout(T - 7 * DAY),  # ended exactly at T - 7d: out
+            login(T - 7 * DAY - 20 * MINUTE, user="u2"),
+            logout(T - 7 * DAY + 1, user="u2"),  # in
+        ],
+    )
     assert sessions(result) == (1, Fraction(20 * 60 * 1000 + 1, 1000))
 
 
@@ -493,34 +715,42 @@ def ticket(type_: str, at: int, ticket_id: str = "t1", **fields: Any) -> dict[st
 
 
 def test_ticket_states_and_openings(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        ticket("ticket_opened", T - 3 * DAY, "t1"),
-        ticket("ticket_resolved", T - 2 * DAY, "t1"),
-        ticket("ticket_reopened", T - DAY, "t1"),  # open again
-        ticket("ticket_opened", T - 10 * HOUR, "t2"),
-        ticket("ticket_resolved", T - 5 * HOUR, "t2"),  # closed
-        ticket("ticket_opened", T - 8 * DAY, "t3"),  # open, outside 7d
-        ticket("ticket_opened", T - DAY, "t4"),  # exactly T - 1d: out of 1d
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            ticket("ticket_opened", T - 3 * DAY, "t1"),
+            ticket("ticket_resolved", T - 2 * DAY, "t1"),
+            ticket("ticket_reopened", T - DAY, "t1"),  # open again
+            ticket("ticket_opened", T - 10 * HOUR, "t2"),
+            ticket("ticket_resolved", T - 5 * HOUR, "t2"),  # closed
+            ticket("ticket_opened", T - 8 * DAY, "t3"),  # open, outside 7d
+            ticket("ticket_opened", T - DAY, "t4"),  # exactly T - 1d: out of 1d
+        ],
+    )
     assert value(result, "pulse_tickets_open") == 3
     assert value(result, "pulse_tickets_opened", window="1d") == 1
     assert value(result, "pulse_tickets_opened", window="7d") == 3
 
 
 def test_first_response_counts_the_first_agent_reply_only(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        ticket("ticket_opened", T - 10 * HOUR, "t1"),
-        ticket("ticket_replied", T - 9 * HOUR, "t1", author="customer"),
-        ticket("ticket_replied", T - 8 * HOUR, "t1", author="agent"),  # 2 h
-        ticket("ticket_replied", T - 7 * HOUR, "t1", author="agent"),
-        ticket("ticket_opened", T - 8 * DAY, "t2"),
-        ticket("ticket_replied", T - 8 * DAY + HOUR, "t2", author="agent"),  # reply outside 7d
-        ticket("ticket_resolved", T - 6 * DAY, "t2"),  # 2 days, inside 7d
-        ticket("ticket_resolved", T - 5 * DAY, "t2"),  # not the first resolution
-        ticket("ticket_replied", T - HOUR, "t3", author="agent"),  # never opened: not counted
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            ticket("ticket_opened", T - 10 * HOUR, "t1"),
+            ticket("ticket_replied", T - 9 * HOUR, "t1", author="customer"),
+            ticket("ticket_replied", T - 8 * HOUR, "t1", author="agent"),  # 2 h
+            ticket("ticket_replied", T - 7 * HOUR, "t1", author="agent"),
+            ticket("ticket_opened", T - 8 * DAY, "t2"),
+            ticket("ticket_replied", T - 8 * DAY + HOUR, "t2", author="agent"),  # reply outside 7d
+            ticket("ticket_resolved", T - 6 * DAY, "t2"),  # 2 days, inside 7d
+            ticket("ticket_resolved", T - 5 * DAY, "t2"),  # not the first resolution
+            ticket("ticket_replied", T - HOUR, "t3", author="agent"),  # never opened: not counted
+        ],
+    )
     assert value(result, "pulse_ticket_first_responses", window="7d") == 1
-    assert value(result, "pulse_ticket_first_response_duration_sum_seconds", window="7d") == 2 * 3600
+    assert (
+        value(result, "pulse_ticket_first_response_duration_sum_seconds", window="7d") == 2 * 3600
+    )
     assert value(result, "pulse_ticket_resolutions", window="7d") == 1
     assert value(result, "pulse_ticket_resolution_duration_sum_seconds", window="7d") == 2 * 86400
     assert value(result, "pulse_tickets_resolved", window="7d") == 2
@@ -544,11 +774,16 @@ def test_tickets_count_only_once_their_opening_is_known(tmp_path: Path) -> None:
 
 
 def test_ticket_state_ties_order_opened_resolved_reopened(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        ticket("ticket_reopened", T - HOUR, "t1"), ticket("ticket_resolved", T - HOUR, "t1"),
-        ticket("ticket_opened", T - 2 * HOUR, "t1"),
-        ticket("ticket_resolved", T - HOUR, "t2"), ticket("ticket_opened", T - HOUR, "t2"),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            ticket("ticket_reopened", T - HOUR, "t1"),
+            ticket("ticket_resolved", T - HOUR, "t1"),
+            ticket("ticket_opened", T - 2 * HOUR, "t1"),
+            ticket("ticket_resolved", T - HOUR, "t2"),
+            ticket("ticket_opened", T - HOUR, "t2"),
+        ],
+    )
     assert value(result, "pulse_tickets_open") == 1  # t1 reopened; t2 resolved
 
 
@@ -564,17 +799,21 @@ def test_duplicates_are_counted_once_and_never_applied_twice(tmp_path: Path) -> 
 
 
 def test_lateness_is_measured_against_the_accounts_stream_time_on_the_topic(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        login(T, account="a"),
-        login(T - 35 * DAY, user="exactly_35d", account="a"),  # accepted
-        logout(T - 35 * DAY - 1, user="late", account="a"),  # too_late: pulse.logins is at T
-        used(T - 35 * DAY - 1, account="a"),  # accepted: nothing on pulse.feature-use yet
-        login(T - 35 * DAY - 1, user="other_account", account="b"),  # b has no stream time yet
-        survey(T, "ces", 5, account="a"),
-        survey(T - 95 * DAY, "nps", 10, account="a"),  # accepted
-        survey(T - 95 * DAY - 1, "nps", 10, account="a"),  # too_late
-        ticket("ticket_opened", T - 300 * DAY),  # never late
-    ], as_of=None)
+    result = metrics(
+        tmp_path,
+        [
+            login(T, account="a"),
+            login(T - 35 * DAY, user="exactly_35d", account="a"),  # accepted
+            logout(T - 35 * DAY - 1, user="late", account="a"),  # too_late: pulse.logins is at T
+            used(T - 35 * DAY - 1, account="a"),  # accepted: nothing on pulse.feature-use yet
+            login(T - 35 * DAY - 1, user="other_account", account="b"),  # b has no stream time yet
+            survey(T, "ces", 5, account="a"),
+            survey(T - 95 * DAY, "nps", 10, account="a"),  # accepted
+            survey(T - 95 * DAY - 1, "nps", 10, account="a"),  # too_late
+            ticket("ticket_opened", T - 300 * DAY),  # never late
+        ],
+        as_of=None,
+    )
     assert value(result, "pulse_events_rejected_total", reason="too_late") == 2
     assert value(result, "pulse_events_total", type="login") == 3
     assert value(result, "pulse_events_total", type="feature_used") == 1
@@ -583,12 +822,17 @@ def test_lateness_is_measured_against_the_accounts_stream_time_on_the_topic(tmp_
 
 
 def test_duplicates_are_scoped_to_the_account_and_topic(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        event("login", T - HOUR, "a", event_id="same", user_id="u1"),
-        event("logout", T - HOUR, "a", event_id="same", user_id="u1"),  # same topic: duplicate
-        event("feature_used", T - HOUR, "a", event_id="same", user_id="u1", feature="x"),  # other topic
-        event("login", T - HOUR, "b", event_id="same", user_id="u1"),  # other account
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            event("login", T - HOUR, "a", event_id="same", user_id="u1"),
+            event("logout", T - HOUR, "a", event_id="same", user_id="u1"),  # same topic: duplicate
+            event(
+                "feature_used", T - HOUR, "a", event_id="same", user_id="u1", feature="x"
+            ),  # other topic
+            event("login", T - HOUR, "b", event_id="same", user_id="u1"),  # other account
+        ],
+    )
     assert value(result, "pulse_events_duplicate_total") == 1
     assert value(result, "pulse_events_total", type="login") == 2
     assert value(result, "pulse_events_total", type="feature_used") == 1
@@ -603,12 +847,17 @@ def test_a_copy_of_a_rejected_event_is_not_a_duplicate(tmp_path: Path) -> None:
 
 
 def test_events_after_as_of_are_not_rejected_and_do_not_move_stream_time(tmp_path: Path) -> None:
-    result = metrics(tmp_path, [
-        login(T + 5 * MINUTE, user="at_tolerance"),  # after the as-of: neither judged nor applied
-        login(T + 5 * MINUTE + 1, user="future"),  # the same, however far ahead
-        login(T + 100 * DAY, user="far_future"),  # must not make the next one too late
-        login(T - 20 * DAY, user="on_time"),
-    ])
+    result = metrics(
+        tmp_path,
+        [
+            login(
+                T + 5 * MINUTE, user="at_tolerance"
+            ),  # after the as-of: neither judged nor applied
+            login(T + 5 * MINUTE + 1, user="future"),  # the same, however far ahead
+            login(T + 100 * DAY, user="far_future"),  # must not make the next one too late
+            login(T - 20 * DAY, user="on_time"),
+        ],
+    )
     assert not [key for key in result if key[0] == "pulse_events_rejected_total"]
     assert value(result, "pulse_events_total", type="login") == 1
     assert value(result, "pulse_active_users", window="30d") == 1
@@ -620,32 +869,69 @@ def test_default_as_of_is_the_latest_accepted_event_with_no_future_check(tmp_pat
     assert value(result, "pulse_active_users", window="1d") == 1
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    (b"{not json", "invalid_json"),
-    (b'{"a": NaN}', "invalid_json"),
-    (b"\xff\xfe{}", "invalid_json"),
-    (b"[1, 2]", "not_an_object"),
-    (b'{"event_id": "x", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a"}', "missing_field:type"),
-    (b'{"event_id": "x", "type": "teleport", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a"}', "unknown_type"),
-    (b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a"}', "missing_field:user_id"),
-    (b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01 00:00:00", "account_id": "a", "user_id": "u"}',
-     "invalid_field:occurred_at"),
-    (b'{"event_id": "x", "type": "login", "occurred_at": "2026-02-30T00:00:00Z", "account_id": "a", "user_id": "u"}',
-     "invalid_field:occurred_at"),
-    (b'{"event_id": "x", "type": "survey_response", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
-     b'"survey": "csat", "score": 0}', "invalid_field:score"),
-    (b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
-     b'"subscription_id": "s", "amount": -1, "currency": "USD"}', "invalid_field:amount"),
-    (b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
-     b'"subscription_id": "s", "amount": 1, "currency": "XXX"}', "no_exchange_rate"),  # ISO, but no rate
-    (b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
-     b'"subscription_id": "s", "amount": 1, "currency": "ZZZ"}', "unknown_currency"),  # not ISO 4217
-    (b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", "user_id": "u", '
-     b'"pad": "' + b"x" * 65536 + b'"}', "too_large"),
-])
-def test_edge_rejections_carry_the_contract_reason(tmp_path: Path, line: bytes, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"{not json", "invalid_json"),
+        (b'{"a": NaN}', "invalid_json"),
+        (b"\xff\xfe{}", "invalid_json"),
+        (b"[1, 2]", "not_an_object"),
+        (
+            b'{"event_id": "x", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a"}',
+            "missing_field:type",
+        ),
+        (
+            b'{"event_id": "x", "type": "teleport", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a"}',
+            "unknown_type",
+        ),
+        (
+            b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a"}',
+            "missing_field:user_id",
+        ),
+        (
+            b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01 00:00:00", "account_id": "a", "user_id": "u"}',
+            "invalid_field:occurred_at",
+        ),
+        (
+            b'{"event_id": "x", "type": "login", "occurred_at": "2026-02-30T00:00:00Z", "account_id": "a", "user_id": "u"}',
+            "invalid_field:occurred_at",
+        ),
+        (
+            b'{"event_id": "x", "type": "survey_response", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
+            b'"survey": "csat", "score": 0}',
+            "invalid_field:score",
+        ),
+        (
+            b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
+            b'"subscription_id": "s", "amount": -1, "currency": "USD"}',
+            "invalid_field:amount",
+        ),
+        (
+            b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
+            b'"subscription_id": "s", "amount": 1, "currency": "XXX"}',
+            "no_exchange_rate",
+        ),  # ISO, but no rate
+        (
+            b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
+            b'"subscription_id": "s", "amount": 1, "currency": "ZZZ"}',
+            "unknown_currency",
+        ),  # not ISO 4217
+        (
+            b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", "user_id": "u", '
+            b'"pad": "' + b"x" * 65536 + b'"}',
+            "too_large",
+        ),
+    ],
+)
+def test_edge_rejections_carry_the_contract_reason(
+    tmp_path: Path, line: bytes, reason: str
+) -> None:
     result = metrics(tmp_path, [line, login(T - HOUR)])
-    rejected = {labels: count for (name, labels), count in result.items() if name == "pulse_events_rejected_total"}
+    rejected = {
+        labels: count
+        for (name, labels), count in result.items()
+        if name == "pulse_events_rejected_total"
+    }
     assert rejected == {(("reason", reason),): 1}
     assert value(result, "pulse_events_total", type="login") == 1
 
@@ -662,18 +948,20 @@ def test_compare_sums_segment_labels_and_reports_each_disagreement() -> None:
         ("pulse_nps_score", (("window", "90d"),)): Fraction(100, 3),
         ("pulse_events_rejected_total", (("reason", "too_late"),)): 0,
     }
-    text = "\n".join([
-        "# TYPE pulse_mrr gauge",
-        'pulse_mrr{plan="pro"} 100.1',
-        'pulse_mrr{plan="team"} 200.0',
-        "# TYPE pulse_active_users gauge",
-        'pulse_active_users{window="1d"} 3.0',
-        "# TYPE pulse_nps_score gauge",
-        'pulse_nps_score{window="90d"} 33.333333333333336',
-        "# TYPE pulse_events_rejected_total counter",
-        'pulse_events_rejected_total{reason="invalid_json"} 0.0',
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# TYPE pulse_mrr gauge",
+            'pulse_mrr{plan="pro"} 100.1',
+            'pulse_mrr{plan="team"} 200.0',
+            "# TYPE pulse_active_users gauge",
+            'pulse_active_users{window="1d"} 3.0',
+            "# TYPE pulse_nps_score gauge",
+            'pulse_nps_score{window="90d"} 33.333333333333336',
+            "# TYPE pulse_events_rejected_total counter",
+            'pulse_events_rejected_total{reason="invalid_json"} 0.0',
+            "",
+        ]
+    )
     assert compare(oracle, parse_exposition(text)) == []
 
     off_by_a_cent = text.replace('plan="team"} 200.0', 'plan="team"} 200.01')
@@ -685,10 +973,14 @@ def test_compare_sums_segment_labels_and_reports_each_disagreement() -> None:
         'pulse_nps_score{window="90d"}: engine=33.3333 oracle=100/3'
     ]
 
-    segmented_ratio = text.replace('pulse_nps_score{window="90d"}', 'pulse_nps_score{plan="pro",window="90d"}')
+    segmented_ratio = text.replace(
+        'pulse_nps_score{window="90d"}', 'pulse_nps_score{plan="pro",window="90d"}'
+    )
     assert any("extra labels" in str(m) for m in compare(oracle, parse_exposition(segmented_ratio)))
 
-    missing = text.replace('pulse_active_users{window="1d"} 3.0', 'pulse_active_users{window="7d"} 3.0')
+    missing = text.replace(
+        'pulse_active_users{window="1d"} 3.0', 'pulse_active_users{window="7d"} 3.0'
+    )
     assert {str(m) for m in compare(oracle, parse_exposition(missing))} == {
         'pulse_active_users{window="1d"}: engine=absent oracle=3',
         'pulse_active_users{window="7d"}: engine=3 oracle=0',
@@ -697,7 +989,11 @@ def test_compare_sums_segment_labels_and_reports_each_disagreement() -> None:
 
 # --- dated exchange rates --------------------------------------------------------------
 
-DATED = [(-(1 << 62), "USD", Decimal(1)), (T - 40 * DAY, "EUR", Decimal("1.00")), (T - 10 * DAY, "EUR", Decimal("1.20"))]
+DATED = [
+    (-(1 << 62), "USD", Decimal(1)),
+    (T - 40 * DAY, "EUR", Decimal("1.00")),
+    (T - 10 * DAY, "EUR", Decimal("1.20")),
+]
 
 
 def dated_metrics(tmp_path: Path, lines: list[dict[str, Any]]) -> dict[MetricKey, MetricValue]:
@@ -710,25 +1006,38 @@ def test_dated_rates_apply_at_the_event_nearest_earlier_date(tmp_path: Path) -> 
     """Hand-derived: EUR is 1.00 from T - 40d and 1.20 from T - 10d. Terms set at T - 20d
     keep 1.00 (100.00); a change at T - 5d takes 1.20 (+20.00 expansion); payments convert
     at their own date; an event before the first EUR date has no rate."""
-    result = dated_metrics(tmp_path, [
-        started(T - 20 * DAY, 100, currency="EUR"),
-        started(T - 20 * DAY, 50, currency="EUR", sub="s2"),
-        changed(T - 5 * DAY, 100, currency="EUR", sub="s2"),
-        event("payment_succeeded", T - 6 * DAY, subscription_id="s1", amount=10, currency="EUR"),
-        event("payment_succeeded", T - 41 * DAY, subscription_id="s1", amount=10, currency="EUR"),
-        started(T - 41 * DAY, 70, currency="EUR", sub="s3", account="early"),
-    ])
+    result = dated_metrics(
+        tmp_path,
+        [
+            started(T - 20 * DAY, 100, currency="EUR"),
+            started(T - 20 * DAY, 50, currency="EUR", sub="s2"),
+            changed(T - 5 * DAY, 100, currency="EUR", sub="s2"),
+            event(
+                "payment_succeeded", T - 6 * DAY, subscription_id="s1", amount=10, currency="EUR"
+            ),
+            event(
+                "payment_succeeded", T - 41 * DAY, subscription_id="s1", amount=10, currency="EUR"
+            ),
+            started(T - 41 * DAY, 70, currency="EUR", sub="s3", account="early"),
+        ],
+    )
     assert value(result, "pulse_mrr") == Decimal("220.00")  # 100 x 1.00 + 100 x 1.20
     assert value(result, "pulse_mrr_movement", kind="expansion", window="30d") == Decimal("70.00")
     assert value(result, "pulse_payments_succeeded_amount", window="7d") == Decimal("12.00")
-    rejected = {labels: count for (name, labels), count in result.items() if name == "pulse_events_rejected_total"}
+    rejected = {
+        labels: count
+        for (name, labels), count in result.items()
+        if name == "pulse_events_rejected_total"
+    }
     assert rejected == {(("reason", "no_exchange_rate"),): 2}
 
 
 # --- the contract's own examples -----------------------------------------------------
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "schemas" / "examples"
-EXAMPLE_CURRENCIES = [(-(1 << 62), code, 1) for code in ("USD", "EUR", "GBP", "JPY")]  # the examples' currencies
+EXAMPLE_CURRENCIES = [
+    (-(1 << 62), code, 1) for code in ("USD", "EUR", "GBP", "JPY")
+]  # the examples' currencies
 
 
 def example_lines(name: str) -> list[bytes]:
@@ -740,7 +1049,9 @@ def test_every_valid_example_passes_the_edge() -> None:
 
     lines = example_lines("valid.jsonl")
     assert lines
-    assert {line: rejection_reason(line, EXAMPLE_CURRENCIES) for line in lines} == dict.fromkeys(lines)
+    assert {line: rejection_reason(line, EXAMPLE_CURRENCIES) for line in lines} == dict.fromkeys(
+        lines
+    )
 
 
 def test_every_invalid_example_gets_its_documented_reason() -> None:

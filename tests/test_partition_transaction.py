@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from streams.worker.partition_transaction import PartitionTransaction, TransactionError, TransactionStatus
+from streams.worker.partition_transaction import (
+    PartitionTransaction,
+    TransactionError,
+    TransactionStatus,
+)
 
 
 def started() -> PartitionTransaction[str]:
@@ -26,8 +30,13 @@ def test_prepare_closes_the_transaction_with_its_rows_and_offsets():
     assert outbox == ["a dead letter"]
     assert tx.status is TransactionStatus.PREPARED
     assert tx.offsets == {("pulse.logins", 3): 12, ("pulse.tickets", 3): 4}
-    for change in (lambda: tx.change("other"), tx.change_counters, lambda: tx.send("x"),
-                   lambda: tx.applied("pulse.logins", 3, 13), lambda: tx.prepare([])):
+    for change in (
+        lambda: tx.change("other"),
+        tx.change_counters,
+        lambda: tx.send("x"),
+        lambda: tx.applied("pulse.logins", 3, 13),
+        lambda: tx.prepare([]),
+    ):
         with pytest.raises(TransactionError, match="partition 3 is prepared, not started"):
             change()
 
@@ -54,7 +63,13 @@ def test_abort_forgets_everything(prepare):
         tx.prepare([(b"acme", b"row")])
     tx.abort()
     assert tx.status is TransactionStatus.ABORTED
-    assert (tx.changed, tx.counters_changed, tx.outbox, tx.offsets, tx.rows) == (set(), False, [], {}, [])
+    assert (tx.changed, tx.counters_changed, tx.outbox, tx.offsets, tx.rows) == (
+        set(),
+        False,
+        [],
+        {},
+        [],
+    )
     for call in (tx.commit, tx.abort, lambda: tx.prepare([]), lambda: tx.send("x")):
         with pytest.raises(TransactionError, match="is aborted"):
             call()

@@ -37,8 +37,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "ops" / "prometheus"
 ALERTMANAGER_CONFIG = REPO / "ops" / "alertmanager" / "alertmanager.yml"
-SOURCE_TOPICS = ("pulse.logins", "pulse.feature-use", "pulse.tickets", "pulse.billing", "pulse.surveys",
-                 "pulse.lifecycle")
+SOURCE_TOPICS = (
+    "pulse.logins",
+    "pulse.feature-use",
+    "pulse.tickets",
+    "pulse.billing",
+    "pulse.surveys",
+    "pulse.lifecycle",
+)
 LATENCY_BUCKETS = ("0.01", "0.1", "1.0", "10.0", "+Inf")
 START_TIMEOUT_S = 60.0
 DATA_TIMEOUT_S = 90.0
@@ -54,8 +60,10 @@ def binary(*names: str) -> str:
     for name in names:
         if path := shutil.which(name):
             return path
-    pytest.fail(f"{' or '.join(names)} is not installed: run `sh ops/install-prometheus.sh` "
-                "(Debian's prometheus and prometheus-alertmanager packages).")
+    pytest.fail(
+        f"{' or '.join(names)} is not installed: run `sh ops/install-prometheus.sh` "
+        "(Debian's prometheus and prometheus-alertmanager packages)."
+    )
 
 
 def free_port() -> int:
@@ -65,7 +73,9 @@ def free_port() -> int:
 
 
 def http_json(url: str, body: bytes | None = None) -> Any:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"} if body else {}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
 
@@ -90,7 +100,9 @@ def start(command: list[str], ready_url: str, log: Path) -> subprocess.Popen:
 
     def ready() -> bool:
         if process.poll() is not None:
-            pytest.fail(f"{Path(command[0]).name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"{Path(command[0]).name} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(ready_url, timeout=2) as response:
                 return response.status == 200
@@ -98,7 +110,11 @@ def start(command: list[str], ready_url: str, log: Path) -> subprocess.Popen:
             return False
 
     try:
-        wait_until(ready, START_TIMEOUT_S, lambda: f"{ready_url} never answered:\n{log.read_text()[-3000:]}")
+        wait_until(
+            ready,
+            START_TIMEOUT_S,
+            lambda: f"{ready_url} never answered:\n{log.read_text()[-3000:]}",
+        )
     except BaseException:
         stop(process)
         raise
@@ -116,15 +132,20 @@ def stop(process: subprocess.Popen) -> None:
 
 def pulse(*args: str | Path) -> str:
     command = [sys.executable, "-m", "streams.cli", *map(str, args)]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
-                            check=False)
+    result = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
+    )
     if result.returncode != 0:
-        pytest.fail(f"`pulse {' '.join(map(str, args))}` failed ({result.returncode}): {result.stderr[-2000:]}")
+        pytest.fail(
+            f"`pulse {' '.join(map(str, args))}` failed ({result.returncode}): {result.stderr[-2000:]}"
+        )
     return result.stdout
 
 
 def load_dashboard_builder():
-    spec = importlib.util.spec_from_file_location("build_dashboards", REPO / "grafana" / "build_dashboards.py")
+    spec = importlib.util.spec_from_file_location(
+        "build_dashboards", REPO / "grafana" / "build_dashboards.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -165,19 +186,33 @@ class ReplayWorker:
     def _pipeline_metrics(self, scrape: int, now: float) -> list[str]:
         families: dict[str, list[str]] = {
             "pulse_events_processed_total counter": [
-                f'pulse_events_processed_total{{topic="{topic}"}} {1000 + scrape * 40}' for topic in SOURCE_TOPICS],
+                f'pulse_events_processed_total{{topic="{topic}"}} {1000 + scrape * 40}'
+                for topic in SOURCE_TOPICS
+            ],
             "pulse_consumer_lag gauge": [
                 f'pulse_consumer_lag{{topic="{topic}",partition="{partition}"}} {partition * 3 + scrape % 5}'
-                for topic in SOURCE_TOPICS for partition in range(2)],
+                for topic in SOURCE_TOPICS
+                for partition in range(2)
+            ],
             "pulse_last_event_timestamp_seconds gauge": [
-                f'pulse_last_event_timestamp_seconds{{topic="{topic}"}} {now - 2:.3f}' for topic in SOURCE_TOPICS],
+                f'pulse_last_event_timestamp_seconds{{topic="{topic}"}} {now - 2:.3f}'
+                for topic in SOURCE_TOPICS
+            ],
             "pulse_recovery_in_progress gauge": ["pulse_recovery_in_progress 0"],
-            "pulse_kafka_auth_failures_total counter": [f"pulse_kafka_auth_failures_total {scrape}"],
-            "pulse_kafka_last_fetch_timestamp_seconds gauge": [f"pulse_kafka_last_fetch_timestamp_seconds {now - 1:.3f}"],
-            "pulse_evaluation_timestamp_seconds gauge": [f"pulse_evaluation_timestamp_seconds {now:.3f}"],
+            "pulse_kafka_auth_failures_total counter": [
+                f"pulse_kafka_auth_failures_total {scrape}"
+            ],
+            "pulse_kafka_last_fetch_timestamp_seconds gauge": [
+                f"pulse_kafka_last_fetch_timestamp_seconds {now - 1:.3f}"
+            ],
+            "pulse_evaluation_timestamp_seconds gauge": [
+                f"pulse_evaluation_timestamp_seconds {now:.3f}"
+            ],
             "pulse_event_to_state_latency_seconds histogram": [
-                *(f'pulse_event_to_state_latency_seconds_bucket{{le="{le}"}} {(index + 1) * 10 * scrape}'
-                  for index, le in enumerate(LATENCY_BUCKETS)),
+                *(
+                    f'pulse_event_to_state_latency_seconds_bucket{{le="{le}"}} {(index + 1) * 10 * scrape}'
+                    for index, le in enumerate(LATENCY_BUCKETS)
+                ),
                 f"pulse_event_to_state_latency_seconds_sum {scrape * 12.5}",
                 f"pulse_event_to_state_latency_seconds_count {len(LATENCY_BUCKETS) * 10 * scrape}",
             ],
@@ -240,14 +275,26 @@ def prometheus(worker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config["rule_files"] = [str(PROMETHEUS_DIR / path) for path in config["rule_files"]]
     config.pop("alerting")
-    config["scrape_configs"] = [{"job_name": job["job_name"], "metrics_path": job["metrics_path"],
-                                 "static_configs": [{"targets": [worker_url]}]}]
+    config["scrape_configs"] = [
+        {
+            "job_name": job["job_name"],
+            "metrics_path": job["metrics_path"],
+            "static_configs": [{"targets": [worker_url]}],
+        }
+    ]
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    process = start([binary("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
-                     f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                     "--log.level=warn"],
-                    f"http://127.0.0.1:{port}/-/ready", folder / "prometheus.log")
+    process = start(
+        [
+            binary("prometheus"),
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        f"http://127.0.0.1:{port}/-/ready",
+        folder / "prometheus.log",
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -275,45 +322,67 @@ def test_every_rule_loads_and_evaluates_cleanly(prometheus: str):
     def evaluated() -> list[dict] | None:
         groups = http_json(f"{prometheus}/api/v1/rules")["data"]["groups"]
         loaded = [rule for group in groups for rule in group["rules"]]
-        if len(loaded) != len(defined) or any(rule["lastEvaluation"].startswith("0001") for rule in loaded):
+        if len(loaded) != len(defined) or any(
+            rule["lastEvaluation"].startswith("0001") for rule in loaded
+        ):
             return None
         return loaded
 
     loaded = wait_until(evaluated, DATA_TIMEOUT_S, lambda: "not every rule loaded and evaluated")
-    assert sorted(rule["name"] for rule in loaded) == sorted(rule.get("record") or rule["alert"] for rule in defined)
+    assert sorted(rule["name"] for rule in loaded) == sorted(
+        rule.get("record") or rule["alert"] for rule in defined
+    )
     unhealthy = {rule["name"]: rule.get("lastError") for rule in loaded if rule["health"] != "ok"}
     assert not unhealthy
 
 
 def test_every_recording_rule_and_dashboard_query_returns_data(prometheus: str):
     dashboards = load_dashboard_builder()
-    expressions = {f"rule {rule['record']}": rule["expr"] for rule in rule_definitions() if "record" in rule}
-    expressions |= {f"rule {rule['record']} (recorded)": rule["record"] for rule in rule_definitions()
-                    if "record" in rule}
-    expressions |= {f"dashboard {uid} / {title}": dashboards.expand_variables(expr)
-                    for uid, title, expr in dashboards.queries()}
+    expressions = {
+        f"rule {rule['record']}": rule["expr"] for rule in rule_definitions() if "record" in rule
+    }
+    expressions |= {
+        f"rule {rule['record']} (recorded)": rule["record"]
+        for rule in rule_definitions()
+        if "record" in rule
+    }
+    expressions |= {
+        f"dashboard {uid} / {title}": dashboards.expand_variables(expr)
+        for uid, title, expr in dashboards.queries()
+    }
     expressions["plan variable values"] = 'count by (plan) (pulse:mrr:sum_by_plan{plan!=""})'
     # A ratio with a zero denominator is absent by design. In this dataset no trial ends in
     # the 30 days before T: the trial conversion rate must be absent, and its denominator
     # present and 0 (checked here, so that the exception cannot hide a missing series).
     # Likewise no account of the completion cohort completed onboarding: the average
     # completion time is absent and its denominator 0.
-    zero_denominator = {"pulse:trial_conversion:ratio": "sum(pulse_onboarding_trials_ended)",
-                        "pulse:onboarding_completion_time_seconds:avg": "sum(pulse_onboarding_completed_accounts)"}
+    zero_denominator = {
+        "pulse:trial_conversion:ratio": "sum(pulse_onboarding_trials_ended)",
+        "pulse:onboarding_completion_time_seconds:avg": "sum(pulse_onboarding_completed_accounts)",
+    }
     for rule, denominator in zero_denominator.items():
-        expressions = {name: expr for name, expr in expressions.items() if expr.strip() != rule
-                       and not name.startswith(f"rule {rule}")}
+        expressions = {
+            name: expr
+            for name, expr in expressions.items()
+            if expr.strip() != rule and not name.startswith(f"rule {rule}")
+        }
         expressions[f"{rule}: its denominator"] = f"{denominator} == 0"
 
     def still_empty() -> dict[str, str]:
-        return {name: expr for name, expr in expressions.items() if not query(prometheus, expr)["data"]["result"]}
+        return {
+            name: expr
+            for name, expr in expressions.items()
+            if not query(prometheus, expr)["data"]["result"]
+        }
 
     pending = still_empty()
     deadline = time.monotonic() + DATA_TIMEOUT_S
     while pending and time.monotonic() < deadline:
         time.sleep(1)
         pending = still_empty()
-    assert not pending, "queries without data:\n" + "\n".join(f"{name}: {expr}" for name, expr in pending.items())
+    assert not pending, "queries without data:\n" + "\n".join(
+        f"{name}: {expr}" for name, expr in pending.items()
+    )
 
 
 def test_every_alert_expression_evaluates(prometheus: str):

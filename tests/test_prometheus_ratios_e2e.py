@@ -23,7 +23,16 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.test_prometheus_e2e import (
-    DATA_TIMEOUT_S, PROMETHEUS_DIR, ReplayWorker, binary, free_port, pulse, query, start, stop, wait_until,
+    DATA_TIMEOUT_S,
+    PROMETHEUS_DIR,
+    ReplayWorker,
+    binary,
+    free_port,
+    pulse,
+    query,
+    start,
+    stop,
+    wait_until,
 )
 
 pytestmark = pytest.mark.prometheus
@@ -61,8 +70,14 @@ def rule_window(rule: str) -> str | None:
 
 
 def samples(text: str, keep_window: bool = False) -> dict[tuple[str, tuple], float]:
-    return {(s.name, tuple(sorted((k, v) for k, v in s.labels.items() if keep_window or k != "window"))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (
+            s.name,
+            tuple(sorted((k, v) for k, v in s.labels.items() if keep_window or k != "window")),
+        ): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def without_window(labels: tuple) -> tuple:
@@ -116,7 +131,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def prometheus_two_workers(dataset: tuple[str, list[str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prometheus_two_workers(
+    dataset: tuple[str, list[str]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     _, halves = dataset
     with ExitStack() as servers:
         targets = [servers.enter_context(serve(text)) for text in halves]
@@ -127,15 +144,24 @@ def _prometheus(targets: list[str], tmp_path_factory: pytest.TempPathFactory) ->
     folder = tmp_path_factory.mktemp("prometheus-ratios")
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(PROMETHEUS_DIR / "rules" / name) for name in ("thresholds.yml", "recording.yml")],
+        "rule_files": [
+            str(PROMETHEUS_DIR / "rules" / name) for name in ("thresholds.yml", "recording.yml")
+        ],
         "scrape_configs": [{"job_name": "pulse", "static_configs": [{"targets": targets}]}],
     }
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    process = start([binary("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
-                     f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                     "--log.level=warn"],
-                    f"http://127.0.0.1:{port}/-/ready", folder / "prometheus.log")
+    process = start(
+        [
+            binary("prometheus"),
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        f"http://127.0.0.1:{port}/-/ready",
+        folder / "prometheus.log",
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -155,9 +181,12 @@ def test_recording_rules_give_the_engines_ratios_from_two_workers(
     prometheus_two_workers: str, dataset: tuple[str, list[str]]
 ):
     whole = samples(dataset[0], keep_window=True)
-    expected = {(rule, without_window(labels)): value for rule, metric in RATIO_RULES.items()
-                for (name, labels), value in whole.items()
-                if name == metric and dict(labels).get("window") in (rule_window(rule), None)}
+    expected = {
+        (rule, without_window(labels)): value
+        for rule, metric in RATIO_RULES.items()
+        for (name, labels), value in whole.items()
+        if name == metric and dict(labels).get("window") in (rule_window(rule), None)
+    }
     assert {rule for rule, _ in expected} == set(RATIO_RULES)
     # every denominator of this dataset is non-empty (an empty one gives no series, checked
     # by ops/prometheus/tests/recording.yml), so every ratio must be recorded
@@ -165,8 +194,11 @@ def test_recording_rules_give_the_engines_ratios_from_two_workers(
     last: dict[tuple[str, tuple], float] = {}
 
     def differing() -> dict:
-        return {key: (last.get(key), value) for key, value in expected.items()
-                if last.get(key) != pytest.approx(value, rel=1e-9)}
+        return {
+            key: (last.get(key), value)
+            for key, value in expected.items()
+            if last.get(key) != pytest.approx(value, rel=1e-9)
+        }
 
     def recorded() -> dict[tuple[str, tuple], float] | None:
         # An evaluation that ran after one worker's first scrape but before the other's
@@ -174,12 +206,19 @@ def test_recording_rules_give_the_engines_ratios_from_two_workers(
         last.clear()
         for rule in RATIO_RULES:
             for series in query(prometheus_two_workers, rule)["data"]["result"]:
-                labels = tuple(sorted((k, v) for k, v in series["metric"].items() if k != "__name__"))
+                labels = tuple(
+                    sorted((k, v) for k, v in series["metric"].items() if k != "__name__")
+                )
                 last[(rule, labels)] = float(series["value"][1])
         return dict(last) if set(last) >= set(expected) and not differing() else None
 
-    got = wait_until(recorded, DATA_TIMEOUT_S,
-                     lambda: f"the recording rules never gave the engine's ratios: (recorded, replay) {differing()}")
+    got = wait_until(
+        recorded,
+        DATA_TIMEOUT_S,
+        lambda: (
+            f"the recording rules never gave the engine's ratios: (recorded, replay) {differing()}"
+        ),
+    )
     assert set(got) == set(expected)
     two_workers = query(prometheus_two_workers, "count(up == 1)")["data"]["result"]
     assert two_workers[0]["value"][1] == "2"

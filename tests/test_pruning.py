@@ -11,18 +11,20 @@ from datetime import UTC, datetime
 
 import orjson
 
-from streams.pulse_config import PulseConfig
-from streams.engine.account import AccountState
-from streams.engine.engine_config import EngineConfig
-from streams.engine.engine import Engine
-from streams.engine.timeline import DAY_MS, HOUR_MS
 from streams.contract.decoding import Decoder
-from streams.worker.state_parts import account_of
+from streams.engine.account import AccountState
+from streams.engine.engine import Engine
+from streams.engine.engine_config import EngineConfig
+from streams.engine.timeline import DAY_MS, HOUR_MS
+from streams.pulse_config import PulseConfig
 from streams.worker.state import PartitionState, WorkerBook, partition_of
+from streams.worker.state_parts import account_of
 from tests.engine_events import T0, opened, reopened, resolved, value
 
 PARTITIONS = 2
-UNBOUNDED = EngineConfig(activity_lag_ms=10**15, survey_lag_ms=10**15, ticket_retention_ms=2 * 10**15)
+UNBOUNDED = EngineConfig(
+    activity_lag_ms=10**15, survey_lag_ms=10**15, ticket_retention_ms=2 * 10**15
+)
 
 
 @dataclass
@@ -43,15 +45,25 @@ class Table(dict):
 
 
 def _rfc3339(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 class Feed:
     """Events into a WorkerBook, as Kafka would deliver them, with the committed rows kept."""
 
     def __init__(self) -> None:
-        self.book = WorkerBook(PulseConfig(), lambda: 2_000_000_000_000, partitions=PARTITIONS,
-                               rekey_topic="rekeyed", dead_letter_topic="dead-letter", unprefixed=lambda t: t)
+        self.book = WorkerBook(
+            PulseConfig(),
+            lambda: 2_000_000_000_000,
+            partitions=PARTITIONS,
+            rekey_topic="rekeyed",
+            dead_letter_topic="dead-letter",
+            unprefixed=lambda t: t,
+        )
         self.book.attach(Table())
         self.book.sync(set(range(PARTITIONS)))
         self.offset = 0
@@ -63,7 +75,9 @@ class Feed:
         key = event["account_id"].encode()
         self.offset += 1
         raw = orjson.dumps(event)
-        self.book.process(Message(topic, partition_of(key, PARTITIONS), self.offset, key, raw), is_rekeyed=False)
+        self.book.process(
+            Message(topic, partition_of(key, PARTITIONS), self.offset, key, raw), is_rekeyed=False
+        )
         self.reference.apply(Decoder().decode(raw, topic))
 
     def checkpoint(self) -> None:
@@ -96,8 +110,14 @@ class Feed:
 
 
 def _event(n: int, kind: str, at: int, user: str, **extra) -> dict:
-    return {"event_id": f"e{n}", "type": kind, "occurred_at": _rfc3339(at), "account_id": "acme",
-            "user_id": user, **extra}
+    return {
+        "event_id": f"e{n}",
+        "type": kind,
+        "occurred_at": _rfc3339(at),
+        "account_id": "acme",
+        "user_id": user,
+        **extra,
+    }
 
 
 def test_a_user_inactive_beyond_every_horizon_is_gone_from_the_stored_row_and_no_metric_changes():
@@ -107,8 +127,10 @@ def test_a_user_inactive_beyond_every_horizon_is_gone_from_the_stored_row_and_no
         n += 1
         feed.send("pulse.logins", _event(n, "login", T0 + hour * HOUR_MS, "leaver"))
         n += 1
-        feed.send("pulse.feature-use", _event(n, "feature_used", T0 + hour * HOUR_MS + 60_000, "leaver",
-                                              feature="export"))
+        feed.send(
+            "pulse.feature-use",
+            _event(n, "feature_used", T0 + hour * HOUR_MS + 60_000, "leaver", feature="export"),
+        )
     n += 1
     feed.send("pulse.logins", _event(n, "logout", T0 + 12 * HOUR_MS, "leaver"))
     feed.checkpoint()
@@ -119,7 +141,9 @@ def test_a_user_inactive_beyond_every_horizon_is_gone_from_the_stored_row_and_no
         feed.checkpoint()
     stored = feed.stored("acme")
     assert set(stored.users) == {"stayer"}, "a user quiet beyond every horizon is still stored"
-    assert len(stored.users["stayer"].logins) <= 43  # the 35-day horizon + the 7-day window, no more
+    assert (
+        len(stored.users["stayer"].logins) <= 43
+    )  # the 35-day horizon + the 7-day window, no more
     end = T0 + 199 * DAY_MS + 10 * HOUR_MS
     for as_of in (end, end - 3 * DAY_MS - 17, end - 35 * DAY_MS):
         assert feed.snapshot(as_of) == feed.reference.snapshot(as_of)
@@ -128,8 +152,11 @@ def test_a_user_inactive_beyond_every_horizon_is_gone_from_the_stored_row_and_no
 def test_a_ticket_resolved_159_days_ago_and_reopened_is_not_open_with_or_without_a_prune_between():
     """docs/metrics.md: a ticket not open and quiet for ticket_retention_days (90) is
     forgotten; a later reopening of it is then not counted as open."""
-    events = [opened(T0, ticket="old"), resolved(T0 + HOUR_MS, ticket="old"),
-              opened(T0 + 150 * DAY_MS, ticket="other")]
+    events = [
+        opened(T0, ticket="old"),
+        resolved(T0 + HOUR_MS, ticket="old"),
+        opened(T0 + 150 * DAY_MS, ticket="other"),
+    ]
     reopening = reopened(T0 + HOUR_MS + 159 * DAY_MS, ticket="old")
     as_of = reopening.occurred_at + HOUR_MS
     for prune_between in (False, True):
@@ -142,7 +169,13 @@ def test_a_ticket_resolved_159_days_ago_and_reopened_is_not_open_with_or_without
         engine.apply(reopening)
         engine.prune()
         samples = engine.snapshot(as_of)
-        assert sum(value(samples, "pulse_tickets_open", priority=p) for p in ("none", "low", "normal", "high", "urgent")) == 1
+        assert (
+            sum(
+                value(samples, "pulse_tickets_open", priority=p)
+                for p in ("none", "low", "normal", "high", "urgent")
+            )
+            == 1
+        )
         assert value(samples, "pulse_tickets_reopened", window="7d") == 0
 
 
@@ -154,15 +187,29 @@ def test_a_row_left_with_nothing_is_a_tombstone():
     del state.engine_rows["acme"]
     deleted = state.rows_of("acme")
     assert sorted(key for key, _ in deleted) == sorted(key for key, _ in written)
-    assert all(value is None for _, value in deleted), "an empty account must be deleted, not written"
+    assert all(value is None for _, value in deleted), (
+        "an empty account must be deleted, not written"
+    )
 
 
 def test_pruning_only_changed_accounts_at_a_checkpoint_writes_nothing_else():
     feed = Feed()
     feed.send("pulse.logins", _event(1, "login", T0, "u1"))
     feed.checkpoint()
-    other = {"event_id": "x1", "type": "login", "occurred_at": _rfc3339(T0 + 90 * DAY_MS), "account_id": "beta",
-             "user_id": "u9"}
+    other = {
+        "event_id": "x1",
+        "type": "login",
+        "occurred_at": _rfc3339(T0 + 90 * DAY_MS),
+        "account_id": "beta",
+        "user_id": "u9",
+    }
     feed.send("pulse.logins", other)
-    sends = [send for sends in feed.book.checkpoint().values() for send in sends if send.topic == "changelog"]
-    assert {account_of(send.key)[0] for send in sends if not send.key.startswith(b"\x00")} == {"beta"}
+    sends = [
+        send
+        for sends in feed.book.checkpoint().values()
+        for send in sends
+        if send.topic == "changelog"
+    ]
+    assert {account_of(send.key)[0] for send in sends if not send.key.startswith(b"\x00")} == {
+        "beta"
+    }

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import main
-from streams.pulse_config import load_config
-from streams.errors import ConfigError
 from streams.contract.decoding import Rejection
+from streams.errors import ConfigError
+from streams.pulse_config import load_config
 from tests.test_replay import metrics
 
 RATES_CSV = """# a test table
@@ -25,9 +25,20 @@ date,currency,usd_per_unit
 
 
 def billing(event_id: str, at: str, currency: str, amount: object = 300, **fields: object) -> bytes:
-    return orjson.dumps({"event_id": event_id, "type": "subscription_started", "occurred_at": at,
-                         "account_id": fields.pop("account", "acme"), "subscription_id": fields.pop("sub", event_id),
-                         "plan": "pro", "amount": amount, "currency": currency, "interval": "month", **fields})
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "type": "subscription_started",
+            "occurred_at": at,
+            "account_id": fields.pop("account", "acme"),
+            "subscription_id": fields.pop("sub", event_id),
+            "plan": "pro",
+            "amount": amount,
+            "currency": currency,
+            "interval": "month",
+            **fields,
+        }
+    )
 
 
 def config_with(tmp_path: Path, body: str, table: str | None = RATES_CSV) -> Path:
@@ -56,8 +67,17 @@ def test_the_decoder_tells_an_unknown_code_from_a_missing_rate(tmp_path: Path) -
     for code, (at, reason) in cases.items():
         rejected = decoder.decode(billing("b", at, code))
         assert isinstance(rejected, Rejection) and rejected.reason == reason, code
-    payment = orjson.dumps({"event_id": "p", "type": "payment_failed", "occurred_at": "2026-01-15T00:00:00Z",
-                            "account_id": "acme", "subscription_id": "s", "amount": 5, "currency": "KZT"})
+    payment = orjson.dumps(
+        {
+            "event_id": "p",
+            "type": "payment_failed",
+            "occurred_at": "2026-01-15T00:00:00Z",
+            "account_id": "acme",
+            "subscription_id": "s",
+            "amount": 5,
+            "currency": "KZT",
+        }
+    )
     assert decoder.decode(payment).reason == "no_exchange_rate"  # type: ignore[union-attr]
 
 
@@ -67,7 +87,9 @@ def test_the_shipped_table_accepts_the_full_iso_list_where_it_knows_a_rate() -> 
     assert not isinstance(decoder.decode(billing("b", "2026-03-01T00:00:00Z", "AED")), Rejection)
     assert decoder.decode(billing("c", "2026-03-01T00:00:00Z", "KZT")).reason == "no_exchange_rate"  # type: ignore[union-attr]
     assert decoder.decode(billing("d", "2024-12-31T00:00:00Z", "EUR")).reason == "no_exchange_rate"  # type: ignore[union-attr]
-    assert not isinstance(decoder.decode(billing("e", "2001-01-01T00:00:00Z", "USD")), Rejection)  # the base
+    assert not isinstance(
+        decoder.decode(billing("e", "2001-01-01T00:00:00Z", "USD")), Rejection
+    )  # the base
 
 
 @pytest.mark.parametrize(
@@ -82,7 +104,9 @@ def test_the_shipped_table_accepts_the_full_iso_list_where_it_knows_a_rate() -> 
         ("date,currency,usd_per_unit\n2026-01-01,EUR,1\n2026-01-01,EUR,2\n", "two rates"),
     ],
 )
-def test_a_bad_rates_file_is_one_sentence_naming_the_fix(tmp_path: Path, table: str, names: str) -> None:
+def test_a_bad_rates_file_is_one_sentence_naming_the_fix(
+    tmp_path: Path, table: str, names: str
+) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(config_with(tmp_path, '[revenue]\nrates_file = "rates.csv"\n', table))
     message = str(raised.value)
@@ -91,8 +115,10 @@ def test_a_bad_rates_file_is_one_sentence_naming_the_fix(tmp_path: Path, table: 
 
 
 def test_a_missing_rates_file_and_a_bad_setting_name_the_fix(tmp_path: Path) -> None:
-    for body, names in (('[revenue]\nrates_file = "nowhere.csv"\n', "does not exist"),
-                        ("[revenue]\nrates_file = 3\n", "must be the path")):
+    for body, names in (
+        ('[revenue]\nrates_file = "nowhere.csv"\n', "does not exist"),
+        ("[revenue]\nrates_file = 3\n", "must be the path"),
+    ):
         with pytest.raises(ConfigError) as raised:
             load_config(config_with(tmp_path, body, None))
         assert names in str(raised.value) and "\n" not in str(raised.value)
@@ -111,17 +137,24 @@ def test_seed_000_rouble_example_is_counted_not_dead_lettered(tmp_path: Path) ->
     """Seed 000's MRR example in roubles (1000/year, 300/month, 200/quarter, 500 every 3
     months: 616.67 a month) through `pulse replay` with the shipped table."""
     at = "2026-03-01T00:00:00Z"
-    lines = [billing("s1", at, "RUB", 1000, interval="year"), billing("s2", at, "RUB", 300),
-             billing("s3", at, "RUB", 200, interval="quarter"),
-             billing("s4", at, "RUB", 500, interval="month", interval_count=3)]
+    lines = [
+        billing("s1", at, "RUB", 1000, interval="year"),
+        billing("s2", at, "RUB", 300),
+        billing("s3", at, "RUB", 200, interval="quarter"),
+        billing("s4", at, "RUB", 500, interval="month", interval_count=3),
+    ]
     source = tmp_path / "events.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
     for body, expected in (("", 6.07), ('[revenue]\nreporting_currency = "RUB"\n', 616.67)):
         config = tmp_path / "pulse.toml"
         config.write_text(body)
         out = tmp_path / "metrics.prom"
-        result = CliRunner().invoke(main, ["replay", str(source), "--out", str(out), "--config", str(config)])
+        result = CliRunner().invoke(
+            main, ["replay", str(source), "--out", str(out), "--config", str(config)]
+        )
         assert result.exit_code == 0, result.output
         values = metrics(out.read_text())
-        assert not any(name == "pulse_events_rejected_total" and value for (name, _l), value in values.items())
+        assert not any(
+            name == "pulse_events_rejected_total" and value for (name, _l), value in values.items()
+        )
         assert values[("pulse_mrr", (("plan", "pro"),))] == pytest.approx(expected)

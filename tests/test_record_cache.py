@@ -6,11 +6,11 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from streams.cli.accounts import records_from_files, to_json_ready
-from streams.pulse_config import load_config
+from streams.cli.replay import ReplaySummary, _open_input, evaluation_time, ingest
 from streams.generator import GeneratorConfig, generate
 from streams.ingest.pipeline import Pipeline
+from streams.pulse_config import load_config
 from streams.worker.record_cache import RecordCache
-from streams.cli.replay import ReplaySummary, _open_input, evaluation_time, ingest
 
 
 class Book:
@@ -39,11 +39,15 @@ class Book:
 
 def _dataset(tmp_path):
     path = tmp_path / "events.jsonl"
-    path.write_bytes(b"".join(m.value + b"\n" for m in generate(GeneratorConfig(accounts=12, days=20, seed=4))))
+    path.write_bytes(
+        b"".join(m.value + b"\n" for m in generate(GeneratorConfig(accounts=12, days=20, seed=4)))
+    )
     return path
 
 
-def test_cached_records_are_the_records_of_pulse_accounts_and_are_reused_until_the_account_changes(tmp_path):
+def test_cached_records_are_the_records_of_pulse_accounts_and_are_reused_until_the_account_changes(
+    tmp_path,
+):
     path = _dataset(tmp_path)
     book = Book(path)
     cache = RecordCache(book, lambda: book.as_of, frozen=True)
@@ -113,7 +117,9 @@ def test_a_refresh_round_computes_accounts_never_computed_first(tmp_path):
     cache._compute = counting
     assert cache.refresh(budget_s=10.0) is True
     half = len(accounts) - len(accounts) // 2
-    assert sorted(computed[:half]) == sorted(accounts[len(accounts) // 2:])  # never computed: first
+    assert sorted(computed[:half]) == sorted(
+        accounts[len(accounts) // 2 :]
+    )  # never computed: first
     assert sorted(computed[half:]) == sorted(accounts[: len(accounts) // 2])
 
 

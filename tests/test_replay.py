@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.cli import main
-from streams.pulse_config import PulseConfig, load_config
 from streams.contract.rfc3339 import rfc3339_ms
 from streams.errors import ConfigError
 from streams.ingest.pipeline import Pipeline, Status
+from streams.pulse_config import PulseConfig, load_config
 from tests.engine_events import DAY_MS, HOUR_MS, T0, synthetic_events
 from tests.test_exposition import CONTRACT_GAUGES
 
@@ -72,11 +72,24 @@ def test_replay_end_to_end_with_duplicates_rejections_and_dead_letters(tmp_path)
         login_line("e1", "2026-03-01T09:00:00Z"),
         login_line("e1", "2026-03-01T09:00:00Z"),  # re-delivery: a duplicate, applied once
         b"{not json",
-        message(event_id="e2", type="feature_used", occurred_at="2026-03-01T09:10:00Z", user_id="u1",
-                feature="search"),
+        message(
+            event_id="e2",
+            type="feature_used",
+            occurred_at="2026-03-01T09:10:00Z",
+            user_id="u1",
+            feature="search",
+        ),
         b"",
-        message(event_id="e3", type="subscription_started", occurred_at="2026-03-01T08:00:00Z",
-                subscription_id="s1", plan="growth", amount=300, currency="XXX", interval="month"),
+        message(
+            event_id="e3",
+            type="subscription_started",
+            occurred_at="2026-03-01T08:00:00Z",
+            subscription_id="s1",
+            plan="growth",
+            amount=300,
+            currency="XXX",
+            interval="month",
+        ),
         message(event_id="e4", type="logout", occurred_at="2026-03-01T09:40:00Z"),  # no user_id
     ]
     source = write(tmp_path / "events.jsonl", lines)
@@ -89,12 +102,19 @@ def test_replay_end_to_end_with_duplicates_rejections_and_dead_letters(tmp_path)
     assert values[("pulse_events_duplicate_total", ())] == 1
     assert values[("pulse_events_total", (("type", "login"),))] == 1
     assert values[("pulse_events_rejected_total", (("reason", "invalid_json"),))] == 1
-    assert values[("pulse_events_rejected_total", (("reason", "no_exchange_rate"),))] == 1  # XXX: ISO, no rate
+    assert (
+        values[("pulse_events_rejected_total", (("reason", "no_exchange_rate"),))] == 1
+    )  # XXX: ISO, no rate
     assert values[("pulse_events_rejected_total", (("reason", "missing_field:user_id"),))] == 1
-    assert values[("pulse_evaluation_timestamp_seconds", ())] == 1772356200  # 09:10, the latest applied
+    assert (
+        values[("pulse_evaluation_timestamp_seconds", ())] == 1772356200
+    )  # 09:10, the latest applied
     records = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
     assert [(r["reason"], r["offset"], r["partition"]) for r in records] == [
-        ("invalid_json", 3, 0), ("no_exchange_rate", 6, 0), ("missing_field:user_id", 7, 0)]
+        ("invalid_json", 3, 0),
+        ("no_exchange_rate", 6, 0),
+        ("missing_field:user_id", 7, 0),
+    ]
     assert {r["topic"] for r in records} == {f"replay:{source}"}
     assert records[0]["raw_text"] == "{not json"
     assert "3 rejected" in result.stderr and "1 duplicates" in result.stderr
@@ -103,10 +123,23 @@ def test_replay_end_to_end_with_duplicates_rejections_and_dead_letters(tmp_path)
 def test_replay_prints_every_contract_metric_on_stdout_from_stdin():
     lines = [
         login_line("e1", "2026-03-01T09:00:00Z"),
-        message(event_id="e2", type="feature_used", occurred_at="2026-03-01T09:01:00Z", user_id="u1",
-                feature="search"),
-        message(event_id="e3", type="subscription_started", occurred_at="2026-03-01T08:00:00Z",
-                subscription_id="s1", plan="growth", amount=300, currency="USD", interval="month"),
+        message(
+            event_id="e2",
+            type="feature_used",
+            occurred_at="2026-03-01T09:01:00Z",
+            user_id="u1",
+            feature="search",
+        ),
+        message(
+            event_id="e3",
+            type="subscription_started",
+            occurred_at="2026-03-01T08:00:00Z",
+            subscription_id="s1",
+            plan="growth",
+            amount=300,
+            currency="USD",
+            interval="month",
+        ),
     ]
     result = run(["-"], stdin=b"\n".join(lines))
     assert result.exit_code == 0
@@ -117,14 +150,23 @@ def test_replay_prints_every_contract_metric_on_stdout_from_stdin():
 def test_seed_mrr_example_through_replay(tmp_path):
     terms = [("year", 1, 1000), ("month", 1, 300), ("quarter", 1, 200), ("month", 3, 500)]
     lines = [
-        message(event_id=f"s{i}", type="subscription_started", occurred_at="2026-03-01T00:00:00Z",
-                account_id=f"c{i}", subscription_id=f"sub{i}", plan="p", amount=amount, currency="USD",
-                interval=interval, interval_count=count)
+        message(
+            event_id=f"s{i}",
+            type="subscription_started",
+            occurred_at="2026-03-01T00:00:00Z",
+            account_id=f"c{i}",
+            subscription_id=f"sub{i}",
+            plan="p",
+            amount=amount,
+            currency="USD",
+            interval=interval,
+            interval_count=count,
+        )
         for i, (interval, count, amount) in enumerate(terms)
     ]
     result = run([str(write(tmp_path / "mrr.jsonl", lines))])
     assert result.exit_code == 0
-    assert "pulse_mrr{plan=\"p\"} 616.67" in result.stdout
+    assert 'pulse_mrr{plan="p"} 616.67' in result.stdout
 
 
 def test_shuffled_file_gives_the_same_exposition(tmp_path):
@@ -146,8 +188,12 @@ def test_events_after_as_of_are_counted_apart_not_rejected(tmp_path):
     lines = [
         login_line("e1", "2026-03-01T09:00:00Z", user="a"),
         login_line("e2", "2026-03-01T10:00:00Z", user="b"),
-        login_line("e3", "2026-03-01T10:02:00Z", user="c"),  # after --as-of, within the future tolerance
-        login_line("e4", "2026-03-01T11:00:00Z", user="d"),  # beyond the tolerance: still only "after as-of"
+        login_line(
+            "e3", "2026-03-01T10:02:00Z", user="c"
+        ),  # after --as-of, within the future tolerance
+        login_line(
+            "e4", "2026-03-01T11:00:00Z", user="d"
+        ),  # beyond the tolerance: still only "after as-of"
         b"{not json",
     ]
     source = write(tmp_path / "e.jsonl", lines)
@@ -166,7 +212,10 @@ def test_events_after_as_of_are_counted_apart_not_rejected(tmp_path):
 
 def test_a_replay_of_the_past_does_not_let_later_events_move_stream_time(tmp_path):
     """A login 40 days after --as-of must not make the earlier logins too late."""
-    lines = [login_line("late", "2026-04-10T00:00:00Z", user="z"), login_line("e1", "2026-03-01T09:00:00Z")]
+    lines = [
+        login_line("late", "2026-04-10T00:00:00Z", user="z"),
+        login_line("e1", "2026-03-01T09:00:00Z"),
+    ]
     result = run([str(write(tmp_path / "e.jsonl", lines)), "--as-of", "2026-03-01T10:00:00Z"])
     assert result.exit_code == 0, result.output
     assert metrics(result.stdout)[("pulse_logins", (("window", "1d"),))] == 1
@@ -178,14 +227,19 @@ def test_as_of_in_epoch_seconds_is_refused_with_one_sentence(tmp_path, seconds):
     source = write(tmp_path / "e.jsonl", [login_line("e1", "2026-03-01T09:00:00Z")])
     result = run([str(source), "--as-of", seconds])
     assert result.exit_code == 2
-    assert "looks like epoch seconds" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert (
+        "looks like epoch seconds" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    )
     assert result.stdout == ""
 
 
 @pytest.mark.parametrize(
     ("lines", "fragment"),
-    [([], "holds no event"), ([b"", b"  "], "holds no event"),
-     ([b"{not json", b"[1]"], "No event was applied: of 2 lines, 2 were rejected")],
+    [
+        ([], "holds no event"),
+        ([b"", b"  "], "holds no event"),
+        ([b"{not json", b"[1]"], "No event was applied: of 2 lines, 2 were rejected"),
+    ],
 )
 def test_an_input_without_an_applied_event_fails_with_one_sentence(tmp_path, lines, fragment):
     out = tmp_path / "metrics.prom"
@@ -210,7 +264,10 @@ class _Unreadable(io.RawIOBase):
 
 
 def test_out_is_opened_before_the_input_is_read(tmp_path):
-    result = run(["--out", str(tmp_path / "no" / "such" / "folder.prom")], stdin=io.BufferedReader(_Unreadable()))
+    result = run(
+        ["--out", str(tmp_path / "no" / "such" / "folder.prom")],
+        stdin=io.BufferedReader(_Unreadable()),
+    )
     assert result.exit_code == 1
     assert "Cannot write the output file" in result.stderr
 
@@ -224,15 +281,22 @@ def test_gzip_input_gives_the_same_exposition(tmp_path):
     assert run([str(packed)]).exit_code == 0
 
 
-@pytest.mark.parametrize("content", [b"plain text, not gzip\n", None], ids=["not-gzip", "cut-short"])
+@pytest.mark.parametrize(
+    "content", [b"plain text, not gzip\n", None], ids=["not-gzip", "cut-short"]
+)
 def test_a_broken_gzip_input_is_one_sentence(tmp_path, content):
     if content is None:
-        content = gzip.compress(b"\n".join(login_line(f"e{i}", "2026-03-01T09:00:00Z") for i in range(50)))[:-20]
+        content = gzip.compress(
+            b"\n".join(login_line(f"e{i}", "2026-03-01T09:00:00Z") for i in range(50))
+        )[:-20]
     packed = tmp_path / "e.jsonl.gz"
     packed.write_bytes(content)
     result = run([str(packed)])
     assert result.exit_code == 1
-    assert "is not a complete gzip file" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert (
+        "is not a complete gzip file" in result.stderr
+        and len(result.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_progress_shows_a_total_and_an_eta_for_files_only(tmp_path, monkeypatch):
@@ -240,15 +304,26 @@ def test_progress_shows_a_total_and_an_eta_for_files_only(tmp_path, monkeypatch)
     monkeypatch.setattr("streams.cli.replay._CHECK_CLOCK_EVERY", 2)
     lines = [login_line(f"e{i}", "2026-03-01T09:00:00Z", user=f"u{i}") for i in range(6)]
     source = write(tmp_path / "e.jsonl", lines)
-    progress = [line for line in run([str(source)]).stderr.splitlines() if "lines/s" in line and "applied" not in line]
-    assert progress and all(re.search(r"\d+% of [\d.,]+ MB, ETA [\d,]+ s$", line) for line in progress), progress
+    progress = [
+        line
+        for line in run([str(source)]).stderr.splitlines()
+        if "lines/s" in line and "applied" not in line
+    ]
+    assert progress and all(
+        re.search(r"\d+% of [\d.,]+ MB, ETA [\d,]+ s$", line) for line in progress
+    ), progress
     piped = run([], stdin=source.read_bytes()).stderr.splitlines()
     assert all("ETA" not in line for line in piped)
 
 
 def test_help_shows_the_environment_variables():
     text = CliRunner().invoke(main, ["worker", "--help"]).output
-    for variable in ("PULSE_BOOTSTRAP", "PULSE_METRICS_PORT", "PULSE_CONFIG", "PULSE_SASL_PASSWORD"):
+    for variable in (
+        "PULSE_BOOTSTRAP",
+        "PULSE_METRICS_PORT",
+        "PULSE_CONFIG",
+        "PULSE_SASL_PASSWORD",
+    ):
         assert variable in text, variable
     assert "PULSE_KAFKA_PORT" in CliRunner().invoke(main, ["dev", "kafka", "up", "--help"]).output
 
@@ -260,6 +335,7 @@ def test_as_of_in_the_past_within_the_late_horizon(tmp_path):
     full = run([str(source), "--as-of", str(as_of)])
     truncated = [line for line in lines if orjson.loads(line)["occurred_at"] <= rfc3339_ms(as_of)]
     only_past = run([str(write(tmp_path / "past.jsonl", truncated)), "--as-of", str(as_of)])
+
     def strip(text: str) -> dict[tuple[str, tuple], float]:
         return {k: v for k, v in metrics(text).items() if not k[0].startswith("pulse_events")}
 
@@ -274,11 +350,18 @@ def test_as_of_in_the_past_within_the_late_horizon(tmp_path):
         (["--as-of", "2026-03-01T00:00:00"], None, "--as-of", 2),
         (["--config", "cfg.toml"], "[policy\n", "not valid TOML", 1),
         (["--config", "cfg.toml"], "[workers]\nx = 1\n", "Unknown section [workers]", 1),
-        (["--config", "cfg.toml"], "[engine]\nsession_gap_minutes = -5\n", "session_gap_minutes", 1),
+        (
+            ["--config", "cfg.toml"],
+            "[engine]\nsession_gap_minutes = -5\n",
+            "session_gap_minutes",
+            1,
+        ),
         (["--config", "nowhere.toml"], None, "does not exist", 1),
     ],
 )
-def test_user_errors_are_one_sentence_with_the_exit_code_rule(tmp_path, monkeypatch, args, toml, fragment, code):
+def test_user_errors_are_one_sentence_with_the_exit_code_rule(
+    tmp_path, monkeypatch, args, toml, fragment, code
+):
     """2 when the command line is wrong, 1 when the run fails (configuration included)."""
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "ok.jsonl", [login_line("e1", "2026-03-01T09:00:00Z")])
@@ -296,7 +379,9 @@ def test_progress_is_reported_on_stderr_for_long_inputs(tmp_path, monkeypatch):
     monkeypatch.setattr("streams.cli.replay._CHECK_CLOCK_EVERY", 2)
     lines = [login_line(f"e{i}", "2026-03-01T09:00:00Z", user=f"u{i}") for i in range(6)]
     result = run([str(write(tmp_path / "e.jsonl", lines))])
-    progress = [line for line in result.stderr.splitlines() if "lines/s" in line and "applied" not in line]
+    progress = [
+        line for line in result.stderr.splitlines() if "lines/s" in line and "applied" not in line
+    ]
     assert len(progress) == 3
 
 
@@ -322,7 +407,9 @@ def test_config_sections_reach_their_parts(tmp_path):
     config = load_config(path)
     assert config.engine.session_gap_ms == 15 * 60_000
     assert config.engine.features == ("search",)
-    assert config.engine.activity_lag_ms == 50 * DAY_MS  # the engine keeps what the policy can still send
+    assert (
+        config.engine.activity_lag_ms == 50 * DAY_MS
+    )  # the engine keeps what the policy can still send
     assert config.engine.ticket_retention_ms >= 57 * DAY_MS
     assert config.revenue.reporting_currency == "EUR"
     with pytest.raises(ConfigError, match="feature_cap"):

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import main
+from streams.cli.replay_jobs import line_account, line_owner
 from streams.contract.decoding import Decoder, Rejection
 from streams.generator import GeneratorConfig, generate
-from streams.cli.replay_jobs import line_account, line_owner
 from streams.kafka.topics import partition_of
 
 ROOT = Path(__file__).resolve().parent.parent

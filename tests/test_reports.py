@@ -16,11 +16,11 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.cli.accounts import records_from_files, to_json_ready
 from streams.cli import main
-from streams.pulse_config import PulseConfig
+from streams.cli.accounts import records_from_files, to_json_ready
 from streams.engine import cohorts
 from streams.generator import GeneratorConfig, generate
+from streams.pulse_config import PulseConfig
 from streams.reports.timeline import Period, points
 from tests.test_history import one_instant
 
@@ -30,7 +30,9 @@ FROM, TO = "2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z"
 @pytest.fixture(scope="module")
 def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("reports") / "events.jsonl"
-    config = GeneratorConfig(accounts=14, days=45, seed=9, late_fraction=0.02, duplicate_fraction=0.02)
+    config = GeneratorConfig(
+        accounts=14, days=45, seed=9, late_fraction=0.02, duplicate_fraction=0.02
+    )
     path.write_bytes(b"".join(message.value + b"\n" for message in generate(config)))
     return path
 
@@ -102,15 +104,24 @@ def test_every_qbr_figure_equals_pulse_accounts_and_replay_at_the_end(events: Pa
         assert value == expected, field
     # first response and resolution times: the replay of this account's events alone, at the same instant
     own = tmp_path / "own.jsonl"
-    own.write_bytes(b"".join(line + b"\n" for line in events.read_bytes().splitlines()
-                             if orjson.loads(line)["account_id"] == account))
+    own.write_bytes(
+        b"".join(
+            line + b"\n"
+            for line in events.read_bytes().splitlines()
+            if orjson.loads(line)["account_id"] == account
+        )
+    )
     series = one_instant(own.read_bytes().splitlines(), Period.parse(FROM, TO).end, PulseConfig())
     responses = series[("pulse_ticket_first_responses", (("window", "7d"),))]
     response_sum = series[("pulse_ticket_first_response_duration_sum_seconds", (("window", "7d"),))]
-    assert support["support.first_response_avg_seconds"] == (response_sum / responses if responses else None)
+    assert support["support.first_response_avg_seconds"] == (
+        response_sum / responses if responses else None
+    )
     resolutions = series[("pulse_ticket_resolutions", (("window", "7d"),))]
     resolution_sum = series[("pulse_ticket_resolution_duration_sum_seconds", (("window", "7d"),))]
-    assert support["support.resolution_avg_seconds"] == (resolution_sum / resolutions if resolutions else None)
+    assert support["support.resolution_avg_seconds"] == (
+        resolution_sum / resolutions if resolutions else None
+    )
 
 
 def test_the_records_behind_the_charts_equal_pulse_accounts_at_those_instants(events: Path):
@@ -148,7 +159,10 @@ def test_every_portfolio_figure_equals_replay_and_accounts_at_the_end(events: Pa
     }
     responses = one("pulse_ticket_first_responses", window="7d")
     expected["first_response_avg_seconds"] = (
-        one("pulse_ticket_first_response_duration_sum_seconds", window="7d") / responses if responses else None)
+        one("pulse_ticket_first_response_duration_sum_seconds", window="7d") / responses
+        if responses
+        else None
+    )
     for kind in ("new", "expansion", "reactivation", "contraction", "churn"):
         expected[f"movements.{kind}"] = one("pulse_mrr_movement", kind=kind, window="30d")
     for band in ("red", "yellow", "green", "unknown"):
@@ -159,15 +173,32 @@ def test_every_portfolio_figure_equals_replay_and_accounts_at_the_end(events: Pa
     for key in ("activation_rate", "ttv_median_days", "completion_rate", "trial_conversion_rate"):
         expected[f"onboarding.{key}"] = onboarding[key]
     assert page.values == expected
-    assert sum(expected[f"bands.{band}.accounts"] for band in ("red", "yellow", "green", "unknown")) == len(records)
+    assert sum(
+        expected[f"bands.{band}.accounts"] for band in ("red", "yellow", "green", "unknown")
+    ) == len(records)
 
 
 def test_an_unknown_account_and_a_bad_period_are_one_sentence(events: Path, tmp_path: Path):
-    result = CliRunner().invoke(main, ["report", "qbr", "acct_nobody", str(events), "--from", FROM, "--to", TO,
-                                       "--out", str(tmp_path / "x.html")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "qbr",
+            "acct_nobody",
+            str(events),
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--out",
+            str(tmp_path / "x.html"),
+        ],
+    )
     assert result.exit_code == 1
     assert "Account acct_nobody has no events" in result.output and "Traceback" not in result.output
-    result = CliRunner().invoke(main, ["report", "portfolio", str(events), "--from", TO, "--to", FROM])
+    result = CliRunner().invoke(
+        main, ["report", "portfolio", str(events), "--from", TO, "--to", FROM]
+    )
     assert result.exit_code == 2
     assert "give --to after --from" in result.output
 
@@ -196,7 +227,9 @@ class Cards(HTMLParser):
             self._in_label = False
 
 
-def test_the_qbr_seats_card_and_charts_name_the_seats_the_utilisation_is_computed_on(events: Path, tmp_path: Path):
+def test_the_qbr_seats_card_and_charts_name_the_seats_the_utilisation_is_computed_on(
+    events: Path, tmp_path: Path
+):
     out = tmp_path / "qbr.html"
     report("qbr", busiest_account(events), events, "--from", FROM, "--to", TO, "--out", out)
     html = out.read_text()

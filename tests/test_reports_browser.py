@@ -30,14 +30,29 @@ BROWSER_TIMEOUT_S = 180
 def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.fail("chromium is not installed: run `sh ops/install-chromium.sh` (Debian's chromium package).")
+        pytest.fail(
+            "chromium is not installed: run `sh ops/install-chromium.sh` (Debian's chromium package)."
+        )
     return path
 
 
 def browse(page: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-               "--enable-logging=stderr", "--v=0", "--window-size=900,4000", *args, page.resolve().as_uri()]
-    return subprocess.run(command, capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S, check=False)
+    command = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=900,4000",
+        *args,
+        page.resolve().as_uri(),
+    ]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S, check=False
+    )
 
 
 class Charts(HTMLParser):
@@ -61,9 +76,15 @@ class Charts(HTMLParser):
             return
         if not self._depth or "reactive" not in classes:
             return
-        if tag == "path" and len(re.findall(r"[-\d.]+[ ,][-\d.]+", found.get("d") or "")) >= 2:
-            self.charts[-1] += 1
-        elif tag == "rect" and float(found.get("width") or 0) > 0 and float(found.get("height") or 0) > 0:
+        if (
+            tag == "path"
+            and len(re.findall(r"[-\d.]+[ ,][-\d.]+", found.get("d") or "")) >= 2
+            or (
+                tag == "rect"
+                and float(found.get("width") or 0) > 0
+                and float(found.get("height") or 0) > 0
+            )
+        ):
             self.charts[-1] += 1
 
     def handle_endtag(self, tag: str) -> None:
@@ -77,8 +98,8 @@ def png_colours(path: Path) -> set[tuple[int, int, int]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     at, idat, header = 8, b"", None
     while at < len(data):
-        (length,) = struct.unpack(">I", data[at:at + 4])
-        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + length]
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -91,7 +112,7 @@ def png_colours(path: Path) -> set[tuple[int, int, int]]:
     raw, stride = zlib.decompress(idat), width * channels
     previous, colours, position = bytearray(stride), set(), 0
     for _ in range(height):
-        kind, row = raw[position], bytearray(raw[position + 1:position + 1 + stride])
+        kind, row = raw[position], bytearray(raw[position + 1 : position + 1 + stride])
         position += 1 + stride
         for i in range(stride):
             left = row[i - channels] if i >= channels else 0
@@ -105,8 +126,10 @@ def png_colours(path: Path) -> set[tuple[int, int, int]]:
             elif kind == 4:
                 estimate = left + up - corner
                 pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - corner)
-                row[i] = (row[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
-        colours.update(tuple(row[i:i + 3]) for i in range(0, stride, channels))
+                row[i] = (
+                    row[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)
+                ) & 255
+        colours.update(tuple(row[i : i + 3]) for i in range(0, stride, channels))
         previous = row
     return colours
 
@@ -116,17 +139,24 @@ def pages(events: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     folder = tmp_path_factory.mktemp("pages")
     out = {"qbr": folder / "qbr.html", "portfolio": folder / "portfolio.html"}
     for args in (["qbr", busiest_account(events), str(events)], ["portfolio", str(events)]):
-        result = CliRunner().invoke(main, ["report", *args, "--from", FROM, "--to", TO, "--out", str(out[args[0]])])
+        result = CliRunner().invoke(
+            main, ["report", *args, "--from", FROM, "--to", TO, "--out", str(out[args[0]])]
+        )
         assert result.exit_code == 0, result.output
     return out
 
 
 @pytest.mark.parametrize("name", ["qbr", "portfolio"])
-def test_the_browser_draws_every_chart_without_errors(pages: dict[str, Path], name: str, tmp_path: Path):
+def test_the_browser_draws_every_chart_without_errors(
+    pages: dict[str, Path], name: str, tmp_path: Path
+):
     dom = browse(pages[name], "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
-    problems = [line for line in dom.stderr.splitlines()
-                if "CONSOLE" in line or "Uncaught" in line or "Failed to load" in line or "net::ERR" in line]
+    problems = [
+        line
+        for line in dom.stderr.splitlines()
+        if "CONSOLE" in line or "Uncaught" in line or "Failed to load" in line or "net::ERR" in line
+    ]
     assert problems == []
     charts = Charts()
     charts.feed(dom.stdout)
@@ -137,5 +167,5 @@ def test_the_browser_draws_every_chart_without_errors(pages: dict[str, Path], na
     assert shot.returncode == 0 and picture.exists(), shot.stderr[-2000:]
     colours = png_colours(picture)
     assert len(colours) > 50  # not a blank page
-    first_series = tuple(int(PALETTE[0][i:i + 2], 16) for i in (1, 3, 5))
+    first_series = tuple(int(PALETTE[0][i : i + 2], 16) for i in (1, 3, 5))
     assert first_series in colours  # the charts' first colour is on screen

@@ -33,8 +33,10 @@ def test_the_float_trap_is_real() -> None:
     assert int(moment.timestamp() * 1000) == FLOAT_TRAP_MS - 1  # why no caller does this
 
 
-@pytest.mark.parametrize("read", [parse_rfc3339_ms, epoch_ms, parse_time, frozen_clock_ms,
-                                  lambda text: parse_end(text, 0)])
+@pytest.mark.parametrize(
+    "read",
+    [parse_rfc3339_ms, epoch_ms, parse_time, frozen_clock_ms, lambda text: parse_end(text, 0)],
+)
 def test_every_reader_of_a_time_is_exact(read) -> None:
     assert read(FLOAT_TRAP) == FLOAT_TRAP_MS
     assert read("2004-03-15T08:55:47.472+01:00") == FLOAT_TRAP_MS

@@ -32,14 +32,20 @@ from streams.contract.model import CLASS_OF_TYPE, EVENT_TYPES, TOPIC_OF_TYPE, Ev
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = load_schema()
 EXAMPLES_DIR = ROOT / "schemas" / "examples"
-REFERENCE = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+REFERENCE = jsonschema.Draft202012Validator(
+    SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+)
 COMPILED_WHOLE = fastjsonschema.compile(SCHEMA, use_formats=False, use_default=False)
 DECODER = Decoder()
 TYPE_SPECS = _type_specs()
 
 
 def jsonl(name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (EXAMPLES_DIR / name).read_text("utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for line in (EXAMPLES_DIR / name).read_text("utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 def compiled_accepts(obj: Any) -> bool:
@@ -76,7 +82,10 @@ def test_every_type_has_a_definition_topic_and_example() -> None:
         definition = SCHEMA["$defs"][event_type]
         assert definition["x-topic"] == TOPIC_OF_TYPE[event_type]
         assert definition["examples"], event_type
-        assert {"if": {"required": ["type"], "properties": {"type": {"const": event_type}}}, "then": {"$ref": f"#/$defs/{event_type}"}} in SCHEMA["allOf"]
+        assert {
+            "if": {"required": ["type"], "properties": {"type": {"const": event_type}}},
+            "then": {"$ref": f"#/$defs/{event_type}"},
+        } in SCHEMA["allOf"]
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
@@ -91,7 +100,9 @@ def test_schema_defaults_are_the_model_defaults(event_type: str) -> None:
     with_default = [f for f in fields(CLASS_OF_TYPE[event_type]) if "default" in props[f.name]]
     for f in with_default:
         assert f.default is not MISSING
-        assert f.default == props[f.name]["default"] and type(f.default) is (Decimal if props[f.name]["type"] == "number" else int)
+        assert f.default == props[f.name]["default"] and type(f.default) is (
+            Decimal if props[f.name]["type"] == "number" else int
+        )
 
 
 # --------------------------------------------------------------------------- examples
@@ -128,7 +139,11 @@ def test_invalid_jsonl_is_rejected_with_its_reason(line: dict[str, Any]) -> None
 
 def test_invalid_jsonl_covers_every_field_of_every_type() -> None:
     """Each field a type declares is broken (or dropped) by at least one invalid line."""
-    broken = {reason.split(":", 1)[1] for reason in (d["_expect"] for d in jsonl("invalid.jsonl")) if ":" in reason}
+    broken = {
+        reason.split(":", 1)[1]
+        for reason in (d["_expect"] for d in jsonl("invalid.jsonl"))
+        if ":" in reason
+    }
     declared = {name for t in EVENT_TYPES for name in properties_of_type(SCHEMA, t)} - {"type"}
     assert declared <= broken, declared - broken
 
@@ -136,12 +151,17 @@ def test_invalid_jsonl_covers_every_field_of_every_type() -> None:
 def docs_examples() -> list[dict[str, Any]]:
     text = (ROOT / "docs" / "events.md").read_text("utf-8")
     blocks = re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)
-    return [obj for obj in map(json.loads, blocks) if isinstance(obj, dict) and obj.get("type") in TOPIC_OF_TYPE]
+    return [
+        obj
+        for obj in map(json.loads, blocks)
+        if isinstance(obj, dict) and obj.get("type") in TOPIC_OF_TYPE
+    ]
 
 
 def test_docs_show_exactly_the_schema_examples() -> None:
     shown = docs_examples()
     schema_examples = [example for _, example in iter_examples()]
+
     def canonical(obj: dict[str, Any]) -> bytes:
         return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
 
@@ -152,18 +172,84 @@ def test_docs_show_exactly_the_schema_examples() -> None:
 # --------------------------------------------------------------------------- agreement on generated cases
 
 TIMESTAMP_NEAR_MISSES = [
-    "2026-03-01T09:15:00Z", "2026-03-01T09:15:00Z\n", "2026-03-01T09:15:00", "2026-03-01 09:15:00Z",
-    "2026-02-29T00:00:00Z", "2028-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2000-02-29T00:00:00Z",
-    "2026-04-31T00:00:00Z", "2026-03-01T09:15:60Z", "2026-03-01T24:00:00Z", "2026-03-01T09:15:00+0100",
-    "2026-03-01T09:15:00+24:00", "2026-03-01T09:15:00.Z", "2026-03-01T09:15:00.1234567891Z",
-    "\u0662\u0660\u0662\u0666-03-01T09:15:00Z", "0000-01-01T00:00:00Z", "0001-01-01T00:00:00+23:59",
-    "9999-12-31T23:59:59-23:59", "2026-3-01T09:15:00Z", "2026-03-01T09:15Z", "2026-03-01T09:15:00z\n",
+    "2026-03-01T09:15:00Z",
+    "2026-03-01T09:15:00Z\n",
+    "2026-03-01T09:15:00",
+    "2026-03-01 09:15:00Z",
+    "2026-02-29T00:00:00Z",
+    "2028-02-29T00:00:00Z",
+    "2100-02-29T00:00:00Z",
+    "2000-02-29T00:00:00Z",
+    "2026-04-31T00:00:00Z",
+    "2026-03-01T09:15:60Z",
+    "2026-03-01T24:00:00Z",
+    "2026-03-01T09:15:00+0100",
+    "2026-03-01T09:15:00+24:00",
+    "2026-03-01T09:15:00.Z",
+    "2026-03-01T09:15:00.1234567891Z",
+    "\u0662\u0660\u0662\u0666-03-01T09:15:00Z",
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+23:59",
+    "9999-12-31T23:59:59-23:59",
+    "2026-3-01T09:15:00Z",
+    "2026-03-01T09:15Z",
+    "2026-03-01T09:15:00z\n",
 ]
-CURRENCY_NEAR_MISSES = ["usd", "USD", "US", "USDX", "USD\n", "U5D", "\u00dcSD", "eur", " EUR", "", "JPY"]
+CURRENCY_NEAR_MISSES = [
+    "usd",
+    "USD",
+    "US",
+    "USDX",
+    "USD\n",
+    "U5D",
+    "\u00dcSD",
+    "eur",
+    " EUR",
+    "",
+    "JPY",
+]
 SCALAR_NEAR_MISSES = [
-    0, 1, -1, 2.0, 1.5, -0.0, 0.5, 4, 5, 6, 7, 8, 10, 11, 64, 65, 100, 100.5, 128, 129, 1000, 1001,
-    10**6, 10**6 + 1, 10**12, 10**12 + 1, 10**12 + 0.5, 2**63 - 1, True, False, None, [], {},
-    "", "a" * 64, "a" * 65, "a" * 128, "a" * 129, "c" * 2000, "c" * 2001, "5",
+    0,
+    1,
+    -1,
+    2.0,
+    1.5,
+    -0.0,
+    0.5,
+    4,
+    5,
+    6,
+    7,
+    8,
+    10,
+    11,
+    64,
+    65,
+    100,
+    100.5,
+    128,
+    129,
+    1000,
+    1001,
+    10**6,
+    10**6 + 1,
+    10**12,
+    10**12 + 1,
+    10**12 + 0.5,
+    2**63 - 1,
+    True,
+    False,
+    None,
+    [],
+    {},
+    "",
+    "a" * 64,
+    "a" * 65,
+    "a" * 128,
+    "a" * 129,
+    "c" * 2000,
+    "c" * 2001,
+    "5",
 ]
 
 
@@ -175,11 +261,24 @@ def near_misses(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.sampled_from(CURRENCY_NEAR_MISSES)
     if "enum" in prop or "const" in prop:
         allowed = list(prop.get("enum", [prop.get("const")]))
-        return st.sampled_from(allowed + [a.upper() for a in allowed] + [a + " " for a in allowed] + list(EVENT_TYPES) + [None, 1])
+        return st.sampled_from(
+            allowed
+            + [a.upper() for a in allowed]
+            + [a + " " for a in allowed]
+            + list(EVENT_TYPES)
+            + [None, 1]
+        )
     edges: list[Any] = []
     for bound in ("minimum", "maximum"):
         if bound in prop:
-            edges += [prop[bound] - 1, prop[bound], prop[bound] + 1, prop[bound] + 0.5, prop[bound] - 0.5, float(prop[bound])]
+            edges += [
+                prop[bound] - 1,
+                prop[bound],
+                prop[bound] + 1,
+                prop[bound] + 0.5,
+                prop[bound] - 0.5,
+                float(prop[bound]),
+            ]
     for bound in ("minLength", "maxLength"):
         if bound in prop:
             edges += ["x" * max(prop[bound] - 1, 0), "x" * prop[bound], "x" * (prop[bound] + 1)]
@@ -187,8 +286,14 @@ def near_misses(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -197,10 +302,17 @@ JSON_VALUES = st.recursive(
 def timestamps(draw: st.DrawFn) -> str:
     """Strings the contract's date-time rule accepts, in all their allowed spellings."""
     moment = draw(st.datetimes())
-    fraction = draw(st.text("0123456789", min_size=1, max_size=9).map(lambda d: "." + d) | st.just(""))
+    fraction = draw(
+        st.text("0123456789", min_size=1, max_size=9).map(lambda d: "." + d) | st.just("")
+    )
     offset = draw(
         st.sampled_from("Zz")
-        | st.builds(lambda sign, h, m: f"{sign}{h:02d}:{m:02d}", st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 59))
+        | st.builds(
+            lambda sign, h, m: f"{sign}{h:02d}:{m:02d}",
+            st.sampled_from("+-"),
+            st.integers(0, 23),
+            st.integers(0, 59),
+        )
     )
     return f"{moment:%Y-%m-%d}{draw(st.sampled_from('Tt'))}{moment:%H:%M:%S}{fraction}{offset}"
 
@@ -216,7 +328,9 @@ def value_for(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
     if prop.get("pattern") == SCHEMA["$defs"]["currency"]["pattern"]:
         return st.from_regex(r"[A-Za-z]{3}", fullmatch=True)
     if prop.get("type") == "string":
-        return st.text(min_size=prop.get("minLength", 0), max_size=min(prop.get("maxLength", 200), 200))
+        return st.text(
+            min_size=prop.get("minLength", 0), max_size=min(prop.get("maxLength", 200), 200)
+        )
     low, high = prop.get("minimum"), prop.get("maximum")
     integers = st.integers(low, high)
     if prop.get("type") == "integer":
@@ -235,7 +349,9 @@ def candidate_events(draw: st.DrawFn) -> dict[str, Any]:
             obj[name] = event_type if name == "type" else draw(value_for(dict(prop)))
     if draw(st.booleans()):
         obj.update(draw(st.dictionaries(st.text(max_size=10), JSON_VALUES, max_size=2)))
-    mutation = draw(st.sampled_from(["none", "drop", "near_miss", "near_miss", "any_value", "other_type"]))
+    mutation = draw(
+        st.sampled_from(["none", "drop", "near_miss", "near_miss", "any_value", "other_type"])
+    )
     props = properties_of_type(SCHEMA, event_type)
     if mutation != "none":
         name = draw(st.sampled_from(sorted(obj)))

@@ -8,8 +8,14 @@ from dataclasses import dataclass
 import orjson
 
 from streams.pulse_config import PulseConfig
+from streams.worker.state import (
+    COUNTERS_PREFIX,
+    ROW_FORMAT,
+    PartitionState,
+    WorkerBook,
+    partition_of,
+)
 from streams.worker.state_parts import account_of, encoded, join, split
-from streams.worker.state import COUNTERS_PREFIX, ROW_FORMAT, PartitionState, WorkerBook, partition_of
 
 PARTITIONS = 2
 T0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z
@@ -33,8 +39,14 @@ class Table(dict):
 
 
 def book() -> WorkerBook:
-    worker = WorkerBook(PulseConfig(), lambda: T0 + 40 * 86_400_000, partitions=PARTITIONS, rekey_topic="rekeyed",
-                        dead_letter_topic="dead-letter", unprefixed=lambda topic: topic)
+    worker = WorkerBook(
+        PulseConfig(),
+        lambda: T0 + 40 * 86_400_000,
+        partitions=PARTITIONS,
+        rekey_topic="rekeyed",
+        dead_letter_topic="dead-letter",
+        unprefixed=lambda topic: topic,
+    )
     worker.attach(Table())
     worker.sync(set(range(PARTITIONS)))
     return worker
@@ -50,9 +62,18 @@ class Feed:
 
     def login(self, user: str, at: int) -> None:
         self.offset += 1
-        value = orjson.dumps({"event_id": f"e-{self.offset}", "type": "login", "account_id": self.account,
-                              "user_id": user, "occurred_at": _rfc3339(at)})
-        self.worker.process(Message("pulse.logins", self.partition, self.offset, self.key, value), is_rekeyed=False)
+        value = orjson.dumps(
+            {
+                "event_id": f"e-{self.offset}",
+                "type": "login",
+                "account_id": self.account,
+                "user_id": user,
+                "occurred_at": _rfc3339(at),
+            }
+        )
+        self.worker.process(
+            Message("pulse.logins", self.partition, self.offset, self.key, value), is_rekeyed=False
+        )
 
     def checkpoint(self) -> list:
         """Checkpoint, commit into the table; the changelog rows written (counters apart)."""
@@ -63,13 +84,19 @@ class Feed:
                 self.worker.table.pop(key, None)
             else:
                 self.worker.table[key] = value
-        return [s for s in sends if s.topic == "changelog" and not s.key.startswith(COUNTERS_PREFIX)]
+        return [
+            s for s in sends if s.topic == "changelog" and not s.key.startswith(COUNTERS_PREFIX)
+        ]
 
 
 def _rfc3339(ms: int) -> str:
     from datetime import UTC, datetime
 
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def test_no_part_grows_with_the_users_and_a_checkpoint_writes_only_what_changed():
@@ -82,8 +109,11 @@ def test_no_part_grows_with_the_users_and_a_checkpoint_writes_only_what_changed(
     assert len(first) >= users and max(sizes) < 100_000, "one part per user; none holding them all"
     feed.login("user-7", T0 + users * 1_000 + 1)
     second = feed.checkpoint()
-    parts = sorted(account_of(s.key)[1][:1] + (b"" if account_of(s.key)[1][:1] == b"a" else account_of(s.key)[1][1:])
-                   for s in second)
+    parts = sorted(
+        account_of(s.key)[1][:1]
+        + (b"" if account_of(s.key)[1][:1] == b"a" else account_of(s.key)[1][1:])
+        for s in second
+    )
     assert parts == [b"a", b"h", b"uuser-7"], "the header, the user and the group of its event id"
     assert sum(len(s.value) for s in second) < sum(sizes) / 10
 
@@ -95,8 +125,12 @@ def test_parts_give_back_the_state_and_a_reload_equals_the_live_state():
     feed.checkpoint()
     live = feed.worker._states[feed.partition]
     engine, admission = live.engine_rows["big"], live.admission_rows["big"]
-    again, again_admission = join({part: encoded(value) for part, value in split(engine, admission).items()})
-    assert again.to_bytes() == engine.to_bytes() and again_admission.to_bytes() == admission.to_bytes()
+    again, again_admission = join(
+        {part: encoded(value) for part, value in split(engine, admission).items()}
+    )
+    assert (
+        again.to_bytes() == engine.to_bytes() and again_admission.to_bytes() == admission.to_bytes()
+    )
     feed.worker.forget_cache()
     feed.worker.sync(set(range(PARTITIONS)))
     reloaded = feed.worker._states[feed.partition]
@@ -122,8 +156,14 @@ def test_a_row_of_the_one_row_format_is_read_and_replaced_by_parts():
     feed.login("u-2", T0 + 1_000)
     rows = feed.checkpoint()
     assert (b"big", None) in [(s.key, s.value) for s in rows], "the old row is deleted"
-    assert b"big" not in feed.worker.table and all(account_of(k)[0] == "big" for k in feed.worker.table
-                                                    if not k.startswith(COUNTERS_PREFIX))
+    assert b"big" not in feed.worker.table and all(
+        account_of(k)[0] == "big" for k in feed.worker.table if not k.startswith(COUNTERS_PREFIX)
+    )
     fresh = PartitionState()
-    fresh.load_parts("big", {account_of(k)[1]: v for k, v in feed.worker.table.items() if account_of(k)})
-    assert fresh.admission_rows["big"].remembers("e-1") and set(fresh.engine_rows["big"].users) == {"u-1", "u-2"}
+    fresh.load_parts(
+        "big", {account_of(k)[1]: v for k, v in feed.worker.table.items() if account_of(k)}
+    )
+    assert fresh.admission_rows["big"].remembers("e-1") and set(fresh.engine_rows["big"].users) == {
+        "u-1",
+        "u-2",
+    }

@@ -31,14 +31,18 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(text="pulse_up 1\n")
 
 
-def _serve_and_ask(settings: WebSecurity, requests: list[tuple[str, dict]], client_ssl=None) -> list[int]:
+def _serve_and_ask(
+    settings: WebSecurity, requests: list[tuple[str, dict]], client_ssl=None
+) -> list[int]:
     """Start the guarded server on a free port, send the requests, return the statuses."""
 
     async def run() -> list[int]:
         application = web.Application(middlewares=[WebGuard(settings).middleware])
         application.router.add_get("/accounts/{account}", _account)
         application.router.add_get("/metrics", _metrics)
-        application.router.add_get("/table/accounts/{account}/", _account)  # what Faust used to serve
+        application.router.add_get(
+            "/table/accounts/{account}/", _account
+        )  # what Faust used to serve
         runner = web.AppRunner(application)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=settings.ssl_context())
@@ -49,8 +53,11 @@ def _serve_and_ask(settings: WebSecurity, requests: list[tuple[str, dict]], clie
         try:
             async with aiohttp.ClientSession() as session:
                 for path, headers in requests:
-                    async with session.get(f"{scheme}://127.0.0.1:{port}{path}", headers=headers,
-                                           ssl=client_ssl if client_ssl is not None else True) as response:
+                    async with session.get(
+                        f"{scheme}://127.0.0.1:{port}{path}",
+                        headers=headers,
+                        ssl=client_ssl if client_ssl is not None else True,
+                    ) as response:
                         statuses.append(response.status)
         finally:
             await runner.cleanup()
@@ -60,15 +67,18 @@ def _serve_and_ask(settings: WebSecurity, requests: list[tuple[str, dict]], clie
 
 
 def test_per_account_data_needs_the_whole_token():
-    statuses = _serve_and_ask(WebSecurity(web_token=TOKEN), [
-        ("/accounts/acme", {}),
-        ("/accounts/acme", {"Authorization": f"Bearer {TOKEN[:-1]}"}),
-        ("/accounts/acme", {"Authorization": f"Bearer {TOKEN}x"}),
-        ("/accounts/acme", {"Authorization": f"Basic {TOKEN}"}),
-        ("/accounts/acme", {"Authorization": f"Bearer {TOKEN}"}),
-        ("/metrics", {}),
-        ("/table/accounts/acme/", {"Authorization": f"Bearer {TOKEN}"}),
-    ])
+    statuses = _serve_and_ask(
+        WebSecurity(web_token=TOKEN),
+        [
+            ("/accounts/acme", {}),
+            ("/accounts/acme", {"Authorization": f"Bearer {TOKEN[:-1]}"}),
+            ("/accounts/acme", {"Authorization": f"Bearer {TOKEN}x"}),
+            ("/accounts/acme", {"Authorization": f"Basic {TOKEN}"}),
+            ("/accounts/acme", {"Authorization": f"Bearer {TOKEN}"}),
+            ("/metrics", {}),
+            ("/table/accounts/acme/", {"Authorization": f"Bearer {TOKEN}"}),
+        ],
+    )
     assert statuses == [401, 401, 401, 401, 200, 200, 404]
 
 
@@ -78,30 +88,44 @@ def test_without_a_token_or_client_ca_per_account_data_is_off():
 
 def test_unknown_hosts_are_refused_when_a_list_is_set():
     settings = WebSecurity(web_token=TOKEN, allowed_hosts="pulse.internal, 127.0.0.1")
-    statuses = _serve_and_ask(settings, [
-        ("/metrics", {"Host": "evil.example"}),
-        ("/metrics", {"Host": "pulse.internal:9108"}),
-        ("/metrics", {}),  # 127.0.0.1:port
-        ("/accounts/acme", {"Host": "evil.example", "Authorization": f"Bearer {TOKEN}"}),
-    ])
+    statuses = _serve_and_ask(
+        settings,
+        [
+            ("/metrics", {"Host": "evil.example"}),
+            ("/metrics", {"Host": "pulse.internal:9108"}),
+            ("/metrics", {}),  # 127.0.0.1:port
+            ("/accounts/acme", {"Host": "evil.example", "Authorization": f"Bearer {TOKEN}"}),
+        ],
+    )
     assert statuses == [421, 200, 200, 421]
 
 
 def test_a_client_certificate_signed_by_the_client_ca_replaces_the_token(pki):
-    settings = WebSecurity(web_certfile=pki.folder / "broker.pem", web_keyfile=pki.folder / "broker.key",
-                           web_client_cafile=pki.ca)
+    settings = WebSecurity(
+        web_certfile=pki.folder / "broker.pem",
+        web_keyfile=pki.folder / "broker.key",
+        web_client_cafile=pki.ca,
+    )
     with_certificate = ssl.create_default_context(cafile=str(pki.ca))
     with_certificate.load_cert_chain(str(pki.client_cert), str(pki.client_key))
     without = ssl.create_default_context(cafile=str(pki.ca))
-    assert _serve_and_ask(settings, [("/accounts/acme", {}), ("/metrics", {})], with_certificate) == [200, 200]
-    assert _serve_and_ask(settings, [("/accounts/acme", {}), ("/metrics", {})], without) == [401, 200]
+    assert _serve_and_ask(
+        settings, [("/accounts/acme", {}), ("/metrics", {})], with_certificate
+    ) == [200, 200]
+    assert _serve_and_ask(settings, [("/accounts/acme", {}), ("/metrics", {})], without) == [
+        401,
+        200,
+    ]
 
 
-@pytest.mark.parametrize(("options", "sentence"), [
-    ({"web_token": "short"}, "shorter than 16 characters"),
-    ({"web_certfile": "x.pem"}, "needs both --web-certfile and --web-keyfile"),
-    ({"open_port": 9109}, "--open-bind and --open-port go together"),
-])
+@pytest.mark.parametrize(
+    ("options", "sentence"),
+    [
+        ({"web_token": "short"}, "shorter than 16 characters"),
+        ({"web_certfile": "x.pem"}, "needs both --web-certfile and --web-keyfile"),
+        ({"open_port": 9109}, "--open-bind and --open-port go together"),
+    ],
+)
 def test_bad_web_settings_are_one_sentence(options, sentence):
     with pytest.raises(ConfigError, match=sentence):
         WebSecurity(**options)
@@ -111,8 +135,15 @@ def test_token_is_masked():
     assert TOKEN not in repr(WebSecurity(web_token=TOKEN))
 
 
-@pytest.mark.parametrize(("header", "host"), [
-    ("Example.COM:9108", "example.com"), ("[::1]:9108", "::1"), ("::1", "::1"), ("pulse", "pulse"), (None, ""),
-])
+@pytest.mark.parametrize(
+    ("header", "host"),
+    [
+        ("Example.COM:9108", "example.com"),
+        ("[::1]:9108", "::1"),
+        ("::1", "::1"),
+        ("pulse", "pulse"),
+        (None, ""),
+    ],
+)
 def test_host_name(header, host):
     assert host_name(header) == host

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import orjson
 
 from streams.pulse_config import PulseConfig
-from streams.worker.state_parts import account_of
 from streams.worker.state import COUNTERS_PREFIX, PartitionState, WorkerBook, partition_of
+from streams.worker.state_parts import account_of
 
 PARTITIONS = 2
 
@@ -31,16 +31,29 @@ class Table(dict):
 
 
 def book(now: int = 2_000_000_000_000) -> WorkerBook:
-    book = WorkerBook(PulseConfig(), lambda: now, partitions=PARTITIONS, rekey_topic="rekeyed",
-                      dead_letter_topic="dead-letter", unprefixed=lambda topic: topic)
+    book = WorkerBook(
+        PulseConfig(),
+        lambda: now,
+        partitions=PARTITIONS,
+        rekey_topic="rekeyed",
+        dead_letter_topic="dead-letter",
+        unprefixed=lambda topic: topic,
+    )
     book.attach(Table())
     book.sync(set(range(PARTITIONS)))
     return book
 
 
 def login(account: str, event_id: str) -> bytes:
-    return orjson.dumps({"event_id": event_id, "type": "login", "occurred_at": "2026-03-01T09:00:00Z",
-                         "account_id": account, "user_id": "u-1"})
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "type": "login",
+            "occurred_at": "2026-03-01T09:00:00Z",
+            "account_id": account,
+            "user_id": "u-1",
+        }
+    )
 
 
 def test_a_null_value_is_a_dead_letter_not_a_crash():
@@ -55,9 +68,13 @@ def test_a_checkpoint_sends_the_outbox_then_the_changed_rows_once():
     worker = book()
     key = b"acme"
     partition = partition_of(key, PARTITIONS)
-    worker.process(Message("pulse.logins", partition, 0, key, login("acme", "e-1")), is_rekeyed=False)
+    worker.process(
+        Message("pulse.logins", partition, 0, key, login("acme", "e-1")), is_rekeyed=False
+    )
     worker.process(Message("pulse.logins", partition, 1, key, b"not json"), is_rekeyed=False)
-    worker.process(Message("pulse.logins", partition, 2, key, login("acme", "e-2")), is_rekeyed=False)
+    worker.process(
+        Message("pulse.logins", partition, 2, key, login("acme", "e-2")), is_rekeyed=False
+    )
     sends = worker.checkpoint()[partition]
     assert sends[0].topic == "dead-letter" and {s.topic for s in sends[1:]} == {"changelog"}
     assert sends[-1].key.startswith(COUNTERS_PREFIX)
@@ -67,15 +84,21 @@ def test_a_checkpoint_sends_the_outbox_then_the_changed_rows_once():
     committed = dict(worker.take_committed(partition))
     assert committed.keys() == {s.key for s in sends[1:]}
     restored = PartitionState()
-    restored.load_parts("acme", {account_of(k)[1]: v for k, v in committed.items() if account_of(k)})
-    assert restored.admission_rows["acme"].remembers("e-1") and restored.admission_rows["acme"].remembers("e-2")
+    restored.load_parts(
+        "acme", {account_of(k)[1]: v for k, v in committed.items() if account_of(k)}
+    )
+    assert restored.admission_rows["acme"].remembers("e-1") and restored.admission_rows[
+        "acme"
+    ].remembers("e-2")
 
 
 def test_a_message_in_the_wrong_partition_is_forwarded_to_the_rekey_topic():
     worker = book()
     key = b"acme"
     wrong = 1 - partition_of(key, PARTITIONS)
-    worker.process(Message("pulse.logins", wrong, 5, b"other-key", login("acme", "e-1")), is_rekeyed=False)
+    worker.process(
+        Message("pulse.logins", wrong, 5, b"other-key", login("acme", "e-1")), is_rekeyed=False
+    )
     (send,) = worker.checkpoint()[wrong]
     assert send.topic == "rekeyed" and send.key == key and send.partition is None
 
@@ -87,7 +110,10 @@ def test_a_huge_key_and_value_still_make_a_dead_letter_that_fits():
 
     worker = book()
     key = b"k" * 900_000
-    worker.process(Message("pulse.logins", 0, 3, key, b'{"x": "' + b"\\u0001" * 70_000 + b'"}'), is_rekeyed=False)
+    worker.process(
+        Message("pulse.logins", 0, 3, key, b'{"x": "' + b"\\u0001" * 70_000 + b'"}'),
+        is_rekeyed=False,
+    )
     (dead,) = [s for s in worker.checkpoint()[0] if s.topic == "dead-letter"]
     assert dead.key == key[:MAX_KEY_BYTES] and len(dead.value) <= MAX_RECORD_BYTES
     assert orjson.loads(dead.value)["reason"] == "too_large"
@@ -103,42 +129,76 @@ def collector(worker: WorkerBook, owned: set[int]):
     from streams.worker.app import _Collector
     from streams.worker.telemetry import PipelineTelemetry
 
-    return _Collector(SimpleNamespace(
-        book=worker, ready=lambda: True, owned_partitions=lambda: set(owned), clock=worker.clock,
-        telemetry=PipelineTelemetry(), consumer_lag=dict, app=SimpleNamespace(consumer=None),
-        kafka_watch=SimpleNamespace(families=lambda last_fetch_ms: iter(()))))
+    return _Collector(
+        SimpleNamespace(
+            book=worker,
+            ready=lambda: True,
+            owned_partitions=lambda: set(owned),
+            clock=worker.clock,
+            telemetry=PipelineTelemetry(),
+            consumer_lag=dict,
+            app=SimpleNamespace(consumer=None),
+            kafka_watch=SimpleNamespace(families=lambda last_fetch_ms: iter(())),
+        )
+    )
 
 
 def fingerprint(worker: WorkerBook) -> dict:
     """Everything a scrape could change: rows, pipelines, counters, transactions, table."""
-    out = {"table": dict(worker.table), "loaded": worker.loaded(), "pipelines": dict(worker._pipelines)}
+    out = {
+        "table": dict(worker.table),
+        "loaded": worker.loaded(),
+        "pipelines": dict(worker._pipelines),
+    }
     for partition, state in worker._states.items():
         prepared, tx = worker.transactions(partition)
         out[partition] = (
             {a: s.to_bytes() for a, s in state.engine_rows.items()},
             {a: s.to_bytes() for a, s in state.admission_rows.items()},
-            state.counters_bytes(), id(state.counters),
+            state.counters_bytes(),
+            id(state.counters),
             [(t, t.status, sorted(t.changed), dict(t.offsets), list(t.rows)) for t in prepared],
-            (tx, tx.status, sorted(tx.changed), tx.counters_changed, list(tx.outbox), dict(tx.offsets)),
+            (
+                tx,
+                tx.status,
+                sorted(tx.changed),
+                tx.counters_changed,
+                list(tx.outbox),
+                dict(tx.offsets),
+            ),
         )
     return out
 
 
 def accounts_in(partition: int, count: int) -> list[str]:
-    return [a for a in (f"acct-{i}" for i in range(200)) if partition_of(a.encode(), PARTITIONS) == partition][:count]
+    return [
+        a
+        for a in (f"acct-{i}" for i in range(200))
+        if partition_of(a.encode(), PARTITIONS) == partition
+    ][:count]
 
 
 def login_message(account: str, offset: int, event_id: str) -> Message:
-    return Message("pulse.logins", partition_of(account.encode(), PARTITIONS), offset, account.encode(),
-                   login(account, event_id))
+    return Message(
+        "pulse.logins",
+        partition_of(account.encode(), PARTITIONS),
+        offset,
+        account.encode(),
+        login(account, event_id),
+    )
 
 
 MARCH_2 = 1_772_409_600_000  # 2026-03-02T00:00:00Z, the day after the logins
 
 
 def active_users(families) -> float:
-    return sum(s.value for f in families if f.name == "pulse_active_users" for s in f.samples
-               if s.labels.get("window") == "30d")
+    return sum(
+        s.value
+        for f in families
+        if f.name == "pulse_active_users"
+        for s in f.samples
+        if s.labels.get("window") == "30d"
+    )
 
 
 def test_a_scrape_leaves_every_row_pipeline_counter_and_transaction_untouched():
@@ -148,7 +208,9 @@ def test_a_scrape_leaves_every_row_pipeline_counter_and_transaction_untouched():
     worker.process(login_message(a1, 0, "e-2"), is_rekeyed=False)
     worker.process(Message("pulse.logins", 0, 1, b"x", b"not json"), is_rekeyed=False)
     worker.checkpoint()
-    worker.table.update(worker.take_committed(0))  # partition 0 committed, partition 1 still prepared
+    worker.table.update(
+        worker.take_committed(0)
+    )  # partition 0 committed, partition 1 still prepared
     worker.process(login_message(a0, 2, "e-3"), is_rekeyed=False)  # an open transaction
     before = fingerprint(worker)
     families = list(collector(worker, {0, 1}).collect())
@@ -204,7 +266,9 @@ def test_abort_forgets_uncommitted_effects_and_the_agent_reloads_the_committed_s
     worker.table.update(worker.take_committed(0))  # a0's login is committed
     worker.process(login_message(b0, 1, "e-2"), is_rekeyed=False)
     worker.checkpoint()  # b0's login prepared, never committed
-    worker.process(Message("pulse.logins", 0, 2, b"x", b"not json"), is_rekeyed=False)  # and an open one
+    worker.process(
+        Message("pulse.logins", 0, 2, b"x", b"not json"), is_rekeyed=False
+    )  # and an open one
     prepared, open_tx = worker.transactions(0)
     assert active_users(worker.families(worker.clock())) == 2
     worker.forget_cache()  # a rebalance, or a checkpoint Kafka refused
@@ -244,8 +308,15 @@ def _family_names(families) -> set[str]:
 def test_without_account_records_a_scrape_has_the_engine_metrics_and_no_account_metrics():
     """--no-account-records (settings.account_records=False): no record is computed, no
     account or watchlist series is exported; the engine's metrics are as before."""
-    worker = WorkerBook(PulseConfig(), lambda: MARCH_2, partitions=PARTITIONS, rekey_topic="rekeyed",
-                        dead_letter_topic="dead-letter", unprefixed=lambda topic: topic, account_records=False)
+    worker = WorkerBook(
+        PulseConfig(),
+        lambda: MARCH_2,
+        partitions=PARTITIONS,
+        rekey_topic="rekeyed",
+        dead_letter_topic="dead-letter",
+        unprefixed=lambda topic: topic,
+        account_records=False,
+    )
     worker.attach(Table())
     worker.sync(set(range(PARTITIONS)))
     on = book(MARCH_2)
@@ -255,6 +326,10 @@ def test_without_account_records_a_scrape_has_the_engine_metrics_and_no_account_
     families = list(collector(worker, {0, 1}).collect())
     assert active_users(families) > 0
     names = _family_names(families)
-    assert not {name for name in names if name.startswith(("pulse_accounts", "pulse_watchlist", "pulse_mrr_at_risk"))}
+    assert not {
+        name
+        for name in names
+        if name.startswith(("pulse_accounts", "pulse_watchlist", "pulse_mrr_at_risk"))
+    }
     assert not worker.touched  # nothing for the record cache to compute
     assert {"pulse_accounts", "pulse_mrr_at_risk"} <= _family_names(collector(on, {0, 1}).collect())

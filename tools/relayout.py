@@ -228,8 +228,9 @@ def dotted(path: str) -> str:
 
 def module_renames() -> dict[str, str]:
     """Old dotted name -> new dotted name, for every module or package whose name changes."""
-    renames = {dotted(old): dotted(new) for old, new in MODULES.items()
-               if dotted(old) != dotted(new)}
+    renames = {
+        dotted(old): dotted(new) for old, new in MODULES.items() if dotted(old) != dotted(new)
+    }
     for old, new in FOLDERS.items():
         renames[old.replace("/", ".")] = new.replace("/", ".")
     return renames
@@ -290,8 +291,9 @@ def rewrite_from_streams(text: str, renames: dict[str, str]) -> str:
                 continue
             parent, leaf = new.rsplit(".", 1)
             bound = alias or name
-            moved.append(f"{indent}from {parent} import {leaf}"
-                         + ("" if leaf == bound else f" as {bound}"))
+            moved.append(
+                f"{indent}from {parent} import {leaf}" + ("" if leaf == bound else f" as {bound}")
+            )
         if not moved:
             return match.group(0)
         lines = ([f"{indent}from streams import {', '.join(kept)}"] if kept else []) + moved
@@ -322,7 +324,8 @@ def rewrite_joined(match: re.Match[str], files: re.Pattern[str], paths: dict[str
 
 
 FILE_ANCHOR = re.compile(
-    r"(?P<head>Path\(__file__\)(?:\.resolve\(\))?)(?:\.parents\[(?P<n>\d+)\]|(?P<chain>(?:\.parent(?!s))+))")
+    r"(?P<head>Path\(__file__\)(?:\.resolve\(\))?)(?:\.parents\[(?P<n>\d+)\]|(?P<chain>(?:\.parent(?!s))+))"
+)
 
 
 def rebase_file_anchors(text: str, delta: int) -> str:
@@ -330,7 +333,11 @@ def rebase_file_anchors(text: str, delta: int) -> str:
     the same folder: the chain of parents grows by `delta` (written as `.parents[n]`)."""
 
     def replace(match: re.Match[str]) -> str:
-        ups = match.group("chain").count(".parent") if match.group("chain") else int(match.group("n")) + 1
+        ups = (
+            match.group("chain").count(".parent")
+            if match.group("chain")
+            else int(match.group("n")) + 1
+        )
         return f"{match.group('head')}.parents[{ups + delta - 1}]"
 
     return FILE_ANCHOR.sub(replace, text) if delta else text
@@ -362,16 +369,25 @@ def leftovers(root: Path, renames: dict[str, str], paths: dict[str, str]) -> lis
 
     def stale(line: str, match: re.Match[str]) -> bool:
         # a new name may start with an old one (streams.replay -> streams.cli.replay)
-        rest = line[match.start():]
-        return not any(re.match(rf"{re.escape(n)}(?!\w)", rest) for n in new_names
-                       if n.startswith(match.group(1) + "."))
+        rest = line[match.start() :]
+        return not any(
+            re.match(rf"{re.escape(n)}(?!\w)", rest)
+            for n in new_names
+            if n.startswith(match.group(1) + ".")
+        )
 
     found = []
     for path in tracked_text_files(root):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if (any(stale(line, m) for m in names.finditer(line)) or files.search(line)
-                    or old_from.search(line) or any(rewrite_joined(m, files, paths) != m.group(0)
-                                                    for m in JOINED_PATH.finditer(line))):
+            if (
+                any(stale(line, m) for m in names.finditer(line))
+                or files.search(line)
+                or old_from.search(line)
+                or any(
+                    rewrite_joined(m, files, paths) != m.group(0)
+                    for m in JOINED_PATH.finditer(line)
+                )
+            ):
                 found.append(f"{path.relative_to(root)}:{number}: {line.strip()[:100]}")
     return found
 
@@ -392,14 +408,19 @@ def main() -> None:
         fail([state], "the tree is half moved; restore it (git checkout/reset) and run again")
     unknown = unknown_modules(root)
     if unknown:
-        fail([f'"{p}": "streams/<package>/{Path(p).name}",' for p in unknown],
-             "modules not named in MODULES (added by a branch?): add a line for each and rerun")
+        fail(
+            [f'"{p}": "streams/<package>/{Path(p).name}",' for p in unknown],
+            "modules not named in MODULES (added by a branch?): add a line for each and rerun",
+        )
     if not args.dry_run and git("status", "--porcelain", "--untracked-files=no").strip():
         fail(["git stash, or commit"], "the work tree has uncommitted changes")
 
     renames, paths = module_renames(), path_renames()
-    moves = [(old, new) for old, new in MODULES.items()
-             if old != new and not any(old.startswith(f + "/") for f in FOLDERS)]
+    moves = [
+        (old, new)
+        for old, new in MODULES.items()
+        if old != new and not any(old.startswith(f + "/") for f in FOLDERS)
+    ]
     moves += list(FOLDERS.items())
     if args.dry_run:
         for old, new in moves:

@@ -17,14 +17,38 @@ from streams.errors import PulseError, exit_code
 
 # name -> ("module:attribute", one-line help shown by `pulse --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "worker": ("streams.worker.cli:worker", "Run a stream worker: consume the event topics, keep state, serve /metrics."),
-    "replay": ("streams.cli.replay:replay", "Compute every metric from JSONL events, without Kafka, as Prometheus text."),
-    "accounts": ("streams.cli.accounts:accounts", "Account records with health and onboarding from JSONL events, as JSON, CSV or Parquet."),
-    "report": ("streams.cli.report:report", "Self-contained HTML reports: a QBR pack per account, a portfolio report for leadership."),
-    "generate": ("streams.cli.generate:generate", "Write realistic, seeded telemetry to a JSONL file or to Kafka."),
-    "dev": ("streams.cli.dev:dev", "Developer helpers: a local Apache Kafka broker and the project's topics."),
-    "webhooks": ("streams.cli.connectors:webhooks", "Receive signed Segment, Stripe and Zendesk webhooks into the raw topics."),
-    "bridge": ("streams.cli.connectors:bridge", "Translate the raw Segment, Stripe and Zendesk topics into contract events."),
+    "worker": (
+        "streams.worker.cli:worker",
+        "Run a stream worker: consume the event topics, keep state, serve /metrics.",
+    ),
+    "replay": (
+        "streams.cli.replay:replay",
+        "Compute every metric from JSONL events, without Kafka, as Prometheus text.",
+    ),
+    "accounts": (
+        "streams.cli.accounts:accounts",
+        "Account records with health and onboarding from JSONL events, as JSON, CSV or Parquet.",
+    ),
+    "report": (
+        "streams.cli.report:report",
+        "Self-contained HTML reports: a QBR pack per account, a portfolio report for leadership.",
+    ),
+    "generate": (
+        "streams.cli.generate:generate",
+        "Write realistic, seeded telemetry to a JSONL file or to Kafka.",
+    ),
+    "dev": (
+        "streams.cli.dev:dev",
+        "Developer helpers: a local Apache Kafka broker and the project's topics.",
+    ),
+    "webhooks": (
+        "streams.cli.connectors:webhooks",
+        "Receive signed Segment, Stripe and Zendesk webhooks into the raw topics.",
+    ),
+    "bridge": (
+        "streams.cli.connectors:bridge",
+        "Translate the raw Segment, Stripe and Zendesk topics into contract events.",
+    ),
 }
 
 

@@ -25,18 +25,38 @@ from typing import Any
 import click
 import orjson
 
-from streams.pulse_config import load_config
+from streams.cli.replay import (
+    ReplayError,
+    ReplaySummary,
+    _open_input,
+    evaluation_time,
+    ingest,
+    parse_time,
+    replay_pipeline,
+)
 from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.records import account_records
 from streams.errors import PulseError
-from streams.cli.replay import ReplayError, ReplaySummary, _open_input, evaluation_time, ingest, parse_time, replay_pipeline
+from streams.pulse_config import load_config
 
 FORMATS = ("json", "csv", "parquet")
-TIME_FIELDS = frozenset({"started_at", "last_activity_at", "past_due_since", "renewal_at", "signup_at",
-                         "last_step_at", "completed_at", "activated_at"})
+TIME_FIELDS = frozenset(
+    {
+        "started_at",
+        "last_activity_at",
+        "past_due_since",
+        "renewal_at",
+        "signup_at",
+        "last_step_at",
+        "completed_at",
+        "activated_at",
+    }
+)
 
 
-def records_from_files(files: tuple[str, ...], as_of_text: str | None, config_path: str | None) -> tuple[int, list[dict[str, Any]]]:
+def records_from_files(
+    files: tuple[str, ...], as_of_text: str | None, config_path: str | None
+) -> tuple[int, list[dict[str, Any]]]:
     """(T, the records at T) from JSONL files, through replay's path."""
     config = load_config(config_path)
     as_of = parse_time(as_of_text) if as_of_text is not None else None
@@ -47,9 +67,15 @@ def records_from_files(files: tuple[str, ...], as_of_text: str | None, config_pa
     evaluated_at = evaluation_time(pipeline, as_of)
     engine = pipeline.engine
     engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
-    accounts = ((account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys()))
+    accounts = (
+        (account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys())
+    )
     return evaluated_at, account_records(
-        [(a, s) for a, s in accounts if s is not None], evaluated_at, engine.config, engine.revenue_config, config.accounts
+        [(a, s) for a, s in accounts if s is not None],
+        evaluated_at,
+        engine.config,
+        engine.revenue_config,
+        config.accounts,
     )
 
 
@@ -99,14 +125,18 @@ def _parquet(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     try:
         import duckdb
     except ImportError:
-        raise ReplayError("--format parquet needs the duckdb package: pip install duckdb, or use --format csv or json.") from None
+        raise ReplayError(
+            "--format parquet needs the duckdb package: pip install duckdb, or use --format csv or json."
+        ) from None
     with tempfile.TemporaryDirectory() as directory:
         source = Path(directory) / "records.json"
         target = Path(directory) / "records.parquet"
         source.write_bytes(orjson.dumps([{c: row.get(c) for c in columns} for row in rows]))
         connection = duckdb.connect()
         try:
-            connection.execute(f"COPY (SELECT * FROM read_json_auto('{source}')) TO '{target}' (FORMAT parquet)")
+            connection.execute(
+                f"COPY (SELECT * FROM read_json_auto('{source}')) TO '{target}' (FORMAT parquet)"
+            )
         finally:
             connection.close()
         return target.read_bytes()
@@ -114,12 +144,36 @@ def _parquet(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
 
 @click.command("accounts")
 @click.argument("files", nargs=-1, metavar="[FILE ...|-]")
-@click.option("--as-of", "as_of", metavar="TIME",
-              help="Evaluation time: RFC 3339 with an offset, or epoch ms. Default: the latest applied occurred_at.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True, help="Output format.")
-@click.option("--out", default="-", metavar="PATH", show_default=True, help="Where to write the records (- = stdout).")
-@click.option("--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue], [accounts].")
-def accounts(files: tuple[str, ...], as_of: str | None, fmt: str, out: str, config_path: str | None) -> None:
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="TIME",
+    help="Evaluation time: RFC 3339 with an offset, or epoch ms. Default: the latest applied occurred_at.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--out",
+    default="-",
+    metavar="PATH",
+    show_default=True,
+    help="Where to write the records (- = stdout).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="TOML file with [policy], [engine], [revenue], [accounts].",
+)
+def accounts(
+    files: tuple[str, ...], as_of: str | None, fmt: str, out: str, config_path: str | None
+) -> None:
     """The record of every account (health, onboarding, money, usage, support) from JSONL events.
 
     Lines go through the same decode, admission and engine as `pulse replay`; the
@@ -135,7 +189,9 @@ def accounts(files: tuple[str, ...], as_of: str | None, fmt: str, out: str, conf
             try:
                 Path(out).write_bytes(data)
             except OSError as error:
-                raise ReplayError(f"Cannot write the output file {out} ({error.strerror}): pass a writable path.") from None
+                raise ReplayError(
+                    f"Cannot write the output file {out} ({error.strerror}): pass a writable path."
+                ) from None
         click.echo(f"accounts: {len(records)} records as of {rfc3339_ms(evaluated_at)}", err=True)
     except PulseError as error:
         click.echo(f"Error: {error}", err=True)

@@ -7,17 +7,33 @@ from pathlib import Path
 
 import click
 
+from streams.devtools.localkafka import DEFAULT_HOME, LocalKafka, SecureListeners
 from streams.errors import PulseError
 from streams.kafka.security import KafkaSecurity, security_options
-from streams.devtools.localkafka import DEFAULT_HOME, LocalKafka, SecureListeners
 from streams.kafka.topics import DEFAULT_PARTITIONS, PROJECT_TOPICS, ensure_topics_sync
 
-_port = click.option("--port", default=9092, show_default=True, envvar="PULSE_KAFKA_PORT",
-                     help="Broker port on 127.0.0.1 (the controller uses port+1).")
-_home = click.option("--home", type=click.Path(path_type=Path), default=DEFAULT_HOME, show_default=True,
-                     envvar="PULSE_KAFKA_HOME", help="Cache folder for the jars, data and logs (git-ignored).")
-_partitions = click.option("--partitions", default=DEFAULT_PARTITIONS, show_default=True,
-                           envvar="PULSE_PARTITIONS", help="Partition count of every project topic.")
+_port = click.option(
+    "--port",
+    default=9092,
+    show_default=True,
+    envvar="PULSE_KAFKA_PORT",
+    help="Broker port on 127.0.0.1 (the controller uses port+1).",
+)
+_home = click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_HOME,
+    show_default=True,
+    envvar="PULSE_KAFKA_HOME",
+    help="Cache folder for the jars, data and logs (git-ignored).",
+)
+_partitions = click.option(
+    "--partitions",
+    default=DEFAULT_PARTITIONS,
+    show_default=True,
+    envvar="PULSE_PARTITIONS",
+    help="Partition count of every project topic.",
+)
 
 
 def _run(action) -> None:
@@ -41,19 +57,43 @@ def kafka() -> None:
 @_port
 @_home
 @_partitions
-@click.option("--sasl-ssl-port", type=int, default=None, help="Also listen with SASL_SSL (SCRAM-SHA-512) on this port.")
-@click.option("--mtls-port", type=int, default=None, help="Also listen with mutual TLS on this port.")
-@click.option("--keystore", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="PEM file: the broker's unencrypted PKCS#8 key followed by its certificate (secured listeners).")
-@click.option("--truststore", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="PEM file of the CA certificates that sign client certificates (secured listeners).")
-def up(port: int, home: Path, partitions: int, sasl_ssl_port: int | None, mtls_port: int | None,
-       keystore: Path | None, truststore: Path | None) -> None:
+@click.option(
+    "--sasl-ssl-port",
+    type=int,
+    default=None,
+    help="Also listen with SASL_SSL (SCRAM-SHA-512) on this port.",
+)
+@click.option(
+    "--mtls-port", type=int, default=None, help="Also listen with mutual TLS on this port."
+)
+@click.option(
+    "--keystore",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="PEM file: the broker's unencrypted PKCS#8 key followed by its certificate (secured listeners).",
+)
+@click.option(
+    "--truststore",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="PEM file of the CA certificates that sign client certificates (secured listeners).",
+)
+def up(
+    port: int,
+    home: Path,
+    partitions: int,
+    sasl_ssl_port: int | None,
+    mtls_port: int | None,
+    keystore: Path | None,
+    truststore: Path | None,
+) -> None:
     """Start the broker (or reuse a running one) and wait until it answers. With the four
     secured-listener options it also serves SASL_SSL and mutual TLS (docs/worker.md#security)."""
     given = [value is not None for value in (sasl_ssl_port, mtls_port, keystore, truststore)]
     if any(given) and not all(given):
-        raise click.UsageError("secured listeners need --sasl-ssl-port, --mtls-port, --keystore and --truststore together.")
+        raise click.UsageError(
+            "secured listeners need --sasl-ssl-port, --mtls-port, --keystore and --truststore together."
+        )
     secure = SecureListeners(sasl_ssl_port, mtls_port, keystore, truststore) if all(given) else None
     _run(lambda: LocalKafka(home, port, partitions, secure).up(echo=click.echo))
 
@@ -62,8 +102,12 @@ def up(port: int, home: Path, partitions: int, sasl_ssl_port: int | None, mtls_p
 @_port
 @_home
 @click.argument("user")
-@click.option("--mechanism", default="SCRAM-SHA-512", show_default=True,
-              type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"]))
+@click.option(
+    "--mechanism",
+    default="SCRAM-SHA-512",
+    show_default=True,
+    type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"]),
+)
 def scram_user(port: int, home: Path, user: str, mechanism: str) -> None:
     """Create USER, or change its password, with the password in PULSE_SASL_PASSWORD."""
     password = os.environ.get("PULSE_SASL_PASSWORD")
@@ -99,10 +143,20 @@ def logs(port: int, home: Path, lines: int) -> None:
 
 
 @dev.command()
-@click.option("--bootstrap", default="127.0.0.1:9092", show_default=True, envvar="PULSE_BOOTSTRAP",
-              help="Kafka bootstrap servers.")
+@click.option(
+    "--bootstrap",
+    default="127.0.0.1:9092",
+    show_default=True,
+    envvar="PULSE_BOOTSTRAP",
+    help="Kafka bootstrap servers.",
+)
 @_partitions
-@click.option("--prefix", default="", envvar="PULSE_TOPIC_PREFIX", help="Prefix of every topic name (see pulse worker --topic-prefix).")
+@click.option(
+    "--prefix",
+    default="",
+    envvar="PULSE_TOPIC_PREFIX",
+    help="Prefix of every topic name (see pulse worker --topic-prefix).",
+)
 @security_options
 def topics(bootstrap: str, partitions: int, prefix: str, **security: object) -> None:
     """Create the project's topics (idempotent), all with one partition count. Takes the
@@ -111,7 +165,9 @@ def topics(bootstrap: str, partitions: int, prefix: str, **security: object) -> 
     def create() -> None:
         names = tuple(prefix + name for name in PROJECT_TOPICS)
         options = KafkaSecurity.from_options(dict(security))
-        for name, state in ensure_topics_sync(bootstrap, partitions, names=names, security=options).items():
+        for name, state in ensure_topics_sync(
+            bootstrap, partitions, names=names, security=options
+        ).items():
             click.echo(f"{name}: {state} ({partitions} partitions)")
 
     _run(create)

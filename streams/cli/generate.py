@@ -17,10 +17,10 @@ import click
 
 from streams.cli import fail
 from streams.errors import USAGE_EXIT, PulseError
-from streams.kafka.security import KafkaSecurity, security_options
 from streams.generator import GeneratedMessage, Generator, GeneratorConfig, Summary
 from streams.generator.clock import DEFAULT_END_TEXT, parse_end
 from streams.generator.sinks import Pacer, Progress, produce, write_jsonl
+from streams.kafka.security import KafkaSecurity, security_options
 
 LIVE_DEFAULT_RATE = 20.0
 FUTURE_SLACK_MS = 5 * 60 * 1000  # consumers reject events more than 5 minutes ahead
@@ -35,25 +35,97 @@ def _echo(text: str) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--accounts", default=100, type=click.IntRange(min=1), help="Number of customer accounts (users per account follow a power law, about 5 on average).")
-@click.option("--days", default=30, type=click.IntRange(1, 3660), help="Days of product activity before --end; billing history reaches back up to a year (or twice --days) further.")
-@click.option("--seed", default=1, type=int, help="Random seed: the same options and seed give byte-identical output.")
-@click.option("--end", "end_text", default=None, metavar="TIME|now", show_default=f"{DEFAULT_END_TEXT}; now with --live",
-              help="End of the dataset (exclusive): a date (midnight UTC), an RFC 3339 time with offset, or 'now' (the wall clock).")
-@click.option("--out", default="-", metavar="PATH|-", help="JSONL file to write, one Kafka message value per line; '-' is stdout. Not with --bootstrap.")
-@click.option("--bootstrap", default=None, metavar="HOST:PORT", help="Produce to this Kafka cluster instead of writing JSONL (topic per event type, key = account_id).")
-@click.option("--topic-prefix", default="", help="Prepended to every topic name when producing to Kafka, e.g. 'test.' -> test.pulse.logins.")
-@click.option("--rate", default=None, type=click.FloatRange(min=0, min_open=True), metavar="EVENTS/S",
-              show_default=f"unlimited; {LIVE_DEFAULT_RATE:g}/s for the --live feed",
-              help="Messages per second for the whole run (backlog and live feed).")
-@click.option("--duplicates", default=0.0, type=click.FloatRange(0, 1), help="Exact re-sends of earlier valid messages, as a fraction of valid events.")
-@click.option("--late", default=0.0, type=click.FloatRange(0, 1), help="Activity events stamped 36-60 days behind their account (rejected as too late), as a fraction of valid events.")
-@click.option("--malformed", default=0.0, type=click.FloatRange(0, 1), help="Messages that must fail decoding (bad JSON, missing or mistyped fields, bad values; with --bootstrap also wrong topics), as a fraction of valid events.")
-@click.option("--live", is_flag=True, default=False, help="After the backlog, keep producing events stamped with the current time at --rate until Ctrl-C (the demo feed).")
+@click.option(
+    "--accounts",
+    default=100,
+    type=click.IntRange(min=1),
+    help="Number of customer accounts (users per account follow a power law, about 5 on average).",
+)
+@click.option(
+    "--days",
+    default=30,
+    type=click.IntRange(1, 3660),
+    help="Days of product activity before --end; billing history reaches back up to a year (or twice --days) further.",
+)
+@click.option(
+    "--seed",
+    default=1,
+    type=int,
+    help="Random seed: the same options and seed give byte-identical output.",
+)
+@click.option(
+    "--end",
+    "end_text",
+    default=None,
+    metavar="TIME|now",
+    show_default=f"{DEFAULT_END_TEXT}; now with --live",
+    help="End of the dataset (exclusive): a date (midnight UTC), an RFC 3339 time with offset, or 'now' (the wall clock).",
+)
+@click.option(
+    "--out",
+    default="-",
+    metavar="PATH|-",
+    help="JSONL file to write, one Kafka message value per line; '-' is stdout. Not with --bootstrap.",
+)
+@click.option(
+    "--bootstrap",
+    default=None,
+    metavar="HOST:PORT",
+    help="Produce to this Kafka cluster instead of writing JSONL (topic per event type, key = account_id).",
+)
+@click.option(
+    "--topic-prefix",
+    default="",
+    help="Prepended to every topic name when producing to Kafka, e.g. 'test.' -> test.pulse.logins.",
+)
+@click.option(
+    "--rate",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="EVENTS/S",
+    show_default=f"unlimited; {LIVE_DEFAULT_RATE:g}/s for the --live feed",
+    help="Messages per second for the whole run (backlog and live feed).",
+)
+@click.option(
+    "--duplicates",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Exact re-sends of earlier valid messages, as a fraction of valid events.",
+)
+@click.option(
+    "--late",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Activity events stamped 36-60 days behind their account (rejected as too late), as a fraction of valid events.",
+)
+@click.option(
+    "--malformed",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Messages that must fail decoding (bad JSON, missing or mistyped fields, bad values; with --bootstrap also wrong topics), as a fraction of valid events.",
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    default=False,
+    help="After the backlog, keep producing events stamped with the current time at --rate until Ctrl-C (the demo feed).",
+)
 @security_options
-def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str, bootstrap: str | None,
-             topic_prefix: str, rate: float | None, duplicates: float, late: float, malformed: float,
-             live: bool, **security_settings: object) -> None:
+def generate(
+    accounts: int,
+    days: int,
+    seed: int,
+    end_text: str | None,
+    out: str,
+    bootstrap: str | None,
+    topic_prefix: str,
+    rate: float | None,
+    duplicates: float,
+    late: float,
+    malformed: float,
+    live: bool,
+    **security_settings: object,
+) -> None:
     """Write realistic, seeded telemetry to a JSONL file or to Kafka.
 
     Accounts on several plans, intervals, currencies and seat counts, with trials,
@@ -66,15 +138,30 @@ def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str
     now = _now_ms()
     try:
         security = KafkaSecurity.from_options(dict(security_settings))
-        end = parse_end(end_text if end_text is not None else ("now" if live else DEFAULT_END_TEXT), now)
-        config = GeneratorConfig(accounts=accounts, days=days, seed=seed, end=end, duplicate_fraction=duplicates,
-                                 late_fraction=late, malformed_fraction=malformed, wrong_topic=bootstrap is not None)
+        end = parse_end(
+            end_text if end_text is not None else ("now" if live else DEFAULT_END_TEXT), now
+        )
+        config = GeneratorConfig(
+            accounts=accounts,
+            days=days,
+            seed=seed,
+            end=end,
+            duplicate_fraction=duplicates,
+            late_fraction=late,
+            malformed_fraction=malformed,
+            wrong_topic=bootstrap is not None,
+        )
     except PulseError as error:
         fail(error, USAGE_EXIT)  # a bad option value
     if live and end > now + FUTURE_SLACK_MS:
-        fail("--live stamps events with the current time, so --end must not lie in the future: use --end now.", USAGE_EXIT)
+        fail(
+            "--live stamps events with the current time, so --end must not lie in the future: use --end now.",
+            USAGE_EXIT,
+        )
     if end > now + FUTURE_SLACK_MS:
-        _echo("note: --end lies in the future; a consumer that checks its own clock will reject the later events.")
+        _echo(
+            "note: --end lies in the future; a consumer that checks its own clock will reject the later events."
+        )
 
     generator = Generator(config)
     summary = Summary()
@@ -83,7 +170,11 @@ def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str
     interrupted = False
     try:
         if bootstrap is not None:
-            asyncio.run(_to_kafka(generator, bootstrap, topic_prefix, rate, live, summary, progress, security))
+            asyncio.run(
+                _to_kafka(
+                    generator, bootstrap, topic_prefix, rate, live, summary, progress, security
+                )
+            )
         else:
             _to_jsonl(generator, out, rate, live, summary, progress)
     except KeyboardInterrupt:
@@ -97,7 +188,9 @@ def generate(accounts: int, days: int, seed: int, end_text: str | None, out: str
         sys.exit(130)
 
 
-def _phases(generator: Generator, rate: float | None, live: bool) -> Iterator[tuple[Iterator[GeneratedMessage], Pacer]]:
+def _phases(
+    generator: Generator, rate: float | None, live: bool
+) -> Iterator[tuple[Iterator[GeneratedMessage], Pacer]]:
     """The backlog as fast as --rate allows, then (with --live) the live feed, created only
     once the backlog is done (it continues from the backlog's customers and ids)."""
     yield generator.backlog(), Pacer(rate)
@@ -105,24 +198,45 @@ def _phases(generator: Generator, rate: float | None, live: bool) -> Iterator[tu
         yield generator.live(_now_ms), Pacer(rate or LIVE_DEFAULT_RATE)
 
 
-def _to_jsonl(generator: Generator, out: str, rate: float | None, live: bool, summary: Summary,
-              progress: Progress) -> None:
+def _to_jsonl(
+    generator: Generator,
+    out: str,
+    rate: float | None,
+    live: bool,
+    summary: Summary,
+    progress: Progress,
+) -> None:
     if out == "-":
         _write_phases(generator, click.get_binary_stream("stdout"), rate, live, summary, progress)
         return
     try:
         stream = Path(out).open("wb", buffering=1 << 20)
     except OSError as error:
-        raise PulseError(f"cannot write {out} ({error.strerror}): pass --out a writable path or '-'.") from None
+        raise PulseError(
+            f"cannot write {out} ({error.strerror}): pass --out a writable path or '-'."
+        ) from None
     with stream:
         _write_phases(generator, stream, rate, live, summary, progress)
 
 
-def _write_phases(generator: Generator, stream: BinaryIO, rate: float | None, live: bool, summary: Summary,
-                  progress: Progress) -> None:
+def _write_phases(
+    generator: Generator,
+    stream: BinaryIO,
+    rate: float | None,
+    live: bool,
+    summary: Summary,
+    progress: Progress,
+) -> None:
     try:
         for messages, pacer in _phases(generator, rate, live):
-            write_jsonl(messages, stream, summary, progress, pacer, flush_each=pacer.rate is not None and live)
+            write_jsonl(
+                messages,
+                stream,
+                summary,
+                progress,
+                pacer,
+                flush_each=pacer.rate is not None and live,
+            )
     finally:
         try:
             stream.flush()
@@ -130,6 +244,16 @@ def _write_phases(generator: Generator, stream: BinaryIO, rate: float | None, li
             pass
 
 
-async def _to_kafka(generator: Generator, bootstrap: str, topic_prefix: str, rate: float | None, live: bool,
-                    summary: Summary, progress: Progress, security: KafkaSecurity) -> None:
-    await produce(_phases(generator, rate, live), bootstrap, topic_prefix, summary, progress, security)
+async def _to_kafka(
+    generator: Generator,
+    bootstrap: str,
+    topic_prefix: str,
+    rate: float | None,
+    live: bool,
+    summary: Summary,
+    progress: Progress,
+    security: KafkaSecurity,
+) -> None:
+    await produce(
+        _phases(generator, rate, live), bootstrap, topic_prefix, summary, progress, security
+    )

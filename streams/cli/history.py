@@ -55,18 +55,6 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from streams.ingest.admission import DictAdmissionState
-from streams.pulse_config import PulseConfig, load_config
-from streams.contract.deadletter import rejected_reason_label
-from streams.contract.rfc3339 import rfc3339_ms
-from streams.engine.incremental import IncrementalSnapshot
-from streams.engine.samples import Sample
-from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
-from streams.contract.decoding import Rejection
-from streams.exposition import Exposition, metric_families
-from streams.ingest.counters import PipelineCounters
-from streams.contract.model import Event
-from streams.ingest.pipeline import Outcome, Pipeline, Status
 from streams.cli.replay import (
     ReplayError,
     ReplayUsageError,
@@ -78,6 +66,18 @@ from streams.cli.replay import (
     replay_pipeline,
     young_collections_only,
 )
+from streams.contract.deadletter import rejected_reason_label
+from streams.contract.decoding import Rejection
+from streams.contract.model import Event
+from streams.contract.rfc3339 import rfc3339_ms
+from streams.engine.incremental import IncrementalSnapshot
+from streams.engine.samples import Sample
+from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
+from streams.exposition import Exposition, metric_families
+from streams.ingest.admission import DictAdmissionState
+from streams.ingest.counters import PipelineCounters
+from streams.ingest.pipeline import Outcome, Pipeline, Status
+from streams.pulse_config import PulseConfig, load_config
 
 STEP_UNITS_MS = {"s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}
 MAX_STEPS = 100_000
@@ -94,16 +94,22 @@ def parse_step(text: str) -> int:
     """A step like 1h, 1d, 15m, 30s -> milliseconds."""
     match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
     if not match or int(match.group(1)) == 0:
-        raise ReplayUsageError(f"--step {text!r} is not a duration: give a positive whole number with s, m, h or d (1h, 1d).")
+        raise ReplayUsageError(
+            f"--step {text!r} is not a duration: give a positive whole number with s, m, h or d (1h, 1d)."
+        )
     return int(match.group(1)) * STEP_UNITS_MS[match.group(2)]
 
 
 def step_times(start: int, end: int, step: int) -> list[int]:
     if end < start:
-        raise ReplayUsageError(f"--to {rfc3339_ms(end)} is before --from {rfc3339_ms(start)}: give --to at or after --from.")
+        raise ReplayUsageError(
+            f"--to {rfc3339_ms(end)} is before --from {rfc3339_ms(start)}: give --to at or after --from."
+        )
     count = (end - start) // step + 1
     if count > MAX_STEPS:
-        raise ReplayUsageError(f"--from/--to/--step give {count:,} steps, more than {MAX_STEPS:,}: use a longer --step or a shorter period.")
+        raise ReplayUsageError(
+            f"--from/--to/--step give {count:,} steps, more than {MAX_STEPS:,}: use a longer --step or a shorter period."
+        )
     return [start + i * step for i in range(count)]
 
 
@@ -264,7 +270,9 @@ class Decoded:
     after: int = 0
 
 
-def decode_inputs(inputs: Iterable[tuple[str, Iterable[bytes]]], config: PulseConfig, until: int) -> Decoded:
+def decode_inputs(
+    inputs: Iterable[tuple[str, Iterable[bytes]]], config: PulseConfig, until: int
+) -> Decoded:
     """Decode every non-empty line with replay's pipeline (its decoder; a line it rejects
     is counted as replay counts it); events after `until` are only counted."""
     pipeline = replay_pipeline(config, None)
@@ -285,7 +293,9 @@ def decode_inputs(inputs: Iterable[tuple[str, Iterable[bytes]]], config: PulseCo
     return Decoded(events, pipeline, index, after)
 
 
-def stepped_states(decoded: Decoded, config: PulseConfig, steps: list[int]) -> Iterator[tuple[int, SteppedReplay]]:
+def stepped_states(
+    decoded: Decoded, config: PulseConfig, steps: list[int]
+) -> Iterator[tuple[int, SteppedReplay]]:
     """(T, the replay holding the state a one-instant replay at T has) at each step T."""
     replay = SteppedReplay(config, decoded.pipeline)
     events, position = decoded.events, 0
@@ -342,7 +352,9 @@ class OpenMetricsHistory:
         for family in families:
             kept = self.families.get(family.name)
             if kept is None:
-                kept = self.families[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+                kept = self.families[family.name] = Metric(
+                    family.name, family.documentation, family.type, family.unit
+                )
                 self.points[family.name] = {}
             series = self.points[family.name]
             for sample in family.samples:
@@ -427,23 +439,42 @@ def run_history(
         output.flush()
     assert replay is not None
     summary.lines, summary.after = decoded.lines, decoded.after
-    summary.applied, summary.rejudged, summary.rebuilt = replay.applied, replay.rejudged, replay.rebuilt
+    summary.applied, summary.rejudged, summary.rebuilt = (
+        replay.applied,
+        replay.rejudged,
+        replay.rebuilt,
+    )
     summary.seconds = time.monotonic() - started
     click.echo(summary.line(steps[0], steps[-1]), err=True)
     return summary
 
 
 def check_history_options(
-    start: str | None, end: str | None, step: str | None, fmt: str | None, as_of: str | None, dead_letter: str | None
+    start: str | None,
+    end: str | None,
+    step: str | None,
+    fmt: str | None,
+    as_of: str | None,
+    dead_letter: str | None,
 ) -> None:
     """The option combinations of a history, each refusal one sentence naming the fix."""
-    missing = [name for name, value in (("--from", start), ("--to", end), ("--step", step)) if value is None]
+    missing = [
+        name
+        for name, value in (("--from", start), ("--to", end), ("--step", step))
+        if value is None
+    ]
     if missing:
-        raise ReplayUsageError(f"A history needs --from, --to and --step together: add {' and '.join(missing)}.")
+        raise ReplayUsageError(
+            f"A history needs --from, --to and --step together: add {' and '.join(missing)}."
+        )
     if as_of is not None:
-        raise ReplayUsageError("--as-of is one instant and --from/--to/--step a history: drop --as-of or the history options.")
+        raise ReplayUsageError(
+            "--as-of is one instant and --from/--to/--step a history: drop --as-of or the history options."
+        )
     if fmt == "text":
-        raise ReplayUsageError("A history is written as OpenMetrics (timestamps per sample): use --format openmetrics.")
+        raise ReplayUsageError(
+            "A history is written as OpenMetrics (timestamps per sample): use --format openmetrics."
+        )
     if dead_letter is not None:
         raise ReplayUsageError(
             "--dead-letter belongs to one-instant replays (a history judges events once per step): "

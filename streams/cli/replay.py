@@ -43,6 +43,7 @@ from typing import Any, BinaryIO
 import click
 
 from streams.cli import fail
+from streams.cli.replay_jobs import LINE_BITS, JobResult, JobSpec, line_owner, merge, run_jobs
 from streams.contract.rfc3339 import parse_rfc3339_ms, rfc3339_ms
 from streams.engine.account_metrics import account_samples
 from streams.engine.records import account_records
@@ -50,7 +51,6 @@ from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError, UsageError
 from streams.exposition import Exposition, render_text
 from streams.ingest.pipeline import Pipeline, Status
-from streams.cli.replay_jobs import LINE_BITS, JobResult, JobSpec, line_owner, merge, run_jobs
 from streams.pulse_config import PulseConfig, load_config
 
 PROGRESS_EVERY_S = 2.0
@@ -124,16 +124,26 @@ def _open_input(path: str, stack: ExitStack) -> Input:
     try:
         raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
     except FileNotFoundError:
-        raise ReplayUsageError(f"Input file {path} does not exist: pass the path of a JSONL file, or - for stdin.") from None
+        raise ReplayUsageError(
+            f"Input file {path} does not exist: pass the path of a JSONL file, or - for stdin."
+        ) from None
     except IsADirectoryError:
-        raise ReplayUsageError(f"Input path {path} is a directory: pass the path of a JSONL file.") from None
+        raise ReplayUsageError(
+            f"Input path {path} is a directory: pass the path of a JSONL file."
+        ) from None
     except OSError as error:
         raise ReplayUsageError(
-            f"Input file {path} cannot be read ({error.strerror}): check the path and permissions.") from None
+            f"Input file {path} cannot be read ({error.strerror}): check the path and permissions."
+        ) from None
     size = os.fstat(raw.fileno()).st_size if os.path.isfile(path) else None
     if path.endswith(".gz"):
         # progress follows the compressed bytes read, the only size known in advance
-        return Input(path, _gunzipped(path, stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))), size, raw.tell)
+        return Input(
+            path,
+            _gunzipped(path, stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))),
+            size,
+            raw.tell,
+        )
     return Input(path, raw, size, raw.tell)
 
 
@@ -154,7 +164,9 @@ def _open_output(path: str, what: str, stack: ExitStack) -> BinaryIO:
     try:
         return stack.enter_context(open(path, "wb"))  # noqa: SIM115 - closed by the stack
     except OSError as error:
-        raise ReplayError(f"Cannot write the {what} file {path} ({error.strerror}): pass a writable path.") from None
+        raise ReplayError(
+            f"Cannot write the {what} file {path} ({error.strerror}): pass a writable path."
+        ) from None
 
 
 @contextmanager
@@ -215,7 +227,9 @@ class JobPart:
     owner: Callable[[bytes], int]
     job: int
     progress: Any  # shared array: per job, lines run and bytes read
-    first_applied: dict[str, int] = field(default_factory=dict)  # account -> position of its first applied line
+    first_applied: dict[str, int] = field(
+        default_factory=dict
+    )  # account -> position of its first applied line
     dead_letters: list[tuple[int, bytes]] = field(default_factory=list)  # (position, record)
 
 
@@ -346,16 +360,32 @@ def run_job(spec: JobSpec, progress: Any) -> JobResult:
         ingest(pipeline, [_open_input(path, stack) for path in spec.paths], summary, part=part)
     pipeline.engine.prune()
     store = pipeline.engine.store
-    rows = [(part.first_applied[account_id], account_id, state.to_bytes())
-            for account_id in list(store.keys()) if (state := store.get(account_id)) is not None]
-    return JobResult(summary.lines, summary.applied, summary.duplicates, summary.rejected, summary.after_as_of,
-                     pipeline.latest_applied, pipeline.counters, rows,
-                     part.dead_letters if spec.keep_dead_letters else [])
+    rows = [
+        (part.first_applied[account_id], account_id, state.to_bytes())
+        for account_id in list(store.keys())
+        if (state := store.get(account_id)) is not None
+    ]
+    return JobResult(
+        summary.lines,
+        summary.applied,
+        summary.duplicates,
+        summary.rejected,
+        summary.after_as_of,
+        pipeline.latest_applied,
+        pipeline.counters,
+        rows,
+        part.dead_letters if spec.keep_dead_letters else [],
+    )
 
 
 def _ingest_jobs(
-    jobs: int, inputs: list[Input], config: PulseConfig, as_of: int | None, pipeline: Pipeline,
-    summary: ReplaySummary, dead_letters: BinaryIO | None,
+    jobs: int,
+    inputs: list[Input],
+    config: PulseConfig,
+    as_of: int | None,
+    pipeline: Pipeline,
+    summary: ReplaySummary,
+    dead_letters: BinaryIO | None,
 ) -> None:
     """`ingest` across `jobs` processes (streams/cli/replay_jobs.py), merged into `pipeline`."""
     progress = Progress(inputs)
@@ -370,7 +400,9 @@ def _ingest_jobs(
         click.echo(progress.line_at(lines, rate, min(shared[1::2]), now), err=True)
         last[0], last[1] = now, lines
 
-    results = run_jobs(jobs, files, config, as_of, dead_letters is not None, report, PROGRESS_EVERY_S)
+    results = run_jobs(
+        jobs, files, config, as_of, dead_letters is not None, report, PROGRESS_EVERY_S
+    )
     for _, record in merge(pipeline, results):
         dead_letters.write(record + b"\n")  # type: ignore[union-attr]
     for result in results:
@@ -398,7 +430,9 @@ def run_replay(
     started = time.monotonic()
     with ExitStack() as stack:
         if jobs > 1 and (not files or "-" in files):
-            raise ReplayUsageError("--jobs above 1 reads each input once per job: pass files, not stdin (-).")
+            raise ReplayUsageError(
+                "--jobs above 1 reads each input once per job: pass files, not stdin (-)."
+            )
         inputs = [_open_input(path, stack) for path in (files or ("-",))]
         output = _open_output(out, "output", stack)
         dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
@@ -411,7 +445,10 @@ def run_replay(
         evaluated_at = evaluation_time(pipeline, as_of)
         pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
         exposition = Exposition(ratios=ratios, currency=config.revenue.reporting_currency)
-        samples = [*pipeline.engine.snapshot(evaluated_at), *_account_samples(pipeline, evaluated_at, config)]
+        samples = [
+            *pipeline.engine.snapshot(evaluated_at),
+            *_account_samples(pipeline, evaluated_at, config),
+        ]
         if fmt == "openmetrics":
             from streams.cli.history import OpenMetricsHistory
             from streams.exposition import metric_families
@@ -431,9 +468,16 @@ def _account_samples(pipeline: Pipeline, as_of: int, config) -> list:
     """The account layer's aggregates and watchlist (streams/engine/account_metrics.py), as a
     worker owning every partition exports them."""
     engine = pipeline.engine
-    states = [(account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys())]
-    records = account_records([(a, s) for a, s in states if s is not None], as_of, engine.config,
-                              engine.revenue_config, config.accounts)
+    states = [
+        (account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys())
+    ]
+    records = account_records(
+        [(a, s) for a, s in states if s is not None],
+        as_of,
+        engine.config,
+        engine.revenue_config,
+        config.accounts,
+    )
     return account_samples(records, config.accounts)
 
 
@@ -449,30 +493,81 @@ def _nothing_applied(summary: ReplaySummary) -> str:
 
 @click.command("replay")
 @click.argument("files", nargs=-1, metavar="[FILE ...|-]")
-@click.option("--as-of", "as_of", metavar="TIME",
-              help="Evaluation time: RFC 3339 with an offset, or epoch milliseconds (not seconds). Later events are "
-                   "counted as after --as-of, not applied and not rejected. Default: the latest applied occurred_at.")
-@click.option("--out", default="-", metavar="PATH", show_default=True,
-              help="Where to write the Prometheus text exposition (- = stdout).")
-@click.option("--dead-letter", "dead_letter", metavar="PATH",
-              help="Write a dead-letter record (JSONL) for every rejected line here.")
-@click.option("--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue].")
-@click.option("--ratios/--no-ratios", default=True, show_default=True,
-              help="Also print the global ratios (stickiness, adoption, CSAT, NPS, CES, NRR, GRR, churn, ARPA, "
-                   "quick ratio) computed over every input event; --no-ratios prints what a worker exports.")
-@click.option("--from", "from_", metavar="TIME", help="With --to and --step: the first step of a history (RFC 3339 or epoch ms).")
-@click.option("--to", "to", metavar="TIME", help="With --from and --step: the last step is the latest step at or before it.")
-@click.option("--step", metavar="DURATION", help="With --from and --to: every metric at every step (1h, 1d, 15m), "
-                                                  "as OpenMetrics with timestamps for promtool tsdb create-blocks-from openmetrics.")
-@click.option("--format", "fmt", type=click.Choice(["text", "openmetrics"]),
-              help="text: the Prometheus text format (default for one instant); openmetrics: with a timestamp per "
-                   "sample (the only format with --step).")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes to split the accounts across (by the partition the worker would read them from); "
-                   "the output is the same as with one. Inputs must be files, not stdin.")
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="TIME",
+    help="Evaluation time: RFC 3339 with an offset, or epoch milliseconds (not seconds). Later events are "
+    "counted as after --as-of, not applied and not rejected. Default: the latest applied occurred_at.",
+)
+@click.option(
+    "--out",
+    default="-",
+    metavar="PATH",
+    show_default=True,
+    help="Where to write the Prometheus text exposition (- = stdout).",
+)
+@click.option(
+    "--dead-letter",
+    "dead_letter",
+    metavar="PATH",
+    help="Write a dead-letter record (JSONL) for every rejected line here.",
+)
+@click.option(
+    "--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue]."
+)
+@click.option(
+    "--ratios/--no-ratios",
+    default=True,
+    show_default=True,
+    help="Also print the global ratios (stickiness, adoption, CSAT, NPS, CES, NRR, GRR, churn, ARPA, "
+    "quick ratio) computed over every input event; --no-ratios prints what a worker exports.",
+)
+@click.option(
+    "--from",
+    "from_",
+    metavar="TIME",
+    help="With --to and --step: the first step of a history (RFC 3339 or epoch ms).",
+)
+@click.option(
+    "--to",
+    "to",
+    metavar="TIME",
+    help="With --from and --step: the last step is the latest step at or before it.",
+)
+@click.option(
+    "--step",
+    metavar="DURATION",
+    help="With --from and --to: every metric at every step (1h, 1d, 15m), "
+    "as OpenMetrics with timestamps for promtool tsdb create-blocks-from openmetrics.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "openmetrics"]),
+    help="text: the Prometheus text format (default for one instant); openmetrics: with a timestamp per "
+    "sample (the only format with --step).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes to split the accounts across (by the partition the worker would read them from); "
+    "the output is the same as with one. Inputs must be files, not stdin.",
+)
 def replay(
-    files: tuple[str, ...], as_of: str | None, out: str, dead_letter: str | None, config_path: str | None, ratios: bool,
-    from_: str | None, to: str | None, step: str | None, fmt: str | None, jobs: int,
+    files: tuple[str, ...],
+    as_of: str | None,
+    out: str,
+    dead_letter: str | None,
+    config_path: str | None,
+    ratios: bool,
+    from_: str | None,
+    to: str | None,
+    step: str | None,
+    fmt: str | None,
+    jobs: int,
 ) -> None:
     """Compute every metric from JSONL events (the Kafka message format, one per line).
 
@@ -486,11 +581,12 @@ def replay(
             run_replay(files, as_of, out, dead_letter, config_path, ratios, fmt or "text", jobs)
             return
         if jobs > 1:
-            raise ReplayUsageError("--jobs applies to one instant, not to a history (--from/--to/--step): drop --jobs.")
+            raise ReplayUsageError(
+                "--jobs applies to one instant, not to a history (--from/--to/--step): drop --jobs."
+            )
         from streams.cli.history import check_history_options, run_history
 
         check_history_options(from_, to, step, fmt, as_of, dead_letter)
         run_history(files, from_, to, step, out, config_path, ratios)  # type: ignore[arg-type]
     except PulseError as error:
         fail(error)
-

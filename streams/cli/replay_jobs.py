@@ -35,13 +35,13 @@ from typing import Any
 
 import orjson
 
-from streams.pulse_config import PulseConfig
 from streams.engine.account import AccountState
 from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError
 from streams.ingest.counters import PipelineCounters
 from streams.ingest.pipeline import Pipeline
 from streams.kafka.topics import partition_of
+from streams.pulse_config import PulseConfig
 
 _ACCOUNT_TOKEN = b'"account_id"'
 _ACCOUNT_FIELD = b'"account_id":"'

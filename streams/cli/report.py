@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 
 from streams.cli import fail
-from streams.pulse_config import load_config
-from streams.errors import PulseError
 from streams.cli.replay import ReplayError
+from streams.errors import PulseError
+from streams.pulse_config import load_config
 
 
 def _write(out: str, html: str) -> None:
@@ -25,7 +25,9 @@ def _write(out: str, html: str) -> None:
     try:
         Path(out).write_text(html, encoding="utf-8")
     except OSError as error:
-        raise ReplayError(f"Cannot write the report {out} ({error.strerror}): pass a writable path.") from None
+        raise ReplayError(
+            f"Cannot write the report {out} ({error.strerror}): pass a writable path."
+        ) from None
 
 
 @click.group("report")
@@ -36,11 +38,36 @@ def report() -> None:
 @report.command("qbr")
 @click.argument("account")
 @click.argument("files", nargs=-1, metavar="[FILE ...|-]")
-@click.option("--from", "from_", required=True, metavar="TIME", help="Start of the period (RFC 3339 or epoch ms).")
-@click.option("--to", "to", required=True, metavar="TIME", help="End of the period: the figures are as of this time.")
-@click.option("--out", default="qbr.html", show_default=True, metavar="PATH", help="The HTML file to write (- = stdout).")
-@click.option("--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue], [accounts].")
-def qbr(account: str, files: tuple[str, ...], from_: str, to: str, out: str, config_path: str | None) -> None:
+@click.option(
+    "--from",
+    "from_",
+    required=True,
+    metavar="TIME",
+    help="Start of the period (RFC 3339 or epoch ms).",
+)
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="TIME",
+    help="End of the period: the figures are as of this time.",
+)
+@click.option(
+    "--out",
+    default="qbr.html",
+    show_default=True,
+    metavar="PATH",
+    help="The HTML file to write (- = stdout).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="TOML file with [policy], [engine], [revenue], [accounts].",
+)
+def qbr(
+    account: str, files: tuple[str, ...], from_: str, to: str, out: str, config_path: str | None
+) -> None:
     """A quarterly business review of ACCOUNT over the period, as one HTML file."""
     from streams.reports.qbr import qbr_html
     from streams.reports.timeline import Period
@@ -55,11 +82,36 @@ def qbr(account: str, files: tuple[str, ...], from_: str, to: str, out: str, con
 
 @report.command("portfolio")
 @click.argument("files", nargs=-1, metavar="[FILE ...|-]")
-@click.option("--from", "from_", required=True, metavar="TIME", help="Start of the period (RFC 3339 or epoch ms).")
-@click.option("--to", "to", required=True, metavar="TIME", help="End of the period: the figures are as of this time.")
-@click.option("--out", default="portfolio.html", show_default=True, metavar="PATH", help="The HTML file to write (- = stdout).")
-@click.option("--config", "config_path", metavar="PATH", help="TOML file with [policy], [engine], [revenue], [accounts].")
-def portfolio(files: tuple[str, ...], from_: str, to: str, out: str, config_path: str | None) -> None:
+@click.option(
+    "--from",
+    "from_",
+    required=True,
+    metavar="TIME",
+    help="Start of the period (RFC 3339 or epoch ms).",
+)
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="TIME",
+    help="End of the period: the figures are as of this time.",
+)
+@click.option(
+    "--out",
+    default="portfolio.html",
+    show_default=True,
+    metavar="PATH",
+    help="The HTML file to write (- = stdout).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="TOML file with [policy], [engine], [revenue], [accounts].",
+)
+def portfolio(
+    files: tuple[str, ...], from_: str, to: str, out: str, config_path: str | None
+) -> None:
     """The portfolio report for leadership over the period (month by month), as one HTML file."""
     from streams.reports.portfolio import portfolio_html
     from streams.reports.timeline import Period

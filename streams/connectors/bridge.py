@@ -30,9 +30,8 @@ from streams.connectors.connectors_config import ConnectorsConfig
 from streams.connectors.raw_topics import RAW_TOPICS
 from streams.connectors.result import Untranslatable, translate
 from streams.contract.deadletter import dead_letter_key, dead_letter_record
-from streams.errors import PulseError
-from streams.kafka.security import KafkaSecurity, client_log_muted, connection_error
 from streams.contract.model import DEAD_LETTER_TOPIC, TOPIC_OF_TYPE
+from streams.kafka.security import KafkaSecurity, client_log_muted, connection_error
 
 DEFAULT_GROUP_ID = "pulse-bridge"
 _log = logging.getLogger("pulse.bridge")
@@ -47,23 +46,51 @@ class BridgeStats:
     dead_letters: Counter = field(default_factory=Counter)
 
 
-def route(raw_topic: str, partition: int, offset: int, key: bytes | None, value: bytes, source: str,
-          config: ConnectorsConfig, dead_letter_topic: str, topic_prefix: str, now_ms: int
-          ) -> tuple[list[tuple[str, bytes, bytes | None]], str | None]:
+def route(
+    raw_topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes,
+    source: str,
+    config: ConnectorsConfig,
+    dead_letter_topic: str,
+    topic_prefix: str,
+    now_ms: int,
+) -> tuple[list[tuple[str, bytes, bytes | None]], str | None]:
     """The (topic, value, key) messages one raw message becomes, and its untranslatable
     reason (None when it translated)."""
     result = translate(source, value, config)
     if isinstance(result, Untranslatable):
-        record = dead_letter_record(value, result.rejection(), topic=raw_topic, partition=partition, offset=offset,
-                                    at_ms=now_ms)  # capped so that it always fits the dead-letter topic
+        record = dead_letter_record(
+            value,
+            result.rejection(),
+            topic=raw_topic,
+            partition=partition,
+            offset=offset,
+            at_ms=now_ms,
+        )  # capped so that it always fits the dead-letter topic
         return [(dead_letter_topic, record, dead_letter_key(key))], result.reason
-    return [(topic_prefix + TOPIC_OF_TYPE[event["type"]], orjson.dumps(event), event["account_id"].encode())
-            for event in result], None
+    return [
+        (
+            topic_prefix + TOPIC_OF_TYPE[event["type"]],
+            orjson.dumps(event),
+            event["account_id"].encode(),
+        )
+        for event in result
+    ], None
 
 
-async def run_bridge(bootstrap: str, config: ConnectorsConfig, *, topic_prefix: str = "",
-                     group_id: str = DEFAULT_GROUP_ID, stop: asyncio.Event | None = None,
-                     stats: BridgeStats | None = None, security: KafkaSecurity | None = None) -> BridgeStats:
+async def run_bridge(
+    bootstrap: str,
+    config: ConnectorsConfig,
+    *,
+    topic_prefix: str = "",
+    group_id: str = DEFAULT_GROUP_ID,
+    stop: asyncio.Event | None = None,
+    stats: BridgeStats | None = None,
+    security: KafkaSecurity | None = None,
+) -> BridgeStats:
     """Run until `stop` is set (or forever)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
     from aiokafka.errors import KafkaError
@@ -74,10 +101,18 @@ async def run_bridge(bootstrap: str, config: ConnectorsConfig, *, topic_prefix: 
     options = security.aiokafka_options()
     source_of = {topic_prefix + topic: source for source, topic in RAW_TOPICS.items()}
     dead_letter_topic = topic_prefix + DEAD_LETTER_TOPIC
-    consumer = AIOKafkaConsumer(*source_of, bootstrap_servers=bootstrap, group_id=group_id,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                isolation_level="read_committed", **options)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, **options)
+    consumer = AIOKafkaConsumer(
+        *source_of,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        **options,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, **options
+    )
     with client_log_muted():  # the outcome is reported here, once, naming the cause
         try:
             await producer.start()
@@ -96,8 +131,18 @@ async def run_bridge(bootstrap: str, config: ConnectorsConfig, *, topic_prefix: 
             now_ms = int(time.time() * 1000)
             for tp, records in batches.items():
                 for record in records:
-                    messages, reason = route(record.topic, record.partition, record.offset, record.key, record.value,
-                                             source_of[record.topic], config, dead_letter_topic, topic_prefix, now_ms)
+                    messages, reason = route(
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        record.key,
+                        record.value,
+                        source_of[record.topic],
+                        config,
+                        dead_letter_topic,
+                        topic_prefix,
+                        now_ms,
+                    )
                     for topic, value, key in messages:
                         pending.append(await producer.send(topic, value=value, key=key))
                     stats.raw += 1
@@ -110,8 +155,12 @@ async def run_bridge(bootstrap: str, config: ConnectorsConfig, *, topic_prefix: 
             await consumer.commit(commits)  # ... before the raw offsets move on
     finally:
         await _close(consumer, producer)
-        _log.info("bridge stopped: raw=%d produced=%d dead_letters=%d", stats.raw, stats.produced,
-                  sum(stats.dead_letters.values()))
+        _log.info(
+            "bridge stopped: raw=%d produced=%d dead_letters=%d",
+            stats.raw,
+            stats.produced,
+            sum(stats.dead_letters.values()),
+        )
     return stats
 
 

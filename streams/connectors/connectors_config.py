@@ -37,15 +37,24 @@ from typing import Any
 
 from streams.errors import ConfigError
 
-TRACK_TYPES = ("feature_used", "login", "logout", "signup", "onboarding_step_completed", "onboarding_completed")
+TRACK_TYPES = (
+    "feature_used",
+    "login",
+    "logout",
+    "signup",
+    "onboarding_step_completed",
+    "onboarding_completed",
+)
 
 # Segment's B2B SaaS spec names for sign-in, sign-out and sign-up; a [connectors.segment.track]
 # entry with the same name replaces its default.
-DEFAULT_TRACK: Mapping[str, Mapping[str, str]] = MappingProxyType({
-    "Signed In": {"type": "login"},
-    "Signed Out": {"type": "logout"},
-    "Signed Up": {"type": "signup"},
-})
+DEFAULT_TRACK: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "Signed In": {"type": "login"},
+        "Signed Out": {"type": "logout"},
+        "Signed Up": {"type": "signup"},
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -104,12 +113,18 @@ class ConnectorsConfig:
 
 def _segment(table: Mapping[str, Any]) -> SegmentConfig:
     where = "connectors.segment"
-    _keys(table, where, {"track", "anonymous_users", "page_feature", "name_trait", "segment_trait", "owner_trait"})
+    _keys(
+        table,
+        where,
+        {"track", "anonymous_users", "page_feature", "name_trait", "segment_trait", "owner_trait"},
+    )
     track = _table(table, "track", where)
     values: dict[str, Any] = {"track": _track_rules(track)}
     if "anonymous_users" in table:
         if type(table["anonymous_users"]) is not bool:
-            raise ConfigError(f"[{where}] anonymous_users must be true or false, not {table['anonymous_users']!r}.")
+            raise ConfigError(
+                f"[{where}] anonymous_users must be true or false, not {table['anonymous_users']!r}."
+            )
         values["anonymous_users"] = table["anonymous_users"]
     for key in ("page_feature", "name_trait", "segment_trait", "owner_trait"):
         if key in table:
@@ -122,23 +137,33 @@ def _track_rules(table: Mapping[str, Any]) -> Mapping[str, TrackRule]:
     rules = {name: TrackRule(**rule) for name, rule in DEFAULT_TRACK.items()}
     for name, rule in table.items():
         if not isinstance(rule, Mapping):
-            raise ConfigError(f'[{where}] "{name}" must be a table such as {{ type = "feature_used", feature = "reports" }}.')
+            raise ConfigError(
+                f'[{where}] "{name}" must be a table such as {{ type = "feature_used", feature = "reports" }}.'
+            )
         _keys(rule, f'{where}] "{name}', {"type", "feature", "step", "step_property"})
         kind = rule.get("type")
         if kind not in TRACK_TYPES:
-            raise ConfigError(f'[{where}] "{name}" needs type = one of {", ".join(TRACK_TYPES)}, not {kind!r}.')
+            raise ConfigError(
+                f'[{where}] "{name}" needs type = one of {", ".join(TRACK_TYPES)}, not {kind!r}.'
+            )
         feature = step = step_property = None
         if kind == "feature_used":
             feature = _name(rule.get("feature"), f'[{where}] "{name}" feature', 64)
         elif kind == "onboarding_step_completed":
             if ("step" in rule) == ("step_property" in rule):
-                raise ConfigError(f'[{where}] "{name}" needs exactly one of step = "<name>" or step_property = "<property>".')
+                raise ConfigError(
+                    f'[{where}] "{name}" needs exactly one of step = "<name>" or step_property = "<property>".'
+                )
             if "step" in rule:
                 step = _name(rule["step"], f'[{where}] "{name}" step', 64)
             else:
-                step_property = _name(rule["step_property"], f'[{where}] "{name}" step_property', 200)
+                step_property = _name(
+                    rule["step_property"], f'[{where}] "{name}" step_property', 200
+                )
         elif any(key in rule for key in ("feature", "step", "step_property")):
-            raise ConfigError(f'[{where}] "{name}" of type {kind} takes no feature or step: remove them.')
+            raise ConfigError(
+                f'[{where}] "{name}" of type {kind} takes no feature or step: remove them.'
+            )
         rules[name] = TrackRule(kind, feature, step, step_property)
     return MappingProxyType(rules)
 
@@ -148,9 +173,13 @@ def _stripe(table: Mapping[str, Any]) -> StripeConfig:
     _keys(table, where, {"account_metadata_key", "unmapped_customers", "customers", "plans"})
     values: dict[str, Any] = {}
     if "account_metadata_key" in table:
-        values["account_metadata_key"] = _name(table["account_metadata_key"], f"[{where}] account_metadata_key", 40)
+        values["account_metadata_key"] = _name(
+            table["account_metadata_key"], f"[{where}] account_metadata_key", 40
+        )
     if "unmapped_customers" in table:
-        values["unmapped_customers"] = _choice(table["unmapped_customers"], f"[{where}] unmapped_customers", ("reject", "customer_id"))
+        values["unmapped_customers"] = _choice(
+            table["unmapped_customers"], f"[{where}] unmapped_customers", ("reject", "customer_id")
+        )
     values["customers"] = _ids(_table(table, "customers", where), f"{where}.customers", 128)
     values["plans"] = _ids(_table(table, "plans", where), f"{where}.plans", 64)
     return StripeConfig(**values)
@@ -162,14 +191,20 @@ def _zendesk(table: Mapping[str, Any]) -> ZendeskConfig:
     values: dict[str, Any] = {}
     if "unmapped_organizations" in table:
         values["unmapped_organizations"] = _choice(
-            table["unmapped_organizations"], f"[{where}] unmapped_organizations", ("reject", "organization_id")
+            table["unmapped_organizations"],
+            f"[{where}] unmapped_organizations",
+            ("reject", "organization_id"),
         )
-    values["organizations"] = _ids(_table(table, "organizations", where), f"{where}.organizations", 128)
+    values["organizations"] = _ids(
+        _table(table, "organizations", where), f"{where}.organizations", 128
+    )
     if "satisfaction" in table:
         scores = _table(table, "satisfaction", where)
         for rating, score in scores.items():
             if type(score) is not int or not 1 <= score <= 5:
-                raise ConfigError(f"[{where}.satisfaction] {rating} must be a whole number 1..5, not {score!r}.")
+                raise ConfigError(
+                    f"[{where}.satisfaction] {rating} must be a whole number 1..5, not {score!r}."
+                )
         values["satisfaction"] = dict(scores)
     return ZendeskConfig(**values)
 
@@ -180,13 +215,17 @@ def _zendesk(table: Mapping[str, Any]) -> ZendeskConfig:
 def _keys(table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise ConfigError(f"Unknown key {unknown[0]!r} in [{where}]: use only {', '.join(sorted(allowed))}.")
+        raise ConfigError(
+            f"Unknown key {unknown[0]!r} in [{where}]: use only {', '.join(sorted(allowed))}."
+        )
 
 
 def _table(table: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     value = table.get(key, {})
     if not isinstance(value, Mapping):
-        raise ConfigError(f"[{where}] {key} must be a table (a [{where}.{key}] header), not a value.")
+        raise ConfigError(
+            f"[{where}] {key} must be a table (a [{where}.{key}] header), not a value."
+        )
     return value
 
 
@@ -198,7 +237,9 @@ def _name(value: object, what: str, limit: int) -> str:
 
 def _choice(value: object, what: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ConfigError(f"{what} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}.")
+        raise ConfigError(
+            f"{what} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}."
+        )
     return value  # type: ignore[return-value]
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from streams.contract.rfc3339 import rfc3339_ms
 from streams.contract.decoding import Rejection
+from streams.contract.rfc3339 import rfc3339_ms
 
 UNTRANSLATABLE = "untranslatable:"
 _MS = timedelta(milliseconds=1)
@@ -58,7 +58,7 @@ def iso_ms(text: object) -> str | None:
         return None
     if moment.tzinfo is None:
         return None
-    epoch = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    epoch = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return rfc3339_ms(epoch // _MS)
 
 
@@ -95,4 +95,3 @@ def _translators() -> Mapping[str, Callable[[dict[str, Any], Any], Result]]:
     from streams.connectors import segment, stripe, zendesk
 
     return {"segment": segment.translate, "stripe": stripe.translate, "zendesk": zendesk.translate}
-

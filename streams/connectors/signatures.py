@@ -39,15 +39,26 @@ def _missing(header: str) -> Refusal:
     return Refusal(401, "missing_signature", f"The request has no {header} header.")
 
 
-_BAD = Refusal(401, "bad_signature", "The signature does not match the body and the configured secret.")
+_BAD = Refusal(
+    401, "bad_signature", "The signature does not match the body and the configured secret."
+)
 
 
 def _stale(tolerance: int) -> Refusal:
-    return Refusal(400, "stale_timestamp", f"The signed timestamp is more than {tolerance} seconds from now: a replayed or delayed request.")
+    return Refusal(
+        400,
+        "stale_timestamp",
+        f"The signed timestamp is more than {tolerance} seconds from now: a replayed or delayed request.",
+    )
 
 
-def verify_stripe(headers: Mapping[str, str], body: bytes, secret: str, now: float,
-                  tolerance: int = DEFAULT_TOLERANCE_SECONDS) -> Refusal | None:
+def verify_stripe(
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: str,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> Refusal | None:
     header = headers.get("Stripe-Signature")
     if not header:
         return _missing("Stripe-Signature")
@@ -59,8 +70,14 @@ def verify_stripe(headers: Mapping[str, str], body: bytes, secret: str, now: flo
         elif key == "v1":
             signatures.append(value)
     if timestamp is None or not timestamp.isdigit() or not signatures:
-        return Refusal(400, "malformed_signature", "The Stripe-Signature header has no t=<seconds> and v1=<signature>.")
-    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return Refusal(
+            400,
+            "malformed_signature",
+            "The Stripe-Signature header has no t=<seconds> and v1=<signature>.",
+        )
+    expected = hmac.new(
+        secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+    ).hexdigest()
     if not any(hmac.compare_digest(expected, signature) for signature in signatures):
         return _BAD
     if abs(now - int(timestamp)) > tolerance:
@@ -68,8 +85,13 @@ def verify_stripe(headers: Mapping[str, str], body: bytes, secret: str, now: flo
     return None
 
 
-def verify_zendesk(headers: Mapping[str, str], body: bytes, secret: str, now: float,
-                   tolerance: int = DEFAULT_TOLERANCE_SECONDS) -> Refusal | None:
+def verify_zendesk(
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: str,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> Refusal | None:
     signature = headers.get("X-Zendesk-Webhook-Signature")
     timestamp = headers.get("X-Zendesk-Webhook-Signature-Timestamp")
     if not signature:
@@ -82,14 +104,23 @@ def verify_zendesk(headers: Mapping[str, str], body: bytes, secret: str, now: fl
     try:
         signed_at = datetime.fromisoformat(timestamp).timestamp()
     except ValueError:
-        return Refusal(400, "malformed_signature", "X-Zendesk-Webhook-Signature-Timestamp is not an RFC 3339 time.")
+        return Refusal(
+            400,
+            "malformed_signature",
+            "X-Zendesk-Webhook-Signature-Timestamp is not an RFC 3339 time.",
+        )
     if abs(now - signed_at) > tolerance:
         return _stale(tolerance)
     return None
 
 
-def verify_segment(headers: Mapping[str, str], body: bytes, secret: str, now: float,
-                   tolerance: int = DEFAULT_TOLERANCE_SECONDS) -> Refusal | None:
+def verify_segment(
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: str,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> Refusal | None:
     signature = headers.get("X-Signature")
     if signature:
         expected = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
@@ -97,7 +128,9 @@ def verify_segment(headers: Mapping[str, str], body: bytes, secret: str, now: fl
     authorization = headers.get("Authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), secret.encode())
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), secret.encode()
+        )
         return None if ok else _BAD
     return _missing("X-Signature (or Authorization: Bearer)")
 
@@ -105,8 +138,14 @@ def verify_segment(headers: Mapping[str, str], body: bytes, secret: str, now: fl
 VERIFIERS = {"segment": verify_segment, "stripe": verify_stripe, "zendesk": verify_zendesk}
 
 
-def verify_any(source: str, headers: Mapping[str, str], body: bytes, secrets: str, now: float,
-               tolerance: int = DEFAULT_TOLERANCE_SECONDS) -> Refusal | None:
+def verify_any(
+    source: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: str,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> Refusal | None:
     """Accept a request signed with any of the comma-separated `secrets` (a Zendesk event
     webhook and a ratings trigger webhook have one secret each; a rolled secret overlaps
     its successor). The refusal is the first that is not a mismatch, else bad_signature."""
@@ -124,15 +163,19 @@ def verify_any(source: str, headers: Mapping[str, str], body: bytes, secrets: st
 
 def sign_stripe(body: bytes, secret: str, timestamp: int) -> str:
     """The Stripe-Signature header value Stripe would send."""
-    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    signature = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
     return f"t={timestamp},v1={signature}"
 
 
 def sign_zendesk(body: bytes, secret: str, timestamp: str) -> dict[str, str]:
     """The two signature headers Zendesk would send."""
     digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
-    return {"X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode("ascii"),
-            "X-Zendesk-Webhook-Signature-Timestamp": timestamp}
+    return {
+        "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode("ascii"),
+        "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+    }
 
 
 def sign_segment(body: bytes, secret: str) -> str:

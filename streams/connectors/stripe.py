@@ -42,12 +42,31 @@ from streams.connectors.connectors_config import StripeConfig
 from streams.connectors.result import Result, Untranslatable, epoch_seconds_ms, nonempty_str
 
 # Stripe's zero-decimal currencies (amounts are already in major units).
-ZERO_DECIMAL = frozenset({
-    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
-})
+ZERO_DECIMAL = frozenset(
+    {
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    }
+)
 _INTERVALS = {"day", "week", "month", "year"}
 _SUBSCRIPTION_EVENTS = {
-    "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
 }
 # statuses in which a subscription bills nothing: an update into one of them ends it (a later
 # update back to active or trialing carries new terms, which re-activate it)
@@ -62,22 +81,40 @@ def translate(payload: dict[str, Any], config: StripeConfig) -> Result:
     data = payload.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     if payload.get("object") != "event" or event_id is None or not isinstance(obj, dict):
-        return Untranslatable("not_an_event", "The Stripe payload is not an event object with an id and data.object.")
+        return Untranslatable(
+            "not_an_event", "The Stripe payload is not an event object with an id and data.object."
+        )
     if occurred_at is None:
         return Untranslatable("no_timestamp", "The Stripe event has no created time.")
     if kind in _SUBSCRIPTION_EVENTS:
         previous = data.get("previous_attributes")
-        return _subscription(kind, obj, "stripe:" + event_id, occurred_at, previous if isinstance(previous, dict) else {}, config)
+        return _subscription(
+            kind,
+            obj,
+            "stripe:" + event_id,
+            occurred_at,
+            previous if isinstance(previous, dict) else {},
+            config,
+        )
     if kind in _INVOICE_EVENTS:
         return _invoice(_INVOICE_EVENTS[kind], obj, "stripe:" + event_id, occurred_at, config)
-    return Untranslatable("unsupported_event_type", "This Stripe event type is not translated (see docs/connectors.md).")
+    return Untranslatable(
+        "unsupported_event_type",
+        "This Stripe event type is not translated (see docs/connectors.md).",
+    )
 
 
 # --------------------------------------------------------------------------- subscriptions
 
 
-def _subscription(kind: str, sub: dict[str, Any], base_id: str, occurred_at: str, previous: dict[str, Any],
-                  config: StripeConfig) -> Result:
+def _subscription(
+    kind: str,
+    sub: dict[str, Any],
+    base_id: str,
+    occurred_at: str,
+    previous: dict[str, Any],
+    config: StripeConfig,
+) -> Result:
     sub_id = nonempty_str(sub.get("id"))
     if sub_id is None:
         return Untranslatable("no_subscription_id", "The subscription has no id.")
@@ -88,12 +125,20 @@ def _subscription(kind: str, sub: dict[str, Any], base_id: str, occurred_at: str
     items = _list(sub.get("items"))
 
     if kind == "customer.subscription.deleted" or sub.get("status") in _ENDED:
-        ended = epoch_seconds_ms(sub.get("ended_at")) or epoch_seconds_ms(sub.get("canceled_at")) or occurred_at
+        ended = (
+            epoch_seconds_ms(sub.get("ended_at"))
+            or epoch_seconds_ms(sub.get("canceled_at"))
+            or occurred_at
+        )
         if sub.get("status") == "paused":
             ended = occurred_at
-        return [_cancel(base_id, sub_id, item, envelope, ended) for item in items if _item_id(item)] or _no_items()
+        return [
+            _cancel(base_id, sub_id, item, envelope, ended) for item in items if _item_id(item)
+        ] or _no_items()
 
-    previous_items = {_item_id(item) for item in _list(previous.get("items"))} if "items" in previous else None
+    previous_items = (
+        {_item_id(item) for item in _list(previous.get("items"))} if "items" in previous else None
+    )
     events: list[dict[str, Any]] = []
     terms_of_sub = _sub_terms(sub, items, occurred_at, config)
     for item in items:
@@ -101,33 +146,67 @@ def _subscription(kind: str, sub: dict[str, Any], base_id: str, occurred_at: str
         terms = _item_terms(item, config) if item_id else None
         if terms is None:
             continue
-        if kind == "customer.subscription.created" or (previous_items is not None and item_id not in previous_items):
+        if kind == "customer.subscription.created" or (
+            previous_items is not None and item_id not in previous_items
+        ):
             kind_out = "subscription_started"
         else:
             kind_out = "subscription_changed"
-        events.append({"event_id": f"{base_id}:{item_id}", "type": kind_out, **envelope,
-                       "subscription_id": f"{sub_id}/{item_id}", **terms, **terms_of_sub})
+        events.append(
+            {
+                "event_id": f"{base_id}:{item_id}",
+                "type": kind_out,
+                **envelope,
+                "subscription_id": f"{sub_id}/{item_id}",
+                **terms,
+                **terms_of_sub,
+            }
+        )
     if not events:
         return _no_items()
     current = {_item_id(item) for item in items}
     if previous_items:
         for removed in sorted(i for i in previous_items if i and i not in current):
-            events.append({"event_id": f"{base_id}:{removed}", "type": "subscription_canceled", **envelope,
-                           "subscription_id": f"{sub_id}/{removed}", "effective_at": occurred_at})
+            events.append(
+                {
+                    "event_id": f"{base_id}:{removed}",
+                    "type": "subscription_canceled",
+                    **envelope,
+                    "subscription_id": f"{sub_id}/{removed}",
+                    "effective_at": occurred_at,
+                }
+            )
     scheduled = _scheduled_end(sub)
     if scheduled is not None:
         for item in items:
             if _item_id(item) and _item_terms(item, config) is not None:
-                end = scheduled if scheduled != "period_end" else epoch_seconds_ms(item.get("current_period_end"))
-                events.append(_cancel(base_id, sub_id, item, envelope, end or occurred_at, suffix=":end"))
+                end = (
+                    scheduled
+                    if scheduled != "period_end"
+                    else epoch_seconds_ms(item.get("current_period_end"))
+                )
+                events.append(
+                    _cancel(base_id, sub_id, item, envelope, end or occurred_at, suffix=":end")
+                )
     return events
 
 
-def _cancel(base_id: str, sub_id: str, item: dict[str, Any], envelope: dict[str, str], effective_at: str,
-            suffix: str = "") -> dict[str, Any]:
+def _cancel(
+    base_id: str,
+    sub_id: str,
+    item: dict[str, Any],
+    envelope: dict[str, str],
+    effective_at: str,
+    suffix: str = "",
+) -> dict[str, Any]:
     item_id = _item_id(item)
-    return {"event_id": f"{base_id}:{item_id}{suffix}", "type": "subscription_canceled", **envelope,
-            "subscription_id": f"{sub_id}/{item_id}", "effective_at": effective_at}
+    return {
+        "event_id": f"{base_id}:{item_id}{suffix}",
+        "type": "subscription_canceled",
+        **envelope,
+        "subscription_id": f"{sub_id}/{item_id}",
+        "effective_at": effective_at,
+    }
 
 
 def _scheduled_end(sub: dict[str, Any]) -> str | None:
@@ -140,8 +219,9 @@ def _scheduled_end(sub: dict[str, Any]) -> str | None:
     return "period_end" if sub.get("cancel_at_period_end") is True else None
 
 
-def _sub_terms(sub: dict[str, Any], items: list[dict[str, Any]], occurred_at: str,
-               config: StripeConfig) -> dict[str, Any]:
+def _sub_terms(
+    sub: dict[str, Any], items: list[dict[str, Any]], occurred_at: str, config: StripeConfig
+) -> dict[str, Any]:
     terms: dict[str, Any] = {}
     trial_end = epoch_seconds_ms(sub.get("trial_end"))
     if trial_end is not None:
@@ -152,8 +232,9 @@ def _sub_terms(sub: dict[str, Any], items: list[dict[str, Any]], occurred_at: st
     return terms
 
 
-def _recurring_discount_percent(sub: dict[str, Any], items: list[dict[str, Any]], occurred_at: str,
-                                config: StripeConfig) -> int | float | None:
+def _recurring_discount_percent(
+    sub: dict[str, Any], items: list[dict[str, Any]], occurred_at: str, config: StripeConfig
+) -> int | float | None:
     """The percent off every invoice of the first recurring coupon in force at `occurred_at`."""
     for discount in [sub.get("discount"), *(sub.get("discounts") or [])]:
         if not isinstance(discount, dict):
@@ -176,7 +257,9 @@ def _recurring_discount_percent(sub: dict[str, Any], items: list[dict[str, Any]]
     return None
 
 
-def _amount_off_percent(coupon: dict[str, Any], items: list[dict[str, Any]], config: StripeConfig) -> float | None:
+def _amount_off_percent(
+    coupon: dict[str, Any], items: list[dict[str, Any]], config: StripeConfig
+) -> float | None:
     """A fixed `amount_off` per invoice as a percent of the licensed items' amount per
     invoice, when they all bill in the coupon's currency; None otherwise."""
     currency = coupon.get("currency")
@@ -201,11 +284,16 @@ def _item_terms(item: dict[str, Any], config: StripeConfig) -> dict[str, Any] | 
     price = item.get("price") if isinstance(item.get("price"), dict) else item.get("plan")
     if not isinstance(price, dict):
         return None
-    recurring = price.get("recurring") if isinstance(price.get("recurring"), dict) else price  # plan: fields at top
+    recurring = (
+        price.get("recurring") if isinstance(price.get("recurring"), dict) else price
+    )  # plan: fields at top
     interval, count = recurring.get("interval"), recurring.get("interval_count", 1)
     if interval not in _INTERVALS or type(count) is not int or not 1 <= count <= 1000:
         return None
-    if recurring.get("usage_type", "licensed") != "licensed" or price.get("billing_scheme", "per_unit") != "per_unit":
+    if (
+        recurring.get("usage_type", "licensed") != "licensed"
+        or price.get("billing_scheme", "per_unit") != "per_unit"
+    ):
         return None
     currency = price.get("currency")
     amount = _major(price.get("unit_amount_decimal", price.get("amount_decimal")), currency)
@@ -214,8 +302,12 @@ def _item_terms(item: dict[str, Any], config: StripeConfig) -> dict[str, Any] | 
     if amount is None:
         return None
     quantity = item.get("quantity", 1)
-    terms: dict[str, Any] = {"plan": _plan(price, config), "amount": amount, "currency": currency.upper(),
-                             "interval": interval}
+    terms: dict[str, Any] = {
+        "plan": _plan(price, config),
+        "amount": amount,
+        "currency": currency.upper(),
+        "interval": interval,
+    }
     if count != 1:
         terms["interval_count"] = count
     if type(quantity) is int and quantity > 1:
@@ -240,7 +332,13 @@ def _major(minor: object, currency: object) -> int | float | None:
     if not isinstance(currency, str) or len(currency) != 3:
         return None
     try:
-        value = Decimal(minor) if isinstance(minor, str) else Decimal(minor) if type(minor) is int else None
+        value = (
+            Decimal(minor)
+            if isinstance(minor, str)
+            else Decimal(minor)
+            if type(minor) is int
+            else None
+        )
     except InvalidOperation:
         return None
     if value is None or not value.is_finite() or value < 0:
@@ -260,13 +358,17 @@ def _list(value: object) -> list[dict[str, Any]]:
 
 
 def _no_items() -> Untranslatable:
-    return Untranslatable("no_licensed_items", "The subscription has no licensed per-unit item with a fixed price.")
+    return Untranslatable(
+        "no_licensed_items", "The subscription has no licensed per-unit item with a fixed price."
+    )
 
 
 # --------------------------------------------------------------------------- invoices and accounts
 
 
-def _invoice(kind: str, invoice: dict[str, Any], event_id: str, occurred_at: str, config: StripeConfig) -> Result:
+def _invoice(
+    kind: str, invoice: dict[str, Any], event_id: str, occurred_at: str, config: StripeConfig
+) -> Result:
     parent = invoice.get("parent")
     # the invoice's parent says what it bills: only a subscription_details parent names a subscription
     is_subscription = isinstance(parent, dict) and parent.get("type") == "subscription_details"
@@ -276,17 +378,34 @@ def _invoice(kind: str, invoice: dict[str, Any], event_id: str, occurred_at: str
     subscription = details.get("subscription") or invoice.get("subscription")
     subscription = subscription.get("id") if isinstance(subscription, dict) else subscription
     if nonempty_str(subscription) is None:
-        return Untranslatable("no_subscription", "The invoice belongs to no subscription (a one-off charge).")
-    metadata = details.get("metadata") if isinstance(details.get("metadata"), dict) else invoice.get("metadata")
+        return Untranslatable(
+            "no_subscription", "The invoice belongs to no subscription (a one-off charge)."
+        )
+    metadata = (
+        details.get("metadata")
+        if isinstance(details.get("metadata"), dict)
+        else invoice.get("metadata")
+    )
     account_id = _account(config, invoice.get("customer"), metadata)
     if isinstance(account_id, Untranslatable):
         return account_id
     currency = invoice.get("currency")
-    amount = _major(invoice.get("amount_paid" if kind == "payment_succeeded" else "amount_due"), currency)
+    amount = _major(
+        invoice.get("amount_paid" if kind == "payment_succeeded" else "amount_due"), currency
+    )
     if amount is None:
         return Untranslatable("no_amount", "The invoice has no amount and currency.")
-    return [{"event_id": event_id, "type": kind, "occurred_at": occurred_at, "account_id": account_id,
-             "subscription_id": subscription, "amount": amount, "currency": currency.upper()}]
+    return [
+        {
+            "event_id": event_id,
+            "type": kind,
+            "occurred_at": occurred_at,
+            "account_id": account_id,
+            "subscription_id": subscription,
+            "amount": amount,
+            "currency": currency.upper(),
+        }
+    ]
 
 
 def _account(config: StripeConfig, customer: object, metadata: object) -> str | Untranslatable:

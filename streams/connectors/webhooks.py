@@ -44,7 +44,9 @@ def partition_key(source: str, payload: Mapping[str, Any]) -> bytes | None:
     hint: object = None
     if source == "segment":
         context = payload.get("context")
-        hint = payload.get("groupId") or (context.get("groupId") if isinstance(context, dict) else None)
+        hint = payload.get("groupId") or (
+            context.get("groupId") if isinstance(context, dict) else None
+        )
     elif source == "stripe":
         data = payload.get("data")
         obj = data.get("object") if isinstance(data, dict) else None
@@ -58,9 +60,15 @@ def partition_key(source: str, payload: Mapping[str, Any]) -> bytes | None:
     return hint.encode() if isinstance(hint, str) and hint else None
 
 
-def make_app(producer: Any, secrets: Mapping[str, str], *, topic_prefix: str = "",
-             max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, tolerance: int = DEFAULT_TOLERANCE_SECONDS,
-             clock: Callable[[], float] = time.time) -> web.Application:
+def make_app(
+    producer: Any,
+    secrets: Mapping[str, str],
+    *,
+    topic_prefix: str = "",
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
     """The aiohttp application; `producer` is a started AIOKafkaProducer (acks=all)."""
     app = web.Application(client_max_size=max_body_bytes)
 
@@ -68,7 +76,9 @@ def make_app(producer: Any, secrets: Mapping[str, str], *, topic_prefix: str = "
         source = request.match_info["source"]
         secret = secrets.get(source)
         if not secret:
-            return _reply(404, error="source_not_configured", detail=f"No secret is configured for {source}.")
+            return _reply(
+                404, error="source_not_configured", detail=f"No secret is configured for {source}."
+            )
         if request.content_length is not None and request.content_length > max_body_bytes:
             return _too_large(source, max_body_bytes)
         try:
@@ -77,7 +87,12 @@ def make_app(producer: Any, secrets: Mapping[str, str], *, topic_prefix: str = "
             return _too_large(source, max_body_bytes)
         refusal = verify_any(source, request.headers, body, secret, clock(), tolerance)
         if refusal is not None:
-            _log.warning("webhook refused: source=%s status=%d error=%s", source, refusal.status, refusal.error)
+            _log.warning(
+                "webhook refused: source=%s status=%d error=%s",
+                source,
+                refusal.status,
+                refusal.error,
+            )
             return _reply(refusal.status, error=refusal.error, detail=refusal.detail)
         try:
             payload = orjson.loads(body)
@@ -87,13 +102,32 @@ def make_app(producer: Any, secrets: Mapping[str, str], *, topic_prefix: str = "
             return _reply(400, error="invalid_json", detail="The body is not a JSON object.")
         topic = topic_prefix + RAW_TOPICS[source]
         try:
-            metadata = await producer.send_and_wait(topic, value=body, key=partition_key(source, payload))
+            metadata = await producer.send_and_wait(
+                topic, value=body, key=partition_key(source, payload)
+            )
         except Exception as error:  # the broker did not acknowledge: the sender must retry
-            _log.error("webhook not written: source=%s topic=%s error=%s", source, topic, type(error).__name__)
-            return _reply(503, error="kafka_unavailable", detail="The event could not be written to Kafka; retry later.")
-        _log.info("webhook accepted: source=%s topic=%s partition=%d offset=%d bytes=%d",
-                  source, topic, metadata.partition, metadata.offset, len(body))
-        return _reply(200, accepted=True, topic=topic, partition=metadata.partition, offset=metadata.offset)
+            _log.error(
+                "webhook not written: source=%s topic=%s error=%s",
+                source,
+                topic,
+                type(error).__name__,
+            )
+            return _reply(
+                503,
+                error="kafka_unavailable",
+                detail="The event could not be written to Kafka; retry later.",
+            )
+        _log.info(
+            "webhook accepted: source=%s topic=%s partition=%d offset=%d bytes=%d",
+            source,
+            topic,
+            metadata.partition,
+            metadata.offset,
+            len(body),
+        )
+        return _reply(
+            200, accepted=True, topic=topic, partition=metadata.partition, offset=metadata.offset
+        )
 
     async def health(request: web.Request) -> web.Response:
         return _reply(200, ok=True)

@@ -74,17 +74,25 @@ def dead_letter_record(
         return record
     empty = len(_encode(head, raw, 0))
     if empty > max_record_bytes:
-        raise ValueError(f"a dead-letter record needs more than {max_record_bytes} bytes without any copy")
+        raise ValueError(
+            f"a dead-letter record needs more than {max_record_bytes} bytes without any copy"
+        )
     # The copy's encoded size grows about in proportion to its length (escapes, base64):
     # shrink it by the ratio it is over, a little more, until it fits (two or three
     # encodings; the record ends within about 1 % of the cap).
     length = len(raw)
     for _ in range(8):
-        length = min(length - 1, int(length * (max_record_bytes - empty) / (len(record) - empty) * 0.995))
+        length = min(
+            length - 1, int(length * (max_record_bytes - empty) / (len(record) - empty) * 0.995)
+        )
         record = _encode(head, raw, length)
         if len(record) <= max_record_bytes:
             return record
-    low, high, record = 0, length, _encode(head, raw, 0)  # uneven escapes: bisect for the longest that fits
+    low, high, record = (
+        0,
+        length,
+        _encode(head, raw, 0),
+    )  # uneven escapes: bisect for the longest that fits
     while low < high:
         middle = (low + high + 1) // 2
         candidate = _encode(head, raw, middle)
@@ -124,7 +132,7 @@ def _utf8(data: bytes, *, cut: bool) -> str | None:
         # a cut can split the last character (at most 3 bytes of it are left): drop them
         if cut and error.start >= len(data) - 3 and error.reason == "unexpected end of data":
             try:
-                return data[:error.start].decode("utf-8")
+                return data[: error.start].decode("utf-8")
             except UnicodeDecodeError:
                 return None
         return None
@@ -134,7 +142,9 @@ def _utf8(data: bytes, *, cut: bool) -> str | None:
 def reason_labels() -> frozenset[str]:
     """Every value `pulse_events_rejected_total{reason}` can take (to pre-create series)."""
     labels = {reason for reason in REASONS if not reason.endswith(":")}
-    labels |= {prefix + name for prefix in REASONS if prefix.endswith(":") for name in field_names()}
+    labels |= {
+        prefix + name for prefix in REASONS if prefix.endswith(":") for name in field_names()
+    }
     return frozenset(labels | {OTHER_REASON_LABEL})
 
 

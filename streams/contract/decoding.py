@@ -114,7 +114,9 @@ def properties_of_type(schema: Mapping[str, Any], event_type: str) -> dict[str, 
     found: dict[str, Mapping[str, Any]] = {}
     for part in _resolve(schema, schema["$defs"][event_type])["allOf"]:
         for name, prop in _resolve(schema, part).get("properties", {}).items():
-            found.setdefault(name, {**_resolve(schema, prop)} | {k: v for k, v in prop.items() if k != "$ref"})
+            found.setdefault(
+                name, {**_resolve(schema, prop)} | {k: v for k, v in prop.items() if k != "$ref"}
+            )
     return found
 
 
@@ -132,7 +134,18 @@ def _all_field_names(schema: Mapping[str, Any]) -> frozenset[str]:
 
 # Keywords that only annotate; a $ref whose siblings are all of these can be replaced by
 # its target plus those siblings without changing what validates.
-_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment", "deprecated", "readOnly", "writeOnly"})
+_ANNOTATIONS = frozenset(
+    {
+        "title",
+        "description",
+        "default",
+        "examples",
+        "$comment",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+    }
+)
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
 _SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
 
@@ -157,10 +170,16 @@ def inline_refs(schema: Mapping[str, Any], node: Any, depth: int = 0) -> Any:
     inlined: dict[str, Any] = {}
     for keyword, value in node.items():
         if keyword in _SCHEMA_MAPS:
-            inlined[keyword] = {name: inline_refs(schema, sub, depth) for name, sub in value.items()}
+            inlined[keyword] = {
+                name: inline_refs(schema, sub, depth) for name, sub in value.items()
+            }
         elif keyword in _SCHEMA_LISTS:
             inlined[keyword] = [inline_refs(schema, sub, depth) for sub in value]
-        elif isinstance(value, dict) and keyword not in _ANNOTATIONS and keyword not in ("const", "enum"):
+        elif (
+            isinstance(value, dict)
+            and keyword not in _ANNOTATIONS
+            and keyword not in ("const", "enum")
+        ):
             inlined[keyword] = inline_refs(schema, value, depth)  # not, if, then, else, items, ...
         else:
             inlined[keyword] = value
@@ -178,13 +197,17 @@ def compile_type_validator(schema: Mapping[str, Any], event_type: str) -> Callab
     Compiled from the schema file itself, so it cannot drift from it. `format` is left as
     an annotation (the 2020-12 default); the schema's `pattern`s carry the rules.
     """
-    return fastjsonschema.compile(type_schema(schema, event_type), use_formats=False, use_default=False)
+    return fastjsonschema.compile(
+        type_schema(schema, event_type), use_formats=False, use_default=False
+    )
 
 
 def compile_type_checker(schema: Mapping[str, Any], event_type: str) -> Callable[[Any], bool]:
     """jsonschema-rs's `is_valid` for one type's definition: the fast yes/no, with the
     same choices as `compile_type_validator` (`format` an annotation)."""
-    return jsonschema_rs.validator_for(type_schema(schema, event_type), validate_formats=False).is_valid
+    return jsonschema_rs.validator_for(
+        type_schema(schema, event_type), validate_formats=False
+    ).is_valid
 
 
 # --------------------------------------------------------------------------- conversions
@@ -200,7 +223,9 @@ def exact_decimal(number: int | float) -> Decimal:
 
 _OCCURRED_AT = object()  # the default of effective_at: the event's own occurred_at
 _MISSING = object()  # an absent field
-_OCCURRED_AT_INDEX = [f.name for f in fields(Event)].index("occurred_at")  # every type's fields start with Event's
+_OCCURRED_AT_INDEX = [f.name for f in fields(Event)].index(
+    "occurred_at"
+)  # every type's fields start with Event's
 
 
 def _converter(schema: Mapping[str, Any], prop: Mapping[str, Any]) -> Callable[[Any], Any] | None:
@@ -299,21 +324,34 @@ class Decoder:
         """Decode one message; `topic` is the topic it came from (None: not checked)."""
         try:
             if len(raw) > self.max_bytes:
-                return Rejection("too_large", f"The message has {len(raw)} bytes, more than the limit of {self.max_bytes}.")
+                return Rejection(
+                    "too_large",
+                    f"The message has {len(raw)} bytes, more than the limit of {self.max_bytes}.",
+                )
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as error:
-                return Rejection("invalid_json", f"The message is not one UTF-8 JSON text: {error}.")
+                return Rejection(
+                    "invalid_json", f"The message is not one UTF-8 JSON text: {error}."
+                )
             if type(obj) is not dict:
-                return Rejection("not_an_object", f"The message is a JSON {_json_kind(obj)}, not an object.")
+                return Rejection(
+                    "not_an_object", f"The message is a JSON {_json_kind(obj)}, not an object."
+                )
             event_type = obj.get("type", _MISSING)
             spec = self._specs.get(event_type) if type(event_type) is str else None
             if spec is None:
                 if event_type is _MISSING:
                     return Rejection("missing_field:type", "The field 'type' is required.")
-                return Rejection("unknown_type", "The field 'type' is not one of the event types of the contract.")
+                return Rejection(
+                    "unknown_type",
+                    "The field 'type' is not one of the event types of the contract.",
+                )
             if topic is not None and topic != spec.topic:
-                return Rejection("wrong_topic", f"Events of type {event_type!r} belong on {spec.topic!r}, not on {topic!r}.")
+                return Rejection(
+                    "wrong_topic",
+                    f"Events of type {event_type!r} belong on {spec.topic!r}, not on {topic!r}.",
+                )
             if not spec.accepts(obj):
                 try:
                     spec.validate(obj)
@@ -322,7 +360,10 @@ class Decoder:
             return self._build(obj, spec)
         except Exception as error:  # a defect in this module, never the producer's fault
             _log.exception("decoder defect")
-            return Rejection("invalid_json", f"Internal error in the decoder ({type(error).__name__}); the message is kept as a dead letter.")
+            return Rejection(
+                "invalid_json",
+                f"Internal error in the decoder ({type(error).__name__}); the message is kept as a dead letter.",
+            )
 
     def _build(self, obj: dict[str, Any], spec: _TypeSpec) -> Event | Rejection:
         """The event from an object the schema accepted (cannot fail but on the currency checks)."""
@@ -334,7 +375,9 @@ class Decoder:
         if spec.currency_at is not None:
             code = args[spec.currency_at]
             if self.currencies is not None and code not in self.currencies:
-                return Rejection("unknown_currency", f"The currency {code!r} is not in the configured list.")
+                return Rejection(
+                    "unknown_currency", f"The currency {code!r} is not in the configured list."
+                )
             if self.rate_known is not None and not self.rate_known(code, args[_OCCURRED_AT_INDEX]):
                 return Rejection(
                     "no_exchange_rate",
@@ -345,7 +388,14 @@ class Decoder:
         return spec.cls(*args)
 
 
-_JSON_KIND = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+_JSON_KIND = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 
 
 def _json_kind(value: object) -> str:
@@ -364,20 +414,33 @@ _RULE_SENTENCE = {
 }
 
 
-def _schema_rejection(error: fastjsonschema.JsonSchemaValueException, obj: dict[str, Any], spec: _TypeSpec, event_type: str) -> Rejection:
+def _schema_rejection(
+    error: fastjsonschema.JsonSchemaValueException,
+    obj: dict[str, Any],
+    spec: _TypeSpec,
+    event_type: str,
+) -> Rejection:
     """Turn the validator's first error into a reason naming a top-level field."""
     if error.rule == "required":
         missing = next((n for n in spec.required if n not in obj), None)
         if missing is not None:
-            return Rejection(f"missing_field:{missing}", f"The field {missing!r} is required for type {event_type!r}.")
+            return Rejection(
+                f"missing_field:{missing}",
+                f"The field {missing!r} is required for type {event_type!r}.",
+            )
     name = error.name or ""
     field = name.removeprefix("data.").split(".", 1)[0] if name.startswith("data.") else ""
     if field in field_names():
         what = _RULE_SENTENCE.get(error.rule or "", "is invalid")
-        return Rejection(f"invalid_field:{field}", f"The field {field!r} {what} (see the schema of {event_type!r}).")
+        return Rejection(
+            f"invalid_field:{field}",
+            f"The field {field!r} {what} (see the schema of {event_type!r}).",
+        )
     # Unreachable with the shipped schema (every rule sits on a top-level field); kept so
     # that a future schema construct still yields a listed reason.
-    return Rejection("not_an_object", f"The object is not a valid {event_type!r} event: {error.message}.")
+    return Rejection(
+        "not_an_object", f"The object is not a valid {event_type!r} event: {error.message}."
+    )
 
 
 def iter_examples(schema: Mapping[str, Any] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -128,7 +128,9 @@ class SurveyResponse(Event):
     survey: str = ""  # nps|csat|ces
     score: int = 0
     comment: str | None = None
-    scale: str | None = None  # ces only: "higher_is_easier" | "higher_is_harder"; None = the configured one
+    scale: str | None = (
+        None  # ces only: "higher_is_easier" | "higher_is_harder"; None = the configured one
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +185,14 @@ CLASS_OF_TYPE: dict[str, type[Event]] = {
 # event may arrive. None = never too late (long-lived state: billing, tickets and
 # account_updated, whose latest record holds until the next one).
 ACTIVITY_TYPES = frozenset(
-    {"login", "logout", "feature_used", "signup", "onboarding_step_completed", "onboarding_completed"}
+    {
+        "login",
+        "logout",
+        "feature_used",
+        "signup",
+        "onboarding_step_completed",
+        "onboarding_completed",
+    }
 )
 SURVEY_TYPES = frozenset({"survey_response"})
 LONG_LIVED_TYPES = frozenset(t for t in EVENT_TYPES if t not in ACTIVITY_TYPES | SURVEY_TYPES)

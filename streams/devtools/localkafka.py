@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import os
 import shutil
 import signal
@@ -51,14 +50,17 @@ class SecureListeners:
 
     def properties(self, port: int, controller_port: int) -> dict[str, str]:
         return {
-            "listeners": (f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},"
-                          f"SASL_SSL://127.0.0.1:{self.sasl_ssl_port},MTLS://127.0.0.1:{self.mtls_port}"),
-            "advertised.listeners": (f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{self.sasl_ssl_port},"
-                                     f"MTLS://127.0.0.1:{self.mtls_port}"),
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},"
+                f"SASL_SSL://127.0.0.1:{self.sasl_ssl_port},MTLS://127.0.0.1:{self.mtls_port}"
+            ),
+            "advertised.listeners": (
+                f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{self.sasl_ssl_port},"
+                f"MTLS://127.0.0.1:{self.mtls_port}"
+            ),
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL",
             "sasl.enabled.mechanisms": "SCRAM-SHA-512",
-            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
             "ssl.keystore.type": "PEM",
             "ssl.keystore.location": str(Path(self.keystore).resolve()),
             "ssl.truststore.type": "PEM",
@@ -105,21 +107,33 @@ class LocalKafka:
             return
         mvn = shutil.which("mvn")
         if mvn is None:
-            raise PulseError("Maven (mvn) is not on PATH: install Maven 3 and Java 17, then run again.")
+            raise PulseError(
+                "Maven (mvn) is not on PATH: install Maven 3 and Java 17, then run again."
+            )
         pom = resources.files("streams.devtools.resources.kafka") / "pom.xml"
         self.libs.mkdir(parents=True, exist_ok=True)
         echo(f"fetching Apache Kafka with Maven into {self.libs} (once) ...")
         with resources.as_file(pom) as pom_path:
             result = subprocess.run(
-                [mvn, "-B", "-q", "-f", str(pom_path),
-                 f"-Dmaven.repo.local={(self.home / 'm2').resolve()}",
-                 "dependency:copy-dependencies", "-DincludeScope=runtime",
-                 f"-DoutputDirectory={self.libs.resolve()}"],
-                capture_output=True, text=True,
+                [
+                    mvn,
+                    "-B",
+                    "-q",
+                    "-f",
+                    str(pom_path),
+                    f"-Dmaven.repo.local={(self.home / 'm2').resolve()}",
+                    "dependency:copy-dependencies",
+                    "-DincludeScope=runtime",
+                    f"-DoutputDirectory={self.libs.resolve()}",
+                ],
+                capture_output=True,
+                text=True,
             )
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
-            raise PulseError(f"Maven could not fetch Apache Kafka (is Maven Central reachable?):\n{tail}")
+            raise PulseError(
+                f"Maven could not fetch Apache Kafka (is Maven Central reachable?):\n{tail}"
+            )
         marker.write_text("ok\n")
 
     # ---- process control ----------------------------------------------------------------
@@ -149,22 +163,40 @@ class LocalKafka:
         self._configure(java)
         log = open(self.log_file, "ab")
         process = subprocess.Popen(
-            [java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-             f"-Dlog4j2.configurationFile={self._log_config()}",
-             "-cp", f"{self.libs.resolve()}/*", "kafka.Kafka", str(self.run_dir / "server.properties")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [
+                java,
+                "-Xms256m",
+                "-Xmx768m",
+                "-XX:+UseG1GC",
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={self._log_config()}",
+                "-cp",
+                f"{self.libs.resolve()}/*",
+                "kafka.Kafka",
+                str(self.run_dir / "server.properties"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.pid_file.write_text(f"{process.pid}\n")
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise PulseError(f"the Kafka broker exited with code {process.returncode}.\n{self.log_tail()}")
+                raise PulseError(
+                    f"the Kafka broker exited with code {process.returncode}.\n{self.log_tail()}"
+                )
             if broker_answers(self.bootstrap, timeout=5):
-                echo(f"Kafka {self.version()} ready on {self.bootstrap} (pid {process.pid}, log {self.log_file})")
+                echo(
+                    f"Kafka {self.version()} ready on {self.bootstrap} (pid {process.pid}, log {self.log_file})"
+                )
                 return
             time.sleep(0.5)
         self.down(echo=lambda _: None)
-        raise PulseError(f"the Kafka broker did not answer within {READY_TIMEOUT_S:.0f} s.\n{self.log_tail()}")
+        raise PulseError(
+            f"the Kafka broker did not answer within {READY_TIMEOUT_S:.0f} s.\n{self.log_tail()}"
+        )
 
     def down(self, echo=print) -> None:
         """Stop the broker cleanly (SIGTERM), forcefully after STOP_TIMEOUT_S."""
@@ -205,9 +237,16 @@ class LocalKafka:
     def _configure(self, java: str) -> None:
         data_dir = self.run_dir / "data"
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        template = Template((resources.files("streams.devtools.resources.kafka") / "server.properties.template").read_text())
+        template = Template(
+            (
+                resources.files("streams.devtools.resources.kafka") / "server.properties.template"
+            ).read_text()
+        )
         properties = template.substitute(
-            port=self.port, controller_port=self.port + 1, data_dir=data_dir.resolve(), partitions=self.partitions,
+            port=self.port,
+            controller_port=self.port + 1,
+            data_dir=data_dir.resolve(),
+            partitions=self.partitions,
         )
         if self.secure is not None:
             properties = _override(properties, self.secure.properties(self.port, self.port + 1))
@@ -216,13 +255,26 @@ class LocalKafka:
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
-            [java, f"-Dlog4j2.configurationFile={self._log_config()}", "-cp", f"{self.libs.resolve()}/*",
-             "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
-             "-c", str(self.run_dir / "server.properties")],
-            capture_output=True, text=True,
+            [
+                java,
+                f"-Dlog4j2.configurationFile={self._log_config()}",
+                "-cp",
+                f"{self.libs.resolve()}/*",
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.run_dir / "server.properties"),
+            ],
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
-            raise PulseError(f"formatting the KRaft storage failed:\n{result.stdout}{result.stderr}")
+            raise PulseError(
+                f"formatting the KRaft storage failed:\n{result.stdout}{result.stderr}"
+            )
 
     def scram_user(self, user: str, password: str, mechanism: str = "SCRAM-SHA-512") -> None:
         """Create a SCRAM user, or change its password, on the running broker (over the
@@ -231,12 +283,27 @@ class LocalKafka:
         if java is None:
             raise PulseError("Java is not on PATH: install Java 17 or newer, then run again.")
         if not broker_answers(self.bootstrap, timeout=10):
-            raise PulseError(f"Kafka does not answer on {self.bootstrap}: start it with `pulse dev kafka up --port {self.port}`.")
-        with resources.as_file(resources.files("streams.devtools.resources.kafka") / "ScramUser.java") as source:
+            raise PulseError(
+                f"Kafka does not answer on {self.bootstrap}: start it with `pulse dev kafka up --port {self.port}`."
+            )
+        with resources.as_file(
+            resources.files("streams.devtools.resources.kafka") / "ScramUser.java"
+        ) as source:
             result = subprocess.run(
-                [java, f"-Dlog4j2.configurationFile={self._log_config()}", "-cp", f"{self.libs.resolve()}/*",
-                 str(source), self.bootstrap, user, mechanism],
-                input=password + "\n", capture_output=True, text=True, timeout=120,
+                [
+                    java,
+                    f"-Dlog4j2.configurationFile={self._log_config()}",
+                    "-cp",
+                    f"{self.libs.resolve()}/*",
+                    str(source),
+                    self.bootstrap,
+                    user,
+                    mechanism,
+                ],
+                input=password + "\n",
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
@@ -245,13 +312,19 @@ class LocalKafka:
     def _log_config(self) -> Path:
         target = self.home / "log4j2.properties"
         if not target.exists():
-            target.write_text((resources.files("streams.devtools.resources.kafka") / "log4j2.properties").read_text())
+            target.write_text(
+                (
+                    resources.files("streams.devtools.resources.kafka") / "log4j2.properties"
+                ).read_text()
+            )
         return target.resolve()
 
 
 def _override(properties: str, values: dict[str, str]) -> str:
     """Replace (or append) `key=value` lines of a properties text."""
-    lines = [line for line in properties.splitlines() if line.split("=", 1)[0].strip() not in values]
+    lines = [
+        line for line in properties.splitlines() if line.split("=", 1)[0].strip() not in values
+    ]
     return "\n".join([*lines, *(f"{key}={value}" for key, value in values.items())]) + "\n"
 
 

@@ -34,13 +34,6 @@ from typing import Any, cast
 
 import orjson
 
-from streams.engine import activity, adoption, crm, lifecycle, sessions, support, surveys
-from streams.engine.engine_config import EngineConfig
-from streams.engine.journey import Journey
-from streams.engine.revenue import AccountRevenue
-from streams.engine.revenue import metrics as revenue_metrics
-from streams.engine.timeline import DAY_MS, NO_TIME
-from streams.engine.users import User
 from streams.contract.model import (
     AccountUpdated,
     Event,
@@ -55,13 +48,26 @@ from streams.contract.model import (
     TicketReplied,
     TicketResolved,
 )
+from streams.engine import activity, adoption, crm, lifecycle, sessions, support, surveys
+from streams.engine.engine_config import EngineConfig
+from streams.engine.journey import Journey
+from streams.engine.revenue import AccountRevenue
+from streams.engine.revenue import metrics as revenue_metrics
+from streams.engine.timeline import DAY_MS, NO_TIME
+from streams.engine.users import User
 
 FORMAT_VERSION = 1
 ACTIVITY_TYPES = frozenset({"login", "feature_used", "logout"})
 LIFECYCLE_TYPES = frozenset(lifecycle.KIND_OF_TYPE)
 TICKET_CHANGE_TYPES = frozenset(support.RANK_OF_TYPE)
 BILLING_TYPES = frozenset(
-    {"subscription_started", "subscription_changed", "subscription_canceled", "payment_failed", "payment_succeeded"}
+    {
+        "subscription_started",
+        "subscription_changed",
+        "subscription_canceled",
+        "payment_failed",
+        "payment_succeeded",
+    }
 )
 _TRAIL_HORIZON = sessions.WINDOW_MS
 REVENUE_WINDOW_MS = revenue_metrics.LONGEST_WINDOW_MS  # the 365-day retention window
@@ -70,8 +76,20 @@ FACTS_LOOKBACK_MS = 30 * DAY_MS
 
 
 class AccountState:
-    __slots__ = ("activity_time", "billing_time", "facts", "journey", "milestones", "pruned_at", "responses",
-                 "revenue", "stream_time", "ticket_time", "tickets", "users")
+    __slots__ = (
+        "activity_time",
+        "billing_time",
+        "facts",
+        "journey",
+        "milestones",
+        "pruned_at",
+        "responses",
+        "revenue",
+        "stream_time",
+        "ticket_time",
+        "tickets",
+        "users",
+    )
 
     def __init__(self) -> None:
         self.stream_time = NO_TIME  # latest occurred_at applied
@@ -110,7 +128,9 @@ class AccountState:
         elif event_type in TICKET_CHANGE_TYPES:
             change = cast(TicketOpened | TicketResolved | TicketReopened, event)
             priority = change.priority if isinstance(change, TicketOpened) else None
-            support.record_change(self._ticket(change.ticket_id, time, config), event_type, time, priority)
+            support.record_change(
+                self._ticket(change.ticket_id, time, config), event_type, time, priority
+            )
         elif event_type == "ticket_replied":
             reply = cast(TicketReplied, event)
             support.record_reply(self._ticket(reply.ticket_id, time, config), time, reply.author)
@@ -134,7 +154,10 @@ class AccountState:
             else:
                 journey.record_step(cast(OnboardingStepCompleted, event).step, time)
             lifecycle.record(self.milestones, time, event_type)
-            if self.milestones[0] >> 2 <= self.stream_time - config.activity_lag_ms - lifecycle.WINDOW_MS:
+            if (
+                self.milestones[0] >> 2
+                <= self.stream_time - config.activity_lag_ms - lifecycle.WINDOW_MS
+            ):
                 lifecycle.prune(self.milestones, self.stream_time, config)
         elif event_type == "account_updated":
             crm.record(self.facts, cast(AccountUpdated, event))
@@ -214,17 +237,26 @@ class AccountState:
         return self.pruned_at == NO_TIME or self.stream_time - self.pruned_at >= step_ms
 
     def is_empty(self) -> bool:
-        return not (self.users or self.milestones or self.responses or self.tickets or self.revenue is not None
-                    or self.facts or not self.journey.is_empty())
+        return not (
+            self.users
+            or self.milestones
+            or self.responses
+            or self.tickets
+            or self.revenue is not None
+            or self.facts
+            or not self.journey.is_empty()
+        )
 
     # ------------------------------------------------------------------ byte form
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({
-            **self.header_obj(),
-            "u": {user_id: user.fragment() for user_id, user in self.users.items()},
-            "k": {ticket_id: ticket.to_obj() for ticket_id, ticket in self.tickets.items()},
-        })
+        return orjson.dumps(
+            {
+                **self.header_obj(),
+                "u": {user_id: user.fragment() for user_id, user in self.users.items()},
+                "k": {ticket_id: ticket.to_obj() for ticket_id, ticket in self.tickets.items()},
+            }
+        )
 
     def header_obj(self) -> dict[str, Any]:
         """Everything but the users and the tickets, which grow with the account: the
@@ -245,11 +277,16 @@ class AccountState:
         obj: dict[str, Any] = orjson.loads(data)
         if obj.get("v") != FORMAT_VERSION:
             raise ValueError(f"account state format {obj.get('v')!r} is not {FORMAT_VERSION}")
-        return cls.from_header(obj, {user_id: User.from_obj(user) for user_id, user in obj["u"].items()},
-                               {ticket_id: support.Ticket.from_obj(t) for ticket_id, t in obj["k"].items()})
+        return cls.from_header(
+            obj,
+            {user_id: User.from_obj(user) for user_id, user in obj["u"].items()},
+            {ticket_id: support.Ticket.from_obj(t) for ticket_id, t in obj["k"].items()},
+        )
 
     @classmethod
-    def from_header(cls, obj: dict[str, Any], users: dict[str, User], tickets: dict[str, support.Ticket]) -> AccountState:
+    def from_header(
+        cls, obj: dict[str, Any], users: dict[str, User], tickets: dict[str, support.Ticket]
+    ) -> AccountState:
         """The state of `header_obj()` with its users and tickets."""
         if obj.get("v") != FORMAT_VERSION:
             raise ValueError(f"account state format {obj.get('v')!r} is not {FORMAT_VERSION}")

@@ -55,8 +55,11 @@ assert set(ONBOARDING_SAMPLES) == set(ADDITIVE)
 DAY_SECONDS = DAY_MS // 1000
 WATCHLIST_FIELDS: dict[str, tuple[str, int]] = {
     # metric suffix -> (the record's field, scale): durations in whole days become seconds
-    "health_score": ("score", 1), "health_trend_7d": ("trend_7d", 1), "mrr": ("mrr", 1),
-    "inactivity_seconds": ("days_since_activity", DAY_SECONDS), "past_due_seconds": ("days_past_due", DAY_SECONDS),
+    "health_score": ("score", 1),
+    "health_trend_7d": ("trend_7d", 1),
+    "mrr": ("mrr", 1),
+    "inactivity_seconds": ("days_since_activity", DAY_SECONDS),
+    "past_due_seconds": ("days_past_due", DAY_SECONDS),
     "until_renewal_seconds": ("days_to_renewal", DAY_SECONDS),
 }
 ACCOUNT_HELP: dict[str, str] = {
@@ -86,8 +89,12 @@ ACCOUNT_HELP: dict[str, str] = {
 }
 
 
-def account_samples(records: Iterable[Mapping[str, Any]], config: AccountsConfig,
-                    owned: int = 1, partitions: int = 1) -> list[Sample]:
+def account_samples(
+    records: Iterable[Mapping[str, Any]],
+    config: AccountsConfig,
+    owned: int = 1,
+    partitions: int = 1,
+) -> list[Sample]:
     """The aggregate samples of `records` and the watchlist samples of this share (`owned`
     of `partitions` partitions: a worker's share of the cap)."""
     records = list(records)
@@ -116,10 +123,14 @@ def share(value: int, owned: int, partitions: int) -> int:
     return -(-value * owned // partitions)
 
 
-def watchlist(records: list[Mapping[str, Any]], config: WatchlistConfig, owned: int = 1,
-              partitions: int = 1) -> list[Mapping[str, Any]]:
+def watchlist(
+    records: list[Mapping[str, Any]], config: WatchlistConfig, owned: int = 1, partitions: int = 1
+) -> list[Mapping[str, Any]]:
     """The watchlist accounts of `records` (see the module header), in account_id order."""
-    cap, top = share(config.cap, owned, partitions), share(min(config.top_by_mrr, config.cap), owned, partitions)
+    cap, top = (
+        share(config.cap, owned, partitions),
+        share(min(config.top_by_mrr, config.cap), owned, partitions),
+    )
     by_mrr = sorted(records, key=lambda r: (-r["mrr"], r["account_id"]))
     chosen = [r for r in by_mrr if r["mrr"] > 0][:top]
     taken = {r["account_id"] for r in chosen}
@@ -132,22 +143,42 @@ def watchlist(records: list[Mapping[str, Any]], config: WatchlistConfig, owned: 
 
 
 def _watchlist_samples(record: Mapping[str, Any], config: AccountsConfig) -> list[Sample]:
-    labels: Labels = (("account", record["account_id"]), ("segment", record["segment"] or ""),
-                      ("owner", record["owner"] or ""))
+    labels: Labels = (
+        ("account", record["account_id"]),
+        ("segment", record["segment"] or ""),
+        ("owner", record["owner"] or ""),
+    )
     health = record["health"]
     values = {**record, "score": health["score"], "trend_7d": health["trend_7d"]}
-    out = [Sample(f"pulse_watchlist_account_{suffix}", labels, values[field] * scale if scale != 1 else values[field])
-           for suffix, (field, scale) in WATCHLIST_FIELDS.items() if values[field] is not None]
+    out = [
+        Sample(
+            f"pulse_watchlist_account_{suffix}",
+            labels,
+            values[field] * scale if scale != 1 else values[field],
+        )
+        for suffix, (field, scale) in WATCHLIST_FIELDS.items()
+        if values[field] is not None
+    ]
     out.append(Sample("pulse_watchlist_account_red", labels, int(health["band"] == "red")))
     out.append(Sample("pulse_watchlist_account_green", labels, int(health["band"] == "green")))
     onboarding = record["onboarding"]
     if onboarding["days_since_step"] is not None:
         out.append(Sample("pulse_watchlist_account_onboarding_stuck", labels, onboarding["stuck"]))
-        out.append(Sample("pulse_watchlist_account_onboarding_idle_seconds", labels,
-                          onboarding["days_since_step"] * DAY_SECONDS))
+        out.append(
+            Sample(
+                "pulse_watchlist_account_onboarding_idle_seconds",
+                labels,
+                onboarding["days_since_step"] * DAY_SECONDS,
+            )
+        )
     adoption = record["feature_adoption"]
     for feature in config.watchlist.key_features:
         if adoption.get(feature) is not None:
-            out.append(Sample("pulse_watchlist_account_feature_adoption_ratio", (*labels, ("feature", feature)),
-                              adoption[feature]))
+            out.append(
+                Sample(
+                    "pulse_watchlist_account_feature_adoption_ratio",
+                    (*labels, ("feature", feature)),
+                    adoption[feature],
+                )
+            )
     return out

@@ -62,7 +62,11 @@ from streams.engine.timeline import (
 )
 from streams.engine.users import User
 
-ACTIVE_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
+ACTIVE_WINDOWS: tuple[tuple[str, int], ...] = (
+    ("1d", DAY_MS),
+    ("7d", 7 * DAY_MS),
+    ("30d", 30 * DAY_MS),
+)
 LOGIN_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY_MS), ("7d", 7 * DAY_MS))
 LONGEST_ACTIVE_WINDOW = 30 * DAY_MS
 LONGEST_LOGIN_WINDOW = 7 * DAY_MS
@@ -234,10 +238,14 @@ def samples(totals: ActivityTotals) -> list[Sample]:
     calendar = (("window", CALENDAR_WINDOW),)
     out.append(Sample("pulse_daily_active_users_sum_users", calendar, totals.user_days))
     out.append(Sample("pulse_calendar_active_users", calendar, totals.calendar_active))
-    out.append(ratio_sample(
-        "pulse_average_stickiness_ratio", calendar,
-        totals.user_days, CALENDAR_DAYS * totals.calendar_active,
-    ))
+    out.append(
+        ratio_sample(
+            "pulse_average_stickiness_ratio",
+            calendar,
+            totals.user_days,
+            CALENDAR_DAYS * totals.calendar_active,
+        )
+    )
     out.extend(
         Sample("pulse_logins", (("window", name),), count)
         for (name, _), count in zip(LOGIN_WINDOWS, totals.logins, strict=True)

@@ -102,7 +102,10 @@ _WIDTHS = (WINDOW_MS,)
 def tally_other(user: User, as_of: int, labelled: Collection[str]) -> bool:
     """Did the user use, in the window, a feature outside `labelled`?"""
     low = as_of - WINDOW_MS
-    return any(feature not in labelled and any_in(times, low, as_of) for feature, times in user.features.items())
+    return any(
+        feature not in labelled and any_in(times, low, as_of)
+        for feature, times in user.features.items()
+    )
 
 
 def used_any(user: User, low_exclusive: int, high_inclusive: int, among: Collection[str]) -> bool:
@@ -125,7 +128,11 @@ def labelled_features(totals: AdoptionTotals, config: EngineConfig) -> tuple[str
 
 
 def samples(
-    totals: AdoptionTotals, labelled: tuple[str, ...], other_users: int, emit_other: bool, active_30d: int
+    totals: AdoptionTotals,
+    labelled: tuple[str, ...],
+    other_users: int,
+    emit_other: bool,
+    active_30d: int,
 ) -> list[Sample]:
     rows = [(feature, totals.users_by_feature.get(feature, 0)) for feature in sorted(labelled)]
     if emit_other:

@@ -36,14 +36,20 @@ from typing import Any
 from streams.engine.accounts_config import OnboardingConfig
 from streams.engine.journey import Journey
 from streams.engine.revenue.money import monthly_cents
-from streams.engine.revenue.steps import Timeline, state_at
 from streams.engine.revenue.revenue_config import RevenueConfig
+from streams.engine.revenue.steps import Timeline, state_at
 from streams.engine.timeline import DAY_MS
 
 ADDITIVE: tuple[str, ...] = (
-    "activation_cohort", "activated", "ttv_days_sum",
-    "completion_cohort", "completed", "completion_days_sum",
-    "trials_ended", "trials_converted", "stuck",
+    "activation_cohort",
+    "activated",
+    "ttv_days_sum",
+    "completion_cohort",
+    "completed",
+    "completion_days_sum",
+    "trials_ended",
+    "trials_converted",
+    "stuck",
 )
 """The additive fields of an account's `onboarding` block (and of the global totals)."""
 
@@ -54,8 +60,13 @@ def activation_time(journey: Journey, config: OnboardingConfig, as_of: int) -> i
     return Journey.at(journey.completed, as_of)
 
 
-def account_onboarding(journey: Journey, timelines: list[Timeline], as_of: int,
-                       config: OnboardingConfig, revenue_config: RevenueConfig) -> dict[str, Any]:
+def account_onboarding(
+    journey: Journey,
+    timelines: list[Timeline],
+    as_of: int,
+    config: OnboardingConfig,
+    revenue_config: RevenueConfig,
+) -> dict[str, Any]:
     """The onboarding block of one account's record at T."""
     signup = Journey.at(journey.signup, as_of)
     completed = Journey.at(journey.completed, as_of)
@@ -79,7 +90,11 @@ def account_onboarding(journey: Journey, timelines: list[Timeline], as_of: int,
             out["time_to_value_days"] = max(0, activated_at - signup) / DAY_MS
         if completed is not None:
             out["completion_time_days"] = max(0, completed - signup) / DAY_MS
-        activation_ms, completion_ms, cohort_ms = config.ms("activation_days"), config.ms("completion_days"), config.ms("cohort_days")
+        activation_ms, completion_ms, cohort_ms = (
+            config.ms("activation_days"),
+            config.ms("completion_days"),
+            config.ms("cohort_days"),
+        )
         if as_of - activation_ms - cohort_ms < signup <= as_of - activation_ms:
             out["activation_cohort"] = 1
             if activated_at is not None and activated_at - signup <= activation_ms:
@@ -100,12 +115,17 @@ def account_onboarding(journey: Journey, timelines: list[Timeline], as_of: int,
     return out
 
 
-def trials(timelines: Iterable[Timeline], as_of: int, window_ms: int, config: RevenueConfig) -> tuple[int, int]:
+def trials(
+    timelines: Iterable[Timeline], as_of: int, window_ms: int, config: RevenueConfig
+) -> tuple[int, int]:
     """(trials that ended in (T - W, T], those whose subscription pays at the trial's end)."""
     ended = converted = 0
     for timeline in timelines:
-        ends = {state[0].trial_ends_at for _time, state in timeline
-                if state is not None and not state[1] and state[0].trial_ends_at is not None}
+        ends = {
+            state[0].trial_ends_at
+            for _time, state in timeline
+            if state is not None and not state[1] and state[0].trial_ends_at is not None
+        }
         for end in ends:
             assert end is not None
             if as_of - window_ms < end <= as_of:

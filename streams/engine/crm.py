@@ -27,8 +27,15 @@ class Facts(NamedTuple):
 
 
 def record(history: list[Facts], event: AccountUpdated) -> None:
-    facts = Facts(event.occurred_at, event.event_id, event.name, event.segment, event.owner,
-                  event.renewal_at, event.seats_purchased)
+    facts = Facts(
+        event.occurred_at,
+        event.event_id,
+        event.name,
+        event.segment,
+        event.owner,
+        event.renewal_at,
+        event.seats_purchased,
+    )
     if facts not in history:
         insort(history, facts)
 

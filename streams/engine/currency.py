@@ -45,7 +45,13 @@ _RATE_CONTEXT = Context(prec=34)
 
 def is_currency_code(code: object) -> bool:
     """Three upper-case ASCII letters, the shape of an ISO 4217 code."""
-    return isinstance(code, str) and len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
+    return (
+        isinstance(code, str)
+        and len(code) == 3
+        and code.isascii()
+        and code.isalpha()
+        and code.isupper()
+    )
 
 
 def parse_rate(value: Any) -> Decimal:
@@ -86,8 +92,11 @@ def parse_rates_table(text: str) -> list[DatedRate]:
 
     Raises ValueError with the line number and what is wrong.
     """
-    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1)
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     if not lines:
         raise ValueError("it has no rows")
     header_number, header = lines[0]
@@ -95,7 +104,9 @@ def parse_rates_table(text: str) -> list[DatedRate]:
         raise ValueError(f"line {header_number} must be the header {','.join(RATES_HEADER)}")
     rows: list[DatedRate] = []
     seen: set[tuple[int, str]] = set()
-    for (number, _line), cells in zip(lines[1:], csv.reader(line for _n, line in lines[1:]), strict=True):
+    for (number, _line), cells in zip(
+        lines[1:], csv.reader(line for _n, line in lines[1:]), strict=True
+    ):
         if len(cells) != 3:
             raise ValueError(f"line {number} must have 3 cells (date,currency,usd_per_unit)")
         day, code, value = (cell.strip() for cell in cells)
@@ -104,7 +115,9 @@ def parse_rates_table(text: str) -> list[DatedRate]:
         except ValueError:
             raise ValueError(f"line {number}: {day!r} is not a date like 2025-01-02") from None
         if not is_currency_code(code):
-            raise ValueError(f"line {number}: {code!r} is not a currency code of three upper-case letters")
+            raise ValueError(
+                f"line {number}: {code!r} is not a currency code of three upper-case letters"
+            )
         try:
             rate = parse_rate(value)
         except ValueError:
@@ -119,7 +132,9 @@ def parse_rates_table(text: str) -> list[DatedRate]:
 
 def default_rates() -> list[DatedRate]:
     """The shipped default table (`data/rates.csv`)."""
-    return parse_rates_table(files("streams.engine").joinpath("data", DEFAULT_RATES_FILE).read_text("utf-8"))
+    return parse_rates_table(
+        files("streams.engine").joinpath("data", DEFAULT_RATES_FILE).read_text("utf-8")
+    )
 
 
 @dataclass(frozen=True)
@@ -130,7 +145,9 @@ class RateTable:
     rates: Mapping[str, tuple[Decimal, ...]]
 
     @classmethod
-    def build(cls, rows: Iterable[DatedRate], overrides: Mapping[str, Decimal], reporting: str) -> RateTable:
+    def build(
+        cls, rows: Iterable[DatedRate], overrides: Mapping[str, Decimal], reporting: str
+    ) -> RateTable:
         """The table in units of `reporting` from rows in US dollars and configured rates
         (already in units of `reporting`, holding at every date)."""
         usd: dict[str, list[tuple[int, Decimal]]] = {BASE_CURRENCY: [(ALWAYS, Decimal(1))]}
@@ -145,7 +162,9 @@ class RateTable:
                 if code == reporting:
                     series[code] = [(ALWAYS, Decimal(1))]
                     continue
-                changes = sorted({start for start, _r in points} | {s for s in base_starts if s >= points[0][0]})
+                changes = sorted(
+                    {start for start, _r in points} | {s for s in base_starts if s >= points[0][0]}
+                )
                 converted = []
                 for start in changes:
                     own = points[bisect_right([s for s, _r in points], start) - 1][1]
@@ -153,14 +172,20 @@ class RateTable:
                     if at < 0:
                         continue  # no rate of the reporting currency yet
                     denominator = base[at][1]
-                    converted.append((start, own if denominator == 1 else _RATE_CONTEXT.divide(own, denominator)))
+                    converted.append(
+                        (start, own if denominator == 1 else _RATE_CONTEXT.divide(own, denominator))
+                    )
                 if converted:
                     series[code] = converted
         for code, rate in overrides.items():
             series[code] = [(ALWAYS, rate)]
         return cls(
-            MappingProxyType({code: tuple(s for s, _r in points) for code, points in series.items()}),
-            MappingProxyType({code: tuple(r for _s, r in points) for code, points in series.items()}),
+            MappingProxyType(
+                {code: tuple(s for s, _r in points) for code, points in series.items()}
+            ),
+            MappingProxyType(
+                {code: tuple(r for _s, r in points) for code, points in series.items()}
+            ),
         )
 
     def rate(self, code: str, at: int) -> Decimal | None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streams.contract.model import Event
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
 from streams.engine.account import AccountState
 from streams.engine.engine_config import EngineConfig
@@ -25,8 +26,6 @@ from streams.engine.revenue import REVENUE_METRICS, RevenueConfig
 from streams.engine.revenue import metrics as revenue
 from streams.engine.samples import Sample
 from streams.engine.timeline import SECOND_MS
-from streams.contract.model import Event
-
 
 EVALUATION_HELP = "The evaluation time T of this snapshot, in seconds since the epoch (UTC)."
 
@@ -42,21 +41,23 @@ METRIC_HELP: dict[str, str] = {
 }
 """Metric name -> its one-line definition, the HELP text of the exposition."""
 
-GLOBAL_RATIOS: frozenset[str] = frozenset({
-    "pulse_stickiness_ratio",
-    "pulse_average_stickiness_ratio",
-    "pulse_feature_adoption_ratio",
-    "pulse_csat_ratio",
-    "pulse_nps_score",
-    "pulse_ces_score",
-    "pulse_net_revenue_retention_ratio",
-    "pulse_gross_revenue_retention_ratio",
-    "pulse_customer_churn_ratio",
-    "pulse_arpa",
-    "pulse_mrr_quick_ratio",
-    "pulse_gross_mrr_churn_ratio",
-    "pulse_net_mrr_churn_ratio",
-})
+GLOBAL_RATIOS: frozenset[str] = frozenset(
+    {
+        "pulse_stickiness_ratio",
+        "pulse_average_stickiness_ratio",
+        "pulse_feature_adoption_ratio",
+        "pulse_csat_ratio",
+        "pulse_nps_score",
+        "pulse_ces_score",
+        "pulse_net_revenue_retention_ratio",
+        "pulse_gross_revenue_retention_ratio",
+        "pulse_customer_churn_ratio",
+        "pulse_arpa",
+        "pulse_mrr_quick_ratio",
+        "pulse_gross_mrr_churn_ratio",
+        "pulse_net_mrr_churn_ratio",
+    }
+)
 """The ratio and score gauges of a snapshot: exact only over every account, since a ratio
 of one worker's partitions cannot be combined with another's. The worker exports their
 additive numerators and denominators only and ops/prometheus/rules/recording.yml divides
@@ -179,7 +180,9 @@ class Engine:
             other_users, emit_other = 0, False
         out = [Sample("pulse_evaluation_timestamp_seconds", (), as_of / SECOND_MS)]
         out += activity.samples(totals.activity)
-        out += adoption.samples(totals.adoption, labelled, other_users, emit_other, totals.activity.active[2])
+        out += adoption.samples(
+            totals.adoption, labelled, other_users, emit_other, totals.activity.active[2]
+        )
         out += sessions.samples(totals.sessions)
         out += support.samples(totals.support)
         out += surveys.samples(totals.surveys)

@@ -51,7 +51,9 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.session_gap_ms < DAY_MS:
-            raise ConfigError("[engine] session_gap_minutes must be more than 0 and less than 1440 (one day).")
+            raise ConfigError(
+                "[engine] session_gap_minutes must be more than 0 and less than 1440 (one day)."
+            )
         if self.feature_cap < 1:
             raise ConfigError("[engine] feature_cap must be a positive integer.")
         if self.activity_lag_ms < 0 or self.survey_lag_ms < 0:
@@ -61,9 +63,13 @@ class EngineConfig:
                 "[engine] ticket_retention_days must be at least the activity late horizon plus 7 days."
             )
         if self.ces_scale not in CES_SCALES:
-            raise ConfigError('[engine] ces_scale must be "higher_is_easier" (7 = very easy) or "higher_is_harder".')
+            raise ConfigError(
+                '[engine] ces_scale must be "higher_is_easier" (7 = very easy) or "higher_is_harder".'
+            )
         if len(set(self.features)) != len(self.features) or FEATURE_OTHER in self.features:
-            raise ConfigError(f'[engine] features must be distinct names other than "{FEATURE_OTHER}".')
+            raise ConfigError(
+                f'[engine] features must be distinct names other than "{FEATURE_OTHER}".'
+            )
         if not self.activity_types or not set(self.activity_types) <= set(ACTIVITY_EVENT_TYPES):
             raise ConfigError(
                 "[engine] activity_types must be a non-empty list drawn from "
@@ -93,8 +99,14 @@ class EngineConfig:
         """Build from the `[engine]` TOML table; `overrides` are keyword fields set by code
         (e.g. the late horizons taken from the policy)."""
         known = {
-            "session_gap_minutes", "features", "feature_cap", "ticket_retention_days", "ces_scale",
-            "activity_types", "core_features", "time_zone",
+            "session_gap_minutes",
+            "features",
+            "feature_cap",
+            "ticket_retention_days",
+            "ces_scale",
+            "activity_types",
+            "core_features",
+            "time_zone",
         }
         unknown = sorted(set(mapping) - known)
         if unknown:
@@ -105,7 +117,9 @@ class EngineConfig:
         if "session_gap_minutes" in mapping:
             fields["session_gap_ms"] = _positive_number(mapping, "session_gap_minutes", MINUTE_MS)
         if "ticket_retention_days" in mapping:
-            fields["ticket_retention_ms"] = _positive_number(mapping, "ticket_retention_days", DAY_MS)
+            fields["ticket_retention_ms"] = _positive_number(
+                mapping, "ticket_retention_days", DAY_MS
+            )
         if "ces_scale" in mapping:
             fields["ces_scale"] = mapping["ces_scale"]
         if "feature_cap" in mapping:
@@ -115,8 +129,12 @@ class EngineConfig:
             fields["feature_cap"] = cap
         if "features" in mapping:
             features = mapping["features"]
-            if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
-                raise ConfigError('[engine] features must be a list of feature names, e.g. ["export", "search"].')
+            if not isinstance(features, list) or not all(
+                isinstance(f, str) and f for f in features
+            ):
+                raise ConfigError(
+                    '[engine] features must be a list of feature names, e.g. ["export", "search"].'
+                )
             fields["features"] = tuple(features)
         if "activity_types" in mapping:
             example = '["login", "feature_used"]'

@@ -139,9 +139,15 @@ class HealthConfig:
     onboarding_days: float = 30
     bands: tuple[float, float] = (50.0, 75.0)
 
-    def profile_for(self, segment: str | None, plan: str | None, tenure_days: float | None) -> Profile:
+    def profile_for(
+        self, segment: str | None, plan: str | None, tenure_days: float | None
+    ) -> Profile:
         by_name = {profile.name: profile for profile in self.profiles}
-        if tenure_days is not None and tenure_days < self.onboarding_days and ONBOARDING_PROFILE in by_name:
+        if (
+            tenure_days is not None
+            and tenure_days < self.onboarding_days
+            and ONBOARDING_PROFILE in by_name
+        ):
             return by_name[ONBOARDING_PROFILE]
         for profile in self.profiles:
             if segment is not None and segment in profile.segments:
@@ -163,18 +169,34 @@ class HealthConfig:
         known = {"onboarding_days", "bands", "profiles"}
         unknown = sorted(set(mapping) - known)
         if unknown:
-            raise ConfigError(f"Unknown key [accounts.health] {unknown[0]}: remove it (known keys: {', '.join(sorted(known))}).")
+            raise ConfigError(
+                f"Unknown key [accounts.health] {unknown[0]}: remove it (known keys: {', '.join(sorted(known))})."
+            )
         shipped = tomllib.loads(DEFAULT_HEALTH_TOML)["accounts"]["health"]
         onboarding_days = mapping.get("onboarding_days", shipped["onboarding_days"])
-        if isinstance(onboarding_days, bool) or not isinstance(onboarding_days, int | float) or onboarding_days < 0:
-            raise ConfigError("[accounts.health] onboarding_days must be a number of days >= 0, e.g. 30.")
+        if (
+            isinstance(onboarding_days, bool)
+            or not isinstance(onboarding_days, int | float)
+            or onboarding_days < 0
+        ):
+            raise ConfigError(
+                "[accounts.health] onboarding_days must be a number of days >= 0, e.g. 30."
+            )
         bands = mapping.get("bands", shipped["bands"])
-        if (not isinstance(bands, list) or len(bands) != 2 or not all(_is_number(b) for b in bands)
-                or not 0 <= bands[0] < bands[1] <= 100):
-            raise ConfigError("[accounts.health] bands must be two increasing scores within 0..100, e.g. [50, 75] (red up to 50, yellow up to 75).")
+        if (
+            not isinstance(bands, list)
+            or len(bands) != 2
+            or not all(_is_number(b) for b in bands)
+            or not 0 <= bands[0] < bands[1] <= 100
+        ):
+            raise ConfigError(
+                "[accounts.health] bands must be two increasing scores within 0..100, e.g. [50, 75] (red up to 50, yellow up to 75)."
+            )
         profiles_table = mapping.get("profiles", shipped["profiles"])
         if not isinstance(profiles_table, Mapping) or DEFAULT_PROFILE not in profiles_table:
-            raise ConfigError("[accounts.health.profiles] must hold a profile named \"default\": add [accounts.health.profiles.default].")
+            raise ConfigError(
+                '[accounts.health.profiles] must hold a profile named "default": add [accounts.health.profiles.default].'
+            )
         profiles = tuple(_profile(name, table) for name, table in profiles_table.items())
         return cls(profiles, float(onboarding_days), (float(bands[0]), float(bands[1])))
 
@@ -189,14 +211,23 @@ def _profile(name: str, table: Any) -> Profile:
         raise ConfigError(f"{where} must be a table with dimensions and measures.")
     unknown = sorted(set(table) - {"dimensions", "measures", "segments", "plans"})
     if unknown:
-        raise ConfigError(f"Unknown key {where} {unknown[0]}: use dimensions, measures, segments and plans.")
+        raise ConfigError(
+            f"Unknown key {where} {unknown[0]}: use dimensions, measures, segments and plans."
+        )
     dimensions = table.get("dimensions")
-    if (not isinstance(dimensions, Mapping) or not dimensions
-            or any(d not in DIMENSIONS or not _is_number(w) or w <= 0 for d, w in dimensions.items())):
-        raise ConfigError(f"{where} dimensions must map some of {', '.join(DIMENSIONS)} to positive weights, e.g. {{ engagement = 30 }}.")
+    if (
+        not isinstance(dimensions, Mapping)
+        or not dimensions
+        or any(d not in DIMENSIONS or not _is_number(w) or w <= 0 for d, w in dimensions.items())
+    ):
+        raise ConfigError(
+            f"{where} dimensions must map some of {', '.join(DIMENSIONS)} to positive weights, e.g. {{ engagement = 30 }}."
+        )
     raw_measures = table.get("measures")
     if not isinstance(raw_measures, list) or not raw_measures:
-        raise ConfigError(f"{where} measures must be a non-empty list of {{ measure, dimension, weight, good, average }} or {{ ..., linear = [from, to] }}.")
+        raise ConfigError(
+            f"{where} measures must be a non-empty list of {{ measure, dimension, weight, good, average }} or {{ ..., linear = [from, to] }}."
+        )
     measures = tuple(_measure(where, raw, dimensions) for raw in raw_measures)
     lists = {}
     for key in ("segments", "plans"):
@@ -204,33 +235,59 @@ def _profile(name: str, table: Any) -> Profile:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise ConfigError(f'{where} {key} must be a list of names, e.g. ["enterprise"].')
         lists[key] = tuple(value)
-    return Profile(name, tuple((d, float(w)) for d, w in dimensions.items()), measures, lists["segments"], lists["plans"])
+    return Profile(
+        name,
+        tuple((d, float(w)) for d, w in dimensions.items()),
+        measures,
+        lists["segments"],
+        lists["plans"],
+    )
 
 
 def _measure(where: str, raw: Any, dimensions: Mapping[str, Any]) -> Measure:
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} measures must be inline tables, e.g. {{ measure = \"nps\", dimension = \"sentiment\", weight = 1, good = 30, average = 0 }}.")
+        raise ConfigError(
+            f'{where} measures must be inline tables, e.g. {{ measure = "nps", dimension = "sentiment", weight = 1, good = 30, average = 0 }}.'
+        )
     name = raw.get("measure")
     if name not in MEASURES:
-        raise ConfigError(f"{where} measure {name!r} is not known: use one of {', '.join(MEASURES)}.")
+        raise ConfigError(
+            f"{where} measure {name!r} is not known: use one of {', '.join(MEASURES)}."
+        )
     unknown = sorted(set(raw) - {"measure", "dimension", "weight", "good", "average", "linear"})
     if unknown:
-        raise ConfigError(f"{where} measure {name}: unknown key {unknown[0]} (use dimension, weight, good, average or linear).")
+        raise ConfigError(
+            f"{where} measure {name}: unknown key {unknown[0]} (use dimension, weight, good, average or linear)."
+        )
     dimension = raw.get("dimension")
     if not isinstance(dimension, str) or dimension not in dimensions:
-        raise ConfigError(f"{where} measure {name}: dimension must be one of the profile's dimensions ({', '.join(dimensions)}).")
+        raise ConfigError(
+            f"{where} measure {name}: dimension must be one of the profile's dimensions ({', '.join(dimensions)})."
+        )
     weight = raw.get("weight", 1)
     if not _is_number(weight) or weight <= 0:
         raise ConfigError(f"{where} measure {name}: weight must be a positive number.")
     if "linear" in raw:
         bounds = raw["linear"]
-        if "good" in raw or "average" in raw or not isinstance(bounds, list) or len(bounds) != 2 \
-                or not all(_is_number(b) for b in bounds) or bounds[0] == bounds[1]:
-            raise ConfigError(f"{where} measure {name}: linear must be two different numbers [zero_at, full_at], without good/average.")
-        return Measure(name, dimension, float(weight), zero_at=float(bounds[0]), full_at=float(bounds[1]))
+        if (
+            "good" in raw
+            or "average" in raw
+            or not isinstance(bounds, list)
+            or len(bounds) != 2
+            or not all(_is_number(b) for b in bounds)
+            or bounds[0] == bounds[1]
+        ):
+            raise ConfigError(
+                f"{where} measure {name}: linear must be two different numbers [zero_at, full_at], without good/average."
+            )
+        return Measure(
+            name, dimension, float(weight), zero_at=float(bounds[0]), full_at=float(bounds[1])
+        )
     good, average = raw.get("good"), raw.get("average")
     if not _is_number(good) or not _is_number(average):
-        raise ConfigError(f"{where} measure {name}: give thresholds good and average (numbers) or linear = [zero_at, full_at].")
+        raise ConfigError(
+            f"{where} measure {name}: give thresholds good and average (numbers) or linear = [zero_at, full_at]."
+        )
     return Measure(name, dimension, float(weight), good=float(good), average=float(average))
 
 
@@ -256,11 +313,19 @@ def score(measures: Mapping[str, float | None], profile: Profile, config: Health
     total = 0.0
     for measure in profile.measures:
         value = measures.get(measure.measure)
-        row: dict[str, Any] = {"measure": measure.measure, "dimension": measure.dimension,
-                               "rule": measure.rule(), "value": value, "points": None, "contribution": None}
+        row: dict[str, Any] = {
+            "measure": measure.measure,
+            "dimension": measure.dimension,
+            "rule": measure.rule(),
+            "value": value,
+            "points": None,
+            "contribution": None,
+        }
         if value is not None:
             points = measure.points(float(value))
-            share = (measure.weight / valued[measure.dimension]) * (dimension_weight[measure.dimension] / total_dimension_weight)
+            share = (measure.weight / valued[measure.dimension]) * (
+                dimension_weight[measure.dimension] / total_dimension_weight
+            )
             row["points"] = points
             row["contribution"] = round(points * share, 6)
             total += points * share

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from streams.contract.model import Event
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
 from streams.engine.account import ACTIVITY_TYPES, AccountState
 from streams.engine.engine import Engine, Totals
@@ -39,7 +40,6 @@ from streams.engine.revenue import RevenueConfig
 from streams.engine.revenue import metrics as revenue
 from streams.engine.samples import Sample
 from streams.engine.timeline import NEVER
-from streams.contract.model import Event
 
 Key = tuple[str, str, str]
 """(family, account_id, user_id), user_id "" for the account-level families."""

@@ -29,7 +29,15 @@ def _earliest(current: int, time: int) -> int:
 
 
 class Journey:
-    __slots__ = ("completed", "first_active", "first_seen", "first_use", "signup", "started", "steps")
+    __slots__ = (
+        "completed",
+        "first_active",
+        "first_seen",
+        "first_use",
+        "signup",
+        "started",
+        "steps",
+    )
 
     def __init__(self) -> None:
         self.signup = NO_TIME
@@ -75,11 +83,17 @@ class Journey:
         """(how many of `steps` (every step seen when empty) were completed by T, the latest
         of their first completions at or before T)."""
         names = steps or tuple(self.steps)
-        done = [self.steps[name] for name in names if name in self.steps and self.steps[name] <= as_of]
+        done = [
+            self.steps[name] for name in names if name in self.steps and self.steps[name] <= as_of
+        ]
         return len(done), (max(done) if done else None)
 
     def first_use_of(self, features: tuple[str, ...], as_of: int) -> int | None:
-        times = [self.first_use[f] for f in features if f in self.first_use and self.first_use[f] <= as_of]
+        times = [
+            self.first_use[f]
+            for f in features
+            if f in self.first_use and self.first_use[f] <= as_of
+        ]
         return min(times) if times else None
 
     def is_empty(self) -> bool:
@@ -88,12 +102,28 @@ class Journey:
     # ------------------------------------------------------------------ byte form
 
     def to_obj(self) -> list[Any]:
-        return [self.signup, self.started, self.completed, self.first_active, self.steps, self.first_use, self.first_seen]
+        return [
+            self.signup,
+            self.started,
+            self.completed,
+            self.first_active,
+            self.steps,
+            self.first_use,
+            self.first_seen,
+        ]
 
     @classmethod
     def from_obj(cls, obj: list[Any]) -> Journey:
         journey = cls()
-        journey.signup, journey.started, journey.completed, journey.first_active, steps, uses, journey.first_seen = obj
+        (
+            journey.signup,
+            journey.started,
+            journey.completed,
+            journey.first_active,
+            steps,
+            uses,
+            journey.first_seen,
+        ) = obj
         journey.steps = dict(steps)
         journey.first_use = dict(uses)
         return journey

@@ -67,4 +67,6 @@ def next_change(milestones: array[int], as_of: int) -> int:
 
 def samples(totals: LifecycleTotals) -> list[Sample]:
     window = (("window", WINDOW_NAME),)
-    return [Sample(name, window, count) for (_, name), count in zip(KINDS, totals.counts, strict=True)]
+    return [
+        Sample(name, window, count) for (_, name), count in zip(KINDS, totals.counts, strict=True)
+    ]

@@ -103,9 +103,13 @@ def account_record(
         then = as_of - days * DAY_MS
         before = None
         if state.journey.exists_at(then):
-            earlier = _record_at(account_id, state, then, engine_config, revenue_config, accounts_config)
+            earlier = _record_at(
+                account_id, state, then, engine_config, revenue_config, accounts_config
+            )
             before = _health(earlier, accounts_config).score
-        trends[f"trend_{days}d"] = None if health.score is None or before is None else round(health.score - before, 6)
+        trends[f"trend_{days}d"] = (
+            None if health.score is None or before is None else round(health.score - before, 6)
+        )
     record["health"] = {
         "profile": health.profile,
         "score": health.score,
@@ -166,7 +170,9 @@ def _record_at(
         base_cents = evaluation.steps.at(as_of - MOVEMENT_WINDOW_MS)
         states = [state_at(timeline, as_of) for timeline in timelines]
         plan = largest_plan(states, revenue_config)
-        paying = [s for s in states if s is not None and s[1] and monthly_cents(s[0], revenue_config) > 0]
+        paying = [
+            s for s in states if s is not None and s[1] and monthly_cents(s[0], revenue_config) > 0
+        ]
         if mrr_cents > 0:
             seats_paid = sum(s[0].quantity for s in paying)
         in_trial = sorted(s[0].plan for s in states if s is not None and not s[1])
@@ -176,18 +182,27 @@ def _record_at(
         paid_before = revenue.has_paid_by(as_of, revenue_config)
         if mrr_cents > 0 and revenue.last_payment_failed(as_of):
             past_due_since = _failure_run_start(revenue.payments_in(NO_TIME, as_of))
-        for movement in in_window(evaluation.movements, as_of - MOVEMENT_WINDOW_MS, as_of,
-                                  revenue_config.same_window_new_and_churn == "ignore"):
+        for movement in in_window(
+            evaluation.movements,
+            as_of - MOVEMENT_WINDOW_MS,
+            as_of,
+            revenue_config.same_window_new_and_churn == "ignore",
+        ):
             movements[movement.kind] += movement.cents
 
     signup = Journey.at(journey.signup, as_of)
-    onboarding = cohorts.account_onboarding(journey, timelines, as_of, accounts_config.onboarding, revenue_config)
+    onboarding = cohorts.account_onboarding(
+        journey, timelines, as_of, accounts_config.onboarding, revenue_config
+    )
     if mrr_cents == 0 and not trialing and paid_before:
         stage = "churned"
     elif mrr_cents == 0 and trialing:
         stage = "trial"
-    elif signup is not None and onboarding["completed_at"] is None and \
-            as_of - signup <= accounts_config.onboarding.ms("max_onboarding_days"):
+    elif (
+        signup is not None
+        and onboarding["completed_at"] is None
+        and as_of - signup <= accounts_config.onboarding.ms("max_onboarding_days")
+    ):
         stage = "onboarding"
     else:
         stage = "active"
@@ -197,7 +212,9 @@ def _record_at(
     active_1d, active_7d, active_30d = active.active
     features = accounts_config.features_of(plan)
     feature_users = {feature: used.users_by_feature.get(feature, 0) for feature in features}
-    feature_adoption = {f: (n / active_30d if active_30d else None) for f, n in feature_users.items()}
+    feature_adoption = {
+        f: (n / active_30d if active_30d else None) for f, n in feature_users.items()
+    }
     adoption_values = [v for v in feature_adoption.values() if v is not None]
     ever_active = journey.first_active != NO_TIME and journey.first_active <= as_of
     if latest != NO_TIME:
@@ -206,8 +223,16 @@ def _record_at(
         days_since_activity = ACTIVITY_CAP_DAYS if ever_active else None
     nps_responses, _csat_survey, ces_responses = answers.responses
     renewal_at = facts.renewal_at if facts is not None else None
-    payment_status = None if mrr_cents == 0 else "past_due" if past_due_since is not None else "current"
-    days_past_due = None if payment_status is None else 0 if past_due_since is None else (as_of - past_due_since) // DAY_MS
+    payment_status = (
+        None if mrr_cents == 0 else "past_due" if past_due_since is not None else "current"
+    )
+    days_past_due = (
+        None
+        if payment_status is None
+        else 0
+        if past_due_since is None
+        else (as_of - past_due_since) // DAY_MS
+    )
     mrr = Decimal(mrr_cents).scaleb(-2)
 
     record: dict[str, Any] = {
@@ -241,7 +266,9 @@ def _record_at(
         "csat_ratings_90d": answers.csat_ratings,
         "csat_90d": answers.csat_satisfied / answers.csat_ratings if answers.csat_ratings else None,
         "nps_responses_90d": nps_responses,
-        "nps_90d": 100 * (answers.nps_promoters - answers.nps_detractors) / nps_responses if nps_responses else None,
+        "nps_90d": 100 * (answers.nps_promoters - answers.nps_detractors) / nps_responses
+        if nps_responses
+        else None,
         "ces_responses_90d": ces_responses,
         "ces_90d": answers.ces_score_sum / ces_responses if ces_responses else None,
         "payment_status": payment_status,
@@ -259,7 +286,9 @@ def _record_at(
         "days_since_activity": days_since_activity,
         "sessions_7d_per_active_user": closed.closed / active_7d if active_7d else None,
         "license_utilisation": record["license_utilisation"],
-        "plan_feature_adoption": sum(adoption_values) / len(adoption_values) if adoption_values else None,
+        "plan_feature_adoption": sum(adoption_values) / len(adoption_values)
+        if adoption_values
+        else None,
         "tickets_open": record["tickets_open"],
         "urgent_tickets_open": record["urgent_tickets_open"],
         "tickets_opened_30d": record["tickets_opened_30d"],

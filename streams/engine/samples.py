@@ -29,6 +29,8 @@ def ratio(numerator: Number, denominator: Number) -> float:
     return float(numerator) / float(denominator)
 
 
-def ratio_sample(name: str, labels: Labels, numerator: Number, denominator: Number, *, scale: Number = 1) -> Sample:
+def ratio_sample(
+    name: str, labels: Labels, numerator: Number, denominator: Number, *, scale: Number = 1
+) -> Sample:
     """A ratio or score sample: scale x numerator / denominator, 0 when the denominator is 0."""
     return Sample(name, labels, float(scale) * ratio(numerator, denominator))

@@ -127,8 +127,11 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
 
 def _prune_runs(user: User, cutoff: int, gap: int) -> None:
     """Drop the whole runs (see the header) that ended at or before `cutoff`."""
-    times = sorted({entry >> 1 for entry in user.trail}.union(
-        *({entry >> 1 for entry in trail} for trail in user.tagged.values())))
+    times = sorted(
+        {entry >> 1 for entry in user.trail}.union(
+            *({entry >> 1 for entry in trail} for trail in user.tagged.values())
+        )
+    )
     if not times or times[0] > cutoff:
         return
     keep_after = NO_TIME  # entries at or before this time are dropped
@@ -142,11 +145,11 @@ def _prune_runs(user: User, cutoff: int, gap: int) -> None:
     if keep_after == NO_TIME:
         return
     bound = keep_after * 2 + 1
-    del user.trail[:bisect_right(user.trail, bound)]
+    del user.trail[: bisect_right(user.trail, bound)]
     user.trail_head = NO_TIME
     for session_id in list(user.tagged):
         trail = user.tagged[session_id]
-        del trail[:bisect_right(trail, bound)]
+        del trail[: bisect_right(trail, bound)]
         if not trail:
             del user.tagged[session_id]
 
@@ -208,7 +211,9 @@ def _run_floor(trails: list[array[int]], window_start: int, as_of: int, gap: int
     """A time before the run that holds the first entry after `window_start` (so every
     run that reaches the window lies after it), or None when no entry is in the window.
     Walks back from the window start one run link (an entry within the gap) at a time."""
-    if not any(bisect_right(t, window_start * 2 + 1) < bisect_right(t, as_of * 2 + 1) for t in trails):
+    if not any(
+        bisect_right(t, window_start * 2 + 1) < bisect_right(t, as_of * 2 + 1) for t in trails
+    ):
         return None
     floor = window_start
     while True:
@@ -226,12 +231,12 @@ def _merged(user: User, floor: int, as_of: int) -> list[tuple[int, int, str]]:
     trail = user.trail
     merged = [
         (entry >> 1, _UNTAGGED_LOGOUT if entry & 1 else _UNTAGGED, _UNTAGGED_KEY)
-        for entry in trail[bisect_right(trail, low):bisect_right(trail, high)]
+        for entry in trail[bisect_right(trail, low) : bisect_right(trail, high)]
     ]
     for session_id, tagged in user.tagged.items():
         merged.extend(
             (entry >> 1, _TAGGED_LOGOUT if entry & 1 else _TAGGED_LOGIN, session_id)
-            for entry in tagged[bisect_right(tagged, low):bisect_right(tagged, high)]
+            for entry in tagged[bisect_right(tagged, low) : bisect_right(tagged, high)]
         )
     merged.sort()
     return merged
@@ -264,7 +269,7 @@ def _tally_tagged(user: User, as_of: int, gap: int, totals: SessionTotals) -> No
                 close(key)
             open_logins.clear()
         previous = time
-        if rank == _TAGGED_LOGIN or rank == _TAGGED_LOGOUT:
+        if rank in (_TAGGED_LOGIN, _TAGGED_LOGOUT):
             key = session_id
         else:
             key = max(open_logins, key=open_logins.__getitem__) if open_logins else _UNTAGGED_KEY
@@ -278,7 +283,7 @@ def _tally_tagged(user: User, as_of: int, gap: int, totals: SessionTotals) -> No
             sessions[key] = [start, time]
         else:
             session[1] = time
-        if rank == _TAGGED_LOGOUT or rank == _UNTAGGED_LOGOUT:
+        if rank in (_TAGGED_LOGOUT, _UNTAGGED_LOGOUT):
             open_logins.pop(key, None)
             close(key)
     for key, (_start, last) in list(sessions.items()):

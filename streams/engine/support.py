@@ -68,17 +68,33 @@ class Ticket:
         self.changes: array[int] = array("q")
 
     def to_obj(self) -> list[Any]:
-        return [self.opened_at, self.priority, self.first_agent_reply, self.first_resolved, self.changes.tolist()]
+        return [
+            self.opened_at,
+            self.priority,
+            self.first_agent_reply,
+            self.first_resolved,
+            self.changes.tolist(),
+        ]
 
     @classmethod
     def from_obj(cls, obj: list[Any]) -> Ticket:
         ticket = cls()
-        ticket.opened_at, ticket.priority, ticket.first_agent_reply, ticket.first_resolved, changes = obj
+        (
+            ticket.opened_at,
+            ticket.priority,
+            ticket.first_agent_reply,
+            ticket.first_resolved,
+            changes,
+        ) = obj
         ticket.changes.fromlist(changes)
         return ticket
 
     def last_time(self) -> int:
-        return max(self.changes[-1] >> 2 if self.changes else NO_TIME, self.first_agent_reply, self.first_resolved)
+        return max(
+            self.changes[-1] >> 2 if self.changes else NO_TIME,
+            self.first_agent_reply,
+            self.first_resolved,
+        )
 
 
 def _earliest(current: int, time: int) -> int:
@@ -202,12 +218,19 @@ def next_change(tickets: dict[str, Ticket], as_of: int) -> int:
 def opened_in(tickets: dict[str, Ticket], as_of: int, width: int) -> int:
     """Known tickets opened in (T - width, T] (the account record's 30-day count; exact for
     widths up to the ticket retention minus the late horizon)."""
-    return sum(1 for ticket in tickets.values() if ticket.opened_at != NO_TIME and as_of - width < ticket.opened_at <= as_of)
+    return sum(
+        1
+        for ticket in tickets.values()
+        if ticket.opened_at != NO_TIME and as_of - width < ticket.opened_at <= as_of
+    )
 
 
 def samples(totals: SupportTotals) -> list[Sample]:
     week = (("window", WINDOW_NAME),)
-    out = [Sample("pulse_tickets_open", (("priority", p),), n) for p, n in totals.open_by_priority.items()]
+    out = [
+        Sample("pulse_tickets_open", (("priority", p),), n)
+        for p, n in totals.open_by_priority.items()
+    ]
     out += [
         Sample("pulse_tickets_opened", (("window", name),), count)
         for (name, _), count in zip(OPENED_WINDOWS, totals.opened, strict=True)
@@ -216,9 +239,14 @@ def samples(totals: SupportTotals) -> list[Sample]:
         Sample("pulse_tickets_resolved", week, totals.resolved),
         Sample("pulse_tickets_reopened", week, totals.reopened),
         Sample("pulse_ticket_first_responses", week, totals.first_responses),
-        Sample("pulse_ticket_first_response_duration_sum_seconds", week, totals.first_response_ms / SECOND_MS),
+        Sample(
+            "pulse_ticket_first_response_duration_sum_seconds",
+            week,
+            totals.first_response_ms / SECOND_MS,
+        ),
         Sample("pulse_ticket_resolutions", week, totals.resolutions),
-        Sample("pulse_ticket_resolution_duration_sum_seconds", week, totals.resolution_ms / SECOND_MS),
+        Sample(
+            "pulse_ticket_resolution_duration_sum_seconds", week, totals.resolution_ms / SECOND_MS
+        ),
     ]
     return out
-

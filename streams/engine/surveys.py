@@ -136,7 +136,11 @@ def samples(totals: SurveyTotals) -> list[Sample]:
         Sample("pulse_nps_promoters", window, totals.nps_promoters),
         Sample("pulse_nps_detractors", window, totals.nps_detractors),
         ratio_sample(
-            "pulse_nps_score", window, totals.nps_promoters - totals.nps_detractors, nps_responses, scale=100
+            "pulse_nps_score",
+            window,
+            totals.nps_promoters - totals.nps_detractors,
+            nps_responses,
+            scale=100,
         ),
         Sample("pulse_ces_score_sum_points", window, totals.ces_score_sum),
         ratio_sample("pulse_ces_score", window, totals.ces_score_sum, ces_responses),

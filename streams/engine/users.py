@@ -24,7 +24,14 @@ from streams.engine.timeline import NO_TIME
 
 class User:
     __slots__ = (
-        "encoded", "features", "login_seen", "logins", "seen", "tagged", "trail", "trail_head"
+        "encoded",
+        "features",
+        "login_seen",
+        "logins",
+        "seen",
+        "tagged",
+        "trail",
+        "trail_head",
     )
 
     def __init__(self) -> None:
@@ -49,7 +56,12 @@ class User:
 
     def is_empty(self) -> bool:
         return not (
-            self.seen or self.logins or self.login_seen or self.trail or self.tagged or self.features
+            self.seen
+            or self.logins
+            or self.login_seen
+            or self.trail
+            or self.tagged
+            or self.features
         )
 
     def to_obj(self) -> list[Any]:
@@ -76,5 +88,7 @@ class User:
         user.trail.fromlist(trail)
         user.features = {name: array("q", times) for name, times in features.items()}
         if len(obj) > 6:
-            user.tagged = {session_id: array("q", entries) for session_id, entries in obj[6].items()}
+            user.tagged = {
+                session_id: array("q", entries) for session_id, entries in obj[6].items()
+            }
         return user

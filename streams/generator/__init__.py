@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 
 import orjson
 
-from streams.generator.generator_config import KINDS, GeneratedMessage, GeneratorConfig
+from streams.contract.model import TOPIC_OF_TYPE
 from streams.generator.faults import MALFORMED_REASONS, WRONG_TOPIC, FaultInjector
+from streams.generator.generator_config import KINDS, GeneratedMessage, GeneratorConfig
 from streams.generator.live import LiveFeed
 from streams.generator.simulation import Simulation
 from streams.generator.summary import Summary
-from streams.contract.model import TOPIC_OF_TYPE
 
 __all__ = [
     "KINDS",
@@ -39,7 +39,9 @@ class Generator:
     def __init__(self, config: GeneratorConfig) -> None:
         self.config = config
         self.simulation = Simulation(config)
-        self.faults = FaultInjector(config, self.simulation.id_prefix) if config.has_faults else None
+        self.faults = (
+            FaultInjector(config, self.simulation.id_prefix) if config.has_faults else None
+        )
 
     def backlog(self) -> Iterator[GeneratedMessage]:
         """Every message of the dataset, in event-time order, faults interleaved."""
@@ -56,7 +58,9 @@ class Generator:
         faults = self.faults
         for at, event in events:
             kind = event["type"]
-            message = GeneratedMessage(topic_of[kind], event["account_id"].encode(), dumps(event), "valid", kind)
+            message = GeneratedMessage(
+                topic_of[kind], event["account_id"].encode(), dumps(event), "valid", kind
+            )
             yield message
             if faults is not None:
                 yield from faults.after(message, event, at)

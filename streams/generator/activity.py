@@ -37,8 +37,15 @@ _FEATURE_STOP = 1.0 / catalog.FEATURES_PER_SESSION_MEAN
 
 
 class Activity:
-    def __init__(self, timeline: Timeline, rng: random.Random, support: Support,
-                 profiles: tuple[FeatureProfile, ...], window_start: int, crm: Crm | None = None) -> None:
+    def __init__(
+        self,
+        timeline: Timeline,
+        rng: random.Random,
+        support: Support,
+        profiles: tuple[FeatureProfile, ...],
+        window_start: int,
+        crm: Crm | None = None,
+    ) -> None:
         self.timeline = timeline
         self.crm = crm
         self.rng = rng
@@ -75,16 +82,22 @@ class Activity:
                     self.join(account, user)
                 elif random_() < user.workday_activity * factor:
                     self.workday(account, user, midnight)
-            expected_tickets = ticket_factor * present ** 0.6 * (1.6 - 0.5 * account.health)
+            expected_tickets = ticket_factor * present**0.6 * (1.6 - 0.5 * account.health)
             for _ in range(_poisson(rng, expected_tickets)):
                 requester = account.users[rng.randrange(present)]
                 opened_at = midnight + int((8 + 10 * random_()) * HOUR_MS)
-                self.support.open_ticket(max(opened_at, requester.joined_at + MINUTE_MS), account, requester.user_id)
+                self.support.open_ticket(
+                    max(opened_at, requester.joined_at + MINUTE_MS), account, requester.user_id
+                )
 
     def workday(self, account: Account, user: User, midnight: int) -> None:
         rng = self.rng
         hour = user.start_hour + 0.75 * rng.gauss(0.0, 1.0)
-        sessions = 1 + (rng.random() < catalog.SESSION_EXTRA[0]) + (rng.random() < catalog.SESSION_EXTRA[1])
+        sessions = (
+            1
+            + (rng.random() < catalog.SESSION_EXTRA[0])
+            + (rng.random() < catalog.SESSION_EXTRA[1])
+        )
         for number in range(sessions):
             if hour > 22.5:
                 break
@@ -92,7 +105,9 @@ class Activity:
             if at >= self.window_start:
                 ended = self.session(account, user, at)
                 if number == 0 and rng.random() < catalog.NPS_PER_ACTIVE_DAY:
-                    self.support.survey(ended + delay(rng, 20 * SECOND_MS), account, user.user_id, "nps")
+                    self.support.survey(
+                        ended + delay(rng, 20 * SECOND_MS), account, user.user_id, "nps"
+                    )
             hour += 1.0 + 3.0 * rng.random()
 
     def session(self, account: Account, user: User, at: int) -> int:
@@ -127,8 +142,16 @@ class Activity:
             return
         emit = self.timeline.emit
         account_id = account.account_id
-        emit(at, {"event_id": None, "type": "signup", "occurred_at": None, "account_id": account_id,
-                  "user_id": user.user_id})
+        emit(
+            at,
+            {
+                "event_id": None,
+                "type": "signup",
+                "occurred_at": None,
+                "account_id": account_id,
+                "user_id": user.user_id,
+            },
+        )
         self.session(account, user, at + rng.randrange(20, 300) * SECOND_MS)
         first_user = user is account.users[0]
         steps = catalog.ONBOARDING_STEPS if first_user else catalog.TEAMMATE_STEPS
@@ -138,8 +161,17 @@ class Activity:
             at += delay(rng, 40 * MINUTE_MS, 1.5)
             if crm is not None and number > 1:
                 at += crm.step_delay(account)
-            emit(at, {"event_id": None, "type": "onboarding_step_completed", "occurred_at": None,
-                      "account_id": account_id, "user_id": user.user_id, "step": step})
+            emit(
+                at,
+                {
+                    "event_id": None,
+                    "type": "onboarding_step_completed",
+                    "occurred_at": None,
+                    "account_id": account_id,
+                    "user_id": user.user_id,
+                    "step": step,
+                },
+            )
             if rng.random() < catalog.CES_AFTER_ONBOARDING_STEP:
                 self.support.survey(at + delay(rng, 30 * SECOND_MS), account, user.user_id, "ces")
             if rng.random() >= catalog.ONBOARDING_STEP_CONTINUE:
@@ -150,7 +182,12 @@ class Activity:
                 break
         if first_user and completed and not account.onboarded:
             account.onboarded = True
-            event = {"event_id": None, "type": "onboarding_completed", "occurred_at": None, "account_id": account_id}
+            event = {
+                "event_id": None,
+                "type": "onboarding_completed",
+                "occurred_at": None,
+                "account_id": account_id,
+            }
             if rng.random() < 0.7:
                 event["user_id"] = user.user_id
             emit(at + rng.randrange(1, 30) * SECOND_MS, event)
@@ -161,7 +198,13 @@ def expand_session_step(step: tuple) -> dict:
     detail is the session_id (login, logout; None: none) or the feature (feature_used), and
     count the feature_used count (None: the default, 1, left out)."""
     _, kind, account_id, user_id, detail, count = step
-    event = {"event_id": None, "type": kind, "occurred_at": None, "account_id": account_id, "user_id": user_id}
+    event = {
+        "event_id": None,
+        "type": kind,
+        "occurred_at": None,
+        "account_id": account_id,
+        "user_id": user_id,
+    }
     if kind == "feature_used":
         event["feature"] = detail
         if count is not None:

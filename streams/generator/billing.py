@@ -93,17 +93,22 @@ class Billing:
         self.timeline.emit(at, event)
 
     def _payment_event(self, kind: str, at: int, account: Account, sub: Subscription) -> None:
-        self.timeline.emit(at, {
-            "event_id": None,
-            "type": kind,
-            "occurred_at": None,
-            "account_id": account.account_id,
-            "subscription_id": sub.subscription_id,
-            "amount": money(invoice_cents(sub)),
-            "currency": account.currency,
-        })
+        self.timeline.emit(
+            at,
+            {
+                "event_id": None,
+                "type": kind,
+                "occurred_at": None,
+                "account_id": account.account_id,
+                "subscription_id": sub.subscription_id,
+                "amount": money(invoice_cents(sub)),
+                "currency": account.currency,
+            },
+        )
 
-    def _cancel_event(self, at: int, account: Account, sub: Subscription, effective_at: int | None) -> None:
+    def _cancel_event(
+        self, at: int, account: Account, sub: Subscription, effective_at: int | None
+    ) -> None:
         event = {
             "event_id": None,
             "type": "subscription_canceled",
@@ -119,11 +124,19 @@ class Billing:
 
     def new_subscription(self, account: Account, plan: str) -> Subscription:
         rng = self.rng
-        interval, interval_count = choose(rng, tuple((terms[:2], terms[2]) for terms in catalog.BILLING_TERMS[plan]))
+        interval, interval_count = choose(
+            rng, tuple((terms[:2], terms[2]) for terms in catalog.BILLING_TERMS[plan])
+        )
         if interval == "week":
             plan = catalog.WEEKLY_PLAN
-        joined = sum(1 for user in account.users if user.joined_at <= account.acquired_at + 30 * DAY_MS)
-        discount = rng.choice(catalog.DISCOUNT_PERCENTS) if rng.random() < catalog.DISCOUNT_SHARE.get(plan, 0) else 0
+        joined = sum(
+            1 for user in account.users if user.joined_at <= account.acquired_at + 30 * DAY_MS
+        )
+        discount = (
+            rng.choice(catalog.DISCOUNT_PERCENTS)
+            if rng.random() < catalog.DISCOUNT_SHARE.get(plan, 0)
+            else 0
+        )
         account.subscriptions_started += 1
         return Subscription(
             subscription_id=f"sub_{account.account_id[5:]}_{account.subscriptions_started}",
@@ -144,7 +157,9 @@ class Billing:
             sub.trial_ends_at = at + rng.choice(catalog.TRIAL_DAYS) * DAY_MS
         self._terms_event("subscription_started", at, account, sub)
         if sub.trial_ends_at is None:
-            self.timeline.schedule(at + rng.randrange(5, 90) * SECOND_MS, self.renew, account, sub.version)
+            self.timeline.schedule(
+                at + rng.randrange(5, 90) * SECOND_MS, self.renew, account, sub.version
+            )
         elif rng.random() < catalog.TRIAL_CONVERSION * min(1.2, account.health + 0.2):
             self.timeline.schedule(sub.trial_ends_at, self.renew, account, sub.version)
         else:
@@ -182,7 +197,9 @@ class Billing:
         if sub.failures >= catalog.PAYMENT_ATTEMPTS:
             self.cancel(at + self.rng.randrange(1, 60) * SECOND_MS, account, sub.version, None)
         else:
-            self.timeline.schedule(at + catalog.PAYMENT_RETRY_DAYS * DAY_MS, self.retry, account, sub.version)
+            self.timeline.schedule(
+                at + catalog.PAYMENT_RETRY_DAYS * DAY_MS, self.retry, account, sub.version
+            )
 
     def _paid(self, at: int, account: Account, sub: Subscription) -> None:
         """Payment for the period starting at sub.period_start succeeded: plan the period."""
@@ -247,7 +264,9 @@ class Billing:
         account.churned_at = None
         sub = account.sub = self.new_subscription(account, plan)
         self._terms_event("subscription_started", at, account, sub)
-        self.timeline.schedule(at + rng.randrange(5, 90) * SECOND_MS, self.renew, account, sub.version)
+        self.timeline.schedule(
+            at + rng.randrange(5, 90) * SECOND_MS, self.renew, account, sub.version
+        )
 
     def change(self, at: int, account: Account, version: int, direction: int) -> None:
         """subscription_changed: an upgrade (direction +1) or a downgrade (-1), full new terms."""
@@ -260,11 +279,15 @@ class Billing:
         rebill = False
         if direction > 0:
             if draw < 0.6 or sub.plan in (catalog.WEEKLY_PLAN, "enterprise") and draw < 0.9:
-                sub.quantity += max(block, round(sub.quantity * (0.1 + 0.4 * rng.random()) / block) * block)
+                sub.quantity += max(
+                    block, round(sub.quantity * (0.1 + 0.4 * rng.random()) / block) * block
+                )
             elif draw < 0.9:
                 sub.plan = PLAN_ORDER[PLAN_ORDER.index(sub.plan) + 1]
                 sub.quantity = seats_for(sub.plan, sub.quantity)
-                sub.unit_cents = unit_price_cents(sub.plan, account.currency, sub.interval, sub.interval_count)
+                sub.unit_cents = unit_price_cents(
+                    sub.plan, account.currency, sub.interval, sub.interval_count
+                )
             elif sub.interval == "month" and sub.interval_count == 1:
                 sub.interval = "year"
                 sub.unit_cents = unit_price_cents(sub.plan, account.currency, "year", 1)
@@ -272,12 +295,18 @@ class Billing:
             else:
                 sub.quantity += block
         else:
-            if (draw < 0.6 or sub.plan in (catalog.WEEKLY_PLAN, "starter")) and sub.quantity > block:
-                sub.quantity = max(block, sub.quantity - max(block, round(sub.quantity * 0.3 / block) * block))
+            if (
+                draw < 0.6 or sub.plan in (catalog.WEEKLY_PLAN, "starter")
+            ) and sub.quantity > block:
+                sub.quantity = max(
+                    block, sub.quantity - max(block, round(sub.quantity * 0.3 / block) * block)
+                )
             elif draw < 0.9 and sub.plan in PLAN_ORDER[1:]:
                 sub.plan = PLAN_ORDER[PLAN_ORDER.index(sub.plan) - 1]
                 sub.quantity = seats_for(sub.plan, sub.quantity)
-                sub.unit_cents = unit_price_cents(sub.plan, account.currency, sub.interval, sub.interval_count)
+                sub.unit_cents = unit_price_cents(
+                    sub.plan, account.currency, sub.interval, sub.interval_count
+                )
             elif not sub.discount_percent:
                 sub.discount_percent = rng.choice(catalog.DISCOUNT_PERCENTS)
             else:
@@ -285,4 +314,6 @@ class Billing:
         self._terms_event("subscription_changed", at, account, sub)
         if rebill:  # a new billing anchor: charge the new period now, forget the old renewal
             sub.version += 1
-            self.timeline.schedule(at + rng.randrange(5, 90) * SECOND_MS, self.renew, account, sub.version)
+            self.timeline.schedule(
+                at + rng.randrange(5, 90) * SECOND_MS, self.renew, account, sub.version
+            )

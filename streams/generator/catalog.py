@@ -51,13 +51,23 @@ TRIAL_SHARE: Final[dict[str, float]] = {"starter": 0.70, "growth": 0.55, "enterp
 TRIAL_DAYS: Final = (14, 14, 14, 30)
 TRIAL_CONVERSION: Final = 0.55
 # Chance that a subscription ends at the end of one month of service (scaled by period length).
-MONTHLY_CHURN: Final[dict[str, float]] = {"starter": 0.035, "growth": 0.02, "enterprise": 0.008, WEEKLY_PLAN: 0.05}
+MONTHLY_CHURN: Final[dict[str, float]] = {
+    "starter": 0.035,
+    "growth": 0.02,
+    "enterprise": 0.008,
+    WEEKLY_PLAN: 0.05,
+}
 MONTHLY_EXPANSION: Final = 0.04
 MONTHLY_CONTRACTION: Final = 0.02
 CANCEL_AT_PERIOD_END_SHARE: Final = 0.7  # the rest cancel immediately
 REACTIVATION_SHARE: Final = 0.2
 REACTIVATION_DELAY_DAYS: Final = (5, 150)
-PAYMENT_FAILURE: Final[dict[str, float]] = {"starter": 0.07, "growth": 0.05, "enterprise": 0.02, WEEKLY_PLAN: 0.06}
+PAYMENT_FAILURE: Final[dict[str, float]] = {
+    "starter": 0.07,
+    "growth": 0.05,
+    "enterprise": 0.02,
+    WEEKLY_PLAN: 0.06,
+}
 PAYMENT_RETRY_DAYS: Final = 3
 PAYMENT_RETRY_SUCCESS: Final = 0.6
 PAYMENT_ATTEMPTS: Final = 3  # after this many failures in a row the subscription is canceled
@@ -65,8 +75,18 @@ PAYMENT_ATTEMPTS: Final = 3  # after this many failures in a row the subscriptio
 # --- people and usage ----------------------------------------------------------------------
 
 # UTC offsets in hours (kept within -8..+9 so a local working day spans at most three UTC days).
-REGIONS: Final = ((-8.0, 0.18), (-7.0, 0.05), (-6.0, 0.10), (-5.0, 0.17), (0.0, 0.12), (1.0, 0.18),
-                  (2.0, 0.05), (5.5, 0.06), (8.0, 0.05), (9.0, 0.04))
+REGIONS: Final = (
+    (-8.0, 0.18),
+    (-7.0, 0.05),
+    (-6.0, 0.10),
+    (-5.0, 0.17),
+    (0.0, 0.12),
+    (1.0, 0.18),
+    (2.0, 0.05),
+    (5.5, 0.06),
+    (8.0, 0.05),
+    (9.0, 0.04),
+)
 
 # (name, share of users who adopt it, relative use frequency among adopters)
 FEATURES: Final = (
@@ -94,8 +114,13 @@ LOGOUT_SHARE: Final = 0.8
 FEATURES_PER_SESSION_MEAN: Final = 4.0
 GAP_SECONDS_MEDIAN: Final = 45.0  # lognormal gap between actions inside a session
 
-ONBOARDING_STEPS: Final = ("create_workspace", "invite_teammates", "connect_data_source",
-                           "create_first_dashboard", "set_up_alerts")
+ONBOARDING_STEPS: Final = (
+    "create_workspace",
+    "invite_teammates",
+    "connect_data_source",
+    "create_first_dashboard",
+    "set_up_alerts",
+)
 ONBOARDING_STEP_CONTINUE: Final = 0.9  # chance to go on to the next step
 TEAMMATE_STEPS: Final = ("complete_profile", "join_workspace")
 TEAMMATE_JOIN_MEAN_DAYS: Final = 6.0  # teammates of a new account arrive over the first weeks
@@ -104,8 +129,19 @@ TEAMMATE_JOIN_MEAN_DAYS: Final = 6.0  # teammates of a new account arrive over t
 
 TICKETS_PER_WORKDAY: Final = 0.02  # times users ** 0.6
 TICKET_PRIORITIES: Final = (("low", 0.30), ("normal", 0.50), ("high", 0.15), ("urgent", 0.05))
-TICKET_CHANNELS: Final = (("email", 0.40), ("chat", 0.30), ("web", 0.15), ("phone", 0.10), ("social", 0.05))
-FIRST_REPLY_MEDIAN_MINUTES: Final[dict[str, float]] = {"urgent": 20, "high": 90, "normal": 240, "low": 600}
+TICKET_CHANNELS: Final = (
+    ("email", 0.40),
+    ("chat", 0.30),
+    ("web", 0.15),
+    ("phone", 0.10),
+    ("social", 0.05),
+)
+FIRST_REPLY_MEDIAN_MINUTES: Final[dict[str, float]] = {
+    "urgent": 20,
+    "high": 90,
+    "normal": 240,
+    "low": 600,
+}
 TICKET_UNANSWERED: Final = 0.04
 TICKET_UNRESOLVED: Final = 0.08
 TICKET_RATED: Final = 0.35

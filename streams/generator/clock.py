@@ -13,13 +13,13 @@ import calendar
 from datetime import UTC, date, datetime
 
 from streams.contract.rfc3339 import MissingOffset, moment_ms, parse_rfc3339_ms
+
 # the engine's time constants, re-exported for the generator's modules (one definition)
 from streams.engine.timeline import DAY_MS as DAY_MS
 from streams.engine.timeline import HOUR_MS as HOUR_MS
 from streams.engine.timeline import MINUTE_MS as MINUTE_MS
 from streams.engine.timeline import SECOND_MS as SECOND_MS
 from streams.errors import ConfigError
-
 
 DEFAULT_END_TEXT = "2026-03-01T00:00:00Z"
 DEFAULT_END_MS = 1_772_323_200_000  # DEFAULT_END_TEXT
@@ -47,7 +47,9 @@ def clock_texts() -> tuple[list[str], list[str]]:
     """("HH:MM:SS" by second of day, ".mmmZ" or "Z" by millisecond): the pieces of rfc3339,
     for loops that format many times of one day."""
     if not _clock_faces:
-        _clock_faces.extend(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
+        _clock_faces.extend(
+            f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)
+        )
     return _clock_faces, _fractions
 
 

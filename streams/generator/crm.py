@@ -26,8 +26,23 @@ from streams.generator.world import Account, choose
 
 OWNERS: tuple[str, ...] = ("csm-ana", "csm-ben", "csm-chloe", "csm-dev", "csm-eva", "csm-farid")
 ENTERPRISE_OWNERS: tuple[str, ...] = ("csm-gus", "csm-hana")
-NAMES: tuple[str, ...] = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka",
-                          "Tyrell", "Cyberdyne", "Soylent", "Vandelay", "Pied Piper", "Dunder", "Aperture")
+NAMES: tuple[str, ...] = (
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Vandelay",
+    "Pied Piper",
+    "Dunder",
+    "Aperture",
+)
 PACES: tuple[tuple[str, float], ...] = (("fast", 0.45), ("steady", 0.35), ("stalled", 0.20))
 RENEWAL_SHARE = 0.8
 SEATS_SHARE = 0.7
@@ -81,10 +96,17 @@ class Crm:
 
     def stops_after(self, account: Account, step_number: int) -> bool:
         """Does a stalled journey stop after its `step_number`-th step (1-based)?"""
-        return self.pace.get(account.account_id) == "stalled" and step_number >= 1 + account.index % 3
+        return (
+            self.pace.get(account.account_id) == "stalled" and step_number >= 1 + account.index % 3
+        )
 
     def _emit(self, at: int, account: Account, record: dict) -> None:
-        event = {"event_id": None, "type": "account_updated", "occurred_at": None, "account_id": account.account_id}
+        event = {
+            "event_id": None,
+            "type": "account_updated",
+            "occurred_at": None,
+            "account_id": account.account_id,
+        }
         event.update(record)
         if "renewal_at" in record:
             renewal = record["renewal_at"]

@@ -27,9 +27,9 @@ from collections import deque
 
 import orjson
 
+from streams.contract.model import SOURCE_TOPICS, TOPIC_OF_TYPE
 from streams.generator.clock import DAY_MS, rfc3339
 from streams.generator.generator_config import GeneratedMessage, GeneratorConfig
-from streams.contract.model import SOURCE_TOPICS, TOPIC_OF_TYPE
 
 DUPLICATE_MEMORY = 4096  # messages
 DUPLICATE_HORIZON_MS = DAY_MS
@@ -76,7 +76,9 @@ class FaultInjector:
         self.faults_out += 1
         return f"{self.id_prefix}{self.faults_out:x}"
 
-    def after(self, message: GeneratedMessage, event: dict, at: int) -> list[GeneratedMessage] | tuple[()]:
+    def after(
+        self, message: GeneratedMessage, event: dict, at: int
+    ) -> list[GeneratedMessage] | tuple[()]:
         """Faults to send right after the valid `message` (built from `event`, at `at`)."""
         random_ = self.rng.random
         out: list[GeneratedMessage] | tuple[()] = ()
@@ -120,14 +122,16 @@ class FaultInjector:
         value: bytes
         if reason == "not_json":
             text = orjson.dumps(base)
-            value = rng.choice((
-                text[: len(text) // 2],
-                text.replace(b'"', b"'"),
-                text + b"}",
-                text.replace(b":", b"=", 1),
-                b"type=login account_id=" + account_id.encode(),
-                b'{"type": "login", "count": NaN}',
-            ))
+            value = rng.choice(
+                (
+                    text[: len(text) // 2],
+                    text.replace(b'"', b"'"),
+                    text + b"}",
+                    text.replace(b":", b"=", 1),
+                    b"type=login account_id=" + account_id.encode(),
+                    b'{"type": "login", "count": NaN}',
+                )
+            )
         elif reason == "invalid_utf8":
             value = orjson.dumps(base).replace(b'":"', b'":"\xff\xfe', 1)
         elif reason == "not_object":
@@ -141,13 +145,22 @@ class FaultInjector:
             base[key] = bad
             value = orjson.dumps(base)
         elif reason == "unknown_type":
-            base["type"] = rng.choice(("page_viewed", "feature-used", "Login", "subscription_paused", ""))
+            base["type"] = rng.choice(
+                ("page_viewed", "feature-used", "Login", "subscription_paused", "")
+            )
             value = orjson.dumps(base)
         elif reason == "bad_timestamp":
-            base["occurred_at"] = rng.choice((
-                when[:10] + "T25:00:00Z", "2026-02-30T10:00:00Z", when.rstrip("Z"), when[:10] + " 10:00", "yesterday",
-                "01/03/2026 10:00:00", when[:10] + "T10:00:00+25:00",
-            ))
+            base["occurred_at"] = rng.choice(
+                (
+                    when[:10] + "T25:00:00Z",
+                    "2026-02-30T10:00:00Z",
+                    when.rstrip("Z"),
+                    when[:10] + " 10:00",
+                    "yesterday",
+                    "01/03/2026 10:00:00",
+                    when[:10] + "T10:00:00+25:00",
+                )
+            )
             value = orjson.dumps(base)
         elif reason == "negative_amount":
             base["amount"] = -rng.choice((0.01, 1, 49, 2900.5))
@@ -156,13 +169,20 @@ class FaultInjector:
             if "rating" in base:
                 base["rating"] = rng.choice((0, 6, 10, -1))
             else:
-                base["survey"], base["score"] = rng.choice((("nps", 11), ("nps", -1), ("csat", 0), ("csat", 6),
-                                                            ("ces", 0), ("ces", 8)))
+                base["survey"], base["score"] = rng.choice(
+                    (("nps", 11), ("nps", -1), ("csat", 0), ("csat", 6), ("ces", 0), ("ces", 8))
+                )
             value = orjson.dumps(base)
         elif reason == "number_out_of_range":
             key, bad = rng.choice(
-                (("count", 0), ("count", -3)) if base["type"] == "feature_used"
-                else (("quantity", 0), ("interval_count", 0), ("discount_percent", 101), ("discount_percent", -5))
+                (("count", 0), ("count", -3))
+                if base["type"] == "feature_used"
+                else (
+                    ("quantity", 0),
+                    ("interval_count", 0),
+                    ("discount_percent", 101),
+                    ("discount_percent", -5),
+                )
             )
             base[key] = bad
             value = orjson.dumps(base)
@@ -174,7 +194,13 @@ class FaultInjector:
             base[key] = bad
             value = orjson.dumps(base)
         elif reason == "empty_string":
-            key = rng.choice(tuple(k for k in REQUIRED[base["type"]] if isinstance(base[k], str) and k != "occurred_at"))
+            key = rng.choice(
+                tuple(
+                    k
+                    for k in REQUIRED[base["type"]]
+                    if isinstance(base[k], str) and k != "occurred_at"
+                )
+            )
             base[key] = ""
             value = orjson.dumps(base)
         elif reason == "too_long":
@@ -197,7 +223,14 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "ticket_opened": (*_ENVELOPE, "ticket_id"),
     "ticket_replied": (*_ENVELOPE, "ticket_id", "author"),
     "ticket_rated": (*_ENVELOPE, "ticket_id", "rating"),
-    "subscription_changed": (*_ENVELOPE, "subscription_id", "plan", "amount", "currency", "interval"),
+    "subscription_changed": (
+        *_ENVELOPE,
+        "subscription_id",
+        "plan",
+        "amount",
+        "currency",
+        "interval",
+    ),
     "subscription_canceled": (*_ENVELOPE, "subscription_id"),
     "payment_succeeded": (*_ENVELOPE, "subscription_id", "amount", "currency"),
     "survey_response": (*_ENVELOPE, "survey", "score"),
@@ -211,7 +244,12 @@ ENUM_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "survey_response": (("survey", "csi"), ("survey", "NPS")),
 }
 MAX_LENGTHS: tuple[tuple[str, int], ...] = (
-    ("event_id", 128), ("account_id", 128), ("user_id", 128), ("feature", 64), ("plan", 64), ("comment", 2000),
+    ("event_id", 128),
+    ("account_id", 128),
+    ("user_id", 128),
+    ("feature", 64),
+    ("plan", 64),
+    ("comment", 2000),
 )
 
 
@@ -237,9 +275,18 @@ def _wrong_types(event: dict, at: int) -> tuple[tuple[str, object], ...]:
         ("event_id", ["evt", 1]),
         ("type", None),
     ]
-    typed = {"count": "3", "rating": "5", "score": "9", "amount": "forty-nine", "feature": 7,
-             "ticket_id": {"id": 1}, "quantity": "ten", "subscription_id": 123, "seats_purchased": "five",
-             "owner": ["csm"]}
+    typed = {
+        "count": "3",
+        "rating": "5",
+        "score": "9",
+        "amount": "forty-nine",
+        "feature": 7,
+        "ticket_id": {"id": 1},
+        "quantity": "ten",
+        "subscription_id": 123,
+        "seats_purchased": "five",
+        "owner": ["csm"],
+    }
     options.extend((key, bad) for key, bad in typed.items() if key in event)
     return tuple(options)
 
@@ -253,12 +300,25 @@ def _examples(event_id: str, when: str, account_id: str, user_id: str) -> tuple[
         ("ticket_opened", {"ticket_id": "tkt_fault", "priority": "high", "channel": "chat"}),
         ("ticket_replied", {"ticket_id": "tkt_fault", "author": "agent"}),
         ("ticket_rated", {"ticket_id": "tkt_fault", "rating": 4}),
-        ("subscription_changed", {"subscription_id": "sub_fault", "plan": "growth", "amount": 29,
-                                  "currency": "USD", "interval": "month", "quantity": 5, "discount_percent": 10}),
+        (
+            "subscription_changed",
+            {
+                "subscription_id": "sub_fault",
+                "plan": "growth",
+                "amount": 29,
+                "currency": "USD",
+                "interval": "month",
+                "quantity": 5,
+                "discount_percent": 10,
+            },
+        ),
         ("subscription_canceled", {"subscription_id": "sub_fault"}),
         ("payment_succeeded", {"subscription_id": "sub_fault", "amount": 145.5, "currency": "EUR"}),
         ("survey_response", {"user_id": user_id, "survey": "nps", "score": 9, "comment": "Fine."}),
         ("onboarding_step_completed", {"user_id": user_id, "step": "invite_teammates"}),
-        ("account_updated", {"name": "Fault Inc", "segment": "smb", "owner": "csm-fault", "seats_purchased": 5}),
+        (
+            "account_updated",
+            {"name": "Fault Inc", "segment": "smb", "owner": "csm-fault", "seats_purchased": 5},
+        ),
     )
     return tuple({**envelope, "type": kind, **fields} for kind, fields in rows)

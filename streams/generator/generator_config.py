@@ -47,18 +47,28 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.accounts, int) or self.accounts < 1:
-            raise ConfigError(f"accounts must be a whole number >= 1, not {self.accounts!r}: pass e.g. --accounts 100.")
+            raise ConfigError(
+                f"accounts must be a whole number >= 1, not {self.accounts!r}: pass e.g. --accounts 100."
+            )
         if not isinstance(self.days, int) or not 1 <= self.days <= MAX_DAYS:
-            raise ConfigError(f"days must be a whole number from 1 to {MAX_DAYS}, not {self.days!r}: pass e.g. --days 30.")
+            raise ConfigError(
+                f"days must be a whole number from 1 to {MAX_DAYS}, not {self.days!r}: pass e.g. --days 30."
+            )
         if not isinstance(self.seed, int):
-            raise ConfigError(f"seed must be a whole number, not {self.seed!r}: pass e.g. --seed 1.")
+            raise ConfigError(
+                f"seed must be a whole number, not {self.seed!r}: pass e.g. --seed 1."
+            )
         if not isinstance(self.end, int) or self.end < MIN_END_MS:
-            raise ConfigError(f"end must be an epoch-millisecond time after 1972, not {self.end!r}: pass e.g. --end 2026-03-01.")
+            raise ConfigError(
+                f"end must be an epoch-millisecond time after 1972, not {self.end!r}: pass e.g. --end 2026-03-01."
+            )
         for name in ("duplicate_fraction", "late_fraction", "malformed_fraction"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 flag = "--" + name.split("_")[0].replace("duplicate", "duplicates")
-                raise ConfigError(f"{name} must be between 0 and 1, not {value!r}: pass e.g. {flag} 0.01.")
+                raise ConfigError(
+                    f"{name} must be between 0 and 1, not {value!r}: pass e.g. {flag} 0.01."
+                )
 
     @property
     def window_start(self) -> int:

@@ -46,10 +46,14 @@ class LiveFeed:
         self.collector = _Collector()
         self.billing = Billing(self.collector, self.rng)  # type: ignore[arg-type]
         end = simulation.config.end
-        self.accounts = [a for a in simulation.accounts if a.acquired_at < end and a.churned_at is None] or \
-            simulation.accounts[:1]
+        self.accounts = [
+            a for a in simulation.accounts if a.acquired_at < end and a.churned_at is None
+        ] or simulation.accounts[:1]
         self.people: list[tuple[Account, User]] = [
-            (account, user) for account in self.accounts for user in account.users if user.joined_at < end
+            (account, user)
+            for account in self.accounts
+            for user in account.users
+            if user.joined_at < end
         ] or [(self.accounts[0], self.accounts[0].users[0])]
         self.sessions: list[tuple[Account, User, str | None]] = []
         self.tickets: list[list] = []  # [account, requester user_id, ticket_id, state]
@@ -79,7 +83,12 @@ class LiveFeed:
         return self.session_step()
 
     def _envelope(self, kind: str, account: Account, user_id: str | None = None) -> dict:
-        event = {"event_id": None, "type": kind, "occurred_at": None, "account_id": account.account_id}
+        event = {
+            "event_id": None,
+            "type": kind,
+            "occurred_at": None,
+            "account_id": account.account_id,
+        }
         if user_id is not None:
             event["user_id"] = user_id
         return event
@@ -118,14 +127,15 @@ class LiveFeed:
             ticket_id = f"tkt_live_{self.counter:x}"
             self.tickets.append([account, user.user_id, ticket_id, "new"])
             event = self._envelope("ticket_opened", account, user.user_id)
-            event.update(ticket_id=ticket_id, priority=choose(rng, catalog.TICKET_PRIORITIES),
-                         channel=choose(rng, catalog.TICKET_CHANNELS))
+            event.update(
+                ticket_id=ticket_id,
+                priority=choose(rng, catalog.TICKET_PRIORITIES),
+                channel=choose(rng, catalog.TICKET_CHANNELS),
+            )
             return event
         ticket = rng.choice(self.tickets)
         account, requester, ticket_id, state = ticket
-        if state == "new":
-            ticket[3], kind, extra = "answered", "ticket_replied", {"author": "agent"}
-        elif state == "waiting":
+        if state == "new" or state == "waiting":
             ticket[3], kind, extra = "answered", "ticket_replied", {"author": "agent"}
         elif state == "answered" and rng.random() < 0.4:
             ticket[3], kind, extra = "waiting", "ticket_replied", {"author": "customer"}
@@ -137,7 +147,10 @@ class LiveFeed:
             self.tickets.remove(ticket)
             if rng.random() < 0.5:
                 return self.survey(account, requester, "csat")
-            kind, extra = "ticket_rated", {"rating": 1 + choose(rng, tuple(enumerate(catalog.RATING_WEIGHTS)))}
+            kind, extra = (
+                "ticket_rated",
+                {"rating": 1 + choose(rng, tuple(enumerate(catalog.RATING_WEIGHTS)))},
+            )
         event = self._envelope(kind, account)
         event["ticket_id"] = ticket_id
         event.update(extra)
@@ -167,8 +180,13 @@ class LiveFeed:
                 self.onboarding.pop(0)
             return event
         account = rng.choice(self.accounts)
-        user = User(user_id=f"usr_{account.account_id[5:]}_{len(account.users):03d}", joined_at=self.last,
-                    workday_activity=0.5, start_hour=9.0, profile=rng.randrange(catalog.FEATURE_PROFILES))
+        user = User(
+            user_id=f"usr_{account.account_id[5:]}_{len(account.users):03d}",
+            joined_at=self.last,
+            workday_activity=0.5,
+            start_hour=9.0,
+            profile=rng.randrange(catalog.FEATURE_PROFILES),
+        )
         account.users.append(user)
         self.people.append((account, user))
         self.onboarding.append((account, user, list(catalog.TEAMMATE_STEPS)))
@@ -176,7 +194,11 @@ class LiveFeed:
 
     def billing_step(self) -> dict:
         rng = self.rng
-        paying = [a for a in rng.sample(self.accounts, min(8, len(self.accounts))) if a.sub and not a.sub.canceling]
+        paying = [
+            a
+            for a in rng.sample(self.accounts, min(8, len(self.accounts)))
+            if a.sub and not a.sub.canceling
+        ]
         if not paying:
             return self.session_step()
         account = paying[0]
@@ -189,5 +211,9 @@ class LiveFeed:
                 return self.collector.emitted[-1]
         kind = "payment_failed" if rng.random() < 0.05 else "payment_succeeded"
         event = self._envelope(kind, account)
-        event.update(subscription_id=sub.subscription_id, amount=money(invoice_cents(sub)), currency=account.currency)
+        event.update(
+            subscription_id=sub.subscription_id,
+            amount=money(invoice_cents(sub)),
+            currency=account.currency,
+        )
         return event

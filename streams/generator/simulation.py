@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from streams.generator.activity import Activity, expand_session_step
 from streams.generator.billing import Billing
 from streams.generator.clock import DAY_MS, MINUTE_MS, clock_texts, day_prefix
-from streams.generator.generator_config import GeneratorConfig
 from streams.generator.crm import Crm
+from streams.generator.generator_config import GeneratorConfig
 from streams.generator.support import Support
 from streams.generator.timeline import Event, Timeline
 from streams.generator.world import Account, FeatureProfile, build_accounts, feature_profiles
@@ -50,13 +50,17 @@ class Simulation:
         self.events_out = 0
         span_days = max(365, 2 * config.days)
         self.profiles: tuple[FeatureProfile, ...] = feature_profiles(self.rng)
-        self.accounts: list[Account] = build_accounts(self.rng, config.accounts, config.end, span_days)
+        self.accounts: list[Account] = build_accounts(
+            self.rng, config.accounts, config.end, span_days
+        )
         self.first_day = (config.end - (span_days + 2) * DAY_MS) // DAY_MS
         self.timeline = Timeline(config.end, self.first_day)
         self.support = Support(self.timeline, self.rng)
         self.billing = Billing(self.timeline, self.rng)
         self.crm = Crm(self.timeline, config.seed)
-        self.activity = Activity(self.timeline, self.rng, self.support, self.profiles, config.window_start, self.crm)
+        self.activity = Activity(
+            self.timeline, self.rng, self.support, self.profiles, config.window_start, self.crm
+        )
         for account in self.accounts:
             self.crm.plan_account(account)
             buys_at = account.acquired_at + self.rng.randrange(2, 15) * MINUTE_MS
@@ -79,7 +83,9 @@ class Simulation:
             local_day = day + 1
             if local_day >= ticket_first_day:
                 # local day (window_first_day - 1) can still reach into the window in the west
-                self.activity.local_day(local_day, self.accounts, with_usage=local_day >= window_first_day - 1)
+                self.activity.local_day(
+                    local_day, self.accounts, with_usage=local_day >= window_first_day - 1
+                )
             timeline.run_actions_before((day + 1) * DAY_MS)
             count = self.events_out
             date_text, midnight = day_prefix(day), day * DAY_MS
@@ -89,6 +95,8 @@ class Simulation:
                 count += 1
                 event["event_id"] = f"{prefix}{count:x}"
                 seconds, millis = divmod(at - midnight, 1000)
-                event["occurred_at"] = date_text + faces[seconds] + fractions[millis]  # = rfc3339(at)
+                event["occurred_at"] = (
+                    date_text + faces[seconds] + fractions[millis]
+                )  # = rfc3339(at)
                 yield at, event
             self.events_out = count

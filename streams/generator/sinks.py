@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 from streams.errors import PulseError
-from streams.kafka.security import KafkaSecurity, client_log_muted, connection_error
 from streams.generator.generator_config import GeneratedMessage
 from streams.generator.summary import Summary
+from streams.kafka.security import KafkaSecurity, client_log_muted, connection_error
 
 PROGRESS_EVERY_SECONDS = 5.0
 _CHECK_EVERY = 2048  # messages between looks at the clock
@@ -47,12 +47,20 @@ class Progress:
         now = time.monotonic()
         if now - self.last_time >= PROGRESS_EVERY_SECONDS:
             count = self.summary.messages
-            self.echo(f"pulse generate: {count:,} messages ({(count - self.last_count) / (now - self.last_time):,.0f}/s)")
+            self.echo(
+                f"pulse generate: {count:,} messages ({(count - self.last_count) / (now - self.last_time):,.0f}/s)"
+            )
             self.last_time, self.last_count = now, count
 
 
-def write_jsonl(messages: Iterable[GeneratedMessage], out: BinaryIO, summary: Summary, progress: Progress,
-                pacer: Pacer, flush_each: bool = False) -> None:
+def write_jsonl(
+    messages: Iterable[GeneratedMessage],
+    out: BinaryIO,
+    summary: Summary,
+    progress: Progress,
+    pacer: Pacer,
+    flush_each: bool = False,
+) -> None:
     """One message value per line. `flush_each` makes a slow (live) feed visible at once."""
     add = summary.add
     write = out.write
@@ -77,8 +85,14 @@ def write_jsonl(messages: Iterable[GeneratedMessage], out: BinaryIO, summary: Su
     out.flush()
 
 
-async def produce(phases: Iterable[tuple[Iterable[GeneratedMessage], Pacer]], bootstrap: str, topic_prefix: str,
-                  summary: Summary, progress: Progress, security: KafkaSecurity | None = None) -> None:
+async def produce(
+    phases: Iterable[tuple[Iterable[GeneratedMessage], Pacer]],
+    bootstrap: str,
+    topic_prefix: str,
+    summary: Summary,
+    progress: Progress,
+    security: KafkaSecurity | None = None,
+) -> None:
     """Send to Kafka: topic per event type (with `topic_prefix`), key = account_id.
 
     `phases` are (messages, pacer) pairs sent one after the other through one producer (the
@@ -91,8 +105,13 @@ async def produce(phases: Iterable[tuple[Iterable[GeneratedMessage], Pacer]], bo
     from aiokafka.errors import KafkaError
 
     security = security or KafkaSecurity()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all", enable_idempotence=True,
-                                **security.aiokafka_options())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        acks="all",
+        enable_idempotence=True,
+        **security.aiokafka_options(),
+    )
     with client_log_muted():  # the outcome is reported here, once, naming the cause
         try:
             await producer.start()
@@ -112,7 +131,9 @@ async def produce(phases: Iterable[tuple[Iterable[GeneratedMessage], Pacer]], bo
                 wait = pacer.delay()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                delivery = await producer.send(topic_prefix + message.topic, message.value, key=message.key)
+                delivery = await producer.send(
+                    topic_prefix + message.topic, message.value, key=message.key
+                )
                 delivery.add_done_callback(check)
                 summary.add(message)
                 pending += 1
@@ -128,5 +149,7 @@ async def produce(phases: Iterable[tuple[Iterable[GeneratedMessage], Pacer]], bo
     finally:
         await producer.stop()
     if failures:
-        raise PulseError(f"Kafka at {bootstrap} refused a message ({failures[0]}): check the topics exist "
-                         f"(`pulse dev topics`) and the broker is healthy.")
+        raise PulseError(
+            f"Kafka at {bootstrap} refused a message ({failures[0]}): check the topics exist "
+            f"(`pulse dev topics`) and the broker is healthy."
+        )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from streams.generator.generator_config import KINDS, GeneratedMessage
 from streams.contract.model import EVENT_TYPES
+from streams.generator.generator_config import KINDS, GeneratedMessage
 
 
 class Summary:
@@ -37,6 +37,10 @@ class Summary:
         lines.append("valid events by type:")
         lines.extend(f"  {name:<27}{self.by_type[name]:>12,}" for name in EVENT_TYPES)
         if self.by_reason:
-            lines.append("malformed by reason: " + ", ".join(
-                f"{reason} {count:,}" for reason, count in sorted(self.by_reason.items())))
+            lines.append(
+                "malformed by reason: "
+                + ", ".join(
+                    f"{reason} {count:,}" for reason, count in sorted(self.by_reason.items())
+                )
+            )
         return "\n".join(lines)

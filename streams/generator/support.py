@@ -43,9 +43,21 @@ class Support:
         self.rng = rng
         self.tickets_opened = 0
 
-    def _ticket_event(self, kind: str, at: int, account: Account, ticket_id: str, user_id: str | None = None,
-                      **fields) -> None:
-        event = {"event_id": None, "type": kind, "occurred_at": None, "account_id": account.account_id}
+    def _ticket_event(
+        self,
+        kind: str,
+        at: int,
+        account: Account,
+        ticket_id: str,
+        user_id: str | None = None,
+        **fields,
+    ) -> None:
+        event = {
+            "event_id": None,
+            "type": kind,
+            "occurred_at": None,
+            "account_id": account.account_id,
+        }
         if user_id is not None:
             event["user_id"] = user_id
         event["ticket_id"] = ticket_id
@@ -68,7 +80,9 @@ class Support:
         self._ticket_event("ticket_replied", at, account, ticket_id, author="agent")
         for _ in range(choose(rng, ((0, 0.35), (1, 0.35), (2, 0.2), (3, 0.1)))):
             at += delay(rng, 60 * MINUTE_MS, 1.2)
-            self._ticket_event("ticket_replied", at, account, ticket_id, requester, author="customer")
+            self._ticket_event(
+                "ticket_replied", at, account, ticket_id, requester, author="customer"
+            )
             at += delay(rng, agent_median, 0.8)
             self._ticket_event("ticket_replied", at, account, ticket_id, author="agent")
         if rng.random() < catalog.TICKET_UNRESOLVED:
@@ -79,7 +93,9 @@ class Support:
             self.survey(at + delay(rng, 2 * HOUR_MS), account, requester, "csat")
         if rng.random() < catalog.TICKET_RATED:
             rating = 1 + choose(rng, tuple(enumerate(catalog.RATING_WEIGHTS)))
-            self._ticket_event("ticket_rated", at + delay(rng, 3 * HOUR_MS), account, ticket_id, rating=rating)
+            self._ticket_event(
+                "ticket_rated", at + delay(rng, 3 * HOUR_MS), account, ticket_id, rating=rating
+            )
         if rng.random() < catalog.TICKET_REOPENED:
             at += delay(rng, 24 * HOUR_MS, 1.0)
             self._ticket_event("ticket_reopened", at, account, ticket_id, requester)
@@ -94,8 +110,12 @@ class Support:
         score = lowest + choose(rng, tuple(enumerate(weights)))
         if account.health < 0.5 and rng.random() < 0.5:  # unhappy accounts answer lower
             score = max(lowest, score - rng.randint(1, 1 + len(weights) // 3))
-        event = {"event_id": None, "type": "survey_response", "occurred_at": None,
-                 "account_id": account.account_id}
+        event = {
+            "event_id": None,
+            "type": "survey_response",
+            "occurred_at": None,
+            "account_id": account.account_id,
+        }
         if user_id is not None and rng.random() >= catalog.SURVEY_ANONYMOUS_SHARE:
             event["user_id"] = user_id
         event["survey"] = survey

@@ -23,7 +23,9 @@ from operator import itemgetter
 from streams.generator.clock import DAY_MS
 
 Event = dict  # an event object whose "event_id" and "occurred_at" are filled on output
-Entry = tuple  # (at, Event) or a compact session step (at, type, account_id, user_id, detail, count)
+Entry = (
+    tuple  # (at, Event) or a compact session step (at, type, account_id, user_id, detail, count)
+)
 _by_time = itemgetter(0)
 
 
@@ -46,7 +48,9 @@ class Timeline:
             return
         day = at // DAY_MS
         if day < self.open_day:
-            raise AssertionError(f"event at day {day} emitted after day {self.open_day - 1} was closed: {entry}")
+            raise AssertionError(
+                f"event at day {day} emitted after day {self.open_day - 1} was closed: {entry}"
+            )
         bucket = self._buckets.get(day)
         if bucket is None:
             bucket = self._buckets[day] = []

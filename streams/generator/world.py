@@ -70,7 +70,9 @@ class FeatureProfile:
     cumulative_weights: tuple[float, ...]
 
     def pick(self, rng: random.Random) -> str:
-        return self.names[bisect(self.cumulative_weights, rng.random() * self.cumulative_weights[-1])]
+        return self.names[
+            bisect(self.cumulative_weights, rng.random() * self.cumulative_weights[-1])
+        ]
 
 
 def choose(rng: random.Random, weighted: tuple[tuple, ...]):
@@ -86,10 +88,14 @@ def choose(rng: random.Random, weighted: tuple[tuple, ...]):
 def feature_profiles(rng: random.Random) -> tuple[FeatureProfile, ...]:
     profiles = []
     for _ in range(catalog.FEATURE_PROFILES):
-        adopted = [(name, weight) for name, share, weight in catalog.FEATURES if rng.random() < share]
+        adopted = [
+            (name, weight) for name, share, weight in catalog.FEATURES if rng.random() < share
+        ]
         if not adopted:
             adopted = [catalog.FEATURES[0][::2]]
-        profiles.append(FeatureProfile(tuple(n for n, _ in adopted), tuple(accumulate(w for _, w in adopted))))
+        profiles.append(
+            FeatureProfile(tuple(n for n, _ in adopted), tuple(accumulate(w for _, w in adopted)))
+        )
     return tuple(profiles)
 
 
@@ -112,7 +118,9 @@ def working_time(rng: random.Random, day: int, utc_offset_ms: int) -> int:
     return day * DAY_MS - utc_offset_ms + int((8 + 10 * rng.random()) * HOUR_MS)
 
 
-def build_accounts(rng: random.Random, count: int, end: int, acquisition_span_days: int) -> list[Account]:
+def build_accounts(
+    rng: random.Random, count: int, end: int, acquisition_span_days: int
+) -> list[Account]:
     width = max(5, len(str(count - 1)))
     accounts = []
     for index in range(count):
@@ -140,7 +148,9 @@ def build_accounts(rng: random.Random, count: int, end: int, acquisition_span_da
     return accounts
 
 
-def _build_users(rng: random.Random, account_id: str, size: int, acquired_at: int, offset_ms: int) -> list[User]:
+def _build_users(
+    rng: random.Random, account_id: str, size: int, acquired_at: int, offset_ms: int
+) -> list[User]:
     """The first user (the admin) joins at acquisition; most teammates within weeks, the
     rest as the account grows over the following two years (those after `end` never show)."""
     users = []

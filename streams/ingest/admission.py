@@ -54,10 +54,10 @@ from typing import Any, Protocol, TypeAlias
 import orjson
 from xxhash import xxh3_64_intdigest
 
-from streams.errors import ConfigError
 from streams.contract.decoding import Rejection
 from streams.contract.model import ACTIVITY_TYPES, EVENT_TYPES, SURVEY_TYPES, TOPIC_OF_TYPE, Event
 from streams.engine.timeline import DAY_MS
+from streams.errors import ConfigError
 
 
 class Outcome(enum.Enum):
@@ -95,7 +95,13 @@ class PolicyConfig:
     dedup_long_lived_ms: int = 400 * DAY_MS
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "future_tolerance_ms", "activity_horizon_ms", "survey_horizon_ms", "dedup_long_lived_ms"):
+        for name in (
+            "max_bytes",
+            "future_tolerance_ms",
+            "activity_horizon_ms",
+            "survey_horizon_ms",
+            "dedup_long_lived_ms",
+        ):
             value = getattr(self, name)
             if type(value) is not int or value < (1 if name == "max_bytes" else 0):
                 least = "a positive" if name == "max_bytes" else "a non-negative"
@@ -109,13 +115,17 @@ class PolicyConfig:
         values: dict[str, int] = {}
         for key, value in table.items():
             if key not in POLICY_KEYS:
-                raise ConfigError(f"Unknown key {key!r} in [policy]: use one of {', '.join(POLICY_KEYS)}.")
+                raise ConfigError(
+                    f"Unknown key {key!r} in [policy]: use one of {', '.join(POLICY_KEYS)}."
+                )
             field_name, unit = POLICY_KEYS[key]
             if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"[policy] {key} must be a number >= 0, not {value!r}.")
             if unit == 0:
                 if type(value) is not int or value < 1:
-                    raise ConfigError(f"[policy] {key} must be a whole number of bytes >= 1, not {value!r}.")
+                    raise ConfigError(
+                        f"[policy] {key} must be a whole number of bytes >= 1, not {value!r}."
+                    )
                 values[field_name] = value
             else:
                 values[field_name] = round(value * unit)
@@ -152,9 +162,15 @@ class LaneAdmission:
     """What admission keeps for one account on one topic: its stream time and the ids it remembers."""
 
     stream_time: int | None = None
-    forget_after: dict[int, int] = field(default_factory=dict)  # id_key -> forgotten once S passes it
-    _expiry: list[tuple[int, int]] = field(default_factory=list, repr=False)  # min-heap of (forget_after, id_key)
-    _encoded: bytes | None = field(default=None, repr=False, compare=False)  # body() while unchanged
+    forget_after: dict[int, int] = field(
+        default_factory=dict
+    )  # id_key -> forgotten once S passes it
+    _expiry: list[tuple[int, int]] = field(
+        default_factory=list, repr=False
+    )  # min-heap of (forget_after, id_key)
+    _encoded: bytes | None = field(
+        default=None, repr=False, compare=False
+    )  # body() while unchanged
 
     def __len__(self) -> int:
         return len(self.forget_after)
@@ -166,7 +182,11 @@ class LaneAdmission:
         """Record an accepted event (by its id_key): advance stream time, remember the id
         for keep_ms past its occurred_at (or past the new stream time), forget the ids that
         expired."""
-        stream_time = occurred_at if self.stream_time is None or occurred_at > self.stream_time else self.stream_time
+        stream_time = (
+            occurred_at
+            if self.stream_time is None or occurred_at > self.stream_time
+            else self.stream_time
+        )
         self.stream_time = stream_time
         self._encoded = None
         until = (stream_time if from_stream_time else occurred_at) + keep_ms
@@ -184,8 +204,12 @@ class LaneAdmission:
         in one or two of its lanes)."""
         if self._encoded is None:
             stream_time = _NO_STREAM_TIME if self.stream_time is None else self.stream_time
-            self._encoded = b"".join((_LANE_BODY.pack(stream_time, len(self.forget_after)),
-                                      _ids_bytes(self.forget_after.keys(), self.forget_after.values())))
+            self._encoded = b"".join(
+                (
+                    _LANE_BODY.pack(stream_time, len(self.forget_after)),
+                    _ids_bytes(self.forget_after.keys(), self.forget_after.values()),
+                )
+            )
         return self._encoded
 
     def buckets(self, width_ms: int) -> dict[int, bytes]:
@@ -208,7 +232,10 @@ class LaneAdmission:
         forget_after: dict[int, int] = {}
         for data in groups:
             view, count = memoryview(data), len(data) // 16
-            keys, untils = _int64s(view[:8 * count], "Q"), _int64s(view[8 * count:16 * count], "q")
+            keys, untils = (
+                _int64s(view[: 8 * count], "Q"),
+                _int64s(view[8 * count : 16 * count], "q"),
+            )
             if len(data) != 16 * count or len(keys) != count or len(untils) != count:
                 raise ValueError("truncated or corrupt group of remembered ids")
             forget_after.update(zip(keys, untils))
@@ -258,8 +285,14 @@ class AccountAdmission:
             state = orjson.loads(data)
             if state.get("v") != 2:
                 raise ValueError(f"not an admission state of format version 2 or {_FORMAT_VERSION}")
-            return cls({topic: LaneAdmission.restored(lane["t"], {id_key(i): u for i, u in lane["ids"].items()})
-                        for topic, lane in state["lanes"].items()})
+            return cls(
+                {
+                    topic: LaneAdmission.restored(
+                        lane["t"], {id_key(i): u for i, u in lane["ids"].items()}
+                    )
+                    for topic, lane in state["lanes"].items()
+                }
+            )
         if data[:1] != bytes((_FORMAT_VERSION,)):
             raise ValueError(f"not an admission state of format version {_FORMAT_VERSION}")
         try:
@@ -282,17 +315,18 @@ def _lanes_from(view: memoryview) -> dict[str, LaneAdmission]:
     at, lanes = 1, {}
     while at < len(view):
         (length,) = _LANE_HEAD.unpack_from(view, at)
-        topic = bytes(view[at + 1:at + 1 + length]).decode()
+        topic = bytes(view[at + 1 : at + 1 + length]).decode()
         at += 1 + length
         stream_time, count = _LANE_BODY.unpack_from(view, at)
         at += _LANE_BODY.size
-        keys = _int64s(view[at:at + 8 * count], "Q")
-        untils = _int64s(view[at + 8 * count:at + 16 * count], "q")
+        keys = _int64s(view[at : at + 8 * count], "Q")
+        untils = _int64s(view[at + 8 * count : at + 16 * count], "q")
         at += 16 * count
         if len(keys) != count or len(untils) != count:
             raise struct.error(f"{count} ids announced, fewer stored")
-        lanes[topic] = LaneAdmission.restored(None if stream_time == _NO_STREAM_TIME else stream_time,
-                                              dict(zip(keys, untils)))
+        lanes[topic] = LaneAdmission.restored(
+            None if stream_time == _NO_STREAM_TIME else stream_time, dict(zip(keys, untils))
+        )
     return lanes
 
 
@@ -324,7 +358,12 @@ class DictAdmissionState:
 class Admission:
     """Applies the future, duplicate and late policies to decoded events, in that order."""
 
-    def __init__(self, config: PolicyConfig, state: AdmissionState | None = None, clock: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        config: PolicyConfig,
+        state: AdmissionState | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
         self.config = config
         self.state: AdmissionState = state if state is not None else DictAdmissionState()
         self.clock = clock

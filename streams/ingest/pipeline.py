@@ -17,14 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from streams.ingest.admission import ACCEPTED, DUPLICATE, Admission, AdmissionState
-from streams.pulse_config import PulseConfig
 from streams.contract.deadletter import dead_letter_record, rejected_reason_label
+from streams.contract.decoding import Rejection
+from streams.contract.model import Event
 from streams.engine.engine import Engine
 from streams.engine.timeline import NO_TIME
-from streams.contract.decoding import Rejection
+from streams.ingest.admission import ACCEPTED, DUPLICATE, Admission, AdmissionState
 from streams.ingest.counters import PipelineCounters
-from streams.contract.model import Event
+from streams.pulse_config import PulseConfig
 
 
 class Status(enum.Enum):
@@ -80,7 +80,9 @@ class Pipeline:
         self.latest_applied = NO_TIME
         """The latest occurred_at applied so far (NO_TIME before the first)."""
 
-    def process(self, raw: bytes, topic: str | None, partition: int | None, offset: int | None) -> Outcome:
+    def process(
+        self, raw: bytes, topic: str | None, partition: int | None, offset: int | None
+    ) -> Outcome:
         decoded = self.decode(raw, topic)
         if isinstance(decoded, Rejection):
             return self.reject(raw, decoded, topic, partition, offset)
@@ -91,7 +93,12 @@ class Pipeline:
         return self.decoder.decode(raw, topic if self.check_topic else None)
 
     def admit_and_apply(
-        self, decoded: Event, raw: bytes, topic: str | None, partition: int | None, offset: int | None
+        self,
+        decoded: Event,
+        raw: bytes,
+        topic: str | None,
+        partition: int | None,
+        offset: int | None,
     ) -> Outcome:
         if self.apply_until is not None and decoded.occurred_at > self.apply_until:
             # The input's future as seen from the as-of: not judged (no future_timestamp,
@@ -120,5 +127,7 @@ class Pipeline:
         event: Event | None = None,
     ) -> Outcome:
         self.counters.count_rejection(rejected_reason_label(rejection.reason))
-        record = dead_letter_record(raw, rejection, topic=topic, partition=partition, offset=offset, at_ms=self.now_ms())
+        record = dead_letter_record(
+            raw, rejection, topic=topic, partition=partition, offset=offset, at_ms=self.now_ms()
+        )
         return Outcome(Status.REJECTED, event, rejection, record)

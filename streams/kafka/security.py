@@ -33,8 +33,16 @@ from streams.errors import ConfigError, PulseError
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 SECRET_FIELDS = frozenset({"sasl_password", "ssl_keyfile_password"})
-SECURITY_FIELDS = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
-                   "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_keyfile_password")
+SECURITY_FIELDS = (
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_keyfile_password",
+)
 
 
 @dataclass(frozen=True)
@@ -52,17 +60,27 @@ class KafkaSecurity:
 
     def __post_init__(self) -> None:
         if self.security_protocol not in SECURITY_PROTOCOLS:
-            raise ConfigError(f"security protocol {self.security_protocol!r} is unknown: use one of {', '.join(SECURITY_PROTOCOLS)}.")
+            raise ConfigError(
+                f"security protocol {self.security_protocol!r} is unknown: use one of {', '.join(SECURITY_PROTOCOLS)}."
+            )
         if self.sasl_mechanism not in SASL_MECHANISMS:
-            raise ConfigError(f"SASL mechanism {self.sasl_mechanism!r} is unknown: use one of {', '.join(SASL_MECHANISMS)}.")
+            raise ConfigError(
+                f"SASL mechanism {self.sasl_mechanism!r} is unknown: use one of {', '.join(SASL_MECHANISMS)}."
+            )
         if self.uses_sasl and not (self.sasl_username and self.sasl_password):
-            raise ConfigError("SASL needs a user name and a password: set PULSE_SASL_USERNAME and PULSE_SASL_PASSWORD.")
+            raise ConfigError(
+                "SASL needs a user name and a password: set PULSE_SASL_USERNAME and PULSE_SASL_PASSWORD."
+            )
         for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
-                raise ConfigError(f"{_label(name)} {path} does not exist: pass the path of a readable PEM file.")
+                raise ConfigError(
+                    f"{_label(name)} {path} does not exist: pass the path of a readable PEM file."
+                )
         if self.ssl_keyfile is not None and self.ssl_certfile is None:
-            raise ConfigError("--ssl-keyfile needs --ssl-certfile: pass the client certificate that goes with the key.")
+            raise ConfigError(
+                "--ssl-keyfile needs --ssl-certfile: pass the client certificate that goes with the key."
+            )
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> KafkaSecurity:
@@ -87,7 +105,9 @@ class KafkaSecurity:
         if not self.uses_tls:
             return None
         try:
-            context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
         except ssl.SSLError as error:
             raise ConfigError(
                 f"CA file {self.ssl_cafile} holds no PEM certificate ({error.reason or error}): pass a PEM file "
@@ -113,25 +133,35 @@ class KafkaSecurity:
             key = self.ssl_keyfile or self.ssl_certfile
             reason = error.reason or ""
             if asked and not self.ssl_keyfile_password:
-                message = (f"key file {key} is encrypted: set its password in PULSE_SSL_KEYFILE_PASSWORD "
-                           f"(or --ssl-keyfile-password).")
+                message = (
+                    f"key file {key} is encrypted: set its password in PULSE_SSL_KEYFILE_PASSWORD "
+                    f"(or --ssl-keyfile-password)."
+                )
             elif asked:
                 message = f"the key password does not decrypt key file {key}: check PULSE_SSL_KEYFILE_PASSWORD."
             elif reason == "KEY_VALUES_MISMATCH":
                 message = f"key file {key} does not belong to certificate {self.ssl_certfile}: pass the matching pair."
             else:
-                message = (f"certificate {self.ssl_certfile} or key {key} is not a PEM file OpenSSL can read "
-                           f"({reason or error}): pass PEM files (convert DER with `openssl x509 -inform der`).")
+                message = (
+                    f"certificate {self.ssl_certfile} or key {key} is not a PEM file OpenSSL can read "
+                    f"({reason or error}): pass PEM files (convert DER with `openssl x509 -inform der`)."
+                )
             raise ConfigError(message) from None
 
     def aiokafka_options(self) -> dict[str, Any]:
         """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
         if self.security_protocol == "PLAINTEXT":
             return {}
-        options: dict[str, Any] = {"security_protocol": self.security_protocol, "ssl_context": self.ssl_context()}
+        options: dict[str, Any] = {
+            "security_protocol": self.security_protocol,
+            "ssl_context": self.ssl_context(),
+        }
         if self.uses_sasl:
-            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_password)
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
         return options
 
     def faust_credentials(self):
@@ -140,8 +170,12 @@ class KafkaSecurity:
 
         context = self.ssl_context()
         if self.uses_sasl:
-            return faust.SASLCredentials(username=self.sasl_username, password=self.sasl_password,
-                                         mechanism=self.sasl_mechanism, ssl_context=context)
+            return faust.SASLCredentials(
+                username=self.sasl_username,
+                password=self.sasl_password,
+                mechanism=self.sasl_mechanism,
+                ssl_context=context,
+            )
         return faust.SSLCredentials(context) if context is not None else None
 
     def describe(self) -> str:
@@ -162,28 +196,69 @@ def masked_fields(settings: Any) -> str:
 
 
 def _label(name: str) -> str:
-    return {"ssl_cafile": "CA file", "ssl_certfile": "certificate file", "ssl_keyfile": "key file"}[name]
+    return {"ssl_cafile": "CA file", "ssl_certfile": "certificate file", "ssl_keyfile": "key file"}[
+        name
+    ]
 
 
 # ---- click: the one definition of the options ---------------------------------------------
 
 _PATH = click.Path(path_type=Path, dir_okay=False)
 _OPTIONS: tuple[Callable, ...] = (
-    click.option("--security-protocol", default="PLAINTEXT", type=click.Choice(SECURITY_PROTOCOLS),
-                 envvar="PULSE_SECURITY_PROTOCOL", show_default=True, help="How to talk to the Kafka brokers."),
-    click.option("--sasl-mechanism", default="PLAIN", type=click.Choice(SASL_MECHANISMS),
-                 envvar="PULSE_SASL_MECHANISM", show_default=True, help="SASL mechanism (SASL_* protocols)."),
-    click.option("--sasl-username", default=None, envvar="PULSE_SASL_USERNAME", help="SASL user name."),
-    click.option("--sasl-password", default=None, envvar="PULSE_SASL_PASSWORD", show_default=False,
-                 help="SASL password. Prefer the environment variable; never logged."),
-    click.option("--ssl-cafile", default=None, type=_PATH, envvar="PULSE_SSL_CAFILE",
-                 help="PEM file of the CA certificates that signed the brokers' certificates."),
-    click.option("--ssl-certfile", default=None, type=_PATH, envvar="PULSE_SSL_CERTFILE",
-                 help="PEM client certificate (mutual TLS)."),
-    click.option("--ssl-keyfile", default=None, type=_PATH, envvar="PULSE_SSL_KEYFILE",
-                 help="PEM private key of the client certificate."),
-    click.option("--ssl-keyfile-password", default=None, envvar="PULSE_SSL_KEYFILE_PASSWORD", show_default=False,
-                 help="Password of an encrypted --ssl-keyfile. Prefer the environment variable; never asked for."),
+    click.option(
+        "--security-protocol",
+        default="PLAINTEXT",
+        type=click.Choice(SECURITY_PROTOCOLS),
+        envvar="PULSE_SECURITY_PROTOCOL",
+        show_default=True,
+        help="How to talk to the Kafka brokers.",
+    ),
+    click.option(
+        "--sasl-mechanism",
+        default="PLAIN",
+        type=click.Choice(SASL_MECHANISMS),
+        envvar="PULSE_SASL_MECHANISM",
+        show_default=True,
+        help="SASL mechanism (SASL_* protocols).",
+    ),
+    click.option(
+        "--sasl-username", default=None, envvar="PULSE_SASL_USERNAME", help="SASL user name."
+    ),
+    click.option(
+        "--sasl-password",
+        default=None,
+        envvar="PULSE_SASL_PASSWORD",
+        show_default=False,
+        help="SASL password. Prefer the environment variable; never logged.",
+    ),
+    click.option(
+        "--ssl-cafile",
+        default=None,
+        type=_PATH,
+        envvar="PULSE_SSL_CAFILE",
+        help="PEM file of the CA certificates that signed the brokers' certificates.",
+    ),
+    click.option(
+        "--ssl-certfile",
+        default=None,
+        type=_PATH,
+        envvar="PULSE_SSL_CERTFILE",
+        help="PEM client certificate (mutual TLS).",
+    ),
+    click.option(
+        "--ssl-keyfile",
+        default=None,
+        type=_PATH,
+        envvar="PULSE_SSL_KEYFILE",
+        help="PEM private key of the client certificate.",
+    ),
+    click.option(
+        "--ssl-keyfile-password",
+        default=None,
+        envvar="PULSE_SSL_KEYFILE_PASSWORD",
+        show_default=False,
+        help="Password of an encrypted --ssl-keyfile. Prefer the environment variable; never asked for.",
+    ),
 )
 
 
@@ -196,6 +271,7 @@ def security_options(command: Callable) -> Callable:
 
 
 # ---- naming the cause of a failed connection -----------------------------------------------
+
 
 @contextlib.contextmanager
 def client_log_muted() -> Iterator[None]:
@@ -211,7 +287,9 @@ def client_log_muted() -> Iterator[None]:
         library.setLevel(level)
 
 
-async def probe(bootstrap: str, security: KafkaSecurity, timeout: float = 10.0) -> BaseException | None:
+async def probe(
+    bootstrap: str, security: KafkaSecurity, timeout: float = 10.0
+) -> BaseException | None:
     """Open one connection to each bootstrap server as the clients would; return the first
     error (the client library's own exception), or None when one server accepted us."""
     from aiokafka.conn import create_conn
@@ -221,9 +299,13 @@ async def probe(bootstrap: str, security: KafkaSecurity, timeout: float = 10.0) 
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
-            conn = await asyncio.wait_for(create_conn(host.strip("[]"), int(port), request_timeout_ms=int(timeout * 1000),
-                                                      **options), timeout)
-        except (Exception, asyncio.TimeoutError) as error:  # noqa: BLE001 - classified by describe_failure
+            conn = await asyncio.wait_for(
+                create_conn(
+                    host.strip("[]"), int(port), request_timeout_ms=int(timeout * 1000), **options
+                ),
+                timeout,
+            )
+        except (TimeoutError, Exception) as error:  # noqa: BLE001 - classified by describe_failure
             first = first or error
             continue
         conn.close()
@@ -231,7 +313,9 @@ async def probe(bootstrap: str, security: KafkaSecurity, timeout: float = 10.0) 
     return first
 
 
-async def connection_error(error: BaseException, bootstrap: str, security: KafkaSecurity) -> PulseError:
+async def connection_error(
+    error: BaseException, bootstrap: str, security: KafkaSecurity
+) -> PulseError:
     """The one-sentence error for a client that could not start (call it inside
     `client_log_muted`): a probe connection names the cause, `error` stands in when none shows."""
     cause = await probe(bootstrap, security) or error
@@ -245,35 +329,72 @@ def describe_failure(error: BaseException | None, bootstrap: str, security: Kafk
     chain = error_chain(error)
     texts = " ".join(str(item) for item in chain).lower()
     if any(isinstance(item, kafka_errors.UnsupportedSaslMechanismError) for item in chain):
-        return (f"the brokers at {bootstrap} do not accept SASL mechanism {security.sasl_mechanism}: "
-                f"pass the mechanism the listener enables (--sasl-mechanism).")
-    if any(isinstance(item, (kafka_errors.SaslAuthenticationFailed, kafka_errors.AuthenticationFailedError))
-           for item in chain) or "authentication failed" in texts or "server sent wrong signature" in texts:
-        return (f"authentication failed for user {security.sasl_username} with mechanism {security.sasl_mechanism} "
-                f"at {bootstrap}: check PULSE_SASL_USERNAME, PULSE_SASL_PASSWORD and --sasl-mechanism.")
-    if any(isinstance(item, ssl.SSLCertVerificationError) for item in chain) or "certificate verify failed" in texts:
-        return (f"the certificate of the brokers at {bootstrap} is not trusted "
-                f"({_verify_reason(chain)}): pass the CA that signed it with --ssl-cafile (PULSE_SSL_CAFILE).")
-    refused_certificate = ("certificate required" in texts or "bad certificate" in texts
-                           or "certificate unknown" in texts or "unknown ca" in texts)
+        return (
+            f"the brokers at {bootstrap} do not accept SASL mechanism {security.sasl_mechanism}: "
+            f"pass the mechanism the listener enables (--sasl-mechanism)."
+        )
+    if (
+        any(
+            isinstance(
+                item,
+                (kafka_errors.SaslAuthenticationFailed, kafka_errors.AuthenticationFailedError),
+            )
+            for item in chain
+        )
+        or "authentication failed" in texts
+        or "server sent wrong signature" in texts
+    ):
+        return (
+            f"authentication failed for user {security.sasl_username} with mechanism {security.sasl_mechanism} "
+            f"at {bootstrap}: check PULSE_SASL_USERNAME, PULSE_SASL_PASSWORD and --sasl-mechanism."
+        )
+    if (
+        any(isinstance(item, ssl.SSLCertVerificationError) for item in chain)
+        or "certificate verify failed" in texts
+    ):
+        return (
+            f"the certificate of the brokers at {bootstrap} is not trusted "
+            f"({_verify_reason(chain)}): pass the CA that signed it with --ssl-cafile (PULSE_SSL_CAFILE)."
+        )
+    refused_certificate = (
+        "certificate required" in texts
+        or "bad certificate" in texts
+        or "certificate unknown" in texts
+        or "unknown ca" in texts
+    )
     if refused_certificate and not security.ssl_certfile:
-        return (f"the brokers at {bootstrap} want a client certificate (mutual TLS): pass --ssl-certfile and "
-                f"--ssl-keyfile (PULSE_SSL_CERTFILE, PULSE_SSL_KEYFILE).")
+        return (
+            f"the brokers at {bootstrap} want a client certificate (mutual TLS): pass --ssl-certfile and "
+            f"--ssl-keyfile (PULSE_SSL_CERTFILE, PULSE_SSL_KEYFILE)."
+        )
     if refused_certificate:
-        return (f"the brokers at {bootstrap} refused the client certificate {security.ssl_certfile}: it is not "
-                f"signed by a CA the listener trusts; pass a certificate issued by that CA.")
+        return (
+            f"the brokers at {bootstrap} refused the client certificate {security.ssl_certfile}: it is not "
+            f"signed by a CA the listener trusts; pass a certificate issued by that CA."
+        )
     reset = any(isinstance(item, ConnectionResetError) for item in chain)
-    if security.uses_tls and (reset or "wrong version number" in texts or "record layer failure" in texts):
-        return (f"the listener at {bootstrap} does not speak TLS: use the protocol it expects "
-                f"(--security-protocol PLAINTEXT or SASL_PLAINTEXT), or the port of its TLS listener.")
-    refused = any(isinstance(item, ConnectionRefusedError) for item in chain) or "connect call failed" in texts
+    if security.uses_tls and (
+        reset or "wrong version number" in texts or "record layer failure" in texts
+    ):
+        return (
+            f"the listener at {bootstrap} does not speak TLS: use the protocol it expects "
+            f"(--security-protocol PLAINTEXT or SASL_PLAINTEXT), or the port of its TLS listener."
+        )
+    refused = (
+        any(isinstance(item, ConnectionRefusedError) for item in chain)
+        or "connect call failed" in texts
+    )
     if refused or error is None:
-        return (f"cannot reach Kafka at {bootstrap}: start it (`pulse dev kafka up`) or pass --bootstrap HOST:PORT.")
+        return f"cannot reach Kafka at {bootstrap}: start it (`pulse dev kafka up`) or pass --bootstrap HOST:PORT."
     if security.security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
-        return (f"the brokers at {bootstrap} closed the connection without answering {security.describe()}: the "
-                f"listener probably expects TLS or SASL; pass the --security-protocol it is configured with.")
-    return (f"the brokers at {bootstrap} did not answer {security.describe()} ({_first_words(chain)}): check that "
-            f"the listener expects this --security-protocol and --sasl-mechanism.")
+        return (
+            f"the brokers at {bootstrap} closed the connection without answering {security.describe()}: the "
+            f"listener probably expects TLS or SASL; pass the --security-protocol it is configured with."
+        )
+    return (
+        f"the brokers at {bootstrap} did not answer {security.describe()} ({_first_words(chain)}): check that "
+        f"the listener expects this --security-protocol and --sasl-mechanism."
+    )
 
 
 def error_chain(error: BaseException | None) -> list[BaseException]:

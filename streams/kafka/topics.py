@@ -11,10 +11,10 @@ import functools
 
 from aiokafka.partitioner import murmur2
 
-from streams.errors import PulseError
 from streams.connectors.raw_topics import RAW_TOPICS
-from streams.kafka.security import KafkaSecurity, client_log_muted, connection_error
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from streams.errors import PulseError
+from streams.kafka.security import KafkaSecurity, client_log_muted, connection_error
 
 # the event topics, the dead letters, and the raw topics of the connectors (pulse webhooks / pulse bridge)
 PROJECT_TOPICS: tuple[str, ...] = (*SOURCE_TOPICS, DEAD_LETTER_TOPIC, *RAW_TOPICS.values())
@@ -56,7 +56,10 @@ async def ensure_topics(
         missing = [name for name in names if name not in existing]
         if missing:
             await admin.create_topics(
-                [NewTopic(name, num_partitions=partitions, replication_factor=replication) for name in missing]
+                [
+                    NewTopic(name, num_partitions=partitions, replication_factor=replication)
+                    for name in missing
+                ]
             )
         for name, count in existing.items():
             if count != partitions:
@@ -78,5 +81,7 @@ async def _partition_counts(admin, names: tuple[str, ...]) -> dict[str, int]:
     return {topic["topic"]: len(topic["partitions"]) for topic in described}
 
 
-def ensure_topics_sync(bootstrap: str, partitions: int = DEFAULT_PARTITIONS, **kwargs) -> dict[str, str]:
+def ensure_topics_sync(
+    bootstrap: str, partitions: int = DEFAULT_PARTITIONS, **kwargs
+) -> dict[str, str]:
     return asyncio.run(ensure_topics(bootstrap, partitions, **kwargs))

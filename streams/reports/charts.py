@@ -19,10 +19,20 @@ from pygal.style import Style
 PALETTE = ("#1f6feb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#65a30d")
 BAND_COLOURS = {"green": "#059669", "yellow": "#d97706", "red": "#dc2626", "unknown": "#9ca3af"}
 STYLE = Style(
-    background="white", plot_background="white", foreground="#1f2937", foreground_strong="#111827",
-    foreground_subtle="#d1d5db", font_family="DejaVu Sans, Helvetica, Arial, sans-serif",
-    label_font_size=11, major_label_font_size=11, legend_font_size=11, title_font_size=13,
-    value_font_size=10, colors=PALETTE, opacity="1", opacity_hover="1",
+    background="white",
+    plot_background="white",
+    foreground="#1f2937",
+    foreground_strong="#111827",
+    foreground_subtle="#d1d5db",
+    font_family="DejaVu Sans, Helvetica, Arial, sans-serif",
+    label_font_size=11,
+    major_label_font_size=11,
+    legend_font_size=11,
+    title_font_size=13,
+    value_font_size=10,
+    colors=PALETTE,
+    opacity="1",
+    opacity_hover="1",
 )
 WIDTH, HEIGHT = 720, 260
 HALF = 360
@@ -31,9 +41,19 @@ HALF = 360
 
 def _common(**overrides: object) -> dict[str, object]:
     options: dict[str, object] = dict(
-        style=STYLE, width=WIDTH, height=HEIGHT, js=[], disable_xml_declaration=True, show_dots=False,
-        legend_at_bottom=True, legend_box_size=10, truncate_legend=-1, truncate_label=-1, margin=8,
-        print_values=False, allow_interruptions=True,
+        style=STYLE,
+        width=WIDTH,
+        height=HEIGHT,
+        js=[],
+        disable_xml_declaration=True,
+        show_dots=False,
+        legend_at_bottom=True,
+        legend_box_size=10,
+        truncate_legend=-1,
+        truncate_label=-1,
+        margin=8,
+        print_values=False,
+        allow_interruptions=True,
     )
     options.update(overrides)
     return options
@@ -54,13 +74,28 @@ def _labels(x_labels: Sequence[str], width: int = WIDTH) -> dict[str, object]:
     return dict(x_labels_major_every=every, show_minor_x_labels=False, x_label_rotation=0)
 
 
-def line(title: str, x_labels: Sequence[str], series: Mapping[str, Sequence[float | None]], *,
-         formatter: str = "{:,.0f}", y_min: float | None = 0.0, y_max: float | None = None,
-         width: int = WIDTH) -> Markup:
+def line(
+    title: str,
+    x_labels: Sequence[str],
+    series: Mapping[str, Sequence[float | None]],
+    *,
+    formatter: str = "{:,.0f}",
+    y_min: float | None = 0.0,
+    y_max: float | None = None,
+    width: int = WIDTH,
+) -> Markup:
     options = _common(width=width, **_labels(x_labels, width))
     if y_min is not None or y_max is not None:
-        low = y_min if y_min is not None else min((v for s in series.values() for v in s if v is not None), default=0)
-        high = y_max if y_max is not None else max((v for s in series.values() for v in s if v is not None), default=1)
+        low = (
+            y_min
+            if y_min is not None
+            else min((v for s in series.values() for v in s if v is not None), default=0)
+        )
+        high = (
+            y_max
+            if y_max is not None
+            else max((v for s in series.values() for v in s if v is not None), default=1)
+        )
         options["range"] = (low, high if high > low else low + 1)
     chart = pygal.Line(**options, value_formatter=lambda value: formatter.format(value))
     chart.title = title
@@ -70,13 +105,23 @@ def line(title: str, x_labels: Sequence[str], series: Mapping[str, Sequence[floa
     return _without_scripts(chart)
 
 
-def bars(title: str, x_labels: Sequence[str], series: Mapping[str, Sequence[float | None]], *,
-         formatter: str = "{:,.0f}", stacked: bool = False, colours: Sequence[str] | None = None,
-         horizontal: bool = False, width: int = WIDTH) -> Markup:
+def bars(
+    title: str,
+    x_labels: Sequence[str],
+    series: Mapping[str, Sequence[float | None]],
+    *,
+    formatter: str = "{:,.0f}",
+    stacked: bool = False,
+    colours: Sequence[str] | None = None,
+    horizontal: bool = False,
+    width: int = WIDTH,
+) -> Markup:
     style = Style(**{**STYLE.to_dict(), "colors": tuple(colours)}) if colours else STYLE
-    kind = (pygal.StackedBar if stacked else pygal.HorizontalBar if horizontal else pygal.Bar)
-    chart = kind(**_common(style=style, width=width, **_labels(x_labels, width)),
-                 value_formatter=lambda value: formatter.format(value))
+    kind = pygal.StackedBar if stacked else pygal.HorizontalBar if horizontal else pygal.Bar
+    chart = kind(
+        **_common(style=style, width=width, **_labels(x_labels, width)),
+        value_formatter=lambda value: formatter.format(value),
+    )
     chart.title = title
     chart.x_labels = list(x_labels)
     for name, values in series.items():

@@ -32,7 +32,9 @@ BAND_ORDER = (*BANDS, UNKNOWN_BAND)
 
 def month_starts(period: Period) -> list[int]:
     """Midnight UTC of the first of each month within the period, then its end."""
-    moment = datetime.fromtimestamp(period.start / 1000, UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    moment = datetime.fromtimestamp(period.start / 1000, UTC).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
     out = [period.start]
     while True:
         moment = moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)
@@ -46,24 +48,36 @@ def month_starts(period: Period) -> list[int]:
 def _figures(point: Point) -> dict[str, Any]:
     samples = point.samples or []
     mrr = sum(float(s.value) for s in samples if s.name == "pulse_mrr")
-    movements = {kind: sample_value(samples, "pulse_mrr_movement", kind=kind, window="30d") for kind in MOVEMENTS}
+    movements = {
+        kind: sample_value(samples, "pulse_mrr_movement", kind=kind, window="30d")
+        for kind in MOVEMENTS
+    }
     first_responses = sample_value(samples, "pulse_ticket_first_responses", window="7d") or 0.0
     resolutions = sample_value(samples, "pulse_ticket_resolutions", window="7d") or 0.0
-    first_response_sum = sample_value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d") or 0.0
-    resolution_sum = sample_value(samples, "pulse_ticket_resolution_duration_sum_seconds", window="7d") or 0.0
+    first_response_sum = (
+        sample_value(samples, "pulse_ticket_first_response_duration_sum_seconds", window="7d")
+        or 0.0
+    )
+    resolution_sum = (
+        sample_value(samples, "pulse_ticket_resolution_duration_sum_seconds", window="7d") or 0.0
+    )
     bands = {band: {"accounts": 0, "mrr": 0.0} for band in BAND_ORDER}
     for record in point.records:
         band = bands.setdefault(record["health"]["band"], {"accounts": 0, "mrr": 0.0})
         band["accounts"] += 1
         band["mrr"] += float(record["mrr"])
     return {
-        "at": point.at, "mrr": round(mrr, 2), "movements": movements,
+        "at": point.at,
+        "mrr": round(mrr, 2),
+        "movements": movements,
         "nrr": sample_value(samples, "pulse_net_revenue_retention_ratio", window="30d"),
         "grr": sample_value(samples, "pulse_gross_revenue_retention_ratio", window="30d"),
         "churn": sample_value(samples, "pulse_customer_churn_ratio", window="30d"),
         "paying": sum(float(s.value) for s in samples if s.name == "pulse_paying_accounts"),
         "tickets_opened_7d": sample_value(samples, "pulse_tickets_opened", window="7d"),
-        "first_response_avg_seconds": first_response_sum / first_responses if first_responses else None,
+        "first_response_avg_seconds": first_response_sum / first_responses
+        if first_responses
+        else None,
         "resolution_avg_seconds": resolution_sum / resolutions if resolutions else None,
         "csat": sample_value(samples, "pulse_csat_ratio", window="90d"),
         "nps": sample_value(samples, "pulse_nps_score", window="90d"),
@@ -74,10 +88,16 @@ def _figures(point: Point) -> dict[str, Any]:
 
 def _weakest(record: dict[str, Any]) -> str:
     scored = [item for item in record["health"]["explanation"] if item["points"] is not None]
-    return min(scored, key=lambda item: (item["points"], item["measure"]))["measure"] if scored else "—"
+    return (
+        min(scored, key=lambda item: (item["points"], item["measure"]))["measure"]
+        if scored
+        else "—"
+    )
 
 
-def portfolio_context(files: tuple[str, ...], period: Period, config: PulseConfig) -> dict[str, Any]:
+def portfolio_context(
+    files: tuple[str, ...], period: Period, config: PulseConfig
+) -> dict[str, Any]:
     months = month_starts(period)
     instants = sorted(set(period.instants(weekly_after_days=31)) | set(months))
     timeline = points(files, config, instants, snapshots=True)
@@ -85,38 +105,96 @@ def portfolio_context(files: tuple[str, ...], period: Period, config: PulseConfi
     by_time = {f["at"]: f for f in figures}
     first, last = figures[0], figures[-1]
     end_records = timeline[-1].records
-    at_risk = sorted((r for r in end_records if r["health"]["band"] == "red"), key=lambda r: (-float(r["mrr"]), r["account_id"]))
+    at_risk = sorted(
+        (r for r in end_records if r["health"]["band"] == "red"),
+        key=lambda r: (-float(r["mrr"]), r["account_id"]),
+    )
     labels = [day(f["at"]) for f in figures]
     currency = config.revenue.reporting_currency
     monthly = [by_time[at] for at in months]
     chart = {
-        "mrr": charts.line(f"MRR ({currency})", labels, {"MRR": [f["mrr"] for f in figures]}, formatter="{:,.0f}"),
-        "movements": charts.bars(f"MRR movements, 30 days to each month ({currency})",
-                                 [day(f["at"]) for f in monthly],
-                                 {kind: [f["movements"][kind] for f in monthly] for kind in MOVEMENTS},
-                                 formatter="{:,.0f}", width=charts.HALF),
-        "retention": charts.line("NRR and GRR (30 days)", labels, {"NRR": [f["nrr"] for f in figures],
-                                                                   "GRR": [f["grr"] for f in figures]},
-                                 formatter="{:.0%}", y_min=None, width=charts.HALF),
-        "bands": charts.bars("Accounts per health band", labels,
-                             {band: [f["bands"].get(band, {}).get("accounts", 0) for f in figures] for band in BAND_ORDER},
-                             stacked=True, colours=[charts.BAND_COLOURS[b] for b in BAND_ORDER], width=charts.HALF),
-        "support": charts.line("Support: tickets opened in 7 days", labels,
-                               {"opened": [f["tickets_opened_7d"] for f in figures]}, width=charts.HALF),
-        "support_times": charts.line("Average times over 7 days (hours)", labels, {
-            "first response": [None if f["first_response_avg_seconds"] is None else f["first_response_avg_seconds"] / 3600 for f in figures],
-            "resolution": [None if f["resolution_avg_seconds"] is None else f["resolution_avg_seconds"] / 3600 for f in figures]},
-            formatter="{:,.1f} h", width=charts.HALF),
-        "sentiment": charts.line("Sentiment (90 days): NPS and CSAT x 100", labels, {
-            "NPS": [f["nps"] for f in figures], "CSAT x 100": [None if f["csat"] is None else f["csat"] * 100 for f in figures]},
-            y_min=-100.0, y_max=100.0),
+        "mrr": charts.line(
+            f"MRR ({currency})", labels, {"MRR": [f["mrr"] for f in figures]}, formatter="{:,.0f}"
+        ),
+        "movements": charts.bars(
+            f"MRR movements, 30 days to each month ({currency})",
+            [day(f["at"]) for f in monthly],
+            {kind: [f["movements"][kind] for f in monthly] for kind in MOVEMENTS},
+            formatter="{:,.0f}",
+            width=charts.HALF,
+        ),
+        "retention": charts.line(
+            "NRR and GRR (30 days)",
+            labels,
+            {"NRR": [f["nrr"] for f in figures], "GRR": [f["grr"] for f in figures]},
+            formatter="{:.0%}",
+            y_min=None,
+            width=charts.HALF,
+        ),
+        "bands": charts.bars(
+            "Accounts per health band",
+            labels,
+            {
+                band: [f["bands"].get(band, {}).get("accounts", 0) for f in figures]
+                for band in BAND_ORDER
+            },
+            stacked=True,
+            colours=[charts.BAND_COLOURS[b] for b in BAND_ORDER],
+            width=charts.HALF,
+        ),
+        "support": charts.line(
+            "Support: tickets opened in 7 days",
+            labels,
+            {"opened": [f["tickets_opened_7d"] for f in figures]},
+            width=charts.HALF,
+        ),
+        "support_times": charts.line(
+            "Average times over 7 days (hours)",
+            labels,
+            {
+                "first response": [
+                    None
+                    if f["first_response_avg_seconds"] is None
+                    else f["first_response_avg_seconds"] / 3600
+                    for f in figures
+                ],
+                "resolution": [
+                    None
+                    if f["resolution_avg_seconds"] is None
+                    else f["resolution_avg_seconds"] / 3600
+                    for f in figures
+                ],
+            },
+            formatter="{:,.1f} h",
+            width=charts.HALF,
+        ),
+        "sentiment": charts.line(
+            "Sentiment (90 days): NPS and CSAT x 100",
+            labels,
+            {
+                "NPS": [f["nps"] for f in figures],
+                "CSAT x 100": [None if f["csat"] is None else f["csat"] * 100 for f in figures],
+            },
+            y_min=-100.0,
+            y_max=100.0,
+        ),
     }
     return {
-        "period": period, "first": first, "last": last, "monthly": monthly, "bands": BAND_ORDER,
-        "at_risk": at_risk[:AT_RISK_LISTED], "at_risk_total": len(at_risk),
-        "at_risk_mrr": sum(float(r["mrr"]) for r in at_risk), "weakest": _weakest,
-        "onboarding": cohorts.totals(r["onboarding"] for r in end_records), "accounts": len(end_records),
-        "chart": chart, "currency": currency, "movement_kinds": MOVEMENTS, "generated_from": ", ".join(files) or "stdin",
+        "period": period,
+        "first": first,
+        "last": last,
+        "monthly": monthly,
+        "bands": BAND_ORDER,
+        "at_risk": at_risk[:AT_RISK_LISTED],
+        "at_risk_total": len(at_risk),
+        "at_risk_mrr": sum(float(r["mrr"]) for r in at_risk),
+        "weakest": _weakest,
+        "onboarding": cohorts.totals(r["onboarding"] for r in end_records),
+        "accounts": len(end_records),
+        "chart": chart,
+        "currency": currency,
+        "movement_kinds": MOVEMENTS,
+        "generated_from": ", ".join(files) or "stdin",
     }
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.pulse_config import PulseConfig
+from streams.cli.replay import ReplayError
 from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.support import SupportTotals
-from streams.cli.replay import ReplayError
+from streams.pulse_config import PulseConfig
 from streams.reports import charts
 from streams.reports.render import day, render
 from streams.reports.timeline import Period, points
@@ -61,14 +61,26 @@ def _movers(first: dict[str, Any], last: dict[str, Any], count: int = 3) -> list
             continue
         change = (new or 0.0) - (old or 0.0)
         if change:
-            moved.append({**item, "value_before": then.get("value"), "contribution_before": old, "change": change})
+            moved.append(
+                {
+                    **item,
+                    "value_before": then.get("value"),
+                    "contribution_before": old,
+                    "change": change,
+                }
+            )
     moved.sort(key=lambda item: (-abs(item["change"]), item["measure"]))
     return moved[:count]
 
 
 def _risks(record: dict[str, Any]) -> list[dict[str, Any]]:
     risks = [
-        {**item, "next_step": NEXT_STEPS.get(item["measure"], f"Review {item['measure']} with the account team.")}
+        {
+            **item,
+            "next_step": NEXT_STEPS.get(
+                item["measure"], f"Review {item['measure']} with the account team."
+            ),
+        }
         for item in record["health"]["explanation"]
         if item["points"] is not None and item["points"] <= RISK_POINTS
     ]
@@ -79,15 +91,21 @@ def _risks(record: dict[str, Any]) -> list[dict[str, Any]]:
 def _support(totals: SupportTotals) -> dict[str, Any]:
     return {
         "first_responses_7d": totals.first_responses,
-        "first_response_avg_seconds": totals.first_response_ms / totals.first_responses / 1000 if totals.first_responses else None,
+        "first_response_avg_seconds": totals.first_response_ms / totals.first_responses / 1000
+        if totals.first_responses
+        else None,
         "resolutions_7d": totals.resolutions,
-        "resolution_avg_seconds": totals.resolution_ms / totals.resolutions / 1000 if totals.resolutions else None,
+        "resolution_avg_seconds": totals.resolution_ms / totals.resolutions / 1000
+        if totals.resolutions
+        else None,
         "resolved_7d": totals.resolved,
         "reopened_7d": totals.reopened,
     }
 
 
-def qbr_context(files: tuple[str, ...], account_id: str, period: Period, config: PulseConfig) -> dict[str, Any]:
+def qbr_context(
+    files: tuple[str, ...], account_id: str, period: Period, config: PulseConfig
+) -> dict[str, Any]:
     timeline = points(files, config, period.instants(), account_id)
     known = [(p.at, p.records[0], p.support[account_id]) for p in timeline if p.records]
     if not known or known[-1][0] != period.end:
@@ -111,35 +129,95 @@ def qbr_context(files: tuple[str, ...], account_id: str, period: Period, config:
     currency = config.revenue.reporting_currency
     features = last["feature_adoption"]
     chart = {
-        "health": charts.line("Health score", labels, {"score": series("health.score")}, y_max=100.0),
-        "users": charts.line("Active users", labels, {
-            "1 day": series("active_users_1d"), "7 days": series("active_users_7d"), "30 days": series("active_users_30d"),
-            "seats paid": series("seats_paid")}),
-        "utilisation": charts.line("License utilisation (users 30d / seats paid)", labels,
-                                   {"utilisation": series("license_utilisation")}, formatter="{:.0%}",
-                                   y_max=max([1.0, *(v for v in series("license_utilisation") if v is not None)]),
-                                   width=charts.HALF),
-        "features": charts.bars("Adoption of the plan's features (30 days)", list(features),
-                                {"users of the feature / active users": [float(v) if v is not None else None
-                                                                         for v in features.values()]},
-                                formatter="{:.0%}", horizontal=True, width=charts.HALF) if features else None,
-        "support": charts.line("Tickets", labels, {"open": series("tickets_open"),
-                                                   "opened in 30 days": series("tickets_opened_30d")}, width=charts.HALF),
-        "support_times": charts.line("Average times over 7 days (hours)", labels, {
-            "first response": [None if s["first_response_avg_seconds"] is None else s["first_response_avg_seconds"] / 3600
-                               for s in supports],
-            "resolution": [None if s["resolution_avg_seconds"] is None else s["resolution_avg_seconds"] / 3600
-                           for s in supports]}, formatter="{:,.1f} h", width=charts.HALF),
-        "sentiment": charts.line("NPS and CSAT (90 days)", labels, {
-            "NPS": series("nps_90d"), "CSAT x 100": [None if v is None else v * 100 for v in series("csat_90d")]},
-            y_min=-100.0, y_max=100.0),
-        "mrr": charts.line(f"MRR ({currency})", labels, {"MRR": series("mrr")}, formatter="{:,.2f}"),
+        "health": charts.line(
+            "Health score", labels, {"score": series("health.score")}, y_max=100.0
+        ),
+        "users": charts.line(
+            "Active users",
+            labels,
+            {
+                "1 day": series("active_users_1d"),
+                "7 days": series("active_users_7d"),
+                "30 days": series("active_users_30d"),
+                "seats paid": series("seats_paid"),
+            },
+        ),
+        "utilisation": charts.line(
+            "License utilisation (users 30d / seats paid)",
+            labels,
+            {"utilisation": series("license_utilisation")},
+            formatter="{:.0%}",
+            y_max=max([1.0, *(v for v in series("license_utilisation") if v is not None)]),
+            width=charts.HALF,
+        ),
+        "features": charts.bars(
+            "Adoption of the plan's features (30 days)",
+            list(features),
+            {
+                "users of the feature / active users": [
+                    float(v) if v is not None else None for v in features.values()
+                ]
+            },
+            formatter="{:.0%}",
+            horizontal=True,
+            width=charts.HALF,
+        )
+        if features
+        else None,
+        "support": charts.line(
+            "Tickets",
+            labels,
+            {"open": series("tickets_open"), "opened in 30 days": series("tickets_opened_30d")},
+            width=charts.HALF,
+        ),
+        "support_times": charts.line(
+            "Average times over 7 days (hours)",
+            labels,
+            {
+                "first response": [
+                    None
+                    if s["first_response_avg_seconds"] is None
+                    else s["first_response_avg_seconds"] / 3600
+                    for s in supports
+                ],
+                "resolution": [
+                    None
+                    if s["resolution_avg_seconds"] is None
+                    else s["resolution_avg_seconds"] / 3600
+                    for s in supports
+                ],
+            },
+            formatter="{:,.1f} h",
+            width=charts.HALF,
+        ),
+        "sentiment": charts.line(
+            "NPS and CSAT (90 days)",
+            labels,
+            {
+                "NPS": series("nps_90d"),
+                "CSAT x 100": [None if v is None else v * 100 for v in series("csat_90d")],
+            },
+            y_min=-100.0,
+            y_max=100.0,
+        ),
+        "mrr": charts.line(
+            f"MRR ({currency})", labels, {"MRR": series("mrr")}, formatter="{:,.2f}"
+        ),
     }
     return {
-        "account_id": account_id, "period": period, "first": first, "last": last, "first_at": known[0][0],
-        "movers": _movers(first, last), "risks": _risks(last), "support": supports[-1], "chart": chart,
-        "currency": currency, "mrr_change": float(last["mrr"]) - float(first["mrr"]),
-        "points": len(known), "generated_from": ", ".join(files) or "stdin",
+        "account_id": account_id,
+        "period": period,
+        "first": first,
+        "last": last,
+        "first_at": known[0][0],
+        "movers": _movers(first, last),
+        "risks": _risks(last),
+        "support": supports[-1],
+        "chart": chart,
+        "currency": currency,
+        "mrr_change": float(last["mrr"]) - float(first["mrr"]),
+        "points": len(known),
+        "generated_from": ", ".join(files) or "stdin",
     }
 
 

@@ -56,12 +56,18 @@ def fig(value: Any, field: str, kind: str = "number", currency: str = "USD") -> 
     """A figure: its formatted text, with the field it comes from and its exact value."""
     data = orjson.dumps(exact(value)).decode()
     return Markup('<span class="figure" data-field="{}" data-value="{}">{}</span>').format(
-        field, data, formatted(value, kind, currency))
+        field, data, formatted(value, kind, currency)
+    )
 
 
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("streams.reports", "templates"), autoescape=select_autoescape(["html", "j2"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("streams.reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals.update(fig=fig, fmt=formatted, day=day, rfc3339=rfc3339_ms, escape=escape)
     return env
 

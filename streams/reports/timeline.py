@@ -14,14 +14,20 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from streams.pulse_config import PulseConfig
+from streams.cli.history import (
+    PRUNE_EVERY_MS,
+    decode_inputs,
+    parse_step,
+    step_times,
+    stepped_states,
+)
+from streams.cli.replay import ReplayError, ReplayUsageError, _open_input, parse_time
 from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine import support
 from streams.engine.records import account_records
 from streams.engine.samples import Sample
-from streams.cli.history import PRUNE_EVERY_MS, decode_inputs, parse_step, step_times, stepped_states
-from streams.cli.replay import ReplayError, ReplayUsageError, _open_input, parse_time
 from streams.engine.timeline import DAY_MS
+from streams.pulse_config import PulseConfig
 
 DAILY_UP_TO_DAYS = 120
 """Periods up to this long are sampled daily, longer ones weekly (charts stay readable)."""
@@ -36,7 +42,9 @@ class Period:
     def parse(cls, start: str, end: str) -> Period:
         period = cls(parse_time(start, "--from"), parse_time(end, "--to"))
         if period.end <= period.start:
-            raise ReplayUsageError(f"--to {rfc3339_ms(period.end)} is not after --from {rfc3339_ms(period.start)}: give --to after --from.")
+            raise ReplayUsageError(
+                f"--to {rfc3339_ms(period.end)} is not after --from {rfc3339_ms(period.start)}: give --to after --from."
+            )
         return period
 
     def instants(self, weekly_after_days: int = DAILY_UP_TO_DAYS) -> list[int]:
@@ -70,7 +78,9 @@ def points(
         inputs = [(path, _open_input(path, stack).lines) for path in (files or ("-",))]
         decoded = decode_inputs(inputs, config, instants[-1])
     if not decoded.events:
-        raise ReplayError(f"No event occurred at or before --to {rfc3339_ms(instants[-1])}: check --to and the input.")
+        raise ReplayError(
+            f"No event occurred at or before --to {rfc3339_ms(instants[-1])}: check --to and the input."
+        )
     out: list[Point] = []
     for as_of, replay in stepped_states(decoded, config, instants):
         engine = replay.engine
@@ -78,7 +88,9 @@ def points(
         samples = replay.snapshot(as_of) if snapshots else None
         engine.prune(step_ms=PRUNE_EVERY_MS)
         states = _states(engine.store, account_id)
-        records = account_records(states, as_of, engine.config, engine.revenue_config, config.accounts)
+        records = account_records(
+            states, as_of, engine.config, engine.revenue_config, config.accounts
+        )
         tallies = {}
         for key, state in states:
             totals = support.SupportTotals()
@@ -102,4 +114,3 @@ def sample_value(samples: Iterable[Sample], name: str, **labels: str) -> float |
         if sample.name == name and tuple(sorted(sample.labels)) == wanted:
             return float(sample.value)
     return None
-

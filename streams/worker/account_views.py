@@ -57,8 +57,19 @@ REFRESH_SLICE_S = 0.01
 REFRESH_BUSY_PAUSE_S = 0.09
 REFRESH_PAUSE_S = 1.0
 # Headers that belong to one connection, not to the request (RFC 9110 section 7.6.1).
-_HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "content-length",
-                          "proxy-authorization", "proxy-authenticate", "trailer"})
+_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "content-length",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "trailer",
+    }
+)
 
 
 class AccountViews:
@@ -78,8 +89,12 @@ class AccountViews:
         app.task(self._refresh_records)
 
     async def _off(self, request, account_id: str | None = None):
-        return self._error(404, "account_records_off", "this worker runs with --no-account-records "
-                                                       "(PULSE_ACCOUNT_RECORDS=false): start it without it")
+        return self._error(
+            404,
+            "account_records_off",
+            "this worker runs with --no-account-records "
+            "(PULSE_ACCOUNT_RECORDS=false): start it without it",
+        )
 
     async def _refresh_records(self) -> None:
         """Keep the record cache warm (streams/worker/record_cache.py), in slices of REFRESH_SLICE_S
@@ -122,18 +137,26 @@ class AccountViews:
             cache = worker.book.record_cache
             body = cache.json_bytes(account_id, cache.as_of())
             if body is None:
-                return self._error(404, "unknown_account", f"no account {account_id} in the events so far")
+                return self._error(
+                    404, "unknown_account", f"no account {account_id} in the events so far"
+                )
             return worker.app.web.bytes(body, content_type=JSON)
         if loaded is None:
-            return self._unavailable("this worker is starting or its group is rebalancing: ask again shortly")
+            return self._unavailable(
+                "this worker is starting or its group is rebalancing: ask again shortly"
+            )
         if request.headers.get(ROUTED_HEADER):
-            return self._unavailable("the partition of this account is moving between workers: ask again shortly")
+            return self._unavailable(
+                "the partition of this account is moving between workers: ask again shortly"
+            )
         try:
             owner = URL(str(worker.app.router.key_store(worker.table.name, account_id.encode())))
         except (KeyError, TypeError):  # no assignment, or no topic metadata yet
             return self._unavailable("the worker group is rebalancing: ask again shortly")
         if _same_host(owner, URL(str(worker.app.conf.canonical_url))):
-            return self._unavailable("this worker is recovering the account's partition: ask again shortly")
+            return self._unavailable(
+                "this worker is recovering the account's partition: ask again shortly"
+            )
         return await self._forward(request, owner, {ROUTED_HEADER: "1"})
 
     # ---- GET /accounts ----------------------------------------------------------------------
@@ -169,7 +192,9 @@ class AccountViews:
             return self._unavailable("this worker is recovering its partitions: ask again shortly")
         return self._json(answer)
 
-    async def _gather(self, request, query: PortfolioQuery, as_of: int) -> list[dict[str, Any]] | str:
+    async def _gather(
+        self, request, query: PortfolioQuery, as_of: int
+    ) -> list[dict[str, Any]] | str:
         """Every worker's local answer, or a sentence saying why not all partitions answered."""
         worker = self.worker
         me = URL(str(worker.app.conf.canonical_url))
@@ -188,7 +213,9 @@ class AccountViews:
         if sorted(covered) != list(range(worker.settings.partitions)):
             return "the worker group is rebalancing (not every partition answered once): ask again shortly"
         if any(answer["as_of"] != as_of for answer in answers):
-            log.debug("workers answered at different clocks: %s", [answer["as_of"] for answer in answers])
+            log.debug(
+                "workers answered at different clocks: %s", [answer["as_of"] for answer in answers]
+            )
         return answers
 
     # ---- talking to the other workers ---------------------------------------------------------
@@ -199,30 +226,46 @@ class AccountViews:
         return self._session
 
     def _peer_url(self, request, peer: URL) -> URL:
-        return request.url.with_scheme(peer.scheme or request.url.scheme).with_host(peer.host).with_port(peer.port)
+        return (
+            request.url.with_scheme(peer.scheme or request.url.scheme)
+            .with_host(peer.host)
+            .with_port(peer.port)
+        )
 
     def _headers(self, request, extra: dict[str, str]) -> dict[str, str]:
-        headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_HEADERS}
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() not in _HOP_HEADERS
+        }
         headers.update(extra)
         return headers
 
     async def _forward(self, request, peer: URL, extra: dict[str, str]):
         try:
-            async with self._client().get(self._peer_url(request, peer), headers=self._headers(request, extra)) as reply:
+            async with self._client().get(
+                self._peer_url(request, peer), headers=self._headers(request, extra)
+            ) as reply:
                 body = await reply.read()
-                return self.worker.app.web.bytes(body, content_type=reply.content_type or JSON, status=reply.status)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            return self._unavailable(f"the worker owning this account ({peer}) did not answer ({type(error).__name__}): "
-                                     f"ask again shortly")
+                return self.worker.app.web.bytes(
+                    body, content_type=reply.content_type or JSON, status=reply.status
+                )
+        except (TimeoutError, aiohttp.ClientError) as error:
+            return self._unavailable(
+                f"the worker owning this account ({peer}) did not answer ({type(error).__name__}): "
+                f"ask again shortly"
+            )
 
     async def _ask_local(self, request, peer: URL) -> dict[str, Any] | None:
         try:
-            async with self._client().get(self._peer_url(request, peer),
-                                          headers=self._headers(request, {SCOPE_HEADER: "local"})) as reply:
+            async with self._client().get(
+                self._peer_url(request, peer),
+                headers=self._headers(request, {SCOPE_HEADER: "local"}),
+            ) as reply:
                 if reply.status != 200:
                     return None
                 return orjson.loads(await reply.read())
-        except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError):
+        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError):
             return None
 
 

@@ -34,25 +34,31 @@ import time
 from collections.abc import Callable
 
 import faust
-from aiokafka.errors import IllegalOperation, KafkaError, MessageSizeTooLargeError, ProducerFenced, RecordTooLargeError
+from aiokafka.errors import (
+    IllegalOperation,
+    KafkaError,
+    MessageSizeTooLargeError,
+    ProducerFenced,
+    RecordTooLargeError,
+)
 from faust.exceptions import ProducerSendError
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from streams.worker.faust import fastpath as faust_fastpath
-from streams.worker.faust import hooks as faust_hooks
+from streams.contract.deadletter import MAX_RECORD_BYTES
 from streams.worker.account_views import AccountViews
 from streams.worker.datadir import worker_data_dir
-from streams.contract.deadletter import MAX_RECORD_BYTES
 from streams.worker.delivery import DeliveryGuard, Verdict
+from streams.worker.faust import fastpath as faust_fastpath
+from streams.worker.faust import hooks as faust_hooks
 from streams.worker.faust.hooks import send_in_partition_transaction
 from streams.worker.gc_policy import GcPolicy
 from streams.worker.kafka_watch import KafkaWatch
 from streams.worker.settings import WorkerSettings
+from streams.worker.state import WorkerBook
 from streams.worker.telemetry import PipelineTelemetry
 from streams.worker.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
-from streams.worker.state import WorkerBook
 
 log = logging.getLogger("cs-pulse.worker")
 # An account is stored in parts of a few KiB each (streams/worker/state_parts.py); rows of the
@@ -78,12 +84,16 @@ def refused_record_sentence(topic: str, size: int, error: BaseException, count: 
     """One sentence for a record the broker refused during a checkpoint."""
     others = f" (and {count - 1} more)" if count > 1 else ""
     if isinstance(error, (MessageSizeTooLargeError, RecordTooLargeError)):
-        return (f"topic {topic} refused a record of {size} bytes{others} as too large: set its max.message.bytes "
-                f"to at least {TOPIC_MESSAGE_BYTES} (Kafka's default; the worker writes batches of up to "
-                f"{PRODUCER_BATCH_BYTES} bytes, dead letters of at most {MAX_RECORD_BYTES}); the checkpoint "
-                f"was aborted, none of its offsets committed, and a restart reads its events again.")
-    return (f"topic {topic} refused a record of {size} bytes{others} ({type(error).__name__}: {error}): "
-            f"the checkpoint was aborted, none of its offsets committed, and a restart reads its events again.")
+        return (
+            f"topic {topic} refused a record of {size} bytes{others} as too large: set its max.message.bytes "
+            f"to at least {TOPIC_MESSAGE_BYTES} (Kafka's default; the worker writes batches of up to "
+            f"{PRODUCER_BATCH_BYTES} bytes, dead letters of at most {MAX_RECORD_BYTES}); the checkpoint "
+            f"was aborted, none of its offsets committed, and a restart reads its events again."
+        )
+    return (
+        f"topic {topic} refused a record of {size} bytes{others} ({type(error).__name__}: {error}): "
+        f"the checkpoint was aborted, none of its offsets committed, and a restart reads its events again."
+    )
 
 
 def rekey_topic_name(app_id: str) -> str:
@@ -93,7 +103,9 @@ def rekey_topic_name(app_id: str) -> str:
 class PulseWorker:
     """Builds the Faust app and holds the per-process state around it."""
 
-    def __init__(self, settings: WorkerSettings, book: WorkerBook, clock: Callable[[], int]) -> None:
+    def __init__(
+        self, settings: WorkerSettings, book: WorkerBook, clock: Callable[[], int]
+    ) -> None:
         self.settings = settings
         self.book = book
         self.clock = clock
@@ -101,12 +113,17 @@ class PulseWorker:
         self.telemetry = PipelineTelemetry()
         self.rekey_topic = rekey_topic_name(settings.app_id)
         self.delivery = DeliveryGuard()
-        self.gc_policy = GcPolicy()  # long-lived state out of full collections (streams/worker/gc_policy.py)
+        self.gc_policy = (
+            GcPolicy()
+        )  # long-lived state out of full collections (streams/worker/gc_policy.py)
         self.held: list = []  # messages applied since the last checkpoint, not acknowledged yet
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
         self.hooks = faust_hooks.WorkerHooks(
-            self._on_committed, self.delivery.start, self.delivery.trail, self.source_topic_names)
-        self.kafka_watch = KafkaWatch(settings.bootstrap, settings.security, settings.fetch_stall_seconds)
+            self._on_committed, self.delivery.start, self.delivery.trail, self.source_topic_names
+        )
+        self.kafka_watch = KafkaWatch(
+            settings.bootstrap, settings.security, settings.fetch_stall_seconds
+        )
         self.kafka_watch.install()
         self.app = self._build_app()
         self.registry.register(_Collector(self))
@@ -147,12 +164,18 @@ class PulseWorker:
             table_value_serializer="raw",
         )
         self.source = app.topic(
-            *s.source_topics, self.rekey_topic,
-            schema=faust_fastpath.MessageSchema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+            *s.source_topics,
+            self.rekey_topic,
+            schema=faust_fastpath.MessageSchema(
+                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            ),
         )
         self.table = app.Table(
-            "accounts", partitions=s.partitions, use_partitioner=True,
-            key_type=bytes, value_type=bytes,
+            "accounts",
+            partitions=s.partitions,
+            use_partitioner=True,
+            key_type=bytes,
+            value_type=bytes,
             extra_topic_configs={"max.message.bytes": str(MAX_ROW_BYTES)},
         )
         self.book.attach(self.table)
@@ -160,7 +183,9 @@ class PulseWorker:
         app.agent(self.source, name="ingest", concurrency=1)(self._ingest)
         app.page("/metrics")(self._metrics_page)
         app.page("/healthz")(self._health_page)
-        AccountViews(self).install(app)  # /accounts, /accounts/{id} (streams/worker/account_views.py)
+        AccountViews(self).install(
+            app
+        )  # /accounts, /accounts/{id} (streams/worker/account_views.py)
         app.web.web_app.middlewares.append(WebGuard(s.web).middleware)
         if s.web.open_port is not None:
             app.task(self._serve_open_listener)
@@ -194,12 +219,16 @@ class PulseWorker:
             rebalancing = not self.app.flow_control.is_active()
             if held and (rebalancing or len(held) >= s.checkpoint_events or loop.time() >= due):
                 self.held = []
-                async with self.hooks.lock:  # no commit between a checkpoint's first send and last ack
+                async with (
+                    self.hooks.lock
+                ):  # no commit between a checkpoint's first send and last ack
                     await self._checkpoint(held)
                 self.gc_policy.checkpointed()
 
     def owned_partitions(self) -> set[int]:
-        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic}
+        return {
+            tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic
+        }
 
     async def _apply(self, messages) -> list:
         """Apply the messages that are due (`_in_order`) to the in-memory rows; return them."""
@@ -208,7 +237,9 @@ class PulseWorker:
         if not await self._apply_in_turns(current):
             return []
         if current:
-            self.telemetry.observe_batch(((m.topic, _timestamp_ms(m)) for m in current), int(time.time() * 1000))
+            self.telemetry.observe_batch(
+                ((m.topic, _timestamp_ms(m)) for m in current), int(time.time() * 1000)
+            )
         return current
 
     async def _apply_in_turns(self, messages: list) -> bool:
@@ -244,20 +275,31 @@ class PulseWorker:
             for partition, sends in self.book.checkpoint().items():
                 for send in sends:
                     deliveries.append((send, await self._send(partition, send)))
-            results = await asyncio.gather(*(delivery for _, delivery in deliveries), return_exceptions=True)
+            results = await asyncio.gather(
+                *(delivery for _, delivery in deliveries), return_exceptions=True
+            )
         except (IllegalOperation, ProducerFenced, ProducerSendError, KafkaError) as error:
             # The partition's transaction is lost (fenced by another worker, or the broker
             # failed); acknowledging the events now could commit offsets whose output never
             # reached Kafka. Stop; the next start recovers from what was committed.
             for _, delivery in deliveries:  # their outcome no longer matters: retrieve it quietly
                 delivery.add_done_callback(lambda future: future.cancelled() or future.exception())
-            await self._abandon(held, f"cannot write a checkpoint to Kafka ({type(error).__name__}: {error}); "
-                                             "stopping so that a restart recovers from the last committed state.")
+            await self._abandon(
+                held,
+                f"cannot write a checkpoint to Kafka ({type(error).__name__}: {error}); "
+                "stopping so that a restart recovers from the last committed state.",
+            )
             return
-        refused = [(send, result) for (send, _), result in zip(deliveries, results) if isinstance(result, BaseException)]
+        refused = [
+            (send, result)
+            for (send, _), result in zip(deliveries, results)
+            if isinstance(result, BaseException)
+        ]
         if refused:
             send, error = refused[0]
-            await self._abandon(held, refused_record_sentence(send.topic, len(send.value), error, len(refused)))
+            await self._abandon(
+                held, refused_record_sentence(send.topic, len(send.value), error, len(refused))
+            )
             return
         consumer = self.app.consumer
         for message in held:
@@ -314,17 +356,32 @@ class PulseWorker:
         for tp, offset in expected.items():
             start = max(offset, earliest.get(tp) or 0)
             if start > offset:
-                log.error("records %d..%d of %s are no longer in Kafka (retention); they are not counted",
-                          offset, start - 1, tp)
+                log.error(
+                    "records %d..%d of %s are no longer in Kafka (retention); they are not counted",
+                    offset,
+                    start - 1,
+                    tp,
+                )
             else:
-                log.warning("records of %s from offset %d went missing on the way; reading them again", tp, offset)
+                log.warning(
+                    "records of %s from offset %d went missing on the way; reading them again",
+                    tp,
+                    offset,
+                )
             self.delivery.restart(tp, start)
             await faust_hooks.rewind(consumer, tp, start)
 
     async def _send(self, partition: int, send):
         """Send one record; return the future of its delivery."""
         return await send_in_partition_transaction(
-            self.app, self.rekey_topic, partition, send.topic, send.key, send.value, send.partition, send.headers,
+            self.app,
+            self.rekey_topic,
+            partition,
+            send.topic,
+            send.key,
+            send.value,
+            send.partition,
+            send.headers,
         )
 
     def _on_committed(self, partitions: set[int]) -> None:
@@ -359,19 +416,28 @@ class PulseWorker:
     async def _metrics_page(self, request):
         from prometheus_client.exposition import generate_latest
 
-        return self.app.web.bytes(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        return self.app.web.bytes(
+            generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
+        )
 
     async def _health_page(self, request):
         recovering = self.recovering()
-        if not recovering and self.kafka_watch.stalled(faust_hooks.last_fetch_ms(self.app.consumer)):
-            return self.app.web.bytes(b"no answer from Kafka to a fetch for longer than --fetch-stall-seconds\n",
-                                      status=503)
-        return self.app.web.bytes(b"recovering\n" if recovering else b"ok\n", status=503 if recovering else 200)
+        if not recovering and self.kafka_watch.stalled(
+            faust_hooks.last_fetch_ms(self.app.consumer)
+        ):
+            return self.app.web.bytes(
+                b"no answer from Kafka to a fetch for longer than --fetch-stall-seconds\n",
+                status=503,
+            )
+        return self.app.web.bytes(
+            b"recovering\n" if recovering else b"ok\n", status=503 if recovering else 200
+        )
 
     async def _serve_open_listener(self) -> None:
         """/metrics and /healthz, and nothing else, on --open-bind:--open-port as well."""
-        runner = await start_open_listener(self.settings.web, {"/metrics": self._metrics_page,
-                                                               "/healthz": self._health_page})
+        runner = await start_open_listener(
+            self.settings.web, {"/metrics": self._metrics_page, "/healthz": self._health_page}
+        )
         try:
             await asyncio.Event().wait()
         finally:

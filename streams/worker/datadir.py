@@ -66,8 +66,10 @@ class DataDirLock:
             self.directory.chmod(0o700)
             fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as error:
-            raise PulseError(f"cannot use the data directory {self.directory} ({error.strerror}): "
-                             f"pass a writable --data-dir.") from None
+            raise PulseError(
+                f"cannot use the data directory {self.directory} ({error.strerror}): "
+                f"pass a writable --data-dir."
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -106,8 +108,11 @@ def prepare_data_dir(lock: DataDirLock) -> None:
     marker = data_dir / CLEAN_MARKER
     leftovers = [path for path in data_dir.iterdir() if path.name not in (CLEAN_MARKER, LOCK_FILE)]
     if leftovers and not marker.exists():
-        log.warning("the previous stop was not clean: discarding the local store in %s; "
-                    "it is rebuilt from the changelog", data_dir)
+        log.warning(
+            "the previous stop was not clean: discarding the local store in %s; "
+            "it is rebuilt from the changelog",
+            data_dir,
+        )
         for path in leftovers:
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     marker.unlink(missing_ok=True)

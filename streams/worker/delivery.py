@@ -55,7 +55,9 @@ class FetchTrail:
         self._end: dict[Hashable, int] = {}  # the fetcher's position after its last fetch
         self._jumps: dict[Hashable, dict[int, int]] = {}
 
-    def fetched(self, tp: Hashable, start: int | None, offsets: Sequence[int], end: int | None) -> None:
+    def fetched(
+        self, tp: Hashable, start: int | None, offsets: Sequence[int], end: int | None
+    ) -> None:
         """The fetcher went from position `start` to position `end` and returned the records
         of `tp` at `offsets` (in order): the log holds no other record in between. When
         `start` is not where the last fetch ended, the consumer was sought (or its position

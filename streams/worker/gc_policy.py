@@ -30,8 +30,11 @@ UNFREEZE_EVERY_S = 600.0
 class GcPolicy:
     """Call `checkpointed()` after each checkpoint (see the module header)."""
 
-    def __init__(self, unfreeze_every_s: float = UNFREEZE_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        unfreeze_every_s: float = UNFREEZE_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.unfreeze_every_s = unfreeze_every_s
         self.clock = clock
         self._since = clock()

@@ -35,10 +35,16 @@ def auth_failure_in(record: logging.LogRecord) -> BaseException | None:
     candidates = list(record.args.values() if isinstance(record.args, dict) else record.args or ())
     if record.exc_info and record.exc_info[1] is not None:
         candidates.append(record.exc_info[1])
-    refusals = (kafka_errors.SaslAuthenticationFailed, kafka_errors.AuthenticationFailedError,
-                kafka_errors.UnsupportedSaslMechanismError, ssl.SSLError)
+    refusals = (
+        kafka_errors.SaslAuthenticationFailed,
+        kafka_errors.AuthenticationFailedError,
+        kafka_errors.UnsupportedSaslMechanismError,
+        ssl.SSLError,
+    )
     for candidate in candidates:
-        if isinstance(candidate, BaseException) and any(isinstance(item, refusals) for item in error_chain(candidate)):
+        if isinstance(candidate, BaseException) and any(
+            isinstance(item, refusals) for item in error_chain(candidate)
+        ):
             return candidate
     return None
 
@@ -70,9 +76,12 @@ class KafkaWatch(logging.Handler):
         now = time.monotonic()
         if now - self._reported >= REPORT_EVERY_S:
             self._reported = now
-            log.error("Kafka refuses the worker: %s (%d refused attempts so far; the worker keeps retrying and "
-                      "reads nothing until it is let in)",
-                      describe_failure(error, self.bootstrap, self.security), self.failures)
+            log.error(
+                "Kafka refuses the worker: %s (%d refused attempts so far; the worker keeps retrying and "
+                "reads nothing until it is let in)",
+                describe_failure(error, self.bootstrap, self.security),
+                self.failures,
+            )
 
     def last_fetch(self, last_fetch_ms: int | None) -> float:
         """Epoch seconds of the last good fetch, or the start of the worker before the first.
@@ -83,15 +92,20 @@ class KafkaWatch(logging.Handler):
 
     def stalled(self, last_fetch_ms: int | None, now: float | None = None) -> bool:
         """True once no fetch has succeeded for --fetch-stall-seconds."""
-        return (now if now is not None else time.time()) - self.last_fetch(last_fetch_ms) > self.stall_seconds
+        return (now if now is not None else time.time()) - self.last_fetch(
+            last_fetch_ms
+        ) > self.stall_seconds
 
     def families(self, last_fetch_ms: int | None) -> Iterator:
         failures = CounterMetricFamily(
-            "pulse_kafka_auth_failures", "Connections to Kafka refused for authentication or TLS since the worker started.")
+            "pulse_kafka_auth_failures",
+            "Connections to Kafka refused for authentication or TLS since the worker started.",
+        )
         failures.add_metric([], self.failures)
         yield failures
         fetched = GaugeMetricFamily(
             "pulse_kafka_last_fetch_timestamp_seconds",
-            "When the worker last got an answer to a fetch from Kafka (its start before the first).")
+            "When the worker last got an answer to a fetch from Kafka (its start before the first).",
+        )
         fetched.add_metric([], self.last_fetch(last_fetch_ms))
         yield fetched

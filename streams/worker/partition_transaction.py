@@ -57,13 +57,17 @@ class PartitionTransaction(Generic[S]):
         self.changed: set[str] = set()  # account ids whose rows the applied events changed
         self.counters_changed = False
         self.outbox: list[S] = []  # dead letters and re-keyed messages
-        self.offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> highest offset applied
+        self.offsets: dict[
+            tuple[str, int], int
+        ] = {}  # (topic, partition) -> highest offset applied
         self.rows: list[Row] = []  # set by prepare
 
     def _require(self, *allowed: TransactionStatus) -> None:
         if self.status not in allowed:
             names = " or ".join(status.value for status in allowed)
-            raise TransactionError(f"transaction of partition {self.partition} is {self.status.value}, not {names}")
+            raise TransactionError(
+                f"transaction of partition {self.partition} is {self.status.value}, not {names}"
+            )
 
     # ---- STARTED ----------------------------------------------------------------------
 

@@ -42,24 +42,39 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 # sort key -> path in the record
 SORT_KEYS: dict[str, tuple[str, ...]] = {
-    "account_id": ("account_id",), "name": ("name",), "segment": ("segment",), "owner": ("owner",),
-    "stage": ("stage",), "plan": ("plan",), "mrr": ("mrr",), "arr": ("arr",),
-    "score": ("health", "score"), "trend_7d": ("health", "trend_7d"), "trend_30d": ("health", "trend_30d"),
-    "tenure_days": ("tenure_days",), "days_to_renewal": ("days_to_renewal",),
-    "days_since_activity": ("days_since_activity",), "days_past_due": ("days_past_due",),
-    "active_users_30d": ("active_users_30d",), "license_utilisation": ("license_utilisation",),
+    "account_id": ("account_id",),
+    "name": ("name",),
+    "segment": ("segment",),
+    "owner": ("owner",),
+    "stage": ("stage",),
+    "plan": ("plan",),
+    "mrr": ("mrr",),
+    "arr": ("arr",),
+    "score": ("health", "score"),
+    "trend_7d": ("health", "trend_7d"),
+    "trend_30d": ("health", "trend_30d"),
+    "tenure_days": ("tenure_days",),
+    "days_to_renewal": ("days_to_renewal",),
+    "days_since_activity": ("days_since_activity",),
+    "days_past_due": ("days_past_due",),
+    "active_users_30d": ("active_users_30d",),
+    "license_utilisation": ("license_utilisation",),
     "tickets_open": ("tickets_open",),
 }
 # filter -> path in the record
 FILTER_PATHS: dict[str, tuple[str, ...]] = {
-    "band": ("health", "band"), "segment": ("segment",), "owner": ("owner",), "stage": ("stage",),
+    "band": ("health", "band"),
+    "segment": ("segment",),
+    "owner": ("owner",),
+    "stage": ("stage",),
     "plan": ("plan",),
 }
 # A portfolio row: (the record, then the value of each of these paths in the record)
 _ROW_PATHS: tuple[tuple[str, ...], ...] = (*FILTER_PATHS.values(), *SORT_KEYS.values())
 FILTER_COLUMNS: dict[str, int] = {name: 1 + index for index, name in enumerate(FILTER_PATHS)}
-SORT_COLUMNS: dict[str, int] = {name: 1 + len(FILTER_PATHS) + index
-                                for index, name in enumerate(SORT_KEYS)}
+SORT_COLUMNS: dict[str, int] = {
+    name: 1 + len(FILTER_PATHS) + index for index, name in enumerate(SORT_KEYS)
+}
 PortfolioRow = tuple[Any, ...]
 
 
@@ -91,29 +106,42 @@ class PortfolioQuery:
         sort, descending, limit = "account_id", False, DEFAULT_LIMIT
         for name, value in items:
             if name in seen:
-                raise QueryError(name, f"parameter {name} is given twice: give it once (values comma-separated)")
+                raise QueryError(
+                    name, f"parameter {name} is given twice: give it once (values comma-separated)"
+                )
             seen.add(name)
             if name in FILTERS:
                 values = frozenset(v.strip() for v in value.split(",") if v.strip())
                 if not values:
-                    raise QueryError(name, f"parameter {name} is empty: give one or more values, comma-separated")
+                    raise QueryError(
+                        name, f"parameter {name} is empty: give one or more values, comma-separated"
+                    )
                 allowed = BANDS if name == "band" else STAGES if name == "stage" else None
                 if allowed is not None and not values <= allowed:
                     bad = sorted(values - allowed)[0]
-                    raise QueryError(name, f"{name}={bad} is not one of {', '.join(sorted(allowed))}")
+                    raise QueryError(
+                        name, f"{name}={bad} is not one of {', '.join(sorted(allowed))}"
+                    )
                 filters.append((name, values))
             elif name == "sort":
                 descending = value.startswith("-")
                 sort = value[1:] if descending else value
                 if sort not in SORT_KEYS:
-                    raise QueryError(name, f"sort={value} is not a sort key: use one of {', '.join(SORT_KEYS)}, "
-                                           f"with - in front for descending")
+                    raise QueryError(
+                        name,
+                        f"sort={value} is not a sort key: use one of {', '.join(SORT_KEYS)}, "
+                        f"with - in front for descending",
+                    )
             elif name == "limit":
                 if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-                    raise QueryError(name, f"limit={value} is not a whole number from 1 to {MAX_LIMIT}")
+                    raise QueryError(
+                        name, f"limit={value} is not a whole number from 1 to {MAX_LIMIT}"
+                    )
                 limit = int(value)
             else:
-                raise QueryError(name, f"unknown parameter {name}: use {', '.join((*FILTERS, 'sort', 'limit'))}")
+                raise QueryError(
+                    name, f"unknown parameter {name}: use {', '.join((*FILTERS, 'sort', 'limit'))}"
+                )
         return cls(tuple(filters), sort, descending, limit)
 
     def matches(self, record: Mapping[str, Any]) -> bool:
@@ -127,7 +155,9 @@ class PortfolioQuery:
         for record in records:
             (missing if _value(record, path) is None else valued).append(record)
         valued.sort(key=lambda r: r["account_id"])
-        valued.sort(key=lambda r: _value(r, path), reverse=self.descending)  # stable: ties keep account_id order
+        valued.sort(
+            key=lambda r: _value(r, path), reverse=self.descending
+        )  # stable: ties keep account_id order
         missing.sort(key=lambda r: r["account_id"])
         return valued + missing
 
@@ -163,7 +193,9 @@ class PortfolioQuery:
         valued.sort(key=by_value, reverse=descending)  # stable: ties keep account_id order
         return (valued + missing)[:limit]
 
-    def merge(self, answers: Iterable[tuple[int, list[Mapping[str, Any]]]]) -> tuple[int, list[Mapping[str, Any]]]:
+    def merge(
+        self, answers: Iterable[tuple[int, list[Mapping[str, Any]]]]
+    ) -> tuple[int, list[Mapping[str, Any]]]:
         """Several workers' (total, top records) -> the answer over all of them."""
         total, pooled = 0, []
         for count, records in answers:

@@ -66,8 +66,9 @@ class _Entry:
 
 
 class RecordCache:
-    def __init__(self, book: Any, clock: Callable[[], int], *, frozen: bool,
-                 step_ms: int = DEFAULT_STEP_MS) -> None:
+    def __init__(
+        self, book: Any, clock: Callable[[], int], *, frozen: bool, step_ms: int = DEFAULT_STEP_MS
+    ) -> None:
         self.book = book
         self.clock = clock
         self.frozen = frozen
@@ -103,8 +104,9 @@ class RecordCache:
             self._changed.discard(account_id)
             return None
         config = self.book.config
-        record = account_record(account_id, state, as_of, config.engine, config.revenue,
-                                config.accounts)
+        record = account_record(
+            account_id, state, as_of, config.engine, config.revenue, config.accounts
+        )
         entry = _Entry(as_of, record)
         self._entries[account_id] = entry
         self._changed.discard(account_id)
@@ -177,8 +179,11 @@ class RecordCache:
         out = []
         for record in records:
             entry = self._entries.get(record["account_id"])
-            out.append(entry.rendered() if entry is not None and entry.record is record
-                       else to_json_ready(record))
+            out.append(
+                entry.rendered()
+                if entry is not None and entry.record is record
+                else to_json_ready(record)
+            )
         return out
 
     def json_records(self, as_of: int) -> list[dict[str, Any]]:
@@ -188,8 +193,11 @@ class RecordCache:
         """How many cached records are behind their account or the step."""
         self._sync()
         as_of = self.as_of()
-        return sum(1 for account_id, entry in self._entries.items()
-                   if not self._current(account_id, entry, as_of))
+        return sum(
+            1
+            for account_id, entry in self._entries.items()
+            if not self._current(account_id, entry, as_of)
+        )
 
     def _round(self, as_of: int) -> list[str]:
         """The accounts to compute, as a stack: never computed on top, then changed or outdated."""

@@ -12,7 +12,6 @@ from streams.errors import PulseError
 from streams.kafka.security import client_log_muted, connection_error
 from streams.worker.settings import WorkerSettings
 
-
 # Faust runs the aiokafka consumer in a second thread. With Python's default 5 ms switch
 # interval the two threads trade the interpreter lock some hundred times a second and the
 # main thread, which runs the whole pipeline, waits each time. At 50 ms the worker
@@ -22,8 +21,8 @@ SWITCH_INTERVAL = 0.05
 
 
 def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
-    from streams.worker.app import rekey_topic_name
     from streams.pulse_config import load_config
+    from streams.worker.app import rekey_topic_name
     from streams.worker.datadir import DataDirLock, worker_data_dir
     from streams.worker.faust.compat import check as check_libraries
 
@@ -43,16 +42,25 @@ def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
     prepare_data_dir(lock)
     frozen = settings.frozen_clock_ms
     clock = (lambda: frozen) if frozen is not None else (lambda: int(time.time() * 1000))
-    book = WorkerBook(config, clock, partitions=settings.partitions, rekey_topic=rekey_topic_name(settings.app_id),
-                      dead_letter_topic=settings.dead_letter_topic, unprefixed=settings.unprefixed,
-                      frozen_clock=frozen is not None, account_records=settings.account_records)
+    book = WorkerBook(
+        config,
+        clock,
+        partitions=settings.partitions,
+        rekey_topic=rekey_topic_name(settings.app_id),
+        dead_letter_topic=settings.dead_letter_topic,
+        unprefixed=settings.unprefixed,
+        frozen_clock=frozen is not None,
+        account_records=settings.account_records,
+    )
     worker = PulseWorker(settings, book, clock)  # it logs the settings line once logging is set up
 
     from streams.worker.stop_deadline import DeadlineWorker
 
     _use_uvloop()
     sys.setswitchinterval(SWITCH_INTERVAL)
-    faust_worker = DeadlineWorker(worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
+    faust_worker = DeadlineWorker(
+        worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False
+    )
     try:
         faust_worker.execute_from_commandline()
         code = 0
@@ -95,8 +103,11 @@ async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     security = settings.security
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=10_000,
-                                **security.aiokafka_options())
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap,
+        request_timeout_ms=10_000,
+        **security.aiokafka_options(),
+    )
     with client_log_muted():
         try:
             await asyncio.wait_for(admin.start(), 15)
@@ -121,6 +132,8 @@ async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:
                     f"{settings.partitions}: pass --partitions {len(topic['partitions'])}."
                 )
         if rekey_topic not in listed:
-            await admin.create_topics([NewTopic(rekey_topic, num_partitions=settings.partitions, replication_factor=1)])
+            await admin.create_topics(
+                [NewTopic(rekey_topic, num_partitions=settings.partitions, replication_factor=1)]
+            )
     finally:
         await admin.close()

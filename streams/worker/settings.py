@@ -11,9 +11,15 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.errors import ConfigError
-from streams.kafka.security import SASL_MECHANISMS, SECURITY_FIELDS, SECURITY_PROTOCOLS, KafkaSecurity, masked_fields
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from streams.errors import ConfigError
+from streams.kafka.security import (
+    SASL_MECHANISMS,
+    SECURITY_FIELDS,
+    SECURITY_PROTOCOLS,
+    KafkaSecurity,
+    masked_fields,
+)
 from streams.worker.web_auth import WebSecurity
 
 GUARANTEES = ("exactly_once", "at_least_once")
@@ -32,9 +38,13 @@ class WorkerSettings:
     metrics_port: int = 9108
     processing_guarantee: str = "exactly_once"
     batch_size: int = 10_000  # messages applied at once, at most
-    batch_seconds: float = 0.25  # ... or whatever arrived within this time: the added latency to /metrics
+    batch_seconds: float = (
+        0.25  # ... or whatever arrived within this time: the added latency to /metrics
+    )
     checkpoint_seconds: float = 10.0  # changed state is written (and offsets committed) this often
-    checkpoint_events: int = 200_000  # ... or once this many events were applied (docs/performance.md)
+    checkpoint_events: int = (
+        200_000  # ... or once this many events were applied (docs/performance.md)
+    )
     config_path: Path | None = None
     frozen_clock_ms: int | None = None  # tests and historical runs: evaluate at this instant
     account_records: bool = True  # the account layer: records, health, /accounts, account metrics
@@ -46,19 +56,29 @@ class WorkerSettings:
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     ssl_keyfile_password: str | None = field(default=None, repr=False)
-    fetch_stall_seconds: float = 60.0  # /healthz answers 503 after this long without an answered fetch
+    fetch_stall_seconds: float = (
+        60.0  # /healthz answers 503 after this long without an answered fetch
+    )
     web: WebSecurity = field(default_factory=WebSecurity)  # who may read what on the HTTP port
 
     def __post_init__(self) -> None:
         if self.processing_guarantee not in GUARANTEES:
-            raise ConfigError(f"processing guarantee {self.processing_guarantee!r} is unknown: use one of {', '.join(GUARANTEES)}.")
+            raise ConfigError(
+                f"processing guarantee {self.processing_guarantee!r} is unknown: use one of {', '.join(GUARANTEES)}."
+            )
         if self.store not in ("rocksdb", "memory"):
-            raise ConfigError(f"store {self.store!r} is unknown: use rocksdb (durable, the default) or memory.")
+            raise ConfigError(
+                f"store {self.store!r} is unknown: use rocksdb (durable, the default) or memory."
+            )
         if self.partitions < 1:
-            raise ConfigError("--partitions must be 1 or more: use the partition count of the project's topics.")
+            raise ConfigError(
+                "--partitions must be 1 or more: use the partition count of the project's topics."
+            )
         for name, least in (("batch_size", 1), ("checkpoint_events", 1)):
             if getattr(self, name) < least:
-                raise ConfigError(f"--{name.replace('_', '-')} must be 1 or more: it counts events.")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be 1 or more: it counts events."
+                )
         for name in ("batch_seconds", "checkpoint_seconds", "fetch_stall_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be more than 0 seconds.")

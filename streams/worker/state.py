@@ -51,21 +51,21 @@ from dataclasses import dataclass
 
 import orjson
 
-from streams.ingest.admission import AccountAdmission
-from streams.pulse_config import PulseConfig
 from streams.contract.deadletter import dead_letter_key
+from streams.contract.decoding import Rejection
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS
-from streams.ingest.counters import PipelineCounters
-from streams.contract.decoding import Rejection
 from streams.exposition import Exposition, metric_families, partition_counter_families
-from streams.worker.partition_transaction import PartitionTransaction, Row
+from streams.ingest.admission import AccountAdmission
+from streams.ingest.counters import PipelineCounters
 from streams.ingest.pipeline import Pipeline, Status
+from streams.kafka.topics import partition_of
+from streams.pulse_config import PulseConfig
+from streams.worker.partition_transaction import PartitionTransaction, Row
 from streams.worker.record_cache import RecordCache
 from streams.worker.state_parts import AccountParts, account_of, join, part_key, split
-from streams.kafka.topics import partition_of
 
 REKEY_HEADER = "pulse-source"
 _LENGTH = struct.Struct(">I")
@@ -125,8 +125,8 @@ class PartitionState:
         elif value[:1] != ROW_FORMAT:
             raise ValueError(f"row of {account_id!r} has unknown format {value[:1]!r}")
         (length,) = _LENGTH.unpack_from(value, 1)
-        self.admission_rows[account_id] = AccountAdmission.from_bytes(value[5:5 + length])
-        self.engine_rows[account_id] = AccountState.from_bytes(value[5 + length:])
+        self.admission_rows[account_id] = AccountAdmission.from_bytes(value[5 : 5 + length])
+        self.engine_rows[account_id] = AccountState.from_bytes(value[5 + length :])
         self.parts.loaded(account_id, [(account_id.encode(), value)])
 
     def load_parts(self, account_id: str, parts: dict[bytes, bytes]) -> None:
@@ -154,7 +154,13 @@ class PartitionState:
 
     def counters_bytes(self) -> bytes:
         c = self.counters
-        return orjson.dumps({"events": c.events_by_type, "rejected": c.rejected_by_reason, "duplicates": c.duplicates})
+        return orjson.dumps(
+            {
+                "events": c.events_by_type,
+                "rejected": c.rejected_by_reason,
+                "duplicates": c.duplicates,
+            }
+        )
 
 
 class _EngineStore:
@@ -196,9 +202,18 @@ class _AdmissionStore:
 class WorkerBook:
     """Per-partition pipelines over the table; the worker's only window onto its state."""
 
-    def __init__(self, config: PulseConfig, clock: Callable[[], int], *, partitions: int, rekey_topic: str,
-                 dead_letter_topic: str, unprefixed: Callable[[str], str], frozen_clock: bool = False,
-                 account_records: bool = True) -> None:
+    def __init__(
+        self,
+        config: PulseConfig,
+        clock: Callable[[], int],
+        *,
+        partitions: int,
+        rekey_topic: str,
+        dead_letter_topic: str,
+        unprefixed: Callable[[str], str],
+        frozen_clock: bool = False,
+        account_records: bool = True,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.partitions = partitions
@@ -257,7 +272,9 @@ class WorkerBook:
         for partition in new:
             state = self._states[partition]
             pipeline = Pipeline(
-                self.config, clock=self.clock, admission_state=_AdmissionStore(state),
+                self.config,
+                clock=self.clock,
+                admission_state=_AdmissionStore(state),
                 engine=Engine(self.config.engine, self.config.revenue, store=_EngineStore(state)),
             )
             pipeline.counters = state.counters
@@ -272,7 +289,9 @@ class WorkerBook:
         self._pipelines.clear()
         self.generation += 1
 
-    def transactions(self, partition: int) -> tuple[list[PartitionTransaction[Send]], PartitionTransaction[Send]]:
+    def transactions(
+        self, partition: int
+    ) -> tuple[list[PartitionTransaction[Send]], PartitionTransaction[Send]]:
         """The partition's prepared transactions (oldest first) and its open one."""
         state = self._states[partition]
         return list(state.prepared), state.tx
@@ -291,15 +310,26 @@ class WorkerBook:
         tx.applied(topic, partition, offset)
         if is_rekeyed:
             topic, source_partition, offset = _source_of(message)
-        value = message.value if message.value is not None else b""  # a null value (tombstone) is bad input too
+        value = (
+            message.value if message.value is not None else b""
+        )  # a null value (tombstone) is bad input too
         decoded = pipeline.decode(value, self.unprefixed(topic))
         if isinstance(decoded, Rejection):
             outcome = pipeline.reject(value, decoded, topic, source_partition, offset)
             tx.change_counters()
-            tx.send(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
+            tx.send(
+                Send(
+                    self.dead_letter_topic,
+                    dead_letter_key(message.key),
+                    outcome.dead_letter,
+                    partition,
+                )
+            )
             return
         key = decoded.account_id.encode()
-        if not is_rekeyed and (message.key != key or partition_of(key, self.partitions) != partition):
+        if not is_rekeyed and (
+            message.key != key or partition_of(key, self.partitions) != partition
+        ):
             header = f"{topic}\x00{source_partition}\x00{offset}".encode()
             tx.send(Send(self.rekey_topic, key, message.value, None, [(REKEY_HEADER, header)]))
             return
@@ -308,7 +338,14 @@ class WorkerBook:
         if self.account_records:
             self.touched.add(decoded.account_id)
         if outcome.status is Status.REJECTED:
-            tx.send(Send(self.dead_letter_topic, dead_letter_key(message.key), outcome.dead_letter, partition))
+            tx.send(
+                Send(
+                    self.dead_letter_topic,
+                    dead_letter_key(message.key),
+                    outcome.dead_letter,
+                    partition,
+                )
+            )
 
     def checkpoint(self) -> dict[int, list[Send]]:
         """Prepare each partition's open transaction: what it sends in the partition's
@@ -331,7 +368,9 @@ class WorkerBook:
             outbox = tx.prepare(rows)
             state.prepared.append(tx)
             state.tx = PartitionTransaction(partition)
-            out[partition] = outbox + [Send(self.changelog_topic, key, value, partition) for key, value in rows]
+            out[partition] = outbox + [
+                Send(self.changelog_topic, key, value, partition) for key, value in rows
+            ]
         return out
 
     def take_committed(self, partition: int) -> list[Row]:
@@ -365,7 +404,9 @@ class WorkerBook:
     def account_ids(self) -> Iterator[str]:
         """Every account_id of the loaded partitions, without building a list (the record
         cache walks them for every portfolio query)."""
-        return itertools.chain.from_iterable(state.engine_rows.keys() for state in self._states.values())
+        return itertools.chain.from_iterable(
+            state.engine_rows.keys() for state in self._states.values()
+        )
 
     def account_states(self) -> list[tuple[str, AccountState]]:
         """Every (account_id, engine state) of the loaded partitions (the account API)."""
@@ -376,15 +417,18 @@ class WorkerBook:
         engine's additive figures (no global ratios: the recording rules make them), then
         the pulse_events_* counters labelled by partition. Read-only: a snapshot of the
         cache as it is now (see the module header)."""
-        engine = Engine(self.config.engine, self.config.revenue, store=_MergedStore(self._states.values()))
+        engine = Engine(
+            self.config.engine, self.config.revenue, store=_MergedStore(self._states.values())
+        )
         counters = {partition: state.counters for partition, state in self._states.items()}
         exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
         accounts: list[Sample] = []
         if self.account_records:
             # over the cached records at the stepped clock, kept between refresh rounds
             accounts = self.record_cache.account_samples(len(self._states), self.partitions)
-        return (metric_families([*engine.snapshot(as_of), *accounts], None, exposition)
-                + list(partition_counter_families(counters)))
+        return metric_families([*engine.snapshot(as_of), *accounts], None, exposition) + list(
+            partition_counter_families(counters)
+        )
 
 
 class _MergedStore:

@@ -33,11 +33,11 @@ from collections.abc import Iterable, Mapping
 import orjson
 from xxhash import xxh3_64_intdigest
 
-from streams.ingest.admission import AccountAdmission, LaneAdmission
 from streams.engine import support
 from streams.engine.account import AccountState
 from streams.engine.timeline import HOUR_MS
 from streams.engine.users import User
+from streams.ingest.admission import AccountAdmission, LaneAdmission
 
 PART_MARK = b"\x01"
 _LENGTH = struct.Struct(">H")
@@ -59,7 +59,7 @@ def account_of(key: bytes) -> tuple[str, bytes] | None:
     if key[:1] != PART_MARK or len(key) < 3:
         return None
     (length,) = _LENGTH.unpack_from(key, 1)
-    return key[3:3 + length].decode(), key[3 + length:]
+    return key[3 : 3 + length].decode(), key[3 + length :]
 
 
 Part = bytes | orjson.Fragment
@@ -71,10 +71,14 @@ def split(engine: AccountState | None, admission: AccountAdmission | None) -> di
     cached `orjson.Fragment` (a new object whenever the user changed), so that unchanged
     users cost neither encoding nor hashing at a checkpoint."""
     lanes = admission.lanes if admission is not None else {}
-    parts: dict[bytes, Part] = {HEADER: orjson.dumps({
-        "e": None if engine is None else engine.header_obj(),
-        "a": {topic: lane.stream_time for topic, lane in lanes.items()},
-    })}
+    parts: dict[bytes, Part] = {
+        HEADER: orjson.dumps(
+            {
+                "e": None if engine is None else engine.header_obj(),
+                "a": {topic: lane.stream_time for topic, lane in lanes.items()},
+            }
+        )
+    }
     if engine is not None:
         for user_id, user in engine.users.items():
             # encoded by AccountParts.rows, and only if the user changed
@@ -111,10 +115,12 @@ def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmi
         elif tag != HEADER:
             raise ValueError(f"unknown part {part[:40]!r}")
     engine = None if header["e"] is None else AccountState.from_header(header["e"], users, tickets)
-    admission = AccountAdmission({
-        topic: LaneAdmission.from_buckets(stream_time, groups.get(topic, ()))
-        for topic, stream_time in header["a"].items()
-    })
+    admission = AccountAdmission(
+        {
+            topic: LaneAdmission.from_buckets(stream_time, groups.get(topic, ()))
+            for topic, stream_time in header["a"].items()
+        }
+    )
     return engine, admission
 
 

@@ -23,8 +23,11 @@ FORCED_EXIT_CODE = 3
 
 
 def _force_exit(deadline: float) -> None:
-    log.error("the worker did not stop within %.0f s of the stop signal (Kafka does not answer or refuses the "
-              "worker); exiting now: the next start reads again what was not committed", deadline)
+    log.error(
+        "the worker did not stop within %.0f s of the stop signal (Kafka does not answer or refuses the "
+        "worker); exiting now: the next start reads again what was not committed",
+        deadline,
+    )
     for handler in logging.getLogger().handlers:
         try:
             handler.flush()

@@ -35,8 +35,15 @@ class PipelineTelemetry:
         self._latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one: above every bound
         self._latency_sum_ms = 0
 
-    def observe_batch(self, topics_and_timestamps: Iterable[tuple[str, int]], applied_at_ms: int) -> None:
-        processed, last, counts, bounds = self.processed, self.last_timestamp_ms, self._latency_counts, self._bounds_ms
+    def observe_batch(
+        self, topics_and_timestamps: Iterable[tuple[str, int]], applied_at_ms: int
+    ) -> None:
+        processed, last, counts, bounds = (
+            self.processed,
+            self.last_timestamp_ms,
+            self._latency_counts,
+            self._bounds_ms,
+        )
         for topic, timestamp_ms in topics_and_timestamps:
             processed[topic] += 1
             if timestamp_ms > last.get(topic, -1):
@@ -46,8 +53,11 @@ class PipelineTelemetry:
             self._latency_sum_ms += latency_ms
 
     def families(self, lag: Mapping[tuple[str, int], int], recovering: bool, assigned: int):
-        processed = CounterMetricFamily("pulse_events_processed", "Messages consumed by this worker, by source topic.",
-                                        labels=["topic"])
+        processed = CounterMetricFamily(
+            "pulse_events_processed",
+            "Messages consumed by this worker, by source topic.",
+            labels=["topic"],
+        )
         for topic, count in sorted(self.processed.items()):
             processed.add_metric([topic], count)
         yield processed
@@ -58,19 +68,30 @@ class PipelineTelemetry:
         yield HistogramMetricFamily(
             "pulse_event_to_state_latency_seconds",
             "Seconds from a message's Kafka timestamp to the worker state that includes it.",
-            buckets=buckets, sum_value=self._latency_sum_ms / 1000,
+            buckets=buckets,
+            sum_value=self._latency_sum_ms / 1000,
         )
-        lag_family = GaugeMetricFamily("pulse_consumer_lag", "Messages not yet committed, per owned source partition.",
-                                       labels=["topic", "partition"])
+        lag_family = GaugeMetricFamily(
+            "pulse_consumer_lag",
+            "Messages not yet committed, per owned source partition.",
+            labels=["topic", "partition"],
+        )
         for (topic, partition), value in sorted(lag.items()):
             lag_family.add_metric([topic, str(partition)], value)
         yield lag_family
-        last = GaugeMetricFamily("pulse_last_event_timestamp_seconds",
-                                 "Kafka timestamp of the last message consumed from the topic (Unix seconds).",
-                                 labels=["topic"])
+        last = GaugeMetricFamily(
+            "pulse_last_event_timestamp_seconds",
+            "Kafka timestamp of the last message consumed from the topic (Unix seconds).",
+            labels=["topic"],
+        )
         for topic, timestamp_ms in sorted(self.last_timestamp_ms.items()):
             last.add_metric([topic], timestamp_ms / 1000)
         yield last
-        yield GaugeMetricFamily("pulse_recovery_in_progress", "1 while state is being restored from changelogs or a rebalance is under way.",
-                                value=1 if recovering else 0)
-        yield GaugeMetricFamily("pulse_assigned_partitions", "Source partitions this worker owns.", value=assigned)
+        yield GaugeMetricFamily(
+            "pulse_recovery_in_progress",
+            "1 while state is being restored from changelogs or a rebalance is under way.",
+            value=1 if recovering else 0,
+        )
+        yield GaugeMetricFamily(
+            "pulse_assigned_partitions", "Source partitions this worker owns.", value=assigned
+        )

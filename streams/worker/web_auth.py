@@ -39,11 +39,21 @@ OPEN_PATHS = frozenset({"/metrics", "/healthz"})
 PRIVATE_PREFIXES = ("/accounts",)  # per-account reads (the account API)
 # Faust's own views and index: none is served (docs/worker.md, "Security").
 FAUST_WEB_SETTINGS = {
-    "web_router_enabled": False, "web_tables_enabled": False, "web_stats_enabled": False,
-    "web_graph_enabled": False, "web_metrics_enabled": False,
+    "web_router_enabled": False,
+    "web_tables_enabled": False,
+    "web_stats_enabled": False,
+    "web_graph_enabled": False,
+    "web_metrics_enabled": False,
 }
-WEB_FIELDS = ("web_token", "allowed_hosts", "web_certfile", "web_keyfile", "web_client_cafile",
-              "open_bind", "open_port")
+WEB_FIELDS = (
+    "web_token",
+    "allowed_hosts",
+    "web_certfile",
+    "web_keyfile",
+    "web_client_cafile",
+    "open_bind",
+    "open_port",
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,20 +73,28 @@ class WebSecurity:
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed_hosts", tuple(_split_hosts(self.allowed_hosts)))
         if self.web_token is not None and len(self.web_token) < 16:
-            raise ConfigError("--web-token (PULSE_WEB_TOKEN) is shorter than 16 characters: use a long random "
-                              "token, e.g. `openssl rand -hex 32`.")
+            raise ConfigError(
+                "--web-token (PULSE_WEB_TOKEN) is shorter than 16 characters: use a long random "
+                "token, e.g. `openssl rand -hex 32`."
+            )
         if (self.web_certfile is None) != (self.web_keyfile is None):
             raise ConfigError("HTTPS needs both --web-certfile and --web-keyfile: pass the pair.")
         if self.web_client_cafile is not None and self.web_certfile is None:
-            raise ConfigError("--web-client-cafile checks client certificates over HTTPS: pass --web-certfile and "
-                              "--web-keyfile too.")
+            raise ConfigError(
+                "--web-client-cafile checks client certificates over HTTPS: pass --web-certfile and "
+                "--web-keyfile too."
+            )
         for name in ("web_certfile", "web_keyfile", "web_client_cafile"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
-                raise ConfigError(f"--{name.replace('_', '-')} {path} does not exist: pass a readable PEM file.")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} {path} does not exist: pass a readable PEM file."
+                )
         if (self.open_bind is None) != (self.open_port is None):
-            raise ConfigError("--open-bind and --open-port go together: pass both to serve /metrics and /healthz "
-                              "on a second address.")
+            raise ConfigError(
+                "--open-bind and --open-port go together: pass both to serve /metrics and /healthz "
+                "on a second address."
+            )
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> WebSecurity:
@@ -84,8 +102,10 @@ class WebSecurity:
         return cls(**{name: options.pop(name) for name in WEB_FIELDS if name in options})
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={'***' if f.name == 'web_token' and self.web_token else getattr(self, f.name)!r}"
-                          for f in fields(self))
+        shown = ", ".join(
+            f"{f.name}={'***' if f.name == 'web_token' and self.web_token else getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
         return f"WebSecurity({shown})"
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -100,8 +120,10 @@ class WebSecurity:
                 context.load_verify_locations(cafile=str(self.web_client_cafile))
                 context.verify_mode = ssl.CERT_OPTIONAL
         except ssl.SSLError as error:
-            raise ConfigError(f"the web server's certificate, key or client CA is not usable PEM ({error.reason or error}): "
-                              f"pass PEM files, the key unencrypted.") from None
+            raise ConfigError(
+                f"the web server's certificate, key or client CA is not usable PEM ({error.reason or error}): "
+                f"pass PEM files, the key unencrypted."
+            ) from None
         return context
 
 
@@ -138,29 +160,47 @@ class WebGuard:
     def authenticated(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
         scheme, _, credentials = header.partition(" ")
-        if (self._token is not None and scheme.lower() == "bearer"
-                and hmac.compare_digest(credentials.strip().encode(), self._token)):
+        if (
+            self._token is not None
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(credentials.strip().encode(), self._token)
+        ):
             return True
         # A certificate is only present once the TLS layer verified it against the client CA.
-        return bool(self.settings.web_client_cafile and request.transport
-                    and request.transport.get_extra_info("peercert"))
+        return bool(
+            self.settings.web_client_cafile
+            and request.transport
+            and request.transport.get_extra_info("peercert")
+        )
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not self.host_allowed(request):
-            return web.Response(status=421, text="unknown Host: this worker answers only the names in --allowed-hosts\n")
+            return web.Response(
+                status=421,
+                text="unknown Host: this worker answers only the names in --allowed-hosts\n",
+            )
         path = request.path
         if path in OPEN_PATHS:
             return await handler(request)
         if self.open_only or not _is_private(path):
-            return web.Response(status=404, text="not found: this worker serves /metrics and /healthz "
-                                                  "(and the account API with a token)\n")
+            return web.Response(
+                status=404,
+                text="not found: this worker serves /metrics and /healthz "
+                "(and the account API with a token)\n",
+            )
         if self._token is None and not self.settings.web_client_cafile:
-            return web.Response(status=403, text="per-account data is off: set PULSE_WEB_TOKEN or "
-                                                 "--web-client-cafile to serve it\n")
+            return web.Response(
+                status=403,
+                text="per-account data is off: set PULSE_WEB_TOKEN or "
+                "--web-client-cafile to serve it\n",
+            )
         if not self.authenticated(request):
-            return web.Response(status=401, text="a bearer token or a client certificate is required\n",
-                                headers={"WWW-Authenticate": 'Bearer realm="cs-pulse"'})
+            return web.Response(
+                status=401,
+                text="a bearer token or a client certificate is required\n",
+                headers={"WWW-Authenticate": 'Bearer realm="cs-pulse"'},
+            )
         return await handler(request)
 
 
@@ -183,20 +223,49 @@ async def start_open_listener(settings: WebSecurity, views: dict[str, Handler]) 
 
 _PATH = click.Path(path_type=Path, dir_okay=False)
 _OPTIONS: tuple[Callable, ...] = (
-    click.option("--web-token", default=None, envvar="PULSE_WEB_TOKEN", show_default=False,
-                 help="Bearer token required for per-account endpoints. Prefer the environment variable; never logged."),
-    click.option("--allowed-hosts", default="", envvar="PULSE_ALLOWED_HOSTS",
-                 help="Comma-separated Host names the HTTP port answers (others get 421); empty allows any."),
-    click.option("--web-certfile", default=None, type=_PATH, envvar="PULSE_WEB_CERTFILE",
-                 help="Serve the worker's port over HTTPS with this PEM certificate."),
-    click.option("--web-keyfile", default=None, type=_PATH, envvar="PULSE_WEB_KEYFILE",
-                 help="Unencrypted PEM key of --web-certfile."),
-    click.option("--web-client-cafile", default=None, type=_PATH, envvar="PULSE_WEB_CLIENT_CAFILE",
-                 help="Accept client certificates signed by this CA instead of the token (HTTPS only)."),
-    click.option("--open-bind", default=None, envvar="PULSE_OPEN_BIND",
-                 help="Also serve /metrics and /healthz (only) on this address, plain HTTP."),
-    click.option("--open-port", default=None, type=int, envvar="PULSE_OPEN_PORT",
-                 help="Port of --open-bind."),
+    click.option(
+        "--web-token",
+        default=None,
+        envvar="PULSE_WEB_TOKEN",
+        show_default=False,
+        help="Bearer token required for per-account endpoints. Prefer the environment variable; never logged.",
+    ),
+    click.option(
+        "--allowed-hosts",
+        default="",
+        envvar="PULSE_ALLOWED_HOSTS",
+        help="Comma-separated Host names the HTTP port answers (others get 421); empty allows any.",
+    ),
+    click.option(
+        "--web-certfile",
+        default=None,
+        type=_PATH,
+        envvar="PULSE_WEB_CERTFILE",
+        help="Serve the worker's port over HTTPS with this PEM certificate.",
+    ),
+    click.option(
+        "--web-keyfile",
+        default=None,
+        type=_PATH,
+        envvar="PULSE_WEB_KEYFILE",
+        help="Unencrypted PEM key of --web-certfile.",
+    ),
+    click.option(
+        "--web-client-cafile",
+        default=None,
+        type=_PATH,
+        envvar="PULSE_WEB_CLIENT_CAFILE",
+        help="Accept client certificates signed by this CA instead of the token (HTTPS only).",
+    ),
+    click.option(
+        "--open-bind",
+        default=None,
+        envvar="PULSE_OPEN_BIND",
+        help="Also serve /metrics and /healthz (only) on this address, plain HTTP.",
+    ),
+    click.option(
+        "--open-port", default=None, type=int, envvar="PULSE_OPEN_PORT", help="Port of --open-bind."
+    ),
 )
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from streams.worker.app import PulseWorker  # noqa: E402
 from streams.cli import main  # noqa: E402
+from streams.worker.app import PulseWorker  # noqa: E402
 
 TRIGGER, MARKER = Path(sys.argv[1]), Path(sys.argv[2])
 _send = PulseWorker._send

@@ -26,10 +26,17 @@ app = faust.App(
     web_host="127.0.0.1",
     consumer_auto_offset_reset="earliest",
 )
-events = app.topic(os.environ["COUNTER_TOPIC"], key_type=bytes, value_type=bytes, value_serializer="raw",
-                   key_serializer="raw")
+events = app.topic(
+    os.environ["COUNTER_TOPIC"],
+    key_type=bytes,
+    value_type=bytes,
+    value_serializer="raw",
+    key_serializer="raw",
+)
 # value = [event count, sum of amounts in cents]
-totals = app.Table("totals", default=lambda: [0, 0], partitions=int(os.environ.get("COUNTER_PARTITIONS", "4")))
+totals = app.Table(
+    "totals", default=lambda: [0, 0], partitions=int(os.environ.get("COUNTER_PARTITIONS", "4"))
+)
 applied_here = 0  # events this process applied itself (not recovered from the changelog)
 
 

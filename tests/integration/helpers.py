@@ -62,8 +62,13 @@ class WorkerProcess:
         self.log_path = log_path
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, *args], cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, *args],
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     def log_tail(self, lines: int = 60) -> str:
@@ -94,8 +99,12 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, worker: WorkerProcess | None = None,
-               what: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], bool],
+    timeout: float,
+    worker: WorkerProcess | None = None,
+    what: str = "condition",
+) -> None:
     """Poll `condition` until true; fail with the worker's log tail on timeout or death."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

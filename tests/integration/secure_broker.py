@@ -41,22 +41,80 @@ def make_pki(folder: Path) -> Pki:
     """A CA, a broker certificate for 127.0.0.1, a client certificate, and a stranger CA."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("ca", "other-ca"):
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=cs-pulse test {name}",
-                 "-keyout", f"{name}.key", "-out", f"{name}.pem", cwd=folder)
+        _openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN=cs-pulse test {name}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.pem",
+            cwd=folder,
+        )
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     for name, subject in (("broker", "/CN=127.0.0.1"), ("client", "/CN=pulse-worker")):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key",
-                 "-out", f"{name}.csr", cwd=folder)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-days", "2", "-extfile", "san.ext", "-out", f"{name}.pem", cwd=folder)
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            subject,
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            cwd=folder,
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            f"{name}.pem",
+            cwd=folder,
+        )
     _openssl("pkcs8", "-topk8", "-nocrypt", "-in", "broker.key", "-out", "broker.pk8", cwd=folder)
     keystore = folder / "broker-keystore.pem"
     keystore.write_text((folder / "broker.pk8").read_text() + (folder / "broker.pem").read_text())
-    _openssl("pkcs8", "-topk8", "-in", "client.key", "-out", "client-encrypted.key", "-passout",
-             f"pass:{KEY_PASSWORD}", cwd=folder)
+    _openssl(
+        "pkcs8",
+        "-topk8",
+        "-in",
+        "client.key",
+        "-out",
+        "client-encrypted.key",
+        "-passout",
+        f"pass:{KEY_PASSWORD}",
+        cwd=folder,
+    )
     _openssl("x509", "-in", "ca.pem", "-outform", "der", "-out", "ca.der", cwd=folder)
-    return Pki(folder, folder / "ca.pem", folder / "other-ca.pem", keystore, folder / "client.pem",
-               folder / "client.key", folder / "client-encrypted.key", folder / "ca.der")
+    return Pki(
+        folder,
+        folder / "ca.pem",
+        folder / "other-ca.pem",
+        keystore,
+        folder / "client.pem",
+        folder / "client.key",
+        folder / "client-encrypted.key",
+        folder / "ca.der",
+    )
 
 
 @dataclass(frozen=True)
@@ -78,14 +136,33 @@ class SecureBroker:
 
     def sasl_args(self, password: str = SCRAM_PASSWORD) -> tuple[list[str], dict[str, str]]:
         """Worker options and environment for the SASL_SSL listener (the password in the environment)."""
-        return (["--security-protocol", "SASL_SSL", "--sasl-mechanism", "SCRAM-SHA-512", "--ssl-cafile", str(self.pki.ca)],
-                {"PULSE_SASL_USERNAME": SCRAM_USER, "PULSE_SASL_PASSWORD": password})
+        return (
+            [
+                "--security-protocol",
+                "SASL_SSL",
+                "--sasl-mechanism",
+                "SCRAM-SHA-512",
+                "--ssl-cafile",
+                str(self.pki.ca),
+            ],
+            {"PULSE_SASL_USERNAME": SCRAM_USER, "PULSE_SASL_PASSWORD": password},
+        )
 
     def mtls_args(self) -> tuple[list[str], dict[str, str]]:
         """Worker options and environment for the mTLS listener (encrypted key, password in the environment)."""
-        return (["--security-protocol", "SSL", "--ssl-cafile", str(self.pki.ca), "--ssl-certfile",
-                 str(self.pki.client_cert), "--ssl-keyfile", str(self.pki.client_key_encrypted)],
-                {"PULSE_SSL_KEYFILE_PASSWORD": KEY_PASSWORD})
+        return (
+            [
+                "--security-protocol",
+                "SSL",
+                "--ssl-cafile",
+                str(self.pki.ca),
+                "--ssl-certfile",
+                str(self.pki.client_cert),
+                "--ssl-keyfile",
+                str(self.pki.client_key_encrypted),
+            ],
+            {"PULSE_SSL_KEYFILE_PASSWORD": KEY_PASSWORD},
+        )
 
 
 def secure_base_port(plain_port: int) -> int:

@@ -42,14 +42,20 @@ def _get(url: str) -> tuple[int, object]:
         try:
             return error.code, orjson.loads(body)
         except orjson.JSONDecodeError:
-            return error.code, body.decode(errors="replace")  # not JSON: a defect the comparisons show
+            return error.code, body.decode(
+                errors="replace"
+            )  # not JSON: a defect the comparisons show
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
         return 0, None
 
 
 def replay_records(path, as_of: str) -> list[dict]:
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "accounts", str(path), "--as-of", as_of],
-                            cwd=REPO, capture_output=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "accounts", str(path), "--as-of", as_of],
+        cwd=REPO,
+        capture_output=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr.decode()
     return orjson.loads(result.stdout)
 
@@ -66,8 +72,10 @@ def _mismatches(run: WorkerRun, expected: list[dict]) -> list[str]:
         total, selected = PortfolioQuery.parse(params).select(expected)
         status, body = _get(f"{base}/accounts?{urllib.parse.urlencode(params)}")
         if status != 200 or body["total"] != total or body["accounts"] != selected:
-            wrong.append(f"/accounts?{urllib.parse.urlencode(params)}: {status} "
-                         f"{body.get('total') if isinstance(body, dict) else body} != {total}")
+            wrong.append(
+                f"/accounts?{urllib.parse.urlencode(params)}: {status} "
+                f"{body.get('total') if isinstance(body, dict) else body} != {total}"
+            )
     return wrong
 
 
@@ -85,15 +93,27 @@ def _wait_agree(runs: list[WorkerRun], expected: list[dict], what: str) -> None:
         raise AssertionError(f"{error}\nfirst mismatches:\n" + "\n".join(last[:10])) from None
 
 
-def test_account_api_on_two_workers_equals_pulse_accounts_also_after_kill_9(kafka_bootstrap, tmp_path):
+def test_account_api_on_two_workers_equals_pulse_accounts_also_after_kill_9(
+    kafka_bootstrap, tmp_path
+):
     dataset = make_dataset(tmp_path, seed=31, accounts=30, days=45, duplicate_fraction=0.01)
     expected = replay_records(dataset.path, dataset.as_of)
     assert len(expected) >= 20 and {r["health"]["band"] for r in expected} >= {"red", "green"}
     prefix = fresh_topics(kafka_bootstrap)
     app_id = unique("acct")
-    runs = [WorkerRun(kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name=name,
-                      extra=["--batch-size", "50", "--checkpoint-events", "200"], env={"PULSE_WEB_TOKEN": TOKEN})
-            for name in ("a", "b")]
+    runs = [
+        WorkerRun(
+            kafka_bootstrap,
+            tmp_path,
+            app_id=app_id,
+            prefix=prefix,
+            as_of=dataset.as_of,
+            name=name,
+            extra=["--batch-size", "50", "--checkpoint-events", "200"],
+            env={"PULSE_WEB_TOKEN": TOKEN},
+        )
+        for name in ("a", "b")
+    ]
     first, second = runs
     try:
         produce(kafka_bootstrap, kafka_messages(dataset, prefix))

@@ -42,11 +42,15 @@ async def _group_state(bootstrap: str, group: str) -> tuple[int, list[str]]:
     return sum(meta.offset for meta in offsets.values()), topics
 
 
-def test_quix_peer_reads_every_event_into_changelogged_state(kafka_bootstrap, tmp_path, monkeypatch):
+def test_quix_peer_reads_every_event_into_changelogged_state(
+    kafka_bootstrap, tmp_path, monkeypatch
+):
     prefix, topics, total = _backlog_on(kafka_bootstrap)
     groups: list[str] = []
     real_unique = bench_worker.unique
-    monkeypatch.setattr(bench_worker, "unique", lambda p: groups.append(real_unique(p)) or groups[-1])
+    monkeypatch.setattr(
+        bench_worker, "unique", lambda p: groups.append(real_unique(p)) or groups[-1]
+    )
 
     rate = bench_worker.quix_peer(kafka_bootstrap, topics, total, tmp_path)
 
@@ -57,7 +61,9 @@ def test_quix_peer_reads_every_event_into_changelogged_state(kafka_bootstrap, tm
     # leave one commit marker per transaction, so an offset may sit past the last event).
     assert committed >= total
     changelogs = [t for t in group_topics if t.startswith("changelog__")]
-    assert {t.split("--")[1] for t in changelogs} == set(topics), group_topics  # one store per topic
+    assert {t.split("--")[1] for t in changelogs} == set(topics), (
+        group_topics
+    )  # one store per topic
 
 
 def test_scale_mode_counts_every_process_of_the_group(kafka_bootstrap, tmp_path):
@@ -65,7 +71,10 @@ def test_scale_mode_counts_every_process_of_the_group(kafka_bootstrap, tmp_path)
 
     processes, ports, rate = bench_worker.workers_run(kafka_bootstrap, prefix, total, tmp_path, 2)
     try:
-        counts = [int(bench_worker._sum(bench_worker._scrape(port), "pulse_events_processed")) for port in ports]
+        counts = [
+            int(bench_worker._sum(bench_worker._scrape(port), "pulse_events_processed"))
+            for port in ports
+        ]
     finally:
         for process in processes:
             process.stop()

@@ -15,17 +15,32 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.pulse_config import load_config
 from streams.connectors.bridge import BridgeStats, run_bridge
 from streams.connectors.raw_topics import RAW_TOPICS
 from streams.connectors.result import translate
 from streams.connectors.signatures import sign_segment, sign_stripe, sign_zendesk
 from streams.connectors.webhooks import make_app
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
+from streams.pulse_config import load_config
 from tests.connector_fixtures import (
-    segment_group, segment_track, stripe_event, stripe_invoice, stripe_subscription, zendesk_comment, zendesk_event,
+    segment_group,
+    segment_track,
+    stripe_event,
+    stripe_invoice,
+    stripe_subscription,
+    zendesk_comment,
+    zendesk_event,
 )
-from tests.integration.helpers import REPO, WorkerProcess, create_topics, free_port, http_get, produce, unique, wait_until
+from tests.integration.helpers import (
+    REPO,
+    WorkerProcess,
+    create_topics,
+    free_port,
+    http_get,
+    produce,
+    unique,
+    wait_until,
+)
 from tests.integration.worker_harness import WorkerRun, differences, parse_exposition
 
 pytestmark = pytest.mark.kafka
@@ -40,14 +55,21 @@ unmapped_organizations = "organization_id"
 
 def _topics(bootstrap: str) -> str:
     prefix = unique("c") + "."
-    create_topics(bootstrap, [prefix + t for t in (*SOURCE_TOPICS, DEAD_LETTER_TOPIC, *RAW_TOPICS.values())])
+    create_topics(
+        bootstrap, [prefix + t for t in (*SOURCE_TOPICS, DEAD_LETTER_TOPIC, *RAW_TOPICS.values())]
+    )
     return prefix
 
 
 def _read(bootstrap: str, topics: list[str], expected: int, group_id: str | None = None) -> list:
     async def read() -> list:
-        consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False, group_id=group_id)
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=group_id,
+        )
         await consumer.start()
         records: list = []
         try:
@@ -80,32 +102,62 @@ def test_webhooks_write_signed_bodies_with_acks_and_refuse_the_rest(kafka_bootst
     prefix = _topics(kafka_bootstrap)
     sub = stripe_subscription("sub_w1", [("si_w1", 2000, "month", 1, 1)], account="acme")
     bodies = {
-        "stripe": orjson.dumps(stripe_event("evt_w1", "customer.subscription.created", sub, 1_767_225_600)),
-        "zendesk": orjson.dumps(zendesk_event("w2", "ticket.created", ticket_id="7", organization_id="42", time="2026-01-01T00:00:00Z")),
-        "segment": orjson.dumps(segment_track("w3", "Signed In", user_id="u1", group_id="acme", timestamp="2026-01-01T00:00:00Z")),
+        "stripe": orjson.dumps(
+            stripe_event("evt_w1", "customer.subscription.created", sub, 1_767_225_600)
+        ),
+        "zendesk": orjson.dumps(
+            zendesk_event(
+                "w2",
+                "ticket.created",
+                ticket_id="7",
+                organization_id="42",
+                time="2026-01-01T00:00:00Z",
+            )
+        ),
+        "segment": orjson.dumps(
+            segment_track(
+                "w3", "Signed In", user_id="u1", group_id="acme", timestamp="2026-01-01T00:00:00Z"
+            )
+        ),
     }
 
     async def scenario() -> dict:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True
+        )
         await producer.start()
         app = make_app(producer, SECRETS, topic_prefix=prefix, max_body_bytes=16384)
         answers = {}
         try:
             async with TestClient(TestServer(app)) as client:
                 for source, body in bodies.items():
-                    response = await client.post(f"/webhooks/{source}", data=body, headers=_signed(source, body))
+                    response = await client.post(
+                        f"/webhooks/{source}", data=body, headers=_signed(source, body)
+                    )
                     answers[source] = (response.status, await response.json())
                 stale = _signed("stripe", bodies["stripe"], now=int(time.time()) - 3600)
-                response = await client.post("/webhooks/stripe", data=bodies["stripe"], headers=stale)
+                response = await client.post(
+                    "/webhooks/stripe", data=bodies["stripe"], headers=stale
+                )
                 answers["stale"] = (response.status, await response.json())
-                forged = {"Stripe-Signature": sign_stripe(bodies["stripe"], "whsec_wrong", int(time.time()))}
-                response = await client.post("/webhooks/stripe", data=bodies["stripe"], headers=forged)
+                forged = {
+                    "Stripe-Signature": sign_stripe(
+                        bodies["stripe"], "whsec_wrong", int(time.time())
+                    )
+                }
+                response = await client.post(
+                    "/webhooks/stripe", data=bodies["stripe"], headers=forged
+                )
                 answers["forged"] = (response.status, await response.json())
                 big = b'{"x":"' + b"a" * 20000 + b'"}'
-                response = await client.post("/webhooks/segment", data=big, headers=_signed("segment", big))
+                response = await client.post(
+                    "/webhooks/segment", data=big, headers=_signed("segment", big)
+                )
                 answers["big"] = (response.status, await response.json())
                 text = b"not json"
-                response = await client.post("/webhooks/segment", data=text, headers=_signed("segment", text))
+                response = await client.post(
+                    "/webhooks/segment", data=text, headers=_signed("segment", text)
+                )
                 answers["text"] = (response.status, await response.json())
         finally:
             await producer.stop()
@@ -115,8 +167,13 @@ def test_webhooks_write_signed_bodies_with_acks_and_refuse_the_rest(kafka_bootst
         answers = asyncio.run(scenario())
     for source in ("stripe", "zendesk", "segment"):
         status, body = answers[source]
-        assert status == 200 and body["accepted"] and body["topic"] == prefix + RAW_TOPICS[source], answers[source]
-    assert answers["stale"] == (400, {"error": "stale_timestamp", "detail": answers["stale"][1]["detail"]})
+        assert (
+            status == 200 and body["accepted"] and body["topic"] == prefix + RAW_TOPICS[source]
+        ), answers[source]
+    assert answers["stale"] == (
+        400,
+        {"error": "stale_timestamp", "detail": answers["stale"][1]["detail"]},
+    )
     assert answers["forged"][0] == 401 and answers["forged"][1]["error"] == "bad_signature"
     assert answers["big"][0] == 413 and answers["big"][1]["error"] == "too_large"
     assert answers["text"][0] == 400 and answers["text"][1]["error"] == "invalid_json"
@@ -139,9 +196,35 @@ def test_bridge_translates_dead_letters_and_commits_after_acks(kafka_bootstrap):
     config = load_config(None).connectors
     sub = stripe_subscription("sub_b1", [("si_b1", 2000, "month", 1, 2)], account="acme")
     raw = [
-        (prefix + "pulse.raw.stripe", b"cus", orjson.dumps(stripe_event("evt_b1", "customer.subscription.created", sub, 1_767_225_600))),
-        (prefix + "pulse.raw.segment", b"acme", orjson.dumps(segment_track("b2", "Signed In", user_id="u1", group_id="acme", timestamp="2026-01-02T00:00:00Z"))),
-        (prefix + "pulse.raw.segment", None, orjson.dumps(segment_track("b3", "Signed In", user_id="u1", group_id=None, timestamp="2026-01-02T00:00:00Z"))),
+        (
+            prefix + "pulse.raw.stripe",
+            b"cus",
+            orjson.dumps(
+                stripe_event("evt_b1", "customer.subscription.created", sub, 1_767_225_600)
+            ),
+        ),
+        (
+            prefix + "pulse.raw.segment",
+            b"acme",
+            orjson.dumps(
+                segment_track(
+                    "b2",
+                    "Signed In",
+                    user_id="u1",
+                    group_id="acme",
+                    timestamp="2026-01-02T00:00:00Z",
+                )
+            ),
+        ),
+        (
+            prefix + "pulse.raw.segment",
+            None,
+            orjson.dumps(
+                segment_track(
+                    "b3", "Signed In", user_id="u1", group_id=None, timestamp="2026-01-02T00:00:00Z"
+                )
+            ),
+        ),
         (prefix + "pulse.raw.zendesk", None, b"{not json"),
     ]
     produce(kafka_bootstrap, raw)
@@ -149,7 +232,16 @@ def test_bridge_translates_dead_letters_and_commits_after_acks(kafka_bootstrap):
 
     async def bridge() -> BridgeStats:
         stop, stats = asyncio.Event(), BridgeStats()
-        task = asyncio.create_task(run_bridge(kafka_bootstrap, config, topic_prefix=prefix, group_id=group_id, stop=stop, stats=stats))
+        task = asyncio.create_task(
+            run_bridge(
+                kafka_bootstrap,
+                config,
+                topic_prefix=prefix,
+                group_id=group_id,
+                stop=stop,
+                stats=stats,
+            )
+        )
         for _ in range(240):
             if stats.raw >= len(raw) or task.done():
                 break
@@ -163,14 +255,26 @@ def test_bridge_translates_dead_letters_and_commits_after_acks(kafka_bootstrap):
     assert (stats.raw, stats.produced) == (4, 2)
     assert stats.dead_letters == {"untranslatable:no_group": 1, "untranslatable:invalid_json": 1}
     billing = _read(kafka_bootstrap, [prefix + "pulse.billing"], 1)
-    assert [(r.key, orjson.loads(r.value)["event_id"]) for r in billing] == [(b"acme", "stripe:evt_b1:si_b1")]
+    assert [(r.key, orjson.loads(r.value)["event_id"]) for r in billing] == [
+        (b"acme", "stripe:evt_b1:si_b1")
+    ]
     logins = _read(kafka_bootstrap, [prefix + "pulse.logins"], 1)
     assert orjson.loads(logins[0].value)["type"] == "login" and logins[0].key == b"acme"
-    dead = sorted((orjson.loads(r.value) for r in _read(kafka_bootstrap, [prefix + DEAD_LETTER_TOPIC], 2)), key=lambda d: d["reason"])
+    dead = sorted(
+        (orjson.loads(r.value) for r in _read(kafka_bootstrap, [prefix + DEAD_LETTER_TOPIC], 2)),
+        key=lambda d: d["reason"],
+    )
     assert [d["reason"] for d in dead] == ["untranslatable:invalid_json", "untranslatable:no_group"]
-    assert dead[0]["raw_text"] == "{not json" and dead[0]["topic"] == prefix + "pulse.raw.zendesk" and dead[0]["offset"] == 0
+    assert (
+        dead[0]["raw_text"] == "{not json"
+        and dead[0]["topic"] == prefix + "pulse.raw.zendesk"
+        and dead[0]["offset"] == 0
+    )
     # the offsets were committed: the same group reads nothing more from the raw topics
-    assert _read(kafka_bootstrap, [prefix + t for t in RAW_TOPICS.values()], 0, group_id=group_id) == []
+    assert (
+        _read(kafka_bootstrap, [prefix + t for t in RAW_TOPICS.values()], 0, group_id=group_id)
+        == []
+    )
 
 
 # --------------------------------------------------------------------------- end to end
@@ -181,39 +285,152 @@ def _payloads() -> list[tuple[str, dict]]:
     day = 86400
     t0 = 1_767_225_600
     out: list[tuple[str, dict]] = []
-    plans = {"acme": [("si_a1", 4999, "month", 1, 5)], "globex": [("si_g1", 120000, "year", 1, 1), ("si_g2", 1500, "month", 1, 10)],
-             "initech": [("si_i1", 20000, "month", 3, 1)]}
+    plans = {
+        "acme": [("si_a1", 4999, "month", 1, 5)],
+        "globex": [("si_g1", 120000, "year", 1, 1), ("si_g2", 1500, "month", 1, 10)],
+        "initech": [("si_i1", 20000, "month", 3, 1)],
+    }
     for n, (account, items) in enumerate(plans.items()):
         sub_id = f"sub_{account}"
-        out.append(("segment", segment_group(f"g-{account}", account, timestamp="2026-01-01T00:00:00Z",
-                                             traits={"name": account.title(), "plan": "mid_market", "owner": "csm-ana"})))
+        out.append(
+            (
+                "segment",
+                segment_group(
+                    f"g-{account}",
+                    account,
+                    timestamp="2026-01-01T00:00:00Z",
+                    traits={"name": account.title(), "plan": "mid_market", "owner": "csm-ana"},
+                ),
+            )
+        )
         sub = stripe_subscription(sub_id, items, account=account, customer=f"cus_{account}")
-        out.append(("stripe", stripe_event(f"evt_{account}_c", "customer.subscription.created", sub, t0 + n * 3600)))
-        out.append(("stripe", stripe_event(f"evt_{account}_p", "invoice.paid",
-                                           stripe_invoice(f"in_{account}", sub_id, account=account, amount_paid=4999, amount_due=4999), t0 + n * 3600 + 60)))
+        out.append(
+            (
+                "stripe",
+                stripe_event(
+                    f"evt_{account}_c", "customer.subscription.created", sub, t0 + n * 3600
+                ),
+            )
+        )
+        out.append(
+            (
+                "stripe",
+                stripe_event(
+                    f"evt_{account}_p",
+                    "invoice.paid",
+                    stripe_invoice(
+                        f"in_{account}", sub_id, account=account, amount_paid=4999, amount_due=4999
+                    ),
+                    t0 + n * 3600 + 60,
+                ),
+            )
+        )
         for d in range(1, 25, 3):
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + d * day + n * 60))
-            out.append(("segment", segment_track(f"l-{account}-{d}", "Signed In", user_id=f"u-{account}-{d % 2}", group_id=account, timestamp=stamp)))
-            out.append(("segment", segment_track(f"r-{account}-{d}", "Report Exported", user_id=f"u-{account}-{d % 2}", group_id=account, timestamp=stamp)))
+            out.append(
+                (
+                    "segment",
+                    segment_track(
+                        f"l-{account}-{d}",
+                        "Signed In",
+                        user_id=f"u-{account}-{d % 2}",
+                        group_id=account,
+                        timestamp=stamp,
+                    ),
+                )
+            )
+            out.append(
+                (
+                    "segment",
+                    segment_track(
+                        f"r-{account}-{d}",
+                        "Report Exported",
+                        user_id=f"u-{account}-{d % 2}",
+                        group_id=account,
+                        timestamp=stamp,
+                    ),
+                )
+            )
         org = f"{900 + n}"
         opened = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 5 * day + n * 60))
         replied = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 5 * day + 1800 + n * 60))
         solved = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 6 * day + n * 60))
-        out.append(("zendesk", zendesk_event(f"z-{account}-1", "ticket.created", ticket_id=f"{100 + n}", organization_id=org, time=opened)))
-        out.append(("zendesk", zendesk_event(f"z-{account}-2", "ticket.comment_added", ticket_id=f"{100 + n}", organization_id=org,
-                                             time=replied, event=zendesk_comment(True))))
-        out.append(("zendesk", zendesk_event(f"z-{account}-3", "ticket.status_changed", ticket_id=f"{100 + n}", organization_id=org,
-                                             time=solved, event={"current": "SOLVED", "previous": "OPEN"})))
+        out.append(
+            (
+                "zendesk",
+                zendesk_event(
+                    f"z-{account}-1",
+                    "ticket.created",
+                    ticket_id=f"{100 + n}",
+                    organization_id=org,
+                    time=opened,
+                ),
+            )
+        )
+        out.append(
+            (
+                "zendesk",
+                zendesk_event(
+                    f"z-{account}-2",
+                    "ticket.comment_added",
+                    ticket_id=f"{100 + n}",
+                    organization_id=org,
+                    time=replied,
+                    event=zendesk_comment(True),
+                ),
+            )
+        )
+        out.append(
+            (
+                "zendesk",
+                zendesk_event(
+                    f"z-{account}-3",
+                    "ticket.status_changed",
+                    ticket_id=f"{100 + n}",
+                    organization_id=org,
+                    time=solved,
+                    event={"current": "SOLVED", "previous": "OPEN"},
+                ),
+            )
+        )
     # acme drops to 2 seats on the 20th
-    sub = stripe_subscription("sub_acme", [("si_a1", 4999, "month", 1, 2)], account="acme", customer="cus_acme")
-    out.append(("stripe", stripe_event("evt_acme_u", "customer.subscription.updated", sub, t0 + 19 * day, {"items": {"data": [{"id": "si_a1"}]}})))
-    out.append(("segment", segment_track("x-unmapped", "Dashboard Viewed", user_id="u1", group_id="acme", timestamp="2026-01-10T00:00:00Z")))
+    sub = stripe_subscription(
+        "sub_acme", [("si_a1", 4999, "month", 1, 2)], account="acme", customer="cus_acme"
+    )
+    out.append(
+        (
+            "stripe",
+            stripe_event(
+                "evt_acme_u",
+                "customer.subscription.updated",
+                sub,
+                t0 + 19 * day,
+                {"items": {"data": [{"id": "si_a1"}]}},
+            ),
+        )
+    )
+    out.append(
+        (
+            "segment",
+            segment_track(
+                "x-unmapped",
+                "Dashboard Viewed",
+                user_id="u1",
+                group_id="acme",
+                timestamp="2026-01-10T00:00:00Z",
+            ),
+        )
+    )
     return out
 
 
 def _post(port: int, source: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/{source}", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", **headers})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhooks/{source}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", **headers},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, orjson.loads(response.read())
@@ -221,7 +438,9 @@ def _post(port: int, source: str, body: bytes, headers: dict[str, str]) -> tuple
         return error.code, orjson.loads(error.read())
 
 
-def test_signed_webhooks_through_bridge_and_worker_equal_replay_of_the_translation(kafka_bootstrap, tmp_path):
+def test_signed_webhooks_through_bridge_and_worker_equal_replay_of_the_translation(
+    kafka_bootstrap, tmp_path
+):
     prefix = _topics(kafka_bootstrap)
     config_path = tmp_path / "pulse.toml"
     config_path.write_text(CONNECTORS_TOML)
@@ -240,24 +459,81 @@ def test_signed_webhooks_through_bridge_and_worker_equal_replay_of_the_translati
     import subprocess
     import sys
 
-    replayed = subprocess.run([sys.executable, "-m", "streams.cli", "replay", str(jsonl), "--as-of", as_of, "--config", str(config_path),
-                               "--no-ratios"],
-                              cwd=REPO, capture_output=True, timeout=300)
+    replayed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "replay",
+            str(jsonl),
+            "--as-of",
+            as_of,
+            "--config",
+            str(config_path),
+            "--no-ratios",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
+    )
     assert replayed.returncode == 0, replayed.stderr.decode()
     expected = parse_exposition(replayed.stdout.decode())
     assert expected[("pulse_events_duplicate_total", ())] >= 3
 
     port = free_port()
-    env = {"PULSE_SEGMENT_WEBHOOK_SECRET": SECRETS["segment"], "PULSE_STRIPE_WEBHOOK_SECRET": SECRETS["stripe"],
-           "PULSE_ZENDESK_WEBHOOK_SECRET": SECRETS["zendesk"]}
-    receiver = WorkerProcess(["-m", "streams.cli", "webhooks", "--bootstrap", kafka_bootstrap, "--topic-prefix", prefix,
-                              "--port", str(port)], env, tmp_path / "webhooks.log")
-    bridge = WorkerProcess(["-m", "streams.cli", "bridge", "--bootstrap", kafka_bootstrap, "--topic-prefix", prefix,
-                            "--group-id", unique("bridge"), "--config", str(config_path)], {}, tmp_path / "bridge.log")
-    worker = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("conn"), prefix=prefix, as_of=as_of, name="w",
-                       extra=["--config", str(config_path)])
+    env = {
+        "PULSE_SEGMENT_WEBHOOK_SECRET": SECRETS["segment"],
+        "PULSE_STRIPE_WEBHOOK_SECRET": SECRETS["stripe"],
+        "PULSE_ZENDESK_WEBHOOK_SECRET": SECRETS["zendesk"],
+    }
+    receiver = WorkerProcess(
+        [
+            "-m",
+            "streams.cli",
+            "webhooks",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic-prefix",
+            prefix,
+            "--port",
+            str(port),
+        ],
+        env,
+        tmp_path / "webhooks.log",
+    )
+    bridge = WorkerProcess(
+        [
+            "-m",
+            "streams.cli",
+            "bridge",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic-prefix",
+            prefix,
+            "--group-id",
+            unique("bridge"),
+            "--config",
+            str(config_path),
+        ],
+        {},
+        tmp_path / "bridge.log",
+    )
+    worker = WorkerRun(
+        kafka_bootstrap,
+        tmp_path,
+        app_id=unique("conn"),
+        prefix=prefix,
+        as_of=as_of,
+        name="w",
+        extra=["--config", str(config_path)],
+    )
     try:
-        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 60, receiver, "the receiver")
+        wait_until(
+            lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200,
+            60,
+            receiver,
+            "the receiver",
+        )
         for source, payload in deliveries:
             body = orjson.dumps(payload)
             status, answer = _post(port, source, body, _signed(source, body))
@@ -269,12 +545,23 @@ def test_signed_webhooks_through_bridge_and_worker_equal_replay_of_the_translati
             return not differences(worker.metrics(), expected)
 
         try:
-            wait_until(equal, 240, worker.process, "the worker to match the replay of the translation")
+            wait_until(
+                equal, 240, worker.process, "the worker to match the replay of the translation"
+            )
         except AssertionError as error:
-            raise AssertionError(f"{error}\n" + "\n".join(differences(worker.metrics(), expected)) + "\n" + bridge.log_tail()) from None
-        dead = [orjson.loads(r.value) for r in _read(kafka_bootstrap, [prefix + DEAD_LETTER_TOPIC], 1)]
+            raise AssertionError(
+                f"{error}\n"
+                + "\n".join(differences(worker.metrics(), expected))
+                + "\n"
+                + bridge.log_tail()
+            ) from None
+        dead = [
+            orjson.loads(r.value) for r in _read(kafka_bootstrap, [prefix + DEAD_LETTER_TOPIC], 1)
+        ]
         assert [d["reason"] for d in dead] == ["untranslatable:unmapped_track"]
-        assert not any(secret in (tmp_path / "webhooks.log").read_text() for secret in SECRETS.values())
+        assert not any(
+            secret in (tmp_path / "webhooks.log").read_text() for secret in SECRETS.values()
+        )
     finally:
         for process in (receiver, bridge, worker.process):
             process.stop()

@@ -10,7 +10,15 @@ import orjson
 import pytest
 
 from streams.worker.faust import fastpath as faust_fastpath
-from tests.integration.helpers import WorkerProcess, create_topics, free_port, http_get, produce, unique, wait_until
+from tests.integration.helpers import (
+    WorkerProcess,
+    create_topics,
+    free_port,
+    http_get,
+    produce,
+    unique,
+    wait_until,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -36,21 +44,36 @@ def test_install_is_idempotent_and_reversible():
 def test_fast_drain_consumes_every_message_exactly_once(kafka_bootstrap, tmp_path):
     topics = [unique("fastpath-a"), unique("fastpath-b")]
     create_topics(kafka_bootstrap, topics)
-    messages = [(topics[n % 2], f"acct-{n % 97}".encode(), orjson.dumps({"n": n, "account_id": f"acct-{n % 97}"}))
-                for n in range(EVENTS)]
+    messages = [
+        (
+            topics[n % 2],
+            f"acct-{n % 97}".encode(),
+            orjson.dumps({"n": n, "account_id": f"acct-{n % 97}"}),
+        )
+        for n in range(EVENTS)
+    ]
     assert produce(kafka_bootstrap, messages) == EVENTS
 
     port = free_port()
-    env = {"BENCH_BOOTSTRAP": kafka_bootstrap, "BENCH_APP_ID": unique("fastpath-app"),
-           "BENCH_TOPICS": ",".join(topics), "BENCH_WEB_PORT": str(port), "BENCH_FAST_DRAIN": "1"}
-    app = WorkerProcess(["bench/faust_decode_app.py", "worker", "-l", "info"], env, tmp_path / "app.log")
+    env = {
+        "BENCH_BOOTSTRAP": kafka_bootstrap,
+        "BENCH_APP_ID": unique("fastpath-app"),
+        "BENCH_TOPICS": ",".join(topics),
+        "BENCH_WEB_PORT": str(port),
+        "BENCH_FAST_DRAIN": "1",
+    }
+    app = WorkerProcess(
+        ["bench/faust_decode_app.py", "worker", "-l", "info"], env, tmp_path / "app.log"
+    )
 
     def read() -> dict:
         status, body = http_get(f"http://127.0.0.1:{port}/count")
         return orjson.loads(body) if status == 200 else {"count": 0}
 
     try:
-        wait_until(lambda: read()["count"] >= EVENTS, 60, app, f"the agent to decode {EVENTS} messages")
+        wait_until(
+            lambda: read()["count"] >= EVENTS, 60, app, f"the agent to decode {EVENTS} messages"
+        )
         time.sleep(2)  # anything delivered twice would show up now
         body = read()
         assert body["fast_drain"] is True

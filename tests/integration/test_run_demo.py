@@ -33,26 +33,47 @@ def answers(url: str) -> bool:
         return False
 
 
-def test_make_run_starts_a_prometheus_scraping_the_worker_and_ctrl_c_stops_it(kafka_bootstrap: str, tmp_path: Path):
+def test_make_run_starts_a_prometheus_scraping_the_worker_and_ctrl_c_stops_it(
+    kafka_bootstrap: str, tmp_path: Path
+):
     binary("prometheus")
     kafka_port = kafka_bootstrap.rsplit(":", 1)[1]
     metrics_port, prometheus_port = free_port(), free_port()
-    env = {**os.environ, "BIN": str(Path(sys.executable).parent), "KAFKA_PORT": kafka_port,
-           "METRICS_PORT": str(metrics_port), "PROMETHEUS_PORT": str(prometheus_port), "RUN_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "BIN": str(Path(sys.executable).parent),
+        "KAFKA_PORT": kafka_port,
+        "METRICS_PORT": str(metrics_port),
+        "PROMETHEUS_PORT": str(prometheus_port),
+        "RUN_DIR": str(tmp_path),
+    }
     output = tmp_path / "run-demo.out"
     with output.open("wb") as out:
-        script = subprocess.Popen(["bash", "scripts/run-demo.sh"], cwd=REPO, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        script = subprocess.Popen(
+            ["bash", "scripts/run-demo.sh"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     prometheus = f"http://127.0.0.1:{prometheus_port}"
     try:
-        wait_until(lambda: re.search(rf"prometheus: +{re.escape(prometheus)}\b", output.read_text()),
-                   START_TIMEOUT_S, lambda: f"no Prometheus URL printed:\n{output.read_text()[-3000:]}")
+        wait_until(
+            lambda: re.search(rf"prometheus: +{re.escape(prometheus)}\b", output.read_text()),
+            START_TIMEOUT_S,
+            lambda: f"no Prometheus URL printed:\n{output.read_text()[-3000:]}",
+        )
 
         def worker_scraped() -> bool:
             targets = http_json(f"{prometheus}/api/v1/targets")["data"]["activeTargets"]
             return any(t["labels"]["job"] == "pulse" and t["health"] == "up" for t in targets)
 
-        wait_until(worker_scraped, START_TIMEOUT_S, lambda: f"the worker is not scraped: {output.read_text()[-3000:]}")
+        wait_until(
+            worker_scraped,
+            START_TIMEOUT_S,
+            lambda: f"the worker is not scraped: {output.read_text()[-3000:]}",
+        )
         assert answers(f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         os.killpg(script.pid, signal.SIGINT)
@@ -62,7 +83,9 @@ def test_make_run_starts_a_prometheus_scraping_the_worker_and_ctrl_c_stops_it(ka
             os.killpg(script.pid, signal.SIGKILL)
             raise
     assert not answers(f"{prometheus}/-/ready"), "Prometheus still answers after Ctrl-C"
-    assert not answers(f"http://127.0.0.1:{metrics_port}/metrics"), "the worker still answers after Ctrl-C"
+    assert not answers(f"http://127.0.0.1:{metrics_port}/metrics"), (
+        "the worker still answers after Ctrl-C"
+    )
     assert answers_kafka(kafka_bootstrap), "the script stopped a broker it did not start"
 
 

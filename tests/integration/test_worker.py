@@ -5,7 +5,6 @@ stream whose rejects must land in the dead-letter topic exactly once each."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import hashlib
 import signal
@@ -15,10 +14,16 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from tests.integration.helpers import produce, unique, wait_until
-from tests.test_exposition import promtool_check_metrics
 from tests.integration.worker_harness import (
-    WorkerRun, differences, fresh_topics, kafka_messages, make_dataset, parse_exposition, replay,
+    WorkerRun,
+    differences,
+    fresh_topics,
+    kafka_messages,
+    make_dataset,
+    parse_exposition,
+    replay,
 )
+from tests.test_exposition import promtool_check_metrics
 
 pytestmark = pytest.mark.kafka
 CATCH_UP_S = 240
@@ -38,23 +43,37 @@ def _wait_equal(runs: list[WorkerRun], expected: dict, what: str) -> None:
     try:
         wait_until(equal, CATCH_UP_S, runs[0].process, what)
     except AssertionError as error:
-        raise AssertionError(f"{error}\nfirst differences:\n" + "\n".join(differences(combined(), expected))) from None
+        raise AssertionError(
+            f"{error}\nfirst differences:\n" + "\n".join(differences(combined(), expected))
+        ) from None
 
 
 def test_worker_equals_replay(kafka_bootstrap, tmp_path):
-    dataset = make_dataset(tmp_path, seed=21, duplicate_fraction=0.02, late_fraction=0.01, malformed_fraction=0.01)
+    dataset = make_dataset(
+        tmp_path, seed=21, duplicate_fraction=0.02, late_fraction=0.01, malformed_fraction=0.01
+    )
     expected, _ = replay(dataset, tmp_path)
     prefix = fresh_topics(kafka_bootstrap)
     produce(kafka_bootstrap, kafka_messages(dataset, prefix))
-    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("eq"), prefix=prefix, as_of=dataset.as_of, name="w")
+    run = WorkerRun(
+        kafka_bootstrap, tmp_path, app_id=unique("eq"), prefix=prefix, as_of=dataset.as_of, name="w"
+    )
     try:
         _wait_equal([run], expected, "the worker to match the replay")
         scraped = run.scrape()
         assert promtool_check_metrics(scraped.encode()) == ""
-        for family in ("pulse_build_info", "pulse_reporting_currency_info", "process_cpu_seconds_total",
-                       "process_resident_memory_bytes"):
+        for family in (
+            "pulse_build_info",
+            "pulse_reporting_currency_info",
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+        ):
             assert f"\n{family}" in scraped, f"/metrics has no {family}"
-        assert "_ratio" not in scraped and "pulse_nps_score" not in scraped and "pulse_arpa" not in scraped
+        assert (
+            "_ratio" not in scraped
+            and "pulse_nps_score" not in scraped
+            and "pulse_arpa" not in scraped
+        )
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
 
@@ -75,8 +94,15 @@ def test_worker_equals_replay_with_the_activity_knobs(kafka_bootstrap, tmp_path)
     assert ("pulse_daily_active_users_sum_users", (("window", "30d"),)) in expected
     prefix = fresh_topics(kafka_bootstrap)
     produce(kafka_bootstrap, kafka_messages(dataset, prefix))
-    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("knobs"), prefix=prefix,
-                    as_of=dataset.as_of, name="w", extra=["--config", str(config)])
+    run = WorkerRun(
+        kafka_bootstrap,
+        tmp_path,
+        app_id=unique("knobs"),
+        prefix=prefix,
+        as_of=dataset.as_of,
+        name="w",
+        extra=["--config", str(config)],
+    )
     try:
         _wait_equal([run], expected, "the worker to match the replay under the [engine] knobs")
     finally:
@@ -89,11 +115,22 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(kafka_bootstra
     prefix = fresh_topics(kafka_bootstrap)
     half = len(dataset.messages) // 2
     produce(kafka_bootstrap, kafka_messages(dataset, prefix, stop=half))
-    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("crash"), prefix=prefix, as_of=dataset.as_of, name="w",
-                    extra=["--batch-size", "50", "--checkpoint-events", "200"])
+    run = WorkerRun(
+        kafka_bootstrap,
+        tmp_path,
+        app_id=unique("crash"),
+        prefix=prefix,
+        as_of=dataset.as_of,
+        name="w",
+        extra=["--batch-size", "50", "--checkpoint-events", "200"],
+    )
     try:
-        wait_until(lambda: sum(v for k, v in run.metrics().items() if k[0] == "pulse_events_total") > 0,
-                   CATCH_UP_S, run.process, "the worker to apply events")
+        wait_until(
+            lambda: sum(v for k, v in run.metrics().items() if k[0] == "pulse_events_total") > 0,
+            CATCH_UP_S,
+            run.process,
+            "the worker to apply events",
+        )
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, start=half))
         run.process.stop(signal.SIGKILL)
         run.restart()
@@ -107,20 +144,48 @@ def test_two_workers_one_killed_survivor_takes_over(kafka_bootstrap, tmp_path):
     expected, _ = replay(dataset, tmp_path)
     prefix = fresh_topics(kafka_bootstrap)
     app_id = unique("scale")
-    first = WorkerRun(kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="a",
-                      extra=["--batch-size", "50", "--checkpoint-events", "200"])
-    second = WorkerRun(kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="b",
-                       extra=["--batch-size", "50", "--checkpoint-events", "200"])
+    first = WorkerRun(
+        kafka_bootstrap,
+        tmp_path,
+        app_id=app_id,
+        prefix=prefix,
+        as_of=dataset.as_of,
+        name="a",
+        extra=["--batch-size", "50", "--checkpoint-events", "200"],
+    )
+    second = WorkerRun(
+        kafka_bootstrap,
+        tmp_path,
+        app_id=app_id,
+        prefix=prefix,
+        as_of=dataset.as_of,
+        name="b",
+        extra=["--batch-size", "50", "--checkpoint-events", "200"],
+    )
     try:
+
         def owns(run: WorkerRun) -> float:
             text = run.scrape()
-            return parse_exposition(text, skip=frozenset()).get(("pulse_assigned_partitions", ()), 0) if text else 0
+            return (
+                parse_exposition(text, skip=frozenset()).get(("pulse_assigned_partitions", ()), 0)
+                if text
+                else 0
+            )
 
-        wait_until(lambda: owns(first) > 0 and owns(second) > 0, CATCH_UP_S, first.process, "both workers to own partitions")
+        wait_until(
+            lambda: owns(first) > 0 and owns(second) > 0,
+            CATCH_UP_S,
+            first.process,
+            "both workers to own partitions",
+        )
         half = len(dataset.messages) // 2
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, stop=half))
-        wait_until(lambda: sum(v for k, v in second.metrics().items() if k[0] == "pulse_events_total") > 0,
-                   CATCH_UP_S, second.process, "the second worker to apply events")
+        wait_until(
+            lambda: sum(v for k, v in second.metrics().items() if k[0] == "pulse_events_total") > 0,
+            CATCH_UP_S,
+            second.process,
+            "the second worker to apply events",
+        )
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, start=half))
         second.process.stop(signal.SIGKILL)
         _wait_equal([first], expected, "the survivor to match the replay")
@@ -131,8 +196,13 @@ def test_two_workers_one_killed_survivor_takes_over(kafka_bootstrap, tmp_path):
 
 def _dead_letters(bootstrap: str, topic: str, expected_count: int) -> list[dict]:
     async def read() -> list[dict]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    isolation_level="read_committed", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         records = []
         try:
@@ -148,36 +218,72 @@ def _dead_letters(bootstrap: str, topic: str, expected_count: int) -> list[dict]
     return asyncio.run(read())
 
 
-def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(kafka_bootstrap, tmp_path):
-    dataset = make_dataset(tmp_path, seed=24, accounts=15, duplicate_fraction=0.05, late_fraction=0.05,
-                           malformed_fraction=0.05)
+def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(
+    kafka_bootstrap, tmp_path
+):
+    dataset = make_dataset(
+        tmp_path,
+        seed=24,
+        accounts=15,
+        duplicate_fraction=0.05,
+        late_fraction=0.05,
+        malformed_fraction=0.05,
+    )
     # future events: stamped an hour after the evaluation time. The worker's frozen clock
     # keeps the live rule and dead-letters them as future_timestamp; the replay of the file
     # counts them as after --as-of (a log holds the future of every earlier instant). Each
     # goes to its own type's topic (the first messages mix billing and lifecycle events).
-    future = [(m.topic, m.key, orjson.dumps({**orjson.loads(m.value), "event_id": f"future-{i}",
-                                              "occurred_at": "2026-03-01T01:00:00Z"}))
-              for i, m in enumerate(dataset.messages[:200]) if m.kind == "valid"][:20]
+    future = [
+        (
+            m.topic,
+            m.key,
+            orjson.dumps(
+                {
+                    **orjson.loads(m.value),
+                    "event_id": f"future-{i}",
+                    "occurred_at": "2026-03-01T01:00:00Z",
+                }
+            ),
+        )
+        for i, m in enumerate(dataset.messages[:200])
+        if m.kind == "valid"
+    ][:20]
     garbage = [b"\xff\xfe not json", b"[1, 2, 3]", b"{" * 5000, b'{"type": "login", "score": NaN}']
-    extra = future + [(dataset.messages[0].topic, dataset.messages[0].key, value) for value in garbage]
+    extra = future + [
+        (dataset.messages[0].topic, dataset.messages[0].key, value) for value in garbage
+    ]
     with open(dataset.path, "ab") as file:
         file.write(b"".join(value.replace(b"\n", b" ") + b"\n" for _, _, value in extra))
     expected, dead_file = replay(dataset, tmp_path)
     assert ("pulse_events_rejected_total", (("reason", "future_timestamp"),)) not in expected
     expected[("pulse_events_rejected_total", (("reason", "future_timestamp"),))] = len(future)
     prefix = fresh_topics(kafka_bootstrap)
-    produce(kafka_bootstrap, [*kafka_messages(dataset, prefix), *((prefix + t, k, v) for t, k, v in extra)])
-    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("bad"), prefix=prefix, as_of=dataset.as_of, name="w")
+    produce(
+        kafka_bootstrap,
+        [*kafka_messages(dataset, prefix), *((prefix + t, k, v) for t, k, v in extra)],
+    )
+    run = WorkerRun(
+        kafka_bootstrap,
+        tmp_path,
+        app_id=unique("bad"),
+        prefix=prefix,
+        as_of=dataset.as_of,
+        name="w",
+    )
     try:
         _wait_equal([run], expected, "the worker to match the replay")
         replayed = [orjson.loads(line) for line in dead_file.read_bytes().splitlines()]
         assert replayed, "the replay rejected nothing: the hostile stream is not hostile"
-        records = _dead_letters(kafka_bootstrap, prefix + "pulse.dead-letter", len(replayed) + len(future))
+        records = _dead_letters(
+            kafka_bootstrap, prefix + "pulse.dead-letter", len(replayed) + len(future)
+        )
         assert run.process.alive(), run.process.log_tail()
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
     got = collections.Counter((r["reason"], r["raw_sha256"]) for r in records)
     want = collections.Counter((r["reason"], r["raw_sha256"]) for r in replayed)
     want.update(("future_timestamp", hashlib.sha256(value).hexdigest()) for _, _, value in future)
-    assert got == want, f"dead letters differ: only in Kafka {got - want}, only in replay {want - got}"
+    assert got == want, (
+        f"dead letters differ: only in Kafka {got - want}, only in replay {want - got}"
+    )
     assert all(r["topic"].startswith(prefix) for r in records)

@@ -8,7 +8,14 @@ import pytest
 
 from streams.worker.datadir import worker_data_dir
 from tests.integration.helpers import WorkerProcess, produce, unique, wait_until
-from tests.integration.worker_harness import WorkerRun, differences, fresh_topics, kafka_messages, make_dataset, replay
+from tests.integration.worker_harness import (
+    WorkerRun,
+    differences,
+    fresh_topics,
+    kafka_messages,
+    make_dataset,
+    replay,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -20,13 +27,23 @@ def test_a_second_worker_refuses_a_data_directory_a_live_worker_holds(kafka_boot
     half = len(dataset.messages) // 2
     produce(kafka_bootstrap, kafka_messages(dataset, prefix, stop=half))
     app_id = unique("dir")
-    first = WorkerRun(kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="a")
+    first = WorkerRun(
+        kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="a"
+    )
     try:
-        wait_until(lambda: sum(v for k, v in first.metrics().items() if k[0] == "pulse_events_total") > 0,
-                   240, first.process, "the first worker to apply events")
+        wait_until(
+            lambda: sum(v for k, v in first.metrics().items() if k[0] == "pulse_events_total") > 0,
+            240,
+            first.process,
+            "the first worker to apply events",
+        )
         store = worker_data_dir(first.data_dir)
-        wait_until(lambda: any(path.is_file() for path in store.rglob("*") if path.name != ".lock"),
-                   240, first.process, "the first worker's store to have files")
+        wait_until(
+            lambda: any(path.is_file() for path in store.rglob("*") if path.name != ".lock"),
+            240,
+            first.process,
+            "the first worker's store to have files",
+        )
         kept = [path for path in store.iterdir() if path.name != ".lock"]
         (store / "sentinel").write_text("the first worker's")
         args = list(first.args)
@@ -35,12 +52,20 @@ def test_a_second_worker_refuses_a_data_directory_a_live_worker_holds(kafka_boot
         code = second.process.wait(120)
         log = (tmp_path / "b.log").read_text(errors="replace")
         assert code != 0, log
-        assert (f"the data directory {store} is in use by the worker with pid {first.process.process.pid}"
-                in log), log
+        assert (
+            f"the data directory {store} is in use by the worker with pid {first.process.process.pid}"
+            in log
+        ), log
         assert "Traceback" not in log, log
-        assert (store / "sentinel").exists() and all(path.exists() for path in kept), "the refused worker deleted files"
+        assert (store / "sentinel").exists() and all(path.exists() for path in kept), (
+            "the refused worker deleted files"
+        )
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, start=half))
-        wait_until(lambda: not differences(first.metrics(), expected), 240, first.process,
-                   "the first worker to match the replay")
+        wait_until(
+            lambda: not differences(first.metrics(), expected),
+            240,
+            first.process,
+            "the first worker to match the replay",
+        )
     finally:
         assert first.process.stop() == 0, first.process.log_tail()

@@ -26,7 +26,11 @@ PART_LIMIT = 256 * 1024
 
 
 def _rfc3339(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def _dataset(tmp_path) -> Dataset:
@@ -34,19 +38,45 @@ def _dataset(tmp_path) -> Dataset:
     events = []
     for n in range(USERS):
         at = T0 + (n * 86_400_000) // USERS
-        events.append({"event_id": f"l1-{n}", "type": "login", "occurred_at": _rfc3339(at),
-                       "account_id": "big-co", "user_id": f"user-{n}"})
+        events.append(
+            {
+                "event_id": f"l1-{n}",
+                "type": "login",
+                "occurred_at": _rfc3339(at),
+                "account_id": "big-co",
+                "user_id": f"user-{n}",
+            }
+        )
     for n in range(0, USERS, 3):
         at = T0 + 86_400_000 + (n * 86_400_000) // USERS
-        events.append({"event_id": f"l2-{n}", "type": "login", "occurred_at": _rfc3339(at),
-                       "account_id": "big-co", "user_id": f"user-{n}"})
-        events.append({"event_id": f"f2-{n}", "type": "feature_used", "occurred_at": _rfc3339(at + 60_000),
-                       "account_id": "big-co", "user_id": f"user-{n}", "feature": "export"})
+        events.append(
+            {
+                "event_id": f"l2-{n}",
+                "type": "login",
+                "occurred_at": _rfc3339(at),
+                "account_id": "big-co",
+                "user_id": f"user-{n}",
+            }
+        )
+        events.append(
+            {
+                "event_id": f"f2-{n}",
+                "type": "feature_used",
+                "occurred_at": _rfc3339(at + 60_000),
+                "account_id": "big-co",
+                "user_id": f"user-{n}",
+                "feature": "export",
+            }
+        )
     values = [orjson.dumps(event) for event in events]
     path = tmp_path / "big.jsonl"
     path.write_bytes(b"".join(value + b"\n" for value in values))
-    messages = [_Message("pulse.feature-use" if b'"feature_used"' in value else "pulse.logins", b"big-co", value)
-                for value in values]
+    messages = [
+        _Message(
+            "pulse.feature-use" if b'"feature_used"' in value else "pulse.logins", b"big-co", value
+        )
+        for value in values
+    ]
     return Dataset(path, messages, _rfc3339(T0 + 3 * 86_400_000))
 
 
@@ -57,9 +87,15 @@ class _Message:
 
 def _changelog(bootstrap: str, topic: str) -> list:
     async def read() -> list:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    isolation_level="read_committed", enable_auto_commit=False,
-                                    max_partition_fetch_bytes=32 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=32 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
         await consumer.start()
         records = []
         try:
@@ -76,14 +112,23 @@ def _changelog(bootstrap: str, topic: str) -> list:
     return asyncio.run(read())
 
 
-def test_an_account_of_50000_users_is_checkpointed_in_parts_and_equals_replay(kafka_bootstrap, tmp_path):
+def test_an_account_of_50000_users_is_checkpointed_in_parts_and_equals_replay(
+    kafka_bootstrap, tmp_path
+):
     dataset = _dataset(tmp_path)
     expected, _ = replay(dataset, tmp_path)
     prefix = fresh_topics(kafka_bootstrap)
     produce(kafka_bootstrap, ((prefix + m.topic, m.key, m.value) for m in dataset.messages))
     app_id = unique("big")
-    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="w",
-                    extra=["--checkpoint-events", "20000"])
+    run = WorkerRun(
+        kafka_bootstrap,
+        tmp_path,
+        app_id=app_id,
+        prefix=prefix,
+        as_of=dataset.as_of,
+        name="w",
+        extra=["--checkpoint-events", "20000"],
+    )
     try:
         _wait_equal([run], expected, "the worker to match the replay")
         assert run.process.stop(signal.SIGTERM) == 0, run.process.log_tail()

@@ -16,14 +16,29 @@ def test_sigterm_stops_cleanly_without_an_error_in_the_log(kafka_bootstrap, tmp_
     dataset = make_dataset(tmp_path, seed=31, accounts=5, days=10)
     prefix = fresh_topics(kafka_bootstrap)
     produce(kafka_bootstrap, kafka_messages(dataset, prefix))
-    run = WorkerRun(kafka_bootstrap, tmp_path, app_id=unique("stop"), prefix=prefix, as_of=dataset.as_of, name="w")
+    run = WorkerRun(
+        kafka_bootstrap,
+        tmp_path,
+        app_id=unique("stop"),
+        prefix=prefix,
+        as_of=dataset.as_of,
+        name="w",
+    )
     try:
-        wait_until(lambda: sum(v for k, v in run.metrics().items() if k[0] == "pulse_events_total") > 0,
-                   240, run.process, "the worker to apply events")
+        wait_until(
+            lambda: sum(v for k, v in run.metrics().items() if k[0] == "pulse_events_total") > 0,
+            240,
+            run.process,
+            "the worker to apply events",
+        )
     finally:
         code = run.process.stop()
     log = run.log.read_text(errors="replace")
     assert code == 0, run.process.log_tail()
     assert "Stopping..." in log, "the worker did not stop through Faust's shutdown"
-    errors = [line for line in log.splitlines() if "[ERROR]" in line or "[CRITICAL]" in line or "Traceback" in line]
+    errors = [
+        line
+        for line in log.splitlines()
+        if "[ERROR]" in line or "[CRITICAL]" in line or "Traceback" in line
+    ]
     assert not errors, "a clean stop logged errors:\n" + "\n".join(errors)

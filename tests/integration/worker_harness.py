@@ -6,23 +6,39 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.generator import GeneratorConfig, generate
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
-from tests.integration.helpers import REPO, WorkerProcess, create_topics, free_port, http_get, unique
+from streams.generator import GeneratorConfig, generate
+from tests.integration.helpers import (
+    REPO,
+    WorkerProcess,
+    create_topics,
+    free_port,
+    http_get,
+    unique,
+)
 
 # Families that describe the process, not the data: they differ between a worker and a
 # replay, or (the info gauges, 1 per process) do not add up over workers; and the process
 # collector's process_* families.
-PROCESS_FAMILIES = frozenset({
-    "pulse_events_processed", "pulse_consumer_lag", "pulse_event_to_state_latency_seconds",
-    "pulse_last_event_timestamp_seconds", "pulse_recovery_in_progress", "pulse_assigned_partitions",
-    "pulse_build_info", "pulse_reporting_currency_info",
-    "pulse_kafka_auth_failures", "pulse_kafka_last_fetch_timestamp_seconds",
-})
+PROCESS_FAMILIES = frozenset(
+    {
+        "pulse_events_processed",
+        "pulse_consumer_lag",
+        "pulse_event_to_state_latency_seconds",
+        "pulse_last_event_timestamp_seconds",
+        "pulse_recovery_in_progress",
+        "pulse_assigned_partitions",
+        "pulse_build_info",
+        "pulse_reporting_currency_info",
+        "pulse_kafka_auth_failures",
+        "pulse_kafka_last_fetch_timestamp_seconds",
+    }
+)
 
 
 # PULSE_TEST_STORE=memory runs the worker tests on Faust's in-memory store instead.
@@ -36,14 +52,19 @@ class Dataset:
     as_of: str  # RFC 3339
 
 
-def make_dataset(tmp_path: Path, *, seed: int, accounts: int = 25, days: int = 40, **faults: float) -> Dataset:
+def make_dataset(
+    tmp_path: Path, *, seed: int, accounts: int = 25, days: int = 40, **faults: float
+) -> Dataset:
     config = GeneratorConfig(accounts=accounts, days=days, seed=seed, **faults)
     messages = list(generate(config))
     path = tmp_path / f"events-{seed}.jsonl"
     path.write_bytes(b"".join(message.value + b"\n" for message in messages))
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    as_of = datetime.fromtimestamp(config.end / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    as_of = (
+        datetime.fromtimestamp(config.end / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        + "Z"
+    )
     return Dataset(path, messages, as_of)
 
 
@@ -56,19 +77,36 @@ def replay(dataset: Dataset, tmp_path: Path, extra: list[str] | None = None) -> 
     """What a worker must export for `dataset` (`extra`: more replay options, e.g. --config)."""
     dead = tmp_path / "replay-dead-letters.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "replay", str(dataset.path), "--as-of", dataset.as_of,
-         "--dead-letter", str(dead), "--no-ratios", *(extra or [])],
-        cwd=REPO, capture_output=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "replay",
+            str(dataset.path),
+            "--as-of",
+            dataset.as_of,
+            "--dead-letter",
+            str(dead),
+            "--no-ratios",
+            *(extra or []),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr.decode()
     return parse_exposition(result.stdout.decode()), dead
 
 
 # The worker labels these counters by source partition; replay has no partitions.
-PARTITIONED_COUNTERS = frozenset({"pulse_events", "pulse_events_rejected", "pulse_events_duplicate"})
+PARTITIONED_COUNTERS = frozenset(
+    {"pulse_events", "pulse_events_rejected", "pulse_events_duplicate"}
+)
 
 
-def parse_exposition(text: str, skip: frozenset[str] = PROCESS_FAMILIES) -> dict[tuple[str, tuple], float]:
+def parse_exposition(
+    text: str, skip: frozenset[str] = PROCESS_FAMILIES
+) -> dict[tuple[str, tuple], float]:
     """Samples by (name, labels); the worker's partition-labelled counters summed over
     their partitions, as replay prints them."""
     values: dict[tuple[str, tuple], float] = {}
@@ -88,9 +126,13 @@ def parse_exposition(text: str, skip: frozenset[str] = PROCESS_FAMILIES) -> dict
 
 def partition_series(text: str) -> dict[tuple[str, tuple], float]:
     """The worker's partition-labelled counter samples, as they are."""
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) if family.name in PARTITIONED_COUNTERS
-            for sample in family.samples if not sample.name.endswith("_created")}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name in PARTITIONED_COUNTERS
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
 
 
 def differences(worker: dict, expected: dict, limit: int = 20) -> list[str]:
@@ -107,14 +149,39 @@ def differences(worker: dict, expected: dict, limit: int = 20) -> list[str]:
 class WorkerRun:
     """One `pulse worker` process with its own port and store folder."""
 
-    def __init__(self, bootstrap: str, tmp_path: Path, *, app_id: str, prefix: str, as_of: str, name: str,
-                 extra: list[str] | None = None, env: dict[str, str] | None = None,
-                 program: list[str] | None = None):
+    def __init__(
+        self,
+        bootstrap: str,
+        tmp_path: Path,
+        *,
+        app_id: str,
+        prefix: str,
+        as_of: str,
+        name: str,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        program: list[str] | None = None,
+    ):
         self.port = free_port()
         self.data_dir = tmp_path / f"{name}-data"
-        args = [*(program or ["-m", "streams.cli"]), "worker", "--bootstrap", bootstrap, "--app-id", app_id,
-                "--topic-prefix", prefix, "--metrics-port", str(self.port), "--data-dir", str(self.data_dir),
-                "--frozen-clock", as_of, *STORE_ARGS, *(extra or [])]
+        args = [
+            *(program or ["-m", "streams.cli"]),
+            "worker",
+            "--bootstrap",
+            bootstrap,
+            "--app-id",
+            app_id,
+            "--topic-prefix",
+            prefix,
+            "--metrics-port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--frozen-clock",
+            as_of,
+            *STORE_ARGS,
+            *(extra or []),
+        ]
         self.args, self.env, self.log = args, env or {}, tmp_path / f"{name}.log"
         self.process = WorkerProcess(args, self.env, self.log)
 
@@ -133,5 +200,7 @@ class WorkerRun:
 def fresh_topics(bootstrap: str, partitions: int = 4) -> str:
     """A unique topic prefix with the project's topics created under it."""
     prefix = unique("t") + "."
-    create_topics(bootstrap, [prefix + topic for topic in (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)], partitions)
+    create_topics(
+        bootstrap, [prefix + topic for topic in (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)], partitions
+    )
     return prefix

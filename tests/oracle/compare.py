@@ -27,30 +27,34 @@ Labels = tuple[tuple[str, str], ...]
 
 # Ratio and score gauges: global, labelled exactly as the oracle labels them. Every other
 # metric is additive: extra labels are segments that sum to the global figure.
-NOT_ADDITIVE = frozenset({
-    "pulse_stickiness_ratio",
-    "pulse_average_stickiness_ratio",
-    "pulse_feature_adoption_ratio",
-    "pulse_net_revenue_retention_ratio",
-    "pulse_gross_revenue_retention_ratio",
-    "pulse_customer_churn_ratio",
-    "pulse_csat_ratio",
-    "pulse_nps_score",
-    "pulse_ces_score",
-    "pulse_arpa",
-    "pulse_mrr_quick_ratio",
-    "pulse_gross_mrr_churn_ratio",
-    "pulse_net_mrr_churn_ratio",
-    "pulse_evaluation_timestamp_seconds",
-})
+NOT_ADDITIVE = frozenset(
+    {
+        "pulse_stickiness_ratio",
+        "pulse_average_stickiness_ratio",
+        "pulse_feature_adoption_ratio",
+        "pulse_net_revenue_retention_ratio",
+        "pulse_gross_revenue_retention_ratio",
+        "pulse_customer_churn_ratio",
+        "pulse_csat_ratio",
+        "pulse_nps_score",
+        "pulse_ces_score",
+        "pulse_arpa",
+        "pulse_mrr_quick_ratio",
+        "pulse_gross_mrr_churn_ratio",
+        "pulse_net_mrr_churn_ratio",
+        "pulse_evaluation_timestamp_seconds",
+    }
+)
 # Families whose label values come from the data (a feature, an event type, a reason): a
 # series the exporter leaves out stands for 0.
-OPEN_LABEL_SETS = frozenset({
-    "pulse_feature_users",
-    "pulse_feature_adoption_ratio",
-    "pulse_events_total",
-    "pulse_events_rejected_total",
-})
+OPEN_LABEL_SETS = frozenset(
+    {
+        "pulse_feature_users",
+        "pulse_feature_adoption_ratio",
+        "pulse_events_total",
+        "pulse_events_rejected_total",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -107,16 +111,22 @@ def compare(
         wanted = label_keys[name]
         present = dict(labels)
         if any(key not in present for key in wanted):
-            mismatches.append(Mismatch(name, labels, value, None, f"the oracle labels it by {wanted}"))
+            mismatches.append(
+                Mismatch(name, labels, value, None, f"the oracle labels it by {wanted}")
+            )
             continue
         extra = tuple(key for key in present if key not in wanted)
         if extra and name in NOT_ADDITIVE:
-            mismatches.append(Mismatch(name, labels, value, None, f"a ratio or score with extra labels {extra}"))
+            mismatches.append(
+                Mismatch(name, labels, value, None, f"a ratio or score with extra labels {extra}")
+            )
             continue
         engine[(name, tuple((key, present[key]) for key in wanted))].append(value)
     for name in sorted(label_keys):
         if not any(key[0] == name for key in engine):
-            mismatches.append(Mismatch(name, (), "absent", "exported", "the engine does not export it"))
+            mismatches.append(
+                Mismatch(name, (), "absent", "exported", "the engine does not export it")
+            )
     exported = {key[0] for key in engine}
     for key in sorted(set(oracle) | set(engine)):
         name, labels = key

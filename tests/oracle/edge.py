@@ -71,7 +71,9 @@ def _inline_refs(node: Any) -> Any:
     if "$ref" not in node:
         return inlined
     target = _inline_refs(_resolve(node["$ref"]))
-    siblings = {key: value for key, value in inlined.items() if key not in ("description", "$comment")}
+    siblings = {
+        key: value for key, value in inlined.items() if key not in ("description", "$comment")
+    }
     return {"allOf": [target, siblings]} if siblings else target
 
 

@@ -88,7 +88,9 @@ def _split_lines(data: bytes) -> list[bytes]:
 
 def _exact_scale(value: Decimal, decimals: int, what: str) -> None:
     if value != value.quantize(Decimal(1).scaleb(-decimals)):
-        raise ValueError(f"the oracle computes {what} with at most {decimals} decimals, got {value}")
+        raise ValueError(
+            f"the oracle computes {what} with at most {decimals} decimals, got {value}"
+        )
 
 
 ALWAYS = -(1 << 62)
@@ -146,7 +148,11 @@ def _load_lines(connection: duckdb.DuckDBPyConnection, data: bytes, rates: Rates
     connection.execute(
         "CREATE TABLE rates AS SELECT unnest($1::BIGINT[]) AS valid_from, unnest($2::VARCHAR[]) AS currency, "
         "unnest($3::VARCHAR[])::DECIMAL(38, 12) AS rate",
-        [[start for start, _c, _r in rows], [code for _s, code, _r in rows], [str(rate) for _s, _c, rate in rows]],
+        [
+            [start for start, _c, _r in rows],
+            [code for _s, code, _r in rows],
+            [str(rate) for _s, _c, rate in rows],
+        ],
     )
 
 
@@ -201,19 +207,28 @@ class Oracle:
             "$6::VARCHAR AS backdated_cancellations, $7::BIGINT AS dunning_window_ms, "
             "$8::VARCHAR AS time_zone, $9::VARCHAR[] AS activity_types, "
             "$10::VARCHAR[] AS core_features",
-            [as_of_ms, self._policy.future_tolerance_ms, self._policy.activity_horizon_ms,
-             self._policy.survey_horizon_ms, self._policy.free_subscriptions,
-             self._policy.backdated_cancellations,
-             None if self._policy.dunning_window_days is None
-             else self._policy.dunning_window_days * DAY_MS,
-             self._policy.time_zone, list(self._policy.activity_types),
-             list(self._policy.core_features)],
+            [
+                as_of_ms,
+                self._policy.future_tolerance_ms,
+                self._policy.activity_horizon_ms,
+                self._policy.survey_horizon_ms,
+                self._policy.free_subscriptions,
+                self._policy.backdated_cancellations,
+                None
+                if self._policy.dunning_window_days is None
+                else self._policy.dunning_window_days * DAY_MS,
+                self._policy.time_zone,
+                list(self._policy.activity_types),
+                list(self._policy.core_features),
+            ],
         )
         for script in SETUP_SCRIPTS:
             connection.execute(_sql(script))
         metrics: dict[MetricKey, MetricValue] = {}
         for query in METRIC_QUERIES:
-            for name, labels, numerator, denominator, unit in connection.execute(_sql(query)).fetchall():
+            for name, labels, numerator, denominator, unit in connection.execute(
+                _sql(query)
+            ).fetchall():
                 key = (name, tuple(sorted(labels.items())))
                 if key in metrics:
                     raise AssertionError(f"{query} returned {key} twice")

@@ -18,7 +18,7 @@ serialisation), `metrics` (revenue_samples).
 """
 
 from streams.engine.revenue.account import AccountRevenue
-from streams.engine.revenue.revenue_config import RevenueConfig
 from streams.engine.revenue.metrics import REVENUE_METRICS, revenue_samples
+from streams.engine.revenue.revenue_config import RevenueConfig
 
 __all__ = ["REVENUE_METRICS", "AccountRevenue", "RevenueConfig", "revenue_samples"]

@@ -34,9 +34,10 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from streams.engine.revenue.revenue_config import MODES, RevenueConfig
+from streams.contract.model import Event, Payment, SubscriptionCanceled, SubscriptionSet
 from streams.engine.revenue.money import MONTHLY_FACTOR, Terms, is_priced, monthly_cents
 from streams.engine.revenue.movements import NO_HISTORY, History, Movement, classify
+from streams.engine.revenue.revenue_config import MODES, RevenueConfig
 from streams.engine.revenue.steps import (
     CHANGED,
     FOREVER,
@@ -52,7 +53,6 @@ from streams.engine.revenue.steps import (
     sub_timeline,
 )
 from streams.engine.timeline import DAY_MS
-from streams.contract.model import Event, Payment, SubscriptionCanceled, SubscriptionSet
 
 FAILED = 0
 SUCCEEDED = 1
@@ -108,7 +108,15 @@ def _priced(state: SubState) -> int:
 class AccountRevenue:
     """The revenue state of one account (see the module docstring)."""
 
-    __slots__ = ("_subs", "_payments", "_payment_times", "_floor", "_history", "_max_occurred", "_cache")
+    __slots__ = (
+        "_subs",
+        "_payments",
+        "_payment_times",
+        "_floor",
+        "_history",
+        "_max_occurred",
+        "_cache",
+    )
 
     def __init__(self) -> None:
         self._subs: dict[str, _Subscription] = {}
@@ -130,7 +138,12 @@ class AccountRevenue:
         elif isinstance(event, SubscriptionCanceled):
             self._apply_cancel(event)
         elif isinstance(event, Payment) and event.type in _PAYMENT_RANK:
-            record = (event.occurred_at, _PAYMENT_RANK[event.type], event.amount, sys.intern(event.currency))
+            record = (
+                event.occurred_at,
+                _PAYMENT_RANK[event.type],
+                event.amount,
+                sys.intern(event.currency),
+            )
             index = bisect_right(self._payments, record)
             self._payments.insert(index, record)
             self._payment_times.insert(index, event.occurred_at)
@@ -138,7 +151,9 @@ class AccountRevenue:
 
     def _apply_set(self, event: SubscriptionSet) -> None:
         if event.interval not in MONTHLY_FACTOR or event.interval_count < 1:
-            raise ValueError(f"invalid billing interval {event.interval_count} x {event.interval!r}")
+            raise ValueError(
+                f"invalid billing interval {event.interval_count} x {event.interval!r}"
+            )
         terms = Terms(
             sys.intern(event.plan),
             event.amount,
@@ -180,11 +195,25 @@ class AccountRevenue:
         timelines = [sub.timeline(known_until, mode) for sub in self._subs.values()]
         holds = self.delinquency(known_until, config)
         steps = held(account_steps(timelines, _paying_cents(config)), holds)
-        window = None if config.reactivation_window_days is None else config.reactivation_window_days * DAY_MS
-        customers = held(account_steps(timelines, _in_force), holds) if config.free_subscriptions == "active" else steps
+        window = (
+            None
+            if config.reactivation_window_days is None
+            else config.reactivation_window_days * DAY_MS
+        )
+        customers = (
+            held(account_steps(timelines, _in_force), holds)
+            if config.free_subscriptions == "active"
+            else steps
+        )
         free_customers = customers if config.free_subscriptions == "active" else None
-        movements = classify(steps, self._floor, self._history[mode], window, free_customers,
-                             frozenset(start for start, _end in holds))
+        movements = classify(
+            steps,
+            self._floor,
+            self._history[mode],
+            window,
+            free_customers,
+            frozenset(start for start, _end in holds),
+        )
         plan_labels = frozenset(
             config.plan_label(record[3].plan)
             for sub in self._subs.values()
@@ -233,7 +262,9 @@ class AccountRevenue:
         if any(value > 0 for value in steps.values[:end]):
             return True
         at_occurrence = config.churn_recognition == "occurred_at"
-        return self._floor is not None and self._floor <= as_of and self._history[at_occurrence].paid
+        return (
+            self._floor is not None and self._floor <= as_of and self._history[at_occurrence].paid
+        )
 
     def complete_at(self, as_of: int) -> bool:
         """Is every applied event at or before `as_of` (the evaluation at it is then the
@@ -247,7 +278,9 @@ class AccountRevenue:
     def payments_in(self, low_exclusive: int, high_inclusive: int) -> list[PaymentRecord]:
         """The payment records with occurred_at in (low_exclusive, high_inclusive]."""
         times = self._payment_times
-        return self._payments[bisect_right(times, low_exclusive) : bisect_right(times, high_inclusive)]
+        return self._payments[
+            bisect_right(times, low_exclusive) : bisect_right(times, high_inclusive)
+        ]
 
     def last_payment_failed(self, t: int) -> bool:
         """Whether the latest payment with occurred_at <= t failed (a success at the same
@@ -268,7 +301,10 @@ class AccountRevenue:
         # keep the payments from the last success before the floor on: a run of failures
         # that began before the floor still tells when its dunning window ends
         older = bisect_left(self._payment_times, before)
-        keep_from = next((index for index in range(older - 1, -1, -1) if self._payments[index][1] == SUCCEEDED), 0)
+        keep_from = next(
+            (index for index in range(older - 1, -1, -1) if self._payments[index][1] == SUCCEEDED),
+            0,
+        )
         if keep_from > 0:
             del self._payments[:keep_from]
             del self._payment_times[:keep_from]
@@ -300,8 +336,22 @@ class AccountRevenue:
         always gives the same bytes."""
         subs = {
             sub_id: [
-                [[o, r, e, t.plan, str(t.amount), t.currency, t.interval, t.interval_count, t.quantity,
-                  str(t.discount_percent), t.trial_ends_at] for o, r, e, t in sub.sets],
+                [
+                    [
+                        o,
+                        r,
+                        e,
+                        t.plan,
+                        str(t.amount),
+                        t.currency,
+                        t.interval,
+                        t.interval_count,
+                        t.quantity,
+                        str(t.discount_percent),
+                        t.trial_ends_at,
+                    ]
+                    for o, r, e, t in sub.sets
+                ],
                 [list(cancel) for cancel in sub.cancels],
             ]
             for sub_id, sub in sorted(self._subs.items())
@@ -321,7 +371,9 @@ class AccountRevenue:
             account = cls()
             account._floor = floor
             histories = [History(*entry) for entry in history]
-            if len(histories) == 2:  # written before the when-known mode: it starts from the rewrite one
+            if (
+                len(histories) == 2
+            ):  # written before the when-known mode: it starts from the rewrite one
                 histories.append(histories[0])
             if len(histories) != len(MODES):
                 raise ValueError(f"not an AccountRevenue state: {len(histories)} histories")
@@ -329,7 +381,22 @@ class AccountRevenue:
             for sub_id, (sets, cancels) in subs.items():
                 sub = _Subscription()
                 sub.sets = [
-                    (o, r, e, Terms(sys.intern(p), Decimal(a), sys.intern(c), sys.intern(i), n, q, Decimal(d), trial, o))
+                    (
+                        o,
+                        r,
+                        e,
+                        Terms(
+                            sys.intern(p),
+                            Decimal(a),
+                            sys.intern(c),
+                            sys.intern(i),
+                            n,
+                            q,
+                            Decimal(d),
+                            trial,
+                            o,
+                        ),
+                    )
                     for o, r, e, p, a, c, i, n, q, d, trial in sets
                 ]
                 sub.cancels = [(o, e, eff) for o, e, eff in cancels]

@@ -49,16 +49,28 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from streams.engine.revenue.account import FAILED, SUCCEEDED, AccountRevenue
-from streams.engine.revenue.revenue_config import OTHER_PLAN, RevenueConfig
 from streams.engine.revenue.money import amount_cents, monthly_cents
-from streams.engine.revenue.movements import CHURN, CONTRACTION, EXPANSION, GAINS, KINDS, REACTIVATION, in_window
+from streams.engine.revenue.movements import (
+    CHURN,
+    CONTRACTION,
+    EXPANSION,
+    GAINS,
+    KINDS,
+    REACTIVATION,
+    in_window,
+)
+from streams.engine.revenue.revenue_config import OTHER_PLAN, RevenueConfig
 from streams.engine.revenue.steps import FOREVER as NEVER
 from streams.engine.revenue.steps import SubState, state_at
 from streams.engine.samples import Labels, Sample, ratio_sample
 from streams.engine.timeline import DAY_MS
 
 MOVEMENT_WINDOW_MS = 30 * DAY_MS
-RETENTION_WINDOWS: tuple[tuple[str, int], ...] = (("30d", 30 * DAY_MS), ("90d", 90 * DAY_MS), ("365d", 365 * DAY_MS))
+RETENTION_WINDOWS: tuple[tuple[str, int], ...] = (
+    ("30d", 30 * DAY_MS),
+    ("90d", 90 * DAY_MS),
+    ("365d", 365 * DAY_MS),
+)
 """The retention windows: 30 days for a live board, 90 and 365 for the quarterly and annual
 figures benchmarks quote (docs/metrics-revenue.md says how they relate)."""
 LONGEST_WINDOW_MS = max(width for _, width in RETENTION_WINDOWS)
@@ -130,7 +142,8 @@ class RevenueTotals:
     movement_cents: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     movement_accounts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     retention: dict[str, list[int]] = field(
-        default_factory=lambda: {window: [0, 0, 0, 0, 0] for window, _ in RETENTION_WINDOWS})
+        default_factory=lambda: {window: [0, 0, 0, 0, 0] for window, _ in RETENTION_WINDOWS}
+    )
     """Per retention window: [base MRR, current MRR, capped MRR, base accounts, churned
     accounts]."""
     trialing: int = 0
@@ -142,7 +155,9 @@ class RevenueTotals:
     payment_cents: list[int] = field(default_factory=lambda: [0, 0])
 
 
-def revenue_samples(accounts: Iterable[AccountRevenue], as_of: int, config: RevenueConfig) -> list[Sample]:
+def revenue_samples(
+    accounts: Iterable[AccountRevenue], as_of: int, config: RevenueConfig
+) -> list[Sample]:
     """The revenue family's samples at `as_of` (see the module docstring)."""
     totals = RevenueTotals()
     for account in accounts:
@@ -221,13 +236,15 @@ def next_change(account: AccountRevenue, as_of: int, config: RevenueConfig) -> i
     if not account.complete_at(as_of):
         return as_of + 1
     evaluation = account.evaluation(as_of, config)
-    times = sorted({
-        *evaluation.steps.times,
-        *evaluation.customers.times,
-        *(time for timeline in evaluation.timelines for time, _state in timeline),
-        *(movement.time for movement in evaluation.movements),
-        *account.payment_times(),
-    })
+    times = sorted(
+        {
+            *evaluation.steps.times,
+            *evaluation.customers.times,
+            *(time for timeline in evaluation.timelines for time, _state in timeline),
+            *(movement.time for movement in evaluation.movements),
+            *account.payment_times(),
+        }
+    )
     change = NEVER
     for offset in _CHANGE_OFFSETS:
         index = bisect_right(times, as_of - offset)
@@ -281,12 +298,17 @@ def samples(totals: RevenueTotals, config: RevenueConfig) -> list[Sample]:
             movement_cents[CONTRACTION] + movement_cents[CHURN],
         ),
         ratio_sample(
-            "pulse_gross_mrr_churn_ratio", _W30, movement_cents[CONTRACTION] + movement_cents[CHURN], start_mrr
+            "pulse_gross_mrr_churn_ratio",
+            _W30,
+            movement_cents[CONTRACTION] + movement_cents[CHURN],
+            start_mrr,
         ),
         ratio_sample(
             "pulse_net_mrr_churn_ratio",
             _W30,
-            movement_cents[CONTRACTION] + movement_cents[CHURN] - movement_cents[EXPANSION]
+            movement_cents[CONTRACTION]
+            + movement_cents[CHURN]
+            - movement_cents[EXPANSION]
             - movement_cents[REACTIVATION],
             start_mrr,
         ),
@@ -301,4 +323,3 @@ def samples(totals: RevenueTotals, config: RevenueConfig) -> list[Sample]:
         Sample("pulse_payments_succeeded_amount", _W7, _money(payment_cents[SUCCEEDED])),
     ]
     return out
-

@@ -73,8 +73,11 @@ def _round_cents(cents: Decimal) -> int:
 def monthly_cents(terms: Terms, config: RevenueConfig) -> int:
     """The subscription's MRR under `terms` (out of trial, not canceled), in reporting cents,
     at the rate of its currency in force when the terms were set."""
-    return _monthly_cents(terms._replace(rated_at=0), _rate(terms.currency, terms.rated_at, config),
-                          config.discount_scope)
+    return _monthly_cents(
+        terms._replace(rated_at=0),
+        _rate(terms.currency, terms.rated_at, config),
+        config.discount_scope,
+    )
 
 
 @lru_cache(maxsize=1 << 16)
@@ -103,4 +106,6 @@ def is_priced(terms: Terms) -> bool:
 def amount_cents(amount: Decimal, currency: str, at: int, config: RevenueConfig) -> int:
     """A one-off amount (a payment at `at`) in reporting cents, rounded half-up, at the
     rate in force at `at`."""
-    return _round_cents(_EXACT.multiply(_EXACT.multiply(amount, _rate(currency, at, config)), _HUNDRED))
+    return _round_cents(
+        _EXACT.multiply(_EXACT.multiply(amount, _rate(currency, at, config)), _HUNDRED)
+    )

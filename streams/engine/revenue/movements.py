@@ -108,7 +108,9 @@ def in_window(
     """The movements with time in (low_exclusive, high_inclusive], optionally without the
     paid spells that start with `new` and end with `churn` inside that window."""
     window = movements[
-        bisect_right(movements, low_exclusive, key=_time) : bisect_right(movements, high_inclusive, key=_time)
+        bisect_right(movements, low_exclusive, key=_time) : bisect_right(
+            movements, high_inclusive, key=_time
+        )
     ]
     if not drop_new_churn_spells:
         return window

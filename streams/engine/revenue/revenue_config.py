@@ -90,7 +90,9 @@ class RevenueConfig:
     """Configured rates: units of the reporting currency per 1 unit, at every date; they
     override `dated_rates` for their currency. A table in another base (rate != 1 for the
     reporting currency) is rebased; the stored table always has 1 there."""
-    dated_rates: tuple[DatedRate, ...] = field(default_factory=lambda: tuple(default_rates()), hash=False)
+    dated_rates: tuple[DatedRate, ...] = field(
+        default_factory=lambda: tuple(default_rates()), hash=False
+    )
     """The dated table, in US dollars per unit (the shipped one unless `rates_file` is set)."""
     rate_table: RateTable = field(init=False, hash=False, compare=False, repr=False)
     """Both, in units of the reporting currency: what conversions and the decoder use."""
@@ -106,17 +108,24 @@ class RevenueConfig:
     def __post_init__(self) -> None:
         if not is_currency_code(self.reporting_currency):
             raise ConfigError(
-                "[revenue] reporting_currency must be an ISO 4217 code of three upper-case letters, e.g. \"USD\"."
+                '[revenue] reporting_currency must be an ISO 4217 code of three upper-case letters, e.g. "USD".'
             )
         bad = sorted(str(code) for code in self.rates if not is_currency_code(code))
         if bad:
-            raise ConfigError(f"[revenue.rates] key {bad[0]!r} is not a currency code: use three upper-case letters.")
-        if any(not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0 for rate in self.rates.values()):
-            raise ConfigError("[revenue.rates] values must be positive numbers, e.g. EUR = \"1.08\".")
+            raise ConfigError(
+                f"[revenue.rates] key {bad[0]!r} is not a currency code: use three upper-case letters."
+            )
+        if any(
+            not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0
+            for rate in self.rates.values()
+        ):
+            raise ConfigError('[revenue.rates] values must be positive numbers, e.g. EUR = "1.08".')
         reporting = self.reporting_currency
         dated = {code for _start, code, _rate in self.dated_rates} | {BASE_CURRENCY}
         if self.rates and reporting not in self.rates and reporting not in dated:
-            raise ConfigError(f"[revenue.rates] has no rate for the reporting currency {reporting}: add one.")
+            raise ConfigError(
+                f"[revenue.rates] has no rate for the reporting currency {reporting}: add one."
+            )
         if not self.rates and reporting not in dated:
             raise ConfigError(
                 f"The rates table has no {reporting}: set [revenue.rates] with {reporting} = 1 "
@@ -126,32 +135,54 @@ class RevenueConfig:
             object.__setattr__(self, "rates", MappingProxyType(rebase(self.rates, reporting)))
         else:
             object.__setattr__(self, "rates", MappingProxyType(dict(self.rates)))
-        object.__setattr__(self, "rate_table", RateTable.build(self.dated_rates, self.rates, reporting))
+        object.__setattr__(
+            self, "rate_table", RateTable.build(self.dated_rates, self.rates, reporting)
+        )
         _check_choice("churn_recognition", self.churn_recognition, CHURN_RECOGNITION)
         _check_choice("discount_scope", self.discount_scope, DISCOUNT_SCOPES)
-        _check_choice("same_window_new_and_churn", self.same_window_new_and_churn, SAME_WINDOW_NEW_AND_CHURN)
+        _check_choice(
+            "same_window_new_and_churn", self.same_window_new_and_churn, SAME_WINDOW_NEW_AND_CHURN
+        )
         _check_choice("free_subscriptions", self.free_subscriptions, FREE_SUBSCRIPTIONS)
-        _check_choice("backdated_cancellations", self.backdated_cancellations, BACKDATED_CANCELLATIONS)
+        _check_choice(
+            "backdated_cancellations", self.backdated_cancellations, BACKDATED_CANCELLATIONS
+        )
         window = self.reactivation_window_days
-        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
+        if window is not None and (
+            isinstance(window, bool) or not isinstance(window, int) or window < 1
+        ):
             raise ConfigError(
                 f'[revenue] reactivation_window_days must be a positive whole number of days or "{UNLIMITED}".'
             )
         dunning = self.dunning_window_days
-        if dunning is not None and (isinstance(dunning, bool) or not isinstance(dunning, int) or dunning < 1):
-            raise ConfigError(f'[revenue] dunning_window_days must be a positive whole number of days or "{OFF}".')
+        if dunning is not None and (
+            isinstance(dunning, bool) or not isinstance(dunning, int) or dunning < 1
+        ):
+            raise ConfigError(
+                f'[revenue] dunning_window_days must be a positive whole number of days or "{OFF}".'
+            )
         labels = self.plan_labels
-        if not isinstance(labels, tuple) or not all(isinstance(plan, str) and plan for plan in labels):
-            raise ConfigError('[revenue] plan_labels must be a list of plan names, e.g. ["starter", "growth"].')
+        if not isinstance(labels, tuple) or not all(
+            isinstance(plan, str) and plan for plan in labels
+        ):
+            raise ConfigError(
+                '[revenue] plan_labels must be a list of plan names, e.g. ["starter", "growth"].'
+            )
         if len(set(labels)) != len(labels) or OTHER_PLAN in labels:
-            raise ConfigError(f'[revenue] plan_labels must be distinct plan names other than "{OTHER_PLAN}".')
+            raise ConfigError(
+                f'[revenue] plan_labels must be distinct plan names other than "{OTHER_PLAN}".'
+            )
 
     @property
     def cancellation_mode(self) -> int:
         """How a cancel's time is read (`steps.MODES`), from the two knobs that decide it."""
         if self.churn_recognition == "occurred_at":
             return AT_OCCURRENCE
-        return EFFECTIVE_WHEN_KNOWN if self.backdated_cancellations == "when_known" else EFFECTIVE_REWRITE
+        return (
+            EFFECTIVE_WHEN_KNOWN
+            if self.backdated_cancellations == "when_known"
+            else EFFECTIVE_REWRITE
+        )
 
     def rate(self, currency: str, at: int) -> Decimal | None:
         """Units of the reporting currency per unit of `currency` in force at `at` (epoch
@@ -196,22 +227,30 @@ class RevenueConfig:
         )
         unknown = sorted(str(key) for key in mapping if key not in known)
         if unknown:
-            raise ConfigError(f"Unknown key [revenue] {unknown[0]}: remove it (known keys: {', '.join(known)}).")
+            raise ConfigError(
+                f"Unknown key [revenue] {unknown[0]}: remove it (known keys: {', '.join(known)})."
+            )
         fields: dict[str, Any] = {
             key: mapping[key]
             for key in (
-                "reporting_currency", "churn_recognition", "discount_scope", "same_window_new_and_churn",
-                "free_subscriptions", "backdated_cancellations",
+                "reporting_currency",
+                "churn_recognition",
+                "discount_scope",
+                "same_window_new_and_churn",
+                "free_subscriptions",
+                "backdated_cancellations",
             )
             if key in mapping
         }
         reporting = fields.get("reporting_currency", "USD")
         if not is_currency_code(reporting):
             raise ConfigError(
-                "[revenue] reporting_currency must be an ISO 4217 code of three upper-case letters, e.g. \"USD\"."
+                '[revenue] reporting_currency must be an ISO 4217 code of three upper-case letters, e.g. "USD".'
             )
         fields["dated_rates"] = tuple(default_rates()) if dated_rates is None else dated_rates
-        fields["rates"] = _configured_rates(mapping.get("rates", {}), reporting, fields["dated_rates"])
+        fields["rates"] = _configured_rates(
+            mapping.get("rates", {}), reporting, fields["dated_rates"]
+        )
         if "reactivation_window_days" in mapping:
             window = mapping["reactivation_window_days"]
             fields["reactivation_window_days"] = None if window == UNLIMITED else window
@@ -221,7 +260,9 @@ class RevenueConfig:
         if "plan_labels" in mapping:
             labels = mapping["plan_labels"]
             if not isinstance(labels, list | tuple):
-                raise ConfigError('[revenue] plan_labels must be a list of plan names, e.g. ["starter", "growth"].')
+                raise ConfigError(
+                    '[revenue] plan_labels must be a list of plan names, e.g. ["starter", "growth"].'
+                )
             fields["plan_labels"] = tuple(labels)
         return cls(**fields)
 
@@ -232,7 +273,9 @@ def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"[revenue] {key} must be {options}.")
 
 
-def _configured_rates(overrides: object, reporting: str, dated: tuple[DatedRate, ...]) -> dict[str, Decimal]:
+def _configured_rates(
+    overrides: object, reporting: str, dated: tuple[DatedRate, ...]
+) -> dict[str, Decimal]:
     """The `[revenue.rates]` table (units of `reporting`, at every date), checked."""
     if not isinstance(overrides, Mapping):
         raise ConfigError('[revenue.rates] must be a table of currency = rate, e.g. EUR = "1.08".')
@@ -245,13 +288,19 @@ def _configured_rates(overrides: object, reporting: str, dated: tuple[DatedRate,
     rates: dict[str, Decimal] = {}
     for code, value in overrides.items():
         if not is_currency_code(code):
-            raise ConfigError(f"[revenue.rates] key {code!r} is not a currency code: use three upper-case letters.")
+            raise ConfigError(
+                f"[revenue.rates] key {code!r} is not a currency code: use three upper-case letters."
+            )
         try:
             rates[code] = parse_rate(value)
         except ValueError:
-            raise ConfigError(f'[revenue.rates] {code} must be a positive number, e.g. {code} = "1.08".') from None
+            raise ConfigError(
+                f'[revenue.rates] {code} must be a positive number, e.g. {code} = "1.08".'
+            ) from None
     if reporting in rates and rates[reporting] != 1:
-        raise ConfigError(f"[revenue.rates] {reporting} is the reporting currency, so its rate must be 1.")
+        raise ConfigError(
+            f"[revenue.rates] {reporting} is the reporting currency, so its rate must be 1."
+        )
     if rates and reporting not in listed:
         rates[reporting] = Decimal(1)
     return rates

@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable
 from itertools import groupby
 from operator import itemgetter
 
-from streams.engine.revenue.revenue_config import AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN
 from streams.engine.revenue.money import Terms
+from streams.engine.revenue.revenue_config import AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN
 
 STARTED = 0
 CHANGED = 1
@@ -75,8 +75,13 @@ def sub_timeline(
     if not known:
         return []
     set_times = [record[0] for record in known]
-    gaps = [gap for gap in (cancel_gap(cancel, set_times, mode) for cancel in cancels if cancel[0] <= known_until)
-            if gap[0] < gap[1]]
+    gaps = [
+        gap
+        for gap in (
+            cancel_gap(cancel, set_times, mode) for cancel in cancels if cancel[0] <= known_until
+        )
+        if gap[0] < gap[1]
+    ]
     breakpoints = set(set_times)
     for occurred_at, _rank, _event_id, terms in known:
         if terms.trial_ends_at is not None and terms.trial_ends_at > occurred_at:

@@ -74,8 +74,8 @@ streams/worker/delivery.py and `PulseWorker._in_order`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, AsyncIterator, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
@@ -104,7 +104,9 @@ def install(*, skip_below_read_offset: bool = True) -> None:
     faust_compat.patch(Consumer, "_drain_messages", _drain_messages)
 
 
-async def message_batches(stream: Any, max_messages: int, within: float) -> AsyncIterator[list[Any]]:
+async def message_batches(
+    stream: Any, max_messages: int, within: float
+) -> AsyncIterator[list[Any]]:
     """Yield lists of the messages in the agent's channel queue (a `MessageSchema`
     channel): a list is yielded once it holds `max_messages`, or `within` seconds after its
     first message arrived; an empty list when none arrived for `within` seconds (so that
@@ -129,7 +131,7 @@ async def message_batches(stream: Any, max_messages: int, within: float) -> Asyn
         try:
             try:
                 take(await asyncio.wait_for(queue.get(), within), batch)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 yield batch
                 continue
             deadline = loop.time() + within
@@ -142,7 +144,7 @@ async def message_batches(stream: Any, max_messages: int, within: float) -> Asyn
                     break
                 try:
                     take(await asyncio.wait_for(queue.get(), remaining), batch)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
         except StopAsyncIteration:
             # A stopping agent throws StopAsyncIteration into its channel's queue (Faust's
@@ -223,7 +225,9 @@ def _fast_delivery(consumer: Consumer) -> Callable[[Any], Awaitable[bool]]:
         callbacks = pressure.get(tp) or pressure.setdefault(tp, _pressure_callbacks(app, tp))
         message.incref(len(channels))
         for channel in channels:
-            channel.queue.put_nowait_enhanced(message, on_pressure_high=callbacks[0], on_pressure_drop=callbacks[1])
+            channel.queue.put_nowait_enhanced(
+                message, on_pressure_high=callbacks[0], on_pressure_drop=callbacks[1]
+            )
         return True
 
     return deliver

@@ -63,11 +63,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from faust.transport.consumer import Consumer, TransactionManager
-from faust.types import TP
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, ensure_aiokafka_TP
+from faust.types import TP
 
-from streams.worker.faust import compat as faust_compat
 from streams.worker.delivery import FetchTrail
+from streams.worker.faust import compat as faust_compat
 
 _log = logging.getLogger("cs-pulse.worker")
 _hooks_of: weakref.WeakKeyDictionary[Any, WorkerHooks] = weakref.WeakKeyDictionary()
@@ -82,8 +82,13 @@ class WorkerHooks:
     that the worker tells offsets the log has no record for from records lost on the way
     (hook 5, streams/worker/delivery.py); `source_topics`: the topics the trail is kept for."""
 
-    def __init__(self, on_committed: Callable[[set[int]], None], on_seek: Callable[[dict], None],
-                 trail: FetchTrail, source_topics: frozenset[str]) -> None:
+    def __init__(
+        self,
+        on_committed: Callable[[set[int]], None],
+        on_seek: Callable[[dict], None],
+        trail: FetchTrail,
+        source_topics: frozenset[str],
+    ) -> None:
         self.lock = asyncio.Lock()
         self.on_committed = on_committed
         self.on_seek = on_seek
@@ -103,14 +108,20 @@ async def _highwaters_from_broker(self: Any, partitions: Any) -> Any:
 # ---- hook 3 ---------------------------------------------------------------------------
 
 
-async def _restart_transactions(self: Any, assigned: Any, revoked: Any, newly_assigned: Any) -> None:
+async def _restart_transactions(
+    self: Any, assigned: Any, revoked: Any, newly_assigned: Any
+) -> None:
     producer = self.producer
     stale = list(producer._transaction_producers)  # noqa: SLF001
     if stale:
         await self._stop_transactions(stale)
     fresh = sorted(self._tps_to_transactional_ids(assigned))
     if fresh:
-        self.log.info("Starting %d transactional producers for %d assigned partitions", len(fresh), len(assigned))
+        self.log.info(
+            "Starting %d transactional producers for %d assigned partitions",
+            len(fresh),
+            len(assigned),
+        )
         await self._start_transactions(fresh)
 
 
@@ -157,8 +168,11 @@ async def _seek_assigned(consumer: Any, app: Any) -> dict:
     sources = [tp for tp in committed if tp.topic not in changelogs]
     missing = [tp for tp in sources if committed[tp] is None]
     if missing:
-        ends = (consumer.beginning_offsets if app.conf.consumer_auto_offset_reset == "earliest"
-                else consumer.end_offsets)
+        ends = (
+            consumer.beginning_offsets
+            if app.conf.consumer_auto_offset_reset == "earliest"
+            else consumer.end_offsets
+        )
         defaults = await ends(missing)
     present = [tp for tp in sources if committed[tp] is not None]
     log_starts = await consumer.beginning_offsets(present) if present else {}
@@ -167,9 +181,15 @@ async def _seek_assigned(consumer: Any, app: Any) -> dict:
         starts[tp] = committed[tp] if committed[tp] is not None else defaults[tp]
         if committed[tp] is not None and log_starts.get(tp, 0) > committed[tp]:
             starts[tp] = log_starts[tp]
-            _log.error("records %d..%d of %s-%d were deleted from Kafka (retention or DeleteRecords) before the "
-                       "worker read them; they are not counted, and the worker goes on from offset %d",
-                       committed[tp], log_starts[tp] - 1, tp.topic, tp.partition, log_starts[tp])
+            _log.error(
+                "records %d..%d of %s-%d were deleted from Kafka (retention or DeleteRecords) before the "
+                "worker read them; they are not counted, and the worker goes on from offset %d",
+                committed[tp],
+                log_starts[tp] - 1,
+                tp.topic,
+                tp.partition,
+                log_starts[tp],
+            )
         consumer.seek(tp, starts[tp])
     for tp, offset in committed.items():
         if tp.topic in changelogs and offset:
@@ -183,8 +203,9 @@ async def _seek_assigned(consumer: Any, app: Any) -> dict:
 _original_fetch_records = faust_compat.original(AIOKafkaConsumerThread, "_fetch_records")
 
 
-async def _fetch_records_on_the_trail(self: Any, consumer: Any, active_partitions: Any, *args: Any,
-                                      **kwargs: Any) -> Any:
+async def _fetch_records_on_the_trail(
+    self: Any, consumer: Any, active_partitions: Any, *args: Any, **kwargs: Any
+) -> Any:
     """Faust's fetch, telling the worker's trail the fetcher's position before and after it
     and the offsets it returned, per source partition (in the consumer's thread, where
     seeks run too; a seek during the wait for records can make `start` stale, see
@@ -216,7 +237,9 @@ async def _fetch_records_on_the_trail(self: Any, consumer: Any, active_partition
         trail = hooks.trail
         for tp, batch in records.items():
             if tp.topic in topics:
-                trail.fetched(tp, before.get(tp), [record.offset for record in batch], after.get(tp))
+                trail.fetched(
+                    tp, before.get(tp), [record.offset for record in batch], after.get(tp)
+                )
     return records
 
 
@@ -253,15 +276,23 @@ def install(app: Any, hooks: WorkerHooks) -> None:
 
 
 async def send_in_partition_transaction(
-    app: Any, source_topic: str, source_partition: int, topic: str, key: bytes | None, value: bytes,
-    partition: int | None, headers: list[tuple[str, bytes]] | None = None,
+    app: Any,
+    source_topic: str,
+    source_partition: int,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    partition: int | None,
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> Any:
     """Send a message inside the transaction of (source_topic, source_partition); return its future."""
     if app.in_transaction:
         group = app.assignor.group_for_topic(source_topic)
         transactional_id = f"{app.conf.id}-{group}-{source_partition}"
         producer = app.consumer.transactions.producer
-        return await producer.send(topic, key, value, partition, None, headers, transactional_id=transactional_id)
+        return await producer.send(
+            topic, key, value, partition, None, headers, transactional_id=transactional_id
+        )
     producer = await app.maybe_start_producer()
     return await producer.send(topic, key, value, partition, None, headers)
 
