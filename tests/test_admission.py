@@ -13,7 +13,7 @@ import pytest
 
 from streams.contract.decoding import Rejection
 from streams.contract.model import (
-    ACTIVITY_TYPES,
+    ACTIVITY_POLICY_TYPES,
     LONG_LIVED_TYPES,
     Event,
     Login,
@@ -29,9 +29,9 @@ from streams.ingest.admission import (
     POLICY_KEYS,
     AccountAdmission,
     Admission,
+    AdmissionVerdict,
     DictAdmissionState,
     PolicyConfig,
-    Verdict,
     id_key,
 )
 
@@ -74,7 +74,7 @@ def ticket(at: int, *, account: str = "acme", event_id: str | None = None) -> Ti
     )
 
 
-def reason(verdict: Verdict) -> str:
+def reason(verdict: AdmissionVerdict) -> str:
     assert isinstance(verdict, Rejection), verdict
     return verdict.reason
 
@@ -131,7 +131,7 @@ def test_every_type_has_a_late_rule() -> None:
     admission = Admission(CONFIG)
     for event_type, horizon in admission.late_horizon_ms.items():
         assert (horizon is None) == (event_type in LONG_LIVED_TYPES)
-        if event_type in ACTIVITY_TYPES:
+        if event_type in ACTIVITY_POLICY_TYPES:
             assert horizon == CONFIG.activity_horizon_ms
 
 

@@ -1,15 +1,15 @@
 """DeliveryGuard: the worker applies each message once, in offset order, from the seek."""
 
-from streams.worker.delivery import DeliveryGuard, Verdict
+from streams.worker.delivery import DeliveryGuard, DeliveryVerdict
 
 TP = ("pulse.logins", 0)
 
 
 def test_nothing_is_applied_before_the_start_offset_is_known():
     guard = DeliveryGuard()
-    assert guard.judge(TP, 5) is Verdict.UNKNOWN
+    assert guard.judge(TP, 5) is DeliveryVerdict.UNKNOWN
     guard.start({TP: 5})
-    assert guard.judge(TP, 5) is Verdict.APPLY
+    assert guard.judge(TP, 5) is DeliveryVerdict.APPLY
     assert guard.expected(TP) == 6
 
 
@@ -17,11 +17,11 @@ def test_a_message_handed_over_again_is_seen_and_the_next_one_applies():
     guard = DeliveryGuard()
     guard.start({TP: 0})
     assert [guard.judge(TP, o) for o in (0, 1, 0, 1, 2)] == [
-        Verdict.APPLY,
-        Verdict.APPLY,
-        Verdict.SEEN,
-        Verdict.SEEN,
-        Verdict.APPLY,
+        DeliveryVerdict.APPLY,
+        DeliveryVerdict.APPLY,
+        DeliveryVerdict.SEEN,
+        DeliveryVerdict.SEEN,
+        DeliveryVerdict.APPLY,
     ]
 
 
@@ -31,10 +31,13 @@ def test_a_jump_the_fetcher_did_not_make_is_a_gap_until_the_missing_offset_comes
     guard.trail.fetched(TP, 10, [10, 11], 12)  # records 12.. were returned, then dropped on the way
     guard.trail.fetched(TP, 12, [12, 13], 14)
     guard.trail.fetched(TP, 14, [14], 15)
-    assert guard.judge(TP, 10) is Verdict.APPLY and guard.judge(TP, 11) is Verdict.APPLY
-    assert guard.judge(TP, 14) is Verdict.GAP
+    assert (
+        guard.judge(TP, 10) is DeliveryVerdict.APPLY
+        and guard.judge(TP, 11) is DeliveryVerdict.APPLY
+    )
+    assert guard.judge(TP, 14) is DeliveryVerdict.GAP
     assert guard.expected(TP) == 12
-    assert guard.judge(TP, 12) is Verdict.APPLY
+    assert guard.judge(TP, 12) is DeliveryVerdict.APPLY
 
 
 def test_a_jump_the_fetcher_made_applies_markers_aborted_and_removed_records():
@@ -45,19 +48,19 @@ def test_a_jump_the_fetcher_made_applies_markers_aborted_and_removed_records():
     guard.trail.fetched(TP, 10, [10, 11], 13)
     guard.trail.fetched(TP, 13, [17], 19)
     assert [guard.judge(TP, offset) for offset in (10, 11, 17)] == [
-        Verdict.APPLY,
-        Verdict.APPLY,
-        Verdict.JUMP,
+        DeliveryVerdict.APPLY,
+        DeliveryVerdict.APPLY,
+        DeliveryVerdict.JUMP,
     ]
     assert guard.expected(TP) == 18
     # compaction: holes inside one fetch
     guard.trail.fetched(TP, 19, [19, 25, 26, 40], 41)
     guard.restart(TP, 19)
     assert [guard.judge(TP, offset) for offset in (19, 25, 26, 40)] == [
-        Verdict.APPLY,
-        Verdict.JUMP,
-        Verdict.APPLY,
-        Verdict.JUMP,
+        DeliveryVerdict.APPLY,
+        DeliveryVerdict.JUMP,
+        DeliveryVerdict.APPLY,
+        DeliveryVerdict.JUMP,
     ]
 
 
@@ -68,20 +71,24 @@ def test_a_seek_starts_the_trail_again():
     guard.start({TP: 0})
     guard.trail.fetched(TP, 0, [0, 1], 2)
     guard.trail.fetched(TP, 7, [7, 8], 9)  # sought to 7 by something the worker does not know of
-    assert guard.judge(TP, 0) is Verdict.APPLY and guard.judge(TP, 1) is Verdict.APPLY
-    assert guard.judge(TP, 7) is Verdict.GAP
+    assert (
+        guard.judge(TP, 0) is DeliveryVerdict.APPLY and guard.judge(TP, 1) is DeliveryVerdict.APPLY
+    )
+    assert guard.judge(TP, 7) is DeliveryVerdict.GAP
     guard.trail.fetched(TP, 5, [6, 7], 8)  # sought to 5: 5 is a marker
     guard.restart(TP, 5)
-    assert guard.judge(TP, 6) is Verdict.JUMP and guard.judge(TP, 7) is Verdict.APPLY
+    assert (
+        guard.judge(TP, 6) is DeliveryVerdict.JUMP and guard.judge(TP, 7) is DeliveryVerdict.APPLY
+    )
 
 
 def test_a_jump_is_taken_once():
     guard = DeliveryGuard()
     guard.start({TP: 0})
     guard.trail.fetched(TP, 0, [2], 3)
-    assert guard.judge(TP, 2) is Verdict.JUMP
+    assert guard.judge(TP, 2) is DeliveryVerdict.JUMP
     guard.restart(TP, 0)  # read again without a new fetch: no note, so a gap
-    assert guard.judge(TP, 2) is Verdict.GAP
+    assert guard.judge(TP, 2) is DeliveryVerdict.GAP
 
 
 def test_a_second_seek_does_not_undo_what_was_applied_but_a_reset_does():
@@ -90,12 +97,12 @@ def test_a_second_seek_does_not_undo_what_was_applied_but_a_reset_does():
     for offset in range(4):
         guard.judge(TP, offset)
     guard.start({TP: 0})  # Faust seeks to the committed offset again
-    assert guard.judge(TP, 2) is Verdict.SEEN
-    assert guard.judge(TP, 4) is Verdict.APPLY
+    assert guard.judge(TP, 2) is DeliveryVerdict.SEEN
+    assert guard.judge(TP, 4) is DeliveryVerdict.APPLY
     guard.reset()  # a rebalance
-    assert guard.judge(TP, 5) is Verdict.UNKNOWN
+    assert guard.judge(TP, 5) is DeliveryVerdict.UNKNOWN
     guard.start({TP: 3})
-    assert guard.judge(TP, 3) is Verdict.APPLY
+    assert guard.judge(TP, 3) is DeliveryVerdict.APPLY
 
 
 def test_the_worker_can_restart_a_partition_at_an_offset_of_its_choice():
@@ -103,7 +110,7 @@ def test_the_worker_can_restart_a_partition_at_an_offset_of_its_choice():
     guard.start({TP: 0})
     guard.judge(TP, 0)
     guard.restart(TP, 7)
-    assert guard.judge(TP, 7) is Verdict.APPLY
+    assert guard.judge(TP, 7) is DeliveryVerdict.APPLY
 
 
 def test_a_gap_followed_in_the_same_batch_by_the_missing_records_rewinds_to_where_they_end():

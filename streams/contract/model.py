@@ -184,7 +184,7 @@ CLASS_OF_TYPE: dict[str, type[Event]] = {
 # Late policy families (see docs/events.md): how far behind the account's stream time an
 # event may arrive. None = never too late (long-lived state: billing, tickets and
 # account_updated, whose latest record holds until the next one).
-ACTIVITY_TYPES = frozenset(
+ACTIVITY_POLICY_TYPES = frozenset(
     {
         "login",
         "logout",
@@ -195,4 +195,6 @@ ACTIVITY_TYPES = frozenset(
     }
 )
 SURVEY_TYPES = frozenset({"survey_response"})
-LONG_LIVED_TYPES = frozenset(t for t in EVENT_TYPES if t not in ACTIVITY_TYPES | SURVEY_TYPES)
+LONG_LIVED_TYPES = frozenset(
+    t for t in EVENT_TYPES if t not in ACTIVITY_POLICY_TYPES | SURVEY_TYPES
+)

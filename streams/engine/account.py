@@ -57,7 +57,7 @@ from streams.engine.timeline import DAY_MS, NO_TIME
 from streams.engine.users import User
 
 FORMAT_VERSION = 1
-ACTIVITY_TYPES = frozenset({"login", "feature_used", "logout"})
+USER_ACTIVITY_TYPES = frozenset({"login", "feature_used", "logout"})
 LIFECYCLE_TYPES = frozenset(lifecycle.KIND_OF_TYPE)
 TICKET_CHANGE_TYPES = frozenset(support.RANK_OF_TYPE)
 BILLING_TYPES = frozenset(
@@ -113,7 +113,7 @@ class AccountState:
             self.stream_time = time
         self.journey.record_event(time)
         event_type = event.type
-        if event_type in ACTIVITY_TYPES:
+        if event_type in USER_ACTIVITY_TYPES:
             if time > self.activity_time:
                 self.activity_time = time
             self._apply_activity(event, time, config)

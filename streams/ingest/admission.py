@@ -10,7 +10,7 @@ int epoch milliseconds UTC. Checks run in this order; the first that applies dec
    keyed (partitioned) by account_id. Dropped and counted, never applied twice.
 3. `too_late`: the stream time S of an account on a topic is the latest occurred_at
    ACCEPTED so far for that account_id among the event types of that topic (the lane of
-   the event: pulse.logins, pulse.feature-use, pulse.lifecycle, pulse.surveys, ...). An activity event (model.ACTIVITY_TYPES) with S - occurred_at >
+   the event: pulse.logins, pulse.feature-use, pulse.lifecycle, pulse.surveys, ...). An activity event (model.ACTIVITY_POLICY_TYPES) with S - occurred_at >
    activity_horizon_ms (35 days), or a survey response (model.SURVEY_TYPES) with
    S - occurred_at > survey_horizon_ms (95 days), is too late; exactly at the horizon is
    accepted. Billing and ticket events (model.LONG_LIVED_TYPES) are never too late.
@@ -55,21 +55,27 @@ import orjson
 from xxhash import xxh3_64_intdigest
 
 from streams.contract.decoding import Rejection
-from streams.contract.model import ACTIVITY_TYPES, EVENT_TYPES, SURVEY_TYPES, TOPIC_OF_TYPE, Event
+from streams.contract.model import (
+    ACTIVITY_POLICY_TYPES,
+    EVENT_TYPES,
+    SURVEY_TYPES,
+    TOPIC_OF_TYPE,
+    Event,
+)
 from streams.engine.timeline import DAY_MS
 from streams.errors import ConfigError
 
 
-class Outcome(enum.Enum):
+class AdmissionOutcome(enum.Enum):
     """An admitted event's fate when it is not rejected."""
 
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
 
 
-ACCEPTED = Outcome.ACCEPTED
-DUPLICATE = Outcome.DUPLICATE
-Verdict: TypeAlias = Outcome | Rejection
+ACCEPTED = AdmissionOutcome.ACCEPTED
+DUPLICATE = AdmissionOutcome.DUPLICATE
+AdmissionVerdict: TypeAlias = AdmissionOutcome | Rejection
 
 
 # --------------------------------------------------------------------------- configuration
@@ -371,7 +377,7 @@ class Admission:
         self.late_horizon_ms: dict[str, int | None] = {}
         self.keep_ms: dict[str, int] = {}
         for event_type in EVENT_TYPES:
-            if event_type in ACTIVITY_TYPES:
+            if event_type in ACTIVITY_POLICY_TYPES:
                 horizon: int | None = config.activity_horizon_ms
             elif event_type in SURVEY_TYPES:
                 horizon = config.survey_horizon_ms
@@ -380,7 +386,7 @@ class Admission:
             self.late_horizon_ms[event_type] = horizon
             self.keep_ms[event_type] = config.dedup_long_lived_ms if horizon is None else horizon
 
-    def admit(self, event: Event) -> Verdict:
+    def admit(self, event: Event) -> AdmissionVerdict:
         """ACCEPTED (state updated), DUPLICATE, or a Rejection (future_timestamp, too_late)."""
         occurred_at = event.occurred_at
         if self.clock is not None:

@@ -49,7 +49,7 @@ from prometheus_client.registry import CollectorRegistry
 from streams.contract.deadletter import MAX_RECORD_BYTES
 from streams.worker.account_views import AccountViews
 from streams.worker.datadir import worker_data_dir
-from streams.worker.delivery import DeliveryGuard, Verdict
+from streams.worker.delivery import DeliveryGuard, DeliveryVerdict
 from streams.worker.faust import fastpath as faust_fastpath
 from streams.worker.faust import hooks as faust_hooks
 from streams.worker.faust.hooks import send_in_partition_transaction
@@ -326,19 +326,21 @@ class PulseWorker:
         flowing = self.app.flow_control.is_active()
         current, gapped = [], set()
         for message in messages:
-            verdict = Verdict.UNKNOWN
+            verdict = DeliveryVerdict.UNKNOWN
             if flowing and message.generation_id == generation:
                 expected = self.delivery.expected(message.tp)
                 verdict = self.delivery.judge(message.tp, message.offset)
-            if verdict is Verdict.APPLY:
+            if verdict is DeliveryVerdict.APPLY:
                 current.append(message)
                 continue
-            if verdict is Verdict.JUMP:  # no record in between: Faust may commit over the hole
+            if (
+                verdict is DeliveryVerdict.JUMP
+            ):  # no record in between: Faust may commit over the hole
                 await faust_hooks.add_gap(consumer, message.tp, expected, message.offset - 1)
                 current.append(message)
                 continue
             faust_hooks.forget_unacked(consumer, message)
-            if verdict is Verdict.GAP:
+            if verdict is DeliveryVerdict.GAP:
                 gapped.add(message.tp)
         if gapped:
             # From where the partition is expected now, not where it was at the gap: after

@@ -35,7 +35,7 @@ import enum
 from collections.abc import Hashable, Mapping, Sequence
 
 
-class Verdict(enum.Enum):
+class DeliveryVerdict(enum.Enum):
     APPLY = "apply"
     JUMP = "jump"
     SEEN = "seen"
@@ -122,16 +122,16 @@ class DeliveryGuard:
     def expected(self, tp: Hashable) -> int | None:
         return self._expected.get(tp)
 
-    def judge(self, tp: Hashable, offset: int) -> Verdict:
+    def judge(self, tp: Hashable, offset: int) -> DeliveryVerdict:
         expected = self._expected.get(tp)
         if expected is None:
-            return Verdict.UNKNOWN
+            return DeliveryVerdict.UNKNOWN
         if offset < expected:
-            return Verdict.SEEN
-        verdict = Verdict.APPLY
+            return DeliveryVerdict.SEEN
+        verdict = DeliveryVerdict.APPLY
         if offset > expected:
             if self.trail.take_jump(tp, expected) != offset:
-                return Verdict.GAP
-            verdict = Verdict.JUMP
+                return DeliveryVerdict.GAP
+            verdict = DeliveryVerdict.JUMP
         self._expected[tp] = offset + 1
         return verdict
