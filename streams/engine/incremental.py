@@ -34,7 +34,7 @@ from typing import Any
 
 from streams.contract.model import Event
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
-from streams.engine.account import ACTIVITY_TYPES, AccountState
+from streams.engine.account import USER_ACTIVITY_TYPES, AccountState
 from streams.engine.engine import Engine, Totals
 from streams.engine.revenue import RevenueConfig
 from streams.engine.revenue import metrics as revenue
@@ -184,7 +184,7 @@ class IncrementalSnapshot:
         """An event was applied: its user's shares (activity) or its account's shares
         (every other type) are recounted at the next snapshot."""
         account_id = event.account_id
-        if event.type in ACTIVITY_TYPES:
+        if event.type in USER_ACTIVITY_TYPES:
             if event.user_id is not None:
                 self.dirty.update((family, account_id, event.user_id) for family in USER_FAMILIES)
         else:
