@@ -1,4 +1,5 @@
-"""The dependency direction of docs/architecture.md, checked on the real source tree.
+"""The dependency direction of docs/architecture.md, checked on the real source tree (and no
+assert statement in production code).
 
 Two checks: the import-linter contracts of pyproject.toml (`lint-imports`: the engine and
 the contract import nothing from ingest, worker or cli and nothing of Kafka, Faust or
@@ -95,3 +96,14 @@ def test_the_scan_finds_an_internal_import(tmp_path: Path) -> None:
             "aiokafka.consumer.fetcher.Fetcher",
         ],
     }
+
+
+def test_no_assert_in_production_code() -> None:
+    """`python -O` drops asserts: production code says what it checks with `if` and `raise`."""
+    found = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for path in sorted(STREAMS.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assert)
+    ]
+    assert found == []

@@ -115,13 +115,14 @@ def step_times(start: int, end: int, step: int) -> list[int]:
 
 def _key(outcome: Outcome) -> Key:
     """How the pipeline counters count an outcome."""
-    if outcome.status is Status.APPLIED:
-        assert outcome.event is not None
-        return ("event", outcome.event.type)
-    if outcome.status is Status.DUPLICATE:
+    status = outcome.status
+    if status is Status.DUPLICATE:
         return ("duplicate", "")
-    assert outcome.rejection is not None
-    return ("rejected", rejected_reason_label(outcome.rejection.reason))
+    if status is Status.APPLIED and outcome.event is not None:
+        return ("event", outcome.event.type)
+    if outcome.rejection is not None:
+        return ("rejected", rejected_reason_label(outcome.rejection.reason))
+    raise RuntimeError(f"a {status.name} outcome without its event or rejection")
 
 
 @dataclass(slots=True)
@@ -201,9 +202,10 @@ class SteppedReplay:
         admitted = fresh.admission.state.get(account_id)
         if admitted is not None:
             state.put(account_id, admitted)
-        else:
-            assert isinstance(state, DictAdmissionState)
+        elif isinstance(state, DictAdmissionState):
             state.accounts.pop(account_id, None)
+        else:
+            raise TypeError(f"history keeps admission in a DictAdmissionState, not {state!r}")
         accepted_lines = {index for index, _ in accepted}
         store = self.engine.store
         if account.accepted <= accepted_lines:
@@ -377,7 +379,8 @@ class OpenMetricsHistory:
             header = [line for line in lines if line.startswith("#") and line != "# EOF"]
             firsts = [line for line in lines if line and not line.startswith("#")]
             series = self.points[name]
-            assert len(firsts) == len(series), name  # one line per series, in the order kept
+            if len(firsts) != len(series):  # one line per series, in the order kept
+                raise RuntimeError(f"{name}: {len(firsts)} lines for {len(series)} series")
             text = ["\n".join(header), "\n"]
             zero = " " + floatToGoString(0.0)
             for first, points in zip(firsts, series.values(), strict=True):
@@ -437,7 +440,8 @@ def run_history(
             history.add(as_of, metric_families(samples, counters, exposition))
         history.write(output)
         output.flush()
-    assert replay is not None
+    if replay is None:  # parse_step gives at least one step, so a snapshot was taken
+        raise ReplayError("No step to evaluate: check --from, --to and --step.")
     summary.lines, summary.after = decoded.lines, decoded.after
     summary.applied, summary.rejudged, summary.rebuilt = (
         replay.applied,

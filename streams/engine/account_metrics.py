@@ -51,7 +51,8 @@ ONBOARDING_SAMPLES: dict[str, tuple[str, float]] = {
     "trials_converted": ("pulse_onboarding_trials_converted", 1),
     "stuck": ("pulse_onboarding_stuck_accounts", 1),
 }
-assert set(ONBOARDING_SAMPLES) == set(ADDITIVE)
+if set(ONBOARDING_SAMPLES) != set(ADDITIVE):
+    raise RuntimeError("ONBOARDING_SAMPLES must name every additive onboarding field")
 DAY_SECONDS = DAY_MS // 1000
 WATCHLIST_FIELDS: dict[str, tuple[str, int]] = {
     # metric suffix -> (the record's field, scale): durations in whole days become seconds

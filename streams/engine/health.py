@@ -113,7 +113,8 @@ class Measure:
             share = (value - self.zero_at) / (self.full_at - self.zero_at)
             return 100.0 * min(1.0, max(0.0, share))
         good, average = self.good, self.average
-        assert good is not None and average is not None
+        if good is None or average is None:  # _measure gives linear bounds or both thresholds
+            raise ValueError(f"measure {self.measure}: neither linear bounds nor thresholds")
         if good >= average:
             return 100.0 if value >= good else 60.0 if value >= average else 0.0
         return 100.0 if value <= good else 60.0 if value <= average else 0.0

@@ -22,7 +22,7 @@ from streams.contract.decoding import Rejection
 from streams.contract.model import Event
 from streams.engine.engine import Engine
 from streams.engine.timeline import NO_TIME
-from streams.ingest.admission import ACCEPTED, DUPLICATE, Admission, AdmissionState
+from streams.ingest.admission import DUPLICATE, Admission, AdmissionState
 from streams.ingest.counters import PipelineCounters
 from streams.pulse_config import PulseConfig
 
@@ -105,12 +105,11 @@ class Pipeline:
             # no dedup memory, no stream time), not applied, counted by the caller.
             return Outcome(Status.AFTER_AS_OF, decoded)
         verdict = self.admission.admit(decoded)
+        if isinstance(verdict, Rejection):
+            return self.reject(raw, verdict, topic, partition, offset, decoded)
         if verdict is DUPLICATE:
             self.counters.count_duplicate()
             return Outcome(Status.DUPLICATE, decoded)
-        if verdict is not ACCEPTED:
-            assert isinstance(verdict, Rejection)
-            return self.reject(raw, verdict, topic, partition, offset, decoded)
         self.engine.apply(decoded)
         self.counters.count_event(decoded.type)
         if decoded.occurred_at > self.latest_applied:

@@ -183,7 +183,8 @@ def tally(
                 label = config.plan_label(state[0].plan)
                 mrr_by_plan[label] = mrr_by_plan.get(label, 0) + monthly_cents(state[0], config)
         plan = largest_plan(states, config)
-        assert plan is not None  # mrr > 0 needs a subscription with cents > 0
+        if plan is None:  # mrr > 0 needs a subscription with cents > 0
+            raise RuntimeError("an account has MRR but no paying plan")
         label = config.plan_label(plan)
         paying_by_plan[label] = paying_by_plan.get(label, 0) + 1
         if account.last_payment_failed(as_of):
