@@ -137,3 +137,19 @@ def test_kept_user_encodings_never_go_stale():
         state.activity_time += 20 * DAY_MS
         state.prune(engine.config)
         assert state.to_bytes() == _fresh_bytes(state)
+
+
+def test_every_event_type_of_the_contract_has_one_handler() -> None:
+    from streams.contract.model import EVENT_TYPES
+    from streams.engine import account
+
+    assert set(account._HANDLERS) == set(EVENT_TYPES)
+    try:
+        account._handler_table(
+            (("login",), account.AccountState._apply_user_activity),
+            (("login",), account.AccountState._apply_billing),
+        )
+    except RuntimeError as error:
+        assert "two handlers" in str(error)
+    else:
+        raise AssertionError("a type with two handlers was accepted")

@@ -30,6 +30,7 @@ restart and is readable by later versions.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import orjson
@@ -108,59 +109,71 @@ class AccountState:
     # ------------------------------------------------------------------ applying events
 
     def apply(self, event: Event, config: EngineConfig) -> None:
+        """Advance the clocks, then hand the event to its family (`_HANDLERS`, by type)."""
         time = event.occurred_at
         if time > self.stream_time:
             self.stream_time = time
         self.journey.record_event(time)
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event, time, config)
+
+    def _apply_user_activity(self, event: Event, time: int, config: EngineConfig) -> None:
+        if time > self.activity_time:
+            self.activity_time = time
+        self._apply_activity(event, time, config)
+
+    def _apply_billing(self, event: Event, time: int, config: EngineConfig) -> None:
+        if time > self.billing_time:
+            self.billing_time = time
+        if self.revenue is None:
+            self.revenue = AccountRevenue()
+        self.revenue.apply(event)
+        if event.type == "subscription_started":
+            self.journey.record_subscription_start(time)
+
+    def _apply_ticket_change(self, event: Event, time: int, config: EngineConfig) -> None:
+        change = cast(TicketOpened | TicketResolved | TicketReopened, event)
+        priority = change.priority if isinstance(change, TicketOpened) else None
+        support.record_change(
+            self._ticket(change.ticket_id, time, config), event.type, time, priority
+        )
+
+    def _apply_ticket_reply(self, event: Event, time: int, config: EngineConfig) -> None:
+        reply = cast(TicketReplied, event)
+        support.record_reply(self._ticket(reply.ticket_id, time, config), time, reply.author)
+
+    def _apply_ticket_rating(self, event: Event, time: int, config: EngineConfig) -> None:
+        rating = cast(TicketRated, event)
+        self._record_response(time, surveys.TICKET_RATING, rating.rating, config)
+
+    def _apply_survey_response(self, event: Event, time: int, config: EngineConfig) -> None:
+        response = cast(SurveyResponse, event)
+        source = surveys.SOURCE_OF_SURVEY.get(response.survey)
+        if source is not None:
+            score = response.score
+            if response.survey == "ces":
+                score = surveys.ces_points(score, response.scale, config)
+            self._record_response(time, source, score, config)
+
+    def _apply_lifecycle(self, event: Event, time: int, config: EngineConfig) -> None:
         event_type = event.type
-        if event_type in USER_ACTIVITY_TYPES:
-            if time > self.activity_time:
-                self.activity_time = time
-            self._apply_activity(event, time, config)
-        elif event_type in BILLING_TYPES:
-            if time > self.billing_time:
-                self.billing_time = time
-            if self.revenue is None:
-                self.revenue = AccountRevenue()
-            self.revenue.apply(event)
-            if event_type == "subscription_started":
-                self.journey.record_subscription_start(time)
-        elif event_type in TICKET_CHANGE_TYPES:
-            change = cast(TicketOpened | TicketResolved | TicketReopened, event)
-            priority = change.priority if isinstance(change, TicketOpened) else None
-            support.record_change(
-                self._ticket(change.ticket_id, time, config), event_type, time, priority
-            )
-        elif event_type == "ticket_replied":
-            reply = cast(TicketReplied, event)
-            support.record_reply(self._ticket(reply.ticket_id, time, config), time, reply.author)
-        elif event_type == "ticket_rated":
-            rating = cast(TicketRated, event)
-            self._record_response(time, surveys.TICKET_RATING, rating.rating, config)
-        elif event_type == "survey_response":
-            response = cast(SurveyResponse, event)
-            source = surveys.SOURCE_OF_SURVEY.get(response.survey)
-            if source is not None:
-                score = response.score
-                if response.survey == "ces":
-                    score = surveys.ces_points(score, response.scale, config)
-                self._record_response(time, source, score, config)
-        elif event_type in LIFECYCLE_TYPES:
-            journey = self.journey
-            if event_type == "signup":
-                journey.record_signup(time)
-            elif event_type == "onboarding_completed":
-                journey.record_completed(time)
-            else:
-                journey.record_step(cast(OnboardingStepCompleted, event).step, time)
-            lifecycle.record(self.milestones, time, event_type)
-            if (
-                self.milestones[0] >> 2
-                <= self.stream_time - config.activity_lag_ms - lifecycle.WINDOW_MS
-            ):
-                lifecycle.prune(self.milestones, self.stream_time, config)
-        elif event_type == "account_updated":
-            crm.record(self.facts, cast(AccountUpdated, event))
+        journey = self.journey
+        if event_type == "signup":
+            journey.record_signup(time)
+        elif event_type == "onboarding_completed":
+            journey.record_completed(time)
+        else:
+            journey.record_step(cast(OnboardingStepCompleted, event).step, time)
+        lifecycle.record(self.milestones, time, event_type)
+        if (
+            self.milestones[0] >> 2
+            <= self.stream_time - config.activity_lag_ms - lifecycle.WINDOW_MS
+        ):
+            lifecycle.prune(self.milestones, self.stream_time, config)
+
+    def _apply_account_update(self, event: Event, time: int, config: EngineConfig) -> None:
+        crm.record(self.facts, cast(AccountUpdated, event))
 
     def _apply_activity(self, event: Event, time: int, config: EngineConfig) -> None:
         user_id = event.user_id
@@ -310,3 +323,29 @@ def _prune_user(user: User, stream_time: int, config: EngineConfig) -> None:
     activity.prune(user, stream_time, config)
     sessions.prune(user, stream_time, config)
     adoption.prune(user, stream_time, config)
+
+
+Handler = Callable[[AccountState, Event, int, EngineConfig], None]
+
+
+def _handler_table(*families: tuple[Iterable[str], Handler]) -> dict[str, Handler]:
+    """Event type -> the family's handler; a type named by two families is a bug."""
+    table: dict[str, Handler] = {}
+    for types, handler in families:
+        for event_type in types:
+            if event_type in table:
+                raise RuntimeError(f"event type {event_type} has two handlers")
+            table[event_type] = handler
+    return table
+
+
+_HANDLERS = _handler_table(
+    (USER_ACTIVITY_TYPES, AccountState._apply_user_activity),
+    (BILLING_TYPES, AccountState._apply_billing),
+    (TICKET_CHANGE_TYPES, AccountState._apply_ticket_change),
+    (("ticket_replied",), AccountState._apply_ticket_reply),
+    (("ticket_rated",), AccountState._apply_ticket_rating),
+    (("survey_response",), AccountState._apply_survey_response),
+    (LIFECYCLE_TYPES, AccountState._apply_lifecycle),
+    (("account_updated",), AccountState._apply_account_update),
+)
