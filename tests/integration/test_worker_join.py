@@ -147,7 +147,7 @@ def test_the_commit_gate_keeps_a_commit_out_of_a_checkpoint_when_a_worker_joins_
     (SIGKILL). With the gate the commit waited, the open transactions are aborted, and the
     second worker, with every partition, equals `pulse replay`. Without the gate the
     second recovers those rows, reads their events again and counts them as duplicates
-    (seen: 504 duplicates where replay counts 86)."""
+    (seen: 504, 1,045 and 590 duplicates where replay counts 86)."""
     dataset = make_dataset(tmp_path, seed=73, accounts=30, days=40, duplicate_fraction=0.01)
     expected, _ = replay(dataset, tmp_path)
     prefix = fresh_topics(kafka_bootstrap)

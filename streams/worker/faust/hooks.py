@@ -25,12 +25,15 @@ checkpoint) cover them together.
    the rebalance. The hook stops every transactional producer and starts one per assigned
    partition, so a rebalance aborts whatever was not committed and nothing else.
 4. Commit gate (`WorkerHooks.lock`): Faust commits whenever it likes (a timer, every N
-   acks, before a rebalance, at shutdown). A commit between two sends of one batch would
-   make the first changelog rows durable without the offsets of the events they contain;
-   a crash then would apply those events twice. The gate is a lock that every commit
-   takes and that the worker holds from a batch's first send to its last ack; the hook
-   also reports the partitions each successful commit covered, so the worker writes rows
-   to its local store only once they are committed.
+   acks, before a rebalance, at shutdown), each partition's transaction with the offsets
+   acknowledged so far. A commit inside a checkpoint, while the previous checkpoint's
+   offsets are acknowledged and not yet committed, would make this checkpoint's rows
+   durable with the previous one's offsets; a crash then would apply its events twice.
+   The gate is a lock that every commit takes and that the worker holds from a
+   checkpoint's first send to its last ack; the hook also reports the partitions each
+   successful commit covered, so the worker writes rows to its local store only once they
+   are committed. docs/worker.md ("The commit gate") has the case; the test that fails
+   without the gate is the second of tests/integration/test_worker_join.py.
 5. Exact seeks (`rewind` too), a trail of what the fetcher returned, and gaps only where
    the log has no record. Faust resumes fetching before it
    seeks to the committed offsets after a rebalance, drops records it fetched for a paused
