@@ -268,3 +268,27 @@ def test_a_lane_with_few_events_is_one_row_however_long_its_ids_are_kept():
     assert len(groups["pulse.tickets"]) == 2  # 120 ids in groups of 64
     assert len(groups["pulse.logins"]) == 2_000 // 64 + 1
     assert max(groups["pulse.logins"]) < 64 * 30
+
+
+def test_a_duplicate_at_the_edge_of_the_horizon_is_caught_or_refused_after_a_reload():
+    """An activity id is remembered exactly as long as its event can still be admitted:
+    with the stream time exactly at occurred_at + 35 days the re-delivery is a duplicate,
+    1 ms later it is too late; never counted twice, across checkpoints and reloads of
+    the stored groups."""
+    horizon = 35 * 86_400_000
+    feed = Feed()
+    _event(feed, "edge", "login", T0, user_id="u-1")
+    _event(feed, "later", "login", T0 + horizon, user_id="u-2")
+    feed.checkpoint()
+    _reload(feed)
+    _event(feed, "edge", "login", T0, user_id="u-1")
+    counters = feed.worker._states[feed.partition].counters
+    assert counters.duplicates == 1 and counters.events_by_type["login"] == 2
+    _event(feed, "last", "login", T0 + horizon + 1, user_id="u-3")
+    feed.checkpoint()
+    _reload(feed)
+    assert not feed.worker._states[feed.partition].admission_rows["big"].remembers("edge")
+    _event(feed, "edge", "login", T0, user_id="u-1")
+    counters = feed.worker._states[feed.partition].counters
+    assert counters.duplicates == 1 and counters.events_by_type["login"] == 3
+    assert counters.rejected_by_reason["too_late"] == 1
