@@ -21,7 +21,9 @@
    how many of them are groups of remembered ids) and their bytes by kind (remembered
    ids; users; tickets; headers, which hold the rest of the engine state, revenue
    included, and the admission stream times), the users active over 30 days (the live
-   users), the open tickets and the process's resident memory now (not its peak); then
+   users), the open tickets, the accounts quiet for 65 days with their parts and bytes
+   (nothing of theirs ages out until they have events again: every horizon counts from
+   the account's own latest events), and the process's resident memory now (not its peak); then
    the table in Markdown with the spread of each from day 120 on (docs/performance.md,
    "Soak", holds a run with its reading). Live users and open tickets come from a
    scrape's snapshot of the worker's own in-memory rows, so the resident memory is the
@@ -53,6 +55,10 @@ from streams.worker.state import WorkerBook, partition_of  # noqa: E402
 from streams.worker.state_parts import HASHED_IDS, HEADER, IDS, TICKET, USER, account_of  # noqa: E402
 
 PARTITIONS = 4
+QUIET_MS = 65 * DAY_MS
+"""An account with no event in this long (the activity horizon plus the longest window)
+is counted apart as quiet: every horizon counts from the account's own latest events, so
+nothing of a quiet account ages out until it has events again."""
 GENERATE = """
 import sys
 from streams.generator import GeneratorConfig, generate, simulation, world
@@ -171,7 +177,12 @@ class Soak:
         tickets (a scrape's snapshot of the worker's rows), the resident memory."""
         kinds = {IDS: "ids", HASHED_IDS: "ids", USER: "users", TICKET: "tickets", HEADER: "header"}
         sizes = dict.fromkeys(kinds.values(), 0)
-        rows = id_rows = 0
+        quiet = {
+            account_id
+            for account_id, state in self.book.account_states()
+            if state.stream_time < self.now - QUIET_MS
+        }
+        rows = id_rows = quiet_rows = quiet_bytes = 0
         for key, value in self.table.items():
             located = account_of(key)  # an account's part (streams/worker/state_parts.py)
             if located is None:  # a counters row
@@ -180,6 +191,9 @@ class Soak:
             kind = kinds[located[1][:1]]
             sizes[kind] += len(value)
             id_rows += kind == "ids"
+            if located[0] in quiet:
+                quiet_rows += 1
+                quiet_bytes += len(value)
         families = {family.name: family for family in self.book.families(self.now)}
         live = next(
             sample.value
@@ -193,6 +207,11 @@ class Soak:
             "id_rows": id_rows,
             **sizes,
             "state": sum(sizes.values()),
+            "quiet_accounts": len(quiet),
+            "quiet_rows": quiet_rows,
+            "quiet": quiet_bytes,
+            "active": sum(sizes.values()) - quiet_bytes,
+            "active_rows": rows - quiet_rows,
             "live": live,
             "open_tickets": open_tickets,
             "rss": rss_mib(),
@@ -239,8 +258,8 @@ def run(args: argparse.Namespace) -> list[tuple[int, int, dict[str, float]]]:
 
 
 TABLE_HEADER = (
-    "| day | events fed | parts | id parts | state MiB | ids MiB | users MiB | tickets MiB | header MiB | live users (30d) | open tickets | state bytes per live user | RSS MiB |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| day | events fed | parts | id parts | state MiB | ids MiB | users MiB | tickets MiB | header MiB | quiet accounts | their parts | their MiB | live users (30d) | open tickets | state bytes per live user | RSS MiB |\n"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -250,7 +269,8 @@ def row_text(day: int, events: int, m: dict[str, float]) -> str:
         f"{m[kind] / 2**20:.2f}" for kind in ("state", "ids", "users", "tickets", "header")
     )
     return (
-        f"| {day} | {events:,} | {m['rows']:,} | {m['id_rows']:,} | {mib} | {m['live']:,.0f} | "
+        f"| {day} | {events:,} | {m['rows']:,} | {m['id_rows']:,} | {mib} | "
+        f"{m['quiet_accounts']:,} | {m['quiet_rows']:,} | {m['quiet'] / 2**20:.2f} | {m['live']:,.0f} | "
         f"{m['open_tickets']:,.0f} | {per_user} | {m['rss']:.0f} |"
     )
 
@@ -276,6 +296,8 @@ def flatness(table: list[tuple[int, int, dict[str, float]]], from_day: int = 120
         ("tickets", "tickets"),
         ("header", "header"),
         ("open tickets", "open_tickets"),
+        ("state bytes of the accounts not quiet", "active"),
+        ("their parts", "active_rows"),
     )
     return (
         f"From day {from_day} on, max/min - 1: "
