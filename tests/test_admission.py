@@ -517,3 +517,58 @@ def test_kept_lane_encodings_never_go_stale() -> None:
                 for lane in account.lanes.values():
                     lane._encoded = None
                 assert kept == account.to_bytes()
+
+
+class GroupsState:
+    """An AdmissionState that keeps each lane as the worker stores it: its stream time and
+    its groups of remembered ids (LaneAdmission.groups / from_groups)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, tuple[int | None, dict[int, bytes]]]] = {}
+
+    def get(self, account_id: str) -> AccountAdmission | None:
+        row = self.rows.get(account_id)
+        if row is None:
+            return None
+        return AccountAdmission(
+            {
+                topic: LaneAdmission.from_groups(stream_time, groups.items())
+                for topic, (stream_time, groups) in row.items()
+            }
+        )
+
+    def put(self, account_id: str, account: AccountAdmission) -> None:
+        self.rows[account_id] = {
+            topic: (lane.stream_time, dict(lane.groups())) for topic, lane in account.lanes.items()
+        }
+
+
+def test_stored_groups_give_the_same_verdicts_and_hold_only_remembered_ids() -> None:
+    """Ids re-sent, out of order, forgotten and accepted again: a state kept only as
+    stored groups gives every verdict the in-memory state gives; the groups kept between
+    calls equal groups computed afresh, hold only ids still remembered, never more than
+    GROUP_SIZE each."""
+    events = _stream(5, 4000)
+    in_memory = Admission(CONFIG, DictAdmissionState())
+    stored = Admission(CONFIG, GroupsState())
+    for number, event in enumerate(events):
+        assert in_memory.admit(event) == stored.admit(event), (number, event)
+        if number % 97 == 0:
+            for account in in_memory.state.accounts.values():
+                for lane in account.lanes.values():
+                    groups = lane.groups()
+                    again = LaneAdmission.from_groups(lane.stream_time, groups.items())
+                    assert again.groups() == groups
+                    held = [
+                        entry
+                        for data in groups.values()
+                        for entry in LaneAdmission.from_groups(
+                            lane.stream_time, [(0, data)]
+                        ).ids.items()
+                    ]
+                    assert len(held) == len(lane)
+                    assert all(until >= lane.stream_time for _, until, _ in held)
+                    assert all(
+                        len(list(LaneAdmission.from_groups(0, [(0, d)]).ids.items())) <= GROUP_SIZE
+                        for d in groups.values()
+                    )
