@@ -32,7 +32,9 @@ gains an id or one of its ids is forgotten, and it is gone once all of them are.
 by count, not by time: a lane of an account with few events (a few tickets or invoices a
 month, each remembered 400 days) is one or two rows whatever the horizon, and a busy lane
 is rows of bounded size. Ids are accepted roughly in the order they are forgotten, so the
-groups are forgotten roughly in order too.
+groups are forgotten roughly in order too. Once asked for (`groups`, by the worker only),
+each group's stored form is kept until it changes: 10 bytes plus the id, once more, per
+remembered id.
 """
 
 from __future__ import annotations
