@@ -17,12 +17,17 @@
    checkpoints every `--checkpoint-events` events, whose changelog rows go into a dict
    standing in for the table's local store (a tombstone deletes). The checkpoint prunes
    the accounts it writes, as the worker's does.
-3. Every `--every` simulated days prints the stored state (bytes and rows, i.e. stored parts, split into
-   admission and engine bytes), the users active over 30 days (the live users) and the
-   process's resident memory now (not its peak), then the table in Markdown with the
-   spread from day 120 on (docs/performance.md, "Soak", holds a run with its reading).
-   Live users come from a scrape's snapshot of the worker's own in-memory rows, so the
-   resident memory is the worker's plus the dict of stored rows (as the local store).
+3. Every `--every` simulated days prints the stored state: its rows (stored parts, and
+   how many of them are groups of remembered ids) and their bytes by kind (remembered
+   ids; users; tickets; headers, which hold the rest of the engine state, revenue
+   included, and the admission stream times), the users active over 30 days (the live
+   users), the open tickets, the accounts quiet for 65 days with their parts and bytes
+   (nothing of theirs ages out until they have events again: every horizon counts from
+   the account's own latest events), and the process's resident memory now (not its peak); then
+   the table in Markdown with the spread of each from day 120 on (docs/performance.md,
+   "Soak", holds a run with its reading). Live users and open tickets come from a
+   scrape's snapshot of the worker's own in-memory rows, so the resident memory is the
+   worker's plus the dict of stored rows (as the local store).
 
 Figures are measurements of one run on one machine: nothing here asserts a threshold.
 """
@@ -47,9 +52,13 @@ sys.path.insert(0, str(ROOT))
 from streams.engine.timeline import DAY_MS  # noqa: E402
 from streams.pulse_config import PulseConfig  # noqa: E402
 from streams.worker.state import WorkerBook, partition_of  # noqa: E402
-from streams.worker.state_parts import IDS, account_of  # noqa: E402
+from streams.worker.state_parts import HASHED_IDS, HEADER, IDS, TICKET, USER, account_of  # noqa: E402
 
 PARTITIONS = 4
+QUIET_MS = 65 * DAY_MS
+"""An account with no event in this long (the activity horizon plus the longest window)
+is counted apart as quiet: every horizon counts from the account's own latest events, so
+nothing of a quiet account ages out until it has events again."""
 GENERATE = """
 import sys
 from streams.generator import GeneratorConfig, generate, simulation, world
@@ -164,31 +173,47 @@ class Soak:
                     self.table[key] = value
 
     def measure(self) -> dict[str, float]:
-        admission = engine = rows = 0
+        """The stored parts (rows) and their bytes by kind, the live users and open
+        tickets (a scrape's snapshot of the worker's rows), the resident memory."""
+        kinds = {IDS: "ids", HASHED_IDS: "ids", USER: "users", TICKET: "tickets", HEADER: "header"}
+        sizes = dict.fromkeys(kinds.values(), 0)
+        quiet = {
+            account_id
+            for account_id, state in self.book.account_states()
+            if state.stream_time < self.now - QUIET_MS
+        }
+        rows = id_rows = quiet_rows = quiet_bytes = 0
         for key, value in self.table.items():
-            located = account_of(
-                key
-            )  # an account's part (streams/worker/state_parts.py), not a counters row
-            if located is None:
+            located = account_of(key)  # an account's part (streams/worker/state_parts.py)
+            if located is None:  # a counters row
                 continue
             rows += 1
-            if located[1][:1] == IDS:
-                admission += len(value)
-            else:
-                engine += len(value)
+            kind = kinds[located[1][:1]]
+            sizes[kind] += len(value)
+            id_rows += kind == "ids"
+            if located[0] in quiet:
+                quiet_rows += 1
+                quiet_bytes += len(value)
+        families = {family.name: family for family in self.book.families(self.now)}
         live = next(
             sample.value
-            for family in self.book.families(self.now)
-            if family.name == "pulse_active_users"
-            for sample in family.samples
+            for sample in families["pulse_active_users"].samples
             if sample.labels == {"window": "30d"}
         )
+        open_tickets = sum(sample.value for sample in families["pulse_tickets_open"].samples)
         gc.collect()
         return {
             "rows": rows,
-            "admission": admission,
-            "engine": engine,
+            "id_rows": id_rows,
+            **sizes,
+            "state": sum(sizes.values()),
+            "quiet_accounts": len(quiet),
+            "quiet_rows": quiet_rows,
+            "quiet": quiet_bytes,
+            "active": sum(sizes.values()) - quiet_bytes,
+            "active_rows": rows - quiet_rows,
             "live": live,
+            "open_tickets": open_tickets,
             "rss": rss_mib(),
         }
 
@@ -232,18 +257,21 @@ def run(args: argparse.Namespace) -> list[tuple[int, int, dict[str, float]]]:
     return table
 
 
-HEADER = (
-    "| day | events fed | rows | state MiB | admission MiB | engine MiB | live users (30d) | state bytes per live user | RSS MiB |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+TABLE_HEADER = (
+    "| day | events fed | parts | id parts | state MiB | ids MiB | users MiB | tickets MiB | header MiB | quiet accounts | their parts | their MiB | live users (30d) | open tickets | state bytes per live user | RSS MiB |\n"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
 def row_text(day: int, events: int, m: dict[str, float]) -> str:
-    state = m["admission"] + m["engine"]
-    per_user = f"{state / m['live']:,.0f}" if m["live"] else "n/a"
+    per_user = f"{m['state'] / m['live']:,.0f}" if m["live"] else "n/a"
+    mib = " | ".join(
+        f"{m[kind] / 2**20:.2f}" for kind in ("state", "ids", "users", "tickets", "header")
+    )
     return (
-        f"| {day} | {events:,} | {m['rows']:,} | {state / 2**20:.2f} | {m['admission'] / 2**20:.2f} | "
-        f"{m['engine'] / 2**20:.2f} | {m['live']:,.0f} | {per_user} | {m['rss']:.0f} |"
+        f"| {day} | {events:,} | {m['rows']:,} | {m['id_rows']:,} | {mib} | "
+        f"{m['quiet_accounts']:,} | {m['quiet_rows']:,} | {m['quiet'] / 2**20:.2f} | {m['live']:,.0f} | "
+        f"{m['open_tickets']:,.0f} | {per_user} | {m['rss']:.0f} |"
     )
 
 
@@ -252,14 +280,29 @@ def flatness(table: list[tuple[int, int, dict[str, float]]], from_day: int = 120
     if len(later) < 2:
         return ""
 
-    def spread(values: list[float]) -> str:
+    def spread(name: str) -> str:
+        values = [m[name] for m in later]
         low, high = min(values), max(values)
         return f"{(high - low) / low * 100:.1f} %" if low else "n/a"
 
+    names = (
+        ("state bytes", "state"),
+        ("parts", "rows"),
+        ("RSS", "rss"),
+        ("live users", "live"),
+        ("ids", "ids"),
+        ("id parts", "id_rows"),
+        ("users", "users"),
+        ("tickets", "tickets"),
+        ("header", "header"),
+        ("open tickets", "open_tickets"),
+        ("state bytes of the accounts not quiet", "active"),
+        ("their parts", "active_rows"),
+    )
     return (
-        f"From day {from_day} on, max/min - 1: state bytes {spread([m['admission'] + m['engine'] for m in later])}, "
-        f"rows {spread([m['rows'] for m in later])}, RSS {spread([m['rss'] for m in later])}, "
-        f"live users {spread([m['live'] for m in later])}."
+        f"From day {from_day} on, max/min - 1: "
+        + ", ".join(f"{label} {spread(name)}" for label, name in names)
+        + "."
     )
 
 
@@ -279,7 +322,7 @@ def main() -> None:
         f"python bench/bench_soak.py --accounts {args.accounts} --days {args.days} --seed {args.seed} "
         f"--every {args.every} --checkpoint-events {args.checkpoint_events}{' --growing' if args.growing else ''}"
     )
-    lines = [HEADER, *(row_text(*row) for row in table)]
+    lines = [TABLE_HEADER, *(row_text(*row) for row in table)]
     summary = flatness(table)
     text = "\n".join(lines) + "\n\n" + summary + "\n"
     machine = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+import struct
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,10 @@ from streams.ingest.admission import (
     Admission,
     AdmissionVerdict,
     DictAdmissionState,
+    LaneAdmission,
     PolicyConfig,
-    id_key,
 )
+from streams.ingest.remembered_ids import GROUP_SIZE, id_key
 
 T0 = 1_772_356_500_000  # 2026-03-01T09:15:00Z
 CONFIG = PolicyConfig()
@@ -254,17 +256,20 @@ def test_memory_stays_bounded_over_a_long_stream(make: Any, keep: int) -> None:
     step = 3_600_000
     max_lag = 2
     bound = keep // step + 1 + max_lag
-    largest = 0
+    largest = stored = 0
     for hour in range(3 * 365 * 24):
         at = T0 + hour * step - rng.randrange(0, max_lag + 1) * step
         event = make(at)
         assert admission.admit(event) is ACCEPTED
         assert admission.admit(event) is DUPLICATE
         account = state.accounts["acme"]
-        largest = max(
-            largest, len(account), sum(len(lane._expiry) for lane in account.lanes.values())
-        )
-    assert bound - 10 <= largest <= bound
+        if hour % 8 == 0:  # counting the live ids walks them all
+            largest = max(largest, len(account))
+        stored = max(stored, sum(lane.ids.stored() for lane in account.lanes.values()))
+    assert bound - 16 <= largest <= bound
+    # forgotten entries wait for the next look, when 1.5 times the entries kept at the
+    # last look are held
+    assert largest <= stored <= 1.5 * bound + 4
 
 
 # --------------------------------------------------------------------------- state bytes
@@ -292,9 +297,13 @@ def test_state_round_trips_through_bytes() -> None:
         assert restored.lanes.keys() == account.lanes.keys()
         for topic, lane in account.lanes.items():
             again = restored.lanes[topic]
-            assert again.stream_time == lane.stream_time and again.forget_after == lane.forget_after
-            assert sorted(again._expiry) == sorted((u, i) for i, u in lane.forget_after.items())
-        assert len(account.to_bytes()) < 40 * max(len(account), 1) + 40
+            assert again.stream_time == lane.stream_time
+            assert list(again.ids.items()) == list(lane.ids.items(lane.stream_time))
+            assert len(again) == len(lane)
+            for _, _, data in lane.ids.items():
+                assert again.remembers(data.decode()) == lane.remembers(data.decode())
+        # 20 bytes + ids of up to 6 characters, per remembered id
+        assert len(account.to_bytes()) < 26 * max(len(account), 1) + 60
 
 
 class BytesState:
@@ -402,7 +411,7 @@ def test_docs_list_every_policy_key_with_its_default() -> None:
 
 def test_from_bytes_refuses_truncated_state() -> None:
     account = AccountAdmission()
-    account.lane("pulse.logins").accept(id_key("e-1"), T0, DAY_MS, from_stream_time=False)
+    account.lane("pulse.logins").accept("e-1", T0, DAY_MS, from_stream_time=False)
     data = account.to_bytes()
     assert AccountAdmission.from_bytes(data).remembers("e-1")
     for cut in (2, len(data) - 1):
@@ -415,7 +424,86 @@ def test_reads_the_json_state_of_format_2() -> None:
     restored = AccountAdmission.from_bytes(legacy)
     lane = restored.lanes["pulse.logins"]
     assert lane.stream_time == 5 and restored.remembers("e-1") and restored.remembers("e-2")
-    assert lane.forget_after == {id_key("e-1"): 9, id_key("e-2"): 7}
+    assert list(lane.ids.items()) == [(id_key("e-1"), 9, b"e-1"), (id_key("e-2"), 7, b"e-2")]
+    assert not restored.remembers("e-3")
+
+
+def _format_3(stream_time: int, ids: dict[str, int]) -> bytes:
+    """A row as format 3 wrote it: per lane the keys and their times, no ids."""
+    keys = b"".join(struct.pack("<Q", id_key(i)) for i in ids)
+    untils = b"".join(struct.pack("<q", u) for u in ids.values())
+    topic = b"pulse.logins"
+    return (
+        bytes((3, len(topic))) + topic + struct.pack("<qI", stream_time, len(ids)) + keys + untils
+    )
+
+
+def test_reads_the_key_only_rows_of_format_3() -> None:
+    """Rows written before the ids were kept: their keys alone decide, as they did."""
+    restored = AccountAdmission.from_bytes(_format_3(5, {"e-1": 9, "e-2": 7}))
+    lane = restored.lanes["pulse.logins"]
+    assert lane.stream_time == 5 and restored.remembers("e-1") and restored.remembers("e-2")
+    assert not restored.remembers("e-3") and len(restored) == 2
+    lane.accept("e-3", 6, 10, from_stream_time=False)
+    again = AccountAdmission.from_bytes(restored.to_bytes())
+    assert again.to_bytes()[0] == 4 and all(again.remembers(i) for i in ("e-1", "e-2", "e-3"))
+    assert list(again.lanes["pulse.logins"].ids.items()) == [
+        (id_key("e-1"), 9, b""),
+        (id_key("e-2"), 7, b""),
+        (id_key("e-3"), 16, b"e-3"),
+    ]
+
+
+def _same_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every id gets the same 64-bit key: a forced collision, wherever a key is made."""
+    for module in ("streams.ingest.admission", "streams.ingest.remembered_ids"):
+        monkeypatch.setattr(f"{module}.xxh3_64_intdigest", lambda data: 42)
+
+
+def test_ids_sharing_a_key_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dedup is exact: with every id given the same 64-bit key, a new id is still new
+    (it counts) and a re-delivery still a duplicate, in memory and through bytes."""
+    _same_key(monkeypatch)
+    for state in (DictAdmissionState(), BytesState()):
+        admission = Admission(CONFIG, state)
+        events = [login(T0 + i * 1000, event_id=f"e-{i}") for i in range(50)]
+        assert [admission.admit(e) for e in events] == [ACCEPTED] * 50
+        assert [admission.admit(e) for e in events] == [DUPLICATE] * 50
+
+
+def test_ids_sharing_a_key_are_told_apart_in_stored_groups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same through the groups the worker stores (LaneAdmission.groups/from_groups)."""
+    _same_key(monkeypatch)
+    admission = Admission(CONFIG)
+    first = [payment(T0 + i, event_id=f"p-{i}") for i in range(GROUP_SIZE + 10)]
+    assert [admission.admit(e) for e in first] == [ACCEPTED] * len(first)
+    lane = admission.state.get("acme").lanes["pulse.billing"]
+    groups = lane.groups()
+    assert sorted(groups) == [0, 1]
+    again = LaneAdmission.from_groups(lane.stream_time, groups.items())
+    assert all(again.remembers(e.event_id) for e in first)
+    assert not again.remembers("p-new")
+    account = AccountAdmission({"pulse.billing": again})
+    restored = Admission(CONFIG)
+    restored.state.put("acme", account)
+    assert [restored.admit(e) for e in first] == [DUPLICATE] * len(first)
+    assert restored.admit(payment(T0 + 1000, event_id="p-new")) is ACCEPTED
+
+
+def test_a_forgotten_id_is_accepted_again_and_remembered_anew() -> None:
+    state = DictAdmissionState()
+    admission = Admission(CONFIG, state)
+    first = ticket(T0, event_id="t-1")
+    assert admission.admit(first) is ACCEPTED
+    for day in range(1, 420, 7):  # 400 days of stream time pass: the id is forgotten
+        admission.admit(ticket(T0 + day * DAY_MS, event_id=f"t-x{day}"))
+    again = ticket(T0 + 420 * DAY_MS, event_id="t-1")
+    assert admission.admit(again) is ACCEPTED
+    assert admission.admit(again) is DUPLICATE
+    lane = state.accounts["acme"].lanes["pulse.tickets"]
+    assert sum(1 for _, _, data in lane.ids.items() if data == b"t-1") == 1
 
 
 def test_kept_lane_encodings_never_go_stale() -> None:
@@ -429,3 +517,58 @@ def test_kept_lane_encodings_never_go_stale() -> None:
                 for lane in account.lanes.values():
                     lane._encoded = None
                 assert kept == account.to_bytes()
+
+
+class GroupsState:
+    """An AdmissionState that keeps each lane as the worker stores it: its stream time and
+    its groups of remembered ids (LaneAdmission.groups / from_groups)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, tuple[int | None, dict[int, bytes]]]] = {}
+
+    def get(self, account_id: str) -> AccountAdmission | None:
+        row = self.rows.get(account_id)
+        if row is None:
+            return None
+        return AccountAdmission(
+            {
+                topic: LaneAdmission.from_groups(stream_time, groups.items())
+                for topic, (stream_time, groups) in row.items()
+            }
+        )
+
+    def put(self, account_id: str, account: AccountAdmission) -> None:
+        self.rows[account_id] = {
+            topic: (lane.stream_time, dict(lane.groups())) for topic, lane in account.lanes.items()
+        }
+
+
+def test_stored_groups_give_the_same_verdicts_and_hold_only_remembered_ids() -> None:
+    """Ids re-sent, out of order, forgotten and accepted again: a state kept only as
+    stored groups gives every verdict the in-memory state gives; the groups kept between
+    calls equal groups computed afresh, hold only ids still remembered, never more than
+    GROUP_SIZE each."""
+    events = _stream(5, 4000)
+    in_memory = Admission(CONFIG, DictAdmissionState())
+    stored = Admission(CONFIG, GroupsState())
+    for number, event in enumerate(events):
+        assert in_memory.admit(event) == stored.admit(event), (number, event)
+        if number % 97 == 0:
+            for account in in_memory.state.accounts.values():
+                for lane in account.lanes.values():
+                    groups = lane.groups()
+                    again = LaneAdmission.from_groups(lane.stream_time, groups.items())
+                    assert again.groups() == groups
+                    held = [
+                        entry
+                        for data in groups.values()
+                        for entry in LaneAdmission.from_groups(
+                            lane.stream_time, [(0, data)]
+                        ).ids.items()
+                    ]
+                    assert len(held) == len(lane)
+                    assert all(until >= lane.stream_time for _, until, _ in held)
+                    assert all(
+                        len(list(LaneAdmission.from_groups(0, [(0, d)]).ids.items())) <= GROUP_SIZE
+                        for d in groups.values()
+                    )

@@ -34,15 +34,16 @@ remembered. How long an accepted id is remembered:
   Counting from S' rather than occurred_at keeps an old event that is accepted today
   (a backfilled invoice) remembered for 400 days too.
 Memory per account is bounded by the events accepted within the longest horizon of
-stream time; forgetting costs O(log n) per accepted event (a heap ordered by expiry). An
-id is remembered by a 64-bit hash of it (`id_key`): 16 bytes with its expiry in the
-stored state, a dict entry and a heap entry in memory.
+stream time. The ids sit in flat arrays (streams/ingest/remembered_ids.py,
+`RememberedIds`): a 64-bit xxh3 key finds an id, and its stored UTF-8 bytes confirm it,
+so the dedup is exact (a key shared by two ids never makes one the other's duplicate).
+About 24 bytes plus the id per remembered id in memory (plus its index), 10 bytes plus
+the id stored.
 """
 
 from __future__ import annotations
 
 import enum
-import heapq
 import math
 import struct
 import sys
@@ -64,6 +65,7 @@ from streams.contract.model import (
 )
 from streams.engine.timeline import DAY_MS
 from streams.errors import ConfigError
+from streams.ingest.remembered_ids import RememberedIds
 
 
 class AdmissionOutcome(enum.Enum):
@@ -140,22 +142,15 @@ class PolicyConfig:
 
 # --------------------------------------------------------------------------- per-account state
 
-_FORMAT_VERSION = 3
+_FORMAT_VERSION = 4
+_KEYS_ONLY_VERSION = 3
 _LANE_HEAD = struct.Struct("<B")
 _LANE_BODY = struct.Struct("<qI")
+_LANE_BODY_4 = struct.Struct("<qII")
 _NO_STREAM_TIME = -(1 << 63)
 
 
-def id_key(event_id: str) -> int:
-    """The 64-bit key an event id is remembered by: xxh3 of its UTF-8 bytes.
-
-    Two distinct ids of one account's lane share a key with probability about n^2 / 2^65
-    for n remembered ids (about 3e-12 for 10,000): the cost of storing 16 bytes per id
-    instead of the id itself, which can be up to 128 characters."""
-    return xxh3_64_intdigest(event_id.encode())
-
-
-def _int64s(data: memoryview, typecode: str) -> array:
+def _int64s(data: memoryview, typecode: str) -> array[int]:
     values = array(typecode)
     values.frombytes(data)
     if sys.byteorder == "big":
@@ -165,29 +160,49 @@ def _int64s(data: memoryview, typecode: str) -> array:
 
 @dataclass
 class LaneAdmission:
-    """What admission keeps for one account on one topic: its stream time and the ids it remembers."""
+    """What admission keeps for one account on one topic: its stream time and the ids it
+    remembers (each until its forget-after time, in `ids`)."""
 
     stream_time: int | None = None
-    forget_after: dict[int, int] = field(
-        default_factory=dict
-    )  # id_key -> forgotten once S passes it
-    _expiry: list[tuple[int, int]] = field(
-        default_factory=list, repr=False
-    )  # min-heap of (forget_after, id_key)
+    ids: RememberedIds = field(default_factory=RememberedIds)
     _encoded: bytes | None = field(
         default=None, repr=False, compare=False
     )  # body() while unchanged
 
     def __len__(self) -> int:
-        return len(self.forget_after)
+        return 0 if self.stream_time is None else self.ids.live(self.stream_time)
 
-    def remembers(self, key: int) -> bool:
-        return key in self.forget_after
+    def remembers(self, event_id: str) -> bool:
+        data = event_id.encode()
+        entry = self.ids.find(xxh3_64_intdigest(data), data)
+        return (
+            entry >= 0
+            and self.stream_time is not None
+            and self.ids.until(entry) >= self.stream_time
+        )
 
-    def accept(self, key: int, occurred_at: int, keep_ms: int, *, from_stream_time: bool) -> None:
-        """Record an accepted event (by its id_key): advance stream time, remember the id
-        for keep_ms past its occurred_at (or past the new stream time), forget the ids that
-        expired."""
+    def accept(
+        self, event_id: str, occurred_at: int, keep_ms: int, *, from_stream_time: bool
+    ) -> None:
+        """Record an accepted event: advance stream time, remember the id for keep_ms past
+        its occurred_at (or past the new stream time). Ids past their time are forgotten
+        (streams/ingest/remembered_ids.py)."""
+        data = event_id.encode()
+        key = xxh3_64_intdigest(data)
+        self.accept_found(
+            key, data, self.ids.find(key, data), occurred_at, keep_ms, from_stream_time
+        )
+
+    def accept_found(
+        self,
+        key: int,
+        data: bytes,
+        entry: int,
+        occurred_at: int,
+        keep_ms: int,
+        from_stream_time: bool,
+    ) -> None:
+        """`accept` of an id already looked up: its key, UTF-8 bytes and entry (or -1)."""
         stream_time = (
             occurred_at
             if self.stream_time is None or occurred_at > self.stream_time
@@ -196,62 +211,52 @@ class LaneAdmission:
         self.stream_time = stream_time
         self._encoded = None
         until = (stream_time if from_stream_time else occurred_at) + keep_ms
-        self.forget_after[key] = until
-        heapq.heappush(self._expiry, (until, key))
-        expiry, forget_after = self._expiry, self.forget_after
-        while expiry and expiry[0][0] < stream_time:
-            until, expired = heapq.heappop(expiry)
-            if forget_after.get(expired) == until:
-                del forget_after[expired]
+        self.ids.remember(key, data, until, entry, stream_time)
 
     def body(self) -> bytes:
         """The lane in AccountAdmission.to_bytes, after its topic: kept while the lane is
-        unchanged (an account's row is written after every batch that touches it, mostly
-        in one or two of its lanes)."""
+        unchanged."""
         if self._encoded is None:
             stream_time = _NO_STREAM_TIME if self.stream_time is None else self.stream_time
-            self._encoded = b"".join(
-                (
-                    _LANE_BODY.pack(stream_time, len(self.forget_after)),
-                    _ids_bytes(self.forget_after.keys(), self.forget_after.values()),
-                )
-            )
+            count, ids = self.ids.to_bytes(self.stream_time)
+            self._encoded = _LANE_BODY_4.pack(stream_time, count, len(ids) - 20 * count) + ids
         return self._encoded
 
-    def buckets(self, width_ms: int) -> dict[int, bytes]:
-        """The remembered ids grouped by when they are forgotten (forget_after // width_ms),
-        each group as n id keys (u64) then n forget_after times (i64): the worker stores
-        each group apart, so that no stored value grows with the account's whole history
-        (streams/worker/state_parts.py). An id's group never changes: groups only gain ids, and
-        are dropped whole once stream time has passed them."""
-        groups: dict[int, tuple[list[int], list[int]]] = {}
-        for key, until in self.forget_after.items():
-            group = groups.get(until // width_ms)
-            if group is None:
-                group = groups[until // width_ms] = ([], [])
-            group[0].append(key)
-            group[1].append(until)
-        return {bucket: _ids_bytes(keys, untils) for bucket, (keys, untils) in groups.items()}
+    def groups(self) -> dict[int, bytes]:
+        """The remembered ids in their stored groups (group number -> bytes): the worker
+        stores each group apart, so that no stored value grows with the account's whole
+        history (streams/worker/state_parts.py). See remembered_ids.py: groups of at most
+        GROUP_SIZE ids in the order they were accepted, each holding its ids not yet
+        forgotten."""
+        if self.stream_time is None:
+            return {}
+        return self.ids.groups(self.stream_time)
 
     @classmethod
-    def from_buckets(cls, stream_time: int | None, groups: Iterable[bytes]) -> LaneAdmission:
-        forget_after: dict[int, int] = {}
-        for data in groups:
-            view, count = memoryview(data), len(data) // 16
-            keys, untils = (
-                _int64s(view[: 8 * count], "Q"),
-                _int64s(view[8 * count : 16 * count], "q"),
-            )
-            if len(data) != 16 * count or len(keys) != count or len(untils) != count:
-                raise ValueError("truncated or corrupt group of remembered ids")
-            forget_after.update(zip(keys, untils))
-        return cls.restored(stream_time, forget_after)
+    def from_groups(
+        cls,
+        stream_time: int | None,
+        groups: Iterable[tuple[int, bytes]],
+        key_only: Iterable[bytes] = (),
+    ) -> LaneAdmission:
+        """The lane of its stored groups ((number, bytes), from `groups`) and of groups of
+        the earlier key-only form (`key_only`: n keys (u64) then n forget-after times
+        (i64), whose ids join groups as new ones do)."""
+        return cls(stream_time, RememberedIds.from_groups(groups, _key_only_ids(key_only)))
 
-    @classmethod
-    def restored(cls, stream_time: int | None, forget_after: dict[int, int]) -> LaneAdmission:
-        expiry = [(until, key) for key, until in forget_after.items()]
-        heapq.heapify(expiry)
-        return cls(stream_time, forget_after, expiry)
+
+def _key_only_ids(groups: Iterable[bytes]) -> list[tuple[int, int]]:
+    ids: list[tuple[int, int]] = []
+    for data in groups:
+        view, count = memoryview(data), len(data) // 16
+        keys, untils = (
+            _int64s(view[: 8 * count], "Q"),
+            _int64s(view[8 * count : 16 * count], "q"),
+        )
+        if len(data) != 16 * count or len(keys) != count or len(untils) != count:
+            raise ValueError("truncated or corrupt group of remembered ids")
+        ids += zip(keys, untils, strict=True)
+    return ids
 
 
 class AccountAdmission:
@@ -272,13 +277,15 @@ class AccountAdmission:
         return sum(len(lane) for lane in self.lanes.values())
 
     def remembers(self, event_id: str) -> bool:
-        key = id_key(event_id)
-        return any(lane.remembers(key) for lane in self.lanes.values())
+        return any(lane.remembers(event_id) for lane in self.lanes.values())
 
     def to_bytes(self) -> bytes:
-        """Binary, little-endian: version byte 3, then per lane: topic length (u8), topic
-        (UTF-8), stream time (i64, minimum = none yet), n (u32), n id keys (u64), n
-        forget_after times (i64). About 16 bytes per remembered id."""
+        """Binary, little-endian: version byte 4, then per lane: topic length (u8), topic
+        (UTF-8), stream time (i64, minimum = none yet), n (u32), the ids' byte count m
+        (u32), n id keys (u64), n forget_after times (i64), n ends (u32) of the ids in the
+        m bytes that follow (the ids' UTF-8, one after another); only the ids still
+        remembered. About 20 bytes plus the id per remembered id. Format 3 (the same
+        without ends and ids: keys alone) and format 2 (JSON) are still read."""
         parts = [bytes((_FORMAT_VERSION,))]
         for topic, lane in self.lanes.items():
             name = topic.encode()
@@ -290,48 +297,70 @@ class AccountAdmission:
         if data[:1] == b"{":  # format 2 (JSON, ids in full), written by earlier versions
             state = orjson.loads(data)
             if state.get("v") != 2:
-                raise ValueError(f"not an admission state of format version 2 or {_FORMAT_VERSION}")
+                raise ValueError(
+                    f"not an admission state of format version 2, 3 or {_FORMAT_VERSION}"
+                )
             return cls(
                 {
-                    topic: LaneAdmission.restored(
-                        lane["t"], {id_key(i): u for i, u in lane["ids"].items()}
-                    )
+                    topic: LaneAdmission(lane["t"], _ids_from_json(lane["ids"]))
                     for topic, lane in state["lanes"].items()
                 }
             )
-        if data[:1] != bytes((_FORMAT_VERSION,)):
-            raise ValueError(f"not an admission state of format version {_FORMAT_VERSION}")
+        if data[:1] not in (bytes((_FORMAT_VERSION,)), bytes((_KEYS_ONLY_VERSION,))):
+            raise ValueError(f"not an admission state of format version 2, 3 or {_FORMAT_VERSION}")
         try:
-            return cls(_lanes_from(memoryview(data)))
+            return cls(_lanes_from(memoryview(data), with_ids=data[0] == _FORMAT_VERSION))
         except (struct.error, UnicodeDecodeError) as error:
             raise ValueError(f"truncated or corrupt admission state: {error}") from error
 
 
-def _ids_bytes(keys: Iterable[int], untils: Iterable[int]) -> bytes:
-    """Id keys (u64) then their forget_after times (i64), little-endian."""
-    key_array, until_array = array("Q", keys), array("q", untils)
-    if sys.byteorder == "big":
-        key_array.byteswap()
-        until_array.byteswap()
-    return key_array.tobytes() + until_array.tobytes()
+def _ids_from_json(ids: dict[str, int]) -> RememberedIds:
+    """The ids of a format-2 lane (id -> forget_after), in full."""
+    keys, untils, ends, blob = array("Q"), array("q"), array("I"), bytearray()
+    for event_id, until in ids.items():
+        data = event_id.encode()
+        keys.append(xxh3_64_intdigest(data))
+        untils.append(until)
+        blob += data
+        ends.append(len(blob))
+    return RememberedIds.from_arrays(keys, untils, ends, bytes(blob))
 
 
-def _lanes_from(view: memoryview) -> dict[str, LaneAdmission]:
-    """The lanes of an admission state of format 3 (see AccountAdmission.to_bytes)."""
+def _lanes_from(view: memoryview, *, with_ids: bool) -> dict[str, LaneAdmission]:
+    """The lanes of an admission state of format 4 (`with_ids`) or 3 (keys alone)."""
     at, lanes = 1, {}
     while at < len(view):
         (length,) = _LANE_HEAD.unpack_from(view, at)
         topic = bytes(view[at + 1 : at + 1 + length]).decode()
         at += 1 + length
-        stream_time, count = _LANE_BODY.unpack_from(view, at)
-        at += _LANE_BODY.size
+        if with_ids:
+            stream_time, count, blob_size = _LANE_BODY_4.unpack_from(view, at)
+            at += _LANE_BODY_4.size
+        else:
+            stream_time, count = _LANE_BODY.unpack_from(view, at)
+            at += _LANE_BODY.size
+            blob_size = 0
         keys = _int64s(view[at : at + 8 * count], "Q")
         untils = _int64s(view[at + 8 * count : at + 16 * count], "q")
         at += 16 * count
-        if len(keys) != count or len(untils) != count:
+        if with_ids:
+            ends = _int64s(view[at : at + 4 * count], "I")
+            blob = bytes(view[at + 4 * count : at + 4 * count + blob_size])
+            at += 4 * count + blob_size
+        else:
+            ends, blob = array("I", bytes(4 * count)), b""
+        if (
+            len(keys) != count
+            or len(untils) != count
+            or len(ends) != count
+            or len(blob) != blob_size
+            or (count and ends[-1] != blob_size)
+            or any(a > b for a, b in zip(ends, ends[1:]))
+        ):
             raise struct.error(f"{count} ids announced, fewer stored")
-        lanes[topic] = LaneAdmission.restored(
-            None if stream_time == _NO_STREAM_TIME else stream_time, dict(zip(keys, untils))
+        lanes[topic] = LaneAdmission(
+            None if stream_time == _NO_STREAM_TIME else stream_time,
+            RememberedIds.from_arrays(keys, untils, ends, blob),
         )
     return lanes
 
@@ -400,16 +429,19 @@ class Admission:
         if account is None:
             account = AccountAdmission()
         lane = account.lane(TOPIC_OF_TYPE[event.type])
-        key = id_key(event.event_id)
-        if lane.remembers(key):
+        data = event.event_id.encode()
+        key = xxh3_64_intdigest(data)
+        ids = lane.ids
+        entry = ids.find(key, data)
+        stream_time = lane.stream_time
+        if entry >= 0 and stream_time is not None and ids.until(entry) >= stream_time:
             return DUPLICATE
         horizon = self.late_horizon_ms[event.type]
-        stream_time = lane.stream_time
         if horizon is not None and stream_time is not None and stream_time - occurred_at > horizon:
             return Rejection(
                 "too_late",
                 f"occurred_at is {stream_time - occurred_at} ms behind the account's stream time on its topic, more than the {event.type} horizon of {horizon} ms.",
             )
-        lane.accept(key, occurred_at, self.keep_ms[event.type], from_stream_time=horizon is None)
+        lane.accept_found(key, data, entry, occurred_at, self.keep_ms[event.type], horizon is None)
         self.state.put(event.account_id, account)
         return ACCEPTED

@@ -2,7 +2,7 @@
 
 An account's state (its admission state, stream times and remembered event ids, and its
 engine state) is stored as parts, each one table row: a header, one row per user, one per
-ticket, one per hour of remembered ids (streams/worker/state_parts.py), so that no row grows with
+ticket, one per group of remembered ids (streams/worker/state_parts.py), so that no row grows with
 the number of users, tickets or events, and a checkpoint writes only the parts that
 changed. Not compressed: zlib took 60 % of the time to encode a row, and rows are written
 far more often than read. Accounts stored by earlier versions as one row,
@@ -377,7 +377,7 @@ class WorkerBook:
         """Kafka committed `partition`'s transaction: commit its prepared transactions
         and return, for the local store, one row per key with the value the last of
         them gave it (None: deleted). One commit can cover several checkpoints, and
-        with parts a key deleted in one (an hour of remembered ids emptied, a user
+        with parts a key deleted in one (a group of remembered ids emptied, a user
         pruned) can be written again in the next: the store must end as the changelog
         does, whatever order it applies the rows in."""
         state = self._states.get(partition)

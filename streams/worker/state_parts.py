@@ -11,11 +11,18 @@ instead, each one changelog row under its own key:
                  stream time
            b"u"  one user (name: user_id): its activity, sessions and feature use
            b"k"  one ticket (name: ticket_id)
-           b"a"  the ids one admission lane remembers that are forgotten within one hour
-                 (name: topic, NUL, the hour as a decimal number)
+           b"i"  a group of at most 64 event ids one admission lane remembers, the ids
+                 themselves with their forget-after times (name: topic, NUL, the group
+                 number as a decimal number; streams/ingest/remembered_ids.py)
+           b"a"  (read only) the ids of one lane forgotten within one hour, as 64-bit
+                 hashes alone (name: topic, NUL, the hour), as earlier versions stored
+                 them: read, and replaced by b"i" groups when the account is written
 
 Every part is bounded by something other than the account's size: a user by its own
-35-day history, a ticket by its events, an id group by the account's events of one hour.
+35-day history, a ticket by its events, an id group by its 64 ids. Grouping the ids by
+count rather than by time keeps a lane with few events (a few tickets or invoices a
+month, remembered 400 days) in one or two rows, where groups by hour made one row per
+event.
 The keys are not account ids, so the worker places each part in its account's partition
 itself (`account_of`), and Faust's table never hashes them.
 
@@ -35,15 +42,12 @@ from xxhash import xxh3_64_intdigest
 
 from streams.engine import support
 from streams.engine.account import AccountState
-from streams.engine.timeline import HOUR_MS
 from streams.engine.users import User
 from streams.ingest.admission import AccountAdmission, LaneAdmission
 
 PART_MARK = b"\x01"
 _LENGTH = struct.Struct(">H")
-HEADER, USER, TICKET, IDS = b"h", b"u", b"k", b"a"
-ID_GROUP_MS = HOUR_MS
-"""Remembered ids are stored in groups by the hour they are forgotten in."""
+HEADER, USER, TICKET, IDS, HASHED_IDS = b"h", b"u", b"k", b"i", b"a"
 
 Row = tuple[bytes, bytes | None]
 
@@ -87,8 +91,8 @@ def split(engine: AccountState | None, admission: AccountAdmission | None) -> di
             parts[TICKET + ticket_id.encode()] = orjson.dumps(ticket.to_obj())
     for topic, lane in lanes.items():
         prefix = IDS + topic.encode() + b"\x00"
-        for hour, data in lane.buckets(ID_GROUP_MS).items():
-            parts[prefix + str(hour).encode()] = data
+        for group, data in lane.groups().items():
+            parts[prefix + str(group).encode()] = data
     return parts
 
 
@@ -103,7 +107,8 @@ def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmi
     header = orjson.loads(parts[HEADER])
     users: dict[str, User] = {}
     tickets: dict[str, support.Ticket] = {}
-    groups: dict[str, list[bytes]] = {}
+    groups: dict[str, list[tuple[int, bytes]]] = {}
+    hashed: dict[str, list[bytes]] = {}
     for part, data in parts.items():
         tag, name = part[:1], part[1:]
         if tag == USER:
@@ -111,13 +116,18 @@ def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmi
         elif tag == TICKET:
             tickets[name.decode()] = support.Ticket.from_obj(orjson.loads(data))
         elif tag == IDS:
-            groups.setdefault(name.split(b"\x00", 1)[0].decode(), []).append(data)
+            topic, _, number = name.partition(b"\x00")
+            groups.setdefault(topic.decode(), []).append((int(number), data))
+        elif tag == HASHED_IDS:
+            hashed.setdefault(name.split(b"\x00", 1)[0].decode(), []).append(data)
         elif tag != HEADER:
             raise ValueError(f"unknown part {part[:40]!r}")
     engine = None if header["e"] is None else AccountState.from_header(header["e"], users, tickets)
     admission = AccountAdmission(
         {
-            topic: LaneAdmission.from_buckets(stream_time, groups.get(topic, ()))
+            topic: LaneAdmission.from_groups(
+                stream_time, groups.get(topic, ()), hashed.get(topic, ())
+            )
             for topic, stream_time in header["a"].items()
         }
     )
