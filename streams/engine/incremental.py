@@ -40,6 +40,7 @@ from streams.engine.revenue import RevenueConfig
 from streams.engine.revenue import metrics as revenue
 from streams.engine.samples import Sample
 from streams.engine.timeline import NEVER
+from streams.engine.users import User
 
 Key = tuple[str, str, str]
 """(family, account_id, user_id), user_id "" for the account-level families."""
@@ -48,7 +49,20 @@ Share = dict[tuple[Any, ...], int]
 
 Counter = Callable[[AccountState, str, int], "tuple[Any, int] | None"]
 """Counts one unit's share at T: (its family totals, valid until), None when it is gone."""
-USER_FAMILIES = ("activity", "sessions", "adoption")
+USER_FAMILIES = ("activity", "logins", "sessions", "adoption")
+USER_FAMILIES_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "login": ("activity", "logins", "sessions"),
+    "logout": ("sessions",),
+    "feature_used": ("activity", "sessions", "adoption"),
+}
+"""The user families whose share an event of the type can change (what
+`AccountState._apply_activity` records for it and each family's tally reads)."""
+if set(USER_FAMILIES_BY_TYPE) != USER_ACTIVITY_TYPES:  # pragma: no cover - checked at import
+    raise RuntimeError("USER_FAMILIES_BY_TYPE must list every user activity type")
+TOTALS_FIELD = {"logins": "activity"}
+"""The `Totals` field a family's share adds to, when not the family's name: the login
+counts are a unit of their own (they change at each login's window edges, the rest of
+the activity at other times), summed into the activity totals."""
 ACCOUNT_FAMILIES = ("support", "surveys", "lifecycle", "revenue")
 
 
@@ -148,24 +162,30 @@ class IncrementalSnapshot:
         listed = frozenset(config.features) if config.features else None
         gap = config.session_gap_ms
         revenue_config = engine.revenue_config
+        calendar: list[Any] = [None, ()]  # [T, calendar_bounds(T)]: the same for every user
+
+        def count_activity(user: User, as_of: int, into: activity.ActivityTotals) -> int:
+            if calendar[0] != as_of:
+                calendar[:] = as_of, activity.calendar_bounds(as_of, config)
+            activity.tally_activity(user, as_of, calendar[1], config, into)
+            return activity.activity_change(user, as_of, config)
+
+        def count_logins(user: User, as_of: int, into: activity.ActivityTotals) -> int:
+            activity.tally_logins(user, as_of, into)
+            return activity.logins_change(user, as_of)
+
+        def count_sessions(user: User, as_of: int, into: sessions.SessionTotals) -> int:
+            return sessions.tally_and_next_change(user, as_of, gap, into)
+
+        def count_adoption(user: User, as_of: int, into: adoption.AdoptionTotals) -> int:
+            adoption.tally(user, as_of, into, listed)
+            return adoption.next_change(user, as_of)
+
         self._count: dict[str, Counter] = {
-            "activity": _user_family(
-                activity.ActivityTotals,
-                lambda user, t, into: activity.tally_user(
-                    user, t, activity.calendar_bounds(t, config), config, into
-                ),
-                lambda user, t: activity.next_change(user, t, config),
-            ),
-            "sessions": _user_family(
-                sessions.SessionTotals,
-                lambda user, t, into: sessions.tally(user, t, gap, into),
-                lambda user, t: sessions.next_change(user, t, gap),
-            ),
-            "adoption": _user_family(
-                adoption.AdoptionTotals,
-                lambda user, t, into: adoption.tally(user, t, into, listed),
-                adoption.next_change,
-            ),
+            "activity": _user_family(activity.ActivityTotals, count_activity),
+            "logins": _user_family(activity.ActivityTotals, count_logins),
+            "sessions": _user_family(sessions.SessionTotals, count_sessions),
+            "adoption": _user_family(adoption.AdoptionTotals, count_adoption),
             "support": _account_family(
                 "tickets", support.SupportTotals, support.tally, support.next_change
             ),
@@ -186,7 +206,10 @@ class IncrementalSnapshot:
         account_id = event.account_id
         if event.type in USER_ACTIVITY_TYPES:
             if event.user_id is not None:
-                self.dirty.update((family, account_id, event.user_id) for family in USER_FAMILIES)
+                user_id = event.user_id
+                self.dirty.update(
+                    (family, account_id, user_id) for family in USER_FAMILIES_BY_TYPE[event.type]
+                )
         else:
             self.dirty.update((family, account_id, "") for family in ACCOUNT_FAMILIES)
 
@@ -233,7 +256,7 @@ class IncrementalSnapshot:
                     del self.by_account[account_id]
             return
         totals, until = counted
-        share = _share(totals, family, self._defaults)
+        share = _share(totals, TOTALS_FIELD.get(family, family), self._defaults)
         if old is None:
             self._add(share, 1)
         elif old[0] != share:  # (a recount at a window edge often finds the same share)
@@ -252,18 +275,16 @@ class IncrementalSnapshot:
                 present[path] = present.get(path, 0) + sign
 
 
-def _user_family(
-    factory: Callable[[], Any],
-    tally: Callable[[Any, int, Any], None],
-    next_change: Callable[[Any, int], int],
-) -> Counter:
+def _user_family(factory: Callable[[], Any], tally: Callable[[User, int, Any], int]) -> Counter:
+    """`tally(user, T, totals)` adds the user's share at T to totals and returns the time
+    it stays valid until (the family's `next_change`)."""
+
     def count(state: AccountState, user_id: str, as_of: int) -> tuple[Any, int] | None:
         user = state.users.get(user_id)
         if user is None:
             return None
         totals = factory()
-        tally(user, as_of, totals)
-        return totals, next_change(user, as_of)
+        return totals, tally(user, as_of, totals)
 
     return count
 
