@@ -37,16 +37,10 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from streams.engine import adoption
 from streams.engine.engine_config import EngineConfig
-from streams.engine.local_days import (
-    complete_days_before,
-    day_start,
-    local_date,
-    next_day_start,
-)
+from streams.engine.local_days import complete_days_before, days_after, next_day_start
 from streams.engine.samples import Sample, ratio_sample
 from streams.engine.timeline import (
     DAY_MS,
@@ -201,14 +195,16 @@ def _calendar_change(seen: array[int], as_of: int, zone_name: str) -> int:
     them while T's date runs from d + 1 to d + 30, so it enters at the start of d + 1 and
     leaves at the start of d + 31; the earliest such times decide."""
     bounds = complete_days_before(as_of, CALENDAR_DAYS, zone_name)
+    later = days_after(as_of, CALENDAR_DAYS, zone_name)  # later[k]: the start of d(T) + 1 + k
     change = NEVER
     entering = bisect_left(seen, bounds[-1])  # the first activity on T's day or later
     if entering < len(seen):
-        change = next_day_start(seen[entering], zone_name)
+        first = seen[entering]
+        change = later[0] if first < later[0] else next_day_start(first, zone_name)
     leaving = bisect_left(seen, bounds[0])  # the first activity of the 30 days
     if leaving < len(seen) and seen[leaving] < bounds[-1]:
-        day = local_date(seen[leaving], zone_name) + timedelta(days=CALENDAR_DAYS + 1)
-        change = min(change, day_start(day, zone_name))
+        # on day k of the 30 (d(T) - 30 + k), so it leaves at the start of d(T) + 1 + k
+        change = min(change, later[bisect_right(bounds, seen[leaving]) - 1])
     return change
 
 

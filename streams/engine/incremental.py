@@ -78,7 +78,16 @@ def _flatten(totals: Any, prefix: tuple[Any, ...], out: Share) -> None:
     if names is None:
         names = _FIELDS[type(totals)] = tuple(item.name for item in fields(totals))
     for name in names:
-        _flatten_value(getattr(totals, name), (*prefix, name), out, False)
+        value = getattr(totals, name)
+        if type(value) is int:  # the common cases first, without the general walk
+            if value:
+                out[(*prefix, name)] = value
+        elif type(value) is list:
+            for index, element in enumerate(value):
+                if element:
+                    out[(*prefix, name, index)] = element
+        else:
+            _flatten_value(value, (*prefix, name), out, False)
 
 
 def _flatten_value(value: Any, path: tuple[Any, ...], out: Share, keyed: bool) -> None:
@@ -107,6 +116,8 @@ def _share(totals: Any, family: str, defaults: dict[str, frozenset[tuple[Any, ..
         fresh: Share = {}
         _flatten(type(totals)(), (family,), fresh)
         default = defaults[family] = frozenset(fresh)
+    if not default:
+        return share
     return {path: value for path, value in share.items() if value or path not in default}
 
 
@@ -152,7 +163,11 @@ class IncrementalSnapshot:
         self.present: dict[tuple[Any, ...], int] = {}
         """Flat key under a dict key -> how many shares hold it (a dict key appears only while
         some share has it)."""
-        self.due: list[tuple[int, Key]] = []
+        self.due: list[tuple[int, int, Key]] = []
+        """(time, push number, unit): the unit's share is recounted once the time has come,
+        if it is still the time its share is kept with (the push number saves comparing
+        units at equal times)."""
+        self._pushed = 0
         self.dirty: set[Key] = set()
         self.last_as_of: int | None = None
         self._defaults: dict[str, frozenset[tuple[Any, ...]]] = {}
@@ -162,12 +177,10 @@ class IncrementalSnapshot:
         listed = frozenset(config.features) if config.features else None
         gap = config.session_gap_ms
         revenue_config = engine.revenue_config
-        calendar: list[Any] = [None, ()]  # [T, calendar_bounds(T)]: the same for every user
 
         def count_activity(user: User, as_of: int, into: activity.ActivityTotals) -> int:
-            if calendar[0] != as_of:
-                calendar[:] = as_of, activity.calendar_bounds(as_of, config)
-            activity.tally_activity(user, as_of, calendar[1], config, into)
+            days = activity.calendar_bounds(as_of, config)  # (cached by T)
+            activity.tally_activity(user, as_of, days, config, into)
             return activity.activity_change(user, as_of, config)
 
         def count_logins(user: User, as_of: int, into: activity.ActivityTotals) -> int:
@@ -231,7 +244,7 @@ class IncrementalSnapshot:
         self.last_as_of = as_of
         due, dirty, shares = self.due, self.dirty, self.shares
         while due and due[0][0] <= as_of:
-            until, key = heapq.heappop(due)
+            until, _, key = heapq.heappop(due)
             kept = shares.get(key)
             if kept is not None and kept[1] == until:
                 dirty.add(key)
@@ -263,9 +276,15 @@ class IncrementalSnapshot:
             self._add(old[0], -1)
             self._add(share, 1)
         self.shares[key] = (share, until)
-        self.by_account.setdefault(account_id, set()).add(key)
-        if until < NEVER:
-            heapq.heappush(self.due, (until, key))
+        keys = self.by_account.get(account_id)
+        if keys is None:
+            keys = self.by_account[account_id] = set()
+        keys.add(key)
+        # A share kept with the same time still has its entry in `due` (an entry is only
+        # taken out once its time has come, and `until` is always after T).
+        if until < NEVER and (old is None or old[1] != until):
+            self._pushed += 1
+            heapq.heappush(self.due, (until, self._pushed, key))
 
     def _add(self, share: Share, sign: int) -> None:
         sums, present = self.sums, self.present

@@ -114,6 +114,8 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
     more than 7 days (> one gap) after any dropped entry, so they never join a dropped one.
     """
     cutoff = stream_time - config.activity_lag_ms - WINDOW_MS
+    if user.sessions_view is not None:
+        user.sessions_view.forget(cutoff)
     if user.tagged:
         _prune_runs(user, cutoff, config.session_gap_ms)
         return
@@ -121,7 +123,6 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
     if not trail or trail[0] >> 1 > cutoff:
         return
     keep_from = bisect_right(trail, cutoff * 2 + 1)
-    user.sessions_view = None
     if keep_from == len(trail):
         del trail[:]
         user.trail_head = NO_TIME
@@ -160,7 +161,6 @@ def _prune_runs(user: User, cutoff: int, gap: int) -> None:
     if keep_after == NO_TIME:
         return
     bound = keep_after * 2 + 1
-    user.sessions_view = None
     del user.trail[: bisect_right(user.trail, bound)]
     user.trail_head = NO_TIME
     for session_id in list(user.tagged):
@@ -271,7 +271,7 @@ class SessionView:
     are closed and in the window (`count`), so a view kept on the user (`sessions_view`)
     answers every later T by bisection and its next change exactly. Entries recorded in
     walk order after the latest one are walked on from where it stopped (`pending`);
-    any other change of the entries drops the view (`record`, `prune`)."""
+    an entry recorded before it drops the view (`record`); a prune trims it (`forget`)."""
 
     __slots__ = (
         "before",
@@ -364,6 +364,17 @@ class SessionView:
         run.clear()
         self.sessions.clear()
         self.open_logins.clear()
+
+    def forget(self, cutoff: int) -> None:
+        """Drop the finished sessions that ended at or before `cutoff`, as `prune` drops
+        their entries. The view is not walked again after a prune: a prune changes no
+        answer at or after the account's clocks (only the entries that no such T sees go,
+        and `trail_head` keeps the start of a session still in view), and the view gives
+        the answers of the entries it walked."""
+        drop = bisect_right(self.lasts, cutoff)
+        if drop:
+            del self.lasts[:drop]
+            del self.before[:drop]
 
     def count(self, as_of: int, totals: SessionTotals) -> int:
         """Add the sessions closed at T whose last entry is in the window, T at or after
