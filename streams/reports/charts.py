@@ -55,6 +55,7 @@ def _common(**overrides: object) -> dict[str, object]:
         truncate_legend=-1,
         truncate_label=-1,
         margin=8,
+        margin_right=30,  # room for the last x label, centred on the last point
         print_values=False,
         allow_interruptions=True,
     )
@@ -80,8 +81,8 @@ def _without_scripts(chart: pygal.graph.graph.Graph) -> Markup:
 
 
 def _labels(x_labels: Sequence[str], width: int = WIDTH) -> dict[str, object]:
-    """Show about one x label per 90 pixels, so long periods stay readable."""
-    every = max(1, len(x_labels) // max(1, width // 90))
+    """Show about one x label per 110 pixels, so long periods stay readable."""
+    every = max(1, len(x_labels) // max(1, width // 110))
     return dict(x_labels_major_every=every, show_minor_x_labels=False, x_label_rotation=0)
 
 
