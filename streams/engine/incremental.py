@@ -1,19 +1,22 @@
 """IncrementalSnapshot: `Engine.snapshot` at a rising sequence of times, recounting only
 what changed.
 
-A snapshot is a sum of shares: each user's share of activity, sessions and adoption, each
-account's share of support, surveys, lifecycle and revenue (the family `tally`
-functions). A share at T stays the same at every later T' until either an event changes
+A snapshot is a sum of shares: each user's share of activity, login counts, sessions and
+adoption, each account's share of support, surveys, lifecycle and revenue (the family
+`tally` functions; the login counts are apart from the rest of the activity because they
+change at other times, at each login's window edges). A share at T stays the same at every later T' until either an event changes
 the unit it reads, or time moves past the unit's next window edge: the latest activity
 leaves the 1-day window, a session closes by inactivity, a ticket's first reply leaves the
 7-day window, an MRR step reaches T - 30d, ... Each family says when that is
 (`next_change`, next to its `tally`, reading the same state the same way).
 
-So this keeps, per unit (family, account, user), its share as of the last recount and the
-time it stays valid until, and the running sums of the shares. A snapshot at T recounts
-the units marked by `touch` (an event was applied to them) and those whose validity ended
-at or before T (a heap ordered by that time), replaces their shares in the sums, and
-builds the samples from the sums with `Engine.samples`, the code the full snapshot uses.
+So this keeps, per unit (family, account, user), its share as of the last recount (the
+family's totals dataclass) and the time it stays valid until, and the running sums of the
+shares (one `Totals`, added to and taken from field by field). A snapshot at T recounts
+the units marked by `touch` (an event of a type the family reads was applied to them) and
+those whose validity ended at or before T (a heap ordered by that time), replaces their
+shares in the sums, and builds the samples from a copy of the sums with `Engine.samples`,
+the code the full snapshot uses.
 Cost per snapshot: the units that changed or crossed a window edge since the previous one,
 plus the samples; not every account and user.
 
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import fields, is_dataclass
+from dataclasses import fields
 from typing import Any
 
 from streams.contract.model import Event
@@ -44,9 +47,6 @@ from streams.engine.users import User
 
 Key = tuple[str, str, str]
 """(family, account_id, user_id), user_id "" for the account-level families."""
-Share = dict[tuple[Any, ...], int]
-"""One unit's share as flat (field, key...) -> value pairs."""
-
 Counter = Callable[[AccountState, str, int], "tuple[Any, int] | None"]
 """Counts one unit's share at T: (its family totals, valid until), None when it is gone."""
 USER_FAMILIES = ("activity", "logins", "sessions", "adoption")
@@ -66,88 +66,75 @@ the activity at other times), summed into the activity totals."""
 ACCOUNT_FAMILIES = ("support", "surveys", "lifecycle", "revenue")
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_INT, _LIST, _DICT = 0, 1, 2
+_SPECS: dict[type, tuple[tuple[str, int, frozenset[Any]], ...]] = {}
 
 
-def _flatten(totals: Any, prefix: tuple[Any, ...], out: Share) -> None:
-    """A totals dataclass (fields of int, list of int, dict of int or of list of int) as
-    flat pairs. Zeros are left out, except under a dict key: the keys a share holds
-    matter (a full snapshot lists a plan or feature once any account has it, even at 0);
-    `_share` drops the zeros of the keys every share has anyway."""
-    names = _FIELDS.get(type(totals))
-    if names is None:
-        names = _FIELDS[type(totals)] = tuple(item.name for item in fields(totals))
-    for name in names:
-        value = getattr(totals, name)
-        if type(value) is int:  # the common cases first, without the general walk
+def _spec(cls: type) -> tuple[tuple[str, int, frozenset[Any]], ...]:
+    """A totals dataclass's fields as (name, kind, the keys a fresh dict field has)."""
+    spec = _SPECS.get(cls)
+    if spec is None:
+        fresh = cls()
+        built: list[tuple[str, int, frozenset[Any]]] = []
+        for item in fields(cls):
+            value = getattr(fresh, item.name)
+            if isinstance(value, int):
+                built.append((item.name, _INT, frozenset()))
+            elif isinstance(value, list):
+                built.append((item.name, _LIST, frozenset()))
+            elif isinstance(value, dict):
+                built.append((item.name, _DICT, frozenset(value)))
+            else:  # pragma: no cover - a totals field of another type is a programming error
+                raise TypeError(f"cannot sum {cls.__name__}.{item.name} ({type(value).__name__})")
+        spec = _SPECS[cls] = tuple(built)
+    return spec
+
+
+def _accumulate(into: Any, share: Any, sign: int, holders: dict[tuple[Any, ...], int]) -> None:
+    """Add (sign 1) or take back (sign -1) one unit's share (a totals dataclass: fields of
+    int, list of int, dict of int or of list of int) to the running sums `into`, of the
+    same type. A dict key a fresh totals has not is in the sums while some share holds it
+    (`holders`), even at 0, as a full snapshot lists a plan or a feature once any account
+    has it; it goes when the last share holding it does."""
+    for name, kind, defaults in _spec(type(share)):
+        value = getattr(share, name)
+        if kind == _INT:
             if value:
-                out[(*prefix, name)] = value
-        elif type(value) is list:
+                setattr(into, name, getattr(into, name) + sign * value)
+        elif kind == _LIST:
+            target = getattr(into, name)
             for index, element in enumerate(value):
                 if element:
-                    out[(*prefix, name, index)] = element
-        else:
-            _flatten_value(value, (*prefix, name), out, False)
+                    target[index] += sign * element
+        elif value:
+            target = getattr(into, name)
+            for key, element in value.items():
+                if isinstance(element, list):
+                    held = target.get(key)
+                    if held is None:
+                        held = target[key] = [0] * len(element)
+                    for index, part in enumerate(element):
+                        held[index] += sign * part
+                else:
+                    target[key] = target.get(key, 0) + sign * element
+                if key not in defaults:
+                    path = (type(share), name, key)
+                    count = holders[path] = holders.get(path, 0) + sign
+                    if not count:
+                        del holders[path], target[key]
 
 
-def _flatten_value(value: Any, path: tuple[Any, ...], out: Share, keyed: bool) -> None:
-    if isinstance(value, int):
-        if value or keyed:
-            out[path] = value
-    elif isinstance(value, list):
-        for index, element in enumerate(value):
-            if element or keyed:
-                out[(*path, index)] = element
-    elif isinstance(value, dict):
-        for key, element in value.items():
-            _flatten_value(element, (*path, "key", key), out, True)
-    elif is_dataclass(value):
-        _flatten(value, path, out)
-    else:  # pragma: no cover - a totals field of another type is a programming error
-        raise TypeError(f"cannot sum a totals field of type {type(value).__name__} at {path}")
-
-
-def _share(totals: Any, family: str, defaults: dict[str, frozenset[tuple[Any, ...]]]) -> Share:
-    """The flat share of one unit, without the zeros of keys every Totals has by default."""
-    share: Share = {}
-    _flatten(totals, (family,), share)
-    default = defaults.get(family)
-    if default is None:
-        fresh: Share = {}
-        _flatten(type(totals)(), (family,), fresh)
-        default = defaults[family] = frozenset(fresh)
-    if not default:
-        return share
-    return {path: value for path, value in share.items() if value or path not in default}
-
-
-def _unflatten(sums: dict[tuple[Any, ...], int], present: dict[tuple[Any, ...], int]) -> Totals:
-    """A Totals holding the sums; dict keys that no current share has are left out, as a
-    full snapshot never creates them."""
-    totals = Totals()
-    for path, value in sums.items():
-        target: Any = totals
-        steps = list(path)
-        while steps:
-            step = steps.pop(0)
-            if step == "key":
-                key = steps.pop(0)
-                if not present.get(path, 0):
-                    break
-                if steps:
-                    container = target.setdefault(key, None)
-                    if container is None:  # pragma: no cover - dicts of lists are pre-filled
-                        raise TypeError(f"no default for {path}")
-                    target = container
-                    continue
-                target[key] = value
-            elif isinstance(step, int):
-                target[step] = value
-            elif steps:
-                target = getattr(target, step)
-            else:
-                setattr(target, step, value)
-    return totals
+def _copy(totals: Any) -> Any:
+    """A copy of running sums that the caller may keep or change."""
+    copied = {}
+    for name, kind, _ in _spec(type(totals)):
+        value = getattr(totals, name)
+        if kind == _LIST:
+            value = list(value)
+        elif kind == _DICT:
+            value = {key: list(v) if isinstance(v, list) else v for key, v in value.items()}
+        copied[name] = value
+    return type(totals)(**copied)
 
 
 class IncrementalSnapshot:
@@ -156,13 +143,13 @@ class IncrementalSnapshot:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.shares: dict[Key, tuple[Share, int]] = {}
+        self.shares: dict[Key, tuple[Any, int]] = {}
         """Unit -> (its share at the last recount, the time it stays valid until)."""
         self.by_account: dict[str, set[Key]] = {}
-        self.sums: dict[tuple[Any, ...], int] = {}
-        self.present: dict[tuple[Any, ...], int] = {}
-        """Flat key under a dict key -> how many shares hold it (a dict key appears only while
-        some share has it)."""
+        self.sums = Totals()
+        """The running sums of the shares, family by family."""
+        self.holders: dict[tuple[Any, ...], int] = {}
+        """(totals type, field, dict key) -> how many shares hold that key (`_accumulate`)."""
         self.due: list[tuple[int, int, Key]] = []
         """(time, push number, unit): the unit's share is recounted once the time has come,
         if it is still the time its share is kept with (the push number saves comparing
@@ -170,7 +157,6 @@ class IncrementalSnapshot:
         self._pushed = 0
         self.dirty: set[Key] = set()
         self.last_as_of: int | None = None
-        self._defaults: dict[str, frozenset[tuple[Any, ...]]] = {}
         self.recounted = 0
         """Shares recounted so far (for the benchmark)."""
         config = engine.config
@@ -251,7 +237,9 @@ class IncrementalSnapshot:
         for key in dirty:
             self._recount(key, as_of)
         dirty.clear()
-        return self.engine.samples(_unflatten(self.sums, self.present), as_of)
+        sums = self.sums
+        totals = Totals(**{item.name: _copy(getattr(sums, item.name)) for item in fields(Totals)})
+        return self.engine.samples(totals, as_of)
 
     def _recount(self, key: Key, as_of: int) -> None:
         self.recounted += 1
@@ -259,22 +247,22 @@ class IncrementalSnapshot:
         old = self.shares.pop(key, None)
         state = self.engine.store.get(account_id)
         counted = None if state is None else self._count[family](state, user_id, as_of)
+        into = getattr(self.sums, TOTALS_FIELD.get(family, family))
         if counted is None:
             if old is not None:
-                self._add(old[0], -1)
+                _accumulate(into, old[0], -1, self.holders)
             keys = self.by_account.get(account_id)
             if keys is not None:
                 keys.discard(key)
                 if not keys:
                     del self.by_account[account_id]
             return
-        totals, until = counted
-        share = _share(totals, TOTALS_FIELD.get(family, family), self._defaults)
+        share, until = counted
         if old is None:
-            self._add(share, 1)
+            _accumulate(into, share, 1, self.holders)
         elif old[0] != share:  # (a recount at a window edge often finds the same share)
-            self._add(old[0], -1)
-            self._add(share, 1)
+            _accumulate(into, old[0], -1, self.holders)
+            _accumulate(into, share, 1, self.holders)
         self.shares[key] = (share, until)
         keys = self.by_account.get(account_id)
         if keys is None:
@@ -285,13 +273,6 @@ class IncrementalSnapshot:
         if until < NEVER and (old is None or old[1] != until):
             self._pushed += 1
             heapq.heappush(self.due, (until, self._pushed, key))
-
-    def _add(self, share: Share, sign: int) -> None:
-        sums, present = self.sums, self.present
-        for path, value in share.items():
-            sums[path] = sums.get(path, 0) + sign * value
-            if len(path) > 2 and path[2] == "key":  # (family, field, "key", key[, index])
-                present[path] = present.get(path, 0) + sign
 
 
 def _user_family(factory: Callable[[], Any], tally: Callable[[User, int, Any], int]) -> Counter:
