@@ -10,8 +10,9 @@ Each field belongs to one metric family, which alone reads and writes it:
 - `trail_head` sessions: start of the session that `trail[0]` continues, or NO_TIME
 - `tagged`   sessions: session_id -> sorted login/logout entries that carry that id
 - `features` adoption: feature name -> presence set of its use times (exact for 30 days)
-- `sessions_view` sessions: the sessions derived from `trail` and `tagged`, kept between
-             two changes of them (not stored; sessions.py alone sets and clears it)
+- `sessions_view` sessions: the sessions walked from `trail` and `tagged`, kept for
+             history's steps (not stored; sessions.py alone builds, extends, trims and
+             drops it)
 """
 
 from __future__ import annotations
