@@ -141,19 +141,23 @@ the CPU seconds of the process are given next to the wall-clock ones):
 Command: `{command}`
 
 How the cost grows: decoding, admission and the engine see each event once, as in one
-replay. A snapshot is a sum of shares (each user's activity, sessions and adoption, each
-account's support, surveys, lifecycle and revenue), and a share only changes when an
-event reaches its unit or time crosses one of its window edges (the latest activity
-leaving the 1-day window, a session closing after 30 quiet minutes, an MRR step reaching
-T - 30d, ...; each family's `next_change` says when). The history keeps every share with
-the time it stays valid until and recounts, at each step, only the units touched since
-the previous step or whose time has come (streams/engine/incremental.py): here
-{per_step_recounts:,.0f} recounts per step on average out of {figures["units"]:,.0f} shares, instead of all
-of them. Cost ~ events x (1 + the window edges each crosses) + steps x (families' samples),
-no longer steps x live users: more steps over the same events add mostly the per-step
-samples and OpenMetrics lines. tests/test_incremental.py checks the incremental snapshot
-against the full one at every window edge, and tests/test_history.py the steps against
-separate one-instant replays.
+replay. A snapshot is a sum of shares (each user's activity, login counts, sessions and
+adoption, each account's support, surveys, lifecycle and revenue), and a share only
+changes when an event of a type its family reads reaches its unit (a logout touches only
+the sessions, a login not the adoption) or time crosses one of its window edges (a
+login leaving the 1- or 7-day window, a day with activity entering or leaving the 30
+local days, a session closing after 30 quiet minutes, an MRR step reaching T - 30d, ...;
+each family's `next_change` says when, exactly for sessions: a user's sessions are
+walked once per change of the user and kept, so every later step reads them by
+bisection). The history keeps every share with the time it stays valid until and
+recounts, at each step, only the units touched since the previous step or whose time has
+come (streams/engine/incremental.py): here {per_step_recounts:,.0f} recounts per step on
+average out of {figures["units"]:,.0f} shares, instead of all of them. Cost ~ events x (1 + the
+window edges each crosses) + steps x (families' samples + OpenMetrics lines), not steps x
+live users: more steps over the same events add the per-step samples and lines and split
+the same recounts over more snapshots; more events add recounts in proportion.
+tests/test_incremental.py checks the incremental snapshot against the full one at every
+window edge, and tests/test_history.py the steps against separate one-instant replays.
 Accounts re-judged because a late line sat earlier in the file than events already
 included are counted in `pulse replay`'s summary line; the generated file here has none
 (a late line that sits in the file before newer events of its account re-judges that one

@@ -8,6 +8,7 @@ period) with separate one-instant runs at several instants.
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,57 @@ def test_the_qbr_seats_card_and_charts_name_the_seats_the_utilisation_is_compute
     text = " ".join(cards.texts).lower()
     assert "seats purchased" not in text
     assert "users 30d / seats paid" in text and "seats paid" in text
+
+
+class Rows(HTMLParser):
+    """The text of each table row, cells joined by " | "."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[str] = []
+        self._cells: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self._cells = []
+        elif tag in ("td", "th") and self._cells is not None:
+            self._cells.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr" and self._cells is not None:
+            self.rows.append(" | ".join(cell.strip() for cell in self._cells))
+            self._cells = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cells:
+            self._cells[-1] += data
+
+
+def onboarding_row(html: str) -> str:
+    rows = Rows()
+    rows.feed(html)
+    (row,) = [row for row in rows.rows if row.startswith("Onboarding steps done")]
+    return row
+
+
+def test_the_qbr_onboarding_row_says_plainly_when_no_steps_are_configured(
+    events: Path, tmp_path: Path
+):
+    account = busiest_account(events)
+    out = tmp_path / "qbr.html"
+    report("qbr", account, events, "--from", FROM, "--to", TO, "--out", out)
+    row = onboarding_row(out.read_text())
+    # no [accounts.onboarding] steps: there is nothing to count "of" (before: "2 of — (—)")
+    assert "—" not in row.split(" | ")[-1] and not re.search(r"\d of", row), row
+    assert "no list of steps configured" in row, row
+    assert "none are listed" in out.read_text()  # and the note says where they are listed
+
+    config = tmp_path / "pulse.toml"
+    config.write_text(
+        '[accounts.onboarding]\nsteps = ["create_workspace", "invite_teammates", "connect_data_source"]\n'
+    )
+    report("qbr", account, events, "--from", FROM, "--to", TO, "--config", config, "--out", out)
+    page = out.read_text()
+    row = onboarding_row(page)
+    done = figures(page).values["onboarding.steps_done"]
+    assert f"{done} of 3" in row, row

@@ -37,16 +37,10 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from streams.engine import adoption
 from streams.engine.engine_config import EngineConfig
-from streams.engine.local_days import (
-    complete_days_before,
-    day_start,
-    local_date,
-    next_day_start,
-)
+from streams.engine.local_days import complete_days_before, days_after, next_day_start
 from streams.engine.samples import Sample, ratio_sample
 from streams.engine.timeline import (
     DAY_MS,
@@ -124,6 +118,11 @@ class ActivityTotals:
 
 
 def tally(user: User, as_of: int, totals: ActivityTotals) -> None:
+    tally_active(user, as_of, totals)
+    tally_logins(user, as_of, totals)
+
+
+def tally_active(user: User, as_of: int, totals: ActivityTotals) -> None:
     seen = user.seen
     if seen:
         # The latest activity at or before T decides every (nested) window at once.
@@ -134,6 +133,9 @@ def tally(user: User, as_of: int, totals: ActivityTotals) -> None:
             for position, (_, width) in enumerate(ACTIVE_WINDOWS):
                 if latest > as_of - width:
                     active[position] += 1
+
+
+def tally_logins(user: User, as_of: int, totals: ActivityTotals) -> None:
     logins = user.logins
     if logins:
         end = len(logins) if logins[-1] <= as_of else bisect_right(logins, as_of)
@@ -171,7 +173,16 @@ def tally_user(
     user: User, as_of: int, days: Sequence[int], config: EngineConfig, totals: ActivityTotals
 ) -> None:
     """One user's whole share of the family at T (`days`: `calendar_bounds(T, config)`)."""
-    tally(user, as_of, totals)
+    tally_logins(user, as_of, totals)
+    tally_activity(user, as_of, days, config, totals)
+
+
+def tally_activity(
+    user: User, as_of: int, days: Sequence[int], config: EngineConfig, totals: ActivityTotals
+) -> None:
+    """`tally_user` but the login counts (`tally_logins`): what the activity and login
+    times decide, which changes at other times than the counts do."""
+    tally_active(user, as_of, totals)
     if user.seen:
         tally_days(user, days, totals)
     if user.login_seen:
@@ -184,26 +195,39 @@ def _calendar_change(seen: array[int], as_of: int, zone_name: str) -> int:
     them while T's date runs from d + 1 to d + 30, so it enters at the start of d + 1 and
     leaves at the start of d + 31; the earliest such times decide."""
     bounds = complete_days_before(as_of, CALENDAR_DAYS, zone_name)
+    later = days_after(as_of, CALENDAR_DAYS, zone_name)  # later[k]: the start of d(T) + 1 + k
     change = NEVER
     entering = bisect_left(seen, bounds[-1])  # the first activity on T's day or later
     if entering < len(seen):
-        change = next_day_start(seen[entering], zone_name)
+        first = seen[entering]
+        change = later[0] if first < later[0] else next_day_start(first, zone_name)
     leaving = bisect_left(seen, bounds[0])  # the first activity of the 30 days
     if leaving < len(seen) and seen[leaving] < bounds[-1]:
-        day = local_date(seen[leaving], zone_name) + timedelta(days=CALENDAR_DAYS + 1)
-        change = min(change, day_start(day, zone_name))
+        # on day k of the 30 (d(T) - 30 + k), so it leaves at the start of d(T) + 1 + k
+        change = min(change, later[bisect_right(bounds, seen[leaving]) - 1])
     return change
 
 
 def next_change(user: User, as_of: int, config: EngineConfig) -> int:
     """The earliest time after T at which `tally_user` of this user can give other figures
-    without a new event (early is allowed, late is not): the latest activity leaves a
-    window, a login leaves one, a kept time after T comes into view, a day with activity
-    enters or leaves the 30 calendar days, or a login or a core feature use enters or leaves
-    the idle window (timeline.NEVER: none)."""
-    change = presence_change(user.seen, as_of, _ACTIVE_WIDTHS)
+    without a new event (early is allowed, late is not): the earlier of `logins_change`
+    and `activity_change` (timeline.NEVER: none)."""
+    return min(logins_change(user, as_of), activity_change(user, as_of, config))
+
+
+def logins_change(user: User, as_of: int) -> int:
+    """When `tally_logins` can change: a login enters or leaves a window."""
+    change = NEVER
     for _, width in LOGIN_WINDOWS:
         change = min(change, window_change(user.logins, as_of, width))
+    return change
+
+
+def activity_change(user: User, as_of: int, config: EngineConfig) -> int:
+    """When `tally_activity` can change: the latest activity leaves a window, a kept time
+    after T comes into view, a day with activity enters or leaves the 30 calendar days,
+    or a login or a core feature use enters or leaves the idle window."""
+    change = presence_change(user.seen, as_of, _ACTIVE_WIDTHS)
     if user.seen:
         change = min(change, _calendar_change(user.seen, as_of, config.time_zone))
     if user.login_seen:

@@ -56,8 +56,17 @@ def _bounds_of(today: date, days: int, zone_name: str) -> tuple[int, ...]:
     return tuple(day_start(today - timedelta(days=days - k), zone_name) for k in range(days + 1))
 
 
+@lru_cache(maxsize=8)
 def complete_days_before(as_of_ms: int, days: int, zone_name: str) -> tuple[int, ...]:
     """The `days` complete local days before the day that contains `as_of_ms`, as their
     `days + 1` boundaries: day k is [bounds[k], bounds[k + 1]), and the last boundary is
-    the start of the day of `as_of_ms` (the current, partial day is not among them)."""
+    the start of the day of `as_of_ms` (the current, partial day is not among them).
+    Cached by instant: a snapshot asks it for every user at the same T."""
     return _bounds_of(local_date(as_of_ms, zone_name), days, zone_name)
+
+
+@lru_cache(maxsize=8)
+def days_after(as_of_ms: int, days: int, zone_name: str) -> tuple[int, ...]:
+    """The starts of the `days` local days after the day that contains `as_of_ms`, the
+    next day's first (cached by instant, as `complete_days_before`)."""
+    return _bounds_of(local_date(as_of_ms, zone_name) + timedelta(days=days), days - 1, zone_name)

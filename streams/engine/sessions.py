@@ -43,6 +43,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from operator import itemgetter
 
 from streams.engine.engine_config import EngineConfig
 from streams.engine.samples import Sample
@@ -69,6 +70,16 @@ _UNTAGGED_KEY = ""
 
 
 def record(user: User, time: int, is_logout: bool, session_id: str | None = None) -> None:
+    view = user.sessions_view
+    if view is not None:  # walk on from where the view stopped, or start again
+        if session_id is None:
+            entry = (time, _UNTAGGED_LOGOUT if is_logout else _UNTAGGED, _UNTAGGED_KEY)
+        else:
+            entry = (time, _TAGGED_LOGOUT if is_logout else _TAGGED_LOGIN, session_id)
+        if view.last is None or entry >= view.last:
+            view.pending.append(entry)
+        else:
+            user.sessions_view = None
     if session_id is None:
         insert_sorted(user.trail, time * 2 + is_logout)
         return
@@ -103,6 +114,8 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
     more than 7 days (> one gap) after any dropped entry, so they never join a dropped one.
     """
     cutoff = stream_time - config.activity_lag_ms - WINDOW_MS
+    if user.sessions_view is not None:
+        user.sessions_view.forget(cutoff)
     if user.tagged:
         _prune_runs(user, cutoff, config.session_gap_ms)
         return
@@ -127,6 +140,9 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
 
 def _prune_runs(user: User, cutoff: int, gap: int) -> None:
     """Drop the whole runs (see the header) that ended at or before `cutoff`."""
+    trails = (user.trail, *user.tagged.values())
+    if min((trail[0] >> 1 for trail in trails if trail), default=NEVER) > cutoff:
+        return  # nothing to drop: the common case, without sorting every entry
     times = sorted(
         {entry >> 1 for entry in user.trail}.union(
             *({entry >> 1 for entry in trail} for trail in user.tagged.values())
@@ -242,53 +258,196 @@ def _merged(user: User, floor: int, as_of: int) -> list[tuple[int, int, str]]:
     return merged
 
 
+Entry = tuple[int, int, str]
+"""(time, rank, session_id): one entry as the walk reads them, in this order (header)."""
+
+
+class SessionView:
+    """The walk of the general rule (header) over a user's entries, run by run, and what it
+    has found: the sessions of finished runs by their last entry (with running sums), the
+    sessions a logout ended in the current run, and the current run's open sessions.
+
+    At any T at or after the latest entry walked, T only decides which of these sessions
+    are closed and in the window (`count`), so a view kept on the user (`sessions_view`)
+    answers every later T by bisection and its next change exactly. Entries recorded in
+    walk order after the latest one are walked on from where it stopped (`pending`);
+    an entry recorded before it drops the view (`record`); a prune trims it (`forget`)."""
+
+    __slots__ = (
+        "before",
+        "first_untagged",
+        "gap",
+        "head",
+        "last",
+        "lasts",
+        "open_logins",
+        "pending",
+        "position",
+        "run_ended",
+        "sessions",
+    )
+
+    def __init__(self, gap: int, head: int, first_untagged: int) -> None:
+        self.gap = gap
+        self.head = head
+        """The start of the session that the untagged entry at `first_untagged` continues,
+        when that entry is walked first (NO_TIME: none; see `prune`)."""
+        self.first_untagged = first_untagged
+        self.lasts: list[int] = []
+        """The last entry of each session of the finished runs, in order."""
+        self.before: list[tuple[int, int]] = [(0, 0)]
+        """before[i]: (duration, zero-length sessions) over the finished sessions before i."""
+        self.run_ended: list[tuple[int, int]] = []
+        """(start, last) of the current run's sessions that a logout ended."""
+        self.sessions: dict[str, list[int]] = {}
+        """Session key -> [start, last]: the current run's open sessions."""
+        self.open_logins: dict[str, int] = {}
+        """Tagged session -> position of its latest login not yet ended by a logout."""
+        self.last: Entry | None = None
+        self.position = 0
+        self.pending: list[Entry] = []
+        """Entries recorded since, each at or after `last` in walk order."""
+
+    def walk(self, entries: list[Entry]) -> None:
+        """Walk on over `entries`, in walk order, each at or after `last`."""
+        gap, head, first_untagged = self.gap, self.head, self.first_untagged
+        sessions, open_logins, run_ended = self.sessions, self.open_logins, self.run_ended
+        previous = NO_TIME if self.last is None else self.last[0]
+        position = self.position
+        for time, rank, session_id in entries:
+            if previous != NO_TIME and time - previous > gap:
+                self._finish_run()
+            previous = time
+            if rank in (_TAGGED_LOGIN, _TAGGED_LOGOUT):
+                key = session_id
+            else:
+                key = (
+                    max(open_logins, key=open_logins.__getitem__) if open_logins else _UNTAGGED_KEY
+                )
+            if rank == _TAGGED_LOGIN:
+                open_logins[key] = position
+            session = sessions.get(key)
+            if session is None:
+                start = time
+                if (
+                    position == 0
+                    and head != NO_TIME
+                    and time == first_untagged
+                    and rank >= _UNTAGGED
+                ):
+                    start = head
+                session = sessions[key] = [start, time]
+            else:
+                session[1] = time
+            if rank >= _UNTAGGED_LOGOUT:
+                open_logins.pop(key, None)
+                del sessions[key]
+                run_ended.append((session[0], time))
+            position += 1
+        if entries:
+            self.position = position
+            self.last = entries[-1]
+
+    def _finish_run(self) -> None:
+        """A break of more than one gap: every session of the run is closed. Runs come in
+        time order, so their sessions' last entries follow those already listed."""
+        run = self.run_ended
+        run.extend((start, last) for start, last in self.sessions.values())
+        run.sort(key=itemgetter(1))
+        lasts, before = self.lasts, self.before
+        duration, zero = before[-1]
+        for start, last in run:
+            duration += last - start
+            zero += last == start
+            lasts.append(last)
+            before.append((duration, zero))
+        run.clear()
+        self.sessions.clear()
+        self.open_logins.clear()
+
+    def forget(self, cutoff: int) -> None:
+        """Drop the finished sessions that ended at or before `cutoff`, as `prune` drops
+        their entries. The view is not walked again after a prune: a prune changes no
+        answer at or after the account's clocks (only the entries that no such T sees go,
+        and `trail_head` keeps the start of a session still in view), and the view gives
+        the answers of the entries it walked."""
+        drop = bisect_right(self.lasts, cutoff)
+        if drop:
+            del self.lasts[:drop]
+            del self.before[:drop]
+
+    def count(self, as_of: int, totals: SessionTotals) -> int:
+        """Add the sessions closed at T whose last entry is in the window, T at or after
+        the latest entry walked; return the next change: the earliest time a counted
+        session leaves the window or an open one closes by inactivity (NEVER: none)."""
+        gap, window_start = self.gap, as_of - WINDOW_MS
+        lasts = self.lasts
+        low = bisect_right(lasts, window_start)
+        duration, zero = self.before[-1]
+        duration_low, zero_low = self.before[low]
+        closed, duration, zero = len(lasts) - low, duration - duration_low, zero - zero_low
+        change = lasts[low] + WINDOW_MS if low < len(lasts) else NEVER
+        for start, last in self.run_ended:
+            if last > window_start:
+                closed += 1
+                duration += last - start
+                zero += last == start
+                change = min(change, last + WINDOW_MS)
+        for start, last in self.sessions.values():
+            if as_of - last <= gap:
+                change = min(change, last + gap + 1)
+            elif last > window_start:
+                closed += 1
+                duration += last - start
+                zero += last == start
+                change = min(change, last + WINDOW_MS)
+        totals.closed += closed
+        totals.duration_ms += duration
+        totals.zero_length += zero
+        return change
+
+
 def _tally_tagged(user: User, as_of: int, gap: int, totals: SessionTotals) -> None:
-    """The general rule (header) for a user with tagged entries."""
+    """The general rule (header) for a user with tagged entries: the walk from the run
+    that reaches the window."""
     window_start = as_of - WINDOW_MS
     floor = _run_floor([user.trail, *user.tagged.values()], window_start, as_of, gap)
     if floor is None:
         return
-    merged = _merged(user, floor, as_of)
-    head = user.trail_head
     # the head continues trail[0] only when the walk reached the oldest untagged entry
     first_untagged = user.trail[0] >> 1 if user.trail and user.trail[0] >> 1 > floor else NO_TIME
-    sessions: dict[str, list[int]] = {}  # key -> [start, last], the run's current sessions
-    open_logins: dict[str, int] = {}  # tagged session -> position of its latest login
+    view = SessionView(gap, user.trail_head, first_untagged)
+    view.walk(_merged(user, floor, as_of))
+    view.count(as_of, totals)
 
-    def close(key: str) -> None:
-        start, last = sessions.pop(key)
-        if last > window_start:
-            totals.closed += 1
-            totals.duration_ms += last - start
-            totals.zero_length += last == start
 
-    previous = NO_TIME
-    for position, (time, rank, session_id) in enumerate(merged):
-        if previous != NO_TIME and time - previous > gap:
-            for key in list(sessions):
-                close(key)
-            open_logins.clear()
-        previous = time
-        if rank in (_TAGGED_LOGIN, _TAGGED_LOGOUT):
-            key = session_id
-        else:
-            key = max(open_logins, key=open_logins.__getitem__) if open_logins else _UNTAGGED_KEY
-        if rank == _TAGGED_LOGIN:
-            open_logins[key] = position
-        session = sessions.get(key)
-        if session is None:
-            start = time
-            if position == 0 and head != NO_TIME and time == first_untagged and rank >= _UNTAGGED:
-                start = head
-            sessions[key] = [start, time]
-        else:
-            session[1] = time
-        if rank in (_TAGGED_LOGOUT, _UNTAGGED_LOGOUT):
-            open_logins.pop(key, None)
-            close(key)
-    for key, (_start, last) in list(sessions.items()):
-        if as_of - last > gap:
-            close(key)
+def _view(user: User, gap: int) -> SessionView | None:
+    """The walk over every kept entry, or None for a user with tagged entries and a
+    `trail_head` (their walk must start where the window's run does, as `_tally_tagged`
+    does). Without tagged entries the general rule is the inactivity rule of `tally`."""
+    if user.tagged and user.trail_head != NO_TIME:
+        return None
+    view = SessionView(gap, user.trail_head, user.trail[0] >> 1 if user.trail else NO_TIME)
+    view.walk(_merged(user, NO_TIME, NEVER))
+    return view
+
+
+def tally_and_next_change(user: User, as_of: int, gap: int, totals: SessionTotals) -> int:
+    """`tally(user, as_of, gap, totals)`, returning the time its figures next change
+    without a new event. From the user's `SessionView` when T is at or after its latest
+    entry (always, in history's steps): then the change is exact, and the view is walked
+    once per change of the user. Otherwise by `tally` and the bound of `next_change`."""
+    view = user.sessions_view
+    if view is None or view.gap != gap:
+        view = user.sessions_view = _view(user, gap)
+    if view is not None and view.pending:
+        view.pending.sort()
+        view.walk(view.pending)
+        view.pending.clear()
+    if view is None or (view.last is not None and as_of < view.last[0]):
+        tally(user, as_of, gap, totals)
+        return next_change(user, as_of, gap)
+    return view.count(as_of, totals)
 
 
 def next_change(user: User, as_of: int, gap: int) -> int:

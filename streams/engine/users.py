@@ -10,16 +10,22 @@ Each field belongs to one metric family, which alone reads and writes it:
 - `trail_head` sessions: start of the session that `trail[0]` continues, or NO_TIME
 - `tagged`   sessions: session_id -> sorted login/logout entries that carry that id
 - `features` adoption: feature name -> presence set of its use times (exact for 30 days)
+- `sessions_view` sessions: the sessions walked from `trail` and `tagged`, kept for
+             history's steps (not stored; sessions.py alone builds, extends, trims and
+             drops it)
 """
 
 from __future__ import annotations
 
 from array import array
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from streams.engine.timeline import NO_TIME
+
+if TYPE_CHECKING:
+    from streams.engine.sessions import SessionView
 
 
 class User:
@@ -29,6 +35,7 @@ class User:
         "login_seen",
         "logins",
         "seen",
+        "sessions_view",
         "tagged",
         "trail",
         "trail_head",
@@ -42,6 +49,7 @@ class User:
         self.trail_head = NO_TIME
         self.tagged: dict[str, array[int]] = {}
         self.features: dict[str, array[int]] = {}
+        self.sessions_view: SessionView | None = None
         self.encoded: orjson.Fragment | None = None
         """`to_obj` as JSON, kept while the user is unchanged; whoever changes the user
         resets it (AccountState, the only writer)."""

@@ -4,7 +4,10 @@ Why pygal: it is pure Python (no numpy, no browser, about 1 MB installed), draws
 SVG that prints sharply at any size, and styles itself with CSS inside the SVG. Its charts
 carry a small inline script for tooltips; the reports drop it (`_without_scripts`), so a
 report needs no JavaScript and no network, and the SVG sits directly in the HTML.
-None in a series is a gap (a value unknown at that instant), never a zero.
+None in a series is a gap (a value unknown at that instant), never a zero. A chart whose
+values are all whole numbers (counts) gets whole-number ticks (`_scale`): pygal would
+otherwise place ticks at halves, which a "{:,.0f}" label prints twice ("3, 3, 2, 2").
+The charts both reports draw (support times, sentiment) are built here once.
 """
 
 from __future__ import annotations
@@ -52,11 +55,20 @@ def _common(**overrides: object) -> dict[str, object]:
         truncate_legend=-1,
         truncate_label=-1,
         margin=8,
+        margin_right=30,  # room for the last x label, centred on the last point
         print_values=False,
         allow_interruptions=True,
     )
     options.update(overrides)
     return options
+
+
+def _scale(series: Mapping[str, Sequence[float | None]]) -> dict[str, object]:
+    """Ticks at whole numbers only (pygal's `order_min=0`) when every value is one."""
+    values = [v for s in series.values() for v in s if v is not None]
+    if values and all(float(v).is_integer() for v in values):
+        return {"order_min": 0}
+    return {}
 
 
 def _without_scripts(chart: pygal.graph.graph.Graph) -> Markup:
@@ -69,8 +81,8 @@ def _without_scripts(chart: pygal.graph.graph.Graph) -> Markup:
 
 
 def _labels(x_labels: Sequence[str], width: int = WIDTH) -> dict[str, object]:
-    """Show about one x label per 90 pixels, so long periods stay readable."""
-    every = max(1, len(x_labels) // max(1, width // 90))
+    """Show about one x label per 110 pixels, so long periods stay readable."""
+    every = max(1, len(x_labels) // max(1, width // 110))
     return dict(x_labels_major_every=every, show_minor_x_labels=False, x_label_rotation=0)
 
 
@@ -84,7 +96,7 @@ def line(
     y_max: float | None = None,
     width: int = WIDTH,
 ) -> Markup:
-    options = _common(width=width, **_labels(x_labels, width))
+    options = _common(width=width, **_labels(x_labels, width), **_scale(series))
     if y_min is not None or y_max is not None:
         low = (
             y_min
@@ -119,7 +131,7 @@ def bars(
     style = Style(**{**STYLE.to_dict(), "colors": tuple(colours)}) if colours else STYLE
     kind = pygal.StackedBar if stacked else pygal.HorizontalBar if horizontal else pygal.Bar
     chart = kind(
-        **_common(style=style, width=width, **_labels(x_labels, width)),
+        **_common(style=style, width=width, **_labels(x_labels, width), **_scale(series)),
         value_formatter=lambda value: formatter.format(value),
     )
     chart.title = title
@@ -127,3 +139,44 @@ def bars(
     for name, values in series.items():
         chart.add(name, list(values))
     return _without_scripts(chart)
+
+
+def _hours(seconds: Sequence[float | None]) -> list[float | None]:
+    return [None if value is None else value / 3600 for value in seconds]
+
+
+def support_times(
+    x_labels: Sequence[str],
+    first_response_seconds: Sequence[float | None],
+    resolution_seconds: Sequence[float | None],
+) -> Markup:
+    """Average first response and resolution times over 7 days, in hours (half width)."""
+    return line(
+        "Average times over 7 days (hours)",
+        x_labels,
+        {
+            "first response": _hours(first_response_seconds),
+            "resolution": _hours(resolution_seconds),
+        },
+        formatter="{:,.1f} h",
+        width=HALF,
+    )
+
+
+def sentiment(
+    title: str,
+    x_labels: Sequence[str],
+    nps: Sequence[float | None],
+    csat: Sequence[float | None],
+) -> Markup:
+    """NPS (-100..100) and CSAT (0..1, drawn x 100) on one -100..100 scale."""
+    return line(
+        title,
+        x_labels,
+        {
+            "NPS": list(nps),
+            "CSAT x 100": [None if value is None else value * 100 for value in csat],
+        },
+        y_min=-100.0,
+        y_max=100.0,
+    )

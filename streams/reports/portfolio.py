@@ -148,35 +148,16 @@ def portfolio_context(
             {"opened": [f["tickets_opened_7d"] for f in figures]},
             width=charts.HALF,
         ),
-        "support_times": charts.line(
-            "Average times over 7 days (hours)",
+        "support_times": charts.support_times(
             labels,
-            {
-                "first response": [
-                    None
-                    if f["first_response_avg_seconds"] is None
-                    else f["first_response_avg_seconds"] / 3600
-                    for f in figures
-                ],
-                "resolution": [
-                    None
-                    if f["resolution_avg_seconds"] is None
-                    else f["resolution_avg_seconds"] / 3600
-                    for f in figures
-                ],
-            },
-            formatter="{:,.1f} h",
-            width=charts.HALF,
+            [f["first_response_avg_seconds"] for f in figures],
+            [f["resolution_avg_seconds"] for f in figures],
         ),
-        "sentiment": charts.line(
+        "sentiment": charts.sentiment(
             "Sentiment (90 days): NPS and CSAT x 100",
             labels,
-            {
-                "NPS": [f["nps"] for f in figures],
-                "CSAT x 100": [None if f["csat"] is None else f["csat"] * 100 for f in figures],
-            },
-            y_min=-100.0,
-            y_max=100.0,
+            [f["nps"] for f in figures],
+            [f["csat"] for f in figures],
         ),
     }
     return {

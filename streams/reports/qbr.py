@@ -170,35 +170,13 @@ def qbr_context(
             {"open": series("tickets_open"), "opened in 30 days": series("tickets_opened_30d")},
             width=charts.HALF,
         ),
-        "support_times": charts.line(
-            "Average times over 7 days (hours)",
+        "support_times": charts.support_times(
             labels,
-            {
-                "first response": [
-                    None
-                    if s["first_response_avg_seconds"] is None
-                    else s["first_response_avg_seconds"] / 3600
-                    for s in supports
-                ],
-                "resolution": [
-                    None
-                    if s["resolution_avg_seconds"] is None
-                    else s["resolution_avg_seconds"] / 3600
-                    for s in supports
-                ],
-            },
-            formatter="{:,.1f} h",
-            width=charts.HALF,
+            [s["first_response_avg_seconds"] for s in supports],
+            [s["resolution_avg_seconds"] for s in supports],
         ),
-        "sentiment": charts.line(
-            "NPS and CSAT (90 days)",
-            labels,
-            {
-                "NPS": series("nps_90d"),
-                "CSAT x 100": [None if v is None else v * 100 for v in series("csat_90d")],
-            },
-            y_min=-100.0,
-            y_max=100.0,
+        "sentiment": charts.sentiment(
+            "NPS and CSAT (90 days)", labels, series("nps_90d"), series("csat_90d")
         ),
         "mrr": charts.line(
             f"MRR ({currency})", labels, {"MRR": series("mrr")}, formatter="{:,.2f}"
