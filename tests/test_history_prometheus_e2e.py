@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.cli.replay import parse_time
 from streams.engine.account_metrics import ACCOUNT_HELP
 from streams.generator import GeneratorConfig, generate
-from tests.test_prometheus_e2e import binary, free_port, pulse, start, stop
+from tests.support.servers import binary, pulse, running_prometheus
 
 pytestmark = pytest.mark.prometheus
 
@@ -87,24 +87,9 @@ def prometheus(events: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         check=False,
     )
     assert created.returncode == 0, created.stderr[-2000:]
-    (folder / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
-    port = free_port()
-    process = start(
-        [
-            binary("prometheus"),
-            f"--config.file={folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            "--storage.tsdb.retention.time=100y",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        f"http://127.0.0.1:{port}/-/ready",
-        folder / "prometheus.log",
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    config = {"global": {"scrape_interval": "15s"}}
+    with running_prometheus(folder, config, "--storage.tsdb.retention.time=100y") as base:
+        yield base
 
 
 def one_instant(events: Path, at: str) -> dict[tuple[str, tuple], float]:
