@@ -28,8 +28,6 @@ import random
 import struct
 import sys
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -37,38 +35,14 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from streams.contract.rfc3339 import rfc3339_ms  # noqa: E402
 from streams.engine.timeline import DAY_MS  # noqa: E402
-from streams.pulse_config import PulseConfig  # noqa: E402
 from streams.worker.state import COUNTERS_PREFIX, ROW_FORMAT, WorkerBook, partition_of  # noqa: E402
+from tests.support.worker_book import Message, Table, worker_book  # noqa: E402
 
 PARTITIONS = 4
 ACCOUNT = "big-co"
 T0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list | None = None
-
-
-class Table(dict):
-    class changelog_topic:  # noqa: N801 - the attribute Faust's table has
-        @staticmethod
-        def get_topic_name() -> str:
-            return "changelog"
-
-
-def _rfc3339(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def one_row_bytes(book: WorkerBook, partition: int) -> int:
@@ -82,17 +56,8 @@ def one_row_bytes(book: WorkerBook, partition: int) -> int:
 def run(args: argparse.Namespace) -> list[dict]:
     rng = random.Random(args.seed)
     now = [T0]
-    book = WorkerBook(
-        PulseConfig(),
-        lambda: now[0],
-        partitions=PARTITIONS,
-        rekey_topic="rekeyed",
-        dead_letter_topic="dead-letter",
-        unprefixed=lambda topic: topic,
-    )
     table = Table()
-    book.attach(table)
-    book.sync(set(range(PARTITIONS)))
+    book = worker_book(lambda: now[0], partitions=PARTITIONS, table=table)
     key = ACCOUNT.encode()
     partition = partition_of(key, PARTITIONS)
     offset = since = 0
@@ -110,7 +75,7 @@ def run(args: argparse.Namespace) -> list[dict]:
                 {
                     "event_id": f"e-{offset}",
                     "type": "login",
-                    "occurred_at": _rfc3339(at),
+                    "occurred_at": rfc3339_ms(at),
                     "account_id": ACCOUNT,
                     "user_id": f"user-{user}",
                 }

@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +50,9 @@ sys.path.insert(0, str(ROOT))
 
 from streams.engine.timeline import DAY_MS  # noqa: E402
 from streams.pulse_config import PulseConfig  # noqa: E402
-from streams.worker.state import WorkerBook, partition_of  # noqa: E402
+from streams.worker.state import partition_of  # noqa: E402
 from streams.worker.state_parts import HASHED_IDS, HEADER, IDS, TICKET, USER, account_of  # noqa: E402
+from tests.support.worker_book import Message, Table, worker_book  # noqa: E402
 
 PARTITIONS = 4
 QUIET_MS = 65 * DAY_MS
@@ -73,25 +73,6 @@ with open(path, "wb") as out:
 print(config.window_start)
 """
 _OCCURRED = re.compile(rb'"occurred_at":"([^"]+)"')
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
-    headers: list | None = None
-
-
-class Table(dict):
-    """The table's local store as the worker fills it from committed checkpoints."""
-
-    class changelog_topic:  # noqa: N801 - the attribute Faust's table has
-        @staticmethod
-        def get_topic_name() -> str:
-            return "changelog"
 
 
 def rss_mib() -> float:
@@ -129,17 +110,10 @@ class Soak:
     def __init__(self, checkpoint_events: int) -> None:
         self.now = 0
         self.config = PulseConfig()
-        self.book = WorkerBook(
-            self.config,
-            lambda: self.now,
-            partitions=PARTITIONS,
-            rekey_topic="rekeyed",
-            dead_letter_topic="dead-letter",
-            unprefixed=lambda topic: topic,
-        )
         self.table = Table()
-        self.book.attach(self.table)
-        self.book.sync(set(range(PARTITIONS)))
+        self.book = worker_book(
+            lambda: self.now, partitions=PARTITIONS, config=self.config, table=self.table
+        )
         self.checkpoint_events = checkpoint_events
         self.since_checkpoint = 0
         self.offsets = [0] * PARTITIONS

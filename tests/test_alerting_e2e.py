@@ -17,22 +17,23 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.test_prometheus_e2e import (
+from tests.support.servers import (
     ALERTMANAGER_CONFIG,
     DATA_TIMEOUT_S,
     PROMETHEUS_DIR,
+    QuietHandler,
     binary,
     free_port,
     http_json,
-    start,
-    stop,
+    running,
+    running_prometheus,
+    serving,
     wait_until,
 )
 
@@ -93,7 +94,7 @@ class Webhook:
 def webhook() -> Iterator[tuple[Webhook, str]]:
     hook = Webhook()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers["Content-Length"]))
             payload = json.loads(body)
@@ -103,17 +104,8 @@ def webhook() -> Iterator[tuple[Webhook, str]]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield hook, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as address:
+        yield hook, f"http://{address}"
 
 
 # --- Alertmanager with the project's routes -------------------------------------------
@@ -149,22 +141,16 @@ def alertmanager(webhook: tuple[Webhook, str], tmp_path: Path) -> Iterator[str]:
     _, webhook_url = webhook
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(webhook_url)))
     port = free_port()
-    process = start(
-        [
-            binary("prometheus-alertmanager", "alertmanager"),
-            f"--config.file={tmp_path / 'alertmanager.yml'}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ],
-        f"http://127.0.0.1:{port}/-/ready",
-        tmp_path / "alertmanager.log",
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    command = [
+        binary("prometheus-alertmanager", "alertmanager"),
+        f"--config.file={tmp_path / 'alertmanager.yml'}",
+        f"--storage.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
+    ]
+    with running(command, port, tmp_path / "alertmanager.log") as base:
+        yield base
 
 
 def post_alert(base_url: str, alertname: str, resolved: bool = False, **labels: str) -> None:
@@ -291,25 +277,16 @@ def prometheus_with_dead_workers(alertmanager: str, tmp_path: Path) -> Iterator[
             "static_configs": [{"targets": [alertmanager.removeprefix("http://")]}],
         },
     ]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process = start(
-        [
-            binary("prometheus"),
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            # an alert that fires before the Alertmanager is discovered is re-sent
-            # after this delay (1m by default)
-            "--rules.alert.resend-delay=2s",
-            "--log.level=warn",
-        ],
-        f"http://127.0.0.1:{port}/-/ready",
-        tmp_path / "prometheus.log",
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with running_prometheus(
+        tmp_path,
+        config,
+        f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+        # an alert that fires before the Alertmanager is discovered is re-sent
+        # after this delay (1m by default)
+        "--rules.alert.resend-delay=2s",
+        port=port,
+    ) as base:
+        yield base
 
 
 def runbook_base() -> str:

@@ -53,10 +53,10 @@ def stepped(lines: list[bytes], steps: list[int], config: PulseConfig):
     return out, replay
 
 
-def generated(seed: int, end: int | None = None, **faults: float) -> list[bytes]:
+def generated(seed: int, end: int | None = None, days: int = 20, **faults: float) -> list[bytes]:
     fractions = {f"{k}_fraction": v for k, v in faults.items()}
     ends = {} if end is None else {"end": end}
-    config = GeneratorConfig(accounts=15, days=20, seed=seed, **fractions, **ends)
+    config = GeneratorConfig(accounts=15, days=days, seed=seed, **fractions, **ends)
     return [m.value for m in generate(config)]
 
 
@@ -124,9 +124,11 @@ def test_hourly_steps_across_a_dst_change_with_activity_knobs_equal_one_instant_
 ) -> None:
     """[engine] time_zone, activity_types, core_features as a config file gives them; the
     generated sessions carry session_ids (tagged sessions); hourly steps over New York's
-    spring-forward night (2026-03-08) and the local midnights around it."""
-    end = parse_time("2026-03-12T00:00:00Z")
-    lines = generated(5, end=end, late=0.01)
+    spring-forward night (2026-03-08) and the local midnights around it. Two weeks of data
+    up to the day after the last step: a next local midnight computed as 24 hours on
+    (wrong on the 23-hour day) makes the first two cases differ at one step."""
+    end = parse_time("2026-03-10T00:00:00Z")
+    lines = generated(5, end=end, days=14, late=0.01)
     assert any(b'"ses_' in line for line in lines)  # generated logins carry session_ids
     config = PulseConfig.from_mapping({"engine": engine})
     start = parse_time("2026-03-07T12:00:00Z")

@@ -7,22 +7,20 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from streams.devtools import localprometheus
-from tests.test_prometheus_e2e import (
+from tests.support.servers import (
     DATA_TIMEOUT_S,
     PROMETHEUS_DIR,
     binary,
     free_port,
     http_json,
+    serving_metrics,
     start,
     stop,
     wait_until,
@@ -34,26 +32,9 @@ pytestmark = pytest.mark.prometheus
 @pytest.fixture
 def worker() -> Iterator[str]:
     """A stand-in for the worker's /metrics."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            body = b"# TYPE pulse_recovery_in_progress gauge\npulse_recovery_in_progress 0\n"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    exposition = "# TYPE pulse_recovery_in_progress gauge\npulse_recovery_in_progress 0\n"
+    with serving_metrics(lambda: exposition) as address:
+        yield address
 
 
 def test_the_config_reads_every_rule_file_and_scrapes_the_worker():

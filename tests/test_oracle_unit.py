@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from streams.contract.rfc3339 import rfc3339_ms as rfc3339
 from tests.oracle import MetricKey, MetricValue, oracle_metrics
 
 T = 1_772_323_200_000  # 2026-03-01T00:00:00Z, the evaluation time of most cases
@@ -24,14 +24,6 @@ DAY = 24 * HOUR
 RATES = {"USD": Decimal(1), "EUR": Decimal("1.1"), "GBP": Decimal("1.25")}
 
 _ids = itertools.count(1)
-
-
-def rfc3339(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def event(type_: str, at: int, account: str = "acme", **fields: Any) -> dict[str, Any]:
@@ -58,7 +50,8 @@ def used(
     return event("feature_used", at, account, user_id=user, feature=feature)
 
 
-def started(
+def _terms(
+    type_: str,
     at: int,
     amount: Any,
     interval: str = "month",
@@ -67,7 +60,7 @@ def started(
     **terms: Any,
 ) -> dict[str, Any]:
     return event(
-        "subscription_started",
+        type_,
         at,
         account,
         subscription_id=sub,
@@ -79,25 +72,12 @@ def started(
     )
 
 
-def changed(
-    at: int,
-    amount: Any,
-    interval: str = "month",
-    account: str = "acme",
-    sub: str = "s1",
-    **terms: Any,
-) -> dict[str, Any]:
-    return event(
-        "subscription_changed",
-        at,
-        account,
-        subscription_id=sub,
-        plan="pro",
-        amount=amount,
-        currency=terms.pop("currency", "USD"),
-        interval=interval,
-        **terms,
-    )
+def started(at: int, amount: Any, *args: Any, **terms: Any) -> dict[str, Any]:
+    return _terms("subscription_started", at, amount, *args, **terms)
+
+
+def changed(at: int, amount: Any, *args: Any, **terms: Any) -> dict[str, Any]:
+    return _terms("subscription_changed", at, amount, *args, **terms)
 
 
 def canceled(
@@ -111,8 +91,31 @@ def survey(at: int, kind: str, score: int, account: str = "acme") -> dict[str, A
     return event("survey_response", at, account, survey=kind, score=score)
 
 
+def payment(
+    outcome: str, at: int, account: str, amount: Any, currency: str = "USD", sub: str = "s1"
+) -> dict[str, Any]:
+    """payment_failed or payment_succeeded (`outcome`) of `amount` in `currency`."""
+    return event(
+        f"payment_{outcome}", at, account, subscription_id=sub, amount=amount, currency=currency
+    )
+
+
+def raw(type_: str, **fields: Any) -> bytes:
+    """A line as a producer might write it, checked by the edge (event_id x, account a, at T)."""
+    base = {
+        "event_id": "x",
+        "type": type_,
+        "occurred_at": "2026-03-01T00:00:00Z",
+        "account_id": "a",
+    }
+    return json.dumps({**base, **fields}).encode()
+
+
 def metrics(
-    tmp_path: Path, lines: list[dict[str, Any] | str | bytes], as_of: int | None = T
+    tmp_path: Path,
+    lines: list[dict[str, Any] | str | bytes],
+    as_of: int | None = T,
+    rates: Any = RATES,
 ) -> dict[MetricKey, MetricValue]:
     path = tmp_path / "events.jsonl"
     with path.open("wb") as out:
@@ -120,7 +123,7 @@ def metrics(
             if isinstance(line, dict):
                 line = json.dumps(line)
             out.write((line.encode() if isinstance(line, str) else line) + b"\n")
-    return oracle_metrics(path, as_of, rates=RATES)
+    return oracle_metrics(path, as_of, rates=rates)
 
 
 def value(result: dict[MetricKey, MetricValue], name: str, **labels: str) -> MetricValue:
@@ -381,44 +384,14 @@ def test_trialing_and_past_due_accounts(tmp_path: Path) -> None:
             started(T - DAY, 50, account="canceled_trial", **trial),
             canceled(T - HOUR, account="canceled_trial"),
             started(T - 60 * DAY, 10, account="recovered"),
-            event(
-                "payment_failed",
-                T - 2 * DAY,
-                "recovered",
-                subscription_id="s1",
-                amount=10,
-                currency="EUR",
-            ),
-            event(
-                "payment_succeeded",
-                T - DAY,
-                "recovered",
-                subscription_id="s1",
-                amount=0.333,
-                currency="GBP",
-            ),
+            payment("failed", T - 2 * DAY, "recovered", 10, "EUR"),
+            payment("succeeded", T - DAY, "recovered", 0.333, "GBP"),
             started(T - 60 * DAY, 10, account="past_due"),
-            event(
-                "payment_failed",
-                T - DAY,
-                "past_due",
-                subscription_id="s1",
-                amount=19.99,
-                currency="USD",
-            ),
+            payment("failed", T - DAY, "past_due", 19.99),
             started(T - 60 * DAY, 10, account="tie"),
-            event(
-                "payment_succeeded", T - DAY, "tie", subscription_id="s1", amount=1, currency="USD"
-            ),
-            event("payment_failed", T - DAY, "tie", subscription_id="s1", amount=1, currency="USD"),
-            event(
-                "payment_failed",
-                T - 7 * DAY,
-                "not_paying",
-                subscription_id="x",
-                amount=5,
-                currency="USD",
-            ),
+            payment("succeeded", T - DAY, "tie", 1),
+            payment("failed", T - DAY, "tie", 1),
+            payment("failed", T - 7 * DAY, "not_paying", 5, sub="x"),
         ],
     )
     assert value(result, "pulse_trialing_accounts") == 1
@@ -880,47 +853,27 @@ def test_default_as_of_is_the_latest_accepted_event_with_no_future_check(tmp_pat
             b'{"event_id": "x", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a"}',
             "missing_field:type",
         ),
+        (raw("teleport"), "unknown_type"),
+        (raw("login"), "missing_field:user_id"),
+        (raw("login", occurred_at="2026-03-01 00:00:00", user_id="u"), "invalid_field:occurred_at"),
         (
-            b'{"event_id": "x", "type": "teleport", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a"}',
-            "unknown_type",
-        ),
-        (
-            b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a"}',
-            "missing_field:user_id",
-        ),
-        (
-            b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01 00:00:00", "account_id": "a", "user_id": "u"}',
+            raw("login", occurred_at="2026-02-30T00:00:00Z", user_id="u"),
             "invalid_field:occurred_at",
         ),
+        (raw("survey_response", survey="csat", score=0), "invalid_field:score"),
         (
-            b'{"event_id": "x", "type": "login", "occurred_at": "2026-02-30T00:00:00Z", "account_id": "a", "user_id": "u"}',
-            "invalid_field:occurred_at",
-        ),
-        (
-            b'{"event_id": "x", "type": "survey_response", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
-            b'"survey": "csat", "score": 0}',
-            "invalid_field:score",
-        ),
-        (
-            b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
-            b'"subscription_id": "s", "amount": -1, "currency": "USD"}',
+            raw("payment_failed", subscription_id="s", amount=-1, currency="USD"),
             "invalid_field:amount",
         ),
         (
-            b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
-            b'"subscription_id": "s", "amount": 1, "currency": "XXX"}',
+            raw("payment_failed", subscription_id="s", amount=1, currency="XXX"),
             "no_exchange_rate",
         ),  # ISO, but no rate
         (
-            b'{"event_id": "x", "type": "payment_failed", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", '
-            b'"subscription_id": "s", "amount": 1, "currency": "ZZZ"}',
+            raw("payment_failed", subscription_id="s", amount=1, currency="ZZZ"),
             "unknown_currency",
         ),  # not ISO 4217
-        (
-            b'{"event_id": "x", "type": "login", "occurred_at": "2026-03-01T00:00:00Z", "account_id": "a", "user_id": "u", '
-            b'"pad": "' + b"x" * 65536 + b'"}',
-            "too_large",
-        ),
+        (raw("login", user_id="u", pad="x" * 65536), "too_large"),
     ],
 )
 def test_edge_rejections_carry_the_contract_reason(
@@ -996,30 +949,21 @@ DATED = [
 ]
 
 
-def dated_metrics(tmp_path: Path, lines: list[dict[str, Any]]) -> dict[MetricKey, MetricValue]:
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return oracle_metrics(path, T, rates=DATED)
-
-
 def test_dated_rates_apply_at_the_event_nearest_earlier_date(tmp_path: Path) -> None:
     """Hand-derived: EUR is 1.00 from T - 40d and 1.20 from T - 10d. Terms set at T - 20d
     keep 1.00 (100.00); a change at T - 5d takes 1.20 (+20.00 expansion); payments convert
     at their own date; an event before the first EUR date has no rate."""
-    result = dated_metrics(
+    result = metrics(
         tmp_path,
         [
             started(T - 20 * DAY, 100, currency="EUR"),
             started(T - 20 * DAY, 50, currency="EUR", sub="s2"),
             changed(T - 5 * DAY, 100, currency="EUR", sub="s2"),
-            event(
-                "payment_succeeded", T - 6 * DAY, subscription_id="s1", amount=10, currency="EUR"
-            ),
-            event(
-                "payment_succeeded", T - 41 * DAY, subscription_id="s1", amount=10, currency="EUR"
-            ),
+            payment("succeeded", T - 6 * DAY, "acme", 10, "EUR"),
+            payment("succeeded", T - 41 * DAY, "acme", 10, "EUR"),
             started(T - 41 * DAY, 70, currency="EUR", sub="s3", account="early"),
         ],
+        rates=DATED,
     )
     assert value(result, "pulse_mrr") == Decimal("220.00")  # 100 x 1.00 + 100 x 1.20
     assert value(result, "pulse_mrr_movement", kind="expansion", window="30d") == Decimal("70.00")

@@ -15,28 +15,34 @@ Alertmanager (routes, inhibitions, notifications): tests/test_alerting_e2e.py.
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
-import shutil
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-PROMETHEUS_DIR = REPO / "ops" / "prometheus"
-ALERTMANAGER_CONFIG = REPO / "ops" / "alertmanager" / "alertmanager.yml"
+from tests.support.servers import (  # noqa: F401 - the helpers other e2e modules took from here
+    ALERTMANAGER_CONFIG,
+    COMMAND_TIMEOUT_S,
+    DATA_TIMEOUT_S,
+    PROMETHEUS_DIR,
+    REPO,
+    START_TIMEOUT_S,
+    binary,
+    free_port,
+    http_json,
+    pulse,
+    running_prometheus,
+    serving_metrics,
+    start,
+    stop,
+    wait_until,
+)
+
 SOURCE_TOPICS = (
     "pulse.logins",
     "pulse.feature-use",
@@ -46,100 +52,11 @@ SOURCE_TOPICS = (
     "pulse.lifecycle",
 )
 LATENCY_BUCKETS = ("0.01", "0.1", "1.0", "10.0", "+Inf")
-START_TIMEOUT_S = 60.0
-DATA_TIMEOUT_S = 90.0
-COMMAND_TIMEOUT_S = 300.0
 
 pytestmark = pytest.mark.prometheus
 
 
 # --- helpers --------------------------------------------------------------------------
-
-
-def binary(*names: str) -> str:
-    for name in names:
-        if path := shutil.which(name):
-            return path
-    pytest.fail(
-        f"{' or '.join(names)} is not installed: run `sh ops/install-prometheus.sh` "
-        "(Debian's prometheus and prometheus-alertmanager packages)."
-    )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def http_json(url: str, body: bytes | None = None) -> Any:
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json"} if body else {}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float, what: Callable[[], str]) -> Any:
-    """Poll `check` until it returns something truthy; fail with `what()` after the timeout."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout_s:.0f}s: {what()}")
-        time.sleep(0.5)
-
-
-def start(command: list[str], ready_url: str, log: Path) -> subprocess.Popen:
-    """Start a server process and wait until `ready_url` answers 200."""
-    log_file = log.open("wb")
-    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-    log_file.close()
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            pytest.fail(
-                f"{Path(command[0]).name} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(ready_url, timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
-    try:
-        wait_until(
-            ready,
-            START_TIMEOUT_S,
-            lambda: f"{ready_url} never answered:\n{log.read_text()[-3000:]}",
-        )
-    except BaseException:
-        stop(process)
-        raise
-    return process
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=15)
-
-
-def pulse(*args: str | Path) -> str:
-    command = [sys.executable, "-m", "streams.cli", *map(str, args)]
-    result = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"`pulse {' '.join(map(str, args))}` failed ({result.returncode}): {result.stderr[-2000:]}"
-        )
-    return result.stdout
 
 
 def load_dashboard_builder():
@@ -243,27 +160,8 @@ def replay_text(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def worker_url(replay_text: str) -> Iterator[str]:
     worker = ReplayWorker(replay_text)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            body = worker.exposition().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_metrics(worker.exposition) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -282,23 +180,8 @@ def prometheus(worker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "static_configs": [{"targets": [worker_url]}],
         }
     ]
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    process = start(
-        [
-            binary("prometheus"),
-            f"--config.file={folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        f"http://127.0.0.1:{port}/-/ready",
-        folder / "prometheus.log",
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with running_prometheus(folder, config) as base:
+        yield base
 
 
 def query(base_url: str, promql: str) -> dict:

@@ -11,29 +11,22 @@ ratio series may reach Prometheus from a worker.
 from __future__ import annotations
 
 import json
-import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from contextlib import ExitStack
 
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_prometheus_e2e import (
+from tests.support.servers import (
     DATA_TIMEOUT_S,
     PROMETHEUS_DIR,
-    ReplayWorker,
-    binary,
-    free_port,
     pulse,
-    query,
-    start,
-    stop,
+    running_prometheus,
+    serving_metrics,
     wait_until,
 )
+from tests.test_prometheus_e2e import ReplayWorker, query
 
 pytestmark = pytest.mark.prometheus
 
@@ -84,32 +77,6 @@ def without_window(labels: tuple) -> tuple:
     return tuple((key, value) for key, value in labels if key != "window")
 
 
-@contextmanager
-def serve(replay_text: str) -> Iterator[str]:
-    """host:port of an HTTP server that plays a worker from its replay exposition."""
-    worker = ReplayWorker(replay_text)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            body = worker.exposition().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
     """(the whole dataset's replay with ratios, the two halves' replays without)."""
@@ -136,7 +103,9 @@ def prometheus_two_workers(
 ) -> Iterator[str]:
     _, halves = dataset
     with ExitStack() as servers:
-        targets = [servers.enter_context(serve(text)) for text in halves]
+        targets = [
+            servers.enter_context(serving_metrics(ReplayWorker(text).exposition)) for text in halves
+        ]
         yield from _prometheus(targets, tmp_path_factory)
 
 
@@ -149,23 +118,8 @@ def _prometheus(targets: list[str], tmp_path_factory: pytest.TempPathFactory) ->
         ],
         "scrape_configs": [{"job_name": "pulse", "static_configs": [{"targets": targets}]}],
     }
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    process = start(
-        [
-            binary("prometheus"),
-            f"--config.file={folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        f"http://127.0.0.1:{port}/-/ready",
-        folder / "prometheus.log",
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with running_prometheus(folder, config) as base:
+        yield base
 
 
 def test_workers_export_no_global_ratio(dataset: tuple[str, list[str]]):

@@ -6,20 +6,19 @@ cached rows, checkpoints), against a reference engine that never forgets anythin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-
 import orjson
 
 from streams.contract.decoding import Decoder
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.engine_config import EngineConfig
 from streams.engine.timeline import DAY_MS, HOUR_MS
 from streams.pulse_config import PulseConfig
-from streams.worker.state import PartitionState, WorkerBook, partition_of
+from streams.worker.state import PartitionState, partition_of
 from streams.worker.state_parts import account_of
 from tests.engine_events import T0, opened, reopened, resolved, value
+from tests.support.worker_book import Message, worker_book
 
 PARTITIONS = 2
 UNBOUNDED = EngineConfig(
@@ -27,45 +26,11 @@ UNBOUNDED = EngineConfig(
 )
 
 
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list | None = None
-
-
-class Table(dict):
-    class changelog_topic:  # noqa: N801 - the attribute Faust's table has
-        @staticmethod
-        def get_topic_name() -> str:
-            return "changelog"
-
-
-def _rfc3339(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
 class Feed:
     """Events into a WorkerBook, as Kafka would deliver them, with the committed rows kept."""
 
     def __init__(self) -> None:
-        self.book = WorkerBook(
-            PulseConfig(),
-            lambda: 2_000_000_000_000,
-            partitions=PARTITIONS,
-            rekey_topic="rekeyed",
-            dead_letter_topic="dead-letter",
-            unprefixed=lambda t: t,
-        )
-        self.book.attach(Table())
-        self.book.sync(set(range(PARTITIONS)))
+        self.book = worker_book(2_000_000_000_000, partitions=PARTITIONS)
         self.offset = 0
         self.rows: dict[bytes, bytes | None] = {}
         self.reference = Engine(UNBOUNDED)
@@ -113,7 +78,7 @@ def _event(n: int, kind: str, at: int, user: str, **extra) -> dict:
     return {
         "event_id": f"e{n}",
         "type": kind,
-        "occurred_at": _rfc3339(at),
+        "occurred_at": rfc3339_ms(at),
         "account_id": "acme",
         "user_id": user,
         **extra,
@@ -199,7 +164,7 @@ def test_pruning_only_changed_accounts_at_a_checkpoint_writes_nothing_else():
     other = {
         "event_id": "x1",
         "type": "login",
-        "occurred_at": _rfc3339(T0 + 90 * DAY_MS),
+        "occurred_at": rfc3339_ms(T0 + 90 * DAY_MS),
         "account_id": "beta",
         "user_id": "u9",
     }

@@ -3,58 +3,25 @@ written, and the parts give back exactly the state (pure unit tests, no Kafka)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import orjson
 
-from streams.pulse_config import PulseConfig
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.worker.state import (
     COUNTERS_PREFIX,
     ROW_FORMAT,
     PartitionState,
-    WorkerBook,
     partition_of,
 )
 from streams.worker.state_parts import account_of, encoded, join, split
+from tests.support.worker_book import Message, worker_book
 
 PARTITIONS = 2
 T0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z
 
 
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list | None = None
-
-
-class Table(dict):
-    class changelog_topic:  # noqa: N801 - the attribute Faust's table has
-        @staticmethod
-        def get_topic_name() -> str:
-            return "changelog"
-
-
-def book() -> WorkerBook:
-    worker = WorkerBook(
-        PulseConfig(),
-        lambda: T0 + 40 * 86_400_000,
-        partitions=PARTITIONS,
-        rekey_topic="rekeyed",
-        dead_letter_topic="dead-letter",
-        unprefixed=lambda topic: topic,
-    )
-    worker.attach(Table())
-    worker.sync(set(range(PARTITIONS)))
-    return worker
-
-
 class Feed:
     def __init__(self, account: str = "big") -> None:
-        self.worker = book()
+        self.worker = worker_book(T0 + 40 * 86_400_000, partitions=PARTITIONS)
         self.account = account
         self.key = account.encode()
         self.partition = partition_of(self.key, PARTITIONS)
@@ -68,7 +35,7 @@ class Feed:
                 "type": "login",
                 "account_id": self.account,
                 "user_id": user,
-                "occurred_at": _rfc3339(at),
+                "occurred_at": rfc3339_ms(at),
             }
         )
         self.worker.process(
@@ -87,16 +54,6 @@ class Feed:
         return [
             s for s in sends if s.topic == "changelog" and not s.key.startswith(COUNTERS_PREFIX)
         ]
-
-
-def _rfc3339(ms: int) -> str:
-    from datetime import UTC, datetime
-
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def test_no_part_grows_with_the_users_and_a_checkpoint_writes_only_what_changed():

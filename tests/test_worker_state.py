@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import orjson
 
-from streams.pulse_config import PulseConfig
 from streams.worker.state import COUNTERS_PREFIX, PartitionState, WorkerBook, partition_of
 from streams.worker.state_parts import account_of
+from tests.support.worker_book import Message, worker_book
 
 PARTITIONS = 2
 
 
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list | None = None
-
-
-class Table(dict):
-    class changelog_topic:  # noqa: N801 - the attribute Faust's table has
-        @staticmethod
-        def get_topic_name() -> str:
-            return "changelog"
-
-
-def book(now: int = 2_000_000_000_000) -> WorkerBook:
-    book = WorkerBook(
-        PulseConfig(),
-        lambda: now,
-        partitions=PARTITIONS,
-        rekey_topic="rekeyed",
-        dead_letter_topic="dead-letter",
-        unprefixed=lambda topic: topic,
-    )
-    book.attach(Table())
-    book.sync(set(range(PARTITIONS)))
-    return book
+def book(now: int = 2_000_000_000_000, **options: bool) -> WorkerBook:
+    return worker_book(now, partitions=PARTITIONS, **options)
 
 
 def login(account: str, event_id: str) -> bytes:
@@ -308,17 +279,7 @@ def _family_names(families) -> set[str]:
 def test_without_account_records_a_scrape_has_the_engine_metrics_and_no_account_metrics():
     """--no-account-records (settings.account_records=False): no record is computed, no
     account or watchlist series is exported; the engine's metrics are as before."""
-    worker = WorkerBook(
-        PulseConfig(),
-        lambda: MARCH_2,
-        partitions=PARTITIONS,
-        rekey_topic="rekeyed",
-        dead_letter_topic="dead-letter",
-        unprefixed=lambda topic: topic,
-        account_records=False,
-    )
-    worker.attach(Table())
-    worker.sync(set(range(PARTITIONS)))
+    worker = book(MARCH_2, account_records=False)
     on = book(MARCH_2)
     for (account,) in (accounts_in(0, 1), accounts_in(1, 1)):
         for each in (worker, on):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import REPO, free_port
-from tests.test_prometheus_e2e import binary, http_json, wait_until
+from tests.support.servers import binary, http_json, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prometheus]
 START_TIMEOUT_S = 240.0
