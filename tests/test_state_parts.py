@@ -134,7 +134,7 @@ def _event(feed: Feed, event_id: str, event_type: str, at: int, **fields) -> Non
             "event_id": event_id,
             "type": event_type,
             "account_id": feed.account,
-            "occurred_at": _rfc3339(at),
+            "occurred_at": rfc3339_ms(at),
             **fields,
         }
     )
