@@ -56,7 +56,7 @@ from streams.worker.faust.hooks import send_in_partition_transaction
 from streams.worker.gc_policy import GcPolicy
 from streams.worker.kafka_watch import KafkaWatch
 from streams.worker.settings import WorkerSettings
-from streams.worker.state import WorkerBook
+from streams.worker.state import CHECKPOINT_SLICE_ACCOUNTS, WorkerBook
 from streams.worker.telemetry import PipelineTelemetry
 from streams.worker.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
 
@@ -70,6 +70,10 @@ MAX_ROW_BYTES = 16 * 1024 * 1024
 # serves HTTP requests (/accounts, /metrics), which would otherwise wait for the whole batch.
 APPLY_TURN_S = 0.005
 YIELD_CHECK_EVERY = 64
+# A checkpoint gives the event loop a turn after every CHECKPOINT_SLICE_ACCOUNTS accounts it
+# prunes and encodes (streams/worker/state.py) and after every SEND_SLICE records it hands to
+# the producer: a checkpoint of 10,000 accounts would otherwise hold the loop for a second.
+SEND_SLICE = 500
 # The producer's batches (see _build_app): a topic the worker writes to must accept
 # messages of this size plus a batch header, i.e. Kafka's default max.message.bytes.
 PRODUCER_BATCH_BYTES = 1 << 20
@@ -270,10 +274,17 @@ class PulseWorker:
         small) aborts the checkpoint: nothing of it is acknowledged, no commit follows,
         and the worker stops (aiokafka does not fail a transaction for a refused record,
         so committing would make offsets durable without that record)."""
+        prepared = await self._prepare_checkpoint()
+        if prepared is None:  # the partitions were reloaded meanwhile: read them again
+            for message in held:
+                faust_hooks.forget_unacked(self.app.consumer, message)
+            return
         deliveries: list = []
         try:
-            for partition, sends in self.book.checkpoint().items():
+            for partition, sends in prepared.items():
                 for send in sends:
+                    if len(deliveries) % SEND_SLICE == SEND_SLICE - 1:
+                        await asyncio.sleep(0)  # a turn for requests between slices of sends
                     deliveries.append((send, await self._send(partition, send)))
             results = await asyncio.gather(
                 *(delivery for _, delivery in deliveries), return_exceptions=True
@@ -304,6 +315,24 @@ class PulseWorker:
         consumer = self.app.consumer
         for message in held:
             message.ack(consumer)
+
+    async def _prepare_checkpoint(self) -> dict | None:
+        """`WorkerBook.checkpoint` in slices of CHECKPOINT_SLICE_ACCOUNTS accounts, the event
+        loop serving requests between them (the agent applies nothing meanwhile: it is
+        here). None when the partitions were reloaded between two slices (a revocation
+        or a recovery aborted their transactions): nothing is sent."""
+        book = self.book
+        generation = book.generation
+        steps = book.checkpoint_steps(CHECKPOINT_SLICE_ACCOUNTS)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+            await asyncio.sleep(0)
+            if book.generation != generation:
+                steps.close()
+                return None
 
     async def _abandon(self, held: list, sentence: str) -> None:
         """Abort the checkpoint of `held` and stop: refuse every later commit (the open

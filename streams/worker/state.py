@@ -46,7 +46,7 @@ from __future__ import annotations
 import itertools
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -74,6 +74,9 @@ _ZLIB = b"\x78"  # the first byte of a zlib stream: a row of format 1
 COUNTERS_PREFIX = b"\x00counters/"
 PRUNE_STEP_MS = DAY_MS
 """An account is pruned at a checkpoint once its stream time has moved this far since its last prune."""
+CHECKPOINT_SLICE_ACCOUNTS = 100
+"""Accounts pruned and encoded per slice of a checkpoint (`WorkerBook.checkpoint_steps`):
+about 10 ms of work at 10,000 accounts (docs/performance.md, "Account layer, live")."""
 
 
 def counters_key(partition: int, partitions: int) -> bytes:
@@ -352,17 +355,42 @@ class WorkerBook:
         Kafka transaction is its outbox, then the changelog rows of the accounts it
         changed (pruned first) and its counters row. A new transaction starts for the
         events that follow; the prepared one keeps its rows until `take_committed`."""
-        out = {}
-        for partition, state in self._states.items():
+        steps = self.checkpoint_steps(CHECKPOINT_SLICE_ACCOUNTS)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                prepared: dict[int, list[Send]] = done.value
+                return prepared
+
+    def checkpoint_steps(self, slice_accounts: int) -> Generator[None, None, dict[int, list[Send]]]:
+        """`checkpoint` in slices: it yields after every `slice_accounts` accounts pruned
+        and encoded, and returns what `checkpoint` returns. Pruning and encoding 10,000
+        changed accounts takes about a second, which the worker's event loop would
+        otherwise spend on nothing else: between two slices it serves requests. The
+        caller must not resume it once the partitions were reloaded (`generation`
+        moved on: their transactions are aborted) nor apply events meanwhile; the
+        transactions move to PREPARED only after the last slice, all at once."""
+        encoded: dict[int, list[Row]] = {}
+        for partition, state in list(self._states.items()):
             tx = state.tx
             if tx.is_empty():
                 continue  # its offsets (messages that changed nothing) stay with the open transaction
-            self._pipelines[partition].engine.prune(list(tx.changed), step_ms=PRUNE_STEP_MS)
+            engine = self._pipelines[partition].engine
+            changed = list(tx.changed)
+            rows: list[Row] = []
+            for start in range(0, len(changed), slice_accounts):
+                accounts = changed[start : start + slice_accounts]
+                engine.prune(accounts, step_ms=PRUNE_STEP_MS)
+                rows += [row for account_id in accounts for row in state.rows_of(account_id)]
+                yield
+            encoded[partition] = rows
+        out = {}
+        for partition, rows in encoded.items():
+            state = self._states[partition]
+            tx = state.tx
             if self.account_records:
                 self.touched.update(tx.changed)
-            rows: list[Row] = [
-                row for account_id in tx.changed for row in state.rows_of(account_id)
-            ]
             if tx.counters_changed:
                 rows.append((self._counters_keys[partition], state.counters_bytes()))
             outbox = tx.prepare(rows)
