@@ -35,7 +35,9 @@ def _loaded_book():
 
 def _stand_in(worker_book) -> SimpleNamespace:
     consumer = SimpleNamespace(_unacked_messages=set())
-    return SimpleNamespace(book=worker_book, app=SimpleNamespace(consumer=consumer))
+    return SimpleNamespace(
+        book=worker_book, app=SimpleNamespace(consumer=consumer), state_lock=asyncio.Lock()
+    )
 
 
 @pytest.mark.parametrize("slice_accounts", [1, 4, 10, 100])

@@ -46,7 +46,7 @@ from __future__ import annotations
 import itertools
 import struct
 import zlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -54,7 +54,7 @@ import orjson
 from streams.contract.deadletter import dead_letter_key
 from streams.contract.decoding import Rejection
 from streams.engine.account import AccountState
-from streams.engine.engine import Engine
+from streams.engine.engine import Engine, Steps, run_steps
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS
 from streams.exposition import Exposition, metric_families, partition_counter_families
@@ -355,15 +355,9 @@ class WorkerBook:
         Kafka transaction is its outbox, then the changelog rows of the accounts it
         changed (pruned first) and its counters row. A new transaction starts for the
         events that follow; the prepared one keeps its rows until `take_committed`."""
-        steps = self.checkpoint_steps(CHECKPOINT_SLICE_ACCOUNTS)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                prepared: dict[int, list[Send]] = done.value
-                return prepared
+        return run_steps(self.checkpoint_steps(CHECKPOINT_SLICE_ACCOUNTS))
 
-    def checkpoint_steps(self, slice_accounts: int) -> Generator[None, None, dict[int, list[Send]]]:
+    def checkpoint_steps(self, slice_accounts: int) -> Steps[dict[int, list[Send]]]:
         """`checkpoint` in slices: it yields after every `slice_accounts` accounts pruned
         and encoded, and returns what `checkpoint` returns. Pruning and encoding 10,000
         changed accounts takes about a second, which the worker's event loop would
@@ -440,21 +434,28 @@ class WorkerBook:
         """Every (account_id, engine state) of the loaded partitions (the account API)."""
         return [item for state in self._states.values() for item in state.engine_rows.items()]
 
-    def families(self, as_of: int):
+    def families(self, as_of: int) -> list:
         """The business metrics of the loaded partitions, as Prometheus families: the
         engine's additive figures (no global ratios: the recording rules make them), then
         the pulse_events_* counters labelled by partition. Read-only: a snapshot of the
         cache as it is now (see the module header)."""
+        return run_steps(self.families_steps(as_of, 0))
+
+    def families_steps(self, as_of: int, slice_accounts: int) -> Steps[list]:
+        """`families` as steps of `slice_accounts` accounts (`Engine.snapshot_steps`): the
+        worker's scrape serves other requests between them, while no event is applied
+        (streams/worker/app.py), so the steps still read one state of the cache."""
         engine = Engine(
             self.config.engine, self.config.revenue, store=_MergedStore(self._states.values())
         )
+        snapshot = yield from engine.snapshot_steps(as_of, slice_accounts)
         counters = {partition: state.counters for partition, state in self._states.items()}
         exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
         accounts: list[Sample] = []
         if self.account_records:
             # over the cached records at the stepped clock, kept between refresh rounds
             accounts = self.record_cache.account_samples(len(self._states), self.partitions)
-        return metric_families([*engine.snapshot(as_of), *accounts], None, exposition) + list(
+        return metric_families([*snapshot, *accounts], None, exposition) + list(
             partition_counter_families(counters)
         )
 
