@@ -10,11 +10,14 @@ backlog changes every account between two scrapes. So:
 - One account (`GET /accounts/{id}`) is always exact: computed again when an event changed
   the account (the book's `touched` set) or the step moved on.
 - The whole portfolio and the account metrics read the cached records as they are, even
-  when an account changed since or the record is of the previous step; only an account
-  never computed is computed on the spot. A background task (`refresh`, run by the
-  worker in slices of a few milliseconds with pauses between them, so that it takes a
-  bounded share of the event loop) computes the changed and outdated records again, so
-  these answers lag the events by at most the time the refresh needs to go round.
+  when an account changed since or the record is of the previous step, and compute
+  nothing: an account never computed yet is not in them until the refresh has computed
+  it (as if its first events had not arrived yet). A background task (`refresh`, run by
+  the worker in slices of a few milliseconds with pauses between them, so that it takes a
+  bounded share of the event loop while events arrive) computes the new, changed and
+  outdated records, so these answers lag the events by at most the time the refresh
+  needs to go round. Computing on the spot the accounts a backlog brings faster than
+  the refresh made a portfolio query take seconds (docs/performance.md).
 - The cache is emptied whenever the book reloads its partitions (a rebalance).
 - The refresh works through a queue built once per round (not a scan of every account
   per slice): accounts never computed first, so that a query rarely has one to compute
@@ -81,6 +84,7 @@ class RecordCache:
         self._samples_of = -1  # `_computed` when the account samples were last made...
         self._samples_due = True  # ...and whether a round has completed with more since
         self._samples: tuple[tuple[int, int, int], list[Sample]] | None = None
+        self.changes_seen = 0  # accounts reported changed so far: moves while events arrive
 
     def as_of(self) -> int:
         now = self.clock()
@@ -94,6 +98,7 @@ class RecordCache:
             self._queue = []
             self._generation = book.generation
         if book.touched:
+            self.changes_seen += len(book.touched)
             self._changed |= book.touched
             book.touched.clear()
 
@@ -142,25 +147,26 @@ class RecordCache:
             entry.json_bytes = orjson.dumps(entry.rendered())
         return entry.json_bytes
 
-    def _cached(self, as_of: int) -> list[_Entry]:
-        """Every loaded account's entry as cached (computed now only when it has none)."""
+    def _cached(self) -> list[_Entry]:
+        """The entry of every loaded account the refresh has computed, as cached."""
         self._sync()
         entries, out = self._entries, []
         for account_id in self.book.account_ids():
-            entry = entries.get(account_id) or self._compute(account_id, as_of)
+            entry = entries.get(account_id)
             if entry is not None:
                 out.append(entry)
         return out
 
     def records(self, as_of: int) -> list[dict[str, Any]]:
-        """Every loaded account's cached record (see the module header), by account_id."""
-        entries = sorted(self._cached(as_of), key=lambda entry: entry.record["account_id"])
+        """Every loaded account's cached record (see the module header), by account_id;
+        `as_of` is the step asked for: the records may be of an earlier one."""
+        entries = sorted(self._cached(), key=lambda entry: entry.record["account_id"])
         return [entry.record for entry in entries]
 
     def rows(self, as_of: int) -> list[PortfolioRow]:
         """Every loaded account's cached portfolio row, in no particular order (the
         portfolio's order is total: streams/worker/portfolio_query.py)."""
-        return [entry.row for entry in self._cached(as_of)]
+        return [entry.row for entry in self._cached()]
 
     def account_samples(self, owned: int, partitions: int) -> list[Sample]:
         """The account metrics over the cached records (see the module header)."""
