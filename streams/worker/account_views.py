@@ -52,8 +52,8 @@ SCOPE_HEADER = "X-Pulse-Scope"
 JSON = "application/json"
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=15)
 # The record cache's refresh: 10 ms of work, then, while records are left to compute, a
-# pause of 90 ms when events arrived since the last slice (at most a tenth of the event
-# loop, the rest is the agent's) or of 1 ms when none did (the loop is free: the cache
+# pause of 90 ms while the agent is busy with events (at most a tenth of the event loop,
+# the rest is the agent's) or of 1 ms while it is idle (the loop is free: the cache
 # catches up in seconds once a backlog is consumed); one second when all are current.
 REFRESH_SLICE_S = 0.01
 REFRESH_BUSY_PAUSE_S = 0.09
@@ -103,13 +103,11 @@ class AccountViews:
         """Keep the record cache warm (streams/worker/record_cache.py), in slices of REFRESH_SLICE_S
         so that the agent keeps its turn on the event loop."""
         cache = self.worker.book.record_cache
-        seen = cache.changes_seen
         while True:
             done = True
             if self._loaded_partitions() is not None:
                 done = cache.refresh(REFRESH_SLICE_S)
-            arrived, seen = cache.changes_seen != seen, cache.changes_seen
-            await asyncio.sleep(refresh_pause(done, arrived))
+            await asyncio.sleep(refresh_pause(done, self.worker.agent_busy()))
 
     # ---- responses --------------------------------------------------------------------------
 
@@ -275,11 +273,11 @@ class AccountViews:
             return None
 
 
-def refresh_pause(done: bool, events_arrived: bool) -> float:
+def refresh_pause(done: bool, agent_busy: bool) -> float:
     """The pause after a slice of the record cache's refresh (see REFRESH_SLICE_S)."""
     if done:
         return REFRESH_PAUSE_S
-    return REFRESH_BUSY_PAUSE_S if events_arrived else REFRESH_IDLE_PAUSE_S
+    return REFRESH_BUSY_PAUSE_S if agent_busy else REFRESH_IDLE_PAUSE_S
 
 
 def _same_host(a: URL, b: URL) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -77,6 +78,9 @@ SEND_SLICE = 500
 # A scrape tallies the engine's snapshot in slices of this many accounts (about 6 ms at
 # 10,000 accounts), the event loop serving other requests between them.
 SNAPSHOT_SLICE_ACCOUNTS = 100
+# The agent counts as busy for this long after a batch of events or a checkpoint (a batch
+# comes at least every --batch-seconds while a backlog lasts).
+AGENT_BUSY_S = 1.0
 # The producer's batches (see _build_app): a topic the worker writes to must accept
 # messages of this size plus a batch header, i.e. Kafka's default max.message.bytes.
 PRODUCER_BATCH_BYTES = 1 << 20
@@ -127,6 +131,7 @@ class PulseWorker:
         # Held by the agent while it changes the rows (a turn of a batch, a checkpoint's
         # slices) and by a scrape across its slices: a scrape reads one state of the rows.
         self.state_lock = asyncio.Lock()
+        self.busy_until = 0.0  # event loop time until which the agent counts as busy
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
         self.hooks = faust_hooks.WorkerHooks(
             self._on_committed, self.delivery.start, self.delivery.trail, self.source_topic_names
@@ -217,6 +222,8 @@ class PulseWorker:
         loop = asyncio.get_running_loop()
         due = 0.0
         async for messages in faust_fastpath.message_batches(stream, s.batch_size, s.batch_seconds):
+            if messages:
+                self.busy_until = math.inf  # until this batch and its checkpoint are done
             if not messages and self.ready():
                 # idle after an assignment or a recovery: load the partitions' rows here,
                 # in the agent, so that /metrics (which never loads) can show them
@@ -229,12 +236,20 @@ class PulseWorker:
             held = self.held
             rebalancing = not self.app.flow_control.is_active()
             if held and (rebalancing or len(held) >= s.checkpoint_events or loop.time() >= due):
+                self.busy_until = math.inf
                 self.held = []
                 async with (
                     self.hooks.lock
                 ):  # no commit between a checkpoint's first send and last ack
                     await self._checkpoint(held)
                 self.gc_policy.checkpointed()
+            if self.busy_until == math.inf:
+                self.busy_until = loop.time() + AGENT_BUSY_S
+
+    def agent_busy(self) -> bool:
+        """Whether the agent had events to apply or a checkpoint to write within the last
+        AGENT_BUSY_S (the record cache's refresh leaves it the event loop meanwhile)."""
+        return asyncio.get_running_loop().time() < self.busy_until
 
     def owned_partitions(self) -> set[int]:
         return {

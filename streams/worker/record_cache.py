@@ -84,7 +84,6 @@ class RecordCache:
         self._samples_of = -1  # `_computed` when the account samples were last made...
         self._samples_due = True  # ...and whether a round has completed with more since
         self._samples: tuple[tuple[int, int, int], list[Sample]] | None = None
-        self.changes_seen = 0  # accounts reported changed so far: moves while events arrive
 
     def as_of(self) -> int:
         now = self.clock()
@@ -98,7 +97,6 @@ class RecordCache:
             self._queue = []
             self._generation = book.generation
         if book.touched:
-            self.changes_seen += len(book.touched)
             self._changed |= book.touched
             book.touched.clear()
 
