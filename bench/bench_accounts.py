@@ -229,7 +229,8 @@ def main() -> None:
 
     for index, unit in ((0, "events/s, wall clock"), (1, "events per CPU second of the worker")):
         off, plain, read = (
-            statistics.mean(run[index] for run in runs) for runs in (off_runs, plain_runs, read_runs)
+            statistics.mean(run[index] for run in runs)
+            for runs in (off_runs, plain_runs, read_runs)
         )
         rows.append(
             f"| {unit}: account layer off (`--no-account-records`) | {off:,.0f}"
