@@ -454,7 +454,9 @@ class WorkerBook:
         accounts: list[Sample] = []
         if self.account_records:
             # over the cached records at the stepped clock, kept between refresh rounds
-            accounts = self.record_cache.account_samples(len(self._states), self.partitions)
+            accounts = yield from self.record_cache.account_samples_steps(
+                len(self._states), self.partitions, slice_accounts * 10
+            )
         return metric_families([*snapshot, *accounts], None, exposition) + list(
             partition_counter_families(counters)
         )
