@@ -12,7 +12,9 @@ the same sitting (`--rounds` repeats the three, alternating their order):
 (b) "read": the same, while a client asks the account API without pause: alternately
     `GET /accounts/{id}` (a random account of the backlog) and
     `GET /accounts?band=red&sort=-mrr&limit=50` (the portfolio over every account).
-Throughput is events/s from the first progress to the end of the backlog; latencies are
+Throughput is events/s from the first progress to the end of the backlog, wall clock and per
+CPU second of the worker process (user + system, every thread, from /proc: the steadier
+figure on a shared machine); the 1-minute load average is sampled at every poll. Latencies are
 wall-clock per request, p50 and p99, over the requests made while (b) consumed, and again
 over a burst after it caught up (all accounts loaded); only answered requests (200, and
 404 for an account not consumed yet) count in the latencies, the other statuses are
@@ -113,19 +115,34 @@ def start_worker(
     return WorkerProcess(args, {"PULSE_WEB_TOKEN": TOKEN}, tmp / f"{name}.log"), port
 
 
-def consume(process: WorkerProcess, port: int, total: int, what: str) -> float:
+LOADS: list[float] = []  # the 1-minute load average at every progress poll of every run
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (every thread), from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def consume(process: WorkerProcess, port: int, total: int, what: str) -> tuple[float, float]:
+    """(events/s wall clock, events per CPU second of the worker) from the first progress
+    to the end of the backlog."""
     first = None
     last_log = 0.0
     deadline = time.monotonic() + 3600
+    pid = process.process.pid
     while time.monotonic() < deadline:
         if not process.alive():
             raise SystemExit(f"{what} exited:\n{process.log_tail()}")
         count = int(_sum(_scrape(port), "pulse_events_processed"))
         now = time.perf_counter()
+        cpu = cpu_seconds(pid)
+        LOADS.append(os.getloadavg()[0])
         if count and first is None:
-            first = (now, count)
+            first = (now, count, cpu)
         if count >= total:
-            return (count - first[1]) / (now - first[0])
+            return (count - first[1]) / (now - first[0]), (count - first[1]) / (cpu - first[2])
         if now - last_log > 15:
             log(f"{what}: {count:,}/{total:,}")
             last_log = now
@@ -178,9 +195,9 @@ def main() -> None:
     log(f"producing {total:,} events")
     asyncio.run(produce_all(args.bootstrap, prefix, messages))
 
-    plain_runs: list[float] = []
-    off_runs: list[float] = []
-    read_runs: list[float] = []
+    plain_runs: list[tuple[float, float]] = []
+    off_runs: list[tuple[float, float]] = []
+    read_runs: list[tuple[float, float]] = []
     during: list[tuple[str, int, float]] = []
     after: list[tuple[str, int, float]] = []
     for round_ in range(args.rounds):
@@ -205,23 +222,30 @@ def main() -> None:
                 read_runs.append(rate)
                 during += d
                 after += a
-    off, plain, read = (statistics.mean(runs) for runs in (off_runs, plain_runs, read_runs))
-
     rows = []
 
     def shown_runs(runs: list[float]) -> str:
         return "" if len(runs) < 2 else " (runs: " + ", ".join(f"{r:,.0f}" for r in runs) + ")"
 
+    for index, unit in ((0, "events/s, wall clock"), (1, "events per CPU second of the worker")):
+        off, plain, read = (
+            statistics.mean(run[index] for run in runs)
+            for runs in (off_runs, plain_runs, read_runs)
+        )
+        rows.append(
+            f"| {unit}: account layer off (`--no-account-records`) | {off:,.0f}"
+            f"{shown_runs([run[index] for run in off_runs])} |"
+        )
+        rows.append(
+            f"| {unit}: account layer on, API not read | {plain:,.0f} "
+            f"({(plain / off - 1) * 100:+.1f} %){shown_runs([run[index] for run in plain_runs])} |"
+        )
+        rows.append(
+            f"| {unit}: account layer on, API read without pause | {read:,.0f} "
+            f"({(read / off - 1) * 100:+.1f} %){shown_runs([run[index] for run in read_runs])} |"
+        )
     rows.append(
-        f"| throughput, account layer off (`--no-account-records`) | {off:,.0f} events/s{shown_runs(off_runs)} |"
-    )
-    rows.append(
-        f"| throughput, account layer on, API not read | {plain:,.0f} events/s "
-        f"({(plain / off - 1) * 100:+.1f} %){shown_runs(plain_runs)} |"
-    )
-    rows.append(
-        f"| throughput, account layer on, API read without pause | {read:,.0f} events/s "
-        f"({(read / off - 1) * 100:+.1f} %){shown_runs(read_runs)} |"
+        f"| 1-minute load average during the runs (2 cores) | {min(LOADS):.1f} to {max(LOADS):.1f} |"
     )
     for label, results in (("while consuming", during), ("after catching up", after)):
         for kind, name in (
@@ -245,7 +269,7 @@ def main() -> None:
 
 def read_run(
     args: argparse.Namespace, prefix: str, tmp: Path, total: int, accounts: list[str]
-) -> tuple[float, list[tuple[str, int, float]], list[tuple[str, int, float]]]:
+) -> tuple[tuple[float, float], list[tuple[str, int, float]], list[tuple[str, int, float]]]:
     """Consume the backlog while a client reads the API; then a burst of requests once caught up."""
     process, web = start_worker(args.bootstrap, prefix, tmp, "read")
     client = Client(web, accounts)

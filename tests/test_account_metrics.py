@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from streams.engine.account_metrics import account_samples, share, watchlist
+from streams.engine.account_metrics import BANDS, account_samples, share, watchlist
 from streams.engine.accounts_config import AccountsConfig, WatchlistConfig
 from streams.engine.cohorts import ADDITIVE
 from streams.errors import ConfigError
@@ -153,3 +153,54 @@ def test_a_cap_of_zero_exports_no_account():
 def test_a_bad_watchlist_configuration_is_one_sentence(table, words):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")):
         AccountsConfig.from_mapping({"watchlist": table})
+
+
+def _sorted_watchlist(records, config: WatchlistConfig, owned: int, partitions: int):
+    """The watchlist's definition, by sorting every record (the module header's words)."""
+    cap = share(config.cap, owned, partitions)
+    top = share(min(config.top_by_mrr, config.cap), owned, partitions)
+    by_mrr = sorted(records, key=lambda r: (-r["mrr"], r["account_id"]))
+    chosen = [r for r in by_mrr if r["mrr"] > 0][:top]
+    taken = {r["account_id"] for r in chosen}
+    for record in by_mrr:
+        if len(chosen) >= cap:
+            break
+        if record["health"]["band"] == "red" and record["account_id"] not in taken:
+            chosen.append(record)
+    return sorted(chosen[:cap], key=lambda r: r["account_id"])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_watchlist_found_with_heaps_is_the_sorted_definition(seed):
+    import random
+
+    rng = random.Random(seed)
+    records = [
+        _record(i, rng.choice(["0.00", "10.00", "10.00", "99.50", "250.00"]), rng.choice(BANDS))
+        for i in range(rng.randint(0, 60))
+    ]
+    for cap, top in ((0, 0), (5, 2), (10, 10), (40, 3), (200, 50)):
+        config = WatchlistConfig(cap=cap, top_by_mrr=top)
+        for owned, partitions in ((1, 1), (1, 4), (3, 4)):
+            assert watchlist(records, config, owned, partitions) == _sorted_watchlist(
+                records, config, owned, partitions
+            )
+
+
+@pytest.mark.parametrize("per_step", [1, 3, 7, 1000])
+def test_the_account_samples_in_steps_yield_every_per_step_records_and_are_the_same(per_step):
+    from streams.engine.account_metrics import account_samples_steps
+
+    records = [_record(i, f"{i}.00", BANDS[i % 4]) for i in range(20)]
+    config = AccountsConfig()
+    steps = account_samples_steps(records, config, 1, 1, per_step)
+    yields = 0
+    while True:
+        try:
+            next(steps)
+            yields += 1
+        except StopIteration as done:
+            samples = done.value
+            break
+    assert yields == len(records) // per_step
+    assert samples == account_samples(records, config)

@@ -29,7 +29,7 @@ class Message:
 def _worker(book: Book) -> SimpleNamespace:
     consumer = SimpleNamespace(_unacked_messages=set())
     app = SimpleNamespace(consumer=consumer)
-    return SimpleNamespace(book=book, rekey_topic="app-rekeyed", app=app)
+    return SimpleNamespace(book=book, rekey_topic="app-rekeyed", app=app, state_lock=asyncio.Lock())
 
 
 def test_other_work_runs_between_the_turns_of_a_batch(monkeypatch):

@@ -55,6 +55,7 @@ def test_cached_records_are_the_records_of_pulse_accounts_and_are_reused_until_t
     assert as_of == book.as_of  # a frozen clock is used exactly
     evaluated_at, expected = records_from_files((str(path),), None, None)
     assert evaluated_at == as_of
+    assert cache.refresh(budget_s=10.0) is True  # the background task computes them
     assert cache.json_records(as_of) == [to_json_ready(record) for record in expected]
 
     first = expected[0]["account_id"]
@@ -89,6 +90,7 @@ def test_the_portfolio_reads_cached_records_until_the_refresh_computes_the_chang
     book = Book(_dataset(tmp_path))
     cache = RecordCache(book, lambda: book.as_of, frozen=True)
     as_of = cache.as_of()
+    assert cache.refresh(budget_s=10.0) is True
     before = cache.records(as_of)
     account = before[0]["account_id"]
     book.touched.add(account)
@@ -128,6 +130,7 @@ def test_the_account_samples_are_made_once_per_refresh_round_that_computed_somet
 
     book = Book(_dataset(tmp_path))
     cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    assert cache.refresh(budget_s=10.0) is True
     first = cache.account_samples(1, 1)
     assert first == account_samples(cache.records(cache.as_of()), book.config.accounts, 1, 1)
     assert cache.account_samples(1, 1) is first  # a second scrape computes nothing
@@ -148,6 +151,7 @@ def test_portfolio_rows_render_as_pulse_accounts_and_each_record_once(tmp_path):
     cache = RecordCache(book, lambda: book.as_of, frozen=True)
     as_of = cache.as_of()
     _, expected = records_from_files((str(path),), None, None)
+    assert cache.refresh(budget_s=10.0) is True
     query = PortfolioQuery.parse({"sort": "-mrr", "limit": "5"})
     total, selected = query.select_rows(cache.rows(as_of))
     assert (total, cache.rendered(selected)) == query.select([to_json_ready(r) for r in expected])
@@ -156,3 +160,43 @@ def test_portfolio_rows_render_as_pulse_accounts_and_each_record_once(tmp_path):
     assert all(a is b for a, b in zip(again, cache.rendered(selected), strict=True))
     first = selected[0]["account_id"]
     assert cache.json_bytes(first, as_of) is cache.json_bytes(first, as_of)
+
+
+def test_a_portfolio_query_computes_nothing_an_account_never_computed_waits_for_the_refresh(
+    tmp_path,
+):
+    """During a backlog new accounts arrive faster than the refresh computes them; a query
+    computing them on the spot took seconds. It reads what the refresh has computed."""
+    book = Book(_dataset(tmp_path))
+    cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    as_of = cache.as_of()
+    accounts = sorted(account_id for account_id, _state in book.account_states())
+    computed: list[str] = []
+    compute = cache._compute
+
+    def counting(account_id, at):
+        computed.append(account_id)
+        return compute(account_id, at)
+
+    cache._compute = counting
+    cache.record(accounts[0], as_of)  # one account asked for: always exact
+    assert [r["account_id"] for r in cache.records(as_of)] == accounts[:1]
+    assert len(cache.rows(as_of)) == 1 and cache.account_samples(1, 1)
+    assert computed == accounts[:1]  # the portfolio and the account metrics computed nothing
+    assert cache.refresh(budget_s=10.0) is True
+    assert [r["account_id"] for r in cache.records(as_of)] == accounts
+
+
+def test_the_refresh_takes_a_tenth_of_the_loop_while_events_arrive_and_more_when_none_do():
+    from streams.worker.account_views import (
+        REFRESH_BUSY_PAUSE_S,
+        REFRESH_IDLE_PAUSE_S,
+        REFRESH_PAUSE_S,
+        REFRESH_SLICE_S,
+        refresh_pause,
+    )
+
+    assert refresh_pause(True, True) == refresh_pause(True, False) == REFRESH_PAUSE_S
+    assert REFRESH_SLICE_S / (REFRESH_SLICE_S + refresh_pause(False, True)) <= 0.1 + 1e-9
+    assert refresh_pause(False, True) == REFRESH_BUSY_PAUSE_S
+    assert refresh_pause(False, False) == REFRESH_IDLE_PAUSE_S < REFRESH_BUSY_PAUSE_S

@@ -93,25 +93,30 @@ def test_a_huge_key_and_value_still_make_a_dead_letter_that_fits():
 # ---- a scrape changes nothing; transactions --------------------------------------------------
 
 
-def collector(worker: WorkerBook, owned: set[int]):
-    """The worker's /metrics collector over a stand-in worker (no Faust app: pure unit test)."""
+def scrape(worker: WorkerBook, owned: set[int]) -> list:
+    """What the worker's /metrics renders (`PulseWorker._metrics_page`: the business
+    families in slices, then the collector) over a stand-in worker (no Faust app: pure
+    unit test)."""
+    import asyncio
     from types import SimpleNamespace
 
-    from streams.worker.app import _Collector
+    from streams.worker.app import PulseWorker, _Collector
     from streams.worker.telemetry import PipelineTelemetry
 
-    return _Collector(
-        SimpleNamespace(
-            book=worker,
-            ready=lambda: True,
-            owned_partitions=lambda: set(owned),
-            clock=worker.clock,
-            telemetry=PipelineTelemetry(),
-            consumer_lag=dict,
-            app=SimpleNamespace(consumer=None),
-            kafka_watch=SimpleNamespace(families=lambda last_fetch_ms: iter(())),
-        )
+    stand_in = SimpleNamespace(
+        book=worker,
+        ready=lambda: True,
+        owned_partitions=lambda: set(owned),
+        clock=worker.clock,
+        telemetry=PipelineTelemetry(),
+        consumer_lag=dict,
+        app=SimpleNamespace(consumer=None),
+        kafka_watch=SimpleNamespace(families=lambda last_fetch_ms: iter(())),
+        state_lock=asyncio.Lock(),
     )
+    collector = _Collector(stand_in)
+    collector.business = asyncio.run(PulseWorker._business_families(stand_in))
+    return list(collector.collect())
 
 
 def fingerprint(worker: WorkerBook) -> dict:
@@ -184,7 +189,7 @@ def test_a_scrape_leaves_every_row_pipeline_counter_and_transaction_untouched():
     )  # partition 0 committed, partition 1 still prepared
     worker.process(login_message(a0, 2, "e-3"), is_rekeyed=False)  # an open transaction
     before = fingerprint(worker)
-    families = list(collector(worker, {0, 1}).collect())
+    families = scrape(worker, {0, 1})
     assert active_users(families) > 0
     assert fingerprint(worker) == before
 
@@ -200,11 +205,11 @@ def test_a_scrape_never_loads_a_partition_the_agent_has_not_loaded():
     worker.forget_cache()
     worker.sync({0})  # the agent has loaded partition 0 only
     before = fingerprint(worker)
-    names = {family.name for family in collector(worker, {0, 1}).collect()}
+    names = {family.name for family in scrape(worker, {0, 1})}
     assert fingerprint(worker) == before and worker.loaded() == {0}
     assert "pulse_active_users" not in names and "pulse_events_processed" in names
     worker.sync({0, 1})  # the agent loads it
-    assert active_users(collector(worker, {0, 1}).collect()) == 1
+    assert active_users(scrape(worker, {0, 1})) == 1
 
 
 def test_checkpoints_prepare_transactions_with_their_offsets_and_a_commit_ends_them():
@@ -284,7 +289,7 @@ def test_without_account_records_a_scrape_has_the_engine_metrics_and_no_account_
     for (account,) in (accounts_in(0, 1), accounts_in(1, 1)):
         for each in (worker, on):
             each.process(login_message(account, 0, "e-" + account), is_rekeyed=False)
-    families = list(collector(worker, {0, 1}).collect())
+    families = scrape(worker, {0, 1})
     assert active_users(families) > 0
     names = _family_names(families)
     assert not {
@@ -293,4 +298,4 @@ def test_without_account_records_a_scrape_has_the_engine_metrics_and_no_account_
         if name.startswith(("pulse_accounts", "pulse_watchlist", "pulse_mrr_at_risk"))
     }
     assert not worker.touched  # nothing for the record cache to compute
-    assert {"pulse_accounts", "pulse_mrr_at_risk"} <= _family_names(collector(on, {0, 1}).collect())
+    assert {"pulse_accounts", "pulse_mrr_at_risk"} <= _family_names(scrape(on, {0, 1}))

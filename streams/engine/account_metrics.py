@@ -29,12 +29,14 @@ Per account, only for the watchlist, labelled account, segment and owner:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from streams.engine.accounts_config import AccountsConfig, WatchlistConfig
 from streams.engine.cohorts import ADDITIVE
+from streams.engine.engine import Steps, run_steps
 from streams.engine.samples import Labels, Sample
 from streams.engine.timeline import DAY_MS
 
@@ -98,16 +100,31 @@ def account_samples(
 ) -> list[Sample]:
     """The aggregate samples of `records` and the watchlist samples of this share (`owned`
     of `partitions` partitions: a worker's share of the cap)."""
+    return run_steps(account_samples_steps(records, config, owned, partitions, 0))
+
+
+def account_samples_steps(
+    records: Iterable[Mapping[str, Any]],
+    config: AccountsConfig,
+    owned: int,
+    partitions: int,
+    records_per_step: int,
+) -> Steps[list[Sample]]:
+    """`account_samples` as steps: yields after every `records_per_step` records summed (0:
+    never) and returns the samples (a worker's scrape serves requests between steps)."""
     records = list(records)
     counts = dict.fromkeys(BANDS, 0)
     mrr = {band: Decimal("0.00") for band in BANDS}
     onboarding = dict.fromkeys(ADDITIVE, 0)
-    for record in records:
+    step = records_per_step or len(records) + 1
+    for index, record in enumerate(records, 1):
         band = record["health"]["band"]
         counts[band] += 1
         mrr[band] += record["mrr"]
         for name in ADDITIVE:
             onboarding[name] += record["onboarding"][name]
+        if index % step == 0:
+            yield
     out = [Sample("pulse_accounts", (("band", band),), counts[band]) for band in BANDS]
     out += [Sample("pulse_accounts_mrr", (("band", band),), mrr[band]) for band in BANDS]
     out.append(Sample("pulse_mrr_at_risk", (), mrr["red"]))
@@ -132,13 +149,19 @@ def watchlist(
         share(config.cap, owned, partitions),
         share(min(config.top_by_mrr, config.cap), owned, partitions),
     )
-    by_mrr = sorted(records, key=lambda r: (-r["mrr"], r["account_id"]))
-    chosen = [r for r in by_mrr if r["mrr"] > 0][:top]
+
+    def by_mrr(r: Mapping[str, Any]) -> tuple[Decimal, str]:
+        return -r["mrr"], r["account_id"]
+
+    # The `top` first paying accounts by MRR, then red ones in the same order: only the
+    # `cap` first of each can be chosen, so a heap finds them without sorting every record.
+    chosen = heapq.nsmallest(top, (r for r in records if r["mrr"] > 0), key=by_mrr)
     taken = {r["account_id"] for r in chosen}
-    for record in by_mrr:
+    red = heapq.nsmallest(cap, (r for r in records if r["health"]["band"] == "red"), key=by_mrr)
+    for record in red:
         if len(chosen) >= cap:
             break
-        if record["health"]["band"] == "red" and record["account_id"] not in taken:
+        if record["account_id"] not in taken:
             chosen.append(record)
     return sorted(chosen[:cap], key=lambda r: r["account_id"])
 

@@ -14,9 +14,9 @@ than that ages out (`prune`, and automatically for the users an event touches).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from streams.contract.model import Event
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
@@ -62,6 +62,21 @@ GLOBAL_RATIOS: frozenset[str] = frozenset(
 of one worker's partitions cannot be combined with another's. The worker exports their
 additive numerators and denominators only and ops/prometheus/rules/recording.yml divides
 the sums; `pulse replay`, which sees every account, may print them."""
+
+
+T = TypeVar("T")
+Steps = Generator[None, None, T]
+"""Work cut in steps: a generator that yields between steps and returns the result."""
+
+
+def run_steps(steps: Steps[T]) -> T:
+    """The result of `steps`, all of them run at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
 
 class AccountStore(Protocol):
@@ -150,14 +165,25 @@ class Engine:
 
     def snapshot(self, as_of: int) -> list[Sample]:
         """Every metric as of `as_of` (epoch ms), from the events at or before it."""
+        return run_steps(self.snapshot_steps(as_of, 0))
+
+    def snapshot_steps(self, as_of: int, accounts_per_step: int) -> Steps[list[Sample]]:
+        """`snapshot` as steps: yields after every `accounts_per_step` accounts tallied (0:
+        never) and returns the samples. A caller on an event loop serves other work between
+        two steps; the store must not change meanwhile (the accounts are listed once, at
+        the start, and the sums would mix two states)."""
         config = self.config
         totals = Totals()
         listed = frozenset(config.features) if config.features else None
         days = activity.calendar_bounds(as_of, config)
-        for state in self.store.values():
+        states = list(self.store.values())
+        step = accounts_per_step or len(states) + 1
+        for index, state in enumerate(states, 1):
             _tally_account(state, as_of, config, days, totals, listed)
             if state.revenue is not None:
                 revenue.tally(state.revenue, as_of, self.revenue_config, totals.revenue)
+            if index % step == 0:
+                yield
         return self.samples(totals, as_of)
 
     def samples(self, totals: Totals, as_of: int) -> list[Sample]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -56,7 +57,7 @@ from streams.worker.faust.hooks import send_in_partition_transaction
 from streams.worker.gc_policy import GcPolicy
 from streams.worker.kafka_watch import KafkaWatch
 from streams.worker.settings import WorkerSettings
-from streams.worker.state import WorkerBook
+from streams.worker.state import CHECKPOINT_SLICE_ACCOUNTS, WorkerBook
 from streams.worker.telemetry import PipelineTelemetry
 from streams.worker.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
 
@@ -70,6 +71,16 @@ MAX_ROW_BYTES = 16 * 1024 * 1024
 # serves HTTP requests (/accounts, /metrics), which would otherwise wait for the whole batch.
 APPLY_TURN_S = 0.005
 YIELD_CHECK_EVERY = 64
+# A checkpoint gives the event loop a turn after every CHECKPOINT_SLICE_ACCOUNTS accounts it
+# prunes and encodes (streams/worker/state.py) and after every SEND_SLICE records it hands to
+# the producer: a checkpoint of 10,000 accounts would otherwise hold the loop for a second.
+SEND_SLICE = 500
+# A scrape tallies the engine's snapshot in slices of this many accounts (about 6 ms at
+# 10,000 accounts), the event loop serving other requests between them.
+SNAPSHOT_SLICE_ACCOUNTS = 100
+# The agent counts as busy for this long after a batch of events or a checkpoint (a batch
+# comes at least every --batch-seconds while a backlog lasts).
+AGENT_BUSY_S = 1.0
 # The producer's batches (see _build_app): a topic the worker writes to must accept
 # messages of this size plus a batch header, i.e. Kafka's default max.message.bytes.
 PRODUCER_BATCH_BYTES = 1 << 20
@@ -117,6 +128,10 @@ class PulseWorker:
             GcPolicy()
         )  # long-lived state out of full collections (streams/worker/gc_policy.py)
         self.held: list = []  # messages applied since the last checkpoint, not acknowledged yet
+        # Held by the agent while it changes the rows (a turn of a batch, a checkpoint's
+        # slices) and by a scrape across its slices: a scrape reads one state of the rows.
+        self.state_lock = asyncio.Lock()
+        self.busy_until = 0.0  # event loop time until which the agent counts as busy
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
         self.hooks = faust_hooks.WorkerHooks(
             self._on_committed, self.delivery.start, self.delivery.trail, self.source_topic_names
@@ -126,7 +141,8 @@ class PulseWorker:
         )
         self.kafka_watch.install()
         self.app = self._build_app()
-        self.registry.register(_Collector(self))
+        self.collector = _Collector(self)
+        self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)  # process_* (CPU, memory, file descriptors)
 
     def _build_app(self) -> faust.App:
@@ -206,6 +222,8 @@ class PulseWorker:
         loop = asyncio.get_running_loop()
         due = 0.0
         async for messages in faust_fastpath.message_batches(stream, s.batch_size, s.batch_seconds):
+            if messages:
+                self.busy_until = math.inf  # until this batch and its checkpoint are done
             if not messages and self.ready():
                 # idle after an assignment or a recovery: load the partitions' rows here,
                 # in the agent, so that /metrics (which never loads) can show them
@@ -218,12 +236,20 @@ class PulseWorker:
             held = self.held
             rebalancing = not self.app.flow_control.is_active()
             if held and (rebalancing or len(held) >= s.checkpoint_events or loop.time() >= due):
+                self.busy_until = math.inf
                 self.held = []
                 async with (
                     self.hooks.lock
                 ):  # no commit between a checkpoint's first send and last ack
                     await self._checkpoint(held)
                 self.gc_policy.checkpointed()
+            if self.busy_until == math.inf:
+                self.busy_until = loop.time() + AGENT_BUSY_S
+
+    def agent_busy(self) -> bool:
+        """Whether the agent had events to apply or a checkpoint to write within the last
+        AGENT_BUSY_S (the record cache's refresh leaves it the event loop meanwhile)."""
+        return asyncio.get_running_loop().time() < self.busy_until
 
     def owned_partitions(self) -> set[int]:
         return {
@@ -248,19 +274,25 @@ class PulseWorker:
         when the partitions were dropped meanwhile (a revocation or a recovery reloads them
         from the table): the batch's messages are let go unacknowledged, as held ones are
         at a revocation, and the consumer hands them over again."""
-        book, rekey_topic = self.book, self.rekey_topic
+        book, rekey_topic, lock = self.book, self.rekey_topic, self.state_lock
         generation = book.generation
-        turn_ends = time.perf_counter() + APPLY_TURN_S
-        for index, message in enumerate(messages):
-            if index % YIELD_CHECK_EVERY == 0 and index and time.perf_counter() >= turn_ends:
-                await asyncio.sleep(0)
-                if book.generation != generation:
-                    for dropped in messages:
-                        faust_hooks.forget_unacked(self.app.consumer, dropped)
-                    return False
-                turn_ends = time.perf_counter() + APPLY_TURN_S
-            book.process(message, is_rekeyed=message.topic == rekey_topic)
-        return True
+        await lock.acquire()
+        try:
+            turn_ends = time.perf_counter() + APPLY_TURN_S
+            for index, message in enumerate(messages):
+                if index % YIELD_CHECK_EVERY == 0 and index and time.perf_counter() >= turn_ends:
+                    lock.release()
+                    await asyncio.sleep(0)
+                    await lock.acquire()
+                    if book.generation != generation:
+                        for dropped in messages:
+                            faust_hooks.forget_unacked(self.app.consumer, dropped)
+                        return False
+                    turn_ends = time.perf_counter() + APPLY_TURN_S
+                book.process(message, is_rekeyed=message.topic == rekey_topic)
+            return True
+        finally:
+            lock.release()
 
     async def _checkpoint(self, held: list) -> None:
         """Send what the held events produced in their partitions' transactions, wait until
@@ -270,10 +302,17 @@ class PulseWorker:
         small) aborts the checkpoint: nothing of it is acknowledged, no commit follows,
         and the worker stops (aiokafka does not fail a transaction for a refused record,
         so committing would make offsets durable without that record)."""
+        prepared = await self._prepare_checkpoint()
+        if prepared is None:  # the partitions were reloaded meanwhile: read them again
+            for message in held:
+                faust_hooks.forget_unacked(self.app.consumer, message)
+            return
         deliveries: list = []
         try:
-            for partition, sends in self.book.checkpoint().items():
+            for partition, sends in prepared.items():
                 for send in sends:
+                    if len(deliveries) % SEND_SLICE == SEND_SLICE - 1:
+                        await asyncio.sleep(0)  # a turn for requests between slices of sends
                     deliveries.append((send, await self._send(partition, send)))
             results = await asyncio.gather(
                 *(delivery for _, delivery in deliveries), return_exceptions=True
@@ -304,6 +343,25 @@ class PulseWorker:
         consumer = self.app.consumer
         for message in held:
             message.ack(consumer)
+
+    async def _prepare_checkpoint(self) -> dict | None:
+        """`WorkerBook.checkpoint` in slices of CHECKPOINT_SLICE_ACCOUNTS accounts, the event
+        loop serving requests between them (the agent applies nothing meanwhile: it is
+        here). None when the partitions were reloaded between two slices (a revocation
+        or a recovery aborted their transactions): nothing is sent."""
+        book = self.book
+        async with self.state_lock:
+            generation = book.generation
+            steps = book.checkpoint_steps(CHECKPOINT_SLICE_ACCOUNTS)
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    return done.value
+                await asyncio.sleep(0)
+                if book.generation != generation:
+                    steps.close()
+                    return None
 
     async def _abandon(self, held: list, sentence: str) -> None:
         """Abort the checkpoint of `held` and stop: refuse every later commit (the open
@@ -418,9 +476,38 @@ class PulseWorker:
     async def _metrics_page(self, request):
         from prometheus_client.exposition import generate_latest
 
-        return self.app.web.bytes(
-            generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
-        )
+        self.collector.business = await self._business_families()
+        try:  # rendered at once: no other scrape can set `business` in between
+            body = generate_latest(self.registry)
+        finally:
+            self.collector.business = []
+        return self.app.web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    async def _business_families(self) -> list:
+        """The business families of a scrape (`WorkerBook.families`), computed in slices of
+        SNAPSHOT_SLICE_ACCOUNTS accounts: the event loop serves other requests between
+        them, while the state lock keeps the agent from changing the rows, so the slices
+        read one state. Read-only: a scrape never loads a row, builds a pipeline or moves
+        a transaction. Empty (absent, not 0: no dip on every board, and the
+        partition-labelled counters never go backwards) while the worker does not hold
+        its partitions' state: during a rebalance, before the agent has loaded the rows,
+        or when they were reloaded during the scrape."""
+        book = self.book
+        async with self.state_lock:
+            owned = self.owned_partitions()
+            if not (self.ready() and owned and book.loaded() == owned):
+                return []
+            generation = book.generation
+            steps = book.families_steps(self.clock(), SNAPSHOT_SLICE_ACCOUNTS)
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    return done.value
+                await asyncio.sleep(0)
+                if book.generation != generation or not self.ready():
+                    steps.close()
+                    return []
 
     async def _health_page(self, request):
         recovering = self.recovering()
@@ -476,6 +563,7 @@ class _Collector:
 
     def __init__(self, worker: PulseWorker) -> None:
         self.worker = worker
+        self.business: list = []  # set by the scrape just before it renders (`_metrics_page`)
 
     def collect(self):
         """Read-only: a scrape never loads a row, builds a pipeline or moves a
@@ -483,12 +571,7 @@ class _Collector:
         worker = self.worker
         ready = worker.ready()
         owned = worker.owned_partitions()
-        # Business samples only from a worker that holds its partitions' state: while
-        # a rebalance recovers, or until the agent has loaded the rows, they are absent,
-        # not 0 (a dip on every board), and the partition-labelled counters never go
-        # backwards (streams/exposition.py).
-        if ready and owned and worker.book.loaded() == owned:
-            yield from worker.book.families(worker.clock())
+        yield from self.business  # computed in slices by PulseWorker._business_families
         yield from worker.telemetry.families(worker.consumer_lag(), not ready, len(owned))
         yield from worker.kafka_watch.families(faust_hooks.last_fetch_ms(worker.app.consumer))
 

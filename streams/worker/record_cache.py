@@ -10,11 +10,14 @@ backlog changes every account between two scrapes. So:
 - One account (`GET /accounts/{id}`) is always exact: computed again when an event changed
   the account (the book's `touched` set) or the step moved on.
 - The whole portfolio and the account metrics read the cached records as they are, even
-  when an account changed since or the record is of the previous step; only an account
-  never computed is computed on the spot. A background task (`refresh`, run by the
-  worker in slices of a few milliseconds with pauses between them, so that it takes a
-  bounded share of the event loop) computes the changed and outdated records again, so
-  these answers lag the events by at most the time the refresh needs to go round.
+  when an account changed since or the record is of the previous step, and compute
+  nothing: an account never computed yet is not in them until the refresh has computed
+  it (as if its first events had not arrived yet). A background task (`refresh`, run by
+  the worker in slices of a few milliseconds with pauses between them, so that it takes a
+  bounded share of the event loop while events arrive) computes the new, changed and
+  outdated records, so these answers lag the events by at most the time the refresh
+  needs to go round. Computing on the spot the accounts a backlog brings faster than
+  the refresh made a portfolio query take seconds (docs/performance.md).
 - The cache is emptied whenever the book reloads its partitions (a rebalance).
 - The refresh works through a queue built once per round (not a scan of every account
   per slice): accounts never computed first, so that a query rarely has one to compute
@@ -39,7 +42,8 @@ from typing import Any
 import orjson
 
 from streams.cli.accounts import to_json_ready
-from streams.engine.account_metrics import account_samples
+from streams.engine.account_metrics import account_samples_steps
+from streams.engine.engine import Steps, run_steps
 from streams.engine.records import account_record
 from streams.engine.samples import Sample
 from streams.worker.portfolio_query import PortfolioRow, portfolio_row
@@ -142,35 +146,46 @@ class RecordCache:
             entry.json_bytes = orjson.dumps(entry.rendered())
         return entry.json_bytes
 
-    def _cached(self, as_of: int) -> list[_Entry]:
-        """Every loaded account's entry as cached (computed now only when it has none)."""
+    def _cached(self) -> list[_Entry]:
+        """The entry of every loaded account the refresh has computed, as cached."""
         self._sync()
         entries, out = self._entries, []
         for account_id in self.book.account_ids():
-            entry = entries.get(account_id) or self._compute(account_id, as_of)
+            entry = entries.get(account_id)
             if entry is not None:
                 out.append(entry)
         return out
 
     def records(self, as_of: int) -> list[dict[str, Any]]:
-        """Every loaded account's cached record (see the module header), by account_id."""
-        entries = sorted(self._cached(as_of), key=lambda entry: entry.record["account_id"])
+        """Every loaded account's cached record (see the module header), by account_id;
+        `as_of` is the step asked for: the records may be of an earlier one."""
+        entries = sorted(self._cached(), key=lambda entry: entry.record["account_id"])
         return [entry.record for entry in entries]
 
     def rows(self, as_of: int) -> list[PortfolioRow]:
         """Every loaded account's cached portfolio row, in no particular order (the
         portfolio's order is total: streams/worker/portfolio_query.py)."""
-        return [entry.row for entry in self._cached(as_of)]
+        return [entry.row for entry in self._cached()]
 
     def account_samples(self, owned: int, partitions: int) -> list[Sample]:
         """The account metrics over the cached records (see the module header)."""
+        return run_steps(self.account_samples_steps(owned, partitions, 0))
+
+    def account_samples_steps(
+        self, owned: int, partitions: int, records_per_step: int
+    ) -> Steps[list[Sample]]:
+        """`account_samples` in steps of `records_per_step` records (0: at once), for a
+        scrape that serves requests between them (0.1 s at 10,000 records otherwise)."""
         self._sync()
         key = (self._generation, owned, partitions)
         if self._samples is None or self._samples[0] != key or self._samples_due:
-            records = self.records(self.as_of())
-            samples = account_samples(records, self.book.config.accounts, owned, partitions)
+            computed, self._samples_due = self._computed, False  # (a round may end meanwhile)
+            records = [entry.record for entry in self._cached()]  # sums and sorts need no order
+            samples = yield from account_samples_steps(
+                records, self.book.config.accounts, owned, partitions, records_per_step
+            )
             self._samples = (key, samples)
-            self._samples_of, self._samples_due = self._computed, False
+            self._samples_of = computed
         return self._samples[1]
 
     def rendered(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

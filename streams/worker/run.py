@@ -54,13 +54,9 @@ def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
     )
     worker = PulseWorker(settings, book, clock)  # it logs the settings line once logging is set up
 
-    from streams.worker.stop_deadline import DeadlineWorker
-
     _use_uvloop()
     sys.setswitchinterval(SWITCH_INTERVAL)
-    faust_worker = DeadlineWorker(
-        worker.app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False
-    )
+    faust_worker = build_faust_worker(worker.app, log_level)
     try:
         faust_worker.execute_from_commandline()
         code = 0
@@ -69,6 +65,24 @@ def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
     if code == 0:
         mark_clean_shutdown(lock)
     return code
+
+
+def build_faust_worker(app, log_level: str):
+    """The Faust worker that runs `app`, without Faust's terminal progress spinner.
+
+    Why: at --log-level warning or error, Faust's worker sets the root logger to DEBUG and
+    hangs its spinner on it, so that the spinner turns on every record. Every debug call
+    of every library then builds a LogRecord that no handler shows; aiokafka makes one per
+    record it sends, and a checkpoint sends one per changed row: 14 % of a worker's samples
+    (py-spy, docs/performance.md "Account layer, live"). Without the spinner the root
+    logger keeps the level asked for."""
+    from streams.worker.stop_deadline import DeadlineWorker
+
+    faust_worker = DeadlineWorker(
+        app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False
+    )
+    faust_worker.spinner = None  # Faust's public attribute: None is its own "no spinner"
+    return faust_worker
 
 
 def check_metrics_address(settings: WorkerSettings) -> None:

@@ -54,7 +54,7 @@ import orjson
 from streams.contract.deadletter import dead_letter_key
 from streams.contract.decoding import Rejection
 from streams.engine.account import AccountState
-from streams.engine.engine import Engine
+from streams.engine.engine import Engine, Steps, run_steps
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS
 from streams.exposition import Exposition, metric_families, partition_counter_families
@@ -74,6 +74,9 @@ _ZLIB = b"\x78"  # the first byte of a zlib stream: a row of format 1
 COUNTERS_PREFIX = b"\x00counters/"
 PRUNE_STEP_MS = DAY_MS
 """An account is pruned at a checkpoint once its stream time has moved this far since its last prune."""
+CHECKPOINT_SLICE_ACCOUNTS = 100
+"""Accounts pruned and encoded per slice of a checkpoint (`WorkerBook.checkpoint_steps`):
+about 10 ms of work at 10,000 accounts (docs/performance.md, "Account layer, live")."""
 
 
 def counters_key(partition: int, partitions: int) -> bytes:
@@ -352,17 +355,36 @@ class WorkerBook:
         Kafka transaction is its outbox, then the changelog rows of the accounts it
         changed (pruned first) and its counters row. A new transaction starts for the
         events that follow; the prepared one keeps its rows until `take_committed`."""
-        out = {}
-        for partition, state in self._states.items():
+        return run_steps(self.checkpoint_steps(CHECKPOINT_SLICE_ACCOUNTS))
+
+    def checkpoint_steps(self, slice_accounts: int) -> Steps[dict[int, list[Send]]]:
+        """`checkpoint` in slices: it yields after every `slice_accounts` accounts pruned
+        and encoded, and returns what `checkpoint` returns. Pruning and encoding 10,000
+        changed accounts takes about a second, which the worker's event loop would
+        otherwise spend on nothing else: between two slices it serves requests. The
+        caller must not resume it once the partitions were reloaded (`generation`
+        moved on: their transactions are aborted) nor apply events meanwhile; the
+        transactions move to PREPARED only after the last slice, all at once."""
+        encoded: dict[int, list[Row]] = {}
+        for partition, state in list(self._states.items()):
             tx = state.tx
             if tx.is_empty():
                 continue  # its offsets (messages that changed nothing) stay with the open transaction
-            self._pipelines[partition].engine.prune(list(tx.changed), step_ms=PRUNE_STEP_MS)
+            engine = self._pipelines[partition].engine
+            changed = list(tx.changed)
+            rows: list[Row] = []
+            for start in range(0, len(changed), slice_accounts):
+                accounts = changed[start : start + slice_accounts]
+                engine.prune(accounts, step_ms=PRUNE_STEP_MS)
+                rows += [row for account_id in accounts for row in state.rows_of(account_id)]
+                yield
+            encoded[partition] = rows
+        out = {}
+        for partition, rows in encoded.items():
+            state = self._states[partition]
+            tx = state.tx
             if self.account_records:
                 self.touched.update(tx.changed)
-            rows: list[Row] = [
-                row for account_id in tx.changed for row in state.rows_of(account_id)
-            ]
             if tx.counters_changed:
                 rows.append((self._counters_keys[partition], state.counters_bytes()))
             outbox = tx.prepare(rows)
@@ -412,21 +434,30 @@ class WorkerBook:
         """Every (account_id, engine state) of the loaded partitions (the account API)."""
         return [item for state in self._states.values() for item in state.engine_rows.items()]
 
-    def families(self, as_of: int):
+    def families(self, as_of: int) -> list:
         """The business metrics of the loaded partitions, as Prometheus families: the
         engine's additive figures (no global ratios: the recording rules make them), then
         the pulse_events_* counters labelled by partition. Read-only: a snapshot of the
         cache as it is now (see the module header)."""
+        return run_steps(self.families_steps(as_of, 0))
+
+    def families_steps(self, as_of: int, slice_accounts: int) -> Steps[list]:
+        """`families` as steps of `slice_accounts` accounts (`Engine.snapshot_steps`): the
+        worker's scrape serves other requests between them, while no event is applied
+        (streams/worker/app.py), so the steps still read one state of the cache."""
         engine = Engine(
             self.config.engine, self.config.revenue, store=_MergedStore(self._states.values())
         )
+        snapshot = yield from engine.snapshot_steps(as_of, slice_accounts)
         counters = {partition: state.counters for partition, state in self._states.items()}
         exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
         accounts: list[Sample] = []
         if self.account_records:
             # over the cached records at the stepped clock, kept between refresh rounds
-            accounts = self.record_cache.account_samples(len(self._states), self.partitions)
-        return metric_families([*engine.snapshot(as_of), *accounts], None, exposition) + list(
+            accounts = yield from self.record_cache.account_samples_steps(
+                len(self._states), self.partitions, slice_accounts * 10
+            )
+        return metric_families([*snapshot, *accounts], None, exposition) + list(
             partition_counter_families(counters)
         )
 
