@@ -17,7 +17,7 @@ offset it was to return next to the one it did return. The worker keeps, per sou
 (`DeliveryGuard`) and judges every message against it:
 
 - APPLY: the expected offset (after a rebalance, the first expected offset is the one
-  the consumer was sought to: the committed offset);
+  the consumer was last sought to before anything was applied: the committed offset);
 - JUMP: above the expected offset, and the fetcher itself went from the expected offset
   straight to this one: no record lies in between (markers, an aborted transaction,
   records removed); apply it, and let Faust commit over the hole;
@@ -101,18 +101,24 @@ class DeliveryGuard:
 
     def __init__(self, trail: FetchTrail | None = None) -> None:
         self._expected: dict[Hashable, int] = {}
+        self._applied: set[Hashable] = set()  # partitions applied to since the last reset
         self.trail = trail if trail is not None else FetchTrail()
 
     def reset(self) -> None:
         """Forget every partition (a rebalance: the committed offsets are the truth again)."""
         self._expected.clear()
+        self._applied.clear()
 
     def start(self, offsets: Mapping[Hashable, int]) -> None:
         """The consumer was sought to these offsets: expect exactly them next, where nothing
         was applied since the last reset (elsewhere the consumer hands over again what was
-        applied, and SEEN lets it go)."""
+        applied, and SEEN lets it go). The latest seek counts: after a rebalance the
+        consumer is sought at the assignment and again after the recovery, and the first
+        can read a committed offset from before a commit Kafka has not made visible yet
+        (a transactional offset commit made during the revocation)."""
         for tp, offset in offsets.items():
-            self._expected.setdefault(tp, offset)
+            if tp not in self._applied:
+                self._expected[tp] = offset
 
     def restart(self, tp: Hashable, offset: int) -> None:
         """The worker itself sought `tp` to `offset`."""
@@ -134,4 +140,5 @@ class DeliveryGuard:
                 return DeliveryVerdict.GAP
             verdict = DeliveryVerdict.JUMP
         self._expected[tp] = offset + 1
+        self._applied.add(tp)
         return verdict
