@@ -54,7 +54,7 @@ from streams.engine.engine_config import EngineConfig
 from streams.engine.journey import Journey
 from streams.engine.revenue import AccountRevenue
 from streams.engine.revenue import metrics as revenue_metrics
-from streams.engine.timeline import DAY_MS, NO_TIME
+from streams.engine.timeline import DAY_MS, NO_TIME, tagged_time
 from streams.engine.users import User
 
 FORMAT_VERSION = 1
@@ -167,7 +167,7 @@ class AccountState:
             journey.record_step(cast(OnboardingStepCompleted, event).step, time)
         lifecycle.record(self.milestones, time, event_type)
         if (
-            self.milestones[0] >> 2
+            tagged_time(self.milestones[0])
             <= self.stream_time - config.activity_lag_ms - lifecycle.WINDOW_MS
         ):
             lifecycle.prune(self.milestones, self.stream_time, config)
@@ -217,7 +217,10 @@ class AccountState:
 
     def _record_response(self, time: int, source: int, score: int, config: EngineConfig) -> None:
         surveys.record(self.responses, time, source, score)
-        if self.responses[0] // 1024 <= self.stream_time - config.survey_lag_ms - surveys.WINDOW_MS:
+        if (
+            surveys.response_time(self.responses[0])
+            <= self.stream_time - config.survey_lag_ms - surveys.WINDOW_MS
+        ):
             surveys.prune(self.responses, self.stream_time, config)
 
     # ------------------------------------------------------------------ aging

@@ -181,7 +181,11 @@ class Engine:
         out = [Sample("pulse_evaluation_timestamp_seconds", (), as_of / SECOND_MS)]
         out += activity.samples(totals.activity)
         out += adoption.samples(
-            totals.adoption, labelled, other_users, emit_other, totals.activity.active[2]
+            totals.adoption,
+            labelled,
+            other_users,
+            emit_other,
+            totals.activity.active[activity.ACTIVE_30D],
         )
         out += sessions.samples(totals.sessions)
         out += support.samples(totals.support)

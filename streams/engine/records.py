@@ -171,11 +171,13 @@ def _record_at(
         states = [state_at(timeline, as_of) for timeline in timelines]
         plan = largest_plan(states, revenue_config)
         paying = [
-            s for s in states if s is not None and s[1] and monthly_cents(s[0], revenue_config) > 0
+            s
+            for s in states
+            if s is not None and s.paying and monthly_cents(s.terms, revenue_config) > 0
         ]
         if mrr_cents > 0:
-            seats_paid = sum(s[0].quantity for s in paying)
-        in_trial = sorted(s[0].plan for s in states if s is not None and not s[1])
+            seats_paid = sum(s.terms.quantity for s in paying)
+        in_trial = sorted(s.terms.plan for s in states if s is not None and not s.paying)
         trialing = bool(in_trial)
         if plan is None and in_trial:
             plan = in_trial[0]
@@ -253,7 +255,7 @@ def _record_at(
         "active_users_30d": active_30d,
         "stickiness": active_1d / active_30d if active_30d else None,
         "license_utilisation": active_30d / seats_paid if seats_paid else None,
-        "logins_7d": active.logins[1],  # the 7-day login window
+        "logins_7d": active.logins[activity.LOGINS_7D],
         "feature_users": feature_users,
         "feature_adoption": feature_adoption,
         "sessions_7d": closed.closed,

@@ -92,17 +92,17 @@ class Evaluation:
 
 def _paying_cents(config: RevenueConfig) -> Callable[[SubState], int]:
     def value(state: SubState) -> int:
-        return monthly_cents(state[0], config) if state is not None and state[1] else 0
+        return monthly_cents(state.terms, config) if state is not None and state.paying else 0
 
     return value
 
 
 def _in_force(state: SubState) -> int:
-    return 1 if state is not None and state[1] else 0
+    return 1 if state is not None and state.paying else 0
 
 
 def _priced(state: SubState) -> int:
-    return 1 if state is not None and state[1] and is_priced(state[0]) else 0
+    return 1 if state is not None and state.paying and is_priced(state.terms) else 0
 
 
 class AccountRevenue:
