@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from streams.engine.state_codec import account_to_bytes
 from streams.pulse_config import PulseConfig
 from streams.worker.state import COUNTERS_PREFIX, PartitionState, WorkerBook, partition_of
 from streams.worker.state_parts import account_of
@@ -153,7 +154,7 @@ def fingerprint(worker: WorkerBook) -> dict:
     for partition, state in worker._states.items():
         prepared, tx = worker.transactions(partition)
         out[partition] = (
-            {a: s.to_bytes() for a, s in state.engine_rows.items()},
+            {a: account_to_bytes(s) for a, s in state.engine_rows.items()},
             {a: s.to_bytes() for a, s in state.admission_rows.items()},
             state.counters_bytes(),
             id(state.counters),

@@ -45,6 +45,7 @@ import click
 from streams.cli import fail
 from streams.cli.replay_jobs import LINE_BITS, JobResult, JobSpec, line_owner, merge, run_jobs
 from streams.contract.rfc3339 import parse_rfc3339_ms, rfc3339_ms
+from streams.engine import state_codec
 from streams.engine.account_metrics import account_samples
 from streams.engine.records import account_records
 from streams.engine.timeline import NO_TIME
@@ -361,7 +362,7 @@ def run_job(spec: JobSpec, progress: Any) -> JobResult:
     pipeline.engine.prune()
     store = pipeline.engine.store
     rows = [
-        (part.first_applied[account_id], account_id, state.to_bytes())
+        (part.first_applied[account_id], account_id, state_codec.account_to_bytes(state))
         for account_id in list(store.keys())
         if (state := store.get(account_id)) is not None
     ]

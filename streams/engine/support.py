@@ -33,7 +33,6 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any
 
 from streams.engine.engine_config import EngineConfig
 from streams.engine.samples import Sample
@@ -78,28 +77,6 @@ class Ticket:
         self.first_agent_reply = NO_TIME
         self.first_resolved = NO_TIME
         self.changes: array[int] = array("q")
-
-    def to_obj(self) -> list[Any]:
-        return [
-            self.opened_at,
-            self.priority,
-            self.first_agent_reply,
-            self.first_resolved,
-            self.changes.tolist(),
-        ]
-
-    @classmethod
-    def from_obj(cls, obj: list[Any]) -> Ticket:
-        ticket = cls()
-        (
-            ticket.opened_at,
-            ticket.priority,
-            ticket.first_agent_reply,
-            ticket.first_resolved,
-            changes,
-        ) = obj
-        ticket.changes.fromlist(changes)
-        return ticket
 
     def last_time(self) -> int:
         return max(

@@ -5,12 +5,8 @@ engine state) is stored as parts, each one table row: a header, one row per user
 ticket, one per hour of remembered ids (streams/worker/state_parts.py), so that no row grows with
 the number of users, tickets or events, and a checkpoint writes only the parts that
 changed. Not compressed: zlib took 60 % of the time to encode a row, and rows are written
-far more often than read. Accounts stored by earlier versions as one row,
-
-    row = ROW_FORMAT | u32 length of admission bytes | admission bytes | engine bytes
-
-(or that row zlib-compressed) are still read, and replaced by parts the next time the
-account is written. The changelog topic and the producer still allow rows of up to
+far more often than read. Accounts stored by earlier versions as one row are still read
+(state_parts.one_row), and replaced by parts the next time the account is written. The changelog topic and the producer still allow rows of up to
 16 MiB (app.MAX_ROW_BYTES), for such rows.
 
 Rows are read from the table once into a per-partition cache, changed in memory by the
@@ -44,8 +40,6 @@ is relative to the account's own clocks.
 from __future__ import annotations
 
 import itertools
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -53,6 +47,7 @@ import orjson
 
 from streams.contract.deadletter import dead_letter_key
 from streams.contract.decoding import Rejection
+from streams.engine import state_codec
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.samples import Sample
@@ -65,12 +60,9 @@ from streams.kafka.topics import partition_of
 from streams.pulse_config import PulseConfig
 from streams.worker.partition_transaction import PartitionTransaction, Row
 from streams.worker.record_cache import RecordCache
-from streams.worker.state_parts import AccountParts, account_of, join, part_key, split
+from streams.worker.state_parts import AccountParts, account_of, join, one_row, part_key, split
 
 REKEY_HEADER = "pulse-source"
-_LENGTH = struct.Struct(">I")
-ROW_FORMAT = b"\x02"
-_ZLIB = b"\x78"  # the first byte of a zlib stream: a row of format 1
 COUNTERS_PREFIX = b"\x00counters/"
 PRUNE_STEP_MS = DAY_MS
 """An account is pruned at a checkpoint once its stream time has moved this far since its last prune."""
@@ -120,13 +112,9 @@ class PartitionState:
     def load_row(self, account_id: str, value: bytes) -> None:
         """An account stored as one row (the format before parts): loaded, and replaced by
         parts (its key deleted) the next time the account is written."""
-        if value[:1] == _ZLIB:
-            value = ROW_FORMAT + zlib.decompress(value)
-        elif value[:1] != ROW_FORMAT:
-            raise ValueError(f"row of {account_id!r} has unknown format {value[:1]!r}")
-        (length,) = _LENGTH.unpack_from(value, 1)
-        self.admission_rows[account_id] = AccountAdmission.from_bytes(value[5 : 5 + length])
-        self.engine_rows[account_id] = AccountState.from_bytes(value[5 + length :])
+        admission, engine = one_row(account_id, value)
+        self.admission_rows[account_id] = AccountAdmission.from_bytes(admission)
+        self.engine_rows[account_id] = state_codec.account_from_bytes(engine)
         self.parts.loaded(account_id, [(account_id.encode(), value)])
 
     def load_parts(self, account_id: str, parts: dict[bytes, bytes]) -> None:
