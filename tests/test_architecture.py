@@ -107,3 +107,46 @@ def test_no_assert_in_production_code() -> None:
         if isinstance(node, ast.Assert)
     ]
     assert found == []
+
+
+FAUST_OBJECTS = frozenset(
+    {"consumer", "producer", "app", "table", "thread", "store", "agent", "transactor", "fetcher"}
+)
+
+
+def private_faust_attributes(root: Path) -> list[str]:
+    """`path:line name` of every read of a private attribute (`_name`) of an object named
+    like a Faust or aiokafka one (consumer, producer, app, table, ...) outside worker/faust."""
+    allowed = root / "worker" / "faust"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if allowed in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            if node.attr.startswith("__"):
+                continue
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+            if name in FAUST_OBJECTS:
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno} {name}.{node.attr}")
+    return sorted(found)
+
+
+def test_only_worker_faust_reads_private_faust_attributes() -> None:
+    assert private_faust_attributes(STREAMS) == []
+
+
+def test_the_scan_finds_a_private_attribute(tmp_path: Path) -> None:
+    package = tmp_path / "streams"
+    (package / "worker" / "faust").mkdir(parents=True)
+    (package / "worker" / "app.py").write_text(
+        "def lag(self, consumer, tp):\n"
+        "    return consumer._committed_offset.get(tp), self.app.consumer._read_offset\n"
+    )
+    (package / "worker" / "faust" / "hooks.py").write_text("x = consumer._committed_offset\n")
+    assert private_faust_attributes(package) == [
+        "streams/worker/app.py:2 consumer._committed_offset",
+        "streams/worker/app.py:2 consumer._read_offset",
+    ]

@@ -8,6 +8,7 @@ import orjson
 
 from streams.engine.state_codec import account_to_bytes
 from streams.pulse_config import PulseConfig
+from streams.worker.scrape import book_families
 from streams.worker.state import COUNTERS_PREFIX, PartitionState, WorkerBook, partition_of
 from streams.worker.state_parts import account_of
 
@@ -127,21 +128,21 @@ def collector(worker: WorkerBook, owned: set[int]):
     """The worker's /metrics collector over a stand-in worker (no Faust app: pure unit test)."""
     from types import SimpleNamespace
 
-    from streams.worker.app import _Collector
+    from streams.exposition import FamiliesCollector
+    from streams.worker.scrape import worker_families
     from streams.worker.telemetry import PipelineTelemetry
 
-    return _Collector(
-        SimpleNamespace(
-            book=worker,
-            ready=lambda: True,
-            owned_partitions=lambda: set(owned),
-            clock=worker.clock,
-            telemetry=PipelineTelemetry(),
-            consumer_lag=dict,
-            app=SimpleNamespace(consumer=None),
-            kafka_watch=SimpleNamespace(families=lambda last_fetch_ms: iter(())),
-        )
+    stand_in = SimpleNamespace(
+        book=worker,
+        ready=lambda: True,
+        owned_partitions=lambda: set(owned),
+        clock=worker.clock,
+        telemetry=PipelineTelemetry(),
+        consumer_lag=dict,
+        app=SimpleNamespace(consumer=None),
+        kafka_watch=SimpleNamespace(families=lambda last_fetch_ms: iter(())),
     )
+    return FamiliesCollector(lambda: worker_families(stand_in))  # type: ignore[arg-type]
 
 
 def fingerprint(worker: WorkerBook) -> dict:
@@ -271,12 +272,12 @@ def test_abort_forgets_uncommitted_effects_and_the_agent_reloads_the_committed_s
         Message("pulse.logins", 0, 2, b"x", b"not json"), is_rekeyed=False
     )  # and an open one
     prepared, open_tx = worker.transactions(0)
-    assert active_users(worker.families(worker.clock())) == 2
+    assert active_users(book_families(worker, worker.clock())) == 2
     worker.forget_cache()  # a rebalance, or a checkpoint Kafka refused
     assert [t.status for t in (*prepared, open_tx)] == [TransactionStatus.ABORTED] * 2
     assert worker.loaded() == set() and open_tx.outbox == [] and prepared[0].rows == []
     worker.sync({0, 1})
-    assert active_users(worker.families(worker.clock())) == 1  # a0 only: what Kafka committed
+    assert active_users(book_families(worker, worker.clock())) == 1  # a0 only: what Kafka committed
     assert worker.checkpoint() == {}
 
 

@@ -94,7 +94,14 @@ def up(
         raise click.UsageError(
             "secured listeners need --sasl-ssl-port, --mtls-port, --keystore and --truststore together."
         )
-    secure = SecureListeners(sasl_ssl_port, mtls_port, keystore, truststore) if all(given) else None
+    secure = None
+    if (
+        sasl_ssl_port is not None
+        and mtls_port is not None
+        and keystore is not None
+        and truststore is not None
+    ):
+        secure = SecureListeners(sasl_ssl_port, mtls_port, keystore, truststore)
     _run(lambda: LocalKafka(home, port, partitions, secure).up(echo=click.echo))
 
 

@@ -54,6 +54,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine import activity, adoption, cohorts, crm, sessions, support, surveys
 from streams.engine.account import AccountState
 from streams.engine.accounts_config import AccountsConfig
@@ -316,3 +317,35 @@ def _failure_run_start(payments: list[PaymentRecord]) -> int | None:
         else:
             start = None
     return start
+
+
+# --------------------------------------------------------------------------- JSON
+
+TIME_FIELDS = frozenset(
+    {
+        "started_at",
+        "last_activity_at",
+        "past_due_since",
+        "renewal_at",
+        "signup_at",
+        "last_step_at",
+        "completed_at",
+        "activated_at",
+    }
+)
+"""The record fields that hold a time (epoch ms): RFC 3339 strings in the record's JSON."""
+
+
+def to_json_ready(value: Any, key: str = "") -> Any:
+    """A record (or any part of one) as JSON-ready data, the one JSON form of an account
+    record (`pulse accounts`, the worker's HTTP API): times (epoch ms) -> RFC 3339,
+    Decimal money -> a number, recursively."""
+    if isinstance(value, dict):
+        return {k: to_json_ready(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_ready(v) for v in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    if key in TIME_FIELDS and isinstance(value, int):
+        return rfc3339_ms(value)
+    return value

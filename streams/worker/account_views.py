@@ -183,8 +183,8 @@ class AccountViews:
         # portfolio filters, counts and sorts on fields that read the same either way
         cache = self.worker.book.record_cache
         total, selected = query.select_rows(cache.rows(as_of))
-        selected = cache.rendered(selected)  # kept with the record until it is computed again
-        return {"partitions": sorted(loaded), "as_of": as_of, "total": total, "accounts": selected}
+        rendered = cache.rendered(selected)  # kept with the record until it is computed again
+        return {"partitions": sorted(loaded), "as_of": as_of, "total": total, "accounts": rendered}
 
     def _local_answer(self, query: PortfolioQuery, as_of: int):
         answer = self._local(query, as_of)

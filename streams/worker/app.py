@@ -32,6 +32,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import cast
 
 import faust
 from aiokafka.errors import (
@@ -47,6 +48,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from streams.contract.deadletter import MAX_RECORD_BYTES
+from streams.exposition import FamiliesCollector
 from streams.worker.account_views import AccountViews
 from streams.worker.datadir import worker_data_dir
 from streams.worker.delivery import DeliveryGuard, DeliveryVerdict
@@ -55,6 +57,7 @@ from streams.worker.faust import hooks as faust_hooks
 from streams.worker.faust.hooks import send_in_partition_transaction
 from streams.worker.gc_policy import GcPolicy
 from streams.worker.kafka_watch import KafkaWatch
+from streams.worker.scrape import worker_families
 from streams.worker.settings import WorkerSettings
 from streams.worker.state import WorkerBook
 from streams.worker.telemetry import PipelineTelemetry
@@ -126,7 +129,7 @@ class PulseWorker:
         )
         self.kafka_watch.install()
         self.app = self._build_app()
-        self.registry.register(_Collector(self))
+        self.registry.register(FamiliesCollector(lambda: worker_families(self)))
         ProcessCollector(registry=self.registry)  # process_* (CPU, memory, file descriptors)
 
     def _build_app(self) -> faust.App:
@@ -296,9 +299,9 @@ class PulseWorker:
             if isinstance(result, BaseException)
         ]
         if refused:
-            send, error = refused[0]
+            send, refusal = refused[0]
             await self._abandon(
-                held, refused_record_sentence(send.topic, len(send.value), error, len(refused))
+                held, refused_record_sentence(send.topic, len(send.value), refusal, len(refused))
             )
             return
         consumer = self.app.consumer
@@ -336,7 +339,9 @@ class PulseWorker:
             if (
                 verdict is DeliveryVerdict.JUMP
             ):  # no record in between: Faust may commit over the hole
-                await faust_hooks.add_gap(consumer, message.tp, expected, message.offset - 1)
+                await faust_hooks.add_gap(
+                    consumer, message.tp, cast(int, expected), message.offset - 1
+                )
                 current.append(message)
                 continue
             faust_hooks.forget_unacked(consumer, message)
@@ -465,32 +470,10 @@ class PulseWorker:
             if tp.topic not in self.source_topic_names:
                 continue
             highwater = consumer.highwater(tp)
-            committed = consumer._committed_offset.get(tp)  # noqa: SLF001 - see faust_hooks
+            committed = faust_hooks.committed_offset(consumer, tp)
             if highwater is not None:
                 lag[(tp.topic, tp.partition)] = max(0, highwater - (committed or 0))
         return lag
-
-
-class _Collector:
-    """Renders the engine snapshot of the loaded partitions plus pipeline metrics at scrape time."""
-
-    def __init__(self, worker: PulseWorker) -> None:
-        self.worker = worker
-
-    def collect(self):
-        """Read-only: a scrape never loads a row, builds a pipeline or moves a
-        transaction; the agent loads partitions (streams/worker/state.py)."""
-        worker = self.worker
-        ready = worker.ready()
-        owned = worker.owned_partitions()
-        # Business samples only from a worker that holds its partitions' state: while
-        # a rebalance recovers, or until the agent has loaded the rows, they are absent,
-        # not 0 (a dip on every board), and the partition-labelled counters never go
-        # backwards (streams/exposition.py).
-        if ready and owned and worker.book.loaded() == owned:
-            yield from worker.book.families(worker.clock())
-        yield from worker.telemetry.families(worker.consumer_lag(), not ready, len(owned))
-        yield from worker.kafka_watch.families(faust_hooks.last_fetch_ms(worker.app.consumer))
 
 
 def _timestamp_ms(message) -> int:

@@ -9,7 +9,7 @@ import sys
 import time
 
 from streams.errors import PulseError
-from streams.kafka.security import client_log_muted, connection_error
+from streams.kafka.topics import ensure_topics
 from streams.worker.settings import WorkerSettings
 
 # Faust runs the aiokafka consumer in a second thread. With Python's default 5 ms switch
@@ -73,7 +73,9 @@ def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
 
 def check_metrics_address(settings: WorkerSettings) -> None:
     """Fail in one sentence when /metrics (or the --open-port copy) cannot listen where asked."""
-    addresses = [(settings.metrics_bind, settings.metrics_port, "--metrics-port")]
+    addresses: list[tuple[str | None, int, str]] = [
+        (settings.metrics_bind, settings.metrics_port, "--metrics-port")
+    ]
     if settings.web.open_port is not None:
         addresses.append((settings.web.open_bind, settings.web.open_port, "--open-port"))
     for bind, port, option in addresses:
@@ -99,41 +101,17 @@ def _use_uvloop() -> None:
 
 async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:
     """Fail clearly when the broker is unreachable or a source topic is missing or mis-sized;
-    create the worker's internal re-key topic with the one partition count."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    security = settings.security
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap,
-        request_timeout_ms=10_000,
-        **security.aiokafka_options(),
+    create the worker's internal re-key topic with the one partition count (the one topic
+    check: streams/kafka/topics.py)."""
+    prefix = f" --prefix {settings.topic_prefix}" if settings.topic_prefix else ""
+    await ensure_topics(
+        settings.bootstrap,
+        settings.partitions,
+        names=(rekey_topic,),
+        security=settings.security,
+        required=(*settings.source_topics, settings.dead_letter_topic),
+        create_hint=(
+            f"create the project's topics with `pulse dev topics --bootstrap {settings.bootstrap} "
+            f"--partitions {settings.partitions}{prefix}`"
+        ),
     )
-    with client_log_muted():
-        try:
-            await asyncio.wait_for(admin.start(), 15)
-        except Exception as error:  # noqa: BLE001 - the probe names the cause
-            await admin.close()
-            raise await connection_error(error, settings.bootstrap, security) from None
-    try:
-        listed = set(await admin.list_topics())
-        wanted = (*settings.source_topics, settings.dead_letter_topic)
-        missing = [topic for topic in wanted if topic not in listed]
-        if missing:
-            raise PulseError(
-                f"topic {missing[0]} does not exist on {settings.bootstrap}: create the project's topics with "
-                f"`pulse dev topics --bootstrap {settings.bootstrap} --partitions {settings.partitions}"
-                f"{' --prefix ' + settings.topic_prefix if settings.topic_prefix else ''}`."
-            )
-        described = await admin.describe_topics(list(wanted))
-        for topic in described:
-            if len(topic["partitions"]) != settings.partitions:
-                raise PulseError(
-                    f"topic {topic['topic']} has {len(topic['partitions'])} partitions but the worker expects "
-                    f"{settings.partitions}: pass --partitions {len(topic['partitions'])}."
-                )
-        if rekey_topic not in listed:
-            await admin.create_topics(
-                [NewTopic(rekey_topic, num_partitions=settings.partitions, replication_factor=1)]
-            )
-    finally:
-        await admin.close()

@@ -23,7 +23,7 @@ committed truth, after Faust has recovered it from the changelog).
 
 Who changes what: only the agent loads partitions (`sync`) and applies events
 (`process`), and only checkpoints, commits and aborts move transactions. A scrape
-(`families`) reads the cache as it is at that instant (the event loop runs nothing else
+(`snapshot`) reads the cache as it is at that instant (the event loop runs nothing else
 meanwhile, so it is a consistent snapshot) and changes nothing: no row is loaded, no
 pipeline built, no counter or transaction touched. The `pulse_events_*`
 counters of each partition live in a row of their own, under a key chosen to hash to that
@@ -40,8 +40,9 @@ is relative to the account's own clocks.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -52,7 +53,6 @@ from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS
-from streams.exposition import Exposition, metric_families, partition_counter_families
 from streams.ingest.admission import AccountAdmission
 from streams.ingest.counters import PipelineCounters
 from streams.ingest.pipeline import Pipeline, Status
@@ -65,6 +65,7 @@ from streams.worker.state_parts import AccountParts, account_of, join, one_row, 
 REKEY_HEADER = "pulse-source"
 COUNTERS_PREFIX = b"\x00counters/"
 PRUNE_STEP_MS = DAY_MS
+V = TypeVar("V")
 """An account is pruned at a checkpoint once its stream time has moved this far since its last prune."""
 
 
@@ -151,40 +152,30 @@ class PartitionState:
         )
 
 
-class _EngineStore:
-    """AccountStore over a partition's cache; a write records the account in the open transaction."""
+class _PartitionStore(Generic[V]):
+    """AccountStore (streams/engine/store.py) over one kind of row of a partition's cache
+    (engine or admission rows); a write records the account in the open transaction."""
 
-    def __init__(self, state: PartitionState) -> None:
+    def __init__(self, state: PartitionState, rows: dict[str, V]) -> None:
         self._state = state
+        self._rows = rows
 
-    def get(self, account_id: str) -> AccountState | None:
-        return self._state.engine_rows.get(account_id)
+    def get(self, account_id: str) -> V | None:
+        return self._rows.get(account_id)
 
-    def __setitem__(self, account_id: str, value: AccountState) -> None:
-        self._state.engine_rows[account_id] = value
+    def __setitem__(self, account_id: str, value: V) -> None:
+        self._rows[account_id] = value
         self._state.tx.change(account_id)
 
     def __delitem__(self, account_id: str) -> None:
-        del self._state.engine_rows[account_id]
+        del self._rows[account_id]
         self._state.tx.change(account_id)
 
-    def keys(self):
-        return self._state.engine_rows.keys()
+    def keys(self) -> Iterable[str]:
+        return self._rows.keys()
 
-    def values(self):
-        return self._state.engine_rows.values()
-
-
-class _AdmissionStore:
-    def __init__(self, state: PartitionState) -> None:
-        self._state = state
-
-    def get(self, account_id: str) -> AccountAdmission | None:
-        return self._state.admission_rows.get(account_id)
-
-    def put(self, account_id: str, account: AccountAdmission) -> None:
-        self._state.admission_rows[account_id] = account
-        self._state.tx.change(account_id)
+    def values(self) -> Iterable[V]:
+        return self._rows.values()
 
 
 class WorkerBook:
@@ -208,7 +199,7 @@ class WorkerBook:
         self.rekey_topic = rekey_topic
         self.dead_letter_topic = dead_letter_topic
         self.unprefixed = unprefixed
-        self.table = None
+        self.table: Any = None  # the Faust table (attach)
         self._states: dict[int, PartitionState] = {}
         self._pipelines: dict[int, Pipeline] = {}
         self._counters_keys = {p: counters_key(p, partitions) for p in range(partitions)}
@@ -262,8 +253,12 @@ class WorkerBook:
             pipeline = Pipeline(
                 self.config,
                 clock=self.clock,
-                admission_state=_AdmissionStore(state),
-                engine=Engine(self.config.engine, self.config.revenue, store=_EngineStore(state)),
+                admission_state=_PartitionStore(state, state.admission_rows),
+                engine=Engine(
+                    self.config.engine,
+                    self.config.revenue,
+                    store=_PartitionStore(state, state.engine_rows),
+                ),
             )
             pipeline.counters = state.counters
             self._pipelines[partition] = pipeline
@@ -400,23 +395,20 @@ class WorkerBook:
         """Every (account_id, engine state) of the loaded partitions (the account API)."""
         return [item for state in self._states.values() for item in state.engine_rows.items()]
 
-    def families(self, as_of: int):
-        """The business metrics of the loaded partitions, as Prometheus families: the
-        engine's additive figures (no global ratios: the recording rules make them), then
-        the pulse_events_* counters labelled by partition. Read-only: a snapshot of the
-        cache as it is now (see the module header)."""
+    def snapshot(self, as_of: int) -> tuple[list[Sample], dict[int, PipelineCounters]]:
+        """The business samples of the loaded partitions (the engine's figures, then the
+        account samples) and each partition's pipeline counters, rendered by a scrape
+        (streams/worker/scrape.py). Read-only: a snapshot of the cache as it is now (see
+        the module header)."""
         engine = Engine(
             self.config.engine, self.config.revenue, store=_MergedStore(self._states.values())
         )
         counters = {partition: state.counters for partition, state in self._states.items()}
-        exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
         accounts: list[Sample] = []
         if self.account_records:
             # over the cached records at the stepped clock, kept between refresh rounds
             accounts = self.record_cache.account_samples(len(self._states), self.partitions)
-        return metric_families([*engine.snapshot(as_of), *accounts], None, exposition) + list(
-            partition_counter_families(counters)
-        )
+        return [*engine.snapshot(as_of), *accounts], counters
 
 
 class _MergedStore:
@@ -438,6 +430,12 @@ class _MergedStore:
     def values(self) -> Iterator[AccountState]:
         for state in self._states:
             yield from state.engine_rows.values()
+
+    def __setitem__(self, account_id: str, state: AccountState) -> None:
+        raise TypeError("a snapshot's store is read-only")
+
+    def __delitem__(self, account_id: str) -> None:
+        raise TypeError("a snapshot's store is read-only")
 
 
 def _source_of(message) -> tuple[str, int, int]:

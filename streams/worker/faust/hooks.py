@@ -329,6 +329,12 @@ def forget_unacked(consumer: Any, message: Any) -> None:
     consumer._unacked_messages.discard(message)  # noqa: SLF001
 
 
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset Faust last committed for `tp` (None: none yet), as Faust itself keeps it."""
+    committed: int | None = consumer._committed_offset.get(tp)  # noqa: SLF001
+    return committed
+
+
 def last_fetch_ms(consumer: Any) -> int | None:
     """Epoch ms of the newest answered fetch over the assigned partitions, or None."""
     inner = getattr(getattr(consumer, "_thread", None), "_consumer", None)
