@@ -33,6 +33,7 @@ lint: install
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/mypy --strict streams/engine streams/contract streams/ingest streams/kafka
+	$(BIN)/mypy streams/worker streams/cli
 	$(BIN)/lint-imports
 
 format: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -36,7 +37,7 @@ _partitions = click.option(
 )
 
 
-def _run(action) -> None:
+def _run(action: Callable[[], object]) -> None:
     try:
         action()
     except PulseError as error:

@@ -48,6 +48,7 @@ from streams.contract.rfc3339 import parse_rfc3339_ms, rfc3339_ms
 from streams.engine import state_codec
 from streams.engine.account_metrics import account_samples
 from streams.engine.records import account_records
+from streams.engine.samples import Sample
 from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError, UsageError
 from streams.exposition import Exposition, render_text
@@ -477,7 +478,7 @@ def run_replay(
     return summary
 
 
-def _account_samples(pipeline: Pipeline, as_of: int, config) -> list:
+def _account_samples(pipeline: Pipeline, as_of: int, config: PulseConfig) -> list[Sample]:
     """The account layer's aggregates and watchlist (streams/engine/account_metrics.py), as a
     worker owning every partition exports them."""
     engine = pipeline.engine

@@ -32,7 +32,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 from aiokafka.errors import (
@@ -59,9 +59,12 @@ from streams.worker.gc_policy import GcPolicy
 from streams.worker.kafka_watch import KafkaWatch
 from streams.worker.scrape import worker_families
 from streams.worker.settings import WorkerSettings
-from streams.worker.state import WorkerBook
+from streams.worker.state import Send, WorkerBook
 from streams.worker.telemetry import PipelineTelemetry
 from streams.worker.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
+
+if TYPE_CHECKING:
+    from faust.web import Request, Response
 
 log = logging.getLogger("cs-pulse.worker")
 # An account is stored in parts of a few KiB each (streams/worker/state_parts.py); rows of the
@@ -200,7 +203,7 @@ class PulseWorker:
 
     # ---- the agent ----------------------------------------------------------------------
 
-    async def _ingest(self, stream) -> None:
+    async def _ingest(self, stream: faust.StreamT[Any]) -> None:
         """Apply events as they arrive; write what they changed at checkpoints.
 
         Applied events are held unacknowledged until the checkpoint that sends their
@@ -233,7 +236,7 @@ class PulseWorker:
             tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic
         }
 
-    async def _apply(self, messages) -> list:
+    async def _apply(self, messages: list[Any]) -> list[Any]:
         """Apply the messages that are due (`_in_order`) to the in-memory rows; return them."""
         self.book.sync(self.owned_partitions())
         current = await self._in_order(messages)
@@ -319,7 +322,7 @@ class PulseWorker:
         self.book.forget_cache()
         await self.app.crash(CheckpointAborted(sentence))
 
-    async def _in_order(self, messages) -> list:
+    async def _in_order(self, messages: list[Any]) -> list[Any]:
         """The messages to apply now, each once and in offset order (streams/worker/delivery.py).
         The others are let go unacknowledged and handed over again: fetched before a
         rebalance or while one suspends the flow, handed over a second time, or arriving
@@ -378,7 +381,7 @@ class PulseWorker:
             self.delivery.restart(tp, start)
             await faust_hooks.rewind(consumer, tp, start)
 
-    async def _send(self, partition: int, send):
+    async def _send(self, partition: int, send: Send) -> Any:
         """Send one record; return the future of its delivery."""
         return await send_in_partition_transaction(
             self.app,
@@ -403,7 +406,7 @@ class PulseWorker:
                 if value is None:  # a pruned-away account: its tombstone is committed
                     self.table.data.pop(key, None)  # the store's own mapping API, not the table's
 
-    async def _on_revoked(self, app, revoked, **kwargs) -> None:
+    async def _on_revoked(self, app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         """Forget every applied effect no checkpoint has written: the partitions kept are
         read again from their committed offsets (Faust normally waits for the held events'
         checkpoint before it gets here, so `held` is empty)."""
@@ -420,14 +423,14 @@ class PulseWorker:
     # ---- /metrics -------------------------------------------------------------------------
 
     # Faust calls a bound method view with the request only.
-    async def _metrics_page(self, request):
+    async def _metrics_page(self, request: Request) -> Response:
         from prometheus_client.exposition import generate_latest
 
         return self.app.web.bytes(
             generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
         )
 
-    async def _health_page(self, request):
+    async def _health_page(self, request: Request) -> Response:
         recovering = self.recovering()
         if not recovering and self.kafka_watch.stalled(
             faust_hooks.last_fetch_ms(self.app.consumer)
@@ -476,5 +479,5 @@ class PulseWorker:
         return lag
 
 
-def _timestamp_ms(message) -> int:
+def _timestamp_ms(message: Any) -> int:
     return int(message.timestamp * 1000) if message.timestamp else int(time.time() * 1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -155,7 +156,9 @@ def _parse_time(value: str | None) -> int | None:
     type=click.Choice(["debug", "info", "warning", "error"]),
     envvar="PULSE_LOG_LEVEL",
 )
-def worker(config_path: Path | None, frozen_clock: str | None, log_level: str, **options) -> None:
+def worker(
+    config_path: Path | None, frozen_clock: str | None, log_level: str, **options: Any
+) -> None:
     """Run a stream worker: consume the six event topics, keep the metric state in
     changelogged tables, and serve Prometheus metrics on http://BIND:PORT/metrics.
 

@@ -7,10 +7,15 @@ import asyncio
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from streams.errors import PulseError
 from streams.kafka.topics import ensure_topics
 from streams.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from streams.pulse_config import PulseConfig
+    from streams.worker.datadir import DataDirLock
 
 # Faust runs the aiokafka consumer in a second thread. With Python's default 5 ms switch
 # interval the two threads trade the interpreter lock some hundred times a second and the
@@ -34,7 +39,9 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
         return _run_in(lock, settings, config, log_level)
 
 
-def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
+def _run_in(
+    lock: DataDirLock, settings: WorkerSettings, config: PulseConfig, log_level: str
+) -> int:
     from streams.worker.app import PulseWorker, rekey_topic_name
     from streams.worker.datadir import mark_clean_shutdown, prepare_data_dir
     from streams.worker.state import WorkerBook

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 from streams.errors import ConfigError
@@ -89,7 +90,7 @@ class WorkerSettings:
     def __repr__(self) -> str:
         return f"WorkerSettings({masked_fields(self)})"
 
-    def broker_credentials(self):
+    def broker_credentials(self) -> Any:
         """Faust credentials for the configured security protocol, or None for PLAINTEXT."""
         return self.security.faust_credentials()
 

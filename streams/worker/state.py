@@ -209,7 +209,7 @@ class WorkerBook:
         # off (--no-account-records): no record is computed, no account sample exported
         self.account_records = account_records
 
-    def attach(self, table) -> None:
+    def attach(self, table: Any) -> None:
         self.table = table
         self.changelog_topic = table.changelog_topic.get_topic_name()
 
@@ -281,7 +281,7 @@ class WorkerBook:
 
     # ---- processing ----------------------------------------------------------------------
 
-    def process(self, message, *, is_rekeyed: bool) -> None:
+    def process(self, message: Any, *, is_rekeyed: bool) -> None:
         """Run one Kafka message through the pipeline of its partition. What it must send
         (a dead letter, or the message itself to the re-key topic) waits in the
         partition's open transaction for the next checkpoint."""
@@ -414,7 +414,7 @@ class WorkerBook:
 class _MergedStore:
     """Read-only AccountStore over every owned partition (for snapshots)."""
 
-    def __init__(self, states) -> None:
+    def __init__(self, states: Iterable[PartitionState]) -> None:
         self._states = list(states)
 
     def get(self, account_id: str) -> AccountState | None:
@@ -438,7 +438,7 @@ class _MergedStore:
         raise TypeError("a snapshot's store is read-only")
 
 
-def _source_of(message) -> tuple[str, int, int]:
+def _source_of(message: Any) -> tuple[str, int, int]:
     for name, value in message.headers or ():
         if name == REKEY_HEADER:
             topic, partition, offset = value.decode().split("\x00")

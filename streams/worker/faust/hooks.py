@@ -281,7 +281,7 @@ async def send_in_partition_transaction(
     source_partition: int,
     topic: str,
     key: bytes | None,
-    value: bytes,
+    value: bytes | None,  # None: a tombstone
     partition: int | None,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> Any:
