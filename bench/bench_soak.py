@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams.engine.timeline import DAY_MS  # noqa: E402
 from streams.pulse_config import PulseConfig  # noqa: E402
+from streams.worker.scrape import book_families  # noqa: E402
 from streams.worker.state import WorkerBook, partition_of  # noqa: E402
 from streams.worker.state_parts import IDS, account_of  # noqa: E402
 
@@ -178,7 +179,7 @@ class Soak:
                 engine += len(value)
         live = next(
             sample.value
-            for family in self.book.families(self.now)
+            for family in book_families(self.book, self.now)
             if family.name == "pulse_active_users"
             for sample in family.samples
             if sample.labels == {"window": "30d"}
