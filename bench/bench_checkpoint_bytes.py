@@ -36,8 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams.contract.rfc3339 import rfc3339_ms  # noqa: E402
+from streams.engine import state_codec  # noqa: E402
 from streams.engine.timeline import DAY_MS  # noqa: E402
-from streams.worker.state import COUNTERS_PREFIX, ROW_FORMAT, WorkerBook, partition_of  # noqa: E402
+from streams.worker.state import COUNTERS_PREFIX, WorkerBook, partition_of  # noqa: E402
+from streams.worker.state_parts import ROW_FORMAT  # noqa: E402
 from tests.support.worker_book import Message, Table, worker_book  # noqa: E402
 
 PARTITIONS = 4
@@ -49,7 +51,7 @@ def one_row_bytes(book: WorkerBook, partition: int) -> int:
     """The account's size as one row (ROW_FORMAT | u32 | admission | engine)."""
     state = book._states[partition]  # noqa: SLF001 - a bench looks inside
     admission = state.admission_rows[ACCOUNT].to_bytes()
-    engine = state.engine_rows[ACCOUNT].to_bytes()
+    engine = state_codec.account_to_bytes(state.engine_rows[ACCOUNT])
     return len(ROW_FORMAT) + struct.calcsize(">I") + len(admission) + len(engine)
 
 

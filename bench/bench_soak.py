@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams.engine.timeline import DAY_MS  # noqa: E402
 from streams.pulse_config import PulseConfig  # noqa: E402
+from streams.worker.scrape import book_families  # noqa: E402
 from streams.worker.state import partition_of  # noqa: E402
 from streams.worker.state_parts import HASHED_IDS, HEADER, IDS, TICKET, USER, account_of  # noqa: E402
 from tests.support.worker_book import Message, Table, worker_book  # noqa: E402
@@ -168,7 +169,7 @@ class Soak:
             if located[0] in quiet:
                 quiet_rows += 1
                 quiet_bytes += len(value)
-        families = {family.name: family for family in self.book.families(self.now)}
+        families = {family.name: family for family in book_families(self.book, self.now)}
         live = next(
             sample.value
             for sample in families["pulse_active_users"].samples

@@ -1,9 +1,10 @@
 """Engine snapshot + pipeline counters -> Prometheus metric families.
 
-`SnapshotCollector` is a prometheus_client custom collector: at scrape time it asks its
-provider for the current samples and counters and yields one family per metric name,
-every engine figure as a gauge and the pipeline counters as counters. `render_text` is
-the same thing as bytes of the text exposition format (what `pulse replay` prints), via
+`metric_families` turns samples and counters into one family per metric name, every
+engine figure as a gauge and the pipeline counters as counters. `FamiliesCollector` is
+the project's one prometheus_client custom collector: at scrape time it asks its provider
+for the families (the worker's /metrics, a history's step, a replay). `render_text` is
+the text exposition format of a snapshot (what `pulse replay` prints), via
 `generate_latest` on a private registry, so replay and the worker's /metrics render
 identically. HELP is the metric's one-line definition (`streams.engine.engine.METRIC_HELP`).
 
@@ -131,22 +132,20 @@ def partition_counter_families(by_partition: Mapping[int, PipelineCounters]) -> 
     yield from (events, rejected, duplicates)
 
 
-class SnapshotCollector(Collector):
-    """Builds the families at scrape time from `provide()` -> (samples, counters)."""
+class FamiliesCollector(Collector):
+    """A custom collector: `collect()` returns `provide()`, the families at scrape time."""
 
-    def __init__(
-        self,
-        provide: Callable[[], tuple[Iterable[Sample], PipelineCounters | None]],
-        exposition: Exposition = Exposition(),
-        help_texts: Mapping[str, str] = HELP_TEXTS,
-    ) -> None:
+    def __init__(self, provide: Callable[[], Iterable[Metric]]) -> None:
         self._provide = provide
-        self._exposition = exposition
-        self._help_texts = help_texts
+
+    @classmethod
+    def fixed(cls, families: Iterable[Metric]) -> FamiliesCollector:
+        """A collector of families computed once (a history's step, a replay)."""
+        kept = list(families)
+        return cls(lambda: kept)
 
     def collect(self) -> Iterable[Metric]:
-        samples, counters = self._provide()
-        return metric_families(samples, counters, self._exposition, self._help_texts)
+        return self._provide()
 
 
 def render_text(
@@ -156,7 +155,8 @@ def render_text(
     help_texts: Mapping[str, str] = HELP_TEXTS,
 ) -> bytes:
     """The Prometheus text exposition (format 0.0.4) of a snapshot and the counters."""
-    fixed = (list(samples), counters)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(lambda: fixed, exposition, help_texts))
+    registry.register(
+        FamiliesCollector.fixed(metric_families(samples, counters, exposition, help_texts))
+    )
     return generate_latest(registry)

@@ -10,13 +10,13 @@ import pytest
 
 from streams.contract.model import AccountUpdated, SubscriptionSet
 from streams.engine import cohorts
-from streams.engine.account import AccountState
 from streams.engine.accounts_config import AccountsConfig
 from streams.engine.engine import Engine
 from streams.engine.engine_config import EngineConfig
 from streams.engine.health import DEFAULT_HEALTH_TOML, HealthConfig, score
 from streams.engine.records import account_record, account_records
 from streams.engine.revenue import RevenueConfig
+from streams.engine.state_codec import account_from_bytes, account_to_bytes
 from streams.engine.timeline import DAY_MS, HOUR_MS
 from streams.errors import ConfigError
 from streams.generator import GeneratorConfig, generate
@@ -291,7 +291,7 @@ def test_the_record_survives_the_byte_form_and_pruning() -> None:
     engine, end, config = generated_engine(4, accounts=15, days=40)
     before = records_of(engine, end, config.accounts)
     for account_id, state in list(engine.store.items()):
-        engine.store[account_id] = AccountState.from_bytes(state.to_bytes())
+        engine.store[account_id] = account_from_bytes(account_to_bytes(state))
     engine.prune()
     assert records_of(engine, end, config.accounts) == before
 
@@ -570,9 +570,9 @@ def test_rows_written_before_the_account_layer_still_load() -> None:
 
     engine = Engine()
     apply_all(engine, [login(T0), subscribed(T0, "10")])
-    obj = orjson.loads(engine.store["a1"].to_bytes())
+    obj = orjson.loads(account_to_bytes(engine.store["a1"]))
     del obj["j"], obj["f"]
-    state = AccountState.from_bytes(orjson.dumps(obj))
+    state = account_from_bytes(orjson.dumps(obj))
     assert state.journey.first_seen < 0 and state.facts == []
     assert account_record("a1", state, T0 + 1, EngineConfig(), RevenueConfig(), accounts_config())[
         "mrr"

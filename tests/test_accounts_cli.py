@@ -10,9 +10,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.cli.accounts import accounts, render, to_json_ready
+from streams.cli.accounts import accounts, render
 from streams.cli.replay import ReplaySummary, ingest
-from streams.engine.records import account_records
+from streams.engine.records import account_records, to_json_ready
 from streams.generator import GeneratorConfig, generate
 from streams.ingest.pipeline import Pipeline
 from streams.pulse_config import load_config

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 import struct
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,7 @@ def test_out_of_order_within_the_horizon_is_accepted_and_does_not_move_stream_ti
     admission = Admission(CONFIG, state)
     for at in (T0, T0 - 10 * DAY_MS, T0 - 3 * DAY_MS, T0 - 35 * DAY_MS):
         assert admission.admit(login(at)) is ACCEPTED
-    assert state.accounts["acme"].lanes["pulse.logins"].stream_time == T0
+    assert state["acme"].lanes["pulse.logins"].stream_time == T0
 
 
 def test_rejected_events_do_not_move_stream_time() -> None:
@@ -214,7 +215,7 @@ def test_duplicates_do_not_move_stream_time() -> None:
     first = payment(T0, event_id="p-1")
     assert admission.admit(first) is ACCEPTED
     assert admission.admit(replace(first, occurred_at=T0 + 100 * DAY_MS)) is DUPLICATE
-    assert state.accounts["acme"].lanes["pulse.billing"].stream_time == T0
+    assert state["acme"].lanes["pulse.billing"].stream_time == T0
 
 
 def test_activity_id_is_forgotten_when_it_becomes_too_late() -> None:
@@ -225,7 +226,7 @@ def test_activity_id_is_forgotten_when_it_becomes_too_late() -> None:
     assert admission.admit(login(T0 + CONFIG.activity_horizon_ms)) is ACCEPTED
     assert admission.admit(event) is DUPLICATE  # exactly at the horizon: still remembered
     assert admission.admit(login(T0 + CONFIG.activity_horizon_ms + 1)) is ACCEPTED
-    assert not state.accounts["acme"].remembers("e-1")
+    assert not state["acme"].remembers("e-1")
     assert reason(admission.admit(event)) == "too_late"  # never applied twice
 
 
@@ -240,7 +241,7 @@ def test_long_lived_id_is_remembered_400_days_of_stream_time_after_acceptance() 
     assert admission.admit(payment(T0 + CONFIG.dedup_long_lived_ms)) is ACCEPTED
     assert admission.admit(old_invoice) is DUPLICATE
     assert admission.admit(payment(T0 + CONFIG.dedup_long_lived_ms + 1)) is ACCEPTED
-    assert not state.accounts["acme"].remembers("inv-1")
+    assert not state["acme"].remembers("inv-1")
 
 
 @pytest.mark.parametrize(
@@ -262,7 +263,7 @@ def test_memory_stays_bounded_over_a_long_stream(make: Any, keep: int) -> None:
         event = make(at)
         assert admission.admit(event) is ACCEPTED
         assert admission.admit(event) is DUPLICATE
-        account = state.accounts["acme"]
+        account = state["acme"]
         if hour % 8 == 0:  # counting the live ids walks them all
             largest = max(largest, len(account))
         stored = max(stored, sum(lane.ids.stored() for lane in account.lanes.values()))
@@ -292,7 +293,7 @@ def test_state_round_trips_through_bytes() -> None:
     admission = Admission(CONFIG, state)
     for event in _stream(1, 2000):
         admission.admit(event)
-    for account in state.accounts.values():
+    for account in state.values():
         restored = AccountAdmission.from_bytes(account.to_bytes())
         assert restored.lanes.keys() == account.lanes.keys()
         for topic, lane in account.lanes.items():
@@ -316,8 +317,17 @@ class BytesState:
         row = self.rows.get(account_id)
         return None if row is None else AccountAdmission.from_bytes(row)
 
-    def put(self, account_id: str, account: AccountAdmission) -> None:
+    def __setitem__(self, account_id: str, account: AccountAdmission) -> None:
         self.rows[account_id] = account.to_bytes()
+
+    def __delitem__(self, account_id: str) -> None:
+        del self.rows[account_id]
+
+    def keys(self) -> Iterable[str]:
+        return self.rows.keys()
+
+    def values(self) -> Iterable[AccountAdmission]:
+        return [AccountAdmission.from_bytes(row) for row in self.rows.values()]
 
 
 def test_a_bytes_backed_state_gives_the_same_verdicts() -> None:
@@ -487,7 +497,7 @@ def test_ids_sharing_a_key_are_told_apart_in_stored_groups(
     assert not again.remembers("p-new")
     account = AccountAdmission({"pulse.billing": again})
     restored = Admission(CONFIG)
-    restored.state.put("acme", account)
+    restored.state["acme"] = account
     assert [restored.admit(e) for e in first] == [DUPLICATE] * len(first)
     assert restored.admit(payment(T0 + 1000, event_id="p-new")) is ACCEPTED
 
@@ -502,7 +512,7 @@ def test_a_forgotten_id_is_accepted_again_and_remembered_anew() -> None:
     again = ticket(T0 + 420 * DAY_MS, event_id="t-1")
     assert admission.admit(again) is ACCEPTED
     assert admission.admit(again) is DUPLICATE
-    lane = state.accounts["acme"].lanes["pulse.tickets"]
+    lane = state["acme"].lanes["pulse.tickets"]
     assert sum(1 for _, _, data in lane.ids.items() if data == b"t-1") == 1
 
 
@@ -512,7 +522,7 @@ def test_kept_lane_encodings_never_go_stale() -> None:
     for number, event in enumerate(_stream(4, 1500)):
         admission.admit(event)
         if number % 5 == 0:
-            for account in state.accounts.values():
+            for account in state.values():
                 kept = account.to_bytes()
                 for lane in account.lanes.values():
                     lane._encoded = None
@@ -554,7 +564,7 @@ def test_stored_groups_give_the_same_verdicts_and_hold_only_remembered_ids() -> 
     for number, event in enumerate(events):
         assert in_memory.admit(event) == stored.admit(event), (number, event)
         if number % 97 == 0:
-            for account in in_memory.state.accounts.values():
+            for account in in_memory.state.values():
                 for lane in account.lanes.values():
                     groups = lane.groups()
                     again = LaneAdmission.from_groups(lane.stream_time, groups.items())

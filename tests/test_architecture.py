@@ -21,11 +21,13 @@ STREAMS = REPO / "streams"
 INTERNAL_ROOTS = ("faust", "mode", "aiokafka")
 # The public modules of those libraries that any worker or CLI module may import.
 # aiokafka.partitioner: `murmur2`, the default partitioner (the worker keys its rows the same
-# way); aiokafka.conn: `create_conn`, the one-connection probe of `streams.kafka.security`.
+# way); aiokafka.conn: `create_conn`, the one-connection probe of `streams.kafka.security`;
+# faust.web: `Request` and `Response`, the types of the worker's HTTP views.
 PUBLIC_MODULES = frozenset(
     {
         "faust",
         "faust.exceptions",
+        "faust.web",
         "aiokafka",
         "aiokafka.errors",
         "aiokafka.admin",
@@ -79,15 +81,21 @@ def test_only_worker_faust_imports_faust_internals() -> None:
     assert faust_internal_imports(STREAMS) == {}
 
 
-def test_the_scan_finds_an_internal_import(tmp_path: Path) -> None:
+def fake_streams(tmp_path: Path, app: str, hooks: str) -> Path:
+    """A streams/ tree of two modules: worker/app.py and worker/faust/hooks.py."""
     package = tmp_path / "streams"
     (package / "worker" / "faust").mkdir(parents=True)
-    (package / "worker" / "app.py").write_text(
+    (package / "worker" / "app.py").write_text(app)
+    (package / "worker" / "faust" / "hooks.py").write_text(hooks)
+    return package
+
+
+def test_the_scan_finds_an_internal_import(tmp_path: Path) -> None:
+    package = fake_streams(
+        tmp_path,
         "import faust\nfrom faust.transport.consumer import Consumer\nfrom mode import Service\n"
-        "from aiokafka.errors import KafkaError\nfrom aiokafka.consumer.fetcher import Fetcher\n"
-    )
-    (package / "worker" / "faust" / "hooks.py").write_text(
-        "from faust.transport.consumer import Consumer\n"
+        "from aiokafka.errors import KafkaError\nfrom aiokafka.consumer.fetcher import Fetcher\n",
+        "from faust.transport.consumer import Consumer\n",
     )
     assert faust_internal_imports(package) == {
         "streams/worker/app.py": [
@@ -107,3 +115,45 @@ def test_no_assert_in_production_code() -> None:
         if isinstance(node, ast.Assert)
     ]
     assert found == []
+
+
+FAUST_OBJECTS = frozenset(
+    {"consumer", "producer", "app", "table", "thread", "store", "agent", "transactor", "fetcher"}
+)
+
+
+def private_faust_attributes(root: Path) -> list[str]:
+    """`path:line name` of every read of a private attribute (`_name`) of an object named
+    like a Faust or aiokafka one (consumer, producer, app, table, ...) outside worker/faust."""
+    allowed = root / "worker" / "faust"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if allowed in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            if node.attr.startswith("__"):
+                continue
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+            if name in FAUST_OBJECTS:
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno} {name}.{node.attr}")
+    return sorted(found)
+
+
+def test_only_worker_faust_reads_private_faust_attributes() -> None:
+    assert private_faust_attributes(STREAMS) == []
+
+
+def test_the_scan_finds_a_private_attribute(tmp_path: Path) -> None:
+    package = fake_streams(
+        tmp_path,
+        "def lag(self, consumer, tp):\n"
+        "    return consumer._committed_offset.get(tp), self.app.consumer._read_offset\n",
+        "x = consumer._committed_offset\n",
+    )
+    assert private_faust_attributes(package) == [
+        "streams/worker/app.py:2 consumer._committed_offset",
+        "streams/worker/app.py:2 consumer._read_offset",
+    ]

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.engine.engine import Engine
+from streams.engine.state_codec import account_from_bytes, account_to_bytes
 from streams.engine.timeline import add_presence, any_in, new_times
 from tests.engine_events import DAY_MS, MINUTE_MS, T0, feature, login, logout, value
 
@@ -197,13 +198,12 @@ def test_a_core_feature_list_changes_who_is_active_but_not_feature_users():
 
 
 def test_state_written_before_login_presence_existed_still_answers_logged_in_but_idle():
-    from streams.engine.account import AccountState
 
     engine = Engine()
     engine.apply(login(T - DAY_MS, user="old"))
     state = engine.store["a1"]
-    data = orjson.loads(state.to_bytes())
+    data = orjson.loads(account_to_bytes(state))
     for user in data["u"].values():
         del user[5]  # the row as written before `login_seen`
-    restored = Engine(store={"a1": AccountState.from_bytes(orjson.dumps(data))})
+    restored = Engine(store={"a1": account_from_bytes(orjson.dumps(data))})
     assert value(restored.snapshot(T), "pulse_login_only_users", window="30d") == 1

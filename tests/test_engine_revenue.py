@@ -15,6 +15,7 @@ import pytest
 
 from streams.contract.model import Event, Login, Payment, SubscriptionCanceled, SubscriptionSet
 from streams.engine.revenue import REVENUE_METRICS, AccountRevenue, RevenueConfig, revenue_samples
+from streams.engine.state_codec import revenue_from_bytes, revenue_to_bytes
 from streams.engine.timeline import DAY_MS, HOUR_MS
 from streams.errors import ConfigError
 
@@ -864,7 +865,7 @@ def test_arrival_order_does_not_matter(seed: int) -> None:
     rng = random.Random(seed + 100)
     for _ in range(3):
         shuffled = [account_of(rng.sample(events, len(events))) for events in histories]
-        assert [a.to_bytes() for a in shuffled] == [a.to_bytes() for a in reference]
+        assert [revenue_to_bytes(a) for a in shuffled] == [revenue_to_bytes(a) for a in reference]
         for config in CONFIGS:
             for at in CHECK_TIMES:
                 assert revenue_samples(shuffled, at, config) == revenue_samples(
@@ -951,8 +952,10 @@ def test_prune_keeps_answers_exact_from_floor_plus_the_window(seed: int) -> None
     pruned = [account_of(events) for events in histories]
     for account in pruned:
         account.prune(before)
-    assert sum(len(a.to_bytes()) for a in pruned) < sum(len(a.to_bytes()) for a in full)
-    restored = [AccountRevenue.from_bytes(a.to_bytes()) for a in pruned]
+    assert sum(len(revenue_to_bytes(a)) for a in pruned) < sum(
+        len(revenue_to_bytes(a)) for a in full
+    )
+    restored = [revenue_from_bytes(revenue_to_bytes(a)) for a in pruned]
     for at in (
         before + 30 * DAY,
         before + 30 * DAY + 5 * HOUR_MS,
@@ -1041,12 +1044,13 @@ def test_late_cancel_after_prune_is_ended_by_the_terms_kept_at_the_floor() -> No
 def test_to_bytes_round_trip() -> None:
     for events in _histories(7, accounts=5):
         account = account_of(events)
-        restored = AccountRevenue.from_bytes(account.to_bytes())
-        assert restored == account
-        assert restored.to_bytes() == account.to_bytes()
+        restored = revenue_from_bytes(revenue_to_bytes(account))
+        assert revenue_to_bytes(restored) == revenue_to_bytes(account)
         for at in CHECK_TIMES:
             assert revenue_samples([restored], at, USD) == revenue_samples([account], at, USD)
-    assert AccountRevenue.from_bytes(AccountRevenue().to_bytes()) == AccountRevenue()
+    assert revenue_to_bytes(revenue_from_bytes(revenue_to_bytes(AccountRevenue()))) == (
+        revenue_to_bytes(AccountRevenue())
+    )
     for garbage in (
         b"",
         b"{}",
@@ -1054,7 +1058,7 @@ def test_to_bytes_round_trip() -> None:
         b'[1,null,[[0,null],[0,null]],{"s":[[[1]],[]]},[]]',
     ):
         with pytest.raises(ValueError):
-            AccountRevenue.from_bytes(garbage)
+            revenue_from_bytes(garbage)
 
 
 # --- configuration ---------------------------------------------------------------------------

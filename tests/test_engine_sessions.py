@@ -8,6 +8,7 @@ import random
 from streams.engine.engine import Engine
 from streams.engine.engine_config import EngineConfig
 from streams.engine.sessions import SessionTotals, tally, tally_and_next_change
+from streams.engine.state_codec import account_from_bytes, account_to_bytes
 from streams.engine.timeline import NEVER
 from tests.engine_events import (
     DAY_MS,
@@ -279,7 +280,7 @@ def test_pruning_a_user_with_session_ids_keeps_every_answer_in_view():
     assert len(user.tagged) < 24  # whole runs before the cutoff were dropped
     assert engine.snapshot(as_of) == before
     state = engine.store.get("a1")
-    restored = type(state).from_bytes(state.to_bytes())
+    restored = account_from_bytes(account_to_bytes(state))
     assert restored.users["u1"].tagged == user.tagged
 
 

@@ -7,6 +7,7 @@ import random
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.engine_config import EngineConfig
+from streams.engine.state_codec import account_from_bytes, account_to_bytes
 from tests.engine_events import DAY_MS, HOUR_MS, T0, login, synthetic_events
 
 
@@ -34,9 +35,9 @@ def test_state_bytes_round_trip_gives_the_same_snapshots():
     engine = engine_with(events)
     restored = Engine()
     for account_id, state in engine.store.items():
-        data = state.to_bytes()
-        copy = AccountState.from_bytes(data)
-        assert copy.to_bytes() == data
+        data = account_to_bytes(state)
+        copy = account_from_bytes(data)
+        assert account_to_bytes(copy) == data
         restored.store[account_id] = copy
     end = events[-1].occurred_at
     for as_of in (end, end - 5 * DAY_MS):
@@ -64,8 +65,8 @@ def test_pruning_keeps_every_snapshot_within_the_late_horizon_exact():
         assert pruned.snapshot(as_of) == reference.snapshot(as_of)
     # users age out by the account's latest activity, which may trail its latest event by days
     assert (
-        len(pruned.store.get("acct0").to_bytes())
-        < len(reference.store.get("acct0").to_bytes()) * 0.6
+        len(account_to_bytes(pruned.store.get("acct0")))
+        < len(account_to_bytes(reference.store.get("acct0"))) * 0.6
     )
 
 
@@ -80,7 +81,7 @@ def test_state_stops_growing_once_days_age_out():
             day += 1
             if day in checkpoints:
                 engine.prune()
-                sizes[day] = len(engine.store.get("acct0").to_bytes())
+                sizes[day] = len(account_to_bytes(engine.store.get("acct0")))
         engine.apply(event)
     assert sizes[200] < sizes[100] * 1.25
     assert sizes[300] < sizes[100] * 1.25
@@ -113,7 +114,7 @@ def _fresh_bytes(state: AccountState) -> bytes:
     """to_bytes with every kept encoding thrown away first."""
     for user in state.users.values():
         user.encoded = None
-    return state.to_bytes()
+    return account_to_bytes(state)
 
 
 def test_kept_user_encodings_never_go_stale():
@@ -125,18 +126,18 @@ def test_kept_user_encodings_never_go_stale():
         engine.apply(event)
         if number % 7 == 0:
             for state in engine.store.values():
-                assert state.to_bytes() == _fresh_bytes(state)
+                assert account_to_bytes(state) == _fresh_bytes(state)
         if number % 500 == 0:
             engine.prune()
     for state in engine.store.values():
-        assert state.to_bytes() == _fresh_bytes(state)
-        state.to_bytes()
+        assert account_to_bytes(state) == _fresh_bytes(state)
+        account_to_bytes(state)
         state.stream_time += (
             20 * DAY_MS
         )  # as if the account's users had gone quiet: pruning ages them out
         state.activity_time += 20 * DAY_MS
         state.prune(engine.config)
-        assert state.to_bytes() == _fresh_bytes(state)
+        assert account_to_bytes(state) == _fresh_bytes(state)
 
 
 def test_every_event_type_of_the_contract_has_one_handler() -> None:

@@ -13,7 +13,13 @@ from prometheus_client.registry import CollectorRegistry
 
 from streams.engine.engine import GLOBAL_RATIOS, METRIC_HELP, Engine
 from streams.engine.samples import Sample
-from streams.exposition import Exposition, SnapshotCollector, build_version, render_text
+from streams.exposition import (
+    Exposition,
+    FamiliesCollector,
+    build_version,
+    metric_families,
+    render_text,
+)
 from streams.ingest.counters import PipelineCounters
 from tests.engine_events import T0, login, synthetic_events
 
@@ -130,7 +136,9 @@ def test_money_is_rendered_exactly():
 def test_collector_builds_families_from_current_state_at_each_scrape():
     engine = Engine()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(lambda: (engine.snapshot(T0 + 10), PipelineCounters())))
+    registry.register(
+        FamiliesCollector(lambda: metric_families(engine.snapshot(T0 + 10), PipelineCounters()))
+    )
     assert registry.get_sample_value("pulse_active_users", {"window": "1d"}) == 0
     engine.apply(login(T0, user="a"))
     engine.apply(login(T0 + 1, user="b"))

@@ -203,7 +203,8 @@ def test_openmetrics_text_is_what_the_client_writes_for_every_point(tmp_path: Pa
     from prometheus_client.openmetrics.exposition import generate_latest
     from prometheus_client.registry import CollectorRegistry
 
-    from streams.cli.history import OpenMetricsHistory, _Families
+    from streams.cli.history import OpenMetricsHistory
+    from streams.exposition import FamiliesCollector
 
     def step(value: float) -> list[Metric]:
         gauge = Metric("pulse_odd", "Help with \\ and \n.", "gauge")
@@ -238,7 +239,7 @@ def test_openmetrics_text_is_what_the_client_writes_for_every_point(tmp_path: Pa
             order.setdefault((sample.name, tuple(sorted(sample.labels.items()))), len(order))
         family.samples.sort(key=lambda s: order[(s.name, tuple(sorted(s.labels.items())))])
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Families([family]))
+        registry.register(FamiliesCollector.fixed([family]))
         expected.append(generate_latest(registry).removesuffix(b"# EOF\n"))
     assert out.read_bytes() == b"".join(expected) + b"# EOF\n"
     assert writer.point_count == sum(len(f.samples) for f in reference.values())

@@ -112,7 +112,8 @@ def test_a_parameter_given_twice_is_refused():
 
 
 def test_selecting_computed_records_then_rendering_equals_selecting_rendered_records(tmp_path):
-    from streams.cli.accounts import records_from_files, to_json_ready
+    from streams.cli.accounts import records_from_files
+    from streams.engine.records import to_json_ready
     from streams.generator import GeneratorConfig, generate
 
     path = tmp_path / "events.jsonl"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from streams.cli.accounts import records_from_files, to_json_ready
+from streams.cli.accounts import records_from_files
 from streams.cli.replay import ReplaySummary, _open_input, evaluation_time, ingest
+from streams.engine.records import to_json_ready
 from streams.generator import GeneratorConfig, generate
 from streams.ingest.pipeline import Pipeline
 from streams.pulse_config import load_config

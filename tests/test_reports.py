@@ -18,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import main
-from streams.cli.accounts import records_from_files, to_json_ready
+from streams.cli.accounts import records_from_files
 from streams.engine import cohorts
+from streams.engine.records import to_json_ready
 from streams.generator import GeneratorConfig, generate
 from streams.pulse_config import PulseConfig
 from streams.reports.timeline import Period, points

@@ -14,6 +14,7 @@ import pytest
 
 from streams.engine import engine as engine_module
 from streams.worker.app import PulseWorker
+from streams.worker.scrape import book_families
 from tests.test_worker_state import Message, book, login, partition_of
 
 ACCOUNTS = 30
@@ -56,7 +57,7 @@ def test_requests_run_between_slices_and_no_event_is_applied_during_a_scrape(
     worker_book = book(NOW)
     for message in _messages(0, ACCOUNTS):
         worker_book.process(message, is_rekeyed=False)
-    before = worker_book.families(NOW)  # the rows as the scrape starts
+    before = book_families(worker_book, NOW)  # the rows as the scrape starts
     log: list[str] = []
     tally = engine_module._tally_account
 

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from streams.errors import ConfigError
+from streams.kafka.security import KafkaSecurity
 from streams.worker.cli import worker
 from streams.worker.settings import WorkerSettings
 
@@ -43,7 +44,6 @@ def test_metrics_port_in_use_is_one_sentence(tmp_path):
 @pytest.mark.parametrize(
     ("options", "fix"),
     [
-        ({"security_protocol": "SASL_SSL", "sasl_username": "cs"}, "PULSE_SASL_PASSWORD"),
         ({"processing_guarantee": "twice"}, "exactly_once"),
         ({"partitions": 0}, "--partitions"),
         ({"batch_size": 0}, "--batch-size must be 1 or more"),
@@ -57,10 +57,17 @@ def test_bad_settings_name_the_fix(options, fix):
         WorkerSettings(**options)
 
 
+def test_bad_security_settings_name_the_fix():
+    with pytest.raises(ConfigError, match="PULSE_SASL_PASSWORD"):
+        WorkerSettings(security=KafkaSecurity(security_protocol="SASL_SSL", sasl_username="cs"))
+
+
 def test_secrets_are_masked_in_the_logged_settings():
     shown = repr(
         WorkerSettings(
-            security_protocol="SASL_PLAINTEXT", sasl_username="cs", sasl_password="hunter2"
+            security=KafkaSecurity(
+                security_protocol="SASL_PLAINTEXT", sasl_username="cs", sasl_password="hunter2"
+            )
         )
     )
     assert "hunter2" not in shown and "sasl_password='***'" in shown

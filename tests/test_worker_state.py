@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import orjson
 
+from streams.engine.state_codec import account_to_bytes
+from streams.worker.scrape import book_families
 from streams.worker.state import COUNTERS_PREFIX, PartitionState, WorkerBook, partition_of
 from streams.worker.state_parts import account_of
 from tests.support.worker_book import Message, worker_book
@@ -100,7 +102,9 @@ def scrape(worker: WorkerBook, owned: set[int]) -> list:
     import asyncio
     from types import SimpleNamespace
 
-    from streams.worker.app import PulseWorker, _Collector
+    from streams.exposition import FamiliesCollector
+    from streams.worker.app import PulseWorker
+    from streams.worker.scrape import worker_families
     from streams.worker.telemetry import PipelineTelemetry
 
     stand_in = SimpleNamespace(
@@ -114,9 +118,8 @@ def scrape(worker: WorkerBook, owned: set[int]) -> list:
         kafka_watch=SimpleNamespace(families=lambda last_fetch_ms: iter(())),
         state_lock=asyncio.Lock(),
     )
-    collector = _Collector(stand_in)
-    collector.business = asyncio.run(PulseWorker._business_families(stand_in))
-    return list(collector.collect())
+    business = asyncio.run(PulseWorker._business_families(stand_in))
+    return list(FamiliesCollector(lambda: worker_families(stand_in, business)).collect())  # type: ignore[arg-type]
 
 
 def fingerprint(worker: WorkerBook) -> dict:
@@ -129,7 +132,7 @@ def fingerprint(worker: WorkerBook) -> dict:
     for partition, state in worker._states.items():
         prepared, tx = worker.transactions(partition)
         out[partition] = (
-            {a: s.to_bytes() for a, s in state.engine_rows.items()},
+            {a: account_to_bytes(s) for a, s in state.engine_rows.items()},
             {a: s.to_bytes() for a, s in state.admission_rows.items()},
             state.counters_bytes(),
             id(state.counters),
@@ -246,12 +249,12 @@ def test_abort_forgets_uncommitted_effects_and_the_agent_reloads_the_committed_s
         Message("pulse.logins", 0, 2, b"x", b"not json"), is_rekeyed=False
     )  # and an open one
     prepared, open_tx = worker.transactions(0)
-    assert active_users(worker.families(worker.clock())) == 2
+    assert active_users(book_families(worker, worker.clock())) == 2
     worker.forget_cache()  # a rebalance, or a checkpoint Kafka refused
     assert [t.status for t in (*prepared, open_tx)] == [TransactionStatus.ABORTED] * 2
     assert worker.loaded() == set() and open_tx.outbox == [] and prepared[0].rows == []
     worker.sync({0, 1})
-    assert active_users(worker.families(worker.clock())) == 1  # a0 only: what Kafka committed
+    assert active_users(book_families(worker, worker.clock())) == 1  # a0 only: what Kafka committed
     assert worker.checkpoint() == {}
 
 

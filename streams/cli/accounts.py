@@ -18,7 +18,6 @@ import io
 import sys
 import tempfile
 from contextlib import ExitStack
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +34,11 @@ from streams.cli.replay import (
     replay_pipeline,
 )
 from streams.contract.rfc3339 import rfc3339_ms
-from streams.engine.records import account_records
+from streams.engine.records import account_records, to_json_ready
 from streams.errors import PulseError
 from streams.pulse_config import load_config
 
 FORMATS = ("json", "csv", "parquet")
-TIME_FIELDS = frozenset(
-    {
-        "started_at",
-        "last_activity_at",
-        "past_due_since",
-        "renewal_at",
-        "signup_at",
-        "last_step_at",
-        "completed_at",
-        "activated_at",
-    }
-)
 
 
 def records_from_files(
@@ -77,19 +64,6 @@ def records_from_files(
         engine.revenue_config,
         config.accounts,
     )
-
-
-def to_json_ready(value: Any, key: str = "") -> Any:
-    """Times (epoch ms) -> RFC 3339, Decimal money -> a number, recursively."""
-    if isinstance(value, dict):
-        return {k: to_json_ready(v, k) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json_ready(v) for v in value]
-    if isinstance(value, Decimal):
-        return float(value)
-    if key in TIME_FIELDS and isinstance(value, int):
-        return rfc3339_ms(value)
-    return value
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -36,7 +37,7 @@ _partitions = click.option(
 )
 
 
-def _run(action) -> None:
+def _run(action: Callable[[], object]) -> None:
     try:
         action()
     except PulseError as error:
@@ -94,7 +95,14 @@ def up(
         raise click.UsageError(
             "secured listeners need --sasl-ssl-port, --mtls-port, --keystore and --truststore together."
         )
-    secure = SecureListeners(sasl_ssl_port, mtls_port, keystore, truststore) if all(given) else None
+    secure = None
+    if (
+        sasl_ssl_port is not None
+        and mtls_port is not None
+        and keystore is not None
+        and truststore is not None
+    ):
+        secure = SecureListeners(sasl_ssl_port, mtls_port, keystore, truststore)
     _run(lambda: LocalKafka(home, port, partitions, secure).up(echo=click.echo))
 
 

@@ -52,7 +52,7 @@ from typing import BinaryIO
 import click
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
 from streams.cli.replay import (
@@ -73,8 +73,7 @@ from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.incremental import IncrementalSnapshot
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
-from streams.exposition import Exposition, metric_families
-from streams.ingest.admission import DictAdmissionState
+from streams.exposition import Exposition, FamiliesCollector, metric_families
 from streams.ingest.counters import PipelineCounters
 from streams.ingest.pipeline import Outcome, Pipeline, Status
 from streams.pulse_config import PulseConfig, load_config
@@ -201,11 +200,9 @@ class SteppedReplay:
         state = self.pipeline.admission.state
         admitted = fresh.admission.state.get(account_id)
         if admitted is not None:
-            state.put(account_id, admitted)
-        elif isinstance(state, DictAdmissionState):
-            state.accounts.pop(account_id, None)
-        else:
-            raise TypeError(f"history keeps admission in a DictAdmissionState, not {state!r}")
+            state[account_id] = admitted
+        elif state.get(account_id) is not None:
+            del state[account_id]
         accepted_lines = {index for index, _ in accepted}
         store = self.engine.store
         if account.accepted <= accepted_lines:
@@ -320,14 +317,6 @@ def stepped_snapshots(
         yield as_of, replay.snapshot(as_of), replay.counters(), replay
 
 
-class _Families(Collector):
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self._families = list(families)
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
-
-
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 """A series of a family: (sample name, labels)."""
 
@@ -374,7 +363,7 @@ class OpenMetricsHistory:
     def write(self, output: BinaryIO) -> None:
         for name, family in self.families.items():
             registry = CollectorRegistry(auto_describe=False)
-            registry.register(_Families([family]))
+            registry.register(FamiliesCollector.fixed([family]))
             lines = openmetrics_latest(registry).decode().split("\n")
             header = [line for line in lines if line.startswith("#") and line != "# EOF"]
             firsts = [line for line in lines if line and not line.startswith("#")]

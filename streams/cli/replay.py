@@ -45,8 +45,10 @@ import click
 from streams.cli import fail
 from streams.cli.replay_jobs import LINE_BITS, JobResult, JobSpec, line_owner, merge, run_jobs
 from streams.contract.rfc3339 import parse_rfc3339_ms, rfc3339_ms
+from streams.engine import state_codec
 from streams.engine.account_metrics import account_samples
 from streams.engine.records import account_records
+from streams.engine.samples import Sample
 from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError, UsageError
 from streams.exposition import Exposition, render_text
@@ -199,7 +201,8 @@ class Progress:
     @property
     def total(self) -> int | None:
         sizes = [item.size for item in self.inputs]
-        return None if any(size is None for size in sizes) else sum(sizes)  # type: ignore[misc]
+        known = [size for size in sizes if size is not None]
+        return sum(known) if len(known) == len(sizes) else None
 
     def done(self, current: Input | None) -> int | None:
         """Bytes of the inputs read so far (None: unknown)."""
@@ -233,16 +236,15 @@ class JobPart:
     dead_letters: list[tuple[int, bytes]] = field(default_factory=list)  # (position, record)
 
 
-def message_lines(
+def input_lines(
     opened: list[Input], progress: Progress | None = None
-) -> Iterator[tuple[str, int, bytes]]:
-    """(source, line number, line) of every non-empty line of every input, in order: the
-    messages every file-based command runs through the pipeline. `source` names the input
-    in dead letters ("replay:<path>"); the line number (1-based, counting empty lines) is
-    the dead letter's offset. With `progress`, reports on stderr about every 2 seconds."""
-    last_report = time.monotonic()
-    reported = count = 0
-    for current in opened:
+) -> Iterator[tuple[int, Input, str, int, bytes]]:
+    """(input index, input, source, line number, line) of every non-empty line of every
+    input, in order: the one reader of the messages every file-based command runs through
+    the pipeline. `source` names the input in dead letters ("replay:<path>"); the line
+    number (1-based, counting empty lines) is the dead letter's offset. Each input's size
+    is added to `progress` once it is read."""
+    for index, current in enumerate(opened):
         source = f"replay:{current.path}"
         line_number = 0
         for line in current.lines:
@@ -250,17 +252,46 @@ def message_lines(
             raw = line.rstrip(b"\r\n")
             if not raw.strip():
                 continue
-            yield source, line_number, raw
-            count += 1
-            if count % _CHECK_CLOCK_EVERY == 0:
-                gc.collect(1)
-                now = time.monotonic()
-                if progress is not None and now - last_report >= PROGRESS_EVERY_S:
-                    rate = (count - reported) / max(now - last_report, 1e-9)
-                    click.echo(progress.line(count, rate, current, now), err=True)
-                    last_report, reported = now, count
+            yield index, current, source, line_number, raw
         if progress is not None and current.size is not None:
             progress.finished_bytes += current.size
+
+
+@dataclass(slots=True)
+class LineClock:
+    """What a long read does every `_CHECK_CLOCK_EVERY` lines (`due`): a young-generation
+    collection, and with `progress`, a line on stderr about every 2 seconds."""
+
+    progress: Progress | None
+    last_report: float = field(default_factory=time.monotonic)
+    reported: int = 0
+
+    @staticmethod
+    def due(lines: int) -> bool:
+        return lines % _CHECK_CLOCK_EVERY == 0
+
+    def tick(self, lines: int, current: Input) -> None:
+        gc.collect(1)
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if now - self.last_report >= PROGRESS_EVERY_S:
+            rate = (lines - self.reported) / max(now - self.last_report, 1e-9)
+            click.echo(self.progress.line(lines, rate, current, now), err=True)
+            self.last_report, self.reported = now, lines
+
+
+def message_lines(
+    opened: list[Input], progress: Progress | None = None
+) -> Iterator[tuple[str, int, bytes]]:
+    """(source, line number, line) of every non-empty line of every input, in order (see
+    `input_lines`). With `progress`, reports on stderr about every 2 seconds."""
+    clock = LineClock(progress)
+    lines = input_lines(opened, progress)
+    for count, (_index, current, source, line_number, raw) in enumerate(lines, 1):
+        yield source, line_number, raw
+        if clock.due(count):
+            clock.tick(count, current)
 
 
 def opened_inputs(inputs: Iterable[tuple[str, Iterable[bytes]] | Input]) -> list[Input]:
@@ -281,56 +312,39 @@ def ingest(
     and reporting progress into its shared array."""
     opened = opened_inputs(inputs)
     progress = Progress(opened)
-    last_report = time.monotonic()
-    reported_lines = 0
+    clock = LineClock(progress if part is None else None)  # a job reports into `part`
     process = pipeline.process
     owner, job = (part.owner, part.job) if part is not None else (None, 0)
     with young_collections_only():
-        for index, current in enumerate(opened):
-            path, lines = current.path, current.lines
-            source = f"replay:{path}"
-            line_number = 0
-            base = index << LINE_BITS
-            for line in lines:
-                line_number += 1
-                raw = line.rstrip(b"\r\n")
-                if not raw.strip():
-                    continue
-                if owner is not None and owner(raw) != job:
-                    continue
-                summary.lines += 1
-                outcome = process(raw, source, 0, line_number)
-                status = outcome.status
-                if status is Status.APPLIED:
-                    summary.applied += 1
+        for index, current, source, line_number, raw in input_lines(opened, progress):
+            if owner is not None and owner(raw) != job:
+                continue
+            summary.lines += 1
+            outcome = process(raw, source, 0, line_number)
+            status = outcome.status
+            if status is Status.APPLIED:
+                summary.applied += 1
+                if part is not None:
+                    account_id = outcome.event.account_id  # type: ignore[union-attr]
+                    if account_id not in part.first_applied:
+                        part.first_applied[account_id] = (index << LINE_BITS) | line_number
+            elif status is Status.DUPLICATE:
+                summary.duplicates += 1
+            elif status is Status.REJECTED:
+                summary.rejected += 1
+                if outcome.dead_letter is not None:
                     if part is not None:
-                        account_id = outcome.event.account_id  # type: ignore[union-attr]
-                        if account_id not in part.first_applied:
-                            part.first_applied[account_id] = base | line_number
-                elif status is Status.DUPLICATE:
-                    summary.duplicates += 1
-                elif status is Status.REJECTED:
-                    summary.rejected += 1
-                    if outcome.dead_letter is not None:
-                        if part is not None:
-                            part.dead_letters.append((base | line_number, outcome.dead_letter))
-                        elif dead_letters is not None:
-                            dead_letters.write(outcome.dead_letter + b"\n")
-                else:
-                    summary.after_as_of += 1
-                if summary.lines % _CHECK_CLOCK_EVERY == 0:
-                    gc.collect(1)
-                    if part is not None:
-                        part.progress[2 * job] = summary.lines
-                        part.progress[2 * job + 1] = progress.done(current) or 0
-                        continue
-                    now = time.monotonic()
-                    if now - last_report >= PROGRESS_EVERY_S:
-                        rate = (summary.lines - reported_lines) / max(now - last_report, 1e-9)
-                        click.echo(progress.line(summary.lines, rate, current, now), err=True)
-                        last_report, reported_lines = now, summary.lines
-            if current.size is not None:
-                progress.finished_bytes += current.size
+                        position = (index << LINE_BITS) | line_number
+                        part.dead_letters.append((position, outcome.dead_letter))
+                    elif dead_letters is not None:
+                        dead_letters.write(outcome.dead_letter + b"\n")
+            else:
+                summary.after_as_of += 1
+            if clock.due(summary.lines):
+                clock.tick(summary.lines, current)
+                if part is not None:
+                    part.progress[2 * job] = summary.lines
+                    part.progress[2 * job + 1] = progress.done(current) or 0
     if part is not None:
         part.progress[2 * job] = summary.lines
         part.progress[2 * job + 1] = progress.finished_bytes
@@ -361,7 +375,7 @@ def run_job(spec: JobSpec, progress: Any) -> JobResult:
     pipeline.engine.prune()
     store = pipeline.engine.store
     rows = [
-        (part.first_applied[account_id], account_id, state.to_bytes())
+        (part.first_applied[account_id], account_id, state_codec.account_to_bytes(state))
         for account_id in list(store.keys())
         if (state := store.get(account_id)) is not None
     ]
@@ -464,7 +478,7 @@ def run_replay(
     return summary
 
 
-def _account_samples(pipeline: Pipeline, as_of: int, config) -> list:
+def _account_samples(pipeline: Pipeline, as_of: int, config: PulseConfig) -> list[Sample]:
     """The account layer's aggregates and watchlist (streams/engine/account_metrics.py), as a
     worker owning every partition exports them."""
     engine = pipeline.engine

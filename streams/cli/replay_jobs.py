@@ -7,7 +7,7 @@ messages go through), each child reading every input and skipping the lines it d
 own. The parent then builds one pipeline from the children's results and writes the very
 output one process would:
 
-- engine rows: restored from the worker's own row codec (`AccountState.to_bytes`), in the
+- engine rows: restored from the worker's own row codec (`engine/state_codec.py`), in the
   order one process would have created them (the position of each account's first
   applied line), so every sum in the snapshot runs in the same order;
 - counters summed, the latest applied time the maximum, dead letters in line order.
@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from streams.engine.account import AccountState
+from streams.engine import state_codec
 from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError
 from streams.ingest.counters import PipelineCounters
@@ -119,7 +119,7 @@ def merge(pipeline: Pipeline, results: list[JobResult]) -> list[tuple[int, bytes
     rows.sort(key=lambda row: row[0])
     store = pipeline.engine.store
     for _, account_id, data in rows:
-        store[account_id] = AccountState.from_bytes(data)
+        store[account_id] = state_codec.account_from_bytes(data)
     dead_letters.sort(key=lambda item: item[0])
     return dead_letters
 

@@ -240,7 +240,7 @@ def _choice(value: object, what: str, choices: tuple[str, ...]) -> str:
         raise ConfigError(
             f"{what} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}."
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _ids(table: Mapping[str, Any], where: str, limit: int) -> dict[str, str]:

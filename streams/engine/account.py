@@ -1,4 +1,4 @@
-"""AccountState: everything the engine remembers about one account, and its byte form.
+"""AccountState: everything the engine remembers about one account.
 
 Kafka messages are keyed by account_id, so one account's events all reach one worker, in
 one partition; the worker keeps one table row per account and writes it once per batch.
@@ -23,17 +23,15 @@ topics feeding the one activity clock: were one of them more than the activity h
 behind the other, an event it delivers could land before what pruning kept, and would
 then change only snapshots further back than the horizon.)
 
-Byte form: orjson of plain lists and dicts, versioned (`"v"`), so a table row survives a
-restart and is readable by later versions.
+Byte form: streams/engine/state_codec.py (versioned, so a table row survives a restart and
+is readable by later versions).
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable
-from typing import Any, cast
-
-import orjson
+from typing import cast
 
 from streams.contract.model import (
     AccountUpdated,
@@ -54,10 +52,9 @@ from streams.engine.engine_config import EngineConfig
 from streams.engine.journey import Journey
 from streams.engine.revenue import AccountRevenue
 from streams.engine.revenue import metrics as revenue_metrics
-from streams.engine.timeline import DAY_MS, NO_TIME
+from streams.engine.timeline import DAY_MS, NO_TIME, tagged_time
 from streams.engine.users import User
 
-FORMAT_VERSION = 1
 USER_ACTIVITY_TYPES = frozenset({"login", "feature_used", "logout"})
 LIFECYCLE_TYPES = frozenset(lifecycle.KIND_OF_TYPE)
 TICKET_CHANGE_TYPES = frozenset(support.RANK_OF_TYPE)
@@ -167,7 +164,7 @@ class AccountState:
             journey.record_step(cast(OnboardingStepCompleted, event).step, time)
         lifecycle.record(self.milestones, time, event_type)
         if (
-            self.milestones[0] >> 2
+            tagged_time(self.milestones[0])
             <= self.stream_time - config.activity_lag_ms - lifecycle.WINDOW_MS
         ):
             lifecycle.prune(self.milestones, self.stream_time, config)
@@ -217,7 +214,10 @@ class AccountState:
 
     def _record_response(self, time: int, source: int, score: int, config: EngineConfig) -> None:
         surveys.record(self.responses, time, source, score)
-        if self.responses[0] // 1024 <= self.stream_time - config.survey_lag_ms - surveys.WINDOW_MS:
+        if (
+            surveys.response_time(self.responses[0])
+            <= self.stream_time - config.survey_lag_ms - surveys.WINDOW_MS
+        ):
             surveys.prune(self.responses, self.stream_time, config)
 
     # ------------------------------------------------------------------ aging
@@ -260,62 +260,7 @@ class AccountState:
             or not self.journey.is_empty()
         )
 
-    # ------------------------------------------------------------------ byte form
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                **self.header_obj(),
-                "u": {user_id: user.fragment() for user_id, user in self.users.items()},
-                "k": {ticket_id: ticket.to_obj() for ticket_id, ticket in self.tickets.items()},
-            }
-        )
-
-    def header_obj(self) -> dict[str, Any]:
-        """Everything but the users and the tickets, which grow with the account: the
-        worker stores those apart, one changelog row each (streams/worker/state_parts.py)."""
-        return {
-            "v": FORMAT_VERSION,
-            "t": self.stream_time,
-            "c": [self.activity_time, self.ticket_time, self.billing_time],
-            "m": self.milestones.tolist(),
-            "s": self.responses.tolist(),
-            "r": None if self.revenue is None else self.revenue.to_bytes().decode(),
-            "j": self.journey.to_obj(),
-            "f": crm.to_obj(self.facts),
-        }
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> AccountState:
-        obj: dict[str, Any] = orjson.loads(data)
-        if obj.get("v") != FORMAT_VERSION:
-            raise ValueError(f"account state format {obj.get('v')!r} is not {FORMAT_VERSION}")
-        return cls.from_header(
-            obj,
-            {user_id: User.from_obj(user) for user_id, user in obj["u"].items()},
-            {ticket_id: support.Ticket.from_obj(t) for ticket_id, t in obj["k"].items()},
-        )
-
-    @classmethod
-    def from_header(
-        cls, obj: dict[str, Any], users: dict[str, User], tickets: dict[str, support.Ticket]
-    ) -> AccountState:
-        """The state of `header_obj()` with its users and tickets."""
-        if obj.get("v") != FORMAT_VERSION:
-            raise ValueError(f"account state format {obj.get('v')!r} is not {FORMAT_VERSION}")
-        state = cls()
-        state.stream_time = obj["t"]
-        # rows written before the family clocks existed: every clock was the stream time
-        state.activity_time, state.ticket_time, state.billing_time = obj.get("c") or [obj["t"]] * 3
-        state.users = users
-        state.milestones.fromlist(obj["m"])
-        state.responses.fromlist(obj["s"])
-        state.tickets = tickets
-        state.revenue = None if obj["r"] is None else AccountRevenue.from_bytes(obj["r"].encode())
-        if "j" in obj:  # rows written before the account layer have neither
-            state.journey = Journey.from_obj(obj["j"])
-            state.facts = crm.from_obj(obj["f"])
-        return state
+    # The byte form of this state: streams/engine/state_codec.py.
 
 
 def _prune_user(user: User, stream_time: int, config: EngineConfig) -> None:

@@ -61,7 +61,9 @@ ACTIVE_WINDOWS: tuple[tuple[str, int], ...] = (
     ("7d", 7 * DAY_MS),
     ("30d", 30 * DAY_MS),
 )
+ACTIVE_1D, ACTIVE_7D, ACTIVE_30D = range(len(ACTIVE_WINDOWS))  # positions in `active` totals
 LOGIN_WINDOWS: tuple[tuple[str, int], ...] = (("1d", DAY_MS), ("7d", 7 * DAY_MS))
+LOGINS_1D, LOGINS_7D = range(len(LOGIN_WINDOWS))  # positions in `logins` totals
 LONGEST_ACTIVE_WINDOW = 30 * DAY_MS
 LONGEST_LOGIN_WINDOW = 7 * DAY_MS
 PRESENCE_MS = 20 * HOUR_MS
@@ -258,7 +260,11 @@ def samples(totals: ActivityTotals) -> list[Sample]:
         Sample("pulse_active_users", (("window", name),), count)
         for (name, _), count in zip(ACTIVE_WINDOWS, totals.active, strict=True)
     ]
-    out.append(ratio_sample("pulse_stickiness_ratio", (), totals.active[0], totals.active[2]))
+    out.append(
+        ratio_sample(
+            "pulse_stickiness_ratio", (), totals.active[ACTIVE_1D], totals.active[ACTIVE_30D]
+        )
+    )
     calendar = (("window", CALENDAR_WINDOW),)
     out.append(Sample("pulse_daily_active_users_sum_users", calendar, totals.user_days))
     out.append(Sample("pulse_calendar_active_users", calendar, totals.calendar_active))

@@ -122,9 +122,9 @@ def trials(
     ended = converted = 0
     for timeline in timelines:
         ends = {
-            state[0].trial_ends_at
+            state.terms.trial_ends_at
             for _time, state in timeline
-            if state is not None and not state[1] and state[0].trial_ends_at is not None
+            if state is not None and not state.paying and state.terms.trial_ends_at is not None
         }
         for end in ends:
             if end is None:  # excluded above; the check narrows the type
@@ -132,7 +132,7 @@ def trials(
             if as_of - window_ms < end <= as_of:
                 ended += 1
                 state = state_at(timeline, end)
-                if state is not None and state[1] and monthly_cents(state[0], config) > 0:
+                if state is not None and state.paying and monthly_cents(state.terms, config) > 0:
                     converted += 1
     return ended, converted
 

@@ -11,7 +11,7 @@ at or before it), so the answer never depends on arrival order or on pruning.
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from streams.contract.model import AccountUpdated
 
@@ -50,11 +50,3 @@ def prune(history: list[Facts], floor: int) -> None:
     index = bisect_right(history, floor, key=lambda facts: facts.occurred_at)
     if index > 1:
         del history[: index - 1]
-
-
-def to_obj(history: list[Facts]) -> list[list[Any]]:
-    return [list(facts) for facts in history]
-
-
-def from_obj(obj: list[list[Any]]) -> list[Facts]:
-    return [Facts(*row) for row in obj]

@@ -1,8 +1,8 @@
 """Engine: typed events in, "the metrics as of T" out.
 
-The engine keeps one `AccountState` per account_id behind `AccountStore`, the narrow
-mapping interface a dict implements (replay, tests) and a Faust table can implement (the
-worker). `apply` is the only write; `snapshot(as_of)` reads every account and returns the
+The engine keeps one `AccountState` per account_id behind `AccountStore`
+(streams/engine/store.py), the narrow mapping interface a dict implements (replay, tests)
+and the worker's partition cache implements. `apply` is the only write; `snapshot(as_of)` reads every account and returns the
 samples of every metric family, additive figures summed over accounts and ratios computed
 once from those sums (an empty denominator gives 0).
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from streams.contract.model import Event
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
@@ -25,6 +25,7 @@ from streams.engine.engine_config import EngineConfig
 from streams.engine.revenue import REVENUE_METRICS, RevenueConfig
 from streams.engine.revenue import metrics as revenue
 from streams.engine.samples import Sample
+from streams.engine.store import AccountStore
 from streams.engine.timeline import SECOND_MS
 
 EVALUATION_HELP = "The evaluation time T of this snapshot, in seconds since the epoch (UTC)."
@@ -79,16 +80,6 @@ def run_steps(steps: Steps[T]) -> T:
             return result
 
 
-class AccountStore(Protocol):
-    """account_id -> AccountState; the subset of a mapping the engine uses."""
-
-    def get(self, account_id: str, /) -> AccountState | None: ...
-    def __setitem__(self, account_id: str, state: AccountState, /) -> None: ...
-    def __delitem__(self, account_id: str, /) -> None: ...
-    def keys(self) -> Iterable[str]: ...
-    def values(self) -> Iterable[AccountState]: ...
-
-
 @dataclass(slots=True)
 class Totals:
     """The running sums of one snapshot."""
@@ -107,11 +98,11 @@ class Engine:
         self,
         config: EngineConfig | None = None,
         revenue_config: RevenueConfig | None = None,
-        store: AccountStore | None = None,
+        store: AccountStore[AccountState] | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.revenue_config = revenue_config or RevenueConfig()
-        self.store: AccountStore = {} if store is None else store
+        self.store: AccountStore[AccountState] = {} if store is None else store
 
     def apply(self, event: Event) -> None:
         """Apply one admitted (decoded, de-duplicated, not too late) event."""
@@ -207,7 +198,11 @@ class Engine:
         out = [Sample("pulse_evaluation_timestamp_seconds", (), as_of / SECOND_MS)]
         out += activity.samples(totals.activity)
         out += adoption.samples(
-            totals.adoption, labelled, other_users, emit_other, totals.activity.active[2]
+            totals.adoption,
+            labelled,
+            other_users,
+            emit_other,
+            totals.activity.active[activity.ACTIVE_30D],
         )
         out += sessions.samples(totals.sessions)
         out += support.samples(totals.support)

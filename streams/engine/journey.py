@@ -19,8 +19,6 @@ further than the activity late horizon.
 
 from __future__ import annotations
 
-from typing import Any
-
 from streams.engine.timeline import NO_TIME
 
 
@@ -98,32 +96,3 @@ class Journey:
 
     def is_empty(self) -> bool:
         return self.first_seen == NO_TIME
-
-    # ------------------------------------------------------------------ byte form
-
-    def to_obj(self) -> list[Any]:
-        return [
-            self.signup,
-            self.started,
-            self.completed,
-            self.first_active,
-            self.steps,
-            self.first_use,
-            self.first_seen,
-        ]
-
-    @classmethod
-    def from_obj(cls, obj: list[Any]) -> Journey:
-        journey = cls()
-        (
-            journey.signup,
-            journey.started,
-            journey.completed,
-            journey.first_active,
-            steps,
-            uses,
-            journey.first_seen,
-        ) = obj
-        journey.steps = dict(steps)
-        journey.first_use = dict(uses)
-        return journey

@@ -8,8 +8,8 @@ All additive. They are event counts, not cohort rates: a completion rate of a si
 cohort needs a cohort definition the seeds leave open (a PromQL ratio of these gauges is
 the period approximation).
 
-State per account: one sorted array of `time * 4 + kind` since the activity late horizon
-minus 30 days.
+State per account: one sorted array of tagged times `tagged(time, kind)` (engine.timeline)
+since the activity late horizon minus 30 days.
 """
 
 from __future__ import annotations
@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 
 from streams.engine.engine_config import EngineConfig
 from streams.engine.samples import Sample
-from streams.engine.timeline import DAY_MS, drop_through, insert_sorted, window_change
+from streams.engine.timeline import (
+    DAY_MS,
+    TAGS,
+    drop_through,
+    insert_sorted,
+    last_tagged,
+    tag_of,
+    tagged,
+    window_change,
+)
 
 WINDOW_NAME = "30d"
 WINDOW_MS = 30 * DAY_MS
@@ -38,12 +47,12 @@ HELP: dict[str, str] = {
 
 
 def record(milestones: array[int], time: int, event_type: str) -> None:
-    insert_sorted(milestones, time * 4 + KIND_OF_TYPE[event_type])
+    insert_sorted(milestones, tagged(time, KIND_OF_TYPE[event_type]))
 
 
 def prune(milestones: array[int], stream_time: int, config: EngineConfig) -> None:
     cutoff = stream_time - config.activity_lag_ms - WINDOW_MS
-    drop_through(milestones, cutoff * 4 + 3)
+    drop_through(milestones, last_tagged(cutoff))
 
 
 @dataclass(slots=True)
@@ -52,17 +61,17 @@ class LifecycleTotals:
 
 
 def tally(milestones: array[int], as_of: int, totals: LifecycleTotals) -> None:
-    end = bisect_right(milestones, as_of * 4 + 3)
-    start = bisect_right(milestones, (as_of - WINDOW_MS) * 4 + 3)
+    end = bisect_right(milestones, last_tagged(as_of))
+    start = bisect_right(milestones, last_tagged(as_of - WINDOW_MS))
     counts = totals.counts
     for index in range(start, end):
-        counts[milestones[index] & 3] += 1
+        counts[tag_of(milestones[index])] += 1
 
 
 def next_change(milestones: array[int], as_of: int) -> int:
     """The earliest time after T at which `tally` can count other milestones without a new
     event (timeline.NEVER: never)."""
-    return window_change(milestones, as_of, WINDOW_MS, 4)
+    return window_change(milestones, as_of, WINDOW_MS, TAGS)
 
 
 def samples(totals: LifecycleTotals) -> list[Sample]:

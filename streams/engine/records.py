@@ -54,6 +54,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine import activity, adoption, cohorts, crm, sessions, support, surveys
 from streams.engine.account import AccountState
 from streams.engine.accounts_config import AccountsConfig
@@ -171,11 +172,13 @@ def _record_at(
         states = [state_at(timeline, as_of) for timeline in timelines]
         plan = largest_plan(states, revenue_config)
         paying = [
-            s for s in states if s is not None and s[1] and monthly_cents(s[0], revenue_config) > 0
+            s
+            for s in states
+            if s is not None and s.paying and monthly_cents(s.terms, revenue_config) > 0
         ]
         if mrr_cents > 0:
-            seats_paid = sum(s[0].quantity for s in paying)
-        in_trial = sorted(s[0].plan for s in states if s is not None and not s[1])
+            seats_paid = sum(s.terms.quantity for s in paying)
+        in_trial = sorted(s.terms.plan for s in states if s is not None and not s.paying)
         trialing = bool(in_trial)
         if plan is None and in_trial:
             plan = in_trial[0]
@@ -253,7 +256,7 @@ def _record_at(
         "active_users_30d": active_30d,
         "stickiness": active_1d / active_30d if active_30d else None,
         "license_utilisation": active_30d / seats_paid if seats_paid else None,
-        "logins_7d": active.logins[1],  # the 7-day login window
+        "logins_7d": active.logins[activity.LOGINS_7D],
         "feature_users": feature_users,
         "feature_adoption": feature_adoption,
         "sessions_7d": closed.closed,
@@ -314,3 +317,35 @@ def _failure_run_start(payments: list[PaymentRecord]) -> int | None:
         else:
             start = None
     return start
+
+
+# --------------------------------------------------------------------------- JSON
+
+TIME_FIELDS = frozenset(
+    {
+        "started_at",
+        "last_activity_at",
+        "past_due_since",
+        "renewal_at",
+        "signup_at",
+        "last_step_at",
+        "completed_at",
+        "activated_at",
+    }
+)
+"""The record fields that hold a time (epoch ms): RFC 3339 strings in the record's JSON."""
+
+
+def to_json_ready(value: Any, key: str = "") -> Any:
+    """A record (or any part of one) as JSON-ready data, the one JSON form of an account
+    record (`pulse accounts`, the worker's HTTP API): times (epoch ms) -> RFC 3339,
+    Decimal money -> a number, recursively."""
+    if isinstance(value, dict):
+        return {k: to_json_ready(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_ready(v) for v in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    if key in TIME_FIELDS and isinstance(value, int):
+        return rfc3339_ms(value)
+    return value

@@ -29,7 +29,7 @@ or before T are considered, so a later event cannot reopen it at T.
 All additive. The result does not depend on arrival order: the trails are kept sorted and
 sessions are derived from them at evaluation time.
 
-State per user: the sorted untagged trail `time * 2 + is_logout` and `trail_head`, the
+State per user: the sorted untagged trail `_entry(time, is_logout)` and `trail_head`, the
 start of the session the oldest kept entry continues (so pruning never shortens a session
 that is still visible); and `tagged`, session_id -> the sorted trail of that session's
 tagged logins and logouts. A user with tagged entries is pruned at run boundaries only
@@ -68,6 +68,32 @@ _UNTAGGED_LOGOUT = 2
 _TAGGED_LOGOUT = 3
 _UNTAGGED_KEY = ""
 
+# A trail entry is the tagged time (engine.timeline) of scale 2: `time * 2 + is_logout`.
+# These are `tagged`, `tagged_time`, `tag_of` and `last_tagged` at that scale, written out
+# with shifts because the session tally is the engine's tightest loop.
+
+
+def _entry(time: int, is_logout: bool) -> int:
+    return time * 2 + is_logout
+
+
+def _time_of(entry: int) -> int:
+    return entry >> 1
+
+
+def _is_logout(entry: int) -> int:
+    return entry & 1
+
+
+def _last_at(time: int) -> int:
+    """The largest entry at `time`: bisect_right finds the entries at or before it."""
+    return time * 2 + 1
+
+
+def _first_at(time: int) -> int:
+    """The smallest entry at `time`: bisect_left finds the entries before it."""
+    return time * 2
+
 
 def record(user: User, time: int, is_logout: bool, session_id: str | None = None) -> None:
     view = user.sessions_view
@@ -81,12 +107,12 @@ def record(user: User, time: int, is_logout: bool, session_id: str | None = None
         else:
             user.sessions_view = None
     if session_id is None:
-        insert_sorted(user.trail, time * 2 + is_logout)
+        insert_sorted(user.trail, _entry(time, is_logout))
         return
     trail = user.tagged.get(session_id)
     if trail is None:
         trail = user.tagged[session_id] = array("q")
-    insert_sorted(trail, time * 2 + is_logout)
+    insert_sorted(trail, _entry(time, is_logout))
 
 
 def oldest(user: User) -> int:
@@ -96,9 +122,9 @@ def oldest(user: User) -> int:
     time order, so this is the oldest entry but after a late event of a new id."""
     times = []
     if user.trail:
-        times.append(user.trail[0] >> 1)
+        times.append(_time_of(user.trail[0]))
     if user.tagged:
-        times.append(next(iter(user.tagged.values()))[0] >> 1)
+        times.append(_time_of(next(iter(user.tagged.values()))[0]))
     return min(times) if times else NO_TIME
 
 
@@ -120,32 +146,32 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
         _prune_runs(user, cutoff, config.session_gap_ms)
         return
     trail = user.trail
-    if not trail or trail[0] >> 1 > cutoff:
+    if not trail or _time_of(trail[0]) > cutoff:
         return
-    keep_from = bisect_right(trail, cutoff * 2 + 1)
+    keep_from = bisect_right(trail, _last_at(cutoff))
     if keep_from == len(trail):
         del trail[:]
         user.trail_head = NO_TIME
         return
     gap = config.session_gap_ms
     last_dropped = trail[keep_from - 1]
-    if last_dropped & 1 or (trail[keep_from] >> 1) - (last_dropped >> 1) > gap:
+    if _is_logout(last_dropped) or _time_of(trail[keep_from]) - _time_of(last_dropped) > gap:
         user.trail_head = NO_TIME
     else:
         start_index = _session_start_index(trail, keep_from - 1, gap)
         if start_index > 0 or user.trail_head == NO_TIME:
-            user.trail_head = trail[start_index] >> 1
+            user.trail_head = _time_of(trail[start_index])
     del trail[:keep_from]
 
 
 def _prune_runs(user: User, cutoff: int, gap: int) -> None:
     """Drop the whole runs (see the header) that ended at or before `cutoff`."""
     trails = (user.trail, *user.tagged.values())
-    if min((trail[0] >> 1 for trail in trails if trail), default=NEVER) > cutoff:
+    if min((_time_of(trail[0]) for trail in trails if trail), default=NEVER) > cutoff:
         return  # nothing to drop: the common case, without sorting every entry
     times = sorted(
-        {entry >> 1 for entry in user.trail}.union(
-            *({entry >> 1 for entry in trail} for trail in user.tagged.values())
+        {_time_of(entry) for entry in user.trail}.union(
+            *({_time_of(entry) for entry in trail} for trail in user.tagged.values())
         )
     )
     if not times or times[0] > cutoff:
@@ -160,7 +186,7 @@ def _prune_runs(user: User, cutoff: int, gap: int) -> None:
                 break
     if keep_after == NO_TIME:
         return
-    bound = keep_after * 2 + 1
+    bound = _last_at(keep_after)
     del user.trail[: bisect_right(user.trail, bound)]
     user.trail_head = NO_TIME
     for session_id in list(user.tagged):
@@ -174,7 +200,7 @@ def _session_start_index(trail: array[int], index: int, gap: int) -> int:
     """Index of the first entry of the session that contains trail[index]."""
     while index > 0:
         previous = trail[index - 1]
-        if previous & 1 or (trail[index] >> 1) - (previous >> 1) > gap:
+        if _is_logout(previous) or _time_of(trail[index]) - _time_of(previous) > gap:
             break
         index -= 1
     return index
@@ -192,28 +218,28 @@ def tally(user: User, as_of: int, gap: int, totals: SessionTotals) -> None:
         _tally_tagged(user, as_of, gap, totals)
         return
     trail = user.trail
-    end = bisect_right(trail, as_of * 2 + 1)  # entries at or before as_of
-    first_in_window = bisect_right(trail, (as_of - WINDOW_MS) * 2 + 1)
+    end = bisect_right(trail, _last_at(as_of))  # entries at or before as_of
+    first_in_window = bisect_right(trail, _last_at(as_of - WINDOW_MS))
     if first_in_window >= end:
         return
     index = _session_start_index(trail, first_in_window, gap)
     entry = trail[index]
-    start = user.trail_head if index == 0 and user.trail_head != NO_TIME else entry >> 1
-    last = entry >> 1
-    ended_by_logout = entry & 1
+    start = user.trail_head if index == 0 and user.trail_head != NO_TIME else _time_of(entry)
+    last = _time_of(entry)
+    ended_by_logout = _is_logout(entry)
     closed = 0
     duration = 0
     zero = 0
     for position in range(index + 1, end):
         entry = trail[position]
-        time = entry >> 1
+        time = _time_of(entry)
         if ended_by_logout or time - last > gap:
             closed += 1
             duration += last - start
             zero += last == start
             start = time
         last = time
-        ended_by_logout = entry & 1
+        ended_by_logout = _is_logout(entry)
     if ended_by_logout or as_of - last > gap:
         closed += 1
         duration += last - start
@@ -228,14 +254,14 @@ def _run_floor(trails: list[array[int]], window_start: int, as_of: int, gap: int
     run that reaches the window lies after it), or None when no entry is in the window.
     Walks back from the window start one run link (an entry within the gap) at a time."""
     if not any(
-        bisect_right(t, window_start * 2 + 1) < bisect_right(t, as_of * 2 + 1) for t in trails
+        bisect_right(t, _last_at(window_start)) < bisect_right(t, _last_at(as_of)) for t in trails
     ):
         return None
     floor = window_start
     while True:
-        bound = floor * 2 + 1
-        after = [t[i] >> 1 for t in trails if (i := bisect_right(t, bound)) < len(t)]
-        before = [t[i - 1] >> 1 for t in trails if (i := bisect_right(t, bound)) > 0]
+        bound = _last_at(floor)
+        after = [_time_of(t[i]) for t in trails if (i := bisect_right(t, bound)) < len(t)]
+        before = [_time_of(t[i - 1]) for t in trails if (i := bisect_right(t, bound)) > 0]
         if not before or min(after) - max(before) > gap:
             return floor
         floor = max(before) - 1
@@ -243,15 +269,15 @@ def _run_floor(trails: list[array[int]], window_start: int, as_of: int, gap: int
 
 def _merged(user: User, floor: int, as_of: int) -> list[tuple[int, int, str]]:
     """The user's entries in (floor, as_of] as (time, rank, session_id), in order."""
-    low, high = floor * 2 + 1, as_of * 2 + 1
+    low, high = _last_at(floor), _last_at(as_of)
     trail = user.trail
     merged = [
-        (entry >> 1, _UNTAGGED_LOGOUT if entry & 1 else _UNTAGGED, _UNTAGGED_KEY)
+        (_time_of(entry), _UNTAGGED_LOGOUT if _is_logout(entry) else _UNTAGGED, _UNTAGGED_KEY)
         for entry in trail[bisect_right(trail, low) : bisect_right(trail, high)]
     ]
     for session_id, tagged in user.tagged.items():
         merged.extend(
-            (entry >> 1, _TAGGED_LOGOUT if entry & 1 else _TAGGED_LOGIN, session_id)
+            (_time_of(entry), _TAGGED_LOGOUT if _is_logout(entry) else _TAGGED_LOGIN, session_id)
             for entry in tagged[bisect_right(tagged, low) : bisect_right(tagged, high)]
         )
     merged.sort()
@@ -415,7 +441,9 @@ def _tally_tagged(user: User, as_of: int, gap: int, totals: SessionTotals) -> No
     if floor is None:
         return
     # the head continues trail[0] only when the walk reached the oldest untagged entry
-    first_untagged = user.trail[0] >> 1 if user.trail and user.trail[0] >> 1 > floor else NO_TIME
+    first_untagged = (
+        _time_of(user.trail[0]) if user.trail and _time_of(user.trail[0]) > floor else NO_TIME
+    )
     view = SessionView(gap, user.trail_head, first_untagged)
     view.walk(_merged(user, floor, as_of))
     view.count(as_of, totals)
@@ -427,7 +455,7 @@ def _view(user: User, gap: int) -> SessionView | None:
     does). Without tagged entries the general rule is the inactivity rule of `tally`."""
     if user.tagged and user.trail_head != NO_TIME:
         return None
-    view = SessionView(gap, user.trail_head, user.trail[0] >> 1 if user.trail else NO_TIME)
+    view = SessionView(gap, user.trail_head, _time_of(user.trail[0]) if user.trail else NO_TIME)
     view.walk(_merged(user, NO_TIME, NEVER))
     return view
 
@@ -458,23 +486,23 @@ def next_change(user: User, as_of: int, gap: int) -> int:
     if user.tagged:
         return _tagged_change(user, as_of, gap)
     trail = user.trail
-    end = bisect_right(trail, as_of * 2 + 1)
-    change = trail[end] >> 1 if end < len(trail) else NEVER
+    end = bisect_right(trail, _last_at(as_of))
+    change = _time_of(trail[end]) if end < len(trail) else NEVER
     if not end:
         return change
-    first_in_window = bisect_right(trail, (as_of - WINDOW_MS) * 2 + 1, 0, end)
+    first_in_window = bisect_right(trail, _last_at(as_of - WINDOW_MS), 0, end)
     if first_in_window < end:
         # the session of the oldest entry in the window counts until its last entry leaves
         index = first_in_window
         while index + 1 < end:
             entry, following = trail[index], trail[index + 1]
-            if entry & 1 or (following >> 1) - (entry >> 1) > gap:
+            if _is_logout(entry) or _time_of(following) - _time_of(entry) > gap:
                 break
             index += 1
-        change = min(change, (trail[index] >> 1) + WINDOW_MS)
+        change = min(change, _time_of(trail[index]) + WINDOW_MS)
     last = trail[end - 1]
-    if not last & 1 and as_of - (last >> 1) <= gap:
-        change = min(change, (last >> 1) + gap + 1)
+    if not _is_logout(last) and as_of - _time_of(last) <= gap:
+        change = min(change, _time_of(last) + gap + 1)
     return change
 
 
@@ -488,10 +516,10 @@ def _tagged_change(user: User, as_of: int, gap: int) -> int:
     offsets = (0, 1, gap, gap + 1, WINDOW_MS, WINDOW_MS + 1, WINDOW_MS + gap, WINDOW_MS + gap + 1)
     for trail in (user.trail, *user.tagged.values()):
         for offset in offsets:
-            # entries are time * 2 + is_logout: the first with time > T - offset
-            index = bisect_left(trail, (as_of - offset + 1) * 2)
-            if index < len(trail) and (trail[index] >> 1) + offset < change:
-                change = (trail[index] >> 1) + offset
+            # the first entry with time > T - offset
+            index = bisect_left(trail, _first_at(as_of - offset + 1))
+            if index < len(trail) and _time_of(trail[index]) + offset < change:
+                change = _time_of(trail[index]) + offset
     return change
 
 

@@ -23,7 +23,7 @@ Definitions (T = evaluation time; windows (T - W, T]; a ticket is identified by
 A reply or resolution stamped before the opening (clock skew) counts with time 0.
 
 State per ticket: opening time and priority, first agent reply, first resolution, and the
-sorted state changes `time * 4 + rank` since the late horizon minus 7 days (plus the one
+sorted state changes `tagged(time, rank)` (engine.timeline) since the late horizon minus 7 days (plus the one
 change before that which still gives the state). A ticket that is not open and has had
 no event for `ticket_retention_days` is forgotten.
 """
@@ -33,11 +33,22 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any
 
 from streams.engine.engine_config import EngineConfig
 from streams.engine.samples import Sample
-from streams.engine.timeline import DAY_MS, NEVER, NO_TIME, SECOND_MS, insert_sorted, window_change
+from streams.engine.timeline import (
+    DAY_MS,
+    NEVER,
+    NO_TIME,
+    SECOND_MS,
+    TAGS,
+    insert_sorted,
+    last_tagged,
+    tag_of,
+    tagged,
+    tagged_time,
+    window_change,
+)
 
 OPENED, RESOLVED, REOPENED = 0, 1, 2
 RANK_OF_TYPE = {"ticket_opened": OPENED, "ticket_resolved": RESOLVED, "ticket_reopened": REOPENED}
@@ -67,31 +78,9 @@ class Ticket:
         self.first_resolved = NO_TIME
         self.changes: array[int] = array("q")
 
-    def to_obj(self) -> list[Any]:
-        return [
-            self.opened_at,
-            self.priority,
-            self.first_agent_reply,
-            self.first_resolved,
-            self.changes.tolist(),
-        ]
-
-    @classmethod
-    def from_obj(cls, obj: list[Any]) -> Ticket:
-        ticket = cls()
-        (
-            ticket.opened_at,
-            ticket.priority,
-            ticket.first_agent_reply,
-            ticket.first_resolved,
-            changes,
-        ) = obj
-        ticket.changes.fromlist(changes)
-        return ticket
-
     def last_time(self) -> int:
         return max(
-            self.changes[-1] >> 2 if self.changes else NO_TIME,
+            tagged_time(self.changes[-1]) if self.changes else NO_TIME,
             self.first_agent_reply,
             self.first_resolved,
         )
@@ -103,7 +92,7 @@ def _earliest(current: int, time: int) -> int:
 
 def record_change(ticket: Ticket, event_type: str, time: int, priority: str | None = None) -> None:
     rank = RANK_OF_TYPE[event_type]
-    insert_sorted(ticket.changes, time * 4 + rank)
+    insert_sorted(ticket.changes, tagged(time, rank))
     if rank == OPENED:
         label = priority if priority in PRIORITIES else "none"
         if ticket.opened_at == NO_TIME or time < ticket.opened_at:
@@ -121,7 +110,9 @@ def record_reply(ticket: Ticket, time: int, author: str) -> None:
 
 def forgotten_by(ticket: Ticket, time: int, config: EngineConfig) -> bool:
     """Is the ticket forgotten by `time`: not open, and no event for ticket_retention?"""
-    is_open = ticket.opened_at != NO_TIME and ticket.changes and ticket.changes[-1] & 3 != RESOLVED
+    is_open = (
+        ticket.opened_at != NO_TIME and ticket.changes and tag_of(ticket.changes[-1]) != RESOLVED
+    )
     return not is_open and ticket.last_time() <= time - config.ticket_retention_ms
 
 
@@ -136,9 +127,9 @@ def prune(tickets: dict[str, Ticket], stream_time: int, config: EngineConfig) ->
     forgotten = []
     for ticket_id, ticket in tickets.items():
         changes = ticket.changes
-        if len(changes) > 1 and changes[1] >> 2 <= cutoff:
+        if len(changes) > 1 and tagged_time(changes[1]) <= cutoff:
             # keep the last change at or before the cutoff: it still gives the state
-            del changes[: bisect_right(changes, cutoff * 4 + 3) - 1]
+            del changes[: bisect_right(changes, last_tagged(cutoff)) - 1]
         if forgotten_by(ticket, stream_time, config):
             forgotten.append(ticket_id)
     for ticket_id in forgotten:
@@ -164,15 +155,15 @@ def tally(tickets: dict[str, Ticket], as_of: int, totals: SupportTotals) -> None
         if opened_at == NO_TIME or opened_at > as_of:
             continue  # not known at T
         changes = ticket.changes
-        end = bisect_right(changes, as_of * 4 + 3)
-        if changes[end - 1] & 3 != RESOLVED:
+        end = bisect_right(changes, last_tagged(as_of))
+        if tag_of(changes[end - 1]) != RESOLVED:
             totals.open_by_priority[ticket.priority] += 1
         for index, (_, width) in enumerate(OPENED_WINDOWS):
             if opened_at > as_of - width:
                 totals.opened[index] += 1
-        if end and changes[-1] >> 2 > low:
-            for position in range(bisect_right(changes, low * 4 + 3), end):
-                rank = changes[position] & 3
+        if end and tagged_time(changes[-1]) > low:
+            for position in range(bisect_right(changes, last_tagged(low)), end):
+                rank = tag_of(changes[position])
                 if rank == RESOLVED:
                     totals.resolved += 1
                 elif rank == REOPENED:
@@ -201,7 +192,7 @@ def next_change(tickets: dict[str, Ticket], as_of: int) -> int:
         if opened_at > as_of:
             change = min(change, opened_at)
             continue
-        change = min(change, window_change(ticket.changes, as_of, WINDOW_MS, 4))
+        change = min(change, window_change(ticket.changes, as_of, WINDOW_MS, TAGS))
         for _, width in OPENED_WINDOWS:
             if opened_at + width > as_of:
                 change = min(change, opened_at + width)

@@ -19,8 +19,9 @@ Definitions (window (T - 90d, T]; scores as validated by the event contract):
   `pulse_ces_score{window="90d"}` from the additive `pulse_ces_score_sum_points` and
   `pulse_survey_responses{survey="ces"}`.
 
-State per account: one sorted array of `time * 1024 + source * 256 + score` since the
-survey late horizon minus 90 days.
+State per account: one sorted array of responses, each the tagged time (engine.timeline)
+`tagged(time, source * 256 + score, scale=1024)` (`encode`, `response_time`,
+`source_and_score`), since the survey late horizon minus 90 days.
 """
 
 from __future__ import annotations
@@ -31,14 +32,25 @@ from dataclasses import dataclass, field
 
 from streams.engine.engine_config import EngineConfig
 from streams.engine.samples import Sample, ratio_sample
-from streams.engine.timeline import DAY_MS, drop_through, insert_sorted, window_change
+from streams.engine.timeline import (
+    DAY_MS,
+    drop_through,
+    insert_sorted,
+    last_tagged,
+    tag_of,
+    tagged,
+    tagged_time,
+    window_change,
+)
 
 WINDOW_NAME = "90d"
 WINDOW_MS = 90 * DAY_MS
 SURVEYS: tuple[str, ...] = ("nps", "csat", "ces")
 TICKET_RATING = len(SURVEYS)  # the source code of ticket_rated events
 SOURCE_OF_SURVEY = {name: code for code, name in enumerate(SURVEYS)}
-_SHIFT = 1024
+NPS, CSAT, CES = (SOURCE_OF_SURVEY[name] for name in ("nps", "csat", "ces"))
+_SCALE = 1024  # a response is tagged(time, source * _SOURCE + score, _SCALE)
+_SOURCE = 256  # scores are 0..255
 HELP: dict[str, str] = {
     "pulse_survey_responses": "Survey responses of the survey kind in the window (T - W, T].",
     "pulse_csat_ratings": "CSAT ratings (ticket_rated events and csat survey responses, 1-5) in the window.",
@@ -67,9 +79,24 @@ def ces_points(score: int, stated_scale: str | None, config: EngineConfig) -> in
 
 def encode(time: int, source: int, score: int) -> int | None:
     """The stored entry, or None for a source or score outside the contract."""
-    if not 0 <= source <= TICKET_RATING or not 0 <= score <= 255:
+    if not 0 <= source <= TICKET_RATING or not 0 <= score < _SOURCE:
         return None
-    return time * _SHIFT + source * 256 + score
+    return tagged(time, source * _SOURCE + score, _SCALE)
+
+
+def response_time(response: int) -> int:
+    """The time of a stored response."""
+    return tagged_time(response, _SCALE)
+
+
+def source_and_score(response: int) -> tuple[int, int]:
+    """The source (NPS, CSAT, CES or TICKET_RATING) and the score of a stored response."""
+    return divmod(tag_of(response, _SCALE), _SOURCE)
+
+
+def last_response_at(time: int) -> int:
+    """The largest stored response at `time` (bisect_right counts those at or before it)."""
+    return last_tagged(time, _SCALE)
 
 
 def record(responses: array[int], time: int, source: int, score: int) -> None:
@@ -80,7 +107,7 @@ def record(responses: array[int], time: int, source: int, score: int) -> None:
 
 def prune(responses: array[int], stream_time: int, config: EngineConfig) -> None:
     cutoff = stream_time - config.survey_lag_ms - WINDOW_MS
-    drop_through(responses, cutoff * _SHIFT + _SHIFT - 1)
+    drop_through(responses, last_response_at(cutoff))
 
 
 @dataclass(slots=True)
@@ -94,37 +121,36 @@ class SurveyTotals:
 
 
 def tally(responses: array[int], as_of: int, totals: SurveyTotals) -> None:
-    end = bisect_right(responses, as_of * _SHIFT + _SHIFT - 1)
-    start = bisect_right(responses, (as_of - WINDOW_MS) * _SHIFT + _SHIFT - 1)
+    end = bisect_right(responses, last_response_at(as_of))
+    start = bisect_right(responses, last_response_at(as_of - WINDOW_MS))
     for index in range(start, end):
-        code = responses[index] % _SHIFT
-        source, score = divmod(code, 256)
-        if source == TICKET_RATING or source == 1:  # ticket rating or csat survey
+        source, score = source_and_score(responses[index])
+        if source in (TICKET_RATING, CSAT):
             totals.csat_ratings += 1
             if score >= 4:
                 totals.csat_satisfied += 1
         if source == TICKET_RATING:
             continue
         totals.responses[source] += 1
-        if source == 0:  # nps
+        if source == NPS:
             if score >= 9:
                 totals.nps_promoters += 1
             elif score <= 6:
                 totals.nps_detractors += 1
-        elif source == 2:  # ces
+        elif source == CES:
             totals.ces_score_sum += score
 
 
 def next_change(responses: array[int], as_of: int) -> int:
     """The earliest time after T at which `tally` can count other responses without a new
     event (timeline.NEVER: never)."""
-    return window_change(responses, as_of, WINDOW_MS, _SHIFT)
+    return window_change(responses, as_of, WINDOW_MS, _SCALE)
 
 
 def samples(totals: SurveyTotals) -> list[Sample]:
     window = (("window", WINDOW_NAME),)
-    nps_responses = totals.responses[0]
-    ces_responses = totals.responses[2]
+    nps_responses = totals.responses[NPS]
+    ces_responses = totals.responses[CES]
     out = [
         Sample("pulse_survey_responses", (("survey", name), ("window", WINDOW_NAME)), count)
         for name, count in zip(SURVEYS, totals.responses, strict=True)

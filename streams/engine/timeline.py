@@ -26,6 +26,37 @@ NO_TIME = -(1 << 62)
 NEVER = 1 << 62
 """A time after every real one: "no change ahead" for the `*_change` functions below."""
 
+# Tagged times. A few families keep events of several kinds (a ticket's state changes,
+# lifecycle milestones, survey responses, session trail entries) in time order in one
+# sorted int64 array: each value is `time * scale + tag` with 0 <= tag < scale, so the
+# array sorts by time first and one bisect finds the values at or before a time. The
+# family that owns the array names its tags and its scale; these helpers are the one
+# place that packs and unpacks.
+
+TAGS = 4
+"""The default scale: up to four kinds (ticket ranks, lifecycle milestone kinds)."""
+
+
+def tagged(time: int, tag: int, scale: int = TAGS) -> int:
+    """The stored value of an event of kind `tag` at `time`."""
+    return time * scale + tag
+
+
+def tagged_time(value: int, scale: int = TAGS) -> int:
+    """The time of a stored value."""
+    return value // scale
+
+
+def tag_of(value: int, scale: int = TAGS) -> int:
+    """The kind of a stored value."""
+    return value % scale
+
+
+def last_tagged(time: int, scale: int = TAGS) -> int:
+    """The largest value at `time`: bisect_right(values, last_tagged(t)) counts the
+    values at or before t."""
+    return time * scale + scale - 1
+
 
 def new_times() -> array[int]:
     """An empty sorted array of int64 values."""
@@ -92,9 +123,10 @@ def add_presence(presence: array[int], time: int, min_window: int) -> None:
 
 
 def window_change(values: array[int], as_of: int, width: int, scale: int = 1) -> int:
-    """For a tally of the values whose time (value // scale) lies in (T - width, T]: the
-    earliest time after T at which that set changes (the next value enters, or the oldest
-    one inside leaves at its time + width). NEVER when neither can happen."""
+    """For a tally of the values whose time (`tagged_time(value, scale)`; plain times with
+    scale 1) lies in (T - width, T]: the earliest time after T at which that set changes
+    (the next value enters, or the oldest one inside leaves at its time + width). NEVER
+    when neither can happen. (The tagged-time helpers, inlined: this runs per snapshot.)"""
     end = bisect_right(values, as_of * scale + scale - 1)
     change = values[end] // scale if end < len(values) else NEVER
     start = bisect_right(values, (as_of - width) * scale + scale - 1, 0, end)

@@ -18,7 +18,7 @@ Each field belongs to one metric family, which alone reads and writes it:
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -51,16 +51,8 @@ class User:
         self.features: dict[str, array[int]] = {}
         self.sessions_view: SessionView | None = None
         self.encoded: orjson.Fragment | None = None
-        """`to_obj` as JSON, kept while the user is unchanged; whoever changes the user
-        resets it (AccountState, the only writer)."""
-
-    def fragment(self) -> orjson.Fragment:
-        """The user's JSON for AccountState.to_bytes, encoded once per change: an account
-        row is written after every batch that touches the account, which mostly leaves
-        most of its users as they were."""
-        if self.encoded is None:
-            self.encoded = orjson.Fragment(orjson.dumps(self.to_obj()))
-        return self.encoded
+        """The user's stored JSON (state_codec.user_fragment), kept while the user is
+        unchanged; whoever changes the user resets it (AccountState, the only writer)."""
 
     def is_empty(self) -> bool:
         return not (
@@ -71,32 +63,3 @@ class User:
             or self.tagged
             or self.features
         )
-
-    def to_obj(self) -> list[Any]:
-        obj: list[Any] = [
-            self.seen.tolist(),
-            self.logins.tolist(),
-            self.trail.tolist(),
-            self.trail_head,
-            {name: times.tolist() for name, times in self.features.items()},
-            self.login_seen.tolist(),
-        ]
-        if self.tagged:  # rows of users without session ids keep their earlier form
-            obj.append({session_id: trail.tolist() for session_id, trail in self.tagged.items()})
-        return obj
-
-    @classmethod
-    def from_obj(cls, obj: list[Any]) -> User:
-        user = cls()
-        seen, logins, trail, user.trail_head, features = obj[:5]
-        user.seen.fromlist(seen)
-        user.logins.fromlist(logins)
-        # rows written before `login_seen` existed: their login times are all there is
-        user.login_seen.fromlist(obj[5] if len(obj) > 5 else logins)
-        user.trail.fromlist(trail)
-        user.features = {name: array("q", times) for name, times in features.items()}
-        if len(obj) > 6:
-            user.tagged = {
-                session_id: array("q", entries) for session_id, entries in obj[6].items()
-            }
-        return user

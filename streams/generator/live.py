@@ -24,7 +24,7 @@ MAX_OPEN_SESSIONS = 40
 MAX_OPEN_TICKETS = 12
 
 
-class _Collector:
+class _EmittedEvents:
     """Stands in for the timeline when Billing is driven step by step: keeps what is
     emitted, ignores what is scheduled (the live feed stamps everything 'now')."""
 
@@ -43,7 +43,7 @@ class LiveFeed:
         self.simulation = simulation
         self.now = now
         self.rng = random.Random(f"cs-pulse/live/{simulation.config.seed}")
-        self.collector = _Collector()
+        self.collector = _EmittedEvents()
         self.billing = Billing(self.collector, self.rng)  # type: ignore[arg-type]
         end = simulation.config.end
         self.accounts = [

@@ -50,7 +50,7 @@ import sys
 from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias
+from typing import Any, TypeAlias
 
 import orjson
 from xxhash import xxh3_64_intdigest
@@ -63,6 +63,7 @@ from streams.contract.model import (
     TOPIC_OF_TYPE,
     Event,
 )
+from streams.engine.store import AccountStore
 from streams.engine.timeline import DAY_MS
 from streams.errors import ConfigError
 from streams.ingest.remembered_ids import RememberedIds
@@ -365,26 +366,13 @@ def _lanes_from(view: memoryview, *, with_ids: bool) -> dict[str, LaneAdmission]
     return lanes
 
 
-class AdmissionState(Protocol):
-    """Where admission keeps AccountAdmission per account_id: a dict in tests and replay,
-    a changelogged table in the worker (which may store `to_bytes()`)."""
-
-    def get(self, account_id: str) -> AccountAdmission | None: ...
-
-    def put(self, account_id: str, account: AccountAdmission) -> None: ...
+AdmissionState: TypeAlias = AccountStore[AccountAdmission]
+"""Where admission keeps AccountAdmission per account_id (the one store protocol,
+streams/engine/store.py): a dict in tests and replay, the partition's cache in the worker."""
 
 
-class DictAdmissionState:
+class DictAdmissionState(dict[str, AccountAdmission]):
     """AdmissionState in a dict, for replay and tests."""
-
-    def __init__(self) -> None:
-        self.accounts: dict[str, AccountAdmission] = {}
-
-    def get(self, account_id: str) -> AccountAdmission | None:
-        return self.accounts.get(account_id)
-
-    def put(self, account_id: str, account: AccountAdmission) -> None:
-        self.accounts[account_id] = account
 
 
 # --------------------------------------------------------------------------- the policies
@@ -443,5 +431,5 @@ class Admission:
                 f"occurred_at is {stream_time - occurred_at} ms behind the account's stream time on its topic, more than the {event.type} horizon of {horizon} ms.",
             )
         lane.accept_found(key, data, entry, occurred_at, self.keep_ms[event.type], horizon is None)
-        self.state.put(event.account_id, account)
+        self.state[event.account_id] = account
         return ACCEPTED

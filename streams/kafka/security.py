@@ -164,7 +164,7 @@ class KafkaSecurity:
             )
         return options
 
-    def faust_credentials(self):
+    def faust_credentials(self) -> Any:
         """Faust's broker_credentials for these settings, or None for PLAINTEXT."""
         import faust
 
@@ -204,7 +204,7 @@ def _label(name: str) -> str:
 # ---- click: the one definition of the options ---------------------------------------------
 
 _PATH = click.Path(path_type=Path, dir_okay=False)
-_OPTIONS: tuple[Callable, ...] = (
+_OPTIONS: tuple[Callable[[Any], Any], ...] = (
     click.option(
         "--security-protocol",
         default="PLAINTEXT",
@@ -262,7 +262,7 @@ _OPTIONS: tuple[Callable, ...] = (
 )
 
 
-def security_options(command: Callable) -> Callable:
+def security_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the Kafka security options (and their PULSE_* variables) to a click command.
     The command receives them as keyword arguments; `KafkaSecurity.from_options` takes them."""
     for option in reversed(_OPTIONS):
@@ -408,7 +408,7 @@ def error_chain(error: BaseException | None) -> list[BaseException]:
 def _verify_reason(chain: list[BaseException]) -> str:
     for item in chain:
         message = getattr(item, "verify_message", None)
-        if isinstance(item, ssl.SSLCertVerificationError) and message:
+        if isinstance(item, ssl.SSLCertVerificationError) and isinstance(message, str) and message:
             return message
     return "certificate verify failed"
 

@@ -1,13 +1,19 @@
-"""The project's Kafka topics, created idempotently with one partition count.
+"""The project's Kafka topics, created idempotently with one partition count, and the one
+topic check.
 
 Every source topic and every Faust changelog topic must share one partition count (Faust
 raises PartitionsMismatch otherwise), so the count is a single setting used everywhere.
+`ensure_topics` is the one place that asks the broker about topics: `pulse dev topics`
+creates the project's topics with it, and `pulse worker` checks its source and dead-letter
+topics (which it never creates: `required`) and creates its re-key topic. A missing
+required topic or a topic of another partition count is one sentence naming the fix.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+from typing import Any
 
 from aiokafka.partitioner import murmur2
 
@@ -26,7 +32,8 @@ def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives a key (cached: aiokafka's
     murmur2 is pure Python, and every message's key is checked). The one home of the
     account -> partition rule: the worker's key check and `pulse replay --jobs` use it."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    partition: int = (murmur2(key) & 0x7FFFFFFF) % partitions
+    return partition
 
 
 async def ensure_topics(
@@ -35,24 +42,41 @@ async def ensure_topics(
     names: tuple[str, ...] = PROJECT_TOPICS,
     replication: int = 1,
     security: KafkaSecurity | None = None,
+    *,
+    required: tuple[str, ...] = (),
+    create_hint: str = "",
 ) -> dict[str, str]:
-    """Create the missing topics; return {topic: "created" | "exists"}.
+    """Create the missing topics of `names`; return {topic: "created" | "exists"}.
 
-    An existing topic with another partition count is an error naming the fix, since
-    Faust's changelogs would not line up with it.
+    Each topic of `required` must exist already (else an error naming `create_hint`, the
+    command that creates it). An existing topic with another partition count is an error
+    naming the fix, since Faust's changelogs would not line up with it; both are checked
+    before anything is created.
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     security = security or KafkaSecurity()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.aiokafka_options())
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=10_000, **security.aiokafka_options()
+    )
     with client_log_muted():
         try:
-            await admin.start()
+            await asyncio.wait_for(admin.start(), 15)
         except Exception as error:  # noqa: BLE001 - the probe names the cause
             await admin.close()
             raise await connection_error(error, bootstrap, security) from None
     try:
-        existing = await _partition_counts(admin, names)
+        existing = await _partition_counts(admin, (*required, *names))
+        for name in required:
+            if name not in existing:
+                raise PulseError(f"topic {name} does not exist on {bootstrap}: {create_hint}.")
+        for name in (*required, *names):  # in the order given: the first one is named
+            count = existing.get(name, partitions)
+            if count != partitions:
+                raise PulseError(
+                    f"topic {name} has {count} partitions, not {partitions}: use --partitions {count} "
+                    f"everywhere or recreate the topic."
+                )
         missing = [name for name in names if name not in existing]
         if missing:
             await admin.create_topics(
@@ -61,18 +85,12 @@ async def ensure_topics(
                     for name in missing
                 ]
             )
-        for name, count in existing.items():
-            if count != partitions:
-                raise PulseError(
-                    f"topic {name} has {count} partitions, not {partitions}: use --partitions {count} "
-                    f"everywhere or recreate the topic."
-                )
         return {name: ("exists" if name in existing else "created") for name in names}
     finally:
         await admin.close()
 
 
-async def _partition_counts(admin, names: tuple[str, ...]) -> dict[str, int]:
+async def _partition_counts(admin: Any, names: tuple[str, ...]) -> dict[str, int]:
     listed = set(await admin.list_topics())
     wanted = [name for name in names if name in listed]
     if not wanted:
@@ -82,6 +100,6 @@ async def _partition_counts(admin, names: tuple[str, ...]) -> dict[str, int]:
 
 
 def ensure_topics_sync(
-    bootstrap: str, partitions: int = DEFAULT_PARTITIONS, **kwargs
+    bootstrap: str, partitions: int = DEFAULT_PARTITIONS, **kwargs: Any
 ) -> dict[str, str]:
     return asyncio.run(ensure_topics(bootstrap, partitions, **kwargs))

@@ -44,6 +44,9 @@ from streams.worker.portfolio_query import PortfolioQuery, QueryError
 from streams.worker.state import partition_of
 
 if TYPE_CHECKING:
+    import faust
+    from faust.web import Request, Response
+
     from streams.worker.app import PulseWorker
 
 log = logging.getLogger("cs-pulse.accounts")
@@ -83,7 +86,7 @@ class AccountViews:
         self.worker = worker
         self._session: aiohttp.ClientSession | None = None
 
-    def install(self, app) -> None:
+    def install(self, app: faust.App) -> None:
         if not self.worker.settings.account_records:  # --no-account-records: no record, no refresh
             app.page("/accounts")(self._off)
             app.page("/accounts/{account_id}")(self._off)
@@ -92,7 +95,7 @@ class AccountViews:
         app.page("/accounts/{account_id}")(self.account)
         app.task(self._refresh_records)
 
-    async def _off(self, request, account_id: str | None = None):
+    async def _off(self, request: Request, account_id: str | None = None) -> Response:
         return self._error(
             404,
             "account_records_off",
@@ -112,13 +115,13 @@ class AccountViews:
 
     # ---- responses --------------------------------------------------------------------------
 
-    def _json(self, body: Any, status: int = 200):
+    def _json(self, body: Any, status: int = 200) -> Response:
         return self.worker.app.web.bytes(orjson.dumps(body), content_type=JSON, status=status)
 
-    def _error(self, status: int, code: str, message: str, **extra: Any):
+    def _error(self, status: int, code: str, message: str, **extra: Any) -> Response:
         return self._json({"error": code, "message": message, **extra}, status)
 
-    def _unavailable(self, message: str):
+    def _unavailable(self, message: str) -> Response:
         return self._error(503, "unavailable", message)
 
     # ---- state ------------------------------------------------------------------------------
@@ -134,7 +137,7 @@ class AccountViews:
 
     # ---- GET /accounts/{id} -----------------------------------------------------------------
 
-    async def account(self, request, account_id: str):
+    async def account(self, request: Request, account_id: str) -> Response:
         worker = self.worker
         partition = partition_of(account_id.encode(), worker.settings.partitions)
         loaded = self._loaded_partitions()
@@ -166,7 +169,7 @@ class AccountViews:
 
     # ---- GET /accounts ----------------------------------------------------------------------
 
-    async def portfolio(self, request):
+    async def portfolio(self, request: Request) -> Response:
         try:
             query = PortfolioQuery.parse(list(request.query.items()))
         except QueryError as error:
@@ -188,17 +191,17 @@ class AccountViews:
         # portfolio filters, counts and sorts on fields that read the same either way
         cache = self.worker.book.record_cache
         total, selected = query.select_rows(cache.rows(as_of))
-        selected = cache.rendered(selected)  # kept with the record until it is computed again
-        return {"partitions": sorted(loaded), "as_of": as_of, "total": total, "accounts": selected}
+        rendered = cache.rendered(selected)  # kept with the record until it is computed again
+        return {"partitions": sorted(loaded), "as_of": as_of, "total": total, "accounts": rendered}
 
-    def _local_answer(self, query: PortfolioQuery, as_of: int):
+    def _local_answer(self, query: PortfolioQuery, as_of: int) -> Response:
         answer = self._local(query, as_of)
         if answer is None:
             return self._unavailable("this worker is recovering its partitions: ask again shortly")
         return self._json(answer)
 
     async def _gather(
-        self, request, query: PortfolioQuery, as_of: int
+        self, request: Request, query: PortfolioQuery, as_of: int
     ) -> list[dict[str, Any]] | str:
         """Every worker's local answer, or a sentence saying why not all partitions answered."""
         worker = self.worker
@@ -230,14 +233,14 @@ class AccountViews:
             self._session = aiohttp.ClientSession(timeout=PEER_TIMEOUT)
         return self._session
 
-    def _peer_url(self, request, peer: URL) -> URL:
+    def _peer_url(self, request: Request, peer: URL) -> URL:
         return (
             request.url.with_scheme(peer.scheme or request.url.scheme)
             .with_host(peer.host)
             .with_port(peer.port)
         )
 
-    def _headers(self, request, extra: dict[str, str]) -> dict[str, str]:
+    def _headers(self, request: Request, extra: dict[str, str]) -> dict[str, str]:
         headers = {
             name: value
             for name, value in request.headers.items()
@@ -246,7 +249,7 @@ class AccountViews:
         headers.update(extra)
         return headers
 
-    async def _forward(self, request, peer: URL, extra: dict[str, str]):
+    async def _forward(self, request: Request, peer: URL, extra: dict[str, str]) -> Response:
         try:
             async with self._client().get(
                 self._peer_url(request, peer), headers=self._headers(request, extra)
@@ -261,7 +264,7 @@ class AccountViews:
                 f"ask again shortly"
             )
 
-    async def _ask_local(self, request, peer: URL) -> dict[str, Any] | None:
+    async def _ask_local(self, request: Request, peer: URL) -> dict[str, Any] | None:
         try:
             async with self._client().get(
                 self._peer_url(request, peer),

@@ -33,6 +33,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 from aiokafka.errors import (
@@ -44,10 +45,12 @@ from aiokafka.errors import (
 )
 from faust.exceptions import ProducerSendError
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from streams.contract.deadletter import MAX_RECORD_BYTES
+from streams.exposition import FamiliesCollector
 from streams.worker.account_views import AccountViews
 from streams.worker.datadir import worker_data_dir
 from streams.worker.delivery import DeliveryGuard, DeliveryVerdict
@@ -56,10 +59,14 @@ from streams.worker.faust import hooks as faust_hooks
 from streams.worker.faust.hooks import send_in_partition_transaction
 from streams.worker.gc_policy import GcPolicy
 from streams.worker.kafka_watch import KafkaWatch
+from streams.worker.scrape import business_families, worker_families
 from streams.worker.settings import WorkerSettings
-from streams.worker.state import CHECKPOINT_SLICE_ACCOUNTS, WorkerBook
+from streams.worker.state import CHECKPOINT_SLICE_ACCOUNTS, Send, WorkerBook
 from streams.worker.telemetry import PipelineTelemetry
 from streams.worker.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
+
+if TYPE_CHECKING:
+    from faust.web import Request, Response
 
 log = logging.getLogger("cs-pulse.worker")
 # An account is stored in parts of a few KiB each (streams/worker/state_parts.py); rows of the
@@ -141,8 +148,10 @@ class PulseWorker:
         )
         self.kafka_watch.install()
         self.app = self._build_app()
-        self.collector = _Collector(self)
-        self.registry.register(self.collector)
+        self.business: list[Metric] = []
+        """The business families of the scrape under way, computed in slices beforehand
+        (`_business_families`) and rendered by the registry's collector."""
+        self.registry.register(FamiliesCollector(lambda: worker_families(self, self.business)))
         ProcessCollector(registry=self.registry)  # process_* (CPU, memory, file descriptors)
 
     def _build_app(self) -> faust.App:
@@ -213,7 +222,7 @@ class PulseWorker:
 
     # ---- the agent ----------------------------------------------------------------------
 
-    async def _ingest(self, stream) -> None:
+    async def _ingest(self, stream: faust.StreamT[Any]) -> None:
         """Apply events as they arrive; write what they changed at checkpoints.
 
         Applied events are held unacknowledged until the checkpoint that sends their
@@ -256,7 +265,7 @@ class PulseWorker:
             tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.rekey_topic
         }
 
-    async def _apply(self, messages) -> list:
+    async def _apply(self, messages: list[Any]) -> list[Any]:
         """Apply the messages that are due (`_in_order`) to the in-memory rows; return them."""
         self.book.sync(self.owned_partitions())
         current = await self._in_order(messages)
@@ -335,9 +344,9 @@ class PulseWorker:
             if isinstance(result, BaseException)
         ]
         if refused:
-            send, error = refused[0]
+            send, refusal = refused[0]
             await self._abandon(
-                held, refused_record_sentence(send.topic, len(send.value), error, len(refused))
+                held, refused_record_sentence(send.topic, len(send.value), refusal, len(refused))
             )
             return
         consumer = self.app.consumer
@@ -374,7 +383,7 @@ class PulseWorker:
         self.book.forget_cache()
         await self.app.crash(CheckpointAborted(sentence))
 
-    async def _in_order(self, messages) -> list:
+    async def _in_order(self, messages: list[Any]) -> list[Any]:
         """The messages to apply now, each once and in offset order (streams/worker/delivery.py).
         The others are let go unacknowledged and handed over again: fetched before a
         rebalance or while one suspends the flow, handed over a second time, or arriving
@@ -394,7 +403,9 @@ class PulseWorker:
             if (
                 verdict is DeliveryVerdict.JUMP
             ):  # no record in between: Faust may commit over the hole
-                await faust_hooks.add_gap(consumer, message.tp, expected, message.offset - 1)
+                await faust_hooks.add_gap(
+                    consumer, message.tp, cast(int, expected), message.offset - 1
+                )
                 current.append(message)
                 continue
             faust_hooks.forget_unacked(consumer, message)
@@ -431,7 +442,7 @@ class PulseWorker:
             self.delivery.restart(tp, start)
             await faust_hooks.rewind(consumer, tp, start)
 
-    async def _send(self, partition: int, send):
+    async def _send(self, partition: int, send: Send) -> Any:
         """Send one record; return the future of its delivery."""
         return await send_in_partition_transaction(
             self.app,
@@ -456,7 +467,7 @@ class PulseWorker:
                 if value is None:  # a pruned-away account: its tombstone is committed
                     self.table.data.pop(key, None)  # the store's own mapping API, not the table's
 
-    async def _on_revoked(self, app, revoked, **kwargs) -> None:
+    async def _on_revoked(self, app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         """Forget every applied effect no checkpoint has written: the partitions kept are
         read again from their committed offsets (Faust normally waits for the held events'
         checkpoint before it gets here, so `held` is empty)."""
@@ -473,18 +484,18 @@ class PulseWorker:
     # ---- /metrics -------------------------------------------------------------------------
 
     # Faust calls a bound method view with the request only.
-    async def _metrics_page(self, request):
+    async def _metrics_page(self, request: Request) -> Response:
         from prometheus_client.exposition import generate_latest
 
-        self.collector.business = await self._business_families()
+        self.business = await self._business_families()
         try:  # rendered at once: no other scrape can set `business` in between
             body = generate_latest(self.registry)
         finally:
-            self.collector.business = []
+            self.business = []
         return self.app.web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    async def _business_families(self) -> list:
-        """The business families of a scrape (`WorkerBook.families`), computed in slices of
+    async def _business_families(self) -> list[Metric]:
+        """The business families of a scrape (`WorkerBook.snapshot`), computed in slices of
         SNAPSHOT_SLICE_ACCOUNTS accounts: the event loop serves other requests between
         them, while the state lock keeps the agent from changing the rows, so the slices
         read one state. Read-only: a scrape never loads a row, builds a pipeline or moves
@@ -498,18 +509,19 @@ class PulseWorker:
             if not (self.ready() and owned and book.loaded() == owned):
                 return []
             generation = book.generation
-            steps = book.families_steps(self.clock(), SNAPSHOT_SLICE_ACCOUNTS)
+            steps = book.snapshot_steps(self.clock(), SNAPSHOT_SLICE_ACCOUNTS)
             while True:
                 try:
                     next(steps)
                 except StopIteration as done:
-                    return done.value
+                    samples, counters = done.value
+                    return business_families(book, samples, counters)
                 await asyncio.sleep(0)
                 if book.generation != generation or not self.ready():
                     steps.close()
                     return []
 
-    async def _health_page(self, request):
+    async def _health_page(self, request: Request) -> Response:
         recovering = self.recovering()
         if not recovering and self.kafka_watch.stalled(
             faust_hooks.last_fetch_ms(self.app.consumer)
@@ -552,29 +564,11 @@ class PulseWorker:
             if tp.topic not in self.source_topic_names:
                 continue
             highwater = consumer.highwater(tp)
-            committed = consumer._committed_offset.get(tp)  # noqa: SLF001 - see faust_hooks
+            committed = faust_hooks.committed_offset(consumer, tp)
             if highwater is not None:
                 lag[(tp.topic, tp.partition)] = max(0, highwater - (committed or 0))
         return lag
 
 
-class _Collector:
-    """Renders the engine snapshot of the loaded partitions plus pipeline metrics at scrape time."""
-
-    def __init__(self, worker: PulseWorker) -> None:
-        self.worker = worker
-        self.business: list = []  # set by the scrape just before it renders (`_metrics_page`)
-
-    def collect(self):
-        """Read-only: a scrape never loads a row, builds a pipeline or moves a
-        transaction; the agent loads partitions (streams/worker/state.py)."""
-        worker = self.worker
-        ready = worker.ready()
-        owned = worker.owned_partitions()
-        yield from self.business  # computed in slices by PulseWorker._business_families
-        yield from worker.telemetry.families(worker.consumer_lag(), not ready, len(owned))
-        yield from worker.kafka_watch.families(faust_hooks.last_fetch_ms(worker.app.consumer))
-
-
-def _timestamp_ms(message) -> int:
+def _timestamp_ms(message: Any) -> int:
     return int(message.timestamp * 1000) if message.timestamp else int(time.time() * 1000)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from streams.cli import fail
 from streams.contract.rfc3339 import MissingOffset, parse_rfc3339_ms
 from streams.errors import USAGE_EXIT, PulseError
-from streams.kafka.security import security_options
+from streams.kafka.security import KafkaSecurity, security_options
 from streams.worker.settings import GUARANTEES, WorkerSettings
 from streams.worker.web_auth import WebSecurity, web_options
 
@@ -155,7 +156,9 @@ def _parse_time(value: str | None) -> int | None:
     type=click.Choice(["debug", "info", "warning", "error"]),
     envvar="PULSE_LOG_LEVEL",
 )
-def worker(config_path: Path | None, frozen_clock: str | None, log_level: str, **options) -> None:
+def worker(
+    config_path: Path | None, frozen_clock: str | None, log_level: str, **options: Any
+) -> None:
     """Run a stream worker: consume the six event topics, keep the metric state in
     changelogged tables, and serve Prometheus metrics on http://BIND:PORT/metrics.
 
@@ -168,8 +171,13 @@ def worker(config_path: Path | None, frozen_clock: str | None, log_level: str, *
     try:
         # a rejected option value is a usage error (exit 2); a failing run exits 1
         web = WebSecurity.from_options(options)
+        security = KafkaSecurity.from_options(options)
         settings = WorkerSettings(
-            config_path=config_path, frozen_clock_ms=_parse_time(frozen_clock), web=web, **options
+            config_path=config_path,
+            frozen_clock_ms=_parse_time(frozen_clock),
+            web=web,
+            security=security,
+            **options,
         )
     except PulseError as error:
         fail(error, USAGE_EXIT)

@@ -2,7 +2,7 @@
 
 Pure (no HTTP, no Faust), so the worker's view, the merge across workers and the tests
 share one definition. A query works on records as `pulse accounts --format json` prints
-them (streams.cli.accounts.to_json_ready: times are RFC 3339 strings, money numbers) or
+them (streams.engine.records.to_json_ready: times are RFC 3339 strings, money numbers) or
 as the engine computes them (epoch ms, Decimal money): every filter and sort key reads
 the same in both (no sort key is a time), so a worker selects before it renders.
 

@@ -36,15 +36,14 @@ The records themselves come from `streams.engine.records.account_record` unchang
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from streams.cli.accounts import to_json_ready
 from streams.engine.account_metrics import account_samples_steps
 from streams.engine.engine import Steps, run_steps
-from streams.engine.records import account_record
+from streams.engine.records import account_record, to_json_ready
 from streams.engine.samples import Sample
 from streams.worker.portfolio_query import PortfolioRow, portfolio_row
 
@@ -188,7 +187,7 @@ class RecordCache:
             self._samples_of = computed
         return self._samples[1]
 
-    def rendered(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def rendered(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Records taken from `rows` as `pulse accounts --format json` renders them, each
         rendered once per computation and kept with its entry."""
         out = []

@@ -7,10 +7,17 @@ import asyncio
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from streams.errors import PulseError
-from streams.kafka.security import client_log_muted, connection_error
+from streams.kafka.topics import ensure_topics
 from streams.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    import faust
+
+    from streams.pulse_config import PulseConfig
+    from streams.worker.datadir import DataDirLock
 
 # Faust runs the aiokafka consumer in a second thread. With Python's default 5 ms switch
 # interval the two threads trade the interpreter lock some hundred times a second and the
@@ -34,7 +41,9 @@ def run_worker(settings: WorkerSettings, log_level: str = "info") -> int:
         return _run_in(lock, settings, config, log_level)
 
 
-def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
+def _run_in(
+    lock: DataDirLock, settings: WorkerSettings, config: PulseConfig, log_level: str
+) -> int:
     from streams.worker.app import PulseWorker, rekey_topic_name
     from streams.worker.datadir import mark_clean_shutdown, prepare_data_dir
     from streams.worker.state import WorkerBook
@@ -67,7 +76,7 @@ def _run_in(lock, settings: WorkerSettings, config, log_level: str) -> int:
     return code
 
 
-def build_faust_worker(app, log_level: str):
+def build_faust_worker(app: faust.App, log_level: str) -> faust.Worker:
     """The Faust worker that runs `app`, without Faust's terminal progress spinner.
 
     Why: at --log-level warning or error, Faust's worker sets the root logger to DEBUG and
@@ -87,7 +96,9 @@ def build_faust_worker(app, log_level: str):
 
 def check_metrics_address(settings: WorkerSettings) -> None:
     """Fail in one sentence when /metrics (or the --open-port copy) cannot listen where asked."""
-    addresses = [(settings.metrics_bind, settings.metrics_port, "--metrics-port")]
+    addresses: list[tuple[str | None, int, str]] = [
+        (settings.metrics_bind, settings.metrics_port, "--metrics-port")
+    ]
     if settings.web.open_port is not None:
         addresses.append((settings.web.open_bind, settings.web.open_port, "--open-port"))
     for bind, port, option in addresses:
@@ -113,41 +124,17 @@ def _use_uvloop() -> None:
 
 async def check_topics(settings: WorkerSettings, rekey_topic: str) -> None:
     """Fail clearly when the broker is unreachable or a source topic is missing or mis-sized;
-    create the worker's internal re-key topic with the one partition count."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    security = settings.security
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap,
-        request_timeout_ms=10_000,
-        **security.aiokafka_options(),
+    create the worker's internal re-key topic with the one partition count (the one topic
+    check: streams/kafka/topics.py)."""
+    prefix = f" --prefix {settings.topic_prefix}" if settings.topic_prefix else ""
+    await ensure_topics(
+        settings.bootstrap,
+        settings.partitions,
+        names=(rekey_topic,),
+        security=settings.security,
+        required=(*settings.source_topics, settings.dead_letter_topic),
+        create_hint=(
+            f"create the project's topics with `pulse dev topics --bootstrap {settings.bootstrap} "
+            f"--partitions {settings.partitions}{prefix}`"
+        ),
     )
-    with client_log_muted():
-        try:
-            await asyncio.wait_for(admin.start(), 15)
-        except Exception as error:  # noqa: BLE001 - the probe names the cause
-            await admin.close()
-            raise await connection_error(error, settings.bootstrap, security) from None
-    try:
-        listed = set(await admin.list_topics())
-        wanted = (*settings.source_topics, settings.dead_letter_topic)
-        missing = [topic for topic in wanted if topic not in listed]
-        if missing:
-            raise PulseError(
-                f"topic {missing[0]} does not exist on {settings.bootstrap}: create the project's topics with "
-                f"`pulse dev topics --bootstrap {settings.bootstrap} --partitions {settings.partitions}"
-                f"{' --prefix ' + settings.topic_prefix if settings.topic_prefix else ''}`."
-            )
-        described = await admin.describe_topics(list(wanted))
-        for topic in described:
-            if len(topic["partitions"]) != settings.partitions:
-                raise PulseError(
-                    f"topic {topic['topic']} has {len(topic['partitions'])} partitions but the worker expects "
-                    f"{settings.partitions}: pass --partitions {len(topic['partitions'])}."
-                )
-        if rekey_topic not in listed:
-            await admin.create_topics(
-                [NewTopic(rekey_topic, num_partitions=settings.partitions, replication_factor=1)]
-            )
-    finally:
-        await admin.close()

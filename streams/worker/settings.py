@@ -10,12 +10,12 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 from streams.errors import ConfigError
 from streams.kafka.security import (
     SASL_MECHANISMS,
-    SECURITY_FIELDS,
     SECURITY_PROTOCOLS,
     KafkaSecurity,
     masked_fields,
@@ -48,14 +48,7 @@ class WorkerSettings:
     config_path: Path | None = None
     frozen_clock_ms: int | None = None  # tests and historical runs: evaluate at this instant
     account_records: bool = True  # the account layer: records, health, /accounts, account metrics
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str = "PLAIN"
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
-    ssl_keyfile_password: str | None = field(default=None, repr=False)
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)  # TLS, SASL (checked when built)
     fetch_stall_seconds: float = (
         60.0  # /healthz answers 503 after this long without an answered fetch
     )
@@ -82,11 +75,6 @@ class WorkerSettings:
         for name in ("batch_seconds", "checkpoint_seconds", "fetch_stall_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be more than 0 seconds.")
-        self.security  # noqa: B018 - checks the security settings (streams/kafka/security.py)
-
-    @property
-    def security(self) -> KafkaSecurity:
-        return KafkaSecurity(**{name: getattr(self, name) for name in SECURITY_FIELDS})
 
     @property
     def source_topics(self) -> tuple[str, ...]:
@@ -102,7 +90,7 @@ class WorkerSettings:
     def __repr__(self) -> str:
         return f"WorkerSettings({masked_fields(self)})"
 
-    def broker_credentials(self):
+    def broker_credentials(self) -> Any:
         """Faust credentials for the configured security protocol, or None for PLAINTEXT."""
         return self.security.faust_credentials()
 

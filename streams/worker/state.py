@@ -5,12 +5,8 @@ engine state) is stored as parts, each one table row: a header, one row per user
 ticket, one per group of remembered ids (streams/worker/state_parts.py), so that no row grows with
 the number of users, tickets or events, and a checkpoint writes only the parts that
 changed. Not compressed: zlib took 60 % of the time to encode a row, and rows are written
-far more often than read. Accounts stored by earlier versions as one row,
-
-    row = ROW_FORMAT | u32 length of admission bytes | admission bytes | engine bytes
-
-(or that row zlib-compressed) are still read, and replaced by parts the next time the
-account is written. The changelog topic and the producer still allow rows of up to
+far more often than read. Accounts stored by earlier versions as one row are still read
+(state_parts.one_row), and replaced by parts the next time the account is written. The changelog topic and the producer still allow rows of up to
 16 MiB (app.MAX_ROW_BYTES), for such rows.
 
 Rows are read from the table once into a per-partition cache, changed in memory by the
@@ -27,7 +23,7 @@ committed truth, after Faust has recovered it from the changelog).
 
 Who changes what: only the agent loads partitions (`sync`) and applies events
 (`process`), and only checkpoints, commits and aborts move transactions. A scrape
-(`families`) reads the cache as it is at that instant (the event loop runs nothing else
+(`snapshot`) reads the cache as it is at that instant (the event loop runs nothing else
 meanwhile, so it is a consistent snapshot) and changes nothing: no row is loaded, no
 pipeline built, no counter or transaction touched. The `pulse_events_*`
 counters of each partition live in a row of their own, under a key chosen to hash to that
@@ -44,20 +40,19 @@ is relative to the account's own clocks.
 from __future__ import annotations
 
 import itertools
-import struct
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from streams.contract.deadletter import dead_letter_key
 from streams.contract.decoding import Rejection
+from streams.engine import state_codec
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine, Steps, run_steps
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS
-from streams.exposition import Exposition, metric_families, partition_counter_families
 from streams.ingest.admission import AccountAdmission
 from streams.ingest.counters import PipelineCounters
 from streams.ingest.pipeline import Pipeline, Status
@@ -65,14 +60,12 @@ from streams.kafka.topics import partition_of
 from streams.pulse_config import PulseConfig
 from streams.worker.partition_transaction import PartitionTransaction, Row
 from streams.worker.record_cache import RecordCache
-from streams.worker.state_parts import AccountParts, account_of, join, part_key, split
+from streams.worker.state_parts import AccountParts, account_of, join, one_row, part_key, split
 
 REKEY_HEADER = "pulse-source"
-_LENGTH = struct.Struct(">I")
-ROW_FORMAT = b"\x02"
-_ZLIB = b"\x78"  # the first byte of a zlib stream: a row of format 1
 COUNTERS_PREFIX = b"\x00counters/"
 PRUNE_STEP_MS = DAY_MS
+V = TypeVar("V")
 """An account is pruned at a checkpoint once its stream time has moved this far since its last prune."""
 CHECKPOINT_SLICE_ACCOUNTS = 100
 """Accounts pruned and encoded per slice of a checkpoint (`WorkerBook.checkpoint_steps`):
@@ -123,13 +116,9 @@ class PartitionState:
     def load_row(self, account_id: str, value: bytes) -> None:
         """An account stored as one row (the format before parts): loaded, and replaced by
         parts (its key deleted) the next time the account is written."""
-        if value[:1] == _ZLIB:
-            value = ROW_FORMAT + zlib.decompress(value)
-        elif value[:1] != ROW_FORMAT:
-            raise ValueError(f"row of {account_id!r} has unknown format {value[:1]!r}")
-        (length,) = _LENGTH.unpack_from(value, 1)
-        self.admission_rows[account_id] = AccountAdmission.from_bytes(value[5 : 5 + length])
-        self.engine_rows[account_id] = AccountState.from_bytes(value[5 + length :])
+        admission, engine = one_row(account_id, value)
+        self.admission_rows[account_id] = AccountAdmission.from_bytes(admission)
+        self.engine_rows[account_id] = state_codec.account_from_bytes(engine)
         self.parts.loaded(account_id, [(account_id.encode(), value)])
 
     def load_parts(self, account_id: str, parts: dict[bytes, bytes]) -> None:
@@ -166,40 +155,30 @@ class PartitionState:
         )
 
 
-class _EngineStore:
-    """AccountStore over a partition's cache; a write records the account in the open transaction."""
+class _PartitionStore(Generic[V]):
+    """AccountStore (streams/engine/store.py) over one kind of row of a partition's cache
+    (engine or admission rows); a write records the account in the open transaction."""
 
-    def __init__(self, state: PartitionState) -> None:
+    def __init__(self, state: PartitionState, rows: dict[str, V]) -> None:
         self._state = state
+        self._rows = rows
 
-    def get(self, account_id: str) -> AccountState | None:
-        return self._state.engine_rows.get(account_id)
+    def get(self, account_id: str) -> V | None:
+        return self._rows.get(account_id)
 
-    def __setitem__(self, account_id: str, value: AccountState) -> None:
-        self._state.engine_rows[account_id] = value
+    def __setitem__(self, account_id: str, value: V) -> None:
+        self._rows[account_id] = value
         self._state.tx.change(account_id)
 
     def __delitem__(self, account_id: str) -> None:
-        del self._state.engine_rows[account_id]
+        del self._rows[account_id]
         self._state.tx.change(account_id)
 
-    def keys(self):
-        return self._state.engine_rows.keys()
+    def keys(self) -> Iterable[str]:
+        return self._rows.keys()
 
-    def values(self):
-        return self._state.engine_rows.values()
-
-
-class _AdmissionStore:
-    def __init__(self, state: PartitionState) -> None:
-        self._state = state
-
-    def get(self, account_id: str) -> AccountAdmission | None:
-        return self._state.admission_rows.get(account_id)
-
-    def put(self, account_id: str, account: AccountAdmission) -> None:
-        self._state.admission_rows[account_id] = account
-        self._state.tx.change(account_id)
+    def values(self) -> Iterable[V]:
+        return self._rows.values()
 
 
 class WorkerBook:
@@ -223,7 +202,7 @@ class WorkerBook:
         self.rekey_topic = rekey_topic
         self.dead_letter_topic = dead_letter_topic
         self.unprefixed = unprefixed
-        self.table = None
+        self.table: Any = None  # the Faust table (attach)
         self._states: dict[int, PartitionState] = {}
         self._pipelines: dict[int, Pipeline] = {}
         self._counters_keys = {p: counters_key(p, partitions) for p in range(partitions)}
@@ -233,7 +212,7 @@ class WorkerBook:
         # off (--no-account-records): no record is computed, no account sample exported
         self.account_records = account_records
 
-    def attach(self, table) -> None:
+    def attach(self, table: Any) -> None:
         self.table = table
         self.changelog_topic = table.changelog_topic.get_topic_name()
 
@@ -277,8 +256,12 @@ class WorkerBook:
             pipeline = Pipeline(
                 self.config,
                 clock=self.clock,
-                admission_state=_AdmissionStore(state),
-                engine=Engine(self.config.engine, self.config.revenue, store=_EngineStore(state)),
+                admission_state=_PartitionStore(state, state.admission_rows),
+                engine=Engine(
+                    self.config.engine,
+                    self.config.revenue,
+                    store=_PartitionStore(state, state.engine_rows),
+                ),
             )
             pipeline.counters = state.counters
             self._pipelines[partition] = pipeline
@@ -301,7 +284,7 @@ class WorkerBook:
 
     # ---- processing ----------------------------------------------------------------------
 
-    def process(self, message, *, is_rekeyed: bool) -> None:
+    def process(self, message: Any, *, is_rekeyed: bool) -> None:
         """Run one Kafka message through the pipeline of its partition. What it must send
         (a dead letter, or the message itself to the re-key topic) waits in the
         partition's open transaction for the next checkpoint."""
@@ -434,15 +417,17 @@ class WorkerBook:
         """Every (account_id, engine state) of the loaded partitions (the account API)."""
         return [item for state in self._states.values() for item in state.engine_rows.items()]
 
-    def families(self, as_of: int) -> list:
-        """The business metrics of the loaded partitions, as Prometheus families: the
-        engine's additive figures (no global ratios: the recording rules make them), then
-        the pulse_events_* counters labelled by partition. Read-only: a snapshot of the
-        cache as it is now (see the module header)."""
-        return run_steps(self.families_steps(as_of, 0))
+    def snapshot(self, as_of: int) -> tuple[list[Sample], dict[int, PipelineCounters]]:
+        """The business samples of the loaded partitions (the engine's figures, then the
+        account samples) and each partition's pipeline counters, rendered by a scrape
+        (streams/worker/scrape.py). Read-only: a snapshot of the cache as it is now (see
+        the module header)."""
+        return run_steps(self.snapshot_steps(as_of, 0))
 
-    def families_steps(self, as_of: int, slice_accounts: int) -> Steps[list]:
-        """`families` as steps of `slice_accounts` accounts (`Engine.snapshot_steps`): the
+    def snapshot_steps(
+        self, as_of: int, slice_accounts: int
+    ) -> Steps[tuple[list[Sample], dict[int, PipelineCounters]]]:
+        """`snapshot` as steps of `slice_accounts` accounts (`Engine.snapshot_steps`): the
         worker's scrape serves other requests between them, while no event is applied
         (streams/worker/app.py), so the steps still read one state of the cache."""
         engine = Engine(
@@ -450,22 +435,19 @@ class WorkerBook:
         )
         snapshot = yield from engine.snapshot_steps(as_of, slice_accounts)
         counters = {partition: state.counters for partition, state in self._states.items()}
-        exposition = Exposition(ratios=False, currency=self.config.revenue.reporting_currency)
         accounts: list[Sample] = []
         if self.account_records:
             # over the cached records at the stepped clock, kept between refresh rounds
             accounts = yield from self.record_cache.account_samples_steps(
                 len(self._states), self.partitions, slice_accounts * 10
             )
-        return metric_families([*snapshot, *accounts], None, exposition) + list(
-            partition_counter_families(counters)
-        )
+        return [*snapshot, *accounts], counters
 
 
 class _MergedStore:
     """Read-only AccountStore over every owned partition (for snapshots)."""
 
-    def __init__(self, states) -> None:
+    def __init__(self, states: Iterable[PartitionState]) -> None:
         self._states = list(states)
 
     def get(self, account_id: str) -> AccountState | None:
@@ -482,8 +464,14 @@ class _MergedStore:
         for state in self._states:
             yield from state.engine_rows.values()
 
+    def __setitem__(self, account_id: str, state: AccountState) -> None:
+        raise TypeError("a snapshot's store is read-only")
 
-def _source_of(message) -> tuple[str, int, int]:
+    def __delitem__(self, account_id: str) -> None:
+        raise TypeError("a snapshot's store is read-only")
+
+
+def _source_of(message: Any) -> tuple[str, int, int]:
     for name, value in message.headers or ():
         if name == REKEY_HEADER:
             topic, partition, offset = value.decode().split("\x00")

@@ -26,6 +26,17 @@ event.
 The keys are not account ids, so the worker places each part in its account's partition
 itself (`account_of`), and Faust's table never hashes them.
 
+Accounts stored by earlier versions as one row are still read (`one_row`) and replaced by
+parts the next time the account is written:
+
+    row = ROW_FORMAT (2) | u32 length of admission bytes | admission bytes | engine bytes
+
+or, format 1, that row without its first byte, zlib-compressed.
+
+The values inside: the engine state's JSON (header, user, ticket) is
+streams/engine/state_codec.py; the admission lanes and id groups are
+streams/ingest/admission.py's. This module owns only the keys and the row framing.
+
 At a checkpoint only the parts whose bytes changed are written (`AccountParts.rows`
 compares a 64-bit hash of each part with what was last written or loaded); a part that is
 gone (a pruned user, a ticket forgotten, an hour of ids expired) is deleted with a
@@ -35,12 +46,13 @@ tombstone, and so is a row of the earlier one-row format once its account is wri
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterable, Mapping
 
 import orjson
 from xxhash import xxh3_64_intdigest
 
-from streams.engine import support
+from streams.engine import state_codec, support
 from streams.engine.account import AccountState
 from streams.engine.users import User
 from streams.ingest.admission import AccountAdmission, LaneAdmission
@@ -50,6 +62,23 @@ _LENGTH = struct.Struct(">H")
 HEADER, USER, TICKET, IDS, HASHED_IDS = b"h", b"u", b"k", b"i", b"a"
 
 Row = tuple[bytes, bytes | None]
+
+ROW_FORMAT = b"\x02"
+"""The first byte of a one-row account (format 2)."""
+ROW_FORMAT_ZLIB = b"\x78"
+"""The first byte of a zlib stream: a one-row account of format 1."""
+_ROW_LENGTH = struct.Struct(">I")
+
+
+def one_row(account_id: str, value: bytes) -> tuple[bytes, bytes]:
+    """(admission bytes, engine bytes) of an account stored as one row."""
+    if value[:1] == ROW_FORMAT_ZLIB:
+        value = ROW_FORMAT + zlib.decompress(value)
+    elif value[:1] != ROW_FORMAT:
+        raise ValueError(f"row of {account_id!r} has unknown format {value[:1]!r}")
+    (length,) = _ROW_LENGTH.unpack_from(value, 1)
+    start = 1 + _ROW_LENGTH.size
+    return value[start : start + length], value[start + length :]
 
 
 def part_key(account_id: str, part: bytes) -> bytes:
@@ -78,7 +107,7 @@ def split(engine: AccountState | None, admission: AccountAdmission | None) -> di
     parts: dict[bytes, Part] = {
         HEADER: orjson.dumps(
             {
-                "e": None if engine is None else engine.header_obj(),
+                "e": None if engine is None else state_codec.header_obj(engine),
                 "a": {topic: lane.stream_time for topic, lane in lanes.items()},
             }
         )
@@ -86,9 +115,9 @@ def split(engine: AccountState | None, admission: AccountAdmission | None) -> di
     if engine is not None:
         for user_id, user in engine.users.items():
             # encoded by AccountParts.rows, and only if the user changed
-            parts[USER + user_id.encode()] = user.fragment()
+            parts[USER + user_id.encode()] = state_codec.user_fragment(user)
         for ticket_id, ticket in engine.tickets.items():
-            parts[TICKET + ticket_id.encode()] = orjson.dumps(ticket.to_obj())
+            parts[TICKET + ticket_id.encode()] = orjson.dumps(state_codec.ticket_obj(ticket))
     for topic, lane in lanes.items():
         prefix = IDS + topic.encode() + b"\x00"
         for group, data in lane.groups().items():
@@ -112,9 +141,9 @@ def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmi
     for part, data in parts.items():
         tag, name = part[:1], part[1:]
         if tag == USER:
-            users[name.decode()] = User.from_obj(orjson.loads(data))
+            users[name.decode()] = state_codec.user_from_obj(orjson.loads(data))
         elif tag == TICKET:
-            tickets[name.decode()] = support.Ticket.from_obj(orjson.loads(data))
+            tickets[name.decode()] = state_codec.ticket_from_obj(orjson.loads(data))
         elif tag == IDS:
             topic, _, number = name.partition(b"\x00")
             groups.setdefault(topic.decode(), []).append((int(number), data))
@@ -122,7 +151,11 @@ def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmi
             hashed.setdefault(name.split(b"\x00", 1)[0].decode(), []).append(data)
         elif tag != HEADER:
             raise ValueError(f"unknown part {part[:40]!r}")
-    engine = None if header["e"] is None else AccountState.from_header(header["e"], users, tickets)
+    engine = (
+        None
+        if header["e"] is None
+        else state_codec.account_from_header(header["e"], users, tickets)
+    )
     admission = AccountAdmission(
         {
             topic: LaneAdmission.from_groups(

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -52,7 +53,9 @@ class PipelineTelemetry:
             counts[bisect_left(bounds, latency_ms)] += 1
             self._latency_sum_ms += latency_ms
 
-    def families(self, lag: Mapping[tuple[str, int], int], recovering: bool, assigned: int):
+    def families(
+        self, lag: Mapping[tuple[str, int], int], recovering: bool, assigned: int
+    ) -> Iterator[Metric]:
         processed = CounterMetricFamily(
             "pulse_events_processed",
             "Messages consumed by this worker, by source topic.",

@@ -25,7 +25,6 @@ does not see it.
 
 from __future__ import annotations
 
-import json
 import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -61,7 +60,6 @@ PaymentRecord = tuple[int, int, Decimal, str]
 
 _SET_RANK = {"subscription_started": STARTED, "subscription_changed": CHANGED}
 _PAYMENT_RANK = {"payment_failed": FAILED, "payment_succeeded": SUCCEEDED}
-_FORMAT = 1
 _record_key = itemgetter(0, 1, 2)
 
 
@@ -92,17 +90,17 @@ class Evaluation:
 
 def _paying_cents(config: RevenueConfig) -> Callable[[SubState], int]:
     def value(state: SubState) -> int:
-        return monthly_cents(state[0], config) if state is not None and state[1] else 0
+        return monthly_cents(state.terms, config) if state is not None and state.paying else 0
 
     return value
 
 
 def _in_force(state: SubState) -> int:
-    return 1 if state is not None and state[1] else 0
+    return 1 if state is not None and state.paying else 0
 
 
 def _priced(state: SubState) -> int:
-    return 1 if state is not None and state[1] and is_priced(state[0]) else 0
+    return 1 if state is not None and state.paying and is_priced(state.terms) else 0
 
 
 class AccountRevenue:
@@ -329,94 +327,7 @@ class AccountRevenue:
             previous = current
         return History(paid, last_churn)
 
-    # --- serialisation ------------------------------------------------------------------
-
-    def to_bytes(self) -> bytes:
-        """Compact JSON (positional arrays; Decimals as strings), versioned; the same state
-        always gives the same bytes."""
-        subs = {
-            sub_id: [
-                [
-                    [
-                        o,
-                        r,
-                        e,
-                        t.plan,
-                        str(t.amount),
-                        t.currency,
-                        t.interval,
-                        t.interval_count,
-                        t.quantity,
-                        str(t.discount_percent),
-                        t.trial_ends_at,
-                    ]
-                    for o, r, e, t in sub.sets
-                ],
-                [list(cancel) for cancel in sub.cancels],
-            ]
-            for sub_id, sub in sorted(self._subs.items())
-        }
-        payments = [[o, r, str(a), c] for o, r, a, c in self._payments]
-        history = [[h.paid, h.last_churn] for h in self._history]
-        state = [_FORMAT, self._floor, history, subs, payments]
-        return json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
-
-    @classmethod
-    def from_bytes(cls, b: bytes) -> AccountRevenue:
-        """Restore what `to_bytes` wrote; ValueError if `b` is not such a state."""
-        try:
-            version, floor, history, subs, payments = json.loads(b)
-            if version != _FORMAT:
-                raise ValueError(f"unsupported AccountRevenue format {version}")
-            account = cls()
-            account._floor = floor
-            histories = [History(*entry) for entry in history]
-            if (
-                len(histories) == 2
-            ):  # written before the when-known mode: it starts from the rewrite one
-                histories.append(histories[0])
-            if len(histories) != len(MODES):
-                raise ValueError(f"not an AccountRevenue state: {len(histories)} histories")
-            account._history = tuple(histories)
-            for sub_id, (sets, cancels) in subs.items():
-                sub = _Subscription()
-                sub.sets = [
-                    (
-                        o,
-                        r,
-                        e,
-                        Terms(
-                            sys.intern(p),
-                            Decimal(a),
-                            sys.intern(c),
-                            sys.intern(i),
-                            n,
-                            q,
-                            Decimal(d),
-                            trial,
-                            o,
-                        ),
-                    )
-                    for o, r, e, p, a, c, i, n, q, d, trial in sets
-                ]
-                sub.cancels = [(o, e, eff) for o, e, eff in cancels]
-                account._subs[sub_id] = sub
-                for record in sub.sets:
-                    account._max_occurred = max(account._max_occurred, record[0])
-                for cancel in sub.cancels:
-                    account._max_occurred = max(account._max_occurred, cancel[0])
-            account._payments = [(o, r, Decimal(a), sys.intern(c)) for o, r, a, c in payments]
-            account._payment_times = [record[0] for record in account._payments]
-        except (TypeError, KeyError, IndexError, ArithmeticError, AttributeError) as error:
-            raise ValueError(f"not an AccountRevenue state: {error}") from error
-        return account
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, AccountRevenue):
-            return NotImplemented
-        return self.to_bytes() == other.to_bytes()
-
-    __hash__ = None  # type: ignore[assignment]
+    # The byte form of this state: streams/engine/state_codec.py (revenue_to_bytes).
 
 
 def _insert_once(records: list[tuple[Any, ...]], record: tuple[Any, ...], key: Any) -> bool:

@@ -124,10 +124,10 @@ def largest_plan(states: Iterable[SubState], config: RevenueConfig) -> str | Non
     smallest plan), None when nothing pays: the plan an account is counted under."""
     largest: tuple[int, str] | None = None
     for state in states:
-        if state is not None and state[1]:
-            cents = monthly_cents(state[0], config)
-            if cents > 0 and (largest is None or (-cents, state[0].plan) < largest):
-                largest = (-cents, state[0].plan)
+        if state is not None and state.paying:
+            cents = monthly_cents(state.terms, config)
+            if cents > 0 and (largest is None or (-cents, state.terms.plan) < largest):
+                largest = (-cents, state.terms.plan)
     return None if largest is None else largest[1]
 
 
@@ -179,9 +179,9 @@ def tally(
     states = [state_at(timeline, as_of) for timeline in evaluation.timelines]
     if mrr > 0:
         for state in states:
-            if state is not None and state[1]:
-                label = config.plan_label(state[0].plan)
-                mrr_by_plan[label] = mrr_by_plan.get(label, 0) + monthly_cents(state[0], config)
+            if state is not None and state.paying:
+                label = config.plan_label(state.terms.plan)
+                mrr_by_plan[label] = mrr_by_plan.get(label, 0) + monthly_cents(state.terms, config)
         plan = largest_plan(states, config)
         if plan is None:  # mrr > 0 needs a subscription with cents > 0
             raise RuntimeError("an account has MRR but no paying plan")
@@ -190,7 +190,7 @@ def tally(
         if account.last_payment_failed(as_of):
             totals.past_due += 1
             totals.past_due_cents += mrr
-    elif any(state is not None and not state[1] for state in states):
+    elif any(state is not None and not state.paying for state in states):
         totals.trialing += 1
 
     customer_now = evaluation.customers.at(as_of) > 0

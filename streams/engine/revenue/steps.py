@@ -28,6 +28,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from itertools import groupby
 from operator import itemgetter
+from typing import NamedTuple
 
 from streams.engine.revenue.money import Terms
 from streams.engine.revenue.revenue_config import AT_OCCURRENCE, EFFECTIVE_WHEN_KNOWN
@@ -43,9 +44,16 @@ SetRecord = tuple[int, int, str, Terms]
 CancelRecord = tuple[int, str, int]
 """(occurred_at, event_id, effective_at) of a subscription_canceled."""
 
-SubState = tuple[Terms, bool] | None
-"""None: no subscription in force (not started, or canceled); else (terms, paying), where
-paying is False while the terms' trial runs."""
+
+class InForce(NamedTuple):
+    """A subscription in force: its terms, and whether it pays (False while the trial runs)."""
+
+    terms: Terms
+    paying: bool
+
+
+SubState = InForce | None
+"""None: no subscription in force (not started, or canceled)."""
 Timeline = list[tuple[int, SubState]]
 """(time, state from that time on), ascending, consecutive states distinct; None before."""
 
@@ -98,7 +106,7 @@ def sub_timeline(
             index = bisect_right(set_times, time) - 1
             if index >= 0:
                 terms = known[index][3]
-                state = (terms, terms.trial_ends_at is None or terms.trial_ends_at <= time)
+                state = InForce(terms, terms.trial_ends_at is None or terms.trial_ends_at <= time)
         if state != previous:
             timeline.append((time, state))
             previous = state

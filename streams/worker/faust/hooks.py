@@ -284,7 +284,7 @@ async def send_in_partition_transaction(
     source_partition: int,
     topic: str,
     key: bytes | None,
-    value: bytes,
+    value: bytes | None,  # None: a tombstone
     partition: int | None,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> Any:
@@ -330,6 +330,12 @@ def forget_unacked(consumer: Any, message: Any) -> None:
     consumer reads it again from the committed offset."""
     message.acked = True
     consumer._unacked_messages.discard(message)  # noqa: SLF001
+
+
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset Faust last committed for `tp` (None: none yet), as Faust itself keeps it."""
+    committed: int | None = consumer._committed_offset.get(tp)  # noqa: SLF001
+    return committed
 
 
 def last_fetch_ms(consumer: Any) -> int | None:

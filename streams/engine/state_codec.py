@@ -1,0 +1,290 @@
+"""The engine state's byte formats: one home for how an account's metric state is stored.
+
+The worker keeps every account's engine state in a changelogged table and `pulse replay
+--jobs` hands states between processes; both store what this module writes and restore
+it with the functions below. Nothing else in the engine knows the stored shape.
+
+Formats (compact JSON, positional lists where a record has a fixed shape):
+
+- account, `ENGINE_STATE_FORMAT` (1): `{"v", "t" stream time, "c" [activity, ticket,
+  billing clocks], "m" lifecycle milestones, "s" survey responses (both tagged-time
+  arrays, engine.timeline), "r" revenue (below, as a string) or null, "j" journey,
+  "f" CRM facts, "u" user_id -> user, "k" ticket_id -> ticket}`. The worker stores the
+  header (everything but "u" and "k") and each user and ticket as parts of their own
+  (`header_obj`, `user_fragment`, `ticket_obj`; streams/worker/state_parts.py).
+- user: `[seen, logins, trail, trail_head, {feature: times}, login_seen(, {session_id:
+  trail})]`; the last only for users with tagged sessions, so earlier rows keep their form.
+- ticket: `[opened_at, priority, first_agent_reply, first_resolved, changes]`.
+- journey: `[signup, started, completed, first_active, {step: time}, {feature: time},
+  first_seen]`; CRM facts: one list per `crm.Facts` record.
+- revenue, `REVENUE_STATE_FORMAT` (1): `[version, floor, [[paid, last_churn] per mode],
+  {sub_id: [[set records], [cancel records]]}, [payments]]`, Decimals as strings; the
+  same state always gives the same bytes.
+
+Rows written before a field existed are still read (each default is noted where it is
+applied). A state of another format version is refused with ValueError.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from array import array
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from streams.engine import crm, support
+from streams.engine.account import AccountState
+from streams.engine.journey import Journey
+from streams.engine.revenue.account import AccountRevenue, _Subscription
+from streams.engine.revenue.money import Terms
+from streams.engine.revenue.movements import History
+from streams.engine.revenue.revenue_config import MODES
+from streams.engine.users import User
+
+ENGINE_STATE_FORMAT = 1
+"""The version of an account's engine state ("v")."""
+REVENUE_STATE_FORMAT = 1
+"""The version of an account's revenue state (its first element)."""
+
+
+# --------------------------------------------------------------------------- account
+
+
+def account_to_bytes(state: AccountState) -> bytes:
+    """The whole account as one value (replay's hand-over, rows of the one-row format)."""
+    return orjson.dumps(
+        {
+            **header_obj(state),
+            "u": {user_id: user_fragment(user) for user_id, user in state.users.items()},
+            "k": {ticket_id: ticket_obj(ticket) for ticket_id, ticket in state.tickets.items()},
+        }
+    )
+
+
+def account_from_bytes(data: bytes) -> AccountState:
+    """Restore what `account_to_bytes` wrote; ValueError for another format."""
+    obj: dict[str, Any] = orjson.loads(data)
+    _check_version(obj)
+    return account_from_header(
+        obj,
+        {user_id: user_from_obj(user) for user_id, user in obj["u"].items()},
+        {ticket_id: ticket_from_obj(ticket) for ticket_id, ticket in obj["k"].items()},
+    )
+
+
+def header_obj(state: AccountState) -> dict[str, Any]:
+    """Everything but the users and the tickets, which grow with the account: the worker
+    stores those apart, one changelog row each (streams/worker/state_parts.py)."""
+    return {
+        "v": ENGINE_STATE_FORMAT,
+        "t": state.stream_time,
+        "c": [state.activity_time, state.ticket_time, state.billing_time],
+        "m": state.milestones.tolist(),
+        "s": state.responses.tolist(),
+        "r": None if state.revenue is None else revenue_to_bytes(state.revenue).decode(),
+        "j": journey_obj(state.journey),
+        "f": [list(facts) for facts in state.facts],
+    }
+
+
+def account_from_header(
+    obj: dict[str, Any], users: dict[str, User], tickets: dict[str, support.Ticket]
+) -> AccountState:
+    """The state of `header_obj()` with its users and tickets."""
+    _check_version(obj)
+    state = AccountState()
+    state.stream_time = obj["t"]
+    # rows written before the family clocks existed: every clock was the stream time
+    state.activity_time, state.ticket_time, state.billing_time = obj.get("c") or [obj["t"]] * 3
+    state.users = users
+    state.milestones.fromlist(obj["m"])
+    state.responses.fromlist(obj["s"])
+    state.tickets = tickets
+    state.revenue = None if obj["r"] is None else revenue_from_bytes(obj["r"].encode())
+    if "j" in obj:  # rows written before the account layer have neither
+        state.journey = journey_from_obj(obj["j"])
+        state.facts = [crm.Facts(*row) for row in obj["f"]]
+    return state
+
+
+def _check_version(obj: dict[str, Any]) -> None:
+    if obj.get("v") != ENGINE_STATE_FORMAT:
+        raise ValueError(f"account state format {obj.get('v')!r} is not {ENGINE_STATE_FORMAT}")
+
+
+# --------------------------------------------------------------------------- users, tickets
+
+
+def user_fragment(user: User) -> orjson.Fragment:
+    """The user's JSON, encoded once per change (kept in `user.encoded`, which whoever
+    changes the user resets): an account is written after every batch that touches it,
+    which mostly leaves most of its users as they were."""
+    if user.encoded is None:
+        user.encoded = orjson.Fragment(orjson.dumps(user_obj(user)))
+    return user.encoded
+
+
+def user_obj(user: User) -> list[Any]:
+    obj: list[Any] = [
+        user.seen.tolist(),
+        user.logins.tolist(),
+        user.trail.tolist(),
+        user.trail_head,
+        {name: times.tolist() for name, times in user.features.items()},
+        user.login_seen.tolist(),
+    ]
+    if user.tagged:  # rows of users without session ids keep their earlier form
+        obj.append({session_id: trail.tolist() for session_id, trail in user.tagged.items()})
+    return obj
+
+
+def user_from_obj(obj: list[Any]) -> User:
+    user = User()
+    seen, logins, trail, user.trail_head, features = obj[:5]
+    user.seen.fromlist(seen)
+    user.logins.fromlist(logins)
+    # rows written before `login_seen` existed: their login times are all there is
+    user.login_seen.fromlist(obj[5] if len(obj) > 5 else logins)
+    user.trail.fromlist(trail)
+    user.features = {name: array("q", times) for name, times in features.items()}
+    if len(obj) > 6:
+        user.tagged = {session_id: array("q", entries) for session_id, entries in obj[6].items()}
+    return user
+
+
+def ticket_obj(ticket: support.Ticket) -> list[Any]:
+    return [
+        ticket.opened_at,
+        ticket.priority,
+        ticket.first_agent_reply,
+        ticket.first_resolved,
+        ticket.changes.tolist(),
+    ]
+
+
+def ticket_from_obj(obj: list[Any]) -> support.Ticket:
+    ticket = support.Ticket()
+    (
+        ticket.opened_at,
+        ticket.priority,
+        ticket.first_agent_reply,
+        ticket.first_resolved,
+        changes,
+    ) = obj
+    ticket.changes.fromlist(changes)
+    return ticket
+
+
+def journey_obj(journey: Journey) -> list[Any]:
+    return [
+        journey.signup,
+        journey.started,
+        journey.completed,
+        journey.first_active,
+        journey.steps,
+        journey.first_use,
+        journey.first_seen,
+    ]
+
+
+def journey_from_obj(obj: list[Any]) -> Journey:
+    journey = Journey()
+    (
+        journey.signup,
+        journey.started,
+        journey.completed,
+        journey.first_active,
+        steps,
+        uses,
+        journey.first_seen,
+    ) = obj
+    journey.steps = dict(steps)
+    journey.first_use = dict(uses)
+    return journey
+
+
+# --------------------------------------------------------------------------- revenue
+
+
+def revenue_to_bytes(revenue: AccountRevenue) -> bytes:
+    """Compact JSON (positional arrays; Decimals as strings), versioned; the same state
+    always gives the same bytes."""
+    subs = {
+        sub_id: [
+            [
+                [
+                    o,
+                    r,
+                    e,
+                    t.plan,
+                    str(t.amount),
+                    t.currency,
+                    t.interval,
+                    t.interval_count,
+                    t.quantity,
+                    str(t.discount_percent),
+                    t.trial_ends_at,
+                ]
+                for o, r, e, t in sub.sets
+            ],
+            [list(cancel) for cancel in sub.cancels],
+        ]
+        for sub_id, sub in sorted(revenue._subs.items())
+    }
+    payments = [[o, r, str(a), c] for o, r, a, c in revenue._payments]
+    history = [[h.paid, h.last_churn] for h in revenue._history]
+    state = [REVENUE_STATE_FORMAT, revenue._floor, history, subs, payments]
+    return json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def revenue_from_bytes(b: bytes) -> AccountRevenue:
+    """Restore what `revenue_to_bytes` wrote; ValueError if `b` is not such a state."""
+    try:
+        version, floor, history, subs, payments = json.loads(b)
+        if version != REVENUE_STATE_FORMAT:
+            raise ValueError(f"unsupported AccountRevenue format {version}")
+        account = AccountRevenue()
+        account._floor = floor
+        histories = [History(*entry) for entry in history]
+        if (
+            len(histories) == 2
+        ):  # written before the when-known mode: it starts from the rewrite one
+            histories.append(histories[0])
+        if len(histories) != len(MODES):
+            raise ValueError(f"not an AccountRevenue state: {len(histories)} histories")
+        account._history = tuple(histories)
+        for sub_id, (sets, cancels) in subs.items():
+            sub = _Subscription()
+            sub.sets = [
+                (
+                    o,
+                    r,
+                    e,
+                    Terms(
+                        sys.intern(p),
+                        Decimal(a),
+                        sys.intern(c),
+                        sys.intern(i),
+                        n,
+                        q,
+                        Decimal(d),
+                        trial,
+                        o,
+                    ),
+                )
+                for o, r, e, p, a, c, i, n, q, d, trial in sets
+            ]
+            sub.cancels = [(o, e, eff) for o, e, eff in cancels]
+            account._subs[sub_id] = sub
+            for record in sub.sets:
+                account._max_occurred = max(account._max_occurred, record[0])
+            for cancel in sub.cancels:
+                account._max_occurred = max(account._max_occurred, cancel[0])
+        account._payments = [(o, r, Decimal(a), sys.intern(c)) for o, r, a, c in payments]
+        account._payment_times = [record[0] for record in account._payments]
+    except (TypeError, KeyError, IndexError, ArithmeticError, AttributeError) as error:
+        raise ValueError(f"not an AccountRevenue state: {error}") from error
+    return account
