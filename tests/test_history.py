@@ -5,6 +5,7 @@ text has one family's samples together, each with the step's timestamp."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -335,13 +336,16 @@ def test_account_series_make_every_step_equal_a_one_instant_replay_in_full(tmp_p
     source = tmp_path / "events.jsonl"
     source.write_bytes(b"\n".join(generated(11, late=0.03, duplicate=0.03, malformed=0.01)) + b"\n")
     end = parse_time("2026-03-01T00:00:00Z")
-    first = end - 3 * DAY_MS
+    first = end - 4 * DAY_MS
     out = tmp_path / "history.om"
-    window = ["--from", str(first), "--to", str(end), "--step", "18h", "--format", "openmetrics"]
+    window = ["--from", str(first), "--to", str(end), "--step", "1d", "--format", "openmetrics"]
     result = run([str(source), *window, "--account-series", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    # the hard path was taken: a late line made an account's engine state rebuilt
+    rebuilt = re.search(r"(\d+) rebuilt", result.output)
+    assert rebuilt and int(rebuilt.group(1)) > 0, result.output
     history = openmetrics_points(out.read_text())
-    steps = [first + i * 18 * 3_600_000 for i in range(5)]
+    steps = [first + i * DAY_MS for i in range(5)]
     assert sorted(history) == [as_of / 1000 for as_of in steps]
     for as_of in steps:
         instant = tmp_path / f"{as_of}.om"
