@@ -14,6 +14,11 @@
 4. Prints the figures, the ratio history / plain replay and the command; with
    --write-docs, writes them under "## History" in docs/performance.md.
 
+With --account-series (and --steps N: only the last N steps, as every account's record is
+recomputed at each of them), the history also writes the account layer's series, and the
+CPU seconds per step of those (`pulse replay --account-series`) are printed; the figure is
+written by hand in docs/operations.md ("Backfilling history"), not by --write-docs.
+
 Figures are measurements of one run on one machine: nothing here asserts a threshold.
 """
 
@@ -74,14 +79,18 @@ def plain_replay(path: Path, config: PulseConfig) -> tuple[float, float, int]:
     return time.perf_counter() - started, time.process_time() - cpu, summary.applied
 
 
-def history(path: Path, config: PulseConfig, steps: list[int], out: Path) -> dict[str, float]:
+def history(
+    path: Path, config: PulseConfig, steps: list[int], out: Path, account_series: bool = False
+) -> dict[str, float]:
     started, cpu = time.perf_counter(), time.process_time()
     with path.open("rb") as lines:
         decoded = decode_inputs([(str(path), lines)], config, steps[-1])
     decoding = time.process_time() - cpu
     writer, exposition, families_s = OpenMetricsHistory(), Exposition(ratios=True), 0.0
     replay = None
-    for as_of, samples, counters, replay in stepped_snapshots(decoded, config, steps):  # noqa: B007 - the last one is kept
+    for as_of, samples, counters, replay in stepped_snapshots(  # noqa: B007 - the last one is kept
+        decoded, config, steps, account_series
+    ):
         mark = time.process_time()
         writer.add(as_of, metric_families(samples, counters, exposition))
         families_s += time.process_time() - mark
@@ -96,6 +105,7 @@ def history(path: Path, config: PulseConfig, steps: list[int], out: Path) -> dic
         "decode": decoding,
         "include": replay.include_seconds,
         "snapshots": replay.snapshot_seconds,
+        "accounts": replay.account_seconds,
         "openmetrics": families_s,
         "bytes": out.stat().st_size,
         "series_points": writer.point_count,
@@ -186,7 +196,11 @@ def main() -> None:
     parser.add_argument("--step", default="1h")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--account-series", action="store_true")
+    parser.add_argument("--steps", type=int, default=0, help="only the last N steps (0: all)")
     args = parser.parse_args()
+    if args.account_series and args.write_docs:
+        parser.error("--account-series figures go in docs/operations.md by hand: drop --write-docs")
     command = f"python bench/bench_history.py --accounts {args.accounts} --days {args.days} --step {args.step} --seed {args.seed}"
     config = PulseConfig()
     step = parse_step(args.step)
@@ -196,10 +210,21 @@ def main() -> None:
         end = dataset(args.accounts, args.days, args.seed, data)
         first = end - args.days * 86_400_000 + step
         steps = list(range(first, end + 1, step))
+        if args.steps:
+            steps = steps[-args.steps :]
         plain_wall, plain_cpu, events = plain_replay(data, config)
         plain = (plain_wall, plain_cpu)
         print(f"plain replay: {plain_wall:.1f} s ({plain_cpu:.1f} s CPU)", file=sys.stderr)
-        figures = history(data, config, steps, scratch / "history.om")
+        figures = history(data, config, steps, scratch / "history.om", args.account_series)
+    if args.account_series:
+        command += f" --account-series --steps {len(steps)}"
+        print(
+            f"account series: {figures['accounts']:.1f} s CPU over {len(steps)} steps, "
+            f"{figures['accounts'] / len(steps):.2f} s CPU per step; history total "
+            f"{figures['cpu']:.1f} s CPU, one plain replay {plain_cpu:.1f} s CPU; {command}",
+            file=sys.stderr,
+        )
+        return
     section = report(plain, events, figures, len(steps), args, command)
     print(section)
     if args.write_docs:

@@ -5,6 +5,7 @@ text has one family's samples together, each with the step's timestamp."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -317,3 +318,91 @@ def test_one_instant_openmetrics_stamps_every_sample_with_the_as_of(tmp_path: Pa
     families = list(openmetrics_families(out.read_text()))
     stamps = {float(s.timestamp) for family in families for s in family.samples}
     assert stamps == {parse_time("2026-03-01T10:00:00Z") / 1000}
+
+
+def openmetrics_points(text: str) -> dict[float, dict[tuple[str, tuple], float]]:
+    """An OpenMetrics text's samples, by timestamp (seconds) then series."""
+    points: dict[float, dict[tuple[str, tuple], float]] = {}
+    for family in openmetrics_families(text):
+        for s in family.samples:
+            points.setdefault(float(s.timestamp), {})[(s.name, tuple(sorted(s.labels.items())))] = (
+                s.value
+            )
+    return points
+
+
+def test_account_series_make_every_step_equal_a_one_instant_replay_in_full(tmp_path: Path):
+    """--account-series: each step holds exactly what `pulse replay --as-of T` prints, the
+    account layer's aggregates and watchlist included (both written by the CLI)."""
+    from streams.engine.account_metrics import ACCOUNT_HELP
+
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(b"\n".join(generated(11, late=0.03, duplicate=0.03, malformed=0.01)) + b"\n")
+    end = parse_time("2026-03-01T00:00:00Z")
+    first = end - 4 * DAY_MS
+    out = tmp_path / "history.om"
+    window = ["--from", str(first), "--to", str(end), "--step", "1d", "--format", "openmetrics"]
+    result = run([str(source), *window, "--account-series", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    # the hard path was taken: a late line made an account's engine state rebuilt
+    rebuilt = re.search(r"(\d+) rebuilt", result.output)
+    assert rebuilt and int(rebuilt.group(1)) > 0, result.output
+    history = openmetrics_points(out.read_text())
+    steps = [first + i * DAY_MS for i in range(5)]
+    assert sorted(history) == [as_of / 1000 for as_of in steps]
+    for as_of in steps:
+        instant = tmp_path / f"{as_of}.om"
+        result = run(
+            [str(source), "--as-of", str(as_of), "--format", "openmetrics", "--out", str(instant)]
+        )
+        assert result.exit_code == 0, result.output
+        (expected,) = openmetrics_points(instant.read_text()).values()
+        got = history[as_of / 1000]
+        assert got == expected, as_of
+        names = {name for name, _ in got}
+        # the account families are there: counts by band, MRR, at risk, the watchlist
+        assert {"pulse_accounts", "pulse_accounts_mrr", "pulse_mrr_at_risk"} <= names, as_of
+        assert any(name.startswith("pulse_watchlist_account") for name in names), as_of
+    # the default stays the global series only
+    plain = tmp_path / "plain.om"
+    assert run([str(source), *window, "--out", str(plain)]).exit_code == 0
+    plain_names = {
+        name for step in openmetrics_points(plain.read_text()).values() for name, _ in step
+    }
+    assert not {name for name in plain_names if name in ACCOUNT_HELP}
+
+
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (["--account-series"], "add --from, --to and --step, or drop --account-series"),
+        (["--as-of", "2026-03-01T10:00:00Z", "--account-series"], "drop --account-series"),
+        (
+            ["--from", "2026-03-01T00:00:00Z", "--to", "2026-03-02T00:00:00Z", "--account-series"],
+            "add --step",
+        ),
+        (
+            [
+                "--from",
+                "2026-03-01T00:00:00Z",
+                "--to",
+                "2026-03-02T00:00:00Z",
+                "--step",
+                "1d",
+                "--account-series",
+                "--jobs",
+                "2",
+            ],
+            "drop --jobs",
+        ),
+    ],
+)
+def test_account_series_where_it_makes_no_sense_is_one_sentence(
+    tmp_path: Path, args: list[str], sentence: str
+):
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(login_line("e1", "2026-03-01T09:00:00Z") + b"\n")
+    result = run([str(source), *args])
+    assert result.exit_code == 2
+    assert sentence in result.output
+    assert "Traceback" not in result.output

@@ -123,7 +123,7 @@ def test_a_backfilled_range_equals_one_instant_replays(prometheus: str, events: 
             points.setdefault(int(at), {})[(name, tuple(sorted(labels.items())))] = float(value)
     assert len(points) == (end_s - start_s) // HOUR_S + 1  # every hourly step is in Prometheus
     for at in CHECKED:
-        # the account layer's aggregates and watchlist are not backfilled (docs/operations.md)
+        # without --account-series the account layer's series are not backfilled (docs/operations.md)
         expected = {
             key: value
             for key, value in one_instant(events, at).items()

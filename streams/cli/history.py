@@ -30,6 +30,12 @@ events) (`rejudged` and `rebuilt` in
 the summary count these). Accounts are independent in the engine too (a snapshot sums
 over accounts), so nothing else is touched.
 
+The account layer's aggregates and watchlist (`pulse_accounts`, `pulse_mrr_at_risk`, ...)
+are opt-in (--account-series): each step then also holds the samples replay's
+`_account_samples` gives at T (the same function), so the step is `pulse replay --as-of T`
+in full; they are every account's record and health recomputed at every step, which costs
+far more than the incremental global series (docs/operations.md, "Backfilling history").
+
 Lines that fail decoding are counted at every step, as a one-instant replay counts them
 (decoding happens before the --as-of cut). Events after B are "after as-of".
 Cost: decode + sort (n log n) + apply once per event + per step the recounts of what
@@ -58,6 +64,7 @@ from prometheus_client.utils import floatToGoString
 from streams.cli.replay import (
     ReplayError,
     ReplayUsageError,
+    _account_samples,
     _open_input,
     _open_output,
     message_lines,
@@ -154,7 +161,9 @@ class SteppedReplay:
         self.pruned_at: int | None = None
         self.include_seconds = 0.0
         self.snapshot_seconds = 0.0
-        """CPU time spent including events and taking snapshots (for the benchmark)."""
+        self.account_seconds = 0.0
+        """CPU time spent including events, taking snapshots and (with --account-series)
+        computing the account layer's samples (for the benchmark)."""
 
     def include(self, batch: Iterable[tuple[int, Event]]) -> None:
         """Include events (line index, event) that occurred at or before the next step."""
@@ -239,6 +248,15 @@ class SteppedReplay:
         self.snapshot_seconds += time.process_time() - started
         return samples
 
+    def account_samples(self, as_of: int) -> list[Sample]:
+        """The account layer's aggregates and watchlist at `as_of`, by the function a
+        one-instant replay prints them with: every account's record and health, recomputed
+        in full at every step (not incremental; docs/operations.md gives the cost)."""
+        started = time.process_time()
+        samples = _account_samples(self.pipeline, as_of, self.config)
+        self.account_seconds += time.process_time() - started
+        return samples
+
     @property
     def applied(self) -> int:
         return sum(self.pipeline.counters.events_by_type.values())
@@ -310,11 +328,15 @@ def stepped_states(
 
 
 def stepped_snapshots(
-    decoded: Decoded, config: PulseConfig, steps: list[int]
+    decoded: Decoded, config: PulseConfig, steps: list[int], account_series: bool = False
 ) -> Iterator[tuple[int, list[Sample], PipelineCounters, SteppedReplay]]:
-    """(T, samples, counters, the replay) at each step T."""
+    """(T, samples, counters, the replay) at each step T; with `account_series`, the
+    samples also hold the account layer's, as a one-instant replay at T prints them."""
     for as_of, replay in stepped_states(decoded, config, steps):
-        yield as_of, replay.snapshot(as_of), replay.counters(), replay
+        samples = replay.snapshot(as_of)
+        if account_series:
+            samples = [*samples, *replay.account_samples(as_of)]
+        yield as_of, samples, replay.counters(), replay
 
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -407,6 +429,7 @@ def run_history(
     out: str,
     config_path: str | None,
     ratios: bool = True,
+    account_series: bool = False,
 ) -> HistorySummary:
     start, end = parse_time(from_text, "--from"), parse_time(to_text, "--to")
     steps = step_times(start, end, parse_step(step_text))
@@ -425,7 +448,9 @@ def run_history(
                 "check --to and the input."
             )
         replay = None
-        for as_of, samples, counters, replay in stepped_snapshots(decoded, config, steps):  # noqa: B007 - the last one is kept
+        for as_of, samples, counters, replay in stepped_snapshots(  # noqa: B007 - the last one is kept
+            decoded, config, steps, account_series
+        ):
             history.add(as_of, metric_families(samples, counters, exposition))
         history.write(output)
         output.flush()

@@ -556,6 +556,16 @@ def _nothing_applied(summary: ReplaySummary) -> str:
     "as OpenMetrics with timestamps for promtool tsdb create-blocks-from openmetrics.",
 )
 @click.option(
+    "--account-series/--no-account-series",
+    "account_series",
+    default=False,
+    show_default=True,
+    help="With --step: also write, at every step, the account layer's aggregates and watchlist "
+    "(pulse_accounts, pulse_accounts_mrr, pulse_mrr_at_risk, pulse_onboarding_*, "
+    "pulse_watchlist_account_*), so each step equals pulse replay --as-of T in full. Every "
+    "account's record is recomputed at every step: far slower (docs/operations.md).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "openmetrics"]),
@@ -582,6 +592,7 @@ def replay(
     step: str | None,
     fmt: str | None,
     jobs: int,
+    account_series: bool,
 ) -> None:
     """Compute every metric from JSONL events (the Kafka message format, one per line).
 
@@ -592,6 +603,11 @@ def replay(
     """
     try:
         if from_ is None and to is None and step is None:
+            if account_series:
+                raise ReplayUsageError(
+                    "--account-series belongs to a history (a one-instant replay always prints "
+                    "the account series): add --from, --to and --step, or drop --account-series."
+                )
             run_replay(files, as_of, out, dead_letter, config_path, ratios, fmt or "text", jobs)
             return
         if jobs > 1:
@@ -601,6 +617,6 @@ def replay(
         from streams.cli.history import check_history_options, run_history
 
         check_history_options(from_, to, step, fmt, as_of, dead_letter)
-        run_history(files, from_, to, step, out, config_path, ratios)  # type: ignore[arg-type]
+        run_history(files, from_, to, step, out, config_path, ratios, account_series)  # type: ignore[arg-type]
     except PulseError as error:
         fail(error)
