@@ -547,10 +547,19 @@ class GroupsState:
             }
         )
 
-    def put(self, account_id: str, account: AccountAdmission) -> None:
+    def __setitem__(self, account_id: str, account: AccountAdmission) -> None:
         self.rows[account_id] = {
             topic: (lane.stream_time, dict(lane.groups())) for topic, lane in account.lanes.items()
         }
+
+    def __delitem__(self, account_id: str) -> None:
+        del self.rows[account_id]
+
+    def keys(self) -> Iterable[str]:
+        return self.rows.keys()
+
+    def values(self) -> Iterable[AccountAdmission]:
+        return [account for key in self.rows if (account := self.get(key)) is not None]
 
 
 def test_stored_groups_give_the_same_verdicts_and_hold_only_remembered_ids() -> None:
