@@ -325,3 +325,92 @@ def test_no_jump_is_noted_across_a_rebalance_during_the_fetch(monkeypatch):
     hooks = _hooks(app)
     run(faust_hooks._fetch_records_on_the_trail(SimpleNamespace(app=app), aiokafka_consumer, None))
     assert hooks.trail.take_jump(logins, 3) is None
+
+
+class _LaggingConsumer(_AiokafkaConsumer):
+    """Answers each partition's committed offset from a list, one answer per question (the
+    last one from then on): the broker shows a transaction's offsets only once their
+    markers are written, after the commit returned."""
+
+    def __init__(self, answers, log_starts) -> None:
+        super().__init__({tp: values[-1] for tp, values in answers.items()}, log_starts, {})
+        self._answers = {tp: list(values) for tp, values in answers.items()}
+        self.questions = 0
+
+    async def committed(self, tp):
+        self.questions += 1
+        values = self._answers[tp]
+        return values.pop(0) if len(values) > 1 else values[0]
+
+
+def _seek_app(monkeypatch):
+    async def commit_offsets(consumer, offsets, *args, **kwargs):
+        return True
+
+    monkeypatch.setattr(faust_hooks, "_original_commit_offsets", commit_offsets)
+    app, sought = (
+        _App(
+            tables=SimpleNamespace(changelog_topics={"app-accounts-changelog"}),
+            conf=SimpleNamespace(consumer_auto_offset_reset="earliest"),
+        ),
+        [],
+    )
+    _hooks(app, sought=sought)
+    return app, sought
+
+
+def test_the_seek_after_a_commit_waits_for_the_broker_to_show_it(monkeypatch):
+    """This worker committed offset 120 of pulse.logins-0 just before the rebalance; the
+    broker answers 100 (the commit before) twice, then 120. Seeking to 100 would apply
+    records 100..119 again (their effects are in the committed state already)."""
+    app, sought = _seek_app(monkeypatch)
+    logins = [TopicPartition("pulse.logins", n) for n in range(2)]
+    assignment = {TP("pulse.logins", 0), TP("pulse.logins", 1)}
+    worker_consumer = SimpleNamespace(app=app, assignment=lambda: assignment)
+    run(faust_hooks._reporting_commit_offsets(worker_consumer, {TP("pulse.logins", 0): 120}))
+    consumer = _LaggingConsumer(
+        answers={logins[0]: [100, 100, 120], logins[1]: [7]}, log_starts={tp: 0 for tp in logins}
+    )
+    run(faust_hooks._seek_assigned(consumer, app))
+    assert sorted(consumer.seeks) == [(logins[0], 120), (logins[1], 7)]
+    assert sought == [{TP("pulse.logins", 0): 120, TP("pulse.logins", 1): 7}]
+
+
+def test_the_seek_goes_on_from_the_brokers_offset_when_it_never_shows_the_own_commit(
+    monkeypatch, caplog
+):
+    app, sought = _seek_app(monkeypatch)
+    monkeypatch.setattr(faust_hooks, "STABLE_OFFSETS_WAIT_S", 0.05)
+    logins = TopicPartition("pulse.logins", 0)
+    worker_consumer = SimpleNamespace(app=app, assignment=lambda: {TP("pulse.logins", 0)})
+    run(faust_hooks._reporting_commit_offsets(worker_consumer, {TP("pulse.logins", 0): 120}))
+    consumer = _LaggingConsumer(answers={logins: [100]}, log_starts={logins: 0})
+    with caplog.at_level("WARNING", logger="cs-pulse.worker"):
+        run(faust_hooks._seek_assigned(consumer, app))
+    assert consumer.seeks == [(logins, 100)]
+    assert consumer.questions > 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "the broker still shows offset 100 as committed for pulse.logins-0, below the 120 this "
+        "worker committed; going on from the broker's offset"
+    ]
+
+
+def test_the_seek_holds_the_commit_gate():
+    """Faust seeks while the worker may be committing: a commit between asking for the
+    committed offsets and Faust taking them would be undone by them."""
+    app = _App()
+    hooks = _hooks(app)
+    held = []
+
+    async def call_thread(method, consumer, app_):
+        held.append(hooks.lock.locked())
+        return {}
+
+    thread = SimpleNamespace(app=app, call_thread=call_thread, _ensure_consumer=lambda: None)
+
+    async def seek_then_commit():
+        await faust_hooks._seek_to_committed_or_reset(thread)
+        return hooks.lock.locked()
+
+    assert run(seek_then_commit()) is False
+    assert held == [True]

@@ -45,6 +45,19 @@ checkpoint) cover them together.
    reset policy starts, and tells the worker those offsets, from which it accepts messages
    strictly in order (streams/worker/delivery.py). A committed offset below the log start
    (records deleted unread) is logged once and the partition starts at the log start.
+   The seek holds the commit gate (hook 4), and it makes sure the broker shows this worker's
+   own last commit: Faust takes the offsets the seek found as the committed ones, and when
+   they are below what the worker already committed for a topic-partition, Faust never
+   commits it again (its acknowledged offsets do not follow the committed one) while the
+   partition's transaction goes on committing changelog rows with the other topics'
+   offsets; whoever takes the partition over then applies those records again, each a
+   duplicate. Two ways to find offsets below the worker's own: a commit between asking
+   for them and taking them (Faust seeks after it has resumed the source partitions, so
+   the worker applies, checkpoints and commits meanwhile: the gate keeps commits out),
+   and a commit that returned but whose offsets OffsetFetch does not show yet (the
+   coordinator writes a transaction's markers after the commit returns, and aiokafka's
+   OffsetFetch cannot ask for stable offsets: the hook asks again, for up to
+   `STABLE_OFFSETS_WAIT_S`).
    After every fetch, the fetcher's position before and after and the offsets it returned
    go to the worker's FetchTrail, so that the worker can tell a jump over offsets the log
    has no record for (commit markers, aborted transactions, compaction) from records lost
@@ -73,6 +86,11 @@ from streams.worker.delivery import FetchTrail
 from streams.worker.faust import compat as faust_compat
 
 _log = logging.getLogger("cs-pulse.worker")
+
+#: how long the seek after a rebalance waits for the broker to show this worker's own last
+#: commit (its transaction markers are written after the commit returns: milliseconds)
+STABLE_OFFSETS_WAIT_S = 10.0
+STABLE_OFFSETS_RETRY_S = 0.02
 _hooks_of: weakref.WeakKeyDictionary[Any, WorkerHooks] = weakref.WeakKeyDictionary()
 
 
@@ -99,6 +117,8 @@ class WorkerHooks:
         self.source_topics = source_topics
         #: set when a checkpoint was abandoned: no commit may follow (the worker stops)
         self.refuse_commits = False
+        #: (topic, partition) -> the offset this worker's last commit of it made (hook 5)
+        self.own_commits: dict[tuple[str, int], int] = {}
 
 
 # ---- hook 2 ---------------------------------------------------------------------------
@@ -149,6 +169,9 @@ async def _reporting_commit_offsets(self: Any, offsets: Any, *args: Any, **kwarg
     did_commit = await _original_commit_offsets(self, offsets, *args, **kwargs)
     hooks = _hooks_of.get(self.app)
     if did_commit and hooks is not None:
+        hooks.own_commits.update(
+            {(tp.topic, tp.partition): offset for tp, offset in offsets.items() if tp in assignment}
+        )
         hooks.on_committed({tp.partition for tp in offsets if tp in assignment})
     return did_commit
 
@@ -157,7 +180,13 @@ async def _reporting_commit_offsets(self: Any, offsets: Any, *args: Any, **kwarg
 
 
 async def _seek_to_committed_or_reset(self: Any) -> Any:
-    return await self.call_thread(_seek_assigned, self._ensure_consumer(), self.app)
+    """Hook 5's seek, holding the commit gate: no commit between asking for the committed
+    offsets and Faust taking them as its own (module header, hook 5)."""
+    hooks = _hooks_of.get(self.app)
+    if hooks is None:
+        return await self.call_thread(_seek_assigned, self._ensure_consumer(), self.app)
+    async with hooks.lock:
+        return await self.call_thread(_seek_assigned, self._ensure_consumer(), self.app)
 
 
 async def _seek_assigned(consumer: Any, app: Any) -> dict:
@@ -169,6 +198,9 @@ async def _seek_assigned(consumer: Any, app: Any) -> dict:
     changelogs = app.tables.changelog_topics
     committed = {tp: await consumer.committed(tp) for tp in consumer.assignment()}
     sources = [tp for tp in committed if tp.topic not in changelogs]
+    hooks = _hooks_of.get(app)
+    if hooks is not None:
+        await _until_own_commits_show(consumer, committed, sources, dict(hooks.own_commits))
     missing = [tp for tp in sources if committed[tp] is None]
     if missing:
         ends = (
@@ -197,10 +229,44 @@ async def _seek_assigned(consumer: Any, app: Any) -> dict:
     for tp, offset in committed.items():
         if tp.topic in changelogs and offset:
             consumer.seek(tp, offset)  # aiokafka's own behaviour for the changelog
-    hooks = _hooks_of.get(app)
     if hooks is not None:
         hooks.on_seek({TP(tp.topic, tp.partition): offset for tp, offset in starts.items()})
     return committed
+
+
+async def _until_own_commits_show(
+    consumer: Any, committed: dict, sources: list, own: dict[tuple[str, int], int]
+) -> None:
+    """Ask again for the committed offsets of the partitions where the broker answered less
+    than this worker's own last commit (its markers are not written yet), updating
+    `committed`, until it shows them or `STABLE_OFFSETS_WAIT_S` passed (then the broker's
+    answer stands, and a warning says so)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STABLE_OFFSETS_WAIT_S
+
+    def behind() -> list:
+        return [
+            tp
+            for tp in sources
+            if (tp.topic, tp.partition) in own
+            and (committed[tp] is None or committed[tp] < own[(tp.topic, tp.partition)])
+        ]
+
+    lagging = behind()
+    while lagging and loop.time() < deadline:
+        await asyncio.sleep(STABLE_OFFSETS_RETRY_S)
+        for tp in lagging:
+            committed[tp] = await consumer.committed(tp)
+        lagging = behind()
+    for tp in lagging:
+        _log.warning(
+            "the broker still shows offset %s as committed for %s-%d, below the %d this worker "
+            "committed; going on from the broker's offset",
+            committed[tp],
+            tp.topic,
+            tp.partition,
+            own[(tp.topic, tp.partition)],
+        )
 
 
 _original_fetch_records = faust_compat.original(AIOKafkaConsumerThread, "_fetch_records")
