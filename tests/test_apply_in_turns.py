@@ -73,3 +73,29 @@ def test_a_batch_whose_partitions_were_reloaded_meanwhile_is_let_go(monkeypatch)
     assert asyncio.run(run()) is False
     assert len(book.log) == 4  # the first turn only; its effects went with the dropped rows
     assert not worker.app.consumer._unacked_messages  # read again from the committed offsets
+
+
+def test_a_batch_cancelled_between_turns_leaves_the_lock_free_and_raises_only_the_cancel(
+    monkeypatch,
+):
+    """A stop cancels the agent; if that lands between two turns (the state lock let go for
+    the event loop), the cancellation is what comes out, not a release of a lock not held,
+    and the lock is free for the scrape that may still run."""
+    monkeypatch.setattr(app_module, "APPLY_TURN_S", 0.0)
+    monkeypatch.setattr(app_module, "YIELD_CHECK_EVERY", 4)
+    worker = _worker(Book([]))
+    messages = [Message(offset) for offset in range(12)]
+
+    async def run() -> BaseException | None:
+        task = asyncio.ensure_future(PulseWorker._apply_in_turns(worker, messages))
+        await asyncio.sleep(0)  # the first turn runs and lets the loop in
+        task.cancel()
+        try:
+            await task
+        except BaseException as error:  # noqa: BLE001 - what came out is the subject
+            return error
+        return None
+
+    error = asyncio.run(run())
+    assert isinstance(error, asyncio.CancelledError), repr(error)
+    assert not worker.state_lock.locked()

@@ -286,13 +286,16 @@ class PulseWorker:
         book, rekey_topic, lock = self.book, self.rekey_topic, self.state_lock
         generation = book.generation
         await lock.acquire()
+        holding = True  # a stop may cancel the agent between turns, with the lock let go
         try:
             turn_ends = time.perf_counter() + APPLY_TURN_S
             for index, message in enumerate(messages):
                 if index % YIELD_CHECK_EVERY == 0 and index and time.perf_counter() >= turn_ends:
                     lock.release()
+                    holding = False
                     await asyncio.sleep(0)
                     await lock.acquire()
+                    holding = True
                     if book.generation != generation:
                         for dropped in messages:
                             faust_hooks.forget_unacked(self.app.consumer, dropped)
@@ -301,7 +304,8 @@ class PulseWorker:
                 book.process(message, is_rekeyed=message.topic == rekey_topic)
             return True
         finally:
-            lock.release()
+            if holding:
+                lock.release()
 
     async def _checkpoint(self, held: list) -> None:
         """Send what the held events produced in their partitions' transactions, wait until
