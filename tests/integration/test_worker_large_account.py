@@ -135,7 +135,9 @@ def test_an_account_of_many_users_is_checkpointed_in_parts_and_equals_replay(
         prefix=prefix,
         as_of=dataset.as_of,
         name="w",
-        extra=["--checkpoint-events", str(CHECKPOINT_EVENTS)],
+        # batches smaller than a checkpoint's events, so that every CHECKPOINT_EVENTS events
+        # make a checkpoint whatever the fetcher hands over at once (10,000 by default)
+        extra=["--batch-size", "1000", "--checkpoint-events", str(CHECKPOINT_EVENTS)],
     )
     try:
         _wait_equal([run], expected, "the worker to match the replay")
