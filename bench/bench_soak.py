@@ -64,9 +64,12 @@ GENERATE = """
 import sys
 from streams.generator import GeneratorConfig, generate, simulation, world
 accounts, days, seed, path, steady = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
-if steady:  # every account acquired in the year before the soak's first day
+if steady:  # every account acquired in the year before the soak's first day (or as much
+    # of it as the generator's timeline holds: `span` days before the end)
     simulation.build_accounts = lambda rng, count, end, span: world.build_accounts(
-        rng, count, end - days * 86_400_000, 365)
+        rng, count, end - days * 86_400_000, min(365, span - days))
+    from streams.generator.support import Support
+    Support.stale_close_median_ms = 45 * 86_400_000  # the helpdesk closes stale tickets
 config = GeneratorConfig(accounts=accounts, days=days, seed=seed)
 with open(path, "wb") as out:
     for message in generate(config):

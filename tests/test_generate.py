@@ -489,3 +489,30 @@ def test_cli_errors_are_one_clear_line(args, message, code):
     assert result.exit_code == code
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_helpdesk_that_closes_stale_tickets_leaves_no_old_ticket_open(monkeypatch):
+    """bench_soak's steady world: a ticket left unanswered or unresolved is closed after
+    about `stale_close_median_ms`, so the backlog does not pile up over a year."""
+    from streams.contract.rfc3339 import parse_rfc3339_ms
+    from streams.generator.support import Support
+
+    def open_tickets_older_than(days: int) -> tuple[int, int]:
+        opened: dict[str, int] = {}
+        resolved: set[str] = set()
+        config = GeneratorConfig(accounts=60, days=120, seed=2)
+        for message in generate(config):
+            event = orjson.loads(message.value)
+            if event["type"] == "ticket_opened":
+                opened[event["ticket_id"]] = parse_rfc3339_ms(event["occurred_at"])
+            elif event["type"] == "ticket_resolved":
+                resolved.add(event["ticket_id"])
+        cutoff = config.end - days * DAY_MS
+        old = [ticket for ticket, at in opened.items() if at < cutoff]
+        return len(old), sum(ticket not in resolved for ticket in old)
+
+    old, still_open = open_tickets_older_than(60)
+    assert old > 40 and still_open > 0  # by default some tickets stay open for good
+    monkeypatch.setattr(Support, "stale_close_median_ms", 10 * DAY_MS)
+    old, still_open = open_tickets_older_than(60)
+    assert old > 40 and still_open == 0
