@@ -172,7 +172,7 @@ def verify_any(
     """Accept a request signed with any of the comma-separated `secrets` (a Zendesk event
     webhook and a ratings trigger webhook have one secret each; a rolled secret overlaps
     its successor). The refusal is the first that is not a mismatch, else bad_signature."""
-    refusal = Refusal(401, "bad_signature", "No secret is configured.")
+    refusal: Refusal | None = Refusal(401, "bad_signature", "No secret is configured.")
     for secret in (part.strip() for part in secrets.split(",")):
         if secret:
             refusal = VERIFIERS[source](headers, body, secret, now, tolerance)
