@@ -33,7 +33,7 @@ lint: install
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/mypy --strict streams/engine streams/contract streams/ingest streams/kafka streams/connectors streams/reports streams/generator
-	$(BIN)/mypy streams/worker streams/cli
+	$(BIN)/mypy --strict streams/worker streams/cli
 	$(BIN)/lint-imports
 
 format: install

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,7 +24,7 @@ from streams.kafka.security import (
 )
 
 
-def _security(options: dict) -> KafkaSecurity:
+def _security(options: dict[str, Any]) -> KafkaSecurity:
     try:
         return KafkaSecurity.from_options(options)
     except PulseError as error:
