@@ -22,8 +22,8 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
