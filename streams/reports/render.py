@@ -29,6 +29,8 @@ _FORMATS: dict[str, Callable[[float], str]] = {
     "percent": lambda value: f"{value * 100:.1f} %",
     "score": "{:.1f}".format,
     "signed": "{:+.1f}".format,
+    "signed_amount": "{:+,.2f}".format,  # a change of money, in the table's currency
+    "signed_count": "{:+,.0f}".format,
     "days": "{:,.1f} d".format,
     "hours": lambda value: f"{value / 3600:,.1f} h",
     "ratio": "{:.3f}".format,
