@@ -33,7 +33,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.contract.model import Event
 from streams.engine import activity, adoption, lifecycle, sessions, support, surveys
@@ -47,8 +47,29 @@ from streams.engine.users import User
 
 Key = tuple[str, str, str]
 """(family, account_id, user_id), user_id "" for the account-level families."""
-Counter = Callable[[AccountState, str, int], "tuple[Any, int] | None"]
-"""Counts one unit's share at T: (its family totals, valid until), None when it is gone."""
+
+
+class Share(NamedTuple):
+    """A unit's share of its family's totals at its last recount."""
+
+    totals: Any
+    """A totals dataclass of the family (`_accumulate` adds it to the running sums)."""
+    until: int
+    """The time the share stays valid until (the family's `next_change`; NEVER: for good)."""
+
+
+class DueRecount(NamedTuple):
+    """An entry of the recount heap: the unit's share is recounted once `time` has come,
+    if it is still the time its share is kept with."""
+
+    time: int
+    pushed: int
+    """The push number: it saves comparing units at equal times."""
+    key: Key
+
+
+Counter = Callable[[AccountState, str, int], "Share | None"]
+"""Counts one unit's share at T; None when the unit is gone."""
 USER_FAMILIES = ("activity", "logins", "sessions", "adoption")
 USER_FAMILIES_BY_TYPE: dict[str, tuple[str, ...]] = {
     "login": ("activity", "logins", "sessions"),
@@ -143,17 +164,15 @@ class IncrementalSnapshot:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.shares: dict[Key, tuple[Any, int]] = {}
-        """Unit -> (its share at the last recount, the time it stays valid until)."""
+        self.shares: dict[Key, Share] = {}
+        """Unit -> its share at the last recount."""
         self.by_account: dict[str, set[Key]] = {}
         self.sums = Totals()
         """The running sums of the shares, family by family."""
         self.holders: dict[tuple[Any, ...], int] = {}
         """(totals type, field, dict key) -> how many shares hold that key (`_accumulate`)."""
-        self.due: list[tuple[int, int, Key]] = []
-        """(time, push number, unit): the unit's share is recounted once the time has come,
-        if it is still the time its share is kept with (the push number saves comparing
-        units at equal times)."""
+        self.due: list[DueRecount] = []
+        """The recount heap, earliest time first."""
         self._pushed = 0
         self.dirty: set[Key] = set()
         self.last_as_of: int | None = None
@@ -229,11 +248,11 @@ class IncrementalSnapshot:
             self.dirty.update(self.shares)  # time went back: validity is forward only
         self.last_as_of = as_of
         due, dirty, shares = self.due, self.dirty, self.shares
-        while due and due[0][0] <= as_of:
-            until, _, key = heapq.heappop(due)
-            kept = shares.get(key)
-            if kept is not None and kept[1] == until:
-                dirty.add(key)
+        while due and due[0].time <= as_of:
+            entry = heapq.heappop(due)
+            kept = shares.get(entry.key)
+            if kept is not None and kept.until == entry.time:
+                dirty.add(entry.key)
         for key in dirty:
             self._recount(key, as_of)
         dirty.clear()
@@ -250,41 +269,41 @@ class IncrementalSnapshot:
         into = getattr(self.sums, TOTALS_FIELD.get(family, family))
         if counted is None:
             if old is not None:
-                _accumulate(into, old[0], -1, self.holders)
+                _accumulate(into, old.totals, -1, self.holders)
             keys = self.by_account.get(account_id)
             if keys is not None:
                 keys.discard(key)
                 if not keys:
                     del self.by_account[account_id]
             return
-        share, until = counted
+        share, until = counted.totals, counted.until
         if old is None:
             _accumulate(into, share, 1, self.holders)
-        elif old[0] != share:  # (a recount at a window edge often finds the same share)
-            _accumulate(into, old[0], -1, self.holders)
+        elif old.totals != share:  # (a recount at a window edge often finds the same share)
+            _accumulate(into, old.totals, -1, self.holders)
             _accumulate(into, share, 1, self.holders)
-        self.shares[key] = (share, until)
+        self.shares[key] = counted
         keys = self.by_account.get(account_id)
         if keys is None:
             keys = self.by_account[account_id] = set()
         keys.add(key)
         # A share kept with the same time still has its entry in `due` (an entry is only
         # taken out once its time has come, and `until` is always after T).
-        if until < NEVER and (old is None or old[1] != until):
+        if until < NEVER and (old is None or old.until != until):
             self._pushed += 1
-            heapq.heappush(self.due, (until, self._pushed, key))
+            heapq.heappush(self.due, DueRecount(until, self._pushed, key))
 
 
 def _user_family(factory: Callable[[], Any], tally: Callable[[User, int, Any], int]) -> Counter:
     """`tally(user, T, totals)` adds the user's share at T to totals and returns the time
     it stays valid until (the family's `next_change`)."""
 
-    def count(state: AccountState, user_id: str, as_of: int) -> tuple[Any, int] | None:
+    def count(state: AccountState, user_id: str, as_of: int) -> Share | None:
         user = state.users.get(user_id)
         if user is None:
             return None
         totals = factory()
-        return totals, tally(user, as_of, totals)
+        return Share(totals, tally(user, as_of, totals))
 
     return count
 
@@ -295,23 +314,23 @@ def _account_family(
     tally: Callable[[Any, int, Any], None],
     next_change: Callable[[Any, int], int],
 ) -> Counter:
-    def count(state: AccountState, _user_id: str, as_of: int) -> tuple[Any, int] | None:
+    def count(state: AccountState, _user_id: str, as_of: int) -> Share | None:
         held = getattr(state, attribute)
         if not held:
             return None
         totals = factory()
         tally(held, as_of, totals)
-        return totals, next_change(held, as_of)
+        return Share(totals, next_change(held, as_of))
 
     return count
 
 
 def _revenue_family(config: RevenueConfig) -> Counter:
-    def count(state: AccountState, _user_id: str, as_of: int) -> tuple[Any, int] | None:
+    def count(state: AccountState, _user_id: str, as_of: int) -> Share | None:
         if state.revenue is None:
             return None
         totals = revenue.RevenueTotals()
         revenue.tally(state.revenue, as_of, config, totals)
-        return totals, revenue.next_change(state.revenue, as_of, config)
+        return Share(totals, revenue.next_change(state.revenue, as_of, config))
 
     return count
