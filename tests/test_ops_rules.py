@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.servers import COMMAND_TIMEOUT_S
+
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "ops" / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
@@ -75,7 +77,6 @@ PROMQL_WORDS = {
     "inf",
     "nan",
 }
-TOOL_TIMEOUT_S = 120
 
 pytestmark = pytest.mark.prometheus
 
@@ -96,7 +97,7 @@ def run(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=TOOL_TIMEOUT_S,
+        timeout=COMMAND_TIMEOUT_S,
         check=False,
     )
 
