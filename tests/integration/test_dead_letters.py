@@ -17,16 +17,16 @@ from streams.contract.deadletter import MAX_RECORD_BYTES
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
 from tests.integration.helpers import create_topics, produce, unique, wait_until
 from tests.integration.worker_harness import (
+    CATCH_UP_S,
     WorkerRun,
-    differences,
     fresh_topics,
     kafka_messages,
     make_dataset,
     replay,
+    wait_until_equal,
 )
 
 pytestmark = pytest.mark.kafka
-CATCH_UP_S = 240
 # 400 KB of JSON whose every other character is a quote: carried twice (text and base64)
 # its record was about 1.1 MB, past the dead-letter topic's 1 MiB.
 LARGE = b'{"type":"login","tags":[' + b'"x",' * 100_000 + b'"x"]}'
@@ -75,12 +75,7 @@ def test_large_rejected_message_gets_a_capped_dead_letter(kafka_bootstrap, tmp_p
         kafka_bootstrap, tmp_path, app_id=unique("dl"), prefix=prefix, as_of=dataset.as_of, name="w"
     )
     try:
-        wait_until(
-            lambda: not differences(run.metrics(), expected),
-            CATCH_UP_S,
-            run.process,
-            "the worker to match the replay",
-        )
+        wait_until_equal(run.metrics, expected, run.process, "the worker to match the replay")
         replayed = [orjson.loads(line) for line in dead_file.read_bytes().splitlines()]
         wait_until(
             lambda: (

@@ -32,14 +32,15 @@ from tests.integration.secure_broker import (
     SCRAM_USER,
     start_secure_broker,
 )
-from tests.integration.test_worker import CATCH_UP_S, _wait_equal
 from tests.integration.worker_harness import (
+    CATCH_UP_S,
     WorkerRun,
     fresh_topics,
     kafka_messages,
     make_dataset,
     parse_exposition,
     replay,
+    wait_until_equal,
 )
 
 pytestmark = pytest.mark.kafka
@@ -92,7 +93,12 @@ def test_worker_through_a_secured_listener_equals_replay(secure, tmp_path, liste
         env=env,
     )
     try:
-        _wait_equal([run], expected, f"the worker on the {listener} listener to match the replay")
+        wait_until_equal(
+            run.metrics,
+            expected,
+            run.process,
+            f"the worker on the {listener} listener to match the replay",
+        )
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
     log = run.log.read_text()

@@ -20,8 +20,13 @@ from aiokafka import AIOKafkaConsumer
 
 from streams.worker.state_parts import account_of
 from tests.integration.helpers import produce, unique
-from tests.integration.test_worker import _wait_equal
-from tests.integration.worker_harness import Dataset, WorkerRun, fresh_topics, replay
+from tests.integration.worker_harness import (
+    Dataset,
+    WorkerRun,
+    fresh_topics,
+    replay,
+    wait_until_equal,
+)
 
 pytestmark = pytest.mark.kafka
 USERS = 12_000
@@ -140,7 +145,7 @@ def test_an_account_of_many_users_is_checkpointed_in_parts_and_equals_replay(
         extra=["--batch-size", "1000", "--checkpoint-events", str(CHECKPOINT_EVENTS)],
     )
     try:
-        _wait_equal([run], expected, "the worker to match the replay")
+        wait_until_equal(run.metrics, expected, run.process, "the worker to match the replay")
         assert run.process.stop(signal.SIGTERM) == 0, run.process.log_tail()
         records = _changelog(kafka_bootstrap, f"{app_id}-accounts-changelog")
         counters = [r for r in records if r.key.startswith(b"\x00counters/")]
@@ -151,6 +156,8 @@ def test_an_account_of_many_users_is_checkpointed_in_parts_and_equals_replay(
         biggest = max(len(r.value or b"") for r in parts)
         assert biggest <= PART_LIMIT, f"a part of {biggest} bytes"
         run.restart()  # reads the account back from its parts
-        _wait_equal([run], expected, "the restarted worker to match the replay")
+        wait_until_equal(
+            run.metrics, expected, run.process, "the restarted worker to match the replay"
+        )
     finally:
         run.process.stop()
