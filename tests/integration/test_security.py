@@ -35,6 +35,7 @@ from tests.integration.secure_broker import (
 from tests.integration.worker_harness import (
     CATCH_UP_S,
     WorkerRun,
+    events_applied,
     fresh_topics,
     kafka_messages,
     make_dataset,
@@ -67,10 +68,6 @@ def _pulse(
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
     )
-
-
-def _events_applied(run: WorkerRun) -> float:
-    return sum(value for key, value in run.metrics().items() if key[0] == "pulse_events_total")
 
 
 @pytest.mark.parametrize("listener", ["sasl_ssl", "mtls"])
@@ -291,7 +288,7 @@ def test_credential_change_while_running_is_loud_and_sigterm_still_stops(secure,
     )
     try:
         wait_until(
-            lambda: _events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
+            lambda: events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
         )
         assert http_get(f"http://127.0.0.1:{run.port}/healthz")[0] == 200
         # The password changes and the broker restarts (as in the report): every
@@ -369,7 +366,7 @@ def test_http_port_serves_no_account_data_without_the_token(kafka_bootstrap, tmp
     )
     try:
         wait_until(
-            lambda: _events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
+            lambda: events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
         )
         base, second = f"http://127.0.0.1:{run.port}", f"http://127.0.0.1:{open_port}"
         account = dataset.messages[0].key.decode()
@@ -422,7 +419,7 @@ def test_sigterm_stops_the_worker_within_30_s_while_the_broker_hangs(secure, tmp
     assert broker_pid is not None
     try:
         wait_until(
-            lambda: _events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
+            lambda: events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
         )
         os.kill(broker_pid, signal.SIGSTOP)
         time.sleep(3)
