@@ -18,6 +18,7 @@ from streams.contract.decoding import (
     reason_code,
 )
 from streams.contract.model import SOURCE_TOPICS, Event
+from tests.support.strategies import json_values
 
 EXAMPLES = [example for _, example in iter_examples()]
 DECODERS = [
@@ -26,17 +27,7 @@ DECODERS = [
     Decoder(max_bytes=10_000_000),
 ]
 
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=50),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+JSON_VALUES = json_values(max_int=2**64 - 1, text_size=50, children=4, key_size=10, max_leaves=12)
 
 HOSTILE_LITERALS = [
     b"NaN",

@@ -28,6 +28,7 @@ from streams.contract.decoding import (
     required_of_type,
 )
 from streams.contract.model import CLASS_OF_TYPE, EVENT_TYPES, TOPIC_OF_TYPE, Event
+from tests.support.strategies import json_values
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = load_schema()
@@ -285,17 +286,7 @@ def near_misses(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
     return st.sampled_from(edges + SCALAR_NEAR_MISSES)
 
 
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+JSON_VALUES = json_values(max_int=2**63 - 1, text_size=40, children=3, key_size=8, max_leaves=8)
 
 
 @st.composite
