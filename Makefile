@@ -10,8 +10,8 @@ KAFKA_PORT ?= 9092
 TEST_KAFKA_PORT ?= 19092
 PARTITIONS ?= 4
 PROMETHEUS_PORT ?= 9090
-# Processes the suite runs on (pytest-xdist; tests/conftest.py keeps the broker, Prometheus
-# and browser tests on one of them); PULSE_TEST_WORKERS=0 make test runs it in one process.
+# Processes the suite runs on (pytest-xdist; tests/conftest.py runs the broker tests one
+# after the other, and the server tests too); PULSE_TEST_WORKERS=0 runs it in one process.
 PULSE_TEST_WORKERS ?= 2
 
 .PHONY: install run test lint format kafka-up kafka-down clean

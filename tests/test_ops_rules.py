@@ -78,7 +78,8 @@ PROMQL_WORDS = {
     "nan",
 }
 
-pytestmark = pytest.mark.prometheus
+# promtool and amtool only, on files of their own: no server (tests/conftest.py)
+pytestmark = [pytest.mark.prometheus, pytest.mark.local_tool]
 
 
 def tool(name: str) -> str:
