@@ -10,6 +10,9 @@ KAFKA_PORT ?= 9092
 TEST_KAFKA_PORT ?= 19092
 PARTITIONS ?= 4
 PROMETHEUS_PORT ?= 9090
+# Processes the suite runs on (pytest-xdist; tests/conftest.py runs the broker tests one
+# after the other, and the server tests too); PULSE_TEST_WORKERS=0 runs it in one process.
+PULSE_TEST_WORKERS ?= 2
 
 .PHONY: install run test lint format kafka-up kafka-down clean
 
@@ -45,7 +48,7 @@ test: install lint
 	bash ops/install-prometheus.sh
 	bash ops/install-chromium.sh
 	$(BIN)/pulse dev kafka up --port $(TEST_KAFKA_PORT)
-	PULSE_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest; status=$$?; \
+	PULSE_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) $(BIN)/pytest -n $(PULSE_TEST_WORKERS) --dist loadgroup; status=$$?; \
 	$(BIN)/pulse dev kafka down --port $(TEST_KAFKA_PORT); exit $$status
 
 kafka-up: install

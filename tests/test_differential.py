@@ -94,9 +94,13 @@ CASES = [seeded_case(seed) for seed in range(1, 23)] + [
     seeded_case(3, "within_day"),
     seeded_case(8, "within_day"),
     seeded_case(13, "within_day"),
-    # 120 days, billing and tickets delivered 50 days ahead of the other topics.
+    # 120 days, billing and tickets delivered 50 days ahead of the other topics, with every
+    # kind of fault. 13 accounts (2,925 lines: 33 late, 25 duplicate, 21 malformed) fail as
+    # 16 did when admission keeps one stream time per account instead of one per topic
+    # (16 disagreements); at 14 accounts and more the generator adds an account of 80,000
+    # lines, five times the cost for the same proof of the per-topic stream time.
     Case(
-        41, accounts=16, days=120, duplicates=0.01, late=0.01, malformed=0.01, shuffle="topics_lead"
+        41, accounts=13, days=120, duplicates=0.01, late=0.01, malformed=0.01, shuffle="topics_lead"
     ),
     Case(42, accounts=12, days=150, duplicates=0.02, shuffle="topics_lead"),
     # Longer than a year, so that the 90- and 365-day retention cohorts are not empty.

@@ -18,6 +18,7 @@ from streams.contract.decoding import (
     reason_code,
 )
 from streams.contract.model import SOURCE_TOPICS, Event
+from tests.support.strategies import json_values
 
 EXAMPLES = [example for _, example in iter_examples()]
 DECODERS = [
@@ -26,17 +27,7 @@ DECODERS = [
     Decoder(max_bytes=10_000_000),
 ]
 
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=50),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+JSON_VALUES = json_values(max_int=2**64 - 1, text_size=50, children=4, key_size=10, max_leaves=12)
 
 HOSTILE_LITERALS = [
     b"NaN",
@@ -75,44 +66,56 @@ def broken_event(example: dict[str, Any], name: str, literal: bytes) -> bytes:
     return raw.replace(orjson.dumps("\x00SLOT\x00"), literal)
 
 
+# The strategies of hostile_messages, made once: a strategy made anew in every draw is
+# validated anew by hypothesis, which was a large part of the test's time.
+KINDS = st.integers(0, 7)
+AN_EXAMPLE = st.sampled_from(EXAMPLES)
+FIELDS_OF = {tuple(sorted(example)): st.sampled_from(sorted(example)) for example in EXAMPLES}
+BINARY = st.binary(max_size=300)
+LITERALS = st.sampled_from(HOSTILE_LITERALS)
+DEPTHS = st.integers(1, 5000)
+NESTINGS = st.sampled_from([(b"[", b"]"), (b'{"k":', b"}")])
+HUGE_SIZES = st.sampled_from([129, 2001, 65_536, 200_000])
+HUGE_CHARACTERS = st.sampled_from("x\u00e9\U0001f600")
+BYTES = st.integers(0, 255)
+CUTS = st.integers(0, 2)
+SWAPPED_TYPES = st.sampled_from([e["type"] for e in EXAMPLES] + ["", "x", 5])
+WRAPPERS = st.sampled_from([bytes, bytearray, memoryview])
+
+
 @st.composite
 def hostile_messages(draw: st.DrawFn) -> bytes | bytearray | memoryview:
-    kind = draw(st.integers(0, 7))
-    example = draw(st.sampled_from(EXAMPLES))
-    field = draw(st.sampled_from(sorted(example)))
+    kind = draw(KINDS)
+    example = draw(AN_EXAMPLE)
+    field = draw(FIELDS_OF[tuple(sorted(example))])
     if kind == 0:
-        raw = draw(st.binary(max_size=300))
+        raw = draw(BINARY)
     elif kind == 1:  # any JSON document at all
         raw = orjson.dumps(draw(JSON_VALUES))
     elif kind == 2:  # a valid event with one field replaced by any JSON value
         raw = orjson.dumps(example | {field: draw(JSON_VALUES)})
     elif kind == 3:  # a valid event with one field replaced by a hostile literal
-        raw = broken_event(example, field, draw(st.sampled_from(HOSTILE_LITERALS)))
+        raw = broken_event(example, field, draw(LITERALS))
     elif kind == 4:  # deep nesting, inside a known field or an unknown one
-        depth = draw(st.integers(1, 5000))
-        opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"k":', b"}")]))
+        depth = draw(DEPTHS)
+        opener, closer = draw(NESTINGS)
         raw = broken_event(
             example | {"extra": 0},
             draw(st.sampled_from([field, "extra"])),
             opener * depth + b"0" + closer * depth,
         )
     elif kind == 5:  # huge strings
-        size = draw(st.sampled_from([129, 2001, 65_536, 200_000]))
-        raw = orjson.dumps(example | {field: draw(st.sampled_from("x\u00e9\U0001f600")) * size})
+        size = draw(HUGE_SIZES)
+        raw = orjson.dumps(example | {field: draw(HUGE_CHARACTERS) * size})
     elif kind == 6:  # a valid event, its bytes flipped or cut
         raw = orjson.dumps(example)
         position = draw(st.integers(0, len(raw) - 1))
-        raw = (
-            raw[:position]
-            + bytes([draw(st.integers(0, 255))])
-            + raw[position + draw(st.integers(0, 2)) :]
-        )
+        raw = raw[:position] + bytes([draw(BYTES)]) + raw[position + draw(CUTS) :]
     else:  # a field dropped, a type swapped
         event = {k: v for k, v in example.items() if k != field}
-        event["type"] = draw(st.sampled_from([e["type"] for e in EXAMPLES] + ["", "x", 5]))
+        event["type"] = draw(SWAPPED_TYPES)
         raw = orjson.dumps(event)
-    wrapper = draw(st.sampled_from([bytes, bytearray, memoryview]))
-    return wrapper(raw)
+    return draw(WRAPPERS)(raw)
 
 
 @settings(

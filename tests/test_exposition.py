@@ -180,6 +180,7 @@ def promtool_check_metrics(text: bytes) -> str:
 
 
 @pytest.mark.prometheus
+@pytest.mark.local_tool
 @pytest.mark.parametrize("exposition", [Exposition(), WITH_RATIOS], ids=["worker", "replay"])
 def test_promtool_check_metrics_passes(exposition):
     engine, end = busy_engine()

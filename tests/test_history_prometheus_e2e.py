@@ -22,12 +22,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.cli.replay import parse_time
 from streams.engine.account_metrics import ACCOUNT_HELP
 from streams.generator import GeneratorConfig, generate
-from tests.support.servers import binary, pulse, running_prometheus
+from tests.support.servers import (
+    COMMAND_TIMEOUT_S,
+    QUERY_TIMEOUT_S,
+    binary,
+    pulse,
+    running_prometheus,
+)
 
 pytestmark = pytest.mark.prometheus
 
 HOUR_S = 3600
-QUERY_TIMEOUT_S = 120
 FIRST, LAST = "2026-02-08T00:00:00Z", "2026-03-01T00:00:00Z"
 """Hourly over the dataset's three weeks. At the first step the late lines (36-60 days
 behind their account, in January) are in and accepted, their accounts' newer lines not
@@ -87,7 +92,7 @@ def prometheus(events: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=COMMAND_TIMEOUT_S,
         check=False,
     )
     assert created.returncode == 0, created.stderr[-2000:]

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.servers import COMMAND_TIMEOUT_S
+
 REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "ops" / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
@@ -75,9 +77,9 @@ PROMQL_WORDS = {
     "inf",
     "nan",
 }
-TOOL_TIMEOUT_S = 120
 
-pytestmark = pytest.mark.prometheus
+# promtool and amtool only, on files of their own: no server (tests/conftest.py)
+pytestmark = [pytest.mark.prometheus, pytest.mark.local_tool]
 
 
 def tool(name: str) -> str:
@@ -96,7 +98,7 @@ def run(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=TOOL_TIMEOUT_S,
+        timeout=COMMAND_TIMEOUT_S,
         check=False,
     )
 

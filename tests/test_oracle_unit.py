@@ -548,123 +548,124 @@ def sessions(result: dict[MetricKey, MetricValue]) -> tuple[MetricValue, MetricV
     )
 
 
-def test_gap_of_exactly_30_minutes_joins_and_one_ms_more_splits(tmp_path: Path) -> None:
-    start = T - DAY
-    joined = metrics(tmp_path, [login(start), used(start + 30 * MINUTE)])
-    assert sessions(joined) == (1, 30 * 60)
-    split = metrics(tmp_path, [login(start), used(start + 30 * MINUTE + 1)])
-    assert sessions(split) == (2, 0)
-
-
-def test_logout_ends_its_session(tmp_path: Path) -> None:
-    start = T - DAY
-    result = metrics(
-        tmp_path,
-        [
-            login(start),
-            logout(start + 5 * MINUTE),
-            login(start + 6 * MINUTE),
-            used(start + 8 * MINUTE),
-        ],
-    )
-    assert sessions(result) == (2, 5 * 60 + 2 * 60)
-
-
-def test_late_arriving_event_merges_two_sessions(tmp_path: Path) -> None:
-    start = T - DAY
-    bridge = used(start + 25 * MINUTE)
-    in_order = [login(start), used(start + 50 * MINUTE)]
-    assert sessions(metrics(tmp_path, in_order)) == (2, 0)
-    assert sessions(metrics(tmp_path, [*in_order, bridge])) == (1, 50 * 60)
-    assert sessions(metrics(tmp_path, [bridge, *in_order])) == (1, 50 * 60)
-
-
-def test_activity_at_the_logouts_millisecond_belongs_to_the_session_it_ends(tmp_path: Path) -> None:
-    start = T - DAY
-    result = metrics(
-        tmp_path, [logout(start + 10 * MINUTE), used(start + 10 * MINUTE), login(start)]
-    )
-    assert sessions(result) == (1, 600)
-
-
-def test_a_logout_without_activity_within_the_gap_is_a_session_of_its_own(tmp_path: Path) -> None:
-    start = T - DAY
-    result = metrics(tmp_path, [login(start), used(start + MINUTE), logout(start + 40 * MINUTE)])
-    assert sessions(result) == (2, 60)
-
-
 def zero_length(result: dict[MetricKey, MetricValue]) -> MetricValue:
     return value(result, "pulse_sessions_zero_length", window="7d")
 
 
-def test_two_devices_keep_their_own_sessions(tmp_path: Path) -> None:
-    """Hand-derived: laptop session "lap" 0-40 min, phone session "ph" 10-25 min. Untagged
-    feature uses belong to the latest open tagged login; the phone's logout ends only the
-    phone's session."""
-    start = T - DAY
-    result = metrics(
-        tmp_path,
+START = T - DAY
+BRIDGE = used(START + 25 * MINUTE)
+IN_ORDER = [login(START), used(START + 50 * MINUTE)]
+
+# (events, (sessions, duration sum in seconds) over 7d, zero-length sessions or None when
+# the case does not check them). Every case is hand-derived.
+SESSION_CASES = {
+    "a gap of exactly 30 minutes joins": (
+        [login(START), used(START + 30 * MINUTE)],
+        (1, 30 * 60),
+        None,
+    ),
+    "a gap of 30 minutes and one ms splits": (
+        [login(START), used(START + 30 * MINUTE + 1)],
+        (2, 0),
+        None,
+    ),
+    "a logout ends its session": (
         [
-            event("login", start, user_id="u1", session_id="lap"),
-            used(start + 5 * MINUTE),
-            event("login", start + 10 * MINUTE, user_id="u1", session_id="ph"),
-            used(start + 20 * MINUTE),
-            event("logout", start + 25 * MINUTE, user_id="u1", session_id="ph"),
-            used(start + 30 * MINUTE),
-            event("logout", start + 40 * MINUTE, user_id="u1", session_id="lap"),
+            login(START),
+            logout(START + 5 * MINUTE),
+            login(START + 6 * MINUTE),
+            used(START + 8 * MINUTE),
         ],
-    )
-    assert sessions(result) == (2, 40 * 60 + 15 * 60)
-    assert zero_length(result) == 0
-
-
-def test_an_untagged_logout_ends_the_latest_open_tagged_session(tmp_path: Path) -> None:
-    start = T - DAY
-    result = metrics(
-        tmp_path,
+        (2, 5 * 60 + 2 * 60),
+        None,
+    ),
+    "two sessions in order": (IN_ORDER, (2, 0), None),
+    "a late event merges two sessions": ([*IN_ORDER, BRIDGE], (1, 50 * 60), None),
+    "an early-delivered event merges two sessions": ([BRIDGE, *IN_ORDER], (1, 50 * 60), None),
+    "activity at the logout's millisecond belongs to the session it ends": (
+        [logout(START + 10 * MINUTE), used(START + 10 * MINUTE), login(START)],
+        (1, 600),
+        None,
+    ),
+    "a logout without activity within the gap is a session of its own": (
+        [login(START), used(START + MINUTE), logout(START + 40 * MINUTE)],
+        (2, 60),
+        None,
+    ),
+    # laptop session "lap" 0-40 min, phone session "ph" 10-25 min. Untagged feature uses
+    # belong to the latest open tagged login; the phone's logout ends only the phone's session.
+    "two devices keep their own sessions": (
         [
-            event("login", start, user_id="u1", session_id="a"),
-            event("login", start + MINUTE, user_id="u1", session_id="b"),
-            logout(start + 3 * MINUTE),
-            used(start + 4 * MINUTE),
-            logout(start + 6 * MINUTE),
+            event("login", START, user_id="u1", session_id="lap"),
+            used(START + 5 * MINUTE),
+            event("login", START + 10 * MINUTE, user_id="u1", session_id="ph"),
+            used(START + 20 * MINUTE),
+            event("logout", START + 25 * MINUTE, user_id="u1", session_id="ph"),
+            used(START + 30 * MINUTE),
+            event("logout", START + 40 * MINUTE, user_id="u1", session_id="lap"),
         ],
-    )
-    assert sessions(result) == (2, 2 * 60 + 6 * 60)
-
-
-def test_lone_logins_and_logouts_are_zero_length_sessions(tmp_path: Path) -> None:
-    start = T - DAY
-    result = metrics(
-        tmp_path,
+        (2, 40 * 60 + 15 * 60),
+        0,
+    ),
+    "an untagged logout ends the latest open tagged session": (
         [
-            login(start),
-            used(start + 10 * MINUTE),
-            login(start + 60 * MINUTE),
-            event("logout", start + 120 * MINUTE, user_id="u1", session_id="x"),
+            event("login", START, user_id="u1", session_id="a"),
+            event("login", START + MINUTE, user_id="u1", session_id="b"),
+            logout(START + 3 * MINUTE),
+            used(START + 4 * MINUTE),
+            logout(START + 6 * MINUTE),
         ],
-    )
-    assert sessions(result) == (3, 600)
-    assert zero_length(result) == 2
+        (2, 2 * 60 + 6 * 60),
+        None,
+    ),
+    "lone logins and logouts are zero-length sessions": (
+        [
+            login(START),
+            used(START + 10 * MINUTE),
+            login(START + 60 * MINUTE),
+            event("logout", START + 120 * MINUTE, user_id="u1", session_id="x"),
+        ],
+        (3, 600),
+        2,
+    ),
+    "a late logout splits a session": (
+        [login(START), used(START + 20 * MINUTE), logout(START + 10 * MINUTE)],
+        (2, 10 * 60),
+        None,
+    ),
+    "a session idle exactly 30 minutes at T is still open": (
+        [login(T - 40 * MINUTE), used(T - 30 * MINUTE)],
+        (0, 0),
+        None,
+    ),
+    "a session idle more than 30 minutes at T is closed": (
+        [login(T - 40 * MINUTE), used(T - 30 * MINUTE - 1)],
+        (1, Fraction(10 * 60 * 1000 - 1, 1000)),
+        None,
+    ),
+    "a session logged out at T is closed": (
+        [login(T - 2 * MINUTE), logout(T)],
+        (1, 120),
+        None,
+    ),
+}
 
 
-def test_late_logout_splits_a_session(tmp_path: Path) -> None:
-    start = T - DAY
-    result = metrics(
-        tmp_path, [login(start), used(start + 20 * MINUTE), logout(start + 10 * MINUTE)]
-    )
-    assert sessions(result) == (2, 10 * 60)
-
-
-def test_session_is_closed_only_when_logged_out_or_idle_more_than_30_minutes(
+@pytest.mark.parametrize(
+    ("events", "expected", "zero_length_sessions"),
+    SESSION_CASES.values(),
+    ids=[name.replace(" ", "-") for name in SESSION_CASES],
+)
+def test_sessions(
     tmp_path: Path,
+    events: list[dict[str, Any]],
+    expected: tuple[MetricValue, MetricValue],
+    zero_length_sessions: int | None,
 ) -> None:
-    open_at_t = metrics(tmp_path, [login(T - 40 * MINUTE), used(T - 30 * MINUTE)])
-    assert sessions(open_at_t) == (0, 0)
-    idle = metrics(tmp_path, [login(T - 40 * MINUTE), used(T - 30 * MINUTE - 1)])
-    assert sessions(idle) == (1, Fraction(10 * 60 * 1000 - 1, 1000))
-    logged_out = metrics(tmp_path, [login(T - 2 * MINUTE), logout(T)])
-    assert sessions(logged_out) == (1, 120)
+    result = metrics(tmp_path, events)
+    assert sessions(result) == expected
+    if zero_length_sessions is not None:
+        assert zero_length(result) == zero_length_sessions
 
 
 def test_session_counts_in_the_window_where_it_ended(tmp_path: Path) -> None:

@@ -4,6 +4,9 @@ computed once per account and evaluation step, again when the account changes.""
 from __future__ import annotations
 
 from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
 
 from streams.cli.accounts import records_from_files
 from streams.cli.replay import ReplaySummary, _open_input, evaluation_time, ingest
@@ -38,23 +41,42 @@ class Book:
         return [(account_id, self.store.get(account_id)) for account_id in list(self.store.keys())]
 
 
-def _dataset(tmp_path):
-    path = tmp_path / "events.jsonl"
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The events every test reads (each test replays them into a book of its own)."""
+    path = tmp_path_factory.mktemp("record-cache") / "events.jsonl"
     path.write_bytes(
         b"".join(m.value + b"\n" for m in generate(GeneratorConfig(accounts=12, days=20, seed=4)))
     )
     return path
 
 
-def test_cached_records_are_the_records_of_pulse_accounts_and_are_reused_until_the_account_changes(
-    tmp_path,
-):
-    path = _dataset(tmp_path)
+def frozen_cache(path: Path) -> tuple[Book, RecordCache, int]:
+    """A fresh book over `path`, its cache on a frozen clock, and that clock's instant."""
     book = Book(path)
     cache = RecordCache(book, lambda: book.as_of, frozen=True)
-    as_of = cache.as_of()
+    return book, cache, cache.as_of()
+
+
+def count_computations(cache: RecordCache) -> list[str]:
+    """The accounts the cache computes from now on, in order."""
+    computed: list[str] = []
+    compute = cache._compute
+
+    def counting(account_id, at):
+        computed.append(account_id)
+        return compute(account_id, at)
+
+    cache._compute = counting
+    return computed
+
+
+def test_cached_records_are_the_records_of_pulse_accounts_and_are_reused_until_the_account_changes(
+    events,
+):
+    book, cache, as_of = frozen_cache(events)
     assert as_of == book.as_of  # a frozen clock is used exactly
-    evaluated_at, expected = records_from_files((str(path),), None, None)
+    evaluated_at, expected = records_from_files((str(events),), None, None)
     assert evaluated_at == as_of
     assert cache.refresh(budget_s=10.0) is True  # the background task computes them
     assert cache.json_records(as_of) == [to_json_ready(record) for record in expected]
@@ -71,8 +93,8 @@ def test_cached_records_are_the_records_of_pulse_accounts_and_are_reused_until_t
     assert cache.record("no-such-account", as_of) is None
 
 
-def test_a_live_clock_is_stepped_and_a_new_step_computes_again(tmp_path):
-    book = Book(_dataset(tmp_path))
+def test_a_live_clock_is_stepped_and_a_new_step_computes_again(events):
+    book = Book(events)
     now = [book.as_of + 30_000]
     cache = RecordCache(book, lambda: now[0], frozen=False, step_ms=60_000)
     step = cache.as_of()
@@ -87,10 +109,8 @@ def test_a_live_clock_is_stepped_and_a_new_step_computes_again(tmp_path):
     assert cache.refresh(budget_s=10.0) is True  # everything computed within the budget
 
 
-def test_the_portfolio_reads_cached_records_until_the_refresh_computes_the_changed_ones(tmp_path):
-    book = Book(_dataset(tmp_path))
-    cache = RecordCache(book, lambda: book.as_of, frozen=True)
-    as_of = cache.as_of()
+def test_the_portfolio_reads_cached_records_until_the_refresh_computes_the_changed_ones(events):
+    book, cache, as_of = frozen_cache(events)
     assert cache.refresh(budget_s=10.0) is True
     before = cache.records(as_of)
     account = before[0]["account_id"]
@@ -101,23 +121,14 @@ def test_the_portfolio_reads_cached_records_until_the_refresh_computes_the_chang
     assert cache.records(as_of)[0] is not before[0] and cache.records(as_of)[0] == before[0]
 
 
-def test_a_refresh_round_computes_accounts_never_computed_first(tmp_path):
-    book = Book(_dataset(tmp_path))
-    cache = RecordCache(book, lambda: book.as_of, frozen=True)
-    as_of = cache.as_of()
+def test_a_refresh_round_computes_accounts_never_computed_first(events):
+    book, cache, as_of = frozen_cache(events)
     accounts = [account_id for account_id, _state in book.account_states()]
     for account_id in accounts[: len(accounts) // 2]:
         cache.record(account_id, as_of)
     for account_id in accounts[: len(accounts) // 2]:
         book.touched.add(account_id)  # changed since: due again, after the new ones
-    computed: list[str] = []
-    compute = cache._compute
-
-    def counting(account_id, at):
-        computed.append(account_id)
-        return compute(account_id, at)
-
-    cache._compute = counting
+    computed = count_computations(cache)
     assert cache.refresh(budget_s=10.0) is True
     half = len(accounts) - len(accounts) // 2
     assert sorted(computed[:half]) == sorted(
@@ -126,11 +137,10 @@ def test_a_refresh_round_computes_accounts_never_computed_first(tmp_path):
     assert sorted(computed[half:]) == sorted(accounts[: len(accounts) // 2])
 
 
-def test_the_account_samples_are_made_once_per_refresh_round_that_computed_something(tmp_path):
+def test_the_account_samples_are_made_once_per_refresh_round_that_computed_something(events):
     from streams.engine.account_metrics import account_samples
 
-    book = Book(_dataset(tmp_path))
-    cache = RecordCache(book, lambda: book.as_of, frozen=True)
+    book, cache, _as_of = frozen_cache(events)
     assert cache.refresh(budget_s=10.0) is True
     first = cache.account_samples(1, 1)
     assert first == account_samples(cache.records(cache.as_of()), book.config.accounts, 1, 1)
@@ -144,14 +154,11 @@ def test_the_account_samples_are_made_once_per_refresh_round_that_computed_somet
     assert cache.account_samples(1, 2) is not cache.account_samples(1, 1)  # another share
 
 
-def test_portfolio_rows_render_as_pulse_accounts_and_each_record_once(tmp_path):
+def test_portfolio_rows_render_as_pulse_accounts_and_each_record_once(events):
     from streams.worker.portfolio_query import PortfolioQuery
 
-    path = _dataset(tmp_path)
-    book = Book(path)
-    cache = RecordCache(book, lambda: book.as_of, frozen=True)
-    as_of = cache.as_of()
-    _, expected = records_from_files((str(path),), None, None)
+    _book, cache, as_of = frozen_cache(events)
+    _, expected = records_from_files((str(events),), None, None)
     assert cache.refresh(budget_s=10.0) is True
     query = PortfolioQuery.parse({"sort": "-mrr", "limit": "5"})
     total, selected = query.select_rows(cache.rows(as_of))
@@ -164,22 +171,13 @@ def test_portfolio_rows_render_as_pulse_accounts_and_each_record_once(tmp_path):
 
 
 def test_a_portfolio_query_computes_nothing_an_account_never_computed_waits_for_the_refresh(
-    tmp_path,
+    events,
 ):
     """During a backlog new accounts arrive faster than the refresh computes them; a query
     computing them on the spot took seconds. It reads what the refresh has computed."""
-    book = Book(_dataset(tmp_path))
-    cache = RecordCache(book, lambda: book.as_of, frozen=True)
-    as_of = cache.as_of()
+    book, cache, as_of = frozen_cache(events)
     accounts = sorted(account_id for account_id, _state in book.account_states())
-    computed: list[str] = []
-    compute = cache._compute
-
-    def counting(account_id, at):
-        computed.append(account_id)
-        return compute(account_id, at)
-
-    cache._compute = counting
+    computed = count_computations(cache)
     cache.record(accounts[0], as_of)  # one account asked for: always exact
     assert [r["account_id"] for r in cache.records(as_of)] == accounts[:1]
     assert len(cache.rows(as_of)) == 1 and cache.account_samples(1, 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +29,7 @@ from streams.contract.decoding import (
     required_of_type,
 )
 from streams.contract.model import CLASS_OF_TYPE, EVENT_TYPES, TOPIC_OF_TYPE, Event
+from tests.support.strategies import json_values
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = load_schema()
@@ -253,6 +255,24 @@ SCALAR_NEAR_MISSES = [
 ]
 
 
+def per_property(
+    build: Callable[[dict[str, Any]], st.SearchStrategy[Any]],
+) -> Callable[[dict[str, Any]], st.SearchStrategy[Any]]:
+    """`build` made once per distinct property: a strategy made anew in every draw is
+    validated anew by hypothesis, which was most of the agreement test's time. The values
+    drawn are the same."""
+    made: dict[str, st.SearchStrategy[Any]] = {}
+
+    def cached(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
+        key = json.dumps(prop, sort_keys=True)
+        if key not in made:
+            made[key] = build(prop)
+        return made[key]
+
+    return cached
+
+
+@per_property
 def near_misses(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Values at and just beyond one property's rules (its edges and its look-alikes)."""
     if prop.get("pattern") == SCHEMA["$defs"]["timestamp"]["pattern"]:
@@ -285,38 +305,30 @@ def near_misses(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
     return st.sampled_from(edges + SCALAR_NEAR_MISSES)
 
 
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
+JSON_VALUES = json_values(max_int=2**63 - 1, text_size=40, children=3, key_size=8, max_leaves=8)
+
+
+MOMENTS = st.datetimes()
+FRACTIONS = st.text("0123456789", min_size=1, max_size=9).map(lambda d: "." + d) | st.just("")
+OFFSETS = st.sampled_from("Zz") | st.builds(
+    lambda sign, h, m: f"{sign}{h:02d}:{m:02d}",
+    st.sampled_from("+-"),
+    st.integers(0, 23),
+    st.integers(0, 59),
 )
+SEPARATORS = st.sampled_from("Tt")
 
 
 @st.composite
 def timestamps(draw: st.DrawFn) -> str:
     """Strings the contract's date-time rule accepts, in all their allowed spellings."""
-    moment = draw(st.datetimes())
-    fraction = draw(
-        st.text("0123456789", min_size=1, max_size=9).map(lambda d: "." + d) | st.just("")
-    )
-    offset = draw(
-        st.sampled_from("Zz")
-        | st.builds(
-            lambda sign, h, m: f"{sign}{h:02d}:{m:02d}",
-            st.sampled_from("+-"),
-            st.integers(0, 23),
-            st.integers(0, 59),
-        )
-    )
-    return f"{moment:%Y-%m-%d}{draw(st.sampled_from('Tt'))}{moment:%H:%M:%S}{fraction}{offset}"
+    moment = draw(MOMENTS)
+    fraction = draw(FRACTIONS)
+    offset = draw(OFFSETS)
+    return f"{moment:%Y-%m-%d}{draw(SEPARATORS)}{moment:%H:%M:%S}{fraction}{offset}"
 
 
+@per_property
 def value_for(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Values that satisfy one property's own rules (conditions across fields aside)."""
     if "const" in prop:
@@ -338,6 +350,10 @@ def value_for(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
     return integers | st.floats(low, high, allow_nan=False, allow_infinity=False)
 
 
+EXTRA_FIELDS = st.dictionaries(st.text(max_size=10), JSON_VALUES, max_size=2)
+MUTATIONS = st.sampled_from(["none", "drop", "near_miss", "near_miss", "any_value", "other_type"])
+
+
 @st.composite
 def candidate_events(draw: st.DrawFn) -> dict[str, Any]:
     """A valid-looking event of a random type, then possibly one mutation."""
@@ -348,10 +364,8 @@ def candidate_events(draw: st.DrawFn) -> dict[str, Any]:
         if name in required or draw(st.booleans()):
             obj[name] = event_type if name == "type" else draw(value_for(dict(prop)))
     if draw(st.booleans()):
-        obj.update(draw(st.dictionaries(st.text(max_size=10), JSON_VALUES, max_size=2)))
-    mutation = draw(
-        st.sampled_from(["none", "drop", "near_miss", "near_miss", "any_value", "other_type"])
-    )
+        obj.update(draw(EXTRA_FIELDS))
+    mutation = draw(MUTATIONS)
     props = properties_of_type(SCHEMA, event_type)
     if mutation != "none":
         name = draw(st.sampled_from(sorted(obj)))

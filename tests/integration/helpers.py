@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.kafka.topics import ensure_topics
 
@@ -87,6 +87,41 @@ class WorkerProcess:
             code = self.process.wait(10)
         self._log.close()
         return code
+
+
+def read_committed(
+    bootstrap: str,
+    topic: str,
+    idle_polls: int = 6,
+    partition_fetch_bytes: int = 4 << 20,
+    fetch_bytes: int = 16 << 20,
+) -> list:
+    """Every committed record of `topic` (isolation read_committed), read from the start
+    until `idle_polls` polls of half a second in a row bring nothing."""
+
+    async def read() -> list:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=partition_fetch_bytes,
+            fetch_max_bytes=fetch_bytes,
+        )
+        await consumer.start()
+        records, quiet = [], 0
+        try:
+            while quiet < idle_polls:
+                batch = await consumer.getmany(timeout_ms=500)
+                got = [m for messages in batch.values() for m in messages]
+                records += got
+                quiet = 0 if got else quiet + 1
+        finally:
+            await consumer.stop()
+        return records
+
+    return asyncio.run(read())
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -41,7 +41,11 @@ from tests.integration.helpers import (
     unique,
     wait_until,
 )
-from tests.integration.worker_harness import WorkerRun, differences, parse_exposition
+from tests.integration.worker_harness import (
+    WorkerRun,
+    parse_exposition,
+    wait_until_equal,
+)
 
 pytestmark = pytest.mark.kafka
 SECRETS = {"segment": "seg-secret-1", "stripe": "whsec_test_secret_2", "zendesk": "zd-secret-3"}
@@ -540,21 +544,13 @@ def test_signed_webhooks_through_bridge_and_worker_equal_replay_of_the_translati
             assert status == 200, answer
         forged = orjson.dumps(payloads[0])
         assert _post(port, "segment", forged, {"X-Signature": "0" * 40})[0] == 401
-
-        def equal() -> bool:
-            return not differences(worker.metrics(), expected)
-
-        try:
-            wait_until(
-                equal, 240, worker.process, "the worker to match the replay of the translation"
-            )
-        except AssertionError as error:
-            raise AssertionError(
-                f"{error}\n"
-                + "\n".join(differences(worker.metrics(), expected))
-                + "\n"
-                + bridge.log_tail()
-            ) from None
+        wait_until_equal(
+            worker.metrics,
+            expected,
+            worker.process,
+            "the worker to match the replay of the translation",
+            also=bridge.log_tail,
+        )
         dead = [
             orjson.loads(r.value) for r in _read(kafka_bootstrap, [prefix + DEAD_LETTER_TOPIC], 1)
         ]

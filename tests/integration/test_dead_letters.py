@@ -10,54 +10,25 @@ import hashlib
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.contract.deadletter import MAX_RECORD_BYTES
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS
-from tests.integration.helpers import create_topics, produce, unique, wait_until
+from tests.integration.helpers import create_topics, produce, read_committed, unique, wait_until
 from tests.integration.worker_harness import (
+    CATCH_UP_S,
     WorkerRun,
-    differences,
     fresh_topics,
     kafka_messages,
     make_dataset,
     replay,
+    wait_until_equal,
 )
 
 pytestmark = pytest.mark.kafka
-CATCH_UP_S = 240
 # 400 KB of JSON whose every other character is a quote: carried twice (text and base64)
 # its record was about 1.1 MB, past the dead-letter topic's 1 MiB.
 LARGE = b'{"type":"login","tags":[' + b'"x",' * 100_000 + b'"x"]}'
-
-
-def read_committed(bootstrap: str, topic: str, idle_polls: int = 6) -> list:
-    """Every committed record of `topic` (read_committed), read until it stays quiet."""
-
-    async def read() -> list:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=4 << 20,
-            fetch_max_bytes=16 << 20,
-        )
-        await consumer.start()
-        records, quiet = [], 0
-        try:
-            while quiet < idle_polls:
-                batch = await consumer.getmany(timeout_ms=500)
-                got = [m for messages in batch.values() for m in messages]
-                records += got
-                quiet = 0 if got else quiet + 1
-        finally:
-            await consumer.stop()
-        return records
-
-    return asyncio.run(read())
 
 
 def test_large_rejected_message_gets_a_capped_dead_letter(kafka_bootstrap, tmp_path):
@@ -75,12 +46,7 @@ def test_large_rejected_message_gets_a_capped_dead_letter(kafka_bootstrap, tmp_p
         kafka_bootstrap, tmp_path, app_id=unique("dl"), prefix=prefix, as_of=dataset.as_of, name="w"
     )
     try:
-        wait_until(
-            lambda: not differences(run.metrics(), expected),
-            CATCH_UP_S,
-            run.process,
-            "the worker to match the replay",
-        )
+        wait_until_equal(run.metrics, expected, run.process, "the worker to match the replay")
         replayed = [orjson.loads(line) for line in dead_file.read_bytes().splitlines()]
         wait_until(
             lambda: (

@@ -32,14 +32,16 @@ from tests.integration.secure_broker import (
     SCRAM_USER,
     start_secure_broker,
 )
-from tests.integration.test_worker import CATCH_UP_S, _wait_equal
 from tests.integration.worker_harness import (
+    CATCH_UP_S,
     WorkerRun,
+    events_applied,
     fresh_topics,
     kafka_messages,
     make_dataset,
     parse_exposition,
     replay,
+    wait_until_equal,
 )
 
 pytestmark = pytest.mark.kafka
@@ -68,10 +70,6 @@ def _pulse(
     )
 
 
-def _events_applied(run: WorkerRun) -> float:
-    return sum(value for key, value in run.metrics().items() if key[0] == "pulse_events_total")
-
-
 @pytest.mark.parametrize("listener", ["sasl_ssl", "mtls"])
 def test_worker_through_a_secured_listener_equals_replay(secure, tmp_path, listener):
     dataset = make_dataset(
@@ -92,7 +90,12 @@ def test_worker_through_a_secured_listener_equals_replay(secure, tmp_path, liste
         env=env,
     )
     try:
-        _wait_equal([run], expected, f"the worker on the {listener} listener to match the replay")
+        wait_until_equal(
+            run.metrics,
+            expected,
+            run.process,
+            f"the worker on the {listener} listener to match the replay",
+        )
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
     log = run.log.read_text()
@@ -285,7 +288,7 @@ def test_credential_change_while_running_is_loud_and_sigterm_still_stops(secure,
     )
     try:
         wait_until(
-            lambda: _events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
+            lambda: events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
         )
         assert http_get(f"http://127.0.0.1:{run.port}/healthz")[0] == 200
         # The password changes and the broker restarts (as in the report): every
@@ -363,7 +366,7 @@ def test_http_port_serves_no_account_data_without_the_token(kafka_bootstrap, tmp
     )
     try:
         wait_until(
-            lambda: _events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
+            lambda: events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
         )
         base, second = f"http://127.0.0.1:{run.port}", f"http://127.0.0.1:{open_port}"
         account = dataset.messages[0].key.decode()
@@ -416,7 +419,7 @@ def test_sigterm_stops_the_worker_within_30_s_while_the_broker_hangs(secure, tmp
     assert broker_pid is not None
     try:
         wait_until(
-            lambda: _events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
+            lambda: events_applied(run) > 0, CATCH_UP_S, run.process, "the worker to apply events"
         )
         os.kill(broker_pid, signal.SIGSTOP)
         time.sleep(3)

@@ -14,27 +14,17 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
-from tests.integration.helpers import unique, wait_until
+from tests.integration.helpers import unique
 from tests.integration.worker_harness import (
     Dataset,
     WorkerRun,
-    differences,
     fresh_topics,
     make_dataset,
     replay,
+    wait_until_equal,
 )
 
 pytestmark = pytest.mark.kafka
-CATCH_UP_S = 240
-
-
-def _wait_equal(run: WorkerRun, expected: dict, what: str) -> None:
-    try:
-        wait_until(lambda: not differences(run.metrics(), expected), CATCH_UP_S, run.process, what)
-    except AssertionError as error:
-        raise AssertionError(
-            f"{error}\nfirst differences:\n" + "\n".join(differences(run.metrics(), expected))
-        ) from None
 
 
 def _transactional_produce(
@@ -92,7 +82,12 @@ def test_transactional_producer_with_an_aborted_transaction_equals_replay(
         name="w",
     )
     try:
-        _wait_equal(run, expected, "the worker to match the replay of the committed events")
+        wait_until_equal(
+            run.metrics,
+            expected,
+            run.process,
+            "the worker to match the replay of the committed events",
+        )
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
     log = run.log.read_text(errors="replace")
@@ -146,7 +141,12 @@ def test_records_deleted_where_the_worker_reads_next_are_logged_once_and_skipped
         kafka_bootstrap, tmp_path, app_id=app_id, prefix=prefix, as_of=dataset.as_of, name="w"
     )
     try:
-        _wait_equal(run, expected_first, "the worker to match the replay of the first half")
+        wait_until_equal(
+            run.metrics,
+            expected_first,
+            run.process,
+            "the worker to match the replay of the first half",
+        )
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
     committed = _admin(kafka_bootstrap, lambda admin: admin.list_consumer_group_offsets(app_id))
@@ -178,7 +178,12 @@ def test_records_deleted_where_the_worker_reads_next_are_logged_once_and_skipped
     expected, _ = replay(remaining, tmp_path)
     run.restart()
     try:
-        _wait_equal(run, expected, "the restarted worker to match the replay of what is left")
+        wait_until_equal(
+            run.metrics,
+            expected,
+            run.process,
+            "the restarted worker to match the replay of what is left",
+        )
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
     log = run.log.read_text(errors="replace")

@@ -15,37 +15,19 @@ from aiokafka import AIOKafkaConsumer
 
 from tests.integration.helpers import produce, unique, wait_until
 from tests.integration.worker_harness import (
+    CATCH_UP_S,
     WorkerRun,
-    differences,
+    events_applied,
     fresh_topics,
     kafka_messages,
     make_dataset,
-    parse_exposition,
+    owned_partitions,
     replay,
+    wait_until_equal,
 )
 from tests.test_exposition import promtool_check_metrics
 
 pytestmark = pytest.mark.kafka
-CATCH_UP_S = 240
-
-
-def _wait_equal(runs: list[WorkerRun], expected: dict, what: str) -> None:
-    def combined() -> dict:
-        total: dict = collections.Counter()
-        for run in runs:
-            for key, value in run.metrics().items():
-                total[key] += value
-        return total
-
-    def equal() -> bool:
-        return not differences(combined(), expected)
-
-    try:
-        wait_until(equal, CATCH_UP_S, runs[0].process, what)
-    except AssertionError as error:
-        raise AssertionError(
-            f"{error}\nfirst differences:\n" + "\n".join(differences(combined(), expected))
-        ) from None
 
 
 def test_worker_equals_replay(kafka_bootstrap, tmp_path):
@@ -59,7 +41,7 @@ def test_worker_equals_replay(kafka_bootstrap, tmp_path):
         kafka_bootstrap, tmp_path, app_id=unique("eq"), prefix=prefix, as_of=dataset.as_of, name="w"
     )
     try:
-        _wait_equal([run], expected, "the worker to match the replay")
+        wait_until_equal(run.metrics, expected, run.process, "the worker to match the replay")
         scraped = run.scrape()
         assert promtool_check_metrics(scraped.encode()) == ""
         for family in (
@@ -104,7 +86,12 @@ def test_worker_equals_replay_with_the_activity_knobs(kafka_bootstrap, tmp_path)
         extra=["--config", str(config)],
     )
     try:
-        _wait_equal([run], expected, "the worker to match the replay under the [engine] knobs")
+        wait_until_equal(
+            run.metrics,
+            expected,
+            run.process,
+            "the worker to match the replay under the [engine] knobs",
+        )
     finally:
         assert run.process.stop() == 0, run.process.log_tail()
 
@@ -126,7 +113,7 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(kafka_bootstra
     )
     try:
         wait_until(
-            lambda: sum(v for k, v in run.metrics().items() if k[0] == "pulse_events_total") > 0,
+            lambda: events_applied(run) > 0,
             CATCH_UP_S,
             run.process,
             "the worker to apply events",
@@ -134,7 +121,9 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(kafka_bootstra
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, start=half))
         run.process.stop(signal.SIGKILL)
         run.restart()
-        _wait_equal([run], expected, "the restarted worker to match the replay")
+        wait_until_equal(
+            run.metrics, expected, run.process, "the restarted worker to match the replay"
+        )
     finally:
         run.process.stop()
 
@@ -163,17 +152,8 @@ def test_two_workers_one_killed_survivor_takes_over(kafka_bootstrap, tmp_path):
         extra=["--batch-size", "50", "--checkpoint-events", "200"],
     )
     try:
-
-        def owns(run: WorkerRun) -> float:
-            text = run.scrape()
-            return (
-                parse_exposition(text, skip=frozenset()).get(("pulse_assigned_partitions", ()), 0)
-                if text
-                else 0
-            )
-
         wait_until(
-            lambda: owns(first) > 0 and owns(second) > 0,
+            lambda: owned_partitions(first) > 0 and owned_partitions(second) > 0,
             CATCH_UP_S,
             first.process,
             "both workers to own partitions",
@@ -181,14 +161,14 @@ def test_two_workers_one_killed_survivor_takes_over(kafka_bootstrap, tmp_path):
         half = len(dataset.messages) // 2
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, stop=half))
         wait_until(
-            lambda: sum(v for k, v in second.metrics().items() if k[0] == "pulse_events_total") > 0,
+            lambda: events_applied(second) > 0,
             CATCH_UP_S,
             second.process,
             "the second worker to apply events",
         )
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, start=half))
         second.process.stop(signal.SIGKILL)
-        _wait_equal([first], expected, "the survivor to match the replay")
+        wait_until_equal(first.metrics, expected, first.process, "the survivor to match the replay")
     finally:
         first.process.stop()
         second.process.stop()
@@ -271,7 +251,7 @@ def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(
         name="w",
     )
     try:
-        _wait_equal([run], expected, "the worker to match the replay")
+        wait_until_equal(run.metrics, expected, run.process, "the worker to match the replay")
         replayed = [orjson.loads(line) for line in dead_file.read_bytes().splitlines()]
         assert replayed, "the replay rejected nothing: the hostile stream is not hostile"
         records = _dead_letters(

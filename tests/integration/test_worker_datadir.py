@@ -9,12 +9,14 @@ import pytest
 from streams.worker.datadir import worker_data_dir
 from tests.integration.helpers import WorkerProcess, produce, unique, wait_until
 from tests.integration.worker_harness import (
+    CATCH_UP_S,
     WorkerRun,
-    differences,
+    events_applied,
     fresh_topics,
     kafka_messages,
     make_dataset,
     replay,
+    wait_until_equal,
 )
 
 pytestmark = pytest.mark.kafka
@@ -32,15 +34,15 @@ def test_a_second_worker_refuses_a_data_directory_a_live_worker_holds(kafka_boot
     )
     try:
         wait_until(
-            lambda: sum(v for k, v in first.metrics().items() if k[0] == "pulse_events_total") > 0,
-            240,
+            lambda: events_applied(first) > 0,
+            CATCH_UP_S,
             first.process,
             "the first worker to apply events",
         )
         store = worker_data_dir(first.data_dir)
         wait_until(
             lambda: any(path.is_file() for path in store.rglob("*") if path.name != ".lock"),
-            240,
+            CATCH_UP_S,
             first.process,
             "the first worker's store to have files",
         )
@@ -61,11 +63,8 @@ def test_a_second_worker_refuses_a_data_directory_a_live_worker_holds(kafka_boot
             "the refused worker deleted files"
         )
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, start=half))
-        wait_until(
-            lambda: not differences(first.metrics(), expected),
-            240,
-            first.process,
-            "the first worker to match the replay",
+        wait_until_equal(
+            first.metrics, expected, first.process, "the first worker to match the replay"
         )
     finally:
         assert first.process.stop() == 0, first.process.log_tail()

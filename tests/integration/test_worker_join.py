@@ -12,24 +12,26 @@ alone to equal replay. It fails with the gate removed (docs/worker.md, "The comm
 
 from __future__ import annotations
 
-import collections
 import signal
 
 import pytest
 
 from tests.integration.helpers import produce, unique, wait_until
 from tests.integration.worker_harness import (
+    CATCH_UP_S,
     WorkerRun,
+    combined_metrics,
     differences,
+    events_applied,
     fresh_topics,
     kafka_messages,
     make_dataset,
-    parse_exposition,
+    owned_partitions,
     replay,
+    wait_until_equal,
 )
 
 pytestmark = pytest.mark.kafka
-CATCH_UP_S = 240
 COUNTERS = ("pulse_events_total", "pulse_events_rejected_total", "pulse_events_duplicate_total")
 
 
@@ -55,7 +57,7 @@ def test_a_worker_joining_during_a_checkpoint_leaves_the_two_equal_to_replay(
         half = len(dataset.messages) // 2
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, stop=half))
         wait_until(
-            lambda: sum(v for k, v in first.metrics().items() if k[0] == "pulse_events_total") > 0,
+            lambda: events_applied(first) > 0,
             CATCH_UP_S,
             first.process,
             "the first worker to apply events",
@@ -73,58 +75,30 @@ def test_a_worker_joining_during_a_checkpoint_leaves_the_two_equal_to_replay(
             "the rebalance to begin during the checkpoint",
         )
 
-        def owns(run: WorkerRun) -> float:
-            text = run.scrape()
-            return (
-                parse_exposition(text, skip=frozenset()).get(("pulse_assigned_partitions", ()), 0)
-                if text
-                else 0
-            )
-
         wait_until(
-            lambda: owns(first) > 0 and owns(second) > 0,
+            lambda: owned_partitions(first) > 0 and owned_partitions(second) > 0,
             CATCH_UP_S,
             second.process,
             "both workers to own partitions",
         )
         produce(kafka_bootstrap, kafka_messages(dataset, prefix, start=half))
-
-        def combined_counters() -> dict:
-            total: dict = collections.Counter()
-            for run in runs:
-                for key, value in run.metrics().items():
-                    if key[0] in COUNTERS:
-                        total[key] += value
-            return total
-
-        want = {key: value for key, value in expected.items() if key[0] in COUNTERS}
-        try:
-            wait_until(
-                lambda: not differences(combined_counters(), want),
-                CATCH_UP_S,
-                first.process,
-                "the two workers' counters to add up to the replay's",
-            )
-        except AssertionError as error:
-            raise AssertionError(
-                f"{error}\n" + "\n".join(differences(combined_counters(), want))
-            ) from None
+        wait_until_equal(
+            lambda: combined_metrics(runs, COUNTERS),
+            {key: value for key, value in expected.items() if key[0] in COUNTERS},
+            first.process,
+            "the two workers' counters to add up to the replay's",
+        )
         assert all(run.process.alive() for run in runs)
         # ratios do not add up across workers (docs/worker.md): stop the second cleanly and
         # let the first recover its partitions from what the second wrote; then compare all
         assert second.process.stop() == 0, second.process.log_tail()
         runs.remove(second)
-        try:
-            wait_until(
-                lambda: not differences(first.metrics(), expected),
-                CATCH_UP_S,
-                first.process,
-                "the first worker, with every partition again, to match the replay",
-            )
-        except AssertionError as error:
-            raise AssertionError(
-                f"{error}\n" + "\n".join(differences(first.metrics(), expected))
-            ) from None
+        wait_until_equal(
+            first.metrics,
+            expected,
+            first.process,
+            "the first worker, with every partition again, to match the replay",
+        )
     finally:
         codes = [run.process.stop() for run in runs]
     assert codes == [0] * len(runs), [run.process.log_tail() for run in runs]
@@ -203,17 +177,12 @@ def test_the_commit_gate_keeps_a_commit_out_of_a_checkpoint_when_a_worker_joins_
         found = differences(counted, {k: v for k, v in expected.items() if k[0] in COUNTERS})
         assert not found, "\n".join([*found, f"marker: {marker.read_text()!r}"])
         # the account records follow in the background (streams/worker/record_cache.py)
-        try:
-            wait_until(
-                lambda: not differences(second.metrics(), expected),
-                CATCH_UP_S,
-                second.process,
-                "the second worker, with every partition, to match the replay",
-            )
-        except AssertionError as error:
-            raise AssertionError(
-                f"{error}\n" + "\n".join(differences(second.metrics(), expected))
-            ) from None
+        wait_until_equal(
+            second.metrics,
+            expected,
+            second.process,
+            "the second worker, with every partition, to match the replay",
+        )
     finally:
         codes = [run.process.stop() for run in runs]
     assert codes == [0] * len(runs), [run.process.log_tail() for run in runs]

@@ -10,18 +10,21 @@ pass, while a user, a ticket or an hour of ids stays far below it."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from datetime import UTC, datetime
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from streams.worker.state_parts import account_of
-from tests.integration.helpers import produce, unique
-from tests.integration.test_worker import _wait_equal
-from tests.integration.worker_harness import Dataset, WorkerRun, fresh_topics, replay
+from tests.integration.helpers import produce, read_committed, unique
+from tests.integration.worker_harness import (
+    Dataset,
+    WorkerRun,
+    fresh_topics,
+    replay,
+    wait_until_equal,
+)
 
 pytestmark = pytest.mark.kafka
 USERS = 12_000
@@ -93,33 +96,6 @@ class _Message:
         self.topic, self.key, self.value = topic, key, value
 
 
-def _changelog(bootstrap: str, topic: str) -> list:
-    async def read() -> list:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=32 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-        )
-        await consumer.start()
-        records = []
-        try:
-            quiet = 0
-            while quiet < 4:
-                batch = await consumer.getmany(timeout_ms=500)
-                got = [m for messages in batch.values() for m in messages]
-                records += got
-                quiet = 0 if got else quiet + 1
-        finally:
-            await consumer.stop()
-        return records
-
-    return asyncio.run(read())
-
-
 def test_an_account_of_many_users_is_checkpointed_in_parts_and_equals_replay(
     kafka_bootstrap, tmp_path
 ):
@@ -140,9 +116,15 @@ def test_an_account_of_many_users_is_checkpointed_in_parts_and_equals_replay(
         extra=["--batch-size", "1000", "--checkpoint-events", str(CHECKPOINT_EVENTS)],
     )
     try:
-        _wait_equal([run], expected, "the worker to match the replay")
+        wait_until_equal(run.metrics, expected, run.process, "the worker to match the replay")
         assert run.process.stop(signal.SIGTERM) == 0, run.process.log_tail()
-        records = _changelog(kafka_bootstrap, f"{app_id}-accounts-changelog")
+        records = read_committed(
+            kafka_bootstrap,
+            f"{app_id}-accounts-changelog",
+            idle_polls=4,
+            partition_fetch_bytes=32 << 20,
+            fetch_bytes=64 << 20,
+        )
         counters = [r for r in records if r.key.startswith(b"\x00counters/")]
         parts = [r for r in records if account_of(r.key) is not None]
         assert len(counters) >= 3, f"{len(counters)} checkpoints written; several expected"
@@ -151,6 +133,8 @@ def test_an_account_of_many_users_is_checkpointed_in_parts_and_equals_replay(
         biggest = max(len(r.value or b"") for r in parts)
         assert biggest <= PART_LIMIT, f"a part of {biggest} bytes"
         run.restart()  # reads the account back from its parts
-        _wait_equal([run], expected, "the restarted worker to match the replay")
+        wait_until_equal(
+            run.metrics, expected, run.process, "the restarted worker to match the replay"
+        )
     finally:
         run.process.stop()

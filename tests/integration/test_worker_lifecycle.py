@@ -16,15 +16,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.worker.datadir import CLEAN_MARKER, worker_data_dir
 from streams.worker.state import partition_of
 from tests.integration.helpers import produce, unique, wait_until
-from tests.integration.test_worker import CATCH_UP_S, _wait_equal
 from tests.integration.worker_harness import (
+    CATCH_UP_S,
     WorkerRun,
+    events_applied,
     fresh_topics,
     kafka_messages,
     make_dataset,
     parse_exposition,
     partition_series,
     replay,
+    wait_until_equal,
 )
 
 pytestmark = pytest.mark.kafka
@@ -34,10 +36,6 @@ SIGTERM_EXIT_S = 30  # issue 12 item 7: a worker told to stop while busy is gone
 
 def _ms(text: str) -> int:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def _applied(run: WorkerRun) -> float:
-    return sum(v for k, v in run.metrics().items() if k[0] == "pulse_events_total")
 
 
 def test_sigterm_while_catching_up_exits_in_time_commits_and_a_restart_equals_replay(
@@ -62,12 +60,12 @@ def test_sigterm_while_catching_up_exits_in_time_commits_and_a_restart_equals_re
     )
     try:
         wait_until(
-            lambda: _applied(run) > 0,
+            lambda: events_applied(run) > 0,
             CATCH_UP_S,
             run.process,
             "the worker to start applying events",
         )
-        busy = _applied(run)
+        busy = events_applied(run)
         assert busy < total, (
             "the worker caught up before it could be stopped: the dataset is too small"
         )
@@ -88,7 +86,9 @@ def test_sigterm_while_catching_up_exits_in_time_commits_and_a_restart_equals_re
             f"{busy:.0f} events were applied before SIGTERM but only {committed} offsets committed"
         )
         run.restart()
-        _wait_equal([run], expected, "the restarted worker to match the replay")
+        wait_until_equal(
+            run.metrics, expected, run.process, "the restarted worker to match the replay"
+        )
     finally:
         run.process.stop()
 
@@ -175,7 +175,9 @@ def test_a_rebalance_shows_no_dip_and_no_counter_going_backwards(kafka_bootstrap
     runs = {"a": first}
     scraper = Scraper(runs)
     try:
-        _wait_equal([first], expected, "the first worker to match the replay")
+        wait_until_equal(
+            first.metrics, expected, first.process, "the first worker to match the replay"
+        )
         scraper.start()
         time.sleep(3)  # every event is checkpointed (1 s) before the second worker joins
         second = WorkerRun(

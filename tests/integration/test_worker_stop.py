@@ -7,7 +7,14 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.helpers import produce, unique, wait_until
-from tests.integration.worker_harness import WorkerRun, fresh_topics, kafka_messages, make_dataset
+from tests.integration.worker_harness import (
+    CATCH_UP_S,
+    WorkerRun,
+    events_applied,
+    fresh_topics,
+    kafka_messages,
+    make_dataset,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -26,8 +33,8 @@ def test_sigterm_stops_cleanly_without_an_error_in_the_log(kafka_bootstrap, tmp_
     )
     try:
         wait_until(
-            lambda: sum(v for k, v in run.metrics().items() if k[0] == "pulse_events_total") > 0,
-            240,
+            lambda: events_applied(run) > 0,
+            CATCH_UP_S,
             run.process,
             "the worker to apply events",
         )

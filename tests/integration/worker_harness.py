@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -20,7 +22,12 @@ from tests.integration.helpers import (
     free_port,
     http_get,
     unique,
+    wait_until,
 )
+
+CATCH_UP_S = 240
+"""How long a worker may take to catch up with what was produced: not a timing assertion,
+only the point where a wait that never ends becomes a failure naming what it waited for."""
 
 # Families that describe the process, not the data: they differ between a worker and a
 # replay, or (the info gauges, 1 per process) do not add up over workers; and the process
@@ -204,3 +211,45 @@ def fresh_topics(bootstrap: str, partitions: int = 4) -> str:
         bootstrap, [prefix + topic for topic in (*SOURCE_TOPICS, DEAD_LETTER_TOPIC)], partitions
     )
     return prefix
+
+
+def combined_metrics(runs: Iterable[WorkerRun], families: Iterable[str] | None = None) -> dict:
+    """The workers' series added up (only `families` when given): what a set of workers
+    that share the partitions shows together."""
+    keep = None if families is None else frozenset(families)
+    total: dict = collections.Counter()
+    for run in runs:
+        for key, value in run.metrics().items():
+            if keep is None or key[0] in keep:
+                total[key] += value
+    return total
+
+
+def wait_until_equal(
+    actual: Callable[[], dict],
+    expected: dict,
+    worker: WorkerProcess,
+    what: str,
+    timeout: float = CATCH_UP_S,
+    also: Callable[[], str] | None = None,
+) -> None:
+    """Poll until `actual()` equals `expected` (`differences`), failing early if `worker`
+    dies; on failure, the first differences (and `also()`, e.g. another process's log)."""
+    try:
+        wait_until(lambda: not differences(actual(), expected), timeout, worker, what)
+    except AssertionError as error:
+        lines = [str(error), "first differences:", *differences(actual(), expected)]
+        raise AssertionError("\n".join([*lines, also()] if also else lines)) from None
+
+
+def events_applied(run: WorkerRun) -> float:
+    """Events the worker has applied (`pulse_events_total`, all partitions)."""
+    return sum(value for key, value in run.metrics().items() if key[0] == "pulse_events_total")
+
+
+def owned_partitions(run: WorkerRun) -> float:
+    """Partitions the worker owns now (`pulse_assigned_partitions`; 0 before it answers)."""
+    text = run.scrape()
+    if not text:
+        return 0
+    return parse_exposition(text, skip=frozenset()).get(("pulse_assigned_partitions", ()), 0)

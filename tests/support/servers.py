@@ -29,9 +29,18 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "ops" / "prometheus"
 ALERTMANAGER_CONFIG = REPO / "ops" / "alertmanager" / "alertmanager.yml"
+# How long the end-to-end tests wait, one constant per kind of wait. None is a timing
+# assertion: each only turns a hang into a failure that names what hung, so each is
+# generous enough for a heavily loaded machine (a run on two processes shares the cores
+# with the broker and the servers). pytest-timeout (600 s, pyproject.toml) is the backstop.
 START_TIMEOUT_S = 60.0
+"""A server (Prometheus, Alertmanager) answers /-/ready."""
 DATA_TIMEOUT_S = 90.0
-COMMAND_TIMEOUT_S = 300.0
+"""Data a server was handed (a scrape, an alert) shows in its API."""
+COMMAND_TIMEOUT_S = 540.0
+"""A command in a child process ends: `pulse`, promtool, amtool."""
+QUERY_TIMEOUT_S = 120.0
+"""One HTTP query answers (a range query over weeks of backfilled history is the largest)."""
 
 
 def binary(*names: str) -> str:
