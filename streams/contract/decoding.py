@@ -338,14 +338,16 @@ class Decoder:
         max_bytes: int = 65536,
         currencies: Collection[str] | None = None,
         rate_known: Callable[[str, int], bool] | None = None,
+        one_pass: bool = True,
     ) -> None:
         """`currencies`: the accepted codes (None: any well-formed code); `rate_known(code,
-        occurred_at)`: whether money in `code` at that time can be converted (None: always)."""
+        occurred_at)`: whether money in `code` at that time can be converted (None: always);
+        `one_pass=False`: the long way only (the tests and bench_decode compare the two)."""
         self.max_bytes = max_bytes
         self.currencies = None if currencies is None else frozenset(c.upper() for c in currencies)
         self.rate_known = rate_known
         self._specs = _type_specs()
-        self._wire_decoder, self._wire_specs = _one_pass()
+        self._wire_decoder, self._wire_specs = _one_pass() if one_pass else (None, {})
 
     def decode(self, raw: bytes, topic: str | None = None) -> Event | Rejection:
         """Decode one message; `topic` is the topic it came from (None: not checked).
