@@ -27,6 +27,13 @@ number as written (exact up to 15 significant digits, which any double round-tri
 currency upper case; absent optional fields take the schema's `default`, and
 `effective_at` defaults to `occurred_at`. `future_timestamp` and `too_late` are decided
 later, by `streams.ingest.admission`, and are listed here so that REASONS is the one list.
+
+One pass first. After check 1, msgspec decodes the bytes straight into a wire struct
+(`streams.contract.onepass`) whose constraints are the schema's, translated only where
+the translation is exact; what it accepts, checks 2 to 6 would accept too, so only the
+topic and currency checks remain and the event is built with the same conversions.
+Anything it refuses (or a type it has no struct for) runs checks 2 to 8 as above, which
+alone give reasons. tests/test_onepass.py proves both ways give the same results.
 """
 
 from __future__ import annotations
