@@ -7,10 +7,10 @@ import random
 import re
 import struct
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from streams.contract.decoding import Rejection
@@ -186,7 +186,7 @@ def test_duplicate_of_an_accepted_event() -> None:
     assert admission.admit(event) is ACCEPTED
     assert admission.admit(event) is DUPLICATE
     assert (
-        admission.admit(replace(event, occurred_at=T0 + 1)) is DUPLICATE
+        admission.admit(msgspec.structs.replace(event, occurred_at=T0 + 1)) is DUPLICATE
     )  # same id: the id decides
 
 
@@ -214,7 +214,9 @@ def test_duplicates_do_not_move_stream_time() -> None:
     admission = Admission(CONFIG, state)
     first = payment(T0, event_id="p-1")
     assert admission.admit(first) is ACCEPTED
-    assert admission.admit(replace(first, occurred_at=T0 + 100 * DAY_MS)) is DUPLICATE
+    assert (
+        admission.admit(msgspec.structs.replace(first, occurred_at=T0 + 100 * DAY_MS)) is DUPLICATE
+    )
     assert state["acme"].lanes["pulse.billing"].stream_time == T0
 
 

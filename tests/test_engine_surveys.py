@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec
 import pytest
 
 from streams.engine.engine import Engine
@@ -87,7 +86,7 @@ def test_anonymous_responses_count():
 
 
 def ces(t: int, score: int, scale: str | None):
-    return dataclasses.replace(survey(t, "ces", score), scale=scale)
+    return msgspec.structs.replace(survey(t, "ces", score), scale=scale)
 
 
 def test_ces_is_exported_with_7_as_very_easy_whatever_scale_each_response_states():

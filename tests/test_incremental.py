@@ -8,9 +8,9 @@ tests: no I/O."""
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from streams.contract.model import Payment, SubscriptionSet
@@ -194,9 +194,11 @@ def test_equals_with_payments_and_prices_in_currencies_whose_rate_changes() -> N
     for event in synthetic_events(12, days=35):
         if isinstance(event, (SubscriptionSet, Payment)):
             currency = "EUR" if event.account_id in ("acct0", "acct2") else "GBP"
-            event = replace(event, currency=currency)
+            event = msgspec.structs.replace(event, currency=currency)
         events.append(event)
-    events.append(replace(events[-1], event_id="late-pay", occurred_at=T0 + 20 * DAY_MS))
+    events.append(
+        msgspec.structs.replace(events[-1], event_id="late-pay", occurred_at=T0 + 20 * DAY_MS)
+    )
     dated = tuple(
         (T0 - DAY_MS + k * 3 * DAY_MS, code, Decimal(base) + Decimal(k) / 100)
         for k in range(15)

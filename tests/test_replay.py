@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import io
 import random
@@ -10,6 +9,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -29,7 +29,7 @@ TIME_FIELDS = ("occurred_at", "effective_at", "trial_ends_at")
 def to_line(event) -> bytes:
     """An engine test event as one line of the Kafka message format."""
     obj = {}
-    for field in dataclasses.fields(event):
+    for field in msgspec.structs.fields(event):
         value = getattr(event, field.name)
         if value is None:
             continue

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import MISSING, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import fastjsonschema
 import jsonschema
+import msgspec
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, note, settings
@@ -93,15 +93,17 @@ def test_every_type_has_a_definition_topic_and_example() -> None:
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 def test_schema_fields_are_the_model_fields(event_type: str) -> None:
     declared = set(properties_of_type(SCHEMA, event_type))
-    assert declared == {f.name for f in fields(CLASS_OF_TYPE[event_type])}
+    assert declared == {f.name for f in msgspec.structs.fields(CLASS_OF_TYPE[event_type])}
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 def test_schema_defaults_are_the_model_defaults(event_type: str) -> None:
     props = properties_of_type(SCHEMA, event_type)
-    with_default = [f for f in fields(CLASS_OF_TYPE[event_type]) if "default" in props[f.name]]
+    with_default = [
+        f for f in msgspec.structs.fields(CLASS_OF_TYPE[event_type]) if "default" in props[f.name]
+    ]
     for f in with_default:
-        assert f.default is not MISSING
+        assert f.default is not msgspec.NODEFAULT
         assert f.default == props[f.name]["default"] and type(f.default) is (
             Decimal if props[f.name]["type"] == "number" else int
         )

@@ -27,13 +27,20 @@ number as written (exact up to 15 significant digits, which any double round-tri
 currency upper case; absent optional fields take the schema's `default`, and
 `effective_at` defaults to `occurred_at`. `future_timestamp` and `too_late` are decided
 later, by `streams.ingest.admission`, and are listed here so that REASONS is the one list.
+
+One pass first. After check 1, msgspec decodes the bytes straight into a wire struct
+(`streams.contract.onepass`) whose constraints are the schema's, translated only where
+the translation is exact; what it accepts, checks 2 to 6 would accept too, so only the
+topic and currency checks remain and the event is built with the same conversions.
+Anything it refuses (or a type it has no struct for) runs checks 2 to 8 as above, which
+alone give reasons. tests/test_onepass.py proves both ways give the same results.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -42,9 +49,11 @@ from typing import Any
 import fastjsonschema
 import iso4217
 import jsonschema_rs
+import msgspec
 import orjson
 
 from streams.contract.model import CLASS_OF_TYPE, TOPIC_OF_TYPE, Event
+from streams.contract.onepass import wire_decoder, wire_struct
 from streams.contract.rfc3339 import epoch_ms
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "event.schema.json"
@@ -223,7 +232,7 @@ def exact_decimal(number: int | float) -> Decimal:
 
 _OCCURRED_AT = object()  # the default of effective_at: the event's own occurred_at
 _MISSING = object()  # an absent field
-_OCCURRED_AT_INDEX = [f.name for f in fields(Event)].index(
+_OCCURRED_AT_INDEX = [f.name for f in msgspec.structs.fields(Event)].index(
     "occurred_at"
 )  # every type's fields start with Event's
 
@@ -254,14 +263,21 @@ class _TypeSpec:
     converted: tuple[tuple[int, str, Callable[[Any], Any]], ...]  # (position, field, converter)
     currency_at: int | None  # position of `currency`, checked against a configured list
     effective_at: int | None  # position of a field whose default is occurred_at
+    wire: type[msgspec.Struct] | None  # the one-pass struct (streams.contract.onepass)
+    # One pass: (position, value when absent, converter or None) of every field the
+    # wire struct does not already hold as the event's value.
+    fills: tuple[tuple[int, Any, Callable[[Any], Any] | None], ...]
+    size: int  # the number of the event's fields
 
 
 def _type_spec(schema: Mapping[str, Any], event_type: str) -> _TypeSpec:
     cls = CLASS_OF_TYPE[event_type]
     props = properties_of_type(schema, event_type)
+    required = required_of_type(schema, event_type)
     defaults: list[tuple[str, Any]] = []
     converted: list[tuple[int, str, Callable[[Any], Any]]] = []
-    for position, field in enumerate(fields(cls)):
+    fills: list[tuple[int, Any, Callable[[Any], Any] | None]] = []
+    for position, field in enumerate(msgspec.structs.fields(cls)):
         prop = props[field.name]  # a test proves every dataclass field is in the schema
         convert = _converter(schema, prop)
         if field.name == "effective_at":
@@ -273,17 +289,26 @@ def _type_spec(schema: Mapping[str, Any], event_type: str) -> _TypeSpec:
         defaults.append((field.name, default))
         if convert is not None:
             converted.append((position, field.name, convert))
+        # msgspec hands over str and int as the event holds them (an integer field
+        # never yields a float there), so only other conversions and defaults remain.
+        one_pass = None if convert is int else convert
+        absent = None if field.name in required else default
+        if field.name != "type" and (one_pass is not None or absent is not None):
+            fills.append((position, absent, one_pass))
     names = [name for name, _ in defaults]
     return _TypeSpec(
         cls=cls,
         topic=TOPIC_OF_TYPE[event_type],
         validate=compile_type_validator(schema, event_type),
         accepts=compile_type_checker(schema, event_type),
-        required=required_of_type(schema, event_type),
+        required=required,
         defaults=tuple(defaults),
         converted=tuple(converted),
         currency_at=names.index("currency") if "currency" in names else None,
         effective_at=names.index("effective_at") if "effective_at" in names else None,
+        wire=wire_struct(event_type, type_schema(schema, event_type), cls),
+        fills=tuple(fills),
+        size=len(names),
     )
 
 
@@ -291,6 +316,14 @@ def _type_spec(schema: Mapping[str, Any], event_type: str) -> _TypeSpec:
 def _type_specs() -> dict[str, _TypeSpec]:
     schema = load_schema()
     return {t: _type_spec(schema, t) for t in TOPIC_OF_TYPE}
+
+
+@cache
+def _one_pass() -> tuple[msgspec.json.Decoder[Any] | None, dict[type, tuple[str, _TypeSpec]]]:
+    """The wire decoder and, per wire struct, its event type and spec."""
+    specs = _type_specs()
+    wires = {t: spec.wire for t, spec in specs.items() if spec.wire is not None}
+    return wire_decoder(wires), {wire: (t, specs[t]) for t, wire in wires.items()}
 
 
 @cache
@@ -312,22 +345,39 @@ class Decoder:
         max_bytes: int = 65536,
         currencies: Collection[str] | None = None,
         rate_known: Callable[[str, int], bool] | None = None,
+        one_pass: bool = True,
     ) -> None:
         """`currencies`: the accepted codes (None: any well-formed code); `rate_known(code,
-        occurred_at)`: whether money in `code` at that time can be converted (None: always)."""
+        occurred_at)`: whether money in `code` at that time can be converted (None: always);
+        `one_pass=False`: the long way only (the tests and bench_decode compare the two)."""
         self.max_bytes = max_bytes
         self.currencies = None if currencies is None else frozenset(c.upper() for c in currencies)
         self.rate_known = rate_known
         self._specs = _type_specs()
+        self._wire_decoder, self._wire_specs = _one_pass() if one_pass else (None, {})
 
     def decode(self, raw: bytes, topic: str | None = None) -> Event | Rejection:
-        """Decode one message; `topic` is the topic it came from (None: not checked)."""
+        """Decode one message; `topic` is the topic it came from (None: not checked).
+
+        One pass first: the wire structs (streams.contract.onepass) accept only what the
+        schema accepts. Anything they refuse takes the long way below, whose checks and
+        reasons are the definition of the module header."""
         try:
             if len(raw) > self.max_bytes:
                 return Rejection(
                     "too_large",
                     f"The message has {len(raw)} bytes, more than the limit of {self.max_bytes}.",
                 )
+            if self._wire_decoder is not None:
+                try:
+                    wire = self._wire_decoder.decode(raw)
+                except Exception:  # noqa: BLE001 - any refusal (msgspec's errors, bad UTF-8,
+                    pass  # RecursionError on deep nesting): the long way decides, with its reason
+                else:
+                    wire_type, wire_spec = self._wire_specs[type(wire)]
+                    if topic is not None and topic != wire_spec.topic:
+                        return _wrong_topic(wire_type, wire_spec, topic)
+                    return self._build_wire(wire, wire_type, wire_spec)
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as error:
@@ -348,10 +398,7 @@ class Decoder:
                     "The field 'type' is not one of the event types of the contract.",
                 )
             if topic is not None and topic != spec.topic:
-                return Rejection(
-                    "wrong_topic",
-                    f"Events of type {event_type!r} belong on {spec.topic!r}, not on {topic!r}.",
-                )
+                return _wrong_topic(event_type, spec, topic)
             if not spec.accepts(obj):
                 try:
                     spec.validate(obj)
@@ -372,6 +419,24 @@ class Decoder:
         for position, name, convert in spec.converted:
             if name in obj:
                 args[position] = convert(args[position])
+        return self._finish(args, spec)
+
+    def _build_wire(
+        self, wire: msgspec.Struct, event_type: str, spec: _TypeSpec
+    ) -> Event | Rejection:
+        """The event from a wire struct: the same values as `_build` gives for the object."""
+        args: list[Any] = [*_astuple(wire)[: spec.size - 1]]
+        args.insert(1, event_type)
+        for position, absent, convert in spec.fills:
+            value = args[position]
+            if value is None:
+                args[position] = absent
+            elif convert is not None:
+                args[position] = convert(value)
+        return self._finish(args, spec)
+
+    def _finish(self, args: list[Any], spec: _TypeSpec) -> Event | Rejection:
+        """The configured currency checks, effective_at's default, and the event."""
         if spec.currency_at is not None:
             code = args[spec.currency_at]
             if self.currencies is not None and code not in self.currencies:
@@ -386,6 +451,16 @@ class Decoder:
         if spec.effective_at is not None and args[spec.effective_at] is _OCCURRED_AT:
             args[spec.effective_at] = args[_OCCURRED_AT_INDEX]
         return spec.cls(*args)
+
+
+_astuple = msgspec.structs.astuple
+
+
+def _wrong_topic(event_type: str, spec: _TypeSpec, topic: str) -> Rejection:
+    return Rejection(
+        "wrong_topic",
+        f"Events of type {event_type!r} belong on {spec.topic!r}, not on {topic!r}.",
+    )
 
 
 _JSON_KIND = {

@@ -4,12 +4,21 @@ Contract v1 (schemas/ is the source of truth, docs/events.md explains it). Insid
 project, time is an integer of epoch milliseconds (UTC), parsed once at the edge; money
 is a `Decimal` in major units of its currency, exactly as the producer wrote it.
 Optional fields carry their documented defaults, so the engine never guesses.
+
+Events are frozen `msgspec.Struct`s: the decoder builds them in one pass from the bytes
+(streams/contract/decoding.py), and a Struct costs a fraction of a frozen dataclass to
+build. They behave like the frozen dataclasses they replace: positional or keyword
+construction, attribute access, equality by type and fields, hashing, pickling;
+`msgspec.structs.replace` and `msgspec.structs.fields` stand for `dataclasses.replace`
+and `dataclasses.fields`. `gc=False`: an event holds only str, int, Decimal and None, so
+it can never be part of a reference cycle and the garbage collector need not track it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+
+import msgspec
 
 # Event type -> the topic it must arrive on.
 TOPIC_OF_TYPE: dict[str, str] = {
@@ -37,8 +46,7 @@ SOURCE_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_OF_TYPE.values()))
 DEAD_LETTER_TOPIC = "pulse.dead-letter"
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True, gc=False):
     """Envelope shared by every type. `user_id` is None where the type allows it."""
 
     event_id: str
@@ -48,53 +56,44 @@ class Event:
     user_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Login(Event):
+class Login(Event, frozen=True, gc=False):
     session_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Logout(Event):
+class Logout(Event, frozen=True, gc=False):
     session_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FeatureUsed(Event):
+class FeatureUsed(Event, frozen=True, gc=False):
     feature: str = ""
     count: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class TicketOpened(Event):
+class TicketOpened(Event, frozen=True, gc=False):
     ticket_id: str = ""
     priority: str | None = None  # low|normal|high|urgent
     channel: str | None = None  # email|chat|phone|web|social
 
 
-@dataclass(frozen=True, slots=True)
-class TicketReplied(Event):
+class TicketReplied(Event, frozen=True, gc=False):
     ticket_id: str = ""
     author: str = ""  # agent|customer
 
 
-@dataclass(frozen=True, slots=True)
-class TicketResolved(Event):
+class TicketResolved(Event, frozen=True, gc=False):
     ticket_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class TicketReopened(Event):
+class TicketReopened(Event, frozen=True, gc=False):
     ticket_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class TicketRated(Event):
+class TicketRated(Event, frozen=True, gc=False):
     ticket_id: str = ""
     rating: int = 0  # 1..5
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriptionSet(Event):
+class SubscriptionSet(Event, frozen=True, gc=False):
     """subscription_started and subscription_changed: the subscription's terms from now on."""
 
     subscription_id: str = ""
@@ -108,14 +107,12 @@ class SubscriptionSet(Event):
     trial_ends_at: int | None = None  # epoch ms
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriptionCanceled(Event):
+class SubscriptionCanceled(Event, frozen=True, gc=False):
     subscription_id: str = ""
     effective_at: int = 0  # epoch ms; defaults to occurred_at
 
 
-@dataclass(frozen=True, slots=True)
-class Payment(Event):
+class Payment(Event, frozen=True, gc=False):
     """payment_failed and payment_succeeded."""
 
     subscription_id: str = ""
@@ -123,8 +120,7 @@ class Payment(Event):
     currency: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class SurveyResponse(Event):
+class SurveyResponse(Event, frozen=True, gc=False):
     survey: str = ""  # nps|csat|ces
     score: int = 0
     comment: str | None = None
@@ -133,23 +129,19 @@ class SurveyResponse(Event):
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Signup(Event):
+class Signup(Event, frozen=True, gc=False):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class OnboardingStepCompleted(Event):
+class OnboardingStepCompleted(Event, frozen=True, gc=False):
     step: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class OnboardingCompleted(Event):
+class OnboardingCompleted(Event, frozen=True, gc=False):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class AccountUpdated(Event):
+class AccountUpdated(Event, frozen=True, gc=False):
     """The account's CRM facts from now on: each event is the full record (an absent
     optional field is "not known", not "unchanged")."""
 
