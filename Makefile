@@ -32,8 +32,8 @@ CODE := streams tests bench tools
 lint: install
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/ruff check $(CODE)
-	$(BIN)/mypy --strict streams/engine streams/contract streams/ingest streams/kafka
-	$(BIN)/mypy streams/worker streams/cli
+	$(BIN)/mypy --strict streams/engine streams/contract streams/ingest streams/kafka streams/connectors streams/reports streams/generator
+	$(BIN)/mypy --strict streams/worker streams/cli
 	$(BIN)/lint-imports
 
 format: install

@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_worker import _scrape, _sum, produce_all  # noqa: E402
+from bench.shared import worker_args, write_performance_section  # noqa: E402
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
 from streams.devtools.localkafka import LocalKafka  # noqa: E402
 from streams.generator import GeneratorConfig, generate  # noqa: E402
@@ -94,24 +95,7 @@ def start_worker(
 ) -> tuple[WorkerProcess, int]:
     port = free_port()
     name = unique(name)
-    args = [
-        "-m",
-        "streams.cli",
-        "worker",
-        "--bootstrap",
-        bootstrap,
-        "--topic-prefix",
-        prefix,
-        "--app-id",
-        f"bench-{name}",
-        "--metrics-port",
-        str(port),
-        "--data-dir",
-        str(tmp / f"{name}-data"),
-        "--log-level",
-        "warning",
-        *extra,
-    ]
+    args = worker_args(bootstrap, prefix, f"bench-{name}", port, tmp / f"{name}-data", *extra)
     return WorkerProcess(args, {"PULSE_WEB_TOKEN": TOKEN}, tmp / f"{name}.log"), port
 
 
@@ -296,20 +280,10 @@ def read_run(
 
 
 def write_section(header: str, table: str, command: str) -> None:
-    path = REPO / "docs" / "performance.md"
-    text = path.read_text()
-    title = "## Account layer, live"
-    section = (
-        f"{title}\n\nMeasured {time.strftime('%Y-%m-%d')}: {header}.\n\n{table}\n\n"
+    write_performance_section(
+        f"## Account layer, live\n\nMeasured {time.strftime('%Y-%m-%d')}: {header}.\n\n{table}\n\n"
         f"Reproduce: `{command.replace('--write', '').strip()} --write`\n"
     )
-    start = text.find(title)
-    if start == -1:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    path.write_text(text)
 
 
 if __name__ == "__main__":

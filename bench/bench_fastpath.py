@@ -28,16 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_worker import backlog, log, produce_all  # noqa: E402
+from bench.shared import cpu_seconds  # noqa: E402
 from streams.contract.model import SOURCE_TOPICS  # noqa: E402
 from tests.integration.helpers import WorkerProcess, create_topics, free_port, http_get, unique  # noqa: E402
 
 PULSE = str(REPO / ".venv" / "bin" / "pulse")
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 def decode_run(

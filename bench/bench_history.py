@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,34 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.shared import generate_dataset, write_performance_section  # noqa: E402
 from streams.cli.history import OpenMetricsHistory, decode_inputs, parse_step, stepped_snapshots  # noqa: E402
 from streams.cli.replay import ReplaySummary, evaluation_time, ingest  # noqa: E402
 from streams.exposition import Exposition, metric_families, render_text  # noqa: E402
 from streams.ingest.pipeline import Pipeline  # noqa: E402
 from streams.pulse_config import PulseConfig  # noqa: E402
-
-GENERATE = """
-import sys
-from streams.generator import GeneratorConfig, generate
-accounts, days, seed, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-with open(path, "wb") as out:
-    for message in generate(GeneratorConfig(accounts=accounts, days=days, seed=seed)):
-        out.write(message.value + b"\\n")
-from streams.generator.generator_config import DEFAULT_END_MS
-print(DEFAULT_END_MS)
-"""
-
-
-def dataset(accounts: int, days: int, seed: int, path: Path) -> int:
-    """Write the dataset; return its end (epoch ms, exclusive)."""
-    result = subprocess.run(
-        [sys.executable, "-c", GENERATE, str(accounts), str(days), str(seed), str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    return int(result.stdout.strip().splitlines()[-1])
 
 
 def plain_replay(path: Path, config: PulseConfig) -> tuple[float, float, int]:
@@ -176,19 +152,6 @@ is now too late or a duplicate; tests/test_history.py covers both).
 """
 
 
-def write_docs(section: str) -> Path:
-    path = ROOT / "docs" / "performance.md"
-    text = path.read_text()
-    pattern = re.compile(r"^## History\n.*?(?=^## |\Z)", re.S | re.M)
-    text = (
-        pattern.sub(section + "\n", text)
-        if pattern.search(text)
-        else text.rstrip() + "\n\n" + section
-    )
-    path.write_text(text)
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1000)
@@ -207,7 +170,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pulse-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         data = scratch / "events.jsonl"
-        end = dataset(args.accounts, args.days, args.seed, data)
+        end = generate_dataset(args.accounts, args.days, args.seed, data).end_ms
         first = end - args.days * 86_400_000 + step
         steps = list(range(first, end + 1, step))
         if args.steps:
@@ -228,7 +191,7 @@ def main() -> None:
     section = report(plain, events, figures, len(steps), args, command)
     print(section)
     if args.write_docs:
-        print(f"written to {write_docs(section)}", file=sys.stderr)
+        print(f"written to {write_performance_section(section)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -32,31 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-GENERATE = """
-import sys, orjson
-from streams.generator import GeneratorConfig, generate
-accounts, days, seed, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-users = set()
-with open(path, "wb") as out:
-    for message in generate(GeneratorConfig(accounts=accounts, days=days, seed=seed)):
-        out.write(message.value + b"\\n")
-        if message.type in ("login", "feature_used"):
-            users.add((message.key, orjson.loads(message.value)["user_id"]))
-print(len(users))
-"""
-
-
-def generate(accounts: int, days: int, seed: int, path: Path) -> int:
-    """Write the dataset; return its number of distinct active users."""
-    result = subprocess.run(
-        [sys.executable, "-c", GENERATE, str(accounts), str(days), str(seed), str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    return int(result.stdout.strip().splitlines()[-1])
+from bench.shared import generate_dataset, write_performance_section  # noqa: E402
 
 
 def dataset(users: int, days: int, seed: int, path: Path) -> tuple[int, int]:
@@ -65,10 +41,10 @@ def dataset(users: int, days: int, seed: int, path: Path) -> tuple[int, int]:
     Account sizes are heavy-tailed, so the account count is estimated from a sample and
     corrected (at most twice) until the user count is within 10 % of the target."""
     accounts = 1000
-    found = generate(accounts, days, seed, path)
+    found = generate_dataset(accounts, days, seed, path).active_users
     for _ in range(3):
         accounts = max(1, round(accounts * users / max(found, 1)))
-        found = generate(accounts, days, seed, path)
+        found = generate_dataset(accounts, days, seed, path).active_users
         if abs(found - users) <= users / 10:
             break
     return accounts, found
@@ -151,22 +127,6 @@ Reproduce: `{command}`
 """
 
 
-def write_docs(section: str) -> Path:
-    path = ROOT / "docs" / "performance.md"
-    if path.exists():
-        text = path.read_text()
-        pattern = re.compile(r"^## Replay\n.*?(?=^## |\Z)", re.S | re.M)
-        text = (
-            pattern.sub(section + "\n", text)
-            if pattern.search(text)
-            else text.rstrip() + "\n\n" + section
-        )
-    else:
-        text = "# Performance\n\n" + section
-    path.write_text(text)
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
@@ -189,7 +149,7 @@ def main() -> None:
     section = report(one, many, users, accounts, args.days, command)
     print(section)
     if args.write_docs:
-        print(f"written to {write_docs(section)}", file=sys.stderr)
+        print(f"written to {write_performance_section(section)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.shared import cpu_seconds, worker_args, write_performance_section  # noqa: E402
 from streams.contract.model import DEAD_LETTER_TOPIC, SOURCE_TOPICS  # noqa: E402
 from streams.devtools.localkafka import LocalKafka  # noqa: E402
 from streams.generator import GeneratorConfig, generate  # noqa: E402
@@ -116,12 +117,6 @@ class Rate(NamedTuple):
 
     wall: float
     cpu: float
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _progress_rate(read_count, total: int, process, what: str, timeout: float = 1800) -> Rate:
@@ -247,23 +242,9 @@ def workers_run(
     processes, ports = [], []
     for number in range(count_of):
         port = free_port()
-        args = [
-            "-m",
-            "streams.cli",
-            "worker",
-            "--bootstrap",
-            bootstrap,
-            "--topic-prefix",
-            prefix,
-            "--app-id",
-            app_id,
-            "--metrics-port",
-            str(port),
-            "--data-dir",
-            str(tmp / f"worker-data-{count_of}-{number}"),
-            "--log-level",
-            "warning",
-        ]
+        args = worker_args(
+            bootstrap, prefix, app_id, port, tmp / f"worker-data-{count_of}-{number}"
+        )
         processes.append(WorkerProcess(args, {}, tmp / f"worker-{count_of}-{number}.log"))
         ports.append(port)
 
@@ -555,24 +536,11 @@ def main() -> None:
     print(table)
     print(f"\nreproduce: {command}")
     if args.write:
-        write_section(table, command)
-
-
-def write_section(table: str, command: str) -> None:
-    path = REPO / "docs" / "performance.md"
-    text = path.read_text() if path.exists() else "# Performance\n"
-    section = (
-        f"## Worker\n\nMeasured {time.strftime('%Y-%m-%d')} on this project's machine kind (2 cores), "
-        f"one run, all figures side by side against the local Apache Kafka broker.\n\n{table}\n\n"
-        f"Reproduce: `{command}`\n"
-    )
-    start = text.find("## Worker")
-    if start == -1:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    path.write_text(text)
+        write_performance_section(
+            f"## Worker\n\nMeasured {time.strftime('%Y-%m-%d')} on this project's machine kind (2 cores), "
+            f"one run, all figures side by side against the local Apache Kafka broker.\n\n{table}\n\n"
+            f"Reproduce: `{command}`\n"
+        )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from streams.cli.accounts import records_from_files
+from streams.engine.health import DEFAULT_HEALTH_TOML
 from streams.engine.timeline import DAY_MS
 from streams.generator import GeneratorConfig, generate
-from tests.oracle import Oracle
+from tests.oracle import Oracle, Policy
 from tests.oracle.accounts import account_rows
 
 RATES = {"USD": Decimal("1"), "EUR": Decimal("1.0825"), "GBP": Decimal("1.2675")}
@@ -44,47 +45,24 @@ completion_days = 14
 cohort_days = 30
 stuck_days = 5
 
-[accounts.health]
-onboarding_days = 21
-bands = [50, 75]
-
 [accounts.health.profiles.big]
 segments = ["enterprise"]
-dimensions = { engagement = 40, adoption = 40, financial = 20 }
+dimensions = { engagement = 30, adoption = 30, support = 10, sentiment = 10, financial = 20 }
 measures = [
   { measure = "active_users_30d", dimension = "engagement", weight = 1, linear = [0, 20] },
   { measure = "license_utilisation", dimension = "adoption", weight = 1, linear = [0.2, 0.9] },
+  { measure = "tickets_opened_30d", dimension = "support", weight = 1, linear = [6, 0] },
+  { measure = "ces", dimension = "sentiment", weight = 1, good = 6, average = 4 },
   { measure = "days_past_due", dimension = "financial", weight = 1, good = 0, average = 7 },
 ]
-
-[accounts.health.profiles.default]
-dimensions = { engagement = 30, adoption = 25, support = 15, sentiment = 15, financial = 15 }
-measures = [
-  { measure = "stickiness", dimension = "engagement", weight = 2, good = 0.2, average = 0.1 },
-  { measure = "days_since_activity", dimension = "engagement", weight = 1, good = 3, average = 14 },
-  { measure = "license_utilisation", dimension = "adoption", weight = 1, good = 0.8, average = 0.5 },
-  { measure = "plan_feature_adoption", dimension = "adoption", weight = 1, linear = [0.0, 0.5] },
-  { measure = "urgent_tickets_open", dimension = "support", weight = 1, good = 0, average = 0 },
-  { measure = "tickets_open", dimension = "support", weight = 1, good = 1, average = 3 },
-  { measure = "tickets_opened_30d", dimension = "support", weight = 1, linear = [6, 0] },
-  { measure = "nps", dimension = "sentiment", weight = 1, good = 30, average = 0 },
-  { measure = "csat", dimension = "sentiment", weight = 1, good = 0.85, average = 0.7 },
-  { measure = "ces", dimension = "sentiment", weight = 1, good = 6, average = 4 },
-  { measure = "days_past_due", dimension = "financial", weight = 2, good = 0, average = 7 },
-  { measure = "mrr_change_30d_ratio", dimension = "financial", weight = 1, good = 0.0, average = -0.1 },
-]
-
-[accounts.health.profiles.onboarding]
-dimensions = { engagement = 40, adoption = 40, support = 20 }
-measures = [
-  { measure = "onboarding_progress", dimension = "adoption", weight = 2, linear = [0.0, 1.0] },
-  { measure = "days_since_onboarding_step", dimension = "adoption", weight = 1, good = 3, average = 7 },
-  { measure = "activated", dimension = "adoption", weight = 1, good = 1, average = 1 },
-  { measure = "days_since_activity", dimension = "engagement", weight = 1, good = 2, average = 7 },
-  { measure = "urgent_tickets_open", dimension = "support", weight = 1, good = 0, average = 0 },
-  { measure = "tickets_open", dimension = "support", weight = 1, good = 1, average = 3 },
-]
 """
+
+# The shipped health configuration (its default and onboarding profiles, from their one
+# home), with a shorter onboarding window than the shipped 30 days, so that both sides
+# must read it, and the enterprise profile above.
+SHIPPED_HEALTH = DEFAULT_HEALTH_TOML.replace("onboarding_days = 30", "onboarding_days = 21")
+assert SHIPPED_HEALTH != DEFAULT_HEALTH_TOML, "the shipped onboarding window moved: update the test"
+CONFIG += SHIPPED_HEALTH
 
 # engine record path -> oracle column
 EXACT = {
@@ -151,12 +129,14 @@ def _close(a: object, b: object) -> bool:
     return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-6)
 
 
-def disagreements(dataset: Path, as_of_ms: int | None, config_path: Path) -> list[str]:
+def disagreements(
+    dataset: Path, as_of_ms: int | None, config_path: Path, policy: Policy | None = None
+) -> list[str]:
     _, records = records_from_files(
         (str(dataset),), None if as_of_ms is None else str(as_of_ms), str(config_path)
     )
-    with Oracle(dataset, rates=RATES) as oracle:
-        expected = account_rows(oracle, as_of_ms, CONFIG)
+    with Oracle(dataset, rates=RATES, policy=policy or Policy()) as oracle:
+        expected = account_rows(oracle, as_of_ms, config_path.read_text())
     problems = []
     if {r["account_id"] for r in records} != set(expected):
         problems.append(
@@ -211,3 +191,37 @@ def test_account_records_agree_with_the_oracle(seed: int, tmp_path: Path) -> Non
         dataset, 1772236800000 - (seed % 9) * DAY_MS - 3_600_000 * (seed % 5), config_path
     )
     assert not problems, "engine != oracle:\n" + "\n".join(problems[:60])
+
+
+ACTIVE_USER_FIELDS = (
+    "active_users_1d",
+    "active_users_7d",
+    "active_users_30d",
+    "stickiness",
+    "license_utilisation",
+)
+
+
+def test_active_users_follow_the_configured_activity_types(tmp_path: Path) -> None:
+    """`[engine] activity_types = ["feature_used"]`: a login alone makes no account user
+    active, for the engine's records and for the oracle's alike. The generated users log in
+    whenever they use a feature, so half of the accounts lose their feature use here.
+
+    Compared: the active-user counts and the ratios built on them. (days_since_activity of
+    an account with logins only is not compared: the engine says 30, "30 or more", where
+    docs/accounts.md reads as None or the days since the latest login.)"""
+    messages = list(generate(GeneratorConfig(accounts=10, days=35, seed=7)))
+    login_only = sorted({m.key for m in messages})[::2]
+    dataset = tmp_path / "events.jsonl"
+    dataset.write_bytes(
+        b"".join(
+            m.value + b"\n"
+            for m in messages
+            if not (m.type == "feature_used" and m.key in login_only)
+        )
+    )
+    config_path = tmp_path / "pulse.toml"
+    config_path.write_text('[engine]\nactivity_types = ["feature_used"]\n' + CONFIG)
+    problems = disagreements(dataset, None, config_path, Policy(activity_types=("feature_used",)))
+    compared = [p for p in problems if p.split()[1].rstrip(":") in ACTIVE_USER_FIELDS]
+    assert not compared, "engine != oracle:\n" + "\n".join(compared)

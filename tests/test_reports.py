@@ -23,6 +23,8 @@ from streams.engine import cohorts
 from streams.engine.records import to_json_ready
 from streams.generator import GeneratorConfig, generate
 from streams.pulse_config import PulseConfig
+from streams.reports.portfolio import portfolio_context
+from streams.reports.render import render
 from streams.reports.timeline import Period, points
 from tests.test_history import one_instant
 
@@ -298,3 +300,28 @@ def test_the_qbr_onboarding_row_says_plainly_when_no_steps_are_configured(
     row = onboarding_row(page)
     done = figures(page).values["onboarding.steps_done"]
     assert f"{done} of 3" in row, row
+
+
+def test_the_band_table_writes_its_changes_with_thousands_separators(events: Path):
+    """The portfolio's "change" columns of accounts and MRR per band read like the columns
+    beside them (before: +74154.27 next to 84,988.14)."""
+    context = portfolio_context((str(events),), Period.parse(FROM, TO), PulseConfig())
+    context["first"]["bands"]["green"] = {"accounts": 10, "mrr": 1_000.25}
+    context["last"]["bands"]["green"] = {"accounts": 2_010, "mrr": 1_234_567.75}
+    rows = Rows()
+    rows.feed(render("portfolio.html.j2", **context))
+    (green,) = [row.split(" | ") for row in rows.rows if row.startswith("green")]
+    assert green[1:] == ["10", "2,010", "+2,000", "1,000.25", "1,234,567.75", "+1,233,567.50"]
+
+
+@pytest.mark.parametrize("kind", ["qbr", "portfolio"])
+def test_every_chart_title_fits_on_one_line(kind: str, events: Path, tmp_path: Path):
+    """pygal wraps a title wider than its chart into several title lines (before: "License
+    utilisation (users 30d / seats" over "paid)" in the QBR's half-width chart)."""
+    out = tmp_path / f"{kind}.html"
+    account = (busiest_account(events),) if kind == "qbr" else ()
+    report(kind, *account, events, "--from", FROM, "--to", TO, "--out", out)
+    charts = out.read_text().split("<svg")[1:]
+    titles = [re.findall(r'class="title plot_title">([^<]*)<', chart) for chart in charts]
+    assert charts
+    assert all(len(lines) == 1 for lines in titles), titles

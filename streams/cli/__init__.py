@@ -61,7 +61,7 @@ class LazyGroup(click.Group):
             return None
         target, _ = SUBCOMMANDS[name]
         module_name, attribute = target.split(":")
-        command = getattr(importlib.import_module(module_name), attribute)
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
         show_envvars(command)
         return command
 

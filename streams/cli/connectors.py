@@ -10,10 +10,12 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
 from streams.errors import PulseError
+from streams.kafka.options import bootstrap_option, topic_prefix_option
 from streams.kafka.security import (
     KafkaSecurity,
     client_log_muted,
@@ -21,22 +23,8 @@ from streams.kafka.security import (
     security_options,
 )
 
-_bootstrap = click.option(
-    "--bootstrap",
-    default="127.0.0.1:9092",
-    show_default=True,
-    envvar="PULSE_BOOTSTRAP",
-    help="Kafka bootstrap servers, host:port[,host:port].",
-)
-_prefix = click.option(
-    "--topic-prefix",
-    default="",
-    envvar="PULSE_TOPIC_PREFIX",
-    help="Prefix of every topic name (as pulse worker --topic-prefix).",
-)
 
-
-def _security(options: dict) -> KafkaSecurity:
+def _security(options: dict[str, Any]) -> KafkaSecurity:
     try:
         return KafkaSecurity.from_options(options)
     except PulseError as error:
@@ -50,8 +38,8 @@ def _logging() -> None:
 
 
 @click.command()
-@_bootstrap
-@_prefix
+@bootstrap_option
+@topic_prefix_option
 @click.option(
     "--bind",
     default="127.0.0.1",
@@ -194,8 +182,8 @@ def webhooks(
 
 
 @click.command()
-@_bootstrap
-@_prefix
+@bootstrap_option
+@topic_prefix_option
 @click.option(
     "--group-id",
     default="pulse-bridge",

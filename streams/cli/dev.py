@@ -10,8 +10,9 @@ import click
 
 from streams.devtools.localkafka import DEFAULT_HOME, LocalKafka, SecureListeners
 from streams.errors import PulseError
+from streams.kafka.options import bootstrap_option, partitions_option
 from streams.kafka.security import KafkaSecurity, security_options
-from streams.kafka.topics import DEFAULT_PARTITIONS, PROJECT_TOPICS, ensure_topics_sync
+from streams.kafka.topics import PROJECT_TOPICS, ensure_topics_sync
 
 _port = click.option(
     "--port",
@@ -27,13 +28,6 @@ _home = click.option(
     show_default=True,
     envvar="PULSE_KAFKA_HOME",
     help="Cache folder for the jars, data and logs (git-ignored).",
-)
-_partitions = click.option(
-    "--partitions",
-    default=DEFAULT_PARTITIONS,
-    show_default=True,
-    envvar="PULSE_PARTITIONS",
-    help="Partition count of every project topic.",
 )
 
 
@@ -57,7 +51,7 @@ def kafka() -> None:
 @kafka.command()
 @_port
 @_home
-@_partitions
+@partitions_option
 @click.option(
     "--sasl-ssl-port",
     type=int,
@@ -151,14 +145,8 @@ def logs(port: int, home: Path, lines: int) -> None:
 
 
 @dev.command()
-@click.option(
-    "--bootstrap",
-    default="127.0.0.1:9092",
-    show_default=True,
-    envvar="PULSE_BOOTSTRAP",
-    help="Kafka bootstrap servers.",
-)
-@_partitions
+@bootstrap_option
+@partitions_option
 @click.option(
     "--prefix",
     default="",

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import click
 
@@ -25,6 +25,8 @@ from streams.kafka.security import KafkaSecurity, security_options
 LIVE_DEFAULT_RATE = 20.0
 FUTURE_SLACK_MS = 5 * 60 * 1000  # consumers reject events more than 5 minutes ahead
 
+FC = TypeVar("FC", bound=Callable[..., object])
+
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -32,6 +34,11 @@ def _now_ms() -> int:
 
 def _echo(text: str) -> None:
     click.echo(text, err=True)
+
+
+def _fraction_option(name: str, help: str) -> Callable[[FC], FC]:
+    """An option of a share of the valid events (--duplicates, --late, --malformed): 0 to 1."""
+    return click.option(name, default=0.0, type=click.FloatRange(0, 1), help=help)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -86,23 +93,17 @@ def _echo(text: str) -> None:
     show_default=f"unlimited; {LIVE_DEFAULT_RATE:g}/s for the --live feed",
     help="Messages per second for the whole run (backlog and live feed).",
 )
-@click.option(
+@_fraction_option(
     "--duplicates",
-    default=0.0,
-    type=click.FloatRange(0, 1),
-    help="Exact re-sends of earlier valid messages, as a fraction of valid events.",
+    "Exact re-sends of earlier valid messages, as a fraction of valid events.",
 )
-@click.option(
+@_fraction_option(
     "--late",
-    default=0.0,
-    type=click.FloatRange(0, 1),
-    help="Activity events stamped 36-60 days behind their account (rejected as too late), as a fraction of valid events.",
+    "Activity events stamped 36-60 days behind their account (rejected as too late), as a fraction of valid events.",
 )
-@click.option(
+@_fraction_option(
     "--malformed",
-    default=0.0,
-    type=click.FloatRange(0, 1),
-    help="Messages that must fail decoding (bad JSON, missing or mistyped fields, bad values; with --bootstrap also wrong topics), as a fraction of valid events.",
+    "Messages that must fail decoding (bad JSON, missing or mistyped fields, bad values; with --bootstrap also wrong topics), as a fraction of valid events.",
 )
 @click.option(
     "--live",

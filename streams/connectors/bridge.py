@@ -23,6 +23,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -43,7 +44,7 @@ class BridgeStats:
 
     raw: int = 0
     produced: int = 0
-    dead_letters: Counter = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
 
 
 def route(
@@ -164,7 +165,7 @@ async def run_bridge(
     return stats
 
 
-async def _close(consumer, producer) -> None:
+async def _close(consumer: Any, producer: Any) -> None:
     for client in (consumer, producer):
         try:
             await client.stop()

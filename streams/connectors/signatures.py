@@ -17,7 +17,6 @@ Comparisons are constant-time. A verdict never contains the secret or the signat
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +51,38 @@ def _stale(tolerance: int) -> Refusal:
     )
 
 
+def _digest(secret: str, message: bytes, algorithm: str = "sha256") -> bytes:
+    """HMAC(secret, message): the one construction every sender's scheme is built on."""
+    return hmac.new(secret.encode(), message, algorithm).digest()
+
+
+def _stripe_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Stripe's v1: hex HMAC-SHA256 of "<t>.<body>"."""
+    return _digest(secret, timestamp.encode() + b"." + body).hex()
+
+
+def _zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Zendesk's: base64 HMAC-SHA256 of timestamp + body."""
+    return base64.b64encode(_digest(secret, timestamp.encode() + body)).decode("ascii")
+
+
+def _segment_signature(secret: str, body: bytes) -> str:
+    """Segment's X-Signature: hex HMAC-SHA1 of the body."""
+    return _digest(secret, body, "sha1").hex()
+
+
+def _checked(
+    expected: str, signatures: list[str], signed_at: float | None, now: float, tolerance: int
+) -> Refusal | None:
+    """The common end of every check: a constant-time match against any of the request's
+    signatures, then (for schemes that sign a time) the replay window around `now`."""
+    if not any(hmac.compare_digest(expected, signature) for signature in signatures):
+        return _BAD
+    if signed_at is not None and abs(now - signed_at) > tolerance:
+        return _stale(tolerance)
+    return None
+
+
 def verify_stripe(
     headers: Mapping[str, str],
     body: bytes,
@@ -75,14 +106,8 @@ def verify_stripe(
             "malformed_signature",
             "The Stripe-Signature header has no t=<seconds> and v1=<signature>.",
         )
-    expected = hmac.new(
-        secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
-    ).hexdigest()
-    if not any(hmac.compare_digest(expected, signature) for signature in signatures):
-        return _BAD
-    if abs(now - int(timestamp)) > tolerance:
-        return _stale(tolerance)
-    return None
+    expected = _stripe_signature(secret, timestamp, body)
+    return _checked(expected, signatures, int(timestamp), now, tolerance)
 
 
 def verify_zendesk(
@@ -98,20 +123,19 @@ def verify_zendesk(
         return _missing("X-Zendesk-Webhook-Signature")
     if not timestamp:
         return _missing("X-Zendesk-Webhook-Signature-Timestamp")
-    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
-    if not hmac.compare_digest(base64.b64encode(digest).decode("ascii"), signature):
-        return _BAD
+    expected = _zendesk_signature(secret, timestamp, body)
     try:
-        signed_at = datetime.fromisoformat(timestamp).timestamp()
+        signed_at: float | None = datetime.fromisoformat(timestamp).timestamp()
     except ValueError:
+        signed_at = None
+    refusal = _checked(expected, [signature], signed_at, now, tolerance)
+    if refusal is None and signed_at is None:  # signed as sent, but the time cannot be read
         return Refusal(
             400,
             "malformed_signature",
             "X-Zendesk-Webhook-Signature-Timestamp is not an RFC 3339 time.",
         )
-    if abs(now - signed_at) > tolerance:
-        return _stale(tolerance)
-    return None
+    return refusal
 
 
 def verify_segment(
@@ -123,8 +147,7 @@ def verify_segment(
 ) -> Refusal | None:
     signature = headers.get("X-Signature")
     if signature:
-        expected = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
-        return None if hmac.compare_digest(expected, signature) else _BAD
+        return _checked(_segment_signature(secret, body), [signature], None, now, tolerance)
     authorization = headers.get("Authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
@@ -149,7 +172,7 @@ def verify_any(
     """Accept a request signed with any of the comma-separated `secrets` (a Zendesk event
     webhook and a ratings trigger webhook have one secret each; a rolled secret overlaps
     its successor). The refusal is the first that is not a mismatch, else bad_signature."""
-    refusal = Refusal(401, "bad_signature", "No secret is configured.")
+    refusal: Refusal | None = Refusal(401, "bad_signature", "No secret is configured.")
     for secret in (part.strip() for part in secrets.split(",")):
         if secret:
             refusal = VERIFIERS[source](headers, body, secret, now, tolerance)
@@ -163,21 +186,17 @@ def verify_any(
 
 def sign_stripe(body: bytes, secret: str, timestamp: int) -> str:
     """The Stripe-Signature header value Stripe would send."""
-    signature = hmac.new(
-        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
-    ).hexdigest()
-    return f"t={timestamp},v1={signature}"
+    return f"t={timestamp},v1={_stripe_signature(secret, str(timestamp), body)}"
 
 
 def sign_zendesk(body: bytes, secret: str, timestamp: str) -> dict[str, str]:
     """The two signature headers Zendesk would send."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
     return {
-        "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode("ascii"),
+        "X-Zendesk-Webhook-Signature": _zendesk_signature(secret, timestamp, body),
         "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
     }
 
 
 def sign_segment(body: bytes, secret: str) -> str:
     """The X-Signature header value Segment's webhook destination would send."""
-    return hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+    return _segment_signature(secret, body)

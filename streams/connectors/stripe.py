@@ -79,7 +79,8 @@ def translate(payload: dict[str, Any], config: StripeConfig) -> Result:
     kind = payload.get("type")
     occurred_at = epoch_seconds_ms(payload.get("created"))
     data = payload.get("data")
-    obj = data.get("object") if isinstance(data, dict) else None
+    data = data if isinstance(data, dict) else {}
+    obj = data.get("object")
     if payload.get("object") != "event" or event_id is None or not isinstance(obj, dict):
         return Untranslatable(
             "not_an_event", "The Stripe payload is not an event object with an id and data.object."
@@ -249,7 +250,11 @@ def _recurring_discount_percent(
         if coupon.get("duration") == "repeating" and end is not None and end <= occurred_at:
             continue  # ended (RFC 3339 UTC strings of one format compare as instants)
         percent = coupon.get("percent_off")
-        if type(percent) in (int, float) and 0 <= percent <= 100:
+        if (
+            isinstance(percent, int | float)
+            and not isinstance(percent, bool)
+            and 0 <= percent <= 100
+        ):
             return percent
         off = _amount_off_percent(coupon, items, config)
         if off is not None:
@@ -262,16 +267,16 @@ def _amount_off_percent(
 ) -> float | None:
     """A fixed `amount_off` per invoice as a percent of the licensed items' amount per
     invoice, when they all bill in the coupon's currency; None otherwise."""
-    currency = coupon.get("currency")
-    off = _major(coupon.get("amount_off"), currency)
-    if not off or not isinstance(currency, str):
+    currency = _currency(coupon.get("currency"))
+    off = None if currency is None else _major(coupon.get("amount_off"), currency)
+    if currency is None or not off:
         return None
     total = Decimal(0)
     for item in items:
         terms = _item_terms(item, config)
         if terms is None:
             continue
-        if terms["currency"] != currency.upper():
+        if terms["currency"] != currency:
             return None
         total += Decimal(str(terms["amount"])) * terms.get("quantity", 1)
     if total <= 0:
@@ -284,9 +289,9 @@ def _item_terms(item: dict[str, Any], config: StripeConfig) -> dict[str, Any] | 
     price = item.get("price") if isinstance(item.get("price"), dict) else item.get("plan")
     if not isinstance(price, dict):
         return None
-    recurring = (
-        price.get("recurring") if isinstance(price.get("recurring"), dict) else price
-    )  # plan: fields at top
+    recurring = price.get("recurring")
+    if not isinstance(recurring, dict):
+        recurring = price  # a plan: its fields at the top
     interval, count = recurring.get("interval"), recurring.get("interval_count", 1)
     if interval not in _INTERVALS or type(count) is not int or not 1 <= count <= 1000:
         return None
@@ -295,7 +300,9 @@ def _item_terms(item: dict[str, Any], config: StripeConfig) -> dict[str, Any] | 
         or price.get("billing_scheme", "per_unit") != "per_unit"
     ):
         return None
-    currency = price.get("currency")
+    currency = _currency(price.get("currency"))
+    if currency is None:
+        return None
     amount = _major(price.get("unit_amount_decimal", price.get("amount_decimal")), currency)
     if amount is None:
         amount = _major(price.get("unit_amount", price.get("amount")), currency)
@@ -305,7 +312,7 @@ def _item_terms(item: dict[str, Any], config: StripeConfig) -> dict[str, Any] | 
     terms: dict[str, Any] = {
         "plan": _plan(price, config),
         "amount": amount,
-        "currency": currency.upper(),
+        "currency": currency,
         "interval": interval,
     }
     if count != 1:
@@ -327,10 +334,13 @@ def _plan(price: dict[str, Any], config: StripeConfig) -> str:
     return "unknown"
 
 
-def _major(minor: object, currency: object) -> int | float | None:
+def _currency(value: object) -> str | None:
+    """A three-letter currency code, upper case (Stripe sends lower case); None otherwise."""
+    return value.upper() if isinstance(value, str) and len(value) == 3 else None
+
+
+def _major(minor: object, currency: str) -> int | float | None:
     """Minor units (an integer or Stripe's decimal string) as a JSON number of major units."""
-    if not isinstance(currency, str) or len(currency) != 3:
-        return None
     try:
         value = (
             Decimal(minor)
@@ -343,7 +353,7 @@ def _major(minor: object, currency: object) -> int | float | None:
         return None
     if value is None or not value.is_finite() or value < 0:
         return None
-    if currency.upper() not in ZERO_DECIMAL:
+    if currency not in ZERO_DECIMAL:
         value = value / 100
     return int(value) if value == value.to_integral_value() else float(value)
 
@@ -371,8 +381,11 @@ def _invoice(
 ) -> Result:
     parent = invoice.get("parent")
     # the invoice's parent says what it bills: only a subscription_details parent names a subscription
-    is_subscription = isinstance(parent, dict) and parent.get("type") == "subscription_details"
-    details = parent.get("subscription_details") if is_subscription else None
+    details = (
+        parent.get("subscription_details")
+        if isinstance(parent, dict) and parent.get("type") == "subscription_details"
+        else None
+    )
     details = details if isinstance(details, dict) else invoice.get("subscription_details")
     details = details if isinstance(details, dict) else {}
     subscription = details.get("subscription") or invoice.get("subscription")
@@ -389,11 +402,15 @@ def _invoice(
     account_id = _account(config, invoice.get("customer"), metadata)
     if isinstance(account_id, Untranslatable):
         return account_id
-    currency = invoice.get("currency")
-    amount = _major(
-        invoice.get("amount_paid" if kind == "payment_succeeded" else "amount_due"), currency
+    currency = _currency(invoice.get("currency"))
+    amount = (
+        None
+        if currency is None
+        else _major(
+            invoice.get("amount_paid" if kind == "payment_succeeded" else "amount_due"), currency
+        )
     )
-    if amount is None:
+    if currency is None or amount is None:
         return Untranslatable("no_amount", "The invoice has no amount and currency.")
     return [
         {
@@ -403,7 +420,7 @@ def _invoice(
             "account_id": account_id,
             "subscription_id": subscription,
             "amount": amount,
-            "currency": currency.upper(),
+            "currency": currency,
         }
     ]
 

@@ -11,6 +11,7 @@ event contract v1. Same configuration -> byte-identical output. See docs/generat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import orjson
 
@@ -52,7 +53,7 @@ class Generator:
         after `backlog()` is exhausted."""
         return self._messages(LiveFeed(self.simulation, now).events())
 
-    def _messages(self, events: Iterator[tuple[int, dict]]) -> Iterator[GeneratedMessage]:
+    def _messages(self, events: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[GeneratedMessage]:
         dumps = orjson.dumps
         topic_of = TOPIC_OF_TYPE
         faults = self.faults

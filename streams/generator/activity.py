@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 from streams.generator import catalog
 from streams.generator.clock import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, weekday
@@ -193,7 +194,7 @@ class Activity:
             emit(at + rng.randrange(1, 30) * SECOND_MS, event)
 
 
-def expand_session_step(step: tuple) -> dict:
+def expand_session_step(step: tuple[Any, ...]) -> dict[str, Any]:
     """A compact session step `(at, type, account_id, user_id, detail, count)` -> the event:
     detail is the session_id (login, logout; None: none) or the feature (feature_used), and
     count the feature_used count (None: the default, 1, left out)."""

@@ -19,6 +19,7 @@ rest of the dataset draws exactly the numbers it drew before this module existed
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from streams.generator.clock import DAY_MS, HOUR_MS, rfc3339
 from streams.generator.timeline import Timeline
@@ -65,7 +66,7 @@ class Crm:
         rng = self.rng
         segment = segment_for(len(account.users))
         owners = ENTERPRISE_OWNERS if segment == "enterprise" else OWNERS
-        record = {
+        record: dict[str, Any] = {
             "name": f"{rng.choice(NAMES)} {account.account_id[5:]}",
             "segment": segment,
             "owner": rng.choice(owners),
@@ -100,7 +101,7 @@ class Crm:
             self.pace.get(account.account_id) == "stalled" and step_number >= 1 + account.index % 3
         )
 
-    def _emit(self, at: int, account: Account, record: dict) -> None:
+    def _emit(self, at: int, account: Account, record: dict[str, Any]) -> None:
         event = {
             "event_id": None,
             "type": "account_updated",

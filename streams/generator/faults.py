@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -77,7 +79,7 @@ class FaultInjector:
         return f"{self.id_prefix}{self.faults_out:x}"
 
     def after(
-        self, message: GeneratedMessage, event: dict, at: int
+        self, message: GeneratedMessage, event: dict[str, Any], at: int
     ) -> list[GeneratedMessage] | tuple[()]:
         """Faults to send right after the valid `message` (built from `event`, at `at`)."""
         random_ = self.rng.random
@@ -100,7 +102,7 @@ class FaultInjector:
             out = [*out, self._malformed(event, at)]
         return out
 
-    def _late(self, message: GeneratedMessage, event: dict, at: int) -> GeneratedMessage:
+    def _late(self, message: GeneratedMessage, event: dict[str, Any], at: int) -> GeneratedMessage:
         low, high = LATE_BEHIND_DAYS
         late = dict(event)
         late["event_id"] = self._fault_id()
@@ -109,7 +111,7 @@ class FaultInjector:
 
     # --- malformed ----------------------------------------------------------------------
 
-    def _malformed(self, event: dict, at: int) -> GeneratedMessage:
+    def _malformed(self, event: dict[str, Any], at: int) -> GeneratedMessage:
         rng = self.rng
         reason = rng.choice(self.reasons)
         account_id = event["account_id"]
@@ -117,7 +119,7 @@ class FaultInjector:
         when = rfc3339(at)
         example = _examples(self._fault_id(), when, account_id, user_id)
         shapes = tuple(e for e in example if _SHAPE_FILTERS.get(reason, _any)(e))
-        base: dict = rng.choice(shapes)
+        base: dict[str, Any] = rng.choice(shapes)
         topic = TOPIC_OF_TYPE[base["type"]]  # the right topic for the event the line started as
         value: bytes
         if reason == "not_json":
@@ -253,12 +255,12 @@ MAX_LENGTHS: tuple[tuple[str, int], ...] = (
 )
 
 
-def _any(event: dict) -> bool:
+def _any(event: dict[str, Any]) -> bool:
     return True
 
 
 # Which example shapes a reason can start from (default: any).
-_SHAPE_FILTERS = {
+_SHAPE_FILTERS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "negative_amount": lambda e: "amount" in e,
     "score_out_of_range": lambda e: "score" in e or "rating" in e,
     "number_out_of_range": lambda e: e["type"] in ("feature_used", "subscription_changed"),
@@ -267,7 +269,7 @@ _SHAPE_FILTERS = {
 }
 
 
-def _wrong_types(event: dict, at: int) -> tuple[tuple[str, object], ...]:
+def _wrong_types(event: dict[str, Any], at: int) -> tuple[tuple[str, object], ...]:
     """(field, value of the wrong JSON type) pairs that apply to `event`."""
     options: list[tuple[str, object]] = [
         ("occurred_at", at),  # epoch ms instead of RFC 3339 text
@@ -291,7 +293,9 @@ def _wrong_types(event: dict, at: int) -> tuple[tuple[str, object], ...]:
     return tuple(options)
 
 
-def _examples(event_id: str, when: str, account_id: str, user_id: str) -> tuple[dict, ...]:
+def _examples(
+    event_id: str, when: str, account_id: str, user_id: str
+) -> tuple[dict[str, Any], ...]:
     """One valid event per shape the faults need; each fault mutates a fresh copy."""
     envelope = {"event_id": event_id, "type": "", "occurred_at": when, "account_id": account_id}
     rows = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from streams.generator import catalog
 from streams.generator.billing import Billing, invoice_cents, money
@@ -29,12 +30,12 @@ class _EmittedEvents:
     emitted, ignores what is scheduled (the live feed stamps everything 'now')."""
 
     def __init__(self) -> None:
-        self.emitted: list[dict] = []
+        self.emitted: list[dict[str, Any]] = []
 
-    def emit(self, at: int, event: dict) -> None:
+    def emit(self, at: int, event: dict[str, Any]) -> None:
         self.emitted.append(event)
 
-    def schedule(self, at: int, action, *args) -> None:
+    def schedule(self, at: int, action: Callable[..., None], *args: Any) -> None:
         pass
 
 
@@ -56,12 +57,12 @@ class LiveFeed:
             if user.joined_at < end
         ] or [(self.accounts[0], self.accounts[0].users[0])]
         self.sessions: list[tuple[Account, User, str | None]] = []
-        self.tickets: list[list] = []  # [account, requester user_id, ticket_id, state]
+        self.tickets: list[list[Any]] = []  # [account, requester user_id, ticket_id, state]
         self.onboarding: list[tuple[Account, User, list[str]]] = []
         self.last = 0
         self.counter = 0
 
-    def events(self) -> Iterator[tuple[int, dict]]:
+    def events(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(epoch ms, JSON-ready event) forever; the caller decides when to stop."""
         while True:
             at = self.last = max(self.last, self.now())
@@ -70,7 +71,7 @@ class LiveFeed:
             event["occurred_at"] = rfc3339(at)
             yield at, event
 
-    def step(self) -> dict:
+    def step(self) -> dict[str, Any]:
         draw = self.rng.random()
         if draw < 0.005:
             return self.billing_step()
@@ -82,7 +83,7 @@ class LiveFeed:
             return self.lifecycle_step()
         return self.session_step()
 
-    def _envelope(self, kind: str, account: Account, user_id: str | None = None) -> dict:
+    def _envelope(self, kind: str, account: Account, user_id: str | None = None) -> dict[str, Any]:
         event = {
             "event_id": None,
             "type": kind,
@@ -93,7 +94,7 @@ class LiveFeed:
             event["user_id"] = user_id
         return event
 
-    def session_step(self) -> dict:
+    def session_step(self) -> dict[str, Any]:
         rng = self.rng
         if not self.sessions or (len(self.sessions) < MAX_OPEN_SESSIONS and rng.random() < 0.2):
             account, user = rng.choice(self.people)
@@ -119,7 +120,7 @@ class LiveFeed:
             event["count"] = rng.randint(2, 6)
         return event
 
-    def ticket_step(self) -> dict:
+    def ticket_step(self) -> dict[str, Any]:
         rng = self.rng
         if not self.tickets or (len(self.tickets) < MAX_OPEN_TICKETS and rng.random() < 0.3):
             account, user = rng.choice(self.people)
@@ -156,7 +157,7 @@ class LiveFeed:
         event.update(extra)
         return event
 
-    def survey(self, account: Account, user_id: str | None, survey: str) -> dict:
+    def survey(self, account: Account, user_id: str | None, survey: str) -> dict[str, Any]:
         rng = self.rng
         lowest, weights = SURVEY_SCALES[survey]
         event = self._envelope("survey_response", account, user_id)
@@ -166,11 +167,11 @@ class LiveFeed:
             event["comment"] = rng.choice(catalog.COMMENTS)
         return event
 
-    def survey_step(self) -> dict:
+    def survey_step(self) -> dict[str, Any]:
         account, user = self.rng.choice(self.people)
         return self.survey(account, user.user_id, self.rng.choice(("nps", "nps", "csat", "ces")))
 
-    def lifecycle_step(self) -> dict:
+    def lifecycle_step(self) -> dict[str, Any]:
         rng = self.rng
         if self.onboarding and rng.random() < 0.7:
             account, user, steps = self.onboarding[0]
@@ -192,7 +193,7 @@ class LiveFeed:
         self.onboarding.append((account, user, list(catalog.TEAMMATE_STEPS)))
         return self._envelope("signup", account, user.user_id)
 
-    def billing_step(self) -> dict:
+    def billing_step(self) -> dict[str, Any]:
         rng = self.rng
         paying = [
             a

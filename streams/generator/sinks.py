@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from streams.errors import PulseError
 from streams.generator.generator_config import GeneratedMessage
@@ -120,7 +120,7 @@ async def produce(
             raise await connection_error(error, bootstrap, security) from None
     failures: list[BaseException] = []
 
-    def check(future: asyncio.Future) -> None:
+    def check(future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and future.exception() is not None and not failures:
             failures.append(future.exception())  # type: ignore[arg-type]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 from streams.generator import catalog
 from streams.generator.clock import HOUR_MS, MINUTE_MS, SECOND_MS
@@ -56,7 +57,7 @@ class Support:
         account: Account,
         ticket_id: str,
         user_id: str | None = None,
-        **fields,
+        **fields: Any,
     ) -> None:
         event = {
             "event_id": None,

@@ -19,13 +19,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from operator import itemgetter
+from typing import Any
 
 from streams.generator.clock import DAY_MS
 
-Event = dict  # an event object whose "event_id" and "occurred_at" are filled on output
-Entry = (
-    tuple  # (at, Event) or a compact session step (at, type, account_id, user_id, detail, count)
-)
+Event = dict[str, Any]  # an event object whose "event_id" and "occurred_at" are filled on output
+Entry = tuple[
+    Any, ...
+]  # (at, Event) or a compact session step (at, type, account_id, user_id, detail, count)
 _by_time = itemgetter(0)
 
 
@@ -34,7 +35,7 @@ class Timeline:
         self.end = end
         self.open_day = first_day  # no event may be emitted into an earlier day
         self._buckets: dict[int, list[Entry]] = {}
-        self._actions: list[tuple[int, int, Callable[..., None], tuple]] = []
+        self._actions: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
         self._sequence = 0
 
     def emit(self, at: int, event: Event) -> None:
@@ -56,7 +57,7 @@ class Timeline:
             bucket = self._buckets[day] = []
         bucket.append(entry)
 
-    def schedule(self, at: int, action: Callable[..., None], *args) -> None:
+    def schedule(self, at: int, action: Callable[..., None], *args: Any) -> None:
         """Run `action(at, *args)` when the simulation reaches `at` (never, if at >= end)."""
         if at < self.end:
             self._sequence += 1

@@ -16,6 +16,7 @@ import random
 from bisect import bisect
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Any
 
 from streams.generator import catalog
 from streams.generator.clock import DAY_MS, HOUR_MS, MINUTE_MS
@@ -75,7 +76,7 @@ class FeatureProfile:
         ]
 
 
-def choose(rng: random.Random, weighted: tuple[tuple, ...]):
+def choose(rng: random.Random, weighted: tuple[tuple[Any, ...], ...]) -> Any:
     """First element of a (value, weight, ...) row picked with probability ~ weight."""
     point = rng.random() * sum(row[1] for row in weighted)
     for row in weighted:

@@ -117,7 +117,7 @@ def portfolio_context(
             f"MRR ({currency})", labels, {"MRR": [f["mrr"] for f in figures]}, formatter="{:,.0f}"
         ),
         "movements": charts.bars(
-            f"MRR movements, 30 days to each month ({currency})",
+            f"MRR movements, 30 days ({currency})",
             [day(f["at"]) for f in monthly],
             {kind: [f["movements"][kind] for f in monthly] for kind in MOVEMENTS},
             formatter="{:,.0f}",

@@ -143,9 +143,9 @@ def qbr_context(
             },
         ),
         "utilisation": charts.line(
-            "License utilisation (users 30d / seats paid)",
+            "License utilisation",
             labels,
-            {"utilisation": series("license_utilisation")},
+            {"users 30d / seats paid": series("license_utilisation")},
             formatter="{:.0%}",
             y_max=max([1.0, *(v for v in series("license_utilisation") if v is not None)]),
             width=charts.HALF,

@@ -7,6 +7,7 @@ Every figure is written with `fig`, which keeps the exact value the replay compu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,27 +23,29 @@ def day(ms: int | None) -> str:
     return "—" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
 
 
+# How each kind of figure is written (money and dates take more than the value: below).
+_FORMATS: dict[str, Callable[[float], str]] = {
+    "amount": "{:,.2f}".format,
+    "percent": lambda value: f"{value * 100:.1f} %",
+    "score": "{:.1f}".format,
+    "signed": "{:+.1f}".format,
+    "signed_amount": "{:+,.2f}".format,  # a change of money, in the table's currency
+    "signed_count": "{:+,.0f}".format,
+    "days": "{:,.1f} d".format,
+    "hours": lambda value: f"{value / 3600:,.1f} h",
+    "ratio": "{:.3f}".format,
+}
+
+
 def formatted(value: Any, kind: str, currency: str = "USD") -> str:
     if value is None:
         return "—"
     if kind == "money":
         return f"{float(value):,.2f} {currency}"
-    if kind == "amount":
-        return f"{float(value):,.2f}"
-    if kind == "percent":
-        return f"{float(value) * 100:.1f} %"
-    if kind == "score":
-        return f"{float(value):.1f}"
-    if kind == "signed":
-        return f"{float(value):+.1f}"
-    if kind == "days":
-        return f"{float(value):,.1f} d"
-    if kind == "hours":
-        return f"{float(value) / 3600:,.1f} h"
     if kind == "date":
         return day(int(value))
-    if kind == "ratio":
-        return f"{float(value):.3f}"
+    if kind in _FORMATS:
+        return _FORMATS[kind](float(value))
     if isinstance(value, float) and not value.is_integer():
         return f"{value:,.2f}"
     return f"{value:,}" if isinstance(value, int | float) else str(value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.cli.history import (
@@ -61,7 +61,8 @@ class Point:
     at: int
     records: list[dict[str, Any]]
     samples: list[Sample] | None = None
-    support: dict[str, support.SupportTotals] | None = None
+    support: dict[str, support.SupportTotals] = field(default_factory=dict)
+    """Each account's support totals at `at` (every account of `records`)."""
 
 
 def points(
@@ -91,7 +92,7 @@ def points(
         records = account_records(
             states, as_of, engine.config, engine.revenue_config, config.accounts
         )
-        tallies = {}
+        tallies: dict[str, support.SupportTotals] = {}
         for key, state in states:
             totals = support.SupportTotals()
             support.tally(state.tickets, as_of, totals)

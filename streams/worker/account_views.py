@@ -40,8 +40,8 @@ import orjson
 from yarl import URL
 
 from streams.contract.rfc3339 import rfc3339_ms
+from streams.kafka.topics import partition_of
 from streams.worker.portfolio_query import PortfolioQuery, QueryError
-from streams.worker.state import partition_of
 
 if TYPE_CHECKING:
     import faust

@@ -11,6 +11,7 @@ import click
 from streams.cli import fail
 from streams.contract.rfc3339 import MissingOffset, parse_rfc3339_ms
 from streams.errors import USAGE_EXIT, PulseError
+from streams.kafka.options import bootstrap_option, partitions_option, topic_prefix_option
 from streams.kafka.security import KafkaSecurity, security_options
 from streams.worker.settings import GUARANTEES, WorkerSettings
 from streams.worker.web_auth import WebSecurity, web_options
@@ -30,31 +31,15 @@ def _parse_time(value: str | None) -> int | None:
 
 
 @click.command(context_settings={"show_default": True, "max_content_width": 100})
-@click.option(
-    "--bootstrap",
-    default="127.0.0.1:9092",
-    envvar="PULSE_BOOTSTRAP",
-    help="Kafka bootstrap servers, host:port[,host:port].",
-)
+@bootstrap_option
 @click.option(
     "--app-id",
     default="cs-pulse",
     envvar="PULSE_APP_ID",
     help="Consumer group and prefix of the worker's internal topics; workers with one id share the partitions.",
 )
-@click.option(
-    "--topic-prefix",
-    default="",
-    envvar="PULSE_TOPIC_PREFIX",
-    help="Prefix of every topic name, e.g. 'staging.' reads staging.pulse.logins.",
-)
-@click.option(
-    "--partitions",
-    default=4,
-    type=int,
-    envvar="PULSE_PARTITIONS",
-    help="Partition count of the project's topics.",
-)
+@topic_prefix_option
+@partitions_option
 @click.option(
     "--data-dir",
     default=Path(".cache/worker"),

@@ -96,7 +96,9 @@ class KafkaWatch(logging.Handler):
             last_fetch_ms
         ) > self.stall_seconds
 
-    def families(self, last_fetch_ms: int | None) -> Iterator:
+    def families(
+        self, last_fetch_ms: int | None
+    ) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         failures = CounterMetricFamily(
             "pulse_kafka_auth_failures",
             "Connections to Kafka refused for authentication or TLS since the worker started.",

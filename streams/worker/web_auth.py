@@ -222,7 +222,7 @@ async def start_open_listener(settings: WebSecurity, views: dict[str, Handler]) 
 # ---- click: the options ---------------------------------------------------------------------
 
 _PATH = click.Path(path_type=Path, dir_okay=False)
-_OPTIONS: tuple[Callable, ...] = (
+_OPTIONS: tuple[Callable[[Any], Any], ...] = (
     click.option(
         "--web-token",
         default=None,
@@ -269,7 +269,7 @@ _OPTIONS: tuple[Callable, ...] = (
 )
 
 
-def web_options(command: Callable) -> Callable:
+def web_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the HTTP guard's options (and their PULSE_* variables) to a click command."""
     for option in reversed(_OPTIONS):
         command = option(command)

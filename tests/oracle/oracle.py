@@ -27,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 
+from streams.engine.engine_config import ACTIVITY_EVENT_TYPES
 from tests.oracle.edge import rejection_reason
 
 MetricKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -68,7 +69,7 @@ class Policy:
     """The [revenue] knob of the same name (None: "off")."""
     time_zone: str = "UTC"
     """The [engine] knob of the same name: calendar days of the averaged stickiness."""
-    activity_types: tuple[str, ...] = ("login", "feature_used")
+    activity_types: tuple[str, ...] = ACTIVITY_EVENT_TYPES
     """The [engine] knob of the same name: the event types that make a user active."""
     core_features: tuple[str, ...] = ()
     """The [engine] knob of the same name (empty: every feature)."""
