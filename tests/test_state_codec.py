@@ -59,3 +59,14 @@ def test_the_state_classes_have_no_byte_form_of_their_own(cls: type) -> None:
     for name in ("to_bytes", "from_bytes", "to_obj", "from_obj", "header_obj", "from_header"):
         assert not hasattr(cls, name), f"{cls.__name__}.{name}: the format lives in state_codec"
     assert not hasattr(crm, "to_obj") and not hasattr(crm, "from_obj")
+
+
+def test_a_journey_stored_before_first_counted_reads_it_as_its_first_activity() -> None:
+    """Rows written before the journey kept the first counted activity (7 fields) read it
+    as the first login or feature use, the answer those versions gave; new rows keep it."""
+    journey = Journey()
+    journey.record_activity(1_000, None, counted=False)
+    journey.record_activity(2_000, "reports", counted=True)
+    stored = state_codec.journey_obj(journey)
+    assert state_codec.journey_from_obj(stored).first_counted == 2_000
+    assert state_codec.journey_from_obj(stored[:7]).first_counted == 1_000

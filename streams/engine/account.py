@@ -185,17 +185,19 @@ class AccountState:
             sessions.record(user, time, True, cast(Logout, event).session_id)
         elif event_type == "login":
             sessions.record(user, time, False, cast(Login, event).session_id)
-            if config.counts_as_activity(event_type, None):
+            counted = config.counts_as_activity(event_type, None)
+            if counted:
                 activity.record_activity(user, time)
             activity.record_login(user, time)
-            self.journey.record_activity(time, None)
+            self.journey.record_activity(time, None, counted)
         else:
             sessions.record(user, time, False)
             feature = cast(FeatureUsed, event).feature
-            if config.counts_as_activity(event_type, feature):
+            counted = config.counts_as_activity(event_type, feature)
+            if counted:
                 activity.record_activity(user, time)
             adoption.record(user, feature, time)
-            self.journey.record_activity(time, feature)
+            self.journey.record_activity(time, feature, counted)
         # Age the touched user out cheaply: only when its oldest session entry is due.
         if sessions.oldest(user) <= self.activity_time - config.activity_lag_ms - _TRAIL_HORIZON:
             _prune_user(user, self.activity_time, config)

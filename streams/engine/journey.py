@@ -9,7 +9,12 @@ the arrival order; "at T" reads only the times at or before T):
   counts once, at its first completion); the last step at T is the latest of these.
 - completed: the earliest `onboarding_completed`.
 - first_use: per feature, its earliest `feature_used` (activation by a core feature).
-- first_active: the earliest `login` or `feature_used` (the account has been active).
+- first_active: the earliest `login` or `feature_used` (the account has been in the
+  product; a start of tenure when it has no signup or subscription).
+- first_counted: the earliest event that made a user active by the configured rule
+  (`[engine] activity_types` and `core_features`, as for the active users): the account
+  has had activity, so a record without any kept activity says "30 or more days since"
+  rather than "never".
 - first_seen: the earliest event of any type: before it the account does not exist (a
   trend never compares with a time before the account's first event).
 
@@ -30,6 +35,7 @@ class Journey:
     __slots__ = (
         "completed",
         "first_active",
+        "first_counted",
         "first_seen",
         "first_use",
         "signup",
@@ -42,6 +48,7 @@ class Journey:
         self.started = NO_TIME
         self.completed = NO_TIME
         self.first_active = NO_TIME
+        self.first_counted = NO_TIME
         self.first_seen = NO_TIME
         self.steps: dict[str, int] = {}
         self.first_use: dict[str, int] = {}
@@ -65,8 +72,11 @@ class Journey:
     def record_completed(self, time: int) -> None:
         self.completed = _earliest(self.completed, time)
 
-    def record_activity(self, time: int, feature: str | None) -> None:
+    def record_activity(self, time: int, feature: str | None, counted: bool) -> None:
+        """A login (`feature` None) or a feature_used; `counted`: it made its user active."""
         self.first_active = _earliest(self.first_active, time)
+        if counted:
+            self.first_counted = _earliest(self.first_counted, time)
         if feature is not None:
             self.first_use[feature] = _earliest(self.first_use.get(feature, NO_TIME), time)
 

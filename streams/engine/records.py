@@ -27,10 +27,11 @@ Fields at T (windows (T - W, T]; times are epoch ms, None when unknown):
   over 30 days / active_users_30d (None with nobody active); features outside the plan
   are not listed, never 0. feature_users: the same numerators.
 - sessions_7d, session_time_7d_seconds: closed sessions that ended in 7 days.
-- last_activity_at: the latest login or feature_used kept at T (exact when T is at or
-  after it); days_since_activity: whole days since then, 0..30, 30 meaning 30 or more
-  (exact: the activity state answers every window of whole days), None when the account
-  never had activity.
+- last_activity_at: the latest event kept at T that made a user active (a `login` or
+  `feature_used` by `[engine] activity_types` and `core_features`, the rule of the active
+  users; exact when T is at or after it); days_since_activity: whole days since then,
+  0..30, 30 meaning 30 or more (exact: the activity state answers every window of whole
+  days), None when the account never had such an event by T.
 - tickets_open, urgent_tickets_open, tickets_opened_30d.
 - csat_90d (0..1), nps_90d (-100..100), ces_90d: None without responses; the counts
   behind them.
@@ -219,7 +220,7 @@ def _record_at(
         f: (n / active_30d if active_30d else None) for f, n in feature_users.items()
     }
     adoption_values = [v for v in feature_adoption.values() if v is not None]
-    ever_active = journey.first_active != NO_TIME and journey.first_active <= as_of
+    ever_active = journey.first_counted != NO_TIME and journey.first_counted <= as_of
     if latest != NO_TIME:
         days_since_activity: int | None = min(ACTIVITY_CAP_DAYS, (as_of - latest) // DAY_MS)
     else:

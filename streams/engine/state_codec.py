@@ -16,7 +16,7 @@ Formats (compact JSON, positional lists where a record has a fixed shape):
   trail})]`; the last only for users with tagged sessions, so earlier rows keep their form.
 - ticket: `[opened_at, priority, first_agent_reply, first_resolved, changes]`.
 - journey: `[signup, started, completed, first_active, {step: time}, {feature: time},
-  first_seen]`; CRM facts: one list per `crm.Facts` record.
+  first_seen, first_counted]` (rows without first_counted read it as first_active); CRM facts: one list per `crm.Facts` record.
 - revenue, `REVENUE_STATE_FORMAT` (1): `[version, floor, [[paid, last_churn] per mode],
   {sub_id: [[set records], [cancel records]]}, [payments]]`, Decimals as strings; the
   same state always gives the same bytes.
@@ -187,6 +187,7 @@ def journey_obj(journey: Journey) -> list[Any]:
         journey.steps,
         journey.first_use,
         journey.first_seen,
+        journey.first_counted,
     ]
 
 
@@ -200,7 +201,10 @@ def journey_from_obj(obj: list[Any]) -> Journey:
         steps,
         uses,
         journey.first_seen,
-    ) = obj
+    ) = obj[:7]
+    # rows written before first_counted was kept: their first login or feature use, the
+    # answer those versions gave
+    journey.first_counted = obj[7] if len(obj) > 7 else journey.first_active
     journey.steps = dict(steps)
     journey.first_use = dict(uses)
     return journey

@@ -106,6 +106,7 @@ def _rows_at(connection: Any, view_ms: int) -> dict[str, dict[str, Any]]:
         [view_ms],
     )
     connection.execute("CREATE OR REPLACE TABLE clock AS SELECT ?::BIGINT AS t", [view_ms])
+    connection.execute(_sql("activity_events.sql"))  # who is active, over these events
     connection.execute(_sql("revenue.sql"))
     cursor = connection.execute(_sql("accounts.sql"))
     columns = [d[0] for d in cursor.description]

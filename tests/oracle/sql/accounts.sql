@@ -6,8 +6,9 @@
 -- configuration tables oracle.py fills: acct_plans(plan, feature), acct_steps(step),
 -- acct_core(feature), acct_settings(...), profile_dimensions(profile, dimension, weight),
 -- profile_measures(profile, position, measure, dimension, weight, good, average, zero_at,
--- full_at), profile_match(profile, position, kind, value); params(activity_types) is the
--- oracle's [engine] activity_types, as for the global activity metrics.
+-- full_at), profile_match(profile, position, kind, value); activity_events
+-- (activity_events.sql over the same applied events: who is active by the oracle's
+-- [engine] activity_types and core_features, as for the global activity metrics).
 -- Days are 86,400,000 ms; "whole days" round down (towards minus infinity).
 CREATE OR REPLACE MACRO whole_days(ms) AS floor(ms / 86400000.0)::BIGINT;
 
@@ -32,8 +33,8 @@ SELECT i.account_id,
        count(DISTINCT a.user_id) FILTER (WHERE a.occurred_at > c.t - 604800000) AS au7,
        count(DISTINCT a.user_id) FILTER (WHERE a.occurred_at > c.t - 2592000000) AS au30,
        max(a.occurred_at) AS last_activity
-FROM acct_ids i CROSS JOIN clock c CROSS JOIN params p
-LEFT JOIN applied a ON a.account_id = i.account_id AND list_contains(p.activity_types, a.type) AND a.user_id IS NOT NULL
+FROM acct_ids i CROSS JOIN clock c
+LEFT JOIN activity_events a ON a.account_id = i.account_id AND a.user_id IS NOT NULL
 GROUP BY i.account_id;
 
 -- tickets: known once opened; open when the latest of opened/resolved/reopened (in that
