@@ -264,9 +264,10 @@ class _TypeSpec:
     currency_at: int | None  # position of `currency`, checked against a configured list
     effective_at: int | None  # position of a field whose default is occurred_at
     wire: type[msgspec.Struct] | None  # the one-pass struct (streams.contract.onepass)
-    # One pass: (position, value when absent, converter or None) of every field the
-    # wire struct does not already hold as the event's value.
-    fills: tuple[tuple[int, Any, Callable[[Any], Any] | None], ...]
+    # One pass: (position, converter) of every field the wire struct holds as JSON
+    # (an absent one as the schema's default as written, or None without one).
+    fills: tuple[tuple[int, Callable[[Any], Any]], ...]
+    plain: bool  # the one conversion is occurred_at's, and no currency, no effective_at
     size: int  # the number of the event's fields
 
 
@@ -276,7 +277,7 @@ def _type_spec(schema: Mapping[str, Any], event_type: str) -> _TypeSpec:
     required = required_of_type(schema, event_type)
     defaults: list[tuple[str, Any]] = []
     converted: list[tuple[int, str, Callable[[Any], Any]]] = []
-    fills: list[tuple[int, Any, Callable[[Any], Any] | None]] = []
+    fills: list[tuple[int, Callable[[Any], Any]]] = []
     for position, field in enumerate(msgspec.structs.fields(cls)):
         prop = props[field.name]  # a test proves every dataclass field is in the schema
         convert = _converter(schema, prop)
@@ -290,12 +291,12 @@ def _type_spec(schema: Mapping[str, Any], event_type: str) -> _TypeSpec:
         if convert is not None:
             converted.append((position, field.name, convert))
         # msgspec hands over str and int as the event holds them (an integer field
-        # never yields a float there), so only other conversions and defaults remain.
-        one_pass = None if convert is int else convert
-        absent = None if field.name in required else default
-        if field.name != "type" and (one_pass is not None or absent is not None):
-            fills.append((position, absent, one_pass))
+        # never yields a float there): only the other conversions remain.
+        if convert is not None and convert is not int:
+            fills.append((position, convert))
     names = [name for name, _ in defaults]
+    currency_at = names.index("currency") if "currency" in names else None
+    effective_at = names.index("effective_at") if "effective_at" in names else None
     return _TypeSpec(
         cls=cls,
         topic=TOPIC_OF_TYPE[event_type],
@@ -304,10 +305,13 @@ def _type_spec(schema: Mapping[str, Any], event_type: str) -> _TypeSpec:
         required=required,
         defaults=tuple(defaults),
         converted=tuple(converted),
-        currency_at=names.index("currency") if "currency" in names else None,
-        effective_at=names.index("effective_at") if "effective_at" in names else None,
+        currency_at=currency_at,
+        effective_at=effective_at,
         wire=wire_struct(event_type, type_schema(schema, event_type), cls),
         fills=tuple(fills),
+        plain=fills == [(_OCCURRED_AT_INDEX, epoch_ms)]
+        and currency_at is None
+        and effective_at is None,
         size=len(names),
     )
 
@@ -425,14 +429,16 @@ class Decoder:
         self, wire: msgspec.Struct, event_type: str, spec: _TypeSpec
     ) -> Event | Rejection:
         """The event from a wire struct: the same values as `_build` gives for the object."""
-        args: list[Any] = [*_astuple(wire)[: spec.size - 1]]
-        args.insert(1, event_type)
-        for position, absent, convert in spec.fills:
+        values = _astuple(wire)
+        if spec.plain:  # most events: only occurred_at to convert
+            return spec.cls(values[0], event_type, epoch_ms(values[1]), *values[2 : spec.size - 1])
+        args: list[Any] = [values[0], event_type, *values[1 : spec.size - 1]]
+        for position, convert in spec.fills:
             value = args[position]
-            if value is None:
-                args[position] = absent
-            elif convert is not None:
+            if value is not None:
                 args[position] = convert(value)
+            elif position == spec.effective_at:
+                args[position] = _OCCURRED_AT
         return self._finish(args, spec)
 
     def _finish(self, args: list[Any], spec: _TypeSpec) -> Event | Rejection:

@@ -18,8 +18,9 @@ true by construction:
 - unknown fields are forbidden: the schema allows and ignores them, but msgspec would
   skip their text without the checks orjson makes (big numbers, surrogates), so a
   message with an extra field takes the long way;
-- no field accepts `null` and absent optional fields read as None, so None means
-  "absent" and the decoder fills the schema's default.
+- no field accepts `null`; an absent optional field reads as the schema's `default`
+  as written in the schema (msgspec never checks a default), or None where it has none,
+  so None means "absent without a default".
 
 msgspec also refuses things the schema accepts (`3.0` for an integer, a duplicated
 `type`); those take the long way too and end as they always did. tests/test_onepass.py
@@ -84,6 +85,7 @@ def _wire_struct(
 ) -> type[msgspec.Struct]:
     _only(definition, {"allOf"})
     merged: dict[str, dict[str, Any]] = {}
+    defaults: dict[str, Any] = {}
     required: set[str] = set()
     for part in definition.get("allOf", ()):
         if not isinstance(part, dict):
@@ -98,6 +100,10 @@ def _wire_struct(
             _only(prop, _VALUE_KEYWORDS)
             into = merged.setdefault(name, {})
             for keyword, value in prop.items():
+                if keyword == "default":
+                    if defaults.setdefault(name, value) != value:
+                        raise _Unsupported(f"{name}: two different defaults")
+                    continue
                 if keyword in _ANNOTATIONS:
                     continue
                 if keyword in into and into[keyword] != value:
@@ -115,7 +121,10 @@ def _wire_struct(
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for name in names:
         annotation = _annotation(merged[name])
-        fields.append((name, annotation) if name in required else (name, annotation, None))
+        if name in required:
+            fields.append((name, annotation))
+        else:
+            fields.append((name, annotation, _default(defaults.get(name))))
     return msgspec.defstruct(
         f"Wire_{event_type}",
         fields,
@@ -126,6 +135,13 @@ def _wire_struct(
         frozen=True,
         gc=False,
     )
+
+
+def _default(value: Any) -> Any:
+    """An immutable JSON scalar, or None (msgspec would share a mutable default)."""
+    if value is not None and type(value) not in (str, int, float):
+        raise _Unsupported("a default that is not a string or a number")
+    return value
 
 
 def _only(node: Mapping[str, Any], allowed: set[str] | frozenset[str]) -> None:
