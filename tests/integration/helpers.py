@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.errors import PulseError
 from streams.kafka.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,20 @@ def free_port() -> int:
 
 
 def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 4) -> None:
-    asyncio.run(ensure_topics(bootstrap, partitions, names=tuple(names)))
+    """Create the topics and wait until the broker's metadata lists every one of them: a
+    new topic shows there shortly after it is created, not at once (on a loaded machine a
+    worker started right away was told a topic did not exist)."""
+    names = tuple(names)
+    asyncio.run(ensure_topics(bootstrap, partitions, names=names))
+    wait_until(lambda: _listed(bootstrap, names, partitions), 60, what=f"topics {names}")
+
+
+def _listed(bootstrap: str, names: tuple[str, ...], partitions: int) -> bool:
+    try:
+        asyncio.run(ensure_topics(bootstrap, partitions, names=(), required=names, create_hint="-"))
+    except PulseError:
+        return False
+    return True
 
 
 def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:
