@@ -4,7 +4,7 @@ fixture starts it too when a test run needs it and none answers).
 
 `make test` runs the suite on two processes (pytest-xdist, `--dist loadgroup`,
 PULSE_TEST_WORKERS): the pure tests share the second core while the broker tests wait on
-I/O. The tests that use the broker are one `xdist_group`, so that they never run at the
+I/O. The tests that use the broker are one group (tests/support/xdist_groups.py), so that they never run at the
 same time as each other, as in a run on one process (they share one broker and its CPU).
 The tests that start Prometheus, Alertmanager or Chromium are another: each server gets
 a folder of its own and a free port, so they cannot collide with the broker tests, but
@@ -20,6 +20,7 @@ import os
 import pytest
 
 from streams.devtools.localkafka import LocalKafka
+from tests.support import xdist_groups
 
 KAFKA_PORT = int(os.environ.get("PULSE_TEST_KAFKA_PORT", "19092"))
 
@@ -64,15 +65,31 @@ def shared_group(item: pytest.Item) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Assign the xdist groups (a no-op without `-n`): the broker tests in one group, the
-    server tests in another, modules with module-scoped fixtures each in a group of their
-    own."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        if group := shared_group(item):
-            item.add_marker(pytest.mark.xdist_group(group))
-        elif _has_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+def group_of(item: pytest.Item) -> str | None:
+    """The xdist group of a test: the broker tests in one group, the server tests in
+    another, a module with module-scoped fixtures in a group of its own; None: alone."""
+    if marker := item.get_closest_marker("xdist_group"):
+        return str(marker.args[0] if marker.args else marker.kwargs.get("name", "default"))
+    if group := shared_group(item):
+        return group
+    if _has_module_fixture(item):
+        return item.nodeid.split("::")[0]
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    xdist_groups.configure(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Publish the groups of the collected tests to the scheduler (only with `-n`)."""
+    groups = {item.nodeid: group for item in items if (group := group_of(item)) is not None}
+    xdist_groups.publish(config, groups)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup` by the groups above (tests/support/xdist_groups.py says why)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return xdist_groups.make_scheduler(config, log)

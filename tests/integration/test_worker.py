@@ -4,16 +4,14 @@ stream whose rejects must land in the dead-letter topic exactly once each."""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import hashlib
 import signal
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from tests.integration.helpers import produce, unique, wait_until
+from tests.integration.helpers import produce, read_committed, unique, wait_until
 from tests.integration.worker_harness import (
     CATCH_UP_S,
     WorkerRun,
@@ -174,30 +172,6 @@ def test_two_workers_one_killed_survivor_takes_over(kafka_bootstrap, tmp_path):
         second.process.stop()
 
 
-def _dead_letters(bootstrap: str, topic: str, expected_count: int) -> list[dict]:
-    async def read() -> list[dict]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        records = []
-        try:
-            for _ in range(60):
-                batch = await consumer.getmany(timeout_ms=500)
-                records += [orjson.loads(m.value) for messages in batch.values() for m in messages]
-                if len(records) >= expected_count and not batch:
-                    break
-        finally:
-            await consumer.stop()
-        return records
-
-    return asyncio.run(read())
-
-
 def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(
     kafka_bootstrap, tmp_path
 ):
@@ -254,9 +228,14 @@ def test_hostile_stream_keeps_worker_up_and_dead_letters_exactly_the_rejects(
         wait_until_equal(run.metrics, expected, run.process, "the worker to match the replay")
         replayed = [orjson.loads(line) for line in dead_file.read_bytes().splitlines()]
         assert replayed, "the replay rejected nothing: the hostile stream is not hostile"
-        records = _dead_letters(
-            kafka_bootstrap, prefix + "pulse.dead-letter", len(replayed) + len(future)
+        dead_letters, wanted = prefix + "pulse.dead-letter", len(replayed) + len(future)
+        wait_until(
+            lambda: len(read_committed(kafka_bootstrap, dead_letters, 2)) >= wanted,
+            CATCH_UP_S,
+            run.process,
+            "every dead letter to be committed",
         )
+        records = [orjson.loads(m.value) for m in read_committed(kafka_bootstrap, dead_letters)]
         assert run.process.alive(), run.process.log_tail()
     finally:
         assert run.process.stop() == 0, run.process.log_tail()

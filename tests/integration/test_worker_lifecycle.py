@@ -23,7 +23,7 @@ from tests.integration.worker_harness import (
     fresh_topics,
     kafka_messages,
     make_dataset,
-    parse_exposition,
+    owned_partitions,
     partition_series,
     replay,
     wait_until_equal,
@@ -190,17 +190,12 @@ def test_a_rebalance_shows_no_dip_and_no_counter_going_backwards(kafka_bootstrap
             extra=extra,
         )
         runs["b"] = second
-
-        def split() -> bool:
-            owned = [
-                parse_exposition(w.scrape() or "", skip=frozenset()).get(
-                    ("pulse_assigned_partitions", ()), 0
-                )
-                for w in (first, second)
-            ]
-            return all(owned)
-
-        wait_until(split, CATCH_UP_S, second.process, "both workers to own partitions")
+        wait_until(
+            lambda: owned_partitions(first) > 0 and owned_partitions(second) > 0,
+            CATCH_UP_S,
+            second.process,
+            "both workers to own partitions",
+        )
         # ratios do not add up over workers; the counters and additive gauges do
         additive = {
             key: value
