@@ -207,6 +207,7 @@ class WorkerBook:
         self._pipelines: dict[int, Pipeline] = {}
         self._counters_keys = {p: counters_key(p, partitions) for p in range(partitions)}
         self.touched: set[str] = set()  # accounts changed since the record cache last looked
+        self.gone: set[str] = set()  # accounts deleted (pruned empty) since the cache last looked
         self.generation = 0  # moves on whenever the loaded partitions change
         self.record_cache = RecordCache(self, clock, frozen=frozen_clock)
         # off (--no-account-records): no record is computed, no account sample exported
@@ -358,7 +359,9 @@ class WorkerBook:
             rows: list[Row] = []
             for start in range(0, len(changed), slice_accounts):
                 accounts = changed[start : start + slice_accounts]
-                engine.prune(accounts, step_ms=PRUNE_STEP_MS)
+                deleted = engine.prune(accounts, step_ms=PRUNE_STEP_MS)
+                if deleted and self.account_records:
+                    self.gone.update(deleted)
                 rows += [row for account_id in accounts for row in state.rows_of(account_id)]
                 yield
             encoded[partition] = rows
