@@ -67,9 +67,10 @@ COUNTERS_PREFIX = b"\x00counters/"
 PRUNE_STEP_MS = DAY_MS
 V = TypeVar("V")
 """An account is pruned at a checkpoint once its stream time has moved this far since its last prune."""
-CHECKPOINT_SLICE_ACCOUNTS = 100
+CHECKPOINT_SLICE_ACCOUNTS = 25
 """Accounts pruned and encoded per slice of a checkpoint (`WorkerBook.checkpoint_steps`):
-about 10 ms of work at 10,000 accounts (docs/performance.md, "Account layer, live")."""
+about 2.5 ms of work at 10,000 accounts (slices of 100 were among the longest stretches
+of the event loop while consuming: docs/performance.md, "Account layer, live")."""
 
 
 def counters_key(partition: int, partitions: int) -> bytes:
