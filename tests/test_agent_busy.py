@@ -26,7 +26,7 @@ def test_busy_during_a_batch_and_its_checkpoint_idle_after(monkeypatch):
         ready=lambda: False,
         app=SimpleNamespace(flow_control=SimpleNamespace(is_active=lambda: True)),
         hooks=SimpleNamespace(lock=asyncio.Lock()),
-        gc_policy=SimpleNamespace(settled=lambda: None),
+        gc_policy=SimpleNamespace(checkpointed=lambda: None),
     )
     worker.agent_busy = lambda: PulseWorker.agent_busy(worker)
 

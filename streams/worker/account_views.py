@@ -111,7 +111,6 @@ class AccountViews:
             done = True
             if self._loaded_partitions() is not None:
                 done = cache.refresh(REFRESH_SLICE_S)
-                self.worker.gc_policy.settled()  # the records it made: out of the scans
             await asyncio.sleep(refresh_pause(done, self.worker.agent_busy()))
 
     # ---- responses --------------------------------------------------------------------------

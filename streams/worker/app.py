@@ -240,7 +240,6 @@ class PulseWorker:
                 self.book.sync(self.owned_partitions())
             if messages:
                 applied = await self._apply(messages)
-                self.gc_policy.settled()  # what the batch left alive: out of the scans
                 if applied and not self.held:
                     due = loop.time() + s.checkpoint_seconds
                 self.held += applied
@@ -253,7 +252,7 @@ class PulseWorker:
                     self.hooks.lock
                 ):  # no commit between a checkpoint's first send and last ack
                     await self._checkpoint(held)
-                self.gc_policy.settled()
+                self.gc_policy.checkpointed()
             if self.busy_until == math.inf:
                 self.busy_until = loop.time() + AGENT_BUSY_S
 
