@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 
-from streams.worker.gc_policy import GcPolicy
+from streams.worker.gc_policy import GEN0_THRESHOLD, GcPolicy, tune_collector
 
 
 def test_a_checkpoint_freezes_the_live_objects_and_the_period_hands_them_back():
@@ -27,3 +27,15 @@ def test_a_checkpoint_freezes_the_live_objects_and_the_period_hands_them_back():
         assert gc.get_freeze_count() >= len(kept)
     finally:
         gc.unfreeze()
+
+
+def test_the_worker_collects_young_objects_less_often_and_still_collects():
+    """With CPython's 700 the collector scanned a backlog's young rows and records over and
+    over: 17 % of a worker's CPU (docs/performance.md, "Account layer, live")."""
+    before = gc.get_threshold()
+    try:
+        tune_collector()
+        assert gc.get_threshold() == (GEN0_THRESHOLD, before[1], before[2])
+        assert gc.isenabled()  # later, not never: cycles are still collected
+    finally:
+        gc.set_threshold(*before)

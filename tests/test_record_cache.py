@@ -14,6 +14,7 @@ from streams.engine.records import to_json_ready
 from streams.generator import GeneratorConfig, generate
 from streams.ingest.pipeline import Pipeline
 from streams.pulse_config import load_config
+from streams.worker.portfolio_query import portfolio_row
 from streams.worker.record_cache import RecordCache
 
 
@@ -29,6 +30,7 @@ class Book:
         pipeline.engine.prune()
         self.store = pipeline.engine.store
         self.touched: set[str] = set()
+        self.gone: set[str] = set()
         self.generation = 0
 
     def account_state(self, account_id):
@@ -119,6 +121,30 @@ def test_the_portfolio_reads_cached_records_until_the_refresh_computes_the_chang
     assert cache.stale() == 1
     assert cache.refresh(budget_s=10.0) is True and cache.stale() == 0
     assert cache.records(as_of)[0] is not before[0] and cache.records(as_of)[0] == before[0]
+
+
+def test_a_portfolio_query_reads_the_kept_rows_and_walks_no_account_and_a_deleted_account_leaves(
+    events,
+):
+    """A query walking every account of the book to find the cached ones was the largest
+    part of a portfolio query over 10,000 accounts (docs/performance.md): the cache keeps
+    the rows of loaded accounts only, and drops the row of an account pruning deleted."""
+    book, cache, as_of = frozen_cache(events)
+    assert cache.refresh(budget_s=10.0) is True
+    walks = []
+    account_ids = book.account_ids
+    book.account_ids = lambda: walks.append(1) or account_ids()
+    rows = cache.rows(as_of)
+    assert sorted(row[0]["account_id"] for row in rows) == sorted(book.store.keys())
+    assert [portfolio_row(row[0]) for row in rows] == rows  # each row is its record's
+    assert walks == []  # no walk over the book's accounts
+    gone = sorted(book.store.keys())[0]
+    del book.store[gone]  # what a prune that empties an account does...
+    book.gone.add(gone)  # ...and what the worker's book then says
+    assert gone not in {row[0]["account_id"] for row in cache.rows(as_of)}
+    assert gone not in {record["account_id"] for record in cache.records(as_of)}
+    assert len(cache.rows(as_of)) == len(book.store) and not book.gone
+    assert cache.refresh(budget_s=10.0) is True and walks  # the refresh still walks them
 
 
 def test_a_refresh_round_computes_accounts_never_computed_first(events):

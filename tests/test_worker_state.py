@@ -302,3 +302,24 @@ def test_without_account_records_a_scrape_has_the_engine_metrics_and_no_account_
     }
     assert not worker.touched  # nothing for the record cache to compute
     assert {"pulse_accounts", "pulse_mrr_at_risk"} <= _family_names(scrape(on, {0, 1}))
+
+
+def test_an_account_a_checkpoint_prunes_away_leaves_the_record_cache_at_once():
+    """The record cache keeps the rows of loaded accounts only, without walking the book
+    (streams/worker/record_cache.py): a checkpoint names the accounts its pruning deleted."""
+    from streams.engine.account import AccountState
+
+    worker = book(MARCH_2)
+    (account,) = accounts_in(0, 1)
+    worker.process(login_message(account, 0, "e-" + account), is_rekeyed=False)
+    cache = worker.record_cache
+    assert cache.refresh(10.0) is True
+    assert [row[0]["account_id"] for row in cache.rows(cache.as_of())] == [account]
+    # what aging out every event leaves: a state with nothing in it, deleted by the prune
+    worker._states[partition_of(account.encode(), worker.partitions)].engine_rows[account] = (
+        AccountState()
+    )
+    worker.checkpoint()
+    assert worker.gone == {account}
+    assert cache.rows(cache.as_of()) == [] and cache.records(cache.as_of()) == []
+    assert not worker.gone

@@ -80,8 +80,9 @@ APPLY_TURN_S = 0.005
 YIELD_CHECK_EVERY = 64
 # A checkpoint gives the event loop a turn after every CHECKPOINT_SLICE_ACCOUNTS accounts it
 # prunes and encodes (streams/worker/state.py) and after every SEND_SLICE records it hands to
-# the producer: a checkpoint of 10,000 accounts would otherwise hold the loop for a second.
-SEND_SLICE = 500
+# the producer: a checkpoint of 10,000 accounts would otherwise hold the loop for a second
+# (a send is tens of microseconds: slices of 500 held it for 10-25 ms).
+SEND_SLICE = 100
 # A scrape tallies the engine's snapshot in slices of this many accounts (about 6 ms at
 # 10,000 accounts), the event loop serving other requests between them.
 SNAPSHOT_SLICE_ACCOUNTS = 100

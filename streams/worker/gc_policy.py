@@ -16,6 +16,17 @@ gives up is collecting reference cycles among frozen objects. So every `unfreeze
 the permanent generation is handed back (`gc.unfreeze()`) and the next full collection
 scans everything: one long pause in that period instead of one every few seconds, and
 cyclic garbage is still reclaimed.
+
+Between two checkpoints (10 s or 20,000 events) the rows and records a backlog creates
+still grew the young generations to hundreds of thousands of objects, and with CPython's
+default thresholds (a young collection every 700 allocations, a full one every 100 young
+ones when the quarter rule allows) the collector scanned them over and over: 17 % of a
+worker's CPU with the account layer on, full collections of about 0.2 s of CPU each
+(docs/performance.md, "Account layer, live"). So the worker also collects less often
+(`tune_collector`: a young collection every GEN0_THRESHOLD allocations), which keeps
+collecting every cycle, only later. Freezing after every batch instead was tried and
+dropped: with almost no collection between two unfreezes, a worker that took over a
+killed worker's partitions served wrong records (tests/integration/test_account_api.py).
 """
 
 from __future__ import annotations
@@ -25,6 +36,13 @@ import time
 from collections.abc import Callable
 
 UNFREEZE_EVERY_S = 600.0
+GEN0_THRESHOLD = 50_000  # CPython's default is 700; the older generations keep theirs (10, 10)
+
+
+def tune_collector() -> None:
+    """Collect less often (see the module header); once, at the worker's start."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GEN0_THRESHOLD, older, oldest)
 
 
 class GcPolicy:

@@ -76,7 +76,8 @@ class RecordCache:
         self.clock = clock
         self.frozen = frozen
         self.step_ms = step_ms
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, _Entry] = {}  # only accounts loaded in the book (see `_sync`)
+        self._rows: dict[str, PortfolioRow] = {}  # each entry's portfolio row, kept alongside
         self._changed: set[str] = set()  # accounts changed since their entry was computed
         self._generation = -1
         self._queue: list[str] = []  # the refresh's round, taken from the end (see the header)
@@ -93,9 +94,15 @@ class RecordCache:
         book = self.book
         if book.generation != self._generation:  # the partitions were reloaded
             self._entries.clear()
+            self._rows.clear()
             self._changed.clear()
             self._queue = []
             self._generation = book.generation
+            book.gone.clear()
+        if book.gone:  # deleted by pruning: no longer in any answer
+            for account_id in book.gone:
+                self._drop(account_id)
+            book.gone.clear()
         if book.touched:
             self._changed |= book.touched
             book.touched.clear()
@@ -103,8 +110,7 @@ class RecordCache:
     def _compute(self, account_id: str, as_of: int) -> _Entry | None:
         state = self.book.account_state(account_id)
         if state is None:
-            self._entries.pop(account_id, None)
-            self._changed.discard(account_id)
+            self._drop(account_id)
             return None
         config = self.book.config
         record = account_record(
@@ -112,9 +118,15 @@ class RecordCache:
         )
         entry = _Entry(as_of, record)
         self._entries[account_id] = entry
+        self._rows[account_id] = entry.row
         self._changed.discard(account_id)
         self._computed += 1
         return entry
+
+    def _drop(self, account_id: str) -> None:
+        self._entries.pop(account_id, None)
+        self._rows.pop(account_id, None)
+        self._changed.discard(account_id)
 
     def _current(self, account_id: str, entry: _Entry | None, as_of: int) -> bool:
         return entry is not None and entry.as_of == as_of and account_id not in self._changed
@@ -146,14 +158,11 @@ class RecordCache:
         return entry.json_bytes
 
     def _cached(self) -> list[_Entry]:
-        """The entry of every loaded account the refresh has computed, as cached."""
+        """The entry of every loaded account the refresh has computed, as cached: after
+        `_sync` the entries are of loaded accounts only (a reload empties them, a deleted
+        account's entry goes with it), so no walk over the book's accounts is needed."""
         self._sync()
-        entries, out = self._entries, []
-        for account_id in self.book.account_ids():
-            entry = entries.get(account_id)
-            if entry is not None:
-                out.append(entry)
-        return out
+        return list(self._entries.values())
 
     def records(self, as_of: int) -> list[dict[str, Any]]:
         """Every loaded account's cached record (see the module header), by account_id;
@@ -164,7 +173,8 @@ class RecordCache:
     def rows(self, as_of: int) -> list[PortfolioRow]:
         """Every loaded account's cached portfolio row, in no particular order (the
         portfolio's order is total: streams/worker/portfolio_query.py)."""
-        return [entry.row for entry in self._cached()]
+        self._sync()
+        return list(self._rows.values())
 
     def account_samples(self, owned: int, partitions: int) -> list[Sample]:
         """The account metrics over the cached records (see the module header)."""

@@ -46,6 +46,7 @@ def _run_in(
 ) -> int:
     from streams.worker.app import PulseWorker, rekey_topic_name
     from streams.worker.datadir import mark_clean_shutdown, prepare_data_dir
+    from streams.worker.gc_policy import tune_collector
     from streams.worker.state import WorkerBook
 
     prepare_data_dir(lock)
@@ -65,6 +66,7 @@ def _run_in(
 
     _use_uvloop()
     sys.setswitchinterval(SWITCH_INTERVAL)
+    tune_collector()
     faust_worker = build_faust_worker(worker.app, log_level)
     try:
         faust_worker.execute_from_commandline()

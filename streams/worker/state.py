@@ -67,9 +67,10 @@ COUNTERS_PREFIX = b"\x00counters/"
 PRUNE_STEP_MS = DAY_MS
 V = TypeVar("V")
 """An account is pruned at a checkpoint once its stream time has moved this far since its last prune."""
-CHECKPOINT_SLICE_ACCOUNTS = 100
+CHECKPOINT_SLICE_ACCOUNTS = 25
 """Accounts pruned and encoded per slice of a checkpoint (`WorkerBook.checkpoint_steps`):
-about 10 ms of work at 10,000 accounts (docs/performance.md, "Account layer, live")."""
+about 2.5 ms of work at 10,000 accounts (slices of 100 were among the longest stretches
+of the event loop while consuming: docs/performance.md, "Account layer, live")."""
 
 
 def counters_key(partition: int, partitions: int) -> bytes:
@@ -207,6 +208,7 @@ class WorkerBook:
         self._pipelines: dict[int, Pipeline] = {}
         self._counters_keys = {p: counters_key(p, partitions) for p in range(partitions)}
         self.touched: set[str] = set()  # accounts changed since the record cache last looked
+        self.gone: set[str] = set()  # accounts deleted (pruned empty) since the cache last looked
         self.generation = 0  # moves on whenever the loaded partitions change
         self.record_cache = RecordCache(self, clock, frozen=frozen_clock)
         # off (--no-account-records): no record is computed, no account sample exported
@@ -358,7 +360,9 @@ class WorkerBook:
             rows: list[Row] = []
             for start in range(0, len(changed), slice_accounts):
                 accounts = changed[start : start + slice_accounts]
-                engine.prune(accounts, step_ms=PRUNE_STEP_MS)
+                deleted = engine.prune(accounts, step_ms=PRUNE_STEP_MS)
+                if deleted and self.account_records:
+                    self.gone.update(deleted)
                 rows += [row for account_id in accounts for row in state.rows_of(account_id)]
                 yield
             encoded[partition] = rows
