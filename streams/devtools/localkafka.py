@@ -253,7 +253,7 @@ class LocalKafka:
         (self.run_dir / "server.properties").write_text(properties)
         if (data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         result = subprocess.run(
             [
                 java,
@@ -365,3 +365,13 @@ async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
             return False
         finally:
             await client.close()
+
+
+def _cluster_id() -> str:
+    """A random cluster id in Kafka's form (a UUID in URL-safe base64), never starting
+    with "-": the storage tool would read such an id as an option and refuse to format (one
+    start in 64 failed), which is why Kafka's own Uuid.randomUuid() draws again too."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
