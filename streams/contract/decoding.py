@@ -53,7 +53,7 @@ import msgspec
 import orjson
 
 from streams.contract.model import CLASS_OF_TYPE, TOPIC_OF_TYPE, Event
-from streams.contract.onepass import wire_decoder, wire_struct
+from streams.contract.onepass import ANNOTATIONS, wire_decoder, wire_struct
 from streams.contract.rfc3339 import epoch_ms
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "event.schema.json"
@@ -141,20 +141,6 @@ def _all_field_names(schema: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(name for t in TOPIC_OF_TYPE for name in properties_of_type(schema, t))
 
 
-# Keywords that only annotate; a $ref whose siblings are all of these can be replaced by
-# its target plus those siblings without changing what validates.
-_ANNOTATIONS = frozenset(
-    {
-        "title",
-        "description",
-        "default",
-        "examples",
-        "$comment",
-        "deprecated",
-        "readOnly",
-        "writeOnly",
-    }
-)
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
 _SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
 
@@ -173,7 +159,7 @@ def inline_refs(schema: Mapping[str, Any], node: Any, depth: int = 0) -> Any:
     if "$ref" in node:
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         target = inline_refs(schema, _resolve(schema, {"$ref": node["$ref"]}), depth + 1)
-        if siblings.keys() <= _ANNOTATIONS:
+        if siblings.keys() <= ANNOTATIONS  # $ref + annotations = target + annotations:
             return target | siblings
         return {"allOf": [target], **inline_refs(schema, siblings, depth)}
     inlined: dict[str, Any] = {}
@@ -186,7 +172,7 @@ def inline_refs(schema: Mapping[str, Any], node: Any, depth: int = 0) -> Any:
             inlined[keyword] = [inline_refs(schema, sub, depth) for sub in value]
         elif (
             isinstance(value, dict)
-            and keyword not in _ANNOTATIONS
+            and keyword not in ANNOTATIONS
             and keyword not in ("const", "enum")
         ):
             inlined[keyword] = inline_refs(schema, value, depth)  # not, if, then, else, items, ...

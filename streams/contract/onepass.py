@@ -36,23 +36,22 @@ import msgspec
 
 from streams.contract.model import Event
 
-# Keywords that only annotate, for this translation. `format` is one: the decoder's
-# validators are compiled with formats off, and the `pattern` carries the rule.
-_ANNOTATIONS = frozenset(
+# Keywords that only annotate (the decoder's $ref inlining reads this set too).
+ANNOTATIONS = frozenset(
     {
         "title",
         "description",
         "default",
         "examples",
         "$comment",
-        "$schema",
         "deprecated",
         "readOnly",
         "writeOnly",
-        "format",
-        "x-topic",
     }
 )
+# For this translation, also `format` (the decoder's validators are compiled with
+# formats off, and the `pattern` carries the rule), `$schema` and `x-topic`.
+_ANNOTATIONS = ANNOTATIONS | {"$schema", "format", "x-topic"}
 _VALUE_KEYWORDS = frozenset(
     {"type", "minLength", "maxLength", "pattern", "minimum", "maximum", "enum", "const"}
 )
