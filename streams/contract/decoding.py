@@ -159,7 +159,7 @@ def inline_refs(schema: Mapping[str, Any], node: Any, depth: int = 0) -> Any:
     if "$ref" in node:
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         target = inline_refs(schema, _resolve(schema, {"$ref": node["$ref"]}), depth + 1)
-        if siblings.keys() <= ANNOTATIONS  # $ref + annotations = target + annotations:
+        if siblings.keys() <= ANNOTATIONS:  # $ref + annotations = target + annotations
             return target | siblings
         return {"allOf": [target], **inline_refs(schema, siblings, depth)}
     inlined: dict[str, Any] = {}
