@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from aiokafka.structs import TopicPartition
+from faust.stores.rocksdb import RocksDBOptions
 from faust.types import TP
 
 from streams.worker.delivery import FetchTrail
@@ -22,8 +23,13 @@ class _App:  # weak-referenceable, as Faust's apps are
 
 
 def _hooks(app, *, committed=None, sought=None, topics=frozenset({"pulse.logins"})) -> WorkerHooks:
+    heard = committed if committed is not None else []
+
+    async def on_committed(partitions: set[int]) -> None:
+        heard.append(partitions)
+
     hooks = WorkerHooks(
-        (committed if committed is not None else []).append,
+        on_committed,
         (sought if sought is not None else []).append,
         FetchTrail(),
         topics,
@@ -264,18 +270,18 @@ def test_each_fetch_of_a_source_partition_goes_on_the_trail(monkeypatch):
 # ---- hook 6 -----------------------------------------------------------------------------
 
 
-def test_committed_rows_go_into_the_partitions_own_store():
-    class DB(dict):
-        def put(self, key, value):
-            self[key] = value
-
-    dbs = {0: DB(), 1: DB()}
+def test_committed_rows_go_into_the_partitions_own_store(tmp_path, monkeypatch):
+    """Into RocksDB databases opened as Faust opens them; more rows than one slice."""
+    monkeypatch.setattr(faust_hooks, "ROW_SLICE", 3)
+    dbs = {p: RocksDBOptions(use_rocksdict=True).open(tmp_path / str(p)) for p in (0, 1)}
     rocks = SimpleNamespace(_db_for_partition=dbs.__getitem__, _key_index={})
-    faust_hooks.write_committed_rows(SimpleNamespace(data=rocks), 1, [(b"acme", b"row")])
-    assert dbs == {0: {}, 1: {b"acme": b"row"}} and rocks._key_index == {b"acme": 1}
+    rows = [(b"acct-%d" % i, b"row-%d" % i) for i in range(7)]
+    run(faust_hooks.write_committed_rows(SimpleNamespace(data=rocks), 1, rows))
+    assert [(key, dbs[1][key]) for key, _ in rows] == rows
+    assert list(dbs[0].keys()) == [] and rocks._key_index == {key: 1 for key, _ in rows}
     memory: dict = {}
-    faust_hooks.write_committed_rows(SimpleNamespace(data=memory), 1, [(b"acme", b"row")])
-    assert memory == {b"acme": b"row"}
+    run(faust_hooks.write_committed_rows(SimpleNamespace(data=memory), 1, rows))
+    assert memory == dict(rows)
 
 
 def test_a_message_let_go_is_no_longer_unacknowledged():

@@ -83,6 +83,12 @@ YIELD_CHECK_EVERY = 64
 # the producer: a checkpoint of 10,000 accounts would otherwise hold the loop for a second
 # (a send is tens of microseconds: slices of 500 held it for 10-25 ms).
 SEND_SLICE = 100
+# ... and after every ACK_SLICE events it acknowledges: a checkpoint of 20,000 events held
+# the loop for 0.1-0.4 s acknowledging them in one go.
+ACK_SLICE = 1000
+# The worker's timer looks this often whether the collector's full collection is due
+# (streams/worker/gc_policy.py); checkpoints look too.
+GC_CHECK_EVERY_S = 30.0
 # A scrape tallies the engine's snapshot in slices of this many accounts (about 6 ms at
 # 10,000 accounts), the event loop serving other requests between them.
 SNAPSHOT_SLICE_ACCOUNTS = 100
@@ -132,9 +138,7 @@ class PulseWorker:
         self.telemetry = PipelineTelemetry()
         self.rekey_topic = rekey_topic_name(settings.app_id)
         self.delivery = DeliveryGuard()
-        self.gc_policy = (
-            GcPolicy()
-        )  # long-lived state out of full collections (streams/worker/gc_policy.py)
+        self.gc_policy = GcPolicy()  # short collections only (streams/worker/gc_policy.py)
         self.held: list = []  # messages applied since the last checkpoint, not acknowledged yet
         # Held by the agent while it changes the rows (a turn of a batch, a checkpoint's
         # slices) and by a scrape across its slices: a scrape reads one state of the rows.
@@ -216,6 +220,7 @@ class PulseWorker:
         if s.web.open_port is not None:
             app.task(self._serve_open_listener)
         app.task(self._log_settings)
+        app.timer(GC_CHECK_EVERY_S)(self._collect_if_due)
         app.on_partitions_revoked.connect(self._on_revoked)
         faust_hooks.install(app, self.hooks)
         faust_fastpath.install(skip_below_read_offset=False)
@@ -354,9 +359,14 @@ class PulseWorker:
                 held, refused_record_sentence(send.topic, len(send.value), refusal, len(refused))
             )
             return
+        # In slices, the event loop serving requests between them. The commit gate, held
+        # by the caller, keeps every commit, a rebalance's included, after the last slice.
         consumer = self.app.consumer
-        for message in held:
-            message.ack(consumer)
+        for start in range(0, len(held), ACK_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for message in held[start : start + ACK_SLICE]:
+                message.ack(consumer)
 
     async def _prepare_checkpoint(self) -> dict | None:
         """`WorkerBook.checkpoint` in slices of CHECKPOINT_SLICE_ACCOUNTS accounts, the event
@@ -460,14 +470,16 @@ class PulseWorker:
             send.headers,
         )
 
-    def _on_committed(self, partitions: set[int]) -> None:
+    async def _on_committed(self, partitions: set[int]) -> None:
         """A commit covered these partitions: their pending rows are durable, so the local
-        store may have them (Faust's recovery takes an active partition's store as current)."""
-        for partition in partitions:
-            rows = self.book.take_committed(partition)  # one per key: values and deletions commute
+        store may have them (Faust's recovery takes an active partition's store as current).
+        Called by the commit, which holds the commit gate until the rows are written: no
+        checkpoint, commit or rebalance's commit comes in between."""
+        committed = {partition: self.book.take_committed(partition) for partition in partitions}
+        for partition, rows in committed.items():  # one per key: values and deletions commute
             kept = [(key, value) for key, value in rows if value is not None]
             if kept:
-                faust_hooks.write_committed_rows(self.table, partition, kept)
+                await faust_hooks.write_committed_rows(self.table, partition, kept)
             for key, value in rows:
                 if value is None:  # a pruned-away account: its tombstone is committed
                     self.table.data.pop(key, None)  # the store's own mapping API, not the table's
@@ -548,6 +560,10 @@ class PulseWorker:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
+
+    async def _collect_if_due(self) -> None:
+        """The garbage collector's periodic full collection, also when no checkpoint comes."""
+        self.gc_policy.collect_if_due()
 
     async def _log_settings(self) -> None:
         """The settings line, secrets masked, once Faust's logging is set up."""

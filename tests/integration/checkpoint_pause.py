@@ -144,10 +144,10 @@ def _init_observed(self: PulseWorker, *args: Any, **kwargs: Any) -> None:
     self.hooks.lock = _ObservedLock()
 
 
-def _on_committed_observed(self: PulseWorker, partitions: set[int]) -> None:
+async def _on_committed_observed(self: PulseWorker, partitions: set[int]) -> None:
     if holding.get("held") and holding["partition"] in partitions:
         note("a commit went through during the checkpoint")
-    _on_committed(self, partitions)
+    await _on_committed(self, partitions)
 
 
 if HOLD:

@@ -75,9 +75,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import rocksdict
 from faust.transport.consumer import Consumer, TransactionManager
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, ensure_aiokafka_TP
 from faust.types import TP
@@ -91,6 +92,7 @@ _log = logging.getLogger("cs-pulse.worker")
 #: commit (its transaction markers are written after the commit returns: milliseconds)
 STABLE_OFFSETS_WAIT_S = 10.0
 STABLE_OFFSETS_RETRY_S = 0.02
+ROW_SLICE = 500  # committed rows taken into the store between two turns of the event loop
 _hooks_of: weakref.WeakKeyDictionary[Any, WorkerHooks] = weakref.WeakKeyDictionary()
 
 
@@ -105,7 +107,7 @@ class WorkerHooks:
 
     def __init__(
         self,
-        on_committed: Callable[[set[int]], None],
+        on_committed: Callable[[set[int]], Awaitable[None]],
         on_seek: Callable[[dict], None],
         trail: FetchTrail,
         source_topics: frozenset[str],
@@ -172,7 +174,7 @@ async def _reporting_commit_offsets(self: Any, offsets: Any, *args: Any, **kwarg
         hooks.own_commits.update(
             {(tp.topic, tp.partition): offset for tp, offset in offsets.items() if tp in assignment}
         )
-        hooks.on_committed({tp.partition for tp in offsets if tp in assignment})
+        await hooks.on_committed({tp.partition for tp in offsets if tp in assignment})
     return did_commit
 
 
@@ -366,17 +368,34 @@ async def send_in_partition_transaction(
     return await producer.send(topic, key, value, partition, None, headers)
 
 
-def write_committed_rows(table: Any, partition: int, rows: Iterable[tuple[bytes, bytes]]) -> None:
-    """Write committed changelog rows of `partition` into the table's local store."""
+async def write_committed_rows(
+    table: Any, partition: int, rows: Sequence[tuple[bytes, bytes]]
+) -> None:
+    """Write committed changelog rows of `partition` into the table's local store.
+
+    A commit can carry tens of thousands of rows (about 0.2 s of CPU in one go), so the
+    rows are taken in slices of ROW_SLICE, the event loop serving requests between them,
+    and RocksDB gets them as one write batch, written in a thread (rocksdict lets go of the
+    interpreter lock there): all of them or, if the process dies first, none."""
     store = table.data
     if hasattr(store, "_db_for_partition"):  # RocksDB: one database per partition
         db = store._db_for_partition(partition)  # noqa: SLF001
-        for key, value in rows:
-            store._key_index[key] = partition  # noqa: SLF001
-            db.put(key, value)
+        batch = rocksdict.WriteBatch(raw_mode=True)  # the raw mode Faust opens its databases in
+        for start in range(0, len(rows), ROW_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for key, value in rows[start : start + ROW_SLICE]:
+                batch.put(key, value)
+        await asyncio.get_running_loop().run_in_executor(None, db.write, batch)
+        key_index = store._key_index  # noqa: SLF001
+        for key, _value in rows:
+            key_index[key] = partition
     else:  # the memory store is one dict
-        for key, value in rows:
-            store[key] = value
+        for start in range(0, len(rows), ROW_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for key, value in rows[start : start + ROW_SLICE]:
+                store[key] = value
 
 
 async def rewind(consumer: Any, tp: Any, offset: int) -> None:
