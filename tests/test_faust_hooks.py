@@ -279,9 +279,16 @@ def test_committed_rows_go_into_the_partitions_own_store(tmp_path, monkeypatch):
     run(faust_hooks.write_committed_rows(SimpleNamespace(data=rocks), 1, rows))
     assert [(key, dbs[1][key]) for key, _ in rows] == rows
     assert list(dbs[0].keys()) == [] and rocks._key_index == {key: 1 for key, _ in rows}
+    # a later commit: one row changed, two deleted (tombstones of pruned-away accounts)
+    later = [(b"acct-0", b"row-0'"), (b"acct-1", None), (b"acct-6", None)]
+    run(faust_hooks.write_committed_rows(SimpleNamespace(data=rocks), 1, later))
+    expected = {**dict(rows), b"acct-0": b"row-0'"}
+    del expected[b"acct-1"], expected[b"acct-6"]
+    assert dict(dbs[1].items()) == expected and set(rocks._key_index) == set(expected)
     memory: dict = {}
     run(faust_hooks.write_committed_rows(SimpleNamespace(data=memory), 1, rows))
-    assert memory == dict(rows)
+    run(faust_hooks.write_committed_rows(SimpleNamespace(data=memory), 1, later))
+    assert memory == expected
 
 
 def test_a_message_let_go_is_no_longer_unacknowledged():

@@ -350,7 +350,8 @@ class WorkerBook:
         caller must not resume it once the partitions were reloaded (`generation`
         moved on: their transactions are aborted) nor apply events meanwhile; the
         transactions move to PREPARED only after the last slice, all at once."""
-        encoded: dict[int, list[Row]] = {}
+        encoded: dict[int, tuple[list[Row], list[Send]]] = {}
+        topic = self.changelog_topic
         for partition, state in list(self._states.items()):
             tx = state.tx
             if tx.is_empty():
@@ -358,28 +359,31 @@ class WorkerBook:
             engine = self._pipelines[partition].engine
             changed = list(tx.changed)
             rows: list[Row] = []
+            sends: list[Send] = []
             for start in range(0, len(changed), slice_accounts):
                 accounts = changed[start : start + slice_accounts]
                 deleted = engine.prune(accounts, step_ms=PRUNE_STEP_MS)
                 if deleted and self.account_records:
                     self.gone.update(deleted)
-                rows += [row for account_id in accounts for row in state.rows_of(account_id)]
+                sliced = [row for account_id in accounts for row in state.rows_of(account_id)]
+                rows += sliced
+                sends += [Send(topic, key, value, partition) for key, value in sliced]
                 yield
-            encoded[partition] = rows
+            encoded[partition] = rows, sends
         out = {}
-        for partition, rows in encoded.items():
+        for partition, (rows, sends) in encoded.items():
             state = self._states[partition]
             tx = state.tx
             if self.account_records:
                 self.touched.update(tx.changed)
             if tx.counters_changed:
-                rows.append((self._counters_keys[partition], state.counters_bytes()))
+                counters = (self._counters_keys[partition], state.counters_bytes())
+                rows.append(counters)
+                sends.append(Send(topic, *counters, partition))
             outbox = tx.prepare(rows)
             state.prepared.append(tx)
             state.tx = PartitionTransaction(partition)
-            out[partition] = outbox + [
-                Send(self.changelog_topic, key, value, partition) for key, value in rows
-            ]
+            out[partition] = outbox + sends
         return out
 
     def take_committed(self, partition: int) -> list[Row]:
@@ -392,6 +396,8 @@ class WorkerBook:
         state = self._states.get(partition)
         if state is None or not state.prepared:
             return []
+        if len(state.prepared) == 1:  # the usual case: one row per key already
+            return state.prepared.pop().commit()
         latest: dict[bytes, bytes | None] = {}
         for tx in state.prepared:
             for key, value in tx.commit():

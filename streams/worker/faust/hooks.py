@@ -369,9 +369,10 @@ async def send_in_partition_transaction(
 
 
 async def write_committed_rows(
-    table: Any, partition: int, rows: Sequence[tuple[bytes, bytes]]
+    table: Any, partition: int, rows: Sequence[tuple[bytes, bytes | None]]
 ) -> None:
-    """Write committed changelog rows of `partition` into the table's local store.
+    """Write committed changelog rows of `partition` into the table's local store (a value
+    of None deletes the key: a pruned-away account's tombstone).
 
     A commit can carry tens of thousands of rows (about 0.2 s of CPU in one go), so the
     rows are taken in slices of ROW_SLICE, the event loop serving requests between them,
@@ -385,17 +386,26 @@ async def write_committed_rows(
             if start:
                 await asyncio.sleep(0)
             for key, value in rows[start : start + ROW_SLICE]:
-                batch.put(key, value)
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
         await asyncio.get_running_loop().run_in_executor(None, db.write, batch)
         key_index = store._key_index  # noqa: SLF001
-        for key, _value in rows:
-            key_index[key] = partition
+        for key, value in rows:
+            if value is None:
+                key_index.pop(key, None)
+            else:
+                key_index[key] = partition
     else:  # the memory store is one dict
         for start in range(0, len(rows), ROW_SLICE):
             if start:
                 await asyncio.sleep(0)
             for key, value in rows[start : start + ROW_SLICE]:
-                store[key] = value
+                if value is None:
+                    store.pop(key, None)
+                else:
+                    store[key] = value
 
 
 async def rewind(consumer: Any, tp: Any, offset: int) -> None:
