@@ -139,6 +139,7 @@ class JobSpec:
 
 def _child(spec: JobSpec, progress: Any, sender: multiprocessing.connection.Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C ends
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked since the fork
     try:
         from streams.cli.replay import run_job
 
@@ -175,7 +176,14 @@ def run_jobs(
             process = context.Process(
                 target=_child, args=(spec, progress, sender), name=f"pulse-replay-{job}"
             )
-            process.start()
+            # SIGINT blocked from before the fork until the child ignores it: a Ctrl-C
+            # landing in between (in the interpreter's at-fork handlers) printed a
+            # KeyboardInterrupt traceback from the child. The parent gets it once unblocked.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                process.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             sender.close()
             children.append((process, receiver))
         results: dict[int, JobResult] = {}
