@@ -83,8 +83,8 @@ YIELD_CHECK_EVERY = 64
 # the producer: a checkpoint of 10,000 accounts would otherwise hold the loop for a second
 # (a send is tens of microseconds: slices of 500 held it for 10-25 ms).
 SEND_SLICE = 100
-# ... and after every ACK_SLICE events it acknowledges: a checkpoint of 20,000 events held
-# the loop for 0.1-0.4 s acknowledging them in one go.
+# ... and after every ACK_SLICE events it acknowledges: acknowledging a checkpoint's 20,000
+# events in one go held the loop for up to 0.4 s (docs/performance.md, "Account layer, live").
 ACK_SLICE = 1000
 # The worker's timer looks this often whether the collector's full collection is due
 # (streams/worker/gc_policy.py); checkpoints look too.

@@ -15,7 +15,7 @@ held until their checkpoint, the rows and records they created) and full ones of
 So:
 - young collections run every GEN0_THRESHOLD allocations (CPython's default is 700,
   which scanned a backlog's young rows over and over: 17 % of a worker's CPU), each over
-  at most that many new objects: a few milliseconds to about 40;
+  at most that many new objects: up to 26 ms measured in the same kind of run;
 - the older generations are never collected by counts (OLDER_THRESHOLD); instead, after
   each checkpoint, every object alive then moves into the permanent generation
   (`gc.freeze()`, a list splice: no scan), which collections do not scan;
