@@ -120,3 +120,39 @@ def test_a_scrape_whose_partitions_were_reloaded_meanwhile_shows_no_business_sam
         return await PulseWorker._business_families(stand_in)
 
     assert asyncio.run(run()) == []
+
+
+def test_the_text_is_rendered_in_groups_of_families_and_equals_generate_latest():
+    """`render_in_slices` gives the event loop a turn between two groups of families of at
+    least `slice_samples` samples each, and its bytes equal `generate_latest`'s in one go."""
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.exposition import generate_latest
+
+    from streams.exposition import FamiliesCollector
+    from streams.worker.scrape import render_in_slices
+
+    families = []
+    for n, size in enumerate((3, 1, 5, 2, 2, 7)):
+        family = GaugeMetricFamily(f"pulse_test_{n}", f"help {n}", labels=["account"])
+        for i in range(size):
+            family.add_metric([f"acct-{i}"], i + 0.5)
+        families.append(family)
+    turns = []
+
+    async def scenario() -> bytes:
+        async def other_request() -> None:
+            while True:
+                await asyncio.sleep(0)
+                turns.append(1)
+
+        other = asyncio.ensure_future(other_request())
+        await asyncio.sleep(0)  # the other request waits for its turn
+        turns.clear()
+        body = await render_in_slices(families, slice_samples=4)
+        other.cancel()
+        return body
+
+    body = asyncio.run(scenario())
+    assert body == generate_latest(FamiliesCollector.fixed(families))
+    # groups: (3, 1) (5) (2, 2) (7): three turns for the other request in between
+    assert len(turns) == 3

@@ -59,7 +59,7 @@ from streams.worker.faust import hooks as faust_hooks
 from streams.worker.faust.hooks import send_in_partition_transaction
 from streams.worker.gc_policy import GcPolicy
 from streams.worker.kafka_watch import KafkaWatch
-from streams.worker.scrape import business_families, worker_families
+from streams.worker.scrape import business_families, render_in_slices, worker_families
 from streams.worker.settings import WorkerSettings
 from streams.worker.state import CHECKPOINT_SLICE_ACCOUNTS, Send, WorkerBook
 from streams.worker.telemetry import PipelineTelemetry
@@ -496,13 +496,12 @@ class PulseWorker:
 
     # Faust calls a bound method view with the request only.
     async def _metrics_page(self, request: Request) -> Response:
-        from prometheus_client.exposition import generate_latest
-
         self.business = await self._business_families()
-        try:  # rendered at once: no other scrape can set `business` in between
-            body = generate_latest(self.registry)
+        try:  # collected at once: no other scrape can set `business` in between
+            families = list(self.registry.collect())
         finally:
             self.business = []
+        body = await render_in_slices(families)
         return self.app.web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     async def _business_families(self) -> list[Metric]:

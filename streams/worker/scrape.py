@@ -10,13 +10,20 @@ prometheus_client; the worker registers `worker_families` through
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 
 from streams.engine.samples import Sample
-from streams.exposition import Exposition, metric_families, partition_counter_families
+from streams.exposition import (
+    Exposition,
+    FamiliesCollector,
+    metric_families,
+    partition_counter_families,
+)
 from streams.ingest.counters import PipelineCounters
 from streams.worker.faust import hooks as faust_hooks
 from streams.worker.state import WorkerBook
@@ -51,3 +58,36 @@ def worker_families(worker: PulseWorker, business: list[Metric]) -> Iterator[Met
     yield from business
     yield from worker.telemetry.families(worker.consumer_lag(), not ready, len(owned))
     yield from worker.kafka_watch.families(faust_hooks.last_fetch_ms(worker.app.consumer))
+
+
+# /metrics is rendered in groups of families of about this many samples, the event loop
+# serving other requests between two groups (in one go: up to 59 ms over 10,000 accounts,
+# docs/performance.md, "Account layer, live").
+RENDER_SLICE_SAMPLES = 500
+
+
+async def render_in_slices(
+    families: list[Metric], slice_samples: int = RENDER_SLICE_SAMPLES
+) -> bytes:
+    """The Prometheus text of `families`, the same bytes `generate_latest` gives for them
+    (it is the concatenation of each family's text), rendered a group at a time."""
+    parts: list[bytes] = []
+    for group in _groups(families, slice_samples):
+        if parts:
+            await asyncio.sleep(0)
+        parts.append(generate_latest(FamiliesCollector.fixed(group)))
+    return b"".join(parts)
+
+
+def _groups(families: list[Metric], samples: int) -> Iterator[list[Metric]]:
+    """Consecutive families, grouped until a group holds at least `samples` samples."""
+    group: list[Metric] = []
+    count = 0
+    for family in families:
+        group.append(family)
+        count += len(family.samples)
+        if count >= samples:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
