@@ -63,6 +63,7 @@ from streams.worker.scrape import business_families, render_in_slices, worker_fa
 from streams.worker.settings import WorkerSettings
 from streams.worker.state import CHECKPOINT_SLICE_ACCOUNTS, Send, WorkerBook
 from streams.worker.telemetry import PipelineTelemetry
+from streams.worker.turns import in_turns
 from streams.worker.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
 
 if TYPE_CHECKING:
@@ -360,10 +361,8 @@ class PulseWorker:
         # In slices, the event loop serving requests between them. The commit gate, held
         # by the caller, keeps every commit, a rebalance's included, after the last slice.
         consumer = self.app.consumer
-        for start in range(0, len(held), ACK_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            for message in held[start : start + ACK_SLICE]:
+        async for messages in in_turns(held, ACK_SLICE):
+            for message in messages:
                 message.ack(consumer)
 
     async def _prepare_checkpoint(self) -> dict | None:

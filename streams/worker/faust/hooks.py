@@ -85,6 +85,7 @@ from faust.types import TP
 
 from streams.worker.delivery import FetchTrail
 from streams.worker.faust import compat as faust_compat
+from streams.worker.turns import in_turns
 
 _log = logging.getLogger("cs-pulse.worker")
 
@@ -382,10 +383,8 @@ async def write_committed_rows(
     if hasattr(store, "_db_for_partition"):  # RocksDB: one database per partition
         db = store._db_for_partition(partition)  # noqa: SLF001
         batch = rocksdict.WriteBatch(raw_mode=True)  # the raw mode Faust opens its databases in
-        for start in range(0, len(rows), ROW_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            for key, value in rows[start : start + ROW_SLICE]:
+        async for sliced in in_turns(rows, ROW_SLICE):
+            for key, value in sliced:
                 if value is None:
                     batch.delete(key)
                 else:
@@ -398,10 +397,8 @@ async def write_committed_rows(
             else:
                 key_index[key] = partition
     else:  # the memory store is one dict
-        for start in range(0, len(rows), ROW_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            for key, value in rows[start : start + ROW_SLICE]:
+        async for sliced in in_turns(rows, ROW_SLICE):
+            for key, value in sliced:
                 if value is None:
                     store.pop(key, None)
                 else:
