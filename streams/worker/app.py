@@ -63,7 +63,7 @@ from streams.worker.scrape import business_families, render_in_slices, worker_fa
 from streams.worker.settings import WorkerSettings
 from streams.worker.state import CHECKPOINT_SLICE_ACCOUNTS, Send, WorkerBook
 from streams.worker.telemetry import PipelineTelemetry
-from streams.worker.turns import in_turns
+from streams.worker.turns import give_turn, in_turns
 from streams.worker.web_auth import FAUST_WEB_SETTINGS, WebGuard, start_open_listener
 
 if TYPE_CHECKING:
@@ -300,7 +300,7 @@ class PulseWorker:
                 if index % YIELD_CHECK_EVERY == 0 and index and time.perf_counter() >= turn_ends:
                     lock.release()
                     holding = False
-                    await asyncio.sleep(0)
+                    await give_turn()
                     await lock.acquire()
                     holding = True
                     if book.generation != generation:
@@ -332,7 +332,7 @@ class PulseWorker:
             for partition, sends in prepared.items():
                 for send in sends:
                     if len(deliveries) % SEND_SLICE == SEND_SLICE - 1:
-                        await asyncio.sleep(0)  # a turn for requests between slices of sends
+                        await give_turn()  # a turn for requests between slices of sends
                     deliveries.append((send, await self._send(partition, send)))
             results = await _outcomes([delivery for _, delivery in deliveries])
         except (IllegalOperation, ProducerFenced, ProducerSendError, KafkaError) as error:
@@ -379,7 +379,7 @@ class PulseWorker:
                     next(steps)
                 except StopIteration as done:
                     return done.value
-                await asyncio.sleep(0)
+                await give_turn()
                 if book.generation != generation:
                     steps.close()
                     return None
@@ -525,7 +525,7 @@ class PulseWorker:
                 except StopIteration as done:
                     samples, counters = done.value
                     return business_families(book, samples, counters)
-                await asyncio.sleep(0)
+                await give_turn()
                 if book.generation != generation or not self.ready():
                     steps.close()
                     return []
@@ -593,7 +593,7 @@ async def _outcomes(futures: list[asyncio.Future]) -> list[Any]:
         if not future.done():
             await asyncio.wait((future,))
         elif index % SEND_SLICE == SEND_SLICE - 1:
-            await asyncio.sleep(0)
+            await give_turn()
         if future.cancelled():
             outcomes.append(asyncio.CancelledError())
         else:

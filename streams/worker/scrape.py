@@ -10,7 +10,6 @@ prometheus_client; the worker registers `worker_families` through
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from streams.exposition import (
 from streams.ingest.counters import PipelineCounters
 from streams.worker.faust import hooks as faust_hooks
 from streams.worker.state import WorkerBook
+from streams.worker.turns import give_turn
 
 if TYPE_CHECKING:
     from streams.worker.app import PulseWorker
@@ -74,7 +74,7 @@ async def render_in_slices(
     parts: list[bytes] = []
     for group in _groups(families, slice_samples):
         if parts:
-            await asyncio.sleep(0)
+            await give_turn()
         parts.append(generate_latest(FamiliesCollector.fixed(group)))
     return b"".join(parts)
 
