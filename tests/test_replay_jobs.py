@@ -137,7 +137,11 @@ def test_jobs_refuse_stdin_and_history_with_one_sentence(generated: Path) -> Non
 
 def test_ctrl_c_stops_every_job_without_a_traceback(tmp_path: Path) -> None:
     """SIGINT to the process group, as a terminal sends it: parent and children end, no
-    traceback, the exit status click gives an abort."""
+    traceback, the exit status click gives an abort.
+
+    The run cannot end before the signal: its second input is a FIFO that stays open and
+    empty, so each child, once through the first file, waits there for lines (on a busy
+    machine the first file alone was sometimes done before the signal landed)."""
     path = tmp_path / "big.jsonl"
     subprocess.run(
         [
@@ -158,29 +162,36 @@ def test_ctrl_c_stops_every_job_without_a_traceback(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "replay",
-            str(path),
-            "--jobs",
-            "2",
-            "--out",
-            str(tmp_path / "out.prom"),
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while len(_children(process.pid)) < 2:
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.1)
-    children = _children(process.pid)
-    os.killpg(process.pid, signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    never = tmp_path / "never.jsonl"
+    os.mkfifo(never)
+    held_open = os.open(never, os.O_RDWR)  # a writer that writes nothing: reads wait
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streams.cli",
+                "replay",
+                str(path),
+                str(never),
+                "--jobs",
+                "2",
+                "--out",
+                str(tmp_path / "out.prom"),
+            ],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while len(_children(process.pid)) < 2:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        children = _children(process.pid)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        os.close(held_open)
     assert process.returncode == 1, stderr
     assert b"Traceback" not in stderr and b"Aborted!" in stderr
     for child in children:
