@@ -212,8 +212,9 @@ def test_a_portfolio_query_computes_nothing_an_account_never_computed_waits_for_
     assert [r["account_id"] for r in cache.records(as_of)] == accounts
 
 
-def test_the_refresh_takes_a_tenth_of_the_loop_while_events_arrive_and_more_when_none_do():
+def test_the_refresh_share_of_the_loop_in_a_backlog_while_events_arrive_and_when_idle():
     from streams.worker.account_views import (
+        REFRESH_BACKLOG_PAUSE_S,
         REFRESH_BUSY_PAUSE_S,
         REFRESH_IDLE_PAUSE_S,
         REFRESH_PAUSE_S,
@@ -221,7 +222,14 @@ def test_the_refresh_takes_a_tenth_of_the_loop_while_events_arrive_and_more_when
         refresh_pause,
     )
 
-    assert refresh_pause(True, True) == refresh_pause(True, False) == REFRESH_PAUSE_S
-    assert REFRESH_SLICE_S / (REFRESH_SLICE_S + refresh_pause(False, True)) <= 0.1 + 1e-9
+    def share(pause: float) -> float:
+        return REFRESH_SLICE_S / (REFRESH_SLICE_S + pause)
+
+    for busy in (True, False):
+        for catching_up in (True, False):
+            assert refresh_pause(True, busy, catching_up) == REFRESH_PAUSE_S  # all current
+    assert refresh_pause(False, True, True) == REFRESH_BACKLOG_PAUSE_S
+    assert share(REFRESH_BACKLOG_PAUSE_S) <= 0.05 + 1e-9
     assert refresh_pause(False, True) == REFRESH_BUSY_PAUSE_S
+    assert share(REFRESH_BUSY_PAUSE_S) <= 0.1 + 1e-9
     assert refresh_pause(False, False) == REFRESH_IDLE_PAUSE_S < REFRESH_BUSY_PAUSE_S

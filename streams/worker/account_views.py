@@ -55,11 +55,15 @@ SCOPE_HEADER = "X-Pulse-Scope"
 JSON = "application/json"
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=15)
 # The record cache's refresh: 2 ms of work, then, while records are left to compute, a
-# pause of 18 ms while the agent is busy with events (at most a tenth of the event loop,
-# the rest is the agent's) or of 1 ms while it is idle (the loop is free: the cache
+# pause of 38 ms while the agent works through a backlog (full batches: at most a
+# twentieth of the event loop, consuming comes first; a record computed then is soon
+# outdated by the account's next events anyway), of 18 ms while it is busy with events
+# as they come (at most a tenth) or of 1 ms while it is idle (the loop is free: the cache
 # catches up in seconds once a backlog is consumed, and a request waits at most a slice
-# for it); one second when all are current.
+# for it); one second when all are current. `GET /accounts/{id}` is current whatever
+# the refresh's pace: it computes a changed account's record when asked.
 REFRESH_SLICE_S = 0.002
+REFRESH_BACKLOG_PAUSE_S = 0.038
 REFRESH_BUSY_PAUSE_S = 0.018
 REFRESH_IDLE_PAUSE_S = 0.001
 REFRESH_PAUSE_S = 1.0
@@ -111,7 +115,8 @@ class AccountViews:
             done = True
             if self._loaded_partitions() is not None:
                 done = cache.refresh(REFRESH_SLICE_S)
-            await asyncio.sleep(refresh_pause(done, self.worker.agent_busy()))
+            worker = self.worker
+            await asyncio.sleep(refresh_pause(done, worker.agent_busy(), worker.catching_up))
 
     # ---- responses --------------------------------------------------------------------------
 
@@ -277,10 +282,12 @@ class AccountViews:
             return None
 
 
-def refresh_pause(done: bool, agent_busy: bool) -> float:
+def refresh_pause(done: bool, agent_busy: bool, catching_up: bool = False) -> float:
     """The pause after a slice of the record cache's refresh (see REFRESH_SLICE_S)."""
     if done:
         return REFRESH_PAUSE_S
+    if catching_up:
+        return REFRESH_BACKLOG_PAUSE_S
     return REFRESH_BUSY_PAUSE_S if agent_busy else REFRESH_IDLE_PAUSE_S
 
 

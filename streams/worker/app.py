@@ -145,6 +145,7 @@ class PulseWorker:
         # slices) and by a scrape across its slices: a scrape reads one state of the rows.
         self.state_lock = asyncio.Lock()
         self.busy_until = 0.0  # event loop time until which the agent counts as busy
+        self.catching_up = False  # the last batch was full: a backlog is waiting
         self.source_topic_names = frozenset((*settings.source_topics, self.rekey_topic))
         self.hooks = faust_hooks.WorkerHooks(
             self._on_committed, self.delivery.start, self.delivery.trail, self.source_topic_names
@@ -238,6 +239,7 @@ class PulseWorker:
         loop = asyncio.get_running_loop()
         due = 0.0
         async for messages in faust_fastpath.message_batches(stream, s.batch_size, s.batch_seconds):
+            self.catching_up = len(messages) >= s.batch_size
             if messages:
                 self.busy_until = math.inf  # until this batch and its checkpoint are done
             if not messages and self.ready():
