@@ -18,6 +18,7 @@ from streams.cli.replay_jobs import line_account, line_owner
 from streams.contract.decoding import Decoder, Rejection
 from streams.generator import GeneratorConfig, generate
 from streams.kafka.topics import partition_of
+from tests.support.terminal import sigint_as_at_a_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -182,6 +183,7 @@ def test_ctrl_c_stops_every_job_without_a_traceback(tmp_path: Path) -> None:
             cwd=ROOT,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=sigint_as_at_a_terminal,
         )
         deadline = time.monotonic() + 60
         while len(_children(process.pid)) < 2:

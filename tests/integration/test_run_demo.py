@@ -19,6 +19,7 @@ import pytest
 
 from tests.integration.helpers import REPO, free_port
 from tests.support.servers import binary, http_json, wait_until
+from tests.support.terminal import sigint_as_at_a_terminal
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prometheus]
 START_TIMEOUT_S = 240.0
@@ -56,6 +57,7 @@ def test_make_run_starts_a_prometheus_scraping_the_worker_and_ctrl_c_stops_it(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=sigint_as_at_a_terminal,
         )
     prometheus = f"http://127.0.0.1:{prometheus_port}"
     try:
