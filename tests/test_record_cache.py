@@ -230,6 +230,6 @@ def test_the_refresh_share_of_the_loop_in_a_backlog_while_events_arrive_and_when
             assert refresh_pause(True, busy, catching_up) == REFRESH_PAUSE_S  # all current
     assert refresh_pause(False, True, True) == REFRESH_BACKLOG_PAUSE_S
     assert share(REFRESH_BACKLOG_PAUSE_S) <= 0.05 + 1e-9
-    assert refresh_pause(False, True) == REFRESH_BUSY_PAUSE_S
+    assert refresh_pause(False, True, False) == REFRESH_BUSY_PAUSE_S
     assert share(REFRESH_BUSY_PAUSE_S) <= 0.1 + 1e-9
-    assert refresh_pause(False, False) == REFRESH_IDLE_PAUSE_S < REFRESH_BUSY_PAUSE_S
+    assert refresh_pause(False, False, False) == REFRESH_IDLE_PAUSE_S < REFRESH_BUSY_PAUSE_S

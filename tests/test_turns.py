@@ -8,6 +8,7 @@ each step waited behind another busy stretch. Checked on the loops the worker ru
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.request
 from collections.abc import Callable
 
@@ -89,8 +90,6 @@ def test_a_request_over_a_socket_is_answered_between_two_busy_stretches(new_loop
 
 
 def _hold_the_loop(seconds: float) -> None:
-    import time
-
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         time.sleep(0.001)  # lets the client thread send meanwhile (the GIL is released)

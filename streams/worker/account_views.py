@@ -282,7 +282,7 @@ class AccountViews:
             return None
 
 
-def refresh_pause(done: bool, agent_busy: bool, catching_up: bool = False) -> float:
+def refresh_pause(done: bool, agent_busy: bool, catching_up: bool) -> float:
     """The pause after a slice of the record cache's refresh (see REFRESH_SLICE_S)."""
     if done:
         return REFRESH_PAUSE_S
