@@ -32,9 +32,10 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 def _serve_and_ask(
-    settings: WebSecurity, requests: list[tuple[str, dict]], client_ssl=None
+    settings: WebSecurity, requests: list[tuple[str, dict]], client_ssl=None, bodies=None
 ) -> list[int]:
-    """Start the guarded server on a free port, send the requests, return the statuses."""
+    """Start the guarded server on a free port, send the requests, return the statuses
+    (and append each answer's text to `bodies` when given)."""
 
     async def run() -> list[int]:
         application = web.Application(middlewares=[WebGuard(settings).middleware])
@@ -59,6 +60,8 @@ def _serve_and_ask(
                         ssl=client_ssl if client_ssl is not None else True,
                     ) as response:
                         statuses.append(response.status)
+                        if bodies is not None:
+                            bodies.append(await response.text())
         finally:
             await runner.cleanup()
         return statuses
@@ -80,6 +83,23 @@ def test_per_account_data_needs_the_whole_token():
         ],
     )
     assert statuses == [401, 401, 401, 401, 200, 200, 404]
+
+
+def test_a_refused_request_is_told_whether_it_sent_no_credential_or_a_wrong_one():
+    bodies: list[str] = []
+    statuses = _serve_and_ask(
+        WebSecurity(web_token=TOKEN),
+        [
+            ("/accounts/acme", {}),
+            ("/accounts/acme", {"Authorization": "Bearer not-the-token"}),
+        ],
+        bodies=bodies,
+    )
+    assert statuses == [401, 401]
+    assert bodies[0] == "a bearer token or a client certificate is required\n"
+    assert bodies[1] == (
+        "the Authorization header is not `Bearer <token>` with this worker's PULSE_WEB_TOKEN\n"
+    )
 
 
 def test_without_a_token_or_client_ca_per_account_data_is_off():

@@ -196,11 +196,13 @@ class WebGuard:
                 "--web-client-cafile to serve it\n",
             )
         if not self.authenticated(request):
-            return web.Response(
-                status=401,
-                text="a bearer token or a client certificate is required\n",
-                headers={"WWW-Authenticate": 'Bearer realm="cs-pulse"'},
-            )
+            if "Authorization" in request.headers:  # sent, but not this worker's token
+                text = "the Authorization header is not `Bearer <token>` with this worker's PULSE_WEB_TOKEN\n"
+                challenge = 'Bearer realm="cs-pulse", error="invalid_token"'
+            else:
+                text = "a bearer token or a client certificate is required\n"
+                challenge = 'Bearer realm="cs-pulse"'
+            return web.Response(status=401, text=text, headers={"WWW-Authenticate": challenge})
         return await handler(request)
 
 
