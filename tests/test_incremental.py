@@ -14,9 +14,9 @@ import msgspec
 import pytest
 
 from streams.contract.model import Payment, SubscriptionSet
-from streams.engine.engine import Engine
+from streams.engine.engine import Engine, run_steps
 from streams.engine.engine_config import EngineConfig
-from streams.engine.incremental import IncrementalSnapshot
+from streams.engine.incremental import IncrementalSnapshot, sum_totals
 from streams.engine.revenue import RevenueConfig
 from streams.engine.timeline import DAY_MS, HOUR_MS, MINUTE_MS
 from tests.engine_events import FEATURES, T0, device_events, synthetic_events
@@ -207,3 +207,39 @@ def test_equals_with_payments_and_prices_in_currencies_whose_rate_changes() -> N
     revenue = RevenueConfig(dated_rates=dated)
     assert any(isinstance(e, Payment) for e in events)
     run(events, edge_times(events, random.Random(12), 800), EngineConfig(), revenue=revenue)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [EngineConfig(), EngineConfig(feature_cap=2), EngineConfig(features=FEATURES[:2])],
+    ids=["default", "cap-folds-into-other", "listed"],
+)
+def test_the_sums_of_disjoint_accounts_add_up_to_the_full_snapshot(config: EngineConfig):
+    """What `pulse replay --jobs N` relies on: engines holding disjoint accounts, their
+    `tally_steps` summed by `sum_totals` and their window feature sets added, give the
+    samples of one engine holding them all, at every time (the unlabelled `other` count
+    included, which needs the labels of the union)."""
+    events = synthetic_events(8, days=35, accounts=5)
+    whole = Engine(config, RevenueConfig())
+    parts = [Engine(config, RevenueConfig()) for _ in range(3)]
+    accounts = sorted({e.account_id for e in events})
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        whole.apply(event)
+        parts[accounts.index(event.account_id) % 3].apply(event)
+    assert all(part.store for part in parts)
+    for as_of in edge_times(events, random.Random(8), 150):
+        totals = sum_totals(run_steps(part.tally_steps(as_of, 0)) for part in parts)
+        feature_sets: dict[frozenset[str], int] = {}
+        for part in parts:
+            for used, users in part.window_feature_sets(as_of).items():
+                feature_sets[used] = feature_sets.get(used, 0) + users
+        assert whole.samples(totals, as_of, feature_sets) == whole.snapshot(as_of), f"at {as_of}"
+    other = [
+        s.value
+        for s in whole.snapshot(max(e.occurred_at for e in events))
+        if s.name == "pulse_feature_users" and ("feature", "other") in s.labels
+    ]
+    if config == EngineConfig():
+        assert other == []  # fewer features than the cap: no other series
+    else:
+        assert len(other) == 1 and other[0] > 0  # the case the feature sets are for

@@ -93,6 +93,33 @@ def test_jobs_with_as_of_and_no_ratios(generated: Path, tmp_path: Path) -> None:
     assert (tmp_path / "two.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()
 
 
+def test_jobs_with_a_feature_cap_fold_the_same_users_into_other(
+    generated: Path, tmp_path: Path
+) -> None:
+    """Which features keep their label is known only once every job's counts are summed;
+    the `other` users then come from the jobs' feature sets (streams/cli/replay_jobs.py)."""
+    config = tmp_path / "pulse.toml"
+    config.write_text("[engine]\nfeature_cap = 2\n")
+    args = ("--config", str(config))
+    replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", *args)
+    replay(generated, tmp_path / "two.prom", tmp_path / "two.dead", *args, "--jobs", "2")
+    text = (tmp_path / "one.prom").read_text()
+    assert 'pulse_feature_users{feature="other"' in text
+    assert (tmp_path / "two.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()
+
+
+def test_jobs_with_nothing_applied_end_with_the_one_process_sentence(tmp_path: Path) -> None:
+    """The parent decides after the jobs ran their lines; the jobs waiting for the
+    evaluation time are ended, and the run fails as one process does."""
+    path = tmp_path / "rejected.jsonl"
+    path.write_bytes(b'{not json\n[1]\n{"account_id":"a","type":"login"}\n')
+    for jobs in ("1", "2"):
+        result = CliRunner().invoke(main, ["replay", str(path), "--jobs", jobs, "--out", "-"])
+        assert result.exit_code == 1, result.output
+        assert "No event was applied: of 3 lines, 3 were rejected" in result.output
+        assert "Traceback" not in result.output
+
+
 def test_every_decodable_line_goes_to_its_account_partition(generated: Path) -> None:
     """The owner must be exact for every line the contract accepts (its outcome depends on
     its account's state); a line it rejects is rejected by whichever job reads it."""

@@ -43,10 +43,19 @@ from typing import Any, BinaryIO
 import click
 
 from streams.cli import fail
-from streams.cli.replay_jobs import LINE_BITS, JobResult, JobSpec, line_owner, merge, run_jobs
+from streams.cli.replay_jobs import (
+    LINE_BITS,
+    JobIngest,
+    JobSnapshot,
+    JobSpec,
+    line_owner,
+    merge_ingests,
+    merge_snapshots,
+    run_jobs,
+)
 from streams.contract.rfc3339 import parse_rfc3339_ms, rfc3339_ms
-from streams.engine import state_codec
 from streams.engine.account_metrics import account_samples
+from streams.engine.engine import run_steps
 from streams.engine.records import account_records
 from streams.engine.samples import Sample
 from streams.engine.timeline import NO_TIME
@@ -225,14 +234,11 @@ class Progress:
 @dataclass(slots=True)
 class JobPart:
     """One job's share of a `--jobs N` replay (streams/cli/replay_jobs.py): the lines it owns,
-    where it reports progress, and what it keeps for the merge."""
+    where it reports progress, and its dead letters."""
 
     owner: Callable[[bytes], int]
     job: int
     progress: Any  # shared array: per job, lines run and bytes read
-    first_applied: dict[str, int] = field(
-        default_factory=dict
-    )  # account -> position of its first applied line
     dead_letters: list[tuple[int, bytes]] = field(default_factory=list)  # (position, record)
 
 
@@ -308,8 +314,7 @@ def ingest(
     """Run every non-empty line of every input (an `Input` or (path, lines)) through the
     pipeline, in order; count outcomes in `summary`, write dead letters, report progress
     on stderr (with a total and an ETA when every input's size is known). With `part`,
-    only the lines that job owns, keeping dead letters and first applications in `part`
-    and reporting progress into its shared array."""
+    only the lines that job owns, keeping dead letters in `part` and reporting progress into its shared array."""
     opened = opened_inputs(inputs)
     progress = Progress(opened)
     clock = LineClock(progress if part is None else None)  # a job reports into `part`
@@ -324,10 +329,6 @@ def ingest(
             status = outcome.status
             if status is Status.APPLIED:
                 summary.applied += 1
-                if part is not None:
-                    account_id = outcome.event.account_id  # type: ignore[union-attr]
-                    if account_id not in part.first_applied:
-                        part.first_applied[account_id] = (index << LINE_BITS) | line_number
             elif status is Status.DUPLICATE:
                 summary.duplicates += 1
             elif status is Status.REJECTED:
@@ -364,22 +365,15 @@ def replay_pipeline(config: PulseConfig, as_of: int | None) -> Pipeline:
     return Pipeline(config, clock=None, apply_until=as_of, check_topic=False)
 
 
-def run_job(spec: JobSpec, progress: Any) -> JobResult:
-    """One child of `--jobs N`: the lines of its accounts, its engine rows in the order it
-    created them, pruned as a one-process replay prunes before its snapshot."""
+def run_job(spec: JobSpec, progress: Any) -> tuple[JobIngest, Pipeline]:
+    """One child of `--jobs N`: the lines of its accounts; what it hands back, and its
+    pipeline for `job_snapshot`."""
     pipeline = replay_pipeline(spec.config, spec.as_of)
     summary = ReplaySummary()
     part = JobPart(line_owner(spec.jobs), spec.job, progress)
     with ExitStack() as stack:
         ingest(pipeline, [_open_input(path, stack) for path in spec.paths], summary, part=part)
-    pipeline.engine.prune()
-    store = pipeline.engine.store
-    rows = [
-        (part.first_applied[account_id], account_id, state_codec.account_to_bytes(state))
-        for account_id in list(store.keys())
-        if (state := store.get(account_id)) is not None
-    ]
-    return JobResult(
+    ingested = JobIngest(
         summary.lines,
         summary.applied,
         summary.duplicates,
@@ -387,12 +381,24 @@ def run_job(spec: JobSpec, progress: Any) -> JobResult:
         summary.after_as_of,
         pipeline.latest_applied,
         pipeline.counters,
-        rows,
         part.dead_letters if spec.keep_dead_letters else [],
+    )
+    return ingested, pipeline
+
+
+def job_snapshot(pipeline: Pipeline, as_of: int, config: PulseConfig) -> JobSnapshot:
+    """A child's share of the evaluation at `as_of`, pruned as one process prunes first."""
+    engine = pipeline.engine
+    engine.prune()
+    feature_sets = {} if engine.config.features else engine.window_feature_sets(as_of)
+    return JobSnapshot(
+        run_steps(engine.tally_steps(as_of, 0)),
+        feature_sets,
+        _account_records(pipeline, as_of, config),
     )
 
 
-def _ingest_jobs(
+def _replay_jobs(
     jobs: int,
     inputs: list[Input],
     config: PulseConfig,
@@ -400,8 +406,9 @@ def _ingest_jobs(
     pipeline: Pipeline,
     summary: ReplaySummary,
     dead_letters: BinaryIO | None,
-) -> None:
-    """`ingest` across `jobs` processes (streams/cli/replay_jobs.py), merged into `pipeline`."""
+) -> tuple[int, list[Sample]]:
+    """`ingest` and the evaluation across `jobs` processes (streams/cli/replay_jobs.py):
+    the evaluation time and the samples, the same as one process's."""
     progress = Progress(inputs)
     files = tuple(item.path for item in inputs)
     last = [time.monotonic(), 0]
@@ -414,17 +421,36 @@ def _ingest_jobs(
         click.echo(progress.line_at(lines, rate, min(shared[1::2]), now), err=True)
         last[0], last[1] = now, lines
 
-    results = run_jobs(
-        jobs, files, config, as_of, dead_letters is not None, report, PROGRESS_EVERY_S
+    def evaluation_time_of(ingests: list[JobIngest]) -> int:
+        for _, record in merge_ingests(pipeline, ingests):
+            dead_letters.write(record + b"\n")  # type: ignore[union-attr]
+        for ingested in ingests:
+            summary.lines += ingested.lines
+            summary.applied += ingested.applied
+            summary.duplicates += ingested.duplicates
+            summary.rejected += ingested.rejected
+            summary.after_as_of += ingested.after_as_of
+        if not summary.applied:
+            raise ReplayError(_nothing_applied(summary))
+        return evaluation_time(pipeline, as_of)
+
+    _, snapshots = run_jobs(
+        jobs,
+        files,
+        config,
+        as_of,
+        dead_letters is not None,
+        evaluation_time_of,
+        report,
+        PROGRESS_EVERY_S,
     )
-    for _, record in merge(pipeline, results):
-        dead_letters.write(record + b"\n")  # type: ignore[union-attr]
-    for result in results:
-        summary.lines += result.lines
-        summary.applied += result.applied
-        summary.duplicates += result.duplicates
-        summary.rejected += result.rejected
-        summary.after_as_of += result.after_as_of
+    merged = merge_snapshots(snapshots)
+    evaluated_at = evaluation_time(pipeline, as_of)
+    samples = [
+        *pipeline.engine.samples(merged.totals, evaluated_at, merged.feature_sets),
+        *account_samples(merged.records, config.accounts),
+    ]
+    return evaluated_at, samples
 
 
 def run_replay(
@@ -451,18 +477,20 @@ def run_replay(
         output = _open_output(out, "output", stack)
         dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
         if jobs > 1:  # the children open the inputs again; these only gave their sizes
-            _ingest_jobs(jobs, inputs, config, as_of, pipeline, summary, dead_letters)
+            evaluated_at, samples = _replay_jobs(
+                jobs, inputs, config, as_of, pipeline, summary, dead_letters
+            )
         else:
             ingest(pipeline, inputs, summary, dead_letters)
-        if not summary.applied:
-            raise ReplayError(_nothing_applied(summary))
-        evaluated_at = evaluation_time(pipeline, as_of)
-        pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
+            if not summary.applied:
+                raise ReplayError(_nothing_applied(summary))
+            evaluated_at = evaluation_time(pipeline, as_of)
+            pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
+            samples = [
+                *pipeline.engine.snapshot(evaluated_at),
+                *_account_samples(pipeline, evaluated_at, config),
+            ]
         exposition = Exposition(ratios=ratios, currency=config.revenue.reporting_currency)
-        samples = [
-            *pipeline.engine.snapshot(evaluated_at),
-            *_account_samples(pipeline, evaluated_at, config),
-        ]
         if fmt == "openmetrics":
             from streams.cli.history import OpenMetricsHistory
             from streams.exposition import metric_families
@@ -481,18 +509,22 @@ def run_replay(
 def _account_samples(pipeline: Pipeline, as_of: int, config: PulseConfig) -> list[Sample]:
     """The account layer's aggregates and watchlist (streams/engine/account_metrics.py), as a
     worker owning every partition exports them."""
+    return account_samples(_account_records(pipeline, as_of, config), config.accounts)
+
+
+def _account_records(pipeline: Pipeline, as_of: int, config: PulseConfig) -> list[dict[str, Any]]:
+    """Every account's record at `as_of`, sorted by account_id."""
     engine = pipeline.engine
     states = [
         (account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys())
     ]
-    records = account_records(
+    return account_records(
         [(a, s) for a, s in states if s is not None],
         as_of,
         engine.config,
         engine.revenue_config,
         config.accounts,
     )
-    return account_samples(records, config.accounts)
 
 
 def _nothing_applied(summary: ReplaySummary) -> str:

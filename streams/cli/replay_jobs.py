@@ -4,13 +4,21 @@ Everything the pipeline keeps is per account (admission lanes, engine rows), so 
 splits exactly by account: job j runs the lines of the accounts whose Kafka partition
 among N partitions is j (`streams.kafka.topics.partition_of`, the partitioner the worker's
 messages go through), each child reading every input and skipping the lines it does not
-own. The parent then builds one pipeline from the children's results and writes the very
-output one process would:
+own. Two steps, so that no process ever holds every account's state:
 
-- engine rows: restored from the worker's own row codec (`engine/state_codec.py`), in the
-  order one process would have created them (the position of each account's first
-  applied line), so every sum in the snapshot runs in the same order;
-- counters summed, the latest applied time the maximum, dead letters in line order.
+1. Each child runs its lines and hands back its counters, its latest applied time and its
+   dead letters (`JobIngest`). The parent sums the counters, takes the evaluation time
+   (--as-of, else the latest applied time over every child) and sends it to them.
+2. Each child prunes its engine as one process would and hands back its share of the
+   evaluation at that time (`JobSnapshot`): the engine's sums (`Engine.tally_steps`,
+   integers only), the sets of features its users used in the window (what the
+   unlabelled `other` adoption count needs once the labels are known), and its accounts'
+   records. The parent adds the sums (`sum_totals`), merges the records by account_id and
+   builds the samples with the code one process uses (`Engine.samples`,
+   `account_samples`).
+
+So the output is the very bytes one process writes: every figure is an exact sum, or a
+ratio of exact sums, and the dead letters come out in line order.
 
 Which account a line belongs to is read from its bytes without decoding it
 (`line_owner`): a line without escapes and with exactly one `"account_id"` token, written
@@ -25,6 +33,7 @@ ends as a one-process replay does. A child that fails ends the run with one sent
 
 from __future__ import annotations
 
+import heapq
 import multiprocessing
 import multiprocessing.connection
 import signal
@@ -35,7 +44,8 @@ from typing import Any
 
 import orjson
 
-from streams.engine import state_codec
+from streams.engine.engine import Totals
+from streams.engine.incremental import sum_totals
 from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError
 from streams.ingest.counters import PipelineCounters
@@ -86,8 +96,8 @@ def line_owner(jobs: int) -> Callable[[bytes], int]:
 
 
 @dataclass(slots=True)
-class JobResult:
-    """What one child hands back: enough to rebuild its part of the pipeline."""
+class JobIngest:
+    """What one child hands back once it has run its lines."""
 
     lines: int = 0
     applied: int = 0
@@ -96,32 +106,55 @@ class JobResult:
     after_as_of: int = 0
     latest_applied: int = NO_TIME
     counters: PipelineCounters = field(default_factory=PipelineCounters)
-    rows: list[tuple[int, str, bytes]] = field(default_factory=list)
-    """(position of the account's first applied line, account_id, engine row)."""
     dead_letters: list[tuple[int, bytes]] = field(default_factory=list)
+    """(position of the line, dead-letter record)."""
 
 
-def merge(pipeline: Pipeline, results: list[JobResult]) -> list[tuple[int, bytes]]:
-    """Fill `pipeline` (fresh) with the children's results; return the dead letters in
+@dataclass(slots=True)
+class JobSnapshot:
+    """One child's share of the evaluation at T, over its accounts."""
+
+    totals: Totals
+    """The engine's sums (`Engine.tally_steps`)."""
+    feature_sets: dict[frozenset[str], int]
+    """`Engine.window_feature_sets` (empty when the features are listed in the config)."""
+    records: list[dict[str, Any]]
+    """The account records, sorted by account_id."""
+
+
+def merge_ingests(pipeline: Pipeline, ingests: list[JobIngest]) -> list[tuple[int, bytes]]:
+    """Sum the children's counters into `pipeline` (fresh); return the dead letters in
     line order."""
     counters = pipeline.counters
-    rows: list[tuple[int, str, bytes]] = []
     dead_letters: list[tuple[int, bytes]] = []
-    for result in results:
-        for event_type, count in result.counters.events_by_type.items():
+    for ingest in ingests:
+        for event_type, count in ingest.counters.events_by_type.items():
             counters.events_by_type[event_type] = counters.events_by_type.get(event_type, 0) + count
-        for reason, count in result.counters.rejected_by_reason.items():
+        for reason, count in ingest.counters.rejected_by_reason.items():
             counters.rejected_by_reason[reason] = counters.rejected_by_reason.get(reason, 0) + count
-        counters.duplicates += result.counters.duplicates
-        pipeline.latest_applied = max(pipeline.latest_applied, result.latest_applied)
-        rows += result.rows
-        dead_letters += result.dead_letters
-    rows.sort(key=lambda row: row[0])
-    store = pipeline.engine.store
-    for _, account_id, data in rows:
-        store[account_id] = state_codec.account_from_bytes(data)
+        counters.duplicates += ingest.counters.duplicates
+        pipeline.latest_applied = max(pipeline.latest_applied, ingest.latest_applied)
+        dead_letters += ingest.dead_letters
     dead_letters.sort(key=lambda item: item[0])
     return dead_letters
+
+
+def merge_snapshots(snapshots: list[JobSnapshot]) -> JobSnapshot:
+    """The share of the union of the children's accounts: what one process holding them
+    all would count (every sum is exact, the records merge by account_id)."""
+    feature_sets: dict[frozenset[str], int] = {}
+    for snapshot in snapshots:
+        for used, users in snapshot.feature_sets.items():
+            feature_sets[used] = feature_sets.get(used, 0) + users
+    records = heapq.merge(*(snapshot.records for snapshot in snapshots), key=_account_id)
+    return JobSnapshot(
+        sum_totals(snapshot.totals for snapshot in snapshots), feature_sets, list(records)
+    )
+
+
+def _account_id(record: dict[str, Any]) -> str:
+    account_id: str = record["account_id"]
+    return account_id
 
 
 # --------------------------------------------------------------------------- the processes
@@ -137,20 +170,27 @@ class JobSpec:
     keep_dead_letters: bool
 
 
-def _child(spec: JobSpec, progress: Any, sender: multiprocessing.connection.Connection) -> None:
+def _child(spec: JobSpec, progress: Any, connection: multiprocessing.connection.Connection) -> None:
+    """Run the job's lines, hand back `JobIngest`, wait for the evaluation time, hand back
+    `JobSnapshot` (an error at either step: one sentence instead)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C ends
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked since the fork
     try:
-        from streams.cli.replay import run_job
+        from streams.cli.replay import job_snapshot, run_job
 
-        sender.send(("ok", run_job(spec, progress)))
+        ingested, pipeline = run_job(spec, progress)
+        connection.send(("ok", ingested))
+        as_of: int = connection.recv()
+        connection.send(("ok", job_snapshot(pipeline, as_of, spec.config)))
+    except EOFError:
+        pass  # the parent ended the run (nothing applied, Ctrl-C, another job failed)
     except PulseError as error:
-        sender.send(("error", str(error)))
+        connection.send(("error", str(error)))
     except BaseException as error:  # noqa: BLE001 - reported by the parent in one sentence
-        sender.send(("error", f"job {spec.job} failed ({type(error).__name__}: {error})"))
+        connection.send(("error", f"job {spec.job} failed ({type(error).__name__}: {error})"))
         traceback.print_exc()
     finally:
-        sender.close()
+        connection.close()
 
 
 def run_jobs(
@@ -159,22 +199,26 @@ def run_jobs(
     config: PulseConfig,
     as_of: int | None,
     keep_dead_letters: bool,
+    evaluation_time: Callable[[list[JobIngest]], int],
     report: Callable[[list[int]], None],
     report_every_s: float,
-) -> list[JobResult]:
-    """Run the N children, calling `report(progress)` about every `report_every_s` with
-    the shared progress array (per job: lines run, bytes done); their results in job order."""
+) -> tuple[list[JobIngest], list[JobSnapshot]]:
+    """Run the N children: their `JobIngest`s, then, at `evaluation_time(ingests)` (which
+    may raise to end the run), their `JobSnapshot`s, each in job order. Calls
+    `report(progress)` about every `report_every_s` while the lines run, with the shared
+    progress array (per job: lines run, bytes done)."""
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
     progress: Any = context.Array("q", 2 * jobs, lock=False)
     children: list[tuple[Any, multiprocessing.connection.Connection]] = []
+    finished = False
     try:
         for job in range(jobs):
-            receiver, sender = context.Pipe(duplex=False)
+            parent_end, child_end = context.Pipe()
             spec = JobSpec(job, jobs, paths, config, as_of, keep_dead_letters)
             process = context.Process(
-                target=_child, args=(spec, progress, sender), name=f"pulse-replay-{job}"
+                target=_child, args=(spec, progress, child_end), name=f"pulse-replay-{job}"
             )
             # SIGINT blocked from before the fork until the child ignores it: a Ctrl-C
             # landing in between (in the interpreter's at-fork handlers) printed a
@@ -184,30 +228,48 @@ def run_jobs(
                 process.start()
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-            sender.close()
-            children.append((process, receiver))
-        results: dict[int, JobResult] = {}
-        pending: dict[Any, int] = {receiver: job for job, (_, receiver) in enumerate(children)}
-        while pending:
-            ready = multiprocessing.connection.wait(list(pending), timeout=report_every_s)
-            for connection in ready:
-                job = pending.pop(connection)
-                try:
-                    answer: tuple[str, Any] = connection.recv()  # type: ignore[union-attr,call-arg,assignment]
-                except EOFError:
-                    raise ReplayJobError(
-                        f"Replay job {job} ended without a result: run with --jobs 1 to see why."
-                    ) from None
-                status, payload = answer
-                if status != "ok":
-                    raise ReplayJobError(f"Replay job {job} failed: {payload}")
-                results[job] = payload
-            if not ready:
-                report(list(progress))
-        return [results[job] for job in range(jobs)]
+            child_end.close()
+            children.append((process, parent_end))
+        connections = [connection for _, connection in children]
+        ingests: list[JobIngest] = _answers(
+            connections, lambda: report(list(progress)), report_every_s
+        )
+        evaluated_at = evaluation_time(ingests)
+        for connection in connections:
+            connection.send(evaluated_at)
+        snapshots: list[JobSnapshot] = _answers(connections, lambda: None, report_every_s)
+        finished = True
+        return ingests, snapshots
     finally:
-        for process, receiver in children:
-            if process.is_alive():
+        for process, connection in children:
+            if process.is_alive() and not finished:
                 process.terminate()
             process.join()
-            receiver.close()
+            connection.close()
+
+
+def _answers(
+    connections: list[multiprocessing.connection.Connection],
+    waiting: Callable[[], None],
+    every_s: float,
+) -> list[Any]:
+    """One answer from each child, in job order; `waiting()` every `every_s` without one."""
+    answers: dict[int, Any] = {}
+    pending: dict[Any, int] = {connection: job for job, connection in enumerate(connections)}
+    while pending:
+        ready = multiprocessing.connection.wait(list(pending), timeout=every_s)
+        for connection in ready:
+            job = pending.pop(connection)
+            try:
+                answer: tuple[str, Any] = connection.recv()  # type: ignore[union-attr,call-arg,assignment]
+            except EOFError:
+                raise ReplayJobError(
+                    f"Replay job {job} ended without a result: run with --jobs 1 to see why."
+                ) from None
+            status, payload = answer
+            if status != "ok":
+                raise ReplayJobError(f"Replay job {job} failed: {payload}")
+            answers[job] = payload
+        if not ready:
+            waiting()
+    return [answers[job] for job in range(len(connections))]

@@ -23,7 +23,7 @@ State per user: for each feature, a presence set of its use times (exact for 30 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from streams.engine.engine_config import FEATURE_OTHER, EngineConfig
@@ -99,13 +99,19 @@ def next_change(user: User, as_of: int) -> int:
 _WIDTHS = (WINDOW_MS,)
 
 
-def tally_other(user: User, as_of: int, labelled: Collection[str]) -> bool:
-    """Did the user use, in the window, a feature outside `labelled`?"""
+def window_features(user: User, as_of: int) -> frozenset[str]:
+    """The features the user used in the window."""
     low = as_of - WINDOW_MS
-    return any(
-        feature not in labelled and any_in(times, low, as_of)
-        for feature, times in user.features.items()
+    return frozenset(
+        feature for feature, times in user.features.items() if any_in(times, low, as_of)
     )
+
+
+def users_outside(feature_sets: Mapping[frozenset[str], int], labelled: Collection[str]) -> int:
+    """The `other` users: of the users counted per set of features used in the window
+    (`Engine.window_feature_sets`), those who used a feature outside `labelled`."""
+    kept = frozenset(labelled)
+    return sum(users for used, users in feature_sets.items() if not used <= kept)
 
 
 def used_any(user: User, low_exclusive: int, high_inclusive: int, among: Collection[str]) -> bool:

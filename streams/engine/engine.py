@@ -14,7 +14,7 @@ than that ages out (`prune`, and automatically for the users an event touches).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -163,6 +163,13 @@ class Engine:
         never) and returns the samples. A caller on an event loop serves other work between
         two steps; the store must not change meanwhile (the accounts are listed once, at
         the start, and the sums would mix two states)."""
+        totals = yield from self.tally_steps(as_of, accounts_per_step)
+        return self.samples(totals, as_of)
+
+    def tally_steps(self, as_of: int, accounts_per_step: int) -> Steps[Totals]:
+        """Every account's share of the snapshot at `as_of`, summed (the step rule of
+        `snapshot_steps`). Every field is an integer sum, so the totals of disjoint sets
+        of accounts add up to the totals of their union (`sum_totals`)."""
         config = self.config
         totals = Totals()
         listed = frozenset(config.features) if config.features else None
@@ -175,24 +182,37 @@ class Engine:
                 revenue.tally(state.revenue, as_of, self.revenue_config, totals.revenue)
             if index % step == 0:
                 yield
-        return self.samples(totals, as_of)
+        return totals
 
-    def samples(self, totals: Totals, as_of: int) -> list[Sample]:
+    def window_feature_sets(self, as_of: int) -> dict[frozenset[str], int]:
+        """How many users used each set of features in the adoption window (users who used
+        none left out): what the unlabelled `other` count needs from accounts that another
+        process holds (`adoption.users_outside`)."""
+        feature_sets: dict[frozenset[str], int] = {}
+        for state in self.store.values():
+            for user in state.users.values():
+                if user.features and (used := adoption.window_features(user, as_of)):
+                    feature_sets[used] = feature_sets.get(used, 0) + 1
+        return feature_sets
+
+    def samples(
+        self,
+        totals: Totals,
+        as_of: int,
+        feature_sets: Mapping[frozenset[str], int] | None = None,
+    ) -> list[Sample]:
         """The samples of every family from the sums over every account at `as_of` (the
-        full snapshot's, or the ones an incremental snapshot keeps)."""
+        full snapshot's, or the ones an incremental snapshot keeps). `feature_sets`: every
+        account's `window_feature_sets`, summed, when the store does not hold them all."""
         config = self.config
         listed = frozenset(config.features) if config.features else None
         labelled = adoption.labelled_features(totals.adoption, config)
         if listed is not None:
             other_users, emit_other = totals.adoption.other_users, True
         elif len(totals.adoption.users_by_feature) > len(labelled):
-            kept = frozenset(labelled)
-            other_users = sum(
-                adoption.tally_other(user, as_of, kept)
-                for state in self.store.values()
-                for user in state.users.values()
-            )
-            emit_other = True
+            if feature_sets is None:
+                feature_sets = self.window_feature_sets(as_of)
+            other_users, emit_other = adoption.users_outside(feature_sets, labelled), True
         else:
             other_users, emit_other = 0, False
         out = [Sample("pulse_evaluation_timestamp_seconds", (), as_of / SECOND_MS)]

@@ -31,7 +31,7 @@ every T here is at or after them. Sums are exact integers, so the result equals 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from typing import Any
 
@@ -142,6 +142,19 @@ def _copy(totals: Any) -> Any:
             value = {key: list(v) if isinstance(v, list) else v for key, v in value.items()}
         copied[name] = value
     return type(totals)(**copied)
+
+
+def sum_totals(parts: Iterable[Totals]) -> Totals:
+    """The totals of a union of disjoint sets of accounts, from each set's totals
+    (`Engine.tally_steps`): field by field, as the running sums add a share. Every field is
+    an integer sum and a dict key is kept when any part has it, as a full snapshot keeps it
+    when any account has it, so the result equals the union's own totals."""
+    summed = Totals()
+    holders: dict[tuple[Any, ...], int] = {}
+    for part in parts:
+        for item in fields(Totals):
+            _accumulate(getattr(summed, item.name), getattr(part, item.name), 1, holders)
+    return summed
 
 
 class IncrementalSnapshot:
