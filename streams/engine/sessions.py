@@ -120,12 +120,11 @@ def oldest(user: User) -> int:
     session id (NO_TIME: none): O(1), for the per-event "is a prune due?" check, which only
     saves memory (answers never depend on when pruning runs). Ids are mostly created in
     time order, so this is the oldest entry but after a late event of a new id."""
-    times = []
-    if user.trail:
-        times.append(_time_of(user.trail[0]))
-    if user.tagged:
-        times.append(_time_of(next(iter(user.tagged.values()))[0]))
-    return min(times) if times else NO_TIME
+    trail, tagged = user.trail, user.tagged
+    if tagged:
+        first = next(iter(tagged.values()))[0]
+        return _time_of(min(trail[0], first) if trail else first)
+    return _time_of(trail[0]) if trail else NO_TIME
 
 
 def has_entries(user: User) -> bool:
