@@ -314,7 +314,8 @@ def ingest(
     """Run every non-empty line of every input (an `Input` or (path, lines)) through the
     pipeline, in order; count outcomes in `summary`, write dead letters, report progress
     on stderr (with a total and an ETA when every input's size is known). With `part`,
-    only the lines that job owns, keeping dead letters in `part` and reporting progress into its shared array."""
+    only the lines that job owns, keeping dead letters in `part` and reporting progress
+    into its shared array."""
     opened = opened_inputs(inputs)
     progress = Progress(opened)
     clock = LineClock(progress if part is None else None)  # a job reports into `part`
@@ -434,7 +435,7 @@ def _replay_jobs(
             raise ReplayError(_nothing_applied(summary))
         return evaluation_time(pipeline, as_of)
 
-    _, snapshots = run_jobs(
+    snapshots = run_jobs(
         jobs,
         files,
         config,

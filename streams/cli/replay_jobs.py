@@ -202,9 +202,10 @@ def run_jobs(
     evaluation_time: Callable[[list[JobIngest]], int],
     report: Callable[[list[int]], None],
     report_every_s: float,
-) -> tuple[list[JobIngest], list[JobSnapshot]]:
-    """Run the N children: their `JobIngest`s, then, at `evaluation_time(ingests)` (which
-    may raise to end the run), their `JobSnapshot`s, each in job order. Calls
+) -> list[JobSnapshot]:
+    """Run the N children: hand their `JobIngest`s to `evaluation_time` (which may raise
+    to end the run), send the time it gives them, return their `JobSnapshot`s in job
+    order. Calls
     `report(progress)` about every `report_every_s` while the lines run, with the shared
     progress array (per job: lines run, bytes done)."""
     context: Any = multiprocessing.get_context(
@@ -239,7 +240,7 @@ def run_jobs(
             connection.send(evaluated_at)
         snapshots: list[JobSnapshot] = _answers(connections, lambda: None, report_every_s)
         finished = True
-        return ingests, snapshots
+        return snapshots
     finally:
         for process, connection in children:
             if process.is_alive() and not finished:
