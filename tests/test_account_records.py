@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import tomllib
 from decimal import Decimal
@@ -405,29 +406,49 @@ def test_bad_account_configuration_is_one_sentence(tmp_path, text: str, words: s
     assert words in message and "\n" not in message and message.endswith(".")
 
 
-def test_the_trend_is_the_same_function_seven_and_thirty_days_earlier() -> None:
+SESSIONS_SCORED = """
+[accounts.health.profiles.default]
+dimensions = { engagement = 1 }
+measures = [
+  { measure = "sessions_7d_per_active_user", dimension = "engagement", weight = 1, linear = [0, 3] },
+  { measure = "stickiness", dimension = "engagement", weight = 1, good = 0.2, average = 0.1 },
+]
+"""
+
+
+@pytest.mark.parametrize("health", ["shipped", "sessions scored"])
+def test_the_trend_is_the_same_function_seven_and_thirty_days_earlier(health: str) -> None:
+    """The earlier evaluations count sessions only when a profile scores them: the trend
+    is the record's own score then, either way."""
     engine, end, config = generated_engine(5, accounts=25, days=50)
+    accounts = config.accounts
+    if health != "shipped":
+        accounts = dataclasses.replace(accounts, health=health_config(SESSIONS_SCORED))
+    assert accounts.health.scores("sessions_7d_per_active_user") == (health != "shipped")
+    moved = 0
     for account_id, state in engine.store.items():
-        now = account_record(
-            account_id, state, end, engine.config, engine.revenue_config, config.accounts
-        )
-        week = account_record(
-            account_id,
-            state,
-            end - 7 * DAY_MS,
-            engine.config,
-            engine.revenue_config,
-            config.accounts,
-        )
-        health = now["health"]
-        if (
-            health["score"] is not None
-            and week["health"]["score"] is not None
-            and state.journey.exists_at(end - 7 * DAY_MS)
-        ):
-            assert health["trend_7d"] == pytest.approx(health["score"] - week["health"]["score"])
-        else:
-            assert health["trend_7d"] is None
+        now = account_record(account_id, state, end, engine.config, engine.revenue_config, accounts)
+        for days in (7, 30):
+            then = account_record(
+                account_id,
+                state,
+                end - days * DAY_MS,
+                engine.config,
+                engine.revenue_config,
+                accounts,
+            )
+            score, earlier = now["health"]["score"], then["health"]["score"]
+            trend = now["health"][f"trend_{days}d"]
+            if (
+                score is not None
+                and earlier is not None
+                and state.journey.exists_at(end - days * DAY_MS)
+            ):
+                assert trend == pytest.approx(score - earlier)
+                moved += trend != 0
+            else:
+                assert trend is None
+    assert moved  # some health moved: the earlier scores were compared, not only None
 
 
 # --------------------------------------------------------------------------- onboarding cohorts

@@ -158,6 +158,12 @@ class HealthConfig:
                 return profile
         return by_name[DEFAULT_PROFILE]
 
+    def scores(self, measure: str) -> bool:
+        """Does some profile score `measure`?"""
+        return any(
+            item.measure == measure for profile in self.profiles for item in profile.measures
+        )
+
     def band(self, score: float | None) -> str:
         if score is None:
             return UNKNOWN_BAND

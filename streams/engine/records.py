@@ -74,6 +74,7 @@ MOVEMENT_WINDOW_MS = 30 * DAY_MS
 TICKETS_WINDOW_MS = 30 * DAY_MS
 ACTIVITY_CAP_DAYS = 30
 TREND_DAYS: tuple[int, ...] = (7, 30)
+SESSIONS_MEASURE = "sessions_7d_per_active_user"
 
 
 def account_records(
@@ -101,12 +102,21 @@ def account_record(
     record = _record_at(account_id, state, as_of, engine_config, revenue_config, accounts_config)
     health = _health(record, accounts_config)
     trends: dict[str, float | None] = {}
+    # The earlier records give their health only: their sessions, the costliest family to
+    # count, are counted only when a profile scores them (none of the shipped ones does).
+    sessions_scored = accounts_config.health.scores(SESSIONS_MEASURE)
     for days in TREND_DAYS:
         then = as_of - days * DAY_MS
         before = None
         if state.journey.exists_at(then):
             earlier = _record_at(
-                account_id, state, then, engine_config, revenue_config, accounts_config
+                account_id,
+                state,
+                then,
+                engine_config,
+                revenue_config,
+                accounts_config,
+                with_sessions=sessions_scored,
             )
             before = _health(earlier, accounts_config).score
         trends[f"trend_{days}d"] = (
@@ -134,15 +144,18 @@ def _record_at(
     engine_config: EngineConfig,
     revenue_config: RevenueConfig,
     accounts_config: AccountsConfig,
+    with_sessions: bool = True,
 ) -> dict[str, Any]:
+    """The record at `as_of` without its health; `with_sessions=False` leaves the session
+    figures None (a record made for a health that does not score them)."""
     gap = engine_config.session_gap_ms
     active = activity.ActivityTotals()
     used = adoption.AdoptionTotals()
-    closed = sessions.SessionTotals()
+    closed = sessions.SessionTotals() if with_sessions else None
     latest = NO_TIME
     for user in state.users.values():
         activity.tally(user, as_of, active)
-        if sessions.has_entries(user):
+        if closed is not None and sessions.has_entries(user):
             sessions.tally(user, as_of, gap, closed)
         if user.features:
             adoption.tally(user, as_of, used, None)
@@ -260,8 +273,8 @@ def _record_at(
         "logins_7d": active.logins[activity.LOGINS_7D],
         "feature_users": feature_users,
         "feature_adoption": feature_adoption,
-        "sessions_7d": closed.closed,
-        "session_time_7d_seconds": closed.duration_ms / SECOND_MS,
+        "sessions_7d": None if closed is None else closed.closed,
+        "session_time_7d_seconds": None if closed is None else closed.duration_ms / SECOND_MS,
         "last_activity_at": None if latest == NO_TIME else latest,
         "days_since_activity": days_since_activity,
         "tickets_open": sum(tickets.open_by_priority.values()),
@@ -288,7 +301,7 @@ def _record_at(
         "stickiness": record["stickiness"],
         "active_users_30d": active_30d,
         "days_since_activity": days_since_activity,
-        "sessions_7d_per_active_user": closed.closed / active_7d if active_7d else None,
+        SESSIONS_MEASURE: closed.closed / active_7d if closed is not None and active_7d else None,
         "license_utilisation": record["license_utilisation"],
         "plan_feature_adoption": sum(adoption_values) / len(adoption_values)
         if adoption_values
