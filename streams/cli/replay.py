@@ -433,7 +433,9 @@ def _replay_jobs(
             summary.after_as_of += ingested.after_as_of
         if not summary.applied:
             raise ReplayError(_nothing_applied(summary))
-        return evaluation_time(pipeline, as_of)
+        evaluated_at = evaluation_time(pipeline, as_of)
+        _say_evaluating(progress.started, evaluated_at)
+        return evaluated_at
 
     snapshots = run_jobs(
         jobs,
@@ -486,6 +488,7 @@ def run_replay(
             if not summary.applied:
                 raise ReplayError(_nothing_applied(summary))
             evaluated_at = evaluation_time(pipeline, as_of)
+            _say_evaluating(started, evaluated_at)
             pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
             samples = [
                 *pipeline.engine.snapshot(evaluated_at),
@@ -505,6 +508,17 @@ def run_replay(
     summary.seconds = time.monotonic() - started
     click.echo(summary.line(evaluated_at, dead_letter), err=True)
     return summary
+
+
+def _say_evaluating(started: float, as_of: int) -> None:
+    """On a run long enough to report progress, say what the silent last part does (on
+    100,000 users, the records take tens of seconds after the last line)."""
+    if time.monotonic() - started >= PROGRESS_EVERY_S:
+        click.echo(
+            f"replay: every line run; the metrics and every account's record as of "
+            f"{rfc3339_ms(as_of)} next",
+            err=True,
+        )
 
 
 def _account_samples(pipeline: Pipeline, as_of: int, config: PulseConfig) -> list[Sample]:
