@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import subprocess
@@ -118,6 +119,17 @@ def test_jobs_with_nothing_applied_end_with_the_one_process_sentence(tmp_path: P
         assert result.exit_code == 1, result.output
         assert "No event was applied: of 3 lines, 3 were rejected" in result.output
         assert "Traceback" not in result.output
+
+
+def test_a_job_that_fails_ends_the_run_with_its_sentence(generated: Path, tmp_path: Path) -> None:
+    """A truncated gzip input fails in the jobs as in one process: one sentence, no trace."""
+    whole = gzip.compress(generated.read_bytes())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    result = CliRunner().invoke(main, ["replay", str(path), "--jobs", "2", "--out", "-"])
+    assert result.exit_code == 1, result.output
+    assert "failed: Input file" in result.output and "not a complete gzip file" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_every_decodable_line_goes_to_its_account_partition(generated: Path) -> None:

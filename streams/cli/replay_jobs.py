@@ -180,10 +180,11 @@ def _child(spec: JobSpec, progress: Any, connection: multiprocessing.connection.
 
         ingested, pipeline = run_job(spec, progress)
         connection.send(("ok", ingested))
-        as_of: int = connection.recv()
+        try:
+            as_of: int = connection.recv()
+        except EOFError:
+            return  # the parent ended the run (nothing applied, Ctrl-C, another job failed)
         connection.send(("ok", job_snapshot(pipeline, as_of, spec.config)))
-    except EOFError:
-        pass  # the parent ended the run (nothing applied, Ctrl-C, another job failed)
     except PulseError as error:
         connection.send(("error", str(error)))
     except BaseException as error:  # noqa: BLE001 - reported by the parent in one sentence
@@ -205,9 +206,8 @@ def run_jobs(
 ) -> list[JobSnapshot]:
     """Run the N children: hand their `JobIngest`s to `evaluation_time` (which may raise
     to end the run), send the time it gives them, return their `JobSnapshot`s in job
-    order. Calls
-    `report(progress)` about every `report_every_s` while the lines run, with the shared
-    progress array (per job: lines run, bytes done)."""
+    order. While the lines run, calls `report(progress)` about every `report_every_s` with
+    the shared progress array (per job: lines run, bytes done)."""
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
