@@ -36,7 +36,7 @@ from streams.ingest.admission import (
     LaneAdmission,
     PolicyConfig,
 )
-from streams.ingest.remembered_ids import GROUP_SIZE, id_key
+from streams.ingest.remembered_ids import GROUP_SIZE, RememberedIds, id_key
 
 T0 = 1_772_356_500_000  # 2026-03-01T09:15:00Z
 CONFIG = PolicyConfig()
@@ -502,6 +502,25 @@ def test_ids_sharing_a_key_are_told_apart_in_stored_groups(
     restored.state["acme"] = account
     assert [restored.admit(e) for e in first] == [DUPLICATE] * len(first)
     assert restored.admit(payment(T0 + 1000, event_id="p-new")) is ACCEPTED
+
+
+def test_a_lane_past_32768_ids_moves_its_index_to_u32_and_finds_every_id() -> None:
+    """The index is u16 while an entry number fits, u32 beyond: every id is found on
+    either side of the switch and after it, nothing new is taken for a known id."""
+    ids = RememberedIds()
+    count = 70_000
+    typecodes = []
+    for number in range(count):
+        data = f"evt-{number}".encode()
+        ids.remember(id_key(data.decode()), data, T0 + 10**9, -1, T0)
+        if number in (100, 15_000, count - 1):
+            typecodes.append(ids._slots.typecode)
+    assert typecodes == ["H", "H", "I"]
+    for number in range(0, count, 7):
+        data = f"evt-{number}".encode()
+        assert ids.find(id_key(data.decode()), data) == number
+    assert ids.find(id_key("evt-new"), b"evt-new") == -1
+    assert ids.stored() == count
 
 
 def test_a_forgotten_id_is_accepted_again_and_remembered_anew() -> None:

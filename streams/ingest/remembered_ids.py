@@ -8,8 +8,9 @@ forget-after time yet? Each id is kept with no Python object of its own, in flat
   epoch ms), `_ends` (u32: where the id's bytes end in `_blob`), `_groups` (u32: the
   stored group the id belongs to): one entry per id, in arrival order;
 - `_blob`: the ids' UTF-8 bytes, one after another;
-- `_slots` (u32): an open-addressing index over the entries (linear probing, a power of
-  two in size, at most half full); a slot holds entry + 1, 0 is free.
+- `_slots`: an open-addressing index over the entries (linear probing, a power of two in
+  size, at most half full); a slot holds entry + 1, 0 is free. u16 while the index has at
+  most 65,536 slots (a lane of up to about 21,800 ids: every lane but the busiest), else u32.
 
 Exact, not probabilistic: the 64-bit key only finds the candidates, and a candidate is
 the id only when its stored bytes are equal; two ids that share a key are two entries.
@@ -22,7 +23,7 @@ looked over when their number reaches a limit, 1.5 times what was kept at the la
 if any has been forgotten, the kept ones are copied into fresh arrays; the index grows
 (or shrinks) to stay at most half full at the new limit. So at most half again as many
 entries are held as were remembered at the last look, each at 24 bytes, the id's bytes
-and 12 to 24 bytes of index (about 55 bytes for a 16-character id, against about 190 in
+and 6 to 12 bytes of index (about 50 bytes for a 16-character id, against about 190 in
 a dict of ints plus a heap of tuples), and a new id costs O(1) amortized.
 
 Stored groups (the worker keeps each as one changelog row, streams/worker/state_parts.py):
@@ -63,8 +64,16 @@ def id_key(event_id: str) -> int:
     return xxh3_64_intdigest(event_id.encode())
 
 
-def _u32s(count: int) -> array[int]:
-    return array("I", bytes(4 * count))
+_U16_SLOTS = 1 << 16
+"""The largest index kept in u16: it holds at most half as many entries, 32,768, so an
+entry number + 1 always fits."""
+
+
+def _index(size: int) -> array[int]:
+    """A free index of `size` slots (a power of two), in the narrowest type that fits."""
+    if size <= _U16_SLOTS:
+        return array("H", bytes(2 * size))
+    return array("I", bytes(4 * size))
 
 
 def _little(values: array[int]) -> bytes:
@@ -105,7 +114,7 @@ class RememberedIds:
         self._ends: array[int] = array("I")
         self._groups: array[int] = array("I")
         self._blob = bytearray()
-        self._slots = _u32s(_MIN_SLOTS)
+        self._slots = _index(_MIN_SLOTS)
         self._mask = _MIN_SLOTS - 1
         self._limit = _MIN_LIMIT
         self._open = 0  # the group new ids go to
@@ -209,7 +218,7 @@ class RememberedIds:
         size = _MIN_SLOTS
         while size < 2 * self._limit:
             size *= 2
-        slots, mask = _u32s(size), size - 1
+        slots, mask = _index(size), size - 1
         for entry, key in enumerate(self._keys, 1):
             at = key & mask
             while slots[at]:
