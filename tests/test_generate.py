@@ -3,6 +3,7 @@ the fault fractions and their meaning under the admission policies, realism, the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import subprocess
@@ -11,14 +12,16 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
+import aiokafka
 import orjson
 import pytest
+from aiokafka.errors import UnknownTopicOrPartitionError
 from click.testing import CliRunner
 
 from streams.cli.generate import generate as generate_command
 from streams.contract.decoding import Decoder, Rejection
 from streams.contract.model import EVENT_TYPES, TOPIC_OF_TYPE, Event
-from streams.errors import ConfigError
+from streams.errors import ConfigError, PulseError
 from streams.generator import (
     MALFORMED_REASONS,
     WRONG_TOPIC,
@@ -29,6 +32,7 @@ from streams.generator import (
     generate,
 )
 from streams.generator.clock import DAY_MS, DEFAULT_END_MS, HOUR_MS, parse_end, rfc3339
+from streams.generator.sinks import Pacer, Progress, produce
 from streams.ingest.admission import ACCEPTED, DUPLICATE, Admission, PolicyConfig
 from streams.pulse_config import PulseConfig
 
@@ -516,3 +520,37 @@ def test_a_helpdesk_that_closes_stale_tickets_leaves_no_old_ticket_open(monkeypa
     monkeypatch.setattr(Support, "stale_close_median_ms", 10 * DAY_MS)
     old, still_open = open_tickets_older_than(60)
     assert old > 40 and still_open == 0
+
+
+def test_a_missing_topic_is_one_sentence_naming_the_command_that_creates_it(monkeypatch):
+    """Pure unit test: a stand-in producer whose send fails as aiokafka's does once its
+    metadata wait for an unknown topic runs out (the integration suite runs the real one)."""
+
+    class MissingTopics:
+        def __init__(self, **_options):
+            pass
+
+        async def start(self):
+            pass
+
+        async def stop(self):
+            pass
+
+        async def flush(self):
+            pass
+
+        async def send(self, topic, value, key=None):
+            raise UnknownTopicOrPartitionError()
+
+    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", MissingTopics)
+    summary = Summary()
+    messages = generate(GeneratorConfig(accounts=1, days=1, seed=1))
+    with pytest.raises(PulseError) as raised:
+        asyncio.run(
+            produce(
+                [(messages, Pacer(None))], "k:9092", "staging.", summary, Progress(print, summary)
+            )
+        )
+    message = str(raised.value)
+    assert message.startswith("Topic staging.pulse.") and "does not exist at k:9092" in message
+    assert "pulse dev topics --bootstrap k:9092 --prefix 'staging.'" in message

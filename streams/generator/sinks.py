@@ -102,7 +102,7 @@ async def produce(
     (flushing what was sent) when cancelled; a delivery error ends the run with one sentence.
     """
     from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
+    from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
     security = security or KafkaSecurity()
     producer = AIOKafkaProducer(
@@ -131,9 +131,15 @@ async def produce(
                 wait = pacer.delay()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                delivery = await producer.send(
-                    topic_prefix + message.topic, message.value, key=message.key
-                )
+                topic = topic_prefix + message.topic
+                try:
+                    delivery = await producer.send(topic, message.value, key=message.key)
+                except UnknownTopicOrPartitionError:
+                    raise PulseError(
+                        f"Topic {topic} does not exist at {bootstrap}: create the project's "
+                        f"topics first (`pulse dev topics --bootstrap {bootstrap} --prefix "
+                        f"'{topic_prefix}'`), or give the --topic-prefix they were made with."
+                    ) from None
                 delivery.add_done_callback(check)
                 summary.add(message)
                 pending += 1
