@@ -35,7 +35,7 @@ import gzip
 import os
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -62,6 +62,7 @@ from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError, UsageError
 from streams.exposition import Exposition, render_text
 from streams.ingest.pipeline import Pipeline, Status
+from streams.ingest.repeated_ids import GZIP_RATIO, filter_bits, repeated_keys
 from streams.pulse_config import PulseConfig, load_config
 
 PROGRESS_EVERY_S = 2.0
@@ -206,6 +207,7 @@ class Progress:
     inputs: list[Input]
     started: float = field(default_factory=time.monotonic)
     finished_bytes: int = 0
+    label: str = "replay"
 
     @property
     def total(self) -> int | None:
@@ -223,7 +225,7 @@ class Progress:
         return self.line_at(lines, rate, self.done(current), now)
 
     def line_at(self, lines: int, rate: float, done: int | None, now: float) -> str:
-        text = f"replay: {lines:,} lines, {rate:,.0f} lines/s"
+        text = f"{self.label}: {lines:,} lines, {rate:,.0f} lines/s"
         total = self.total
         if not total or done is None or done <= 0:
             return text
@@ -359,17 +361,41 @@ def evaluation_time(pipeline: Pipeline, as_of: int | None) -> int:
     return 0 if pipeline.latest_applied == NO_TIME else pipeline.latest_applied
 
 
-def replay_pipeline(config: PulseConfig, as_of: int | None) -> Pipeline:
+def replay_pipeline(
+    config: PulseConfig, as_of: int | None, may_repeat: set[int] | None = None
+) -> Pipeline:
     """The pipeline every file-based command runs (replay, accounts, reports). No admission
     clock: nothing in a file is "in the future"; events after --as-of are kept out before
-    admission (Pipeline.apply_until); a file carries no topics to check."""
-    return Pipeline(config, clock=None, apply_until=as_of, check_topic=False)
+    admission (Pipeline.apply_until); a file carries no topics to check. `may_repeat`: see
+    `repeated_ids`."""
+    return Pipeline(config, clock=None, apply_until=as_of, check_topic=False, may_repeat=may_repeat)
+
+
+def repeated_ids(paths: Sequence[str], config: PulseConfig, report: bool = True) -> set[int] | None:
+    """The keys of the event ids that can occur more than once in the files `paths`, from
+    a first read of every line (streams/ingest/repeated_ids.py): admission then remembers
+    only those, with the same verdicts. None (every id remembered) when an input cannot be
+    read twice: stdin, a pipe. With `report`, progress on stderr as for the run itself."""
+    if not paths or "-" in paths:
+        return None
+    with ExitStack() as stack:
+        opened = [_open_input(path, stack) for path in paths]
+        if any(item.size is None for item in opened):
+            return None
+        input_bytes = sum(
+            (GZIP_RATIO if item.path.endswith(".gz") else 1) * (item.size or 0) for item in opened
+        )
+        progress = Progress(opened, label="replay, first read (which event ids repeat)")
+        lines = (raw for _, _, raw in message_lines(opened, progress if report else None))
+        return repeated_keys(lines, filter_bits(input_bytes), config.decoder().decode)
 
 
 def run_job(spec: JobSpec, progress: Any) -> tuple[JobIngest, Pipeline]:
     """One child of `--jobs N`: the lines of its accounts; what it hands back, and its
     pipeline for `job_snapshot`."""
-    pipeline = replay_pipeline(spec.config, spec.as_of)
+    pipeline = replay_pipeline(
+        spec.config, spec.as_of, repeated_ids(spec.paths, spec.config, report=False)
+    )
     summary = ReplaySummary()
     part = JobPart(line_owner(spec.jobs), spec.job, progress)
     with ExitStack() as stack:
@@ -468,7 +494,6 @@ def run_replay(
 ) -> ReplaySummary:
     as_of = parse_time(as_of_text) if as_of_text is not None else None
     config = load_config(config_path)
-    pipeline = replay_pipeline(config, as_of)
     summary = ReplaySummary()
     started = time.monotonic()
     with ExitStack() as stack:
@@ -479,6 +504,8 @@ def run_replay(
         inputs = [_open_input(path, stack) for path in (files or ("-",))]
         output = _open_output(out, "output", stack)
         dead_letters = _open_output(dead_letter, "dead-letter", stack) if dead_letter else None
+        # each job finds its own repeated ids (replay_jobs.py); one process finds them here
+        pipeline = replay_pipeline(config, as_of, None if jobs > 1 else repeated_ids(files, config))
         if jobs > 1:  # the children open the inputs again; these only gave their sizes
             evaluated_at, samples = _replay_jobs(
                 jobs, inputs, config, as_of, pipeline, summary, dead_letters

@@ -48,7 +48,7 @@ import math
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -202,8 +202,11 @@ class LaneAdmission:
         occurred_at: int,
         keep_ms: int,
         from_stream_time: bool,
+        remember: bool = True,
     ) -> None:
-        """`accept` of an id already looked up: its key, UTF-8 bytes and entry (or -1)."""
+        """`accept` of an id already looked up: its key, UTF-8 bytes and entry (or -1).
+        `remember=False`: the id cannot occur again (streams/ingest/repeated_ids.py), so
+        only the stream time moves."""
         stream_time = (
             occurred_at
             if self.stream_time is None or occurred_at > self.stream_time
@@ -211,8 +214,9 @@ class LaneAdmission:
         )
         self.stream_time = stream_time
         self._encoded = None
-        until = (stream_time if from_stream_time else occurred_at) + keep_ms
-        self.ids.remember(key, data, until, entry, stream_time)
+        if remember:
+            until = (stream_time if from_stream_time else occurred_at) + keep_ms
+            self.ids.remember(key, data, until, entry, stream_time)
 
     def body(self) -> bytes:
         """The lane in AccountAdmission.to_bytes, after its topic: kept while the lane is
@@ -386,10 +390,15 @@ class Admission:
         config: PolicyConfig,
         state: AdmissionState | None = None,
         clock: Callable[[], int] | None = None,
+        may_repeat: Container[int] | None = None,
     ) -> None:
         self.config = config
         self.state: AdmissionState = state if state is not None else DictAdmissionState()
         self.clock = clock
+        self.may_repeat = may_repeat
+        """The keys (`id_key`) of the only ids that can occur more than once, when the
+        whole input is known in advance (replay of files: streams/ingest/repeated_ids.py);
+        the other ids are neither looked up nor remembered. None: any id can repeat."""
         # type -> how far behind stream time it may be (None: never too late) / how long its id is kept
         self.late_horizon_ms: dict[str, int | None] = {}
         self.keep_ms: dict[str, int] = {}
@@ -420,7 +429,8 @@ class Admission:
         data = event.event_id.encode()
         key = xxh3_64_intdigest(data)
         ids = lane.ids
-        entry = ids.find(key, data)
+        remember = self.may_repeat is None or key in self.may_repeat
+        entry = ids.find(key, data) if remember else -1
         stream_time = lane.stream_time
         if entry >= 0 and stream_time is not None and ids.until(entry) >= stream_time:
             return DUPLICATE
@@ -430,6 +440,8 @@ class Admission:
                 "too_late",
                 f"occurred_at is {stream_time - occurred_at} ms behind the account's stream time on its topic, more than the {event.type} horizon of {horizon} ms.",
             )
-        lane.accept_found(key, data, entry, occurred_at, self.keep_ms[event.type], horizon is None)
+        lane.accept_found(
+            key, data, entry, occurred_at, self.keep_ms[event.type], horizon is None, remember
+        )
         self.state[event.account_id] = account
         return ACCEPTED

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 
 import msgspec
 
@@ -58,7 +58,9 @@ class Pipeline:
     admission and the engine (replay's --as-of: a log holds the future of every instant
     before its end, so those events are "after as-of", not rejects). `check_topic=False` derives each message's topic
     from its type instead of checking it (replay has no topics); `topic` then only names
-    the source in dead letters.
+    the source in dead letters. `may_repeat`: the keys of the only event ids that can
+    occur more than once, when the whole input is known in advance (admission remembers
+    no other; streams/ingest/repeated_ids.py).
     """
 
     def __init__(
@@ -71,10 +73,11 @@ class Pipeline:
         apply_until: int | None = None,
         check_topic: bool = True,
         now_ms: Callable[[], int] = wall_clock_ms,
+        may_repeat: Container[int] | None = None,
     ) -> None:
         self.config = config
         self.decoder = config.decoder()
-        self.admission = Admission(config.policy, admission_state, clock)
+        self.admission = Admission(config.policy, admission_state, clock, may_repeat)
         self.engine = engine if engine is not None else Engine(config.engine, config.revenue)
         self.counters = PipelineCounters()
         self.apply_until = apply_until

@@ -1,0 +1,155 @@
+"""A replay of files remembers only the ids that can repeat: the same verdict for every line."""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from xxhash import xxh3_64_intdigest
+
+from streams.cli import main
+from streams.contract.decoding import Decoder, Rejection
+from streams.generator import GeneratorConfig, generate
+from streams.ingest.pipeline import Pipeline, Status
+from streams.ingest.remembered_ids import id_key
+from streams.ingest.repeated_ids import MIN_BITS, filter_bits, plain_id, repeated_keys
+from streams.pulse_config import PulseConfig, load_config
+
+
+@pytest.fixture(scope="module")
+def config() -> PulseConfig:
+    return load_config(None)
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[bytes]:
+    """Generated telemetry with re-sends, too-late and malformed lines, plus re-sends the
+    plain scan cannot read, each the only copy of its original: the id written with an
+    escape, whitespace after the key, and a second event_id nested in the message."""
+    config = GeneratorConfig(
+        accounts=30,
+        days=20,
+        seed=11,
+        duplicate_fraction=0.04,
+        late_fraction=0.03,
+        malformed_fraction=0.03,
+    )
+    lines = [message.value for message in generate(config)]
+    middle = lines[len(lines) // 2 :]  # within every horizon of the end
+    valid = [line for line in middle if b'"type":"login"' in line and b"-x" not in line][:3]
+    escaped, spaced, nested = (orjson.loads(line) for line in valid)
+    respelled = [
+        orjson.dumps(escaped).replace(b'"evt-', b'"evt\\u002d', 1),
+        orjson.dumps(spaced).replace(b'"event_id":', b'"event_id" : ', 1),
+        orjson.dumps({**nested, "properties": {"event_id": "other"}}),
+    ]
+    return lines + respelled
+
+
+def outcomes(config: PulseConfig, lines: list[bytes], may_repeat: set[int] | None) -> list[Status]:
+    pipeline = Pipeline(config, clock=None, check_topic=False, may_repeat=may_repeat)
+    return [pipeline.process(line, "test", 0, offset).status for offset, line in enumerate(lines)]
+
+
+def as_read(line: bytes, decoder: Decoder) -> bytes | None:
+    """The id the first read takes from a line (the module header's rule)."""
+    data = plain_id(line)
+    if data is None:
+        decoded = decoder.decode(line)
+        data = None if isinstance(decoded, Rejection) else decoded.event_id.encode()
+    return data
+
+
+def test_plain_lines_give_the_bytes_between_the_quotes() -> None:
+    assert plain_id(b'{"event_id":"e-1","type":"login"}') == b"e-1"
+    assert plain_id('{"event_id":"é-1"}'.encode()) == "é-1".encode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"event_id":"e\\u002d1"}',  # an escape: only a decoder reads it
+        b'{"event_id" : "e-1"}',  # whitespace after the key
+        b'{"event_id":"e-1","p":{"event_id":"e-2"}}',  # two event_id tokens
+        b'{"event_id":"e-1',  # cut short
+        b'{"type":"login"}',
+    ],
+)
+def test_other_lines_are_left_to_the_decoder(line: bytes) -> None:
+    assert plain_id(line) is None
+
+
+def test_every_repeated_id_is_kept_even_by_a_tiny_filter(
+    config: PulseConfig, lines: list[bytes]
+) -> None:
+    decoder = Decoder()
+    ids = []
+    for line in lines:
+        decoded = decoder.decode(line)
+        if not isinstance(decoded, Rejection):
+            ids.append(decoded.event_id)
+    repeated = {id_key(event_id) for event_id, count in Counter(ids).items() if count > 1}
+    assert repeated  # the data re-sends
+    tiny = repeated_keys(lines, 64, decoder.decode)  # nearly every bit set: false positives
+    assert repeated <= tiny and len(tiny) > 2 * len(repeated)
+    # with room, exactly the ids read more than once (a rejected line's too, when plain)
+    read = Counter(as_read(line, decoder) for line in lines)
+    read_twice = {
+        xxh3_64_intdigest(data) for data, count in read.items() if data is not None and count > 1
+    }
+    assert repeated <= read_twice
+    assert repeated_keys(lines, 1 << 27, decoder.decode) == read_twice
+
+
+def test_remembering_only_repeated_ids_gives_every_line_the_same_verdict(
+    config: PulseConfig, lines: list[bytes]
+) -> None:
+    everything = outcomes(config, lines, None)
+    assert everything.count(Status.DUPLICATE) > 3
+    assert everything[-3:-1] == [Status.DUPLICATE] * 2  # the respelled copies
+    kept = repeated_keys(lines, filter_bits(sum(map(len, lines))), config.decoder().decode)
+    assert outcomes(config, lines, kept) == everything
+    # the check can fail: remembering nothing loses the duplicates
+    assert outcomes(config, lines, set()) != everything
+
+
+def test_only_the_kept_ids_are_remembered(config: PulseConfig, lines: list[bytes]) -> None:
+    kept = repeated_keys(lines, 1 << 22, config.decoder().decode)
+    pipeline = Pipeline(config, clock=None, check_topic=False, may_repeat=kept)
+    for offset, line in enumerate(lines):
+        pipeline.process(line, "test", 0, offset)
+    stored = {
+        key
+        for account in pipeline.admission.state.values()
+        for lane in account.lanes.values()
+        for key, _, _ in lane.ids.items()
+    }
+    assert stored and stored <= kept
+
+
+def test_the_filter_grows_with_the_input_in_powers_of_two() -> None:
+    assert filter_bits(0) == MIN_BITS
+    assert filter_bits(100_000_000) == 1 << 24  # 16 M bits wanted
+    assert filter_bits(10**12) == 1 << 30
+
+
+def test_a_file_gives_the_bytes_of_stdin_which_remembers_every_id(
+    lines: list[bytes], tmp_path: Path
+) -> None:
+    data = b"\n".join(lines) + b"\n"
+    (tmp_path / "events.jsonl.gz").write_bytes(gzip.compress(data))
+    runs = {
+        "stdin": (["-"], data),
+        "file": ([str(tmp_path / "events.jsonl.gz")], None),
+        "jobs": ([str(tmp_path / "events.jsonl.gz"), "--jobs", "2"], None),
+    }
+    for name, (args, stdin) in runs.items():
+        out = tmp_path / f"{name}.prom"
+        result = CliRunner().invoke(main, ["replay", *args, "--out", str(out)], input=stdin)
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "file.prom").read_bytes() == (tmp_path / "stdin.prom").read_bytes()
+    assert (tmp_path / "jobs.prom").read_bytes() == (tmp_path / "stdin.prom").read_bytes()
