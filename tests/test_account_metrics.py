@@ -204,3 +204,28 @@ def test_the_account_samples_in_steps_yield_every_per_step_records_and_are_the_s
             break
     assert yields == len(records) // per_step
     assert samples == account_samples(records, config)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_records_read_once_give_the_watchlist_of_the_sorted_definition(seed):
+    """account_samples reads its records once and keeps the leaders only (a replay passes
+    them one at a time): with many more records than the cap, the watchlist is still the
+    definition's."""
+    import random
+
+    rng = random.Random(seed)
+    records = [
+        _record(
+            i,
+            rng.choice(["0.00", "10.00", "99.50", f"{rng.randint(1, 9999)}.00"]),
+            rng.choice(BANDS),
+        )
+        for i in range(rng.randint(300, 900))
+    ]
+    rng.shuffle(records)
+    for cap, top in ((3, 1), (5, 5), (20, 4)):
+        config = AccountsConfig(watchlist=WatchlistConfig(cap=cap, top_by_mrr=top))
+        once = account_samples(iter(records), config)
+        expected = {r["account_id"] for r in _sorted_watchlist(records, config.watchlist, 1, 1)}
+        assert set(_values(once, "pulse_watchlist_account_mrr")) == expected
+        assert once == account_samples(records, config)

@@ -56,7 +56,7 @@ from streams.cli.replay_jobs import (
 from streams.contract.rfc3339 import parse_rfc3339_ms, rfc3339_ms
 from streams.engine.account_metrics import account_samples
 from streams.engine.engine import run_steps
-from streams.engine.records import account_records
+from streams.engine.records import iter_account_records
 from streams.engine.samples import Sample
 from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError, UsageError
@@ -421,7 +421,7 @@ def job_snapshot(pipeline: Pipeline, as_of: int, config: PulseConfig) -> JobSnap
     return JobSnapshot(
         run_steps(engine.tally_steps(as_of, 0)),
         feature_sets,
-        _account_records(pipeline, as_of, config),
+        list(_account_records(pipeline, as_of, config)),
     )
 
 
@@ -554,13 +554,15 @@ def _account_samples(pipeline: Pipeline, as_of: int, config: PulseConfig) -> lis
     return account_samples(_account_records(pipeline, as_of, config), config.accounts)
 
 
-def _account_records(pipeline: Pipeline, as_of: int, config: PulseConfig) -> list[dict[str, Any]]:
-    """Every account's record at `as_of`, sorted by account_id."""
+def _account_records(
+    pipeline: Pipeline, as_of: int, config: PulseConfig
+) -> Iterator[dict[str, Any]]:
+    """Every account's record at `as_of`, sorted by account_id, one at a time."""
     engine = pipeline.engine
     states = [
         (account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys())
     ]
-    return account_records(
+    return iter_account_records(
         [(a, s) for a, s in states if s is not None],
         as_of,
         engine.config,

@@ -111,19 +111,26 @@ def account_samples_steps(
     records_per_step: int,
 ) -> Steps[list[Sample]]:
     """`account_samples` as steps: yields after every `records_per_step` records summed (0:
-    never) and returns the samples (a worker's scrape serves requests between steps)."""
-    records = list(records)
+    never) and returns the samples (a worker's scrape serves requests between steps).
+    Reads `records` once and keeps only the watchlist's candidates: a replay passes its
+    records one at a time."""
     counts = dict.fromkeys(BANDS, 0)
     mrr = {band: Decimal("0.00") for band in BANDS}
     onboarding = dict.fromkeys(ADDITIVE, 0)
-    step = records_per_step or len(records) + 1
+    cap, top = _limits(config.watchlist, owned, partitions)
+    paying = _Leaders(top)
+    red = _Leaders(cap)
     for index, record in enumerate(records, 1):
         band = record["health"]["band"]
         counts[band] += 1
         mrr[band] += record["mrr"]
         for name in ADDITIVE:
             onboarding[name] += record["onboarding"][name]
-        if index % step == 0:
+        if record["mrr"] > 0:
+            paying.add(record)
+        if band == "red":
+            red.add(record)
+        if records_per_step and index % records_per_step == 0:
             yield
     out = [Sample("pulse_accounts", (("band", band),), counts[band]) for band in BANDS]
     out += [Sample("pulse_accounts_mrr", (("band", band),), mrr[band]) for band in BANDS]
@@ -131,7 +138,8 @@ def account_samples_steps(
     for name, (metric, scale) in ONBOARDING_SAMPLES.items():
         value = onboarding[name]
         out.append(Sample(metric, (), value * scale if scale != 1 else value))
-    for record in watchlist(records, config.watchlist, owned, partitions):
+    candidates = {record["account_id"]: record for record in (*paying.kept(), *red.kept())}
+    for record in watchlist(list(candidates.values()), config.watchlist, owned, partitions):
         out += _watchlist_samples(record, config)
     return out
 
@@ -141,18 +149,43 @@ def share(value: int, owned: int, partitions: int) -> int:
     return -(-value * owned // partitions)
 
 
-def watchlist(
-    records: list[Mapping[str, Any]], config: WatchlistConfig, owned: int = 1, partitions: int = 1
-) -> list[Mapping[str, Any]]:
-    """The watchlist accounts of `records` (see the module header), in account_id order."""
-    cap, top = (
+def _limits(config: WatchlistConfig, owned: int, partitions: int) -> tuple[int, int]:
+    """(cap, top_by_mrr) of this share (see the module header)."""
+    return (
         share(config.cap, owned, partitions),
         share(min(config.top_by_mrr, config.cap), owned, partitions),
     )
 
-    def by_mrr(r: Mapping[str, Any]) -> tuple[Decimal, str]:
-        return -r["mrr"], r["account_id"]
 
+def _by_mrr(record: Mapping[str, Any]) -> tuple[Decimal, str]:
+    return -record["mrr"], record["account_id"]
+
+
+class _Leaders:
+    """The `size` first records by MRR (ties to the smaller account_id) of those added: a
+    list trimmed to them whenever it reaches twice that (plus a little), so it holds O(size)
+    records whatever their number. Exact: a record trimmed away has `size` records ahead
+    of it already."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.records: list[Mapping[str, Any]] = []
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        self.records.append(record)
+        if len(self.records) >= 2 * self.size + 64:
+            self.records = heapq.nsmallest(self.size, self.records, key=_by_mrr)
+
+    def kept(self) -> list[Mapping[str, Any]]:
+        return heapq.nsmallest(self.size, self.records, key=_by_mrr)
+
+
+def watchlist(
+    records: list[Mapping[str, Any]], config: WatchlistConfig, owned: int = 1, partitions: int = 1
+) -> list[Mapping[str, Any]]:
+    """The watchlist accounts of `records` (see the module header), in account_id order."""
+    cap, top = _limits(config, owned, partitions)
+    by_mrr = _by_mrr
     # The `top` first paying accounts by MRR, then red ones in the same order: only the
     # `cap` first of each can be chosen, so a heap finds them without sorting every record.
     chosen = heapq.nsmallest(top, (r for r in records if r["mrr"] > 0), key=by_mrr)
