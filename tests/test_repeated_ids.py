@@ -153,3 +153,17 @@ def test_a_file_gives_the_bytes_of_stdin_which_remembers_every_id(
         assert result.exit_code == 0, result.output
     assert (tmp_path / "file.prom").read_bytes() == (tmp_path / "stdin.prom").read_bytes()
     assert (tmp_path / "jobs.prom").read_bytes() == (tmp_path / "stdin.prom").read_bytes()
+
+
+def test_lanes_without_an_id_share_one_empty_set_and_never_change_it() -> None:
+    from streams.ingest.admission import LaneAdmission
+
+    quiet, busy, other = LaneAdmission(), LaneAdmission(), LaneAdmission()
+    assert quiet.ids is busy.ids is other.ids and quiet.ids.stored() == 0
+    quiet.accept("e-0", 1_000, 10_000, from_stream_time=False)  # a lane of ids never repeated
+    busy.accept_found(0, b"", -1, 2_000, 10_000, False, remember=False)
+    assert busy.ids is other.ids and busy.stream_time == 2_000
+    assert quiet.ids is not other.ids and quiet.remembers("e-0")
+    other.accept("e-1", 1_000, 10_000, from_stream_time=False)
+    assert other.remembers("e-1") and not other.remembers("e-0")
+    assert not busy.remembers("e-0") and not busy.remembers("e-1") and busy.ids.stored() == 0

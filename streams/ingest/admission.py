@@ -159,13 +159,24 @@ def _int64s(data: memoryview, typecode: str) -> array[int]:
     return values
 
 
-@dataclass
+_NO_IDS = RememberedIds()
+"""The ids of every lane that has remembered none yet, shared and never changed: a lane
+gets its own before its first id (`accept_found`). An empty RememberedIds costs about
+670 bytes, and a replay of files remembers only the ids that can repeat
+(streams/ingest/repeated_ids.py), so most of its lanes never hold one."""
+
+
+def _no_ids() -> RememberedIds:
+    return _NO_IDS
+
+
+@dataclass(slots=True)
 class LaneAdmission:
     """What admission keeps for one account on one topic: its stream time and the ids it
     remembers (each until its forget-after time, in `ids`)."""
 
     stream_time: int | None = None
-    ids: RememberedIds = field(default_factory=RememberedIds)
+    ids: RememberedIds = field(default_factory=_no_ids)
     _encoded: bytes | None = field(
         default=None, repr=False, compare=False
     )  # body() while unchanged
@@ -215,6 +226,8 @@ class LaneAdmission:
         self.stream_time = stream_time
         self._encoded = None
         if remember:
+            if self.ids is _NO_IDS:
+                self.ids = RememberedIds()
             until = (stream_time if from_stream_time else occurred_at) + keep_ms
             self.ids.remember(key, data, until, entry, stream_time)
 
