@@ -149,7 +149,7 @@ def user_from_obj(obj: list[Any]) -> User:
     # rows written before `login_seen` existed: their login times are all there is
     user.login_seen.fromlist(obj[5] if len(obj) > 5 else logins)
     user.trail.fromlist(trail)
-    user.features = {name: array("q", times) for name, times in features.items()}
+    user.features = {sys.intern(name): array("q", times) for name, times in features.items()}
     if len(obj) > 6:
         user.tagged = {session_id: array("q", entries) for session_id, entries in obj[6].items()}
     return user
