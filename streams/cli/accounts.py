@@ -31,6 +31,7 @@ from streams.cli.replay import (
     evaluation_time,
     ingest,
     parse_time,
+    repeated_ids,
     replay_pipeline,
 )
 from streams.contract.rfc3339 import rfc3339_ms
@@ -47,7 +48,7 @@ def records_from_files(
     """(T, the records at T) from JSONL files, through replay's path."""
     config = load_config(config_path)
     as_of = parse_time(as_of_text) if as_of_text is not None else None
-    pipeline = replay_pipeline(config, as_of)
+    pipeline = replay_pipeline(config, as_of, repeated_ids(files, config))
     with ExitStack() as stack:
         inputs = [_open_input(path, stack) for path in (files or ("-",))]
         ingest(pipeline, inputs, ReplaySummary())
