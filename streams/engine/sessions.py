@@ -31,8 +31,11 @@ sessions are derived from them at evaluation time.
 
 State per user: the sorted untagged trail `_entry(time, is_logout)` and `trail_head`, the
 start of the session the oldest kept entry continues (so pruning never shortens a session
-that is still visible); and `tagged`, session_id -> the sorted trail of that session's
-tagged logins and logouts. A user with tagged entries is pruned at run boundaries only
+that is still visible); and the tagged logins and logouts of every session in one sorted
+trail, `tagged`, with the session_id of each entry at the same position in `tagged_ids`
+(entries of one session share one string). One trail rather than one per session: a
+session is mostly a login and a logout, and an array of its own cost about 110 bytes
+more than its two entries. A user with tagged entries is pruned at run boundaries only
 (whole runs that ended before the cutoff), which keeps the session of every kept untagged
 event unchanged; such a user with no break of one gap in 7 days keeps its trail until it
 has one.
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -109,10 +113,51 @@ def record(user: User, time: int, is_logout: bool, session_id: str | None = None
     if session_id is None:
         insert_sorted(user.trail, _entry(time, is_logout))
         return
-    trail = user.tagged.get(session_id)
-    if trail is None:
-        trail = user.tagged[session_id] = array("q")
-    insert_sorted(trail, _entry(time, is_logout))
+    _insert_tagged(user, _entry(time, is_logout), session_id)
+
+
+_SHARE_WITHIN = 8
+"""How many entries before a new tagged entry are looked at for its session's string."""
+
+
+def _insert_tagged(user: User, entry: int, session_id: str) -> None:
+    """Insert into `tagged` in order, the session_id at the same position in `tagged_ids`:
+    the string of an earlier entry of the session close before it when there is one (a
+    login's, for its logout), so that a session's entries share one string."""
+    tagged, ids = user.tagged, user.tagged_ids
+    at = len(tagged) if not tagged or tagged[-1] <= entry else bisect_right(tagged, entry)
+    for near in range(at - 1, max(at - _SHARE_WITHIN, 0) - 1, -1):
+        if ids[near] == session_id:
+            session_id = ids[near]
+            break
+    if at == len(tagged):
+        tagged.append(entry)
+        ids.append(session_id)
+    else:
+        tagged.insert(at, entry)
+        ids.insert(at, session_id)
+
+
+def tagged_trails(user: User) -> dict[str, list[int]]:
+    """session_id -> its tagged entries in order, sessions in the order of their first
+    entry: the stored form (state_codec)."""
+    trails: dict[str, list[int]] = {}
+    for entry, session_id in zip(user.tagged, user.tagged_ids, strict=True):
+        trail = trails.get(session_id)
+        if trail is None:
+            trails[session_id] = [entry]
+        else:
+            trail.append(entry)
+    return trails
+
+
+def set_tagged_trails(user: User, trails: Mapping[str, Iterable[int]]) -> None:
+    """The inverse of `tagged_trails`: the user's tagged entries from their stored form."""
+    pairs = sorted(
+        (entry, session_id) for session_id, entries in trails.items() for entry in entries
+    )
+    user.tagged = array("q", [entry for entry, _ in pairs])
+    user.tagged_ids = [session_id for _, session_id in pairs]
 
 
 def oldest(user: User) -> int:
@@ -122,8 +167,7 @@ def oldest(user: User) -> int:
     time order, so this is the oldest entry but after a late event of a new id."""
     trail, tagged = user.trail, user.tagged
     if tagged:
-        first = next(iter(tagged.values()))[0]
-        return _time_of(min(trail[0], first) if trail else first)
+        return _time_of(min(trail[0], tagged[0]) if trail else tagged[0])
     return _time_of(trail[0]) if trail else NO_TIME
 
 
@@ -165,13 +209,11 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
 
 def _prune_runs(user: User, cutoff: int, gap: int) -> None:
     """Drop the whole runs (see the header) that ended at or before `cutoff`."""
-    trails = (user.trail, *user.tagged.values())
+    trails = (user.trail, user.tagged)
     if min((_time_of(trail[0]) for trail in trails if trail), default=NEVER) > cutoff:
         return  # nothing to drop: the common case, without sorting every entry
     times = sorted(
-        {_time_of(entry) for entry in user.trail}.union(
-            *({_time_of(entry) for entry in trail} for trail in user.tagged.values())
-        )
+        {_time_of(entry) for entry in user.trail}.union(_time_of(entry) for entry in user.tagged)
     )
     if not times or times[0] > cutoff:
         return
@@ -188,11 +230,9 @@ def _prune_runs(user: User, cutoff: int, gap: int) -> None:
     bound = _last_at(keep_after)
     del user.trail[: bisect_right(user.trail, bound)]
     user.trail_head = NO_TIME
-    for session_id in list(user.tagged):
-        trail = user.tagged[session_id]
-        del trail[: bisect_right(trail, bound)]
-        if not trail:
-            del user.tagged[session_id]
+    dropped = bisect_right(user.tagged, bound)
+    del user.tagged[:dropped]
+    del user.tagged_ids[:dropped]
 
 
 def _session_start_index(trail: array[int], index: int, gap: int) -> int:
@@ -269,16 +309,16 @@ def _run_floor(trails: list[array[int]], window_start: int, as_of: int, gap: int
 def _merged(user: User, floor: int, as_of: int) -> list[tuple[int, int, str]]:
     """The user's entries in (floor, as_of] as (time, rank, session_id), in order."""
     low, high = _last_at(floor), _last_at(as_of)
-    trail = user.trail
+    trail, tagged = user.trail, user.tagged
     merged = [
         (_time_of(entry), _UNTAGGED_LOGOUT if _is_logout(entry) else _UNTAGGED, _UNTAGGED_KEY)
         for entry in trail[bisect_right(trail, low) : bisect_right(trail, high)]
     ]
-    for session_id, tagged in user.tagged.items():
-        merged.extend(
-            (_time_of(entry), _TAGGED_LOGOUT if _is_logout(entry) else _TAGGED_LOGIN, session_id)
-            for entry in tagged[bisect_right(tagged, low) : bisect_right(tagged, high)]
-        )
+    start, end = bisect_right(tagged, low), bisect_right(tagged, high)
+    merged.extend(
+        (_time_of(entry), _TAGGED_LOGOUT if _is_logout(entry) else _TAGGED_LOGIN, session_id)
+        for entry, session_id in zip(tagged[start:end], user.tagged_ids[start:end], strict=True)
+    )
     merged.sort()
     return merged
 
@@ -436,7 +476,7 @@ def _tally_tagged(user: User, as_of: int, gap: int, totals: SessionTotals) -> No
     """The general rule (header) for a user with tagged entries: the walk from the run
     that reaches the window."""
     window_start = as_of - WINDOW_MS
-    floor = _run_floor([user.trail, *user.tagged.values()], window_start, as_of, gap)
+    floor = _run_floor([user.trail, user.tagged], window_start, as_of, gap)
     if floor is None:
         return
     # the head continues trail[0] only when the walk reached the oldest untagged entry
@@ -513,7 +553,7 @@ def _tagged_change(user: User, as_of: int, gap: int) -> int:
     offsets and every trail, bounds it."""
     change = NEVER
     offsets = (0, 1, gap, gap + 1, WINDOW_MS, WINDOW_MS + 1, WINDOW_MS + gap, WINDOW_MS + gap + 1)
-    for trail in (user.trail, *user.tagged.values()):
+    for trail in (user.trail, user.tagged):
         for offset in offsets:
             # the first entry with time > T - offset
             index = bisect_left(trail, _first_at(as_of - offset + 1))

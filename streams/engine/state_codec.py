@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from streams.engine import crm, support
+from streams.engine import crm, sessions, support
 from streams.engine.account import AccountState
 from streams.engine.journey import Journey
 from streams.engine.revenue.account import AccountRevenue, _Subscription
@@ -137,7 +137,7 @@ def user_obj(user: User) -> list[Any]:
         user.login_seen.tolist(),
     ]
     if user.tagged:  # rows of users without session ids keep their earlier form
-        obj.append({session_id: trail.tolist() for session_id, trail in user.tagged.items()})
+        obj.append(sessions.tagged_trails(user))
     return obj
 
 
@@ -151,7 +151,7 @@ def user_from_obj(obj: list[Any]) -> User:
     user.trail.fromlist(trail)
     user.features = {sys.intern(name): array("q", times) for name, times in features.items()}
     if len(obj) > 6:
-        user.tagged = {session_id: array("q", entries) for session_id, entries in obj[6].items()}
+        sessions.set_tagged_trails(user, obj[6])
     return user
 
 

@@ -8,7 +8,8 @@ Each field belongs to one metric family, which alone reads and writes it:
 - `login_seen` activity: presence set of login times (exact for 30 days; logged in but idle)
 - `trail`    sessions: sorted login/feature_used/logout entries, `time * 2 + is_logout`
 - `trail_head` sessions: start of the session that `trail[0]` continues, or NO_TIME
-- `tagged`   sessions: session_id -> sorted login/logout entries that carry that id
+- `tagged`   sessions: sorted login/logout entries that carry a session_id, of every session
+- `tagged_ids` sessions: the session_id of each entry of `tagged`, at its position
 - `features` adoption: feature name -> presence set of its use times (exact for 30 days)
 - `sessions_view` sessions: the sessions walked from `trail` and `tagged`, kept for
              history's steps (not stored; sessions.py alone builds, extends, trims and
@@ -37,6 +38,7 @@ class User:
         "seen",
         "sessions_view",
         "tagged",
+        "tagged_ids",
         "trail",
         "trail_head",
     )
@@ -47,7 +49,8 @@ class User:
         self.login_seen: array[int] = array("q")
         self.trail: array[int] = array("q")
         self.trail_head = NO_TIME
-        self.tagged: dict[str, array[int]] = {}
+        self.tagged: array[int] = array("q")
+        self.tagged_ids: list[str] = []
         self.features: dict[str, array[int]] = {}
         self.sessions_view: SessionView | None = None
         self.encoded: orjson.Fragment | None = None
