@@ -67,6 +67,7 @@ def as_read(line: bytes, decoder: Decoder) -> bytes | None:
 def test_plain_lines_give_the_bytes_between_the_quotes() -> None:
     assert plain_id(b'{"event_id":"e-1","type":"login"}') == b"e-1"
     assert plain_id('{"event_id":"é-1"}'.encode()) == "é-1".encode()
+    assert plain_id(b'{"type":"login","event_id":"e-1"}\r\n') == b"e-1"
 
 
 @pytest.mark.parametrize(
@@ -75,6 +76,7 @@ def test_plain_lines_give_the_bytes_between_the_quotes() -> None:
         b'{"event_id":"e\\u002d1"}',  # an escape: only a decoder reads it
         b'{"event_id" : "e-1"}',  # whitespace after the key
         b'{"event_id":"e-1","p":{"event_id":"e-2"}}',  # two event_id tokens
+        b'{"p":{"event_id" : 1},"event_id":"e-1"}',  # another one before it
         b'{"event_id":"e-1',  # cut short
         b'{"type":"login"}',
     ],
