@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import random
 import re
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -389,6 +391,37 @@ def test_progress_is_reported_on_stderr_for_long_inputs(tmp_path, monkeypatch):
         "replay: 4 lines",
         "replay: 6 lines",
     ]
+
+
+def test_a_named_pipe_is_read_once_with_progress_and_no_share_done(tmp_path, monkeypatch):
+    """`pulse replay <(zcat events.jsonl.gz)`: a path that is a pipe has neither a size nor
+    a position (tell() raised "Illegal seek" at the first progress line), and cannot be
+    read twice, so every id is remembered."""
+    monkeypatch.setattr("streams.cli.replay.PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr("streams.cli.replay._CHECK_CLOCK_EVERY", 2)
+    lines = [login_line(f"e{i}", "2026-03-01T09:00:00Z", user=f"u{i}") for i in range(6)]
+    lines.append(lines[0])  # a duplicate
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    results = []
+    # daemon threads, and a bounded wait: a replay that opens the pipe twice waits forever
+    # for a second writer (the bytes went to the first opening), and must fail, not hang
+    writer = threading.Thread(
+        target=lambda: fifo.write_bytes(b"\n".join(lines) + b"\n"), daemon=True
+    )
+    reader = threading.Thread(
+        target=lambda: results.append(run([str(fifo), "--out", str(tmp_path / "out.prom")])),
+        daemon=True,
+    )
+    writer.start()
+    reader.start()
+    reader.join(timeout=30)
+    assert results, "the replay of a named pipe did not end"
+    result = results[0]
+    assert result.exit_code == 0, result.output
+    progress = [line for line in result.stderr.splitlines() if "lines/s" in line]
+    assert progress[0].startswith("replay: 2 lines") and " of " not in progress[0]
+    assert "6 applied, 1 duplicates" in result.stderr
 
 
 def test_pipeline_counts_and_dead_letters_without_files():

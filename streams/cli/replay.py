@@ -150,15 +150,16 @@ def _open_input(path: str, stack: ExitStack) -> Input:
             f"Input file {path} cannot be read ({error.strerror}): check the path and permissions."
         ) from None
     size = os.fstat(raw.fileno()).st_size if os.path.isfile(path) else None
+    position = raw.tell if raw.seekable() else None  # a named pipe has no position
     if path.endswith(".gz"):
         # progress follows the compressed bytes read, the only size known in advance
         return Input(
             path,
             _gunzipped(path, stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))),
             size,
-            raw.tell,
+            position,
         )
-    return Input(path, raw, size, raw.tell)
+    return Input(path, raw, size, position)
 
 
 def _gunzipped(path: str, lines: Iterable[bytes]) -> Iterator[bytes]:
@@ -378,12 +379,10 @@ def repeated_ids(paths: Sequence[str], config: PulseConfig, report: bool = True)
     a first read of every line (streams/ingest/repeated_ids.py): admission then remembers
     only those, with the same verdicts. None (every id remembered) when an input cannot be
     read twice: stdin, a pipe. With `report`, progress on stderr as for the run itself."""
-    if not paths or "-" in paths:
-        return None
+    if not paths or not all(os.path.isfile(path) for path in paths):
+        return None  # decided before opening: a named pipe opened once has lost its bytes
     with ExitStack() as stack:
         opened = [_open_input(path, stack) for path in paths]
-        if any(item.size is None for item in opened):
-            return None
         input_bytes = sum(
             (GZIP_RATIO if item.path.endswith(".gz") else 1) * (item.size or 0) for item in opened
         )
