@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import main
-from streams.cli.replay_jobs import line_account, line_owner
+from streams.cli.replay_jobs import OwnedLines, line_account, line_owner
 from streams.contract.decoding import Decoder, Rejection
 from streams.generator import GeneratorConfig, generate
 from streams.kafka.topics import partition_of
@@ -148,6 +148,32 @@ def test_every_decodable_line_goes_to_its_account_partition(generated: Path) -> 
     assert line_account(b'{"properties":{"account_id":"b"},"account_id" : "a"}') == b"a"
     assert line_account(b'{"account_id":"a\\u00e9"}') == "a\u00e9".encode()
     assert line_account(b'{"account_id":1}') is None and line_account(b"[1]") is None
+
+
+def test_a_jobs_first_read_marks_the_lines_it_owns(generated: Path) -> None:
+    """The marks the first read leaves (lines as read: line breaks, blank and CRLF lines)
+    give every line's owner as reading its account in the run would, and the first read
+    sees only the job's own lines."""
+    lines = generated.read_bytes().splitlines(keepends=True)
+    lines[5:5] = [b"\n", b"   \n", lines[3].rstrip(b"\n") + b"\r\n", b'{"account_id" : "x"}\r\n']
+    owner = line_owner(3)
+    runs: list[list[int]] = []
+    for job in range(3):
+        owned = OwnedLines(line_owner(3), job)
+        selected = list(owned.select(iter(lines)))
+        assert len(owned.marks) == 1 and len(owned.marks[0]) == len(lines)
+        stripped = [line.rstrip(b"\r\n") for line in lines]
+        assert selected == [line for line, raw in zip(lines, stripped) if owner(raw) == job]
+        runs.append(
+            [n for n, raw in enumerate(stripped, 1) if raw.strip() and owned.owns(0, n, raw)]
+        )
+        # a line past the marks (an input that grew) is read as before
+        extra = b'{"account_id":"acct_1"}'
+        assert owned.owns(0, len(lines) + 1, extra) == (owner(extra) == job)
+        assert owned.owns(1, 1, extra) == (owner(extra) == job)  # an input not read first
+    every = sorted(n for run in runs for n in run)
+    assert every == [n for n, line in enumerate(lines, 1) if line.strip()]  # each once
+    assert all(runs)
 
 
 def test_jobs_refuse_stdin_and_history_with_one_sentence(generated: Path) -> None:

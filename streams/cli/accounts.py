@@ -31,11 +31,13 @@ from streams.cli.replay import (
     evaluation_time,
     ingest,
     parse_time,
+    pipeline_records,
     repeated_ids,
     replay_pipeline,
+    young_collections_only,
 )
 from streams.contract.rfc3339 import rfc3339_ms
-from streams.engine.records import account_records, to_json_ready
+from streams.engine.records import to_json_ready
 from streams.errors import PulseError
 from streams.pulse_config import load_config
 
@@ -50,21 +52,12 @@ def records_from_files(
     as_of = parse_time(as_of_text) if as_of_text is not None else None
     pipeline = replay_pipeline(config, as_of, repeated_ids(files, config))
     with ExitStack() as stack:
+        stack.enter_context(young_collections_only())  # the records too (replay.py)
         inputs = [_open_input(path, stack) for path in (files or ("-",))]
         ingest(pipeline, inputs, ReplaySummary())
-    evaluated_at = evaluation_time(pipeline, as_of)
-    engine = pipeline.engine
-    engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
-    accounts = (
-        (account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys())
-    )
-    return evaluated_at, account_records(
-        [(a, s) for a, s in accounts if s is not None],
-        evaluated_at,
-        engine.config,
-        engine.revenue_config,
-        config.accounts,
-    )
+        evaluated_at = evaluation_time(pipeline, as_of)
+        pipeline.engine.prune()  # as the worker does at its checkpoints
+        return evaluated_at, list(pipeline_records(pipeline, evaluated_at, config))
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:

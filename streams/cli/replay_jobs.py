@@ -38,7 +38,7 @@ import multiprocessing
 import multiprocessing.connection
 import signal
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,41 @@ def line_owner(jobs: int) -> Callable[[bytes], int]:
         return job
 
     return owner
+
+
+@dataclass(slots=True)
+class OwnedLines:
+    """Which lines of each input one job runs, found by reading each line's account once.
+
+    A job's first read (which ids repeat, `streams.cli.replay.repeated_ids`) reads every
+    line anyway: it passes the lines through `select`, which marks each one (one byte per
+    line, 1 = this job's) and yields only the job's own, so the filter sees only the ids
+    the job's admission can meet. The run then looks its lines up in the marks
+    (`owns`) instead of reading each line's account a second time. Without marks (an
+    input that was not read first), `owns` reads the account."""
+
+    owner: Callable[[bytes], int]
+    job: int
+    marks: list[bytearray] = field(default_factory=list)
+    """Per input, per line as read (empty lines too), 1 when the job owns it."""
+
+    def select(self, lines: Iterable[bytes]) -> Iterator[bytes]:
+        """The job's own lines of one input, in order; marks every line of it."""
+        marks = bytearray()
+        self.marks.append(marks)
+        owner, job, mark = self.owner, self.job, marks.append
+        for line in lines:
+            if owner(line) == job:
+                mark(1)
+                yield line
+            else:
+                mark(0)
+
+    def owns(self, index: int, line_number: int, raw: bytes) -> bool:
+        """Whether the job runs line `line_number` (1-based) of input `index`."""
+        if index < len(self.marks) and line_number <= len(self.marks[index]):
+            return self.marks[index][line_number - 1] == 1
+        return self.owner(raw) == self.job  # not read first (or grown since)
 
 
 @dataclass(slots=True)
@@ -176,15 +211,16 @@ def _child(spec: JobSpec, progress: Any, connection: multiprocessing.connection.
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C ends
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked since the fork
     try:
-        from streams.cli.replay import job_snapshot, run_job
+        from streams.cli.replay import job_snapshot, run_job, young_collections_only
 
-        ingested, pipeline = run_job(spec, progress)
-        connection.send(("ok", ingested))
-        try:
-            as_of: int = connection.recv()
-        except EOFError:
-            return  # the parent ended the run (nothing applied, Ctrl-C, another job failed)
-        connection.send(("ok", job_snapshot(pipeline, as_of, spec.config)))
+        with young_collections_only():
+            ingested, pipeline = run_job(spec, progress)
+            connection.send(("ok", ingested))
+            try:
+                as_of: int = connection.recv()
+            except EOFError:
+                return  # the parent ended the run (nothing applied, Ctrl-C, another job failed)
+            connection.send(("ok", job_snapshot(pipeline, as_of, spec.config)))
     except PulseError as error:
         connection.send(("error", str(error)))
     except BaseException as error:  # noqa: BLE001 - reported by the parent in one sentence
