@@ -109,6 +109,27 @@ def test_jobs_with_a_feature_cap_fold_the_same_users_into_other(
     assert (tmp_path / "two.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()
 
 
+def test_jobs_with_a_small_watchlist_choose_the_same_accounts(
+    generated: Path, tmp_path: Path
+) -> None:
+    """Each job hands back only its own watchlist candidates; the accounts chosen from
+    their union are the ones one process chooses from every record."""
+    config = tmp_path / "pulse.toml"
+    config.write_text("[accounts.watchlist]\ncap = 5\ntop_by_mrr = 2\n")
+    args = ("--config", str(config))
+    replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", *args)
+    replay(generated, tmp_path / "three.prom", tmp_path / "three.dead", *args, "--jobs", "3")
+    text = (tmp_path / "one.prom").read_text()
+    chosen = {
+        line.split('account="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("pulse_watchlist_account_red{")
+    }
+    red = [line for line in text.splitlines() if line.startswith("pulse_watchlist_account_red{")]
+    assert len(chosen) == 5 and sum(line.endswith(" 1.0") for line in red) == 3
+    assert (tmp_path / "three.prom").read_bytes() == text.encode()
+
+
 def test_jobs_with_nothing_applied_end_with_the_one_process_sentence(tmp_path: Path) -> None:
     """The parent decides after the jobs ran their lines; the jobs waiting for the
     evaluation time are ended, and the run fails as one process does."""

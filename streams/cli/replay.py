@@ -57,7 +57,7 @@ from streams.cli.replay_jobs import (
     run_jobs,
 )
 from streams.contract.rfc3339 import parse_rfc3339_ms, rfc3339_ms
-from streams.engine.account_metrics import account_samples
+from streams.engine.account_metrics import AccountTally, account_row, account_samples
 from streams.engine.engine import run_steps
 from streams.engine.records import iter_account_records
 from streams.engine.samples import Sample
@@ -447,11 +447,13 @@ def job_snapshot(pipeline: Pipeline, as_of: int, config: PulseConfig) -> JobSnap
     engine = pipeline.engine
     engine.prune()
     feature_sets = {} if engine.config.features else engine.window_feature_sets(as_of)
-    return JobSnapshot(
-        run_steps(engine.tally_steps(as_of, 0)),
-        feature_sets,
-        list(pipeline_records(pipeline, as_of, config)),
-    )
+    totals = run_steps(engine.tally_steps(as_of, 0))
+    accounts = AccountTally(config.accounts.watchlist)
+    rows = []
+    for record in pipeline_records(pipeline, as_of, config):
+        rows.append(account_row(record))
+        accounts.add_candidate(record)
+    return JobSnapshot(totals, feature_sets, rows, accounts.candidates())
 
 
 def _replay_jobs(
@@ -502,11 +504,11 @@ def _replay_jobs(
         report,
         PROGRESS_EVERY_S,
     )
-    merged = merge_snapshots(snapshots)
+    merged = merge_snapshots(snapshots, config.accounts.watchlist)
     evaluated_at = evaluation_time(pipeline, as_of)
     samples = [
         *pipeline.engine.samples(merged.totals, evaluated_at, merged.feature_sets),
-        *account_samples(merged.records, config.accounts),
+        *merged.accounts.samples(config.accounts),
     ]
     return evaluated_at, samples
 

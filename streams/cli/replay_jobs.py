@@ -12,10 +12,13 @@ own. Two steps, so that no process ever holds every account's state:
 2. Each child prunes its engine as one process would and hands back its share of the
    evaluation at that time (`JobSnapshot`): the engine's sums (`Engine.tally_steps`,
    integers only), the sets of features its users used in the window (what the
-   unlabelled `other` adoption count needs once the labels are known), and its accounts'
-   records. The parent adds the sums (`sum_totals`), merges the records by account_id and
-   builds the samples with the code one process uses (`Engine.samples`,
-   `account_samples`).
+   unlabelled `other` adoption count needs once the labels are known), what the account
+   aggregates read of each of its accounts' records (`account_metrics.account_row`, in
+   account_id order) and its watchlist candidates (a few whole records). The parent adds
+   the sums (`sum_totals`), tallies the rows merged by account_id and the candidates
+   (`AccountTally`, the tally one process makes of its records) and builds the samples
+   with the code one process uses (`Engine.samples`, `AccountTally.samples`). No process
+   holds every account's record (about 7 KB each).
 
 So the output is the very bytes one process writes: every figure is an exact sum, or a
 ratio of exact sums, and the dead letters come out in line order.
@@ -38,12 +41,15 @@ import multiprocessing
 import multiprocessing.connection
 import signal
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
+from streams.engine.account_metrics import AccountRow, AccountTally
+from streams.engine.accounts_config import WatchlistConfig
 from streams.engine.engine import Totals
 from streams.engine.incremental import sum_totals
 from streams.engine.timeline import NO_TIME
@@ -153,8 +159,19 @@ class JobSnapshot:
     """The engine's sums (`Engine.tally_steps`)."""
     feature_sets: dict[frozenset[str], int]
     """`Engine.window_feature_sets` (empty when the features are listed in the config)."""
-    records: list[dict[str, Any]]
-    """The account records, sorted by account_id."""
+    rows: list[AccountRow]
+    """What the account aggregates read of each record, sorted by account_id."""
+    candidates: list[Mapping[str, Any]]
+    """The job's watchlist candidates (`AccountTally.candidates`)."""
+
+
+@dataclass(slots=True)
+class MergedSnapshot:
+    """The jobs' shares added up: what one process holding every account would count."""
+
+    totals: Totals
+    feature_sets: dict[frozenset[str], int]
+    accounts: AccountTally
 
 
 def merge_ingests(pipeline: Pipeline, ingests: list[JobIngest]) -> list[tuple[int, bytes]]:
@@ -174,22 +191,23 @@ def merge_ingests(pipeline: Pipeline, ingests: list[JobIngest]) -> list[tuple[in
     return dead_letters
 
 
-def merge_snapshots(snapshots: list[JobSnapshot]) -> JobSnapshot:
+def merge_snapshots(snapshots: list[JobSnapshot], watchlist: WatchlistConfig) -> MergedSnapshot:
     """The share of the union of the children's accounts: what one process holding them
-    all would count (every sum is exact, the records merge by account_id)."""
+    all would count (every sum is exact; the account rows are summed in account_id order,
+    as one process sums its records)."""
     feature_sets: dict[frozenset[str], int] = {}
     for snapshot in snapshots:
         for used, users in snapshot.feature_sets.items():
             feature_sets[used] = feature_sets.get(used, 0) + users
-    records = heapq.merge(*(snapshot.records for snapshot in snapshots), key=_account_id)
-    return JobSnapshot(
-        sum_totals(snapshot.totals for snapshot in snapshots), feature_sets, list(records)
+    accounts = AccountTally(watchlist)
+    for row in heapq.merge(*(snapshot.rows for snapshot in snapshots), key=itemgetter(0)):
+        accounts.add_row(row)
+    for snapshot in snapshots:
+        for record in snapshot.candidates:
+            accounts.add_candidate(record)
+    return MergedSnapshot(
+        sum_totals(snapshot.totals for snapshot in snapshots), feature_sets, accounts
     )
-
-
-def _account_id(record: dict[str, Any]) -> str:
-    account_id: str = record["account_id"]
-    return account_id
 
 
 # --------------------------------------------------------------------------- the processes

@@ -53,8 +53,8 @@ ONBOARDING_SAMPLES: dict[str, tuple[str, float]] = {
     "trials_converted": ("pulse_onboarding_trials_converted", 1),
     "stuck": ("pulse_onboarding_stuck_accounts", 1),
 }
-if set(ONBOARDING_SAMPLES) != set(ADDITIVE):
-    raise RuntimeError("ONBOARDING_SAMPLES must name every additive onboarding field")
+if tuple(ONBOARDING_SAMPLES) != ADDITIVE:
+    raise RuntimeError("ONBOARDING_SAMPLES must name every additive onboarding field, in its order")
 DAY_SECONDS = DAY_MS // 1000
 WATCHLIST_FIELDS: dict[str, tuple[str, int]] = {
     # metric suffix -> (the record's field, scale): durations in whole days become seconds
@@ -114,34 +114,83 @@ def account_samples_steps(
     never) and returns the samples (a worker's scrape serves requests between steps).
     Reads `records` once and keeps only the watchlist's candidates: a replay passes its
     records one at a time."""
-    counts = dict.fromkeys(BANDS, 0)
-    mrr = {band: Decimal("0.00") for band in BANDS}
-    onboarding = dict.fromkeys(ADDITIVE, 0)
-    cap, top = _limits(config.watchlist, owned, partitions)
-    paying = _Leaders(top)
-    red = _Leaders(cap)
+    tally = AccountTally(config.watchlist, owned, partitions)
     for index, record in enumerate(records, 1):
-        band = record["health"]["band"]
-        counts[band] += 1
-        mrr[band] += record["mrr"]
-        for name in ADDITIVE:
-            onboarding[name] += record["onboarding"][name]
-        if record["mrr"] > 0:
-            paying.add(record)
-        if band == "red":
-            red.add(record)
+        tally.add(record)
         if records_per_step and index % records_per_step == 0:
             yield
-    out = [Sample("pulse_accounts", (("band", band),), counts[band]) for band in BANDS]
-    out += [Sample("pulse_accounts_mrr", (("band", band),), mrr[band]) for band in BANDS]
-    out.append(Sample("pulse_mrr_at_risk", (), mrr["red"]))
-    for name, (metric, scale) in ONBOARDING_SAMPLES.items():
-        value = onboarding[name]
-        out.append(Sample(metric, (), value * scale if scale != 1 else value))
-    candidates = {record["account_id"]: record for record in (*paying.kept(), *red.kept())}
-    for record in watchlist(list(candidates.values()), config.watchlist, owned, partitions):
-        out += _watchlist_samples(record, config)
-    return out
+    return tally.samples(config)
+
+
+AccountRow = tuple[str, str, Decimal, tuple[float, ...]]
+"""What the aggregates read of one record: (account_id, band, mrr, the onboarding block's
+`ADDITIVE` fields in that order)."""
+
+
+def account_row(record: Mapping[str, Any]) -> AccountRow:
+    onboarding = record["onboarding"]
+    return (
+        record["account_id"],
+        record["health"]["band"],
+        record["mrr"],
+        tuple(onboarding[name] for name in ADDITIVE),
+    )
+
+
+class AccountTally:
+    """The account samples of records read once, in account_id order: the aggregates'
+    sums and the watchlist's candidates (`_Leaders`), nothing else of a record.
+
+    Mergeable: `pulse replay --jobs N` tallies each job's records in its child (`add`), and
+    the parent sums the jobs' `rows` in account_id order (`add_row`, the order one process
+    sums them in, so the floats come out the same) and takes the union of their
+    `candidates` (each job's leaders hold every account of the union's leaders)."""
+
+    def __init__(self, config: WatchlistConfig, owned: int = 1, partitions: int = 1) -> None:
+        self.watchlist_config, self.owned, self.partitions = config, owned, partitions
+        self.counts = dict.fromkeys(BANDS, 0)
+        self.mrr = {band: Decimal("0.00") for band in BANDS}
+        self.onboarding: list[float] = [0] * len(ADDITIVE)
+        cap, top = _limits(config, owned, partitions)
+        self.paying = _Leaders(top)
+        self.red = _Leaders(cap)
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        self.add_row(account_row(record))
+        self.add_candidate(record)
+
+    def add_row(self, row: AccountRow) -> None:
+        _, band, mrr, onboarding = row
+        self.counts[band] += 1
+        self.mrr[band] += mrr
+        sums = self.onboarding
+        for position, value in enumerate(onboarding):
+            sums[position] += value
+
+    def add_candidate(self, record: Mapping[str, Any]) -> None:
+        if record["mrr"] > 0:
+            self.paying.add(record)
+        if record["health"]["band"] == "red":
+            self.red.add(record)
+
+    def candidates(self) -> list[Mapping[str, Any]]:
+        """The records that can be on the watchlist, each once."""
+        kept = {record["account_id"]: record for record in (*self.paying.kept(), *self.red.kept())}
+        return list(kept.values())
+
+    def samples(self, config: AccountsConfig) -> list[Sample]:
+        counts, mrr = self.counts, self.mrr
+        out = [Sample("pulse_accounts", (("band", band),), counts[band]) for band in BANDS]
+        out += [Sample("pulse_accounts_mrr", (("band", band),), mrr[band]) for band in BANDS]
+        out.append(Sample("pulse_mrr_at_risk", (), mrr["red"]))
+        for value, (metric, scale) in zip(
+            self.onboarding, ONBOARDING_SAMPLES.values(), strict=True
+        ):
+            out.append(Sample(metric, (), value * scale if scale != 1 else value))
+        chosen = watchlist(self.candidates(), self.watchlist_config, self.owned, self.partitions)
+        for record in chosen:
+            out += _watchlist_samples(record, config)
+        return out
 
 
 def share(value: int, owned: int, partitions: int) -> int:
@@ -185,12 +234,11 @@ def watchlist(
 ) -> list[Mapping[str, Any]]:
     """The watchlist accounts of `records` (see the module header), in account_id order."""
     cap, top = _limits(config, owned, partitions)
-    by_mrr = _by_mrr
     # The `top` first paying accounts by MRR, then red ones in the same order: only the
     # `cap` first of each can be chosen, so a heap finds them without sorting every record.
-    chosen = heapq.nsmallest(top, (r for r in records if r["mrr"] > 0), key=by_mrr)
+    chosen = heapq.nsmallest(top, (r for r in records if r["mrr"] > 0), key=_by_mrr)
     taken = {r["account_id"] for r in chosen}
-    red = heapq.nsmallest(cap, (r for r in records if r["health"]["band"] == "red"), key=by_mrr)
+    red = heapq.nsmallest(cap, (r for r in records if r["health"]["band"] == "red"), key=_by_mrr)
     for record in red:
         if len(chosen) >= cap:
             break
