@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +17,15 @@ from streams.contract.decoding import Decoder, Rejection
 from streams.generator import GeneratorConfig, generate
 from streams.ingest.pipeline import Pipeline, Status
 from streams.ingest.remembered_ids import id_key
-from streams.ingest.repeated_ids import MIN_BITS, filter_bits, plain_id, repeated_keys
+from streams.ingest.repeated_ids import (
+    MIN_BITS,
+    block_ids,
+    filter_bits,
+    line_blocks,
+    line_id,
+    plain_id,
+    repeated_keys,
+)
 from streams.pulse_config import PulseConfig, load_config
 
 
@@ -48,6 +57,11 @@ def lines() -> list[bytes]:
         orjson.dumps({**nested, "properties": {"event_id": "other"}}),
     ]
     return lines + respelled
+
+
+def blocks_of(lines: list[bytes], size: int = 4096) -> list[bytes]:
+    """The lines as the first read reads them: blocks of whole lines of about `size` bytes."""
+    return list(line_blocks(io.BytesIO(b"\n".join(lines) + b"\n").read, size))
 
 
 def outcomes(config: PulseConfig, lines: list[bytes], may_repeat: set[int] | None) -> list[Status]:
@@ -96,7 +110,9 @@ def test_every_repeated_id_is_kept_even_by_a_tiny_filter(
             ids.append(decoded.event_id)
     repeated = {id_key(event_id) for event_id, count in Counter(ids).items() if count > 1}
     assert repeated  # the data re-sends
-    tiny = repeated_keys(lines, 64, decoder.decode)  # nearly every bit set: false positives
+    blocks = blocks_of(lines)
+    # the filter from the 100th line on, nearly every bit set: false positives
+    tiny = repeated_keys(blocks, 64, decoder.decode, max_held=100)
     assert repeated <= tiny and len(tiny) > 2 * len(repeated)
     # with room, exactly the ids read more than once (a rejected line's too, when plain)
     read = Counter(as_read(line, decoder) for line in lines)
@@ -104,7 +120,8 @@ def test_every_repeated_id_is_kept_even_by_a_tiny_filter(
         xxh3_64_intdigest(data) for data, count in read.items() if data is not None and count > 1
     }
     assert repeated <= read_twice
-    assert repeated_keys(lines, 1 << 27, decoder.decode) == read_twice
+    assert repeated_keys(blocks, 64, decoder.decode) == read_twice  # held exactly
+    assert repeated_keys(blocks, 1 << 27, decoder.decode, max_held=100) == read_twice
 
 
 def test_remembering_only_repeated_ids_gives_every_line_the_same_verdict(
@@ -113,14 +130,16 @@ def test_remembering_only_repeated_ids_gives_every_line_the_same_verdict(
     everything = outcomes(config, lines, None)
     assert everything.count(Status.DUPLICATE) > 3
     assert everything[-3:-1] == [Status.DUPLICATE] * 2  # the respelled copies
-    kept = repeated_keys(lines, filter_bits(sum(map(len, lines))), config.decoder().decode)
-    assert outcomes(config, lines, kept) == everything
+    for max_held in (100, len(lines)):  # the filter, or every key held
+        bits = filter_bits(sum(map(len, lines)))
+        kept = repeated_keys(blocks_of(lines), bits, config.decoder().decode, max_held)
+        assert outcomes(config, lines, kept) == everything
     # the check can fail: remembering nothing loses the duplicates
     assert outcomes(config, lines, set()) != everything
 
 
 def test_only_the_kept_ids_are_remembered(config: PulseConfig, lines: list[bytes]) -> None:
-    kept = repeated_keys(lines, 1 << 22, config.decoder().decode)
+    kept = repeated_keys(blocks_of(lines), 1 << 22, config.decoder().decode)
     pipeline = Pipeline(config, clock=None, check_topic=False, may_repeat=kept)
     for offset, line in enumerate(lines):
         pipeline.process(line, "test", 0, offset)
@@ -131,6 +150,39 @@ def test_only_the_kept_ids_are_remembered(config: PulseConfig, lines: list[bytes
         for key, _, _ in lane.ids.items()
     }
     assert stored and stored <= kept
+
+
+def test_a_block_gives_the_ids_of_its_lines_read_one_by_one(lines: list[bytes]) -> None:
+    """One scan for a block of plain lines, line by line otherwise: every id a line gives
+    read alone (the scan may add a stray one, from a line that nests one)."""
+    decoder = Decoder()
+    blocks = blocks_of(lines, 2048)
+    assert b"".join(blocks) == b"\n".join(lines) + b"\n" and len(blocks) > 20
+    scanned = 0
+    for block in blocks:
+        ids = Counter(block_ids(block, decoder.decode))
+        alone = (line_id(line, decoder.decode) for line in block.splitlines())
+        expected = Counter(data for data in alone if data is not None)
+        assert not expected - ids
+        assert set(ids - expected) <= {b"other"}  # the nested id of one re-send
+        scanned += b"\\" not in block and block.count(b'"event_id"') == block.count(
+            b'{"event_id":"'
+        )
+    assert 0 < scanned < len(blocks)  # both ways were taken
+    for block, ids in (
+        (b'{"event_id":"a"}\n{"type":"x","event_id":"b"}\n', [b"a", b"b"]),  # line by line
+        (b'{"event_id":"a","p":{"event_id":"c"}}\n', [b"a", b"c"]),  # one scan, a stray id
+    ):
+        assert block_ids(block, decoder.decode) == ids
+
+
+def test_blocks_hold_whole_lines() -> None:
+    data = b"first line\nsecond\n\nlast without a break"
+    for size in (1, 3, 7, 100):
+        blocks = list(line_blocks(io.BytesIO(data).read, size))
+        assert b"".join(blocks) == data + b"\n"
+        assert all(block.endswith(b"\n") for block in blocks)
+    assert list(line_blocks(io.BytesIO(b"").read)) == []
 
 
 def test_the_filter_grows_with_the_input_in_powers_of_two() -> None:

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import main
-from streams.cli.replay_jobs import OwnedLines, line_account, line_owner
+from streams.cli.replay_jobs import LineOwner, OwnedLines, line_account
 from streams.contract.decoding import Decoder, Rejection
 from streams.generator import GeneratorConfig, generate
 from streams.kafka.topics import partition_of
@@ -156,7 +156,7 @@ def test_a_job_that_fails_ends_the_run_with_its_sentence(generated: Path, tmp_pa
 def test_every_decodable_line_goes_to_its_account_partition(generated: Path) -> None:
     """The owner must be exact for every line the contract accepts (its outcome depends on
     its account's state); a line it rejects is rejected by whichever job reads it."""
-    owner, decoder, decoded = line_owner(3), Decoder(), 0
+    owner, decoder, decoded = LineOwner(3), Decoder(), 0
     for raw in generated.read_bytes().splitlines():
         event = decoder.decode(raw)
         if isinstance(event, Rejection):
@@ -177,14 +177,16 @@ def test_a_jobs_first_read_marks_the_lines_it_owns(generated: Path) -> None:
     sees only the job's own lines."""
     lines = generated.read_bytes().splitlines(keepends=True)
     lines[5:5] = [b"\n", b"   \n", lines[3].rstrip(b"\n") + b"\r\n", b'{"account_id" : "x"}\r\n']
-    owner = line_owner(3)
+    owner = LineOwner(3)
     runs: list[list[int]] = []
     for job in range(3):
-        owned = OwnedLines(line_owner(3), job)
-        selected = list(owned.select(iter(lines)))
+        owned = OwnedLines(LineOwner(3), job)
+        blocks = [b"".join(lines[start : start + 50]) for start in range(0, len(lines), 50)]
+        selected = b"".join(owned.select(iter(blocks)))
         assert len(owned.marks) == 1 and len(owned.marks[0]) == len(lines)
         stripped = [line.rstrip(b"\r\n") for line in lines]
-        assert selected == [line for line, raw in zip(lines, stripped) if owner(raw) == job]
+        mine = [line for line, raw in zip(lines, stripped, strict=True) if owner(raw) == job]
+        assert selected == b"".join(mine)
         runs.append(
             [n for n, raw in enumerate(stripped, 1) if raw.strip() and owned.owns(0, n, raw)]
         )

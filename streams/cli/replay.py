@@ -50,8 +50,8 @@ from streams.cli.replay_jobs import (
     JobIngest,
     JobSnapshot,
     JobSpec,
+    LineOwner,
     OwnedLines,
-    line_owner,
     merge_ingests,
     merge_snapshots,
     run_jobs,
@@ -65,7 +65,7 @@ from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError, UsageError
 from streams.exposition import Exposition, render_text
 from streams.ingest.pipeline import Pipeline, Status
-from streams.ingest.repeated_ids import GZIP_RATIO, filter_bits, repeated_keys
+from streams.ingest.repeated_ids import GZIP_RATIO, filter_bits, line_blocks, repeated_keys
 from streams.pulse_config import PulseConfig, load_config
 
 PROGRESS_EVERY_S = 2.0
@@ -131,6 +131,8 @@ class Input:
     lines: Iterable[bytes]
     size: int | None = None
     position: Callable[[], int] | None = None
+    read: Callable[[int], bytes] | None = None
+    """Its bytes in blocks (a file, not stdin): what the first read reads."""
 
 
 def _open_input(path: str, stack: ExitStack) -> Input:
@@ -154,17 +156,14 @@ def _open_input(path: str, stack: ExitStack) -> Input:
     position = raw.tell if raw.seekable() else None  # a named pipe has no position
     if path.endswith(".gz"):
         # progress follows the compressed bytes read, the only size known in advance
-        return Input(
-            path,
-            _gunzipped(path, stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))),
-            size,
-            position,
-        )
-    return Input(path, raw, size, position)
+        unzipped = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+        return Input(path, _gunzipped(path, unzipped), size, position, unzipped.read)
+    return Input(path, raw, size, position, raw.read)
 
 
 def _gunzipped(path: str, lines: Iterable[bytes]) -> Iterator[bytes]:
-    """The lines of a gzip file; a file that is not gzip, or is cut short, is one sentence."""
+    """The lines (or blocks) of a gzip file; a file that is not gzip, or is cut short, is
+    one sentence."""
     try:
         yield from lines
     except (OSError, EOFError, zlib.error) as error:
@@ -398,23 +397,27 @@ def repeated_ids(
             (GZIP_RATIO if item.path.endswith(".gz") else 1) * (item.size or 0) for item in opened
         )
         progress = Progress(opened, label="replay, first read (which event ids repeat)")
-        lines = _raw_lines(opened, LineClock(progress if report else None), owned)
-        return repeated_keys(lines, filter_bits(input_bytes), config.decoder().decode)
+        blocks = _blocks(opened, LineClock(progress if report else None), owned)
+        return repeated_keys(blocks, filter_bits(input_bytes), config.decoder().decode)
 
 
-def _raw_lines(
+def _blocks(
     opened: list[Input], clock: LineClock, owned: OwnedLines | None = None
 ) -> Iterator[bytes]:
-    """Every line of every input as read (line break and empty lines included: the first
-    read needs no more), or with `owned` only a job's own, with `clock`'s ticks; the
-    cheapest loop, as it runs per line."""
+    """Every line of every input as read, in blocks of whole lines (line breaks and empty
+    lines included: the first read needs no more), or with `owned` only a job's own;
+    `clock` ticks after every block."""
     count = 0
     for current in opened:
-        for line in current.lines if owned is None else owned.select(current.lines):
-            yield line
-            count += 1
-            if not count % _CHECK_CLOCK_EVERY:
-                clock.tick(count, current)
+        if current.read is None:  # not a file: `repeated_ids` reads files only
+            continue
+        blocks = line_blocks(current.read)
+        if current.path.endswith(".gz"):
+            blocks = _gunzipped(current.path, blocks)
+        for block in blocks if owned is None else owned.select(blocks):
+            yield block
+            count += block.count(b"\n")
+            clock.tick(count, current)
         if clock.progress is not None and current.size is not None:
             clock.progress.finished_bytes += current.size
 
@@ -422,7 +425,7 @@ def _raw_lines(
 def run_job(spec: JobSpec, progress: Any) -> tuple[JobIngest, Pipeline]:
     """One child of `--jobs N`: the lines of its accounts; what it hands back, and its
     pipeline for `job_snapshot`."""
-    owned = OwnedLines(line_owner(spec.jobs), spec.job)
+    owned = OwnedLines(LineOwner(spec.jobs), spec.job)
     may_repeat = repeated_ids(spec.paths, spec.config, report=False, owned=owned)
     pipeline = replay_pipeline(spec.config, spec.as_of, may_repeat)
     summary = ReplaySummary()

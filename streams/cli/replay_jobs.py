@@ -24,7 +24,7 @@ So the output is the very bytes one process writes: every figure is an exact sum
 ratio of exact sums, and the dead letters come out in line order.
 
 Which account a line belongs to is read from its bytes without decoding it
-(`line_owner`): a line without escapes and with exactly one `"account_id"` token, written
+(`LineOwner`): a line without escapes and with exactly one `"account_id"` token, written
 `"account_id":"...`, is that account's; anything else is parsed with orjson; a line
 without a top-level string account_id goes to job 0. Such a line is rejected by the
 contract whichever job reads it, so only accepted and state-dependent outcomes (too_late,
@@ -39,6 +39,7 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import multiprocessing.connection
+import re
 import signal
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -61,6 +62,7 @@ from streams.pulse_config import PulseConfig
 
 _ACCOUNT_TOKEN = b'"account_id"'
 _ACCOUNT_FIELD = b'"account_id":"'
+_ACCOUNTS = re.compile(rb'"account_id":"([^"\n]*)"')
 LINE_BITS = 40
 """A line's position is (input index << LINE_BITS) | line number: file order as one int."""
 
@@ -87,18 +89,33 @@ def line_account(raw: bytes) -> bytes | None:
     return account.encode() if type(account) is str else None
 
 
-def line_owner(jobs: int) -> Callable[[bytes], int]:
+def block_accounts(block: bytes, lines: int) -> list[bytes] | None:
+    """The account_id of each of the `lines` lines of a block (UTF-8), when every line is
+    plain as `line_account` reads it (no backslash in the block, one `"account_id"` token
+    per line, written `"account_id":"...`): one scan for the whole block. Else None."""
+    accounts: list[bytes] = _ACCOUNTS.findall(block)
+    if len(accounts) == lines and block.count(_ACCOUNT_TOKEN) == lines and block.find(b"\\") < 0:
+        return accounts
+    return None
+
+
+class LineOwner:
     """raw line -> the job that runs it, with the partition of each account cached."""
-    owners: dict[bytes | None, int] = {None: 0}
 
-    def owner(raw: bytes) -> int:
-        account = line_account(raw)
-        job = owners.get(account)
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.owners: dict[bytes | None, int] = {None: 0}
+
+    def __call__(self, raw: bytes) -> int:
+        return self.of_account(line_account(raw))
+
+    def of_account(self, account: bytes | None) -> int:
+        job = self.owners.get(account)
         if job is None:
-            job = owners[account] = partition_of(account, jobs) if account is not None else 0
+            job = self.owners[account] = (
+                partition_of(account, self.jobs) if account is not None else 0
+            )
         return job
-
-    return owner
 
 
 @dataclass(slots=True)
@@ -106,28 +123,34 @@ class OwnedLines:
     """Which lines of each input one job runs, found by reading each line's account once.
 
     A job's first read (which ids repeat, `streams.cli.replay.repeated_ids`) reads every
-    line anyway: it passes the lines through `select`, which marks each one (one byte per
-    line, 1 = this job's) and yields only the job's own, so the filter sees only the ids
-    the job's admission can meet. The run then looks its lines up in the marks
-    (`owns`) instead of reading each line's account a second time. Without marks (an
+    line anyway: it passes the blocks of lines through `select`, which marks each line (one
+    byte per line, 1 = this job's) and keeps only the job's own, so the first read sees
+    only the ids the job's admission can meet. The run then looks its lines up in the
+    marks (`owns`) instead of reading each line's account a second time. Without marks (an
     input that was not read first), `owns` reads the account."""
 
-    owner: Callable[[bytes], int]
+    owner: LineOwner
     job: int
     marks: list[bytearray] = field(default_factory=list)
     """Per input, per line as read (empty lines too), 1 when the job owns it."""
 
-    def select(self, lines: Iterable[bytes]) -> Iterator[bytes]:
-        """The job's own lines of one input, in order; marks every line of it."""
+    def select(self, blocks: Iterable[bytes]) -> Iterator[bytes]:
+        """The job's own lines of one input's blocks (whole lines, each ending with a line
+        break), as blocks; marks every line of the input."""
         marks = bytearray()
         self.marks.append(marks)
-        owner, job, mark = self.owner, self.job, marks.append
-        for line in lines:
-            if owner(line) == job:
-                mark(1)
-                yield line
-            else:
-                mark(0)
+        owner, job = self.owner, self.job
+        for block in blocks:
+            lines = block.split(b"\n")
+            lines.pop()  # after the last line break
+            accounts = block_accounts(block, len(lines))
+            owners = map(owner, lines) if accounts is None else map(owner.of_account, accounts)
+            flags = bytes([owned == job for owned in owners])
+            marks += flags
+            own = [line for line, flag in zip(lines, flags, strict=True) if flag]
+            if own:
+                own.append(b"")
+                yield b"\n".join(own)
 
     def owns(self, index: int, line_number: int, raw: bytes) -> bool:
         """Whether the job runs line `line_number` (1-based) of input `index`."""
