@@ -192,6 +192,9 @@ def test_a_jobs_first_read_marks_the_lines_it_owns(generated: Path) -> None:
         )
         # a line past the marks (an input that grew) is read as before
         extra = b'{"account_id":"acct_1"}'
+        unskipped = [n for n, _ in owned.unskipped(0, enumerate([*lines, extra, extra], 1))]
+        marked = [n for n, mark in enumerate(owned.marks[0], 1) if mark]
+        assert unskipped == [*marked, len(lines) + 1, len(lines) + 2]
         assert owned.owns(0, len(lines) + 1, extra) == (owner(extra) == job)
         assert owned.owns(1, 1, extra) == (owner(extra) == job)  # an input not read first
     every = sorted(n for run in runs for n in run)

@@ -251,18 +251,18 @@ class JobPart:
 
 
 def input_lines(
-    opened: list[Input], progress: Progress | None = None
+    opened: list[Input], progress: Progress | None = None, owned: OwnedLines | None = None
 ) -> Iterator[tuple[int, Input, str, int, bytes]]:
     """(input index, input, source, line number, line) of every non-empty line of every
     input, in order: the one reader of the messages every file-based command runs through
     the pipeline. `source` names the input in dead letters ("replay:<path>"); the line
     number (1-based, counting empty lines) is the dead letter's offset. Each input's size
-    is added to `progress` once it is read."""
+    is added to `progress` once it is read. With `owned` (a job of `--jobs N`), the lines
+    its marks give to other jobs are skipped before they are looked at."""
     for index, current in enumerate(opened):
         source = f"replay:{current.path}"
-        line_number = 0
-        for line in current.lines:
-            line_number += 1
+        numbered = enumerate(current.lines, 1)
+        for line_number, line in numbered if owned is None else owned.unskipped(index, numbered):
             raw = line.rstrip(b"\r\n")
             if not raw.strip():
                 continue
@@ -330,7 +330,8 @@ def ingest(
     process = pipeline.process
     owns, job = (part.owned.owns, part.job) if part is not None else (None, 0)
     with young_collections_only():
-        for index, current, source, line_number, raw in input_lines(opened, progress):
+        lines = input_lines(opened, progress, part.owned if part is not None else None)
+        for index, current, source, line_number, raw in lines:
             if owns is not None and not owns(index, line_number, raw):
                 continue
             summary.lines += 1

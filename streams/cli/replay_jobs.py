@@ -44,6 +44,7 @@ import signal
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -151,6 +152,15 @@ class OwnedLines:
             if own:
                 own.append(b"")
                 yield b"\n".join(own)
+
+    def unskipped(
+        self, index: int, numbered: Iterator[tuple[int, bytes]]
+    ) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of input `index` without the lines marked for other jobs,
+        skipped in C (`itertools.compress`); lines past the marks are all kept, for `owns`."""
+        if index >= len(self.marks):
+            return numbered
+        return compress(numbered, chain(self.marks[index], repeat(1)))
 
     def owns(self, index: int, line_number: int, raw: bytes) -> bool:
         """Whether the job runs line `line_number` (1-based) of input `index`."""
