@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -191,22 +192,56 @@ def test_the_filter_grows_with_the_input_in_powers_of_two() -> None:
     assert filter_bits(10**12) == 1 << 30
 
 
+def mixed_spellings(lines: list[bytes]) -> bytes:
+    """The lines as several producers might write them: some with the event_id last, some
+    with spaces after the separators, some ids with an escape, CRLF line ends, blank and
+    whitespace lines, re-sends spelled differently from their original, and no line
+    break after the last line. Every block of the first read meets both of its ways."""
+    spelled: list[bytes] = []
+    for number, raw in enumerate(lines):
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and "event_id" in event:
+            if number % 11 == 0:
+                event["event_id"] = event.pop("event_id")  # last
+                raw = json.dumps(event, separators=(",", ":")).encode()
+            elif number % 13 == 0:
+                raw = json.dumps(event).encode()  # spaces after ':' and ','
+            elif number % 17 == 0:
+                raw = raw.replace(b'"event_id":"e', b'"event_id":"\\u0065', 1)
+            if number % 19 == 0:
+                spelled.append(raw)
+                raw = json.dumps(event, indent=None, separators=(" ,", " : ")).encode()  # a re-send
+        spelled.append(raw + (b"\r" if number % 7 == 0 else b""))
+        if number % 23 == 0:
+            spelled.append(b" " * (number % 3))
+    return b"\n".join(spelled)
+
+
+@pytest.mark.parametrize("spelling", ["generated", "mixed"])
 def test_a_file_gives_the_bytes_of_stdin_which_remembers_every_id(
-    lines: list[bytes], tmp_path: Path
+    lines: list[bytes], tmp_path: Path, spelling: str
 ) -> None:
-    data = b"\n".join(lines) + b"\n"
+    data = b"\n".join(lines) + b"\n" if spelling == "generated" else mixed_spellings(lines)
+    (tmp_path / "events.jsonl").write_bytes(data)
     (tmp_path / "events.jsonl.gz").write_bytes(gzip.compress(data))
     runs = {
         "stdin": (["-"], data),
-        "file": ([str(tmp_path / "events.jsonl.gz")], None),
+        "file": ([str(tmp_path / "events.jsonl")], None),
+        "gzip": ([str(tmp_path / "events.jsonl.gz")], None),
         "jobs": ([str(tmp_path / "events.jsonl.gz"), "--jobs", "2"], None),
+        "three": ([str(tmp_path / "events.jsonl"), "--jobs", "3"], None),
     }
     for name, (args, stdin) in runs.items():
         out = tmp_path / f"{name}.prom"
         result = CliRunner().invoke(main, ["replay", *args, "--out", str(out)], input=stdin)
         assert result.exit_code == 0, result.output
-    assert (tmp_path / "file.prom").read_bytes() == (tmp_path / "stdin.prom").read_bytes()
-    assert (tmp_path / "jobs.prom").read_bytes() == (tmp_path / "stdin.prom").read_bytes()
+        if name == "stdin":
+            assert " 0 duplicates" not in result.output
+    for name in runs:
+        assert (tmp_path / f"{name}.prom").read_bytes() == (tmp_path / "stdin.prom").read_bytes()
 
 
 def test_lanes_without_an_id_share_one_empty_set_and_never_change_it() -> None:
