@@ -202,6 +202,18 @@ def test_a_jobs_first_read_marks_the_lines_it_owns(generated: Path) -> None:
     assert all(runs)
 
 
+def test_a_jobs_first_read_reports_its_bytes_in_its_progress_slot(generated: Path) -> None:
+    """The parent shows the first read's share done from the slot each job writes (the
+    lines run stay 0 until the run starts)."""
+    from streams.cli.replay import repeated_ids
+    from streams.pulse_config import load_config
+
+    shared = [0] * 6
+    owned = OwnedLines(LineOwner(2), 1)
+    repeated_ids([str(generated)], load_config(None), report=False, owned=owned, shared=(shared, 5))
+    assert shared == [0, 0, 0, 0, 0, generated.stat().st_size]
+
+
 def test_jobs_refuse_stdin_and_history_with_one_sentence(generated: Path) -> None:
     result = CliRunner().invoke(main, ["replay", "--jobs", "2"], input=b"")
     assert (

@@ -47,6 +47,7 @@ import click
 from streams.cli import fail
 from streams.cli.replay_jobs import (
     LINE_BITS,
+    PROGRESS_SLOTS,
     JobIngest,
     JobSnapshot,
     JobSpec,
@@ -69,6 +70,7 @@ from streams.ingest.repeated_ids import GZIP_RATIO, filter_bits, line_blocks, re
 from streams.pulse_config import PulseConfig, load_config
 
 PROGRESS_EVERY_S = 2.0
+FIRST_READ = "replay, first read (which event ids repeat)"
 _CHECK_CLOCK_EVERY = 4096  # lines between looks at the clock
 SECONDS_LOOKALIKE_MS = 100_000_000_000
 """Integers below this (in absolute value) are refused as --as-of: as milliseconds they
@@ -277,6 +279,8 @@ class LineClock:
     collection, and with `progress`, a line on stderr about every 2 seconds."""
 
     progress: Progress | None
+    shared: tuple[Any, int] | None = None
+    """(shared array, slot): a job of `--jobs N` writes its bytes done there, not to stderr."""
     last_report: float = field(default_factory=time.monotonic)
     reported: int = 0
 
@@ -287,6 +291,10 @@ class LineClock:
     def tick(self, lines: int, current: Input) -> None:
         gc.collect(1)
         if self.progress is None:
+            return
+        if self.shared is not None:
+            shared, slot = self.shared
+            shared[slot] = self.progress.done(current) or 0
             return
         now = time.monotonic()
         if now - self.last_report >= PROGRESS_EVERY_S:
@@ -354,11 +362,11 @@ def ingest(
             if clock.due(summary.lines):
                 clock.tick(summary.lines, current)
                 if part is not None:
-                    part.progress[2 * job] = summary.lines
-                    part.progress[2 * job + 1] = progress.done(current) or 0
+                    part.progress[PROGRESS_SLOTS * job] = summary.lines
+                    part.progress[PROGRESS_SLOTS * job + 1] = progress.done(current) or 0
     if part is not None:
-        part.progress[2 * job] = summary.lines
-        part.progress[2 * job + 1] = progress.finished_bytes
+        part.progress[PROGRESS_SLOTS * job] = summary.lines
+        part.progress[PROGRESS_SLOTS * job + 1] = progress.finished_bytes
 
 
 def evaluation_time(pipeline: Pipeline, as_of: int | None) -> int:
@@ -383,13 +391,14 @@ def repeated_ids(
     config: PulseConfig,
     report: bool = True,
     owned: OwnedLines | None = None,
+    shared: tuple[Any, int] | None = None,
 ) -> set[int] | None:
     """The keys of the event ids that can occur more than once in the files `paths`, from
     a first read of every line (streams/ingest/repeated_ids.py): admission then remembers
     only those, with the same verdicts. None (every id remembered) when an input cannot be
     read twice: stdin, a pipe. With `report`, progress on stderr as for the run itself.
     With `owned` (a job of `--jobs N`), only the job's own lines count, and `owned` keeps
-    which they are."""
+    which they are; with `shared`, progress goes there (`LineClock.shared`)."""
     if not paths or not all(os.path.isfile(path) for path in paths):
         return None  # decided before opening: a named pipe opened once has lost its bytes
     with ExitStack() as stack:
@@ -397,8 +406,9 @@ def repeated_ids(
         input_bytes = sum(
             (GZIP_RATIO if item.path.endswith(".gz") else 1) * (item.size or 0) for item in opened
         )
-        progress = Progress(opened, label="replay, first read (which event ids repeat)")
-        blocks = _blocks(opened, LineClock(progress if report else None), owned)
+        progress = Progress(opened, label=FIRST_READ)
+        clock = LineClock(progress if report or shared else None, shared)
+        blocks = _blocks(opened, clock, owned)
         return repeated_keys(blocks, filter_bits(input_bytes), config.decoder().decode)
 
 
@@ -427,7 +437,8 @@ def run_job(spec: JobSpec, progress: Any) -> tuple[JobIngest, Pipeline]:
     """One child of `--jobs N`: the lines of its accounts; what it hands back, and its
     pipeline for `job_snapshot`."""
     owned = OwnedLines(LineOwner(spec.jobs), spec.job)
-    may_repeat = repeated_ids(spec.paths, spec.config, report=False, owned=owned)
+    slot = (progress, PROGRESS_SLOTS * spec.job + 2)
+    may_repeat = repeated_ids(spec.paths, spec.config, report=False, owned=owned, shared=slot)
     pipeline = replay_pipeline(spec.config, spec.as_of, may_repeat)
     summary = ReplaySummary()
     part = JobPart(owned, spec.job, progress)
@@ -476,11 +487,18 @@ def _replay_jobs(
     last = [time.monotonic(), 0]
 
     def report(shared: list[int]) -> None:
-        now, lines = time.monotonic(), sum(shared[0::2])
-        if not lines:
-            return  # the jobs are still starting
+        now, lines = time.monotonic(), sum(shared[0::PROGRESS_SLOTS])
+        if not lines:  # the jobs are starting, or in their first read
+            first_read, total = min(shared[2::PROGRESS_SLOTS]), progress.total
+            if first_read and total:
+                click.echo(
+                    f"{FIRST_READ}: {min(first_read / total, 1.0):.0%} of {total / 1e6:,.1f} MB",
+                    err=True,
+                )
+            progress.started = last[0] = now  # the lines' rate and ETA count from here
+            return
         rate = (lines - last[1]) / max(now - float(last[0]), 1e-9)
-        click.echo(progress.line_at(lines, rate, min(shared[1::2]), now), err=True)
+        click.echo(progress.line_at(lines, rate, min(shared[1::PROGRESS_SLOTS]), now), err=True)
         last[0], last[1] = now, lines
 
     def evaluation_time_of(ingests: list[JobIngest]) -> int:

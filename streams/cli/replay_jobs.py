@@ -64,6 +64,8 @@ from streams.pulse_config import PulseConfig
 _ACCOUNT_TOKEN = b'"account_id"'
 _ACCOUNT_FIELD = b'"account_id":"'
 _ACCOUNTS = re.compile(rb'"account_id":"([^"\n]*)"')
+PROGRESS_SLOTS = 3
+"""Per job in the shared progress array: lines run, bytes run, bytes of the first read."""
 LINE_BITS = 40
 """A line's position is (input index << LINE_BITS) | line number: file order as one int."""
 
@@ -294,11 +296,11 @@ def run_jobs(
     """Run the N children: hand their `JobIngest`s to `evaluation_time` (which may raise
     to end the run), send the time it gives them, return their `JobSnapshot`s in job
     order. While the lines run, calls `report(progress)` about every `report_every_s` with
-    the shared progress array (per job: lines run, bytes done)."""
+    the shared progress array (`PROGRESS_SLOTS` per job)."""
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
-    progress: Any = context.Array("q", 2 * jobs, lock=False)
+    progress: Any = context.Array("q", PROGRESS_SLOTS * jobs, lock=False)
     children: list[tuple[Any, multiprocessing.connection.Connection]] = []
     finished = False
     try:
