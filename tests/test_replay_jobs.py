@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import main
-from streams.cli.replay_jobs import LineOwner, OwnedLines, line_account
+from streams.cli.replay_jobs import LineOwner, OwnedLines, block_accounts, line_account
 from streams.contract.decoding import Decoder, Rejection
 from streams.generator import GeneratorConfig, generate
 from streams.kafka.topics import partition_of
@@ -200,6 +200,23 @@ def test_a_jobs_first_read_marks_the_lines_it_owns(generated: Path) -> None:
     every = sorted(n for run in runs for n in run)
     assert every == [n for n, line in enumerate(lines, 1) if line.strip()]  # each once
     assert all(runs)
+
+
+def test_a_block_gives_each_line_its_own_account_or_is_read_line_by_line() -> None:
+    """One scan finds every line's account only when each line has exactly one token; a
+    line that nests a second one beside a line with none must not shift the others."""
+    plain = b'{"account_id":"a","x":1}\n{"account_id":"b"}\n'
+    assert block_accounts(plain, 2) == [b"a", b"b"]
+    nested = b'{"x":{"account_id":"b"},"account_id":"a"}\n{"type":"none"}\n{"account_id":"c"}\n'
+    assert block_accounts(nested, 3) is None
+    owned = OwnedLines(LineOwner(4), 0)
+    list(owned.select([nested]))
+    lines = nested.splitlines()
+    owner = LineOwner(4)
+    assert [owned.owns(0, n, line) for n, line in enumerate(lines, 1)] == [
+        owner(line) == 0 for line in lines
+    ]
+    assert line_account(lines[0]) == b"a"
 
 
 def test_a_jobs_first_read_reports_its_bytes_in_its_progress_slot(generated: Path) -> None:

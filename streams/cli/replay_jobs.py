@@ -63,7 +63,9 @@ from streams.pulse_config import PulseConfig
 
 _ACCOUNT_TOKEN = b'"account_id"'
 _ACCOUNT_FIELD = b'"account_id":"'
-_ACCOUNTS = re.compile(rb'"account_id":"([^"\n]*)"')
+_FIRST_ACCOUNTS = re.compile(rb'"account_id":"([^"\n]*)"[^\n]*\n')
+"""The first `"account_id":"..."` of each line of a block that has one (a match runs to
+the end of its line, so two never come from one line)."""
 PROGRESS_SLOTS = 3
 """Per job in the shared progress array: lines run, bytes run, bytes of the first read."""
 LINE_BITS = 40
@@ -93,10 +95,12 @@ def line_account(raw: bytes) -> bytes | None:
 
 
 def block_accounts(block: bytes, lines: int) -> list[bytes] | None:
-    """The account_id of each of the `lines` lines of a block (UTF-8), when every line is
-    plain as `line_account` reads it (no backslash in the block, one `"account_id"` token
-    per line, written `"account_id":"...`): one scan for the whole block. Else None."""
-    accounts: list[bytes] = _ACCOUNTS.findall(block)
+    """The account_id of each of the `lines` lines of a block (UTF-8, each line ending with
+    a line break), when every line is plain as `line_account` reads it (no backslash in the
+    block, one `"account_id"` token per line, written `"account_id":"...`): one scan for
+    the whole block. Else None. (A match per line and as many tokens as lines: every line
+    has exactly one, so the i-th value is the i-th line's.)"""
+    accounts: list[bytes] = _FIRST_ACCOUNTS.findall(block)
     if len(accounts) == lines and block.count(_ACCOUNT_TOKEN) == lines and block.find(b"\\") < 0:
         return accounts
     return None
@@ -129,8 +133,9 @@ class OwnedLines:
     line anyway: it passes the blocks of lines through `select`, which marks each line (one
     byte per line, 1 = this job's) and keeps only the job's own, so the first read sees
     only the ids the job's admission can meet. The run then looks its lines up in the
-    marks (`owns`) instead of reading each line's account a second time. Without marks (an
-    input that was not read first), `owns` reads the account."""
+    marks instead of reading each line's account a second time: `unskipped` drops the
+    other jobs' lines in C, `owns` checks the rest. Without marks (an input that was not
+    read first), `owns` reads the account."""
 
     owner: LineOwner
     job: int
