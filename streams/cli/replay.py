@@ -247,8 +247,7 @@ class JobPart:
     where it reports progress, and its dead letters."""
 
     owned: OwnedLines
-    job: int
-    progress: Any  # shared array: per job, lines run and bytes read
+    progress: Any  # shared array, PROGRESS_SLOTS per job (replay_jobs.py)
     dead_letters: list[tuple[int, bytes]] = field(default_factory=list)  # (position, record)
 
 
@@ -336,7 +335,7 @@ def ingest(
     progress = Progress(opened)
     clock = LineClock(progress if part is None else None)  # a job reports into `part`
     process = pipeline.process
-    owns, job = (part.owned.owns, part.job) if part is not None else (None, 0)
+    owns, job = (part.owned.owns, part.owned.job) if part is not None else (None, 0)
     applied, duplicate, rejected = Status.APPLIED, Status.DUPLICATE, Status.REJECTED
     with young_collections_only():
         lines = input_lines(opened, progress, part.owned if part is not None else None)
@@ -442,7 +441,7 @@ def run_job(spec: JobSpec, progress: Any) -> tuple[JobIngest, Pipeline]:
     may_repeat = repeated_ids(spec.paths, spec.config, report=False, owned=owned, shared=slot)
     pipeline = replay_pipeline(spec.config, spec.as_of, may_repeat)
     summary = ReplaySummary()
-    part = JobPart(owned, spec.job, progress)
+    part = JobPart(owned, progress)
     with ExitStack() as stack:
         ingest(pipeline, [_open_input(path, stack) for path in spec.paths], summary, part=part)
     ingested = JobIngest(
