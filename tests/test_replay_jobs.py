@@ -61,6 +61,18 @@ def replay(path: Path, out: Path, dead: Path, *extra: str) -> str:
     return result.output
 
 
+def one_process_and_jobs(
+    generated: Path, tmp_path: Path, toml: str, jobs: int
+) -> tuple[bytes, bytes]:
+    """The exposition of one process and of `--jobs` with the config `toml`, as bytes."""
+    config = tmp_path / "pulse.toml"
+    config.write_text(toml)
+    args = ("--config", str(config))
+    replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", *args)
+    replay(generated, tmp_path / "jobs.prom", tmp_path / "jobs.dead", *args, "--jobs", str(jobs))
+    return (tmp_path / "one.prom").read_bytes(), (tmp_path / "jobs.prom").read_bytes()
+
+
 def dead_letters_without_time(path: Path) -> list[dict[str, object]]:
     """The records, without the wall-clock time each was written at."""
     records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
@@ -99,14 +111,9 @@ def test_jobs_with_a_feature_cap_fold_the_same_users_into_other(
 ) -> None:
     """Which features keep their label is known only once every job's counts are summed;
     the `other` users then come from the jobs' feature sets (streams/cli/replay_jobs.py)."""
-    config = tmp_path / "pulse.toml"
-    config.write_text("[engine]\nfeature_cap = 2\n")
-    args = ("--config", str(config))
-    replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", *args)
-    replay(generated, tmp_path / "two.prom", tmp_path / "two.dead", *args, "--jobs", "2")
-    text = (tmp_path / "one.prom").read_text()
-    assert 'pulse_feature_users{feature="other"' in text
-    assert (tmp_path / "two.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()
+    one, two = one_process_and_jobs(generated, tmp_path, "[engine]\nfeature_cap = 2\n", 2)
+    assert b'pulse_feature_users{feature="other"' in one
+    assert two == one
 
 
 def test_jobs_with_a_small_watchlist_choose_the_same_accounts(
@@ -114,20 +121,13 @@ def test_jobs_with_a_small_watchlist_choose_the_same_accounts(
 ) -> None:
     """Each job hands back only its own watchlist candidates; the accounts chosen from
     their union are the ones one process chooses from every record."""
-    config = tmp_path / "pulse.toml"
-    config.write_text("[accounts.watchlist]\ncap = 5\ntop_by_mrr = 2\n")
-    args = ("--config", str(config))
-    replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", *args)
-    replay(generated, tmp_path / "three.prom", tmp_path / "three.dead", *args, "--jobs", "3")
-    text = (tmp_path / "one.prom").read_text()
-    chosen = {
-        line.split('account="')[1].split('"')[0]
-        for line in text.splitlines()
-        if line.startswith("pulse_watchlist_account_red{")
-    }
-    red = [line for line in text.splitlines() if line.startswith("pulse_watchlist_account_red{")]
+    toml = "[accounts.watchlist]\ncap = 5\ntop_by_mrr = 2\n"
+    one, three = one_process_and_jobs(generated, tmp_path, toml, 3)
+    lines = one.decode().splitlines()
+    red = [line for line in lines if line.startswith("pulse_watchlist_account_red{")]
+    chosen = {line.split('account="')[1].split('"')[0] for line in red}
     assert len(chosen) == 5 and sum(line.endswith(" 1.0") for line in red) == 3
-    assert (tmp_path / "three.prom").read_bytes() == text.encode()
+    assert three == one
 
 
 def test_jobs_with_nothing_applied_end_with_the_one_process_sentence(tmp_path: Path) -> None:
