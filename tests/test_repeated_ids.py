@@ -229,8 +229,8 @@ def test_a_file_gives_the_bytes_of_stdin_which_remembers_every_id(
     (tmp_path / "events.jsonl.gz").write_bytes(gzip.compress(data))
     runs = {
         "stdin": (["-"], data),
-        "file": ([str(tmp_path / "events.jsonl")], None),
-        "gzip": ([str(tmp_path / "events.jsonl.gz")], None),
+        "file": ([str(tmp_path / "events.jsonl"), "--jobs", "1"], None),
+        "gzip": ([str(tmp_path / "events.jsonl.gz"), "--jobs", "1"], None),
         "jobs": ([str(tmp_path / "events.jsonl.gz"), "--jobs", "2"], None),
         "three": ([str(tmp_path / "events.jsonl"), "--jobs", "3"], None),
     }

@@ -14,8 +14,14 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.cli import main
-from streams.cli.replay_jobs import LineOwner, OwnedLines, block_accounts, line_account
+from streams.cli import main, replay_jobs
+from streams.cli.replay_jobs import (
+    LineOwner,
+    OwnedLines,
+    auto_jobs,
+    block_accounts,
+    line_account,
+)
 from streams.contract.decoding import Decoder, Rejection
 from streams.generator import GeneratorConfig, generate
 from streams.kafka.topics import partition_of
@@ -68,7 +74,7 @@ def one_process_and_jobs(
     config = tmp_path / "pulse.toml"
     config.write_text(toml)
     args = ("--config", str(config))
-    replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", *args)
+    replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", *args, "--jobs", "1")
     replay(generated, tmp_path / "jobs.prom", tmp_path / "jobs.dead", *args, "--jobs", str(jobs))
     return (tmp_path / "one.prom").read_bytes(), (tmp_path / "jobs.prom").read_bytes()
 
@@ -85,7 +91,7 @@ def dead_letters_without_time(path: Path) -> list[dict[str, object]]:
 def test_jobs_write_the_same_bytes_as_one_process(
     generated: Path, tmp_path: Path, jobs: int
 ) -> None:
-    one = replay(generated, tmp_path / "one.prom", tmp_path / "one.dead")
+    one = replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", "--jobs", "1")
     many = replay(generated, tmp_path / "many.prom", tmp_path / "many.dead", "--jobs", str(jobs))
     assert (tmp_path / "many.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()
     assert dead_letters_without_time(tmp_path / "many.dead") == dead_letters_without_time(
@@ -229,6 +235,40 @@ def test_a_jobs_first_read_reports_its_bytes_in_its_progress_slot(generated: Pat
     owned = OwnedLines(LineOwner(2), 1)
     repeated_ids([str(generated)], load_config(None), report=False, owned=owned, shared=(shared, 5))
     assert shared == [0, 0, 0, 0, 0, generated.stat().st_size]
+
+
+def test_auto_jobs_split_files_of_4_mb_or_more_one_job_per_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    small, large, packed = tmp_path / "small.jsonl", tmp_path / "large.jsonl", tmp_path / "x.gz"
+    small.write_bytes(b"{}\n")
+    with large.open("wb") as out:
+        out.truncate(replay_jobs.AUTO_MIN_BYTES)
+    with packed.open("wb") as out:  # counted as 8 times its size: 4 MB of lines
+        out.truncate(replay_jobs.AUTO_MIN_BYTES // 8)
+    assert auto_jobs([str(small)]) == 1
+    assert auto_jobs([str(large)]) == 3
+    assert auto_jobs([str(packed)]) == 3
+    assert auto_jobs([str(small), str(small)]) == 1
+    assert auto_jobs([str(large), "-"]) == 1  # stdin is read once, by one job
+    assert auto_jobs([]) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert auto_jobs([str(large)]) == replay_jobs.AUTO_MAX_JOBS
+
+
+def test_the_default_jobs_auto_writes_the_same_bytes_and_says_how_many(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = replay(generated, tmp_path / "one.prom", tmp_path / "one.dead", "--jobs", "1")
+    assert "jobs)" not in one  # the fixture is far below 4 MB: auto runs one job too
+    monkeypatch.setattr(replay_jobs, "AUTO_MIN_BYTES", 0)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    auto = replay(generated, tmp_path / "auto.prom", tmp_path / "auto.dead")
+    assert auto.strip().splitlines()[-1].endswith("(3 jobs)")
+    assert (tmp_path / "auto.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()
+    result = CliRunner().invoke(main, ["replay", str(generated), "--jobs", "0"])
+    assert result.exit_code == 2 and "nor auto" in result.output
 
 
 def test_jobs_refuse_stdin_and_history_with_one_sentence(generated: Path) -> None:

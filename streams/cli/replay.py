@@ -17,6 +17,8 @@ metric as of the evaluation time is written out, with the worker's metric names.
   OpenMetrics with timestamps for `promtool tsdb create-blocks-from openmetrics`, each
   step equal to a one-instant replay at it (`streams.cli.history`). `--format openmetrics`
   alone writes the one instant with its timestamp.
+- `--jobs N` splits the accounts across N processes (streams/cli/replay_jobs.py), with
+  the same output; the default `auto` runs one per core for files of 4 MB or more.
 - Files (not stdin or a pipe) are read once first, for the event ids that occur more
   than once (`repeated_ids`): admission remembers only those, with the same verdicts.
 - Inputs ending in `.gz` are read through gzip. `--out` is opened before any input is
@@ -53,6 +55,7 @@ from streams.cli.replay_jobs import (
     JobSpec,
     LineOwner,
     OwnedLines,
+    auto_jobs,
     merge_ingests,
     merge_snapshots,
     run_jobs,
@@ -113,15 +116,17 @@ class ReplaySummary:
     rejected: int = 0
     after_as_of: int = 0
     seconds: float = 0.0
+    jobs: int = 1
 
     def line(self, as_of: int, dead_letter: str | None) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
         kept = f" (dead letters in {dead_letter})" if dead_letter and self.rejected else ""
         later = f", {self.after_as_of} after --as-of not applied" if self.after_as_of else ""
+        jobs = f" ({self.jobs} jobs)" if self.jobs > 1 else ""
         return (
             f"replay: {self.lines} lines, {self.applied} applied, {self.duplicates} duplicates, "
             f"{self.rejected} rejected{kept}{later}; metrics as of {rfc3339_ms(as_of)}; "
-            f"{rate:,.0f} lines/s in {self.seconds:.1f} s"
+            f"{rate:,.0f} lines/s in {self.seconds:.1f} s{jobs}"
         )
 
 
@@ -543,11 +548,14 @@ def run_replay(
     config_path: str | None,
     ratios: bool = True,
     fmt: str = "text",
-    jobs: int = 1,
+    jobs: int | None = 1,
 ) -> ReplaySummary:
+    """`pulse replay` at one instant; `jobs` None: `--jobs auto` (`auto_jobs`)."""
     as_of = parse_time(as_of_text) if as_of_text is not None else None
     config = load_config(config_path)
-    summary = ReplaySummary()
+    if jobs is None:
+        jobs = auto_jobs(files)
+    summary = ReplaySummary(jobs=jobs)
     started = time.monotonic()
     with ExitStack() as stack:
         if jobs > 1 and (not files or "-" in files):
@@ -635,6 +643,27 @@ def _nothing_applied(summary: ReplaySummary) -> str:
     )
 
 
+class JobsParam(click.ParamType):
+    """`--jobs`: a number of processes (1 or more), or `auto` (None: see `auto_jobs`)."""
+
+    name = "N|auto"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "[N|auto]"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return None
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        self.fail(f"{value!r} is neither a number of processes (1 or more) nor auto.", param, ctx)
+
+
 @click.command("replay")
 @click.argument("files", nargs=-1, metavar="[FILE ...|-]")
 @click.option(
@@ -704,11 +733,12 @@ def _nothing_applied(summary: ReplaySummary) -> str:
 )
 @click.option(
     "--jobs",
-    type=click.IntRange(min=1),
-    default=1,
+    type=JobsParam(),
+    default="auto",
     show_default=True,
     help="Processes to split the accounts across (by the partition the worker would read them from); "
-    "the output is the same as with one. Inputs must be files, not stdin.",
+    "the output is the same as with one. auto: one per core (at most 8) when the inputs are files of "
+    "4 MB or more, else one. A number above 1 needs files, not stdin.",
 )
 def replay(
     files: tuple[str, ...],
@@ -721,7 +751,7 @@ def replay(
     to: str | None,
     step: str | None,
     fmt: str | None,
-    jobs: int,
+    jobs: int | None,
     account_series: bool,
 ) -> None:
     """Compute every metric from JSONL events (the Kafka message format, one per line).
@@ -742,7 +772,7 @@ def replay(
                 )
             run_replay(files, as_of, out, dead_letter, config_path, ratios, fmt or "text", jobs)
             return
-        if jobs > 1:
+        if jobs is not None and jobs > 1:
             raise ReplayUsageError(
                 "--jobs applies to one instant, not to a history (--from/--to/--step): drop --jobs."
             )

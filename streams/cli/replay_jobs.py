@@ -39,10 +39,11 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import multiprocessing.connection
+import os
 import re
 import signal
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from operator import itemgetter
@@ -58,6 +59,7 @@ from streams.engine.timeline import NO_TIME
 from streams.errors import PulseError
 from streams.ingest.counters import PipelineCounters
 from streams.ingest.pipeline import Pipeline
+from streams.ingest.repeated_ids import GZIP_RATIO
 from streams.kafka.topics import partition_of
 from streams.pulse_config import PulseConfig
 
@@ -70,10 +72,33 @@ PROGRESS_SLOTS = 3
 """Per job in the shared progress array: lines run, bytes run, bytes of the first read."""
 LINE_BITS = 40
 """A line's position is (input index << LINE_BITS) | line number: file order as one int."""
+AUTO_MIN_BYTES = 4 << 20
+"""`--jobs auto` splits inputs of at least this many bytes (about 25,000 lines): below it
+the jobs' start and their extra reads take about as long as the work they share
+(docs/performance.md, "`pulse replay --jobs N`")."""
+AUTO_MAX_JOBS = 8
+"""`--jobs auto` starts at most this many jobs: each one reads every input, so past a few
+the reads grow while each job's share of the work shrinks."""
 
 
 class ReplayJobError(PulseError):
     """A child process failed; the message is one sentence."""
+
+
+def auto_jobs(paths: Sequence[str]) -> int:
+    """How many jobs `--jobs auto` runs: one per core this process may use (at most
+    AUTO_MAX_JOBS) when every input is a regular file and together they hold at least
+    AUTO_MIN_BYTES (a gzip file counted as GZIP_RATIO times its size); else one. Stdin
+    and pipes can be read only once, so one job reads them."""
+    if not paths or not all(os.path.isfile(path) for path in paths):
+        return 1
+    size = sum(
+        os.path.getsize(path) * (GZIP_RATIO if path.endswith(".gz") else 1) for path in paths
+    )
+    if size < AUTO_MIN_BYTES:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, AUTO_MAX_JOBS))
 
 
 def line_account(raw: bytes) -> bytes | None:
