@@ -473,11 +473,23 @@ def main() -> None:
         help="py-spy record the worker (its threads too) during (c), as collapsed stacks in FILE",
     )
     args = parser.parse_args()
-    bootstrap = args.bootstrap
-    if bootstrap is None:
-        broker = LocalKafka(port=19092)
-        broker.up(echo=log)
-        bootstrap = broker.bootstrap
+    if args.bootstrap is not None:
+        bench(args, args.bootstrap)
+        return
+    # The project's local broker: started here unless it runs already, and then stopped
+    # here too, so that it does not hold the port `make test` starts its own broker on.
+    broker = LocalKafka(port=19092)
+    started = broker.pid() is None
+    broker.up(echo=log)
+    try:
+        bench(args, broker.bootstrap)
+    finally:
+        if started:
+            broker.down(echo=log)
+
+
+def bench(args: argparse.Namespace, bootstrap: str) -> None:
+    """(a), (b), (g), (c), (e), (f) in one run, or the scale runs (`--scale`)."""
     tmp = REPO / ".cache" / "bench" / unique("run")
     tmp.mkdir(parents=True)
 
