@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import random
 
+import pytest
+
 from streams.engine.engine import Engine
 from streams.engine.engine_config import EngineConfig
-from streams.engine.sessions import SessionTotals, tally, tally_and_next_change
+from streams.engine.sessions import SessionTotals, tagged_trails, tally, tally_and_next_change
 from streams.engine.state_codec import account_from_bytes, account_to_bytes
 from streams.engine.timeline import NEVER
 from tests.engine_events import (
@@ -212,6 +214,27 @@ def test_an_untagged_logout_ends_the_latest_open_tagged_session():
     assert sessions_at(events) == (2, 2 * 60 + 6 * 60)
 
 
+@pytest.mark.parametrize(("low", "high"), [("z", "é"), ("\uffff", "\U0001f600"), ("a", "ab")])
+def test_tagged_logins_at_one_millisecond_follow_their_session_ids_code_points(
+    low: str, high: str
+) -> None:
+    """Ties between tagged logins go by session_id (the header): the one with the greater
+    id is the latest, so an untagged event joins it, whatever the ids' UTF-8 lengths and
+    whatever order the events arrive in (the ids are kept as UTF-8 bytes)."""
+    assert low < high
+    start = T - DAY_MS
+    events = [
+        login(start, session=high),
+        login(start, session=low),
+        feature(start + 10 * MINUTE_MS),
+        logout(start + 20 * MINUTE_MS, session=low),
+    ]
+    # high: 0..10 min (the feature), closed by inactivity; low: 0..20 min, by its logout.
+    # Had the feature joined low, high would be a session of 0 seconds: (2, 20 * 60).
+    for order in (events, events[::-1], events[2:] + events[:2]):
+        assert sessions_at(order) == (2, 10 * 60 + 20 * 60)
+
+
 def test_a_new_session_id_starts_a_new_session_within_the_gap():
     start = T - DAY_MS
     events = [
@@ -277,7 +300,7 @@ def test_pruning_a_user_with_session_ids_keeps_every_answer_in_view():
     before = engine.snapshot(as_of)
     engine.prune()
     user = engine.store.get("a1").users["u1"]
-    assert len(set(user.tagged_ids)) < 24  # whole runs before the cutoff were dropped
+    assert len(tagged_trails(user)) < 24  # whole runs before the cutoff were dropped
     assert engine.snapshot(as_of) == before
     state = engine.store.get("a1")
     restored = account_from_bytes(account_to_bytes(state))

@@ -9,7 +9,8 @@ Each field belongs to one metric family, which alone reads and writes it:
 - `trail`    sessions: sorted login/feature_used/logout entries, `time * 2 + is_logout`
 - `trail_head` sessions: start of the session that `trail[0]` continues, or NO_TIME
 - `tagged`   sessions: sorted login/logout entries that carry a session_id, of every session
-- `tagged_ids` sessions: the session_id of each entry of `tagged`, at its position
+- `tagged_ids` sessions: the session_id of each entry of `tagged`, at its position, in
+             one bytes object (UTF-8, each ended by 0xff; sessions.py alone reads it)
 - `features` adoption: feature name -> presence set of its use times (exact for 30 days)
 - `sessions_view` sessions: the sessions walked from `trail` and `tagged`, kept for
              history's steps (not stored; sessions.py alone builds, extends, trims and
@@ -50,7 +51,7 @@ class User:
         self.trail: array[int] = array("q")
         self.trail_head = NO_TIME
         self.tagged: array[int] = array("q")
-        self.tagged_ids: list[str] = []
+        self.tagged_ids = b""
         self.features: dict[str, array[int]] = {}
         self.sessions_view: SessionView | None = None
         self.encoded: orjson.Fragment | None = None
