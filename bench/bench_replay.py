@@ -16,7 +16,7 @@
    virtual machine shares, memory bandwidth, caches).
 4. Prints, side by side: events/s (wall clock and per CPU second), peak RSS and RSS per
    user, each round's speed-up and their median, the ceiling, the machine's load average,
-   and the command to reproduce; with --write-docs, writes them under "## Replay" in
+   and the command to reproduce; with --write-docs, writes them under "## Replay: the benchmark's last run" in
    docs/performance.md.
 
 Figures are measurements of one run on one machine: nothing here asserts a threshold.
@@ -140,9 +140,10 @@ def report(
     limit, alone, walls = side
     one, many = min(ones, key=lambda run: run.wall_s), min(manys, key=lambda run: run.wall_s)
     rounds = " / ".join(f"{s:.2f}" for s in speedups)
-    return f"""## Replay
+    return f"""## Replay: the benchmark's last run
 
-`pulse replay` (decode + validate + dedup + late policy + engine + exposition), on
+Written by `bench/bench_replay.py --write-docs` (the "Replay" section above is written
+by hand and quotes it). `pulse replay` (decode + validate + dedup + late policy + engine + exposition), on
 generated data: {users:,} users in {accounts:,} accounts over {days} days,
 {lines:,} events. Python {platform.python_version()}, {cpu}, {os.cpu_count()} cores;
 1-minute load average {min(loads):.1f} to {max(loads):.1f} before the runs.
