@@ -21,6 +21,7 @@ from streams.cli.replay_jobs import (
     auto_jobs,
     block_accounts,
     line_account,
+    usable_cores,
 )
 from streams.contract.decoding import Decoder, Rejection
 from streams.generator import GeneratorConfig, generate
@@ -241,6 +242,7 @@ def test_auto_jobs_split_files_of_4_mb_or_more_one_job_per_core(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(replay_jobs, "CGROUP_ROOT", tmp_path / "no-cgroup")  # no CPU quota
     small, large, packed = tmp_path / "small.jsonl", tmp_path / "large.jsonl", tmp_path / "x.gz"
     small.write_bytes(b"{}\n")
     with large.open("wb") as out:
@@ -257,6 +259,29 @@ def test_auto_jobs_split_files_of_4_mb_or_more_one_job_per_core(
     assert auto_jobs([str(large)]) == replay_jobs.AUTO_MAX_JOBS
 
 
+def test_usable_cores_follow_a_containers_cpu_quota_v2_and_v1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    v2, v1 = tmp_path / "v2", tmp_path / "v1"
+    v2.mkdir()
+    (v1 / "cpu").mkdir(parents=True)
+    assert usable_cores(tmp_path / "none") == 16  # no cgroup files: the affinity
+    (v2 / "cpu.max").write_text("150000 100000\n")  # 1.5 cores: 2 jobs
+    assert usable_cores(v2) == 2
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert usable_cores(v2) == 16
+    (v2 / "cpu.max").write_text("50000 100000\n")  # half a core: still one job
+    assert usable_cores(v2) == 1
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("400000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert usable_cores(v1) == 4
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert usable_cores(v1) == 16
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("not a number\n")
+    assert usable_cores(v1) == 16
+
+
 def test_the_default_jobs_auto_writes_the_same_bytes_and_says_how_many(
     generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,6 +289,7 @@ def test_the_default_jobs_auto_writes_the_same_bytes_and_says_how_many(
     assert "jobs)" not in one  # the fixture is far below 4 MB: auto runs one job too
     monkeypatch.setattr(replay_jobs, "AUTO_MIN_BYTES", 0)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(replay_jobs, "CGROUP_ROOT", tmp_path / "no-cgroup")
     auto = replay(generated, tmp_path / "auto.prom", tmp_path / "auto.dead")
     assert auto.strip().splitlines()[-1].endswith("(3 jobs)")
     assert (tmp_path / "auto.prom").read_bytes() == (tmp_path / "one.prom").read_bytes()

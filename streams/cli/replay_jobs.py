@@ -37,6 +37,7 @@ ends as a one-process replay does. A child that fails ends the run with one sent
 from __future__ import annotations
 
 import heapq
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -47,6 +48,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -86,7 +88,7 @@ class ReplayJobError(PulseError):
 
 
 def auto_jobs(paths: Sequence[str]) -> int:
-    """How many jobs `--jobs auto` runs: one per core this process may use (at most
+    """How many jobs `--jobs auto` runs: one per core this process may use (`usable_cores`, at most
     AUTO_MAX_JOBS) when every input is a regular file and together they hold at least
     AUTO_MIN_BYTES (a gzip file counted as GZIP_RATIO times its size); else one. Stdin
     and pipes can be read only once, so one job reads them."""
@@ -97,8 +99,36 @@ def auto_jobs(paths: Sequence[str]) -> int:
     )
     if size < AUTO_MIN_BYTES:
         return 1
+    return max(1, min(usable_cores(), AUTO_MAX_JOBS))
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def usable_cores(cgroup: Path | None = None) -> int:
+    """The cores this process may run on (its CPU affinity), fewer when its cgroup's CPU
+    quota allows less (a container's CPU limit: cgroup v2 `cpu.max`, v1
+    `cpu/cpu.cfs_quota_us` over `cpu.cfs_period_us`), rounded up; at least 1."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, AUTO_MAX_JOBS))
+    quota = _cpu_quota(cgroup or CGROUP_ROOT)
+    if quota is not None:
+        cores = min(cores or 1, math.ceil(quota))
+    return max(1, cores or 1)
+
+
+def _cpu_quota(cgroup: Path) -> float | None:
+    """The cgroup's CPU quota in cores, or None when it has none (or none can be read)."""
+    try:
+        if (cgroup / "cpu.max").exists():
+            quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1") or int(period) <= 0:
+            return None
+        return int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
 
 
 def line_account(raw: bytes) -> bytes | None:
