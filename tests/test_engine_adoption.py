@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from array import array
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.engine import adoption
 from streams.engine.engine import Engine
 from streams.engine.engine_config import EngineConfig
+from streams.engine.timeline import add_presence, drop_through
+from streams.engine.users import User
 from tests.engine_events import DAY_MS, T0, feature, login, value
 
 T = T0 + 40 * DAY_MS
@@ -85,3 +93,49 @@ def test_a_feature_named_other_folds_into_the_other_series():
     assert features_in(samples) == {"search": 1, "other": 2}
     names = [(s.name, s.labels) for s in samples]
     assert len(names) == len(set(names))
+
+
+# The layout: every feature's presence set in one array (adoption.record, prune).
+
+_STEPS = st.lists(  # half-days after the previous use, now and then before it
+    st.tuples(st.sampled_from(["search", "export", "share", "other"]), st.integers(-10, 40)),
+    max_size=60,
+)
+
+
+def _uses(steps: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Mostly in time order (the path written in place), on a grid that hits the window's
+    edges exactly."""
+    uses, halves = [], 100
+    for name, step in steps:
+        halves = max(0, halves + step)
+        uses.append((name, halves * DAY_MS // 2))
+    return uses
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=_STEPS, prune_at=st.lists(st.integers(0, 60), max_size=3))
+def test_one_array_holds_what_a_presence_set_per_feature_would(steps, prune_at):
+    """Each feature's times are exactly those of its own presence set (timeline.add_presence
+    and drop_through), in first-use order, whatever the arrival order and the prunes."""
+    uses = _uses(steps)
+    user = User()
+    expected: dict[str, array] = {}
+    config = EngineConfig()
+    prunes = sorted(prune_at)
+    for index, (name, time) in enumerate(uses):
+        adoption.record(user, name, T0 + time)
+        add_presence(expected.setdefault(name, array("q")), T0 + time, adoption.WINDOW_MS)
+        if prunes and index == prunes[0]:
+            prunes.pop(0)
+            stream_time = T0 + max(time for _, time in uses[: index + 1])
+            adoption.prune(user, stream_time, config)
+            cutoff = stream_time - config.activity_lag_ms - adoption.WINDOW_MS
+            for times in expected.values():
+                drop_through(times, cutoff)
+            expected = {name: times for name, times in expected.items() if times}
+    assert [(name, list(times)) for name, times in adoption.features_of(user)] == [
+        (name, list(times)) for name, times in expected.items()
+    ]
+    assert user.feature_names == tuple(expected)
+    assert user.is_empty() == (not expected)

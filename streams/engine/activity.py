@@ -235,7 +235,7 @@ def activity_change(user: User, as_of: int, config: EngineConfig) -> int:
     if user.login_seen:
         change = min(change, window_change(user.login_seen, as_of, IDLE_WINDOW_MS))
         core = config.core_features
-        for feature, times in user.features.items():
+        for feature, times in adoption.features_of(user):
             if not core or feature in core:
                 change = min(change, window_change(times, as_of, IDLE_WINDOW_MS))
     return change

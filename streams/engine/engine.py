@@ -191,7 +191,7 @@ class Engine:
         feature_sets: dict[frozenset[str], int] = {}
         for state in self.store.values():
             for user in state.users.values():
-                if user.features and (used := adoption.window_features(user, as_of)):
+                if user.feature_names and (used := adoption.window_features(user, as_of)):
                     feature_sets[used] = feature_sets.get(used, 0) + 1
         return feature_sets
 
@@ -248,7 +248,7 @@ def _tally_account(
         activity.tally_user(user, as_of, days, config, activity_totals)
         if sessions.has_entries(user):
             sessions.tally(user, as_of, gap, session_totals)
-        if user.features:
+        if user.feature_names:
             adoption.tally(user, as_of, adoption_totals, listed)
     if state.tickets:
         support.tally(state.tickets, as_of, totals.support)

@@ -172,7 +172,7 @@ def _record_at(
         activity.tally(user, as_of, active)
         if closed is not None and sessions.has_entries(user):
             sessions.tally(user, as_of, gap, closed)
-        if user.features:
+        if user.feature_names:
             adoption.tally(user, as_of, used, None)
         latest = max(latest, activity.latest_at(user, as_of))
     tickets = support.SupportTotals()

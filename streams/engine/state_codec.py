@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import json
 import sys
-from array import array
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from streams.engine import crm, sessions, support
+from streams.engine import adoption, crm, sessions, support
 from streams.engine.account import AccountState
 from streams.engine.journey import Journey
 from streams.engine.revenue.account import AccountRevenue, _Subscription
@@ -133,7 +132,7 @@ def user_obj(user: User) -> list[Any]:
         user.logins.tolist(),
         user.trail.tolist(),
         user.trail_head,
-        {name: times.tolist() for name, times in user.features.items()},
+        {name: times.tolist() for name, times in adoption.features_of(user)},
         user.login_seen.tolist(),
     ]
     if user.tagged:  # rows of users without session ids keep their earlier form
@@ -149,7 +148,7 @@ def user_from_obj(obj: list[Any]) -> User:
     # rows written before `login_seen` existed: their login times are all there is
     user.login_seen.fromlist(obj[5] if len(obj) > 5 else logins)
     user.trail.fromlist(trail)
-    user.features = {sys.intern(name): array("q", times) for name, times in features.items()}
+    adoption.set_features(user, features.items())
     if len(obj) > 6:
         sessions.set_tagged_trails(user, obj[6])
     return user

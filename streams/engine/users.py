@@ -11,7 +11,9 @@ Each field belongs to one metric family, which alone reads and writes it:
 - `tagged`   sessions: sorted login/logout entries that carry a session_id, of every session
 - `tagged_ids` sessions: the session_id of each entry of `tagged`, at its position, in
              one bytes object (UTF-8, each ended by 0xff; sessions.py alone reads it)
-- `features` adoption: feature name -> presence set of its use times (exact for 30 days)
+- `feature_names` adoption: the features the user used, in first-use order (interned names)
+- `feature_times` adoption: the presence set of each feature's use times (exact for 30
+             days), in that order, in one array (adoption.py alone reads the layout)
 - `sessions_view` sessions: the sessions walked from `trail` and `tagged`, kept for
              history's steps (not stored; sessions.py alone builds, extends, trims and
              drops it)
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
 class User:
     __slots__ = (
         "encoded",
-        "features",
+        "feature_names",
+        "feature_times",
         "login_seen",
         "logins",
         "seen",
@@ -52,7 +55,8 @@ class User:
         self.trail_head = NO_TIME
         self.tagged: array[int] = array("q")
         self.tagged_ids = b""
-        self.features: dict[str, array[int]] = {}
+        self.feature_names: tuple[str, ...] = ()
+        self.feature_times: array[int] = array("q")
         self.sessions_view: SessionView | None = None
         self.encoded: orjson.Fragment | None = None
         """The user's stored JSON (state_codec.user_fragment), kept while the user is
@@ -65,5 +69,5 @@ class User:
             or self.login_seen
             or self.trail
             or self.tagged
-            or self.features
+            or self.feature_names
         )
