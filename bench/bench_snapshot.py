@@ -15,6 +15,7 @@ import argparse
 import time
 
 from streams.cli.replay import Pipeline
+from streams.engine import activity
 from streams.generator import GeneratorConfig, generate
 from streams.pulse_config import PulseConfig
 
@@ -39,7 +40,7 @@ def main() -> None:
         engine.snapshot(config.end)
         best = min(best, time.process_time() - start)
     users = [user for state in engine.store.values() for user in state.users.values()]
-    seen = sum(len(user.seen) for user in users)
+    seen = sum(len(activity.seen_of(user)) for user in users)
     print(
         f"events={len(messages)} users={len(users)} snapshot_cpu_best={best * 1000:.1f} ms "
         f"presence_times={seen}"

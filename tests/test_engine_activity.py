@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import re
+from array import array
+from bisect import bisect_right
 
 import orjson
 import pytest
@@ -12,7 +14,14 @@ from hypothesis import strategies as st
 
 from streams.engine.engine import Engine
 from streams.engine.state_codec import account_from_bytes, account_to_bytes
-from streams.engine.timeline import add_presence, any_in, new_times
+from streams.engine.timeline import (
+    HOUR_MS,
+    add_presence,
+    any_in,
+    drop_through,
+    insert_sorted,
+    new_times,
+)
 from tests.engine_events import DAY_MS, MINUTE_MS, T0, feature, login, logout, value
 
 T = T0 + 40 * DAY_MS
@@ -109,6 +118,35 @@ def test_presence_set_answers_like_the_full_list_in_any_order(times, width, prob
     for probe in probes:
         expected = any(probe - width < time <= probe for time in times)
         assert any_in(presence, probe - width, probe) is expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    times=st.lists(st.integers(0, 40).map(lambda hours: hours * HOUR_MS), max_size=30),
+    before=st.lists(st.integers(-(2**62), 2**62), max_size=3),
+    after=st.lists(st.integers(-(2**62), 2**62), max_size=3),
+)
+def test_a_section_gets_what_a_whole_array_would_and_its_neighbours_stay(times, before, after):
+    """add_presence, insert_sorted and drop_through on the section [start, end) of a larger
+    array do to it what they do to an array of its own, and leave the rest as it was."""
+    whole, alone, sorted_alone = array("q", before + after), new_times(), new_times()
+    start, end, sorted_end = len(before), len(before), len(before)
+    sorted_section = array("q", before + after)  # insert_sorted's own array
+    for time in times:
+        end = add_presence(whole, time, DAY_MS, start, end)
+        add_presence(alone, time, DAY_MS)
+        insert_sorted(sorted_section, time, start, sorted_end)
+        sorted_end += 1
+        insert_sorted(sorted_alone, time)
+    assert whole[start:end] == alone and sorted_section[start:sorted_end] == sorted_alone
+    assert whole[:start] == sorted_section[:start] == array("q", before)
+    assert whole[end:] == sorted_section[sorted_end:] == array("q", after)
+    cutoff = 20 * HOUR_MS
+    assert drop_through(whole, cutoff, start, end) == len(alone) - len(
+        alone[bisect_right(alone, cutoff) :]
+    )
+    drop_through(alone, cutoff)
+    assert whole == array("q", before) + alone + array("q", after)
 
 
 def test_presence_set_stays_small_for_in_order_input():

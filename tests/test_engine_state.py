@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from streams.engine import activity
 from streams.engine.account import AccountState
 from streams.engine.engine import Engine
 from streams.engine.engine_config import EngineConfig
@@ -87,7 +88,7 @@ def test_state_stops_growing_once_days_age_out():
     assert sizes[300] < sizes[100] * 1.25
     user = engine.store.get("acct0").users["u0"]
     assert user.trail[0] >> 1 >= T0 + (299 - 43) * DAY_MS  # about 42 days of raw session trail
-    assert len(user.seen) <= 2 * 66  # about two presence times per day for 65 days
+    assert len(activity.seen_of(user)) <= 2 * 66  # about two presence times per day for 65 days
 
 
 class CountingStore(dict):

@@ -27,8 +27,11 @@ Events without a user_id feed none of these.
 
 State per user: a presence set of activity times (`seen`, thinned for 20 hours, so exact
 for every rolling window >= 1 day and every local day of 20 hours or more), the sorted
-login times, and a presence set of login times exact for 30 days. All keep what a snapshot
-up to the late horizon behind the account's stream time can need, and no more.
+login times (`logins`), and a presence set of login times exact for 30 days
+(`login_seen`). All keep what a snapshot up to the late horizon behind the account's
+stream time can need, and no more. The three are sections of one array,
+`User.activity_times` = [len(seen), len(logins), *seen, *logins, *login_seen] (three
+arrays cost about 130 bytes more per user than one); only this module reads the layout.
 """
 
 from __future__ import annotations
@@ -92,22 +95,63 @@ HELP: dict[str, str] = {
 }
 
 
+_SEEN, _LOGINS = 0, 1  # where `activity_times` holds the lengths of those sections
+_HEAD = 2  # where `seen` begins
+
+
+def seen_of(user: User) -> array[int]:
+    """The presence set of activity times (a copy)."""
+    times = user.activity_times
+    return times[_HEAD : _HEAD + times[_SEEN]]
+
+
+def logins_of(user: User) -> array[int]:
+    """The sorted login times (a copy)."""
+    times = user.activity_times
+    start = _HEAD + times[_SEEN]
+    return times[start : start + times[_LOGINS]]
+
+
+def login_seen_of(user: User) -> array[int]:
+    """The presence set of login times (a copy)."""
+    times = user.activity_times
+    return times[_HEAD + times[_SEEN] + times[_LOGINS] :]
+
+
+def set_activity(user: User, seen: list[int], logins: list[int], login_seen: list[int]) -> None:
+    user.activity_times = array("q", (len(seen), len(logins), *seen, *logins, *login_seen))
+
+
 def record_activity(user: User, time: int) -> None:
     """An activity event at `time` (see `EngineConfig.counts_as_activity`)."""
-    add_presence(user.seen, time, PRESENCE_MS)
+    times = user.activity_times
+    end = add_presence(times, time, PRESENCE_MS, _HEAD, _HEAD + times[_SEEN])
+    times[_SEEN] = end - _HEAD
 
 
 def record_login(user: User, time: int) -> None:
-    insert_sorted(user.logins, time)
-    add_presence(user.login_seen, time, IDLE_WINDOW_MS)
+    times = user.activity_times
+    start = _HEAD + times[_SEEN]
+    end = start + times[_LOGINS]
+    insert_sorted(times, time, start, end)
+    times[_LOGINS] += 1
+    add_presence(times, time, IDLE_WINDOW_MS, end + 1)
 
 
 def prune(user: User, stream_time: int, config: EngineConfig) -> None:
     """Forget what no snapshot at or after stream_time - activity lag can need."""
     horizon = stream_time - config.activity_lag_ms
-    drop_through(user.seen, horizon - CALENDAR_LOOKBACK_MS)
-    drop_through(user.logins, horizon - LONGEST_LOGIN_WINDOW)
-    drop_through(user.login_seen, horizon - IDLE_WINDOW_MS)
+    times = user.activity_times
+    logins = _HEAD + times[_SEEN]
+    login_seen = logins + times[_LOGINS]
+    drop_through(times, horizon - IDLE_WINDOW_MS, login_seen)  # the last section first
+    times[_LOGINS] -= drop_through(times, horizon - LONGEST_LOGIN_WINDOW, logins, login_seen)
+    times[_SEEN] -= drop_through(times, horizon - CALENDAR_LOOKBACK_MS, _HEAD, logins)
+
+
+def has_activity(user: User) -> bool:
+    """Does the user keep any activity or login time?"""
+    return len(user.activity_times) > _HEAD
 
 
 @dataclass(slots=True)
@@ -125,7 +169,7 @@ def tally(user: User, as_of: int, totals: ActivityTotals) -> None:
 
 
 def tally_active(user: User, as_of: int, totals: ActivityTotals) -> None:
-    seen = user.seen
+    seen = seen_of(user)
     if seen:
         # The latest activity at or before T decides every (nested) window at once.
         index = len(seen) if seen[-1] <= as_of else bisect_right(seen, as_of)
@@ -138,7 +182,7 @@ def tally_active(user: User, as_of: int, totals: ActivityTotals) -> None:
 
 
 def tally_logins(user: User, as_of: int, totals: ActivityTotals) -> None:
-    logins = user.logins
+    logins = logins_of(user)
     if logins:
         end = len(logins) if logins[-1] <= as_of else bisect_right(logins, as_of)
         for position, (_, width) in enumerate(LOGIN_WINDOWS):
@@ -148,7 +192,7 @@ def tally_logins(user: User, as_of: int, totals: ActivityTotals) -> None:
 def tally_days(user: User, bounds: Sequence[int], totals: ActivityTotals) -> None:
     """Count the local days of `bounds` (see `local_days.complete_days_before`) on which
     the user was active, and the user once if there is any."""
-    seen = user.seen
+    seen = seen_of(user)
     low = bisect_left(seen, bounds[0])
     high = bisect_left(seen, bounds[-1], low)
     if low == high:
@@ -161,7 +205,7 @@ def tally_days(user: User, bounds: Sequence[int], totals: ActivityTotals) -> Non
 def tally_idle(user: User, as_of: int, config: EngineConfig, totals: ActivityTotals) -> None:
     """Count the user if they logged in over the last 30 days and used no core feature."""
     low = as_of - IDLE_WINDOW_MS
-    if not any_in(user.login_seen, low, as_of):
+    if not any_in(login_seen_of(user), low, as_of):
         return
     if adoption.used_any(user, low, as_of, config.core_features):
         return
@@ -185,9 +229,10 @@ def tally_activity(
     """`tally_user` but the login counts (`tally_logins`): what the activity and login
     times decide, which changes at other times than the counts do."""
     tally_active(user, as_of, totals)
-    if user.seen:
+    times = user.activity_times
+    if times[_SEEN]:
         tally_days(user, days, totals)
-    if user.login_seen:
+    if len(times) > _HEAD + times[_SEEN] + times[_LOGINS]:  # login_seen is not empty
         tally_idle(user, as_of, config, totals)
 
 
@@ -220,8 +265,9 @@ def next_change(user: User, as_of: int, config: EngineConfig) -> int:
 def logins_change(user: User, as_of: int) -> int:
     """When `tally_logins` can change: a login enters or leaves a window."""
     change = NEVER
+    logins = logins_of(user)
     for _, width in LOGIN_WINDOWS:
-        change = min(change, window_change(user.logins, as_of, width))
+        change = min(change, window_change(logins, as_of, width))
     return change
 
 
@@ -229,11 +275,13 @@ def activity_change(user: User, as_of: int, config: EngineConfig) -> int:
     """When `tally_activity` can change: the latest activity leaves a window, a kept time
     after T comes into view, a day with activity enters or leaves the 30 calendar days,
     or a login or a core feature use enters or leaves the idle window."""
-    change = presence_change(user.seen, as_of, _ACTIVE_WIDTHS)
-    if user.seen:
-        change = min(change, _calendar_change(user.seen, as_of, config.time_zone))
-    if user.login_seen:
-        change = min(change, window_change(user.login_seen, as_of, IDLE_WINDOW_MS))
+    seen = seen_of(user)
+    change = presence_change(seen, as_of, _ACTIVE_WIDTHS)
+    if seen:
+        change = min(change, _calendar_change(seen, as_of, config.time_zone))
+    login_seen = login_seen_of(user)
+    if login_seen:
+        change = min(change, window_change(login_seen, as_of, IDLE_WINDOW_MS))
         core = config.core_features
         for feature, times in adoption.features_of(user):
             if not core or feature in core:
@@ -245,7 +293,7 @@ def latest_at(user: User, as_of: int) -> int:
     """The latest kept activity time at or before T (NO_TIME: none). It may lie up to a day
     before the true latest when T is earlier than the user's latest activity, but whole
     days since it are exact: the presence set answers every window of >= 1 day."""
-    seen = user.seen
+    seen = seen_of(user)
     index = bisect_right(seen, as_of)
     return seen[index - 1] if index else NO_TIME
 

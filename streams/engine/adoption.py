@@ -65,20 +65,8 @@ def record(user: User, feature: str, time: int) -> None:
         times.append(1)
         times.append(time)
         return
-    count = times[start]
-    end = start + 1 + count
-    last = times[end - 1]
-    if time > last:  # in time order: `add_presence`'s append, written in place
-        if count >= 2 and time - times[end - 2] < WINDOW_MS:
-            times[end - 1] = time  # the previous latest is redundant: replaced
-        else:
-            times.insert(end, time)
-            times[start] = count + 1
-    elif time < last:
-        kept = times[start + 1 : end]
-        add_presence(kept, time, WINDOW_MS)
-        times[start + 1 : end] = kept
-        times[start] = len(kept)
+    end = start + 1 + times[start]
+    times[start] = add_presence(times, time, WINDOW_MS, start + 1, end) - start - 1
 
 
 def features_of(user: User) -> Iterator[tuple[str, array[int]]]:

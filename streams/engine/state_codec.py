@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from streams.engine import adoption, crm, sessions, support
+from streams.engine import activity, adoption, crm, sessions, support
 from streams.engine.account import AccountState
 from streams.engine.journey import Journey
 from streams.engine.revenue.account import AccountRevenue, _Subscription
@@ -128,12 +128,12 @@ def user_fragment(user: User) -> orjson.Fragment:
 
 def user_obj(user: User) -> list[Any]:
     obj: list[Any] = [
-        user.seen.tolist(),
-        user.logins.tolist(),
+        activity.seen_of(user).tolist(),
+        activity.logins_of(user).tolist(),
         user.trail.tolist(),
         user.trail_head,
         {name: times.tolist() for name, times in adoption.features_of(user)},
-        user.login_seen.tolist(),
+        activity.login_seen_of(user).tolist(),
     ]
     if user.tagged:  # rows of users without session ids keep their earlier form
         obj.append(sessions.tagged_trails(user))
@@ -143,10 +143,8 @@ def user_obj(user: User) -> list[Any]:
 def user_from_obj(obj: list[Any]) -> User:
     user = User()
     seen, logins, trail, user.trail_head, features = obj[:5]
-    user.seen.fromlist(seen)
-    user.logins.fromlist(logins)
     # rows written before `login_seen` existed: their login times are all there is
-    user.login_seen.fromlist(obj[5] if len(obj) > 5 else logins)
+    activity.set_activity(user, seen, logins, obj[5] if len(obj) > 5 else logins)
     user.trail.fromlist(trail)
     adoption.set_features(user, features.items())
     if len(obj) > 6:

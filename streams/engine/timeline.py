@@ -58,17 +58,29 @@ def last_tagged(time: int, scale: int = TAGS) -> int:
     return time * scale + scale - 1
 
 
+# Sections. A family that keeps several short sorted sets per user holds them in one array
+# (an array costs 64 bytes before its values, and a user's sets hold a few values each):
+# `insert_sorted`, `drop_through` and `add_presence` then work on the section [start, end)
+# of the array and leave the rest as it is; the family keeps where its sections begin.
+
+
 def new_times() -> array[int]:
     """An empty sorted array of int64 values."""
     return array("q")
 
 
-def insert_sorted(values: array[int], value: int) -> None:
-    """Insert keeping order; appending in time order (the common case) is O(1)."""
-    if not values or values[-1] <= value:
-        values.append(value)
+def insert_sorted(values: array[int], value: int, start: int = 0, end: int | None = None) -> None:
+    """Insert keeping order, into the whole array or its section [start, end) (see
+    "Sections" above); appending in time order (the common case) is O(1)."""
+    if end is None:
+        if not values or values[-1] <= value:
+            values.append(value)
+        else:
+            insort(values, value)
+    elif start == end or values[end - 1] <= value:
+        values.insert(end, value)
     else:
-        insort(values, value)
+        insort(values, value, start, end)
 
 
 def count_in(values: array[int], low_exclusive: int, high_inclusive: int) -> int:
@@ -76,10 +88,14 @@ def count_in(values: array[int], low_exclusive: int, high_inclusive: int) -> int
     return bisect_right(values, high_inclusive) - bisect_right(values, low_exclusive)
 
 
-def drop_through(values: array[int], cutoff: int) -> None:
-    """Remove every value <= cutoff."""
-    if values and values[0] <= cutoff:
-        del values[: bisect_right(values, cutoff)]
+def drop_through(values: array[int], cutoff: int, start: int = 0, end: int | None = None) -> int:
+    """Remove every value <= cutoff, of the whole array or its section [start, end);
+    return how many were removed."""
+    if start < (len(values) if end is None else end) and values[start] <= cutoff:
+        stop = bisect_right(values, cutoff, start, len(values) if end is None else end)
+        del values[start:stop]
+        return stop - start
+    return 0
 
 
 def any_in(presence: array[int], low_exclusive: int, high_inclusive: int) -> bool:
@@ -90,29 +106,35 @@ def any_in(presence: array[int], low_exclusive: int, high_inclusive: int) -> boo
     return index > 0 and presence[index - 1] > low_exclusive
 
 
-def add_presence(presence: array[int], time: int, min_window: int) -> None:
-    """Add `time` to a presence set kept exact for every window >= `min_window`."""
-    if not presence or presence[-1] < time:  # in-order input: append, maybe drop the old last
-        presence.append(time)
-        if len(presence) >= 3 and time - presence[-3] < min_window:
-            del presence[-2]
-        return
-    index = bisect_left(presence, time)
-    if index < len(presence) and presence[index] == time:
-        return
-    if index == len(presence):
-        presence.append(time)
-    else:
-        presence.insert(index, time)
+def add_presence(
+    presence: array[int], time: int, min_window: int, start: int = 0, end: int | None = None
+) -> int:
+    """Add `time` to a presence set kept exact for every window >= `min_window`: the whole
+    array, or its section [start, end). Returns the set's new end."""
+    if end is None:
+        end = len(presence)
+    if start == end or presence[end - 1] < time:  # in time order: append, or replace the last
+        if end - start >= 2 and time - presence[end - 2] < min_window:
+            presence[end - 1] = time  # the previous last is redundant: its neighbours are close
+            return end
+        presence.insert(end, time)
+        return end + 1
+    index = bisect_left(presence, time, start, end)
+    if presence[index] == time:
+        return end
+    presence.insert(index, time)
+    end += 1
     # Drop redundant neighbours of the insertion point (and what a drop exposes).
-    position = max(index - 1, 1)
+    position = max(index - 1, start + 1)
     last = index + 1
-    while position <= min(last, len(presence) - 2):
+    while position <= min(last, end - 2):
         if presence[position + 1] - presence[position - 1] < min_window:
             del presence[position]
-            position = max(position - 1, 1)
+            end -= 1
+            position = max(position - 1, start + 1)
         else:
             position += 1
+    return end
 
 
 # The `*_change` helpers answer, for a tally that reads stored times only through

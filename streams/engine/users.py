@@ -2,10 +2,11 @@
 
 Each field belongs to one metric family, which alone reads and writes it:
 
-- `seen`     activity: presence set of the times of events that count as activity
-             (`[engine] activity_types`, `core_features`), exact for windows >= 20 hours
-- `logins`   activity: sorted login times (login counts)
-- `login_seen` activity: presence set of login times (exact for 30 days; logged in but idle)
+- `activity_times` activity: in one array (activity.py alone reads the layout), the
+             presence set of the times of events that count as activity (`[engine]
+             activity_types`, `core_features`; exact for windows >= 20 hours), the sorted
+             login times (login counts) and the presence set of login times (exact for 30
+             days; logged in but idle)
 - `trail`    sessions: sorted login/feature_used/logout entries, `time * 2 + is_logout`
 - `trail_head` sessions: start of the session that `trail[0]` continues, or NO_TIME
 - `tagged`   sessions: sorted login/logout entries that carry a session_id, of every session
@@ -34,12 +35,10 @@ if TYPE_CHECKING:
 
 class User:
     __slots__ = (
+        "activity_times",
         "encoded",
         "feature_names",
         "feature_times",
-        "login_seen",
-        "logins",
-        "seen",
         "sessions_view",
         "tagged",
         "tagged_ids",
@@ -48,9 +47,7 @@ class User:
     )
 
     def __init__(self) -> None:
-        self.seen: array[int] = array("q")
-        self.logins: array[int] = array("q")
-        self.login_seen: array[int] = array("q")
+        self.activity_times: array[int] = array("q", (0, 0))  # three empty sections (activity.py)
         self.trail: array[int] = array("q")
         self.trail_head = NO_TIME
         self.tagged: array[int] = array("q")
@@ -64,9 +61,7 @@ class User:
 
     def is_empty(self) -> bool:
         return not (
-            self.seen
-            or self.logins
-            or self.login_seen
+            len(self.activity_times) > 2  # activity.has_activity
             or self.trail
             or self.tagged
             or self.feature_names
