@@ -24,11 +24,24 @@ further than the activity late horizon.
 
 from __future__ import annotations
 
+import sys
+
 from streams.engine.timeline import NO_TIME
 
 
 def _earliest(current: int, time: int) -> int:
     return time if current == NO_TIME or time < current else current
+
+
+def _record_first(first: dict[str, int], name: str, time: int) -> None:
+    """Keep `time` as the first time of `name` (a feature or a step) if it is earlier; this
+    runs for every feature_used event. A new name is interned: one copy of each feature
+    and step name for all accounts, not one per account."""
+    known = first.get(name)
+    if known is None:
+        first[sys.intern(name)] = time
+    elif time < known:
+        first[name] = time
 
 
 class Journey:
@@ -67,7 +80,7 @@ class Journey:
         self.started = _earliest(self.started, time)
 
     def record_step(self, step: str, time: int) -> None:
-        self.steps[step] = _earliest(self.steps.get(step, NO_TIME), time)
+        _record_first(self.steps, step, time)
 
     def record_completed(self, time: int) -> None:
         self.completed = _earliest(self.completed, time)
@@ -78,7 +91,7 @@ class Journey:
         if counted:
             self.first_counted = _earliest(self.first_counted, time)
         if feature is not None:
-            self.first_use[feature] = _earliest(self.first_use.get(feature, NO_TIME), time)
+            _record_first(self.first_use, feature, time)
 
     # ------------------------------------------------------------------ answers at T
 

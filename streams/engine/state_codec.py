@@ -202,8 +202,8 @@ def journey_from_obj(obj: list[Any]) -> Journey:
     # rows written before first_counted was kept: their first login or feature use, the
     # answer those versions gave
     journey.first_counted = obj[7] if len(obj) > 7 else journey.first_active
-    journey.steps = dict(steps)
-    journey.first_use = dict(uses)
+    journey.steps = {sys.intern(name): time for name, time in steps.items()}
+    journey.first_use = {sys.intern(name): time for name, time in uses.items()}
     return journey
 
 

@@ -61,6 +61,8 @@ PaymentRecord = tuple[int, int, Decimal, str]
 _SET_RANK = {"subscription_started": STARTED, "subscription_changed": CHANGED}
 _PAYMENT_RANK = {"payment_failed": FAILED, "payment_succeeded": SUCCEEDED}
 _record_key = itemgetter(0, 1, 2)
+_NO_HISTORIES = (NO_HISTORY,) * len(MODES)
+"""Every account's history before a floor until it has one (one tuple for all)."""
 
 
 class _Subscription:
@@ -122,7 +124,7 @@ class AccountRevenue:
         self._payment_times: list[int] = []  # occurred_at of each payment record, same order
         self._floor: int | None = None
         # History before the floor, per cancellation mode (steps.MODES).
-        self._history: tuple[History, ...] = (NO_HISTORY,) * len(MODES)
+        self._history: tuple[History, ...] = _NO_HISTORIES
         self._max_occurred = -FOREVER
         self._cache: tuple[RevenueConfig, Evaluation] | None = None
 
