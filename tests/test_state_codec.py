@@ -29,7 +29,7 @@ def test_every_account_round_trips_through_the_codec() -> None:
             orjson.loads(orjson.dumps(header)),
             {
                 user_id: state_codec.user_from_obj(
-                    orjson.loads(orjson.dumps(state_codec.user_fragment(u)))
+                    orjson.loads(orjson.dumps(state_codec.user_obj(u)))
                 )
                 for user_id, u in state.users.items()
             },

@@ -179,7 +179,7 @@ class AccountState:
         user = self.users.get(user_id)
         if user is None:
             user = self.users[user_id] = User()
-        user.encoded = None
+        user.version = None
         event_type = event.type
         if event_type == "logout":
             sessions.record(user, time, True, cast(Logout, event).session_id)
@@ -266,7 +266,7 @@ class AccountState:
 
 
 def _prune_user(user: User, stream_time: int, config: EngineConfig) -> None:
-    user.encoded = None
+    user.version = None
     activity.prune(user, stream_time, config)
     sessions.prune(user, stream_time, config)
     adoption.prune(user, stream_time, config)

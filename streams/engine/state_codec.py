@@ -11,7 +11,7 @@ Formats (compact JSON, positional lists where a record has a fixed shape):
   arrays, engine.timeline), "r" revenue (below, as a string) or null, "j" journey,
   "f" CRM facts, "u" user_id -> user, "k" ticket_id -> ticket}`. The worker stores the
   header (everything but "u" and "k") and each user and ticket as parts of their own
-  (`header_obj`, `user_fragment`, `ticket_obj`; streams/worker/state_parts.py).
+  (`header_obj`, `user_obj`, `ticket_obj`; streams/worker/state_parts.py).
 - user: `[seen, logins, trail, trail_head, {feature: times}, login_seen(, {session_id:
   trail})]`; the last only for users with tagged sessions, so earlier rows keep their form.
 - ticket: `[opened_at, priority, first_agent_reply, first_resolved, changes]`.
@@ -57,7 +57,7 @@ def account_to_bytes(state: AccountState) -> bytes:
     return orjson.dumps(
         {
             **header_obj(state),
-            "u": {user_id: user_fragment(user) for user_id, user in state.users.items()},
+            "u": {user_id: user_obj(user) for user_id, user in state.users.items()},
             "k": {ticket_id: ticket_obj(ticket) for ticket_id, ticket in state.tickets.items()},
         }
     )
@@ -117,13 +117,15 @@ def _check_version(obj: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- users, tickets
 
 
-def user_fragment(user: User) -> orjson.Fragment:
-    """The user's JSON, encoded once per change (kept in `user.encoded`, which whoever
-    changes the user resets): an account is written after every batch that touches it,
-    which mostly leaves most of its users as they were."""
-    if user.encoded is None:
-        user.encoded = orjson.Fragment(orjson.dumps(user_obj(user)))
-    return user.encoded
+def user_version(user: User) -> object:
+    """A token of the user's state as it is now, the same object until the user changes
+    (`User.version`): an account is written after every batch that touches it, which
+    mostly leaves most of its users as they were, and a user whose token is the one last
+    written need not be encoded again. A token, not the encoding itself: keeping every
+    user's JSON cost about as much memory again as the user's state."""
+    if user.version is None:
+        user.version = object()
+    return user.version
 
 
 def user_obj(user: User) -> list[Any]:

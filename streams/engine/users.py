@@ -25,8 +25,6 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
-import orjson
-
 from streams.engine.timeline import NO_TIME
 
 if TYPE_CHECKING:
@@ -36,7 +34,6 @@ if TYPE_CHECKING:
 class User:
     __slots__ = (
         "activity_times",
-        "encoded",
         "feature_names",
         "feature_times",
         "sessions_view",
@@ -44,6 +41,7 @@ class User:
         "tagged_ids",
         "trail",
         "trail_head",
+        "version",
     )
 
     def __init__(self) -> None:
@@ -55,9 +53,10 @@ class User:
         self.feature_names: tuple[str, ...] = ()
         self.feature_times: array[int] = array("q")
         self.sessions_view: SessionView | None = None
-        self.encoded: orjson.Fragment | None = None
-        """The user's stored JSON (state_codec.user_fragment), kept while the user is
-        unchanged; whoever changes the user resets it (AccountState, the only writer)."""
+        self.version: object | None = None
+        """A token of the user's state as it is (state_codec.user_version): the same object
+        until the user changes; whoever changes the user resets it (AccountState, the only
+        writer)."""
 
     def is_empty(self) -> bool:
         return not (

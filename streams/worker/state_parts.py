@@ -95,14 +95,15 @@ def account_of(key: bytes) -> tuple[str, bytes] | None:
     return key[3 : 3 + length].decode(), key[3 + length :]
 
 
-Part = bytes | orjson.Fragment
-"""A part's value: bytes, or a user's cached fragment (encoded only when written)."""
+Part = bytes | User
+"""A part's value: bytes, or a user (encoded only if it changed since it was written)."""
 
 
 def split(engine: AccountState | None, admission: AccountAdmission | None) -> dict[bytes, Part]:
-    """The parts (tag and name -> bytes) of an account's state; a user's part is its
-    cached `orjson.Fragment` (a new object whenever the user changed), so that unchanged
-    users cost neither encoding nor hashing at a checkpoint."""
+    """The parts (tag and name -> bytes) of an account's state; a user's part is the user
+    itself, so that unchanged users (`state_codec.user_version`) cost neither encoding
+    nor hashing at a checkpoint. `AccountParts.rows` encodes the changed ones at once:
+    the user objects are live."""
     lanes = admission.lanes if admission is not None else {}
     parts: dict[bytes, Part] = {
         HEADER: orjson.dumps(
@@ -114,8 +115,7 @@ def split(engine: AccountState | None, admission: AccountAdmission | None) -> di
     }
     if engine is not None:
         for user_id, user in engine.users.items():
-            # encoded by AccountParts.rows, and only if the user changed
-            parts[USER + user_id.encode()] = state_codec.user_fragment(user)
+            parts[USER + user_id.encode()] = user  # encoded by AccountParts.rows, if changed
         for ticket_id, ticket in engine.tickets.items():
             parts[TICKET + ticket_id.encode()] = orjson.dumps(state_codec.ticket_obj(ticket))
     for topic, lane in lanes.items():
@@ -126,7 +126,7 @@ def split(engine: AccountState | None, admission: AccountAdmission | None) -> di
 
 
 def encoded(value: Part) -> bytes:
-    return value if isinstance(value, bytes) else orjson.dumps(value)
+    return value if isinstance(value, bytes) else orjson.dumps(state_codec.user_obj(value))
 
 
 def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmission]:
@@ -169,29 +169,29 @@ def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmi
 
 class AccountParts:
     """What was last written (or loaded) of each account of a partition: key -> hash,
-    and the user fragments last written (the same object means the same user)."""
+    and the version of each user last written (the same token means the same user)."""
 
     def __init__(self) -> None:
         self.written: dict[str, dict[bytes, int]] = {}
-        self.fragments: dict[str, dict[bytes, orjson.Fragment]] = {}
+        self.versions: dict[str, dict[bytes, object]] = {}
 
     def loaded(self, account_id: str, rows: Iterable[tuple[bytes, bytes]]) -> None:
         self.written[account_id] = {key: xxh3_64_intdigest(value) for key, value in rows}
-        self.fragments.pop(account_id, None)
+        self.versions.pop(account_id, None)
 
     def rows(self, account_id: str, parts: Mapping[bytes, Part] | None) -> list[Row]:
         """The rows that bring the stored account to `parts` (None: the account is gone):
         the parts that changed, then tombstones for the keys no longer used."""
         old = self.written.pop(account_id, {})
-        old_fragments = self.fragments.pop(account_id, {})
+        old_versions = self.versions.pop(account_id, {})
         new: dict[bytes, int] = {}
-        fragments: dict[bytes, orjson.Fragment] = {}
+        versions: dict[bytes, object] = {}
         rows: list[Row] = []
         for part, value in (parts or {}).items():
             key = part_key(account_id, part)
             if not isinstance(value, bytes):
-                fragments[key] = value
-                if old_fragments.get(key) is value and key in old:  # the user has not changed
+                version = versions[key] = state_codec.user_version(value)
+                if old_versions.get(key) is version and key in old:  # the user has not changed
                     new[key] = old[key]
                     continue
             data = encoded(value)
@@ -201,5 +201,5 @@ class AccountParts:
         rows += [(key, None) for key in old if key not in new]
         if new:
             self.written[account_id] = new
-            self.fragments[account_id] = fragments
+            self.versions[account_id] = versions
         return rows
