@@ -240,15 +240,26 @@ class LaneAdmission:
             self._encoded = _LANE_BODY_4.pack(stream_time, count, len(ids) - 20 * count) + ids
         return self._encoded
 
-    def groups(self) -> dict[int, bytes]:
-        """The remembered ids in their stored groups (group number -> bytes): the worker
-        stores each group apart, so that no stored value grows with the account's whole
-        history (streams/worker/state_parts.py). See remembered_ids.py: groups of at most
+    def group_versions(self) -> dict[int, object]:
+        """The remembered ids' stored groups (group number -> a token of its bytes, the same
+        object while the group is unchanged): the worker stores each group apart, so that
+        no stored value grows with the account's whole history
+        (streams/worker/state_parts.py). See remembered_ids.py: groups of at most
         GROUP_SIZE ids in the order they were accepted, each holding its ids not yet
         forgotten."""
         if self.stream_time is None:
             return {}
-        return self.ids.groups(self.stream_time)
+        return self.ids.group_versions(self.stream_time)
+
+    def group_bytes(self, group: int) -> bytes:
+        """The stored form of a group `group_versions` names."""
+        if self.stream_time is None:
+            raise KeyError(f"a lane without events has no group {group}")
+        return self.ids.group_bytes(group, self.stream_time)
+
+    def groups(self) -> dict[int, bytes]:
+        """Group number -> stored form, of every group `group_versions` names."""
+        return {group: self.group_bytes(group) for group in self.group_versions()}
 
     @classmethod
     def from_groups(

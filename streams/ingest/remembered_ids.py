@@ -33,9 +33,10 @@ gains an id or one of its ids is forgotten, and it is gone once all of them are.
 by count, not by time: a lane of an account with few events (a few tickets or invoices a
 month, each remembered 400 days) is one or two rows whatever the horizon, and a busy lane
 is rows of bounded size. Ids are accepted roughly in the order they are forgotten, so the
-groups are forgotten roughly in order too. Once asked for (`groups`, by the worker only),
-each group's stored form is kept until it changes: 10 bytes plus the id, once more, per
-remembered id.
+groups are forgotten roughly in order too. Once asked for (`group_versions`, by the worker
+only), each group keeps a token of its stored form until it changes, so that a checkpoint
+encodes only the groups that did; the form itself is not kept (it held 10 bytes plus the
+id, once more, per remembered id).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import itertools
 import struct
 import sys
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 
 from xxhash import xxh3_64_intdigest
@@ -96,7 +97,6 @@ class RememberedIds:
 
     __slots__ = (
         "_blob",
-        "_cache",
         "_ends",
         "_groups",
         "_keys",
@@ -106,6 +106,7 @@ class RememberedIds:
         "_open_left",
         "_slots",
         "_untils",
+        "_versions",
     )
 
     def __init__(self) -> None:
@@ -119,8 +120,8 @@ class RememberedIds:
         self._limit = _MIN_LIMIT
         self._open = 0  # the group new ids go to
         self._open_left = GROUP_SIZE  # how many more it takes
-        # group -> (earliest forget-after in it, its stored form), while unchanged
-        self._cache: dict[int, tuple[int, bytes]] = {}
+        # group -> (earliest forget-after in it, a token of its stored form), while unchanged
+        self._versions: dict[int, tuple[int, object]] = {}
 
     def stored(self) -> int:
         """Entries held, expired ones not yet dropped included."""
@@ -155,7 +156,7 @@ class RememberedIds:
         entry, else as a new one; `stream_time` tells which entries may be dropped."""
         if entry >= 0:
             self._untils[entry] = until
-            self._cache.pop(self._groups[entry], None)
+            self._versions.pop(self._groups[entry], None)
             return
         if len(self._keys) >= self._limit:
             self._make_room(stream_time)
@@ -167,7 +168,7 @@ class RememberedIds:
             self._open += 1
             self._open_left = GROUP_SIZE
         self._open_left -= 1
-        self._cache.pop(self._open, None)
+        self._versions.pop(self._open, None)
         return self._open
 
     def _append(self, key: int, data: bytes, until: int, group: int) -> None:
@@ -238,30 +239,48 @@ class RememberedIds:
 
     # ------------------------------------------------------------------ stored groups
 
-    def groups(self, stream_time: int) -> dict[int, bytes]:
-        """Group number -> the stored form of its ids still remembered at `stream_time`
-        (`group_bytes`); groups with none are left out. A group's form is kept while it
-        neither gains an id nor loses one to forgetting."""
-        groups, cache = self._groups, self._cache
-        out: dict[int, bytes] = {}
+    def group_versions(self, stream_time: int) -> dict[int, object]:
+        """Group number -> a token of its stored form at `stream_time` (`group_bytes`): the
+        same object while the group neither gains an id nor loses one to forgetting;
+        groups with no id still remembered are left out."""
+        groups, untils, versions = self._groups, self._untils, self._versions
+        out: dict[int, object] = {}
         at, count = 0, len(groups)
         while at < count:  # entries are in group order: each group is one run of them
             group = groups[at]
             end = bisect_right(groups, group, at)
-            kept = cache.get(group)
+            kept = versions.get(group)
             if kept is None or kept[0] < stream_time:
-                kept = self._group_form(at, end, stream_time)
-                if kept is None:
-                    cache.pop(group, None)
+                earliest = min(
+                    (until for until in untils[at:end] if until >= stream_time), default=None
+                )
+                if earliest is None:
+                    versions.pop(group, None)
+                    kept = None
                 else:
-                    cache[group] = kept
+                    kept = versions[group] = (earliest, object())
             if kept is not None:
                 out[group] = kept[1]
             at = end
-        if len(cache) > len(out):
-            for gone in [group for group in cache if group not in out]:
-                del cache[gone]
+        if len(versions) > len(out):
+            for gone in [group for group in versions if group not in out]:
+                del versions[gone]
         return out
+
+    def group_bytes(self, group: int, stream_time: int) -> bytes:
+        """The stored form of a group `group_versions` names (`_group_form`)."""
+        start = bisect_left(self._groups, group)
+        form = self._group_form(start, bisect_right(self._groups, group, start), stream_time)
+        if form is None:
+            raise KeyError(f"no id of group {group} is remembered at {stream_time}")
+        return form[1]
+
+    def groups(self, stream_time: int) -> dict[int, bytes]:
+        """Group number -> stored form, of every group `group_versions` names."""
+        return {
+            group: self.group_bytes(group, stream_time)
+            for group in self.group_versions(stream_time)
+        }
 
     def _group_form(self, start: int, end: int, stream_time: int) -> tuple[int, bytes] | None:
         """(earliest forget-after, bytes) of the remembered entries in [start, end):

@@ -48,6 +48,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import orjson
 from xxhash import xxh3_64_intdigest
@@ -95,15 +96,26 @@ def account_of(key: bytes) -> tuple[str, bytes] | None:
     return key[3 : 3 + length].decode(), key[3 + length :]
 
 
-Part = bytes | User
-"""A part's value: bytes, or a user (encoded only if it changed since it was written)."""
+@dataclass(frozen=True, slots=True)
+class IdGroup:
+    """A group of the ids a lane remembers, as a part: encoded only if its version is not
+    the one last written."""
+
+    lane: LaneAdmission
+    group: int
+    version: object
+
+
+Part = bytes | User | IdGroup
+"""A part's value: bytes, or a user or an id group (encoded only if it changed since it
+was written)."""
 
 
 def split(engine: AccountState | None, admission: AccountAdmission | None) -> dict[bytes, Part]:
     """The parts (tag and name -> bytes) of an account's state; a user's part is the user
-    itself, so that unchanged users (`state_codec.user_version`) cost neither encoding
-    nor hashing at a checkpoint. `AccountParts.rows` encodes the changed ones at once:
-    the user objects are live."""
+    itself and an id group's an `IdGroup`, so that unchanged ones (their version is the
+    one last written) cost neither encoding nor hashing at a checkpoint.
+    `AccountParts.rows` encodes the changed ones at once: the objects are live."""
     lanes = admission.lanes if admission is not None else {}
     parts: dict[bytes, Part] = {
         HEADER: orjson.dumps(
@@ -120,13 +132,22 @@ def split(engine: AccountState | None, admission: AccountAdmission | None) -> di
             parts[TICKET + ticket_id.encode()] = orjson.dumps(state_codec.ticket_obj(ticket))
     for topic, lane in lanes.items():
         prefix = IDS + topic.encode() + b"\x00"
-        for group, data in lane.groups().items():
-            parts[prefix + str(group).encode()] = data
+        for group, version in lane.group_versions().items():
+            parts[prefix + str(group).encode()] = IdGroup(lane, group, version)
     return parts
 
 
 def encoded(value: Part) -> bytes:
-    return value if isinstance(value, bytes) else orjson.dumps(state_codec.user_obj(value))
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, IdGroup):
+        return value.lane.group_bytes(value.group)
+    return orjson.dumps(state_codec.user_obj(value))
+
+
+def version_of(value: User | IdGroup) -> object:
+    """A token of the part's value, the same object while it is unchanged."""
+    return value.version if isinstance(value, IdGroup) else state_codec.user_version(value)
 
 
 def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmission]:
@@ -169,7 +190,8 @@ def join(parts: Mapping[bytes, bytes]) -> tuple[AccountState | None, AccountAdmi
 
 class AccountParts:
     """What was last written (or loaded) of each account of a partition: key -> hash,
-    and the version of each user last written (the same token means the same user)."""
+    and the version of each user and id group last written (the same token means the
+    same value)."""
 
     def __init__(self) -> None:
         self.written: dict[str, dict[bytes, int]] = {}
@@ -190,8 +212,8 @@ class AccountParts:
         for part, value in (parts or {}).items():
             key = part_key(account_id, part)
             if not isinstance(value, bytes):
-                version = versions[key] = state_codec.user_version(value)
-                if old_versions.get(key) is version and key in old:  # the user has not changed
+                version = versions[key] = version_of(value)
+                if old_versions.get(key) is version and key in old:  # unchanged
                     new[key] = old[key]
                     continue
             data = encoded(value)
