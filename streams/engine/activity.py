@@ -31,7 +31,8 @@ login times (`logins`), and a presence set of login times exact for 30 days
 (`login_seen`). All keep what a snapshot up to the late horizon behind the account's
 stream time can need, and no more. The three are sections of one array,
 `User.activity_times` = [len(seen), len(logins), *seen, *logins, *login_seen] (three
-arrays cost about 130 bytes more per user than one); only this module reads the layout.
+arrays cost 542 bytes per user on the 20,000-user benchmark file, one costs 354); only
+this module reads the layout.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def login_seen_of(user: User) -> array[int]:
 
 
 def set_activity(user: User, seen: list[int], logins: list[int], login_seen: list[int]) -> None:
+    """Replace the user's three sets by these (each sorted, as `*_of` gives them)."""
     user.activity_times = array("q", (len(seen), len(logins), *seen, *logins, *login_seen))
 
 
@@ -147,11 +149,6 @@ def prune(user: User, stream_time: int, config: EngineConfig) -> None:
     drop_through(times, horizon - IDLE_WINDOW_MS, login_seen)  # the last section first
     times[_LOGINS] -= drop_through(times, horizon - LONGEST_LOGIN_WINDOW, logins, login_seen)
     times[_SEEN] -= drop_through(times, horizon - CALENDAR_LOOKBACK_MS, _HEAD, logins)
-
-
-def has_activity(user: User) -> bool:
-    """Does the user keep any activity or login time?"""
-    return len(user.activity_times) > _HEAD
 
 
 @dataclass(slots=True)

@@ -18,6 +18,8 @@ Each field belongs to one metric family, which alone reads and writes it:
 - `sessions_view` sessions: the sessions walked from `trail` and `tagged`, kept for
              history's steps (not stored; sessions.py alone builds, extends, trims and
              drops it)
+- `version`  checkpoints: a token of the user's state, a new one after every change (not
+             stored; state_codec.user_version makes it, AccountState drops it)
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class User:
 
     def is_empty(self) -> bool:
         return not (
-            len(self.activity_times) > 2  # activity.has_activity
+            len(self.activity_times) > 2  # more than the two section lengths (activity.py)
             or self.trail
             or self.tagged
             or self.feature_names
