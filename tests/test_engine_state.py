@@ -168,3 +168,35 @@ def test_every_event_type_of_the_contract_has_one_handler() -> None:
         assert "two handlers" in str(error)
     else:
         raise AssertionError("a type with two handlers was accepted")
+
+
+def test_a_one_shot_snapshot_and_records_keep_no_revenue_evaluation():
+    """`keep_evaluations=False` (a replay evaluates once) gives the same samples and
+    records, and leaves no account holding its revenue evaluation; the default keeps them
+    for the next scrape."""
+    from streams.engine.accounts_config import AccountsConfig
+    from streams.engine.records import iter_account_records
+
+    events = synthetic_events(seed=4, days=40)
+    end = events[-1].occurred_at
+    kept, dropped = engine_with(events), engine_with(events)
+
+    def evaluations(engine: Engine) -> int:
+        return sum(1 for s in engine.store.values() if s.revenue and s.revenue._cache)
+
+    def records(engine: Engine, keep: bool) -> list:
+        return list(
+            iter_account_records(
+                list(engine.store.items()),
+                end,
+                engine.config,
+                engine.revenue_config,
+                AccountsConfig(),
+                keep_evaluations=keep,
+            )
+        )
+
+    assert dropped.snapshot(end, keep_evaluations=False) == kept.snapshot(end)
+    assert evaluations(kept) > 0 and evaluations(dropped) == 0
+    assert records(dropped, keep=False) == records(kept, keep=True)
+    assert evaluations(kept) > 0 and evaluations(dropped) == 0

@@ -467,7 +467,7 @@ def job_snapshot(pipeline: Pipeline, as_of: int, config: PulseConfig) -> JobSnap
     engine = pipeline.engine
     engine.prune()
     feature_sets = {} if engine.config.features else engine.window_feature_sets(as_of)
-    totals = run_steps(engine.tally_steps(as_of, 0))
+    totals = run_steps(engine.tally_steps(as_of, 0, keep_evaluations=False))
     accounts = AccountTally(config.accounts.watchlist)
     rows = []
     for record in pipeline_records(pipeline, as_of, config):
@@ -580,7 +580,7 @@ def run_replay(
             _say_evaluating(started, evaluated_at)
             pipeline.engine.prune()  # as the worker does at its checkpoints: nothing within the horizon changes
             samples = [
-                *pipeline.engine.snapshot(evaluated_at),
+                *pipeline.engine.snapshot(evaluated_at, keep_evaluations=False),
                 *_account_samples(pipeline, evaluated_at, config),
             ]
         exposition = Exposition(ratios=ratios, currency=config.revenue.reporting_currency)
@@ -619,7 +619,8 @@ def _account_samples(pipeline: Pipeline, as_of: int, config: PulseConfig) -> lis
 def pipeline_records(
     pipeline: Pipeline, as_of: int, config: PulseConfig
 ) -> Iterator[dict[str, Any]]:
-    """Every account's record at `as_of`, sorted by account_id, one at a time."""
+    """Every account's record at `as_of`, sorted by account_id, one at a time; each
+    account's revenue evaluation is dropped once its record is made (one record each)."""
     engine = pipeline.engine
     states = [
         (account_id, engine.store.get(account_id)) for account_id in list(engine.store.keys())
@@ -630,6 +631,7 @@ def pipeline_records(
         engine.config,
         engine.revenue_config,
         config.accounts,
+        keep_evaluations=False,
     )
 
 

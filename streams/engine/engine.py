@@ -154,22 +154,31 @@ class Engine:
                 store[account_id] = state
         return deleted
 
-    def snapshot(self, as_of: int) -> list[Sample]:
-        """Every metric as of `as_of` (epoch ms), from the events at or before it."""
-        return run_steps(self.snapshot_steps(as_of, 0))
+    def snapshot(self, as_of: int, *, keep_evaluations: bool = True) -> list[Sample]:
+        """Every metric as of `as_of` (epoch ms), from the events at or before it
+        (`keep_evaluations`: see `tally_steps`)."""
+        return run_steps(self.snapshot_steps(as_of, 0, keep_evaluations=keep_evaluations))
 
-    def snapshot_steps(self, as_of: int, accounts_per_step: int) -> Steps[list[Sample]]:
+    def snapshot_steps(
+        self, as_of: int, accounts_per_step: int, *, keep_evaluations: bool = True
+    ) -> Steps[list[Sample]]:
         """`snapshot` as steps: yields after every `accounts_per_step` accounts tallied (0:
         never) and returns the samples. A caller on an event loop serves other work between
         two steps; the store must not change meanwhile (the accounts are listed once, at
         the start, and the sums would mix two states)."""
-        totals = yield from self.tally_steps(as_of, accounts_per_step)
+        totals = yield from self.tally_steps(
+            as_of, accounts_per_step, keep_evaluations=keep_evaluations
+        )
         return self.samples(totals, as_of)
 
-    def tally_steps(self, as_of: int, accounts_per_step: int) -> Steps[Totals]:
+    def tally_steps(
+        self, as_of: int, accounts_per_step: int, *, keep_evaluations: bool = True
+    ) -> Steps[Totals]:
         """Every account's share of the snapshot at `as_of`, summed (the step rule of
         `snapshot_steps`). Every field is an integer sum, so the totals of disjoint sets
-        of accounts add up to the totals of their union (`sum_totals`)."""
+        of accounts add up to the totals of their union (`sum_totals`).
+        `keep_evaluations=False`: each account's revenue evaluation is dropped once
+        tallied, for a caller that evaluates once (a replay), not on every scrape."""
         config = self.config
         totals = Totals()
         listed = frozenset(config.features) if config.features else None
@@ -180,6 +189,8 @@ class Engine:
             _tally_account(state, as_of, config, days, totals, listed)
             if state.revenue is not None:
                 revenue.tally(state.revenue, as_of, self.revenue_config, totals.revenue)
+                if not keep_evaluations:
+                    state.revenue.forget_evaluation()
             if index % step == 0:
                 yield
         return totals

@@ -96,14 +96,19 @@ def iter_account_records(
     engine_config: EngineConfig,
     revenue_config: RevenueConfig,
     accounts_config: AccountsConfig,
+    *,
+    keep_evaluations: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """`account_records` one at a time, for a reader that keeps none of them (a replay's
     aggregates and watchlist: on 100,000 users the records of every account held at once
-    were about 7 KB per account)."""
+    were about 7 KB per account). `keep_evaluations=False`: each account's revenue
+    evaluation is dropped once its record is made (a reader that makes each record once)."""
     for account_id, state in sorted(accounts, key=lambda item: item[0]):
         yield account_record(
             account_id, state, as_of, engine_config, revenue_config, accounts_config
         )
+        if not keep_evaluations and state.revenue is not None:
+            state.revenue.forget_evaluation()
 
 
 def account_record(
