@@ -73,11 +73,8 @@ def insert_sorted(values: array[int], value: int, start: int = 0, end: int | Non
     """Insert keeping order, into the whole array or its section [start, end) (see
     "Sections" above); appending in time order (the common case) is O(1)."""
     if end is None:
-        if not values or values[-1] <= value:
-            values.append(value)
-        else:
-            insort(values, value)
-    elif start == end or values[end - 1] <= value:
+        end = len(values)
+    if start == end or values[end - 1] <= value:
         values.insert(end, value)
     else:
         insort(values, value, start, end)
@@ -91,11 +88,13 @@ def count_in(values: array[int], low_exclusive: int, high_inclusive: int) -> int
 def drop_through(values: array[int], cutoff: int, start: int = 0, end: int | None = None) -> int:
     """Remove every value <= cutoff, of the whole array or its section [start, end);
     return how many were removed."""
-    if start < (len(values) if end is None else end) and values[start] <= cutoff:
-        stop = bisect_right(values, cutoff, start, len(values) if end is None else end)
-        del values[start:stop]
-        return stop - start
-    return 0
+    if end is None:
+        end = len(values)
+    if start == end or values[start] > cutoff:
+        return 0
+    stop = bisect_right(values, cutoff, start, end)
+    del values[start:stop]
+    return stop - start
 
 
 def any_in(presence: array[int], low_exclusive: int, high_inclusive: int) -> bool:
