@@ -4,7 +4,8 @@ Why: a clean stop commits, flushes the producer and leaves the consumer group, a
 of those waits for the brokers. When the brokers refuse the worker's credentials or do
 not answer, those waits never end and the worker ignored SIGTERM for minutes (only
 SIGKILL ended it). `DeadlineWorker` arms a timer the moment the stop begins; if the stop
-has not finished `STOP_DEADLINE_S` later, the worker logs why and exits with code
+has not finished `STOP_DEADLINE_S` later, the worker logs why, with the stack of every
+thread (where the stop was waiting: the one clue a rare hang leaves), and exits with code
 `FORCED_EXIT_CODE`. Nothing is lost: what was not committed is read again by the next
 start, and the missing clean-shutdown marker makes it rebuild the local store.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
+import traceback
 
 import faust
 
@@ -22,11 +25,22 @@ STOP_DEADLINE_S = 25.0  # inside the 30 s an orchestrator usually waits before S
 FORCED_EXIT_CODE = 3
 
 
+def thread_stacks() -> str:
+    """The current stack of every thread, innermost call last, each under its name."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    return "\n".join(
+        f"thread {names.get(ident, ident)}:\n" + "".join(traceback.format_stack(frame))
+        for ident, frame in sys._current_frames().items()
+    )
+
+
 def _force_exit(deadline: float) -> None:
     log.error(
-        "the worker did not stop within %.0f s of the stop signal (Kafka does not answer or refuses the "
-        "worker); exiting now: the next start reads again what was not committed",
+        "the worker did not stop within %g s of the stop signal (Kafka does not answer or refuses the "
+        "worker); exiting now: the next start reads again what was not committed. Where each "
+        "thread was waiting:\n%s",
         deadline,
+        thread_stacks(),
     )
     for handler in logging.getLogger().handlers:
         try:
@@ -36,13 +50,20 @@ def _force_exit(deadline: float) -> None:
     os._exit(FORCED_EXIT_CODE)
 
 
+def arm(deadline: float) -> threading.Timer:
+    """Start the timer that ends the process `deadline` seconds from now (see the module
+    header); a daemon thread, so a stop that finishes first ends the process without it."""
+    timer = threading.Timer(deadline, _force_exit, args=(deadline,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 class DeadlineWorker(faust.Worker):
     """faust.Worker whose stop is bounded by STOP_DEADLINE_S (see the module header)."""
 
     stop_deadline_s: float = STOP_DEADLINE_S
 
     async def on_stop(self) -> None:
-        timer = threading.Timer(self.stop_deadline_s, _force_exit, args=(self.stop_deadline_s,))
-        timer.daemon = True  # a finished stop ends the process without waiting for it
-        timer.start()
+        arm(self.stop_deadline_s)
         await super().on_stop()
