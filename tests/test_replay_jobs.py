@@ -403,3 +403,44 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def accounts_output(*args: str) -> bytes:
+    result = CliRunner().invoke(main, ["accounts", *args, "--out", "-"])
+    assert result.exit_code == 0, result.output
+    return result.stdout_bytes
+
+
+@pytest.mark.parametrize(
+    ("fmt", "as_of"), [("json", None), ("csv", None), ("json", "2026-02-12T06:00:00Z")]
+)
+def test_accounts_jobs_write_the_same_records_as_one_process(
+    generated: Path, fmt: str, as_of: str | None
+) -> None:
+    """`pulse accounts --jobs N`: each job's records, merged by account_id, are the very
+    bytes one process writes (duplicates, too-late and malformed lines included)."""
+    args = [str(generated), "--format", fmt, *(("--as-of", as_of) if as_of else ())]
+    one = accounts_output(*args, "--jobs", "1")
+    if fmt == "json":
+        records = orjson.loads(one)
+        ids = [record["account_id"] for record in records]
+        assert len(ids) >= 30 and ids == sorted(ids)
+    for jobs in ("2", "3"):
+        assert accounts_output(*args, "--jobs", jobs) == one
+
+
+def test_accounts_jobs_with_nothing_applied_write_no_record_as_one_process(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rejected.jsonl"
+    path.write_bytes(b'{not json\n[1]\n{"account_id":"a","type":"login"}\n')
+    one = accounts_output(str(path), "--jobs", "1")
+    assert one == accounts_output(str(path), "--jobs", "2")
+    assert orjson.loads(one) == []
+
+
+def test_accounts_jobs_refuse_stdin_with_one_sentence() -> None:
+    result = CliRunner().invoke(main, ["accounts", "--jobs", "2"], input=b"")
+    assert (
+        result.exit_code == 2 and "not stdin" in result.output and "Traceback" not in result.output
+    )

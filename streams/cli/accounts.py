@@ -8,7 +8,8 @@ records. Output: JSON (a list of records), CSV (one row per account, nested fiel
 flattened with dots: `health.score`, `feature_adoption.search`), or Parquet (through
 DuckDB, which is only a test dependency of the project: install `duckdb` to use it).
 Times are RFC 3339 UTC strings with milliseconds, money is a number in the reporting
-currency with two decimals.
+currency with two decimals. `--jobs N` splits the accounts across N processes as `pulse
+replay --jobs N` does (streams/cli/replay_jobs.py); the records are the same.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import click
 import orjson
 
 from streams.cli.replay import (
+    JobsParam,
     ReplayError,
     ReplaySummary,
+    ReplayUsageError,
     _open_input,
     evaluation_time,
     ingest,
@@ -34,8 +37,10 @@ from streams.cli.replay import (
     pipeline_records,
     repeated_ids,
     replay_pipeline,
+    run_in_jobs,
     young_collections_only,
 )
+from streams.cli.replay_jobs import auto_jobs, merge_records
 from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.records import to_json_ready
 from streams.errors import PulseError
@@ -45,15 +50,39 @@ FORMATS = ("json", "csv", "parquet")
 
 
 def records_from_files(
-    files: tuple[str, ...], as_of_text: str | None, config_path: str | None
+    files: tuple[str, ...],
+    as_of_text: str | None,
+    config_path: str | None,
+    jobs: int | None = 1,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """(T, the records at T) from JSONL files, through replay's path."""
+    """(T, the records at T) from JSONL files, through replay's path, in `jobs` processes
+    (None: `--jobs auto`)."""
     config = load_config(config_path)
     as_of = parse_time(as_of_text) if as_of_text is not None else None
-    pipeline = replay_pipeline(config, as_of, repeated_ids(files, config))
+    if jobs is None:
+        jobs = auto_jobs(files)
+    if jobs > 1 and (not files or "-" in files):
+        raise ReplayUsageError(
+            "--jobs above 1 reads each input once per job: pass files, not stdin (-)."
+        )
+    # each job finds its own repeated ids (replay_jobs.py); one process finds them here
+    pipeline = replay_pipeline(config, as_of, None if jobs > 1 else repeated_ids(files, config))
     with ExitStack() as stack:
         stack.enter_context(young_collections_only())  # the records too (replay.py)
         inputs = [_open_input(path, stack) for path in (files or ("-",))]
+        if jobs > 1:  # the children open the inputs again; these only gave their sizes
+            evaluated_at, parts = run_in_jobs(
+                jobs,
+                inputs,
+                config,
+                as_of,
+                pipeline,
+                ReplaySummary(),
+                None,
+                records=True,
+                require_applied=False,
+            )
+            return evaluated_at, merge_records(parts)
         ingest(pipeline, inputs, ReplaySummary())
         evaluated_at = evaluation_time(pipeline, as_of)
         pipeline.engine.prune()  # as the worker does at its checkpoints
@@ -139,8 +168,22 @@ def _parquet(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     metavar="PATH",
     help="TOML file with [policy], [engine], [revenue], [accounts].",
 )
+@click.option(
+    "--jobs",
+    type=JobsParam(),
+    default="auto",
+    show_default=True,
+    help="Processes to split the accounts across, as `pulse replay --jobs` does; the records are "
+    "the same as with one. auto: one per core (at most 8) when the inputs are files of 4 MB or "
+    "more, else one. A number above 1 needs files, not stdin.",
+)
 def accounts(
-    files: tuple[str, ...], as_of: str | None, fmt: str, out: str, config_path: str | None
+    files: tuple[str, ...],
+    as_of: str | None,
+    fmt: str,
+    out: str,
+    config_path: str | None,
+    jobs: int | None,
 ) -> None:
     """The record of every account (health, onboarding, money, usage, support) from JSONL events.
 
@@ -149,7 +192,7 @@ def accounts(
     FILE (or -) is given.
     """
     try:
-        evaluated_at, records = records_from_files(files, as_of, config_path)
+        evaluated_at, records = records_from_files(files, as_of, config_path, jobs)
         data = render(records, fmt)
         if out == "-":
             click.get_binary_stream("stdout").write(data)

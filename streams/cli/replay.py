@@ -476,7 +476,14 @@ def job_snapshot(pipeline: Pipeline, as_of: int, config: PulseConfig) -> JobSnap
     return JobSnapshot(totals, feature_sets, rows, accounts.candidates())
 
 
-def _replay_jobs(
+def job_records(pipeline: Pipeline, as_of: int, config: PulseConfig) -> list[dict[str, Any]]:
+    """A child's account records at `as_of` (`pulse accounts --jobs N`), sorted by
+    account_id, pruned as one process prunes first."""
+    pipeline.engine.prune()
+    return list(pipeline_records(pipeline, as_of, config))
+
+
+def run_in_jobs(
     jobs: int,
     inputs: list[Input],
     config: PulseConfig,
@@ -484,9 +491,15 @@ def _replay_jobs(
     pipeline: Pipeline,
     summary: ReplaySummary,
     dead_letters: BinaryIO | None,
-) -> tuple[int, list[Sample]]:
+    *,
+    records: bool = False,
+    require_applied: bool = True,
+) -> tuple[int, list[Any]]:
     """`ingest` and the evaluation across `jobs` processes (streams/cli/replay_jobs.py):
-    the evaluation time and the samples, the same as one process's."""
+    the evaluation time (the one process's) and each job's answer in job order, its
+    `JobSnapshot` or, with `records`, its records. `pipeline` (fresh) gets the jobs'
+    counters and `summary` their lines; `require_applied`: no applied event ends the run
+    as it ends one process's replay."""
     progress = Progress(inputs)
     files = tuple(item.path for item in inputs)
     last = [time.monotonic(), 0]
@@ -515,13 +528,17 @@ def _replay_jobs(
             summary.duplicates += ingested.duplicates
             summary.rejected += ingested.rejected
             summary.after_as_of += ingested.after_as_of
-        if not summary.applied:
+        if require_applied and not summary.applied:
             raise ReplayError(_nothing_applied(summary))
         evaluated_at = evaluation_time(pipeline, as_of)
-        _say_evaluating(progress.started, evaluated_at)
+        _say_evaluating(
+            progress.started,
+            evaluated_at,
+            "every account's record" if records else "the metrics and every account's record",
+        )
         return evaluated_at
 
-    snapshots = run_jobs(
+    answers = run_jobs(
         jobs,
         files,
         config,
@@ -530,9 +547,26 @@ def _replay_jobs(
         evaluation_time_of,
         report,
         PROGRESS_EVERY_S,
+        records,
+    )
+    return evaluation_time(pipeline, as_of), answers
+
+
+def _replay_jobs(
+    jobs: int,
+    inputs: list[Input],
+    config: PulseConfig,
+    as_of: int | None,
+    pipeline: Pipeline,
+    summary: ReplaySummary,
+    dead_letters: BinaryIO | None,
+) -> tuple[int, list[Sample]]:
+    """`run_in_jobs`, the jobs' snapshots merged: the evaluation time and the samples,
+    the same as one process's."""
+    evaluated_at, snapshots = run_in_jobs(
+        jobs, inputs, config, as_of, pipeline, summary, dead_letters
     )
     merged = merge_snapshots(snapshots, config.accounts.watchlist)
-    evaluated_at = evaluation_time(pipeline, as_of)
     samples = [
         *pipeline.engine.samples(merged.totals, evaluated_at, merged.feature_sets),
         *merged.accounts.samples(config.accounts),
@@ -599,13 +633,14 @@ def run_replay(
     return summary
 
 
-def _say_evaluating(started: float, as_of: int) -> None:
+def _say_evaluating(
+    started: float, as_of: int, what: str = "the metrics and every account's record"
+) -> None:
     """On a run long enough to report progress, say what the silent last part does (on
     100,000 users, the records take tens of seconds after the last line)."""
     if time.monotonic() - started >= PROGRESS_EVERY_S:
         click.echo(
-            f"replay: every line run; the metrics and every account's record as of "
-            f"{rfc3339_ms(as_of)} next",
+            f"replay: every line run; {what} as of {rfc3339_ms(as_of)} next",
             err=True,
         )
 

@@ -23,6 +23,11 @@ own. Two steps, so that no process ever holds every account's state:
 So the output is the very bytes one process writes: every figure is an exact sum, or a
 ratio of exact sums, and the dead letters come out in line order.
 
+`pulse accounts --jobs N` runs the same two steps; at the second each child hands back its
+accounts' records instead (`JobSpec.records`), sorted by account_id, and the parent merges
+the sorted lists (`merge_records`): every account is one child's, so the merge is the
+list one process makes.
+
 Which account a line belongs to is read from its bytes without decoding it
 (`LineOwner`): a line without escapes and with exactly one `"account_id"` token, written
 `"account_id":"...`, is that account's; anything else is parsed with orjson; a line
@@ -316,15 +321,23 @@ class JobSpec:
     config: PulseConfig
     as_of: int | None
     keep_dead_letters: bool
+    records: bool = False
+    """Hand back the job's account records (`pulse accounts`), not its `JobSnapshot`."""
+
+
+def merge_records(parts: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The records of every job, each job's sorted by account_id, as one sorted list."""
+    return list(heapq.merge(*parts, key=itemgetter("account_id")))
 
 
 def _child(spec: JobSpec, progress: Any, connection: multiprocessing.connection.Connection) -> None:
     """Run the job's lines, hand back `JobIngest`, wait for the evaluation time, hand back
-    `JobSnapshot` (an error at either step: one sentence instead)."""
+    `JobSnapshot`, or the records with `spec.records` (an error at either step: one
+    sentence instead)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C ends
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked since the fork
     try:
-        from streams.cli.replay import job_snapshot, run_job, young_collections_only
+        from streams.cli.replay import job_records, job_snapshot, run_job, young_collections_only
 
         with young_collections_only():
             ingested, pipeline = run_job(spec, progress)
@@ -333,7 +346,8 @@ def _child(spec: JobSpec, progress: Any, connection: multiprocessing.connection.
                 as_of: int = connection.recv()
             except EOFError:
                 return  # the parent ended the run (nothing applied, Ctrl-C, another job failed)
-            connection.send(("ok", job_snapshot(pipeline, as_of, spec.config)))
+            hand_back = job_records if spec.records else job_snapshot
+            connection.send(("ok", hand_back(pipeline, as_of, spec.config)))
     except PulseError as error:
         connection.send(("error", str(error)))
     except BaseException as error:  # noqa: BLE001 - reported by the parent in one sentence
@@ -352,10 +366,11 @@ def run_jobs(
     evaluation_time: Callable[[list[JobIngest]], int],
     report: Callable[[list[int]], None],
     report_every_s: float,
-) -> list[JobSnapshot]:
+    records: bool = False,
+) -> list[Any]:
     """Run the N children: hand their `JobIngest`s to `evaluation_time` (which may raise
-    to end the run), send the time it gives them, return their `JobSnapshot`s in job
-    order. While the lines run, calls `report(progress)` about every `report_every_s` with
+    to end the run), send the time it gives them, return their `JobSnapshot`s (with
+    `records`: their lists of records) in job order. While the lines run, calls `report(progress)` about every `report_every_s` with
     the shared progress array (`PROGRESS_SLOTS` per job)."""
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -366,7 +381,7 @@ def run_jobs(
     try:
         for job in range(jobs):
             parent_end, child_end = context.Pipe()
-            spec = JobSpec(job, jobs, paths, config, as_of, keep_dead_letters)
+            spec = JobSpec(job, jobs, paths, config, as_of, keep_dead_letters, records)
             process = context.Process(
                 target=_child, args=(spec, progress, child_end), name=f"pulse-replay-{job}"
             )
@@ -387,9 +402,9 @@ def run_jobs(
         evaluated_at = evaluation_time(ingests)
         for connection in connections:
             connection.send(evaluated_at)
-        snapshots: list[JobSnapshot] = _answers(connections, lambda: None, report_every_s)
+        answers: list[Any] = _answers(connections, lambda: None, report_every_s)
         finished = True
-        return snapshots
+        return answers
     finally:
         for process, connection in children:
             if process.is_alive() and not finished:
