@@ -50,7 +50,8 @@ def run(*args: str) -> bytes:
 def test_json_equals_the_records_of_the_engine_fed_the_same_lines(dataset: tuple[str, str]) -> None:
     events, config_path = dataset
     as_of = "2026-02-20T00:00:00Z"
-    got = orjson.loads(run(events, "--config", config_path, "--as-of", as_of))
+    written = run(events, "--config", config_path, "--as-of", as_of)
+    got = orjson.loads(written)
     config = load_config(config_path)
     pipeline = Pipeline(
         config, clock=lambda: 1771545600000, apply_until=1771545600000, check_topic=False
@@ -62,6 +63,9 @@ def test_json_equals_the_records_of_the_engine_fed_the_same_lines(dataset: tuple
         engine.store.items(), 1771545600000, engine.config, engine.revenue_config, config.accounts
     )
     assert got == orjson.loads(orjson.dumps([to_json_ready(r) for r in expected]))
+    # written a record at a time, the very bytes of the whole list at once
+    ready = [to_json_ready(r) for r in expected]
+    assert written == orjson.dumps(ready, option=orjson.OPT_INDENT_2) + b"\n"
     assert len(got) > 10 and all(
         r["health"]["band"] in {"red", "yellow", "green", "unknown"} for r in got
     )
@@ -100,6 +104,9 @@ def test_bad_input_is_one_sentence(dataset: tuple[str, str], tmp_path) -> None:
     bad.write_text("[accounts.health]\nbands = [90, 10]\n")
     result = CliRunner().invoke(accounts, [dataset[0], "--config", str(bad)])
     assert result.exit_code == 2 and "bands must be" in result.output
+    # the output is opened before any line is read: a bad path fails at once
+    result = CliRunner().invoke(accounts, [dataset[0], "--out", str(tmp_path / "no" / "a.json")])
+    assert result.exit_code == 2 and "Cannot write the output file" in result.output
 
 
 def test_render_is_stable_for_an_empty_file() -> None:

@@ -18,6 +18,7 @@ import csv
 import io
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -29,64 +30,87 @@ from streams.cli.replay import (
     JobsParam,
     ReplayError,
     ReplaySummary,
-    ReplayUsageError,
     _open_input,
+    _open_output,
     evaluation_time,
     ingest,
     parse_time,
     pipeline_records,
     repeated_ids,
     replay_pipeline,
+    resolved_jobs,
     run_in_jobs,
     young_collections_only,
 )
-from streams.cli.replay_jobs import auto_jobs, merge_records
+from streams.cli.replay_jobs import merge_records
 from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.records import to_json_ready
 from streams.errors import PulseError
-from streams.pulse_config import load_config
+from streams.ingest.pipeline import Pipeline
+from streams.pulse_config import PulseConfig, load_config
 
 FORMATS = ("json", "csv", "parquet")
 
 
 def records_from_files(
-    files: tuple[str, ...],
-    as_of_text: str | None,
-    config_path: str | None,
-    jobs: int | None = 1,
+    files: tuple[str, ...], as_of_text: str | None, config_path: str | None
 ) -> tuple[int, list[dict[str, Any]]]:
-    """(T, the records at T) from JSONL files, through replay's path, in `jobs` processes
-    (None: `--jobs auto`)."""
+    """(T, the records at T) from JSONL files, through replay's path, in one process."""
     config = load_config(config_path)
     as_of = parse_time(as_of_text) if as_of_text is not None else None
-    if jobs is None:
-        jobs = auto_jobs(files)
-    if jobs > 1 and (not files or "-" in files):
-        raise ReplayUsageError(
-            "--jobs above 1 reads each input once per job: pass files, not stdin (-)."
-        )
-    # each job finds its own repeated ids (replay_jobs.py); one process finds them here
-    pipeline = replay_pipeline(config, as_of, None if jobs > 1 else repeated_ids(files, config))
     with ExitStack() as stack:
         stack.enter_context(young_collections_only())  # the records too (replay.py)
-        inputs = [_open_input(path, stack) for path in (files or ("-",))]
-        if jobs > 1:  # the children open the inputs again; these only gave their sizes
-            evaluated_at, parts = run_in_jobs(
-                jobs,
-                inputs,
-                config,
-                as_of,
-                pipeline,
-                ReplaySummary(),
-                None,
-                records=True,
-                require_applied=False,
-            )
-            return evaluated_at, merge_records(parts)
-        ingest(pipeline, inputs, ReplaySummary())
-        evaluated_at = evaluation_time(pipeline, as_of)
-        pipeline.engine.prune()  # as the worker does at its checkpoints
+        evaluated_at, pipeline = _ingested(files, as_of, config, stack)
         return evaluated_at, list(pipeline_records(pipeline, evaluated_at, config))
+
+
+def _ingested(
+    files: tuple[str, ...], as_of: int | None, config: PulseConfig, stack: ExitStack
+) -> tuple[int, Pipeline]:
+    """(T, the pipeline that ran every line, pruned as the worker prunes at checkpoints)."""
+    pipeline = replay_pipeline(config, as_of, repeated_ids(files, config))
+    ingest(pipeline, [_open_input(path, stack) for path in (files or ("-",))], ReplaySummary())
+    evaluated_at = evaluation_time(pipeline, as_of)
+    pipeline.engine.prune()
+    return evaluated_at, pipeline
+
+
+def ready_records(
+    files: tuple[str, ...], as_of: int | None, config: PulseConfig, jobs: int, stack: ExitStack
+) -> tuple[int, Iterator[dict[str, Any]]]:
+    """(T, the JSON-ready records at T in account_id order, made one at a time): in one
+    process, or in `jobs` processes whose records are merged (streams/cli/replay_jobs.py).
+    Nothing holds every record at once."""
+    if jobs == 1:
+        evaluated_at, pipeline = _ingested(files, as_of, config, stack)
+        records = pipeline_records(pipeline, evaluated_at, config)
+        return evaluated_at, (to_json_ready(record) for record in records)
+    # each job finds its own repeated ids; the inputs opened here only give their sizes
+    pipeline = replay_pipeline(config, as_of, None)
+    inputs = [_open_input(path, stack) for path in files]
+    evaluated_at, parts = run_in_jobs(
+        jobs,
+        inputs,
+        config,
+        as_of,
+        pipeline,
+        ReplaySummary(),
+        None,
+        records=True,
+        require_applied=False,
+    )
+    return evaluated_at, (orjson.loads(data) for _, data in merge_records(parts))
+
+
+def json_pieces(ready: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """A JSON list of JSON-ready records, one piece per record: together the bytes of
+    `orjson.dumps(list(ready), option=OPT_INDENT_2) + b"\\n"` (a JSON text has no raw
+    newline inside a string, so indenting every line of a record by two spaces nests it)."""
+    opening = b"[\n  "
+    for record in ready:
+        yield opening + orjson.dumps(record, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
+        opening = b",\n  "
+    yield b"[]\n" if opening == b"[\n  " else b"\n]\n"
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -104,9 +128,15 @@ def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def render(records: list[dict[str, Any]], fmt: str) -> bytes:
+    """The records in `fmt`, at once (the command writes JSON a record at a time)."""
     ready = [to_json_ready(record) for record in records]
     if fmt == "json":
-        return orjson.dumps(ready, option=orjson.OPT_INDENT_2) + b"\n"
+        return b"".join(json_pieces(ready))
+    return _table(ready, fmt)
+
+
+def _table(ready: list[dict[str, Any]], fmt: str) -> bytes:
+    """CSV or Parquet: one row per record, a column per field any record has."""
     rows = [flatten(record) for record in ready]
     columns = list(dict.fromkeys(column for row in rows for column in row))
     if fmt == "csv":
@@ -192,18 +222,23 @@ def accounts(
     FILE (or -) is given.
     """
     try:
-        evaluated_at, records = records_from_files(files, as_of, config_path, jobs)
-        data = render(records, fmt)
-        if out == "-":
-            click.get_binary_stream("stdout").write(data)
-        else:
-            try:
-                Path(out).write_bytes(data)
-            except OSError as error:
-                raise ReplayError(
-                    f"Cannot write the output file {out} ({error.strerror}): pass a writable path."
-                ) from None
-        click.echo(f"accounts: {len(records)} records as of {rfc3339_ms(evaluated_at)}", err=True)
+        config = load_config(config_path)
+        as_of_ms = parse_time(as_of) if as_of is not None else None
+        jobs = resolved_jobs(files, jobs)
+        with ExitStack() as stack:
+            output = _open_output(out, "output", stack)
+            stack.enter_context(young_collections_only())  # the records too (replay.py)
+            evaluated_at, ready = ready_records(files, as_of_ms, config, jobs, stack)
+            if fmt == "json":
+                count = 0  # the last piece closes the list: its index is the number of records
+                for count, piece in enumerate(json_pieces(ready)):  # noqa: B007
+                    output.write(piece)
+            else:
+                table = list(ready)
+                count = len(table)
+                output.write(_table(table, fmt))
+            output.flush()
+        click.echo(f"accounts: {count} records as of {rfc3339_ms(evaluated_at)}", err=True)
     except PulseError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)

@@ -24,9 +24,9 @@ So the output is the very bytes one process writes: every figure is an exact sum
 ratio of exact sums, and the dead letters come out in line order.
 
 `pulse accounts --jobs N` runs the same two steps; at the second each child hands back its
-accounts' records instead (`JobSpec.records`), sorted by account_id, and the parent merges
-the sorted lists (`merge_records`): every account is one child's, so the merge is the
-list one process makes.
+accounts' records instead (`JobSpec.records`: compact JSON, sorted by account_id), and the
+parent merges the sorted lists (`merge_records`) a record at a time: every account is one
+child's, so the merge is the order one process makes them in.
 
 Which account a line belongs to is read from its bytes without decoding it
 (`LineOwner`): a line without escapes and with exactly one `"account_id"` token, written
@@ -325,9 +325,10 @@ class JobSpec:
     """Hand back the job's account records (`pulse accounts`), not its `JobSnapshot`."""
 
 
-def merge_records(parts: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The records of every job, each job's sorted by account_id, as one sorted list."""
-    return list(heapq.merge(*parts, key=itemgetter("account_id")))
+def merge_records(parts: Iterable[list[tuple[str, bytes]]]) -> Iterator[tuple[str, bytes]]:
+    """The (account_id, record) of every job, each job's sorted by account_id, in
+    account_id order, one at a time."""
+    return heapq.merge(*parts, key=itemgetter(0))
 
 
 def _child(spec: JobSpec, progress: Any, connection: multiprocessing.connection.Connection) -> None:
