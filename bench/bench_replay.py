@@ -1,6 +1,7 @@
 """Replay throughput, peak memory per user and the speed-up of --jobs (default: ~100k users, 30 days).
 
-    python bench/bench_replay.py [--users 100000] [--days 30] [--seed 1] [--jobs 2] [--rounds 3] [--write-docs]
+    python bench/bench_replay.py [--users 100000] [--days 30] [--seed 1] [--jobs 2] [--rounds 3]
+        [--command replay|accounts] [--write-docs]
 
 1. Generates a dataset with `streams.generator` in a child process (so the generator's
    memory is not counted), about `--users` users over `--days` days, as a JSONL file;
@@ -18,6 +19,9 @@
    user, each round's speed-up and their median, the ceiling, the machine's load average,
    and the command to reproduce; with --write-docs, writes them under "## Replay: the benchmark's last run" in
    docs/performance.md.
+
+`--command accounts` measures `pulse accounts FILE` (every account's record, as JSON) the
+same way, under "## Accounts: the benchmark's last run".
 
 Figures are measurements of one run on one machine: nothing here asserts a threshold.
 """
@@ -57,6 +61,14 @@ def dataset(users: int, days: int, seed: int, path: Path) -> tuple[int, int]:
     return accounts, found
 
 
+COMMANDS = {
+    "replay": ("Replay", ".prom", "Replay"),
+    "accounts": ("Accounts", ".json", "`pulse accounts --jobs N`"),
+}
+"""The measured subcommand -> (the title of its docs section, its output's suffix, the
+hand-written section that quotes it)."""
+
+
 @dataclass(frozen=True)
 class Run:
     jobs: int
@@ -67,13 +79,17 @@ class Run:
     load_average: float
 
 
-def replay(path: Path, jobs: int, scratch: Path, name: str | None = None) -> Run:
-    """`pulse replay` of the file in a child process, measured by the kernel."""
-    return finish(start(path, jobs, scratch, name))
+def replay(
+    path: Path, jobs: int, scratch: Path, name: str | None = None, command: str = "replay"
+) -> Run:
+    """`pulse replay` (or `command`) of the file in a child process, measured by the kernel."""
+    return finish(start(path, jobs, scratch, name, command))
 
 
-def start(path: Path, jobs: int, scratch: Path, name: str | None = None) -> tuple[Any, ...]:
-    out = scratch / f"out-{name or jobs}.prom"
+def start(
+    path: Path, jobs: int, scratch: Path, name: str | None = None, command: str = "replay"
+) -> tuple[Any, ...]:
+    out = scratch / f"out-{name or jobs}{COMMANDS[command][1]}"
     load_average = os.getloadavg()[0]
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -81,7 +97,7 @@ def start(path: Path, jobs: int, scratch: Path, name: str | None = None) -> tupl
             sys.executable,
             "-m",
             "streams.cli",
-            "replay",
+            command,
             str(path),
             "--jobs",
             str(jobs),
@@ -92,17 +108,17 @@ def start(path: Path, jobs: int, scratch: Path, name: str | None = None) -> tupl
         stderr=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
     )
-    return process, jobs, out, load_average, started
+    return process, jobs, out, load_average, started, command
 
 
 def finish(started_run: tuple[Any, ...]) -> Run:
-    process, jobs, out, load_average, started = started_run
+    process, jobs, out, load_average, started, command = started_run
     _, status, usage = os.wait4(process.pid, 0)
     wall_s = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(
-            f"pulse replay --jobs {jobs} failed (exit {process.returncode}): run it by hand to see why."
+            f"pulse {command} --jobs {jobs} failed (exit {process.returncode}): run it by hand to see why."
         )
     return Run(
         jobs,
@@ -114,10 +130,14 @@ def finish(started_run: tuple[Any, ...]) -> Run:
     )
 
 
-def ceiling(path: Path, jobs: int, scratch: Path) -> tuple[float, float, list[float]]:
-    """One replay alone, then N side by side: (N x alone / slowest, alone, their walls)."""
-    alone = replay(path, 1, scratch, "alone").wall_s
-    runs = [finish(run) for run in [start(path, 1, scratch, f"side-{i}") for i in range(jobs)]]
+def ceiling(
+    path: Path, jobs: int, scratch: Path, command: str = "replay"
+) -> tuple[float, float, list[float]]:
+    """One run alone, then N side by side: (N x alone / slowest, alone, their walls)."""
+    alone = replay(path, 1, scratch, "alone", command).wall_s
+    runs = [
+        finish(run) for run in [start(path, 1, scratch, f"side-{i}", command) for i in range(jobs)]
+    ]
     walls = [run.wall_s for run in runs]
     return jobs * alone / max(walls), alone, walls
 
@@ -131,6 +151,7 @@ def report(
     accounts: int,
     days: int,
     command: str,
+    subcommand: str = "replay",
 ) -> str:
     cpu = platform.processor() or platform.machine()
     jobs = manys[0].jobs
@@ -140,10 +161,16 @@ def report(
     limit, alone, walls = side
     one, many = min(ones, key=lambda run: run.wall_s), min(manys, key=lambda run: run.wall_s)
     rounds = " / ".join(f"{s:.2f}" for s in speedups)
-    return f"""## Replay: the benchmark's last run
+    title, _, quoted_in = COMMANDS[subcommand]
+    what = (
+        "decode + validate + dedup + late policy + engine + exposition"
+        if subcommand == "replay"
+        else "the same path, then every account's record as JSON"
+    )
+    return f"""## {title}: the benchmark's last run
 
-Written by `bench/bench_replay.py --write-docs` (the "Replay" section above is written
-by hand and quotes it). `pulse replay` (decode + validate + dedup + late policy + engine + exposition), on
+Written by `bench/bench_replay.py --write-docs` (the "{quoted_in}" section above is written
+by hand and quotes it). `pulse {subcommand}` ({what}), on
 generated data: {users:,} users in {accounts:,} accounts over {days} days,
 {lines:,} events. Python {platform.python_version()}, {cpu}, {os.cpu_count()} cores;
 1-minute load average {min(loads):.1f} to {max(loads):.1f} before the runs.
@@ -175,9 +202,17 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="one-process and --jobs runs, alternately"
     )
+    parser.add_argument(
+        "--command",
+        choices=sorted(COMMANDS),
+        default="replay",
+        help="the subcommand to measure: replay (the metrics) or accounts (the records)",
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     command = f"python bench/bench_replay.py --users {args.users} --days {args.days} --seed {args.seed} --jobs {args.jobs} --rounds {args.rounds}"
+    if args.command != "replay":
+        command += f" --command {args.command}"
     with tempfile.TemporaryDirectory(prefix="pulse-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         data = scratch / "events.jsonl"
@@ -190,15 +225,15 @@ def main() -> None:
         ones: list[Run] = []
         manys: list[Run] = []
         for round_number in range(1, args.rounds + 1):
-            ones.append(replay(data, 1, scratch))
-            manys.append(replay(data, args.jobs, scratch))
+            ones.append(replay(data, 1, scratch, command=args.command))
+            manys.append(replay(data, args.jobs, scratch, command=args.command))
             print(
                 f"round {round_number}: one process {ones[-1].wall_s:.1f} s, "
                 f"--jobs {args.jobs} {manys[-1].wall_s:.1f} s",
                 file=sys.stderr,
             )
-        side = ceiling(data, args.jobs, scratch)
-    section = report(ones, manys, side, lines, users, accounts, args.days, command)
+        side = ceiling(data, args.jobs, scratch, args.command)
+    section = report(ones, manys, side, lines, users, accounts, args.days, command, args.command)
     print(section)
     if args.write_docs:
         print(f"written to {write_performance_section(section)}", file=sys.stderr)
