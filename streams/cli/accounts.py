@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -26,6 +25,7 @@ from typing import Any
 import click
 import orjson
 
+from streams.cli import fail
 from streams.cli.replay import (
     JobsParam,
     ReplayError,
@@ -240,5 +240,4 @@ def accounts(
             output.flush()
         click.echo(f"accounts: {count} records as of {rfc3339_ms(evaluated_at)}", err=True)
     except PulseError as error:
-        click.echo(f"Error: {error}", err=True)
-        sys.exit(2)
+        fail(error)
