@@ -25,7 +25,7 @@ from streams.generator import GeneratorConfig, generate
 from streams.pulse_config import PulseConfig
 from streams.reports.portfolio import portfolio_context
 from streams.reports.render import render
-from streams.reports.timeline import Period, points
+from streams.reports.timeline import Period, iter_points, points
 from tests.test_history import one_instant
 
 FROM, TO = "2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z"
@@ -137,6 +137,19 @@ def test_the_records_behind_the_charts_equal_pulse_accounts_at_those_instants(ev
         at, expected = records_from_files((str(events),), str(instants[index]), None)
         assert timeline[index].at == at
         assert timeline[index].records == expected, at
+
+
+def test_the_band_totals_before_the_end_equal_pulse_accounts_at_those_instants(events: Path):
+    """The portfolio's daily bands come from each account's band and MRR alone
+    (`account_band_and_mrr`), without whole records: the same as the records give."""
+    instants = Period.parse(FROM, TO).instants()
+    chosen = [instants[0], instants[17], instants[38], instants[-1]]
+    timeline = list(iter_points((str(events),), PulseConfig(), chosen, records_at={chosen[-1]}))
+    assert [point.records == [] for point in timeline] == [True, True, True, False]
+    for point in timeline:
+        _, expected = records_from_files((str(events),), str(point.at), None)
+        assert point.bands == [(r["health"]["band"], r["mrr"]) for r in expected], point.at
+    assert {band for point in timeline for band, _ in point.bands} >= {"red", "green"}
 
 
 def test_every_portfolio_figure_equals_replay_and_accounts_at_the_end(events: Path, tmp_path: Path):

@@ -152,6 +152,30 @@ def account_record(
     return record
 
 
+def account_band_and_mrr(
+    account_id: str,
+    state: AccountState,
+    as_of: int,
+    engine_config: EngineConfig,
+    revenue_config: RevenueConfig,
+    accounts_config: AccountsConfig,
+) -> tuple[str, Any]:
+    """(health band, MRR) of the account's record at `as_of`: what `account_record` gives
+    in `["health"]["band"]` and `["mrr"]`, without the trend's two earlier evaluations or
+    the session figures the health profile does not score (a reader of band totals, such
+    as the portfolio report's daily chart, at a third of a record's cost)."""
+    record = _record_at(
+        account_id,
+        state,
+        as_of,
+        engine_config,
+        revenue_config,
+        accounts_config,
+        with_sessions=accounts_config.health.scores(SESSIONS_MEASURE),
+    )
+    return _health(record, accounts_config).band, record["mrr"]
+
+
 def _health(record: dict[str, Any], config: AccountsConfig) -> Health:
     profile = config.health.profile_for(record["segment"], record["plan"], record["tenure_days"])
     return score(record["measures"], profile, config.health)

@@ -22,7 +22,7 @@ from streams.engine.health import BANDS, UNKNOWN_BAND
 from streams.pulse_config import PulseConfig
 from streams.reports import charts
 from streams.reports.render import day, render
-from streams.reports.timeline import Period, Point, points, sample_value
+from streams.reports.timeline import Period, Point, iter_points, sample_value
 
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
 
@@ -62,10 +62,10 @@ def _figures(point: Point) -> dict[str, Any]:
         sample_value(samples, "pulse_ticket_resolution_duration_sum_seconds", window="7d") or 0.0
     )
     bands = {band: {"accounts": 0, "mrr": 0.0} for band in BAND_ORDER}
-    for record in point.records:
-        band = bands.setdefault(record["health"]["band"], {"accounts": 0, "mrr": 0.0})
+    for name, account_mrr in point.bands:
+        band = bands.setdefault(name, {"accounts": 0, "mrr": 0.0})
         band["accounts"] += 1
-        band["mrr"] += float(record["mrr"])
+        band["mrr"] += float(account_mrr)
     return {
         "at": point.at,
         "mrr": round(mrr, 2),
@@ -100,11 +100,14 @@ def portfolio_context(
 ) -> dict[str, Any]:
     months = month_starts(period)
     instants = sorted(set(period.instants(weekly_after_days=31)) | set(months))
-    timeline = points(files, config, instants, snapshots=True)
-    figures = [_figures(point) for point in timeline]
+    # Whole records at the end only (the at-risk list, the cohorts): before it the charts
+    # read each account's band and MRR, and each point is reduced to its figures at once.
+    figures, end_records = [], []
+    for point in iter_points(files, config, instants, snapshots=True, records_at={period.end}):
+        figures.append(_figures(point))
+        end_records = point.records
     by_time = {f["at"]: f for f in figures}
     first, last = figures[0], figures[-1]
-    end_records = timeline[-1].records
     at_risk = sorted(
         (r for r in end_records if r["health"]["band"] == "red"),
         key=lambda r: (-float(r["mrr"]), r["account_id"]),

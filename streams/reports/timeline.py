@@ -9,7 +9,7 @@ worker's API call) plus, for the portfolio, the global snapshot (`Engine.snapsho
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +24,7 @@ from streams.cli.history import (
 from streams.cli.replay import ReplayError, ReplayUsageError, _open_input, parse_time
 from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine import support
-from streams.engine.records import account_records
+from streams.engine.records import account_band_and_mrr, account_records
 from streams.engine.samples import Sample
 from streams.engine.timeline import DAY_MS
 from streams.pulse_config import PulseConfig
@@ -63,6 +63,9 @@ class Point:
     samples: list[Sample] | None = None
     support: dict[str, support.SupportTotals] = field(default_factory=dict)
     """Each account's support totals at `at` (every account of `records`)."""
+    bands: list[tuple[str, Any]] = field(default_factory=list)
+    """Each account's (health band, MRR) at `at`, in account_id order: from `records`, or
+    alone at an instant whose records were not asked for (`iter_points`)."""
 
 
 def points(
@@ -72,9 +75,23 @@ def points(
     account_id: str | None = None,
     snapshots: bool = False,
 ) -> list[Point]:
-    """The records (of `account_id` only, when given) at each instant; with `snapshots`,
-    the global snapshot too. Per account, the support totals (tickets, response and
-    resolution times) with the engine's own tally."""
+    """Every point of `iter_points`, each with its records."""
+    return list(iter_points(files, config, instants, account_id, snapshots))
+
+
+def iter_points(
+    files: tuple[str, ...],
+    config: PulseConfig,
+    instants: list[int],
+    account_id: str | None = None,
+    snapshots: bool = False,
+    records_at: Collection[int] | None = None,
+) -> Iterator[Point]:
+    """The records (of `account_id` only, when given) at each instant, one point at a
+    time; with `snapshots`, the global snapshot too. Per account, the support totals
+    (tickets, response and resolution times) with the engine's own tally. `records_at`:
+    the instants that get whole records (None: every one); the others get each account's
+    band and MRR alone (`Point.bands`), the same as their records would give."""
     with ExitStack() as stack:
         inputs = [(path, _open_input(path, stack).lines) for path in (files or ("-",))]
         decoded = decode_inputs(inputs, config, instants[-1])
@@ -82,23 +99,28 @@ def points(
         raise ReplayError(
             f"No event occurred at or before --to {rfc3339_ms(instants[-1])}: check --to and the input."
         )
-    out: list[Point] = []
     for as_of, replay in stepped_states(decoded, config, instants):
         engine = replay.engine
         # the history's incremental snapshot (it prunes as a history does)
         samples = replay.snapshot(as_of) if snapshots else None
         engine.prune(step_ms=PRUNE_EVERY_MS)
         states = _states(engine.store, account_id)
-        records = account_records(
-            states, as_of, engine.config, engine.revenue_config, config.accounts
-        )
+        setting = (engine.config, engine.revenue_config, config.accounts)
         tallies: dict[str, support.SupportTotals] = {}
         for key, state in states:
             totals = support.SupportTotals()
             support.tally(state.tickets, as_of, totals)
             tallies[key] = totals
-        out.append(Point(as_of, records, samples, tallies))
-    return out
+        if records_at is None or as_of in records_at:
+            records = account_records(states, as_of, *setting)
+            bands = [(record["health"]["band"], record["mrr"]) for record in records]
+            yield Point(as_of, records, samples, tallies, bands)
+        else:
+            bands = [
+                account_band_and_mrr(key, state, as_of, *setting)
+                for key, state in sorted(states, key=lambda item: item[0])
+            ]
+            yield Point(as_of, [], samples, tallies, bands)
 
 
 def _states(store: Any, account_id: str | None) -> list[tuple[str, Any]]:
