@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -415,10 +416,12 @@ def accounts_output(*args: str) -> bytes:
     ("fmt", "as_of"), [("json", None), ("csv", None), ("json", "2026-02-12T06:00:00Z")]
 )
 def test_accounts_jobs_write_the_same_records_as_one_process(
-    generated: Path, fmt: str, as_of: str | None
+    generated: Path, fmt: str, as_of: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`pulse accounts --jobs N`: each job's records, merged by account_id, are the very
-    bytes one process writes (duplicates, too-late and malformed lines included)."""
+    """`pulse accounts --jobs N`: each job's records, merged by account_id as they come
+    (in slices of 3 here: many per job), are the very bytes one process writes
+    (duplicates, too-late and malformed lines included)."""
+    monkeypatch.setattr(replay_jobs, "RECORD_SLICE", 3)
     args = [str(generated), "--format", fmt, *(("--as-of", as_of) if as_of else ())]
     one = accounts_output(*args, "--jobs", "1")
     if fmt == "json":
@@ -444,3 +447,22 @@ def test_accounts_jobs_refuse_stdin_with_one_sentence() -> None:
     assert (
         result.exit_code == 2 and "not stdin" in result.output and "Traceback" not in result.output
     )
+
+
+def test_a_jobs_record_stream_ends_at_its_mark_and_fails_with_one_sentence() -> None:
+    """The records of `pulse accounts --jobs N` come in slices until the job's end mark;
+    a job that fails or dies meanwhile ends the run with one sentence."""
+    reader, sender = multiprocessing.Pipe(duplex=False)
+    sender.send(("slice", [("a", b"{}"), ("b", b"{}")]))
+    sender.send(("slice", [("c", b"{}")]))
+    sender.send(("ok", None))
+    assert [key for key, _ in replay_jobs._record_stream(reader, 0)] == ["a", "b", "c"]
+    sender.send(("slice", [("d", b"{}")]))
+    sender.send(("error", "job 1 failed (MemoryError: )"))
+    stream = replay_jobs._record_stream(reader, 1)
+    assert next(stream) == ("d", b"{}")
+    with pytest.raises(replay_jobs.ReplayJobError, match="Replay job 1 failed: job 1 failed"):
+        next(stream)
+    sender.close()
+    with pytest.raises(replay_jobs.ReplayJobError, match="ended without a result"):
+        next(replay_jobs._record_stream(reader, 2))

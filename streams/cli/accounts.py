@@ -17,10 +17,11 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 import orjson
@@ -42,7 +43,6 @@ from streams.cli.replay import (
     run_in_jobs,
     young_collections_only,
 )
-from streams.cli.replay_jobs import merge_records
 from streams.contract.rfc3339 import rfc3339_ms
 from streams.engine.records import to_json_ready
 from streams.errors import PulseError
@@ -75,20 +75,31 @@ def _ingested(
     return evaluated_at, pipeline
 
 
-def ready_records(
-    files: tuple[str, ...], as_of: int | None, config: PulseConfig, jobs: int, stack: ExitStack
-) -> tuple[int, Iterator[dict[str, Any]]]:
-    """(T, the JSON-ready records at T in account_id order, made one at a time): in one
-    process, or in `jobs` processes whose records are merged (streams/cli/replay_jobs.py).
-    Nothing holds every record at once."""
+def write_records(
+    files: tuple[str, ...],
+    as_of: int | None,
+    config: PulseConfig,
+    jobs: int,
+    stack: ExitStack,
+    write: Callable[[Iterator[dict[str, Any]]], int],
+) -> tuple[int, int]:
+    """(T, what `write` returns) where `write` gets the JSON-ready records at T in
+    account_id order, made one at a time: in one process, or in `jobs` processes whose
+    records are merged as they come (streams/cli/replay_jobs.py). Nothing holds every
+    record at once, unless `write` does."""
     if jobs == 1:
         evaluated_at, pipeline = _ingested(files, as_of, config, stack)
         records = pipeline_records(pipeline, evaluated_at, config)
-        return evaluated_at, (to_json_ready(record) for record in records)
+        return evaluated_at, write(to_json_ready(record) for record in records)
+    written: list[int] = []
+
+    def on_records(merged: Iterator[tuple[str, bytes]]) -> None:
+        written.append(write(orjson.loads(data) for _, data in merged))
+
     # each job finds its own repeated ids; the inputs opened here only give their sizes
     pipeline = replay_pipeline(config, as_of, None)
     inputs = [_open_input(path, stack) for path in files]
-    evaluated_at, parts = run_in_jobs(
+    evaluated_at, _ = run_in_jobs(
         jobs,
         inputs,
         config,
@@ -96,10 +107,10 @@ def ready_records(
         pipeline,
         ReplaySummary(),
         None,
-        records=True,
+        on_records=on_records,
         require_applied=False,
     )
-    return evaluated_at, (orjson.loads(data) for _, data in merge_records(parts))
+    return evaluated_at, written[0]
 
 
 def json_pieces(ready: Iterable[dict[str, Any]]) -> Iterator[bytes]:
@@ -111,6 +122,18 @@ def json_pieces(ready: Iterable[dict[str, Any]]) -> Iterator[bytes]:
         yield opening + orjson.dumps(record, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
         opening = b",\n  "
     yield b"[]\n" if opening == b"[\n  " else b"\n]\n"
+
+
+def write_as(fmt: str, output: BinaryIO, ready: Iterator[dict[str, Any]]) -> int:
+    """Write JSON-ready records to `output` in `fmt` (JSON a record at a time); how many."""
+    if fmt == "json":
+        count = 0  # the last piece closes the list: its index is the number of records
+        for count, piece in enumerate(json_pieces(ready)):  # noqa: B007
+            output.write(piece)
+        return count
+    table = list(ready)
+    output.write(_table(table, fmt))
+    return len(table)
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -228,15 +251,9 @@ def accounts(
         with ExitStack() as stack:
             output = _open_output(out, "output", stack)
             stack.enter_context(young_collections_only())  # the records too (replay.py)
-            evaluated_at, ready = ready_records(files, as_of_ms, config, jobs, stack)
-            if fmt == "json":
-                count = 0  # the last piece closes the list: its index is the number of records
-                for count, piece in enumerate(json_pieces(ready)):  # noqa: B007
-                    output.write(piece)
-            else:
-                table = list(ready)
-                count = len(table)
-                output.write(_table(table, fmt))
+
+            write = partial(write_as, fmt, output)
+            evaluated_at, count = write_records(files, as_of_ms, config, jobs, stack, write)
             output.flush()
         click.echo(f"accounts: {count} records as of {rfc3339_ms(evaluated_at)}", err=True)
     except PulseError as error:

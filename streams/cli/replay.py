@@ -42,6 +42,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, BinaryIO
 
 import click
@@ -477,15 +478,20 @@ def job_snapshot(pipeline: Pipeline, as_of: int, config: PulseConfig) -> JobSnap
     return JobSnapshot(totals, feature_sets, rows, accounts.candidates())
 
 
-def job_records(pipeline: Pipeline, as_of: int, config: PulseConfig) -> list[tuple[str, bytes]]:
-    """A child's account records at `as_of` (`pulse accounts --jobs N`) as (account_id,
-    the JSON-ready record's compact JSON), sorted by account_id, pruned as one process
-    prunes first. As JSON, a record is a few KB, against about 17 KB as Python objects."""
+def job_records(
+    pipeline: Pipeline, as_of: int, config: PulseConfig, size: int
+) -> Iterator[list[tuple[str, bytes]]]:
+    """A child's account records at `as_of` (`pulse accounts --jobs N`) in slices of `size`,
+    each record as (account_id, the JSON-ready record's compact JSON), in account_id order,
+    pruned as one process prunes first. As JSON a record is about 3 KB, against about
+    17 KB as Python objects."""
     pipeline.engine.prune()
-    return [
+    records = (
         (record["account_id"], orjson.dumps(to_json_ready(record)))
         for record in pipeline_records(pipeline, as_of, config)
-    ]
+    )
+    while slice_ := list(islice(records, size)):
+        yield slice_
 
 
 def resolved_jobs(files: tuple[str, ...], jobs: int | None) -> int:
@@ -509,14 +515,14 @@ def run_in_jobs(
     summary: ReplaySummary,
     dead_letters: BinaryIO | None,
     *,
-    records: bool = False,
+    on_records: Callable[[Iterator[tuple[str, bytes]]], None] | None = None,
     require_applied: bool = True,
 ) -> tuple[int, list[Any]]:
     """`ingest` and the evaluation across `jobs` processes (streams/cli/replay_jobs.py):
-    the evaluation time (the one process's) and each job's answer in job order, its
-    `JobSnapshot` or, with `records`, its records. `pipeline` (fresh) gets the jobs'
-    counters and `summary` their lines; `require_applied`: no applied event ends the run
-    as it ends one process's replay."""
+    the evaluation time (the one process's) and each job's `JobSnapshot` in job order, or,
+    with `on_records`, nothing: the jobs' records go to `on_records` (`run_jobs`).
+    `pipeline` (fresh) gets the jobs' counters and `summary` their lines;
+    `require_applied`: no applied event ends the run as it ends one process's replay."""
     progress = Progress(inputs)
     files = tuple(item.path for item in inputs)
     last = [time.monotonic(), 0]
@@ -551,7 +557,9 @@ def run_in_jobs(
         _say_evaluating(
             progress.started,
             evaluated_at,
-            "every account's record" if records else "the metrics and every account's record",
+            "every account's record"
+            if on_records is not None
+            else "the metrics and every account's record",
         )
         return evaluated_at
 
@@ -564,7 +572,7 @@ def run_in_jobs(
         evaluation_time_of,
         report,
         PROGRESS_EVERY_S,
-        records,
+        on_records,
     )
     return evaluation_time(pipeline, as_of), answers
 

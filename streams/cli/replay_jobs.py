@@ -23,10 +23,11 @@ own. Two steps, so that no process ever holds every account's state:
 So the output is the very bytes one process writes: every figure is an exact sum, or a
 ratio of exact sums, and the dead letters come out in line order.
 
-`pulse accounts --jobs N` runs the same two steps; at the second each child hands back its
-accounts' records instead (`JobSpec.records`: compact JSON, sorted by account_id), and the
-parent merges the sorted lists (`merge_records`) a record at a time: every account is one
-child's, so the merge is the order one process makes them in.
+`pulse accounts --jobs N` runs the same two steps; at the second each child sends its
+accounts' records instead (`JobSpec.records`: compact JSON, in account_id order, in slices
+of RECORD_SLICE as they are made), and the parent merges the children's streams
+(`merge_records`) a record at a time as it writes them: every account is one child's, so
+the merge is the order one process makes them in, and no process holds every record.
 
 Which account a line belongs to is read from its bytes without decoding it
 (`LineOwner`): a line without escapes and with exactly one `"account_id"` token, written
@@ -322,13 +323,34 @@ class JobSpec:
     as_of: int | None
     keep_dead_letters: bool
     records: bool = False
-    """Hand back the job's account records (`pulse accounts`), not its `JobSnapshot`."""
+    """Send the job's account records (`pulse accounts`), not its `JobSnapshot`."""
 
 
-def merge_records(parts: Iterable[list[tuple[str, bytes]]]) -> Iterator[tuple[str, bytes]]:
-    """The (account_id, record) of every job, each job's sorted by account_id, in
+RECORD_SLICE = 500
+"""Records per message from a job of `pulse accounts --jobs N` (about 1.5 MB of JSON)."""
+
+
+def merge_records(parts: Iterable[Iterable[tuple[str, bytes]]]) -> Iterator[tuple[str, bytes]]:
+    """The (account_id, record) of every job, each job's in account_id order, in
     account_id order, one at a time."""
     return heapq.merge(*parts, key=itemgetter(0))
+
+
+def _record_stream(connection: multiprocessing.connection.Connection, job: int) -> Iterator[Any]:
+    """The records a job sends, slice by slice, until its end mark."""
+    while True:
+        try:
+            status, payload = connection.recv()
+        except EOFError:
+            raise ReplayJobError(
+                f"Replay job {job} ended without a result: run with --jobs 1 to see why."
+            ) from None
+        if status == "slice":
+            yield from payload
+        elif status == "ok":
+            return
+        else:
+            raise ReplayJobError(f"Replay job {job} failed: {payload}")
 
 
 def _child(spec: JobSpec, progress: Any, connection: multiprocessing.connection.Connection) -> None:
@@ -347,8 +369,12 @@ def _child(spec: JobSpec, progress: Any, connection: multiprocessing.connection.
                 as_of: int = connection.recv()
             except EOFError:
                 return  # the parent ended the run (nothing applied, Ctrl-C, another job failed)
-            hand_back = job_records if spec.records else job_snapshot
-            connection.send(("ok", hand_back(pipeline, as_of, spec.config)))
+            if spec.records:
+                for records in job_records(pipeline, as_of, spec.config, RECORD_SLICE):
+                    connection.send(("slice", records))
+                connection.send(("ok", None))
+            else:
+                connection.send(("ok", job_snapshot(pipeline, as_of, spec.config)))
     except PulseError as error:
         connection.send(("error", str(error)))
     except BaseException as error:  # noqa: BLE001 - reported by the parent in one sentence
@@ -367,12 +393,14 @@ def run_jobs(
     evaluation_time: Callable[[list[JobIngest]], int],
     report: Callable[[list[int]], None],
     report_every_s: float,
-    records: bool = False,
+    on_records: Callable[[Iterator[tuple[str, bytes]]], None] | None = None,
 ) -> list[Any]:
     """Run the N children: hand their `JobIngest`s to `evaluation_time` (which may raise
-    to end the run), send the time it gives them, return their `JobSnapshot`s (with
-    `records`: their lists of records) in job order. While the lines run, calls `report(progress)` about every `report_every_s` with
-    the shared progress array (`PROGRESS_SLOTS` per job)."""
+    to end the run), send the time it gives them, return their `JobSnapshot`s in job
+    order; with `on_records`, the children send their records instead, which
+    `on_records` gets merged, a record at a time, while the children run (returns []).
+    While the lines run, calls `report(progress)` about every `report_every_s` with the
+    shared progress array (`PROGRESS_SLOTS` per job)."""
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
@@ -382,7 +410,9 @@ def run_jobs(
     try:
         for job in range(jobs):
             parent_end, child_end = context.Pipe()
-            spec = JobSpec(job, jobs, paths, config, as_of, keep_dead_letters, records)
+            spec = JobSpec(
+                job, jobs, paths, config, as_of, keep_dead_letters, on_records is not None
+            )
             process = context.Process(
                 target=_child, args=(spec, progress, child_end), name=f"pulse-replay-{job}"
             )
@@ -403,7 +433,11 @@ def run_jobs(
         evaluated_at = evaluation_time(ingests)
         for connection in connections:
             connection.send(evaluated_at)
-        answers: list[Any] = _answers(connections, lambda: None, report_every_s)
+        answers: list[Any] = []
+        if on_records is not None:
+            on_records(merge_records(_record_stream(c, job) for job, c in enumerate(connections)))
+        else:
+            answers = _answers(connections, lambda: None, report_every_s)
         finished = True
         return answers
     finally:
