@@ -251,7 +251,6 @@ def accounts(
         with ExitStack() as stack:
             output = _open_output(out, "output", stack)
             stack.enter_context(young_collections_only())  # the records too (replay.py)
-
             write = partial(write_as, fmt, output)
             evaluated_at, count = write_records(files, as_of_ms, config, jobs, stack, write)
             output.flush()

@@ -339,18 +339,24 @@ def merge_records(parts: Iterable[Iterable[tuple[str, bytes]]]) -> Iterator[tupl
 def _record_stream(connection: multiprocessing.connection.Connection, job: int) -> Iterator[Any]:
     """The records a job sends, slice by slice, until its end mark."""
     while True:
-        try:
-            status, payload = connection.recv()
-        except EOFError:
-            raise ReplayJobError(
-                f"Replay job {job} ended without a result: run with --jobs 1 to see why."
-            ) from None
-        if status == "slice":
-            yield from payload
-        elif status == "ok":
+        status, payload = _receive(connection, job)
+        if status != "slice":
             return
-        else:
-            raise ReplayJobError(f"Replay job {job} failed: {payload}")
+        yield from payload
+
+
+def _receive(connection: multiprocessing.connection.Connection, job: int) -> tuple[str, Any]:
+    """One message of a job, (status, payload); a job that failed, or ended without a
+    message, ends the run with one sentence."""
+    try:
+        status, payload = connection.recv()
+    except EOFError:
+        raise ReplayJobError(
+            f"Replay job {job} ended without a result: run with --jobs 1 to see why."
+        ) from None
+    if status == "error":
+        raise ReplayJobError(f"Replay job {job} failed: {payload}")
+    return status, payload
 
 
 def _child(spec: JobSpec, progress: Any, connection: multiprocessing.connection.Connection) -> None:
@@ -460,15 +466,7 @@ def _answers(
         ready = multiprocessing.connection.wait(list(pending), timeout=every_s)
         for connection in ready:
             job = pending.pop(connection)
-            try:
-                answer: tuple[str, Any] = connection.recv()  # type: ignore[union-attr,call-arg,assignment]
-            except EOFError:
-                raise ReplayJobError(
-                    f"Replay job {job} ended without a result: run with --jobs 1 to see why."
-                ) from None
-            status, payload = answer
-            if status != "ok":
-                raise ReplayJobError(f"Replay job {job} failed: {payload}")
+            _, payload = _receive(connection, job)  # type: ignore[arg-type]
             answers[job] = payload
         if not ready:
             waiting()
