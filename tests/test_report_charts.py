@@ -51,3 +51,16 @@ def test_a_chart_of_fractions_keeps_its_fractional_ticks() -> None:
     ticks = y_ticks(svg)
     assert len(ticks) == len(set(ticks)) and len(ticks) > 4, ticks
     assert any(not tick.startswith(("0.0", "1.0")) for tick in ticks), ticks  # 0.2 h, 0.4 h, ...
+
+
+def test_a_tall_range_gets_a_readable_number_of_ticks() -> None:
+    """MRR movements from 0 to 151,401 got a tick every 10,000 (16 labels on a 260-pixel
+    chart, one on top of the next); at most about 8 now."""
+    svg = charts.bars(
+        "MRR movements, 30 days (USD)",
+        ["2026-01-01", "2026-02-01"],
+        {"new": [132_736.13, 151_401.30], "expansion": [13_847.20, 14_456.43]},
+        width=charts.HALF,
+    )
+    ticks = y_ticks(svg)
+    assert 3 <= len(ticks) <= 9, ticks

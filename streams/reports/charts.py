@@ -58,6 +58,7 @@ def _common(**overrides: object) -> dict[str, object]:
         margin_right=30,  # room for the last x label, centred on the last point
         print_values=False,
         allow_interruptions=True,
+        max_scale=8,  # at most about 8 y ticks: pygal's 16 crowd a 260-pixel chart's labels
     )
     options.update(overrides)
     return options
