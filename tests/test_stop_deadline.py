@@ -12,7 +12,7 @@ from streams.worker.stop_deadline import FORCED_EXIT_CODE
 REPO = Path(__file__).resolve().parent.parent
 
 _HANGING_STOP = """
-import logging, threading, time
+import asyncio, logging, threading, time
 from streams.worker import stop_deadline
 
 logging.basicConfig(level=logging.INFO)
@@ -23,9 +23,16 @@ def waits_for_the_broker():
 def fetcher():
     waits_for_the_broker()
 
+async def closes_the_connection():
+    await asyncio.Event().wait()  # a close_notify that never comes
+
+async def main():
+    asyncio.get_running_loop().create_task(closes_the_connection(), name="the-close")
+    stop_deadline.arm(0.3, asyncio.get_running_loop())
+    await asyncio.sleep(60)
+
 threading.Thread(target=fetcher, name="the-fetcher", daemon=True).start()
-stop_deadline.arm(0.3)
-time.sleep(60)
+asyncio.run(main())
 """
 
 
@@ -44,4 +51,5 @@ def test_a_hanging_stop_exits_with_the_forced_code_and_every_threads_stack():
     assert "thread the-fetcher:" in log
     assert "in waits_for_the_broker" in log
     assert "thread MainThread:" in log
-    assert 'File "<string>", line 15, in <module>' in log  # time.sleep(60)
+    # the tasks pending on the loop, each with the coroutine it waits in
+    assert "task the-close:" in log and "in closes_the_connection" in log

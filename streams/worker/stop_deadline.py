@@ -5,13 +5,17 @@ of those waits for the brokers. When the brokers refuse the worker's credentials
 not answer, those waits never end and the worker ignored SIGTERM for minutes (only
 SIGKILL ended it). `DeadlineWorker` arms a timer the moment the stop begins; if the stop
 has not finished `STOP_DEADLINE_S` later, the worker logs why, with the stack of every
-thread (where the stop was waiting: the one clue a rare hang leaves), and exits with code
+thread and of every task still pending on the stopping event loop (where the stop was
+waiting: the one clue a rare hang leaves; a thread idle in its event loop shows only
+`run_until_complete`, its tasks show what they await), and exits with code
 `FORCED_EXIT_CODE`. Nothing is lost: what was not committed is read again by the next
 start, and the missing clean-shutdown marker makes it rebuild the local store.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import os
 import sys
@@ -34,13 +38,27 @@ def thread_stacks() -> str:
     )
 
 
-def _force_exit(deadline: float) -> None:
+def task_stacks(loop: asyncio.AbstractEventLoop) -> str:
+    """What every task pending on `loop` awaits, each under its name. Read from another
+    thread while the loop waits: best effort, for a log line at a forced exit only."""
+    out = io.StringIO()
+    try:
+        for task in list(asyncio.all_tasks(loop)):
+            out.write(f"task {task.get_name()}:\n")
+            task.print_stack(limit=8, file=out)
+    except Exception as error:  # noqa: BLE001 - the loop changed meanwhile: say so, exit anyway
+        out.write(f"(tasks not readable: {error!r})\n")
+    return out.getvalue()
+
+
+def _force_exit(deadline: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
     log.error(
         "the worker did not stop within %g s of the stop signal (Kafka does not answer or refuses the "
         "worker); exiting now: the next start reads again what was not committed. Where each "
-        "thread was waiting:\n%s",
+        "thread was waiting:\n%s\nThe tasks pending on the stopping event loop:\n%s",
         deadline,
         thread_stacks(),
+        "" if loop is None else task_stacks(loop),
     )
     for handler in logging.getLogger().handlers:
         try:
@@ -50,10 +68,11 @@ def _force_exit(deadline: float) -> None:
     os._exit(FORCED_EXIT_CODE)
 
 
-def arm(deadline: float) -> threading.Timer:
+def arm(deadline: float, loop: asyncio.AbstractEventLoop | None = None) -> threading.Timer:
     """Start the timer that ends the process `deadline` seconds from now (see the module
-    header); a daemon thread, so a stop that finishes first ends the process without it."""
-    timer = threading.Timer(deadline, _force_exit, args=(deadline,))
+    header), naming `loop`'s pending tasks; a daemon thread, so a stop that finishes first
+    ends the process without it."""
+    timer = threading.Timer(deadline, _force_exit, args=(deadline, loop))
     timer.daemon = True
     timer.start()
     return timer
@@ -65,5 +84,5 @@ class DeadlineWorker(faust.Worker):
     stop_deadline_s: float = STOP_DEADLINE_S
 
     async def on_stop(self) -> None:
-        arm(self.stop_deadline_s)
+        arm(self.stop_deadline_s, asyncio.get_running_loop())
         await super().on_stop()
