@@ -28,13 +28,13 @@ import orjson
 
 from streams.cli import fail
 from streams.cli.replay import (
-    JobsParam,
     ReplayError,
     ReplaySummary,
     _open_input,
     _open_output,
     evaluation_time,
     ingest,
+    jobs_option,
     parse_time,
     pipeline_records,
     repeated_ids,
@@ -221,15 +221,7 @@ def _parquet(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     metavar="PATH",
     help="TOML file with [policy], [engine], [revenue], [accounts].",
 )
-@click.option(
-    "--jobs",
-    type=JobsParam(),
-    default="auto",
-    show_default=True,
-    help="Processes to split the accounts across, as `pulse replay --jobs` does; the records are "
-    "the same as with one. auto: one per core (at most 8) when the inputs are files of 4 MB or "
-    "more, else one. A number above 1 needs files, not stdin.",
-)
+@jobs_option("every record")
 def accounts(
     files: tuple[str, ...],
     as_of: str | None,

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import click
 import orjson
@@ -494,6 +494,22 @@ def job_records(
         yield slice_
 
 
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def jobs_option(what: str) -> Callable[[F], F]:
+    """`--jobs N|auto` of the commands that split accounts across processes (replay, accounts)."""
+    return click.option(
+        "--jobs",
+        type=JobsParam(),
+        default="auto",
+        show_default=True,
+        help="Processes to split the accounts across (by the partition the worker would read them "
+        f"from); {what} is the same as with one. auto: one per core (at most 8) when the inputs "
+        "are files of 4 MB or more, else one. A number above 1 needs files, not stdin.",
+    )
+
+
 def resolved_jobs(files: tuple[str, ...], jobs: int | None) -> int:
     """The number of processes of `--jobs` (None: auto, `auto_jobs`); above 1 only for
     files, which each job reads again."""
@@ -788,15 +804,7 @@ class JobsParam(click.ParamType):
     help="text: the Prometheus text format (default for one instant); openmetrics: with a timestamp per "
     "sample (the only format with --step).",
 )
-@click.option(
-    "--jobs",
-    type=JobsParam(),
-    default="auto",
-    show_default=True,
-    help="Processes to split the accounts across (by the partition the worker would read them from); "
-    "the output is the same as with one. auto: one per core (at most 8) when the inputs are files of "
-    "4 MB or more, else one. A number above 1 needs files, not stdin.",
-)
+@jobs_option("the output")
 def replay(
     files: tuple[str, ...],
     as_of: str | None,

@@ -122,23 +122,14 @@ def account_record(
     record = _record_at(account_id, state, as_of, engine_config, revenue_config, accounts_config)
     health = _health(record, accounts_config)
     trends: dict[str, float | None] = {}
-    # The earlier records give their health only: their sessions, the costliest family to
-    # count, are counted only when a profile scores them (none of the shipped ones does).
-    sessions_scored = accounts_config.health.scores(SESSIONS_MEASURE)
     for days in TREND_DAYS:
         then = as_of - days * DAY_MS
         before = None
         if state.journey.exists_at(then):
-            earlier = _record_at(
-                account_id,
-                state,
-                then,
-                engine_config,
-                revenue_config,
-                accounts_config,
-                with_sessions=sessions_scored,
+            _, earlier = _lean_health(
+                account_id, state, then, engine_config, revenue_config, accounts_config
             )
-            before = _health(earlier, accounts_config).score
+            before = earlier.score
         trends[f"trend_{days}d"] = (
             None if health.score is None or before is None else round(health.score - before, 6)
         )
@@ -161,9 +152,26 @@ def account_band_and_mrr(
     accounts_config: AccountsConfig,
 ) -> tuple[str, Any]:
     """(health band, MRR) of the account's record at `as_of`: what `account_record` gives
-    in `["health"]["band"]` and `["mrr"]`, without the trend's two earlier evaluations or
-    the session figures the health profile does not score (a reader of band totals, such
-    as the portfolio report's daily chart, at a third of a record's cost)."""
+    in `["health"]["band"]` and `["mrr"]`, without the trend's two earlier evaluations (a
+    reader of band totals, such as the portfolio report's daily chart, at a third of a
+    record's cost)."""
+    record, health = _lean_health(
+        account_id, state, as_of, engine_config, revenue_config, accounts_config
+    )
+    return health.band, record["mrr"]
+
+
+def _lean_health(
+    account_id: str,
+    state: AccountState,
+    as_of: int,
+    engine_config: EngineConfig,
+    revenue_config: RevenueConfig,
+    accounts_config: AccountsConfig,
+) -> tuple[dict[str, Any], Health]:
+    """The record at `as_of` (without its trend) and its health. Its sessions, the
+    costliest family to count, are counted only when a profile scores them (none of the
+    shipped ones does): the health is the same either way."""
     record = _record_at(
         account_id,
         state,
@@ -173,7 +181,7 @@ def account_band_and_mrr(
         accounts_config,
         with_sessions=accounts_config.health.scores(SESSIONS_MEASURE),
     )
-    return _health(record, accounts_config).band, record["mrr"]
+    return record, _health(record, accounts_config)
 
 
 def _health(record: dict[str, Any], config: AccountsConfig) -> Health:
